@@ -1,0 +1,206 @@
+/**
+ * The error model: every error this library raises is a {@link PgBackupError}
+ * with a literal `code`, so callers can narrow with `err.code === '...'`.
+ * Messages say what happened and what to do; none ever contains a password.
+ * @module
+ */
+
+/** Every `code` a {@link PgBackupError} can carry. */
+export type PgBackupErrorCode =
+  | 'ERR_PGBB_CONFIG'
+  | 'ERR_PGBB_CONNECTION'
+  | 'ERR_PGBB_CONNECT_TIMEOUT'
+  | 'ERR_PGBB_TLS'
+  | 'ERR_PGBB_AUTH'
+  | 'ERR_PGBB_SERVER'
+  | 'ERR_PGBB_PROTOCOL'
+  | 'ERR_PGBB_ABORTED'
+  | 'ERR_PGBB_UNSUPPORTED_SERVER'
+  | 'ERR_PGBB_STATE'
+  | 'ERR_PGBB_CONNECTION_CLOSED'
+  | 'ERR_PGBB_TARGET'
+  | 'ERR_PGBB_CHECKSUM_FAILURE'
+  | 'ERR_PGBB_WAL_STREAM'
+  | 'ERR_PGBB_IO'
+  | 'ERR_PGBB_TAR'
+  | 'ERR_PGBB_MANIFEST'
+  | 'ERR_PGBB_COMPRESSION'
+  | 'ERR_PGBB_VERIFY'
+  | 'ERR_PGBB_COMBINE';
+
+/**
+ * Base class of every error raised by pg-basebackup.
+ *
+ * @example
+ * ```ts
+ * try { await backup(opts) } catch (err) {
+ *   if (err instanceof PgBackupError && err.code === 'ERR_PGBB_AUTH') { ... }
+ * }
+ * ```
+ */
+export class PgBackupError extends Error {
+  override name = 'PgBackupError';
+  readonly code: PgBackupErrorCode;
+  constructor(code: PgBackupErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Invalid options, connection string, flag or environment value. Fix the input named in the message. */
+export class ConfigError extends PgBackupError {
+  override name = 'ConfigError';
+  declare readonly code: 'ERR_PGBB_CONFIG';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_CONFIG', message, options);
+  }
+}
+
+/** The TCP or Unix-socket connection could not be made or broke (refused, reset, host not found). */
+export class ConnectionError extends PgBackupError {
+  override name = 'ConnectionError';
+  declare readonly code: 'ERR_PGBB_CONNECTION';
+  /** The system error code (`ECONNREFUSED`, `ENOENT`, ...) when there was one. */
+  readonly syscallCode: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; syscallCode?: string | undefined }) {
+    super('ERR_PGBB_CONNECTION', message, options);
+    this.syscallCode = options?.syscallCode;
+  }
+}
+
+/** The server did not complete the connection within `connect_timeout`. */
+export class ConnectTimeoutError extends PgBackupError {
+  override name = 'ConnectTimeoutError';
+  declare readonly code: 'ERR_PGBB_CONNECT_TIMEOUT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_CONNECT_TIMEOUT', message, options);
+  }
+}
+
+/** TLS negotiation failed: server refused SSL under `sslmode=require`, certificate not trusted, host name mismatch... */
+export class TlsError extends PgBackupError {
+  override name = 'TlsError';
+  declare readonly code: 'ERR_PGBB_TLS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_TLS', message, options);
+  }
+}
+
+/** Authentication failed or asked for a method this library does not support. */
+export class AuthenticationError extends PgBackupError {
+  override name = 'AuthenticationError';
+  declare readonly code: 'ERR_PGBB_AUTH';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_AUTH', message, options);
+  }
+}
+
+/** Every field of a PostgreSQL ErrorResponse or NoticeResponse, by its documented name. */
+export interface ServerMessageFields {
+  /** Localized severity (`S`). */
+  severity: string;
+  /** Non-localized severity (`V`), e.g. `ERROR`, `FATAL`, `WARNING`. */
+  severityCode?: string;
+  /** SQLSTATE (`C`), e.g. `XX001`. */
+  sqlState: string;
+  /** Primary message (`M`). */
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  internalPosition?: string;
+  internalQuery?: string;
+  where?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  dataType?: string;
+  constraint?: string;
+  file?: string;
+  line?: string;
+  routine?: string;
+}
+
+/** The server answered with an ErrorResponse. Every field is kept. */
+export class ServerError extends PgBackupError implements ServerMessageFields {
+  override name = 'ServerError';
+  declare readonly code: 'ERR_PGBB_SERVER';
+  severity: string;
+  severityCode?: string;
+  sqlState: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  internalPosition?: string;
+  internalQuery?: string;
+  where?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  dataType?: string;
+  constraint?: string;
+  file?: string;
+  line?: string;
+  routine?: string;
+  /** The server's primary message alone (the `message` property may carry added advice). */
+  serverMessage: string;
+  constructor(fields: ServerMessageFields, advice?: string) {
+    const base = `${fields.severity}: ${fields.message}` +
+      (fields.detail ? `\nDETAIL: ${fields.detail}` : '') +
+      (fields.hint ? `\nHINT: ${fields.hint}` : '');
+    super('ERR_PGBB_SERVER', advice ? `${base}\n${advice}` : base);
+    this.severity = fields.severity;
+    this.sqlState = fields.sqlState;
+    this.serverMessage = fields.message;
+    for (const key of ['severityCode', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where',
+      'schema', 'table', 'column', 'dataType', 'constraint', 'file', 'line', 'routine'] as const) {
+      const v = fields[key];
+      if (v !== undefined) this[key] = v;
+    }
+  }
+}
+
+/** The server sent bytes that break the protocol (unknown message type, bad length, unexpected message). */
+export class ProtocolError extends PgBackupError {
+  override name = 'ProtocolError';
+  declare readonly code: 'ERR_PGBB_PROTOCOL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_PROTOCOL', message, options);
+  }
+}
+
+/** The operation was aborted through an `AbortSignal`, `close()` or `destroy()`. */
+export class AbortError extends PgBackupError {
+  override name = 'AbortError';
+  declare readonly code: 'ERR_PGBB_ABORTED';
+  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super('ERR_PGBB_ABORTED', message, options);
+  }
+}
+
+/** The server's major version is outside 13–18. */
+export class UnsupportedServerError extends PgBackupError {
+  override name = 'UnsupportedServerError';
+  declare readonly code: 'ERR_PGBB_UNSUPPORTED_SERVER';
+  constructor(message: string) {
+    super('ERR_PGBB_UNSUPPORTED_SERVER', message);
+  }
+}
+
+/** A method was called in a state that does not allow it (e.g. a query while a COPY is running). */
+export class StateError extends PgBackupError {
+  override name = 'StateError';
+  declare readonly code: 'ERR_PGBB_STATE';
+  constructor(message: string) {
+    super('ERR_PGBB_STATE', message);
+  }
+}
+
+/** The connection was closed (by us or by the server) while an operation needed it. */
+export class ConnectionClosedError extends PgBackupError {
+  override name = 'ConnectionClosedError';
+  declare readonly code: 'ERR_PGBB_CONNECTION_CLOSED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_CONNECTION_CLOSED', message, options);
+  }
+}
