@@ -204,3 +204,48 @@ export class ConnectionClosedError extends PgBackupError {
     super('ERR_PGBB_CONNECTION_CLOSED', message, options);
   }
 }
+
+/**
+ * A tar archive is malformed: bad header checksum, truncated entry, unsupported entry type, or an entry
+ * name that would escape the target directory. The message names the byte offset in the archive.
+ */
+export class TarError extends PgBackupError {
+  override name = 'TarError';
+  declare readonly code: 'ERR_PGBB_TAR';
+  /** Offset in the archive (bytes from its start) where the problem was found, when known. */
+  readonly offset: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; offset?: number | undefined }) {
+    super('ERR_PGBB_TAR', message, options);
+    this.offset = options?.offset;
+  }
+}
+
+/**
+ * The output location cannot be used: the target or a tablespace directory exists and is not empty,
+ * or two archives would be written where only one fits (e.g. several tablespaces to standard output).
+ */
+export class TargetError extends PgBackupError {
+  override name = 'TargetError';
+  declare readonly code: 'ERR_PGBB_TARGET';
+  /** The path at fault, when there is one. */
+  readonly path: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+    super('ERR_PGBB_TARGET', message, options);
+    this.path = options?.path;
+  }
+}
+
+/** A file-system operation on the backup output failed (disk full, permission denied...). `cause` holds the system error. */
+export class IoError extends PgBackupError {
+  override name = 'IoError';
+  declare readonly code: 'ERR_PGBB_IO';
+  /** The path the operation was working on. */
+  readonly path: string | undefined;
+  /** The system error code (`ENOSPC`, `EACCES`, ...) when there was one. */
+  readonly syscallCode: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; path?: string | undefined; syscallCode?: string | undefined }) {
+    super('ERR_PGBB_IO', message, options);
+    this.path = options?.path;
+    this.syscallCode = options?.syscallCode;
+  }
+}
