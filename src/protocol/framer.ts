@@ -1,0 +1,108 @@
+/**
+ * Incremental framing of backend messages: `push()` socket chunks, `pull()` whole messages.
+ *
+ * Each backend message is a type byte, an Int32 length that counts itself but not the type
+ * byte, then the body. The framer keeps a list of chunks and only the unfinished tail of the
+ * stream; a message that lies inside one chunk is handed out as a `subarray` view (no copy),
+ * and bytes are concatenated only when a message spans chunks. Pure, no I/O.
+ * @module
+ */
+import { ProtocolError } from '../errors.js';
+
+/**
+ * Largest message length we accept. PostgreSQL's own limit for any message is just under
+ * 1 GiB (`MaxAllocSize`, `PQ_LARGE_MESSAGE_LIMIT`); anything larger is garbage or an attack,
+ * and accepting it would make us buffer it all.
+ */
+export const MAX_MESSAGE_LENGTH = 0x40000000;
+
+/** One framed message: its type byte and a view of its body (without type and length). */
+export interface Frame {
+  type: number;
+  body: Buffer;
+}
+
+/** Printable description of a type byte, e.g. `'Z' (0x5a)`. */
+export function describeTypeByte(type: number): string {
+  const hex = `0x${type.toString(16).padStart(2, '0')}`;
+  return type >= 0x20 && type < 0x7f ? `'${String.fromCharCode(type)}' (${hex})` : hex;
+}
+
+/** Splits a byte stream into backend messages. */
+export class Framer {
+  private chunks: Buffer[] = [];
+  private head = 0; // offset of the first unread byte inside chunks[0]
+  private available = 0; // unread bytes over all chunks
+  private streamOffset = 0; // bytes consumed since the start, for error messages
+
+  /** Bytes received and not yet handed out (for backpressure accounting). */
+  get bufferedBytes(): number {
+    return this.available;
+  }
+
+  /** Add bytes received from the socket. The framer keeps a reference, not a copy. */
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.available += chunk.length;
+  }
+
+  private byteAt(index: number): number {
+    let i = this.head + index;
+    for (const c of this.chunks) {
+      if (i < c.length) return c[i]!;
+      i -= c.length;
+    }
+    /* c8 ignore next */
+    throw new RangeError('Framer: byteAt past the end');
+  }
+
+  /**
+   * The next complete message, or `null` when more bytes are needed.
+   * @throws ProtocolError when the length field is below 4 or above {@link MAX_MESSAGE_LENGTH};
+   *   the stream is then unusable and the connection must be closed.
+   */
+  pull(): Frame | null {
+    if (this.available < 5) return null;
+    const type = this.byteAt(0);
+    const length = ((this.byteAt(1) << 24) | (this.byteAt(2) << 16) | (this.byteAt(3) << 8) | this.byteAt(4)) >>> 0;
+    if (length < 4 || length > MAX_MESSAGE_LENGTH) {
+      throw new ProtocolError(
+        `invalid length ${length} for a message of type ${describeTypeByte(type)} at stream offset ` +
+        `${this.streamOffset}: the length must be between 4 and ${MAX_MESSAGE_LENGTH}`);
+    }
+    const total = 1 + length;
+    if (this.available < total) return null;
+
+    const first = this.chunks[0]!;
+    let body: Buffer;
+    if (first.length - this.head >= total) {
+      body = first.subarray(this.head + 5, this.head + total);
+      this.head += total;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    } else {
+      // The message spans chunks: copy it out once, and drop the chunks it used up.
+      body = Buffer.allocUnsafe(total - 5);
+      let pos = 0; // position inside the whole message (header included)
+      while (pos < total) {
+        const c = this.chunks[0]!;
+        const n = Math.min(c.length - this.head, total - pos);
+        // Copy the part of [pos, pos + n) that lies after the 5 header bytes.
+        const skip = Math.max(0, 5 - pos);
+        if (n > skip) c.copy(body, pos + skip - 5, this.head + skip, this.head + n);
+        pos += n;
+        this.head += n;
+        if (this.head === c.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+      }
+    }
+    this.available -= total;
+    this.streamOffset += total;
+    return { type, body };
+  }
+}
