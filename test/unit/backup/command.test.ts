@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { buildBaseBackupCommand, quoteReplicationIdentifier, quoteReplicationLiteral } from '../../../src/backup/command.js';
+import { resolveBaseBackupOptions, type BaseBackupOptions } from '../../../src/backup/options.js';
+
+// Expected strings are what pg_basebackup (streamutil.c AppendPlainCommandOption: separator,
+// then " NAME") sends for the same flags: two spaces between options, `( ` after the paren.
+const cmd = (o: BaseBackupOptions, major: number) => buildBaseBackupCommand(resolveBaseBackupOptions(o), major);
+
+describe('buildBaseBackupCommand', () => {
+  it('defaults (pg_basebackup -D x -F tar without -F t TABLESPACE_MAP) on 15+', () => {
+    expect(cmd({}, 15)).toBe(
+      "BASE_BACKUP ( LABEL 'pg_basebackup base backup',  PROGRESS,  WAIT 0,  MANIFEST 'yes',  TARGET 'client')");
+    expect(cmd({}, 18)).toBe(cmd({}, 15));
+  });
+
+  it('defaults on 13/14: keyword syntax, NOWAIT, no TARGET', () => {
+    expect(cmd({}, 13)).toBe("BASE_BACKUP  LABEL 'pg_basebackup base backup'  PROGRESS  NOWAIT  MANIFEST 'yes'");
+    expect(cmd({}, 14)).toBe(cmd({}, 13));
+  });
+
+  it('pg_basebackup -F t -X fetch -c fast -r 1024 --no-verify-checksums --manifest-checksums=SHA256 -l x', () => {
+    const o: BaseBackupOptions = {
+      tablespaceMap: true, wal: 'fetch', checkpoint: 'fast', maxRateKBps: 1024, verifyChecksums: false,
+      manifestChecksums: 'SHA256', label: 'x',
+    };
+    expect(cmd(o, 16)).toBe(
+      "BASE_BACKUP ( LABEL 'x',  PROGRESS,  WAL,  CHECKPOINT 'fast',  WAIT 0,  MAX_RATE 1024,  TABLESPACE_MAP,  " +
+      "VERIFY_CHECKSUMS 0,  MANIFEST 'yes',  MANIFEST_CHECKSUMS 'SHA256',  TARGET 'client')");
+    expect(cmd(o, 13)).toBe(
+      "BASE_BACKUP  LABEL 'x'  PROGRESS  WAL  FAST  NOWAIT  MAX_RATE 1024  TABLESPACE_MAP  NOVERIFY_CHECKSUMS  " +
+      "MANIFEST 'yes'  MANIFEST_CHECKSUMS 'SHA256'");
+  });
+
+  it('pg_basebackup -X none --no-estimate-size --no-manifest: WAIT stays default', () => {
+    const o: BaseBackupOptions = { wal: 'none', estimateSize: false, manifest: false, label: 'l' };
+    expect(cmd(o, 17)).toBe("BASE_BACKUP ( LABEL 'l',  TARGET 'client')");
+    expect(cmd(o, 14)).toBe("BASE_BACKUP  LABEL 'l'");
+  });
+
+  it('--manifest-force-encode', () => {
+    expect(cmd({ manifestForceEncode: true, estimateSize: false, wal: 'none', label: 'a' }, 15))
+      .toBe("BASE_BACKUP ( LABEL 'a',  MANIFEST 'force-encode',  TARGET 'client')");
+  });
+
+  it('explicit waitForWalArchive overrides the WAL-based default both ways', () => {
+    expect(cmd({ wal: 'stream', waitForWalArchive: true, label: 'a', estimateSize: false, manifest: false }, 15))
+      .toBe("BASE_BACKUP ( LABEL 'a',  TARGET 'client')");
+    expect(cmd({ wal: 'none', waitForWalArchive: false, label: 'a', estimateSize: false, manifest: false }, 13))
+      .toBe("BASE_BACKUP  LABEL 'a'  NOWAIT");
+  });
+
+  it('escapes labels: quotes doubled, backslashes literal (repl_scanner has no backslash escapes)', () => {
+    expect(cmd({ label: "it's a \\ test", wal: 'none', estimateSize: false, manifest: false }, 15))
+      .toBe("BASE_BACKUP ( LABEL 'it''s a \\ test',  TARGET 'client')");
+    expect(cmd({ label: "''", wal: 'none', estimateSize: false, manifest: false }, 13))
+      .toBe("BASE_BACKUP  LABEL ''''''");
+  });
+});
+
+describe('quoting', () => {
+  it('literals and identifiers', () => {
+    expect(quoteReplicationLiteral("a'b")).toBe("'a''b'");
+    expect(quoteReplicationLiteral('')).toBe("''");
+    expect(quoteReplicationIdentifier('a"b')).toBe('"a""b"');
+    expect(() => quoteReplicationLiteral('a\0b')).toThrow(RangeError);
+    expect(() => quoteReplicationIdentifier('a\0b')).toThrow(RangeError);
+  });
+});
