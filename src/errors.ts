@@ -249,3 +249,16 @@ export class IoError extends PgBackupError {
     this.syscallCode = options?.syscallCode;
   }
 }
+
+/**
+ * WAL streaming failed for a reason that is neither a server error nor a broken connection: the
+ * server ended the stream before the requested end position, reported an impossible next timeline,
+ * or the WAL destination failed. `cause` holds the underlying error when there is one.
+ */
+export class WalStreamError extends PgBackupError {
+  override name = 'WalStreamError';
+  declare readonly code: 'ERR_PGBB_WAL_STREAM';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PGBB_WAL_STREAM', message, options);
+  }
+}
