@@ -1,0 +1,292 @@
+/**
+ * {@link WalSink} writing a `pg_wal`-like directory, the way pg_receivewal and
+ * `pg_basebackup -Fp -Xstream` do (walmethods.c's directory method, receivelog.c):
+ * files are created 0600 and zero-filled to the full segment size before any WAL is
+ * written (so a crash never leaves a short file and the blocks are allocated), carry a
+ * partial suffix until complete, and are fsynced with their directory on completion.
+ * @module
+ */
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IoError, StateError } from '../errors.js';
+import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from './sink.js';
+
+/** Options of {@link DirectoryWalSink}. */
+export interface DirectoryWalSinkOptions {
+  /** The directory receiving the segments (e.g. `<backup>/pg_wal`). Created (0700) if missing. */
+  directory: string;
+  /**
+   * Suffix a segment carries until it is complete. `''` writes under the final name from the
+   * start, as pg_basebackup does.
+   * @default '.partial'
+   */
+  partialSuffix?: string;
+  /**
+   * Create `archive_status/<segment>.done` for each complete segment and history file, so a
+   * server started on this directory does not archive them again (pg_basebackup does this;
+   * pg_receivewal does not).
+   * @default false
+   */
+  markDone?: boolean;
+  /**
+   * fsync files and directories. Turning it off is only for tests and throw-away copies
+   * (pg_basebackup's `--no-sync`); flush feedback then no longer means durable.
+   * @default true
+   */
+  fsync?: boolean;
+  /**
+   * What {@link DirectoryWalSink.abort} does with the segment being written: remove it, or keep
+   * it (fsynced, under its partial name) so a pg_receivewal-like archiver can resume it.
+   * @default 'remove'
+   */
+  onAbort?: 'remove' | 'keep';
+  /** Mode of created files. @default 0o600 */
+  fileMode?: number;
+  /** Mode of created directories. @default 0o700 */
+  directoryMode?: number;
+}
+
+interface OpenSegment {
+  handle: FileHandle;
+  name: string;
+  path: string;
+  segmentSize: number;
+  position: number;
+}
+
+const ZERO_CHUNK_BYTES = 1024 * 1024;
+
+function ioError(what: string, path: string, cause: unknown): IoError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new IoError(`could not ${what} "${path}": ${reason}`, { cause, path, syscallCode: code });
+}
+
+function checkFileName(name: string): void {
+  if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..' || name.includes('\0')) {
+    throw new StateError(`refusing to write WAL file with unsafe name ${JSON.stringify(name)}`);
+  }
+}
+
+/** A `pg_wal`-like directory as a {@link WalSink}. */
+export class DirectoryWalSink implements WalSink {
+  /** The directory written to. */
+  readonly directory: string;
+  readonly #suffix: string;
+  readonly #markDone: boolean;
+  readonly #fsync: boolean;
+  readonly #onAbort: 'remove' | 'keep';
+  readonly #fileMode: number;
+  readonly #dirMode: number;
+  #segment: OpenSegment | undefined;
+  #prepared = false;
+  #aborted = false;
+
+  constructor(options: DirectoryWalSinkOptions) {
+    this.directory = options.directory;
+    this.#suffix = options.partialSuffix ?? '.partial';
+    this.#markDone = options.markDone ?? false;
+    this.#fsync = options.fsync ?? true;
+    this.#onAbort = options.onAbort ?? 'remove';
+    this.#fileMode = options.fileMode ?? 0o600;
+    this.#dirMode = options.directoryMode ?? 0o700;
+  }
+
+  /** The path of the segment being written, if any (with its partial suffix). */
+  get currentPath(): string | undefined {
+    return this.#segment?.path;
+  }
+
+  async #prepare(): Promise<void> {
+    if (this.#prepared) return;
+    try {
+      await mkdir(this.directory, { recursive: true, mode: this.#dirMode });
+      if (this.#markDone) await mkdir(join(this.directory, 'archive_status'), { recursive: true, mode: this.#dirMode });
+    } catch (err) {
+      throw ioError('create directory', this.directory, err);
+    }
+    this.#prepared = true;
+  }
+
+  async #syncPath(path: string, isDirectory: boolean): Promise<void> {
+    if (!this.#fsync) return;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, isDirectory ? fsConstants.O_RDONLY | fsConstants.O_DIRECTORY : fsConstants.O_RDONLY);
+      await handle.sync();
+    } catch (err) {
+      throw ioError('fsync', path, err);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
+  async openSegment(target: WalSegmentTarget): Promise<void> {
+    if (this.#aborted) throw new StateError('the WAL sink was aborted');
+    if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
+    checkFileName(target.name);
+    if (target.startOffset < 0 || target.startOffset > target.segmentSize) {
+      throw new StateError(`start offset ${target.startOffset} is outside a ${target.segmentSize}-byte segment`);
+    }
+    await this.#prepare();
+    const path = join(this.directory, target.name + this.#suffix);
+    let handle: FileHandle;
+    try {
+      // No O_TRUNC: an existing full-size .partial is resumed, as receivelog.c's open_walfile does.
+      handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
+    } catch (err) {
+      throw ioError('open WAL file', path, err);
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size === 0) {
+        await this.#zeroFill(handle, path, target.segmentSize);
+        // The file must exist, zero-filled, before we report WAL in it as flushed (walmethods.c
+        // fsyncs the new file and its directory right away).
+        if (this.#fsync) await handle.sync();
+        await this.#syncPath(this.directory, true);
+      } else if (size !== target.segmentSize) {
+        throw new IoError(
+          `WAL file "${path}" has ${size} bytes, should be 0 or ${target.segmentSize}: ` +
+          'it is damaged or was written with another segment size; move it away and restart',
+          { path });
+      }
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err instanceof IoError ? err : ioError('prepare WAL file', path, err);
+    }
+    this.#segment = { handle, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset };
+  }
+
+  async #zeroFill(handle: FileHandle, path: string, size: number): Promise<void> {
+    const zeros = Buffer.alloc(Math.min(size, ZERO_CHUNK_BYTES));
+    try {
+      for (let at = 0; at < size; at += zeros.length) {
+        await writeFully(handle, zeros.subarray(0, Math.min(zeros.length, size - at)), at);
+      }
+    } catch (err) {
+      // Do not leave a short file behind: the next open would refuse it.
+      await unlink(path).catch(() => undefined);
+      throw ioError('zero-fill WAL file', path, err);
+    }
+  }
+
+  async write(data: Buffer): Promise<void> {
+    const seg = this.#segment;
+    if (!seg) throw new StateError('no WAL segment is open');
+    if (seg.position + data.length > seg.segmentSize) {
+      throw new StateError(
+        `write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
+    }
+    try {
+      await writeFully(seg.handle, data, seg.position);
+    } catch (err) {
+      throw ioError('write WAL file', seg.path, err);
+    }
+    seg.position += data.length;
+  }
+
+  async flush(): Promise<void> {
+    const seg = this.#segment;
+    if (!seg || !this.#fsync) return;
+    try {
+      await seg.handle.sync();
+    } catch (err) {
+      throw ioError('fsync', seg.path, err);
+    }
+  }
+
+  async closeSegment(mode: WalSegmentCloseMode): Promise<void> {
+    const seg = this.#segment;
+    if (!seg) throw new StateError('no WAL segment is open');
+    if (mode === 'complete' && seg.position !== seg.segmentSize) {
+      throw new StateError(`segment ${seg.name} is not complete (${seg.position} of ${seg.segmentSize} bytes)`);
+    }
+    this.#segment = undefined;
+    try {
+      if (this.#fsync) await seg.handle.sync();
+      await seg.handle.close();
+    } catch (err) {
+      await seg.handle.close().catch(() => undefined);
+      throw ioError('close WAL file', seg.path, err);
+    }
+    // 'padded' needs nothing more for the zeros: the file was zero-filled when opened.
+    if (mode !== 'partial' && this.#suffix !== '') {
+      const finalPath = join(this.directory, seg.name);
+      try {
+        await rename(seg.path, finalPath);
+      } catch (err) {
+        throw ioError('rename WAL file', seg.path, err);
+      }
+    }
+    await this.#syncPath(this.directory, true);
+    if (mode === 'complete' && this.#markDone) await this.#writeDone(seg.name);
+  }
+
+  async #writeDone(name: string): Promise<void> {
+    const statusDir = join(this.directory, 'archive_status');
+    const path = join(statusDir, `${name}.done`);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
+      if (this.#fsync) await handle.sync();
+    } catch (err) {
+      throw ioError('create archive status file', path, err);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+    await this.#syncPath(statusDir, true);
+  }
+
+  async writeHistoryFile(name: string, content: Buffer): Promise<void> {
+    if (this.#aborted) throw new StateError('the WAL sink was aborted');
+    checkFileName(name);
+    await this.#prepare();
+    const path = join(this.directory, name);
+    const tmp = `${path}.tmp`;
+    let handle: FileHandle | undefined;
+    try {
+      // Write aside and rename, so a crash never leaves a truncated history file (receivelog.c).
+      await unlink(tmp).catch(() => undefined);
+      handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, this.#fileMode);
+      await writeFully(handle, content, 0);
+      if (this.#fsync) await handle.sync();
+      await handle.close();
+      handle = undefined;
+      await rename(tmp, path);
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw ioError('write timeline history file', path, err);
+    }
+    await this.#syncPath(this.directory, true);
+    if (this.#markDone) await this.#writeDone(name);
+  }
+
+  async finish(): Promise<void> {
+    if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
+    await this.#prepare();
+    await this.#syncPath(this.directory, true);
+  }
+
+  async abort(): Promise<void> {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    const seg = this.#segment;
+    this.#segment = undefined;
+    if (!seg) return;
+    if (this.#onAbort === 'keep' && this.#fsync) await seg.handle.sync().catch(() => undefined);
+    await seg.handle.close().catch(() => undefined);
+    if (this.#onAbort === 'remove') await unlink(seg.path).catch(() => undefined);
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}
