@@ -262,3 +262,40 @@ export class WalStreamError extends PgBackupError {
     super('ERR_PGBB_WAL_STREAM', message, options);
   }
 }
+
+/** One data page checksum failure reported by the server during BASE_BACKUP (its WARNING notices). */
+export interface ChecksumFailureReport {
+  /** The file, as the server names it (relative to the data directory, e.g. `./base/5/16384` or `base/5/16384`). */
+  file: string;
+  /** Block numbers reported for this file (the server reports at most 5 per file). */
+  blocks: number[];
+  /** Failures in this file: the server's per-file total when it sent one, else the blocks reported. */
+  count: number;
+}
+
+/**
+ * The server found data pages whose checksum does not match while it read them for the backup
+ * (ErrorResponse SQLSTATE XX001 after the data). Every byte of the backup was received, but some
+ * pages are corrupt on the server: the backup must not be trusted as a restore source. Fix or
+ * investigate the corruption (the files are listed), or take the backup with
+ * `verifyChecksums: false` knowingly.
+ */
+export class ChecksumFailureError extends PgBackupError {
+  override name = 'ChecksumFailureError';
+  declare readonly code: 'ERR_PGBB_CHECKSUM_FAILURE';
+  /** Per-file failures, in the order the server reported them. */
+  readonly failures: ChecksumFailureReport[];
+  /** Total number of failed pages (the server's total when it sent one). */
+  readonly totalFailures: number;
+  constructor(failures: ChecksumFailureReport[], totalFailures?: number, options?: { cause?: unknown }) {
+    const total = totalFailures ?? failures.reduce((n, f) => n + f.count, 0);
+    const files = failures.map((f) => f.file);
+    const list = files.length === 0 ? '' : ` in ${files.length === 1 ? 'file' : 'files'} ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', ...' : ''}`;
+    super('ERR_PGBB_CHECKSUM_FAILURE',
+      `the server found ${total || 'some'} data page checksum ${total === 1 ? 'failure' : 'failures'}${list}: ` +
+      'the backup data was received completely, but it must not be trusted; investigate the corruption on the server ' +
+      'before relying on this backup', options);
+    this.failures = failures;
+    this.totalFailures = total;
+  }
+}
