@@ -321,6 +321,8 @@ class Body {
   private remaining: number;
   private iterated = false;
   private done = false;
+  // Bytes of the body were discarded because the extractor moved on while the consumer was reading it.
+  private lost = false;
   readonly api: TarEntryBody;
 
   constructor(private readonly reader: ChunkReader, private readonly size: number, private readonly offset: number) {
@@ -337,9 +339,9 @@ class Body {
     if (this.iterated) throw new StateError('an entry body can be read only once');
     this.iterated = true;
     if (this.done) throw new StateError('this entry body was already skipped: the extractor moved on');
-    while (this.remaining > 0) {
-      // The consumer kept this iterator and asked for the next entry meanwhile: the bytes are gone.
-      if (this.done) throw new StateError('this entry body was skipped: the extractor moved on to the next entry');
+    for (;;) {
+      if (this.lost) throw new StateError('this entry body was skipped: the extractor moved on to the next entry');
+      if (this.remaining === 0) return;
       const chunk = await this.reader.next(this.remaining);
       if (chunk === undefined) throw this.truncatedError();
       this.remaining -= chunk.length;
@@ -363,6 +365,7 @@ class Body {
 
   /** Skips what is left of the body and its padding. */
   async finish(): Promise<void> {
+    if (this.iterated && this.remaining > 0) this.lost = true;
     await this.skipRest();
     this.done = true;
     const pad = paddingSize(this.size);
