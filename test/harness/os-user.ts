@@ -78,7 +78,7 @@ export function run(
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: opts.env ?? serverEnv(),
       // pg_ctl and initdb resolve relative paths against the cwd, which must be readable by the server user.
       cwd: opts.cwd ?? '/',
@@ -98,7 +98,11 @@ export function run(
       if (timer) clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    child.stdin!.end(opts.input ?? '');
+    if (opts.input !== undefined) {
+      // A child that exits without reading its input must not crash us with EPIPE.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(opts.input);
+    }
   });
 }
 

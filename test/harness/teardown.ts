@@ -45,7 +45,8 @@ export function livePostmasterPid(dataDir: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 && isPostgres(pid) ? pid : undefined;
 }
 
-function isPostgres(pid: number): boolean {
+/** Whether a pid is a live (non-zombie) postgres process. */
+export function isPostgres(pid: number): boolean {
   try {
     const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
     // A zombie is dead for our purposes; its parent (pg_ctl's shell or us) reaps it.
