@@ -38,6 +38,22 @@ function defaultFiles(home: string): { rootcert: string; crl: string; cert: stri
   };
 }
 
+/** libpq's `ssl_min_protocol_version` / `ssl_max_protocol_version` spelling → Node's. */
+function tlsVersion(value: string | undefined): tls.SecureVersion | undefined {
+  switch (value?.toLowerCase()) {
+    case 'tlsv1':
+      return 'TLSv1';
+    case 'tlsv1.1':
+      return 'TLSv1.1';
+    case 'tlsv1.2':
+      return 'TLSv1.2';
+    case 'tlsv1.3':
+      return 'TLSv1.3';
+    default:
+      return undefined;
+  }
+}
+
 /** True when `host` names a Unix-socket directory (absolute path or abstract `@name`), not a TCP host. */
 function isSocketHost(host: string): boolean {
   return host.startsWith('/') || host.startsWith('@');
@@ -117,7 +133,10 @@ export function checkServerName(host: string, cert: tls.PeerCertificate): TlsErr
  *   ({@link checkServerName}).
  * - `sslrootcert=system`: Node's bundled root CAs, with `verify-full`.
  *
- * SNI is sent for host names, never for IP addresses or socket directories (RFC 6066).
+ * SNI is sent for host names, never for IP addresses or socket directories (RFC 6066),
+ * unless `sslsni=0`. `ssl_min_protocol_version` (default TLSv1.2) and
+ * `ssl_max_protocol_version` are read from `opts.params`; `sslcertmode=disable` there
+ * means no client certificate at all.
  * ALPN `postgresql` is offered as libpq 17 does; older servers ignore it. A client
  * certificate is used when `sslcert` (default `~/.postgresql/postgresql.crt`) exists; its
  * key (`sslkey`, default `~/.postgresql/postgresql.key`) must then exist and not be
@@ -144,11 +163,14 @@ export async function buildTlsOptions(
   const defaults = defaultFiles(home);
   const host = opts.host;
   const result: tls.ConnectionOptions = {
-    // libpq's default ssl_min_protocol_version.
-    minVersion: 'TLSv1.2',
+    // libpq's default ssl_min_protocol_version is TLSv1.2.
+    minVersion: tlsVersion(opts.params.ssl_min_protocol_version) ?? 'TLSv1.2',
     ALPNProtocols: ['postgresql'],
   };
-  if (host.length > 0 && !isSocketHost(host) && isIP(host) === 0) result.servername = host;
+  const maxVersion = tlsVersion(opts.params.ssl_max_protocol_version);
+  if (maxVersion !== undefined) result.maxVersion = maxVersion;
+  // sslsni=0 turns SNI off (libpq 14+); RFC 6066 forbids it for IP literals.
+  if (opts.params.sslsni !== '0' && host.length > 0 && !isSocketHost(host) && isIP(host) === 0) result.servername = host;
 
   let verify: 'none' | 'chain' | 'full';
   if (opts.sslrootcert === 'system') {
@@ -190,7 +212,8 @@ export async function buildTlsOptions(
   }
 
   const certPath = opts.sslcert !== undefined && opts.sslcert !== '' ? opts.sslcert : defaults.cert;
-  if ((await statOrUndefined(certPath)) !== undefined) {
+  // sslcertmode=disable: never send a client certificate, not even the default one.
+  if (opts.params.sslcertmode !== 'disable' && (await statOrUndefined(certPath)) !== undefined) {
     result.cert = await readTlsFile(certPath, 'client certificate file');
     const keyPath = opts.sslkey !== undefined && opts.sslkey !== '' ? opts.sslkey : defaults.key;
     if (opts.sslkey !== undefined && opts.sslkey.includes(':')) {

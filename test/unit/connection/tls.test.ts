@@ -179,6 +179,21 @@ describe('buildTlsOptions', () => {
     expect(await sni('/var/run/postgresql')).toBeUndefined();
   });
 
+  it('honours sslsni=0, ssl_min/max_protocol_version and sslcertmode=disable from params', async () => {
+    const o = await buildTlsOptions(
+      resolved({
+        host: 'db.example.com',
+        sslcert: path('ec-sha384.crt'),
+        params: { sslsni: '0', ssl_min_protocol_version: 'TLSv1.3', ssl_max_protocol_version: 'tlsv1.3', sslcertmode: 'disable' },
+      }),
+      { homeDir: home },
+    );
+    expect(o.servername).toBeUndefined();
+    expect(o.minVersion).toBe('TLSv1.3');
+    expect(o.maxVersion).toBe('TLSv1.3');
+    expect(o.cert).toBeUndefined();
+  });
+
   it('refuses verify-full on a socket directory', async () => {
     await expect(buildTlsOptions(resolved({ sslmode: 'verify-full', sslrootcert: path('ca.crt'), host: '/tmp' }))).rejects.toThrow(
       /host name must be specified/,
