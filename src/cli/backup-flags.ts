@@ -102,8 +102,8 @@ export interface BackupCliOptions {
   temporarySlot: boolean;
   /** `-i`: path of the previous backup's manifest. */
   incrementalManifest?: string;
-  /** @default 'pgbb base backup' */
-  label: string;
+  /** `-l`; absent: the library's default (pg_basebackup's label). */
+  label?: string;
   /** `-n`: keep partial output after an error. */
   noClean: boolean;
   /** False with `-N`. @default true */
@@ -357,13 +357,15 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   const out: BackupCliOptions = {
     pgdata, toStdout, format, writeRecoveryConf: args.has('writeRecoveryConf'), tablespaceMappings, walMethod,
     compression, checkpoint, createSlot, temporarySlot: slot === undefined && !noSlot,
-    label: args.last('label') ?? 'pgbb base backup', noClean: args.has('noClean'), sync: !args.has('noSync'),
+    noClean: args.has('noClean'), sync: !args.has('noSync'),
     progress, verbose: args.count('verbose'), manifest, manifestForceEncode: args.has('manifestForceEncode'),
     estimateSize, verifyChecksums: !args.has('noVerifyChecksums'), statusIntervalMs, connection, json,
   };
   if (maxRateKbps !== undefined) out.maxRateKbps = maxRateKbps;
   if (walDir !== undefined) out.walDir = walDir;
   if (slot !== undefined) out.slot = slot;
+  const label = args.last('label');
+  if (label !== undefined) out.label = label;
   if (incrementalManifest !== undefined) out.incrementalManifest = incrementalManifest;
   if (manifestChecksums !== undefined) out.manifestChecksums = manifestChecksums;
   return out;

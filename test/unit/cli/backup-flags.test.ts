@@ -28,13 +28,14 @@ describe('pgbb backup defaults', () => {
     expect(o).toMatchObject({
       pgdata: 'out', toStdout: false, format: 'plain', walMethod: 'stream', checkpoint: 'spread',
       writeRecoveryConf: false, tablespaceMappings: [], createSlot: false, temporarySlot: true,
-      label: 'pgbb base backup', noClean: false, sync: true, progress: false, verbose: 0, manifest: true,
+      noClean: false, sync: true, progress: false, verbose: 0, manifest: true,
       manifestForceEncode: false, estimateSize: true, verifyChecksums: true, statusIntervalMs: 10_000, json: false,
       connection: { passwordPrompt: 'auto' },
     });
     expect(o.compression.algorithm).toBe('none');
     expect(o.maxRateKbps).toBeUndefined();
     expect(o.slot).toBeUndefined();
+    expect(o.label).toBeUndefined();
   });
 
   it('reads every flag', () => {
