@@ -5,3 +5,10 @@
  */
 export * from './errors.js';
 export type * from './connection/types.js';
+export { REDACTED, describeConnection, redactConnectionString } from './connection/redact.js';
+export {
+  DEFAULT_BACKUP_LABEL, MANIFEST_CHECKSUM_ALGORITHMS, MAX_RATE_LOWER_KBPS, MAX_RATE_UPPER_KBPS, resolveBaseBackupOptions,
+} from './backup/options.js';
+export type {
+  BaseBackupOptions, CheckpointMode, ManifestChecksumAlgorithm, ResolvedBaseBackupOptions, SlotPlan, WalMethod,
+} from './backup/options.js';
