@@ -1,0 +1,139 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DirectoryWalSink } from '../../../src/wal/directory-sink.js';
+
+const SEG = 1024 * 1024;
+const NAME = '000000010000000000000003';
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pgbb-dirsink-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function pattern(length: number, seed: number): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+describe('DirectoryWalSink', () => {
+  it('writes a zero-filled .partial, then renames it complete with mode 0600 and a .done', async () => {
+    const wal = join(dir, 'pg_wal');
+    const sink = new DirectoryWalSink({ directory: wal, markDone: true });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    const partial = join(wal, `${NAME}.partial`);
+    expect(statSync(partial).size).toBe(SEG);
+    expect(statSync(partial).mode & 0o777).toBe(0o600);
+    expect(statSync(wal).mode & 0o777).toBe(0o700);
+    const a = pattern(300_000, 1);
+    const b = pattern(SEG - 300_000, 2);
+    await sink.write(a);
+    await sink.flush();
+    expect(readFileSync(partial).subarray(0, a.length).equals(a)).toBe(true);
+    await sink.write(b);
+    await sink.closeSegment('complete');
+    await sink.finish();
+    expect(readdirSync(wal).sort()).toEqual([NAME, 'archive_status']);
+    expect(readFileSync(join(wal, NAME)).equals(Buffer.concat([a, b]))).toBe(true);
+    expect(statSync(join(wal, NAME)).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(wal, 'archive_status'))).toEqual([`${NAME}.done`]);
+  });
+
+  it('keeps an incomplete segment as .partial, padded with zeros to the full size', async () => {
+    const sink = new DirectoryWalSink({ directory: dir, markDone: true });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    const data = pattern(5000, 3);
+    await sink.write(data);
+    await sink.closeSegment('partial');
+    await sink.finish();
+    const content = readFileSync(join(dir, `${NAME}.partial`));
+    expect(content.length).toBe(SEG);
+    expect(content.subarray(0, 5000).equals(data)).toBe(true);
+    expect(content.subarray(5000).every((x) => x === 0)).toBe(true);
+    // No .done for something incomplete.
+    expect(readdirSync(join(dir, 'archive_status'))).toEqual([]);
+  });
+
+  it("'padded' gives an incomplete segment its final name (pg_basebackup's last segment), without .done", async () => {
+    const sink = new DirectoryWalSink({ directory: dir, markDone: true });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(pattern(1000, 4));
+    await sink.closeSegment('padded');
+    expect(readdirSync(dir).sort()).toEqual([NAME, 'archive_status']);
+    const content = readFileSync(join(dir, NAME));
+    expect(content.length).toBe(SEG);
+    expect(content.subarray(1000).every((x) => x === 0)).toBe(true);
+    expect(readdirSync(join(dir, 'archive_status'))).toEqual([]);
+  });
+
+  it("partialSuffix '' writes under the final name from the start", async () => {
+    const sink = new DirectoryWalSink({ directory: dir, partialSuffix: '' });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    expect(readdirSync(dir)).toEqual([NAME]);
+    await sink.write(pattern(SEG, 5));
+    await sink.closeSegment('complete');
+    expect(readdirSync(dir)).toEqual([NAME]);
+    expect(readFileSync(join(dir, NAME)).equals(pattern(SEG, 5))).toBe(true);
+  });
+
+  it('resumes a full-size .partial left by an earlier run and refuses a short one', async () => {
+    const existing = pattern(SEG, 6);
+    writeFileSync(join(dir, `${NAME}.partial`), existing);
+    const sink = new DirectoryWalSink({ directory: dir });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 4096 });
+    const data = pattern(100, 7);
+    await sink.write(data);
+    await sink.closeSegment('partial');
+    const content = readFileSync(join(dir, `${NAME}.partial`));
+    expect(content.subarray(0, 4096).equals(existing.subarray(0, 4096))).toBe(true);
+    expect(content.subarray(4096, 4196).equals(data)).toBe(true);
+
+    writeFileSync(join(dir, '000000010000000000000004.partial'), Buffer.alloc(10));
+    await expect(sink.openSegment({ name: '000000010000000000000004', segmentSize: SEG, startOffset: 0 }))
+      .rejects.toMatchObject({ code: 'ERR_PGBB_IO', message: expect.stringContaining('has 10 bytes, should be 0 or 1048576') });
+  });
+
+  it('refuses writes past the segment end, a second open segment, and complete on a short segment', async () => {
+    const sink = new DirectoryWalSink({ directory: dir });
+    await expect(sink.write(Buffer.alloc(1))).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: SEG - 10 });
+    await expect(sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 })).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+    await expect(sink.write(Buffer.alloc(11))).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+    await sink.write(Buffer.alloc(5));
+    await expect(sink.closeSegment('complete')).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+  });
+
+  it('writes timeline history files atomically, with .done when marking', async () => {
+    const sink = new DirectoryWalSink({ directory: dir, markDone: true });
+    const content = Buffer.from('1\t0/3000158\tno recovery target specified\n');
+    await sink.writeHistoryFile('00000002.history', content);
+    expect(readFileSync(join(dir, '00000002.history')).equals(content)).toBe(true);
+    expect(statSync(join(dir, '00000002.history')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(dir, 'archive_status'))).toEqual(['00000002.history.done']);
+    await expect(sink.writeHistoryFile('../evil', content)).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+  });
+
+  it('abort() removes the incomplete segment by default', async () => {
+    const sink = new DirectoryWalSink({ directory: dir });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(pattern(10, 8));
+    await sink.abort(new Error('x'));
+    await sink.abort();
+    expect(readdirSync(dir)).toEqual([]);
+    await expect(sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 })).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+  });
+
+  it("abort() with onAbort 'keep' leaves the .partial for a later resume", async () => {
+    const sink = new DirectoryWalSink({ directory: dir, onAbort: 'keep' });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(pattern(10, 9));
+    await sink.abort();
+    expect(readdirSync(dir)).toEqual([`${NAME}.partial`]);
+    expect(readFileSync(join(dir, `${NAME}.partial`)).subarray(0, 10).equals(pattern(10, 9))).toBe(true);
+  });
+});
