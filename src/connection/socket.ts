@@ -1,0 +1,124 @@
+/**
+ * Opening the transport (TCP or Unix socket), the SSLRequest exchange and the TLS
+ * upgrade. The only file besides connection.ts that touches sockets.
+ * @module
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ConnectionError, ProtocolError, type PgBackupError } from '../errors.js';
+import { sslRequest } from '../protocol/frontend.js';
+import type { Writer } from '../protocol/writer.js';
+import { isUnixSocketHost, socketPath } from './redact.js';
+import type { ResolvedConnectionOptions } from './types.js';
+
+/** What the server is, for messages: `host:port` or the socket path. Never includes secrets. */
+export function endpointName(o: Pick<ResolvedConnectionOptions, 'host' | 'hostaddr' | 'port'>): string {
+  if (isUnixSocketHost(o.host)) return `socket "${socketPath(o.host, o.port)}"`;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const addr = o.hostaddr !== undefined && o.hostaddr !== '' && o.hostaddr !== o.host ? ` (${o.hostaddr})` : '';
+  return `"${host}"${addr}, port ${o.port}`;
+}
+
+/**
+ * Create the socket (not yet connected). A host starting with `/` is a socket directory
+ * (`<dir>/.s.PGSQL.<port>`), one starting with `@` a Linux abstract socket, as in libpq.
+ */
+export function createTransport(o: ResolvedConnectionOptions): net.Socket {
+  if (isUnixSocketHost(o.host)) {
+    const path = socketPath(o.host, o.port);
+    return net.connect({ path: path.startsWith('@') ? `\0${path.slice(1)}` : path });
+  }
+  const socket = net.connect({ host: o.hostaddr ?? o.host, port: o.port });
+  socket.setNoDelay(true);
+  if (o.keepalives) socket.setKeepAlive(true, (o.keepalivesIdleSec ?? 0) * 1000);
+  return socket;
+}
+
+/** Turn a socket error into a {@link ConnectionError} that names the server and says what to check. */
+export function describeSocketError(err: unknown, o: ResolvedConnectionOptions, phase: 'connect' | 'io'): PgBackupError {
+  const e = err as NodeJS.ErrnoException;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const reason = e instanceof Error ? e.message : String(err);
+  const where = endpointName(o);
+  if (phase === 'io') {
+    return new ConnectionError(`the connection to the server at ${where} broke: ${reason}`, { cause: err, syscallCode: code });
+  }
+  let advice: string;
+  if (isUnixSocketHost(o.host)) {
+    advice = 'Is the server running locally and accepting connections on that socket? ' +
+      'Check unix_socket_directories and port in postgresql.conf, or give host=<server address> to use TCP.';
+  } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    advice = `Could not resolve host name "${o.host}": check the host name and DNS.`;
+  } else {
+    advice = 'Is the server running on that host and accepting TCP/IP connections? ' +
+      'Check listen_addresses and port in postgresql.conf, and any firewall between here and there.';
+  }
+  return new ConnectionError(`could not connect to the server at ${where}: ${reason}. ${advice}`,
+    { cause: err, syscallCode: code });
+}
+
+/**
+ * Send SSLRequest and read the one-byte answer: `true` for 'S', `false` for 'N'.
+ * Rejects with ProtocolError when anything but exactly one byte arrives before we speak
+ * again: bytes after 'S' would be read as if they had come through TLS (CVE-2021-23222),
+ * and bytes after 'N' would be an unencrypted reply injected ahead of our startup packet.
+ */
+export function negotiateSsl(socket: net.Socket, writer: Writer): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      cleanup();
+      socket.pause();
+      const answer = chunk[0];
+      if (chunk.length !== 1) {
+        reject(new ProtocolError(
+          `the server sent ${chunk.length - 1} unexpected byte(s) after its SSLRequest answer; ` +
+          'refusing them (they could be injected by a man in the middle, CVE-2021-23222)'));
+      } else if (answer === 0x53 /* 'S' */) {
+        resolve(true);
+      } else if (answer === 0x4e /* 'N' */) {
+        resolve(false);
+      } else if (answer === 0x45 /* 'E' */) {
+        // Pre-7.0 servers answered with an ErrorResponse; no supported server does.
+        reject(new ProtocolError('the server answered SSLRequest with an error: it is not PostgreSQL 13 or newer'));
+      } else {
+        reject(new ProtocolError(`invalid answer 0x${answer!.toString(16).padStart(2, '0')} to SSLRequest`));
+      }
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new ConnectionError('the server closed the connection in answer to SSLRequest'));
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.write(sslRequest(writer));
+    socket.resume();
+  });
+}
+
+/** Wrap a connected plain socket in TLS and wait for the handshake. */
+export function upgradeToTls(socket: net.Socket, options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+  return new Promise<tls.TLSSocket>((resolve, reject) => {
+    const secure = tls.connect({ ...options, socket });
+    const onError = (err: Error): void => {
+      secure.off('secureConnect', onSecure);
+      secure.destroy();
+      reject(err);
+    };
+    const onSecure = (): void => {
+      secure.off('error', onError);
+      resolve(secure);
+    };
+    secure.once('error', onError);
+    secure.once('secureConnect', onSecure);
+  });
+}
