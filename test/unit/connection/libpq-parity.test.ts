@@ -1,0 +1,28 @@
+// Parity with libpq itself: each fixture holds a connection string and what libpq 18's
+// PQconninfoParse() returned for it (the keywords it set, or that it failed), captured
+// by calling node_modules/pg18/native/lib/libpq.so.5 through Python ctypes. Our parser
+// must set exactly the same keywords to the same values, and fail where libpq fails.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/errors.js';
+import { parseConnectionString } from '../../../src/connection/conninfo.js';
+
+type Fixture = { input: string; ok: Record<string, string> } | { input: string; error: string };
+const fixtures = JSON.parse(
+  readFileSync(new URL('./fixtures/libpq18-conninfo-parse.json', import.meta.url), 'utf8'),
+) as Fixture[];
+
+describe('parity with libpq 18 PQconninfoParse', () => {
+  it('has a meaningful number of fixtures', () => {
+    expect(fixtures.length).toBeGreaterThan(80);
+  });
+  for (const f of fixtures) {
+    it(`${'ok' in f ? 'parses' : 'rejects'} ${JSON.stringify(f.input)}`, () => {
+      if ('ok' in f) {
+        expect({ ...parseConnectionString(f.input) }).toEqual(f.ok);
+      } else {
+        expect(() => parseConnectionString(f.input)).toThrow(ConfigError);
+      }
+    });
+  }
+});
