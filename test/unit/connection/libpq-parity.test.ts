@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { parseConnectionString } from '../../../src/connection/conninfo.js';
+import { findPgpassPassword, parsePgpass } from '../../../src/connection/pgpass.js';
 
 type Fixture = { input: string; ok: Record<string, string> } | { input: string; error: string };
 const fixtures = JSON.parse(
@@ -23,6 +24,22 @@ describe('parity with libpq 18 PQconninfoParse', () => {
       } else {
         expect(() => parseConnectionString(f.input)).toThrow(ConfigError);
       }
+    });
+  }
+});
+
+// .pgpass lookups: each fixture is a password file, a lookup key, and the password
+// libpq 18 found (PQpass() after PQconnectStartParams with passfile=..., the file at
+// mode 0600; libpq's compiled-in socket directory there is /tmp), or null.
+type PgpassFixture = { text: string; host: string; port: number; dbname: string; user: string; libpq: string | null };
+const pgpassFixtures = JSON.parse(
+  readFileSync(new URL('./fixtures/libpq18-pgpass.json', import.meta.url), 'utf8'),
+) as PgpassFixture[];
+
+describe('parity with libpq 18 passwordFromFile', () => {
+  for (const f of pgpassFixtures) {
+    it(`finds ${JSON.stringify(f.libpq)} in ${JSON.stringify(f.text)} for ${f.host}`, () => {
+      expect(findPgpassPassword(parsePgpass(f.text), f) ?? null).toBe(f.libpq);
     });
   }
 });
