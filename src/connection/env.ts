@@ -25,7 +25,9 @@ export type SettingSource = string;
 
 /** One value with its origin. */
 export interface SourcedValue {
+  /** The value as given (connection-string values already unescaped / decoded). */
   value: string;
+  /** Where it came from: `option "port"`, `the connection string`, or the variable's name. */
   source: SettingSource;
 }
 

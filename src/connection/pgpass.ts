@@ -13,9 +13,11 @@ import type { ResolvedConnectionOptions } from './types.js';
 export interface PgpassKey {
   /** Host name, IP address or socket directory, as given (see {@link pgpassHostName}). */
   host: string;
+  /** The port; 0 means the default, 5432. */
   port: number;
   /** For a physical replication connection, `replication` (see {@link pgpassKeyFor}). */
   dbname: string;
+  /** The user name the connection authenticates as. */
   user: string;
 }
 
@@ -29,7 +31,9 @@ export interface PgpassEntry {
 
 /** The outcome of a lookup: a password, or a warning explaining why the file was refused. */
 export interface PgpassResult {
+  /** The password of the first matching line. Never print it. */
   password?: string;
+  /** Why the file was ignored (libpq prints this as a WARNING), e.g. it is readable by others. */
   warning?: string;
 }
 
