@@ -13,7 +13,7 @@ const GEN = 'General options';
 
 const options: OptionSpec[] = [
   { key: 'pgdata', short: 'D', long: 'pgdata', arg: 'required', metavar: 'DIRECTORY', group: OUT,
-    help: 'write the backup into this directory ("-" with tar format:\nstandard output)' },
+    help: 'write the backup into this directory\n("-": standard output, tar format only)' },
   { key: 'format', short: 'F', long: 'format', arg: 'required', metavar: 'p|t', group: OUT,
     help: 'output format: plain (default) or tar' },
   { key: 'maxRate', short: 'r', long: 'max-rate', arg: 'required', metavar: 'RATE', group: OUT,

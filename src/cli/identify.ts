@@ -1,0 +1,75 @@
+/**
+ * `pgbb identify`: connect in replication mode, run IDENTIFY_SYSTEM and print the
+ * system identifier, timeline, WAL position and server version.
+ * @module
+ */
+import { formatHelp, parseArgs, rejectOperands, type CommandSpec } from './args.js';
+import { connectionOptionSpecs, parseConnectionFlags } from './connection-flags.js';
+import {
+  connectionOptionsFromFlags, maybePromptPassword, reportEarlyError, reporterFor, scrubberFor, versionLine,
+  type CliCommand,
+} from './context.js';
+import type { IdentifyInfo } from './library.js';
+
+/** The option table of `pgbb identify`. */
+export const IDENTIFY_COMMAND: CommandSpec = {
+  prog: 'pgbb identify',
+  summary: 'pgbb identify shows the identity of a PostgreSQL server as a replication client sees it.',
+  options: [
+    { key: 'json', long: 'json', help: 'print the result as one JSON object on stdout' },
+    { key: 'version', short: 'V', long: 'version', help: 'print the version and exit' },
+    { key: 'help', short: '?', long: 'help', help: 'print this help and exit' },
+    ...connectionOptionSpecs(),
+  ],
+  epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
+};
+
+/** The text output of `pgbb identify`: one `label: value` line per field. */
+export function formatIdentify(info: IdentifyInfo): string {
+  const rows: [string, string][] = [
+    ['system identifier', info.systemId],
+    ['timeline', String(info.timeline)],
+    ['xlogpos', info.xlogPos],
+    ['dbname', info.dbName ?? ''],
+    ['server version', `${info.serverVersion} (${info.serverVersionNum})`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`.trimEnd()).join('\n') + '\n';
+}
+
+/** `pgbb identify`. */
+export const identifyCommand: CliCommand = {
+  name: 'identify',
+  summary: 'show the system identifier, timeline, WAL position and version of a server',
+  async run(argv, ctx) {
+    let args;
+    let flags;
+    try {
+      args = parseArgs(IDENTIFY_COMMAND, argv);
+      if (args.has('help')) {
+        ctx.stdout.write(formatHelp(IDENTIFY_COMMAND));
+        return 0;
+      }
+      if (args.has('version')) {
+        ctx.stdout.write(versionLine('pgbb', ctx.version));
+        return 0;
+      }
+      rejectOperands(IDENTIFY_COMMAND, args);
+      flags = parseConnectionFlags(IDENTIFY_COMMAND.prog, args);
+    } catch (err) {
+      return reportEarlyError(ctx, argv, err);
+    }
+    const json = args.has('json');
+    let password: string | undefined;
+    let reporter = reporterFor(ctx, { json, scrub: scrubberFor(ctx, flags) });
+    try {
+      password = await maybePromptPassword(flags, ctx);
+      reporter = reporterFor(ctx, { json, scrub: scrubberFor(ctx, flags, password) });
+      const info = await ctx.lib.identify(connectionOptionsFromFlags(flags, ctx, { password }));
+      reporter.done({ ...info }, formatIdentify(info));
+      return 0;
+    } catch (err) {
+      return reporter.error(err);
+    }
+  },
+};

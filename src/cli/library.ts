@@ -1,0 +1,96 @@
+/**
+ * The CLI's view of the library: the few calls the commands make, behind one
+ * interface so commands are tested with fakes and wired to the real library in
+ * exactly one place ({@link defaultLibrary}).
+ * @module
+ */
+import type { BaseBackupOptions, ConnectionOptions } from '../index.js';
+import type { BackupOutputPlan } from './backup.js';
+import type { ProgressSnapshot } from './output.js';
+
+/** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */
+export interface IdentifyInfo {
+  /** Database system identifier, a 64-bit number in decimal. */
+  systemId: string;
+  timeline: number;
+  /** Current WAL flush position, `X/X`. */
+  xlogPos: string;
+  /** The database of the connection; `null` for physical replication. */
+  dbName: string | null;
+  /** `server_version`, e.g. `17.2`. */
+  serverVersion: string;
+  /** `server_version_num`, e.g. 170002. */
+  serverVersionNum: number;
+}
+
+/** Callbacks a backup run reports through. */
+export interface BackupHooks {
+  progress(p: ProgressSnapshot, force?: boolean): void;
+  /** A verbose message (shown with `-v`). */
+  info(message: string): void;
+  /** A warning that does not fail the backup (server WARNING notices, cleanup problems). */
+  warning(message: string): void;
+}
+
+/** What a finished backup reports (printed with `-v`, and as the JSON `done` event). */
+export interface BackupOutcome {
+  startLsn?: string;
+  endLsn?: string;
+  timeline?: number;
+  /** Archive bytes received. */
+  bytes?: number;
+  /** Files written (tar format), or directories (plain). */
+  outputs?: string[];
+}
+
+/** A backup to take: the library's options plus where the output goes. */
+export interface BackupRequest {
+  backup: BaseBackupOptions;
+  output: BackupOutputPlan;
+}
+
+/** The library calls the commands use. */
+export interface CliLibrary {
+  identify(options: ConnectionOptions): Promise<IdentifyInfo>;
+  backup(request: BackupRequest, hooks: BackupHooks): Promise<BackupOutcome>;
+}
+
+function notWired(what: string): Error {
+  return new Error(`${what} is not wired to the library yet (src/cli/library.ts)`);
+}
+
+/**
+ * The real library. WIRING POINT for the lead, once the pieces are exported from
+ * src/index.ts:
+ * - identify: `const conn = await ReplicationConnection.connect(options)`, then
+ *   `identifySystem(conn)`, server version from `conn.parameters.get('server_version')`
+ *   and `conn.serverVersionNum`, and `await conn.close()` in `finally`.
+ * - backup: the high-level backup function (`backupToDirectory` / `runBackup`), fed
+ *   `request.backup` and a sink chosen from `request.output`, its `progress` events
+ *   mapped with {@link progressFromLibrary} into `hooks.progress`.
+ */
+export const defaultLibrary: CliLibrary = {
+  async identify(_options) {
+    throw notWired('pgbb identify');
+  },
+  async backup(_request, _hooks) {
+    throw notWired('pgbb backup');
+  },
+};
+
+/**
+ * Map the library's `progress` event (BackupProgress in src/backup/events.ts) to the
+ * reporter's snapshot: pg_basebackup counts finished tablespaces.
+ */
+export function progressFromLibrary(p: {
+  bytesDone: number;
+  totalBytes: number | undefined;
+  archivesDone: number;
+  archivesTotal: number;
+  archive?: { name: string } | undefined;
+}): ProgressSnapshot {
+  return {
+    doneBytes: p.bytesDone, totalBytes: p.totalBytes, tablespace: p.archivesDone, tablespaces: p.archivesTotal,
+    filename: p.archive?.name,
+  };
+}
