@@ -1,0 +1,157 @@
+/**
+ * The tar-format sink (`pg_basebackup -Ft`): each archive's bytes go as they come to `<dir>/<name>`
+ * (`base.tar`, `<oid>.tar`, `pg_wal.tar`, with any compression suffix), mode 0600; the manifest goes to
+ * `backup_manifest`. Also `stdoutSink()` for `-D -`.
+ * @module
+ */
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AbortError, StateError, TarError } from '../errors.js';
+import { terminator } from '../tar/writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
+import { checkEmptyOrAbsent, writeWholeFile } from './fs-util.js';
+import { hasInjection, rewriteArchive } from './inject.js';
+import { ioError, OutputTracker } from './tracker.js';
+import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
+import { WritableSink, type WritableSinkOptions } from './writable.js';
+
+/** Options for {@link TarFilesSink}. */
+export interface TarFilesSinkOptions {
+  /** The output directory. It must be empty or absent. */
+  directory: string;
+  /** Skip the final fsync (`--no-sync`). @default false */
+  noSync?: boolean;
+  /** Files to add to `base.tar` for `-R` (the archive is parsed and rewritten on the fly; it must be uncompressed). */
+  injection?: Injection;
+  /** fsyncs in flight at once during {@link TarFilesSink.finish}. @default 8 */
+  syncConcurrency?: number;
+  /** Bytes gathered before one `writev`. @default 1048576 */
+  writeBatchBytes?: number;
+}
+
+/** File mode of the archives: pg_basebackup creates them 0600 whatever the cluster's group access. */
+const ARCHIVE_MODE = 0o600;
+
+/**
+ * Writes a tar-format backup into a directory.
+ *
+ * @example
+ * ```ts
+ * const sink = new TarFilesSink({ directory: '/backups/tar' });
+ * await sink.writeArchive({ name: 'base.tar', tablespacePath: '', terminated: serverMajor >= 15 }, bytes);
+ * await sink.finish();
+ * ```
+ */
+export class TarFilesSink implements BackupSink {
+  private readonly tracker = new OutputTracker();
+  private targetReady: Promise<void> | undefined;
+  private finished = false;
+
+  constructor(private readonly options: TarFilesSinkOptions) {}
+
+  /** Paths this sink created whose parent existed before: what {@link TarFilesSink.cleanup} removes. */
+  get created(): readonly string[] {
+    return this.tracker.created;
+  }
+
+  /** Checks, creating nothing, that the output directory is empty or absent. */
+  async verifyTarget(): Promise<void> {
+    await checkEmptyOrAbsent(this.options.directory);
+  }
+
+  async writeArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>, options: SinkCallOptions = {}): Promise<void> {
+    if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
+    checkArchiveName(info.name);
+    const inject = info.name.startsWith('base.tar') && hasInjection(this.options.injection);
+    if (inject && info.name !== 'base.tar') {
+      throw new TarError(`cannot inject recovery settings into the compressed archive "${info.name}": decompress it first, or compress on the client after injection`);
+    }
+    const stream: AsyncIterable<Buffer | Uint8Array> = inject ? rewriteArchive(bytes, this.options.injection ?? {}) : bytes;
+    const iterator = stream[Symbol.asyncIterator]();
+    // Nothing is created before the first byte is ready.
+    let first = await iterator.next();
+    while (!first.done && first.value.length === 0) first = await iterator.next();
+    await this.ensureTarget();
+    const path = join(this.options.directory, info.name);
+    let handle;
+    try {
+      handle = await open(path, 'wx', ARCHIVE_MODE);
+    } catch (err) {
+      await iterator.return?.();
+      throw ioError(`could not create file "${path}"`, path, err);
+    }
+    this.tracker.file(path);
+    try {
+      const writer = new BatchedFileWriter(handle, path, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
+      for (let r = first; !r.done; r = await iterator.next()) {
+        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+        const v = r.value;
+        await writer.write(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+      }
+      // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
+      // A rewritten archive always carries one already.
+      if (!inject && !info.terminated) await writer.write(terminator());
+      await writer.flush();
+    } catch (err) {
+      await iterator.return?.().catch(() => undefined);
+      throw err;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Writes `backup_manifest.tmp`, fsyncs it (unless `noSync`) and renames it to `backup_manifest`. */
+  async writeManifest(bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, options: SinkCallOptions = {}): Promise<void> {
+    await this.ensureTarget();
+    const tmp = join(this.options.directory, 'backup_manifest.tmp');
+    const final = join(this.options.directory, 'backup_manifest');
+    await writeWholeFile(tmp, bytes, ARCHIVE_MODE, this.options.writeBatchBytes, options.signal, !this.options.noSync);
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      throw ioError(`could not rename "${tmp}" to "${final}"`, tmp, err);
+    }
+    this.tracker.file(final);
+  }
+
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.options.noSync) await this.tracker.syncAll(this.options.syncConcurrency ?? 8);
+  }
+
+  async cleanup(): Promise<void> {
+    await this.tracker.cleanup();
+  }
+
+  private ensureTarget(): Promise<void> {
+    this.targetReady ??= (async () => {
+      const exists = await checkEmptyOrAbsent(this.options.directory);
+      if (!exists) await this.tracker.mkdirp(this.options.directory, 0o700);
+    })();
+    return this.targetReady;
+  }
+}
+
+/**
+ * Archive names come from the server (15+): like pg_basebackup, refuse names that are empty, start with
+ * a dot, or contain a slash or backslash, so a name can never point outside the output directory.
+ */
+function checkArchiveName(name: string): void {
+  if (name === '' || name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('\0')) {
+    throw new TarError(`refusing to write an archive named "${name}": archive names must be plain file names`);
+  }
+}
+
+/**
+ * The sink for `-D -`: the single `base.tar` to standard output, with the manifest injected into it when
+ * `injectManifest` is set (as pg_basebackup does). Standard output is not ended.
+ *
+ * @example
+ * ```ts
+ * const sink = stdoutSink({ injectManifest: true });
+ * ```
+ */
+export function stdoutSink(options: Omit<WritableSinkOptions, 'end'> = {}): WritableSink {
+  return new WritableSink(process.stdout, { ...options, end: false });
+}

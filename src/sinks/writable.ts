@@ -1,0 +1,119 @@
+/**
+ * The generic sink: one tar archive into any Node Writable (a socket, an upload stream, `process.stdout`
+ * for `-D -`), with backpressure. Like pg_basebackup writing to standard output, it takes a single
+ * archive (no tablespaces, no separate `pg_wal.tar`) and can inject the manifest into it.
+ * @module
+ */
+import type { Writable } from 'node:stream';
+import { AbortError, StateError, TargetError } from '../errors.js';
+import { BackpressureWriter, entryHeader, padding, terminator } from '../tar/writer.js';
+import { hasInjection, rewriteArchive } from './inject.js';
+import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
+
+/** Options for {@link WritableSink}. */
+export interface WritableSinkOptions {
+  /** Files to add for `-R` (the archive is parsed and rewritten on the fly). */
+  injection?: Injection;
+  /**
+   * A manifest will follow the archive and goes into it as `backup_manifest` (what pg_basebackup does for
+   * `-D -`): the end-of-archive marker is held back until {@link WritableSink.writeManifest}. The manifest
+   * is buffered whole, since its size goes in the tar header before its bytes.
+   * @default false
+   */
+  injectManifest?: boolean;
+  /** End the Writable in {@link WritableSink.finish}. Leave false for `process.stdout`. @default true */
+  end?: boolean;
+  /** File mode of the injected `backup_manifest` entry. @default 0o600 */
+  manifestMode?: number;
+}
+
+/**
+ * Writes one tar archive (normally `base.tar`) to a Writable.
+ *
+ * @example
+ * ```ts
+ * const sink = new WritableSink(uploadStream, { injectManifest: true });
+ * await sink.writeArchive({ name: 'base.tar', tablespacePath: '', terminated: true }, bytes);
+ * await sink.writeManifest(manifestBytes);
+ * await sink.finish();
+ * ```
+ */
+export class WritableSink implements BackupSink {
+  private readonly out: BackpressureWriter;
+  private archives = 0;
+  private terminatorPending = false;
+  private finished = false;
+
+  constructor(writable: Writable, private readonly options: WritableSinkOptions = {}) {
+    this.out = new BackpressureWriter(writable);
+  }
+
+  /** Bytes written so far. */
+  get bytesWritten(): number {
+    return this.out.bytesWritten;
+  }
+
+  async writeArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>, options: SinkCallOptions = {}): Promise<void> {
+    if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
+    if (this.archives > 0) {
+      throw new TargetError(`a single output stream holds one archive; "${info.name}" would be the second: back up without extra tablespaces or WAL streaming, or write to a directory`);
+    }
+    this.archives++;
+    const holdTerminator = this.options.injectManifest ?? false;
+    const parse = holdTerminator || hasInjection(this.options.injection);
+    if (parse && !info.name.endsWith('.tar')) {
+      throw new TargetError(`cannot inject files into the compressed archive "${info.name}": compress on the client after injection, or write to a directory`);
+    }
+    const stream = parse
+      ? rewriteArchive(bytes, this.options.injection ?? {}, { terminate: !holdTerminator })
+      : bytes;
+    for await (const piece of stream) {
+      if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+      const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      if (chunk.length > 0) await this.out.write(chunk);
+    }
+    // PostgreSQL 13/14 send no end-of-archive marker; a rewritten archive already has one (or holds it back).
+    if (!parse && !info.terminated) await this.out.write(terminator());
+    this.terminatorPending = holdTerminator;
+  }
+
+  async writeManifest(bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, options: SinkCallOptions = {}): Promise<void> {
+    if (!this.terminatorPending) {
+      throw new StateError('the manifest goes inside the archive: create the sink with injectManifest and write the archive first');
+    }
+    let manifest: Buffer;
+    if (Buffer.isBuffer(bytes)) {
+      manifest = bytes;
+    } else {
+      const parts: Buffer[] = [];
+      for await (const p of bytes) {
+        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+        parts.push(Buffer.isBuffer(p) ? p : Buffer.from(p));
+      }
+      manifest = Buffer.concat(parts);
+    }
+    await this.out.write(entryHeader({ name: 'backup_manifest', size: manifest.length, mode: this.options.manifestMode ?? 0o600, mtime: Math.floor(Date.now() / 1000) }));
+    if (manifest.length > 0) await this.out.write(manifest);
+    const pad = padding(manifest.length);
+    if (pad.length > 0) await this.out.write(pad);
+    await this.out.write(terminator());
+    this.terminatorPending = false;
+  }
+
+  /** Writes a held-back end-of-archive marker (no manifest came), then ends the Writable if asked to. */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.terminatorPending) {
+      await this.out.write(terminator());
+      this.terminatorPending = false;
+    }
+    if (this.options.end ?? true) await this.out.end();
+    else this.out.release();
+  }
+
+  /** Nothing to remove: bytes already sent cannot be taken back. Stops listening to the Writable. */
+  async cleanup(): Promise<void> {
+    this.out.release();
+  }
+}
