@@ -19,7 +19,7 @@ export type ChannelBindingMode = 'disable' | 'prefer' | 'require';
 export interface ConnectionOptions {
   /** A libpq connection string: `key=value ...` or a `postgres://` / `postgresql://` URI. */
   connectionString?: string;
-  /** Host name, IP address, or an absolute Unix-socket directory. @default PGHOST, else the Unix socket directory `/tmp` then `/var/run/postgresql` */
+  /** Host name, IP address, or an absolute Unix-socket directory. @default PGHOST, else the Unix socket directory `/var/run/postgresql` when it exists, else `/tmp` */
   host?: string;
   /** Numeric address to connect to, skipping name resolution (libpq `hostaddr`). */
   hostaddr?: string;
