@@ -270,7 +270,7 @@ export class DirectoryWalSink implements WalSink {
     await this.#syncPath(this.directory, true);
   }
 
-  async abort(): Promise<void> {
+  async abort(_reason?: unknown): Promise<void> {
     if (this.#aborted) return;
     this.#aborted = true;
     const seg = this.#segment;

@@ -240,7 +240,7 @@ export class TarWalSink implements WalSink {
     await this.#sync?.();
   }
 
-  async abort(): Promise<void> {
+  async abort(_reason?: unknown): Promise<void> {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#entry = undefined;
