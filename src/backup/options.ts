@@ -7,7 +7,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { ConnectionOptions } from '../connection/types.js';
-import type { BackupWalSink } from './wal-sink.js';
+import type { WalSink } from '../wal/sink.js';
 
 /** How the server's start-of-backup checkpoint is taken (`-c fast|spread`). */
 export type CheckpointMode = 'fast' | 'spread';
@@ -129,7 +129,7 @@ export interface BaseBackupOptions {
    * private temporary directory and yielded as a final `pg_wal.tar` archive.
    * @default spool and yield `pg_wal.tar`
    */
-  walSink?: BackupWalSink;
+  walSink?: WalSink;
   /**
    * Minimum time between two `progress` events, in milliseconds. A final event is
    * always emitted.
@@ -161,7 +161,7 @@ export interface ResolvedBaseBackupOptions {
   slot: SlotPlan;
   statusIntervalMs: number;
   waitForWalArchive: boolean;
-  walSink: BackupWalSink | undefined;
+  walSink: WalSink | undefined;
   progressIntervalMs: number;
   tempDir: string | undefined;
   signal: AbortSignal | undefined;

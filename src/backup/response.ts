@@ -248,14 +248,17 @@ export class BaseBackupResponseParser {
 
   #onTablespaceRow(msg: StreamMessage): BackupResponseEvent[] {
     if (msg.type === 'DataRow') {
-      const [oid, location, size] = this.#expectRow(msg, 3, 'tablespace');
+      const values = this.#expectRow(msg, 3, 'tablespace');
+      const oid = values[0] ?? null;
+      const location = values[1] ?? null;
+      const size = values[2] ?? null;
       if ((oid === null) !== (location === null)) {
         throw new ProtocolError('the server sent a tablespace row with only one of spcoid and spclocation');
       }
       this.#rows.push({
         oid: oid === null ? null : parseInteger(oid, 'tablespace oid'),
-        location: location ?? null,
-        sizeKb: size === null || size === undefined ? null : parseInteger(size, 'tablespace size'),
+        location,
+        sizeKb: size === null ? null : parseInteger(size, 'tablespace size'),
       });
       return [];
     }

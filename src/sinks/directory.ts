@@ -181,7 +181,12 @@ export class DirectorySink implements BackupSink {
         case 'symlink': {
           const target = isBase && TBLSPC_LINK.test(rel) ? this.mapLocation(h.linkname) : h.linkname;
           try {
-            await symlink(target, dest);
+            await symlink(target, dest).catch(async (err: unknown) => {
+              if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+              // The archive did not list the parent directory first.
+              await this.tracker.mkdirp(join(dest, '..'), this.dirMode);
+              await symlink(target, dest);
+            });
           } catch (err) {
             throw ioError(`could not create symbolic link from "${dest}" to "${target}"`, dest, err);
           }

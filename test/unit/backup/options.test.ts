@@ -63,7 +63,7 @@ describe('resolveBaseBackupOptions', () => {
     configError({ label: 'a\0b' }, /NUL/);
     configError({ label: 'x'.repeat(1024) }, /too long/);
     configError({ statusIntervalMs: -1 }, /statusIntervalMs/);
-    configError({ walSink: {}, wal: 'fetch' }, /walSink is only used/);
+    configError({ walSink: {} as never, wal: 'fetch' }, /walSink is only used/);
     configError({ verifyChecksums: 'no' as never }, /verifyChecksums/);
   });
 

@@ -1,0 +1,136 @@
+/**
+ * One archive of a backup (`base.tar`, `<oid>.tar`, `pg_wal.tar`), consumed exactly once:
+ * as tar entries (lock step, through src/tar/extract.ts), as raw bytes, or piped to a
+ * Writable. The bytes are always a complete tar: the end-of-archive marker that 13/14
+ * servers omit is appended.
+ * @module
+ */
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StateError } from '../errors.js';
+import { extractTar, type ExtractOptions, type TarExtractor } from '../tar/extract.js';
+
+/** A tablespace of the backup, from the BASE_BACKUP header. */
+export interface BackupTablespace {
+  /** Tablespace OID; `null` for the data directory. */
+  oid: number | null;
+  /** Server-side location; `null` for the data directory. */
+  location: string | null;
+  /** The server's size estimate in bytes; `undefined` without `estimateSize`. */
+  estimatedBytes: number | undefined;
+}
+
+/** How an archive's bytes were (or are being) consumed. */
+export type ArchiveConsumption = 'none' | 'entries' | 'chunks' | 'skipped';
+
+/** What the session gives an archive: its byte source, and how to discard it. @internal */
+export interface ArchiveController {
+  /** The complete tar bytes (views; valid until the next chunk is requested). */
+  open(): AsyncGenerator<Buffer, void, undefined>;
+  /** Discard whatever has not been read. */
+  discard(): Promise<void>;
+  /** Bytes received from the server so far (without an appended terminator). */
+  bytesReceived(): number;
+}
+
+/** Options of {@link BackupArchive.pipeTo}. */
+export interface PipeToOptions {
+  /** End the writable when the archive is complete. @default true */
+  end?: boolean;
+  /** Stops piping (the session itself is not aborted). */
+  signal?: AbortSignal;
+}
+
+/**
+ * One archive, yielded by {@link BackupSession.archives}. Consume it with exactly one of
+ * {@link entries}, {@link chunks} or {@link pipeTo}, or {@link skip} it; moving to the next
+ * archive without consuming discards it.
+ */
+export class BackupArchive {
+  /** Archive file name: `base.tar`, `<oid>.tar`, or `pg_wal.tar` for spooled streamed WAL. */
+  readonly name: string;
+  /** Position in the session's archive sequence (0-based). */
+  readonly index: number;
+  /** What the archive holds: a tablespace (the data directory included), or streamed WAL. */
+  readonly kind: 'tablespace' | 'wal';
+  /** The tablespace, for `kind: 'tablespace'`; `null` for `pg_wal.tar`. */
+  readonly tablespace: BackupTablespace | null;
+  /**
+   * Whether the server ended the tar with its two zero blocks itself (15+). When false
+   * (13/14), {@link chunks} and {@link pipeTo} append them.
+   */
+  readonly serverTerminated: boolean;
+  #consumption: ArchiveConsumption = 'none';
+  readonly #controller: ArchiveController;
+
+  /** @internal */
+  constructor(init: {
+    name: string; index: number; kind: 'tablespace' | 'wal'; tablespace: BackupTablespace | null;
+    serverTerminated: boolean; controller: ArchiveController;
+  }) {
+    this.name = init.name;
+    this.index = init.index;
+    this.kind = init.kind;
+    this.tablespace = init.tablespace;
+    this.serverTerminated = init.serverTerminated;
+    this.#controller = init.controller;
+  }
+
+  /** How the archive was consumed so far. */
+  get consumption(): ArchiveConsumption {
+    return this.#consumption;
+  }
+
+  /** Bytes of this archive received so far (an appended terminator not counted). */
+  get bytesReceived(): number {
+    return this.#controller.bytesReceived();
+  }
+
+  #claim(how: ArchiveConsumption): void {
+    if (this.#consumption !== 'none') {
+      throw new StateError(`archive ${this.name} was already consumed (${this.#consumption}): ` +
+        'use exactly one of entries(), chunks(), pipeTo() or skip()');
+    }
+    this.#consumption = how;
+  }
+
+  /**
+   * The archive as tar entries, in lock step: the next header is read only after the current
+   * body was read or skipped, so a slow consumer slows the server.
+   * @example
+   * ```ts
+   * for await (const entry of archive.entries()) {
+   *   if (entry.header.name === 'PG_VERSION') console.log((await readBody(entry.body, 64)).toString());
+   * }
+   * ```
+   */
+  entries(options?: ExtractOptions): TarExtractor {
+    this.#claim('entries');
+    return extractTar(this.#controller.open(), options);
+  }
+
+  /**
+   * The raw tar bytes (a complete archive, terminator included). The buffers are views,
+   * valid until the next one is requested: copy what you keep.
+   */
+  chunks(): AsyncIterableIterator<Buffer> {
+    this.#claim('chunks');
+    return this.#controller.open();
+  }
+
+  /**
+   * Write the raw tar bytes to `writable`, honouring its backpressure. Resolves when the
+   * archive is written (and, with `end`, the writable finished).
+   */
+  async pipeTo(writable: Writable, options: PipeToOptions = {}): Promise<void> {
+    this.#claim('chunks');
+    const source = Readable.from(this.#controller.open(), { objectMode: false, highWaterMark: 64 * 1024 });
+    await pipeline(source, writable, { end: options.end ?? true, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** Discard the archive (the server's bytes are still read, to reach the next archive). */
+  async skip(): Promise<void> {
+    if (this.#consumption === 'none') this.#consumption = 'skipped';
+    await this.#controller.discard();
+  }
+}
