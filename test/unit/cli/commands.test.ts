@@ -1,0 +1,258 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { parseBackupCommandLine, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
+import { mapBackupOptions } from '../../../src/cli/backup.js';
+import type { CliContext } from '../../../src/cli/context.js';
+import { formatIdentify } from '../../../src/cli/identify.js';
+import type { BackupRequest, CliLibrary, IdentifyInfo } from '../../../src/cli/library.js';
+import { progressFromLibrary } from '../../../src/cli/library.js';
+import { promptPassword } from '../../../src/cli/password.js';
+import { runCli } from '../../../src/cli/run.js';
+import { AbortError, ConnectionError, resolveBaseBackupOptions, type ConnectionOptions } from '../../../src/index.js';
+
+const INFO: IdentifyInfo = {
+  systemId: '7301234567890123456', timeline: 1, xlogPos: '0/3000148', dbName: null,
+  serverVersion: '17.2', serverVersionNum: 170002,
+};
+
+class FakeStdin extends EventEmitter {
+  isTTY: boolean;
+  raw: boolean[] = [];
+  constructor(isTTY: boolean) { super(); this.isTTY = isTTY; }
+  setRawMode(mode: boolean) { this.raw.push(mode); return this; }
+  resume() { return this; }
+  pause() { return this; }
+}
+
+function context(lib: Partial<CliLibrary> = {}, o: { env?: Record<string, string>; stdinTTY?: boolean; stderrTTY?: boolean } = {}) {
+  const out = { stdout: '', stderr: '' };
+  const controller = new AbortController();
+  const stdin = new FakeStdin(o.stdinTTY ?? false);
+  const calls: { identify: ConnectionOptions[]; backup: BackupRequest[] } = { identify: [], backup: [] };
+  const ctx: CliContext = {
+    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); return true; } },
+    stderr: { write: (s: string) => { out.stderr += s; return true; }, isTTY: o.stderrTTY ?? false },
+    stdin,
+    env: o.env ?? {},
+    signal: controller.signal,
+    version: '9.9.9',
+    lib: {
+      identify: lib.identify ?? (async (opts) => { calls.identify.push(opts); return INFO; }),
+      backup: lib.backup ?? (async (req, hooks) => {
+        calls.backup.push(req);
+        hooks.progress({ doneBytes: 1024, totalBytes: 2048, tablespace: 0, tablespaces: 1 });
+        hooks.progress({ doneBytes: 2048, totalBytes: 2048, tablespace: 1, tablespaces: 1 }, true);
+        return { startLsn: '0/2000028', endLsn: '0/2000100', timeline: 1 };
+      }),
+    },
+    now: () => 0,
+  };
+  return { ctx, out, controller, stdin, calls };
+}
+
+describe('pgbb dispatch', () => {
+  it('prints help and version', async () => {
+    const a = context();
+    expect(await runCli(['--help'], a.ctx)).toBe(0);
+    expect(a.out.stdout).toContain('  identify  ');
+    expect(a.out.stdout).toContain('  backup    ');
+    const b = context();
+    expect(await runCli(['--version'], b.ctx)).toBe(0);
+    expect(b.out.stdout).toBe('pgbb (pg-basebackup) 9.9.9\n');
+    const c = context();
+    expect(await runCli(['help', 'backup'], c.ctx)).toBe(0);
+    expect(c.out.stdout).toContain('pgbb backup takes a base backup');
+    const d = context();
+    expect(await runCli(['backup', '-V'], d.ctx)).toBe(0);
+    expect(d.out.stdout).toBe('pgbb (pg-basebackup) 9.9.9\n');
+  });
+
+  it('refuses no command and unknown commands with exit 1', async () => {
+    const a = context();
+    expect(await runCli([], a.ctx)).toBe(1);
+    expect(a.out.stderr).toBe('pgbb: no command given\nTry "pgbb --help" for more information.\n');
+    const b = context();
+    expect(await runCli(['bakup'], b.ctx)).toBe(1);
+    expect(b.out.stderr).toBe('pgbb: unknown command "bakup"\nTry "pgbb --help" for more information.\n');
+  });
+});
+
+describe('pgbb identify', () => {
+  it('prints the identity', async () => {
+    const { ctx, out, calls } = context({}, { env: { PGHOST: 'h' } });
+    expect(await runCli(['identify', '-d', 'host=db', '-p', '5433', '-U', 'rep'], ctx)).toBe(0);
+    expect(out.stdout).toBe(formatIdentify(INFO));
+    expect(out.stdout).toContain('system identifier: 7301234567890123456\n');
+    expect(out.stdout).toContain('xlogpos:           0/3000148\n');
+    expect(out.stdout).toContain('server version:    17.2 (170002)\n');
+    expect(calls.identify[0]).toMatchObject({ connectionString: 'host=db', port: 5433, user: 'rep', env: { PGHOST: 'h' } });
+    expect(calls.identify[0]?.signal).toBe(ctx.signal);
+    expect(calls.identify[0]?.password).toBeUndefined();
+  });
+
+  it('prints JSON', async () => {
+    const { ctx, out } = context();
+    expect(await runCli(['identify', '--json'], ctx)).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ event: 'done', ...INFO });
+  });
+
+  it('reports a failure with exit 1 and without the password', async () => {
+    const { ctx, out } = context({
+      identify: async (o) => { throw new ConnectionError(`could not connect: ${o.connectionString ?? ''} refused`); },
+    }, { env: { PGPASSWORD: 'envsecret' } });
+    const status = await runCli(['identify', '-d', "host=db password='top secret'", '--json'], ctx);
+    expect(status).toBe(1);
+    expect(out.stderr).toMatch(/^pgbb: error: could not connect: host=db password=\*+ refused\n$/);
+    expect(JSON.parse(out.stdout)).toMatchObject({ event: 'error', code: 'ERR_PGBB_CONNECTION' });
+    expect(out.stdout + out.stderr).not.toContain('top secret');
+  });
+
+  it('scrubs the connection string from usage errors', async () => {
+    const { ctx, out } = context();
+    expect(await runCli(['identify', '-d', 'postgresql://u:pw123@db/x', 'extra'], ctx)).toBe(1);
+    expect(out.stderr).toBe('pgbb: error: too many command-line arguments (first is "extra")\n' +
+      'pgbb: hint: Try "pgbb identify --help" for more information.\n');
+  });
+
+  it('-W prompts on a terminal and passes the password', async () => {
+    const t = context({}, { stdinTTY: true });
+    const run = runCli(['identify', '-W'], t.ctx);
+    await new Promise((r) => setImmediate(r));
+    t.stdin.emit('data', Buffer.from('pw\u007fW!\r'));
+    expect(await run).toBe(0);
+    expect(t.calls.identify[0]?.password).toBe('pW!');
+    expect(t.out.stderr).toBe('Password: \n');
+    expect(t.stdin.raw).toEqual([true, false]);
+  });
+
+  it('-W refuses when stdin is not a terminal', async () => {
+    const t = context({}, { stdinTTY: false });
+    expect(await runCli(['identify', '-W'], t.ctx)).toBe(1);
+    expect(t.out.stderr).toMatch(/^pgbb: error: cannot prompt for a password \(-W\): standard input is not a terminal/);
+    expect(t.calls.identify).toEqual([]);
+  });
+});
+
+describe('pgbb backup', () => {
+  it('calls the library once with mapped options and reports progress', async () => {
+    const { ctx, out, calls } = context();
+    expect(await runCli(['backup', '-D', '/tmp/b', '-Ft', '-P', '-v', '-c', 'fast'], ctx)).toBe(0);
+    expect(calls.backup).toHaveLength(1);
+    expect(calls.backup[0]?.output).toMatchObject({ kind: 'tar', directory: '/tmp/b' });
+    expect(calls.backup[0]?.backup).toMatchObject({ checkpoint: 'fast', wal: 'stream', tablespaceMap: true, signal: ctx.signal });
+    expect(out.stderr).toBe('1/2 kB (50%), 0/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n' +
+      'pgbb: write-ahead log start point: 0/2000028 on timeline 1\npgbb: write-ahead log end point: 0/2000100\n' +
+      'pgbb: base backup completed\n');
+    expect(out.stdout).toBe('');
+  });
+
+  it('is silent on success without -P and -v', async () => {
+    const { ctx, out } = context();
+    expect(await runCli(['backup', '-D', '/tmp/b'], ctx)).toBe(0);
+    expect(out.stderr + out.stdout).toBe('');
+  });
+
+  it('writes JSON events', async () => {
+    const { ctx, out } = context();
+    expect(await runCli(['backup', '-D', '/tmp/b', '--json'], ctx)).toBe(0);
+    const events = out.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string });
+    expect(events.map((e) => e.event)).toEqual(['progress', 'progress', 'progress', 'done']);
+    expect(events[3]).toEqual({ event: 'done', startLsn: '0/2000028', endLsn: '0/2000100', timeline: 1 });
+  });
+
+  it('exits 1 on usage errors without calling the library', async () => {
+    const { ctx, out, calls } = context();
+    expect(await runCli(['backup', '--x'], ctx)).toBe(1);
+    expect(out.stderr).toBe('pgbb backup: unrecognized option "--x"\nTry "pgbb backup --help" for more information.\n');
+    expect(calls.backup).toEqual([]);
+  });
+
+  it('reports an abort as an error with exit 1', async () => {
+    const t = context({
+      backup: (_req, hooks) => new Promise((_resolve, reject) => {
+        hooks.progress({ doneBytes: 0, totalBytes: 1024, tablespace: 0, tablespaces: 1 });
+        t.ctx.signal.addEventListener('abort', () => reject(t.ctx.signal.reason));
+      }),
+    }, { stderrTTY: true });
+    const run = runCli(['backup', '-D', '/tmp/b', '-P'], t.ctx);
+    await new Promise((r) => setImmediate(r));
+    t.controller.abort(new AbortError('interrupted by SIGINT'));
+    expect(await run).toBe(1);
+    expect(t.out.stderr).toBe('0/1 kB (0%), 0/1 tablespace\r\npgbb: error: interrupted by SIGINT\n');
+  });
+});
+
+describe('mapBackupOptions', () => {
+  const cli = (...argv: string[]): BackupCliOptions => {
+    const r = parseBackupCommandLine(argv);
+    if (r.kind !== 'run') throw new Error('not run');
+    return r.options;
+  };
+  const map = (...argv: string[]) => mapBackupOptions(cli(...argv), { connection: { host: 'h' } });
+
+  it('maps the defaults to options the library accepts', () => {
+    const { backup, output } = map('-D', 'out');
+    expect(backup).toEqual({
+      connection: { host: 'h' }, checkpoint: 'spread', wal: 'stream', tablespaceMap: false, manifest: true,
+      manifestForceEncode: false, verifyChecksums: true, estimateSize: true, statusIntervalMs: 10_000,
+    });
+    expect(output).toMatchObject({ kind: 'plain', directory: 'out', tablespaceMappings: [], walDir: undefined,
+      writeRecoveryConf: false, sync: true, noClean: false, incrementalManifest: undefined });
+    expect(output.compression.algorithm).toBe('none');
+    expect(() => resolveBaseBackupOptions(backup)).not.toThrow();
+  });
+
+  it('maps every protocol option', () => {
+    const { backup } = map('-D', 'out', '-Ft', '-r', '1M', '-l', 'L', '--manifest-checksums=sha512', '--manifest-force-encode',
+      '--no-verify-checksums', '-S', 'slot_a', '-C', '-s', '3', '-c', 'fast');
+    expect(backup).toMatchObject({ label: 'L', maxRateKBps: 1024, manifestChecksums: 'SHA512', manifestForceEncode: true,
+      verifyChecksums: false, slot: 'slot_a', createSlot: true, statusIntervalMs: 3000, checkpoint: 'fast', tablespaceMap: true });
+    expect(resolveBaseBackupOptions(backup).slot).toEqual({ kind: 'create', name: 'slot_a' });
+  });
+
+  it('maps slot choices as pg_basebackup makes them', () => {
+    expect(resolveBaseBackupOptions(map('-D', 'o').backup).slot).toEqual({ kind: 'temporary' });
+    expect(resolveBaseBackupOptions(map('-D', 'o', '--no-slot').backup).slot).toEqual({ kind: 'none' });
+    expect(resolveBaseBackupOptions(map('-D', 'o', '-S', 'keep').backup).slot).toEqual({ kind: 'existing', name: 'keep' });
+    expect(resolveBaseBackupOptions(map('-D', 'o', '-Xfetch').backup).slot).toEqual({ kind: 'none' });
+    expect(map('-D', 'o', '-Xnone', '--no-slot').backup.useSlot).toBeUndefined();
+  });
+
+  it('maps the output plan', () => {
+    expect(map('-D', '-', '-Ft', '-Xfetch').output).toMatchObject({ kind: 'stdout', directory: undefined });
+    const { output } = map('-D', '/d', '-R', '-N', '-n', '-T', '/a=/b', '--waldir', '/w', '-Z', 'server-lz4', '-i', '/m');
+    expect(output).toMatchObject({ kind: 'plain', directory: '/d', writeRecoveryConf: true, sync: false, noClean: true,
+      tablespaceMappings: [{ oldDir: '/a', newDir: '/b' }], walDir: '/w', incrementalManifest: '/m' });
+    expect(output.compression).toMatchObject({ algorithm: 'lz4', location: 'server' });
+  });
+});
+
+describe('progressFromLibrary', () => {
+  it('counts finished archives as pg_basebackup counts tablespaces', () => {
+    expect(progressFromLibrary({ bytesDone: 10, totalBytes: 20, archivesDone: 1, archivesTotal: 3, archive: { name: '16385.tar' } }))
+      .toEqual({ doneBytes: 10, totalBytes: 20, tablespace: 1, tablespaces: 3, filename: '16385.tar' });
+  });
+});
+
+describe('promptPassword', () => {
+  it('handles Ctrl-U and multibyte input, and aborts on Ctrl-C', async () => {
+    const stdin = new FakeStdin(true);
+    let written = '';
+    const p = promptPassword({ input: stdin, output: { write: (s: string) => { written += s; } }, prompt: 'PW: ' });
+    stdin.emit('data', 'wrong\u0015pässwörd\n');
+    expect(await p).toBe('pässwörd');
+    expect(written).toBe('PW: \n');
+    const q = promptPassword({ input: stdin, output: { write: () => undefined } });
+    stdin.emit('data', 'ab\u0003');
+    await expect(q).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+  });
+
+  it('aborts on the signal', async () => {
+    const stdin = new FakeStdin(true);
+    const c = new AbortController();
+    const p = promptPassword({ input: stdin, output: { write: () => undefined }, signal: c.signal });
+    c.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    expect(stdin.listenerCount('data')).toBe(0);
+  });
+});
