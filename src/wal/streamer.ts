@@ -26,11 +26,12 @@
  * `wal_sender_timeout` with the timer off (`statusIntervalMs: 0`) gets the connection dropped.
  * @module
  */
-import { AbortError, PgBackupError, ProtocolError, ServerError, WalStreamError, type ServerMessageFields } from '../errors.js';
+import { AbortError, PgBackupError, ProtocolError, ServerError, WalStreamError } from '../errors.js';
 import type { ReplicationConnectionApi } from '../connection/types.js';
 import { SqlState } from '../protocol/codes.js';
 import { buildStandbyStatusUpdate, parseReplicationMessage } from '../protocol/replication-messages.js';
 import { formatLsn, lsn, parseLsn, type Lsn } from '../lsn.js';
+import { timelineHistory, withAdvice as addAdvice } from '../replication/commands.js';
 import { isValidWalSegmentSize, segmentFileNameForLsn, segmentOffset, segmentStartOf, timelineHistoryFileName } from './segments.js';
 import { FeedbackTracker } from './feedback.js';
 import type { WalSink } from './sink.js';
@@ -101,8 +102,8 @@ export interface WalStreamOptions {
    */
   fetchTimelineHistory?: boolean;
   /**
-   * Fetches a timeline history file. Defaults to running `TIMELINE_HISTORY n` on `connection`
-   * between two START_REPLICATION commands.
+   * Fetches a timeline history file. Defaults to `TIMELINE_HISTORY n` on `connection` (between
+   * two START_REPLICATION commands, as receivelog.c does).
    */
   timelineHistory?: (timeline: number) => Promise<TimelineHistoryFile>;
   /** Called after each segment is closed complete. */
@@ -145,16 +146,6 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-function fieldsOf(err: ServerError): ServerMessageFields {
-  const fields: ServerMessageFields = { severity: err.severity, sqlState: err.sqlState, message: err.serverMessage };
-  for (const key of ['severityCode', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where',
-    'schema', 'table', 'column', 'dataType', 'constraint', 'file', 'line', 'routine'] as const) {
-    const v = err[key];
-    if (v !== undefined) fields[key] = v;
-  }
-  return fields;
-}
-
 /** Add what to do to the server errors a WAL stream typically meets. */
 function withAdvice(err: ServerError, slotName: string | undefined): ServerError {
   const msg = err.serverMessage;
@@ -173,7 +164,7 @@ function withAdvice(err: ServerError, slotName: string | undefined): ServerError
   } else if (/not in this server's history|requested timeline/.test(msg)) {
     advice = 'The timeline/position pair is not in the server\'s history: check the timeline (IDENTIFY_SYSTEM).';
   }
-  return advice ? new ServerError(fieldsOf(err), advice) : err;
+  return advice ? addAdvice(err, advice) : err;
 }
 
 class Streamer implements WalStream {
@@ -352,14 +343,8 @@ class Streamer implements WalStream {
   }
 
   async #queryHistory(timeline: number): Promise<TimelineHistoryFile> {
-    const results = await this.#conn.query(`TIMELINE_HISTORY ${timeline}`, { signal: this.#internal.signal });
-    const row = results.find((r) => r.rows.length > 0)?.rows[0];
-    const filename = row?.[0];
-    const content = row?.[1];
-    if (row === undefined || row.length < 2 || filename == null || content == null) {
-      throw new ProtocolError('unexpected response to TIMELINE_HISTORY: expected one row with filename and content');
-    }
-    return { filename, content: Buffer.from(content, 'utf8') };
+    const history = await timelineHistory(this.#conn, timeline, { signal: this.#internal.signal });
+    return { filename: history.fileName, content: history.content };
   }
 
   /**
