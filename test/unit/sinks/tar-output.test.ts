@@ -1,0 +1,214 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TarError, TargetError } from '../../../src/errors.js';
+import { rewriteArchive } from '../../../src/sinks/inject.js';
+import { TarFilesSink } from '../../../src/sinks/tar-files.js';
+import { WritableSink } from '../../../src/sinks/writable.js';
+import { collect, END, member } from '../tar/fixtures.js';
+import { AUTO_CONF_TEXT, baseTar, feed, PG_CONTROL, RELATION, tablespaceTar, tempDir, TS_OID } from './fixtures.js';
+
+const roots: string[] = [];
+function scratch(): string {
+  const d = tempDir();
+  roots.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
+const BASE = { name: 'base.tar', tablespacePath: '', terminated: true };
+const RECOVERY = {
+  appendToAutoConf: "primary_conninfo = 'host=primary user=rep'\nprimary_slot_name = 's1'\n",
+  addFiles: [{ name: 'standby.signal', content: Buffer.alloc(0) }],
+};
+
+function gnuExtract(archive: string): string {
+  const dest = join(scratch(), 'x');
+  mkdirSync(dest);
+  execFileSync('tar', ['-xf', archive, '-C', dest]);
+  return dest;
+}
+
+describe('TarFilesSink', () => {
+  it('writes each archive as received, mode 0600, appending the terminator only when missing', async () => {
+    const root = scratch();
+    const dir = join(root, 'out');
+    const sink = new TarFilesSink({ directory: dir });
+    await sink.verifyTarget();
+    await sink.writeArchive({ name: `${TS_OID}.tar`, tablespacePath: '/srv/ts', terminated: false }, feed(tablespaceTar(false)));
+    await sink.writeArchive(BASE, feed(baseTar()));
+    await sink.writeManifest(feed(Buffer.from('{"Files": []}\n')));
+    await sink.finish();
+    expect(readdirSync(dir).sort()).toEqual(['16384.tar', 'backup_manifest', 'base.tar']);
+    expect(readFileSync(join(dir, 'base.tar'))).toEqual(baseTar());
+    expect(readFileSync(join(dir, '16384.tar'))).toEqual(tablespaceTar(true));
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const names = execFileSync('tar', ['-tf', join(dir, '16384.tar')], { encoding: 'utf8' });
+    expect(names).toContain('PG_16_202307071/5/16385');
+  });
+
+  it('rewrites postgresql.auto.conf and adds standby.signal in base.tar (-R), readable by GNU tar', async () => {
+    const dir = join(scratch(), 'out');
+    const sink = new TarFilesSink({ directory: dir, injection: RECOVERY, noSync: true });
+    // A 13/14-style archive: no terminator; the rewrite adds one.
+    await sink.writeArchive({ ...BASE, terminated: false }, feed(baseTar({ terminated: false }), 777));
+    await sink.finish();
+    const file = join(dir, 'base.tar');
+    const listing = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    expect(listing.at(-1)).toBe('standby.signal');
+    const x = gnuExtract(file);
+    expect(readFileSync(join(x, 'postgresql.auto.conf'), 'utf8')).toBe(AUTO_CONF_TEXT + RECOVERY.appendToAutoConf);
+    expect(readFileSync(join(x, 'standby.signal')).length).toBe(0);
+    expect(readFileSync(join(x, 'base/1/1259'))).toEqual(RELATION);
+    expect(readFileSync(join(x, 'global/pg_control'))).toEqual(PG_CONTROL);
+    const { tar } = await collect([readFileSync(file)]);
+    expect(tar.terminated).toBe(true);
+  });
+
+  it('refuses unsafe archive names and injection into a compressed archive', async () => {
+    const sink = new TarFilesSink({ directory: join(scratch(), 'out'), injection: RECOVERY });
+    for (const name of ['', '.hidden.tar', '../base.tar', 'a/b.tar', 'a\\b.tar']) {
+      await expect(sink.writeArchive({ ...BASE, name }, feed(baseTar()))).rejects.toBeInstanceOf(TarError);
+    }
+    await expect(sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(10)))).rejects.toThrow(/compressed/);
+  });
+
+  it('refuses a non-empty directory, and cleanup removes only what it created', async () => {
+    const root = scratch();
+    writeFileSync(join(root, 'stray'), 'x');
+    await expect(new TarFilesSink({ directory: root }).writeArchive(BASE, feed(baseTar()))).rejects.toBeInstanceOf(TargetError);
+
+    const existing = join(root, 'empty-existing');
+    mkdirSync(existing);
+    const sink = new TarFilesSink({ directory: existing });
+    await sink.writeArchive(BASE, feed(baseTar()));
+    await sink.writeManifest(Buffer.from('{}'));
+    expect(sink.created).toEqual([join(existing, 'base.tar'), join(existing, 'backup_manifest')]);
+    await sink.cleanup();
+    expect(readdirSync(existing)).toEqual([]);
+    expect(readFileSync(join(root, 'stray'), 'utf8')).toBe('x');
+
+    const fresh = new TarFilesSink({ directory: join(root, 'new/out') });
+    await fresh.writeArchive(BASE, feed(baseTar()));
+    await fresh.cleanup();
+    expect(existsSync(join(root, 'new'))).toBe(false);
+  });
+
+  it('creates nothing when the archive has no bytes yet and fails', async () => {
+    const dir = join(scratch(), 'out');
+    async function* failing(): AsyncGenerator<Buffer> {
+      throw new Error('connection lost');
+    }
+    const sink = new TarFilesSink({ directory: dir });
+    await expect(sink.writeArchive(BASE, failing())).rejects.toThrow('connection lost');
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+/** A Writable that accepts a chunk only every few milliseconds, to exercise backpressure. */
+function slowWritable(): { writable: Writable; data: () => Buffer; maxBuffered: () => number } {
+  const parts: Buffer[] = [];
+  let maxBuffered = 0;
+  const writable = new Writable({
+    highWaterMark: 4096,
+    write(chunk: Buffer, _enc, cb) {
+      parts.push(Buffer.from(chunk));
+      maxBuffered = Math.max(maxBuffered, writable.writableLength);
+      setTimeout(cb, 1);
+    },
+  });
+  return { writable, data: () => Buffer.concat(parts), maxBuffered: () => maxBuffered };
+}
+
+describe('WritableSink', () => {
+  it('writes one archive with backpressure, terminating a 13/14 archive', async () => {
+    const out = slowWritable();
+    let pulledAhead = 0;
+    const archive = baseTar({ terminated: false });
+    async function* counting(): AsyncGenerator<Buffer> {
+      for await (const c of feed(archive, 1024)) {
+        pulledAhead = Math.max(pulledAhead, out.writable.writableLength);
+        yield c;
+      }
+    }
+    const sink = new WritableSink(out.writable);
+    await sink.writeArchive({ ...BASE, terminated: false }, counting());
+    await sink.finish();
+    expect(out.data()).toEqual(Buffer.concat([archive, END]));
+    // The producer never ran more than one chunk ahead of the high-water mark.
+    expect(pulledAhead).toBeLessThanOrEqual(4096 + 1024);
+    expect(out.writable.writableFinished).toBe(true);
+  });
+
+  it('injects the manifest and -R files into the single tar, as pg_basebackup -D - does', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (c: Buffer) => parts.push(c));
+    const sink = new WritableSink(out, { injectManifest: true, injection: RECOVERY });
+    await sink.writeArchive(BASE, feed(baseTar()));
+    const manifest = Buffer.from(`{"PostgreSQL-Backup-Manifest-Version": 1, "pad": "${'m'.repeat(700)}"}\n`);
+    await sink.writeManifest(feed(manifest, 100));
+    await sink.finish();
+    const file = join(scratch(), 'stdout.tar');
+    writeFileSync(file, Buffer.concat(parts));
+    const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    expect(names.slice(-2)).toEqual(['standby.signal', 'backup_manifest']);
+    expect(execFileSync('tar', ['-xOf', file, 'backup_manifest'])).toEqual(manifest);
+    expect(execFileSync('tar', ['-xOf', file, 'postgresql.auto.conf'], { encoding: 'utf8' })).toBe(AUTO_CONF_TEXT + RECOVERY.appendToAutoConf);
+    const { tar } = await collect([readFileSync(file)]);
+    expect(tar.terminated).toBe(true);
+  });
+
+  it('terminates a held archive in finish() when no manifest came', async () => {
+    const out = slowWritable();
+    const sink = new WritableSink(out.writable, { injectManifest: true });
+    await sink.writeArchive(BASE, feed(baseTar()));
+    await sink.finish();
+    expect(out.data()).toEqual(baseTar());
+  });
+
+  it('refuses a second archive', async () => {
+    const sink = new WritableSink(new PassThrough().resume());
+    await sink.writeArchive(BASE, feed(baseTar()));
+    await expect(sink.writeArchive({ name: '16384.tar', tablespacePath: '/x', terminated: true }, feed(tablespaceTar())))
+      .rejects.toBeInstanceOf(TargetError);
+  });
+
+  it('turns a failing destination into an IoError instead of crashing', async () => {
+    const broken = new Writable({
+      highWaterMark: 16,
+      write(_c, _e, cb) { cb(new Error('EPIPE: broken pipe')); },
+    });
+    const sink = new WritableSink(broken);
+    const err = await sink.writeArchive(BASE, feed(baseTar(), 100)).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ERR_PGBB_IO');
+  });
+});
+
+describe('rewriteArchive', () => {
+  it('passes other entries through byte for byte and replaces a server standby.signal', async () => {
+    const withSignal = Buffer.concat([baseTar({ terminated: false }), member({ name: 'standby.signal' }, 'old'), END]);
+    const out: Buffer[] = [];
+    for await (const c of rewriteArchive(feed(withSignal, 333), { addFiles: [{ name: 'standby.signal', content: Buffer.from('') }] }, { mtime: 1 })) {
+      out.push(Buffer.from(c));
+    }
+    const rewritten = Buffer.concat(out);
+    // Everything up to the replaced entry is identical.
+    expect(rewritten.subarray(0, baseTar({ terminated: false }).length)).toEqual(baseTar({ terminated: false }));
+    const { entries, tar } = await collect([rewritten]);
+    expect(entries.filter((e) => e.header.name === 'standby.signal').map((e) => e.data.length)).toEqual([0]);
+    expect(tar.terminated).toBe(true);
+  });
+
+  it('adds postgresql.auto.conf when the archive has none', async () => {
+    const out: Buffer[] = [];
+    for await (const c of rewriteArchive(feed(Buffer.concat([member({ name: 'PG_VERSION' }, '16\n'), END])), { appendToAutoConf: 'x = 1\n' })) out.push(Buffer.from(c));
+    const { entries } = await collect([Buffer.concat(out)]);
+    expect(entries.map((e) => [e.header.name, e.data.toString()])).toEqual([['PG_VERSION', '16\n'], ['postgresql.auto.conf', 'x = 1\n']]);
+  });
+});
