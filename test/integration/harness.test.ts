@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -207,6 +208,37 @@ describe('clusters without the template, and teardown', () => {
     expect(isPostgres(pid)).toBe(false);
     await c.destroy();
   });
+});
+
+describe('cleanup when tests misbehave', () => {
+  it('stops the servers of a test that times out, one that throws, and one whose worker is killed', async () => {
+    const report = join(await makeTempDir('leak'), 'report.jsonl');
+    const repo = fileURLToPath(new URL('../..', import.meta.url));
+    const env: NodeJS.ProcessEnv = { ...process.env, PGBB_LEAK_REPORT: report, PGBB_TEST_MAJORS: String(majors[0]) };
+    // The nested run gets its own run root from its own global setup.
+    delete env.PGBB_HARNESS_ROOT;
+    delete env.VITEST;
+    delete env.VITEST_POOL_ID;
+    delete env.VITEST_WORKER_ID;
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(repo, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/harness/fixtures/vitest.config.ts'],
+        { cwd: repo, env, timeout: 120_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+      );
+    });
+    expect(result.code, result.output).not.toBe(0);
+    if (!/stopped 1 leftover/.test(result.output)) console.log(result.output);
+    expect(result.output).toMatch(/stopped 1 leftover PostgreSQL server/);
+    const leaks = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; dataDir: string; pid: number });
+    expect(leaks.map((l) => l.kind).sort()).toEqual(['crash', 'throw', 'timeout']);
+    for (const leak of leaks) {
+      expect(leak.pid, leak.kind).toBeGreaterThan(0);
+      expect(isPostgres(leak.pid), `${leak.kind} server still running`).toBe(false);
+      expect(existsSync(leak.dataDir), `${leak.kind} data dir left behind`).toBe(false);
+    }
+  }, 150_000);
 });
 
 describe('Debian PostgreSQL 15', () => {
