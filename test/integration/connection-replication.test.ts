@@ -1,0 +1,325 @@
+// The connection layer and the replication commands against real servers of every major
+// from testMajors(). (The TLS/authentication matrix lives in tls-auth.test.ts.)
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReplicationConnection } from '../../src/connection/connection.js';
+import type { ConnectionOptions, ServerNotice } from '../../src/connection/types.js';
+import {
+  AbortError, AuthenticationError, ConnectionError, PgBackupError, ServerError, StateError, UnsupportedServerError,
+} from '../../src/errors.js';
+import { formatLsn, parseLsn } from '../../src/lsn.js';
+import type { StreamMessage } from '../../src/protocol/messages.js';
+import {
+  createReplicationSlot, dropReplicationSlot, identifySystem, readReplicationSlot, show, timelineHistory,
+} from '../../src/replication/commands.js';
+import { parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
+import { freePort, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+
+const majors = testMajors();
+const clusters = new Map<number, Cluster>();
+let tmp: string;
+
+beforeAll(async () => {
+  const started = await Promise.all(majors.map((major) => startCluster({ major })));
+  for (const c of started) clusters.set(c.major, c);
+  tmp = await makeTempDir('connection');
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all([...clusters.values()].map((c) => c.destroy()));
+});
+
+function cluster(major: number): Cluster {
+  const c = clusters.get(major);
+  if (!c) throw new Error(`no cluster for ${major}`);
+  return c;
+}
+
+function tcp(c: Cluster, extra: ConnectionOptions = {}): ConnectionOptions {
+  return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000, ...extra };
+}
+
+async function errorOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** BASE_BACKUP with the syntax of the server's version (no WAL, fast checkpoint). */
+function baseBackupSql(major: number): string {
+  return major >= 15 ? "BASE_BACKUP (LABEL 'pgbb-conn-test', CHECKPOINT 'fast')" : "BASE_BACKUP LABEL 'pgbb-conn-test' FAST";
+}
+
+describe.each(majors)('PostgreSQL %i', (major) => {
+  it('connects with trust over TCP and reads the startup parameters', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c, { applicationName: 'pgbb-conn-test' }));
+    try {
+      expect(conn.state).toBe('ready');
+      expect(conn.serverMajor).toBe(major);
+      expect(conn.serverVersionNum).toBe(c.versionNum);
+      expect(conn.backendPid).toBeGreaterThan(0);
+      expect(conn.parameters.get('server_version')).toBe(c.version);
+      expect(conn.encrypted).toBe(false);
+      const rows = await c.sql<{ application_name: string; backend_type: string }>(
+        'SELECT application_name, backend_type FROM pg_stat_activity WHERE pid = $1', [conn.backendPid]);
+      expect(rows).toEqual([{ application_name: 'pgbb-conn-test', backend_type: 'walsender' }]);
+    } finally {
+      await conn.close();
+    }
+    expect(conn.state).toBe('closed');
+  });
+
+  it('connects over the Unix socket', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect({ host: c.socketDir, port: c.port, user: ROLES.trust, env: {} });
+    try {
+      expect((await identifySystem(conn)).timeline).toBe(1);
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('logs in with MD5 and with SCRAM (plain and SCRAM-SHA-256-PLUS over TLS)', async () => {
+    const c = cluster(major);
+    for (const opts of [
+      tcp(c, { user: ROLES.md5, password: ROLES.secret }),
+      tcp(c, { user: ROLES.scram, password: ROLES.secret }),
+      tcp(c, { user: ROLES.scram, password: ROLES.secret, sslmode: 'require', channelBinding: 'require' }),
+    ]) {
+      const conn = await ReplicationConnection.connect(opts);
+      expect(conn.encrypted).toBe(opts.sslmode === 'require');
+      expect((await identifySystem(conn)).dbName).toBeNull();
+      await conn.close();
+    }
+  });
+
+  it('reads the password from a password file only when asked', async () => {
+    const c = cluster(major);
+    const passfile = join(tmp, `pgpass-${major}`);
+    writeFileSync(passfile, `127.0.0.1:${c.port}:replication:${ROLES.scram}:${ROLES.secret.replace(/[:\\]/g, '\\$&')}\n`, { mode: 0o600 });
+    const conn = await ReplicationConnection.connect(tcp(c, { user: ROLES.scram, passfile }));
+    await conn.close();
+    const err = await errorOf(ReplicationConnection.connect(tcp(c, { user: ROLES.scram, passfile: join(tmp, 'none') })));
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect(err.message).toMatch(/PGPASSWORD/);
+  });
+
+  it('says the password was wrong without echoing it', async () => {
+    const c = cluster(major);
+    const err = await errorOf(ReplicationConnection.connect(tcp(c, { user: ROLES.scram, password: 'Wr0ng-S3cret' })));
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as ServerError).sqlState).toBe('28P01');
+    expect(err.message).toMatch(/password was rejected/);
+    expect(err.message).not.toContain('Wr0ng-S3cret');
+  });
+
+  it('gives pg_hba.conf advice when there is no replication entry', async () => {
+    const c = cluster(major);
+    const err = await errorOf(ReplicationConnection.connect({ host: c.socketDir, port: c.port, user: ROLES.noReplication, env: {} }));
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as ServerError).sqlState).toBe('28000');
+    expect(err.message).toMatch(/local {3}replication pgbb_norepl/);
+  });
+
+  it('gives REPLICATION-attribute advice to a role without it', async () => {
+    const c = cluster(major);
+    const err = await errorOf(ReplicationConnection.connect(tcp(c, { user: ROLES.noReplication })));
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err.message).toMatch(/ALTER ROLE "pgbb_norepl" REPLICATION/);
+  });
+
+  it('runs IDENTIFY_SYSTEM, SHOW and TIMELINE_HISTORY', async () => {
+    const c = cluster(major);
+    await using conn = await ReplicationConnection.connect(tcp(c));
+    const id = await identifySystem(conn);
+    const [control] = await c.sql<{ system_identifier: string }>('SELECT system_identifier::text FROM pg_control_system()');
+    expect(id.systemId).toBe(control!.system_identifier);
+    expect(id.timeline).toBe(1);
+    expect(id.dbName).toBeNull();
+    const [flush] = await c.sql<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn');
+    expect(id.xlogPos).toBeGreaterThan(0n);
+    expect(id.xlogPos).toBeLessThanOrEqual(parseLsn(flush!.lsn));
+    expect(parseWalSegmentSize(await show(conn, 'wal_segment_size'))).toBe(16 * 1024 * 1024);
+    expect(await show(conn, 'server_version_num')).toBe(String(c.versionNum));
+    const err = await errorOf(timelineHistory(conn, 1));
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err.message).toMatch(/Timeline 1 is the first timeline/);
+    expect(conn.state).toBe('ready');
+  });
+
+  it('creates, reads and drops permanent and temporary slots', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    const name = `pgbb_conn_${major}`;
+    const temp = `pgbb_temp_${major}`;
+    try {
+      const created = await createReplicationSlot(conn, { name });
+      expect(created.slotName).toBe(name);
+      await createReplicationSlot(conn, { name: temp, temporary: true });
+      const rows = await c.sql<{ slot_name: string; temporary: boolean; has_lsn: boolean }>(
+        "SELECT slot_name, temporary, restart_lsn IS NOT NULL AS has_lsn FROM pg_replication_slots WHERE slot_name LIKE 'pgbb\\_%' ORDER BY 1");
+      expect(rows).toEqual([
+        { slot_name: name, temporary: false, has_lsn: true },
+        { slot_name: temp, temporary: true, has_lsn: true },
+      ]);
+      const dup = await errorOf(createReplicationSlot(conn, { name }));
+      expect(dup).toBeInstanceOf(ServerError);
+      expect((dup as ServerError).sqlState).toBe('42710');
+      expect(dup.message).toMatch(/pg_drop_replication_slot/);
+
+      if (major >= 15) {
+        const info = await readReplicationSlot(conn, name);
+        expect(info?.slotType).toBe('physical');
+        expect(info?.restartLsn).toBeGreaterThan(0n);
+        expect(info?.restartTli).toBe(1);
+        expect(await readReplicationSlot(conn, 'pgbb_no_such_slot')).toBeNull();
+      } else {
+        await expect(readReplicationSlot(conn, name)).rejects.toBeInstanceOf(UnsupportedServerError);
+      }
+
+      await dropReplicationSlot(conn, name);
+      const missing = await errorOf(dropReplicationSlot(conn, name, { wait: true }));
+      expect((missing as ServerError).sqlState).toBe('42704');
+      expect(missing.message).toMatch(/no replication slot named/);
+    } finally {
+      await conn.close();
+    }
+    // The temporary slot went away with its connection.
+    await expect.poll(async () => (await c.sql("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [temp])).length,
+      { timeout: 10_000 }).toBe(0);
+  });
+
+  it('allows one command at a time (StateError)', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    try {
+      conn.stream('IDENTIFY_SYSTEM'); // sent, never consumed
+      expect(conn.state).toBe('busy');
+      await expect(conn.query('IDENTIFY_SYSTEM')).rejects.toBeInstanceOf(StateError);
+      expect(() => conn.sendCopyData(Buffer.from('x'))).toThrow(StateError);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('refuses SQL in replication mode with a ServerError and stays usable', async () => {
+    const c = cluster(major);
+    await using conn = await ReplicationConnection.connect(tcp(c));
+    const err = await errorOf(conn.query('SELECT 1'));
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as ServerError).serverMessage).toMatch(/WAL sender|replication/i);
+    expect(conn.state).toBe('ready');
+    expect((await identifySystem(conn)).timeline).toBe(1);
+  });
+
+  it('streams a BASE_BACKUP with backpressure and delivers its NOTICE as an event', async () => {
+    const c = cluster(major);
+    const notices: ServerNotice[] = [];
+    let copyBytes = 0;
+    const types = new Set<string>();
+    const conn2 = await ReplicationConnection.connect(tcp(c), { highWaterMarkBytes: 64 * 1024 });
+    conn2.on('notice', (n) => notices.push(n));
+    try {
+      let slowed = 0;
+      for await (const m of conn2.stream(baseBackupSql(major))) {
+        types.add(m.type);
+        if (m.type === 'CopyData') {
+          copyBytes += m.payload.length;
+          // A slow consumer for a while: the server must wait for us.
+          if (slowed++ < 20) await new Promise((r) => setTimeout(r, 5));
+        }
+        expect(() => conn2.stream('IDENTIFY_SYSTEM')).toThrow(StateError);
+      }
+      expect(conn2.state).toBe('ready');
+    } finally {
+      await conn2.close();
+    }
+    expect(types.has('CopyOutResponse')).toBe(true);
+    expect(types.has('CopyData')).toBe(true);
+    expect(copyBytes).toBeGreaterThan(1024 * 1024);
+    // Without archiving, pg_backup_stop's NOTICE says WAL must be copied by other means.
+    expect(notices.some((n) => /WAL archiving is not enabled/.test(n.message))).toBe(true);
+  });
+
+  it('aborts a running COPY through an AbortSignal and destroys the connection', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    const closes: (Error | undefined)[] = [];
+    conn.on('close', (e) => closes.push(e));
+    const ac = new AbortController();
+    const seen: StreamMessage['type'][] = [];
+    const err = await errorOf((async () => {
+      for await (const m of conn.stream(baseBackupSql(major), { signal: ac.signal })) {
+        seen.push(m.type);
+        if (m.type === 'CopyData') ac.abort();
+      }
+    })());
+    expect(err).toBeInstanceOf(AbortError);
+    expect(seen).toContain('CopyData');
+    expect(conn.state).toBe('closed');
+    await expect.poll(() => closes.length).toBe(1);
+    expect(closes[0]).toBeInstanceOf(AbortError);
+    await conn.close(); // idempotent after destroy
+    expect(closes).toHaveLength(1);
+    await expect(conn.query('IDENTIFY_SYSTEM')).rejects.toBeInstanceOf(StateError);
+  });
+
+  it('turns a walsender terminated mid-stream into a typed ServerError', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    const id = await identifySystem(conn);
+    const start = segmentStartOf(id.xlogPos, 16 * 1024 * 1024);
+    const err = await errorOf((async () => {
+      for await (const m of conn.stream(`START_REPLICATION PHYSICAL ${formatLsn(start, { padded: false })} TIMELINE ${id.timeline}`)) {
+        if (m.type === 'CopyBothResponse') {
+          expect(conn.state).toBe('copy-both');
+          await c.sql('SELECT pg_terminate_backend($1)', [conn.backendPid]);
+        }
+      }
+    })());
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as ServerError).sqlState).toBe('57P01');
+    expect(conn.state).toBe('closed');
+  });
+});
+
+describe('connection failures', () => {
+  const major = Math.max(...majors);
+
+  it('names host and port and gives advice when the connection is refused', async () => {
+    const port = await freePort();
+    const err = await errorOf(ReplicationConnection.connect({ host: '127.0.0.1', port, user: 'x', sslmode: 'disable', env: {} }));
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).syscallCode).toBe('ECONNREFUSED');
+    expect(err.message).toContain(`port ${port}`);
+    expect(err.message).toMatch(/listen_addresses/);
+  });
+
+  it('names the socket path when there is no socket', async () => {
+    const err = await errorOf(ReplicationConnection.connect({ host: tmp, port: 1, user: 'x', env: {} }));
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).syscallCode).toBe('ENOENT');
+    expect(err.message).toContain(`${tmp}/.s.PGSQL.1`);
+  });
+
+  it('stops the server mid-stream: a typed error, never a hang', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    const id = await identifySystem(conn);
+    const start = segmentStartOf(id.xlogPos, 16 * 1024 * 1024);
+    const err = await errorOf((async () => {
+      for await (const m of conn.stream(`START_REPLICATION PHYSICAL ${formatLsn(start)} TIMELINE ${id.timeline}`)) {
+        if (m.type === 'CopyBothResponse') await c.stop('immediate');
+      }
+    })());
+    expect(err).toBeInstanceOf(PgBackupError);
+    expect(['ERR_PGBB_SERVER', 'ERR_PGBB_CONNECTION_CLOSED', 'ERR_PGBB_CONNECTION']).toContain((err as PgBackupError).code);
+    expect(conn.state).toBe('closed');
+    await c.start();
+  });
+});
