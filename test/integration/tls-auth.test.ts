@@ -1,14 +1,17 @@
 // Authentication and TLS against real servers: every authentication method on every
 // major from testMajors(); the sslmode/certificate matrix on the newest and the oldest
 // of them (TLS behaviour is the client's and OpenSSL's, not the major's).
-import { chmodSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
 import { PgBackupError } from '../../src/errors.js';
-import { makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { tlsServerEndPointHash } from '../../src/connection/tls.js';
+import { chownToServer, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 const majors = testMajors();
 const tlsMajors = [...new Set([Math.max(...majors), Math.min(...majors)])];
@@ -220,6 +223,11 @@ describe.each(tlsMajors)('sslmode and certificates, PostgreSQL %i', (major) => {
     expect(outcome.ssl).toBe(true);
   });
 
+  it('verify-full to host localhost alone (name resolution; the server listens on 127.0.0.1 only)', async () => {
+    const c = cluster(major);
+    expect((await probe(c, trust(c, { sslmode: 'verify-full', sslrootcert: c.tls!.caFile, host: 'localhost' }))).ssl).toBe(true);
+  });
+
   it('verify-full rejects an unknown CA', async () => {
     const c = cluster(major);
     const err = await failure(trust(c, { sslmode: 'verify-full', sslrootcert: c.tls!.otherCaFile, host: 'localhost', hostaddr: '127.0.0.1' }));
@@ -258,6 +266,40 @@ describe.each(tlsMajors)('sslmode and certificates, PostgreSQL %i', (major) => {
     expect(outcome.ssl).toBe(true);
   });
 });
+
+// The server computes tls-server-end-point from its own certificate with OpenSSL; a login
+// with channel_binding=require proves our DER walk picked the same hash.
+const certCases = [
+  ['ECDSA with SHA-384', 'EC', ['-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384'], 'sha384'],
+  ['RSA with SHA-512', 'RSA', ['-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha512'], 'sha512'],
+  ['RSA-PSS with SHA-512', 'RSA-PSS', ['-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha512', '-sigopt', 'rsa_pss_saltlen:32'], 'sha512'],
+  ['RSA with SHA-1 (hashed with SHA-256)', 'RSA', ['-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha1'], 'sha256'],
+] as const;
+describe.each(tlsMajors.flatMap((major) => certCases.map((cs) => [major, ...cs] as const)))(
+  'PostgreSQL %i, channel binding with a server certificate signed with %s',
+  (major, label, algorithm, keyOpts, digest, expectedHash) => {
+    let c: Cluster;
+    let certFile: string;
+    beforeAll(async () => {
+      const dir = await makeTempDir('cert');
+      const key = join(dir, 'server.key');
+      certFile = join(dir, 'server.crt');
+      execFileSync('openssl', ['genpkey', '-algorithm', algorithm, ...keyOpts, '-out', key], { stdio: 'pipe' });
+      execFileSync('openssl', ['req', '-x509', '-new', '-key', key, '-subj', '/CN=localhost', '-days', '2', ...digest, '-out', certFile], { stdio: 'pipe' });
+      chmodSync(key, 0o600);
+      await chownToServer(key);
+      c = await startCluster({ major, conf: { ssl_cert_file: certFile, ssl_key_file: key } });
+    }, 120_000);
+    afterAll(() => c?.destroy());
+
+    it(`uses ${expectedHash} and the server accepts SCRAM-SHA-256-PLUS (${label})`, async () => {
+      const der = new X509Certificate(readFileSync(certFile)).raw;
+      expect(tlsServerEndPointHash(der)).toEqual(createHash(expectedHash).update(der).digest());
+      const outcome = await probe(c, tcp(c, { user: ROLES.scram, password: ROLES.secret, sslmode: 'require', channelBinding: 'require' }));
+      expect(outcome.ssl).toBe(true);
+    });
+  },
+);
 
 describe('sslmode against a server without SSL', () => {
   it.each(['disable', 'allow', 'prefer'] as const)('sslmode=%s connects without TLS', async (sslmode) => {
