@@ -187,8 +187,12 @@ class Streamer implements WalStream {
   /** Position up to which the sink was asked to write since the last flush. */
   #unflushed = false;
   #stopRequested = false;
+  /** Between CopyBothResponse and our CopyDone: we may send CopyData. */
   #inCopy = false;
-  #stillSending = false;
+  /** XLogData is written (false once we decided to stop or the server ended the COPY). */
+  #accepting = false;
+  /** The last status update and CopyDone, under way after a stop decision. */
+  #stopping: Promise<void> | undefined;
   #failure: unknown;
   #timer: NodeJS.Timeout | undefined;
   #sinkQueue: Promise<unknown> = Promise.resolve();
@@ -246,14 +250,26 @@ class Streamer implements WalStream {
     await this.done;
   }
 
-  /** Ask the server to end the COPY, at once if we are in it, else as soon as it starts. */
+  /**
+   * Stop accepting WAL and end the COPY: at once if we are in it, else as soon as it starts.
+   * Before CopyDone, one last status update tells the server (and a slot) how far we got, after
+   * flushing what was written when the flush position is reported.
+   */
   #requestStop(): void {
     this.#stopRequested = true;
-    if (this.#inCopy && this.#stillSending) {
-      this.#stillSending = false;
+    if (this.#inCopy && this.#accepting) {
+      this.#accepting = false;
       this.#clearTimer();
-      this.#conn.sendCopyDone();
+      this.#stopping = this.#sendStatus(true)
+        .catch((err: unknown) => this.#fail(err))
+        .finally(() => this.#sendCopyDone());
     }
+  }
+
+  #sendCopyDone(): void {
+    if (!this.#inCopy) return;
+    this.#inCopy = false;
+    this.#conn.sendCopyDone();
   }
 
   #fail(err: unknown): void {
@@ -357,13 +373,15 @@ class Streamer implements WalStream {
     let nextTimeline: { timeline: number; startLsn: Lsn } | undefined;
     let columns: string[] | undefined;
     let serverEndedCopy = false;
+    let sawCopyBoth = false;
     try {
       for await (const message of this.#conn.stream(sql, { signal: this.#internal.signal })) {
         if (this.#failure !== undefined) break;
         switch (message.type) {
           case 'CopyBothResponse':
+            sawCopyBoth = true;
             this.#inCopy = true;
-            this.#stillSending = true;
+            this.#accepting = true;
             if (this.#stopRequested || this.#reachedEnd()) {
               if (this.#reachedEnd()) this.#reason = 'end-lsn';
               this.#requestStop();
@@ -372,18 +390,17 @@ class Streamer implements WalStream {
             }
             break;
           case 'CopyData':
-            if (!this.#inCopy) throw new ProtocolError('CopyData outside COPY during START_REPLICATION');
+            if (!sawCopyBoth) throw new ProtocolError('CopyData before CopyBothResponse during START_REPLICATION');
             await this.#onCopyData(message.payload);
             break;
           case 'CopyDone':
             serverEndedCopy = true;
-            this.#inCopy = false;
-            if (this.#stillSending) {
+            if (this.#accepting) {
               // The server ended the COPY (end of a historic timeline, or shutdown): close our side.
-              this.#stillSending = false;
+              this.#accepting = false;
               this.#clearTimer();
               await this.#closeSegment();
-              this.#conn.sendCopyDone();
+              this.#sendCopyDone();
             }
             break;
           case 'RowDescription':
@@ -394,7 +411,6 @@ class Streamer implements WalStream {
             break;
           case 'CommandComplete':
           case 'EmptyQueryResponse':
-            this.#inCopy = false;
             break;
           default:
             throw new ProtocolError(`unexpected ${message.type} in response to START_REPLICATION`);
@@ -404,8 +420,10 @@ class Streamer implements WalStream {
       throw this.#failure ?? err;
     } finally {
       this.#inCopy = false;
-      this.#stillSending = false;
+      this.#accepting = false;
       this.#clearTimer();
+      await this.#stopping;
+      this.#stopping = undefined;
     }
     if (this.#failure !== undefined) throw this.#failure;
     const weStopped = this.#stopRequested || this.#reachedEnd();
@@ -440,12 +458,12 @@ class Streamer implements WalStream {
   async #onCopyData(payload: Buffer): Promise<void> {
     const msg = parseReplicationMessage(payload);
     if (msg.type === 'PrimaryKeepalive') {
-      if (!this.#stillSending) return;
+      if (!this.#accepting) return;
       if (this.#feedback.onKeepalive(msg.replyRequested)) await this.#sendStatus(true);
       return;
     }
     // After our CopyDone the server may still send WAL it had queued: ignored, as receivelog.c does.
-    if (!this.#stillSending) return;
+    if (!this.#accepting) return;
     if (msg.dataStart !== this.#position) {
       const how = msg.dataStart > this.#position ? 'a gap' : 'an overlap';
       throw new ProtocolError(
@@ -453,7 +471,7 @@ class Streamer implements WalStream {
         `${formatLsn(this.#position)} (${how} of ${msg.dataStart > this.#position ? msg.dataStart - this.#position : this.#position - msg.dataStart} bytes)`);
     }
     let data = msg.data;
-    while (data.length > 0 && this.#stillSending) {
+    while (data.length > 0 && this.#accepting) {
       const offset = segmentOffset(this.#position, this.#segmentSize);
       if (this.#segment === undefined) {
         if (offset !== 0) {
@@ -479,7 +497,7 @@ class Streamer implements WalStream {
         }
       }
     }
-    if (this.#stillSending && this.#reachedEnd()) {
+    if (this.#accepting && this.#reachedEnd()) {
       this.#reason = 'end-lsn';
       this.#requestStop();
     }
@@ -527,14 +545,14 @@ class Streamer implements WalStream {
       await this.#sinkOp(() => this.#sink.flush());
       this.#feedback.onFlushed(upTo);
     }
-    if (!this.#stillSending) return;
+    if (!this.#inCopy) return;
     const values = this.#feedback.take(Date.now());
     this.#conn.sendCopyData(buildStandbyStatusUpdate(values));
   }
 
   #scheduleTimer(): void {
     this.#clearTimer();
-    if (!this.#stillSending) return;
+    if (!this.#accepting) return;
     const wait = this.#feedback.msUntilDue(Date.now());
     if (wait === undefined) return;
     this.#timer = setTimeout(() => {

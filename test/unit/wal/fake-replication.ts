@@ -68,6 +68,8 @@ export class FakeConnection {
   readonly updatesAtPull: number[] = [];
   copyDoneSent = 0;
   pulls = 0;
+  /** What we sent, in order: 'status' or 'CopyDone'. */
+  readonly sent: string[] = [];
   history = new Map<number, string>();
   #copyDoneWaiters: (() => void)[] = [];
 
@@ -120,6 +122,7 @@ export class FakeConnection {
 
   sendCopyData(payload: Buffer): boolean {
     if (payload[0] !== 0x72 || payload.length !== 34) throw new Error('not a StandbyStatusUpdate');
+    this.sent.push('status');
     this.statusUpdates.push({
       write: payload.readBigUInt64BE(1),
       flush: payload.readBigUInt64BE(9),
@@ -131,6 +134,7 @@ export class FakeConnection {
 
   sendCopyDone(): void {
     this.copyDoneSent++;
+    this.sent.push('CopyDone');
     for (const w of this.#copyDoneWaiters.splice(0)) w();
   }
 }

@@ -70,6 +70,9 @@ describe('startWalStream', () => {
     const result = await stream.done;
     expect(conn.statements).toEqual(['START_REPLICATION PHYSICAL 0/300000 TIMELINE 1']);
     expect(conn.copyDoneSent).toBe(1);
+    // A last status update (write = where we stopped) precedes our CopyDone.
+    expect(conn.sent).toEqual(['status', 'CopyDone']);
+    expect(conn.statusUpdates[0]!.write).toBe(result.position);
     // Whole messages are written: the one crossing the end LSN ends past it.
     expect(result.position).toBeGreaterThanOrEqual(endLsn);
     expect(result.position - endLsn).toBeLessThan(0x20000n);
@@ -118,7 +121,12 @@ describe('startWalStream', () => {
     while (conn.pulls < 5) await new Promise((r) => setTimeout(r, 1));
     await stream.stop();
     expect(conn.statements).toEqual(['START_REPLICATION SLOT "slot1" PHYSICAL 0/300000 TIMELINE 1']);
-    expect(conn.statusUpdates).toEqual([{ write: SEG3 + 1000n, flush: SEG3 + 1000n, apply: 0n, replyRequested: false }]);
+    // The reply, then the last update sent before CopyDone.
+    expect(conn.statusUpdates).toEqual([
+      { write: SEG3 + 1000n, flush: SEG3 + 1000n, apply: 0n, replyRequested: false },
+      { write: SEG3 + 1000n, flush: SEG3 + 1000n, apply: 0n, replyRequested: false },
+    ]);
+    expect(conn.sent).toEqual(['status', 'status', 'CopyDone']);
     // The reply went out before the message after the keepalive was pulled.
     expect(conn.updatesAtPull[3]).toBe(1);
     expect(sink.ops.slice(0, 2)).toEqual(['open 000000010000000000000003', 'flush']);
@@ -139,7 +147,10 @@ describe('startWalStream', () => {
     const { conn, sink, stream } = setup([script]);
     while (conn.pulls < 4) await new Promise((r) => setTimeout(r, 1));
     await stream.stop();
-    expect(conn.statusUpdates).toEqual([{ write: SEG3 + 1000n, flush: 0n, apply: 0n, replyRequested: false }]);
+    expect(conn.statusUpdates).toEqual([
+      { write: SEG3 + 1000n, flush: 0n, apply: 0n, replyRequested: false },
+      { write: SEG3 + 1000n, flush: 0n, apply: 0n, replyRequested: false },
+    ]);
     expect(sink.ops).not.toContain('flush');
   });
 
@@ -155,8 +166,8 @@ describe('startWalStream', () => {
     while (stream.position < SEG3 + 0x3000n) await new Promise((r) => setTimeout(r, 1));
     expect(conn.copyDoneSent).toBe(0);
     stream.setEndLsn(lsn(SEG3 + 0x2000n));
-    expect(conn.copyDoneSent).toBe(1);
     const result = await stream.done;
+    expect(conn.copyDoneSent).toBe(1);
     expect(result.reason).toBe('end-lsn');
     expect(result.position).toBe(SEG3 + 0x3000n);
     expect(sink.ops).toEqual(['open 000000010000000000000003', 'close 000000010000000000000003 padded', 'finish']);
