@@ -299,3 +299,35 @@ export class ChecksumFailureError extends PgBackupError {
     this.totalFailures = total;
   }
 }
+
+/**
+ * A backup manifest is malformed or damaged: not valid JSON, a field missing or of the wrong kind, a
+ * duplicate path, or a `Manifest-Checksum` that does not match its contents. Nothing it says can be
+ * trusted; take the manifest from the backup again, or verify against a good copy (`manifestPath`).
+ */
+export class ManifestError extends PgBackupError {
+  override name = 'ManifestError';
+  declare readonly code: 'ERR_PGBB_MANIFEST';
+  /** Byte offset in the manifest near where the problem was found, when known. */
+  readonly offset: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; offset?: number | undefined }) {
+    super('ERR_PGBB_MANIFEST', message, options);
+    this.offset = options?.offset;
+  }
+}
+
+/**
+ * Verification could not run at all: the backup directory or manifest cannot be opened, or the backup
+ * has a shape the verifier does not understand. Problems found *in* the backup are reported as
+ * findings instead, not as this error.
+ */
+export class VerifyError extends PgBackupError {
+  override name = 'VerifyError';
+  declare readonly code: 'ERR_PGBB_VERIFY';
+  /** The path at fault, when there is one. */
+  readonly path: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+    super('ERR_PGBB_VERIFY', message, options);
+    this.path = options?.path;
+  }
+}
