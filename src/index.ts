@@ -12,3 +12,7 @@ export {
 export type {
   BaseBackupOptions, CheckpointMode, ManifestChecksumAlgorithm, ResolvedBaseBackupOptions, SlotPlan, WalMethod,
 } from './backup/options.js';
+export { ReplicationConnection } from './connection/connection.js';
+export { identifySystem } from './replication/commands.js';
+export type { IdentifySystemResult } from './replication/types.js';
+export { formatLsn, parseLsn, type Lsn } from './lsn.js';

@@ -4,7 +4,9 @@
  * exactly one place ({@link defaultLibrary}).
  * @module
  */
-import type { BaseBackupOptions, ConnectionOptions } from '../index.js';
+import {
+  formatLsn, identifySystem, ReplicationConnection, type BaseBackupOptions, type ConnectionOptions,
+} from '../index.js';
 import type { BackupOutputPlan } from './backup.js';
 import type { ProgressSnapshot } from './output.js';
 
@@ -60,18 +62,28 @@ function notWired(what: string): Error {
 }
 
 /**
- * The real library. WIRING POINT for the lead, once the pieces are exported from
- * src/index.ts:
- * - identify: `const conn = await ReplicationConnection.connect(options)`, then
- *   `identifySystem(conn)`, server version from `conn.parameters.get('server_version')`
- *   and `conn.serverVersionNum`, and `await conn.close()` in `finally`.
- * - backup: the high-level backup function (`backupToDirectory` / `runBackup`), fed
- *   `request.backup` and a sink chosen from `request.output`, its `progress` events
- *   mapped with {@link progressFromLibrary} into `hooks.progress`.
+ * The real library. WIRING POINT for the lead: `backup` still needs the
+ * high-level backup function (`backupToDirectory` / `runBackup`), fed
+ * `request.backup` and a sink chosen from `request.output`, its `progress` events
+ * mapped with {@link progressFromLibrary} into `hooks.progress`.
  */
 export const defaultLibrary: CliLibrary = {
-  async identify(_options) {
-    throw notWired('pgbb identify');
+  async identify(options) {
+    const conn = await ReplicationConnection.connect(options);
+    try {
+      const id = await identifySystem(conn, options.signal ? { signal: options.signal } : {});
+      return {
+        systemId: id.systemId,
+        timeline: id.timeline,
+        // As the server prints it: PostgreSQL 18 zero-pads the low half.
+        xlogPos: formatLsn(id.xlogPos, { padded: conn.serverMajor >= 18 }),
+        dbName: id.dbName,
+        serverVersion: conn.parameters.get('server_version') ?? String(conn.serverVersionNum),
+        serverVersionNum: conn.serverVersionNum,
+      };
+    } finally {
+      await conn.close();
+    }
   },
   async backup(_request, _hooks) {
     throw notWired('pgbb backup');
