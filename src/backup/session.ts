@@ -38,6 +38,7 @@ import { TarWalSink } from '../wal/tar-sink.js';
 import type { WalSink } from '../wal/sink.js';
 import { BackupArchive, type ArchiveController, type BackupTablespace } from './archive.js';
 import { buildBaseBackupCommand } from './command.js';
+import { defaultBackupDeps } from './default-deps.js';
 import type { BackupDeps, BackupWalStream } from './deps.js';
 import { parseChecksumNotice, type BackupProgress, type BackupSessionEventMap } from './events.js';
 import { resolveBaseBackupOptions, type BaseBackupOptions, type ResolvedBaseBackupOptions } from './options.js';
@@ -800,7 +801,6 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
  * ```
  */
 export async function startBackup(options: BaseBackupOptions = {}): Promise<BackupSession> {
-  const { defaultBackupDeps } = await import('./default-deps.js');
   return startBackupWith(defaultBackupDeps, options);
 }
 
