@@ -178,11 +178,17 @@ function readBase256(block: Buffer, start: number, width: number): number | unde
  * `signed` gives the historical sum over signed chars that some old tars wrote.
  */
 export function headerChecksum(block: Buffer, signed = false): number {
-  let sum = 0;
+  // The checksum field itself counts as eight spaces (8 * 0x20).
+  let sum = 8 * 0x20;
+  if (!signed) {
+    for (let i = 0; i < CHKSUM[0]; i++) sum += block[i] as number;
+    for (let i = CHKSUM[0] + CHKSUM[1]; i < BLOCK_SIZE; i++) sum += block[i] as number;
+    return sum;
+  }
   for (let i = 0; i < BLOCK_SIZE; i++) {
-    let b = i >= CHKSUM[0] && i < CHKSUM[0] + CHKSUM[1] ? 0x20 : block[i] ?? 0;
-    if (signed && b > 127) b -= 256;
-    sum += b;
+    if (i >= CHKSUM[0] && i < CHKSUM[0] + CHKSUM[1]) continue;
+    const b = block[i] as number;
+    sum += b > 127 ? b - 256 : b;
   }
   return sum;
 }
