@@ -14,13 +14,19 @@ import { tlsServerEndPointHash } from '../../src/connection/tls.js';
 import { chownToServer, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 const majors = testMajors();
+/** Roles made by the SASLprep tests, with their own pg_hba.conf lines (the harness lists its roles one by one). */
+const UNICODE_ROLES = { scram: 'pgbb_unicode_scram', md5: 'pgbb_unicode_md5' } as const;
+const UNICODE_HBA = [
+  `host replication ${UNICODE_ROLES.scram} 127.0.0.1/32 scram-sha-256`,
+  `host replication ${UNICODE_ROLES.md5} 127.0.0.1/32 md5`,
+];
 const tlsMajors = [...new Set([Math.max(...majors), Math.min(...majors)])];
 const ssl = new Map<number, Cluster>();
 let plain: Cluster;
 let tmp: string;
 
 beforeAll(async () => {
-  const started = await Promise.all(majors.map((major) => startCluster({ major })));
+  const started = await Promise.all(majors.map((major) => startCluster({ major, hba: UNICODE_HBA })));
   for (const c of started) ssl.set(c.major, c);
   plain = await startCluster({ major: Math.max(...majors), ssl: false });
   tmp = await makeTempDir('tls-auth');
@@ -181,6 +187,43 @@ describe.each(majors)('authentication, PostgreSQL %i', (major) => {
     const uri = c.connectionUri({ user: ROLES.scram, password: secret });
     expect(uri).toContain('%40'); // '@' of the password, encoded
     expect(await probe(c, { connectionString: uri, env: {} })).toMatchObject({ ssl: false });
+  });
+
+  it('SASLprep matches the server: non-ASCII SCRAM passwords, normalized or taken raw, and MD5', async () => {
+    const c = cluster(major);
+    const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    const setScram = async (password: string) => {
+      await c.sql(`set password_encryption = 'scram-sha-256'`);
+      await c.sql(`alter role ${UNICODE_ROLES.scram} password ${lit(password)}`);
+    };
+    await c.sql(`drop role if exists ${UNICODE_ROLES.scram}`);
+    await c.sql(`drop role if exists ${UNICODE_ROLES.md5}`);
+    await c.sql(`create role ${UNICODE_ROLES.scram} login replication`);
+    const scram = (password: string) => tcp(c, { user: UNICODE_ROLES.scram, password });
+
+    // Soft hyphen (mapped to nothing) and ROMAN NUMERAL NINE (NFKC: "IX"): the server stored SASLprep("I\u00adX\u2168") = "IXIX".
+    await setScram('I\u00adX\u2168');
+    await probe(c, scram('I\u00adX\u2168'));
+    await probe(c, scram('IXIX'));
+    // Non-ASCII spaces map to U+0020.
+    await setScram('pa\u00a0ss\u3000wörd');
+    await probe(c, scram('pa ss wörd'));
+    // Right-to-left followed by a digit breaks the bidi rule: both sides use the raw bytes, so only the exact string works.
+    await setScram('\u0627\u0031');
+    await probe(c, scram('\u0627\u0031'));
+    expect((await failure(scram('\u0627 1'))).message).toMatch(/password authentication failed/);
+    // Pure ASCII is never altered, control characters included.
+    await setScram('tab\there');
+    await probe(c, scram('tab\there'));
+
+    await c.sql(`set password_encryption = 'md5'`);
+    await c.sql(`create role ${UNICODE_ROLES.md5} login replication password ${lit('pässwörd\u2168')}`);
+    const stored = await c.sql<{ rolname: string; kind: string }>(
+      `select rolname, split_part(rolpassword, '$', 1) as kind from pg_authid where rolname = any($1) order by rolname`,
+      [[UNICODE_ROLES.md5, UNICODE_ROLES.scram]],
+    );
+    expect(stored.map((r) => r.kind.slice(0, 3))).toEqual(['md5', 'SCR']);
+    await probe(c, tcp(c, { user: UNICODE_ROLES.md5, password: 'pässwörd\u2168' }));
   });
 
   it('a Unix socket (never TLS, whatever sslmode says, as in libpq)', async () => {
