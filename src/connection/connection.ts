@@ -499,7 +499,7 @@ export class ReplicationConnection implements ReplicationConnectionApi {
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#destroyed) return;
+    if (this.#destroyed || this.#closing !== undefined) return;
     this.#framer.push(chunk);
     if (!this.#paused && this.#framer.bufferedBytes >= this.#highWater) {
       this.#paused = true;
@@ -527,7 +527,9 @@ export class ReplicationConnection implements ReplicationConnectionApi {
    */
   async #next(): Promise<BackendMessage> {
     for (;;) {
-      if (this.#destroyed) throw this.#closedError ?? new ConnectionClosedError('the connection was destroyed');
+      if (this.#destroyed || this.#closing !== undefined) {
+        throw this.#closedError ?? new ConnectionClosedError('the connection was destroyed');
+      }
       let msg: BackendMessage | undefined;
       try {
         const frame = this.#framer.pull();
@@ -796,8 +798,13 @@ export class ReplicationConnection implements ReplicationConnectionApi {
   }
 
   /**
-   * Send Terminate and wait for the server to close the connection (destroying the socket
-   * after `closeTimeoutMs`). Idempotent. A running command rejects with ConnectionClosedError.
+   * Send Terminate and close. Idempotent; the `close` event reports no error.
+   *
+   * When the connection is idle, waits for the server to close its end (destroying the socket
+   * after `closeTimeoutMs`). When a command is running, a walsender sending a COPY does not read
+   * what we send until it is done, so waiting would mean receiving (and discarding) the rest of
+   * the COPY: the socket is then closed at once after Terminate, and the running command
+   * rejects with {@link ConnectionClosedError}.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
@@ -807,16 +814,21 @@ export class ReplicationConnection implements ReplicationConnectionApi {
       this.#emitClose();
       return (this.#closing = Promise.resolve());
     }
+    const idle = this.#state === 'ready';
     this.#state = 'closing';
-    this.#closedError ??= new ConnectionClosedError('the connection was closed by close()');
+    this.#closedError ??= new ConnectionClosedError(idle
+      ? 'the connection was closed by close()'
+      : 'the connection was closed by close() while a command was running');
     this.#closing = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => s.destroy(), this.#closeTimeoutMs);
+      const timer = setTimeout(() => s.destroy(), idle ? this.#closeTimeoutMs : Math.min(this.#closeTimeoutMs, 1000));
       s.once('close', () => { clearTimeout(timer); resolve(); });
+      if (!idle) s.once('finish', () => s.destroy());
       try {
         s.end(fe.terminate(this.#writer));
       } catch {
         s.destroy();
       }
+      // Read on to see the server's end of the connection; what arrives now is dropped.
       this.#resume();
     });
     this.#wakeUp();

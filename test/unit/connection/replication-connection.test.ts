@@ -430,6 +430,23 @@ describe('queries and COPY', () => {
     conn.destroy();
   });
 
+  it('close() during a running COPY sends Terminate, closes at once and rejects the command', async () => {
+    const { conn, client } = await connectTrust();
+    const closes: (Error | undefined)[] = [];
+    conn.on('close', (e) => closes.push(e));
+    const it = conn.stream('BASE_BACKUP');
+    await client.next();
+    client.send(build.copyOutResponse(), build.copyData(Buffer.from('x')));
+    expect((await it.next()).value).toMatchObject({ type: 'CopyOutResponse' });
+    const t0 = Date.now();
+    await conn.close();
+    expect(Date.now() - t0).toBeLessThan(900);
+    expect(await errorOf(it.next())).toBeInstanceOf(ConnectionClosedError);
+    await expect.poll(() => client.closed).toBe(true);
+    expect(client.received.at(-1)).toEqual({ type: 'X', body: Buffer.alloc(0) });
+    expect(closes).toEqual([undefined]);
+  });
+
   it('close() sends Terminate, fires close once, and is idempotent', async () => {
     const { conn, client } = await connectTrust();
     const closes: (Error | undefined)[] = [];
