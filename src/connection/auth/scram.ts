@@ -147,11 +147,12 @@ type Step = 'initial' | 'first-sent' | 'final-sent' | 'done';
  *
  * @example
  * ```ts
+ * // offered: the AuthenticationSASL list; bindingData: tlsServerEndPointHash(peer certificate) over TLS.
  * const choice = chooseScramMechanism(offered, tlsActive, 'prefer');
  * const scram = new ScramClient({ password, channelBinding: { ...choice, bindingData } });
- * sendSASLInitialResponse(choice.mechanism, scram.clientFirstMessage());
- * sendSASLResponse(scram.handleServerFirst(saslContinueData));
- * scram.verifyServerFinal(saslFinalData); // throws AuthenticationError if the server is not genuine
+ * const clientFirst = scram.clientFirstMessage();           // SASLInitialResponse, with choice.mechanism
+ * const clientFinal = scram.handleServerFirst(serverFirst); // SASLResponse, after AuthenticationSASLContinue
+ * scram.verifyServerFinal(serverFinal);                     // AuthenticationSASLFinal: throws if the server is not genuine
  * ```
  */
 export class ScramClient {
