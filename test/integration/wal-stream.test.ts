@@ -1,0 +1,238 @@
+// WAL streaming against real servers of every major from testMajors(): a pg_wal directory through a
+// temporary slot, pg_wal.tar through a permanent slot whose restart_lsn must follow our flush reports.
+// Segments are checked page by page (magic, timeline, xlp_pageaddr, long header), and on 15 with
+// Debian's pg_waldump too.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReplicationConnection } from '../../src/connection/connection.js';
+import type { ConnectionOptions } from '../../src/connection/types.js';
+import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
+import { createReplicationSlot, identifySystem, show } from '../../src/replication/commands.js';
+import { DirectoryWalSink } from '../../src/wal/directory-sink.js';
+import { parseSegmentFileName, parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
+import { startWalStream } from '../../src/wal/streamer.js';
+import { TarWalSink } from '../../src/wal/tar-sink.js';
+import { DEBIAN_BIN_DIR, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+
+const majors = testMajors();
+const clusters = new Map<number, Cluster>();
+let tmp: string;
+
+beforeAll(async () => {
+  const started = await Promise.all(majors.map((major) => startCluster({ major })));
+  for (const c of started) clusters.set(c.major, c);
+  tmp = await makeTempDir('wal-stream');
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all([...clusters.values()].map((c) => c.destroy()));
+});
+
+function cluster(major: number): Cluster {
+  const c = clusters.get(major);
+  if (!c) throw new Error(`no cluster for ${major}`);
+  return c;
+}
+
+function tcp(c: Cluster): ConnectionOptions {
+  return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000 };
+}
+
+const XLOG_BLCKSZ = 8192;
+const XLP_LONG_HEADER = 0x0002;
+
+/**
+ * Check every page of a segment file that holds streamed WAL (those starting before `validBytes`):
+ * zero pages only after a WAL switch, else the same magic everywhere, our timeline, xlp_pageaddr = the page's own LSN, and on the first page
+ * the long header (system identifier, segment size, block size). Bytes from `validBytes` on must be
+ * zero. Returns the page magic.
+ */
+function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; timeline: number; systemId: string; validBytes: number }): number {
+  expect(file.length).toBe(o.segmentSize);
+  const magic = file.readUInt16LE(0);
+  expect(magic & 0xff00).toBe(0xd100); // XLOG_PAGE_MAGIC is 0xD1xx in every supported version
+  let switched = false;
+  for (let page = 0; page * XLOG_BLCKSZ < o.validBytes; page++) {
+    const at = page * XLOG_BLCKSZ;
+    const where = `segment ${o.segno} page ${page}`;
+    // After an XLOG SWITCH record the server sends the rest of the segment as zero pages.
+    if (page > 0 && (switched || file.readUInt16LE(at) === 0)) {
+      switched = true;
+      expect(file.subarray(at, at + XLOG_BLCKSZ).every((b) => b === 0), `${where} after a switch`).toBe(true);
+      continue;
+    }
+    expect(file.readUInt16LE(at), `${where} magic`).toBe(magic);
+    expect(file.readUInt32LE(at + 4), `${where} tli`).toBe(o.timeline);
+    expect(file.readBigUInt64LE(at + 8), `${where} pageaddr`).toBe(o.segno * BigInt(o.segmentSize) + BigInt(at));
+    const info = file.readUInt16LE(at + 2);
+    if (page === 0) {
+      expect(info & XLP_LONG_HEADER, `${where} long header`).toBe(XLP_LONG_HEADER);
+      expect(file.readBigUInt64LE(at + 24).toString(), `${where} sysid`).toBe(o.systemId);
+      expect(file.readUInt32LE(at + 32), `${where} seg size`).toBe(o.segmentSize);
+      expect(file.readUInt32LE(at + 36), `${where} block size`).toBe(XLOG_BLCKSZ);
+    } else {
+      expect(info & XLP_LONG_HEADER, `${where} long header`).toBe(0);
+    }
+  }
+  expect(file.subarray(o.validBytes).every((b) => b === 0), `zeros after ${o.validBytes} in segment ${o.segno}`).toBe(true);
+  return magic;
+}
+
+/** Check the segment files of `dir` covering [start, end) and return their names. */
+function checkWalDirectory(dir: string, o: { start: Lsn; end: Lsn; segmentSize: number; timeline: number; systemId: string }): string[] {
+  const names = readdirSync(dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+  const first = segmentStartOf(o.start, o.segmentSize) / BigInt(o.segmentSize);
+  const last = (o.end - 1n) / BigInt(o.segmentSize);
+  expect(names.length).toBe(Number(last - first + 1n));
+  const magics = new Set<number>();
+  for (const name of names) {
+    const parsed = parseSegmentFileName(name, o.segmentSize)!;
+    expect(parsed.timeline).toBe(o.timeline);
+    const segStart = parsed.segno * BigInt(o.segmentSize);
+    const valid = Number(o.end - segStart < BigInt(o.segmentSize) ? o.end - segStart : BigInt(o.segmentSize));
+    magics.add(checkSegment(readFileSync(join(dir, name)), { segno: parsed.segno, segmentSize: o.segmentSize, timeline: o.timeline, systemId: o.systemId, validBytes: valid }));
+  }
+  expect(magics.size).toBe(1);
+  return names;
+}
+
+/** Inserts and WAL switches: several segments' worth of records and switch points. */
+async function generateWal(c: Cluster, table: string): Promise<Lsn> {
+  await c.sql(`create table if not exists ${table} (i int, t text)`);
+  for (let i = 0; i < 3; i++) {
+    await c.sql(`insert into ${table} select g, repeat('x', 300) from generate_series(1, 3000) g`);
+    await c.sql('select pg_switch_wal()');
+  }
+  await c.sql(`insert into ${table} values (0, 'last')`);
+  const rows = await c.sql<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn');
+  return parseLsn(rows[0]!.lsn);
+}
+
+describe.each(majors)('PostgreSQL %i', (major) => {
+  it('streams into a pg_wal directory through a temporary slot and stops at the target LSN', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    try {
+      const sys = await identifySystem(conn);
+      const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
+      const slotName = `pgbb_wal_tmp_${major}`;
+      await createReplicationSlot(conn, { name: slotName, temporary: true, reserveWal: true });
+      const dir = join(tmp, `pg_wal_${major}`);
+      const completed: string[] = [];
+      const wal = startWalStream({
+        connection: conn, startLsn: sys.xlogPos, timeline: sys.timeline, segmentSize, slotName,
+        sink: new DirectoryWalSink({ directory: dir, partialSuffix: '', markDone: true }),
+        finalizeLastSegment: 'rename-padded', statusIntervalMs: 500,
+        onSegment: (s) => completed.push(s.name),
+      });
+      const target = await generateWal(c, 'wal_dir_test');
+      wal.setEndLsn(target);
+      const result = await wal.done;
+
+      expect(result.reason).toBe('end-lsn');
+      expect(result.position).toBeGreaterThanOrEqual(target);
+      expect(result.timelines).toEqual([sys.timeline]);
+      expect(wal.position).toBe(result.position);
+      // Three pg_switch_wal() calls: at least three segments were completed.
+      expect(result.segmentsCompleted).toBeGreaterThanOrEqual(3);
+      const names = checkWalDirectory(dir, { start: sys.xlogPos, end: result.position, segmentSize, timeline: sys.timeline, systemId: sys.systemId });
+      // Complete segments are marked done; the last one (padded, incomplete) is not, as pg_basebackup.
+      const done = readdirSync(join(dir, 'archive_status')).sort();
+      expect(done).toEqual(completed.map((n) => `${n}.done`).sort());
+      const lastName = names.at(-1)!;
+      const endsOnBoundary = result.position % BigInt(segmentSize) === 0n;
+      expect(done.includes(`${lastName}.done`)).toBe(endsOnBoundary);
+      for (const n of names) expect(statSync(join(dir, n)).mode & 0o777).toBe(0o600);
+
+      if (major === 15 && existsSync(join(DEBIAN_BIN_DIR, 'pg_waldump'))) {
+        // pg_waldump 15 decodes every record from the start position to the target.
+        const out = spawnSync(join(DEBIAN_BIN_DIR, 'pg_waldump'),
+          ['--path', dir, '--timeline', String(sys.timeline), '--start', formatLsn(sys.xlogPos, { padded: false }), '--end', formatLsn(target, { padded: false })],
+          { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+        expect(out.error).toBeUndefined();
+        expect(out.stderr).not.toMatch(/error/i);
+        expect(out.status).toBe(0);
+        expect(out.stdout).toMatch(/desc: SWITCH/);
+        expect(out.stdout).toMatch(/rmgr: Heap .*desc: INSERT/);
+      }
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('streams pg_wal.tar through a permanent slot whose restart_lsn follows the flush feedback', async () => {
+    const c = cluster(major);
+    const slotName = `pgbb_wal_perm_${major}`;
+    await c.sql('select pg_create_physical_replication_slot($1, true)', [slotName]);
+    try {
+      const before = parseLsn((await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r);
+      const conn = await ReplicationConnection.connect(tcp(c));
+      const tarPath = join(tmp, `pg_wal_${major}.tar`);
+      let sys;
+      let segmentSize;
+      let result;
+      let target;
+      try {
+        sys = await identifySystem(conn);
+        segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
+        const wal = startWalStream({
+          connection: conn, startLsn: before, timeline: sys.timeline, segmentSize, slotName,
+          sink: new TarWalSink({ output: createWriteStream(tarPath, { mode: 0o600 }), markDone: true }),
+          finalizeLastSegment: 'rename-padded', statusIntervalMs: 200,
+        });
+        target = await generateWal(c, 'wal_tar_test');
+        wal.setEndLsn(target);
+        result = await wal.done;
+      } finally {
+        await conn.close();
+      }
+      expect(result.position).toBeGreaterThanOrEqual(target);
+      // The last status update before CopyDone reported everything as flushed; the walsender moves
+      // a physical slot's restart_lsn to the reported flush position.
+      expect(result.flushed).toBe(result.position);
+      const after = parseLsn((await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r);
+      expect(after).toBeGreaterThan(before);
+      expect(after).toBe(result.position);
+
+      const out = join(tmp, `tar_${major}`);
+      mkdirSync(out);
+      execFileSync('tar', ['-xf', tarPath, '-C', out]);
+      const names = checkWalDirectory(out, { start: before, end: result.position, segmentSize, timeline: sys.timeline, systemId: sys.systemId });
+      expect(names.length).toBeGreaterThanOrEqual(4);
+      expect(readdirSync(join(out, 'archive_status')).length).toBe(result.segmentsCompleted);
+    } finally {
+      await c.sql('select pg_drop_replication_slot($1)', [slotName]);
+    }
+  });
+
+  it('a start position whose WAL was removed fails with a ServerError advising a slot', async () => {
+    const c = cluster(major);
+    const conn = await ReplicationConnection.connect(tcp(c));
+    try {
+      const sys = await identifySystem(conn);
+      const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
+      // Make the server drop initdb's first segment: no WAL kept, switch, checkpoint.
+      await c.sql('alter system set wal_keep_size = 0');
+      await c.sql('select pg_reload_conf()');
+      for (let i = 0; i < 3; i++) {
+        await c.sql('select pg_switch_wal()');
+        await c.sql('checkpoint');
+      }
+      const first = parseLsn('0/1000000');
+      const wal = startWalStream({
+        connection: conn, startLsn: first, timeline: sys.timeline, segmentSize, endLsn: parseLsn('0/1000001'),
+        sink: new DirectoryWalSink({ directory: join(tmp, `removed_${major}`) }),
+      });
+      const err = await wal.done.catch((e: unknown) => e as Error);
+      expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
+      expect((err as Error).message).toMatch(/has already been removed/);
+      expect((err as Error).message).toMatch(/replication slot/);
+    } finally {
+      conn.destroy();
+      await c.sql('alter system reset wal_keep_size');
+      await c.sql('select pg_reload_conf()');
+    }
+  });
+});
