@@ -54,6 +54,22 @@ function tlsVersion(value: string | undefined): tls.SecureVersion | undefined {
   }
 }
 
+/**
+ * The operating system's trusted CAs (what OpenSSL's default verify paths give libpq for
+ * `sslrootcert=system`) where Node can list them (`tls.getCACertificates('system')`,
+ * Node 22.15+/23.5+); `undefined` otherwise, which leaves Node's bundled Mozilla roots.
+ */
+function systemCaCertificates(): string[] | undefined {
+  const get = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates;
+  if (typeof get !== 'function') return undefined;
+  try {
+    const certs = get('system');
+    return certs.length > 0 ? certs : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True when `host` names a Unix-socket directory (absolute path or abstract `@name`), not a TCP host. */
 function isSocketHost(host: string): boolean {
   return host.startsWith('/') || host.startsWith('@');
@@ -131,7 +147,8 @@ export function checkServerName(host: string, cert: tls.PeerCertificate): TlsErr
  *   any host name is accepted.
  * - `verify-full`: as `verify-ca`, plus the host name must match the certificate
  *   ({@link checkServerName}).
- * - `sslrootcert=system`: Node's bundled root CAs, with `verify-full`.
+ * - `sslrootcert=system`: the operating system's CAs where Node can list them (22.15+),
+ *   else Node's bundled Mozilla roots, with `verify-full`.
  *
  * SNI is sent for host names, never for IP addresses or socket directories (RFC 6066),
  * unless `sslsni=0`. `ssl_min_protocol_version` (default TLSv1.2) and
@@ -175,6 +192,8 @@ export async function buildTlsOptions(
   let verify: 'none' | 'chain' | 'full';
   if (opts.sslrootcert === 'system') {
     verify = 'full';
+    const system = systemCaCertificates();
+    if (system !== undefined) result.ca = system;
   } else {
     const rootcert = opts.sslrootcert !== undefined && opts.sslrootcert !== '' ? opts.sslrootcert : defaults.rootcert;
     const rootStat = await statOrUndefined(rootcert);
@@ -399,7 +418,7 @@ const UNKNOWN_CA_CODES = new Set([
 ]);
 
 function rootCertDescription(opts: ResolvedConnectionOptions): string {
-  if (opts.sslrootcert === 'system') return "Node's bundled root CAs (sslrootcert=system)";
+  if (opts.sslrootcert === 'system') return 'the trusted root CAs (sslrootcert=system)';
   const path = opts.sslrootcert !== undefined && opts.sslrootcert !== '' ? opts.sslrootcert : defaultFiles(homedir()).rootcert;
   return `"${path}"`;
 }
