@@ -608,6 +608,9 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       } catch (err) {
         if (!(err instanceof ChecksumFailureError)) throw err;
       }
+      // Everything arrived: release the connections now rather than wait for result()/close().
+      await this.#waitWal();
+      await this.#finalize();
     } finally {
       this.#consumerActive = false;
       this.#consumerIdle.resolve();
@@ -672,7 +675,16 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   async #computeResult(): Promise<BackupResult> {
     await this.#waitForConsumer();
     this.#throwIfFailed();
-    await this.#drainToEnd();
+    try {
+      await this.#drainToEnd();
+    } catch (err) {
+      if (!(err instanceof ChecksumFailureError)) throw err;
+      // The data is complete, only untrustworthy: end the session normally (a slot created
+      // with createSlot is kept, as after success), then report.
+      await this.#waitWal();
+      await this.#finalize();
+      throw err;
+    }
     await this.#waitWal();
     await this.#finalize();
     return {
@@ -762,7 +774,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       await this.#finalize();
       return;
     }
-    if (!this.#failure && this.#streamEnded && this.#endLsn !== undefined && !this.#checksumError) {
+    if (!this.#failure && this.#streamEnded && this.#endLsn !== undefined) {
       // Everything arrived; only the WAL stream may be running: let it finish properly.
       try {
         await this.#waitWal();

@@ -222,6 +222,8 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
       '16385.tar': files.ts.map(([n]) => n),
       'base.tar': files.base.map(([n]) => n),
     });
+    // A complete iteration releases the connection without waiting for result().
+    expect(h.conns[0]!.closed).toBe(true);
     expect((await session.manifest())?.toString()).toBe(manifest.toString());
     const result = await session.result();
     expect(result.endLsn).toBe(0x2000100n);
@@ -345,6 +347,27 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
       { file: './base/5/16390', block: 0 }, { file: './base/5/16390', block: 3 }, { file: './base/5/16390', count: 2 },
     ]);
     expect(notices).toHaveLength(3);
+    // The data is complete: the session ends normally apart from the verdict.
+    expect(session.state).toBe('done');
+    await expect(session.result()).rejects.toBe(err);
+  });
+
+  it('result() alone reports a checksum failure and still closes the connection', async () => {
+    const script = scriptFor(major);
+    script.finalError = new ServerError({ severity: 'ERROR', sqlState: 'XX001', message: 'checksum verification failure during base backup' });
+    script.messages.pop();
+    const { h, session } = await start(major, script);
+    await expect(session.result()).rejects.toBeInstanceOf(ChecksumFailureError);
+    expect(h.conns[0]!.closed).toBe(true);
+  });
+
+  it('a server error after the end row that is not XX001 fails the session', async () => {
+    const script = scriptFor(major);
+    script.finalError = new ServerError({ severity: 'ERROR', sqlState: '58P01', message: 'could not find WAL file' });
+    script.messages.pop();
+    const { session } = await start(major, script);
+    await expect(session.result()).rejects.toBeInstanceOf(ServerError);
+    expect(session.state).toBe('failed');
   });
 
   it('abort mid-archive rejects pending reads with AbortError and destroys the connection', async () => {
