@@ -1,6 +1,6 @@
 // The connection layer and the replication commands against real servers of every major
 // from testMajors(). (The TLS/authentication matrix lives in tls-auth.test.ts.)
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
@@ -14,7 +14,7 @@ import {
   createReplicationSlot, dropReplicationSlot, identifySystem, readReplicationSlot, show, timelineHistory,
 } from '../../src/replication/commands.js';
 import { parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
-import { freePort, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { chownToServer, freePort, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 const majors = testMajors();
 const clusters = new Map<number, Cluster>();
@@ -285,6 +285,27 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     expect(err).toBeInstanceOf(ServerError);
     expect((err as ServerError).sqlState).toBe('57P01');
     expect(conn.state).toBe('closed');
+  });
+  // Last in this block: it moves the cluster to timeline 2.
+  it('reads TIMELINE_HISTORY after a promotion', async () => {
+    const c = cluster(major);
+    await c.stop('fast');
+    const signal = join(c.dataDir, 'standby.signal');
+    writeFileSync(signal, '');
+    await chownToServer(signal);
+    await c.start();
+    const [promoted] = await c.sql<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
+    expect(promoted!.ok).toBe(true);
+    await using conn = await ReplicationConnection.connect(tcp(c));
+    const id = await identifySystem(conn);
+    expect(id.timeline).toBe(2);
+    const h = await timelineHistory(conn, 2);
+    expect(h.fileName).toBe('00000002.history');
+    expect(h.content.equals(readFileSync(join(c.dataDir, 'pg_wal', '00000002.history')))).toBe(true);
+    expect(h.entries).toHaveLength(1);
+    expect(h.entries[0]!.parentTli).toBe(1);
+    expect(h.entries[0]!.switchLsn).toBeGreaterThan(0n);
+    expect(h.entries[0]!.switchLsn).toBeLessThanOrEqual(id.xlogPos);
   });
 });
 
