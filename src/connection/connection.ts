@@ -854,6 +854,22 @@ export class ReplicationConnection implements ReplicationConnectionApi {
     this.#wakeUp();
   }
 
+  /** A summary without secrets, used by `JSON.stringify`; `options` (which may hold the password) is left out. */
+  toJSON(): Record<string, unknown> {
+    return {
+      connection: describeConnection(this.options),
+      state: this.#state,
+      serverVersionNum: this.#serverVersionNum,
+      backendPid: this.#backendPid,
+      encrypted: this.encrypted,
+    };
+  }
+
+  /** `util.inspect` / `console.log` show the same secret-free summary. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `ReplicationConnection ${JSON.stringify(this.toJSON())}`;
+  }
+
   /** `await using conn = ...` closes the connection with {@link close}. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../../src/connection/connection.js';
 import type { ConnectionOptions, ServerNotice } from '../../../src/connection/types.js';
@@ -55,6 +56,16 @@ describe('startup', () => {
     expect(conn.backendPid).toBe(4242);
     expect(conn.parameters.get('server_version')).toBe('16.2');
     await conn.close();
+  });
+
+  it('never shows the password when printed', async () => {
+    const p = ReplicationConnection.connect(opts({ password: 'Hidden-S3cret' }));
+    await (await server.accept()).acceptTrust();
+    const conn = await p;
+    expect(JSON.stringify(conn)).not.toContain('Hidden-S3cret');
+    expect(inspect(conn, { depth: 10 })).not.toContain('Hidden-S3cret');
+    expect(inspect(conn)).toContain('alice@127.0.0.1');
+    conn.destroy();
   });
 
   it('refuses servers older than 13 and accepts newer than 18', async () => {
