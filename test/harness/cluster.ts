@@ -155,32 +155,67 @@ async function initDataDir(binDir: string, dataDir: string, workDir: string): Pr
 const templates = new Map<string, Promise<string>>();
 
 /**
- * The run's template data directory for a bin dir: built once (initdb + roles) and copied per cluster. Workers
- * build it independently and the first rename wins, so no lock is needed; a loser's work is discarded.
+ * The run's template data directory for a bin dir: built once per run (initdb + roles) and copied per cluster.
+ * Workers are separate processes, so a lock directory (mkdir is atomic) makes one of them build it while the
+ * others wait; a lock whose holder died is taken over.
  */
 function templateFor(key: string, binDir: string): Promise<string> {
   let p = templates.get(key);
   if (!p) {
-    p = (async () => {
-      const dir = join(runRoot(), 'templates', key);
-      if (existsSync(join(dir, 'ready'))) return join(dir, 'data');
-      const tmp = `${dir}.${process.pid}.tmp`;
-      await rm(tmp, { recursive: true, force: true });
-      await mkdir(tmp, { recursive: true, mode: 0o755 });
-      await chownToServer(tmp);
-      await initDataDir(binDir, join(tmp, 'data'), tmp);
-      await writeFile(join(tmp, 'ready'), '');
-      try {
-        await rename(tmp, dir);
-      } catch {
-        await rm(tmp, { recursive: true, force: true });
-      }
-      return join(dir, 'data');
-    })();
+    p = buildTemplate(key, binDir);
     p.catch(() => templates.delete(key));
     templates.set(key, p);
   }
   return p;
+}
+
+async function buildTemplate(key: string, binDir: string): Promise<string> {
+  const dir = join(runRoot(), 'templates', key);
+  const lock = `${dir}.lock`;
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    if (existsSync(join(dir, 'ready'))) return join(dir, 'data');
+    let locked = false;
+    try {
+      await mkdir(lock);
+      locked = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (locked) {
+      try {
+        await writeFile(join(lock, 'pid'), String(process.pid));
+        if (existsSync(join(dir, 'ready'))) return join(dir, 'data');
+        const tmp = `${dir}.${process.pid}.tmp`;
+        await rm(tmp, { recursive: true, force: true });
+        await mkdir(tmp, { recursive: true, mode: 0o755 });
+        await chownToServer(tmp);
+        await initDataDir(binDir, join(tmp, 'data'), tmp);
+        await writeFile(join(tmp, 'ready'), '');
+        await rename(tmp, dir);
+        return join(dir, 'data');
+      } finally {
+        await rm(lock, { recursive: true, force: true });
+      }
+    }
+    const holder = Number(safeRead(join(lock, 'pid')));
+    if (holder > 0 && !processAlive(holder)) {
+      // The builder died (killed worker): its half-built template is discarded with its tmp dir.
+      await rm(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for another worker to build template ${dir}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function safeRead(path: string): string {

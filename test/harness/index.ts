@@ -9,7 +9,7 @@
 import { afterAll } from 'vitest';
 import { destroyAllClusters } from './cluster.js';
 
-export { ALL_MAJORS, DEBIAN_BIN_DIR, debianBinDir, testMajors, type Flavor } from './binaries.js';
+export { ALL_MAJORS, DEBIAN_BIN_DIR, debianBinDir, oracleBin, testMajors, type Flavor } from './binaries.js';
 export { ROLES, type Roles } from './config.js';
 export { destroyAllClusters, freePort, liveClusters, startCluster, type Cluster, type StartOptions } from './cluster.js';
 export { makeTempDir, runRoot } from './run-root.js';

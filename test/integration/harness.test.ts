@@ -8,6 +8,7 @@ import {
   ALL_MAJORS,
   debianBinDir,
   makeTempDir,
+  oracleBin,
   ROLES,
   serverIdentity,
   startCluster,
@@ -24,6 +25,12 @@ beforeAll(async () => {
   const started = await Promise.all(majors.map((major) => startCluster({ major })));
   for (const c of started) clusters.set(c.major, c);
 }, 300_000);
+
+afterAll(() => {
+  // One line for CI logs: the first cluster of a major includes building the run's template (initdb + roles).
+  const parts = [...clusters.values()].map((c) => `${c.major}: prepare ${c.timings.prepareMs} ms, start ${c.timings.startMs} ms`);
+  process.stderr.write(`harness timings (parallel start): ${parts.join('; ')}\n`);
+});
 
 function cluster(major: number): Cluster {
   const c = clusters.get(major);
@@ -185,7 +192,11 @@ describe('clusters without the template, and teardown', () => {
     expect(fresh.tls).toBeUndefined();
     const [s] = await fresh.sql<{ ssl: string }>('show ssl');
     expect(s!.ssl).toBe('off');
-    console.log(`PostgreSQL ${major}: fresh initdb ${fresh.timings.prepareMs} ms vs template copy ${cluster(major).timings.prepareMs} ms (first cluster of a major includes building the template)`);
+    const copied = await startCluster({ major, ssl: false });
+    process.stderr.write(
+      `harness timings: PostgreSQL ${major} new cluster by initdb ${fresh.timings.prepareMs} ms, by template copy ${copied.timings.prepareMs} ms (+ start ${copied.timings.startMs} ms)\n`,
+    );
+    await copied.destroy();
     await fresh.destroy();
   }, 120_000);
 
@@ -263,7 +274,7 @@ describe('Debian PostgreSQL 15', () => {
     const target = join(dir, 'data');
     // Runs as the test's own user (root in CI): the files are root's until startCluster hands them over.
     execFileSync(
-      join(debianBinDir()!, 'pg_basebackup'),
+      oracleBin('pg_basebackup'),
       ['-d', source.connectionString(), '-D', target, '-X', 'stream', '-c', 'fast', '--no-sync'],
       { stdio: 'pipe' },
     );
