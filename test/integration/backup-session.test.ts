@@ -152,6 +152,8 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     expect(last.totalBytes).toBe(last.bytesDone);
     expect(progress.slice(0, -1).every((p) => p.totalBytes !== undefined && p.bytesDone <= p.totalBytes)).toBe(true);
     expect(result.stats.totalBytes).toBe(result.stats.archives.reduce((n, a) => n + a.bytes, 0));
+    // 15+ also reports its own count ('p' messages, one at each archive end): the same bytes.
+    expect(last.serverBytesDone).toBe(major >= 15 ? result.stats.totalBytes : undefined);
   });
 
   it('wal=fetch: the WAL segments arrive inside base.tar', async () => {
