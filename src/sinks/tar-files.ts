@@ -4,7 +4,8 @@
  * `backup_manifest`. Also `stdoutSink()` for `-D -`.
  * @module
  */
-import { open, rename } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
@@ -98,6 +99,46 @@ export class TarFilesSink implements BackupSink {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * Opens `<dir>/<name>` (mode 0600, created, tracked for cleanup and the final fsync) as a Writable, for
+   * producers that push rather than being pulled, such as the WAL writer's `pg_wal.tar`. `sync()` makes
+   * what the stream has accepted durable (for flush positions reported to the server).
+   *
+   * @example
+   * ```ts
+   * const { output, sync } = await sink.openArchiveStream('pg_wal.tar');
+   * const wal = new TarWalSink({ output, sync, markDone: true });
+   * ```
+   */
+  async openArchiveStream(name: string): Promise<{ output: Writable; sync: () => Promise<void> }> {
+    if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
+    checkArchiveName(name);
+    await this.ensureTarget();
+    const path = join(this.options.directory, name);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx', ARCHIVE_MODE);
+    } catch (err) {
+      throw ioError(`could not create file "${path}"`, path, err);
+    }
+    this.tracker.file(path);
+    const output = handle.createWriteStream();
+    const sync = async (): Promise<void> => {
+      try {
+        // fsync works per file, not per descriptor: a fresh one also covers a stream that already closed its own.
+        const again = await open(path, 'r');
+        try {
+          await again.sync();
+        } finally {
+          await again.close();
+        }
+      } catch (err) {
+        throw ioError(`could not fsync "${path}"`, path, err);
+      }
+    };
+    return { output, sync };
   }
 
   /** Writes `backup_manifest.tmp`, fsyncs it (unless `noSync`) and renames it to `backup_manifest`. */

@@ -175,7 +175,7 @@ class ChunkReader {
  *   if (entry.header.type !== 'file') continue; // skipped automatically
  *   for await (const chunk of entry.body) await file.write(chunk);
  * }
- * if (!tar.terminated) console.log('server omitted the end-of-archive marker (PostgreSQL 13/14)');
+ * const unterminated = tar.terminated === false; // PostgreSQL 13/14 omit the end-of-archive marker
  * ```
  */
 export class TarExtractor implements AsyncIterable<TarEntry> {

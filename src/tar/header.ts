@@ -205,7 +205,7 @@ function isZeroBlock(block: Buffer): boolean {
  * @example
  * ```ts
  * const { header, checksumValid } = decodeHeader(block);
- * if (checksumValid) console.log(header.name, header.size);
+ * if (checksumValid) names.push(header.name);
  * ```
  */
 export function decodeHeader(block: Buffer): DecodedHeader {

@@ -212,3 +212,24 @@ describe('rewriteArchive', () => {
     expect(entries.map((e) => [e.header.name, e.data.toString()])).toEqual([['PG_VERSION', '16\n'], ['postgresql.auto.conf', 'x = 1\n']]);
   });
 });
+
+describe('TarFilesSink.openArchiveStream', () => {
+  it('gives a tracked Writable for pushed archives such as pg_wal.tar', async () => {
+    const { TarWriter } = await import('../../../src/tar/writer.js');
+    const dir = join(scratch(), 'out');
+    const sink = new TarFilesSink({ directory: dir });
+    const { output, sync } = await sink.openArchiveStream('pg_wal.tar');
+    const w = new TarWriter(output);
+    await w.addEntry({ name: '000000010000000000000002', size: 4096 }, Buffer.alloc(4096, 5));
+    await w.addEntry({ name: 'archive_status/000000010000000000000002.done' }, '');
+    await w.finish({ end: true });
+    await sync();
+    await sink.finish();
+    expect(statSync(join(dir, 'pg_wal.tar')).mode & 0o777).toBe(0o600);
+    expect(execFileSync('tar', ['-tf', join(dir, 'pg_wal.tar')], { encoding: 'utf8' }).trim().split('\n'))
+      .toEqual(['000000010000000000000002', 'archive_status/000000010000000000000002.done']);
+    expect(sink.created).toEqual([dir]);
+    await sink.cleanup();
+    expect(existsSync(dir)).toBe(false);
+  });
+});
