@@ -260,7 +260,10 @@ export class DirectorySink implements BackupSink {
   /** pg_basebackup's verify_dir_is_empty_or_create: refuse a non-empty directory, create a missing one. */
   private async prepareEmptyLocation(path: string): Promise<void> {
     const exists = await checkEmptyOrAbsent(path);
-    if (!exists) await this.tracker.mkdirp(path, this.dirMode);
+    if (!exists) {
+      await this.tracker.mkdirp(path, this.dirMode);
+      await this.fixMode(path);
+    }
   }
 
   /**

@@ -65,6 +65,7 @@ describe('DirectorySink', () => {
     } finally {
       process.umask(old);
     }
+    expect(mode(target)).toBe(0o750);
     expect(mode(join(target, 'base/1'))).toBe(0o750);
     expect(mode(join(target, 'global'))).toBe(0o750);
     expect(mode(join(target, 'base/1/1259'))).toBe(0o640);
@@ -80,6 +81,16 @@ describe('DirectorySink', () => {
     await sink.writeArchive(BASE, feed(base));
     expect(readlinkSync(join(root, 'data/pg_tblspc', TS_OID))).toBe(serverLoc);
     expect(readFileSync(join(serverLoc, TS_DIR, '5/16385'))).toEqual(RELATION);
+  });
+
+  it('extracts an in-place tablespace (relative location) inside the data directory', async () => {
+    const root = scratch();
+    const target = join(root, 'data');
+    const sink = new DirectorySink({ directory: target, noSync: true });
+    await sink.writeArchive({ ...TS, tablespacePath: `pg_tblspc/${TS_OID}` }, feed(tablespaceTar()));
+    await sink.writeArchive(BASE, feed(Buffer.concat([member({ name: 'pg_tblspc/', typeflag: '5' }), member({ name: `pg_tblspc/${TS_OID}/`, typeflag: '5' }), END])));
+    expect(readFileSync(join(target, 'pg_tblspc', TS_OID, TS_DIR, '5/16385'))).toEqual(RELATION);
+    await expect(sink.writeArchive({ ...TS, tablespacePath: '../escape' }, feed(tablespaceTar()))).rejects.toBeInstanceOf(TarError);
   });
 
   it('extracts an unterminated archive (PostgreSQL 13/14)', async () => {
