@@ -135,6 +135,19 @@ export class ReplicationConnection implements ReplicationConnectionApi {
    * The whole sequence is bounded by `connectTimeoutMs` ({@link ConnectTimeoutError}) and
    * `signal` ({@link AbortError}).
    *
+   * Servers older than 13 are refused; servers newer than {@link MAX_TESTED_SERVER_MAJOR} are
+   * accepted without guarantee (the replication protocol has stayed compatible so far, but they
+   * are untested).
+   *
+   * @example
+   * ```ts
+   * const conn = await ReplicationConnection.connect({
+   *   connectionString: 'postgresql://replicator@db.example.com/?sslmode=verify-full',
+   *   connectTimeoutMs: 10_000,
+   * });
+   * conn.on('notice', (n) => console.warn(`${n.severity}: ${n.message}`));
+   * ```
+   *
    * @throws ConfigError, ConnectionError, ConnectTimeoutError, TlsError, AuthenticationError,
    *   ServerError (a FATAL at startup, with advice for pg_hba.conf and password failures),
    *   ProtocolError, AbortError, UnsupportedServerError (server older than 13).
