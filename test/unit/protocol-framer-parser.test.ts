@@ -145,4 +145,24 @@ describe('Framer + parser', () => {
     expect(feed([build.authCode(7)])).toEqual([{ type: 'Authentication', code: 7 }]);
     expect(feed([build.authCode(99)])).toMatchObject([{ type: 'Authentication', code: 99 }]);
   });
+
+  it('throws only ProtocolError on random bodies of every message type', () => {
+    let seed = 7;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const types = [...'RKCWdcGHDIENvSZTA!'].map((ch) => ch.charCodeAt(0));
+    let parsed = 0;
+    for (const type of types) {
+      for (let i = 0; i < 300; i++) {
+        const body = Buffer.alloc(rnd(24));
+        for (let j = 0; j < body.length; j++) body[j] = rnd(4) === 0 ? 0 : rnd(256);
+        try {
+          parseMessage({ type, body });
+          parsed++;
+        } catch (err) {
+          expect(err).toBeInstanceOf(ProtocolError);
+        }
+      }
+    }
+    expect(parsed).toBeGreaterThan(0);
+  });
 });

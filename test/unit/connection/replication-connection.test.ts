@@ -441,6 +441,19 @@ describe('queries and COPY', () => {
     conn.destroy();
   });
 
+  it('reads a single message larger than the high-water mark', async () => {
+    const { conn, client } = await connectTrust({}, { highWaterMarkBytes: 16 * 1024 });
+    const it = conn.stream('BASE_BACKUP');
+    await client.next();
+    const big = Buffer.alloc(3 * 1024 * 1024, 9);
+    client.send(build.copyOutResponse(), build.copyData(big), build.copyDone(), build.commandComplete('BASE_BACKUP'),
+      build.readyForQuery());
+    let got: Buffer | undefined;
+    for await (const m of it) if (m.type === 'CopyData') got = Buffer.from(m.payload);
+    expect(got?.equals(big)).toBe(true);
+    conn.destroy();
+  });
+
   it('close() during a running COPY sends Terminate, closes at once and rejects the command', async () => {
     const { conn, client } = await connectTrust();
     const closes: (Error | undefined)[] = [];
