@@ -14,7 +14,7 @@ import type { BaseBackupOptions } from '../../src/backup/options.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
 import { AbortError, ChecksumFailureError, PgBackupError } from '../../src/errors.js';
 import { readBody } from '../../src/tar/extract.js';
-import { makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { debianBinDir, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 const run = promisify(execFile);
 const majors = testMajors();
@@ -275,5 +275,45 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     } finally {
       await c.sql('DROP TABLE corrupt_me');
     }
+  });
+});
+
+// pg_basebackup 15 (Debian's, the oracle) can back up servers 13 to 15: the server logs the
+// command it receives (log_replication_commands), and ours must be the same text.
+describe.each(majors.filter((m) => m <= 15))('BASE_BACKUP text matches pg_basebackup 15 against PostgreSQL %i', (major) => {
+  const cases: [string, string[], BaseBackupOptions][] = [
+    ['defaults, tar format', [], { wal: 'stream', tablespaceMap: true }],
+    ['-X fetch -c fast -r -l --no-verify-checksums --manifest-checksums', [
+      '-X', 'fetch', '-c', 'fast', '-r', '32768', '-l', "it's pgbb", '--no-verify-checksums', '--manifest-checksums=SHA256',
+    ], {
+      wal: 'fetch', checkpoint: 'fast', maxRateKBps: 32768, label: "it's pgbb", verifyChecksums: false,
+      manifestChecksums: 'SHA256', tablespaceMap: true,
+    }],
+    ['-X none --no-estimate-size --no-manifest', ['-X', 'none', '--no-estimate-size', '--no-manifest'],
+      { wal: 'none', estimateSize: false, manifest: false, tablespaceMap: true }],
+  ];
+
+  function loggedCommands(c: Cluster): string[] {
+    return [...c.logText().matchAll(/received replication command: (BASE_BACKUP.*)$/gm)].map((m) => m[1]!);
+  }
+
+  it.each(cases)('%s', async (_label, flags, options) => {
+    const bin = debianBinDir();
+    expect(bin, 'Debian postgresql-15 must be installed (.ci/run installs it)').toBeDefined();
+    const c = cluster(major);
+    await c.sql('ALTER SYSTEM SET log_replication_commands = on');
+    await c.sql('SELECT pg_reload_conf()');
+    await new Promise((r) => setTimeout(r, 300));
+    const dir = join(tmp, `oracle-${major}-${Math.random().toString(36).slice(2)}`);
+    await run(join(bin!, 'pg_basebackup'), [
+      '-D', dir, '-F', 't', '-h', c.host, '-p', String(c.port), '-U', ROLES.trust, '-w', '-c', 'fast', ...flags,
+    ], { env: { ...process.env, PGSSLMODE: 'disable' } });
+    const before = loggedCommands(c);
+    const session = await backup(c, { checkpoint: 'fast', ...options });
+    await session.result();
+    const after = loggedCommands(c);
+    expect(after).toHaveLength(before.length + 1);
+    expect(before.at(-1)).toMatch(/^BASE_BACKUP /);
+    expect(after.at(-1)).toBe(before.at(-1));
   });
 });
