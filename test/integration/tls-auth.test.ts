@@ -212,6 +212,10 @@ describe.each(majors)('authentication, PostgreSQL %i', (major) => {
     await setScram('\u0627\u0031');
     await probe(c, scram('\u0627\u0031'));
     expect((await failure(scram('\u0627 1'))).message).toMatch(/password authentication failed/);
+    // A character unassigned in Unicode 3.2 (an emoji) makes both sides use the raw bytes, NBSP included.
+    await setScram('\u00a0\u{1F600}x');
+    await probe(c, scram('\u00a0\u{1F600}x'));
+    expect((await failure(scram(' \u{1F600}x'))).message).toMatch(/password authentication failed/);
     // Pure ASCII is never altered, control characters included.
     await setScram('tab\there');
     await probe(c, scram('tab\there'));

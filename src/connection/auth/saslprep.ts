@@ -7,10 +7,14 @@
  * preparation rejects it, both libpq and the server use the raw bytes instead
  * (`pg_fe_scram.c`, `scram_verify_plain_password`). {@link scramPasswordBytes} mirrors that.
  *
- * Tables are kept small on purpose: normalization is `String.prototype.normalize('NFKC')`,
- * and two checks are approximations of Unicode 3.2 tables (see {@link saslprep}).
+ * Normalization is `String.prototype.normalize('NFKC')` (the runtime's Unicode, where
+ * PostgreSQL uses its own tables; they agree on every character assigned in Unicode 3.2,
+ * the only ones SASLprep lets through). The RFC 3454 tables are PostgreSQL's: the small ones
+ * inline, A.1 and D.2 packed in stringprep-tables.ts.
  * @module
  */
+
+import { BIDI_L, UNASSIGNED_3_2, unpackRanges } from './stringprep-tables.js';
 
 /** Why {@link saslprep} rejected its input. */
 export type SaslprepFailure = 'invalid-utf8' | 'empty' | 'prohibited' | 'unassigned' | 'bidi';
@@ -69,21 +73,9 @@ const RAND_AL_CAT: Ranges = [
   0xfd92, 0xfdc7, 0xfdf0, 0xfdfc, 0xfe70, 0xfe74, 0xfe76, 0xfefc,
 ];
 
-// JavaScript regular expressions expose neither Bidi_Class nor Age, so two RFC 3454
-// tables are approximated rather than shipped:
-// - D.2 (bidi L): letters, spacing marks and letter numbers that are not R/AL. Exact for
-//   every script PostgreSQL users are likely to mix with Hebrew or Arabic.
-// - A.1 (unassigned in Unicode 3.2): code points unassigned in the runtime's Unicode
-//   (\p{Cn}). Characters added after 3.2 pass here but make PostgreSQL fall back to the
-//   raw bytes; both sides still agree whenever NFKC and the mappings leave the string
-//   unchanged, which is the case for ordinary passwords.
-const L_CAT_APPROX = /^[\p{L}\p{Mc}\p{Nl}]$/u;
-const UNASSIGNED = /^\p{Cn}$/u;
+const UNASSIGNED = unpackRanges(UNASSIGNED_3_2);
+const L_CAT = unpackRanges(BIDI_L);
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function isLCat(cp: number): boolean {
-  return !inRanges(cp, RAND_AL_CAT) && L_CAT_APPROX.test(String.fromCodePoint(cp));
-}
 
 /**
  * Prepare a password with SASLprep the way PostgreSQL does.
@@ -131,10 +123,10 @@ export function saslprep(input: string | Buffer): SaslprepResult {
 
   for (const cp of mapped) {
     if (inRanges(cp, PROHIBITED)) return { ok: false, reason: 'prohibited' };
-    if (UNASSIGNED.test(String.fromCodePoint(cp))) return { ok: false, reason: 'unassigned' };
+    if (inRanges(cp, UNASSIGNED)) return { ok: false, reason: 'unassigned' };
   }
   if (mapped.some((cp) => inRanges(cp, RAND_AL_CAT))) {
-    if (mapped.some(isLCat)) return { ok: false, reason: 'bidi' };
+    if (mapped.some((cp) => inRanges(cp, L_CAT))) return { ok: false, reason: 'bidi' };
     if (!inRanges(mapped[0]!, RAND_AL_CAT) || !inRanges(mapped[mapped.length - 1]!, RAND_AL_CAT)) {
       return { ok: false, reason: 'bidi' };
     }
