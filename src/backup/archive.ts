@@ -99,8 +99,9 @@ export class BackupArchive {
    * body was read or skipped, so a slow consumer slows the server.
    * @example
    * ```ts
+   * let version = '';
    * for await (const entry of archive.entries()) {
-   *   if (entry.header.name === 'PG_VERSION') console.log((await readBody(entry.body, 64)).toString());
+   *   if (entry.header.name === 'PG_VERSION') version = (await readBody(entry.body, 64)).toString().trim();
    * }
    * ```
    */

@@ -805,9 +805,10 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
  * @example
  * ```ts
  * const session = await startBackup({ connection: { host: 'db', user: 'replicator' }, wal: 'fetch' });
- * console.log(`backup starts at ${formatLsn(session.startLsn)}`);
+ * const label = `backup from ${formatLsn(session.startLsn)}`;
+ * const names: string[] = [];
  * for await (const archive of session.archives()) {
- *   for await (const entry of archive.entries()) console.log(archive.name, entry.header.name);
+ *   for await (const entry of archive.entries()) names.push(`${archive.name}:${entry.header.name}`);
  * }
  * await session.result();
  * ```
