@@ -209,6 +209,23 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     await waitFor(async () => (await slotCount(c)) === before);
   });
 
+  it('a permanent slot created with createSlot is dropped when the backup is aborted', async () => {
+    const c = cluster(major);
+    const name = `pgbb_drop_${major}`;
+    const ac = new AbortController();
+    const session = await backup(c, { wal: 'stream', slot: name, createSlot: true, signal: ac.signal, maxRateKBps: 1024 });
+    const warnings: Error[] = [];
+    session.on('warning', (w) => warnings.push(w));
+    const it = session.archives();
+    await it.next();
+    ac.abort();
+    await expect(it.next()).rejects.toBeInstanceOf(AbortError);
+    await session.close();
+    expect(warnings).toEqual([]);
+    const rows = await c.sql('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [name]);
+    expect(rows).toEqual([]);
+  });
+
   it('a permanent slot created with createSlot is kept after success', async () => {
     const c = cluster(major);
     const name = `pgbb_keep_${major}`;
