@@ -7,10 +7,10 @@
  * {@link lsn}. Arithmetic on two LSNs gives a plain `bigint`; wrap it again with {@link lsn}
  * (or use {@link lsnAdd}) when the result is a position.
  *
- * Text form: PostgreSQL prints `%X/%X` up to 17 and `%X/%08X` from 18 on (the low half is
- * zero-padded since PostgreSQL 18's `LSN_FORMAT_ARGS` change). {@link parseLsn} accepts both;
- * {@link formatLsn} prints the 18 form by default, as pg_basebackup 18 does, because
- * PostgreSQL of every supported version parses it (`pg_lsn_in` takes up to 8 hex digits per half).
+ * Text form: PostgreSQL 13–18 print `%X/%X` (checked against 18.4: `IDENTIFY_SYSTEM` and
+ * `pg_lsn` output are not zero-padded). The `%X/%08X` form arrives with the `LSN_FORMAT_ARGS`
+ * change after 18 (PostgreSQL 19 development). {@link parseLsn} accepts both; {@link formatLsn}
+ * prints `%X/%X` by default, as pg_basebackup 13–18 do, and `%X/%08X` with `padded: true`.
  * @module
  */
 import { ConfigError, ProtocolError } from './errors.js';
@@ -65,22 +65,22 @@ export function isLsnText(text: string): boolean {
 
 /** Options of {@link formatLsn}. */
 export interface FormatLsnOptions {
-  /** Zero-pad the low half to 8 digits (PostgreSQL 18 style). @default true */
+  /** Zero-pad the low half to 8 digits (the post-18 `%X/%08X` style). @default false */
   padded?: boolean;
 }
 
 /**
- * Print an LSN as PostgreSQL does: upper-case hex, `%X/%08X` (18) or `%X/%X` (`padded: false`, 13–17).
+ * Print an LSN as PostgreSQL 13–18 do: upper-case hex, `%X/%X`; `padded: true` gives `%X/%08X`.
  * @example
  * ```ts
- * formatLsn(lsn(0x16B3748n)) // '0/016B3748'
- * formatLsn(lsn(0x16B3748n), { padded: false }) // '0/16B3748'
+ * formatLsn(lsn(0x16B3748n)) // '0/16B3748'
+ * formatLsn(lsn(0x16B3748n), { padded: true }) // '0/016B3748'
  * ```
  */
 export function formatLsn(value: Lsn | bigint, options: FormatLsnOptions = {}): string {
   const hi = (value >> 32n).toString(16).toUpperCase();
   const lo = (value & 0xffffffffn).toString(16).toUpperCase();
-  return `${hi}/${options.padded === false ? lo : lo.padStart(8, '0')}`;
+  return `${hi}/${options.padded === true ? lo.padStart(8, '0') : lo}`;
 }
 
 /** Three-way comparison: negative, zero or positive. Usable as an `Array.sort` comparator. */

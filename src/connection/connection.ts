@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import {
-  AbortError, AuthenticationError, ConnectionClosedError, ConnectTimeoutError, PgBackupError, ProtocolError,
+  AbortError, AuthenticationError, ConfigError, ConnectionClosedError, ConnectTimeoutError, PgBackupError, ProtocolError,
   ServerError, StateError, TlsError, UnsupportedServerError, type ServerMessageFields,
 } from '../errors.js';
 import { AuthCode } from '../protocol/codes.js';
@@ -655,6 +655,7 @@ export class ReplicationConnection implements ReplicationConnectionApi {
    */
   stream(sql: string, options: { signal?: AbortSignal } = {}): AsyncIterableIterator<StreamMessage> {
     this.#assertState(['ready'], 'stream()');
+    if (sql.includes('\0')) throw new ConfigError('a command cannot contain a NUL character');
     const signal = options.signal;
     if (signal?.aborted) {
       const err = abortReason(signal, 'the command');

@@ -19,10 +19,11 @@ describe('Lsn', () => {
     }
     expect(() => parseLsn('x', 'server')).toThrow(ProtocolError);
   });
-  it('formats like PostgreSQL 18 by default, like 13–17 on request', () => {
-    expect(formatLsn(lsn(0x16b3748n))).toBe('0/016B3748');
-    expect(formatLsn(lsn(0x16b3748n), { padded: false })).toBe('0/16B3748');
-    expect(formatLsn(lsn(0x1_0000_0000n))).toBe('1/00000000');
+  it('formats like PostgreSQL 13–18 by default, zero-padded on request', () => {
+    expect(formatLsn(lsn(0x16b3748n))).toBe('0/16B3748');
+    expect(formatLsn(lsn(0x16b3748n), { padded: true })).toBe('0/016B3748');
+    expect(formatLsn(lsn(0x1_0000_0000n))).toBe('1/0');
+    expect(formatLsn(lsn(0x1_0000_0000n), { padded: true })).toBe('1/00000000');
     expect(formatLsn(parseLsn('FF/ABCDEF01'))).toBe('FF/ABCDEF01');
   });
   it('compares and does arithmetic', () => {
