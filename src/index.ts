@@ -16,3 +16,5 @@ export { ReplicationConnection } from './connection/connection.js';
 export { identifySystem } from './replication/commands.js';
 export type { IdentifySystemResult } from './replication/types.js';
 export { formatLsn, parseLsn, type Lsn } from './lsn.js';
+export { runBackup } from './backup/run.js';
+export type { PlainOutput, RunBackupOptions, RunBackupResult, StreamOutput, TarOutput } from './backup/run.js';

@@ -5,7 +5,8 @@
  * @module
  */
 import {
-  formatLsn, identifySystem, ReplicationConnection, type BaseBackupOptions, type ConnectionOptions,
+  formatLsn, identifySystem, ReplicationConnection, runBackup, type BaseBackupOptions, type ConnectionOptions,
+  type RunBackupOptions,
 } from '../index.js';
 import type { BackupOutputPlan } from './backup.js';
 import type { ProgressSnapshot } from './output.js';
@@ -85,8 +86,49 @@ export const defaultLibrary: CliLibrary = {
       await conn.close();
     }
   },
-  async backup(_request, _hooks) {
-    throw notWired('pgbb backup');
+  async backup(request, hooks) {
+    const { backup, output } = request;
+    if (output.compression.algorithm !== 'none') throw notWired('compression');
+    if (output.incrementalManifest !== undefined) throw notWired('incremental backups');
+    const mapping = new Map(output.tablespaceMappings.map((m) => [m.oldDir, m.newDir] as const));
+    let target: RunBackupOptions['output'];
+    if (output.kind === 'plain') {
+      target = {
+        format: 'plain', directory: output.directory!,
+        ...(mapping.size ? { tablespaceMapping: mapping } : {}),
+        ...(output.walDir !== undefined ? { waldir: output.walDir } : {}),
+      };
+    } else if (output.kind === 'tar') {
+      target = { format: 'tar', directory: output.directory! };
+    } else {
+      target = { format: 'tar-stream', stream: process.stdout };
+    }
+    let major = 0;
+    const result = await runBackup({
+      ...backup,
+      output: target,
+      writeRecoveryConf: output.writeRecoveryConf,
+      noClean: output.noClean,
+      noSync: !output.sync,
+      onStart: (s) => {
+        major = Math.floor(s.serverVersionNum / 10000);
+        hooks.info(`initiating base backup, waiting for checkpoint to complete`);
+        hooks.info(`write-ahead log start point: ${formatLsn(s.startLsn, { padded: major >= 18 })} on timeline ${s.startTimeline}`);
+      },
+      onProgress: (p) => hooks.progress(progressFromLibrary(p), p.finished),
+      onNotice: (n) => hooks.warning(`${n.severity}: ${n.message}`),
+      onChecksumFailure: (f) => hooks.warning(f.block !== undefined
+        ? `checksum failure in file "${f.file}", block ${f.block}`
+        : `file "${f.file}" has ${f.count ?? 'several'} checksum failures`),
+      onWarning: (w) => hooks.warning(w.message),
+    });
+    return {
+      startLsn: formatLsn(result.startLsn, { padded: major >= 18 }),
+      endLsn: formatLsn(result.endLsn, { padded: major >= 18 }),
+      timeline: result.endTimeline,
+      bytes: result.stats.totalBytes,
+      outputs: result.outputs,
+    };
   },
 };
 

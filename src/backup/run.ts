@@ -1,0 +1,250 @@
+/**
+ * The whole job `pg_basebackup` does, as one call: check the target, start the session,
+ * route every archive into a sink (plain directory, tar files, or one Writable), stream WAL
+ * beside it, write the manifest and the recovery settings, fsync, and on any failure remove
+ * what this run created so that nothing that looks like a finished backup is left behind.
+ * @module
+ */
+import type { Writable } from 'node:stream';
+import type { ConnectionOptions } from '../connection/types.js';
+import { resolveConnectionOptions } from '../connection/options.js';
+import { AbortError, ChecksumFailureError, ConfigError } from '../errors.js';
+import { buildPrimaryConninfo, recoveryConfigContents, STANDBY_SIGNAL_FILE } from '../recovery/standby.js';
+import { DirectorySink } from '../sinks/directory.js';
+import { TarFilesSink } from '../sinks/tar-files.js';
+import type { BackupSink, Injection } from '../sinks/types.js';
+import { WritableSink } from '../sinks/writable.js';
+import { DirectoryWalSink } from '../wal/directory-sink.js';
+import type { BackupProgress, ChecksumFailureEvent } from './events.js';
+import type { BaseBackupOptions } from './options.js';
+import { startBackup, type BackupResult, type BackupSession } from './session.js';
+import type { ServerNotice } from '../connection/types.js';
+
+/** Plain format (`-Fp`): a data directory ready to start. */
+export interface PlainOutput {
+  format: 'plain';
+  /** The data directory to create; it must be empty or absent (`-D`). */
+  directory: string;
+  /** Tablespace relocation, server location → local location, both absolute (`-T OLD=NEW`). */
+  tablespaceMapping?: ReadonlyMap<string, string>;
+  /** Put the WAL in this absolute directory, `pg_wal` becoming a symlink to it (`--waldir`). */
+  waldir?: string;
+}
+
+/** Tar format (`-Ft`) into a directory: `base.tar`, `<oid>.tar`, `pg_wal.tar`, `backup_manifest`. */
+export interface TarOutput {
+  format: 'tar';
+  /** The output directory; it must be empty or absent (`-D`). */
+  directory: string;
+}
+
+/**
+ * Tar format into one Writable (`-D -`): the single `base.tar`, with `backup_manifest` injected
+ * into it, as pg_basebackup writes to standard output. Only a cluster without user tablespaces
+ * can be written this way, and WAL must be `none` or `fetch`.
+ */
+export interface StreamOutput {
+  format: 'tar-stream';
+  /** Where the tar goes, e.g. `process.stdout` or an upload stream. */
+  stream: Writable;
+  /** End the stream when the backup is complete. @default false (right for `process.stdout`) */
+  end?: boolean;
+}
+
+/** Options of {@link runBackup}: the backup itself plus where it goes. */
+export interface RunBackupOptions extends BaseBackupOptions {
+  /** Where the backup is written. */
+  output: PlainOutput | TarOutput | StreamOutput;
+  /**
+   * Write `standby.signal` and `primary_conninfo` (and `primary_slot_name` with a named slot)
+   * into `postgresql.auto.conf`, inside `base.tar` for tar output (`-R`).
+   * @default false
+   */
+  writeRecoveryConf?: boolean;
+  /** Keep what was written when the backup fails (`-n`/`--no-clean`). @default false */
+  noClean?: boolean;
+  /** Skip the final fsync (`-N`/`--no-sync`). @default false */
+  noSync?: boolean;
+  /** Called with progress (throttled by `progressIntervalMs`, plus a final call). */
+  onProgress?: (progress: BackupProgress) => void;
+  /** Called with every server notice (WARNING, NOTICE) from either connection. */
+  onNotice?: (notice: ServerNotice) => void;
+  /** Called for each damaged page (or file total) the server reports. */
+  onChecksumFailure?: (failure: ChecksumFailureEvent) => void;
+  /** Called with things that went wrong without failing the backup (e.g. cleanup problems). */
+  onWarning?: (warning: Error) => void;
+  /** Called once the server has started the backup (checkpoint done). */
+  onStart?: (session: BackupSession) => void;
+}
+
+/** What {@link runBackup} reports after a successful backup. */
+export interface RunBackupResult extends BackupResult {
+  /** The files or directories written (tar: archive files; plain: the data directory and tablespaces). */
+  outputs: string[];
+}
+
+function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Injection | undefined): BackupSink {
+  const out = o.output;
+  const noSync = o.noSync ?? false;
+  switch (out.format) {
+    case 'plain':
+      return new DirectorySink({
+        directory: out.directory,
+        groupReadable,
+        noSync,
+        ...(out.tablespaceMapping ? { tablespaceMapping: out.tablespaceMapping } : {}),
+        ...(out.waldir !== undefined ? { waldir: out.waldir } : {}),
+        ...(injection ? { injection } : {}),
+      });
+    case 'tar':
+      return new TarFilesSink({ directory: out.directory, noSync, ...(injection ? { injection } : {}) });
+    case 'tar-stream':
+      return new WritableSink(out.stream, {
+        injectManifest: o.manifest ?? true,
+        end: out.end ?? false,
+        ...(injection ? { injection } : {}),
+      });
+  }
+}
+
+function checkOutput(o: RunBackupOptions): void {
+  const out = o.output;
+  if (out.format === 'tar-stream' && (o.wal ?? 'stream') === 'stream') {
+    // pg_basebackup: "cannot stream write-ahead logs in tar mode to stdout".
+    throw new ConfigError('WAL cannot be streamed into a single tar written to a stream: use wal \'fetch\' or \'none\', or write to a directory');
+  }
+  if (out.format !== 'plain' && o.walSink !== undefined) {
+    throw new ConfigError('walSink is chosen by runBackup for its outputs: use startBackup() to route WAL yourself');
+  }
+}
+
+function recoveryInjection(o: RunBackupOptions): Injection | undefined {
+  if (!o.writeRecoveryConf) return undefined;
+  const conn: ConnectionOptions = typeof o.connection === 'string' ? { connectionString: o.connection } : (o.connection ?? {});
+  const resolved = resolveConnectionOptions(conn);
+  // pg_basebackup puts the password in primary_conninfo when the connection was given one
+  // (option, connection string, PGPASSWORD or prompt), never one found in .pgpass.
+  const primaryConninfo = buildPrimaryConninfo(resolved, { includePassword: resolved.password !== undefined });
+  const slotName = o.slot !== undefined && (o.useSlot ?? true) ? o.slot : undefined;
+  return {
+    appendToAutoConf: recoveryConfigContents({ primaryConninfo, slotName }),
+    addFiles: [{ name: STANDBY_SIGNAL_FILE, content: Buffer.alloc(0) }],
+  };
+}
+
+/**
+ * Take a physical backup and write it as pg_basebackup would.
+ *
+ * The target is checked before connecting (it must be empty or absent). On failure (server
+ * gone, connection cut, disk full, abort) everything this run created is removed unless
+ * `noClean`, and the error is rethrown. Page checksum failures are the exception, as in
+ * pg_basebackup: the data is complete, so the files are kept, and the run rejects with a
+ * `ChecksumFailureError` listing the damaged files (the manifest is withheld, so that
+ * `pg_verifybackup` and `pgbb verify` refuse the directory as a finished backup).
+ *
+ * @example
+ * ```ts
+ * import { runBackup } from 'pg-basebackup';
+ * const result = await runBackup({
+ *   connection: 'host=db1 user=replicator',
+ *   output: { format: 'plain', directory: '/backups/2026-11-25' },
+ *   checkpoint: 'fast',
+ *   onProgress: (p) => console.log(p.bytesDone, '/', p.totalBytes),
+ * });
+ * console.log(`backup ends at ${result.endLsn}`);
+ * ```
+ */
+export async function runBackup(options: RunBackupOptions): Promise<RunBackupResult> {
+  checkOutput(options);
+  const injection = recoveryInjection(options);
+  // The target is refused before anything is written or any connection is made.
+  const probe = makeSink(options, false, injection);
+  if (probe instanceof DirectorySink || probe instanceof TarFilesSink) await probe.verifyTarget();
+
+  let sink: BackupSink | undefined;
+  let walSink: DirectoryWalSink | undefined;
+  let session: BackupSession | undefined;
+  const out = options.output;
+  try {
+    // The plain sink needs the server's data_directory_mode, known only after connecting,
+    // so the session is started first; it creates no files.
+    let walDir: string | undefined;
+    let plainSink: DirectorySink | undefined;
+    const wantsWalDir = out.format === 'plain' && (options.wal ?? 'stream') === 'stream';
+    if (wantsWalDir) {
+      // WAL streaming starts as soon as the server answers BASE_BACKUP, before the data
+      // directory arrives: create pg_wal up front as pg_basebackup does. Modes follow the
+      // server's group access, learned from the session; start with the strict modes and
+      // let the directory sink apply group modes when it extracts base.tar.
+      plainSink = probe as DirectorySink;
+      walDir = await plainSink.walDirectory();
+      walSink = new DirectoryWalSink({
+        directory: walDir,
+        // pg_basebackup streams under the final names; we keep .partial until a segment is
+        // complete so that a crash never leaves a short file under a segment's name.
+        partialSuffix: '.partial',
+        markDone: true,
+        fsync: !(options.noSync ?? false),
+      });
+    }
+    const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress, onNotice,
+      onChecksumFailure, onWarning, onStart, ...backupOptions } = options;
+    session = await startBackup({
+      // pg_basebackup asks for tablespace_map in tar format, where symlinks would not survive.
+      tablespaceMap: out.format !== 'plain',
+      ...backupOptions,
+      ...(walSink ? { walSink } : {}),
+    });
+    if (onProgress) session.on('progress', onProgress);
+    if (onNotice) session.on('notice', onNotice);
+    if (onChecksumFailure) session.on('checksum-failure', onChecksumFailure);
+    if (onWarning) session.on('warning', onWarning);
+    onStart?.(session);
+
+    sink = plainSink ?? (session.groupReadable && out.format === 'plain' ? makeSink(options, true, injection) : probe);
+    if (sink instanceof DirectorySink) {
+      await sink.verifyTablespaces(session.tablespaces.flatMap((t) => (t.location ? [t.location] : [])));
+    }
+    const signal = options.signal;
+    for await (const archive of session.archives()) {
+      await sink.writeArchive(
+        { name: archive.name, tablespacePath: archive.tablespace?.location ?? '', terminated: true },
+        archive.chunks(),
+        signal ? { signal } : {},
+      );
+    }
+    const manifest = await session.manifest();
+    let result: BackupResult;
+    try {
+      result = await session.result();
+    } catch (err) {
+      if (err instanceof ChecksumFailureError) {
+        // The data is all there but must not be trusted: keep it (as pg_basebackup does),
+        // without the manifest, so no verifier mistakes it for a finished backup.
+        await sink.finish().catch(() => undefined);
+      }
+      throw err;
+    }
+    if (manifest) await sink.writeManifest(manifest, signal ? { signal } : {});
+    await sink.finish();
+    return { ...result, outputs: outputsOf(options) };
+  } catch (error) {
+    const err = error instanceof Error ? error : new Error(String(error));
+    session?.destroy(err instanceof AbortError ? undefined : err);
+    await walSink?.abort(err).catch(() => undefined);
+    const keep = options.noClean || err instanceof ChecksumFailureError;
+    if (!keep) {
+      await (sink ?? probe).cleanup().catch((cleanupErr: unknown) => {
+        options.onWarning?.(cleanupErr instanceof Error ? cleanupErr : new Error(String(cleanupErr)));
+      });
+      if (sink && sink !== probe) await probe.cleanup().catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+function outputsOf(o: RunBackupOptions): string[] {
+  const out = o.output;
+  if (out.format === 'tar-stream') return [];
+  return [out.directory];
+}
