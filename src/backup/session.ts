@@ -15,7 +15,7 @@
  * - end-position: the end row arrived; the WAL stream (if any) is finishing.
  * - done: BASE_BACKUP completed and the WAL stream finished.
  *
- * Everything the server sends goes through one pump ({@link BackupSession#nextEvent}); it
+ * Everything the server sends goes through one pump (the private `nextEvent`); it
  * reads the connection only when a consumer asks for more, so nothing is buffered beyond one
  * message (the manifest excepted: it is small and bounded).
  * @module
@@ -156,7 +156,6 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   #endLsn: Lsn | undefined;
   #endTimeline = 0;
   #tablespaces: BackupTablespace[] = [];
-  readonly #header = deferred<void>();
   readonly #endRow = deferred<void>();
   readonly #archiveStats: { name: string; bytes: number }[] = [];
   #current: ArchiveState | undefined;
@@ -422,7 +421,6 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
           estimatedBytes: t.sizeKb === null ? undefined : t.sizeKb * 1024,
         }));
         this.#progress.setTablespaces(ev.tablespaces.map((t) => t.sizeKb));
-        this.#header.resolve();
         break;
       case 'archive-start': {
         this.#state = 'archives';
@@ -734,7 +732,6 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     this.#walAbort.abort(err);
     this.#conn?.destroy(err);
     this.#walConn?.destroy(err);
-    this.#header.reject(err);
     this.#endRow.reject(err);
     this.#cleanup = this.#cleanupAfterFailure();
   }
