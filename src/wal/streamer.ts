@@ -269,7 +269,11 @@ class Streamer implements WalStream {
   #sendCopyDone(): void {
     if (!this.#inCopy) return;
     this.#inCopy = false;
-    this.#conn.sendCopyDone();
+    try {
+      this.#conn.sendCopyDone();
+    } catch {
+      // As in #sendStatus: if the COPY already ended, the iterator says why.
+    }
   }
 
   #fail(err: unknown): void {
@@ -547,7 +551,12 @@ class Streamer implements WalStream {
     }
     if (!this.#inCopy) return;
     const values = this.#feedback.take(Date.now());
-    this.#conn.sendCopyData(buildStandbyStatusUpdate(values));
+    try {
+      this.#conn.sendCopyData(buildStandbyStatusUpdate(values));
+    } catch {
+      // The COPY just ended under us (an ErrorResponse, or the connection closed): the stream
+      // iterator reports the real cause, which must not be masked by this send's StateError.
+    }
   }
 
   #scheduleTimer(): void {

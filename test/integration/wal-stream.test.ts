@@ -3,15 +3,15 @@
 // Segments are checked page by page (magic, timeline, xlp_pageaddr, long header), and on 15 with
 // Debian's pg_waldump too.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
-import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
+import { formatLsn, lsn as lsnOf, parseLsn, type Lsn } from '../../src/lsn.js';
 import { createReplicationSlot, identifySystem, show } from '../../src/replication/commands.js';
 import { DirectoryWalSink } from '../../src/wal/directory-sink.js';
-import { parseSegmentFileName, parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
+import { parseSegmentFileName, parseWalSegmentSize, segmentFileNameForLsn, segmentStartOf } from '../../src/wal/segments.js';
 import { startWalStream } from '../../src/wal/streamer.js';
 import { TarWalSink } from '../../src/wal/tar-sink.js';
 import { DEBIAN_BIN_DIR, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
@@ -49,7 +49,7 @@ const XLP_LONG_HEADER = 0x0002;
  * the long header (system identifier, segment size, block size). Bytes from `validBytes` on must be
  * zero. Returns the page magic.
  */
-function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; timeline: number; systemId: string; validBytes: number }): number {
+function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; timeline: number; systemId: string; validBytes: number; pageTimelines?: number[] }): number {
   expect(file.length).toBe(o.segmentSize);
   const magic = file.readUInt16LE(0);
   expect(magic & 0xff00).toBe(0xd100); // XLOG_PAGE_MAGIC is 0xD1xx in every supported version
@@ -64,7 +64,8 @@ function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; tim
       continue;
     }
     expect(file.readUInt16LE(at), `${where} magic`).toBe(magic);
-    expect(file.readUInt32LE(at + 4), `${where} tli`).toBe(o.timeline);
+    // A new timeline's first segment starts with pages copied from the old one (their xlp_tli is the old one).
+    expect(o.pageTimelines ?? [o.timeline], `${where} tli`).toContain(file.readUInt32LE(at + 4));
     expect(file.readBigUInt64LE(at + 8), `${where} pageaddr`).toBe(o.segno * BigInt(o.segmentSize) + BigInt(at));
     const info = file.readUInt16LE(at + 2);
     if (page === 0) {
@@ -80,22 +81,35 @@ function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; tim
   return magic;
 }
 
-/** Check the segment files of `dir` covering [start, end) and return their names. */
-function checkWalDirectory(dir: string, o: { start: Lsn; end: Lsn; segmentSize: number; timeline: number; systemId: string }): string[] {
-  const names = readdirSync(dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+/** Check the segment files (complete or .partial) of `dir` covering [start, end) and return their names. */
+function checkWalDirectory(dir: string, o: { start: Lsn; end: Lsn; segmentSize: number; timeline: number; systemId: string; pageTimelines?: number[] }): string[] {
   const first = segmentStartOf(o.start, o.segmentSize) / BigInt(o.segmentSize);
   const last = (o.end - 1n) / BigInt(o.segmentSize);
+  const names = readdirSync(dir)
+    .filter((n) => /^[0-9A-F]{24}(\.partial)?$/.test(n))
+    .filter((n) => {
+      const p = parseSegmentFileName(n.slice(0, 24), o.segmentSize);
+      return p?.timeline === o.timeline && p.segno >= first && p.segno <= last;
+    })
+    .sort();
   expect(names.length).toBe(Number(last - first + 1n));
   const magics = new Set<number>();
   for (const name of names) {
-    const parsed = parseSegmentFileName(name, o.segmentSize)!;
+    const parsed = parseSegmentFileName(name.slice(0, 24), o.segmentSize)!;
     expect(parsed.timeline).toBe(o.timeline);
     const segStart = parsed.segno * BigInt(o.segmentSize);
     const valid = Number(o.end - segStart < BigInt(o.segmentSize) ? o.end - segStart : BigInt(o.segmentSize));
-    magics.add(checkSegment(readFileSync(join(dir, name)), { segno: parsed.segno, segmentSize: o.segmentSize, timeline: o.timeline, systemId: o.systemId, validBytes: valid }));
+    magics.add(checkSegment(readFileSync(join(dir, name)), {
+      segno: parsed.segno, segmentSize: o.segmentSize, timeline: o.timeline, systemId: o.systemId, validBytes: valid,
+      ...(o.pageTimelines ? { pageTimelines: o.pageTimelines } : {}),
+    }));
   }
   expect(magics.size).toBe(1);
   return names;
+}
+
+function segName(timeline: number, position: Lsn, segmentSize: number): string {
+  return segmentFileNameForLsn(timeline, position, segmentSize);
 }
 
 /** Inserts and WAL switches: several segments' worth of records and switch points. */
@@ -233,6 +247,73 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       conn.destroy();
       await c.sql('alter system reset wal_keep_size');
       await c.sql('select pg_reload_conf()');
+    }
+  });
+
+  it('follows a promotion: streams timeline 1 to its end, stores 00000002.history, continues on timeline 2, and resumes a .partial', async () => {
+    const c = cluster(major);
+    await c.sql('create table if not exists wal_tli_test (i int, t text)');
+    await c.sql("insert into wal_tli_test select g, repeat('y', 300) from generate_series(1, 2000) g");
+    const before = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
+    const tli0 = Number((await c.sql<{ t: string }>('select timeline_id::text as t from pg_control_checkpoint()'))[0]!.t);
+    // Restart as a standby (no primary: it replays its own pg_wal) and promote it: a new timeline.
+    await c.stop('fast');
+    writeFileSync(join(c.dataDir, 'standby.signal'), '');
+    await c.start();
+    expect((await c.sql<{ r: boolean }>('select pg_is_in_recovery() as r'))[0]!.r).toBe(true);
+    await c.sql('select pg_promote(true, 60)');
+    await c.sql("insert into wal_tli_test select g, repeat('z', 300) from generate_series(1, 2000) g");
+    const target = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
+
+    const conn = await ReplicationConnection.connect(tcp(c));
+    const dir = join(tmp, `archive_${major}`);
+    try {
+      const sys = await identifySystem(conn);
+      expect(sys.timeline).toBe(tli0 + 1);
+      const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
+      const switches: { from: number; to: number; switchLsn: Lsn; restartLsn: Lsn }[] = [];
+      // pg_receivewal's way: .partial names, incomplete segments kept partial.
+      const wal = startWalStream({
+        connection: conn, startLsn: before, timeline: tli0, segmentSize, endLsn: target,
+        sink: new DirectoryWalSink({ directory: dir }), statusIntervalMs: 1000,
+        onTimelineSwitch: (s) => switches.push(s),
+      });
+      const result = await wal.done;
+      expect(result.timelines).toEqual([tli0, tli0 + 1]);
+      expect(result.timeline).toBe(tli0 + 1);
+      expect(switches).toHaveLength(1);
+      const sw = switches[0]!;
+      expect(sw).toMatchObject({ from: tli0, to: tli0 + 1, restartLsn: segmentStartOf(sw.switchLsn, segmentSize) });
+      const historyName = `${(tli0 + 1).toString(16).toUpperCase().padStart(8, '0')}.history`;
+      const history = readFileSync(join(dir, historyName), 'utf8');
+      expect(history).toContain(`${tli0}\t${formatLsn(sw.switchLsn, { padded: false })}`);
+      const files = readdirSync(dir).sort();
+      // The old timeline's switch segment stays partial; so does the new timeline's last one.
+      const oldSwitchSeg = `${segName(tli0, sw.switchLsn, segmentSize)}.partial`;
+      const newLast = `${segName(tli0 + 1, result.position, segmentSize)}.partial`;
+      expect(files).toContain(oldSwitchSeg);
+      expect(files).toContain(newLast);
+      checkWalDirectory(dir, { start: before, end: sw.switchLsn, segmentSize, timeline: tli0, systemId: sys.systemId });
+      checkWalDirectory(dir, { start: sw.restartLsn, end: result.position, segmentSize, timeline: tli0 + 1, systemId: sys.systemId, pageTimelines: [tli0, tli0 + 1] });
+
+      // An archiver restarting: stream the new timeline again from the start of its .partial segment;
+      // the full-size .partial is reused and completed once the segment is.
+      await c.sql('select pg_switch_wal()');
+      await c.sql("insert into wal_tli_test values (0, 'after')");
+      const target2 = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
+      const resumeAt = segmentStartOf(result.position, segmentSize);
+      const again = startWalStream({
+        connection: conn, startLsn: resumeAt, timeline: tli0 + 1, segmentSize, endLsn: target2,
+        sink: new DirectoryWalSink({ directory: dir }), fetchTimelineHistory: false,
+      });
+      const r2 = await again.done;
+      expect(r2.timelines).toEqual([tli0 + 1]);
+      const files2 = readdirSync(dir);
+      expect(files2).toContain(newLast.slice(0, 24));
+      expect(files2).not.toContain(newLast);
+      checkWalDirectory(dir, { start: resumeAt, end: lsnOf(resumeAt + BigInt(segmentSize)), segmentSize, timeline: tli0 + 1, systemId: sys.systemId, pageTimelines: [tli0, tli0 + 1] });
+    } finally {
+      await conn.close();
     }
   });
 });
