@@ -76,8 +76,8 @@ export const defaultLibrary: CliLibrary = {
       return {
         systemId: id.systemId,
         timeline: id.timeline,
-        // As the server prints it: PostgreSQL 18 zero-pads the low half.
-        xlogPos: formatLsn(id.xlogPos, { padded: conn.serverMajor >= 18 }),
+        // As the server prints it (%X/%X on 13–18).
+        xlogPos: formatLsn(id.xlogPos),
         dbName: id.dbName,
         serverVersion: conn.parameters.get('server_version') ?? String(conn.serverVersionNum),
         serverVersionNum: conn.serverVersionNum,
@@ -103,7 +103,6 @@ export const defaultLibrary: CliLibrary = {
     } else {
       target = { format: 'tar-stream', stream: process.stdout };
     }
-    let major = 0;
     const result = await runBackup({
       ...backup,
       output: target,
@@ -111,9 +110,8 @@ export const defaultLibrary: CliLibrary = {
       noClean: output.noClean,
       noSync: !output.sync,
       onStart: (s) => {
-        major = Math.floor(s.serverVersionNum / 10000);
         hooks.info(`initiating base backup, waiting for checkpoint to complete`);
-        hooks.info(`write-ahead log start point: ${formatLsn(s.startLsn, { padded: major >= 18 })} on timeline ${s.startTimeline}`);
+        hooks.info(`write-ahead log start point: ${formatLsn(s.startLsn)} on timeline ${s.startTimeline}`);
       },
       onProgress: (p) => hooks.progress(progressFromLibrary(p), p.finished),
       onNotice: (n) => hooks.warning(`${n.severity}: ${n.message}`),
@@ -123,8 +121,8 @@ export const defaultLibrary: CliLibrary = {
       onWarning: (w) => hooks.warning(w.message),
     });
     return {
-      startLsn: formatLsn(result.startLsn, { padded: major >= 18 }),
-      endLsn: formatLsn(result.endLsn, { padded: major >= 18 }),
+      startLsn: formatLsn(result.startLsn),
+      endLsn: formatLsn(result.endLsn),
       timeline: result.endTimeline,
       bytes: result.stats.totalBytes,
       outputs: result.outputs,
