@@ -331,3 +331,23 @@ export class VerifyError extends PgBackupError {
     this.path = options?.path;
   }
 }
+
+/**
+ * Compression or decompression failed, or cannot be done as asked: the server cannot compress
+ * (before 15, or built without the method: pick another method or compress on the client), the lz4 or
+ * zstd library is not installed, or compressed data is corrupt or truncated (the message names the
+ * method and, where known, the byte offset). `cause` holds the underlying error when there is one.
+ */
+export class CompressionError extends PgBackupError {
+  override name = 'CompressionError';
+  declare readonly code: 'ERR_PGBB_COMPRESSION';
+  /** The method involved (`gzip`, `lz4`, `zstd`), when known. */
+  readonly algorithm: string | undefined;
+  /** Offset in the compressed input where the problem was found, when known. */
+  readonly offset: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; algorithm?: string | undefined; offset?: number | undefined }) {
+    super('ERR_PGBB_COMPRESSION', message, options);
+    this.algorithm = options?.algorithm;
+    this.offset = options?.offset;
+  }
+}
