@@ -18,3 +18,51 @@ export type { IdentifySystemResult } from './replication/types.js';
 export { formatLsn, parseLsn, type Lsn } from './lsn.js';
 export { runBackup } from './backup/run.js';
 export type { PlainOutput, RunBackupOptions, RunBackupResult, StreamOutput, TarOutput } from './backup/run.js';
+
+// The streaming backup session.
+export { startBackup, BackupSession, MIN_SERVER_MAJOR, MAX_SERVER_MAJOR } from './backup/session.js';
+export type { BackupResult, BackupStats, BackupSessionState } from './backup/session.js';
+export { BackupArchive } from './backup/archive.js';
+export type { BackupTablespace, ArchiveConsumption, PipeToOptions } from './backup/archive.js';
+export { parseChecksumNotice } from './backup/events.js';
+export type { BackupProgress, ChecksumFailureEvent, BackupSessionEventMap, ChecksumNotice } from './backup/events.js';
+
+// Replication commands.
+export {
+  show, timelineHistory, parseTimelineHistory, createReplicationSlot, dropReplicationSlot, readReplicationSlot,
+  quoteIdentifier, quoteLiteral,
+} from './replication/commands.js';
+export type {
+  CommandOptions, TimelineHistory, TimelineHistoryEntry, CreateReplicationSlotOptions, CreatedReplicationSlot,
+  DropReplicationSlotOptions, ReplicationSlotInfo,
+} from './replication/types.js';
+
+// LSNs and WAL segments.
+export { lsn, compareLsn, lsnAdd, lsnSubtract, lsnDiff, isLsnText, INVALID_LSN, type FormatLsnOptions } from './lsn.js';
+export {
+  parseWalSegmentSize, isValidWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentStartOf, segmentFileName,
+  segmentFileNameForLsn, parseSegmentFileName, isSegmentFileName, timelineHistoryFileName, MIN_WAL_SEGMENT_SIZE,
+  MAX_WAL_SEGMENT_SIZE, DEFAULT_WAL_SEGMENT_SIZE,
+} from './wal/segments.js';
+
+// WAL streaming and its destinations.
+export { startWalStream } from './wal/streamer.js';
+export type { WalStream, WalStreamOptions, WalStreamResult, TimelineHistoryFile } from './wal/streamer.js';
+export type { WalSink, WalSegmentTarget, WalSegmentCloseMode } from './wal/sink.js';
+export { DirectoryWalSink, type DirectoryWalSinkOptions } from './wal/directory-sink.js';
+export { TarWalSink, type TarWalSinkOptions } from './wal/tar-sink.js';
+
+// Tar and output sinks.
+export { extractTar, readBody, TarExtractor } from './tar/extract.js';
+export type { TarEntry, TarEntryBody, ExtractOptions } from './tar/extract.js';
+export { DirectorySink, type DirectorySinkOptions } from './sinks/directory.js';
+export { TarFilesSink, stdoutSink, type TarFilesSinkOptions } from './sinks/tar-files.js';
+export { WritableSink, type WritableSinkOptions } from './sinks/writable.js';
+export { parseTablespaceMapping, tablespaceMappingFrom } from './sinks/tablespace-mapping.js';
+export type { BackupSink, ArchiveInfo, SinkCallOptions, Injection, InjectedFile } from './sinks/types.js';
+
+// Connection parameters and recovery configuration.
+export { parseConnectionString } from './connection/conninfo.js';
+export { resolveConnectionOptions } from './connection/options.js';
+export { lookupPgpass } from './connection/pgpass.js';
+export { buildPrimaryConninfo, recoveryConfigContents, STANDBY_SIGNAL_FILE } from './recovery/standby.js';
