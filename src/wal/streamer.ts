@@ -140,6 +140,8 @@ export interface WalStream {
   readonly position: Lsn;
   /** The timeline being streamed. */
   readonly timeline: number;
+  /** `await using` support: {@link WalStream.stop}, without rethrowing a failure (`done` reports it). */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 function quoteIdent(name: string): string {
@@ -248,6 +250,10 @@ class Streamer implements WalStream {
   async stop(): Promise<void> {
     this.#requestStop();
     await this.done;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop().catch(() => undefined);
   }
 
   /**

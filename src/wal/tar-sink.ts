@@ -13,6 +13,7 @@
  */
 import type { Writable } from 'node:stream';
 import { IoError, StateError } from '../errors.js';
+import { encodeHeader } from '../tar/header.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from './sink.js';
 
 /** Options of {@link TarWalSink}. */
@@ -42,38 +43,15 @@ export interface TarWalSinkOptions {
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(64 * 1024);
 
-function octal(buf: Buffer, offset: number, width: number, value: number): void {
-  // width - 1 digits then NUL, as ustar asks; values here always fit (segments are ≤ 1 GiB).
-  const text = value.toString(8).padStart(width - 1, '0');
-  if (text.length > width - 1) throw new RangeError(`value ${value} does not fit a ${width}-byte tar field`);
-  buf.write(text, offset, 'ascii');
-  buf[offset + width - 1] = 0;
-}
-
 /**
  * One ustar header block for a regular file, mode 0600, owner postgres, as pgtar.c's
- * tarCreateHeader lays it out. Names must fit the 100-byte field (WAL names always do).
+ * tarCreateHeader writes the members of pg_basebackup's `pg_wal.tar`.
  */
 export function walTarHeader(name: string, size: number, mtime: Date): Buffer {
-  const header = Buffer.alloc(BLOCK);
-  if (Buffer.byteLength(name) > 99) throw new StateError(`tar entry name too long: ${name}`);
-  header.write(name, 0, 'utf8');
-  octal(header, 100, 8, 0o600);
-  octal(header, 108, 8, 0);
-  octal(header, 116, 8, 0);
-  octal(header, 124, 12, size);
-  octal(header, 136, 12, Math.floor(mtime.getTime() / 1000));
-  header.fill(0x20, 148, 156);
-  header.write('0', 156, 'ascii');
-  header.write('ustar\0', 257, 'ascii');
-  header.write('00', 263, 'ascii');
-  header.write('postgres', 265, 'ascii');
-  header.write('postgres', 297, 'ascii');
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  octal(header, 148, 7, sum);
-  header[155] = 0x20;
-  return header;
+  if (Buffer.byteLength(name) > 100) throw new StateError(`tar entry name too long: ${name}`);
+  return encodeHeader({
+    name, size, mode: 0o600, mtime: Math.floor(mtime.getTime() / 1000), uname: 'postgres', gname: 'postgres',
+  });
 }
 
 interface OpenEntry {

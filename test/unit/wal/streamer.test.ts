@@ -385,6 +385,24 @@ describe('startWalStream', () => {
     expect(sink.ops).toEqual(['finish']);
   });
 
+  it('await using stops the stream at the end of the scope', async () => {
+    const script: Script = async function* (conn) {
+      yield copyBoth;
+      yield xlogData(SEG3, 0x100);
+      await conn.waitCopyDone();
+      yield copyDone;
+      yield commandComplete;
+    };
+    const { conn, sink, stream } = setup([script]);
+    {
+      await using s = stream;
+      while (s.position < SEG3 + 0x100n) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(conn.copyDoneSent).toBe(1);
+    expect(sink.ops.at(-1)).toBe('finish');
+    await expect(stream.done).resolves.toMatchObject({ reason: 'stopped', position: SEG3 + 0x100n });
+  });
+
   it('refuses an invalid segment size', () => {
     expect(() => setup([], { segmentSize: 1000 })).toThrow(/segment size/);
   });
