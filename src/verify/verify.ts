@@ -105,13 +105,10 @@ export function verifyBackup(options: VerifyOptions): VerifyRun {
     }
   }
   const gen = outer();
-  return Object.assign(gen, {
-    get summary() {
-      return summary;
-    },
-    get manifest() {
-      return state.manifest;
-    },
+  // defineProperties, not Object.assign: assign would read the getters once, now.
+  return Object.defineProperties(gen, {
+    summary: { get: () => summary, enumerable: true },
+    manifest: { get: () => state.manifest, enumerable: true },
   }) as unknown as VerifyRun;
 }
 
@@ -155,15 +152,7 @@ async function* run(s: RunState): AsyncGenerator<VerifyFinding, void> {
     throw new VerifyError(`could not open directory "${o.backupDir}": ${errText(err)}`, { cause: err, path: o.backupDir });
   }
   if (!dirStat.isDirectory()) throw new VerifyError(`"${o.backupDir}" is not a directory`, { path: o.backupDir });
-  if (o.format === undefined) {
-    try {
-      await stat(join(o.backupDir, 'PG_VERSION'));
-      s.format = 'plain';
-    } catch {
-      // pg_verifybackup: no PG_VERSION means a tar-format backup.
-      s.format = 'tar';
-    }
-  }
+  if (o.format === undefined) s.format = await detectFormat(o.backupDir);
 
   let walSource: WalSource | undefined;
   let walDirForDump: string | undefined;
@@ -218,6 +207,34 @@ async function* run(s: RunState): AsyncGenerator<VerifyFinding, void> {
       await walSource.close();
     }
   }
+}
+
+/**
+ * pg_verifybackup takes a directory without PG_VERSION for a tar backup. A plain backup that merely lost
+ * PG_VERSION would then be misread, so without PG_VERSION a base archive decides, then a global/ directory.
+ */
+async function detectFormat(dir: string): Promise<'plain' | 'tar'> {
+  const isDir = async (p: string) => {
+    try {
+      return (await stat(p)).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  try {
+    await stat(join(dir, 'PG_VERSION'));
+    return 'plain';
+  } catch {
+    // fall through
+  }
+  let names: string[] = [];
+  try {
+    names = await readdir(dir);
+  } catch {
+    // reported later
+  }
+  if (names.some((n) => classifyArchive(n).kind === 'base')) return 'tar';
+  return (await isDir(join(dir, 'global'))) ? 'plain' : 'tar';
 }
 
 async function walSourceFor(path: string, o: VerifyOptions): Promise<WalSource> {

@@ -1,0 +1,284 @@
+/**
+ * verifyBackup against real backups taken by Debian's pg_basebackup 15, intact and damaged, with
+ * pg_verifybackup 15 as the oracle for plain backups (same exit status, same file named). The suite is
+ * a function of a backup-taking function so that backups taken by our own backup command (any major)
+ * can be run through the same cases once it lands.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ManifestError } from '../../src/errors.js';
+import { formatLsn } from '../../src/lsn.js';
+import { parseManifest } from '../../src/manifest/parse.js';
+import { buildManifest } from '../../src/manifest/build.js';
+import { verifyBackup, verifyBackupAll } from '../../src/verify/verify.js';
+import type { VerifyFinding, VerifyOptions } from '../../src/verify/types.js';
+import { debianBinDir, makeTempDir, startCluster, type Cluster } from '../harness/index.js';
+
+/** Takes a backup of `cluster` into `target` (a new directory) in the given format. */
+export type TakeBackup = (cluster: Cluster, target: string, format: 'plain' | 'tar', extra?: string[]) => Promise<void>;
+
+const debianBackup: TakeBackup = async (cluster, target, format, extra = []) => {
+  execFileSync(join(debianBinDir()!, 'pg_basebackup'),
+    ['-d', cluster.connectionString(), '-D', target, '-F', format === 'plain' ? 'p' : 't', '-X', 'stream', '-c', 'fast', '--no-sync', ...extra],
+    { stdio: 'pipe' });
+};
+
+function oracle(dir: string, args: string[] = []): { code: number; stderr: string } {
+  const r = spawnSync(join(debianBinDir()!, 'pg_verifybackup'), [...args, dir], { encoding: 'utf8' });
+  return { code: r.status ?? -1, stderr: r.stderr };
+}
+
+async function findingsOf(o: VerifyOptions): Promise<VerifyFinding[]> {
+  return (await verifyBackupAll(o)).findings;
+}
+
+function copyBackup(src: string, dst: string): string {
+  cpSync(src, dst, { recursive: true, verbatimSymlinks: true });
+  return dst;
+}
+
+/** The largest regular file under base/ (a relation with real data). */
+function largestRelation(dir: string): string {
+  let best = '';
+  let bestSize = -1;
+  for (const db of readdirSync(join(dir, 'base'))) {
+    for (const f of readdirSync(join(dir, 'base', db))) {
+      const st = statSync(join(dir, 'base', db, f));
+      if (st.isFile() && st.size > bestSize) {
+        best = `base/${db}/${f}`;
+        bestSize = st.size;
+      }
+    }
+  }
+  return best;
+}
+
+function flipByte(path: string, offset: number): void {
+  const buf = readFileSync(path);
+  buf[offset] = buf[offset]! ^ 0xff;
+  writeFileSync(path, buf);
+}
+
+function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 'debian' | 'embedded'; oracle: boolean }) {
+  describe(label, () => {
+    let cluster: Cluster;
+    let root: string;
+    let plain: string;
+    let tar: string;
+
+    beforeAll(async () => {
+      cluster = await startCluster({ major: opts.major, ...(opts.flavor ? { flavor: opts.flavor } : {}) });
+      await cluster.sql('create table big as select g, md5(g::text) as h from generate_series(1, 300000) g');
+      root = await makeTempDir('verify');
+      plain = join(root, 'plain');
+      tar = join(root, 'tar');
+      await take(cluster, plain, 'plain');
+      await take(cluster, tar, 'tar');
+    }, 240_000);
+
+    it('an intact plain backup verifies, with WAL records checked', async () => {
+      const run = verifyBackup({ backupDir: plain });
+      const findings: VerifyFinding[] = [];
+      for await (const f of run) findings.push(f);
+      expect(findings).toEqual([]);
+      const s = run.summary!;
+      expect(s.ok).toBe(true);
+      expect(s.format).toBe('plain');
+      expect(s.filesChecksummed).toBeGreaterThan(500);
+      expect(s.walRanges).toBe(1);
+      expect(s.walRecords).toBeGreaterThan(0);
+      if (opts.oracle) expect(oracle(plain).code).toBe(0);
+    });
+
+    it('an intact tar backup verifies (base.tar + pg_wal.tar)', async () => {
+      expect(readdirSync(tar).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+      const { summary, findings } = await verifyBackupAll({ backupDir: tar });
+      expect(findings).toEqual([]);
+      expect(summary.format).toBe('tar');
+      expect(summary.walRecords).toBeGreaterThan(0);
+      // Every file but postgresql.auto.conf, which is always ignored.
+      expect(summary.filesChecksummed).toBe(summary.manifestFiles - 1);
+    });
+
+    it('the manifest re-encodes byte for byte with buildManifest', () => {
+      const bytes = readFileSync(join(plain, 'backup_manifest'));
+      const m = parseManifest(bytes);
+      const rebuilt = buildManifest({
+        version: m.version, ...(m.systemIdentifier !== undefined ? { systemIdentifier: m.systemIdentifier } : {}),
+        paddedLsn: opts.major >= 18, files: m.files.values(), walRanges: m.walRanges,
+      });
+      expect(rebuilt.equals(bytes)).toBe(true);
+    });
+
+    it('a flipped byte in a relation file is a checksum mismatch naming the file', async () => {
+      const dir = copyBackup(plain, join(root, 'flip'));
+      const rel = largestRelation(dir);
+      flipByte(join(dir, rel), 4096 + 17);
+      const findings = await findingsOf({ backupDir: dir });
+      expect(findings).toEqual([expect.objectContaining({ kind: 'checksum-mismatch', path: rel, message: `checksum mismatch for file "${rel}"` })]);
+      expect((await findingsOf({ backupDir: dir, skipChecksums: true }))).toEqual([]);
+      if (opts.oracle) {
+        const r = oracle(dir);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`checksum mismatch for file "${rel}"`);
+        expect(oracle(dir, ['-s']).code).toBe(0);
+      }
+    });
+
+    it('a missing, an extra and a truncated file are each named; -i hides the extra one', async () => {
+      const dir = copyBackup(plain, join(root, 'files'));
+      const rel = largestRelation(dir);
+      rmSync(join(dir, 'PG_VERSION'));
+      writeFileSync(join(dir, 'base', 'stray_file'), 'x');
+      const size = statSync(join(dir, rel)).size;
+      truncateSync(join(dir, rel), size - 8192);
+      const findings = await findingsOf({ backupDir: dir });
+      const byKind = Object.fromEntries(findings.map((f) => [f.kind, f]));
+      expect(findings).toHaveLength(3);
+      expect(byKind['missing-file']).toMatchObject({ path: 'PG_VERSION', message: '"PG_VERSION" is present in the manifest but not on disk' });
+      expect(byKind['extra-file']).toMatchObject({ path: 'base/stray_file', message: '"base/stray_file" is present on disk but not in the manifest' });
+      expect(byKind['size-mismatch']).toMatchObject({ path: rel, message: `"${rel}" has size ${size - 8192} on disk but size ${size} in the manifest` });
+      const ignored = await findingsOf({ backupDir: dir, ignore: ['base/stray_file', 'PG_VERSION'] });
+      expect(ignored.map((f) => f.kind)).toEqual(['size-mismatch']);
+      const first = await findingsOf({ backupDir: dir, exitOnError: true });
+      expect(first).toHaveLength(1);
+      if (opts.oracle) {
+        const r = oracle(dir);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain('"PG_VERSION" is present in the manifest but not on disk');
+        expect(r.stderr).toContain('"base/stray_file" is present on disk but not in the manifest');
+        expect(r.stderr).toContain(`"${rel}" has size ${size - 8192} on disk but size ${size} in the manifest`);
+      }
+    });
+
+    it('a missing WAL segment is wal-missing; -n skips WAL', async () => {
+      const dir = copyBackup(plain, join(root, 'nowal'));
+      const m = parseManifest(readFileSync(join(dir, 'backup_manifest')));
+      const segs = readdirSync(join(dir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n));
+      for (const s of segs) rmSync(join(dir, 'pg_wal', s));
+      const findings = await findingsOf({ backupDir: dir });
+      expect(findings).toHaveLength(1);
+      expect(findings[0]).toMatchObject({ kind: 'wal-missing', path: segs[0] });
+      expect(findings[0]!.message).toContain(`WAL parsing failed for timeline ${m.walRanges[0]!.timeline}`);
+      expect(await findingsOf({ backupDir: dir, noWal: true })).toEqual([]);
+      if (opts.oracle) {
+        expect(oracle(dir).code).toBe(1);
+        expect(oracle(dir, ['-n']).code).toBe(0);
+      }
+    });
+
+    it('a damaged WAL record is wal-invalid (record CRC), like pg_waldump sees it', async () => {
+      const dir = copyBackup(plain, join(root, 'badwal'));
+      const m = parseManifest(readFileSync(join(dir, 'backup_manifest')));
+      const range = m.walRanges[0]!;
+      const segSize = 16 * 1024 * 1024;
+      const seg = readdirSync(join(dir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()[0]!;
+      // Inside the first record's data, after its 24-byte header.
+      flipByte(join(dir, 'pg_wal', seg), Number(range.startLsn % BigInt(segSize)) + 30);
+      const findings = await findingsOf({ backupDir: dir });
+      expect(findings).toHaveLength(1);
+      expect(findings[0]).toMatchObject({ kind: 'wal-invalid', path: seg });
+      expect(findings[0]!.message).toContain(`incorrect resource manager data checksum in record at ${formatLsn(range.startLsn)}`);
+      if (opts.oracle) expect(oracle(dir).code).toBe(1);
+    });
+
+    it('a damaged manifest is reported and nothing else is checked', async () => {
+      const dir = copyBackup(plain, join(root, 'badmanifest'));
+      const path = join(dir, 'backup_manifest');
+      const text = readFileSync(path, 'utf8');
+      writeFileSync(path, text.replace('"Path": "PG_VERSION", "Size": 3', '"Path": "PG_VERSION", "Size": 4'));
+      const findings = await findingsOf({ backupDir: dir });
+      expect(findings).toEqual([expect.objectContaining({ kind: 'manifest-checksum-mismatch', path })]);
+      writeFileSync(path, text.slice(0, text.length - 20));
+      expect((await findingsOf({ backupDir: dir }))[0]?.kind).toBe('manifest-invalid');
+      expect(() => parseManifest(readFileSync(path))).toThrow(ManifestError);
+      appendFileSync(path, '');
+      if (opts.oracle) expect(oracle(dir).code).toBe(1);
+      // The intact manifest, given with manifestPath (-m), still works for the copy.
+      expect(await findingsOf({ backupDir: dir, manifestPath: join(plain, 'backup_manifest') })).toEqual([]);
+    });
+
+    it('a flipped byte inside base.tar names the member and the archive', async () => {
+      const dir = copyBackup(tar, join(root, 'tarflip'));
+      const buf = readFileSync(join(dir, 'base.tar'));
+      // The first 512-byte header naming PG_VERSION; its body follows.
+      const at = buf.indexOf(Buffer.from('PG_VERSION\0'));
+      expect(at % 512).toBe(0);
+      buf[at + 512] = buf[at + 512]! ^ 0x01;
+      writeFileSync(join(dir, 'base.tar'), buf);
+      const findings = await findingsOf({ backupDir: dir });
+      expect(findings).toEqual([expect.objectContaining({
+        kind: 'checksum-mismatch', path: 'PG_VERSION', archive: 'base.tar',
+        message: 'checksum mismatch for file "PG_VERSION" in archive "base.tar"',
+      })]);
+      rmSync(join(dir, 'pg_wal.tar'));
+      const nowal = await findingsOf({ backupDir: dir, skipChecksums: true });
+      expect(nowal.map((f) => f.kind)).toEqual(['wal-missing']);
+    });
+  });
+}
+
+const debian = debianBinDir();
+if (!debian) throw new Error('Debian PostgreSQL 15 is required for these tests (.ci/run installs it)');
+
+suite('pg_basebackup 15 backups of a PostgreSQL 15 (Debian) cluster', debianBackup, { major: 15, flavor: 'debian', oracle: true });
+
+describe('other backup shapes from pg_basebackup 15', () => {
+  let cluster: Cluster;
+  let root: string;
+  beforeAll(async () => {
+    cluster = await startCluster({ major: 15, flavor: 'debian' });
+    await cluster.sql('create table t as select generate_series(1, 10000) as n');
+    root = await makeTempDir('verify-shapes');
+  }, 120_000);
+
+  it('SHA-256 checksums with force-encoded paths verify, and match pg_verifybackup', async () => {
+    const dir = join(root, 'sha');
+    await debianBackup(cluster, dir, 'plain', ['--manifest-checksums=SHA256', '--manifest-force-encode']);
+    const m = parseManifest(readFileSync(join(dir, 'backup_manifest')));
+    expect([...m.files.values()].every((f) => f.checksumAlgorithm === 'SHA256' && f.encodedPath !== undefined)).toBe(true);
+    expect(await findingsOf({ backupDir: dir })).toEqual([]);
+    expect(oracle(dir).code).toBe(0);
+  });
+
+  it('-X fetch tar: WAL inside base.tar is found and checked', async () => {
+    const dir = join(root, 'fetch');
+    execFileSync(join(debian, 'pg_basebackup'), ['-d', cluster.connectionString(), '-D', dir, '-Ft', '-X', 'fetch', '-c', 'fast', '--no-sync'], { stdio: 'pipe' });
+    expect(readdirSync(dir).sort()).toEqual(['backup_manifest', 'base.tar']);
+    const { summary, findings } = await verifyBackupAll({ backupDir: dir });
+    expect(findings).toEqual([]);
+    expect(summary.walRecords).toBeGreaterThan(0);
+  });
+
+  it('gzip tar backups verify through the default archive opener', async () => {
+    const dir = join(root, 'gz');
+    await debianBackup(cluster, dir, 'tar', ['-z']);
+    expect(readdirSync(dir).sort()).toEqual(['backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);
+    const { summary, findings } = await verifyBackupAll({ backupDir: dir });
+    expect(findings).toEqual([]);
+    expect(summary.walRecords).toBeGreaterThan(0);
+  });
+
+  it('pg_waldump as an extra WAL check agrees on an intact backup', async () => {
+    const dir = join(root, 'dump');
+    await debianBackup(cluster, dir, 'plain');
+    expect(await findingsOf({ backupDir: dir, pgWaldumpPath: join(debian, 'pg_waldump') })).toEqual([]);
+  });
+
+  it('speed: verify vs pg_verifybackup on the same backup', async () => {
+    await cluster.sql('create table speed as select g, md5(g::text) as h from generate_series(1, 2000000) g');
+    const dir = join(root, 'speed');
+    await debianBackup(cluster, dir, 'plain');
+    let t = performance.now();
+    expect(oracle(dir).code).toBe(0);
+    const theirs = performance.now() - t;
+    t = performance.now();
+    const { summary } = await verifyBackupAll({ backupDir: dir });
+    const ours = performance.now() - t;
+    expect(summary.ok).toBe(true);
+    const mb = summary.bytesRead / 1e6;
+    console.log(`verify speed on ${mb.toFixed(0)} MB: pgbb ${ours.toFixed(0)} ms, pg_verifybackup ${theirs.toFixed(0)} ms, ratio ${(ours / theirs).toFixed(2)}`);
+  }, 240_000);
+});
