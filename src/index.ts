@@ -66,3 +66,24 @@ export { parseConnectionString } from './connection/conninfo.js';
 export { resolveConnectionOptions } from './connection/options.js';
 export { lookupPgpass } from './connection/pgpass.js';
 export { buildPrimaryConninfo, recoveryConfigContents, STANDBY_SIGNAL_FILE } from './recovery/standby.js';
+
+// Backup manifests and verification.
+export { crc32c, crc32cUpdate, crc32cFinal, CRC32C_INIT } from './manifest/crc32c.js';
+export {
+  createChecksum, parseChecksumAlgorithm, CHECKSUM_LENGTHS, MANIFEST_FILE_CHECKSUM_ALGORITHMS,
+  type ChecksumContext, type ManifestFileChecksumAlgorithm,
+} from './manifest/checksum.js';
+export { ManifestParser, parseManifest, pathKeyFromBytes, type ManifestParseOptions } from './manifest/parse.js';
+export {
+  ManifestBuilder, buildManifest, escapeManifestString, formatManifestTime,
+  type ManifestBuildFile, type ManifestBuildInput, type ManifestBuildOptions,
+} from './manifest/build.js';
+export type { BackupManifest, ManifestFile, ManifestWalRange } from './manifest/types.js';
+export { verifyBackup, verifyBackupAll } from './verify/verify.js';
+export type {
+  ArchiveCompression, ArchiveOpener, ArchiveRef, VerifyFinding, VerifyFindingKind, VerifyOptions, VerifyProgress,
+  VerifyRun, VerifySummary,
+} from './verify/types.js';
+export { ALWAYS_IGNORED, classifyArchive, defaultArchiveOpener, isIgnored, type ArchiveKind } from './verify/sources.js';
+export { WalRangeChecker, XLOG_PAGE_MAGIC, majorForPageMagic, type WalRangeCheckOptions, type WalRangeCheckResult } from './verify/wal-check.js';
+export { readControlFile, type ControlFileInfo } from './verify/control-file.js';
