@@ -8,10 +8,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
+import { PgBackupError } from '../../src/errors.js';
 import { formatLsn, lsn as lsnOf, parseLsn, type Lsn } from '../../src/lsn.js';
 import { createReplicationSlot, identifySystem, show } from '../../src/replication/commands.js';
 import { DirectoryWalSink } from '../../src/wal/directory-sink.js';
 import { parseSegmentFileName, parseWalSegmentSize, segmentFileNameForLsn, segmentStartOf } from '../../src/wal/segments.js';
+import type { WalSink } from '../../src/wal/sink.js';
 import { startWalStream } from '../../src/wal/streamer.js';
 import { TarWalSink } from '../../src/wal/tar-sink.js';
 import { DEBIAN_BIN_DIR, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
@@ -314,6 +316,58 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       checkWalDirectory(dir, { start: resumeAt, end: lsnOf(resumeAt + BigInt(segmentSize)), segmentSize, timeline: tli0 + 1, systemId: sys.systemId, pageTimelines: [tli0, tli0 + 1] });
     } finally {
       await conn.close();
+    }
+  });
+
+  it('a sink stalled longer than wal_sender_timeout survives thanks to timer updates, and is dropped without them', async () => {
+    const c = cluster(major);
+    await c.sql('create table if not exists wal_stall_test (i int, t text)');
+    await c.sql("alter system set wal_sender_timeout = '1s'");
+    await c.sql('select pg_reload_conf()');
+    try {
+      for (const statusIntervalMs of [200, 0]) {
+        const conn = await ReplicationConnection.connect(tcp(c));
+        try {
+          const sys = await identifySystem(conn);
+          const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
+          const inner = new DirectoryWalSink({ directory: join(tmp, `stall_${major}_${statusIntervalMs}`), fsync: false });
+          let stalled = false;
+          const sink: WalSink = {
+            openSegment: (t) => inner.openSegment(t),
+            // The first write takes 3 s: three times wal_sender_timeout.
+            write: async (d) => {
+              if (!stalled) {
+                stalled = true;
+                await new Promise((r) => setTimeout(r, 3000));
+              }
+              await inner.write(d);
+            },
+            flush: () => inner.flush(),
+            closeSegment: (m) => inner.closeSegment(m),
+            writeHistoryFile: (n, b) => inner.writeHistoryFile(n, b),
+            finish: () => inner.finish(),
+            abort: (r) => inner.abort(r),
+          };
+          const wal = startWalStream({ connection: conn, startLsn: sys.xlogPos, timeline: sys.timeline, segmentSize, sink, statusIntervalMs });
+          await c.sql("insert into wal_stall_test select g, 'stall' from generate_series(1, 100) g");
+          const target = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
+          wal.setEndLsn(target);
+          if (statusIntervalMs > 0) {
+            const result = await wal.done;
+            expect(result.position).toBeGreaterThanOrEqual(target);
+          } else {
+            // Nothing answers the walsender's reply requests while the sink is stuck: it drops us.
+            const err = await wal.done.catch((e: unknown) => e as PgBackupError);
+            expect(err).toBeInstanceOf(PgBackupError);
+            expect(['ERR_PGBB_CONNECTION_CLOSED', 'ERR_PGBB_CONNECTION']).toContain((err as PgBackupError).code);
+          }
+        } finally {
+          conn.destroy();
+        }
+      }
+    } finally {
+      await c.sql('alter system reset wal_sender_timeout');
+      await c.sql('select pg_reload_conf()');
     }
   });
 });
