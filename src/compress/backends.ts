@@ -1,0 +1,108 @@
+/**
+ * Which lz4 and zstd implementations this process can use, loaded lazily so that a program that never
+ * compresses never loads a native module, and one that only uses gzip needs neither package.
+ *
+ * - gzip: Node's zlib.
+ * - zstd: Node's zlib where it has zstd (22.15+, 24); otherwise the optional package `@mongodb-js/zstd`
+ *   (1.2.x ships its binary in per-platform packages) to compress, and the pure-JavaScript `fzstd` to
+ *   decompress.
+ * - lz4: the optional package `lz4-napi` (its binary ships in per-platform packages) to compress; our own
+ *   JavaScript frame decoder ({@link Lz4FrameDecoder}) to decompress.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import * as zlib from 'node:zlib';
+import { CompressionError } from '../errors.js';
+import type { ChunkCodecConfig } from './codec.js';
+import { effectiveLevel, type CompressionSpec } from './spec.js';
+
+const require = createRequire(import.meta.url);
+
+/** The package that compresses lz4 frames. */
+export const LZ4_PACKAGE = 'lz4-napi';
+/** The package that compresses zstd where Node has no built-in zstd. */
+export const ZSTD_PACKAGE = '@mongodb-js/zstd';
+/** The package that decompresses zstd where Node has no built-in zstd. */
+export const ZSTD_DECODER_PACKAGE = 'fzstd';
+
+/** What this process can do, per method and direction. */
+export interface CompressionSupport {
+  /** Always available (zlib). */
+  gzip: { compress: 'zlib'; decompress: 'zlib' };
+  /** lz4 compression needs `lz4-napi`; decompression is built in. */
+  lz4: { compress: 'lz4-napi' | undefined; decompress: 'builtin' };
+  /** zstd: Node's zlib, else the packages, else `undefined`. */
+  zstd: { compress: 'zlib' | '@mongodb-js/zstd' | undefined; decompress: 'zlib' | 'fzstd' | undefined };
+}
+
+/** Whether this Node has zstd in zlib (added in 22.15 and 23.8). */
+export function hasBuiltinZstd(): boolean {
+  return typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function' &&
+    typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+}
+
+const loaded = new Map<string, { module: unknown; path: string } | Error>();
+
+/** Loads a CommonJS package once; returns it with its resolved path, or the error that prevented it. */
+function load(name: string): { module: unknown; path: string } | Error {
+  let r = loaded.get(name);
+  if (r === undefined) {
+    try {
+      const path = require.resolve(name);
+      r = { module: require(path) as unknown, path };
+    } catch (err) {
+      r = err instanceof Error ? err : new Error(String(err));
+    }
+    loaded.set(name, r);
+  }
+  return r;
+}
+
+/** Reports which implementations are usable here (loads the optional packages to find out). */
+export function compressionSupport(): CompressionSupport {
+  const builtin = hasBuiltinZstd();
+  const ok = (name: string) => !(load(name) instanceof Error);
+  return {
+    gzip: { compress: 'zlib', decompress: 'zlib' },
+    lz4: { compress: ok(LZ4_PACKAGE) ? LZ4_PACKAGE : undefined, decompress: 'builtin' },
+    zstd: {
+      compress: builtin ? 'zlib' : ok(ZSTD_PACKAGE) ? ZSTD_PACKAGE : undefined,
+      decompress: builtin ? 'zlib' : ok(ZSTD_DECODER_PACKAGE) ? ZSTD_DECODER_PACKAGE : undefined,
+    },
+  };
+}
+
+/**
+ * The package module, or a {@link CompressionError} that says how to get it.
+ * @throws CompressionError when the package cannot be loaded.
+ */
+export function requirePackage(name: string, algorithm: string, purpose: string): { module: unknown; path: string } {
+  const r = load(name);
+  if (r instanceof Error) {
+    throw new CompressionError(
+      `${algorithm} ${purpose} needs the package "${name}", which could not be loaded (${r.message.split('\n')[0]}): ` +
+      `install it (npm install ${name})${algorithm === 'zstd' ? ', or use Node 22.15 or later, which has zstd built in' : ''}, ` +
+      'or choose another compression method',
+      { cause: r, algorithm });
+  }
+  return r;
+}
+
+/**
+ * The chunk-compressor configuration for a client-side spec, with the library resolved.
+ * @throws CompressionError when the method's library is missing (before anything is written).
+ */
+export function chunkCodecConfig(spec: Pick<CompressionSpec, 'algorithm' | 'level' | 'longDistance'>): ChunkCodecConfig {
+  const algorithm = spec.algorithm;
+  if (algorithm === 'none') throw new CompressionError('no compressor for method "none"', { algorithm });
+  const config: ChunkCodecConfig = {
+    algorithm, level: effectiveLevel(spec), longDistance: spec.longDistance ?? false, zstdBuiltin: false,
+  };
+  if (algorithm === 'lz4') {
+    config.lz4Module = requirePackage(LZ4_PACKAGE, 'lz4', 'compression').path;
+  } else if (algorithm === 'zstd') {
+    if (hasBuiltinZstd()) config.zstdBuiltin = true;
+    else config.zstdModule = requirePackage(ZSTD_PACKAGE, 'zstd', 'compression').path;
+  }
+  return config;
+}

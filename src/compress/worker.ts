@@ -1,0 +1,205 @@
+/**
+ * A small pool of worker threads that compress chunks ({@link createChunkCodec}). Workers start on
+ * demand, are shared by every compressor in the process, hold the event loop open only while they have a
+ * job, and are replaced when one dies. A worker's failure reaches the caller as a {@link CompressionError}.
+ *
+ * The worker's code is this module's own source text (`workerMain` and `createChunkCodec`, run with
+ * `eval`), so the package needs no separate worker entry in its build and works from source (tests,
+ * tsx) and from dist alike.
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CompressionError } from '../errors.js';
+import { createChunkCodec, type ChunkCodecConfig } from './codec.js';
+
+/** Most threads a pool uses unless asked for more. */
+export const DEFAULT_MAX_THREADS = 8;
+
+/** Threads used when none is asked for: the CPUs this process may use, at most {@link DEFAULT_MAX_THREADS}. */
+export function defaultThreadCount(): number {
+  return Math.max(1, Math.min(availableParallelism(), DEFAULT_MAX_THREADS));
+}
+
+/** Message to a worker. */
+interface JobMessage {
+  id: number;
+  key: string;
+  config: ChunkCodecConfig;
+  input: Uint8Array;
+}
+/** Message from a worker. */
+type ResultMessage =
+  | { id: number; output: Uint8Array }
+  | { id: number; error: { name: string; message: string; code?: string } };
+
+/** Runs inside each worker thread (as source text: no outside references). */
+/* c8 ignore start */
+function workerMain(req: (id: string) => unknown, makeCodec: typeof createChunkCodec): void {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const { parentPort } = req('node:worker_threads') as any;
+  const codecs = new Map<string, (input: Uint8Array) => Uint8Array | Promise<Uint8Array>>();
+  parentPort.on('message', (m: JobMessage) => {
+    Promise.resolve()
+      .then(() => {
+        let codec = codecs.get(m.key);
+        if (codec === undefined) {
+          codec = makeCodec(req, m.config);
+          codecs.set(m.key, codec);
+        }
+        return codec(m.input);
+      })
+      .then((output) => {
+        const whole = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
+        try {
+          parentPort.postMessage({ id: m.id, output }, whole ? [output.buffer] : []);
+        } catch {
+          // Some native buffers cannot be detached: send a copy.
+          parentPort.postMessage({ id: m.id, output });
+        }
+      }, (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: (e as { code?: string }).code } });
+      });
+  });
+}
+/* c8 ignore stop */
+
+/**
+ * The worker's source. esbuild (tsx, vitest, tsup with keepNames) may wrap named functions in
+ * `__name(...)`; the stub keeps the text valid there too.
+ */
+const WORKER_SOURCE = 'var __name = (f) => f;\n' +
+  `(${workerMain.toString()})(require, ${createChunkCodec.toString()});\n`;
+
+interface Job {
+  id: number;
+  key: string;
+  config: ChunkCodecConfig;
+  input: Uint8Array;
+  resolve: (output: Uint8Array) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+/**
+ * A pool of compression worker threads.
+ *
+ * @example
+ * ```ts
+ * const pool = new CompressionPool(2);
+ * const frame = await pool.run('gzip:1', { algorithm: 'gzip', level: 1, longDistance: false, zstdBuiltin: false }, chunk);
+ * await pool.close();
+ * ```
+ */
+export class CompressionPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  /** @param size most threads at once; raised later with {@link CompressionPool.ensureSize}. */
+  constructor(private size: number = defaultThreadCount()) {}
+
+  /** Threads this pool may run. */
+  get threads(): number {
+    return this.size;
+  }
+
+  /** Lets the pool grow to at least `n` threads. */
+  ensureSize(n: number): void {
+    if (n > this.size) this.size = n;
+    this.dispatch();
+  }
+
+  /**
+   * Compresses one chunk on a worker. `input` should own its whole ArrayBuffer: it is transferred (and
+   * unusable afterwards); otherwise it is copied.
+   * @throws CompressionError when the codec fails or the worker dies.
+   */
+  run(key: string, config: ChunkCodecConfig, input: Uint8Array): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new CompressionError('the compression pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, key, config, input, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Stops every worker; jobs not yet done fail. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new CompressionError('the compression pool was closed'));
+    await Promise.all(this.slots.splice(0).map((s) => {
+      s.job?.reject(new CompressionError('the compression pool was closed'));
+      return s.worker.terminate();
+    }));
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => s.job === undefined);
+      if (slot === undefined) {
+        if (this.slots.length >= this.size) return;
+        slot = this.spawn();
+      }
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.worker.ref();
+      const input = job.input;
+      const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength &&
+        input.buffer instanceof ArrayBuffer;
+      const message: JobMessage = { id: job.id, key: job.key, config: job.config, input };
+      slot.worker.postMessage(message, whole ? [input.buffer as ArrayBuffer] : []);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression' });
+    const slot: Slot = { worker, job: undefined };
+    worker.unref();
+    worker.on('message', (m: ResultMessage) => {
+      const job = slot.job;
+      if (job === undefined || job.id !== m.id) return;
+      slot.job = undefined;
+      worker.unref();
+      if ('error' in m) {
+        job.reject(new CompressionError(
+          `${job.config.algorithm} compression failed in a worker thread: ${m.error.message}`,
+          { algorithm: job.config.algorithm, cause: Object.assign(new Error(m.error.message), { name: m.error.name, code: m.error.code }) }));
+      } else {
+        job.resolve(m.output);
+      }
+      this.dispatch();
+    });
+    const fail = (err: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i === -1) return;
+      this.slots.splice(i, 1);
+      const job = slot.job;
+      slot.job = undefined;
+      job?.reject(new CompressionError(
+        `a compression worker thread stopped: ${err.message}`, { algorithm: job.config.algorithm, cause: err }));
+      void worker.terminate();
+      this.dispatch();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`worker exited with code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+}
+
+let shared: CompressionPool | undefined;
+
+/**
+ * The process-wide pool every parallel compressor uses unless given its own; grown to `threads` if asked.
+ */
+export function sharedCompressionPool(threads?: number): CompressionPool {
+  shared ??= new CompressionPool();
+  if (threads !== undefined) shared.ensureSize(threads);
+  return shared;
+}
