@@ -6,9 +6,10 @@
 import { backupCommand } from './backup.js';
 import { versionLine, type CliCommand, type CliContext } from './context.js';
 import { identifyCommand } from './identify.js';
+import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
-export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand];
+export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand];
 
 /** `pgbb --help`. */
 export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {

@@ -200,6 +200,8 @@ export class WalRangeChecker {
       this.done = true;
       return;
     }
+    // After an XLOG_SWITCH the rest of the segment holds no records and the reader never looks at it.
+    if (!this.inRecord && this.next >= pageLsn + BigInt(this.bs) && segOffset !== 0) return;
     const magic = p.readUInt16LE(0);
     const info = p.readUInt16LE(2);
     const tli = p.readUInt32LE(4);
