@@ -10,10 +10,13 @@
  *    through the sink; complete segments are closed (renamed, fsynced); PrimaryKeepalive with
  *    replyRequested gets a status update at once; a timer sends one every `statusIntervalMs`.
  * 3. `stopping`: the position reached `endLsn` (or {@link WalStream.stop} was called): we
- *    send CopyDone and read until the server's CopyDone, CommandComplete and ReadyForQuery.
- *    If instead the server ends the COPY first at the end of a historic timeline, it sends
- *    `next_tli`/`next_tli_startpos`: we fetch the new history file and go back to 1 on the
- *    new timeline from that position rounded down to its segment.
+ *    send a last status update (after a flush when flush is reported, so a slot's restart_lsn
+ *    lands where we stopped), then CopyDone, and read until the server's CopyDone,
+ *    CommandComplete and ReadyForQuery. If instead the server ends the COPY first at the end
+ *    of a historic timeline, it sends `next_tli`/`next_tli_startpos`: we fetch the new history
+ *    file and go back to 1 on the new timeline from that position rounded down to its segment.
+ *    A COPY the server ends without a next timeline (shutdown) closes the segment and fails
+ *    with {@link WalStreamError}: an archiver reconnects and resumes from the last segment.
  * 4. `done`: the last segment is closed (`finalizeLastSegment`), the sink finished, `done`
  *    resolves. Any failure rejects `done` and aborts the sink.
  *
@@ -186,7 +189,7 @@ class Streamer implements WalStream {
   #position: Lsn;
   /** Name of the open segment, if any. */
   #segment: string | undefined;
-  /** Position up to which the sink was asked to write since the last flush. */
+  /** Whether WAL was written since the sink last made it durable. */
   #unflushed = false;
   #stopRequested = false;
   /** Between CopyBothResponse and our CopyDone: we may send CopyData. */
