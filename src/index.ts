@@ -87,3 +87,14 @@ export type {
 export { ALWAYS_IGNORED, classifyArchive, defaultArchiveOpener, isIgnored, type ArchiveKind } from './verify/sources.js';
 export { WalRangeChecker, XLOG_PAGE_MAGIC, majorForPageMagic, type WalRangeCheckOptions, type WalRangeCheckResult } from './verify/wal-check.js';
 export { readControlFile, type ControlFileInfo } from './verify/control-file.js';
+
+// Types referenced by the API above.
+export type { TarSource } from './tar/extract.js';
+export type { TarHeader, TarHeaderFormat, TarEntryType } from './tar/header.js';
+export type { PgpassResult, PgpassKey } from './connection/pgpass.js';
+export { pgpassHostName, pgpassKeyFor } from './connection/pgpass.js';
+export type { ParsedSegmentName } from './wal/segments.js';
+export type * from './protocol/messages.js';
+export type { PrimaryConninfoOptions } from './recovery/standby.js';
+export { DEFAULT_PORT, DEFAULT_SOCKET_DIRS, type SystemHooks } from './connection/env.js';
+export { MAX_TESTED_SERVER_MAJOR, type ConnectionTuning } from './connection/connection.js';

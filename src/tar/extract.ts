@@ -50,7 +50,8 @@ export interface ExtractOptions {
   drainAfterEnd?: boolean;
 }
 
-type Source = AsyncIterable<Buffer | Uint8Array>;
+/** The bytes of a tar archive, in chunks of any size. */
+export type TarSource = AsyncIterable<Buffer | Uint8Array>;
 
 /**
  * A queue of source chunks with a read position. Only the unconsumed tail is kept; bodies are handed out
@@ -65,7 +66,7 @@ class ChunkReader {
   /** Bytes consumed from the source so far. */
   position = 0;
 
-  constructor(private readonly source: Source) {}
+  constructor(private readonly source: TarSource) {}
 
   /** Pulls one chunk into the queue; false at end of input. */
   private async pull(): Promise<boolean> {
@@ -185,7 +186,7 @@ export class TarExtractor implements AsyncIterable<TarEntry> {
   private started = false;
   private _terminated: boolean | undefined;
 
-  constructor(source: Source, options: ExtractOptions = {}) {
+  constructor(source: TarSource, options: ExtractOptions = {}) {
     this.reader = new ChunkReader(source);
     this.maxMetadataBytes = options.maxMetadataBytes ?? 1024 * 1024;
     this.drainAfterEnd = options.drainAfterEnd ?? true;
