@@ -1,0 +1,61 @@
+/**
+ * Compression over async iterables, the shape in which a backup session hands archives to sinks: wrap an
+ * archive's bytes to compress them on the client (tar output) or to decompress what the server
+ * compressed (plain output, `-R` injection, verification). Backpressure holds end to end: the wrapped
+ * source is read only as fast as the returned iterable is consumed, within the compressor's bounded
+ * in-flight window.
+ * @module
+ */
+import { Readable, type Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { algorithmOf, decompressorFor, type DecompressorOptions } from './decompress.js';
+import { createCompressor, type CompressorOptions } from './parallel.js';
+import { resolveCompression, type CompressionInput, type CompressionSpec } from './spec.js';
+
+/**
+ * Feeds `source` through `duplex` and yields what comes out. An error from either side is thrown from
+ * the iteration as it is; leaving the loop early destroys the duplex and returns the source iterator.
+ */
+export async function* pipeThrough(source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+  duplex: Duplex): AsyncGenerator<Buffer, void, undefined> {
+  const input = Readable.from(source, { objectMode: false });
+  // Errors reach us through the duplex (pipeline destroys it with the first error); the callback only
+  // keeps pipeline from reporting them twice.
+  pipeline(input, duplex, () => undefined);
+  try {
+    for await (const chunk of duplex) yield chunk as Buffer;
+  } finally {
+    if (!duplex.destroyed) duplex.destroy();
+    if (!input.destroyed) input.destroy();
+  }
+}
+
+/**
+ * Compresses an archive's bytes for client-side compression (parallel by default). The spec is checked
+ * and the library loaded before the first byte is read, so a failure here happens before anything is
+ * written. Name the result with `compressedArchiveName(name, spec.algorithm)`.
+ * @throws ConfigError / CompressionError at once for an invalid spec, `none`, or a missing library.
+ * @example
+ * ```ts
+ * await sink.writeArchive({ ...info, name: compressedArchiveName(info.name, 'gzip') }, compressArchive(bytes, 'gzip'));
+ * ```
+ */
+export function compressArchive(source: AsyncIterable<Buffer | Uint8Array>, spec: CompressionInput | CompressionSpec,
+  options: CompressorOptions = {}): AsyncIterable<Buffer> {
+  const compressor = createCompressor(resolveCompression(spec), options);
+  return pipeThrough(source, compressor);
+}
+
+/**
+ * Decompresses an archive whose name (`base.tar.zst`) or method says it is compressed; returns the
+ * source unchanged otherwise. Name the result with `uncompressedArchiveName(name)`.
+ * @example
+ * ```ts
+ * for await (const chunk of decompressArchive(bytes, 'base.tar.gz')) extractor.write(chunk);
+ * ```
+ */
+export function decompressArchive(source: AsyncIterable<Buffer | Uint8Array>, nameOrAlgorithm: string,
+  options: DecompressorOptions = {}): AsyncIterable<Buffer | Uint8Array> {
+  if (algorithmOf(nameOrAlgorithm) === 'none') return source;
+  return pipeThrough(source, decompressorFor(nameOrAlgorithm, options));
+}
