@@ -14,7 +14,26 @@ import { parseManifest } from '../../src/manifest/parse.js';
 import { buildManifest } from '../../src/manifest/build.js';
 import { verifyBackup, verifyBackupAll } from '../../src/verify/verify.js';
 import type { VerifyFinding, VerifyOptions } from '../../src/verify/types.js';
+import { runCli } from '../../src/cli/run.js';
+import type { CliContext } from '../../src/cli/context.js';
 import { debianBinDir, makeTempDir, startCluster, type Cluster } from '../harness/index.js';
+
+/** Run `pgbb verify ...` in-process; returns the exit status and what it printed. */
+async function pgbbVerify(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const ctx = {
+    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); return true; } },
+    stderr: { write: (s: string) => { out.stderr += s; return true; }, isTTY: false },
+    stdin: undefined as unknown as CliContext['stdin'],
+    env: {},
+    signal: new AbortController().signal,
+    version: 'test',
+    lib: undefined as unknown as CliContext['lib'],
+    now: () => 0,
+  } satisfies CliContext;
+  const code = await runCli(['verify', ...args], ctx);
+  return { code, ...out };
+}
 
 /** Takes a backup of `cluster` into `target` (a new directory) in the given format. */
 export type TakeBackup = (cluster: Cluster, target: string, format: 'plain' | 'tar', extra?: string[]) => Promise<void>;
@@ -124,6 +143,42 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
         expect(r.code).toBe(1);
         expect(r.stderr).toContain(`checksum mismatch for file "${rel}"`);
         expect(oracle(dir, ['-s']).code).toBe(0);
+      }
+    });
+
+    it('pgbb verify: success message, and each problem named with pg_verifybackup\'s exit status', async () => {
+      const ok = await pgbbVerify([plain]);
+      expect(ok).toMatchObject({ code: 0, stdout: 'backup successfully verified\n', stderr: '' });
+      expect((await pgbbVerify(['-q', plain])).stdout).toBe('');
+      expect((await pgbbVerify([tar])).code).toBe(0);
+      const dir = copyBackup(plain, join(root, 'cli'));
+      const rel = largestRelation(dir);
+      const size = statSync(join(dir, rel)).size;
+      truncateSync(join(dir, rel), 8192);
+      writeFileSync(join(dir, 'extra'), 'x');
+      const bad = await pgbbVerify([dir]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toBe('');
+      expect(bad.stderr).toContain(`pgbb verify: error: "${rel}" has size 8192 on disk but size ${size} in the manifest\n`);
+      expect(bad.stderr).toContain('pgbb verify: error: "extra" is present on disk but not in the manifest\n');
+      const ignored = await pgbbVerify(['-i', 'extra', '--ignore', rel, dir]);
+      expect(ignored).toMatchObject({ code: 0, stdout: 'backup successfully verified\n' });
+      const json = await pgbbVerify(['--json', '-e', dir]);
+      const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(events.filter((e) => e['event'] === 'finding')).toHaveLength(1);
+      expect(events.at(-1)).toMatchObject({ event: 'done', ok: false, stoppedEarly: true });
+      expect(json.code).toBe(1);
+      expect((await pgbbVerify(['-P', '-q', dir])).stderr).toContain('cannot specify both -P/--progress and -q/--quiet');
+      expect((await pgbbVerify([])).stderr).toContain('no backup directory specified');
+      const missing = await pgbbVerify([join(root, 'does-not-exist')]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^pgbb verify: error: could not open file ".*backup_manifest"/);
+      const progress = await pgbbVerify(['-P', plain]);
+      expect(progress.stderr).toMatch(/^( *\d+\/\d+ kB \(\d+%\) verified\n)*\d+\/\d+ kB \(100%\) verified\n$/);
+      if (opts.oracle) {
+        expect(oracle(dir).code).toBe(1);
+        expect(oracle(dir, ['-i', 'extra', '-i', rel]).code).toBe(0);
+        expect(oracle(join(root, 'does-not-exist')).code).toBe(1);
       }
     });
 
