@@ -63,8 +63,9 @@ export function serverCompressionOptions(spec: CompressionSpec, serverMajor: num
  * keeping the {@link ServerError} as `cause`; returns `undefined` for any other error. The server
  * answers BASE_BACKUP with the ErrorResponse before its first result row, so nothing has been written.
  *
- * Recognised: `"<method> compression is not supported by this build"` (SQLSTATE 0A000, a server built
- * without lz4 or zstd), `"invalid compression specification: ..."` and `"unrecognized compression
+ * Recognised: `"<method> compression is not supported by this build"` (SQLSTATE 0A000) and
+ * `"invalid compression specification: this build does not support compression with LZ4"` (a server
+ * built without lz4 or zstd), other `"invalid compression specification: ..."` and `"unrecognized compression
  * algorithm"` (42601), and zstd's `"could not set compression worker count ..."` / `"could not enable
  * long-distance mode"` (libzstd without threads or too old).
  */
@@ -74,9 +75,11 @@ export function mapServerCompressionError(err: unknown, spec: CompressionSpec): 
   const method = spec.algorithm;
   const clientAlt = `--compress=client-${method}${spec.detail ? `:${spec.detail}` : ''}`;
   let advice: string | undefined;
-  const unsupported = /^(gzip|lz4|zstd) compression is not supported by this build/.exec(msg);
+  // compression.c says "this build does not support compression with LZ4" (inside "invalid compression
+  // specification: ..."); the basebackup sinks say "lz4 compression is not supported by this build".
+  const unsupported = /(gzip|lz4|zstd) compression is not supported by this build|this build does not support compression with (gzip|lz4|zstd)/i.exec(msg);
   if (unsupported) {
-    advice = `the server was built without ${unsupported[1]} support, so it cannot compress with it: compress on the client (${clientAlt}) or choose another server-side method`;
+    advice = `the server was built without ${(unsupported[1] ?? unsupported[2] ?? method).toLowerCase()} support, so it cannot compress with it: compress on the client (${clientAlt}) or choose another server-side method`;
   } else if (/^invalid compression specification|^unrecognized compression algorithm|^unrecognized compression option/.test(msg)) {
     advice = `the server refused the compression specification "${method}${spec.detail ? `:${spec.detail}` : ''}": fix it or compress on the client (${clientAlt})`;
   } else if (/^could not (set compression worker count|enable long-distance mode|set compression level)/.test(msg)) {
