@@ -98,3 +98,6 @@ export type * from './protocol/messages.js';
 export type { PrimaryConninfoOptions } from './recovery/standby.js';
 export { DEFAULT_PORT, DEFAULT_SOCKET_DIRS, type SystemHooks } from './connection/env.js';
 export { MAX_TESTED_SERVER_MAJOR, type ConnectionTuning } from './connection/connection.js';
+export { findStreamingStart } from './wal/resume.js';
+export type { WalDirectoryEntry, StreamingStart, FindStreamingStartOptions } from './wal/resume.js';
+export { FeedbackTracker, type FeedbackOptions, type StatusUpdateValues } from './wal/feedback.js';
