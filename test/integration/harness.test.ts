@@ -267,21 +267,28 @@ describe('Debian PostgreSQL 15', () => {
     expect(existsSync(debian.pgBin('pg_basebackup'))).toBe(true);
   }, 120_000);
 
-  it('restores a pg_basebackup of an embedded cluster with startCluster({ dataDir })', async () => {
+  it('restores a pg_basebackup of an embedded cluster, tablespace included, with startCluster({ dataDir })', async () => {
     const source = await startCluster({ major: 15 });
-    await source.sql('create table harness_probe as select generate_series(1, 1000) as n');
+    const tsDir = await makeTempDir('ts');
+    await source.sql(`create tablespace harness_ts location '${tsDir}'`);
+    await source.sql('create table harness_probe tablespace harness_ts as select generate_series(1, 1000) as n');
     const dir = await makeTempDir('restore');
     const target = join(dir, 'data');
+    const tsTarget = join(dir, 'ts');
     // Runs as the test's own user (root in CI): the files are root's until startCluster hands them over.
     execFileSync(
       oracleBin('pg_basebackup'),
-      ['-d', source.connectionString(), '-D', target, '-X', 'stream', '-c', 'fast', '--no-sync'],
+      ['-d', source.connectionString(), '-D', target, '-T', `${tsDir}=${tsTarget}`, '-X', 'stream', '-c', 'fast', '--no-sync'],
       { stdio: 'pipe' },
     );
-    const restored = await startCluster({ major: 15, dataDir: target, conf: { work_mem: '5MB' } });
+    const restored = await startCluster({ major: 15, dataDir: target, chownPaths: [tsTarget], conf: { work_mem: '5MB' } });
     expect(restored.port).not.toBe(source.port);
     const [r] = await restored.sql<{ count: string }>('select count(*) from harness_probe');
     expect(r!.count).toBe('1000');
+    const [t] = await restored.sql<{ location: string }>(
+      "select pg_tablespace_location(oid) as location from pg_tablespace where spcname = 'harness_ts'",
+    );
+    expect(t!.location).toBe(tsTarget);
     const [w] = await restored.sql<{ work_mem: string }>('show work_mem');
     expect(w!.work_mem).toBe('5MB');
     await restored.destroy();
