@@ -14,7 +14,8 @@ import type { ResolvedBaseBackupOptions } from './options.js';
 /** The options that shape the command (a subset of {@link ResolvedBaseBackupOptions}). */
 export type BaseBackupCommandOptions = Pick<ResolvedBaseBackupOptions,
   'label' | 'estimateSize' | 'wal' | 'checkpoint' | 'waitForWalArchive' | 'maxRateKBps' | 'tablespaceMap' |
-  'verifyChecksums' | 'manifest' | 'manifestForceEncode' | 'manifestChecksums'>;
+  'verifyChecksums' | 'manifest' | 'manifestForceEncode' | 'manifestChecksums'> &
+  Partial<Pick<ResolvedBaseBackupOptions, 'incrementalManifest'>>;
 
 /**
  * Quote a string literal for a replication command. The walsender's scanner
@@ -81,6 +82,8 @@ export function buildBaseBackupCommand(options: BaseBackupCommandOptions, server
     if (options.manifestChecksums !== undefined) str('MANIFEST_CHECKSUMS', options.manifestChecksums);
   }
   if (modern) str('TARGET', 'client');
+  // 17+ only; the session refuses incremental backups on older servers before building this.
+  if (options.incrementalManifest !== undefined && serverMajor >= 17) plain('INCREMENTAL');
 
   return modern ? `BASE_BACKUP (${buf})` : `BASE_BACKUP ${buf}`;
 }

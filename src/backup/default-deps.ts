@@ -4,7 +4,7 @@
  * @module
  */
 import { ReplicationConnection } from '../connection/connection.js';
-import { createReplicationSlot, dropReplicationSlot, identifySystem, show } from '../replication/commands.js';
+import { createReplicationSlot, dropReplicationSlot, identifySystem, show, uploadManifest } from '../replication/commands.js';
 import { startWalStream } from '../wal/streamer.js';
 import type { BackupDeps } from './deps.js';
 
@@ -22,6 +22,7 @@ export const defaultBackupDeps: BackupDeps = {
     await createReplicationSlot(conn, { name, temporary, reserveWal: true, ...signalOpt(signal) });
   },
   dropSlot: (conn, name, { wait, signal }) => dropReplicationSlot(conn, name, { wait, ...signalOpt(signal) }),
+  uploadManifest: (conn, manifest, signal) => uploadManifest(conn, manifest, signalOpt(signal)),
   startWalStream: (p) => startWalStream({
     connection: p.connection,
     startLsn: p.startLsn,

@@ -48,4 +48,10 @@ export interface BackupDeps {
   /** `DROP_REPLICATION_SLOT "name" [WAIT]`. */
   dropSlot(conn: ReplicationConnectionApi, name: string, options: { wait: boolean; signal?: AbortSignal }): Promise<void>;
   startWalStream(params: BackupWalStreamParams): BackupWalStream;
+  /**
+   * `UPLOAD_MANIFEST` with the prior backup's manifest (incremental backups, 17+). Optional so
+   * that scripted test dependencies without it keep working; the session falls back to the
+   * replication command.
+   */
+  uploadManifest?(conn: ReplicationConnectionApi, manifest: Buffer, signal?: AbortSignal): Promise<void>;
 }

@@ -22,15 +22,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions, ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
 import {
-  AbortError, ChecksumFailureError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError,
+  AbortError, ChecksumFailureError, ConfigError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError,
   UnsupportedServerError, type ChecksumFailureReport,
 } from '../errors.js';
+import { uploadManifest, withIncrementalAdvice } from '../replication/commands.js';
 import type { Lsn } from '../lsn.js';
 import { SqlState } from '../protocol/codes.js';
 import { parseWalSegmentSize, segmentStartOf } from '../wal/segments.js';
@@ -254,6 +255,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     if (signal?.aborted) throw new AbortError('the backup was aborted before it started', { cause: signal.reason });
     signal?.addEventListener('abort', this.#onAbort, { once: true });
     try {
+      // Incremental (17+): read the prior manifest before connecting, so a bad path costs nothing.
+      const priorManifest = o.incrementalManifest === undefined ? undefined : await readPriorManifest(o.incrementalManifest);
       const conn = await this.#guard(this.#deps.connect(o.connection));
       this.#conn = conn;
       conn.on('notice', this.#onNotice);
@@ -271,6 +274,16 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       const modeBits = Number.parseInt(mode, 8);
       if (!Number.isInteger(modeBits)) throw new ProtocolError(`the server reported data_directory_mode ${JSON.stringify(mode)}, not an octal mode`);
       this.#groupReadable = (modeBits & 0o040) !== 0;
+
+      if (priorManifest !== undefined) {
+        // pg_basebackup: UPLOAD_MANIFEST on the backup connection, before BASE_BACKUP (INCREMENTAL).
+        if (conn.serverMajor < 17) {
+          throw new UnsupportedServerError(`incremental backups need PostgreSQL 17 or newer; this server runs ` +
+            `${conn.parameters.get('server_version') ?? conn.serverVersionNum}: take a full backup instead`);
+        }
+        const upload = this.#deps.uploadManifest ?? ((c, m, sig) => uploadManifest(c, m, sig ? { signal: sig } : {}));
+        await this.#guard(upload(conn, priorManifest, this.#walAbort.signal));
+      }
 
       if (o.wal === 'stream') await this.#prepareWalStream(identity.systemId);
 
@@ -818,6 +831,23 @@ export async function startBackup(options: BaseBackupOptions = {}): Promise<Back
 export async function startBackupWith(deps: BackupDeps, options: BaseBackupOptions = {}): Promise<BackupSession> {
   const resolved = resolveBaseBackupOptions(options);
   const session = new BackupSession(resolved, deps);
-  await session.start();
+  try {
+    await session.start();
+  } catch (err) {
+    // summarize_wal off, a manifest of another cluster, missing WAL summaries: say what to do.
+    if (resolved.incrementalManifest !== undefined && err instanceof ServerError) throw withIncrementalAdvice(err);
+    throw err;
+  }
   return session;
+}
+
+/** The prior backup's manifest for an incremental backup: the bytes given, or the file read. */
+async function readPriorManifest(source: Buffer | string): Promise<Buffer> {
+  if (Buffer.isBuffer(source)) return source;
+  try {
+    return await readFile(source);
+  } catch (err) {
+    throw new ConfigError(`cannot read the prior backup's manifest ${JSON.stringify(source)} for the incremental backup ` +
+      `(${(err as NodeJS.ErrnoException).code ?? String(err)}): give the path of its backup_manifest file`, { cause: err });
+  }
 }

@@ -89,7 +89,6 @@ export const defaultLibrary: CliLibrary = {
   async backup(request, hooks) {
     const { backup, output } = request;
     if (output.compression.algorithm !== 'none') throw notWired('compression');
-    if (output.incrementalManifest !== undefined) throw notWired('incremental backups');
     const mapping = new Map(output.tablespaceMappings.map((m) => [m.oldDir, m.newDir] as const));
     let target: RunBackupOptions['output'];
     if (output.kind === 'plain') {
@@ -105,6 +104,8 @@ export const defaultLibrary: CliLibrary = {
     }
     const result = await runBackup({
       ...backup,
+      // -i: UPLOAD_MANIFEST + BASE_BACKUP (INCREMENTAL); the session reads the file.
+      ...(output.incrementalManifest !== undefined ? { incrementalManifest: output.incrementalManifest } : {}),
       output: target,
       writeRecoveryConf: output.writeRecoveryConf,
       noClean: output.noClean,

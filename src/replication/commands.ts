@@ -248,3 +248,91 @@ export async function readReplicationSlot(conn: ReplicationConnectionApi, name: 
   };
 }
 
+
+/** Options of {@link uploadManifest}. */
+export interface UploadManifestOptions extends CommandOptions {
+  /** Size of each CopyData message, in bytes. @default 65536 */
+  chunkBytes?: number;
+}
+
+/**
+ * `UPLOAD_MANIFEST` (PostgreSQL 17+): hand the server the `backup_manifest` of a prior backup, the
+ * first half of an incremental backup. The server keeps it for the rest of the session; the
+ * next `BASE_BACKUP (INCREMENTAL)` on the **same connection** is taken relative to it.
+ *
+ * The command answers with CopyInResponse; the manifest goes as CopyData chunks, then CopyDone,
+ * and the server replies CommandComplete once it has parsed the manifest (the system identifier
+ * and manifest version are checked then, see basebackup_incremental.c).
+ * @throws UnsupportedServerError before sending anything on 13–16.
+ * @throws ServerError with advice when the server rejects the manifest (another cluster, a
+ *   version 1 manifest, a damaged file).
+ * @example
+ * ```ts
+ * await uploadManifest(conn, await readFile('/backups/full/backup_manifest'));
+ * ```
+ */
+export async function uploadManifest(conn: ReplicationConnectionApi, manifest: Uint8Array, options: UploadManifestOptions = {}): Promise<void> {
+  if (conn.serverMajor < 17) {
+    throw new UnsupportedServerError(
+      `incremental backups need PostgreSQL 17 or newer; this server is ${conn.serverMajor}: take a full backup instead`);
+  }
+  const chunkBytes = options.chunkBytes ?? 65536;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new ConfigError(`invalid chunkBytes ${String(chunkBytes)}`);
+  const data = Buffer.from(manifest.buffer, manifest.byteOffset, manifest.byteLength);
+  let copied = false;
+  let completed = false;
+  try {
+    for await (const m of conn.stream('UPLOAD_MANIFEST', signalOf(options))) {
+      if (m.type === 'CopyInResponse') {
+        if (copied) throw new ProtocolError('UPLOAD_MANIFEST: a second CopyInResponse');
+        copied = true;
+        for (let off = 0; off < data.length; off += chunkBytes) {
+          // Views, not copies: the connection writes large payloads without copying.
+          if (!conn.sendCopyData(data.subarray(off, Math.min(off + chunkBytes, data.length)))) await conn.drained();
+        }
+        conn.sendCopyDone();
+      } else if (m.type === 'CommandComplete') {
+        completed = true;
+      } else {
+        throw new ProtocolError(`UPLOAD_MANIFEST: unexpected ${m.type}`);
+      }
+    }
+  } catch (err) {
+    if (err instanceof ServerError) throw withIncrementalAdvice(err);
+    throw err;
+  }
+  if (!copied || !completed) throw new ProtocolError('UPLOAD_MANIFEST ended without a CopyInResponse and CommandComplete');
+}
+
+/**
+ * Add advice to the server errors of an incremental backup (`UPLOAD_MANIFEST`, `BASE_BACKUP
+ * (INCREMENTAL)`); other errors are returned unchanged. The messages matched are those of
+ * PostgreSQL 17/18's basebackup.c and basebackup_incremental.c.
+ * @example
+ * ```ts
+ * try { await session.result() } catch (err) { throw err instanceof ServerError ? withIncrementalAdvice(err) : err }
+ * ```
+ */
+export function withIncrementalAdvice(err: ServerError): ServerError {
+  const m = err.serverMessage;
+  let advice: string | undefined;
+  if (/unless WAL summarization is enabled/i.test(m)) {
+    advice = 'incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup ' +
+      '(ALTER SYSTEM SET summarize_wal = on; SELECT pg_reload_conf();)';
+  } else if (/system identifier in backup manifest/i.test(m)) {
+    advice = 'the manifest given for the incremental backup belongs to a backup of another cluster: ' +
+      'use the backup_manifest of an earlier backup of this server';
+  } else if (/manifest version 1 does not support incremental/i.test(m)) {
+    advice = 'the manifest comes from a PostgreSQL 16 or older backup, which cannot anchor an incremental backup: ' +
+      'take a new full backup of this server first';
+  } else if (/WAL summaries are required/i.test(m)) {
+    advice = 'the server has no WAL summaries for the whole time since the prior backup started ' +
+      '(summarize_wal was off then, or the summaries were removed after wal_summary_keep_time): take a new full backup';
+  } else if (/not in this server's history|manifest requires WAL from/i.test(m)) {
+    advice = 'the prior backup does not match this server\'s timeline history: use the manifest of an earlier backup ' +
+      'of this server (on its current timeline history), or take a new full backup';
+  } else if (/manifest/i.test(m)) {
+    advice = 'the server could not use the uploaded manifest: give the backup_manifest file of the prior backup, unmodified';
+  }
+  return advice === undefined ? err : withAdvice(err, advice);
+}
