@@ -351,3 +351,21 @@ export class CompressionError extends PgBackupError {
     this.offset = options?.offset;
   }
 }
+
+/**
+ * Combining a backup chain (`combineBackups`, `pgbb combine`) failed: the chain is out of order or has
+ * a gap (an incremental's `INCREMENTAL FROM LSN` is not the start of the backup listed before it), the
+ * backups come from different clusters, the first one is not a full backup, an incremental file is
+ * damaged or refers to blocks no older backup holds, or the output directory is not empty. The message
+ * names the backup or file at fault and what to do. Nothing is left in the output directory.
+ */
+export class CombineError extends PgBackupError {
+  override name = 'CombineError';
+  declare readonly code: 'ERR_PGBB_COMBINE';
+  /** The backup directory or file at fault, when there is one. */
+  readonly path: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+    super('ERR_PGBB_COMBINE', message, options);
+    this.path = options?.path;
+  }
+}
