@@ -78,6 +78,8 @@ export class ParallelCompressor extends Duplex {
   #pushedSeq = 0;
   #readableFull = false;
   #writeCallback: ((err?: Error | null) => void) | undefined;
+  /** The write being taken in, and how far. */
+  #parked: { chunk: Buffer; at: number } | undefined;
   #finalCallback: ((err?: Error | null) => void) | undefined;
   #flushWaiters: { seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   #bytesIn = 0;
@@ -136,17 +138,39 @@ export class ParallelCompressor extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     this.#bytesIn += chunk.length;
-    let at = 0;
-    while (at < chunk.length) {
+    this.#parked = { chunk, at: 0 };
+    this.#writeCallback = callback;
+    this.#fill();
+  }
+
+  /**
+   * Copies the parked write into chunks, submitting each full one while fewer than `maxInFlight` are out;
+   * a large write waits part-way rather than submitting all its chunks at once. Acknowledges the write
+   * once it is all taken and the pipeline has room.
+   */
+  #fill(): void {
+    for (;;) {
+      if (this.#filled === this.chunkBytes) {
+        if (this.#pending.length >= this.maxInFlight) break;
+        this.#submit();
+      }
+      const parked = this.#parked;
+      if (parked === undefined) break;
+      if (parked.at === parked.chunk.length) {
+        this.#parked = undefined;
+        break;
+      }
       this.#current ??= new Uint8Array(this.chunkBytes);
-      const n = Math.min(chunk.length - at, this.chunkBytes - this.#filled);
-      this.#current.set(chunk.subarray(at, at + n), this.#filled);
+      const n = Math.min(parked.chunk.length - parked.at, this.chunkBytes - this.#filled);
+      this.#current.set(parked.chunk.subarray(parked.at, parked.at + n), this.#filled);
       this.#filled += n;
-      at += n;
-      if (this.#filled === this.chunkBytes) this.#submit();
+      parked.at += n;
     }
-    if (this.#canAccept()) callback();
-    else this.#writeCallback = callback;
+    if (this.#writeCallback && this.#canAccept()) {
+      const cb = this.#writeCallback;
+      this.#writeCallback = undefined;
+      cb();
+    }
   }
 
   override _final(callback: (err?: Error | null) => void): void {
@@ -167,12 +191,14 @@ export class ParallelCompressor extends Duplex {
     const reason = err ?? new CompressionError('the compressor was destroyed');
     for (const w of this.#flushWaiters.splice(0)) w.reject(reason);
     this.#writeCallback = undefined;
+    this.#parked = undefined;
     this.#finalCallback = undefined;
     callback(err);
   }
 
   #canAccept(): boolean {
-    return this.#pending.length < this.maxInFlight && !this.#readableFull;
+    return this.#parked === undefined && this.#pending.length < this.maxInFlight && !this.#readableFull &&
+      this.#filled < this.chunkBytes;
   }
 
   #submit(): void {
@@ -217,11 +243,7 @@ export class ParallelCompressor extends Duplex {
       this.#flushWaiters = this.#flushWaiters.filter((w) => w.seq > this.#pushedSeq);
       for (const w of ready) w.resolve();
     }
-    if (this.#writeCallback && this.#canAccept()) {
-      const cb = this.#writeCallback;
-      this.#writeCallback = undefined;
-      cb();
-    }
+    this.#fill();
     if (this.#finalCallback && this.#pending.length === 0) {
       const cb = this.#finalCallback;
       this.#finalCallback = undefined;

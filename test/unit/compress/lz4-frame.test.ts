@@ -93,7 +93,7 @@ describe('Lz4FrameDecoder on frames from the lz4 tool', () => {
     badHc[6] = (badHc[6]! + 1) & 0xff;
     expect(decodeError(badHc).message).toMatch(/header checksum mismatch/);
     const badBlock = Buffer.from(compressed);
-    badBlock[200] ^= 0x55;
+    badBlock[200] = badBlock[200]! ^ 0x55;
     const e = decodeError(badBlock);
     expect(e.message).toMatch(/block checksum mismatch/);
     expect(e.algorithm).toBe('lz4');
@@ -101,7 +101,7 @@ describe('Lz4FrameDecoder on frames from the lz4 tool', () => {
     expect(e.offset).toBe(11);
     expect(decodeError(compressed.subarray(0, compressed.length - 3)).message).toMatch(/truncated lz4 data/);
     const noBlockCrc = Buffer.from(tool('lz4', ['-c'], data));
-    noBlockCrc[noBlockCrc.length - 2] ^= 1;
+    noBlockCrc[noBlockCrc.length - 2] = noBlockCrc[noBlockCrc.length - 2]! ^ 1;
     expect(decodeError(noBlockCrc).message).toMatch(/content checksum mismatch/);
     // Without checking checksums the same bytes decode.
     expect(() => decode([noBlockCrc], { verifyChecksums: false })).not.toThrow();

@@ -1,0 +1,226 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CompressionError } from '../../../src/errors.js';
+import { requirePackage } from '../../../src/compress/backends.js';
+import { createCompressor, ParallelCompressor } from '../../../src/compress/parallel.js';
+import { CompressionPool } from '../../../src/compress/worker.js';
+import { mixedData, referenceDecompress } from './fixtures.js';
+
+async function compress(c: NodeJS.ReadWriteStream & Writable, chunks: Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), c, new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+  return Buffer.concat(out);
+}
+
+const pool = new CompressionPool(2);
+afterAll(() => pool.close());
+
+describe('ParallelCompressor output is read by the command-line tools', () => {
+  const data = mixedData(3_000_000);
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < data.length; i += 100_003) pieces.push(data.subarray(i, i + 100_003));
+  for (const [spec, algorithm] of [['gzip:1', 'gzip'], ['gzip', 'gzip'], ['lz4', 'lz4'], ['zstd', 'zstd'], ['zstd:level=-3', 'zstd']] as const) {
+    for (const threads of [2, 0]) {
+      it(`${spec} on ${threads} thread(s), many 64 KiB chunks`, async () => {
+        const c = new ParallelCompressor(spec, { threads, chunkBytes: 64 * 1024, pool });
+        const out = await compress(c, pieces);
+        expect(referenceDecompress(algorithm, out).equals(data)).toBe(true);
+        expect(c.bytesIn).toBe(data.length);
+        expect(c.bytesOut).toBe(out.length);
+        expect(out.length).toBeLessThan(data.length * 0.8);
+      });
+    }
+  }
+
+  it('makes a valid empty file from empty input, for every method', async () => {
+    for (const algorithm of ['gzip', 'lz4', 'zstd'] as const) {
+      const out = await compress(new ParallelCompressor(algorithm, { pool }), []);
+      expect(out.length).toBeGreaterThan(0);
+      expect(referenceDecompress(algorithm, out).length).toBe(0);
+    }
+  });
+
+  it('uses zstd workers=N as the thread count', () => {
+    expect(new ParallelCompressor('zstd:workers=3', { pool }).threads).toBe(3);
+    expect(new ParallelCompressor('zstd:workers=0').threads).toBe(0);
+    expect(new ParallelCompressor('zstd:workers=3', { threads: 1, pool }).threads).toBe(1);
+  });
+
+  it('single-threaded createCompressor gives plain streams the tools read', async () => {
+    for (const algorithm of ['gzip', 'lz4', 'zstd'] as const) {
+      const out = await compress(createCompressor(algorithm, { threads: 0 }) as Writable & NodeJS.ReadWriteStream, pieces);
+      expect(referenceDecompress(algorithm, out).equals(data)).toBe(true);
+    }
+  });
+
+  it('refuses bad options and "none" with typed errors', () => {
+    expect(() => new ParallelCompressor('none')).toThrow(CompressionError);
+    expect(() => new ParallelCompressor('gzip', { chunkBytes: 1000 })).toThrow(/chunkBytes must be between/);
+    expect(() => new ParallelCompressor('gzip', { threads: -1 })).toThrow(/threads must be an integer/);
+    expect(() => new ParallelCompressor('gzip:11')).toThrow(/expects a compression level between 1 and 9/);
+  });
+});
+
+/** A pool that finishes jobs in the order the test says (gzip done in-process). */
+class ScriptedPool {
+  jobs: { input: Uint8Array; resolve: (b: Uint8Array) => void; reject: (e: Error) => void }[] = [];
+  inFlightMax = 0;
+  private active = 0;
+  ensureSize(): void {}
+  run(_key: string, _config: unknown, input: Uint8Array): Promise<Uint8Array> {
+    this.active++;
+    this.inFlightMax = Math.max(this.inFlightMax, this.active);
+    return new Promise((resolve, reject) => this.jobs.push({
+      input,
+      resolve: (b) => { this.active--; resolve(b); },
+      reject: (e) => { this.active--; reject(e); },
+    }));
+  }
+}
+
+describe('ordering, backpressure and errors', () => {
+  it('emits results in input order whatever order the workers finish in', async () => {
+    const scripted = new ScriptedPool();
+    const c = new ParallelCompressor('gzip:1', { threads: 4, chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
+    const data = mixedData(4 * 64 * 1024);
+    const out: Buffer[] = [];
+    c.on('data', (b: Buffer) => out.push(b));
+    c.end(data);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(scripted.jobs.length).toBe(4);
+    const { gzipSync } = await import('node:zlib');
+    // Finish the last job first, then the others backwards: nothing may come out before job 0 does.
+    for (const i of [3, 2, 1]) scripted.jobs[i]!.resolve(gzipSync(scripted.jobs[i]!.input));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(out.length).toBe(0);
+    scripted.jobs[0]!.resolve(gzipSync(scripted.jobs[0]!.input));
+    await new Promise((r) => c.on('end', r));
+    expect(out.length).toBe(4);
+    expect(gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
+  });
+
+  it('across real workers, many small chunks stay in order', async () => {
+    const big = new CompressionPool(4);
+    try {
+      const data = mixedData(2_000_000, 77);
+      const out = await compress(new ParallelCompressor('gzip:9', { threads: 4, chunkBytes: 64 * 1024, pool: big }), [data]);
+      expect(gunzipSync(out).equals(data)).toBe(true);
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('a slow consumer holds the producer back: memory stays bounded', async () => {
+    const chunkBytes = 64 * 1024;
+    const maxInFlight = 4;
+    let produced = 0;
+    const block = mixedData(256 * 1024, 3);
+    async function* source() {
+      for (let i = 0; i < 256; i++) { // 64 MiB if nothing held it back
+        produced += block.length;
+        yield block;
+      }
+    }
+    const c = new ParallelCompressor('gzip:1', { threads: 2, chunkBytes, maxInFlight, pool });
+    const done = pipeline(Readable.from(source()), c);
+    const it = c[Symbol.asyncIterator]();
+    await it.next();
+    await it.next();
+    // Stop reading for a while: the producer must stall within a few chunks.
+    await new Promise((r) => setTimeout(r, 400));
+    const stalledAt = produced;
+    const bound = (maxInFlight + 2) * chunkBytes + 4 * block.length;
+    expect(stalledAt).toBeLessThan(bound);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(produced).toBe(stalledAt);
+    const rest: Buffer[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value as Buffer);
+    await done;
+    expect(produced).toBe(256 * block.length);
+  });
+
+  it('never has more than maxInFlight chunks at the pool', async () => {
+    const scripted = new ScriptedPool();
+    const c = new ParallelCompressor('gzip:1', { threads: 2, chunkBytes: 64 * 1024, maxInFlight: 3, pool: scripted as unknown as CompressionPool });
+    c.resume();
+    const data = mixedData(20 * 64 * 1024);
+    const writing = pipeline(Readable.from([data]), c);
+    const { gzipSync } = await import('node:zlib');
+    let served = 0;
+    while (served < 20) {
+      await new Promise((r) => setTimeout(r, 5));
+      const job = scripted.jobs[served];
+      if (job) { job.resolve(gzipSync(job.input)); served++; }
+    }
+    await writing;
+    expect(scripted.inFlightMax).toBe(3);
+  });
+
+  it('a failing job ends the stream with a CompressionError', async () => {
+    const scripted = new ScriptedPool();
+    const c = new ParallelCompressor('gzip:1', { chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
+    c.resume();
+    const p = pipeline(Readable.from([mixedData(200_000)]), c);
+    await new Promise((r) => setTimeout(r, 20));
+    scripted.jobs[0]!.reject(new Error('boom'));
+    const err = await p.then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CompressionError);
+    expect((err as CompressionError).code).toBe('ERR_PGBB_COMPRESSION');
+    expect((err as Error).message).toBe('gzip compression failed: boom');
+  });
+
+  it('flush() pushes out everything written so far', async () => {
+    const c = new ParallelCompressor('gzip', { pool });
+    const out: Buffer[] = [];
+    c.on('data', (b: Buffer) => out.push(b));
+    c.write(Buffer.from('first part '));
+    await c.flush();
+    expect(gunzipSync(Buffer.concat(out)).toString()).toBe('first part ');
+    c.write(Buffer.from('and the rest'));
+    await c.flush();
+    await c.flush();
+    expect(gunzipSync(Buffer.concat(out)).toString()).toBe('first part and the rest');
+    c.end();
+    await new Promise((r) => c.on('end', r));
+    expect(gunzipSync(Buffer.concat(out)).toString()).toBe('first part and the rest');
+  });
+});
+
+describe('CompressionPool errors', () => {
+  const base = { level: 1, longDistance: false, zstdBuiltin: false } as const;
+  it('a codec that throws in the worker rejects with CompressionError', async () => {
+    const err = await pool.run('bad-lz4', { ...base, algorithm: 'lz4', lz4Module: '/nonexistent/lz4.js' }, new Uint8Array(10))
+      .then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CompressionError);
+    expect((err as Error).message).toMatch(/^lz4 compression failed in a worker thread: Cannot find module '\/nonexistent\/lz4.js'/);
+    expect((err as CompressionError).algorithm).toBe('lz4');
+  });
+
+  it('a worker that dies rejects its job, and the pool carries on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgbb-compress-'));
+    const module = join(dir, 'exit.cjs');
+    writeFileSync(module, 'module.exports = { compressFrameSync() { process.exit(7); } };\n');
+    const err = await pool.run('exit', { ...base, algorithm: 'lz4', lz4Module: module }, new Uint8Array(10))
+      .then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CompressionError);
+    expect((err as Error).message).toBe('a compression worker thread stopped: worker exited with code 7');
+    const ok = await pool.run('gzip', { ...base, algorithm: 'gzip' }, Buffer.from('still working'));
+    expect(gunzipSync(ok).toString()).toBe('still working');
+  });
+
+  it('a closed pool refuses work', async () => {
+    const p = new CompressionPool(1);
+    await p.close();
+    await expect(p.run('gzip', { ...base, algorithm: 'gzip' }, new Uint8Array(1))).rejects.toThrow(CompressionError);
+  });
+
+  it('a missing package is a CompressionError that says what to install', () => {
+    expect(() => requirePackage('pgbb-no-such-package', 'zstd', 'compression'))
+      .toThrow(/zstd compression needs the package "pgbb-no-such-package".*npm install pgbb-no-such-package.*Node 22.15/);
+  });
+});
