@@ -104,6 +104,12 @@ export interface VerifyOptions {
   pgWaldumpPath?: string;
   /** Files checksummed at once in a plain backup. @default 4 */
   concurrency?: number;
+  /**
+   * Worker threads that compute plain-backup checksums (each reads and checksums whole files);
+   * 0 keeps all work on the calling thread.
+   * @default min(concurrency, cores − 1) with 4 or more cores and more than 256 MB to checksum, else 0
+   */
+  threads?: number;
   /** Cancels verification; the iterator then throws an AbortError. */
   signal?: AbortSignal;
   /** Called as bytes are checked. */
