@@ -18,7 +18,8 @@ export interface ManifestBuildOptions {
   /** Required for version 2: the cluster's system identifier. */
   systemIdentifier?: bigint;
   /**
-   * Print LSNs as `%X/%08X` (PostgreSQL 18's `LSN_FORMAT_ARGS`) instead of `%X/%X` (13–17).
+   * Print LSNs as `%X/%08X` instead of `%X/%X`. Servers 13–18 all write `%X/%X` in manifests
+   * (checked against 18's output), so leave this off to match them.
    * @default false
    */
   paddedLsn?: boolean;
