@@ -101,3 +101,24 @@ export { MAX_TESTED_SERVER_MAJOR, type ConnectionTuning } from './connection/con
 export { findStreamingStart } from './wal/resume.js';
 export type { WalDirectoryEntry, StreamingStart, FindStreamingStartOptions } from './wal/resume.js';
 export { FeedbackTracker, type FeedbackOptions, type StatusUpdateValues } from './wal/feedback.js';
+
+// Compression: specs (-Z grammar), parallel client-side compressors, decompressors, server-side options.
+export {
+  COMPRESSION_ALGORITHMS, COMPRESSION_LEVEL_RANGE, COMPRESSION_SUFFIX, DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION,
+  algorithmFromFileName, compressedArchiveName, compressionDetailText, effectiveLevel, parseCompressOption,
+  resolveCompression, uncompressedArchiveName, validateCompressionSpec,
+} from './compress/spec.js';
+export type {
+  CompressionAlgorithm, CompressionInput, CompressionLocation, CompressionOptions, CompressionSpec,
+} from './compress/spec.js';
+export { DEFAULT_CHUNK_BYTES, ParallelCompressor, createCompressor, type CompressorOptions } from './compress/parallel.js';
+export { algorithmOf, decompressorFor, type DecompressorOptions } from './compress/decompress.js';
+export { compressArchive, decompressArchive, pipeThrough } from './compress/archive.js';
+export { CompressionPool, DEFAULT_MAX_THREADS, defaultThreadCount, sharedCompressionPool } from './compress/worker.js';
+export { compressionSupport, hasBuiltinZstd, type CompressionSupport } from './compress/backends.js';
+export { Lz4FrameDecoder, decodeLz4Block, type Lz4FrameDecoderOptions } from './compress/lz4-frame.js';
+export { XxHash32, xxhash32 } from './compress/xxhash32.js';
+export {
+  SERVER_COMPRESSION_MIN_MAJOR, checkServerCompression, mapServerCompressionError, serverCompressionOptions,
+  type ServerCompressionOption,
+} from './compress/server.js';

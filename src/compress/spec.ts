@@ -221,14 +221,14 @@ export function isAlgorithm(name: string): name is CompressionAlgorithm {
 }
 
 /**
- * The method a file name's suffix says (`base.tar.gz` → `gzip`, `pg_wal.tar.zst` → `zstd`, `base.tar` → `none`).
+ * The method a file name's suffix says (`base.tar.gz` or `.tgz` → `gzip`, `pg_wal.tar.zst` → `zstd`, `base.tar` → `none`).
  * @example
  * ```ts
  * algorithmFromFileName('16384.tar.lz4'); // 'lz4'
  * ```
  */
 export function algorithmFromFileName(name: string): CompressionAlgorithm {
-  if (name.endsWith('.gz')) return 'gzip';
+  if (name.endsWith('.gz') || name.endsWith('.tgz')) return 'gzip';
   if (name.endsWith('.lz4')) return 'lz4';
   if (name.endsWith('.zst')) return 'zstd';
   return 'none';

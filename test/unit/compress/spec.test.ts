@@ -85,6 +85,7 @@ describe('names, levels and details', () => {
     expect(compressedArchiveName('16384.tar.lz4', 'lz4')).toBe('16384.tar.lz4');
     expect(compressedArchiveName('base.tar', 'none')).toBe('base.tar');
     expect(algorithmFromFileName('base.tar.gz')).toBe('gzip');
+    expect(algorithmFromFileName('base.tgz')).toBe('gzip');
     expect(algorithmFromFileName('x/16384.tar.lz4')).toBe('lz4');
     expect(algorithmFromFileName('pg_wal.tar.zst')).toBe('zstd');
     expect(algorithmFromFileName('base.tar')).toBe('none');
