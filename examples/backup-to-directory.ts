@@ -49,8 +49,12 @@ try {
   console.log(`backup complete in ${directory}: WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)} ` +
     `on timeline ${result.endTimeline}, ${result.stats.totalBytes} bytes`);
 } catch (err) {
-  // Every library error has a literal `code` (ERR_PGBB_AUTH, ERR_PGBB_TARGET, ERR_PGBB_ABORTED, ...).
-  const what = err instanceof PgBackupError ? `${err.code}: ${err.message}` : String(err);
-  console.error(controller.signal.aborted ? `interrupted: ${what}` : `backup failed: ${what}`);
-  process.exitCode = controller.signal.aborted ? 130 : 1;
+  if (controller.signal.aborted) {
+    console.error('interrupted: the backup was stopped and its directory removed');
+    process.exitCode = 130; // 128 + SIGINT, as shells report it
+  } else {
+    // Every library error has a literal `code` (ERR_PGBB_AUTH, ERR_PGBB_TARGET, ERR_PGBB_SERVER...).
+    console.error(`backup failed: ${err instanceof PgBackupError ? `${err.code}: ${err.message}` : String(err)}`);
+    process.exitCode = 1;
+  }
 }

@@ -74,7 +74,11 @@ try {
   if (manifest) console.log(`manifest: ${parseManifest(manifest).files.size} files`);
 } catch (err) {
   await session?.close();
-  const what = err instanceof PgBackupError ? `${err.code}: ${err.message}` : String(err);
-  console.error(controller.signal.aborted ? `interrupted: ${what}` : `listing failed: ${what}`);
-  process.exitCode = controller.signal.aborted ? 130 : 1;
+  if (controller.signal.aborted) {
+    console.error('interrupted: the backup was stopped');
+    process.exitCode = 130; // 128 + SIGINT, as shells report it
+  } else {
+    console.error(`listing failed: ${err instanceof PgBackupError ? `${err.code}: ${err.message}` : String(err)}`);
+    process.exitCode = 1;
+  }
 }

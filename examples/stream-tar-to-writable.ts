@@ -81,7 +81,11 @@ try {
   await session?.close();
   if (created !== undefined) await rm(created, { recursive: true, force: true });
   else await Promise.all(written.map((f) => rm(f, { force: true })));
-  const what = err instanceof PgBackupError ? `${err.code}: ${err.message}` : String(err);
-  console.error(controller.signal.aborted ? `interrupted: ${what}` : `backup failed: ${what}`);
-  process.exitCode = controller.signal.aborted ? 130 : 1;
+  if (controller.signal.aborted) {
+    console.error('interrupted: the backup was stopped and its files removed');
+    process.exitCode = 130; // 128 + SIGINT, as shells report it
+  } else {
+    console.error(`backup failed: ${err instanceof PgBackupError ? `${err.code}: ${err.message}` : String(err)}`);
+    process.exitCode = 1;
+  }
 }
