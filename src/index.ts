@@ -122,3 +122,14 @@ export {
   SERVER_COMPRESSION_MIN_MAJOR, checkServerCompression, mapServerCompressionError, serverCompressionOptions,
   type ServerCompressionOption,
 } from './compress/server.js';
+
+// Incremental backups (17+) and combining them (pg_combinebackup).
+export { uploadManifest, withIncrementalAdvice, type UploadManifestOptions } from './replication/commands.js';
+export { combineBackups } from './combine/combine.js';
+export type { CombineOptions, CombineResult, CombinedTablespace } from './combine/types.js';
+export {
+  encodeIncrementalFile, incrementalHeaderLength, IncrementalHeaderReader, parseIncrementalHeader, DEFAULT_BLOCK_SIZE,
+  DEFAULT_RELSEG_BLOCKS, INCREMENTAL_MAGIC, INCREMENTAL_PREFIX, type IncrementalHeader, type IncrementalLayout,
+} from './combine/incremental-file.js';
+export { planReconstruction, type PlanSource, type ReconstructionPlan, type ReconstructionRun } from './combine/plan.js';
+export { combinedBackupLabel, parseBackupLabel, type BackupLabelInfo } from './combine/backup-label.js';
