@@ -113,7 +113,9 @@ export type {
 } from './compress/spec.js';
 export { DEFAULT_CHUNK_BYTES, ParallelCompressor, createCompressor, type CompressorOptions } from './compress/parallel.js';
 export { algorithmOf, decompressorFor, type DecompressorOptions } from './compress/decompress.js';
-export { compressArchive, decompressArchive, pipeThrough } from './compress/archive.js';
+export {
+  compressArchive, compressedOutput, decompressArchive, pipeThrough, type CompressedOutputOptions,
+} from './compress/archive.js';
 export { CompressionPool, DEFAULT_MAX_THREADS, defaultThreadCount, sharedCompressionPool } from './compress/worker.js';
 export { compressionSupport, hasBuiltinZstd, type CompressionSupport } from './compress/backends.js';
 export { Lz4FrameDecoder, decodeLz4Block, type Lz4FrameDecoderOptions } from './compress/lz4-frame.js';

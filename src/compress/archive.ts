@@ -6,10 +6,10 @@
  * in-flight window.
  * @module
  */
-import { Readable, type Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { once } from 'node:events';
+import { pipeline, Readable, type Duplex, type Writable } from 'node:stream';
 import { algorithmOf, decompressorFor, type DecompressorOptions } from './decompress.js';
-import { createCompressor, type CompressorOptions } from './parallel.js';
+import { createCompressor, ParallelCompressor, type CompressorOptions } from './parallel.js';
 import { resolveCompression, type CompressionInput, type CompressionSpec } from './spec.js';
 
 /**
@@ -58,4 +58,47 @@ export function decompressArchive(source: AsyncIterable<Buffer | Uint8Array>, na
   options: DecompressorOptions = {}): AsyncIterable<Buffer | Uint8Array> {
   if (algorithmOf(nameOrAlgorithm) === 'none') return source;
   return pipeThrough(source, decompressorFor(nameOrAlgorithm, options));
+}
+
+/** Options of {@link compressedOutput}. */
+export interface CompressedOutputOptions extends CompressorOptions {
+  /** Makes what `output` accepted durable (an fsync); called by the returned `sync` after the compressed bytes reached it. */
+  sync?: () => Promise<void>;
+}
+
+/**
+ * Puts a compressor in front of a push-style output (a file stream such as the one behind `pg_wal.tar`):
+ * write uncompressed bytes to the returned `output`; ending it ends `output` too. The returned `sync`
+ * compresses what was written so far (as complete members or frames), waits until `output` has accepted
+ * every compressed byte, then calls `options.sync`, so a position reported as flushed is really on disk
+ * and the file read up to there decompresses. Errors travel both ways (a failing file destroys the
+ * compressor, a failing compressor destroys the file stream).
+ * @throws ConfigError / CompressionError at once for an invalid spec, `none`, or a missing library.
+ * @example
+ * ```ts
+ * const { output, sync } = await tarSink.openArchiveStream('pg_wal.tar.gz');
+ * const wal = new TarWalSink(compressedOutput(output, 'gzip', { sync }));
+ * ```
+ */
+export function compressedOutput(output: Writable, spec: CompressionInput | CompressionSpec,
+  options: CompressedOutputOptions = {}): { output: ParallelCompressor; sync: () => Promise<void> } {
+  const { sync: syncOutput, ...compressorOptions } = options;
+  const compressor = new ParallelCompressor(spec, compressorOptions);
+  compressor.pipe(output);
+  compressor.on('error', (err) => { if (!output.destroyed) output.destroy(err); });
+  output.on('error', (err) => { if (!compressor.destroyed) compressor.destroy(err); });
+  const sync = async (): Promise<void> => {
+    if (compressor.destroyed || output.destroyed) throw compressor.errored ?? output.errored ?? new Error('the compressed output was destroyed');
+    if (!compressor.writableFinished) await compressor.flush();
+    // Everything compressed so far must have left the compressor for `output`...
+    while (compressor.readableLength > 0 && !compressor.destroyed) await once(compressor, 'data');
+    // ...and `output` must have written it: an empty write completes after every earlier one.
+    if (compressor.readableEnded) {
+      if (!output.writableFinished) await once(output, 'finish');
+    } else {
+      await new Promise<void>((resolve, reject) => output.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+    }
+    await syncOutput?.();
+  };
+  return { output: compressor, sync };
 }

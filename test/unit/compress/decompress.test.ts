@@ -127,3 +127,37 @@ describe('compressArchive / decompressArchive over async iterables', () => {
     expect(pulled).toBe(false);
   });
 });
+
+describe('compressedOutput (push-style writers such as pg_wal.tar)', () => {
+  it('sync() leaves a file that decompresses to everything written so far, then end() completes it', async () => {
+    const { mkdtempSync, readFileSync, createWriteStream } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { compressedOutput } = await import('../../../src/compress/archive.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pgbb-compressed-output-'));
+    const path = join(dir, 'pg_wal.tar.gz');
+    const file = createWriteStream(path);
+    let synced = 0;
+    const { output, sync } = compressedOutput(file, 'gzip:1', { sync: async () => { synced++; }, chunkBytes: 64 * 1024 });
+    const part1 = data.subarray(0, 300_000);
+    output.write(part1);
+    await sync();
+    expect(synced).toBe(1);
+    expect(tool('gzip', ['-d', '-c'], readFileSync(path)).equals(part1)).toBe(true);
+    output.write(data.subarray(300_000));
+    await new Promise<void>((resolve) => output.end(resolve));
+    await sync();
+    expect(synced).toBe(2);
+    expect(file.writableFinished).toBe(true);
+    expect(tool('gzip', ['-d', '-c'], readFileSync(path)).equals(data)).toBe(true);
+  });
+
+  it('a failing output fails the writer and sync()', async () => {
+    const { compressedOutput } = await import('../../../src/compress/archive.js');
+    const broken = new Writable({ write(_b, _e, cb) { cb(new Error('disk full')); } });
+    const { output, sync } = compressedOutput(broken, 'lz4');
+    output.write(data.subarray(0, 1000));
+    await expect(sync()).rejects.toThrow(/disk full|destroyed/);
+    expect(output.destroyed).toBe(true);
+  });
+});
