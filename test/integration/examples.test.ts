@@ -3,6 +3,7 @@
 // to the BUILT dist/ (`npm test` builds first). The assertions are on real outcomes: the plain
 // backup starts as a server and holds the rows, the .tar.gz passes gzip -t and restores, the
 // listing agrees with the manifest, Ctrl-C and failures give a non-zero exit and leave nothing.
+// The examples are also type-checked against the built declarations, and the demo is run.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
@@ -249,6 +250,16 @@ describe('examples on failure', () => {
       if (output) expect(existsSync(target)).toBe(false);
     });
   }
+});
+
+describe('examples typecheck', () => {
+  it('tsc -p examples/tsconfig.json passes against the built declarations', async () => {
+    // tsx strips types without checking them: this is what keeps the examples honest about the API.
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    const r = await exec(process.execPath, [tsc, '-p', 'examples/tsconfig.json'], { cwd: root }).catch(
+      (err: { stdout?: string; stderr?: string }) => { throw new Error(`tsc failed:\n${err.stdout ?? ''}${err.stderr ?? ''}`); });
+    expect(r.stdout).toBe('');
+  }, 90_000);
 });
 
 describe('npm run demo (examples/demo.ts)', () => {
