@@ -57,7 +57,8 @@ try {
     written.push(file);
     const gzip = createGzip();
     // pipeTo() ends `gzip` when the archive is complete; the second pipeline carries the
-    // compressed bytes to the file. An error on either side fails both.
+    // compressed bytes to the file. An error on either side fails both. The signal also stops
+    // the local copy at once, even while a stalled destination holds it in backpressure.
     await Promise.all([
       archive.pipeTo(gzip, { signal: controller.signal }),
       pipeline(gzip, createWriteStream(file, { mode: 0o600 }), { signal: controller.signal }),
