@@ -51,6 +51,16 @@ describe('WalRangeChecker', () => {
     expect(check(w, start, end, { chunk: () => randomInt(1, 5000) })).toEqual(whole);
   });
 
+  it('gives the same result fed byte by byte (a few pages, a page-crossing record, a header split over pages)', () => {
+    const small = new WalFixture({ lead: 8100 });
+    for (const size of [10, 9000, 8130, 40]) small.append(size);
+    const a = small.records[0]!.lsn;
+    const b = small.records.at(-1)!.end;
+    const whole = check(small, a, b);
+    expect(whole).toMatchObject({ ok: true, records: 4 });
+    expect(check(small, a, b, { chunk: () => 1 })).toEqual(whole);
+  });
+
   it('starts mid-WAL and stops at the end LSN like pg_waldump --start/--end', () => {
     const mid = w.records[10]!;
     const last = w.records[40]!;
