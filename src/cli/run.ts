@@ -4,12 +4,13 @@
  * @module
  */
 import { backupCommand } from './backup.js';
+import { combineCommand } from './combine.js';
 import { versionLine, type CliCommand, type CliContext } from './context.js';
 import { identifyCommand } from './identify.js';
 import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
-export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand];
+export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand, combineCommand];
 
 /** `pgbb --help`. */
 export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {
