@@ -7,7 +7,8 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { pipeline } from 'node:stream';
+import { decompressorFor } from '../compress/decompress.js';
 import { extractTar, type TarExtractor } from '../tar/extract.js';
 import type { ArchiveCompression, ArchiveOpener, ArchiveRef } from './types.js';
 
@@ -80,15 +81,17 @@ export function classifyArchive(name: string): ArchiveKind {
 const READ_CHUNK = 1024 * 1024;
 
 /**
- * Opens `.tar` and gzip archives (node:zlib); returns `undefined` for lz4 and zstd, which need a
- * decompressor to be supplied through `VerifyOptions.openArchive`.
+ * Opens `.tar` archives, and compressed ones through the compression layer's decompressors (gzip and
+ * lz4 always; zstd with Node's built-in zstd or the `fzstd` package). Throws a `CompressionError` when
+ * the archive's method cannot be decompressed here.
  */
 export const defaultArchiveOpener: ArchiveOpener = (archive: ArchiveRef) => {
   if (archive.compression === 'none') return createReadStream(archive.path, { highWaterMark: READ_CHUNK });
-  if (archive.compression === 'gzip') {
-    return createReadStream(archive.path, { highWaterMark: READ_CHUNK }).pipe(createGunzip({ chunkSize: 256 * 1024 }));
-  }
-  return undefined;
+  // The decompressor first: it throws when the method is unavailable, before a file is opened.
+  const decompress = decompressorFor(archive.compression);
+  // Errors of either stream end the iteration over `decompress`.
+  pipeline(createReadStream(archive.path, { highWaterMark: READ_CHUNK }), decompress, () => undefined);
+  return decompress;
 };
 
 /** A place WAL segments are read from. */

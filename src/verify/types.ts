@@ -59,7 +59,8 @@ export interface ArchiveRef {
 
 /**
  * Turns an archive file into the bytes of the tar stream inside it (decompressed), or returns
- * `undefined` when it cannot (unsupported compression): the slot where decompressors plug in.
+ * `undefined` (or throws) when it cannot, e.g. for an unsupported compression: the slot where
+ * decompressors plug in.
  */
 export type ArchiveOpener = (archive: ArchiveRef) => AsyncIterable<Uint8Array> | undefined;
 
@@ -114,7 +115,7 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** Called as bytes are checked. */
   onProgress?: (progress: VerifyProgress) => void;
-  /** Opens tar archives; replace to add decompressors. @default plain `.tar` and gzip */
+  /** Opens tar archives; replace to add or change decompressors. @default `.tar`, gzip, lz4, and zstd where available */
   openArchive?: ArchiveOpener;
 }
 

@@ -526,7 +526,13 @@ async function* verifyTar(s: RunState): AsyncGenerator<VerifyFinding, { base?: A
   let done = 0;
   for (const { ref, oid } of archives) {
     checkAbort(o.signal);
-    const src = open(ref);
+    let src: AsyncIterable<Uint8Array> | undefined;
+    try {
+      src = open(ref);
+    } catch (err) {
+      yield { kind: 'unreadable', path: ref.name, archive: ref.name, message: `could not read archive "${ref.name}"`, detail: errText(err) };
+      continue;
+    }
     if (!src) {
       yield {
         kind: 'unreadable', path: ref.name, archive: ref.name,

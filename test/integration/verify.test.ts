@@ -352,6 +352,22 @@ describe('other backup shapes from pg_basebackup 15', () => {
     expect(summary.walRecords).toBeGreaterThan(0);
   });
 
+  it('lz4 tar backups verify through the compression layer\'s decompressor', async () => {
+    const dir = join(root, 'lz4');
+    await debianBackup(cluster, dir, 'tar', ['-Z', 'lz4']);
+    // pg_basebackup compresses pg_wal.tar with gzip only.
+    expect(readdirSync(dir).sort()).toEqual(['backup_manifest', 'base.tar.lz4', 'pg_wal.tar']);
+    const { summary, findings } = await verifyBackupAll({ backupDir: dir });
+    expect(findings).toEqual([]);
+    expect(summary.walRecords).toBeGreaterThan(0);
+    // A damaged compressed archive is unreadable, not silently short.
+    const buf = readFileSync(join(dir, 'base.tar.lz4'));
+    buf[Math.floor(buf.length / 2)] = buf[Math.floor(buf.length / 2)]! ^ 0xff;
+    writeFileSync(join(dir, 'base.tar.lz4'), buf);
+    const damaged = await verifyBackupAll({ backupDir: dir, noWal: true });
+    expect(damaged.findings.length).toBeGreaterThan(0);
+  });
+
   it('pg_waldump as an extra WAL check agrees on an intact backup', async () => {
     const dir = join(root, 'dump');
     await debianBackup(cluster, dir, 'plain');
