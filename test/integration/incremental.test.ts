@@ -6,10 +6,30 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultLibrary } from '../../src/cli/library.js';
+import { runCli } from '../../src/cli/run.js';
+import type { CliContext } from '../../src/cli/context.js';
 import {
-  combineBackups, CombineError, parseIncrementalHeader, runBackup, ServerError, verifyBackupAll, type RunBackupResult,
+  buildManifest, combineBackups, CombineError, parseIncrementalHeader, parseManifest, runBackup, ServerError, verifyBackupAll,
+  type RunBackupResult,
 } from '../../src/index.js';
-import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+
+/** Run pgbb in-process with the real library; returns the exit status and what it printed. */
+async function pgbb(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const ctx: CliContext = {
+    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); } },
+    stderr: { write: (s: string) => { out.stderr += s; } },
+    stdin: {} as CliContext['stdin'],
+    env: {},
+    signal: new AbortController().signal,
+    version: 'test',
+    lib: defaultLibrary,
+  };
+  const status = await runCli(args, ctx);
+  return { status, ...out };
+}
 
 type Digest = Record<string, string>;
 
@@ -35,6 +55,9 @@ for (const major of majors) {
     let full: string;
     let inc1: string;
     let inc2: string;
+    let tsDir: string;
+    /** Where each backup put the tablespace (-T), by backup name. */
+    const tsOf: Record<string, string> = {};
     let fullResult: RunBackupResult;
     let inc1Result: RunBackupResult;
     let atInc1: Digest;
@@ -53,6 +76,12 @@ for (const major of majors) {
       primary = await startCluster({ major, conf: { summarize_wal: 'on' } });
       dir = await makeTempDir(`incr${major}`);
       [full, inc1, inc2] = ['full', 'inc1', 'inc2'].map((n) => join(dir, n)) as [string, string, string];
+      for (const n of ['full', 'inc1', 'inc2', 'inc3', 'comb1', 'comb2', 'comb3']) tsOf[n] = join(dir, `ts-${n}`);
+      tsDir = await makeTempDir(`incr${major}-ts`);
+      await chownToServer(tsDir);
+      await primary.sql(`create tablespace extra location '${tsDir}'`);
+      await primary.sql('create table in_ts(id int primary key, v text) tablespace extra');
+      await primary.sql(`insert into in_ts select g, 'x' || g from generate_series(1, 20000) g`);
       await primary.sql('create table static_big(id int primary key, payload text)');
       await primary.sql(`insert into static_big select g, repeat(md5(g::text), 4) from generate_series(1, 100000) g`);
       await primary.sql('create table upd(id int primary key, v int, note text)');
@@ -69,7 +98,8 @@ for (const major of majors) {
       await primary.sql('vacuum');
       await primary.sql('checkpoint');
       fullResult = await timed('full backup', () => runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast', output: { format: 'plain', directory: full },
+        connection: primary.connectionString(), checkpoint: 'fast',
+        output: { format: 'plain', directory: full, tablespaceMapping: new Map([[tsDir, tsOf.full!]]) },
       }));
     });
     afterAll(async () => {
@@ -90,8 +120,10 @@ for (const major of majors) {
       // Remove the tail and vacuum: the file shrinks, so truncation_block_length drops below the old size.
       await primary.sql('delete from shrink where id > 3000');
       await primary.sql('vacuum shrink');
+      await primary.sql(`update in_ts set v = 'changed' where id between 5000 and 5100`);
       inc1Result = await timed('incremental 1', () => runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast', output: { format: 'plain', directory: inc1 },
+        connection: primary.connectionString(), checkpoint: 'fast',
+        output: { format: 'plain', directory: inc1, tablespaceMapping: new Map([[tsDir, tsOf.inc1!]]) },
         incrementalManifest: join(full, 'backup_manifest'),
       }));
       atInc1 = await digest(primary);
@@ -115,8 +147,10 @@ for (const major of majors) {
       await primary.sql('vacuum shrink');
       await primary.sql('create table late(id int)');
       await primary.sql('insert into late select generate_series(1, 10)');
+      await primary.sql(`insert into in_ts select g, 'y' || g from generate_series(20001, 20100) g`);
       await timed('incremental 2', () => runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast', output: { format: 'plain', directory: inc2 },
+        connection: primary.connectionString(), checkpoint: 'fast',
+        output: { format: 'plain', directory: inc2, tablespaceMapping: new Map([[tsDir, tsOf.inc2!]]) },
         incrementalManifest: join(inc1, 'backup_manifest'),
       }));
       atInc2 = await digest(primary);
@@ -125,7 +159,10 @@ for (const major of majors) {
 
     it('full + inc1 combines, verifies and restores to the state at inc1', async () => {
       const out = join(await makeTempDir('comb1'), 'data');
-      const r = await timed('combine 2', () => combineBackups({ backups: [full, inc1], output: out }));
+      const r = await timed('combine 2', () => combineBackups({
+        backups: [full, inc1], output: out, tablespaceMapping: new Map([[tsOf.inc1!, tsOf.comb1!]]),
+      }));
+      expect(r.tablespaces.map((t) => t.directory)).toEqual([tsOf.comb1]);
       expect(r.filesReconstructed).toBeGreaterThan(0);
       expect(r.startLsn).toBe(inc1Result.startLsn);
       const { findings } = await timed('verify 2', () => verifyBackupAll({ backupDir: out }));
@@ -140,7 +177,9 @@ for (const major of majors) {
 
     it('full + inc1 + inc2 combines, verifies and restores to the state at inc2', async () => {
       const out = join(await makeTempDir('comb2'), 'data');
-      const r = await timed('combine 3', () => combineBackups({ backups: [full, inc1, inc2], output: out }));
+      const r = await timed('combine 3', () => combineBackups({
+        backups: [full, inc1, inc2], output: out, tablespaceMapping: new Map([[tsOf.inc2!, tsOf.comb2!]]),
+      }));
       expect(r.filesReconstructed).toBeGreaterThan(0);
       const { findings } = await verifyBackupAll({ backupDir: out });
       expect(findings).toEqual([]);
@@ -159,6 +198,42 @@ for (const major of majors) {
       expect((gap as Error).message).toMatch(/starts at LSN .*, but expected .*without leaving one out/);
       await expect(combineBackups({ backups: [full, inc2, inc1], output: join(base, 'b') })).rejects.toBeInstanceOf(CombineError);
       await expect(combineBackups({ backups: [inc1, full], output: join(base, 'c') })).rejects.toThrow(/first backup should be a full backup/);
+    });
+
+    it('a manifest of another cluster is refused with advice', async () => {
+      const m = parseManifest(await readFile(join(full, 'backup_manifest')));
+      const foreign = buildManifest({ version: 2, systemIdentifier: m.systemIdentifier! + 1n, files: [...m.files.values()], walRanges: m.walRanges });
+      const err = await runBackup({
+        connection: primary.connectionString(), checkpoint: 'fast', wal: 'none',
+        output: { format: 'tar', directory: join(await makeTempDir('foreign'), 'out') }, incrementalManifest: foreign,
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServerError);
+      expect((err as Error).message).toMatch(/system identifier in backup manifest[\s\S]*another cluster/);
+    });
+
+    it('pgbb backup -i and pgbb combine: a third incremental, a chain of four', async () => {
+      await primary.sql(`delete from upd where id between 1000 and 1999`);
+      await primary.sql(`update in_ts set v = 'third' where id < 50`);
+      const inc3 = join(dir, 'inc3');
+      const b = await timed('pgbb backup -i', () => pgbb(['backup', '-d', primary.connectionString(), '-D', inc3, '-c', 'fast',
+        '-T', `${tsDir}=${tsOf.inc3!}`, '-i', join(inc2, 'backup_manifest')]));
+      expect(b.stderr).toBe('');
+      expect(b.status).toBe(0);
+      const atInc3 = await digest(primary);
+      const out = join(await makeTempDir('comb3'), 'data');
+      const c = await timed('pgbb combine', () => pgbb(['combine', full, inc1, inc2, inc3, '-o', out, '-T', `${tsOf.inc3!}=${tsOf.comb3!}`]));
+      expect(c.stderr).toBe('');
+      expect(c.status).toBe(0);
+      expect((await verifyBackupAll({ backupDir: out })).findings).toEqual([]);
+      const restored = await startCluster({ major, dataDir: out });
+      try {
+        expect(await digest(restored)).toEqual(atInc3);
+      } finally {
+        await restored.destroy();
+      }
+      const bad = await pgbb(['combine', full, inc2, inc3, '-o', join(dir, 'never')]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/^pgbb combine: error: backup at ".*inc1?" starts at LSN|^pgbb combine: error: backup at ".*full" starts at LSN/);
     });
 
     it('with summarize_wal off the error says to turn it on', async () => {
