@@ -29,12 +29,14 @@
  * `wal_sender_timeout` with the timer off (`statusIntervalMs: 0`) gets the connection dropped.
  * @module
  */
-import { AbortError, PgBackupError, ProtocolError, ServerError, WalStreamError } from '../errors.js';
+import {
+  AbortError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError, WalStreamError,
+} from '../errors.js';
 import type { ReplicationConnectionApi } from '../connection/types.js';
 import { SqlState } from '../protocol/codes.js';
 import { buildStandbyStatusUpdate, parseReplicationMessage } from '../protocol/replication-messages.js';
 import { formatLsn, lsn, parseLsn, type Lsn } from '../lsn.js';
-import { timelineHistory, withAdvice as addAdvice } from '../replication/commands.js';
+import { quoteIdentifier, timelineHistory, withAdvice as addAdvice } from '../replication/commands.js';
 import { isValidWalSegmentSize, segmentFileNameForLsn, segmentOffset, segmentStartOf, timelineHistoryFileName } from './segments.js';
 import { FeedbackTracker } from './feedback.js';
 import type { WalSink } from './sink.js';
@@ -147,8 +149,12 @@ export interface WalStream {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
+/**
+ * Whether a send failed only because the COPY (or the connection) already ended: the
+ * stream iterator then reports why, and the send's own error must not replace that.
+ */
+function copyEndedUnderUs(err: unknown): boolean {
+  return err instanceof StateError || err instanceof ConnectionClosedError;
 }
 
 /** Add what to do to the server errors a WAL stream typically meets. */
@@ -280,8 +286,9 @@ class Streamer implements WalStream {
     this.#inCopy = false;
     try {
       this.#conn.sendCopyDone();
-    } catch {
+    } catch (err) {
       // As in #sendStatus: if the COPY already ended, the iterator says why.
+      if (!copyEndedUnderUs(err)) throw err;
     }
   }
 
@@ -560,11 +567,16 @@ class Streamer implements WalStream {
     }
     if (!this.#inCopy) return;
     const values = this.#feedback.take(Date.now());
+    const message = buildStandbyStatusUpdate(values);
     try {
-      this.#conn.sendCopyData(buildStandbyStatusUpdate(values));
-    } catch {
-      // The COPY just ended under us (an ErrorResponse, or the connection closed): the stream
-      // iterator reports the real cause, which must not be masked by this send's StateError.
+      this.#conn.sendCopyData(message);
+    } catch (err) {
+      // The COPY can end under a pending send: the connection leaves copy-both when the stream
+      // iterator reads the server's ErrorResponse (walsender reports e.g. removed WAL right after
+      // CopyBothResponse), then waits for ReadyForQuery before throwing the ServerError. A timer
+      // firing in between gets a StateError (or ConnectionClosedError once the socket is gone);
+      // the iterator reports the real cause, which this send must not mask. Anything else is ours.
+      if (!copyEndedUnderUs(err)) throw err;
     }
   }
 
@@ -615,6 +627,6 @@ export function startWalStream(options: WalStreamOptions): WalStream {
  * The LSN is printed unpadded, which every server version parses.
  */
 export function startReplicationCommand(options: { slotName?: string; startLsn: Lsn; timeline: number }): string {
-  const slot = options.slotName === undefined ? '' : `SLOT ${quoteIdent(options.slotName)} `;
+  const slot = options.slotName === undefined ? '' : `SLOT ${quoteIdentifier(options.slotName)} `;
   return `START_REPLICATION ${slot}PHYSICAL ${formatLsn(options.startLsn, { padded: false })} TIMELINE ${options.timeline}`;
 }
