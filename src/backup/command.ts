@@ -9,6 +9,7 @@
  * server's scanner ignores the whitespace, and byte-exact output is easy to test.
  * @module
  */
+import { quoteLiteral } from '../replication/commands.js';
 import type { ResolvedBaseBackupOptions } from './options.js';
 
 /** The options that shape the command (a subset of {@link ResolvedBaseBackupOptions}). */
@@ -16,24 +17,6 @@ export type BaseBackupCommandOptions = Pick<ResolvedBaseBackupOptions,
   'label' | 'estimateSize' | 'wal' | 'checkpoint' | 'waitForWalArchive' | 'maxRateKBps' | 'tablespaceMap' |
   'verifyChecksums' | 'manifest' | 'manifestForceEncode' | 'manifestChecksums'> &
   Partial<Pick<ResolvedBaseBackupOptions, 'incrementalManifest'>>;
-
-/**
- * Quote a string literal for a replication command. The walsender's scanner
- * (repl_scanner.l) knows only `''` as an escape inside quotes: backslashes are literal.
- * @throws RangeError when the value contains a NUL byte (it cannot be sent).
- */
-export function quoteReplicationLiteral(value: string): string {
-  if (value.includes('\0')) throw new RangeError('a replication command literal cannot contain NUL');
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
-/**
- * Quote an identifier (a slot name) for a replication command: `"name"`, with `"` doubled.
- */
-export function quoteReplicationIdentifier(value: string): string {
-  if (value.includes('\0')) throw new RangeError('a replication command identifier cannot contain NUL');
-  return `"${value.replaceAll('"', '""')}"`;
-}
 
 /**
  * Build the BASE_BACKUP command for a server of `serverMajor` (13–18): the keyword syntax
@@ -53,7 +36,7 @@ export function buildBaseBackupCommand(options: BaseBackupCommandOptions, server
   };
   const str = (name: string, value: string): void => {
     plain(name);
-    buf += ` ${quoteReplicationLiteral(value)}`;
+    buf += ` ${quoteLiteral(value)}`;
   };
   const int = (name: string, value: number): void => {
     plain(name);

@@ -6,7 +6,7 @@
  * @module
  */
 import { ConfigError } from '../errors.js';
-import type { ConnectionOptions } from '../connection/types.js';
+import type { ConnectionOptions, ServerNotice } from '../connection/types.js';
 import type { WalSink } from '../wal/sink.js';
 
 /** How the server's start-of-backup checkpoint is taken (`-c fast|spread`). */
@@ -147,6 +147,15 @@ export interface BaseBackupOptions {
    * @default a full backup
    */
   incrementalManifest?: Buffer | string;
+  /**
+   * Called with every NoticeResponse (WARNING, NOTICE, ...) from either connection, from the
+   * first one on. Unlike a `notice` listener, which can only be attached once
+   * {@link startBackup} has resolved, this also sees the notices sent while the backup starts
+   * (the server warns during the checkpoint and `do_pg_backup_start`, for example that WAL
+   * archiving is not enabled). The session's `notice` event still fires for each.
+   * @default none
+   */
+  onNotice?: (notice: ServerNotice) => void;
   /** Aborts the backup: both connections close, pending calls reject with `AbortError`. */
   signal?: AbortSignal;
 }
@@ -175,6 +184,7 @@ export interface ResolvedBaseBackupOptions {
   tempDir: string | undefined;
   /** The prior backup's manifest (bytes or path) for an incremental backup; `undefined`: full backup. */
   incrementalManifest: Buffer | string | undefined;
+  onNotice: ((notice: ServerNotice) => void) | undefined;
   signal: AbortSignal | undefined;
 }
 
@@ -264,6 +274,10 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
     if (!manifest) throw new ConfigError('incrementalManifest needs a manifest: drop incrementalManifest or set manifest to true');
   }
 
+  if (options.onNotice !== undefined && typeof options.onNotice !== 'function') {
+    throw new ConfigError('invalid onNotice: expected a function');
+  }
+
   if (options.walSink !== undefined && wal !== 'stream') {
     throw new ConfigError(`walSink is only used with wal 'stream' (wal is '${wal}'): drop walSink or set wal to 'stream'`);
   }
@@ -296,6 +310,7 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
     progressIntervalMs,
     tempDir: options.tempDir,
     incrementalManifest: incremental,
+    onNotice: options.onNotice,
     signal: options.signal,
   };
 }

@@ -18,7 +18,6 @@ import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { BackupProgress, ChecksumFailureEvent } from './events.js';
 import type { BaseBackupOptions } from './options.js';
 import { startBackup, type BackupResult, type BackupSession } from './session.js';
-import type { ServerNotice } from '../connection/types.js';
 
 /** Plain format (`-Fp`): a data directory ready to start. */
 export interface PlainOutput {
@@ -67,8 +66,6 @@ export interface RunBackupOptions extends BaseBackupOptions {
   noSync?: boolean;
   /** Called with progress (throttled by `progressIntervalMs`, plus a final call). */
   onProgress?: (progress: BackupProgress) => void;
-  /** Called with every server notice (WARNING, NOTICE) from either connection. */
-  onNotice?: (notice: ServerNotice) => void;
   /** Called for each damaged page (or file total) the server reports. */
   onChecksumFailure?: (failure: ChecksumFailureEvent) => void;
   /** Called with things that went wrong without failing the backup (e.g. cleanup problems). */
@@ -187,7 +184,7 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
         fsync: !(options.noSync ?? false),
       });
     }
-    const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress, onNotice,
+    const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress,
       onChecksumFailure, onWarning, onStart, ...backupOptions } = options;
     session = await startBackup({
       // pg_basebackup asks for tablespace_map in tar format, where symlinks would not survive.
@@ -196,7 +193,6 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
       ...(walSink ? { walSink } : {}),
     });
     if (onProgress) session.on('progress', onProgress);
-    if (onNotice) session.on('notice', onNotice);
     if (onChecksumFailure) session.on('checksum-failure', onChecksumFailure);
     if (onWarning) session.on('warning', onWarning);
     onStart?.(session);

@@ -180,6 +180,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     this.#handleNotice(notice);
   };
   readonly #onWalNotice = (notice: ServerNotice): void => {
+    this.#opts.onNotice?.(notice);
     this.emit('notice', notice);
   };
   readonly #onClose = (error: Error | undefined): void => {
@@ -495,6 +496,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   }
 
   #handleNotice(notice: ServerNotice): void {
+    this.#opts.onNotice?.(notice);
     this.emit('notice', notice);
     const parsed = parseChecksumNotice(notice.message);
     if (!parsed) return;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompressArchive } from '../../src/compress/archive.js';
 import { mapServerCompressionError, serverCompressionOptions } from '../../src/compress/server.js';
 import { resolveCompression, type CompressionSpec } from '../../src/compress/spec.js';
-import { quoteReplicationLiteral } from '../../src/backup/command.js';
+import { quoteLiteral } from '../../src/replication/commands.js';
 import { ReplicationConnection } from '../../src/connection/connection.js';
 import { CompressionError, ServerError } from '../../src/errors.js';
 import { ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
@@ -34,7 +34,7 @@ interface Archive { name: string; bytes: Buffer }
 async function backup(c: Cluster, spec: CompressionSpec): Promise<{ archives: Archive[]; sawCopy: boolean }> {
   const conn = await ReplicationConnection.connect({ host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {} });
   const options = serverCompressionOptions(spec, conn.serverMajor)
-    .map((o) => `${o.name} ${quoteReplicationLiteral(o.value)}`);
+    .map((o) => `${o.name} ${quoteLiteral(o.value)}`);
   const sql = `BASE_BACKUP (LABEL 'pgbb-compress', CHECKPOINT 'fast', TARGET 'client', ${options.join(', ')})`;
   const archives: Archive[] = [];
   let parts: Buffer[] = [];

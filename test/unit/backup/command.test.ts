@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildBaseBackupCommand, quoteReplicationIdentifier, quoteReplicationLiteral } from '../../../src/backup/command.js';
+import { buildBaseBackupCommand } from '../../../src/backup/command.js';
+import { ConfigError } from '../../../src/errors.js';
 import { resolveBaseBackupOptions, type BaseBackupOptions } from '../../../src/backup/options.js';
 
 // Expected strings are what pg_basebackup (streamutil.c AppendPlainCommandOption: separator,
@@ -58,11 +59,11 @@ describe('buildBaseBackupCommand', () => {
 });
 
 describe('quoting', () => {
-  it('literals and identifiers', () => {
-    expect(quoteReplicationLiteral("a'b")).toBe("'a''b'");
-    expect(quoteReplicationLiteral('')).toBe("''");
-    expect(quoteReplicationIdentifier('a"b')).toBe('"a""b"');
-    expect(() => quoteReplicationLiteral('a\0b')).toThrow(RangeError);
-    expect(() => quoteReplicationIdentifier('a\0b')).toThrow(RangeError);
+  // One quoting rule for every replication command (src/replication/commands.ts): a label with a quote
+  // reaches BASE_BACKUP doubled, and a NUL is refused before anything is sent.
+  it('labels go through the shared literal quoting', () => {
+    expect(cmd({ label: "a'b" }, 16)).toContain("LABEL 'a''b'");
+    expect(cmd({ label: '' }, 13)).toContain("LABEL ''");
+    expect(() => cmd({ label: 'a\0b' }, 16)).toThrow(ConfigError);
   });
 });

@@ -72,4 +72,11 @@ describe('resolveBaseBackupOptions', () => {
     expect(resolveBaseBackupOptions({ maxRateKBps: 1_048_576 }).maxRateKBps).toBe(1_048_576);
     expect(resolveBaseBackupOptions({ label: 'x'.repeat(1023) }).label).toHaveLength(1023);
   });
+
+  it('keeps the onNotice callback and refuses a non-function', () => {
+    const onNotice = (): void => undefined;
+    expect(resolveBaseBackupOptions({ onNotice }).onNotice).toBe(onNotice);
+    expect(resolveBaseBackupOptions().onNotice).toBeUndefined();
+    configError({ onNotice: 'log' as never }, /onNotice: expected a function/);
+  });
 });

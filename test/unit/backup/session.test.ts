@@ -352,6 +352,23 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     await expect(session.result()).rejects.toBe(err);
   });
 
+  it('onNotice sees the notices sent while the backup starts; a later listener does not', async () => {
+    const script = scriptFor(major);
+    const early: ServerNotice = { severity: 'NOTICE', sqlState: '00000', message: 'WAL archiving is not enabled; you must ensure that all required WAL segments are copied through other means to complete the backup' };
+    const late: ServerNotice = { severity: 'WARNING', sqlState: '01000', message: 'a later warning' };
+    // Index 0 is the first message of the response: startBackup() is still pumping the header then.
+    script.notices = new Map([[0, [early]], [script.messages.length - 1, [late]]]);
+    const seen: ServerNotice[] = [];
+    const { session } = await start(major, script, { onNotice: (n) => seen.push(n) });
+    expect(seen).toEqual([early]);
+    const listened: ServerNotice[] = [];
+    session.on('notice', (n) => listened.push(n));
+    await collectEntries(session);
+    await session.result();
+    expect(seen).toEqual([early, late]);
+    expect(listened).toEqual([late]);
+  });
+
   it('result() alone reports a checksum failure and still closes the connection', async () => {
     const script = scriptFor(major);
     script.finalError = new ServerError({ severity: 'ERROR', sqlState: 'XX001', message: 'checksum verification failure during base backup' });
