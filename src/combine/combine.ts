@@ -42,6 +42,8 @@ interface Ctx {
   dryRun: boolean;
   checksum: ManifestFileChecksumAlgorithm;
   latestManifest: BackupManifest | undefined;
+  /** Every input backup's manifest (undefined where missing), in chain order. */
+  manifests: (BackupManifest | undefined)[];
   builder: ManifestBuilder | undefined;
   manifestParts: Buffer[];
   tracker: OutputTracker;
@@ -265,6 +267,7 @@ async function reconstruct(ctx: Ctx, inPath: string, outPath: string, relDir: st
   const older: PlanSource[] = [];
   const paths = [inPath];
   const sizes = [latest.size];
+  const backupOf = [ctx.backups.length - 1];
   let foundFull = false;
   for (let i = ctx.backups.length - 2; i >= 0; i--) {
     const dir = ctx.backups[i]!;
@@ -274,6 +277,7 @@ async function reconstruct(ctx: Ctx, inPath: string, outPath: string, relDir: st
       older.push({ kind: 'full', sizeBytes: st.size });
       paths.push(full);
       sizes.push(st.size);
+      backupOf.push(i);
       foundFull = true;
       break;
     }
@@ -287,6 +291,7 @@ async function reconstruct(ctx: Ctx, inPath: string, outPath: string, relDir: st
     older.push({ kind: 'incremental', header: h.header });
     paths.push(inc);
     sizes.push(h.size);
+    backupOf.push(i);
   }
   if (!foundFull && older.length > 0 && ctx.backups.length > 1) {
     throw new CombineError(`no full copy of "${manifestPath}" in the chain: the first backup must be a full backup`, { path: inPath });
@@ -305,6 +310,20 @@ async function reconstruct(ctx: Ctx, inPath: string, outPath: string, relDir: st
   ctx.debug(`${ctx.dryRun ? 'would reconstruct' : 'reconstructing'} "${outPath}" (${plan.blockLength} blocks, checksum ${ctx.checksum})`);
   ctx.debug(`reconstruction plan:${describePlan(plan, paths)}`);
   if (ctx.dryRun) return { size, checksum: '' };
+
+  if (plan.fullCopyFrom !== undefined) {
+    // Unchanged since an older backup, same length: copy that file whole (pg_combinebackup does), and reuse
+    // its checksum from that backup's manifest when the algorithm matches.
+    const from = paths[plan.fullCopyFrom]!;
+    const entry = ctx.manifests[backupOf[plan.fullCopyFrom]!]?.files.get(manifestPath);
+    const known = ctx.checksum === 'NONE' ? ''
+      : entry !== undefined && entry.checksumAlgorithm === ctx.checksum && entry.size === size ? entry.checksum : undefined;
+    if (known !== undefined) {
+      ctx.debug(`copying "${from}" to "${outPath}" (unchanged since that backup)`);
+      await kernelCopy(ctx, from, outPath);
+      return { size, checksum: known };
+    }
+  }
 
   const sum = createChecksum(ctx.checksum);
   const handles = new Map<number, FileHandle>();
@@ -347,6 +366,17 @@ async function reconstruct(ctx: Ctx, inPath: string, outPath: string, relDir: st
   return { size, checksum: sum.hex() };
 }
 
+/** Copy a whole file when nothing has to be computed: the kernel copies (copy_file_range / sendfile where available). */
+async function kernelCopy(ctx: Ctx, from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to, fsConstants.COPYFILE_EXCL);
+    ctx.tracker.file(to);
+    await chmod(to, ctx.fileMode);
+  } catch (err) {
+    throw ioError(`could not copy "${from}" to "${to}"`, to, err);
+  }
+}
+
 /** Copy one file, computing its checksum unless the newest manifest already has it. */
 async function copyOne(ctx: Ctx, inPath: string, outPath: string, manifestPath: string, inManifest: boolean): Promise<Written> {
   const st = await stat(inPath);
@@ -361,14 +391,7 @@ async function copyOne(ctx: Ctx, inPath: string, outPath: string, manifestPath: 
     return { size: st.size, checksum: known ?? '' };
   }
   if (known !== undefined || ctx.checksum === 'NONE' || !inManifest) {
-    // Nothing to compute: let the kernel copy (copy_file_range / sendfile where available).
-    try {
-      await copyFile(inPath, outPath, fsConstants.COPYFILE_EXCL);
-      ctx.tracker.file(outPath);
-      await chmod(outPath, ctx.fileMode);
-    } catch (err) {
-      throw ioError(`could not copy "${inPath}" to "${outPath}"`, outPath, err);
-    }
+    await kernelCopy(ctx, inPath, outPath);
     return { size: st.size, checksum: known ?? '' };
   }
   const sum = createChecksum(ctx.checksum);
@@ -563,7 +586,7 @@ export async function combineBackups(options: CombineOptions): Promise<CombineRe
   const groupReadable = ((await stat(last)).mode & 0o040) !== 0;
   const checksum: ManifestFileChecksumAlgorithm = wantManifest ? (options.manifestChecksums ?? 'CRC32C') : 'NONE';
   const ctx: Ctx = {
-    backups, output, dryRun, checksum, latestManifest,
+    backups, output, dryRun, checksum, latestManifest, manifests,
     builder: undefined, manifestParts: [], tracker: new OutputTracker(),
     dirMode: groupReadable ? 0o750 : 0o700, fileMode: groupReadable ? 0o640 : 0o600,
     signal: options.signal, debug, warn, onFile: options.onFile,

@@ -80,6 +80,8 @@ describe('combineBackups', () => {
     expect((await stat(join(out, 'base/5/16384'))).mode & 0o777).toBe(0o600);
     expect((await stat(join(out, 'base'))).mode & 0o777).toBe(0o700);
     expect(debug.some((d) => d.startsWith('reconstruction plan:'))).toBe(true);
+    // global/1262 is unchanged since the full backup: copied whole, its manifest checksum reused (and verified below).
+    expect(debug.some((d) => d.includes('global/1262" (unchanged since that backup)'))).toBe(true);
 
     const m = parseManifest(await readFile(join(out, 'backup_manifest')));
     expect(m.version).toBe(2);
