@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { combineBackups } from '../../../src/combine/combine.js';
 import { encodeIncrementalFile } from '../../../src/combine/incremental-file.js';
-import { CombineError, ConfigError } from '../../../src/errors.js';
+import { AbortError, CombineError, ConfigError } from '../../../src/errors.js';
 import { createChecksum } from '../../../src/manifest/checksum.js';
 import { parseManifest } from '../../../src/manifest/parse.js';
 import { verifyBackupAll } from '../../../src/verify/verify.js';
@@ -170,6 +170,15 @@ describe('combineBackups', () => {
     const r = await combineBackups({ backups: [full, inc1], output: out, manifest: false, tablespaceMapping: new Map([[tsInc, to]]) });
     expect(r.tablespaces).toEqual([{ oid: 16500, source: tsInc, directory: to, inPlace: false }]);
     expect(await readFile(join(out, 'pg_tblspc/16500/PG_17_1/5/20000'))).toEqual(cat(blk('p'), blk('Q')));
+  });
+
+  it('an abort stops the run, rejects with AbortError and removes the output', async () => {
+    const out = join(root, 'aborted');
+    const c = new AbortController();
+    const err = await combineBackups({ backups: [full, inc1, inc2], output: out, signal: c.signal, onFile: () => c.abort() })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    await expect(stat(out)).rejects.toThrow();
   });
 
   it('validates options', async () => {
