@@ -9,7 +9,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { decompressorFor } from '../compress/decompress.js';
-import { extractTar, type TarExtractor } from '../tar/extract.js';
+import { extractTar, type TarEntry, type TarExtractor } from '../tar/extract.js';
 import type { ArchiveCompression, ArchiveOpener, ArchiveRef } from './types.js';
 
 /** Paths pg_verifybackup always ignores. */
@@ -143,10 +143,10 @@ export function directoryWalSource(dir: string): WalSource {
 export function archiveWalSource(archive: ArchiveRef, open: ArchiveOpener, prefix = ''): WalSource {
   let index: Map<string, { pos: number; size: number }> | undefined;
   let extractor: TarExtractor | undefined;
-  let iterator: AsyncIterator<import('../tar/extract.js').TarEntry> | undefined;
+  let iterator: AsyncIterator<TarEntry> | undefined;
   let position = -1;
 
-  const openExtractor = (): AsyncIterator<import('../tar/extract.js').TarEntry> => {
+  const openExtractor = (): AsyncIterator<TarEntry> => {
     const src = open(archive);
     if (!src) throw new Error(`no decompressor for ${archive.compression} archive "${archive.name}"`);
     extractor = extractTar(src as AsyncIterable<Buffer>);

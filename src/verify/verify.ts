@@ -302,7 +302,15 @@ async function* walkPlain(s: RunState, rel: string | undefined, full: string): A
       };
       e.bad = true;
     }
-    if (childRel === CONTROL_FILE) yield* checkControlBytes(s, await readHead(childFull, PG_CONTROL_FILE_SIZE), CONTROL_FILE, st.size);
+    if (childRel === CONTROL_FILE) {
+      let head: Buffer | undefined;
+      try {
+        head = await readHead(childFull, PG_CONTROL_FILE_SIZE);
+      } catch (err) {
+        yield { kind: 'unreadable', path: childRel, message: `could not read file "${childRel}"`, detail: errText(err) };
+      }
+      if (head) yield* checkControlBytes(s, head, CONTROL_FILE, st.size);
+    }
     if (!s.o.skipChecksums && shouldChecksum(e)) s.totalBytes += e.file.size;
   }
 }
