@@ -1,0 +1,103 @@
+// Command-line options of `npm run bench` (bench/run.ts). Kept apart so the defaults are in one place.
+import { parseArgs } from 'node:util';
+import { CASE_IDS, type CaseId } from './cases.js';
+
+/** What one `npm run bench` invocation does. */
+export interface BenchArgs {
+  /** Dataset sizes in bytes, ascending; the dataset grows from one to the next (memory flatness). */
+  sizes: number[];
+  /** Timed runs per side and case. */
+  runs: number;
+  /** Untimed runs per side and case before the timed ones (page cache, JIT, checkpoint state). */
+  warmup: number;
+  /** Cases to run, in this order. */
+  cases: CaseId[];
+  /** Clusters to start: 15 (Debian: ours and pg_basebackup) and/or 17 (embedded: ours alone). */
+  clusters: number[];
+  /** An existing cluster instead (libpq connection string of a replication-capable role); no dataset is built. */
+  conn: string | undefined;
+  /** Pass `--no-sync` to both tools (the final fsync is otherwise part of every timed run). */
+  noSync: boolean;
+  /** Where targets go (an empty directory is made under it). */
+  workDir: string | undefined;
+  /** Where results go. */
+  resultsDir: string;
+  /** Also write `<timestamp>.json`; `latest.*` are always written. */
+  keepTimestamped: boolean;
+  /** A word for the results file name, e.g. `memory`. */
+  tag: string | undefined;
+}
+
+export const HELP = `npm run bench -- [options]
+
+  --size=SIZE[,SIZE...]  dataset size(s), e.g. 300MB, 1GB, 4GB (default 300MB); with several,
+                         the dataset grows from one to the next and every case runs at each
+  --runs=N               timed runs per tool and case (default 5), alternating ours / pg_basebackup
+  --warmup=N             untimed runs per tool and case first (default 1)
+  --cases=A,B            subset of: ${CASE_IDS.join(', ')}
+  --clusters=15,17       which clusters to start (default both): 15 is Debian's build (ratios against
+                         pg_basebackup 15), 17 is an embedded build (ours alone: pg_basebackup 15 refuses it)
+  --conn=CONNSTR         use this running server instead (replication role; nothing is loaded into it)
+  --no-sync              pass --no-sync to both tools
+  --work-dir=DIR         where backups are written (default: the harness's temporary root)
+  --results=DIR          where results go (default bench/results)
+  --tag=WORD             add WORD to the timestamped result file name
+  --no-keep              do not write the timestamped JSON (latest.* only)
+`;
+
+/** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(k|kb|m|mb|g|gb|t|tb)?\s*$/i.exec(text);
+  if (!m) throw new Error(`invalid size ${JSON.stringify(text)}: write e.g. 300MB or 4GB`);
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 'mb').toLowerCase()[0];
+  const mult = unit === 'k' ? 2 ** 10 : unit === 'm' ? 2 ** 20 : unit === 'g' ? 2 ** 30 : 2 ** 40;
+  return Math.round(n * mult);
+}
+
+export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      size: { type: 'string', default: '300MB' },
+      runs: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      cases: { type: 'string' },
+      clusters: { type: 'string', default: '15,17' },
+      conn: { type: 'string' },
+      'no-sync': { type: 'boolean', default: false },
+      'work-dir': { type: 'string' },
+      results: { type: 'string', default: 'bench/results' },
+      tag: { type: 'string' },
+      'no-keep': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  const sizes = values.size.split(',').map(parseSize).sort((a, b) => a - b);
+  const runs = Number(values.runs);
+  const warmup = Number(values.warmup);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs=${values.runs}: expected a whole number >= 1`);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup=${values.warmup}: expected a whole number >= 0`);
+  const cases = (values.cases ?? CASE_IDS.join(',')).split(',').map((c) => c.trim()).filter((c) => c !== '');
+  for (const c of cases) {
+    if (!(CASE_IDS as readonly string[]).includes(c)) throw new Error(`unknown case ${c}: expected one of ${CASE_IDS.join(', ')}`);
+  }
+  const clusters = values.clusters.split(',').map(Number);
+  for (const c of clusters) if (c !== 15 && c !== 17) throw new Error(`--clusters: ${c} is not 15 or 17`);
+  return {
+    sizes,
+    runs,
+    warmup,
+    cases: cases as CaseId[],
+    clusters,
+    conn: values.conn,
+    noSync: values['no-sync'],
+    workDir: values['work-dir'],
+    resultsDir: values.results,
+    keepTimestamped: !values['no-keep'],
+    tag: values.tag,
+  };
+}

@@ -1,0 +1,308 @@
+// `npm run bench`: pgbb against pg_basebackup / pg_verifybackup on the same cluster, in the same run,
+// alternating the two tools, with the results written to bench/results/ (JSON, Markdown, SVG chart).
+// `npm run bench -- --help` lists the options. Not a test: nothing here fails on a slow result.
+//
+// Clusters are started by the test harness's startCluster (test/harness/cluster.ts) and removed when the
+// process exits: Debian's PostgreSQL 15, against which pg_basebackup 15 runs too, and an embedded 17,
+// which pg_basebackup 15 refuses (it only talks to servers of its own major or older), measured alone.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { HELP, parseBenchArgs, type BenchArgs } from './lib/args.js';
+import { CASES, type CaseContext, type CaseDef, type Features } from './lib/cases.js';
+import { databaseBytes, growDataset, type DatasetTarget } from './lib/dataset.js';
+import { CommandFailed, cleanupMeasure, measure, stats, type Sample } from './lib/measure.js';
+import {
+  machineInfo, toMarkdown, toSvg, versionInfo, type BenchResult, type CaseResult, type DatasetResult, type SideResult,
+} from './lib/report.js';
+import { debianBinDir, DEBIAN_BIN_DIR } from '../test/harness/binaries.js';
+import { startCluster, type Cluster } from '../test/harness/cluster.js';
+import { makeTempDir } from '../test/harness/run-root.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const OURS = [process.execPath, CLI];
+const REF_BACKUP = join(DEBIAN_BIN_DIR, 'pg_basebackup');
+const REF_VERIFY = join(DEBIAN_BIN_DIR, 'pg_verifybackup');
+const MB = 2 ** 20;
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+function help(sub: string): string {
+  const r = spawnSync(process.execPath, [CLI, sub, '--help'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout : '';
+}
+
+async function dirBytes(path: string): Promise<number> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.size;
+  let n = 0;
+  for (const e of await readdir(path)) n += await dirBytes(join(path, e));
+  return n;
+}
+
+function syncDisks(): void {
+  spawnSync('sync');
+}
+
+/** The server major of a connection string, via psql (pg_basebackup's own check is by major). */
+function serverVersionOf(conn: string): { version: string; num: number } {
+  const psql = join(DEBIAN_BIN_DIR, 'psql');
+  const r = spawnSync(psql, ['-d', conn, '-Atc', 'SHOW server_version_num'], { encoding: 'utf8' });
+  const v = spawnSync(psql, ['-d', conn, '-Atc', 'SHOW server_version'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot query ${conn} with psql: ${r.stderr}`);
+  return { version: `PostgreSQL ${v.stdout.trim()}`, num: Number(r.stdout.trim()) };
+}
+
+interface Target {
+  name: string;
+  conn: string;
+  serverVersion: string;
+  serverMajor: number;
+  /** Superuser access for loading data; absent for --conn. */
+  dataset: DatasetTarget | undefined;
+  features: Features;
+  cluster: Cluster | undefined;
+}
+
+async function startTarget(major: number): Promise<Target> {
+  const flavor = major === 15 ? 'debian' : 'embedded';
+  log(`starting PostgreSQL ${major} (${flavor})`);
+  const cluster = await startCluster({
+    major,
+    flavor,
+    ssl: false,
+    // Room for the dataset's WAL between checkpoints; the backups' own checkpoints are fast.
+    conf: { max_wal_size: '4GB', shared_buffers: '128MB' },
+  });
+  const [v] = await cluster.sql<{ v: string }>('SELECT version() AS v');
+  const scratch = await makeTempDir('bench-load');
+  return {
+    name: `PostgreSQL ${major} (${flavor === 'debian' ? "Debian's build" : 'embedded build'})`,
+    conn: cluster.connectionString(),
+    serverVersion: (v?.v ?? '').split(' on ')[0] ?? '',
+    serverMajor: major,
+    cluster,
+    dataset: {
+      sql: (text, params) => cluster.sql(text, params),
+      pgbenchConn: ['-h', cluster.socketDir, '-p', String(cluster.port), '-U', 'postgres'],
+      pgbench: join(DEBIAN_BIN_DIR, 'pgbench'),
+      scratchDir: scratch,
+    },
+    features: {
+      oursCompress: false,
+      oursVerify: false,
+      // Debian builds with --with-zstd; the embedded builds link no zstd (checked below with ldd).
+      serverZstd: flavor === 'debian' || linksZstd(join(cluster.binDir, 'postgres')),
+      reference: major <= 15,
+    },
+  };
+}
+
+function linksZstd(binary: string): boolean {
+  const r = spawnSync('ldd', [binary], { encoding: 'utf8' });
+  return /libzstd/.test(r.stdout);
+}
+
+function side(command: string[], samples: Sample[], bytes: number, outputBytes: number | undefined): SideResult {
+  const wall = stats(samples.map((x) => x.wallMs));
+  return {
+    command,
+    samples,
+    wallMs: wall,
+    cpuMs: stats(samples.map((x) => x.userMs + x.sysMs)),
+    peakRssBytes: stats(samples.map((x) => x.peakRssBytes)),
+    throughputMBps: bytes / MB / (wall.median / 1000),
+    outputBytes,
+  };
+}
+
+/** A printable command line: the connection string quoted. */
+function show(program: string[], args: string[]): string[] {
+  return [...program.map((p) => (p === process.execPath ? 'node' : p.startsWith(ROOT) ? p.slice(ROOT.length + 1) : p)), ...args];
+}
+
+async function runCase(def: CaseDef, t: Target, args: BenchArgs, work: string, dataBytes: number, verifyDir: string | undefined): Promise<CaseResult> {
+  const base = { id: def.id, title: def.title };
+  const avail = def.available(t.features);
+  if (avail !== true) return { ...base, status: 'not available', reason: avail };
+  const target = join(work, 'target');
+  const ctx: CaseContext = { conn: t.conn, target, noSync: args.noSync, verifyDir };
+  const spec = def.command(ctx);
+  const ours = [...OURS, def.tool];
+  const ref = t.features.reference ? [def.tool === 'backup' ? REF_BACKUP : REF_VERIFY] : undefined;
+  const samples: { ours: Sample[]; ref: Sample[] } = { ours: [], ref: [] };
+  const out: { ours: number | undefined; ref: number | undefined } = { ours: undefined, ref: undefined };
+  const one = async (who: 'ours' | 'ref', program: string[], timed: boolean): Promise<void> => {
+    if (def.writesTarget) await rm(target, { recursive: true, force: true });
+    syncDisks();
+    const sample = await measure(program[0]!, [...program.slice(1), ...spec.args], spec.stdout);
+    if (timed) samples[who].push(sample);
+    out[who] = spec.stdout === 'count' ? sample.stdoutBytes : def.writesTarget ? await dirBytes(target) : undefined;
+  };
+  try {
+    for (let i = 0; i < args.warmup + args.runs; i++) {
+      const timed = i >= args.warmup;
+      await one('ours', ours, timed);
+      if (ref) await one('ref', ref, timed);
+    }
+  } catch (err) {
+    const said = err instanceof CommandFailed ? err.message.split('\n').slice(1).join(' ').trim() : '';
+    if (err instanceof CommandFailed && def.id === 'server-zstd' && /zstd/i.test(said) && /support/i.test(said)) {
+      return { ...base, status: 'not available', reason: `the server refused zstd: ${said}` };
+    }
+    // A flag the CLI lists but cannot run yet (a feature being built) is not a benchmark failure.
+    if (err instanceof CommandFailed && samples.ours.length === 0 && /not wired|not implemented|not (yet )?supported yet/i.test(said)) {
+      return { ...base, status: 'not available', reason: `pgbb says: ${said}` };
+    }
+    log(`  ${def.id}: FAILED ${err instanceof Error ? err.message : String(err)}`);
+    return { ...base, status: 'failed', reason: said || (err instanceof Error ? err.message : String(err)) };
+  } finally {
+    if (def.writesTarget) await rm(target, { recursive: true, force: true });
+  }
+  const o = side(show(ours, spec.args), samples.ours, dataBytes, out.ours);
+  const result: CaseResult = { ...base, status: 'ok', ours: o };
+  if (ref) {
+    const p = side(show(ref, spec.args), samples.ref, dataBytes, out.ref);
+    result.reference = p;
+    result.ratio = {
+      wall: o.wallMs.median / p.wallMs.median,
+      cpu: o.cpuMs.median / p.cpuMs.median,
+      peakRss: o.peakRssBytes.median / p.peakRssBytes.median,
+    };
+  }
+  const r = result.ratio;
+  log(`  ${def.id}: pgbb ${(o.wallMs.median / 1000).toFixed(2)} s, ${(o.peakRssBytes.max / MB).toFixed(0)} MB` +
+    (result.reference ? `; reference ${(result.reference.wallMs.median / 1000).toFixed(2)} s, ${(result.reference.peakRssBytes.max / MB).toFixed(0)} MB; ratio ${r!.wall.toFixed(3)}` : ''));
+  return result;
+}
+
+async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]): Promise<void> {
+  const cases = CASES.filter((c) => args.cases.includes(c.id));
+  for (const size of t.dataset ? args.sizes : [0]) {
+    let bytes: number;
+    if (t.dataset) {
+      log(`${t.name}: growing the dataset to ${(size / MB).toFixed(0)} MB`);
+      bytes = await growDataset(t.dataset, size, (l) => log(`  ${l}`));
+    } else {
+      bytes = await databaseBytes({ sql: async (text) => psqlRows(t.conn, text) });
+    }
+    log(`${t.name}: ${(bytes / MB).toFixed(0)} MB of data`);
+    const work = args.workDir ? await mkdtempIn(args.workDir) : await makeTempDir('bench-work');
+    let verifyDir: string | undefined;
+    if (cases.some((c) => c.id === 'verify') && t.features.oursVerify) {
+      // One plain backup with streamed WAL, by the reference tool when it can, verified by both verifiers.
+      verifyDir = join(work, 'verify-source');
+      const program = t.features.reference ? [REF_BACKUP] : [...OURS, 'backup'];
+      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', verifyDir, '-Fp', '-X', 'stream'], 'ignore');
+    }
+    const d: DatasetResult = {
+      cluster: t.name,
+      serverVersion: t.serverVersion,
+      requestedBytes: size,
+      databaseBytes: bytes,
+      cases: [],
+    };
+    if (!t.features.reference) {
+      d.referenceNote = `pg_basebackup 15 (the only one installed) refuses PostgreSQL ${t.serverMajor} ("incompatible server version"), ` +
+        'so this cluster measures pgbb alone; the ratios come from the PostgreSQL 15 cluster.';
+    }
+    datasets.push(d);
+    for (const def of cases) d.cases.push(await runCase(def, t, args, work, bytes, verifyDir));
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function mkdtempIn(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const p = join(dir, `bench-${process.pid}`);
+  await mkdir(p, { recursive: true });
+  return p;
+}
+
+async function psqlRows<T>(conn: string, text: string): Promise<T[]> {
+  const r = spawnSync(join(DEBIAN_BIN_DIR, 'psql'), ['-d', conn, '-AtF', '\t', '-c', text], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
+  // Only single-column answers are asked for.
+  return r.stdout.trim().split('\n').map((line) => ({ n: line }) as T);
+}
+
+async function main(): Promise<void> {
+  const parsed = parseBenchArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const args = parsed;
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm run bench does)`);
+  if (!debianBinDir()) throw new Error(`Debian's PostgreSQL 15 is not installed (${DEBIAN_BIN_DIR}): apt-get install postgresql-15`);
+  const startedAt = new Date();
+  const oursCompress = /--compress/.test(help('backup'));
+  const oursVerify = help('verify') !== '';
+  const datasets: DatasetResult[] = [];
+  const targets: (() => Promise<Target>)[] = args.conn
+    ? [async () => {
+      const v = serverVersionOf(args.conn!);
+      const major = Math.floor(v.num / 10000);
+      return {
+        name: `the server at --conn (PostgreSQL ${major})`,
+        conn: args.conn!,
+        serverVersion: v.version,
+        serverMajor: major,
+        dataset: undefined,
+        cluster: undefined,
+        // Unknown build: server-side zstd is tried, and a refusal reported as not available.
+        features: { oursCompress, oursVerify, serverZstd: true, reference: major <= 15 },
+      };
+    }]
+    : args.clusters.map((m) => () => startTarget(m));
+  for (const make of targets) {
+    const t = await make();
+    t.features.oursCompress = oursCompress;
+    t.features.oursVerify = oursVerify;
+    try {
+      await benchTarget(t, args, datasets);
+    } finally {
+      await t.cluster?.destroy();
+    }
+  }
+  await cleanupMeasure();
+
+  const result: BenchResult = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: machineInfo(),
+    versions: versionInfo(OURS, REF_BACKUP, REF_VERIFY),
+    settings: { runs: args.runs, warmup: args.warmup, noSync: args.noSync, order: 'alternating pgbb, reference, pgbb, reference, ...' },
+    datasets,
+  };
+  const dir = resolve(ROOT, args.resultsDir);
+  await mkdir(dir, { recursive: true });
+  const json = JSON.stringify(result, null, 2) + '\n';
+  if (args.keepTimestamped) {
+    const stamp = startedAt.toISOString().replace(/[:.]/g, '-').slice(0, 19);
+    await writeFile(join(dir, `${stamp}${args.tag ? `-${args.tag}` : ''}.json`), json);
+  }
+  await writeFile(join(dir, 'latest.json'), json);
+  const md = toMarkdown(result);
+  await writeFile(join(dir, 'latest.md'), md);
+  await writeFile(join(dir, 'latest.svg'), toSvg(result));
+  process.stdout.write(md);
+  log(`results in ${dir} (latest.json, latest.md, latest.svg)`);
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}
