@@ -227,6 +227,9 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
     session?.destroy(err instanceof AbortError ? undefined : err);
+    // Waits for the session's own cleanup (a slot created with createSlot is dropped), so that
+    // when runBackup rejects nothing of this run is left on the server either.
+    await session?.close().catch(() => undefined);
     await walSink?.abort(err).catch(() => undefined);
     const keep = options.noClean || err instanceof ChecksumFailureError;
     if (!keep) {

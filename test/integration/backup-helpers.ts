@@ -1,0 +1,176 @@
+// Shared pieces of the backup acceptance tests: a committing writer that remembers where
+// each commit landed in the WAL, restore helpers (GNU tar extraction, tablespace_map
+// rewriting), and the checks every restored copy must pass.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { expect } from 'vitest';
+import { parseLsn } from '../../src/index.js';
+import { chownToServer, type Cluster } from '../harness/index.js';
+
+export const exec = promisify(execFile);
+
+/** One committed row of the writer: its id and a WAL position at or after its commit record. */
+export interface Committed {
+  id: number;
+  lsnAfterCommit: bigint;
+}
+
+/** Creates an empty writer table (so concurrent tests each have their own single writer). */
+export async function createTicks(c: Cluster, table: string): Promise<void> {
+  await c.sql(`create table ${table}(id bigserial primary key, at timestamptz not null)`);
+}
+
+/**
+ * Keeps inserting rows into `table` in single-row transactions (autocommit) over its own
+ * connection until stopped. After each commit it reads pg_current_wal_lsn(): a commit with
+ * synchronous_commit on has been flushed, so that position is at or after the commit record.
+ * `started` resolves once `minRows` rows are in, so a backup started then overlaps real traffic.
+ */
+export function startWriter(c: Cluster, table: string, minRows = 5): { started: Promise<void>; stop: () => Promise<Committed[]> } {
+  let running = true;
+  const done: Committed[] = [];
+  let markStarted!: () => void;
+  const started = new Promise<void>((res) => { markStarted = res; });
+  const loop = (async () => {
+    const client = new pg.Client({ host: c.socketDir, port: c.port, user: c.superuser, database: 'postgres' });
+    await client.connect();
+    try {
+      while (running) {
+        const ins = await client.query<{ id: string }>(`insert into ${table}(at) values (clock_timestamp()) returning id`);
+        const pos = await client.query<{ l: string }>('select pg_current_wal_lsn()::text l');
+        done.push({ id: Number(ins.rows[0]!.id), lsnAfterCommit: parseLsn(pos.rows[0]!.l) });
+        if (done.length === minRows) markStarted();
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return {
+    started: Promise.race([started, loop.then(() => { throw new Error('the writer stopped before it started'); })]),
+    stop: async () => {
+      running = false;
+      await loop;
+      return done;
+    },
+  };
+}
+
+/** A digest of the rows up to `maxId`, computed the same way on both servers. */
+const digestSql = (table: string) => `select count(*)::int n, coalesce(max(id), 0)::int mx,
+  md5(coalesce(string_agg(id || '@' || at::text, ',' order by id), '')) d from ${table} where id <= $1`;
+
+/**
+ * The restored copy holds exactly the committed rows of a prefix of the writer's history:
+ * every row whose commit preceded `endLsn` is there, rows form a gapless prefix (one writer,
+ * so commit order is id order), and they are byte-for-byte the primary's rows (no row that
+ * was never committed, no torn row). Returns the number of writer rows restored.
+ */
+export async function expectCommittedPrefix(
+  restored: Cluster, primary: Cluster, table: string, committed: Committed[], endLsn: bigint,
+): Promise<number> {
+  const [all] = await restored.sql<{ n: number; mx: number }>(`select count(*)::int n, coalesce(max(id), 0)::int mx from ${table}`);
+  const mustHave = committed.filter((c) => c.lsnAfterCommit <= endLsn);
+  // The backup must have been taken while the writer was committing.
+  expect(mustHave.length).toBeGreaterThan(0);
+  expect(all!.mx).toBeGreaterThanOrEqual(mustHave[mustHave.length - 1]!.id);
+  // A gapless prefix: as many rows as the highest id (ids start at 1; no rollbacks).
+  expect(all!.n).toBe(all!.mx);
+  // Nothing the writer did not commit.
+  expect(all!.mx).toBeLessThanOrEqual(committed[committed.length - 1]!.id);
+  const [mine] = await restored.sql<{ n: number; d: string }>(digestSql(table), [all!.mx]);
+  const [theirs] = await primary.sql<{ n: number; d: string }>(digestSql(table), [all!.mx]);
+  expect(mine).toEqual(theirs);
+  return all!.n;
+}
+
+/** A restored server finished recovery: consistent, out of recovery, and its log says so. */
+export async function expectRecovered(restored: Cluster): Promise<void> {
+  // pg_ctl -w returns once connections are accepted, which archive recovery allows (hot
+  // standby) before it has replayed the archive and promoted.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const [r] = await restored.sql<{ rec: boolean }>('select pg_is_in_recovery() rec');
+    if (!r!.rec) break;
+    if (Date.now() > deadline) throw new Error(`the restored server is still in recovery after 30 s:\n${restored.logText()}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  expect(restored.logText()).toMatch(/consistent recovery state reached/);
+}
+
+/** GNU tar -x into `dir` (created). */
+export async function untar(file: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await exec('tar', ['-xf', file, '-C', dir]);
+}
+
+/** GNU tar's member list of an archive, sorted, directory slashes and leading ./ removed. */
+export async function tarMembers(file: string): Promise<string[]> {
+  const { stdout } = await exec('tar', ['-tf', file], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout.split('\n').filter(Boolean).map((n) => n.replace(/^\.\//, '').replace(/\/$/, '')).sort();
+}
+
+/**
+ * Extract a tar-format backup (base.tar, <oid>.tar, pg_wal.tar when present) into a fresh
+ * data directory, each tablespace into `tsRoot/<oid>`, tablespace_map rewritten to point there.
+ */
+export async function restoreTar(backupDir: string, dataDir: string, tsRoot: string): Promise<string[]> {
+  await untar(join(backupDir, 'base.tar'), dataDir);
+  const names = await readdir(backupDir);
+  if (names.includes('pg_wal.tar')) await untar(join(backupDir, 'pg_wal.tar'), join(dataDir, 'pg_wal'));
+  const tsDirs: string[] = [];
+  const mapPath = join(dataDir, 'tablespace_map');
+  const lines: string[] = [];
+  for (const name of names) {
+    const m = /^(\d+)\.tar$/.exec(name);
+    if (!m) continue;
+    const dir = join(tsRoot, m[1]!);
+    await untar(join(backupDir, name), dir);
+    await chownToServer(dir, { recursive: true });
+    tsDirs.push(dir);
+    lines.push(`${m[1]} ${dir}`);
+  }
+  if (existsSync(mapPath)) {
+    const old = (await readFile(mapPath, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ')[0]).sort();
+    expect(old).toEqual(lines.map((l) => l.split(' ')[0]).sort());
+    await writeFile(mapPath, lines.map((l) => `${l}\n`).join(''));
+  }
+  return tsDirs;
+}
+
+/** Every path under `dir` (relative, sorted); directories included, symlinks not followed. */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      out.push(p);
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
+/** Replication slots on a server (waits up to 10 s for walsenders that are exiting to let go of temporary ones). */
+export async function slotsAfterSettling(c: Cluster): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const rows = await c.sql<{ slot_name: string }>('select slot_name from pg_replication_slots order by 1');
+    if (rows.length === 0 || Date.now() > deadline) return rows.map((r) => r.slot_name);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/** Nothing that looks like a finished backup: the directory is gone or empty. */
+export async function expectNoBackupLeft(dir: string, existedBefore: boolean): Promise<void> {
+  if (!existedBefore) {
+    expect(existsSync(dir)).toBe(false);
+    return;
+  }
+  expect(existsSync(dir)).toBe(true);
+  expect(await readdir(dir)).toEqual([]);
+}
