@@ -93,6 +93,7 @@ export class ParallelCompressor extends Duplex {
     super({ ...streamOptions, decodeStrings: true, objectMode: false });
     this.spec = resolveCompression(spec);
     if (this.spec.algorithm === 'none') throw new CompressionError('cannot compress with method "none"');
+    refuseServerSpec(this.spec);
     const algorithm = this.spec.algorithm;
     this.#config = chunkCodecConfig(this.spec);
     this.#key = JSON.stringify(this.#config);
@@ -265,6 +266,7 @@ export class ParallelCompressor extends Duplex {
  */
 export function createCompressor(spec: CompressionInput | CompressionSpec, options: CompressorOptions = {}): Duplex {
   const resolved = resolveCompression(spec);
+  refuseServerSpec(resolved);
   const threads = options.threads ?? (resolved.algorithm === 'zstd' ? resolved.workers : undefined);
   if (threads === 0 && resolved.algorithm === 'gzip') {
     return zlib.createGzip({ level: effectiveLevel(resolved) });
@@ -277,4 +279,12 @@ export function createCompressor(spec: CompressionInput | CompressionSpec, optio
     return create({ params });
   }
   return new ParallelCompressor(resolved, options);
+}
+
+/** A server-side spec compressed here too would compress twice: the caller mixed the two up. */
+function refuseServerSpec(spec: CompressionSpec): void {
+  if (spec.location === 'server') {
+    throw new CompressionError(`"server-${spec.algorithm}" asks the server to compress: the archives arrive compressed, ` +
+      'so do not compress them again here (use a client-side spec, or none)', { algorithm: spec.algorithm });
+  }
 }

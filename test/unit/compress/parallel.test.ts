@@ -60,6 +60,8 @@ describe('ParallelCompressor output is read by the command-line tools', () => {
 
   it('refuses bad options and "none" with typed errors', () => {
     expect(() => new ParallelCompressor('none')).toThrow(CompressionError);
+    expect(() => new ParallelCompressor('server-gzip')).toThrow(/asks the server to compress/);
+    expect(() => createCompressor('server-zstd', { threads: 0 })).toThrow(CompressionError);
     expect(() => new ParallelCompressor('gzip', { chunkBytes: 1000 })).toThrow(/chunkBytes must be between/);
     expect(() => new ParallelCompressor('gzip', { threads: -1 })).toThrow(/threads must be an integer/);
     expect(() => new ParallelCompressor('gzip:11')).toThrow(/expects a compression level between 1 and 9/);
