@@ -4,9 +4,10 @@
  * 1952 §2.2 allows several members; the lz4 and zstd formats allow several frames), which is what lets
  * chunks be compressed on several threads at once.
  *
- * {@link createChunkCodec} must stay self-contained (no reference to anything outside its body, `require`
- * passed in): the worker pool runs its source text inside each worker thread, so that the package needs
- * no separate worker file in its build.
+ * The compressor is written once, as JavaScript source text ({@link CHUNK_CODEC_SOURCE}): worker threads
+ * run it with `eval`, and this thread compiles the same text. Source text, rather than a function's
+ * `toString()`, because bundlers rewrite functions (esbuild's `keepNames` inserts calls to a helper the
+ * worker would not have), and the package then needs no separate worker file in its build.
  * @module
  */
 
@@ -14,9 +15,9 @@
 export interface ChunkCodecConfig {
   /** The method. */
   algorithm: 'gzip' | 'lz4' | 'zstd';
-  /** The level the library takes (see `effectiveLevel`). */
+  /** The level the library takes (see `effectiveLevel`). lz4-napi has one level (fast) and ignores it. */
   level: number;
-  /** zstd: long-distance matching (built-in zstd only). */
+  /** zstd: long-distance matching (built-in zstd only; the package has no parameter for it). */
   longDistance: boolean;
   /** zstd: use Node's built-in zstd (22.15+) rather than the package. */
   zstdBuiltin: boolean;
@@ -30,36 +31,49 @@ export interface ChunkCodecConfig {
 export type ChunkCodec = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 
 /**
- * Builds the compressor for one configuration. `req` is `require` (in a worker) or `createRequire(...)`.
- * Kept free of outside references: see the module comment.
+ * `function (req, config) → (input) → output`: the compressor for one {@link ChunkCodecConfig}; `req` is
+ * `require`. lz4 frames carry a content checksum and zstd frames a checksum, as the tools write by default,
+ * so that `lz4 -d`, `zstd -d` and our decoders detect corruption.
  */
-export function createChunkCodec(req: (id: string) => unknown, config: ChunkCodecConfig): ChunkCodec {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const zlib = req('node:zlib') as any;
-  const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+export const CHUNK_CODEC_SOURCE = `function (req, config) {
+  var zlib = req('node:zlib');
   if (config.algorithm === 'gzip') {
-    const options = { level: config.level };
-    return (input) => zlib.gzipSync(input, options) as Buffer;
+    var gzipOptions = { level: config.level };
+    return function (input) { return zlib.gzipSync(input, gzipOptions); };
   }
   if (config.algorithm === 'lz4') {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const lz4 = req(config.lz4Module ?? 'lz4-napi') as any;
-    // The content checksum lets `lz4 -d` (and our decoder) detect corruption, as the lz4 tool's own frames do.
-    const options = { contentChecksum: true };
-    return (input) => lz4.compressFrameSync(asBuffer(input), options) as Buffer;
+    var lz4 = req(config.lz4Module || 'lz4-napi');
+    var frameOptions = { contentChecksum: true };
+    return function (input) {
+      var b = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+      return lz4.compressFrameSync(b, frameOptions);
+    };
   }
   if (config.zstdBuiltin) {
-    const c = zlib.constants;
-    const params: Record<number, number> = {
-      [c.ZSTD_c_compressionLevel]: config.level,
-      // A checksum per frame, as the zstd tool writes by default.
-      [c.ZSTD_c_checksumFlag]: 1,
-    };
+    var c = zlib.constants;
+    var params = {};
+    params[c.ZSTD_c_compressionLevel] = config.level;
+    params[c.ZSTD_c_checksumFlag] = 1;
     if (config.longDistance) params[c.ZSTD_c_enableLongDistanceMatching] = 1;
-    const options = { params };
-    return (input) => zlib.zstdCompressSync(input, options) as Buffer;
+    var zstdOptions = { params: params };
+    return function (input) { return zlib.zstdCompressSync(input, zstdOptions); };
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const zstd = req(config.zstdModule ?? '@mongodb-js/zstd') as any;
-  return (input) => zstd.compress(asBuffer(input), config.level) as Promise<Buffer>;
+  var zstd = req(config.zstdModule || '@mongodb-js/zstd');
+  return function (input) {
+    var b = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    return zstd.compress(b, config.level);
+  };
+}`;
+
+type CodecFactory = (req: (id: string) => unknown, config: ChunkCodecConfig) => ChunkCodec;
+let factory: CodecFactory | undefined;
+
+/**
+ * Builds the compressor for one configuration on this thread (`req` is a `createRequire(...)`).
+ * @throws whatever loading the library throws (the callers check the packages first).
+ */
+export function createChunkCodec(req: (id: string) => unknown, config: ChunkCodecConfig): ChunkCodec {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  factory ??= new Function(`return (${CHUNK_CODEC_SOURCE});`)() as CodecFactory;
+  return factory(req, config);
 }

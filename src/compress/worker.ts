@@ -3,15 +3,14 @@
  * demand, are shared by every compressor in the process, hold the event loop open only while they have a
  * job, and are replaced when one dies. A worker's failure reaches the caller as a {@link CompressionError}.
  *
- * The worker's code is this module's own source text (`workerMain` and `createChunkCodec`, run with
- * `eval`), so the package needs no separate worker entry in its build and works from source (tests,
- * tsx) and from dist alike.
+ * The worker's code is source text run with `eval` (see codec.ts), so the package needs no separate
+ * worker entry in its build and works from source (tests, tsx) and from any bundle alike.
  * @module
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CompressionError } from '../errors.js';
-import { createChunkCodec, type ChunkCodecConfig } from './codec.js';
+import { CHUNK_CODEC_SOURCE, type ChunkCodecConfig } from './codec.js';
 
 /** Most threads a pool uses unless asked for more. */
 export const DEFAULT_MAX_THREADS = 8;
@@ -33,44 +32,38 @@ type ResultMessage =
   | { id: number; output: Uint8Array }
   | { id: number; error: { name: string; message: string; code?: string } };
 
-/** Runs inside each worker thread (as source text: no outside references). */
-/* c8 ignore start */
-function workerMain(req: (id: string) => unknown, makeCodec: typeof createChunkCodec): void {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const { parentPort } = req('node:worker_threads') as any;
-  const codecs = new Map<string, (input: Uint8Array) => Uint8Array | Promise<Uint8Array>>();
-  parentPort.on('message', (m: JobMessage) => {
-    Promise.resolve()
-      .then(() => {
-        let codec = codecs.get(m.key);
-        if (codec === undefined) {
-          codec = makeCodec(req, m.config);
-          codecs.set(m.key, codec);
-        }
-        return codec(m.input);
-      })
-      .then((output) => {
-        const whole = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
-        try {
-          parentPort.postMessage({ id: m.id, output }, whole ? [output.buffer] : []);
-        } catch {
-          // Some native buffers cannot be detached: send a copy.
-          parentPort.postMessage({ id: m.id, output });
-        }
-      }, (err: unknown) => {
-        const e = err instanceof Error ? err : new Error(String(err));
-        parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: (e as { code?: string }).code } });
-      });
-  });
-}
-/* c8 ignore stop */
-
 /**
- * The worker's source. esbuild (tsx, vitest, tsup with keepNames) may wrap named functions in
- * `__name(...)`; the stub keeps the text valid there too.
+ * The worker's program (plain JavaScript, see codec.ts for why text): compile the codec for each
+ * configuration once, compress each chunk, send the result back transferred when it owns its memory.
  */
-const WORKER_SOURCE = 'var __name = (f) => f;\n' +
-  `(${workerMain.toString()})(require, ${createChunkCodec.toString()});\n`;
+const WORKER_SOURCE = `'use strict';
+const { parentPort } = require('node:worker_threads');
+const makeCodec = (${CHUNK_CODEC_SOURCE});
+const codecs = new Map();
+parentPort.on('message', (m) => {
+  Promise.resolve()
+    .then(() => {
+      let codec = codecs.get(m.key);
+      if (codec === undefined) {
+        codec = makeCodec(require, m.config);
+        codecs.set(m.key, codec);
+      }
+      return codec(m.input);
+    })
+    .then((output) => {
+      const whole = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
+      try {
+        parentPort.postMessage({ id: m.id, output }, whole ? [output.buffer] : []);
+      } catch {
+        // Some native buffers cannot be detached: send a copy.
+        parentPort.postMessage({ id: m.id, output });
+      }
+    }, (err) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: e.code } });
+    });
+});
+`;
 
 interface Job {
   id: number;

@@ -226,3 +226,21 @@ describe('CompressionPool errors', () => {
       .toThrow(/zstd compression needs the package "pgbb-no-such-package".*npm install pgbb-no-such-package.*Node 22.15/);
   });
 });
+
+describe('the worker program survives bundling', () => {
+  it('works from a minified bundle with keepNames (as tsup or an application bundler may build it)', async () => {
+    const { build } = await import('esbuild');
+    const dir = mkdtempSync(join(tmpdir(), 'pgbb-bundle-'));
+    const outfile = join(dir, 'parallel.mjs');
+    await build({
+      entryPoints: [new URL('../../../src/compress/parallel.ts', import.meta.url).pathname],
+      bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile, logLevel: 'error', minify: true, keepNames: true,
+    });
+    const mod = await import(outfile) as typeof import('../../../src/compress/parallel.js');
+    const data = mixedData(300_000);
+    for (const threads of [1, 0]) {
+      const out = await compress(new mod.ParallelCompressor('gzip', { threads, chunkBytes: 64 * 1024 }), [data]);
+      expect(gunzipSync(out).equals(data)).toBe(true);
+    }
+  });
+});
