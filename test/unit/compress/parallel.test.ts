@@ -244,3 +244,15 @@ describe('the worker program survives bundling', () => {
     }
   });
 });
+
+describe('compressionSupport', () => {
+  it('reports zlib for gzip, the packages for lz4, and zstd built in or from the packages', async () => {
+    const { compressionSupport, hasBuiltinZstd } = await import('../../../src/compress/backends.js');
+    const s = compressionSupport();
+    expect(s.gzip).toEqual({ compress: 'zlib', decompress: 'zlib' });
+    expect(s.lz4).toEqual({ compress: 'lz4-napi', decompress: 'builtin' });
+    expect(s.zstd).toEqual(hasBuiltinZstd()
+      ? { compress: 'zlib', decompress: 'zlib' }
+      : { compress: '@mongodb-js/zstd', decompress: 'fzstd' });
+  });
+});
