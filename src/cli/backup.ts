@@ -4,12 +4,10 @@
  * @module
  */
 import type { BaseBackupOptions, ConnectionOptions } from '../index.js';
-import { formatHelp } from './args.js';
 import { BACKUP_COMMAND, parseBackupCommandLine, type BackupCliOptions, type TablespaceMapping } from './backup-flags.js';
 import type { CompressionSpec } from './compress-spec.js';
 import {
-  connectionOptionsFromFlags, maybePromptPassword, reportEarlyError, reporterFor, scrubberFor, versionLine,
-  type CliCommand,
+  connectionOptionsFromFlags, maybePromptPassword, parseOrExit, reporterFor, scrubberFor, type CliCommand,
 } from './context.js';
 import type { BackupOutcome } from './library.js';
 
@@ -112,21 +110,8 @@ export const backupCommand: CliCommand = {
   name: 'backup',
   summary: 'take a base backup of a running server (like pg_basebackup)',
   async run(argv, ctx) {
-    let cli: BackupCliOptions;
-    try {
-      const parsed = parseBackupCommandLine(argv);
-      if (parsed.kind === 'help') {
-        ctx.stdout.write(formatHelp(BACKUP_COMMAND));
-        return 0;
-      }
-      if (parsed.kind === 'version') {
-        ctx.stdout.write(versionLine('pgbb', ctx.version));
-        return 0;
-      }
-      cli = parsed.options;
-    } catch (err) {
-      return reportEarlyError(ctx, argv, err);
-    }
+    const cli = parseOrExit(ctx, argv, BACKUP_COMMAND, parseBackupCommandLine);
+    if (typeof cli === 'number') return cli;
     const base = { json: cli.json, progress: cli.progress, verbose: cli.verbose };
     let reporter = reporterFor(ctx, { ...base, scrub: scrubberFor(ctx, cli.connection) });
     try {

@@ -7,8 +7,8 @@
 import {
   combineBackups, parseChecksumAlgorithm, parseTablespaceMapping, type CombineOptions,
 } from '../index.js';
-import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
-import { reportEarlyError, versionLine, type CliCommand } from './context.js';
+import { parseArgs, UsageError, type CommandSpec } from './args.js';
+import { parseOrExit, type CliCommand, type CommandLine } from './context.js';
 import { chooseMode, createReporter } from './output.js';
 
 const PROG = 'pgbb combine';
@@ -54,8 +54,7 @@ export interface CombineCliOptions {
  * parseCombineCommandLine(['full', 'inc1', '-o', 'out']) // { kind: 'run', options: { combine: { backups: ['full', 'inc1'], output: 'out' }, ... } }
  * ```
  */
-export function parseCombineCommandLine(argv: readonly string[]):
-  { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: CombineCliOptions } {
+export function parseCombineCommandLine(argv: readonly string[]): CommandLine<CombineCliOptions> {
   const args = parseArgs(COMBINE_COMMAND, argv);
   if (args.has('help')) return { kind: 'help' };
   if (args.has('version')) return { kind: 'version' };
@@ -96,21 +95,8 @@ export const combineCommand: CliCommand = {
   name: 'combine',
   summary: 'combine a full backup and incremental backups into a full backup (like pg_combinebackup)',
   async run(argv, ctx) {
-    let cli: CombineCliOptions;
-    try {
-      const parsed = parseCombineCommandLine(argv);
-      if (parsed.kind === 'help') {
-        ctx.stdout.write(formatHelp(COMBINE_COMMAND));
-        return 0;
-      }
-      if (parsed.kind === 'version') {
-        ctx.stdout.write(versionLine('pgbb', ctx.version));
-        return 0;
-      }
-      cli = parsed.options;
-    } catch (err) {
-      return reportEarlyError(ctx, argv, err);
-    }
+    const cli = parseOrExit(ctx, argv, COMBINE_COMMAND, parseCombineCommandLine);
+    if (typeof cli === 'number') return cli;
     const reporter = createReporter({
       mode: chooseMode({ json: cli.json, stderrIsTTY: ctx.stderr.isTTY }), prog: PROG, verbose: cli.debug ? 1 : 0,
       stdout: { write: (s: string) => ctx.stdout.write(s) }, stderr: ctx.stderr,

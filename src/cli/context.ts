@@ -5,6 +5,7 @@
  * @module
  */
 import { redactConnectionString, REDACTED, type ConnectionOptions } from '../index.js';
+import { formatHelp, type CommandSpec } from './args.js';
 import type { CliConnectionFlags } from './connection-flags.js';
 import type { CliLibrary } from './library.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
@@ -37,6 +38,34 @@ export interface CliCommand {
 /** `-V` output, like PostgreSQL's tools (`pg_basebackup (PostgreSQL) 17.2`). */
 export function versionLine(prog: string, version: string): string {
   return `${prog} (pg-basebackup) ${version}\n`;
+}
+
+/** What a command's parser makes of its arguments. */
+export type CommandLine<T> = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: T };
+
+/**
+ * The start every command shares: parse `argv`; `--help` and `--version` print on stdout
+ * and end the command (status 0); a parse error goes to `onError` (default
+ * {@link reportEarlyError}), whose status ends it. Returns the options to run with, or
+ * the exit status.
+ *
+ * @example
+ * ```ts
+ * const cli = parseOrExit(ctx, argv, COMBINE_COMMAND, parseCombineCommandLine);
+ * if (typeof cli === 'number') return cli;
+ * ```
+ */
+export function parseOrExit<T extends object>(ctx: CliContext, argv: readonly string[], spec: CommandSpec,
+  parse: (argv: readonly string[]) => CommandLine<T>,
+  onError: (err: unknown) => number = (err) => reportEarlyError(ctx, argv, err)): T | number {
+  try {
+    const parsed = parse(argv);
+    if (parsed.kind === 'run') return parsed.options;
+    ctx.stdout.write(parsed.kind === 'help' ? formatHelp(spec) : versionLine('pgbb', ctx.version));
+    return 0;
+  } catch (err) {
+    return onError(err);
+  }
 }
 
 /**

@@ -3,11 +3,11 @@
  * system identifier, timeline, WAL position and server version.
  * @module
  */
-import { formatHelp, parseArgs, rejectOperands, type CommandSpec } from './args.js';
-import { connectionOptionSpecs, parseConnectionFlags } from './connection-flags.js';
+import { parseArgs, rejectOperands, type CommandSpec } from './args.js';
+import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
 import {
-  connectionOptionsFromFlags, maybePromptPassword, reportEarlyError, reporterFor, scrubberFor, versionLine,
-  type CliCommand,
+  connectionOptionsFromFlags, maybePromptPassword, parseOrExit, reporterFor, scrubberFor, type CliCommand,
+  type CommandLine,
 } from './context.js';
 import type { IdentifyInfo } from './library.js';
 
@@ -23,6 +23,21 @@ export const IDENTIFY_COMMAND: CommandSpec = {
   ],
   epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
 };
+
+/** What the `pgbb identify` command line asks for. */
+export interface IdentifyCliOptions {
+  connection: CliConnectionFlags;
+  json: boolean;
+}
+
+/** Map `pgbb identify` arguments (connection flags, `--json`). Pure; throws `UsageError`. */
+export function parseIdentifyCommandLine(argv: readonly string[]): CommandLine<IdentifyCliOptions> {
+  const args = parseArgs(IDENTIFY_COMMAND, argv);
+  if (args.has('help')) return { kind: 'help' };
+  if (args.has('version')) return { kind: 'version' };
+  rejectOperands(IDENTIFY_COMMAND, args);
+  return { kind: 'run', options: { connection: parseConnectionFlags(IDENTIFY_COMMAND.prog, args), json: args.has('json') } };
+}
 
 /** The text output of `pgbb identify`: one `label: value` line per field. */
 export function formatIdentify(info: IdentifyInfo): string {
@@ -42,24 +57,9 @@ export const identifyCommand: CliCommand = {
   name: 'identify',
   summary: 'show the system identifier, timeline, WAL position and version of a server',
   async run(argv, ctx) {
-    let args;
-    let flags;
-    try {
-      args = parseArgs(IDENTIFY_COMMAND, argv);
-      if (args.has('help')) {
-        ctx.stdout.write(formatHelp(IDENTIFY_COMMAND));
-        return 0;
-      }
-      if (args.has('version')) {
-        ctx.stdout.write(versionLine('pgbb', ctx.version));
-        return 0;
-      }
-      rejectOperands(IDENTIFY_COMMAND, args);
-      flags = parseConnectionFlags(IDENTIFY_COMMAND.prog, args);
-    } catch (err) {
-      return reportEarlyError(ctx, argv, err);
-    }
-    const json = args.has('json');
+    const cli = parseOrExit(ctx, argv, IDENTIFY_COMMAND, parseIdentifyCommandLine);
+    if (typeof cli === 'number') return cli;
+    const { connection: flags, json } = cli;
     let password: string | undefined;
     let reporter = reporterFor(ctx, { json, scrub: scrubberFor(ctx, flags) });
     try {

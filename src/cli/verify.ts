@@ -6,8 +6,8 @@
  * @module
  */
 import { verifyBackup, type VerifyFinding, type VerifyOptions, type VerifyProgress, type VerifySummary } from '../index.js';
-import { formatHelp, parseArgs, UsageError, type CommandSpec } from './args.js';
-import { versionLine, type CliCommand, type CliContext } from './context.js';
+import { parseArgs, UsageError, type CommandSpec } from './args.js';
+import { parseOrExit, type CliCommand, type CliContext } from './context.js';
 import { chooseMode, createReporter, type Reporter } from './output.js';
 
 const PROG = 'pgbb verify';
@@ -146,25 +146,12 @@ export const verifyCommand: CliCommand = {
   name: 'verify',
   summary: 'verify a backup against its backup_manifest (like pg_verifybackup)',
   async run(argv, ctx) {
-    let cli: VerifyCliOptions;
     const early = createReporter({
       mode: chooseMode({ json: argv.includes('--json'), stderrIsTTY: ctx.stderr.isTTY }), prog: PROG,
       stdout: { write: (s: string) => ctx.stdout.write(s) }, stderr: ctx.stderr,
     });
-    try {
-      const parsed = parseVerifyCommandLine(argv);
-      if (parsed.kind === 'help') {
-        ctx.stdout.write(formatHelp(VERIFY_COMMAND));
-        return 0;
-      }
-      if (parsed.kind === 'version') {
-        ctx.stdout.write(versionLine('pgbb', ctx.version));
-        return 0;
-      }
-      cli = parsed.options;
-    } catch (err) {
-      return early.error(err);
-    }
+    const cli = parseOrExit(ctx, argv, VERIFY_COMMAND, parseVerifyCommandLine, (err) => early.error(err));
+    if (typeof cli === 'number') return cli;
     const mode = chooseMode({ json: cli.json, stderrIsTTY: ctx.stderr.isTTY });
     const reporter = createReporter({
       mode, prog: PROG, stdout: { write: (s: string) => ctx.stdout.write(s) }, stderr: ctx.stderr,
