@@ -3,7 +3,7 @@
  * tablespace location, entry by entry, with the same rules as pg_basebackup's extractor.
  * @module
  */
-import { appendFile, chmod, lstat, mkdir, open, rename, stat, symlink } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, open, stat, symlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { extractTar } from '../tar/extract.js';
@@ -12,7 +12,7 @@ import { AUTO_CONF } from './inject.js';
 import { canonicalizePath } from './tablespace-mapping.js';
 import { ioError, OutputTracker } from './tracker.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
-import { checkEmptyOrAbsent, writeWholeFile } from './fs-util.js';
+import { checkEmptyOrAbsent, writeManifestFile, writeWholeFile } from './fs-util.js';
 
 /** Options for {@link DirectorySink}. */
 export interface DirectorySinkOptions {
@@ -204,15 +204,7 @@ export class DirectorySink implements BackupSink {
 
   async writeManifest(bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, options: SinkCallOptions = {}): Promise<void> {
     await this.ensureTarget();
-    const tmp = join(this.directory, 'backup_manifest.tmp');
-    const final = join(this.directory, 'backup_manifest');
-    await writeWholeFile(tmp, bytes, this.fileMode, this.options.writeBatchBytes, options.signal, !this.options.noSync);
-    try {
-      await rename(tmp, final);
-    } catch (err) {
-      throw ioError(`could not rename "${tmp}" to "${final}"`, tmp, err);
-    }
-    this.tracker.file(final);
+    await writeManifestFile(this.directory, bytes, this.fileMode, this.tracker, this.options, options.signal);
   }
 
   /** fsyncs every file and directory written (unless `noSync`). */

@@ -2,10 +2,11 @@
  * Small file-system helpers shared by the file sinks.
  * @module
  */
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AbortError, TargetError } from '../errors.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
-import { ioError } from './tracker.js';
+import { ioError, type OutputTracker } from './tracker.js';
 
 /** Returns whether the directory exists (empty); throws a TargetError when it exists and is not empty. */
 export async function checkEmptyOrAbsent(path: string): Promise<boolean> {
@@ -53,3 +54,21 @@ export async function writeWholeFile(path: string, bytes: AsyncIterable<Buffer |
   }
 }
 
+
+/**
+ * Writes `backup_manifest` into `directory` as pg_basebackup does: to `backup_manifest.tmp`,
+ * fsynced (unless `noSync`), then renamed, so that a crash never leaves a partial manifest under
+ * the final name. The final file is recorded in `tracker`.
+ */
+export async function writeManifestFile(directory: string, bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, mode: number,
+  tracker: OutputTracker, o: { writeBatchBytes?: number; noSync?: boolean }, signal: AbortSignal | undefined): Promise<void> {
+  const tmp = join(directory, 'backup_manifest.tmp');
+  const final = join(directory, 'backup_manifest');
+  await writeWholeFile(tmp, bytes, mode, o.writeBatchBytes, signal, !o.noSync);
+  try {
+    await rename(tmp, final);
+  } catch (err) {
+    throw ioError(`could not rename "${tmp}" to "${final}"`, tmp, err);
+  }
+  tracker.file(final);
+}

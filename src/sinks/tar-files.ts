@@ -4,13 +4,13 @@
  * `backup_manifest`. Also `stdoutSink()` for `-D -`.
  * @module
  */
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
-import { checkEmptyOrAbsent, writeWholeFile } from './fs-util.js';
+import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
 import { hasInjection, rewriteArchive } from './inject.js';
 import { ioError, OutputTracker } from './tracker.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
@@ -144,15 +144,7 @@ export class TarFilesSink implements BackupSink {
   /** Writes `backup_manifest.tmp`, fsyncs it (unless `noSync`) and renames it to `backup_manifest`. */
   async writeManifest(bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, options: SinkCallOptions = {}): Promise<void> {
     await this.ensureTarget();
-    const tmp = join(this.options.directory, 'backup_manifest.tmp');
-    const final = join(this.options.directory, 'backup_manifest');
-    await writeWholeFile(tmp, bytes, ARCHIVE_MODE, this.options.writeBatchBytes, options.signal, !this.options.noSync);
-    try {
-      await rename(tmp, final);
-    } catch (err) {
-      throw ioError(`could not rename "${tmp}" to "${final}"`, tmp, err);
-    }
-    this.tracker.file(final);
+    await writeManifestFile(this.options.directory, bytes, ARCHIVE_MODE, this.tracker, this.options, options.signal);
   }
 
   async finish(): Promise<void> {
