@@ -21,14 +21,14 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions, ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
 import {
-  AbortError, ChecksumFailureError, ConfigError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError,
+  AbortError, ChecksumFailureError, ConfigError, ConnectionClosedError, IoError, PgBackupError, ProtocolError, ServerError, StateError,
   UnsupportedServerError, type ChecksumFailureReport,
 } from '../errors.js';
 import { uploadManifest, withIncrementalAdvice } from '../replication/commands.js';
@@ -131,6 +131,9 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   readonly #walAbort = new AbortController();
   #spoolDir: string | undefined;
   #spoolFile: string | undefined;
+  /** Open for writing from {@link #prepareWalStream} until the WAL stream ended. */
+  #spoolHandle: FileHandle | undefined;
+  #spoolStream: Writable | undefined;
   #createdSlot: string | undefined;
   #slotName: string | undefined;
 
@@ -327,8 +330,19 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       this.#slotName = plan.name;
     }
     if (o.walSink === undefined) {
-      this.#spoolDir = await mkdtemp(join(o.tempDir ?? tmpdir(), 'pgbb-wal-'));
-      this.#spoolFile = join(this.#spoolDir, 'pg_wal.tar');
+      const parent = o.tempDir ?? tmpdir();
+      try {
+        this.#spoolDir = await mkdtemp(join(parent, 'pgbb-wal-'));
+        this.#spoolFile = join(this.#spoolDir, 'pg_wal.tar');
+        // Opened here (async) rather than as a path stream, so the sink can fsync this handle.
+        this.#spoolHandle = await open(this.#spoolFile, 'w', 0o600);
+      } catch (err) {
+        const path = this.#spoolFile ?? parent;
+        throw new IoError(`could not create the WAL spool "${path}": ${asError(err).message}; ` +
+          'set tempDir to a writable directory with room for the WAL of the backup', {
+          cause: err, path, syscallCode: (err as NodeJS.ErrnoException).code,
+        });
+      }
     }
   }
 
@@ -339,7 +353,19 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     if (this.#opts.walSink) sink = this.#opts.walSink;
     else {
       // pg_basebackup -Ft -Xstream's pg_wal.tar: segments by their final names plus .done markers.
-      sink = new TarWalSink({ output: createWriteStream(this.#spoolFile!, { mode: 0o600 }), markDone: true });
+      const handle = this.#spoolHandle!;
+      // A permanent slot's restart_lsn follows the flush position we report, and the server may
+      // then recycle that WAL: report it only once it is on disk (fsync of the spool), as
+      // walmethods.c's tar method does. A temporary slot ends with the connection, so the
+      // spool's durability does not matter to the server.
+      const permanent = this.#opts.slot.kind === 'create' || this.#opts.slot.kind === 'existing';
+      // autoClose off: the handle outlives end() so sync() still works; #closeSpool closes it.
+      this.#spoolStream = handle.createWriteStream({ autoClose: false });
+      sink = new TarWalSink({
+        output: this.#spoolStream,
+        markDone: true,
+        ...(permanent ? { sync: () => handle.sync() } : {}),
+      });
     }
     this.#wal = this.#deps.startWalStream({
       connection: walConn,
@@ -630,7 +656,17 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     }
   }
 
+  async #closeSpool(): Promise<void> {
+    const handle = this.#spoolHandle;
+    this.#spoolHandle = undefined;
+    // The stream holds a reference on the handle until destroyed: close() would wait for it.
+    this.#spoolStream?.destroy();
+    this.#spoolStream = undefined;
+    await handle?.close().catch(() => {});
+  }
+
   async #spoolArchive(): Promise<BackupArchive> {
+    await this.#closeSpool();
     const file = this.#spoolFile!;
     const size = (await stat(file)).size;
     this.#walBytes = size;
@@ -724,6 +760,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       this.#state = 'done';
       this.#opts.signal?.removeEventListener('abort', this.#onAbort);
       await Promise.allSettled([this.#conn?.close(), this.#walConn?.close()]);
+      await this.#closeSpool();
       if (this.#spoolDir) await rm(this.#spoolDir, { recursive: true, force: true });
     })();
     return this.#finalized;
@@ -755,6 +792,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     // Let the WAL stream settle (it was told to stop) before the files go.
     if (this.#wal) await Promise.race([this.#wal.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
     if (this.#createdSlot !== undefined) await this.#dropCreatedSlot(this.#createdSlot);
+    await this.#closeSpool();
     if (this.#spoolDir) await rm(this.#spoolDir, { recursive: true, force: true }).catch(() => {});
   }
 

@@ -1,0 +1,116 @@
+// The session's side of WAL sinks: the spooled pg_wal.tar is fsynced before a flush position
+// that moves a permanent slot is reported.
+import { EventEmitter } from 'node:events';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { BackupDeps, BackupWalStreamParams } from '../../../src/backup/deps.js';
+import { startBackupWith } from '../../../src/backup/session.js';
+import type { ReplicationConnectionApi } from '../../../src/connection/types.js';
+import type { StreamMessage } from '../../../src/protocol/messages.js';
+import type { WalSegmentTarget } from '../../../src/wal/sink.js';
+import { modernResponse } from './fixtures.js';
+
+class ScriptedConnection extends EventEmitter implements ReplicationConnectionApi {
+  state = 'ready' as const;
+  serverVersionNum = 170002;
+  serverMajor = 17;
+  parameters = new Map<string, string>();
+  options = {} as ReplicationConnectionApi['options'];
+  commands: string[] = [];
+  constructor(readonly backendPid: number, private readonly messages: StreamMessage[], private readonly log: string[]) {
+    super();
+  }
+  async query(sql: string): Promise<never> {
+    throw new Error(`unexpected query ${sql}`);
+  }
+  stream(sql: string): AsyncIterableIterator<StreamMessage> {
+    this.log.push(sql.split(' ')[0]!);
+    const messages = this.messages;
+    return (async function* () {
+      for (const m of messages) {
+        await new Promise((r) => setImmediate(r));
+        yield m;
+      }
+    })();
+  }
+  sendCopyData(): boolean { return true; }
+  sendCopyDone(): void {}
+  sendCopyFail(): void {}
+  async drained(): Promise<void> {}
+  async close(): Promise<void> {}
+  destroy(): void {}
+  async [Symbol.asyncDispose](): Promise<void> {}
+}
+
+const SEG = 1024 * 1024;
+const emptyTar = Buffer.alloc(1024);
+
+function deps(log: string[], mode: string, wal: (p: BackupWalStreamParams) => Promise<void>): BackupDeps {
+  let n = 0;
+  return {
+    async connect() {
+      n++;
+      log.push(`connect ${n}`);
+      return new ScriptedConnection(4000 + n, n === 1 ? modernResponse([{ oid: null, location: null, sizeKb: 1, tar: emptyTar }]) : [], log);
+    },
+    async identifySystem() { return { systemId: '7300000000000000001', timeline: 1 }; },
+    async show(_c, name) { return name === 'wal_segment_size' ? '1MB' : mode; },
+    async createPhysicalSlot(_c, name) { log.push(`create slot ${name}`); },
+    async dropSlot() {},
+    startWalStream(p) {
+      let setEnd!: () => void;
+      const ended = new Promise<void>((r) => { setEnd = r; });
+      const done = (async () => {
+        await wal(p);
+        await ended;
+        await p.sink.finish();
+      })();
+      return { setEndLsn: () => setEnd(), done };
+    },
+  };
+}
+
+/** Writes one complete segment through the session's sink. */
+async function oneSegment(p: BackupWalStreamParams): Promise<void> {
+  const target: WalSegmentTarget = { name: '000000010000000000000002', segmentSize: SEG, startOffset: 0 };
+  await p.sink.openSegment(target);
+  await p.sink.write(Buffer.alloc(SEG, 1));
+  await p.sink.flush();
+  await p.sink.closeSegment("complete");
+}
+
+describe('backup session and WAL sinks', () => {
+  it('the spooled pg_wal.tar is fsynced on flush with a permanent slot, not with a temporary one', async () => {
+    const probe = await open(join(tmpdir(), `pgbb-proto-${process.pid}`), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    // Count the fsyncs of every FileHandle (the spool is one).
+    const original = proto.sync;
+    let syncs = 0;
+    proto.sync = function (this: unknown) {
+      syncs++;
+      return original.call(this);
+    };
+    try {
+      for (const [slot, expectSync] of [[{ slot: 'keep', createSlot: true }, true], [{}, false], [{ slot: 'existing' }, true]] as const) {
+        syncs = 0;
+        let syncsBeforeClose = -1;
+        const session = await startBackupWith(deps([], '0700', async (p) => {
+          await oneSegment(p);
+          syncsBeforeClose = syncs;
+        }), { ...slot });
+        const names: string[] = [];
+        for await (const a of session.archives()) names.push(a.name);
+        await session.result();
+        expect(names).toEqual(['base.tar', 'pg_wal.tar']);
+        // flush() and closeSegment() each fsync before returning (the streamer reports after them).
+        if (expectSync) expect(syncsBeforeClose).toBeGreaterThanOrEqual(2);
+        else expect(syncsBeforeClose).toBe(0);
+      }
+    } finally {
+      proto.sync = original;
+    }
+  });
+});
