@@ -5,6 +5,7 @@
  * what this run created so that nothing that looks like a finished backup is left behind.
  * @module
  */
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { ConnectionOptions } from '../connection/types.js';
 import { resolveConnectionOptions } from '../connection/options.js';
@@ -161,27 +162,27 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
   let sink: BackupSink | undefined;
   let walSink: DirectoryWalSink | undefined;
   let session: BackupSession | undefined;
+  // The plain sink needs the server's data_directory_mode (group access), known only after
+  // connecting; it is made when the session knows it.
+  let plainSink: DirectorySink | undefined;
   const out = options.output;
   try {
-    // The plain sink needs the server's data_directory_mode, known only after connecting,
-    // so the session is started first; it creates no files.
-    let walDir: string | undefined;
-    let plainSink: DirectorySink | undefined;
-    const wantsWalDir = out.format === 'plain' && (options.wal ?? 'stream') === 'stream';
-    if (wantsWalDir) {
+    if (out.format === 'plain' && (options.wal ?? 'stream') === 'stream') {
       // WAL streaming starts as soon as the server answers BASE_BACKUP, before the data
-      // directory arrives: create pg_wal up front as pg_basebackup does. Modes follow the
-      // server's group access, learned from the session; start with the strict modes and
-      // let the directory sink apply group modes when it extracts base.tar.
-      plainSink = probe as DirectorySink;
-      walDir = await plainSink.walDirectory();
+      // directory arrives: pg_wal must exist first, as pg_basebackup makes it. The session
+      // calls the WAL sink's prepare() with the server's group access before BASE_BACKUP, so
+      // the data directory, pg_wal (or the --waldir link) and the WAL files get their modes.
       walSink = new DirectoryWalSink({
-        directory: walDir,
+        directory: join(out.directory, 'pg_wal'),
         // pg_basebackup streams under the final names; we keep .partial until a segment is
         // complete so that a crash never leaves a short file under a segment's name.
         partialSuffix: '.partial',
         markDone: true,
         fsync: !(options.noSync ?? false),
+        beforePrepare: async ({ groupReadable }) => {
+          plainSink = (groupReadable ? makeSink(options, true, injection) : probe) as DirectorySink;
+          await plainSink.walDirectory();
+        },
       });
     }
     const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress,
@@ -197,7 +198,7 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     if (onWarning) session.on('warning', onWarning);
     onStart?.(session);
 
-    sink = plainSink ?? (session.groupReadable && out.format === 'plain' ? makeSink(options, true, injection) : probe);
+    sink = (plainSink as DirectorySink | undefined) ?? (session.groupReadable && out.format === 'plain' ? makeSink(options, true, injection) : probe);
     if (sink instanceof DirectorySink) {
       await sink.verifyTablespaces(session.tablespaces.flatMap((t) => (t.location ? [t.location] : [])));
     }
@@ -233,10 +234,12 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     await walSink?.abort(err).catch(() => undefined);
     const keep = options.noClean || err instanceof ChecksumFailureError;
     if (!keep) {
-      await (sink ?? probe).cleanup().catch((cleanupErr: unknown) => {
-        options.onWarning?.(cleanupErr instanceof Error ? cleanupErr : new Error(String(cleanupErr)));
-      });
-      if (sink && sink !== probe) await probe.cleanup().catch(() => undefined);
+      // Each sink removes only what it created; the plain one may exist before `sink` is set.
+      for (const s of new Set([sink, plainSink as DirectorySink | undefined, probe])) {
+        await s?.cleanup().catch((cleanupErr: unknown) => {
+          options.onWarning?.(cleanupErr instanceof Error ? cleanupErr : new Error(String(cleanupErr)));
+        });
+      }
     }
     throw err;
   }

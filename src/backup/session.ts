@@ -309,6 +309,11 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
 
   async #prepareWalStream(systemId: string): Promise<void> {
     const o = this.#opts;
+    // Before anything else of the stream: a sink that creates files (a plain backup's pg_wal)
+    // needs the server's group access first, and a local failure should cost no connection.
+    if (o.walSink?.prepare) {
+      await this.#guard(o.walSink.prepare({ groupReadable: this.#groupReadable, segmentSize: this.#walSegmentSize }));
+    }
     const walConn = await this.#guard(this.#deps.connect(o.connection));
     this.#walConn = walConn;
     walConn.on('notice', this.#onWalNotice);

@@ -7,10 +7,10 @@
  * @module
  */
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IoError, StateError } from '../errors.js';
-import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from './sink.js';
+import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from './sink.js';
 
 /** Options of {@link DirectoryWalSink}. */
 export interface DirectoryWalSinkOptions {
@@ -41,10 +41,22 @@ export interface DirectoryWalSinkOptions {
    * @default 'remove'
    */
   onAbort?: 'remove' | 'keep';
-  /** Mode of created files. @default 0o600 */
+  /**
+   * Mode of created files (applied exactly, whatever the umask).
+   * @default 0o600, or 0o640 once {@link DirectoryWalSink.prepare} reports a group-readable server
+   */
   fileMode?: number;
-  /** Mode of created directories. @default 0o700 */
+  /**
+   * Mode of created directories (applied exactly, whatever the umask).
+   * @default 0o700, or 0o750 once {@link DirectoryWalSink.prepare} reports a group-readable server
+   */
   directoryMode?: number;
+  /**
+   * Runs at the start of {@link DirectoryWalSink.prepare}, with the server's settings, before
+   * this sink creates anything: e.g. a plain backup creates its data directory and `pg_wal`
+   * there, with the modes the server's group access implies.
+   */
+  beforePrepare?: (settings: WalServerSettings) => Promise<void>;
 }
 
 interface OpenSegment {
@@ -77,11 +89,15 @@ export class DirectoryWalSink implements WalSink {
   readonly #markDone: boolean;
   readonly #fsync: boolean;
   readonly #onAbort: 'remove' | 'keep';
-  readonly #fileMode: number;
-  readonly #dirMode: number;
+  #fileMode: number;
+  #dirMode: number;
+  readonly #explicitModes: boolean;
+  readonly #beforePrepare: DirectoryWalSinkOptions['beforePrepare'];
   #segment: OpenSegment | undefined;
   #prepared = false;
   #aborted = false;
+  /** A segment or history file was created: modes can no longer change. */
+  #wroteFiles = false;
 
   constructor(options: DirectoryWalSinkOptions) {
     this.directory = options.directory;
@@ -91,6 +107,24 @@ export class DirectoryWalSink implements WalSink {
     this.#onAbort = options.onAbort ?? 'remove';
     this.#fileMode = options.fileMode ?? 0o600;
     this.#dirMode = options.directoryMode ?? 0o700;
+    this.#explicitModes = options.fileMode !== undefined || options.directoryMode !== undefined;
+    this.#beforePrepare = options.beforePrepare;
+  }
+
+  /**
+   * Told by the backup session before streaming starts: follow the server's group access
+   * (pg_basebackup creates WAL 0640 in 0750 directories for a group-readable data directory)
+   * unless modes were given, then create the directory.
+   * @throws StateError once a segment was opened (the modes would differ between files).
+   */
+  async prepare(settings: WalServerSettings): Promise<void> {
+    if (this.#wroteFiles || this.#aborted) throw new StateError('the WAL sink must be prepared before any WAL file is written');
+    await this.#beforePrepare?.(settings);
+    if (!this.#explicitModes && settings.groupReadable) {
+      this.#fileMode = 0o640;
+      this.#dirMode = 0o750;
+    }
+    await this.#prepare();
   }
 
   /** The path of the segment being written, if any (with its partial suffix). */
@@ -100,13 +134,19 @@ export class DirectoryWalSink implements WalSink {
 
   async #prepare(): Promise<void> {
     if (this.#prepared) return;
-    try {
-      await mkdir(this.directory, { recursive: true, mode: this.#dirMode });
-      if (this.#markDone) await mkdir(join(this.directory, 'archive_status'), { recursive: true, mode: this.#dirMode });
-    } catch (err) {
-      throw ioError('create directory', this.directory, err);
-    }
+    await this.#mkdir(this.directory);
+    if (this.#markDone) await this.#mkdir(join(this.directory, 'archive_status'));
     this.#prepared = true;
+  }
+
+  /** mkdir -p; a directory this creates gets exactly the mode (mkdir's goes through the umask). */
+  async #mkdir(path: string): Promise<void> {
+    try {
+      const first = await mkdir(path, { recursive: true, mode: this.#dirMode });
+      if (first !== undefined) await chmod(path, this.#dirMode);
+    } catch (err) {
+      throw ioError('create directory', path, err);
+    }
   }
 
   async #syncPath(path: string, isDirectory: boolean): Promise<void> {
@@ -131,6 +171,7 @@ export class DirectoryWalSink implements WalSink {
     }
     await this.#prepare();
     const path = join(this.directory, target.name + this.#suffix);
+    this.#wroteFiles = true;
     let handle: FileHandle;
     try {
       // No O_TRUNC: an existing full-size .partial is resumed, as receivelog.c's open_walfile does.
@@ -141,6 +182,8 @@ export class DirectoryWalSink implements WalSink {
     try {
       const { size } = await handle.stat();
       if (size === 0) {
+        // open()'s mode goes through the umask: a group-readable backup needs the bits it strips.
+        await handle.chmod(this.#fileMode);
         await this.#zeroFill(handle, path, target.segmentSize);
         // The file must exist, zero-filled, before we report WAL in it as flushed (walmethods.c
         // fsyncs the new file and its directory right away).
@@ -230,6 +273,7 @@ export class DirectoryWalSink implements WalSink {
     let handle: FileHandle | undefined;
     try {
       handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
+      await handle.chmod(this.#fileMode);
       if (this.#fsync) await handle.sync();
     } catch (err) {
       throw ioError('create archive status file', path, err);
@@ -245,11 +289,13 @@ export class DirectoryWalSink implements WalSink {
     await this.#prepare();
     const path = join(this.directory, name);
     const tmp = `${path}.tmp`;
+    this.#wroteFiles = true;
     let handle: FileHandle | undefined;
     try {
       // Write aside and rename, so a crash never leaves a truncated history file (receivelog.c).
       await unlink(tmp).catch(() => undefined);
       handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, this.#fileMode);
+      await handle.chmod(this.#fileMode);
       await writeFully(handle, content, 0);
       if (this.#fsync) await handle.sync();
       await handle.close();

@@ -35,12 +35,31 @@ export interface WalSegmentTarget {
  */
 export type WalSegmentCloseMode = 'complete' | 'partial' | 'padded';
 
+/** What a backup session learned from the server, given to {@link WalSink.prepare}. */
+export interface WalServerSettings {
+  /**
+   * The server's data directory allows group read (`data_directory_mode` 0750, initdb
+   * `--allow-group-access`): pg_basebackup then creates the backup's files 0640 and
+   * directories 0750, WAL included.
+   */
+  groupReadable: boolean;
+  /** WAL segment size in bytes (`SHOW wal_segment_size`). */
+  segmentSize: number;
+}
+
 /**
  * A destination for streamed WAL. Calls are sequential: the caller awaits each promise
  * before the next call. A rejected promise leaves the sink in an undefined state; the
  * caller then calls {@link WalSink.abort}.
  */
 export interface WalSink {
+  /**
+   * Optional. Called once by a backup session (`startBackup`) with the server's settings, before
+   * BASE_BACKUP is sent and so before the first {@link WalSink.openSegment}: the place to
+   * create the destination with the modes the server implies. A rejection fails the backup
+   * before it starts.
+   */
+  prepare?(settings: WalServerSettings): Promise<void>;
   /**
    * Start writing a segment. Only one segment is open at a time.
    * @throws StateError when a segment is already open.

@@ -1,4 +1,5 @@
-// The session's side of WAL sinks: the spooled pg_wal.tar is fsynced before a flush position
+// The session's side of WAL sinks: a caller's sink is prepared (with the server's group access)
+// before BASE_BACKUP is sent, and the spooled pg_wal.tar is fsynced before a flush position
 // that moves a permanent slot is reported.
 import { EventEmitter } from 'node:events';
 import { open } from 'node:fs/promises';
@@ -8,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import type { BackupDeps, BackupWalStreamParams } from '../../../src/backup/deps.js';
 import { startBackupWith } from '../../../src/backup/session.js';
 import type { ReplicationConnectionApi } from '../../../src/connection/types.js';
+import { IoError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
-import type { WalSegmentTarget } from '../../../src/wal/sink.js';
+import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from '../../../src/wal/sink.js';
 import { modernResponse } from './fixtures.js';
 
 class ScriptedConnection extends EventEmitter implements ReplicationConnectionApi {
@@ -81,7 +83,36 @@ async function oneSegment(p: BackupWalStreamParams): Promise<void> {
   await p.sink.closeSegment("complete");
 }
 
+class RecordingSink implements WalSink {
+  constructor(private readonly log: string[]) {}
+  async prepare(s: WalServerSettings): Promise<void> { this.log.push(`prepare ${s.groupReadable} ${s.segmentSize}`); }
+  async openSegment(): Promise<void> {}
+  async write(): Promise<void> {}
+  async flush(): Promise<void> {}
+  async closeSegment(_m: WalSegmentCloseMode): Promise<void> {}
+  async writeHistoryFile(): Promise<void> {}
+  async finish(): Promise<void> {}
+  async abort(): Promise<void> {}
+}
+
 describe('backup session and WAL sinks', () => {
+  it('prepares a caller-supplied sink with the server group access before any WAL connection or BASE_BACKUP', async () => {
+    for (const [mode, group] of [['0750', true], ['0700', false]] as const) {
+      const log: string[] = [];
+      const session = await startBackupWith(deps(log, mode, async () => {}), { walSink: new RecordingSink(log) });
+      await session.result();
+      expect(log).toEqual(['connect 1', `prepare ${group} ${SEG}`, 'connect 2', 'create slot pg_basebackup_4002', 'BASE_BACKUP']);
+    }
+  });
+
+  it('a sink whose prepare() fails fails startBackup with its error; no slot is created', async () => {
+    const log: string[] = [];
+    const sink = new RecordingSink(log);
+    sink.prepare = async () => { throw new IoError('could not create directory "/x": EACCES', { path: '/x' }); };
+    await expect(startBackupWith(deps(log, '0700', async () => {}), { walSink: sink })).rejects.toBeInstanceOf(IoError);
+    expect(log).toEqual(['connect 1']);
+  });
+
   it('the spooled pg_wal.tar is fsynced on flush with a permanent slot, not with a temporary one', async () => {
     const probe = await open(join(tmpdir(), `pgbb-proto-${process.pid}`), 'w');
     const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };

@@ -136,4 +136,45 @@ describe('DirectoryWalSink', () => {
     expect(readdirSync(dir)).toEqual([`${NAME}.partial`]);
     expect(readFileSync(join(dir, `${NAME}.partial`)).subarray(0, 10).equals(pattern(10, 9))).toBe(true);
   });
+
+  it('prepare() with a group-readable server: 0750 directories, 0640 files, whatever the umask', async () => {
+    const wal = join(dir, 'pg_wal');
+    const seen: boolean[] = [];
+    const sink = new DirectoryWalSink({ directory: wal, markDone: true, beforePrepare: async (s) => { seen.push(s.groupReadable); } });
+    const old = process.umask(0o077);
+    try {
+      await sink.prepare({ groupReadable: true, segmentSize: SEG });
+      expect(seen).toEqual([true]);
+      expect(statSync(wal).mode & 0o777).toBe(0o750);
+      expect(statSync(join(wal, 'archive_status')).mode & 0o777).toBe(0o750);
+      await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+      expect(statSync(join(wal, `${NAME}.partial`)).mode & 0o777).toBe(0o640);
+      await sink.write(pattern(SEG, 4));
+      await sink.closeSegment('complete');
+      await sink.writeHistoryFile('00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'));
+      await sink.finish();
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(join(wal, NAME)).mode & 0o777).toBe(0o640);
+    expect(statSync(join(wal, '00000002.history')).mode & 0o777).toBe(0o640);
+    expect(statSync(join(wal, 'archive_status', `${NAME}.done`)).mode & 0o777).toBe(0o640);
+    // Once a segment was written, the modes can no longer change.
+    await expect(sink.prepare({ groupReadable: false, segmentSize: SEG })).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+  });
+
+  it('prepare() keeps explicit modes and the strict defaults for a server without group access', async () => {
+    const strict = new DirectoryWalSink({ directory: join(dir, 'a') });
+    await strict.prepare({ groupReadable: false, segmentSize: SEG });
+    await strict.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    expect(statSync(join(dir, 'a', `${NAME}.partial`)).mode & 0o777).toBe(0o600);
+    await expect(strict.prepare({ groupReadable: true, segmentSize: SEG })).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+    await strict.abort();
+    const explicit = new DirectoryWalSink({ directory: join(dir, 'b'), fileMode: 0o600, directoryMode: 0o700 });
+    await explicit.prepare({ groupReadable: true, segmentSize: SEG });
+    await explicit.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    expect(statSync(join(dir, 'b')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'b', `${NAME}.partial`)).mode & 0o777).toBe(0o600);
+    await explicit.abort();
+  });
 });
