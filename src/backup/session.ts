@@ -146,6 +146,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   #state: BackupSessionState = 'started';
   #failure: Error | undefined;
   readonly #failed = deferred<never>();
+  /** The reject functions of pending {@link #guard} calls; {@link destroy} calls them. */
+  readonly #guards = new Set<(err: unknown) => void>();
   #checksumError: ChecksumFailureError | undefined;
   readonly #checksumFiles = new Map<string, ChecksumFailureReport>();
   #checksumTotal: number | undefined;
@@ -391,9 +393,28 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   // ---------------------------------------------------------------------------------------
   // The pump
 
-  /** Rejects as soon as the session fails, whatever `p` does. */
+  /**
+   * Rejects as soon as the session fails, whatever `p` does. Not `Promise.race` with
+   * {@link #failed}: that promise stays pending for the whole backup, and every race adds a
+   * reaction to it that keeps the race's settled promise (and so its value) reachable, so each
+   * message of the response, with the socket chunk it views, would live until the session ended
+   * (hundreds of MB of heap and GC time on a large backup).
+   */
   #guard<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.#failed.promise]);
+    if (this.#failure) {
+      p.catch(() => {});
+      return Promise.reject(this.#failure);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#guards.add(reject);
+      p.then((v) => {
+        this.#guards.delete(reject);
+        resolve(v);
+      }, (err: unknown) => {
+        this.#guards.delete(reject);
+        reject(err);
+      });
+    });
   }
 
   #throwIfFailed(): void {
@@ -785,6 +806,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     this.#failure = err;
     this.#state = 'failed';
     this.#failed.reject(err);
+    for (const reject of this.#guards) reject(err);
+    this.#guards.clear();
     this.#opts.signal?.removeEventListener('abort', this.#onAbort);
     this.#walAbort.abort(err);
     this.#conn?.destroy(err);
