@@ -5,7 +5,9 @@
 // Run: npx tsx bench/compress-backup.ts [pgbenchScale=20] [randomMB=200] [rounds=2]
 // The database is pgbench data (very compressible) plus a table of random hex text, then CHECKPOINT.
 // Both sides: WAL fetched into base.tar (-X fetch), fast checkpoint, no fsync (--no-sync), manifest on.
-// The outputs are checked with `gzip -t`. Rounds interleave the cases; best and median are shown. Needs Debian's postgresql-15 (installed by .ci/run).
+// The outputs are checked with `gzip -t`. Rounds interleave the cases; best and median wall times are
+// shown, and CPU time (ours: this process with its workers; pg_basebackup: the child). pg_basebackup runs
+// on one thread, so its wall time can never be below its CPU time, whatever else loads the machine. Needs Debian's postgresql-15 (installed by .ci/run).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,9 +40,12 @@ try {
   const newDir = () => { const d = mkdtempSync(join(tmpdir(), 'pgbb-bench-backup-')); dirs.push(d); rmSync(d, { recursive: true }); return d; };
   const sizeOf = (d: string) => readdirSync(d).reduce((n, f) => n + statSync(join(d, f)).size, 0);
 
-  async function ours(spec: CompressionSpec): Promise<{ ms: number; bytes: number; dir: string }> {
+  interface Run { ms: number; cpuMs: number; bytes: number; dir: string }
+
+  async function ours(spec: CompressionSpec): Promise<Run> {
     const dir = newDir();
     const start = performance.now();
+    const cpu0 = process.cpuUsage();
     const session = await startBackup({
       connection: { host: cluster.host, port: cluster.port, user: ROLES.trust, sslmode: 'disable', env: {} },
       wal: 'fetch', checkpoint: 'fast', tablespaceMap: true,
@@ -56,22 +61,26 @@ try {
     if (manifest) await sink.writeManifest(manifest);
     await session.result();
     await sink.finish();
-    return { ms: performance.now() - start, bytes: sizeOf(dir), dir };
+    const cpu = process.cpuUsage(cpu0);
+    return { ms: performance.now() - start, cpuMs: (cpu.user + cpu.system) / 1000, bytes: sizeOf(dir), dir };
   }
 
-  function theirs(args: string[]): { ms: number; bytes: number; dir: string } {
+  function theirs(args: string[]): Run {
     const dir = newDir();
     const start = performance.now();
-    const res = spawnSync(oracleBin('pg_basebackup'), ['-h', cluster.host, '-p', String(cluster.port), '-U', ROLES.trust,
-      '-D', dir, '-Ft', '-Xfetch', '-c', 'fast', '--no-sync', ...args], { encoding: 'utf8' });
+    const cmd = [oracleBin('pg_basebackup'), '-h', cluster.host, '-p', String(cluster.port), '-U', ROLES.trust,
+      '-D', dir, '-Ft', '-Xfetch', '-c', 'fast', '--no-sync', ...args].map((a) => `'${a}'`).join(' ');
+    // bash's `time` gives the child's CPU: pg_basebackup is one thread, so its wall time is at least that.
+    const res = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time ${cmd}`], { encoding: 'utf8' });
     if (res.status !== 0) throw new Error(`pg_basebackup failed: ${res.stderr}`);
-    return { ms: performance.now() - start, bytes: sizeOf(dir), dir };
+    const [u, s] = res.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+    return { ms: performance.now() - start, cpuMs: ((u ?? 0) + (s ?? 0)) * 1000, bytes: sizeOf(dir), dir };
   }
 
   sharedCompressionPool();
   // One unmeasured backup first: it pays the checkpoint after loading and warms the JIT.
   await ours(resolveCompression('gzip:1'));
-  const cases: [string, () => Promise<{ ms: number; bytes: number; dir: string }> | { ms: number; bytes: number; dir: string }][] = [
+  const cases: [string, () => Promise<Run> | Run][] = [
     ['pg_basebackup -Ft (no compression)', () => theirs([])],
     ['ours tar (no compression)', () => ours(resolveCompression('none'))],
     ['pg_basebackup -Ft -z (gzip default)', () => theirs(['-z'])],
@@ -80,7 +89,7 @@ try {
     ['ours tar, gzip level 1, parallel', () => ours(resolveCompression('gzip:1'))],
   ];
   // Rounds interleave the cases, so that load from elsewhere on the machine hits them alike.
-  const times = new Map<string, { ms: number[]; bytes: number }>();
+  const times = new Map<string, { ms: number[]; cpuMs: number[]; bytes: number }>();
   for (let i = 0; i < rounds; i++) {
     for (const [name, run] of cases) {
       const res = await run();
@@ -89,16 +98,18 @@ try {
         if (t.status !== 0) throw new Error(`${name}: ${f} is not valid gzip`);
       }
       rmSync(res.dir, { recursive: true, force: true });
-      const entry = times.get(name) ?? { ms: [], bytes: res.bytes };
+      const entry = times.get(name) ?? { ms: [], cpuMs: [], bytes: res.bytes };
       entry.ms.push(res.ms);
+      entry.cpuMs.push(res.cpuMs);
       times.set(name, entry);
     }
   }
-  console.log(`${''.padEnd(40)} ${'best'.padStart(7)}   ${'median'.padStart(7)}   size (${rounds} rounds)`);
-  for (const [name, { ms, bytes }] of times) {
+  console.log(`${''.padEnd(40)} ${'wall best'.padStart(9)} ${'median'.padStart(8)} ${'cpu min'.padStart(8)}  size (${rounds} rounds)`);
+  const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  for (const [name, { ms, cpuMs, bytes }] of times) {
     const sorted = [...ms].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
-    console.log(`${name.padEnd(40)} ${(sorted[0]! / 1000).toFixed(2).padStart(7)} s ${(median / 1000).toFixed(2).padStart(7)} s  ${(bytes / (1 << 20)).toFixed(0).padStart(6)} MiB`);
+    console.log(`${name.padEnd(40)} ${sec(sorted[0]!).padStart(9)} ${sec(median).padStart(8)} ${sec(Math.min(...cpuMs)).padStart(8)}  ${(bytes / (1 << 20)).toFixed(0).padStart(6)} MiB`);
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 } finally {
