@@ -264,6 +264,25 @@ async function main(): Promise<void> {
       };
     }]
     : args.clusters.map((m) => () => startTarget(m));
+  if (args.serve) {
+    const running: Target[] = [];
+    for (const make of targets) {
+      const t = await make();
+      running.push(t);
+      if (t.dataset) await growDataset(t.dataset, args.sizes.at(-1)!, (l) => log(`  ${l}`));
+      process.stdout.write(`${t.name}: --conn='${t.conn}'\n`);
+    }
+    log('serving; Ctrl-C stops the clusters');
+    // Signal listeners do not keep the event loop alive: a timer does.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    clearInterval(keepAlive);
+    for (const t of running) await t.cluster?.destroy();
+    return;
+  }
   for (const make of targets) {
     const t = await make();
     t.features.oursCompress = oursCompress;

@@ -26,6 +26,8 @@ export interface BenchArgs {
   keepTimestamped: boolean;
   /** A word for the results file name, e.g. `memory`. */
   tag: string | undefined;
+  /** Start the cluster(s), load the dataset, print the connection strings and wait (for profiling with --conn). */
+  serve: boolean;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -43,6 +45,8 @@ export const HELP = `npm run bench -- [options]
   --results=DIR          where results go (default bench/results)
   --tag=WORD             add WORD to the timestamped result file name
   --no-keep              do not write the timestamped JSON (latest.* only)
+  --serve                start the cluster(s) with the dataset, print their connection strings and
+                         wait until interrupted (then profile or bench them with --conn)
 `;
 
 /** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
@@ -70,6 +74,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       results: { type: 'string', default: 'bench/results' },
       tag: { type: 'string' },
       'no-keep': { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -99,5 +104,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     resultsDir: values.results,
     keepTimestamped: !values['no-keep'],
     tag: values.tag,
+    serve: values.serve,
   };
 }
