@@ -7,7 +7,7 @@
  *   (1.2.x ships its binary in per-platform packages) to compress, and the pure-JavaScript `fzstd` to
  *   decompress.
  * - lz4: the optional package `lz4-napi` (its binary ships in per-platform packages) to compress; our own
- *   JavaScript frame decoder ({@link Lz4FrameDecoder}) to decompress.
+ *   JavaScript frame decoder (`Lz4FrameDecoder` (lz4-frame.ts)) to decompress.
  * @module
  */
 import { createRequire } from 'node:module';

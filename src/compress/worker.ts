@@ -1,5 +1,5 @@
 /**
- * A small pool of worker threads that compress chunks ({@link createChunkCodec}). Workers start on
+ * A small pool of worker threads that compress chunks (the chunk codec (codec.ts)). Workers start on
  * demand, are shared by every compressor in the process, hold the event loop open only while they have a
  * job, and are replaced when one dies. A worker's failure reaches the caller as a {@link CompressionError}.
  *
