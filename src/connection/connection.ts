@@ -478,11 +478,14 @@ export class ReplicationConnection implements ReplicationConnectionApi {
       this.#socketClosed = true;
       if (this.#closedError === undefined) {
         const unsolicited = this.#state === 'ready' ? this.#drainUnsolicitedError() : undefined;
+        // The stream stopped inside a message: say where, since it was cut rather than ended.
+        const partial = this.#framer.describePartial();
         this.#closedError = unsolicited ?? new ConnectionClosedError(
           this.#state === 'closing'
             ? 'the connection was closed'
             : `the server at ${endpointName(this.options)} closed the connection unexpectedly ` +
-              '(it may have been shut down or the walsender terminated; see the server log)');
+              '(it may have been shut down or the walsender terminated; see the server log)' +
+              (partial === undefined ? '' : `, in the middle of a message (received ${partial})`));
         if (this.#state !== 'closing') this.#closeReason ??= this.#closedError;
       }
       this.#state = 'closed';

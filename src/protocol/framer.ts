@@ -58,6 +58,27 @@ export class Framer {
   }
 
   /**
+   * The unfinished message at the end of what is buffered (complete ones before it are
+   * skipped), for the error when the stream ends there, e.g. `700 of the 9741 bytes of a
+   * message of type 'd' (0x64) at stream offset 120`; undefined when the buffer ends at a
+   * message boundary.
+   */
+  describePartial(): string | undefined {
+    let pos = 0;
+    for (;;) {
+      const left = this.available - pos;
+      if (left === 0) return undefined;
+      if (left < 5) return `${left} byte(s) of a message header at stream offset ${this.streamOffset + pos}`;
+      const type = this.byteAt(pos);
+      const length = ((this.byteAt(pos + 1) << 24) | (this.byteAt(pos + 2) << 16) | (this.byteAt(pos + 3) << 8) | this.byteAt(pos + 4)) >>> 0;
+      if (length < 4 || left < 1 + length) {
+        return `${left} of the ${1 + length} bytes of a message of type ${describeTypeByte(type)} at stream offset ${this.streamOffset + pos}`;
+      }
+      pos += 1 + length;
+    }
+  }
+
+  /**
    * The next complete message, or `null` when more bytes are needed.
    * @throws ProtocolError when the length field is below 4 or above {@link MAX_MESSAGE_LENGTH};
    *   the stream is then unusable and the connection must be closed.

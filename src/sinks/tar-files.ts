@@ -8,6 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, StateError, TarError } from '../errors.js';
+import { TarStructureChecker } from '../tar/check.js';
 import { terminator } from '../tar/writer.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
@@ -68,6 +69,9 @@ export class TarFilesSink implements BackupSink {
       throw new TarError(`cannot inject recovery settings into the compressed archive "${info.name}": decompress it first, or compress on the client after injection`);
     }
     const stream: AsyncIterable<Buffer | Uint8Array> = inject ? rewriteArchive(bytes, this.options.injection ?? {}) : bytes;
+    // Stored as it comes, an uncompressed archive is still checked header by header: a corrupt one
+    // must fail the backup rather than be kept as a finished base.tar (a rewritten one is parsed anyway).
+    const check = !inject && info.name.endsWith('.tar') ? new TarStructureChecker() : undefined;
     const iterator = stream[Symbol.asyncIterator]();
     // Nothing is created before the first byte is ready.
     let first = await iterator.next();
@@ -87,8 +91,11 @@ export class TarFilesSink implements BackupSink {
       for (let r = first; !r.done; r = await iterator.next()) {
         if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
         const v = r.value;
-        await writer.write(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+        const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+        check?.push(chunk);
+        await writer.write(chunk);
       }
+      check?.end();
       // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
       // A rewritten archive always carries one already.
       if (!inject && !info.terminated) await writer.write(terminator());

@@ -6,6 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import { AbortError, StateError, TargetError } from '../errors.js';
+import { TarStructureChecker } from '../tar/check.js';
 import { BackpressureWriter, entryHeader, padding, terminator } from '../tar/writer.js';
 import { hasInjection, rewriteArchive } from './inject.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
@@ -67,11 +68,16 @@ export class WritableSink implements BackupSink {
     const stream = parse
       ? rewriteArchive(bytes, this.options.injection ?? {}, { terminate: !holdTerminator })
       : bytes;
+    // Passed through unparsed, an uncompressed archive is still checked header by header, so a
+    // corrupt one fails the backup (a rewritten one is parsed anyway).
+    const check = !parse && info.name.endsWith('.tar') ? new TarStructureChecker() : undefined;
     for await (const piece of stream) {
       if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
       const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      check?.push(chunk);
       if (chunk.length > 0) await this.out.write(chunk);
     }
+    check?.end();
     // PostgreSQL 13/14 send no end-of-archive marker; a rewritten archive already has one (or holds it back).
     if (!parse && !info.terminated) await this.out.write(terminator());
     this.terminatorPending = holdTerminator;
