@@ -135,6 +135,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   #spoolHandle: FileHandle | undefined;
   #spoolStream: Writable | undefined;
   #createdSlot: string | undefined;
+  #createdSlotConfirmed = false;
   #slotName: string | undefined;
 
   #parser: BaseBackupResponseParser | undefined;
@@ -330,8 +331,12 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       this.#slotName = `pg_basebackup_${walConn.backendPid}`;
       await this.#guard(this.#deps.createPhysicalSlot(walConn, this.#slotName, { temporary: true, signal: this.#walAbort.signal }));
     } else if (plan.kind === 'create') {
-      await this.#guard(this.#deps.createPhysicalSlot(walConn, plan.name, { temporary: false, signal: this.#walAbort.signal }));
+      // Recorded before the command is sent: a failure or abort while it is in flight must still
+      // drop the slot, since the server completes CREATE_REPLICATION_SLOT even if we hang up.
       this.#createdSlot = plan.name;
+      this.#createdSlotConfirmed = false;
+      await this.#guard(this.#deps.createPhysicalSlot(walConn, plan.name, { temporary: false, signal: this.#walAbort.signal }));
+      this.#createdSlotConfirmed = true;
       this.#slotName = plan.name;
     } else if (plan.kind === 'existing') {
       this.#slotName = plan.name;
@@ -831,8 +836,19 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     let conn: ReplicationConnectionApi | undefined;
     try {
       conn = await this.#deps.connect(connOpts);
-      // WAIT: the walsender that used the slot may still be exiting.
-      await this.#deps.dropSlot(conn, name, { wait: true, signal: connOpts.signal });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          // WAIT: the walsender that used the slot may still be exiting.
+          await this.#deps.dropSlot(conn, name, { wait: true, signal: connOpts.signal });
+          break;
+        } catch (err) {
+          if (!(err instanceof ServerError && err.sqlState === SqlState.UndefinedObject)) throw err;
+          // Not there (yet). If our CREATE was cut off in flight, the old walsender may still be
+          // running it: look again for a little while; a confirmed slot that is gone was dropped.
+          if (this.#createdSlotConfirmed || attempt >= 15) break;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
     } catch (err) {
       this.emit('warning', new PgBackupError('ERR_PGBB_CONNECTION',
         `could not drop the replication slot "${name}" created for this failed backup: drop it by hand ` +

@@ -199,6 +199,13 @@ export class DirectoryWalSink implements WalSink {
       await handle.close().catch(() => undefined);
       throw err instanceof IoError ? err : ioError('prepare WAL file', path, err);
     }
+    if (this.#aborted) {
+      // abort() ran while the file was being zero-filled: it saw no open segment, so this
+      // handle is ours to close (else it leaks until garbage collection).
+      await handle.close().catch(() => undefined);
+      if (this.#onAbort === 'remove') await unlink(path).catch(() => undefined);
+      throw new StateError('the WAL sink was aborted');
+    }
     this.#segment = { handle, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset };
   }
 

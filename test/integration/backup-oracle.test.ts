@@ -1,0 +1,83 @@
+// pg_basebackup 15 (Debian's) as the oracle: for the same cluster our plain backup has the
+// same files, our tar backup the same archives with the same members, and pg_verifybackup 15
+// accepts our plain backups of PostgreSQL 15 (Debian's build and the embedded one).
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup } from '../../src/index.js';
+import { makeTempDir, oracleBin, startCluster, testMajors, type Cluster, type Flavor } from '../harness/index.js';
+import { exec, listTree, tarMembers } from './backup-helpers.js';
+
+/**
+ * WAL segment names depend on when each backup ran (each one switches segments), and so
+ * does how many segments it spans: name them by role, not number.
+ */
+function normalise(paths: string[]): string[] {
+  return [...new Set(paths.map((p) => p.replace(/[0-9A-F]{24}/g, '<segment>')))].sort();
+}
+
+async function pgBasebackup(c: Cluster, args: string[]): Promise<void> {
+  await exec(oracleBin('pg_basebackup'), ['-d', c.connectionString(), '-c', 'fast', '-N', ...args]);
+}
+
+const flavors: Flavor[] = testMajors().includes(15) ? ['debian', 'embedded'] : [];
+
+describe.concurrent('pg_basebackup 15 as the oracle', () => {
+  for (const flavor of flavors) {
+    describe.sequential(`PostgreSQL 15 (${flavor})`, () => {
+      let primary: Cluster;
+      let tsDir: string;
+      beforeAll(async () => {
+        primary = await startCluster({ major: 15, flavor, ssl: false });
+        tsDir = await makeTempDir('oracle-ts');
+        await primary.sql(`create tablespace extra location '${tsDir}'`);
+        await primary.sql('create table in_ts(i int) tablespace extra');
+        await primary.sql('insert into in_ts select generate_series(1, 1000)');
+      });
+      afterAll(async () => {
+        await primary?.destroy();
+      });
+
+      it('pg_verifybackup 15 accepts our plain backup', async () => {
+        const parent = await makeTempDir('oracle-verify');
+        const ours = join(parent, 'ours');
+        const oursTs = join(parent, 'ours-ts');
+        await runBackup({
+          connection: primary.connectionString(), checkpoint: 'fast', noSync: true,
+          output: { format: 'plain', directory: ours, tablespaceMapping: new Map([[tsDir, oursTs]]) },
+        });
+        const { stdout } = await exec(oracleBin('pg_verifybackup'), [ours]);
+        expect(stdout).toMatch(/backup successfully verified/);
+      });
+
+      if (flavor !== 'debian') return;
+
+      it('plain: the same files as pg_basebackup -Fp', async () => {
+        const parent = await makeTempDir('oracle-plain');
+        const theirs = join(parent, 'theirs');
+        const ours = join(parent, 'ours');
+        await pgBasebackup(primary, ['-Fp', '-X', 'stream', '-D', theirs, '-T', `${tsDir}=${join(parent, 'theirs-ts')}`]);
+        await runBackup({
+          connection: primary.connectionString(), checkpoint: 'fast', noSync: true,
+          output: { format: 'plain', directory: ours, tablespaceMapping: new Map([[tsDir, join(parent, 'ours-ts')]]) },
+        });
+        expect(normalise(await listTree(ours))).toEqual(normalise(await listTree(theirs)));
+        expect(await listTree(join(parent, 'ours-ts'))).toEqual(await listTree(join(parent, 'theirs-ts')));
+      });
+
+      it('tar: the same archives, with the same members, as pg_basebackup -Ft', async () => {
+        const parent = await makeTempDir('oracle-tar');
+        const theirs = join(parent, 'theirs');
+        const ours = join(parent, 'ours');
+        await pgBasebackup(primary, ['-Ft', '-X', 'stream', '-D', theirs]);
+        await runBackup({ connection: primary.connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'tar', directory: ours } });
+        const archives = (await readdir(theirs)).sort();
+        expect((await readdir(ours)).sort()).toEqual(archives);
+        expect(archives).toHaveLength(4);
+        for (const name of archives.filter((a) => a.endsWith('.tar'))) {
+          expect(normalise(await tarMembers(join(ours, name))), name).toEqual(normalise(await tarMembers(join(theirs, name))));
+        }
+      });
+    });
+  }
+});
