@@ -673,14 +673,9 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
         await this.#waitWal();
         yield await this.#spoolArchive();
       }
-      try {
-        await this.#drainToEnd();
-      } catch (err) {
-        if (!(err instanceof ChecksumFailureError)) throw err;
-      }
       // Everything arrived: release the connections now rather than wait for result()/close().
-      await this.#waitWal();
-      await this.#finalize();
+      // A checksum failure is for result() to report.
+      await this.#finishSession();
     } finally {
       this.#consumerActive = false;
       this.#consumerIdle.resolve();
@@ -755,18 +750,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   async #computeResult(): Promise<BackupResult> {
     await this.#waitForConsumer();
     this.#throwIfFailed();
-    try {
-      await this.#drainToEnd();
-    } catch (err) {
-      if (!(err instanceof ChecksumFailureError)) throw err;
-      // The data is complete, only untrustworthy: end the session normally (a slot created
-      // with createSlot is kept, as after success), then report.
-      await this.#waitWal();
-      await this.#finalize();
-      throw err;
-    }
-    await this.#waitWal();
-    await this.#finalize();
+    const checksumError = await this.#finishSession();
+    if (checksumError) throw checksumError;
     return {
       startLsn: this.#startLsn!,
       startTimeline: this.#startTimeline,
@@ -782,6 +767,25 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       },
       checksumFailures: this.checksumFailures,
     };
+  }
+
+  /**
+   * Reads the rest of the response, waits for the WAL stream and closes the connections. Page
+   * checksum failures do not stop this: the data is complete, only untrustworthy, so the session
+   * ends normally (a slot created with createSlot is kept, as after success) and the error is
+   * returned for the caller to report.
+   */
+  async #finishSession(): Promise<ChecksumFailureError | undefined> {
+    let checksumError: ChecksumFailureError | undefined;
+    try {
+      await this.#drainToEnd();
+    } catch (err) {
+      if (!(err instanceof ChecksumFailureError)) throw err;
+      checksumError = err;
+    }
+    await this.#waitWal();
+    await this.#finalize();
+    return checksumError;
   }
 
   /** Success: close both connections, remove the spool. Idempotent. */
