@@ -251,7 +251,9 @@ export class ReplicationConnection implements ReplicationConnectionApi {
 
   async #start(plan: SslPlan): Promise<void> {
     const o = this.options;
-    let socket: net.Socket = createTransport(o);
+    // A connection that stays plain reads into large slabs (fewer, bigger reads; see ReadSlabs).
+    const slabReads = plan === 'plain';
+    let socket: net.Socket = createTransport(o, slabReads ? (chunk) => this.#onData(chunk) : undefined);
     this.#socket = socket;
     this.#watch(socket);
     await new Promise<void>((resolve, reject) => {
@@ -290,7 +292,7 @@ export class ReplicationConnection implements ReplicationConnectionApi {
       }
     }
 
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    if (!slabReads) socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.resume();
     this.#state = 'authenticating';
     this.#write(fe.startupMessage(this.#writer, {

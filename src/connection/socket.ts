@@ -19,16 +19,66 @@ export function endpointName(o: Pick<ResolvedConnectionOptions, 'host' | 'hostad
   return `"${host}"${addr}, port ${o.port}`;
 }
 
+/** Size of one receive slab: the largest single read from the socket. */
+export const READ_SLAB_BYTES = 512 * 1024;
+/** A slab whose unused tail is smaller than this is retired and a new one is allocated. */
+export const READ_SLAB_MIN_TAIL_BYTES = 64 * 1024;
+
+/**
+ * Receive buffers for a socket created with `onread`: each read goes into the unused tail of a
+ * large slab, and the chunk handed out is a view of what the read filled. Node's default stream
+ * reads are at most 64 KiB, each into a new buffer; BASE_BACKUP sends CopyData messages of about
+ * 32 KiB, so every other message straddled two reads and had to be copied out by the framer, and
+ * every read cost an allocation and an event-loop turn. Reads of up to {@link READ_SLAB_BYTES}
+ * take what the kernel has buffered in one go, and consecutive reads lie back to back in memory.
+ * A slab is never reused: views handed out stay valid for as long as anyone holds them.
+ */
+export class ReadSlabs {
+  #slab: Buffer = Buffer.alloc(0);
+  #used = 0;
+
+  /** The buffer the next read fills (`onread.buffer`). */
+  readonly next = (): Buffer => {
+    if (this.#slab.length - this.#used < READ_SLAB_MIN_TAIL_BYTES) {
+      // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared 8 KiB pool.
+      this.#slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+      this.#used = 0;
+    }
+    return this.#slab.subarray(this.#used);
+  };
+
+  /** The chunk a read of `n` bytes into `buf` (the last {@link next}) produced. */
+  take(n: number, buf: Buffer): Buffer {
+    this.#used += n;
+    return buf.subarray(0, n);
+  }
+}
+
 /**
  * Create the socket (not yet connected). A host starting with `/` is a socket directory
  * (`<dir>/.s.PGSQL.<port>`), one starting with `@` a Linux abstract socket, as in libpq.
+ *
+ * With `onChunk`, received bytes go to it through {@link ReadSlabs} (`onread`) and the socket
+ * emits no `data` events; `pause()`/`resume()` still stop and restart reading. Only for
+ * connections that stay plain: SSLRequest negotiation and TLS read through `data` events.
  */
-export function createTransport(o: ResolvedConnectionOptions): net.Socket {
+export function createTransport(o: ResolvedConnectionOptions, onChunk?: (chunk: Buffer) => void): net.Socket {
+  let onread: net.OnReadOpts | undefined;
+  if (onChunk) {
+    const slabs = new ReadSlabs();
+    onread = {
+      buffer: slabs.next,
+      callback: (n, buf) => {
+        onChunk(slabs.take(n, buf as Buffer));
+        return true;
+      },
+    };
+  }
   if (isUnixSocketHost(o.host)) {
     const path = socketPath(o.host, o.port);
-    return net.connect({ path: path.startsWith('@') ? `\0${path.slice(1)}` : path });
+    return net.connect({ path: path.startsWith('@') ? `\0${path.slice(1)}` : path, ...(onread ? { onread } : {}) });
   }
-  const socket = net.connect({ host: o.hostaddr ?? o.host, port: o.port });
+  const socket = net.connect({ host: o.hostaddr ?? o.host, port: o.port, ...(onread ? { onread } : {}) });
   socket.setNoDelay(true);
   if (o.keepalives) socket.setKeepAlive(true, (o.keepalivesIdleSec ?? 0) * 1000);
   return socket;

@@ -78,6 +78,33 @@ export class Framer {
     }
   }
 
+  /** Whether the next `total` unread bytes lie back to back in one ArrayBuffer. */
+  private contiguous(total: number): boolean {
+    let prev = this.chunks[0]!;
+    let covered = prev.length - this.head;
+    for (let i = 1; covered < total; i++) {
+      const c = this.chunks[i]!;
+      if (c.buffer !== prev.buffer || c.byteOffset !== prev.byteOffset + prev.length) return false;
+      covered += c.length;
+      prev = c;
+    }
+    return true;
+  }
+
+  /** Drop `n` unread bytes from the front of the chunk list. */
+  private skip(n: number): void {
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length - this.head, n);
+      this.head += k;
+      n -= k;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+  }
+
   /**
    * The next complete message, or `null` when more bytes are needed.
    * @throws ProtocolError when the length field is below 4 or above {@link MAX_MESSAGE_LENGTH};
@@ -104,6 +131,11 @@ export class Framer {
         this.chunks.shift();
         this.head = 0;
       }
+    } else if (this.contiguous(total)) {
+      // The chunks are consecutive views of one ArrayBuffer (socket reads into one receive slab):
+      // the message is already whole in memory, so hand out a view across them instead of a copy.
+      body = Buffer.from(first.buffer, first.byteOffset + this.head + 5, total - 5);
+      this.skip(total);
     } else {
       // The message spans chunks: copy it out once, and drop the chunks it used up.
       body = Buffer.allocUnsafe(total - 5);
