@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import type { ConnectionOptions, ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
 import {
   AbortError, ChecksumFailureError, ConfigError, ConnectionClosedError, IoError, PgBackupError, ProtocolError, ServerError, StateError,
-  UnsupportedServerError, type ChecksumFailureReport,
+  UnsupportedServerError, WalStreamError, type ChecksumFailureReport,
 } from '../errors.js';
 import { uploadManifest, withIncrementalAdvice } from '../replication/commands.js';
 import type { Lsn } from '../lsn.js';
@@ -180,7 +180,11 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   #cleanup: Promise<void> | undefined;
   #durationMs: number | undefined;
   readonly #onAbort = (): void => {
-    this.destroy(new AbortError('the backup was aborted', { cause: this.#opts.signal?.reason }));
+    const reason: unknown = this.#opts.signal?.reason;
+    // Say why when the caller did ("interrupted by SIGINT" from the CLI); a bare abort() gives
+    // a DOMException named AbortError, which adds nothing.
+    const why = reason instanceof Error && reason.name !== 'AbortError' || reason instanceof AbortError ? `: ${reason.message}` : '';
+    this.destroy(new AbortError(`the backup was aborted${why}`, { cause: reason }));
   };
   readonly #onNotice = (notice: ServerNotice): void => {
     this.#handleNotice(notice);
@@ -379,7 +383,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
         ...(permanent ? { sync: () => handle.sync() } : {}),
       });
     }
-    this.#wal = this.#deps.startWalStream({
+    const stream = this.#deps.startWalStream({
       connection: walConn,
       startLsn: segmentStartOf(startLsn, this.#walSegmentSize),
       timeline,
@@ -390,7 +394,11 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       sink,
       signal: this.#walAbort.signal,
     });
-    this.#wal.done.catch((err: unknown) => {
+    const done = stream.done.catch((err: unknown) => {
+      throw walFailure(err);
+    });
+    this.#wal = { setEndLsn: (lsn) => stream.setEndLsn(lsn), done };
+    done.catch((err: unknown) => {
       this.destroy(asError(err));
     });
   }
@@ -863,6 +871,19 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   }
 
   /**
+   * For a caller that threw a completed backup away afterwards (runBackup failing while it
+   * writes the manifest or syncs the files): drop the slot this session created with
+   * `createSlot`, which success keeps. Does nothing before completion (a failure drops it
+   * anyway) or without such a slot. Never rejects; a slot it cannot drop is a `warning` event.
+   */
+  async discardCreatedSlot(): Promise<void> {
+    const name = this.#createdSlot;
+    if (this.#state !== 'done' || name === undefined) return;
+    this.#createdSlot = undefined;
+    await this.#dropCreatedSlot(name);
+  }
+
+  /**
    * End the session. Before the backup completed this aborts it cleanly (as {@link destroy}
    * with an AbortError) and waits for the cleanup; after completion it only releases the
    * connections. Idempotent.
@@ -927,6 +948,21 @@ export async function startBackupWith(deps: BackupDeps, options: BaseBackupOptio
     throw err;
   }
   return session;
+}
+
+/**
+ * The WAL stream's error as the backup reports it. The walsender terminated (SQLSTATE class 57:
+ * pg_terminate_backend, shutdown), its connection lost or garbled: a WalStreamError that says the
+ * WAL connection failed, the original as its cause. Errors that already say what to do (a
+ * missing slot at START_REPLICATION, a full disk, an abort) pass unchanged.
+ */
+function walFailure(err: unknown): Error {
+  const e = asError(err);
+  const interrupted = (e instanceof ServerError && e.sqlState.startsWith('57')) || e instanceof ConnectionClosedError ||
+    e instanceof ProtocolError;
+  if (!interrupted) return e;
+  return new WalStreamError(`the WAL streaming connection of the backup failed (${e.message}): the backup needs all WAL ` +
+    'from its start to its end, so it was abandoned; take it again', { cause: e });
 }
 
 /** The prior backup's manifest for an incremental backup: the bytes given, or the file read. */

@@ -1,0 +1,123 @@
+// `pgbb backup` as users run it: the built executable (dist/cli/main.js) against real
+// servers. Success writes a backup and exits 0; a non-empty target, a missing slot, an
+// unreachable server and SIGINT/SIGTERM mid-backup exit 1 with a clear message, leave
+// nothing that looks like a finished backup, and leave no replication slot behind.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { expectNoBackupLeft, slotsAfterSettling, tarMembers } from './backup-helpers.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cliPath = join(root, 'dist/cli/main.js');
+
+interface Run {
+  child: ReturnType<typeof spawn>;
+  exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function pgbb(args: string[]): Run {
+  // No PG* variables from the developer's environment.
+  const child = spawn(process.execPath, [cliPath, 'backup', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, exited };
+}
+
+async function untilWritten(path: string, minBytes: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(path) || (await stat(path)).size < minBytes) {
+    if (Date.now() > deadline) throw new Error(`${path} did not appear in 20 s`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+beforeAll(() => {
+  // Built once per run by whichever file needs it first (cli-signals does the same).
+  if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
+}, 180_000);
+
+describe.concurrent('pgbb backup', () => {
+  for (const major of testMajors()) {
+    describe.sequential(`PostgreSQL ${major}`, () => {
+      let primary: Cluster;
+      beforeAll(async () => {
+        primary = await startCluster({ major, ssl: false });
+      });
+      afterAll(async () => {
+        await primary?.destroy();
+      });
+
+      it('-Ft -R writes the archives and the manifest and exits 0', async () => {
+        const dir = join(await makeTempDir('cli-ok'), 'out');
+        const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-Ft', '-R', '-c', 'fast', '-N']).exited;
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect((await readdir(dir)).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+        expect(await tarMembers(join(dir, 'base.tar'))).toEqual(expect.arrayContaining(['standby.signal', 'postgresql.auto.conf']));
+        expect(await slotsAfterSettling(primary)).toEqual([]);
+      });
+
+      it('refuses a non-empty target: exit 1, the target untouched', async () => {
+        const dir = await makeTempDir('cli-nonempty');
+        await writeFile(join(dir, 'keep'), 'x');
+        const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-c', 'fast']).exited;
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^pgbb: error: .*(not empty|exists)/m);
+        expect(await readdir(dir)).toEqual(['keep']);
+      });
+
+      it('-S nonexistent: exit 1 naming the slot, nothing left', async () => {
+        const dir = join(await makeTempDir('cli-noslot'), 'data');
+        const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-c', 'fast', '-S', 'nonexistent']).exited;
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^pgbb: error: .*nonexistent/m);
+        await expectNoBackupLeft(dir, false);
+        expect(await slotsAfterSettling(primary)).toEqual([]);
+      });
+
+      it('an unreachable server: exit 1 with a connection error, nothing left', async () => {
+        const dir = join(await makeTempDir('cli-unreachable'), 'data');
+        const port = await freePort();
+        const r = await pgbb(['-d', `host=127.0.0.1 port=${port} user=x sslmode=disable`, '-D', dir]).exited;
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^pgbb: error: .*(connect|refused)/im);
+        await expectNoBackupLeft(dir, false);
+      });
+
+      for (const [signal, format] of [['SIGINT', 'p'], ['SIGTERM', 't']] as const) {
+        it(`${signal} mid-backup (-F${format}, -C -S): exit 1, the target removed, the slot dropped`, async () => {
+          const dir = join(await makeTempDir(`cli-${signal}`), 'out');
+          const slot = `pgbb_cli_${signal.toLowerCase()}`;
+          const run = pgbb(['-d', primary.connectionString(), '-D', dir, `-F${format}`, '-c', 'fast', '-r', '32', '-C', '-S', slot]);
+          // Data is flowing: plain has extracted backup_label (sent first), tar has opened base.tar.
+          const probe = join(dir, format === 'p' ? 'backup_label' : 'base.tar');
+          let r: Awaited<Run['exited']>;
+          try {
+            await untilWritten(probe, format === 'p' ? 1 : 0);
+            expect(await primary.sql('select slot_name from pg_replication_slots')).toEqual([{ slot_name: slot }]);
+            run.child.kill(signal);
+            r = await run.exited;
+          } finally {
+            if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+          }
+          expect(r.code).toBe(1);
+          expect(r.stderr).toMatch(new RegExp(`^pgbb: error: .*${signal}`, 'm'));
+          await expectNoBackupLeft(dir, false);
+          // pgbb dropped it before exiting.
+          expect(await primary.sql('select slot_name from pg_replication_slots')).toEqual([]);
+        });
+      }
+    });
+  }
+});
