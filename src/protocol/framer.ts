@@ -112,8 +112,17 @@ export class Framer {
    */
   pull(): Frame | null {
     if (this.available < 5) return null;
-    const type = this.byteAt(0);
-    const length = ((this.byteAt(1) << 24) | (this.byteAt(2) << 16) | (this.byteAt(3) << 8) | this.byteAt(4)) >>> 0;
+    const first = this.chunks[0]!;
+    let type: number;
+    let length: number;
+    if (first.length - this.head >= 5) {
+      // The usual case: the header lies in the first chunk (byteAt walks the chunk list per byte).
+      type = first[this.head]!;
+      length = first.readUInt32BE(this.head + 1);
+    } else {
+      type = this.byteAt(0);
+      length = ((this.byteAt(1) << 24) | (this.byteAt(2) << 16) | (this.byteAt(3) << 8) | this.byteAt(4)) >>> 0;
+    }
     if (length < 4 || length > MAX_MESSAGE_LENGTH) {
       throw new ProtocolError(
         `invalid length ${length} for a message of type ${describeTypeByte(type)} at stream offset ` +
@@ -122,7 +131,6 @@ export class Framer {
     const total = 1 + length;
     if (this.available < total) return null;
 
-    const first = this.chunks[0]!;
     let body: Buffer;
     if (first.length - this.head >= total) {
       body = first.subarray(this.head + 5, this.head + total);
