@@ -222,8 +222,14 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
       }
       throw err;
     }
+    // The session no longer watches the signal once the server side is done; an abort until
+    // runBackup returns still means "leave nothing behind" (the manifest and the final fsync
+    // can take a while).
+    throwIfAborted(signal);
     if (manifest) await sink.writeManifest(manifest, signal ? { signal } : {});
+    throwIfAborted(signal);
     await sink.finish();
+    throwIfAborted(signal);
     return { ...result, outputs: outputsOf(options) };
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
@@ -231,6 +237,9 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     // Waits for the session's own cleanup (a slot created with createSlot is dropped), so that
     // when runBackup rejects nothing of this run is left on the server either.
     await session?.close().catch(() => undefined);
+    // Failing after the server side completed (manifest, fsync, abort): a slot made for this
+    // run goes too, as after any other failure. A checksum failure keeps the data, and the slot.
+    if (!(err instanceof ChecksumFailureError)) await session?.discardCreatedSlot();
     await walSink?.abort(err).catch(() => undefined);
     const keep = options.noClean || err instanceof ChecksumFailureError;
     if (!keep) {
@@ -243,6 +252,10 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     }
     throw err;
   }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('the backup was aborted', { cause: signal.reason });
 }
 
 function outputsOf(o: RunBackupOptions): string[] {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { BackupDeps, BackupWalStreamParams } from '../../../src/backup/deps.js';
 import { startBackupWith } from '../../../src/backup/session.js';
 import type { ReplicationConnectionApi } from '../../../src/connection/types.js';
-import { IoError } from '../../../src/errors.js';
+import { IoError, ServerError, WalStreamError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from '../../../src/wal/sink.js';
 import { modernResponse } from './fixtures.js';
@@ -60,7 +60,7 @@ function deps(log: string[], mode: string, wal: (p: BackupWalStreamParams) => Pr
     async identifySystem() { return { systemId: '7300000000000000001', timeline: 1 }; },
     async show(_c, name) { return name === 'wal_segment_size' ? '1MB' : mode; },
     async createPhysicalSlot(_c, name) { log.push(`create slot ${name}`); },
-    async dropSlot() {},
+    async dropSlot(_c, name) { log.push(`drop slot ${name}`); },
     startWalStream(p) {
       let setEnd!: () => void;
       const ended = new Promise<void>((r) => { setEnd = r; });
@@ -143,5 +143,43 @@ describe('backup session and WAL sinks', () => {
     } finally {
       proto.sync = original;
     }
+  });
+
+  it('a WAL walsender terminated or its connection lost is a WalStreamError; other WAL errors pass unchanged', async () => {
+    const fatal = new ServerError({ severity: 'FATAL', severityCode: 'FATAL', sqlState: '57P01', message: 'terminating connection due to administrator command' });
+    const noSlot = new ServerError({ severity: 'ERROR', severityCode: 'ERROR', sqlState: '42704', message: 'replication slot "x" does not exist' });
+    const full = new IoError('could not write WAL file "/x": ENOSPC', { path: '/x', syscallCode: 'ENOSPC' });
+    for (const [thrown, check] of [
+      [fatal, (e: unknown) => e instanceof WalStreamError && e.cause === fatal &&
+        e.message.startsWith('the WAL streaming connection of the backup failed (FATAL: terminating connection')],
+      [noSlot, (e: unknown) => e === noSlot],
+      [full, (e: unknown) => e === full],
+    ] as const) {
+      const session = await startBackupWith(deps([], '0700', async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        throw thrown;
+      }), {});
+      const err = await session.result().then(() => undefined, (e: unknown) => e);
+      expect(check(err), String(err)).toBe(true);
+      expect(session.state).toBe('failed');
+    }
+  });
+
+  it('discardCreatedSlot() drops a slot made with createSlot after success, and nothing otherwise', async () => {
+    const log: string[] = [];
+    const session = await startBackupWith(deps(log, '0700', oneSegment), { slot: 'made', createSlot: true });
+    await session.discardCreatedSlot();
+    expect(log).not.toContain('drop slot made');
+    await session.result();
+    expect(log).not.toContain('drop slot made');
+    await session.discardCreatedSlot();
+    await session.discardCreatedSlot();
+    expect(log.filter((l) => l === 'drop slot made')).toHaveLength(1);
+
+    const other: string[] = [];
+    const plain = await startBackupWith(deps(other, '0700', oneSegment), { slot: 'theirs' });
+    await plain.result();
+    await plain.discardCreatedSlot();
+    expect(other.some((l) => l.startsWith('drop slot'))).toBe(false);
   });
 });
