@@ -3,16 +3,23 @@
  * tablespace location, entry by entry, with the same rules as pg_basebackup's extractor.
  * @module
  */
+import { closeSync, fchmodSync, lstatSync, openSync, writevSync } from 'node:fs';
 import { appendFile, chmod, lstat, mkdir, open, stat, symlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
-import { extractTar } from '../tar/extract.js';
+import { extractTar, type TarEntryBody } from '../tar/extract.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { AUTO_CONF } from './inject.js';
 import { canonicalizePath } from './tablespace-mapping.js';
 import { ioError, OutputTracker } from './tracker.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
 import { checkEmptyOrAbsent, writeManifestFile, writeWholeFile } from './fs-util.js';
+
+/**
+ * Files up to this size are received whole and written with synchronous calls (see
+ * `DirectorySink.writeSmallFile`); larger ones stream through the asynchronous batched writer.
+ */
+export const SMALL_FILE_BYTES = 128 * 1024;
 
 /** Options for {@link DirectorySink}. */
 export interface DirectorySinkOptions {
@@ -288,7 +295,16 @@ export class DirectorySink implements BackupSink {
     if (this.options.groupReadable) await chmod(path, this.dirMode).catch((err: unknown) => { throw ioError(`could not set permissions on "${path}"`, path, err); });
   }
 
-  private async writeFile(dest: string, body: AsyncIterable<Buffer>, signal: AbortSignal | undefined): Promise<void> {
+  private async writeFile(dest: string, body: TarEntryBody, signal: AbortSignal | undefined): Promise<void> {
+    if (body.size <= SMALL_FILE_BYTES) {
+      const parts: Buffer[] = [];
+      for await (const chunk of body) {
+        if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+        parts.push(chunk);
+      }
+      await this.writeSmallFile(dest, parts);
+      return;
+    }
     let handle;
     let created = true;
     try {
@@ -320,6 +336,65 @@ export class DirectorySink implements BackupSink {
       await writer.flush();
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Writes a small file in one go with synchronous calls in this thread, as pg_basebackup does. A data
+   * directory is mostly small files (relation forks, free space and visibility maps, configuration);
+   * with the promise API every open, chmod, write and close is a round trip through libuv's thread
+   * pool, and extraction waits for each before it reads on, so the handoffs, not the writes, set the
+   * pace of a plain backup (four per file; two thousand files in a 300 MB cluster). Writing a few
+   * kilobytes into the page cache costs microseconds. Files above {@link SMALL_FILE_BYTES} keep the
+   * asynchronous batched writer, whose awaited writes slow the server down when the disk is slow.
+   */
+  private async writeSmallFile(dest: string, parts: Buffer[]): Promise<void> {
+    let fd: number;
+    let created = true;
+    try {
+      fd = openSync(dest, 'wx', this.fileMode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      try {
+        if (code === 'EEXIST') {
+          // A duplicate entry, or a WAL segment the WAL writer already wrote: tar semantics, the last one wins.
+          if (!lstatSync(dest).isFile()) throw err;
+          fd = openSync(dest, 'w', this.fileMode);
+          created = false;
+        } else if (code === 'ENOENT') {
+          await this.tracker.mkdirp(join(dest, '..'), this.dirMode);
+          fd = openSync(dest, 'wx', this.fileMode);
+        } else {
+          throw err;
+        }
+      } catch (err2) {
+        throw ioError(`could not create file "${dest}"`, dest, err2);
+      }
+    }
+    if (created) this.tracker.file(dest);
+    else this.tracker.touched(dest);
+    try {
+      if (this.options.groupReadable) fchmodSync(fd, this.fileMode);
+      let rest = parts.filter((p) => p.length > 0);
+      while (rest.length > 0) {
+        let n = writevSync(fd, rest);
+        if (n === 0) throw new Error('write returned 0 bytes');
+        // A short write (allowed, rare on regular files) continues where it stopped.
+        while (n > 0 && rest.length > 0) {
+          const first = rest[0]!;
+          if (n >= first.length) {
+            n -= first.length;
+            rest = rest.slice(1);
+          } else {
+            rest = [first.subarray(n), ...rest.slice(1)];
+            n = 0;
+          }
+        }
+      }
+    } catch (err) {
+      throw ioError(`could not write to "${dest}"`, dest, err);
+    } finally {
+      closeSync(fd);
     }
   }
 
