@@ -255,7 +255,12 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError('the backup was aborted', { cause: signal.reason });
+  if (!signal?.aborted) return;
+  const reason: unknown = signal.reason;
+  // Worded as the session words it: the caller's reason ("interrupted by SIGINT"), not a bare
+  // abort()'s DOMException.
+  const why = (reason instanceof Error && reason.name !== 'AbortError') || reason instanceof AbortError ? `: ${reason.message}` : '';
+  throw new AbortError(`the backup was aborted${why}`, { cause: reason });
 }
 
 function outputsOf(o: RunBackupOptions): string[] {

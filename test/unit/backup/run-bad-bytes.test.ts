@@ -119,3 +119,19 @@ describe.each(FORMATS)('runBackup (%s) against a walsender sending bad bytes', (
     });
   }
 });
+
+it('tar-stream without the manifest (archive passed through unparsed) still refuses a bad tar header', async () => {
+  fake = await FakeWalsender.start({
+    versionNum: 170002,
+    respond: (c, w) => {
+      c.send(w.copyOut(), w.newArchive('base.tar'), w.typed('d', Buffer.concat([PG_VERSION, BAD_HEADER, Buffer.alloc(1024)])), w.copyDone(), w.end());
+    },
+  });
+  let ended = false;
+  const stream = new Writable({ write(_c: Buffer, _e, cb) { cb(); }, final(cb) { ended = true; cb(); } });
+  const err = await runBackup({ connection: fake.connectionString, wal: 'fetch', manifest: false, output: { format: 'tar-stream', stream, end: true } })
+    .then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(TarError);
+  expect((err as TarError).offset).toBe(PG_VERSION.length);
+  expect(ended).toBe(false);
+});
