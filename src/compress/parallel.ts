@@ -35,7 +35,7 @@ export interface CompressorOptions {
   threads?: number;
   /** Bytes of input per independently compressed chunk (64 KiB–64 MiB). @default 1 MiB for gzip, 4 MiB for lz4 and zstd */
   chunkBytes?: number;
-  /** Chunks being compressed or waiting to be read, at most. @default twice the threads (1 on the calling thread) */
+  /** Chunks being compressed or waiting to be read, at most. @default three per thread (1 on the calling thread) */
   maxInFlight?: number;
   /** The pool to run on. @default the process-wide pool */
   pool?: CompressionPool;
@@ -105,7 +105,7 @@ export class ParallelCompressor extends Duplex {
       throw new CompressionError(`chunkBytes must be between 64 KiB and 64 MiB, got ${chunkBytes}`);
     }
     this.chunkBytes = chunkBytes;
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? 1 : threads * 2));
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? 1 : threads * 3));
     if (threads === 0) {
       this.#inline = createChunkCodec(require, this.#config);
     } else {

@@ -76,8 +76,16 @@ interface Job {
 
 interface Slot {
   worker: Worker;
-  job: Job | undefined;
+  /** Jobs posted to this worker and not answered yet, by id (at most {@link JOBS_PER_WORKER}). */
+  jobs: Map<number, Job>;
 }
+
+/**
+ * Jobs queued at each worker at once. More than one, so that a worker starts its next chunk as soon as
+ * it finishes one instead of waiting for this thread to wake up and post it: on a busy machine that
+ * wake-up can cost milliseconds per chunk.
+ */
+const JOBS_PER_WORKER = 2;
 
 /**
  * A pool of compression worker threads.
@@ -127,20 +135,23 @@ export class CompressionPool {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new CompressionError('the compression pool was closed'));
     await Promise.all(this.slots.splice(0).map((s) => {
-      s.job?.reject(new CompressionError('the compression pool was closed'));
+      for (const job of s.jobs.values()) job.reject(new CompressionError('the compression pool was closed'));
+      s.jobs.clear();
       return s.worker.terminate();
     }));
   }
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      let slot = this.slots.find((s) => s.job === undefined);
-      if (slot === undefined) {
-        if (this.slots.length >= this.size) return;
-        slot = this.spawn();
+      // The least busy worker; a new one while the pool may grow and every worker is busy.
+      let slot: Slot | undefined;
+      for (const s of this.slots) if (s.jobs.size < JOBS_PER_WORKER && (!slot || s.jobs.size < slot.jobs.size)) slot = s;
+      if (slot === undefined || (slot.jobs.size > 0 && this.slots.length < this.size)) {
+        if (this.slots.length < this.size) slot = this.spawn();
+        else if (slot === undefined) return;
       }
       const job = this.queue.shift()!;
-      slot.job = job;
+      slot.jobs.set(job.id, job);
       slot.worker.ref();
       const input = job.input;
       const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength &&
@@ -152,13 +163,14 @@ export class CompressionPool {
 
   private spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression' });
-    const slot: Slot = { worker, job: undefined };
+    const slot: Slot = { worker, jobs: new Map() };
     worker.unref();
     worker.on('message', (m: ResultMessage) => {
-      const job = slot.job;
-      if (job === undefined || job.id !== m.id) return;
-      slot.job = undefined;
-      worker.unref();
+      const job = slot.jobs.get(m.id);
+      if (job === undefined) return;
+      slot.jobs.delete(m.id);
+      // A worker holds the event loop open only while it has work.
+      if (slot.jobs.size === 0) worker.unref();
       if ('error' in m) {
         job.reject(new CompressionError(
           `${job.config.algorithm} compression failed in a worker thread: ${m.error.message}`,
@@ -172,10 +184,11 @@ export class CompressionPool {
       const i = this.slots.indexOf(slot);
       if (i === -1) return;
       this.slots.splice(i, 1);
-      const job = slot.job;
-      slot.job = undefined;
-      job?.reject(new CompressionError(
-        `a compression worker thread stopped: ${err.message}`, { algorithm: job.config.algorithm, cause: err }));
+      for (const job of slot.jobs.values()) {
+        job.reject(new CompressionError(
+          `a compression worker thread stopped: ${err.message}`, { algorithm: job.config.algorithm, cause: err }));
+      }
+      slot.jobs.clear();
       void worker.terminate();
       this.dispatch();
     };
