@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HELP, parseBenchArgs, type BenchArgs } from './lib/args.js';
 import { CASES, type CaseContext, type CaseDef, type Features } from './lib/cases.js';
@@ -245,6 +246,7 @@ async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm run bench does)`);
   if (!debianBinDir()) throw new Error(`Debian's PostgreSQL 15 is not installed (${DEBIAN_BIN_DIR}): apt-get install postgresql-15`);
   const startedAt = new Date();
+  const loadAtStart = loadavg()[0] ?? 0;
   const oursCompress = /--compress/.test(help('backup'));
   const oursVerify = help('verify') !== '';
   const datasets: DatasetResult[] = [];
@@ -300,6 +302,7 @@ async function main(): Promise<void> {
     finishedAt: new Date().toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: machineInfo(),
+    loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
     versions: versionInfo(OURS, REF_BACKUP, REF_VERIFY),
     settings: { runs: args.runs, warmup: args.warmup, noSync: args.noSync, order: 'alternating pgbb, reference, pgbb, reference, ...' },
     datasets,

@@ -46,6 +46,8 @@ export interface BenchResult {
   finishedAt: string;
   command: string;
   machine: { cpu: string; cores: number; memoryBytes: number; kernel: string };
+  /** 1-minute load average at the start and the end: other work on the machine skews wall times. */
+  loadAverage?: { start: number; end: number };
   versions: { node: string; pgbb: string; pgBasebackup: string; pgVerifybackup: string; git: string };
   settings: { runs: number; warmup: number; noSync: boolean; order: string };
   datasets: DatasetResult[];
@@ -91,6 +93,12 @@ export function toMarkdown(r: BenchResult): string {
   lines.push(`Command: \`${r.command}\``, '');
   lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${sizeText(r.machine.memoryBytes)} RAM, Linux ${r.machine.kernel}. ` +
     `Node ${r.versions.node}; ${r.versions.pgbb}; ${r.versions.pgBasebackup}; ${r.versions.pgVerifybackup}; commit ${r.versions.git}.`, '');
+  if (r.loadAverage) {
+    lines.push(`Load average (1 min) ${r.loadAverage.start.toFixed(1)} at the start, ${r.loadAverage.end.toFixed(1)} at the end, on ${r.machine.cores} cores` +
+      (r.loadAverage.start > r.machine.cores || r.loadAverage.end > r.machine.cores
+        ? ': the machine was busy with other work, so wall times are inflated and noisy; compare ratios (same conditions, alternating) and CPU times.'
+        : '.'), '');
+  }
   lines.push(`${r.settings.runs} timed runs per tool and case after ${r.settings.warmup} untimed, ${r.settings.order}; ` +
     `\`sync\` and an emptied target before each run; fsync by both tools ${r.settings.noSync ? 'off (-N)' : 'on'}; ` +
     'checkpoint fast; both over TCP to 127.0.0.1. Wall time in seconds, median (min–max); CPU = user + system of the ' +
