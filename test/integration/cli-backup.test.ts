@@ -47,6 +47,28 @@ beforeAll(() => {
   if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
 }, 180_000);
 
+// Refused before any server is involved: once, not per major.
+describe('pgbb backup without a server', () => {
+  it('refuses a non-empty target: exit 1, the target untouched', async () => {
+    const dir = await makeTempDir('cli-nonempty');
+    await writeFile(join(dir, 'keep'), 'x');
+    // Refused before connecting: the server named here need not exist.
+    const r = await pgbb(['-d', `host=127.0.0.1 port=${await freePort()} user=x sslmode=disable`, '-D', dir, '-c', 'fast']).exited;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pgbb: error: .*(not empty|exists)/m);
+    expect(await readdir(dir)).toEqual(['keep']);
+  });
+
+  it('an unreachable server: exit 1 with a connection error, nothing left', async () => {
+    const dir = join(await makeTempDir('cli-unreachable'), 'data');
+    const port = await freePort();
+    const r = await pgbb(['-d', `host=127.0.0.1 port=${port} user=x sslmode=disable`, '-D', dir]).exited;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pgbb: error: .*(connect|refused)/im);
+    await expectNoBackupLeft(dir, false);
+  });
+});
+
 describe.concurrent('pgbb backup', () => {
   for (const major of testMajors()) {
     describe.sequential(`PostgreSQL ${major}`, () => {
@@ -68,15 +90,6 @@ describe.concurrent('pgbb backup', () => {
         expect(await slotsAfterSettling(primary)).toEqual([]);
       });
 
-      it('refuses a non-empty target: exit 1, the target untouched', async () => {
-        const dir = await makeTempDir('cli-nonempty');
-        await writeFile(join(dir, 'keep'), 'x');
-        const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-c', 'fast']).exited;
-        expect(r.code).toBe(1);
-        expect(r.stderr).toMatch(/^pgbb: error: .*(not empty|exists)/m);
-        expect(await readdir(dir)).toEqual(['keep']);
-      });
-
       it('-S nonexistent: exit 1 naming the slot, nothing left', async () => {
         const dir = join(await makeTempDir('cli-noslot'), 'data');
         const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-c', 'fast', '-S', 'nonexistent']).exited;
@@ -84,15 +97,6 @@ describe.concurrent('pgbb backup', () => {
         expect(r.stderr).toMatch(/^pgbb: error: .*nonexistent/m);
         await expectNoBackupLeft(dir, false);
         expect(await slotsAfterSettling(primary)).toEqual([]);
-      });
-
-      it('an unreachable server: exit 1 with a connection error, nothing left', async () => {
-        const dir = join(await makeTempDir('cli-unreachable'), 'data');
-        const port = await freePort();
-        const r = await pgbb(['-d', `host=127.0.0.1 port=${port} user=x sslmode=disable`, '-D', dir]).exited;
-        expect(r.code).toBe(1);
-        expect(r.stderr).toMatch(/^pgbb: error: .*(connect|refused)/im);
-        await expectNoBackupLeft(dir, false);
       });
 
       for (const [signal, format] of [['SIGINT', 'p'], ['SIGTERM', 't']] as const) {
