@@ -47,7 +47,10 @@ export interface StreamOutput {
   format: 'tar-stream';
   /** Where the tar goes, e.g. `process.stdout` or an upload stream. */
   stream: Writable;
-  /** End the stream when the backup is complete. @default false (right for `process.stdout`) */
+  /**
+   * End the stream when the backup is complete, and destroy it (no error, so a pipeline sees a
+   * premature close) when the backup fails. @default false (right for `process.stdout`)
+   */
   end?: boolean;
 }
 
@@ -241,6 +244,10 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     // run goes too, as after any other failure. A checksum failure keeps the data, and the slot.
     if (!(err instanceof ChecksumFailureError)) await session?.discardCreatedSlot();
     await walSink?.abort(err).catch(() => undefined);
+    // A stream runBackup was to end is destroyed (without an error, which would throw from a
+    // stream nobody listens to for errors): a pipeline or upload behind it sees a premature
+    // close, not a truncated tar that ends like a complete one.
+    if (out.format === 'tar-stream' && out.end === true && !out.stream.destroyed) out.stream.destroy();
     const keep = options.noClean || err instanceof ChecksumFailureError;
     if (!keep) {
       // Each sink removes only what it created; the plain one may exist before `sink` is set.

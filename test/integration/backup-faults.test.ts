@@ -150,6 +150,32 @@ describe.concurrent('backup faults', () => {
           }
         });
 
+        it(`${format}: the WAL connection cut mid-stream → WalStreamError, target removed, no slot`, async () => {
+          // The second connection streams WAL; the data connection is slowed so the cut lands mid-backup.
+          const proxy = await CuttingProxy.start(primary.port, 1, 64 * 1024);
+          try {
+            const parent = await makeTempDir(`walcut-${format}`);
+            const run = failing({
+              connection: primary.connectionString({ port: String(proxy.port) }), checkpoint: 'fast', noSync: true, maxRateKBps: 256,
+              output: { format, directory: join(parent, 'backup') },
+            });
+            await until('the WAL walsender', async () => (await primary.sql(
+              "select 1 from pg_stat_replication where state in ('streaming', 'catchup')")).length > 0);
+            // WAL for the stream to carry past the cut.
+            await primary.sql(`create table walgen_${format} as select g from generate_series(1, 100000) g`);
+            const { err, ms } = await run;
+            note(`${format} WAL connection cut after 64 KiB`, ms, err);
+            expect(proxy.cut).toBe(true);
+            expect(err).toBeInstanceOf(WalStreamError);
+            expect(err.message).toMatch(/^the WAL streaming connection of the backup failed \(the server at .* closed the connection unexpectedly/);
+            expect(err.cause).toBeInstanceOf(ConnectionClosedError);
+            await expectNothingLeft(parent);
+            expect(await slotsAfterSettling(primary)).toEqual([]);
+          } finally {
+            await proxy.close();
+          }
+        });
+
         it(`${format}: the WAL walsender terminated mid-backup → a WAL stream error, target removed, no slot`, async () => {
           const parent = await makeTempDir(`walkill-${format}`);
           const dir = join(parent, 'backup');
@@ -258,7 +284,7 @@ describe.concurrent('backup faults', () => {
         await primary.sql('checkpoint');
       });
 
-      it('tar-stream: abort mid-archive → AbortError, the stream is not ended, no walsender left', async () => {
+      it('tar-stream: abort mid-archive → AbortError, the stream destroyed, not ended, no walsender left', async () => {
         const ac = new AbortController();
         let bytes = 0;
         let ended = false;
@@ -279,7 +305,9 @@ describe.concurrent('backup faults', () => {
         });
         note('tar-stream abort mid-archive', ms, err);
         expect(err).toBeInstanceOf(AbortError);
+        // Not ended (it would look complete to whoever reads it): destroyed, a premature close.
         expect(ended).toBe(false);
+        expect(stream.destroyed).toBe(true);
         await until('the walsender to exit', async () => (await primary.sql('select 1 from pg_stat_replication')).length === 0, 10_000);
       });
 
