@@ -48,7 +48,7 @@ export {
 // WAL streaming and its destinations.
 export { startWalStream } from './wal/streamer.js';
 export type { WalStream, WalStreamOptions, WalStreamResult, TimelineHistoryFile } from './wal/streamer.js';
-export type { WalSink, WalSegmentTarget, WalSegmentCloseMode } from './wal/sink.js';
+export type { WalSink, WalSegmentTarget, WalSegmentCloseMode, WalServerSettings } from './wal/sink.js';
 export { DirectoryWalSink, type DirectoryWalSinkOptions } from './wal/directory-sink.js';
 export { TarWalSink, type TarWalSinkOptions } from './wal/tar-sink.js';
 
