@@ -167,7 +167,7 @@ export function toSvg(r: BenchResult): string {
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${w}" height="${h}" fill="#fff"/>`);
-  const title = d ? `pgbb / pg_basebackup wall time, ${sizeText(d.databaseBytes)}, ${d.serverVersion} (lower is better)` : 'no ratios in this run';
+  const title = d ? `pgbb / pg_basebackup wall time, ${sizeText(d.databaseBytes)}, ${d.serverVersion.split(' (')[0]} (lower is better)` : 'no ratios in this run';
   out.push(`<text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`);
   out.push(`<text x="10" y="37" fill="#555">median of ${r.settings.runs} runs each, alternating; ${esc(r.machine.cpu)}, ${r.machine.cores} cores</text>`);
   rows.forEach((c, i) => {
