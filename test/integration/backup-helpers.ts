@@ -19,6 +19,25 @@ export interface Committed {
   lsnAfterCommit: bigint;
 }
 
+/**
+ * At most `n` bodies at once: tests of a `describe.concurrent` file wait their turn, so the
+ * servers, backups and restores of one file do not swamp a two-core CI runner.
+ */
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 /** Creates an empty writer table (so concurrent tests each have their own single writer). */
 export async function createTicks(c: Cluster, table: string): Promise<void> {
   await c.sql(`create table ${table}(id bigserial primary key, at timestamptz not null)`);
@@ -37,6 +56,8 @@ export function startWriter(c: Cluster, table: string, minRows = 5): { started: 
   const started = new Promise<void>((res) => { markStarted = res; });
   const loop = (async () => {
     const client = new pg.Client({ host: c.socketDir, port: c.port, user: c.superuser, database: 'postgres' });
+    // A server that goes away (a failed test's cluster destroyed) surfaces through the query.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       while (running) {
@@ -44,9 +65,12 @@ export function startWriter(c: Cluster, table: string, minRows = 5): { started: 
         const pos = await client.query<{ l: string }>('select pg_current_wal_lsn()::text l');
         done.push({ id: Number(ins.rows[0]!.id), lsnAfterCommit: parseLsn(pos.rows[0]!.l) });
         if (done.length === minRows) markStarted();
+        // A steady trickle is all the checks need; a tight loop would only compete for the
+        // CI's two cores with the servers and the backup itself.
+        await new Promise((res) => setTimeout(res, 2));
       }
     } finally {
-      await client.end();
+      await client.end().catch(() => undefined);
     }
   })();
   return {
