@@ -91,7 +91,8 @@ export class BackpressureWriter {
       };
       const onDrain = (): void => done();
       const onFail = (err: Error): void => done(wrapIo(err));
-      const onClose = (): void => done(new IoError('the output stream closed before all data was written'));
+      const onClose = (): void => done(w.errored ? wrapIo(w.errored)
+        : new IoError('the output stream closed before all data was written'));
       const onAbort = (): void => done(new AbortError(undefined, { cause: this.signal?.reason }));
       w.on('drain', onDrain);
       w.on('error', onFail);
@@ -127,7 +128,9 @@ export class BackpressureWriter {
 
   private check(): void {
     if (this.signal?.aborted) throw new AbortError(undefined, { cause: this.signal.reason });
-    if (this.failure) throw wrapIo(this.failure);
+    // A stream that failed before this writer saw its 'error' event still carries the cause.
+    const failure = this.failure ?? this.writable.errored ?? undefined;
+    if (failure) throw wrapIo(failure);
     if (this.writable.destroyed || this.writable.writableEnded) throw new IoError('the output stream is already closed');
   }
 }
