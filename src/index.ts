@@ -136,3 +136,4 @@ export {
 } from './combine/incremental-file.js';
 export { planReconstruction, type PlanSource, type ReconstructionPlan, type ReconstructionRun } from './combine/plan.js';
 export { combinedBackupLabel, parseBackupLabel, type BackupLabelInfo } from './combine/backup-label.js';
+export { TarStructureChecker } from './tar/check.js';
