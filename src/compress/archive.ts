@@ -88,7 +88,14 @@ export function compressedOutput(output: Writable, spec: CompressionInput | Comp
   compressor.on('error', (err) => { if (!output.destroyed) output.destroy(err); });
   output.on('error', (err) => { if (!compressor.destroyed) compressor.destroy(err); });
   const sync = async (): Promise<void> => {
-    if (compressor.destroyed || output.destroyed) throw compressor.errored ?? output.errored ?? new Error('the compressed output was destroyed');
+    const failure = compressor.errored ?? output.errored;
+    if (failure) throw failure;
+    // A finished pipeline may already be auto-destroyed (Node 24 does it sooner): only the file sync is left.
+    if (compressor.readableEnded && output.writableFinished) {
+      await syncOutput?.();
+      return;
+    }
+    if (compressor.destroyed || output.destroyed) throw new Error('the compressed output was destroyed');
     if (!compressor.writableFinished) await compressor.flush();
     // Everything compressed so far must have left the compressor for `output`...
     while (compressor.readableLength > 0 && !compressor.destroyed) await once(compressor, 'data');
