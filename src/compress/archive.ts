@@ -6,6 +6,7 @@
  * in-flight window.
  * @module
  */
+import { finished as finishedStream } from 'node:stream/promises';
 import { once } from 'node:events';
 import { pipeline, Readable, type Duplex, type Writable } from 'node:stream';
 import { algorithmOf, decompressorFor, type DecompressorOptions } from './decompress.js';
@@ -90,8 +91,10 @@ export function compressedOutput(output: Writable, spec: CompressionInput | Comp
   const sync = async (): Promise<void> => {
     const failure = compressor.errored ?? output.errored;
     if (failure) throw failure;
-    // A finished pipeline may already be auto-destroyed (Node 24 does it sooner): only the file sync is left.
-    if (compressor.readableEnded && output.writableFinished) {
+    // Once the writer was ended, the pipeline drains into `output` and may auto-destroy itself:
+    // wait for `output` to finish (finished() rejects on a premature close), then sync the file.
+    if (compressor.writableEnded) {
+      await finishedStream(output);
       await syncOutput?.();
       return;
     }
