@@ -10,17 +10,19 @@
  * @module
  */
 import { quoteLiteral } from '../replication/commands.js';
+import { serverCompressionOptions } from '../compress/server.js';
 import type { ResolvedBaseBackupOptions } from './options.js';
 
 /** The options that shape the command (a subset of {@link ResolvedBaseBackupOptions}). */
 export type BaseBackupCommandOptions = Pick<ResolvedBaseBackupOptions,
   'label' | 'estimateSize' | 'wal' | 'checkpoint' | 'waitForWalArchive' | 'maxRateKBps' | 'tablespaceMap' |
   'verifyChecksums' | 'manifest' | 'manifestForceEncode' | 'manifestChecksums'> &
-  Partial<Pick<ResolvedBaseBackupOptions, 'incrementalManifest'>>;
+  Partial<Pick<ResolvedBaseBackupOptions, 'incrementalManifest' | 'compression'>>;
 
 /**
  * Build the BASE_BACKUP command for a server of `serverMajor` (13–18): the keyword syntax
- * for 13/14 and the parenthesised option list with `TARGET 'client'` for 15+.
+ * for 13/14 and the parenthesised option list with `TARGET 'client'` for 15+, followed by
+ * `COMPRESSION` / `COMPRESSION_DETAIL` for a server-side compression spec.
  * @example
  * ```ts
  * buildBaseBackupCommand(resolveBaseBackupOptions(), 16)
@@ -65,6 +67,8 @@ export function buildBaseBackupCommand(options: BaseBackupCommandOptions, server
     if (options.manifestChecksums !== undefined) str('MANIFEST_CHECKSUMS', options.manifestChecksums);
   }
   if (modern) str('TARGET', 'client');
+  // Server-side compression (15+; refused with a CompressionError on 13/14, before anything is sent).
+  if (options.compression) for (const o of serverCompressionOptions(options.compression, serverMajor)) str(o.name, o.value);
   // 17+ only; the session refuses incremental backups on older servers before building this.
   if (options.incrementalManifest !== undefined && serverMajor >= 17) plain('INCREMENTAL');
 

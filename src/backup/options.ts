@@ -8,6 +8,7 @@
 import { ConfigError } from '../errors.js';
 import type { ConnectionOptions, ServerNotice } from '../connection/types.js';
 import type { WalSink } from '../wal/sink.js';
+import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 
 /** How the server's start-of-backup checkpoint is taken (`-c fast|spread`). */
 export type CheckpointMode = 'fast' | 'spread';
@@ -148,6 +149,16 @@ export interface BaseBackupOptions {
    */
   incrementalManifest?: Buffer | string;
   /**
+   * Compression (`-Z`/`--compress`), in pg_basebackup's syntax (`'server-zstd:level=9'`, `'gzip'`,
+   * `'lz4:1'`, `'none'`) or as an object. A `server-` spec (PostgreSQL 15+) is sent with BASE_BACKUP, and
+   * the archives then arrive compressed and named `base.tar.zst` and so on; {@link startBackup} refuses
+   * it on 13/14 before anything is sent. A client-side spec (the default location) is not the session's
+   * business: `runBackup` and the tar sinks apply it (or compress `archive.chunks()` with
+   * `compressArchive` yourself).
+   * @default no compression
+   */
+  compression?: CompressionInput | CompressionSpec;
+  /**
    * Called with every NoticeResponse (WARNING, NOTICE, ...) from either connection, from the
    * first one on. Unlike a `notice` listener, which can only be attached once
    * {@link startBackup} has resolved, this also sees the notices sent while the backup starts
@@ -184,6 +195,8 @@ export interface ResolvedBaseBackupOptions {
   tempDir: string | undefined;
   /** The prior backup's manifest (bytes or path) for an incremental backup; `undefined`: full backup. */
   incrementalManifest: Buffer | string | undefined;
+  /** Validated; {@link NO_COMPRESSION} when none was asked for. */
+  compression: CompressionSpec;
   onNotice: ((notice: ServerNotice) => void) | undefined;
   signal: AbortSignal | undefined;
 }
@@ -274,6 +287,9 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
     if (!manifest) throw new ConfigError('incrementalManifest needs a manifest: drop incrementalManifest or set manifest to true');
   }
 
+  // Throws ConfigError with PostgreSQL's reason for an invalid specification.
+  const compression = options.compression === undefined ? NO_COMPRESSION : resolveCompression(options.compression);
+
   if (options.onNotice !== undefined && typeof options.onNotice !== 'function') {
     throw new ConfigError('invalid onNotice: expected a function');
   }
@@ -310,6 +326,7 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
     progressIntervalMs,
     tempDir: options.tempDir,
     incrementalManifest: incremental,
+    compression,
     onNotice: options.onNotice,
     signal: options.signal,
   };

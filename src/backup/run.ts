@@ -11,6 +11,8 @@ import type { ConnectionOptions } from '../connection/types.js';
 import { resolveConnectionOptions } from '../connection/options.js';
 import { AbortError, ChecksumFailureError, ConfigError } from '../errors.js';
 import { buildPrimaryConninfo, recoveryConfigContents, STANDBY_SIGNAL_FILE } from '../recovery/standby.js';
+import { checkCompressionAvailable } from '../compress/backends.js';
+import { resolveCompression } from '../compress/spec.js';
 import { DirectorySink } from '../sinks/directory.js';
 import { TarFilesSink } from '../sinks/tar-files.js';
 import type { BackupSink, Injection } from '../sinks/types.js';
@@ -87,6 +89,9 @@ export interface RunBackupResult extends BackupResult {
 function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Injection | undefined): BackupSink {
   const out = o.output;
   const noSync = o.noSync ?? false;
+  // Client-side compression is the tar sinks' job; server-side is asked of the server by the session.
+  const spec = resolveCompression(o.compression);
+  const compression = spec.location === 'client' && spec.algorithm !== 'none' ? { compression: spec } : {};
   switch (out.format) {
     case 'plain':
       return new DirectorySink({
@@ -98,18 +103,36 @@ function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Inject
         ...(injection ? { injection } : {}),
       });
     case 'tar':
-      return new TarFilesSink({ directory: out.directory, noSync, ...(injection ? { injection } : {}) });
+      return new TarFilesSink({ directory: out.directory, noSync, ...(injection ? { injection } : {}), ...compression });
     case 'tar-stream':
       return new WritableSink(out.stream, {
         injectManifest: o.manifest ?? true,
         end: out.end ?? false,
         ...(injection ? { injection } : {}),
+        ...compression,
       });
   }
 }
 
 function checkOutput(o: RunBackupOptions): void {
   const out = o.output;
+  const spec = resolveCompression(o.compression);
+  if (spec.algorithm !== 'none') {
+    if (spec.location === 'client' && out.format === 'plain') {
+      // pg_basebackup: "only tar mode backups can be compressed".
+      throw new ConfigError('only tar output can be compressed on the client: choose tar output, or server-side compression (decompressed here into the plain directory)');
+    }
+    if (spec.location === 'server' && out.format === 'tar-stream' && ((o.manifest ?? true) || o.writeRecoveryConf)) {
+      // pg_basebackup: "cannot inject manifest into a compressed tar file".
+      throw new ConfigError('cannot inject the manifest or recovery settings into a tar the server compressed, written to a stream: ' +
+        'compress on the client, or set manifest to false and drop writeRecoveryConf');
+    }
+    // A missing library fails now, before anything is written or any connection is made. Plain output
+    // decompresses server-compressed archives; -R into a server-compressed base.tar.* does both.
+    if (spec.location === 'client') checkCompressionAvailable(spec, 'compress');
+    if (spec.location === 'server' && (out.format === 'plain' || o.writeRecoveryConf)) checkCompressionAvailable(spec, 'decompress');
+    if (spec.location === 'server' && out.format === 'tar' && o.writeRecoveryConf) checkCompressionAvailable(spec, 'compress');
+  }
   if (out.format === 'tar-stream' && (o.wal ?? 'stream') === 'stream') {
     // pg_basebackup: "cannot stream write-ahead logs in tar mode to stdout".
     throw new ConfigError('WAL cannot be streamed into a single tar written to a stream: use wal \'fetch\' or \'none\', or write to a directory');

@@ -39,6 +39,7 @@ import { TarWalSink } from '../wal/tar-sink.js';
 import type { WalSink } from '../wal/sink.js';
 import { BackupArchive, type ArchiveController, type BackupTablespace } from './archive.js';
 import { buildBaseBackupCommand } from './command.js';
+import { checkServerCompression, mapServerCompressionError } from '../compress/server.js';
 import { defaultBackupDeps } from './default-deps.js';
 import type { BackupDeps, BackupWalStream } from './deps.js';
 import { parseChecksumNotice, type BackupProgress, type BackupSessionEventMap } from './events.js';
@@ -278,6 +279,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
         throw new UnsupportedServerError(`the server runs PostgreSQL ${conn.parameters.get('server_version') ?? conn.serverVersionNum}, ` +
           `but pg-basebackup supports PostgreSQL ${MIN_SERVER_MAJOR} to ${MAX_SERVER_MAJOR}`);
       }
+      // Server-side compression on 13/14: refused before anything is sent or any file is made.
+      checkServerCompression(o.compression, conn.serverMajor);
       const identity = await this.#guard(this.#deps.identifySystem(conn, this.#walAbort.signal));
       this.#systemIdentifier = identity.systemId;
       this.#walSegmentSize = parseWalSegmentSize(await this.#guard(this.#deps.show(conn, 'wal_segment_size', this.#walAbort.signal)));
@@ -307,7 +310,9 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
         if (ev === undefined) throw new ProtocolError('the BASE_BACKUP response ended before the tablespace header');
       }
     } catch (err) {
-      const error = this.#failure ?? asError(err);
+      const failure = this.#failure ?? asError(err);
+      // A server built without the method refuses BASE_BACKUP before its first row: say what to do.
+      const error = mapServerCompressionError(failure, o.compression) ?? failure;
       this.destroy(error);
       await this.#cleanup;
       throw error;

@@ -58,15 +58,9 @@ export interface CliLibrary {
   backup(request: BackupRequest, hooks: BackupHooks): Promise<BackupOutcome>;
 }
 
-function notWired(what: string): Error {
-  return new Error(`${what} is not wired to the library yet (src/cli/library.ts)`);
-}
-
 /**
- * The real library. WIRING POINT for the lead: `backup` still needs the
- * high-level backup function (`backupToDirectory` / `runBackup`), fed
- * `request.backup` and a sink chosen from `request.output`, its `progress` events
- * mapped with {@link progressFromLibrary} into `hooks.progress`.
+ * The real library: `runBackup` fed `request.backup` and the output chosen from `request.output`, its
+ * progress mapped with {@link progressFromLibrary} into `hooks.progress`.
  */
 export const defaultLibrary: CliLibrary = {
   async identify(options) {
@@ -88,7 +82,6 @@ export const defaultLibrary: CliLibrary = {
   },
   async backup(request, hooks) {
     const { backup, output } = request;
-    if (output.compression.algorithm !== 'none') throw notWired('compression');
     const mapping = new Map(output.tablespaceMappings.map((m) => [m.oldDir, m.newDir] as const));
     let target: RunBackupOptions['output'];
     if (output.kind === 'plain') {
@@ -107,6 +100,8 @@ export const defaultLibrary: CliLibrary = {
       // -i: UPLOAD_MANIFEST + BASE_BACKUP (INCREMENTAL); the session reads the file.
       ...(output.incrementalManifest !== undefined ? { incrementalManifest: output.incrementalManifest } : {}),
       output: target,
+      // -Z: client-side compression is applied by the tar outputs, server-side asked of the server.
+      ...(output.compression.algorithm !== 'none' ? { compression: output.compression } : {}),
       writeRecoveryConf: output.writeRecoveryConf,
       noClean: output.noClean,
       noSync: !output.sync,

@@ -106,3 +106,19 @@ export function chunkCodecConfig(spec: Pick<CompressionSpec, 'algorithm' | 'leve
   }
   return config;
 }
+
+/**
+ * Checks, before anything is written, that this process can do what a backup with `spec` will ask of
+ * it: compress on the client (`lz4-napi`, Node's zstd or `@mongodb-js/zstd`), or decompress a
+ * server-compressed archive for plain output (zstd needs Node's zstd or `fzstd`; gzip and lz4 are built in).
+ * @throws CompressionError naming the package to install.
+ */
+export function checkCompressionAvailable(spec: Pick<CompressionSpec, 'algorithm' | 'level' | 'longDistance'>,
+  direction: 'compress' | 'decompress'): void {
+  if (spec.algorithm === 'none') return;
+  if (direction === 'compress') {
+    chunkCodecConfig(spec);
+  } else if (spec.algorithm === 'zstd' && !hasBuiltinZstd()) {
+    requirePackage(ZSTD_DECODER_PACKAGE, 'zstd', 'decompression');
+  }
+}

@@ -6,6 +6,8 @@
 import { closeSync, fchmodSync, lstatSync, openSync, writevSync } from 'node:fs';
 import { appendFile, chmod, lstat, mkdir, open, stat, symlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { decompressArchive } from '../compress/archive.js';
+import { uncompressedArchiveName } from '../compress/spec.js';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { extractTar, type TarEntryBody } from '../tar/extract.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
@@ -143,11 +145,14 @@ export class DirectorySink implements BackupSink {
 
   async writeArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>, options: SinkCallOptions = {}): Promise<void> {
     if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
-    if (!info.name.endsWith('.tar')) {
-      throw new ConfigError(`plain format needs uncompressed tar archives, got "${info.name}": decompress before the sink`);
+    // Server-compressed archives (`base.tar.zst`) are decompressed on the way in, as pg_basebackup -Fp does.
+    const tarName = uncompressedArchiveName(info.name);
+    if (!tarName.endsWith('.tar')) {
+      throw new ConfigError(`plain format needs tar archives, got "${info.name}"`);
     }
+    const tarBytes = tarName === info.name ? bytes : decompressArchive(bytes, info.name);
     const isBase = info.tablespacePath === '';
-    if (isBase && info.name !== 'base.tar') {
+    if (isBase && tarName !== 'base.tar') {
       throw new ConfigError(`plain format writes WAL straight into pg_wal (see walDirectory()); cannot extract "${info.name}"`);
     }
     const location = isBase ? this.directory : this.tablespaceLocation(info.tablespacePath);
@@ -155,7 +160,7 @@ export class DirectorySink implements BackupSink {
     const symlinks: string[] = [];
     const signal = options.signal;
     let ensured = false;
-    for await (const entry of extractTar(bytes)) {
+    for await (const entry of extractTar(tarBytes)) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
       // Nothing is created before the first entry has arrived.
       if (!ensured) {

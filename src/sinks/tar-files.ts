@@ -7,12 +7,14 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { AbortError, StateError, TarError } from '../errors.js';
-import { TarStructureChecker } from '../tar/check.js';
+import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
-import { hasInjection, rewriteArchive } from './inject.js';
+import { hasInjection } from './inject.js';
+import { storedArchive } from './stored-archive.js';
+import { checkCompressionAvailable } from '../compress/backends.js';
+import { resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 import { ioError, OutputTracker } from './tracker.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
 import { WritableSink, type WritableSinkOptions } from './writable.js';
@@ -23,8 +25,19 @@ export interface TarFilesSinkOptions {
   directory: string;
   /** Skip the final fsync (`--no-sync`). @default false */
   noSync?: boolean;
-  /** Files to add to `base.tar` for `-R` (the archive is parsed and rewritten on the fly; it must be uncompressed). */
+  /**
+   * Files to add to `base.tar` for `-R` (the archive is parsed and rewritten on the fly; a
+   * server-compressed `base.tar.*` is decompressed for it and compressed again with its method).
+   */
   injection?: Injection;
+  /**
+   * Client-side compression (`-Z client-...`): each uncompressed archive is stored compressed, as
+   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`, in parallel worker threads. Archives the server
+   * already compressed are stored as they come. The spec is checked, and the library loaded, when the
+   * sink is made.
+   * @default no compression
+   */
+  compression?: CompressionInput | CompressionSpec;
   /** fsyncs in flight at once during {@link TarFilesSink.finish}. @default 8 */
   syncConcurrency?: number;
   /** Bytes gathered before one `writev`. @default 1048576 */
@@ -49,7 +62,19 @@ export class TarFilesSink implements BackupSink {
   private targetReady: Promise<void> | undefined;
   private finished = false;
 
-  constructor(private readonly options: TarFilesSinkOptions) {}
+  private readonly compression: CompressionSpec | undefined;
+
+  /** @throws ConfigError / CompressionError for an invalid compression spec or a missing library. */
+  constructor(private readonly options: TarFilesSinkOptions) {
+    const spec = resolveCompression(options.compression);
+    if (spec.algorithm !== 'none') {
+      if (spec.location === 'server') {
+        throw new ConfigError('TarFilesSink compresses on the client: server-side compression is asked of the server (the backup\'s compression option)');
+      }
+      checkCompressionAvailable(spec, 'compress');
+      this.compression = spec;
+    }
+  }
 
   /** Paths this sink created whose parent existed before: what {@link TarFilesSink.cleanup} removes. */
   get created(): readonly string[] {
@@ -65,19 +90,19 @@ export class TarFilesSink implements BackupSink {
     if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
     checkArchiveName(info.name);
     const inject = info.name.startsWith('base.tar') && hasInjection(this.options.injection);
-    if (inject && info.name !== 'base.tar') {
-      throw new TarError(`cannot inject recovery settings into the compressed archive "${info.name}": decompress it first, or compress on the client after injection`);
-    }
-    const stream: AsyncIterable<Buffer | Uint8Array> = inject ? rewriteArchive(bytes, this.options.injection ?? {}) : bytes;
-    // Stored as it comes, an uncompressed archive is still checked header by header: a corrupt one
-    // must fail the backup rather than be kept as a finished base.tar (a rewritten one is parsed anyway).
-    const check = !inject && info.name.endsWith('.tar') ? new TarStructureChecker() : undefined;
+    // -R rewrites the uncompressed tar; client compression comes after; server-compressed bytes are kept.
+    const stored = storedArchive(info, bytes, {
+      ...(inject ? { injection: this.options.injection } : {}),
+      compression: this.compression,
+    });
+    const stream = stored.bytes;
+    const check = stored.inline?.check;
     const iterator = stream[Symbol.asyncIterator]();
     // Nothing is created before the first byte is ready.
     let first = await iterator.next();
     while (!first.done && first.value.length === 0) first = await iterator.next();
     await this.ensureTarget();
-    const path = join(this.options.directory, info.name);
+    const path = join(this.options.directory, stored.name);
     let handle;
     try {
       handle = await open(path, 'wx', ARCHIVE_MODE);
@@ -97,8 +122,8 @@ export class TarFilesSink implements BackupSink {
       }
       check?.end();
       // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
-      // A rewritten archive always carries one already.
-      if (!inject && !info.terminated) await writer.write(terminator());
+      // A rewritten or compressed archive was given one already.
+      if (stored.inline?.terminate) await writer.write(terminator());
       await writer.flush();
     } catch (err) {
       await iterator.return?.().catch(() => undefined);

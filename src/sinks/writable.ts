@@ -5,7 +5,11 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import { AbortError, StateError, TargetError } from '../errors.js';
+import { finished } from 'node:stream/promises';
+import { checkCompressionAvailable } from '../compress/backends.js';
+import { ParallelCompressor } from '../compress/parallel.js';
+import { resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
+import { AbortError, ConfigError, IoError, StateError, TargetError } from '../errors.js';
 import { TarStructureChecker } from '../tar/check.js';
 import { BackpressureWriter, entryHeader, padding, terminator } from '../tar/writer.js';
 import { hasInjection, rewriteArchive } from './inject.js';
@@ -26,6 +30,13 @@ export interface WritableSinkOptions {
   end?: boolean;
   /** File mode of the injected `backup_manifest` entry. @default 0o600 */
   manifestMode?: number;
+  /**
+   * Client-side compression of everything written (`pgbb backup -D - -Ft -z`): the Writable receives a
+   * `.tar.gz` / `.tar.lz4` / `.tar.zst` stream, compressed in parallel worker threads, the manifest and
+   * `-R` files injected before compression. The spec is checked, and its library loaded, when the sink is made.
+   * @default no compression
+   */
+  compression?: CompressionInput | CompressionSpec;
 }
 
 /**
@@ -44,12 +55,32 @@ export class WritableSink implements BackupSink {
   private archives = 0;
   private terminatorPending = false;
   private finished = false;
+  private readonly compressor: ParallelCompressor | undefined;
 
-  constructor(writable: Writable, private readonly options: WritableSinkOptions = {}) {
-    this.out = new BackpressureWriter(writable);
+  /** @throws ConfigError / CompressionError for an invalid compression spec or a missing library. */
+  constructor(private readonly writable: Writable, private readonly options: WritableSinkOptions = {}) {
+    const spec = resolveCompression(options.compression);
+    if (spec.algorithm === 'none') {
+      this.out = new BackpressureWriter(writable);
+      return;
+    }
+    if (spec.location === 'server') {
+      throw new ConfigError('WritableSink compresses on the client: server-side compression is asked of the server (the backup\'s compression option)');
+    }
+    checkCompressionAvailable(spec, 'compress');
+    const compressor = new ParallelCompressor(spec);
+    compressor.pipe(writable, { end: options.end ?? true });
+    // A failing or vanished destination must fail the writes, not leave the compressor waiting for drain.
+    const fail = (err?: Error): void => {
+      if (!compressor.destroyed) compressor.destroy(err ?? new IoError('the output stream closed before all data was written'));
+    };
+    writable.on('error', fail);
+    writable.once('close', () => { if (!compressor.readableEnded) fail(writable.errored ?? undefined); });
+    this.compressor = compressor;
+    this.out = new BackpressureWriter(compressor);
   }
 
-  /** Bytes written so far. */
+  /** Bytes written so far (before compression). */
   get bytesWritten(): number {
     return this.out.bytesWritten;
   }
@@ -60,6 +91,9 @@ export class WritableSink implements BackupSink {
       throw new TargetError(`a single output stream holds one archive; "${info.name}" would be the second: back up without extra tablespaces or WAL streaming, or write to a directory`);
     }
     this.archives++;
+    if (this.compressor && !info.name.endsWith('.tar')) {
+      throw new TargetError(`"${info.name}" is already compressed (by the server): drop the sink's client-side compression`);
+    }
     const holdTerminator = this.options.injectManifest ?? false;
     const parse = holdTerminator || hasInjection(this.options.injection);
     if (parse && !info.name.endsWith('.tar')) {
@@ -114,6 +148,18 @@ export class WritableSink implements BackupSink {
       await this.out.write(terminator());
       this.terminatorPending = false;
     }
+    if (this.compressor) {
+      // Every byte compressed and handed to the Writable; then, as without compression, its end or a
+      // zero-length write that completes after every earlier one.
+      await this.out.end();
+      await finished(this.compressor);
+      if (this.options.end ?? true) {
+        if (!this.writable.writableFinished) await finished(this.writable, { readable: false });
+      } else {
+        await new Promise<void>((resolve, reject) => this.writable.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+      }
+      return;
+    }
     if (this.options.end ?? true) await this.out.end();
     else this.out.release();
   }
@@ -121,5 +167,9 @@ export class WritableSink implements BackupSink {
   /** Nothing to remove: bytes already sent cannot be taken back. Stops listening to the Writable. */
   async cleanup(): Promise<void> {
     this.out.release();
+    if (this.compressor && !this.compressor.destroyed) {
+      this.compressor.unpipe(this.writable);
+      this.compressor.destroy();
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildBaseBackupCommand } from '../../../src/backup/command.js';
-import { ConfigError } from '../../../src/errors.js';
+import { CompressionError, ConfigError } from '../../../src/errors.js';
 import { resolveBaseBackupOptions, type BaseBackupOptions } from '../../../src/backup/options.js';
 
 // Expected strings are what pg_basebackup (streamutil.c AppendPlainCommandOption: separator,
@@ -8,6 +8,16 @@ import { resolveBaseBackupOptions, type BaseBackupOptions } from '../../../src/b
 const cmd = (o: BaseBackupOptions, major: number) => buildBaseBackupCommand(resolveBaseBackupOptions(o), major);
 
 describe('buildBaseBackupCommand', () => {
+  it('server-side compression after TARGET (pg_basebackup --compress=server-zstd:level=9,long); client-side sends nothing', () => {
+    expect(cmd({ compression: 'server-zstd:level=9,long' }, 16)).toBe(
+      "BASE_BACKUP ( LABEL 'pg_basebackup base backup',  PROGRESS,  WAIT 0,  MANIFEST 'yes',  TARGET 'client',  " +
+      "COMPRESSION 'zstd',  COMPRESSION_DETAIL 'level=9,long')");
+    expect(cmd({ compression: 'server-gzip' }, 15)).toMatch(/TARGET 'client',  COMPRESSION 'gzip'\)$/);
+    expect(cmd({ compression: 'client-gzip:5' }, 16)).toBe(cmd({}, 16));
+    expect(() => cmd({ compression: 'server-lz4' }, 14)).toThrow(CompressionError);
+    expect(() => resolveBaseBackupOptions({ compression: 'gzip:42' })).toThrow(ConfigError);
+  });
+
   it('defaults (pg_basebackup -D x -F tar without -F t TABLESPACE_MAP) on 15+', () => {
     expect(cmd({}, 15)).toBe(
       "BASE_BACKUP ( LABEL 'pg_basebackup base backup',  PROGRESS,  WAIT 0,  MANIFEST 'yes',  TARGET 'client')");

@@ -1,7 +1,8 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, TarError, TargetError } from '../../../src/errors.js';
+import { CompressionError, ConfigError, TarError, TargetError } from '../../../src/errors.js';
 import { DirectorySink } from '../../../src/sinks/directory.js';
 import { parseTablespaceMapping, tablespaceMappingFrom } from '../../../src/sinks/tablespace-mapping.js';
 import { END, member } from '../tar/fixtures.js';
@@ -251,10 +252,16 @@ describe('DirectorySink', () => {
     expect(existsSync(join(waldir, '000000010000000000000002'))).toBe(true);
   });
 
-  it('refuses compressed archives and pg_wal.tar in plain format', async () => {
-    const sink = new DirectorySink({ directory: join(scratch(), 'data') });
-    await expect(sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(0)))).rejects.toBeInstanceOf(ConfigError);
-    await expect(sink.writeArchive({ ...BASE, name: 'pg_wal.tar' }, feed(Buffer.alloc(0)))).rejects.toBeInstanceOf(ConfigError);
+  it('extracts server-compressed archives (base.tar.gz), refuses corrupt ones and pg_wal.tar', async () => {
+    const dir = join(scratch(), 'data');
+    const sink = new DirectorySink({ directory: dir, noSync: true });
+    await sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(gzipSync(baseTar()), 100));
+    expect(readFileSync(join(dir, 'global/pg_control'))).toEqual(PG_CONTROL);
+    expect(readFileSync(join(dir, 'base/1/1259'))).toEqual(RELATION);
+    const other = new DirectorySink({ directory: join(scratch(), 'data') });
+    await expect(other.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.from('not gzip at all')))).rejects.toBeInstanceOf(CompressionError);
+    await expect(other.writeArchive({ ...BASE, name: 'pg_wal.tar' }, feed(Buffer.alloc(0)))).rejects.toBeInstanceOf(ConfigError);
+    await expect(other.writeArchive({ ...BASE, name: 'base.zip' }, feed(Buffer.alloc(0)))).rejects.toBeInstanceOf(ConfigError);
   });
 });
 

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TarError, TargetError } from '../../../src/errors.js';
+import { CompressionError, ConfigError, TarError, TargetError } from '../../../src/errors.js';
 import { rewriteArchive } from '../../../src/sinks/inject.js';
 import { TarFilesSink } from '../../../src/sinks/tar-files.js';
 import { WritableSink } from '../../../src/sinks/writable.js';
@@ -31,6 +32,12 @@ function gnuExtract(archive: string): string {
   mkdirSync(dest);
   execFileSync('tar', ['-xf', archive, '-C', dest]);
   return dest;
+}
+
+function gnuExtractBuffer(tar: Buffer): string {
+  const file = join(scratch(), 'a.tar');
+  writeFileSync(file, tar);
+  return gnuExtract(file);
 }
 
 describe('TarFilesSink', () => {
@@ -75,7 +82,48 @@ describe('TarFilesSink', () => {
     for (const name of ['', '.hidden.tar', '../base.tar', 'a/b.tar', 'a\\b.tar']) {
       await expect(sink.writeArchive({ ...BASE, name }, feed(baseTar()))).rejects.toBeInstanceOf(TarError);
     }
-    await expect(sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(10)))).rejects.toThrow(/compressed/);
+    // Injection into a server-compressed base archive decompresses it first: garbage fails typed.
+    await expect(sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(10)))).rejects.toBeInstanceOf(CompressionError);
+  });
+
+  it('-R into a server-compressed base.tar.gz: decompressed, rewritten, compressed again under the same name', async () => {
+    const dir = join(scratch(), 'out');
+    const sink = new TarFilesSink({ directory: dir, injection: RECOVERY, noSync: true });
+    await sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(gzipSync(baseTar()), 333));
+    await sink.finish();
+    expect(readdirSync(dir)).toEqual(['base.tar.gz']);
+    const tar = gunzipSync(readFileSync(join(dir, 'base.tar.gz')));
+    const x = gnuExtractBuffer(tar);
+    expect(readFileSync(join(x, 'postgresql.auto.conf'), 'utf8')).toBe(AUTO_CONF_TEXT + RECOVERY.appendToAutoConf);
+    expect(existsSync(join(x, 'standby.signal'))).toBe(true);
+  });
+
+  it('client compression: every uncompressed archive stored compressed under its suffixed name, the terminator inside', async () => {
+    const dir = join(scratch(), 'out');
+    const sink = new TarFilesSink({ directory: dir, compression: 'gzip:1', noSync: true });
+    await sink.writeArchive({ name: `${TS_OID}.tar`, tablespacePath: '/srv/ts', terminated: false }, feed(tablespaceTar(false), 500));
+    await sink.writeArchive(BASE, feed(baseTar()));
+    // Already compressed by the server: kept byte for byte.
+    const serverBytes = gzipSync(Buffer.from('server bytes'));
+    await sink.writeArchive({ name: 'pg_wal.tar.gz', tablespacePath: '', terminated: true }, feed(serverBytes));
+    await sink.finish();
+    expect(readdirSync(dir).sort()).toEqual(['16384.tar.gz', 'base.tar.gz', 'pg_wal.tar.gz']);
+    expect(gunzipSync(readFileSync(join(dir, 'base.tar.gz')))).toEqual(baseTar());
+    expect(gunzipSync(readFileSync(join(dir, '16384.tar.gz')))).toEqual(tablespaceTar(true));
+    expect(readFileSync(join(dir, 'pg_wal.tar.gz'))).toEqual(serverBytes);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
+  });
+
+  it('client compression still checks the tar structure: a corrupt archive fails instead of being stored', async () => {
+    const sink = new TarFilesSink({ directory: join(scratch(), 'out'), compression: 'gzip', noSync: true });
+    const bad = Buffer.from(baseTar());
+    bad.writeUInt8(bad.readUInt8(148) ^ 0xff, 148); // the first header's checksum
+    await expect(sink.writeArchive(BASE, feed(bad))).rejects.toBeInstanceOf(TarError);
+  });
+
+  it('refuses server-side or invalid compression specs at construction', () => {
+    expect(() => new TarFilesSink({ directory: scratch(), compression: 'server-gzip' })).toThrow(ConfigError);
+    expect(() => new TarFilesSink({ directory: scratch(), compression: 'gzip:99' })).toThrow(ConfigError);
   });
 
   it('refuses a non-empty directory, and cleanup removes only what it created', async () => {
@@ -177,6 +225,49 @@ describe('WritableSink', () => {
     await sink.writeArchive(BASE, feed(baseTar()));
     await expect(sink.writeArchive({ name: '16384.tar', tablespacePath: '/x', terminated: true }, feed(tablespaceTar())))
       .rejects.toBeInstanceOf(TargetError);
+  });
+
+  it('client compression: one gzip stream holding the tar, manifest and -R files injected before compression', async () => {
+    const out = slowWritable();
+    const sink = new WritableSink(out.writable, { injectManifest: true, injection: RECOVERY, compression: 'gzip:1' });
+    await sink.writeArchive(BASE, feed(baseTar(), 700));
+    const manifest = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n');
+    await sink.writeManifest(manifest);
+    await sink.finish();
+    expect(out.writable.writableFinished).toBe(true);
+    const file = join(scratch(), 'stdout.tar');
+    writeFileSync(file, gunzipSync(out.data()));
+    expect(execFileSync('tar', ['-xOf', file, 'backup_manifest'])).toEqual(manifest);
+    const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    expect(names.slice(-2)).toEqual(['standby.signal', 'backup_manifest']);
+    // A server-compressed archive is not compressed a second time.
+    const again = new WritableSink(new PassThrough().resume(), { compression: 'gzip' });
+    await expect(again.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(1)))).rejects.toBeInstanceOf(TargetError);
+    await again.cleanup();
+  });
+
+  it('client compression with end: false leaves the destination open but flushed', async () => {
+    const out = new PassThrough();
+    const parts: Buffer[] = [];
+    out.on('data', (c: Buffer) => parts.push(c));
+    const sink = new WritableSink(out, { compression: 'gzip', end: false });
+    await sink.writeArchive(BASE, feed(baseTar()));
+    await sink.finish();
+    expect(out.writableEnded).toBe(false);
+    expect(gunzipSync(Buffer.concat(parts))).toEqual(baseTar());
+  });
+
+  it('client compression: a failing destination rejects the writes with an IoError', async () => {
+    const broken = new Writable({ write(_c, _e, cb) { cb(new Error('EPIPE: broken pipe')); } });
+    const sink = new WritableSink(broken, { compression: 'gzip' });
+    const big = Buffer.concat([baseTar({ terminated: false }), member({ name: 'big' }, Buffer.alloc(8 << 20, 7)), END]);
+    const err = await (async () => {
+      await sink.writeArchive(BASE, feed(big, 65536));
+      await sink.finish();
+    })().catch((e: unknown) => e);
+    expect(String(err)).toMatch(/EPIPE/);
+    expect((err as { code?: string }).code).toMatch(/^ERR_PGBB_/);
+    await sink.cleanup();
   });
 
   it('turns a failing destination into an IoError instead of crashing', async () => {
