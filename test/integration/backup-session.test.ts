@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BackupArchive } from '../../src/backup/archive.js';
 import type { BackupProgress, ChecksumFailureEvent } from '../../src/backup/events.js';
 import { startBackup, type BackupSession } from '../../src/backup/session.js';
@@ -14,42 +14,22 @@ import type { BaseBackupOptions } from '../../src/backup/options.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
 import { AbortError, ChecksumFailureError, PgBackupError } from '../../src/errors.js';
 import { readBody } from '../../src/tar/extract.js';
-import { debianBinDir, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { debianBinDir, makeTempDir, ROLES, testMajors, type Cluster } from '../harness/index.js';
+import { clustersForMajors, trustTcp } from '../harness/suite.js';
 
 const run = promisify(execFile);
 const majors = testMajors();
-const clusters = new Map<number, Cluster>();
 const tablespaceOids = new Map<number, number>();
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = await makeTempDir('backup-session');
-  const started = await Promise.all(majors.map(async (major) => {
-    const c = await startCluster({ major });
-    const location = await makeTempDir(`ts${major}`);
-    await c.sql(`CREATE TABLESPACE ts_backup LOCATION '${location}'`);
-    await c.sql('CREATE TABLE in_ts (id int, payload text) TABLESPACE ts_backup');
-    await c.sql("INSERT INTO in_ts SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g");
-    const [row] = await c.sql<{ oid: number }>("SELECT oid::int AS oid FROM pg_tablespace WHERE spcname = 'ts_backup'");
-    tablespaceOids.set(major, row!.oid);
-    return c;
-  }));
-  for (const c of started) clusters.set(c.major, c);
-}, 300_000);
-
-afterAll(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()));
+const clusters = clustersForMajors(majors, 'backup-session', async (c) => {
+  const location = await makeTempDir(`ts${c.major}`);
+  await c.sql(`CREATE TABLESPACE ts_backup LOCATION '${location}'`);
+  await c.sql('CREATE TABLE in_ts (id int, payload text) TABLESPACE ts_backup');
+  await c.sql("INSERT INTO in_ts SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g");
+  const [row] = await c.sql<{ oid: number }>("SELECT oid::int AS oid FROM pg_tablespace WHERE spcname = 'ts_backup'");
+  tablespaceOids.set(c.major, row!.oid);
 });
-
-function cluster(major: number): Cluster {
-  const c = clusters.get(major);
-  if (!c) throw new Error(`no cluster for ${major}`);
-  return c;
-}
-
-function connection(c: Cluster): ConnectionOptions {
-  return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000 };
-}
+const cluster = (major: number): Cluster => clusters.get(major);
+const connection = (c: Cluster): ConnectionOptions => trustTcp(c);
 
 function backup(c: Cluster, o: BaseBackupOptions = {}): Promise<BackupSession> {
   return startBackup({ connection: connection(c), checkpoint: 'fast', wal: 'none', ...o });
@@ -124,7 +104,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     session.on('progress', (p) => progress.push(p));
     const files: string[] = [];
     for await (const archive of session.archives()) {
-      const file = join(tmp, `${major}-${archive.name}`);
+      const file = join(clusters.tmp, `${major}-${archive.name}`);
       await archive.pipeTo(createWriteStream(file));
       files.push(file);
       const size = (await stat(file)).size;
@@ -321,7 +301,7 @@ describe.each(majors.filter((m) => m <= 15))('BASE_BACKUP text matches pg_baseba
     await c.sql('ALTER SYSTEM SET log_replication_commands = on');
     await c.sql('SELECT pg_reload_conf()');
     await new Promise((r) => setTimeout(r, 300));
-    const dir = join(tmp, `oracle-${major}-${Math.random().toString(36).slice(2)}`);
+    const dir = join(clusters.tmp, `oracle-${major}-${Math.random().toString(36).slice(2)}`);
     await run(join(bin!, 'pg_basebackup'), [
       '-D', dir, '-F', 't', '-h', c.host, '-p', String(c.port), '-U', ROLES.trust, '-w', '-c', 'fast', ...flags,
     ], { env: { ...process.env, PGSSLMODE: 'disable' } });

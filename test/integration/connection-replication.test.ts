@@ -2,7 +2,7 @@
 // from testMajors(). (The TLS/authentication matrix lives in tls-auth.test.ts.)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
 import type { ConnectionOptions, ServerNotice } from '../../src/connection/types.js';
 import {
@@ -14,31 +14,13 @@ import {
   createReplicationSlot, dropReplicationSlot, identifySystem, readReplicationSlot, show, timelineHistory,
 } from '../../src/replication/commands.js';
 import { parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
-import { chownToServer, freePort, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { chownToServer, freePort, ROLES, testMajors, type Cluster } from '../harness/index.js';
+import { clustersForMajors, trustTcp } from '../harness/suite.js';
 
 const majors = testMajors();
-const clusters = new Map<number, Cluster>();
-let tmp: string;
-
-beforeAll(async () => {
-  const started = await Promise.all(majors.map((major) => startCluster({ major })));
-  for (const c of started) clusters.set(c.major, c);
-  tmp = await makeTempDir('connection');
-}, 300_000);
-
-afterAll(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()));
-});
-
-function cluster(major: number): Cluster {
-  const c = clusters.get(major);
-  if (!c) throw new Error(`no cluster for ${major}`);
-  return c;
-}
-
-function tcp(c: Cluster, extra: ConnectionOptions = {}): ConnectionOptions {
-  return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000, ...extra };
-}
+const clusters = clustersForMajors(majors, 'connection');
+const cluster = (major: number): Cluster => clusters.get(major);
+const tcp = trustTcp;
 
 async function errorOf(p: Promise<unknown>): Promise<Error> {
   try {
@@ -100,11 +82,11 @@ describe.each(majors)('PostgreSQL %i', (major) => {
 
   it('reads the password from a password file only when asked', async () => {
     const c = cluster(major);
-    const passfile = join(tmp, `pgpass-${major}`);
+    const passfile = join(clusters.tmp, `pgpass-${major}`);
     writeFileSync(passfile, `127.0.0.1:${c.port}:replication:${ROLES.scram}:${ROLES.secret.replace(/[:\\]/g, '\\$&')}\n`, { mode: 0o600 });
     const conn = await ReplicationConnection.connect(tcp(c, { user: ROLES.scram, passfile }));
     await conn.close();
-    const err = await errorOf(ReplicationConnection.connect(tcp(c, { user: ROLES.scram, passfile: join(tmp, 'none') })));
+    const err = await errorOf(ReplicationConnection.connect(tcp(c, { user: ROLES.scram, passfile: join(clusters.tmp, 'none') })));
     expect(err).toBeInstanceOf(AuthenticationError);
     expect(err.message).toMatch(/PGPASSWORD/);
   });
@@ -322,10 +304,10 @@ describe('connection failures', () => {
   });
 
   it('names the socket path when there is no socket', async () => {
-    const err = await errorOf(ReplicationConnection.connect({ host: tmp, port: 1, user: 'x', env: {} }));
+    const err = await errorOf(ReplicationConnection.connect({ host: clusters.tmp, port: 1, user: 'x', env: {} }));
     expect(err).toBeInstanceOf(ConnectionError);
     expect((err as ConnectionError).syscallCode).toBe('ENOENT');
-    expect(err.message).toContain(`${tmp}/.s.PGSQL.1`);
+    expect(err.message).toContain(`${clusters.tmp}/.s.PGSQL.1`);
   });
 
   it('stops the server mid-stream: a typed error, never a hang', async () => {

@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
 import { PgBackupError } from '../../src/errors.js';
@@ -16,31 +16,13 @@ import { parseSegmentFileName, parseWalSegmentSize, segmentFileNameForLsn, segme
 import type { WalSink } from '../../src/wal/sink.js';
 import { startWalStream } from '../../src/wal/streamer.js';
 import { TarWalSink } from '../../src/wal/tar-sink.js';
-import { DEBIAN_BIN_DIR, makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { DEBIAN_BIN_DIR, testMajors, type Cluster } from '../harness/index.js';
+import { clustersForMajors, trustTcp } from '../harness/suite.js';
 
 const majors = testMajors();
-const clusters = new Map<number, Cluster>();
-let tmp: string;
-
-beforeAll(async () => {
-  const started = await Promise.all(majors.map((major) => startCluster({ major })));
-  for (const c of started) clusters.set(c.major, c);
-  tmp = await makeTempDir('wal-stream');
-}, 300_000);
-
-afterAll(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()));
-});
-
-function cluster(major: number): Cluster {
-  const c = clusters.get(major);
-  if (!c) throw new Error(`no cluster for ${major}`);
-  return c;
-}
-
-function tcp(c: Cluster): ConnectionOptions {
-  return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000 };
-}
+const clusters = clustersForMajors(majors, 'wal-stream');
+const cluster = (major: number): Cluster => clusters.get(major);
+const tcp = (c: Cluster): ConnectionOptions => trustTcp(c);
 
 const XLOG_BLCKSZ = 8192;
 const XLP_LONG_HEADER = 0x0002;
@@ -135,7 +117,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
       const slotName = `pgbb_wal_tmp_${major}`;
       await createReplicationSlot(conn, { name: slotName, temporary: true, reserveWal: true });
-      const dir = join(tmp, `pg_wal_${major}`);
+      const dir = join(clusters.tmp, `pg_wal_${major}`);
       const completed: string[] = [];
       const wal = startWalStream({
         connection: conn, startLsn: sys.xlogPos, timeline: sys.timeline, segmentSize, slotName,
@@ -185,7 +167,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     try {
       const before = parseLsn((await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r);
       const conn = await ReplicationConnection.connect(tcp(c));
-      const tarPath = join(tmp, `pg_wal_${major}.tar`);
+      const tarPath = join(clusters.tmp, `pg_wal_${major}.tar`);
       let sys;
       let segmentSize;
       let result;
@@ -212,7 +194,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       expect(after).toBeGreaterThan(before);
       expect(after).toBe(result.position);
 
-      const out = join(tmp, `tar_${major}`);
+      const out = join(clusters.tmp, `tar_${major}`);
       mkdirSync(out);
       execFileSync('tar', ['-xf', tarPath, '-C', out]);
       const names = checkWalDirectory(out, { start: before, end: result.position, segmentSize, timeline: sys.timeline, systemId: sys.systemId });
@@ -239,7 +221,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const first = parseLsn('0/1000000');
       const wal = startWalStream({
         connection: conn, startLsn: first, timeline: sys.timeline, segmentSize, endLsn: parseLsn('0/1000001'),
-        sink: new DirectoryWalSink({ directory: join(tmp, `removed_${major}`) }),
+        sink: new DirectoryWalSink({ directory: join(clusters.tmp, `removed_${major}`) }),
       });
       const err = await wal.done.catch((e: unknown) => e as Error);
       expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
@@ -268,7 +250,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     const target = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
 
     const conn = await ReplicationConnection.connect(tcp(c));
-    const dir = join(tmp, `archive_${major}`);
+    const dir = join(clusters.tmp, `archive_${major}`);
     try {
       const sys = await identifySystem(conn);
       expect(sys.timeline).toBe(tli0 + 1);
@@ -330,7 +312,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
         try {
           const sys = await identifySystem(conn);
           const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
-          const inner = new DirectoryWalSink({ directory: join(tmp, `stall_${major}_${statusIntervalMs}`), fsync: false });
+          const inner = new DirectoryWalSink({ directory: join(clusters.tmp, `stall_${major}_${statusIntervalMs}`), fsync: false });
           let stalled = false;
           const sink: WalSink = {
             openSegment: (t) => inner.openSegment(t),

@@ -1,0 +1,60 @@
+/**
+ * The usual shape of an integration file: one cluster per major of the run, started before the file's
+ * tests and destroyed after them, plus a scratch directory. Registers the vitest hooks itself.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import type { ConnectionOptions } from '../../src/connection/types.js';
+import { startCluster, type Cluster } from './cluster.js';
+import { ROLES } from './config.js';
+import { makeTempDir } from './run-root.js';
+
+/** The clusters of a file, by major, and its scratch directory (both ready once beforeAll ran). */
+export interface MajorClusters {
+  /** The cluster of `major`; throws for a major the run did not start. */
+  get(major: number): Cluster;
+  /** A scratch directory for the file. */
+  readonly tmp: string;
+}
+
+/**
+ * Starts one cluster of each of `majors` in beforeAll (after `setup`, if given, ran on each) and destroys
+ * them in afterAll.
+ * @example
+ * ```ts
+ * const clusters = clustersForMajors(testMajors(), 'wal-stream');
+ * it('...', () => { const c = clusters.get(16); });
+ * ```
+ */
+export function clustersForMajors(majors: readonly number[], name: string,
+  setup?: (c: Cluster) => Promise<void>): MajorClusters {
+  const byMajor = new Map<number, Cluster>();
+  let tmp: string | undefined;
+  beforeAll(async () => {
+    tmp = await makeTempDir(name);
+    const started = await Promise.all(majors.map(async (major) => {
+      const c = await startCluster({ major });
+      await setup?.(c);
+      return c;
+    }));
+    for (const c of started) byMajor.set(c.major, c);
+  }, 300_000);
+  afterAll(async () => {
+    await Promise.all([...byMajor.values()].map((c) => c.destroy()));
+  });
+  return {
+    get(major: number): Cluster {
+      const c = byMajor.get(major);
+      if (!c) throw new Error(`no cluster for ${major}`);
+      return c;
+    },
+    get tmp(): string {
+      if (tmp === undefined) throw new Error('the scratch directory exists once beforeAll ran');
+      return tmp;
+    },
+  };
+}
+
+/** Connection options for the trust role over TCP without TLS, ignoring the environment. */
+export function trustTcp(c: Cluster, extra: ConnectionOptions = {}): ConnectionOptions {
+  return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000, ...extra };
+}
