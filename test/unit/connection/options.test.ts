@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/errors.js';
+import { configError, resolvedOptions } from './helpers.js';
 import { resolveConnectionOptions } from '../../../src/connection/options.js';
 import { defaultHost, defaultPassfile, readPgEnvironment, type SystemHooks } from '../../../src/connection/env.js';
 import type { ConnectionOptions } from '../../../src/connection/types.js';
@@ -14,40 +14,10 @@ const hooks: SystemHooks = {
 
 const resolve = (input: ConnectionOptions, h: SystemHooks = hooks) => resolveConnectionOptions({ env: {}, ...input }, h);
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 describe('resolveConnectionOptions: defaults', () => {
   it('applies libpq defaults when nothing is given', () => {
     const o = resolve({});
-    expect(o).toEqual({
-      host: '/tmp',
-      hostaddr: undefined,
-      port: 5432,
-      user: 'osuser',
-      password: undefined,
-      passfile: '/home/osuser/.pgpass',
-      dbname: undefined,
-      sslmode: 'prefer',
-      sslrootcert: undefined,
-      sslcert: undefined,
-      sslkey: undefined,
-      sslpassword: undefined,
-      sslcrl: undefined,
-      channelBinding: 'prefer',
-      applicationName: undefined,
-      connectTimeoutMs: undefined,
-      keepalives: true,
-      keepalivesIdleSec: undefined,
-      params: {},
-    });
+    expect(o).toEqual(resolvedOptions('osuser', '/home/osuser/.pgpass', { host: '/tmp' }));
   });
 
   it('prefers /var/run/postgresql when it exists, else /tmp; localhost on Windows', () => {

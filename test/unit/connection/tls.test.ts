@@ -18,36 +18,15 @@ import {
   tlsServerEndPointHash,
 } from '../../../src/connection/tls.js';
 import type { ResolvedConnectionOptions } from '../../../src/connection/types.js';
+import { resolvedOptions } from './helpers.js';
 
 let dir: string;
 const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 const path = (name: string) => join(dir, name);
 const der = (name: string) => new X509Certificate(readFileSync(path(name))).raw;
 
-function resolved(overrides: Partial<ResolvedConnectionOptions> = {}): ResolvedConnectionOptions {
-  return {
-    host: 'localhost',
-    hostaddr: undefined,
-    port: 5432,
-    user: 'u',
-    password: undefined,
-    passfile: '/nonexistent/.pgpass',
-    dbname: undefined,
-    sslmode: 'prefer',
-    sslrootcert: undefined,
-    sslcert: undefined,
-    sslkey: undefined,
-    sslpassword: undefined,
-    sslcrl: undefined,
-    channelBinding: 'prefer',
-    applicationName: undefined,
-    connectTimeoutMs: undefined,
-    keepalives: true,
-    keepalivesIdleSec: undefined,
-    params: {},
-    ...overrides,
-  };
-}
+const resolved = (overrides: Partial<ResolvedConnectionOptions> = {}): ResolvedConnectionOptions =>
+  resolvedOptions('u', '/nonexistent/.pgpass', overrides);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'pgbb-tls-'));

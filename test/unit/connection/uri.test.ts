@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/errors.js';
-import { isConnectionString, parseConnectionString } from '../../../src/connection/conninfo.js';
-
-const parse = (s: string) => ({ ...parseConnectionString(s) });
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('ERR_PGBB_CONFIG');
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { isConnectionString } from '../../../src/connection/conninfo.js';
+import { configError, parse } from './helpers.js';
 
 describe('parseConnectionString: URI', () => {
   it('parses user, password, host, port, dbname and parameters', () => {
