@@ -2,9 +2,9 @@
  * The usual shape of an integration file: one cluster per major of the run, started before the file's
  * tests and destroyed after them, plus a scratch directory. Registers the vitest hooks itself.
  */
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe } from 'vitest';
 import type { ConnectionOptions } from '../../src/connection/types.js';
-import { startCluster, type Cluster } from './cluster.js';
+import { startCluster, type Cluster, type StartOptions } from './cluster.js';
 import { ROLES } from './config.js';
 import { makeTempDir } from './run-root.js';
 
@@ -57,4 +57,35 @@ export function clustersForMajors(majors: readonly number[], name: string,
 /** Connection options for the trust role over TCP without TLS, ignoring the environment. */
 export function trustTcp(c: Cluster, extra: ConnectionOptions = {}): ConnectionOptions {
   return { host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {}, connectTimeoutMs: 20_000, ...extra };
+}
+
+/**
+ * `describe.concurrent(title)` with, for each major of `majors`, a sequential block that has its own
+ * primary (started with `start`, destroyed after the block). `body` declares the block's tests.
+ * @example
+ * ```ts
+ * describeEachMajor('failing backups', testMajors(), (major, primary) => {
+ *   it('...', async () => { await runBackup({ connection: primary().connectionString(), ... }); });
+ * });
+ * ```
+ */
+export function describeEachMajor(title: string, majors: readonly number[],
+  body: (major: number, primary: () => Cluster) => void, start: Omit<StartOptions, 'major'> = { ssl: false }): void {
+  describe.concurrent(title, () => {
+    for (const major of majors) {
+      describe.sequential(`PostgreSQL ${major}`, () => {
+        let primary: Cluster | undefined;
+        beforeAll(async () => {
+          primary = await startCluster({ major, ...start });
+        });
+        afterAll(async () => {
+          await primary?.destroy();
+        });
+        body(major, () => {
+          if (!primary) throw new Error(`the PostgreSQL ${major} primary is not running`);
+          return primary;
+        });
+      });
+    }
+  });
 }

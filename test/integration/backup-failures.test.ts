@@ -4,11 +4,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   AbortError, ConnectionError, PgBackupError, ServerError, TargetError, runBackup, type RunBackupOptions,
 } from '../../src/index.js';
-import { freePort, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { freePort, makeTempDir, testMajors } from '../harness/index.js';
+import { describeEachMajor } from '../harness/suite.js';
 import { expectNoBackupLeft, slotsAfterSettling } from './backup-helpers.js';
 
 /**
@@ -33,120 +34,109 @@ async function failing(options: RunBackupOptions): Promise<PgBackupError> {
   return err as PgBackupError;
 }
 
-describe.concurrent('failing backups', () => {
-  for (const major of testMajors()) {
-    describe.sequential(`PostgreSQL ${major}`, () => {
-      let primary: Cluster;
-      beforeAll(async () => {
-        primary = await startCluster({ major, ssl: false });
-      });
-      afterAll(async () => {
-        await primary?.destroy();
-      });
+describeEachMajor('failing backups', testMajors(), (_major, primary) => {
 
-      it('refuses a non-empty target before connecting, and leaves it alone', async () => {
-        const dir = await makeTempDir('nonempty');
-        await writeFile(join(dir, 'keep.txt'), 'mine');
-        for (const format of ['plain', 'tar'] as const) {
-          const err = await failing({ connection: primary.connectionString(), checkpoint: 'fast', output: { format, directory: dir } });
-          expect(err).toBeInstanceOf(TargetError);
-          expect(err.message).toContain(dir);
-          expect(await readdir(dir)).toEqual(['keep.txt']);
-        }
-        expect(primary.logText()).not.toMatch(/BASE_BACKUP/);
-      });
+  it('refuses a non-empty target before connecting, and leaves it alone', async () => {
+    const dir = await makeTempDir('nonempty');
+    await writeFile(join(dir, 'keep.txt'), 'mine');
+    for (const format of ['plain', 'tar'] as const) {
+      const err = await failing({ connection: primary().connectionString(), checkpoint: 'fast', output: { format, directory: dir } });
+      expect(err).toBeInstanceOf(TargetError);
+      expect(err.message).toContain(dir);
+      expect(await readdir(dir)).toEqual(['keep.txt']);
+    }
+    expect(primary().logText()).not.toMatch(/BASE_BACKUP/);
+  });
 
-      it('a missing slot (-S nonexistent) is a server error; nothing is left', async () => {
-        const parent = await makeTempDir('noslot');
-        const dir = join(parent, 'data');
-        const err = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', slot: 'nonexistent', output: { format: 'plain', directory: dir },
-        });
-        expect(err).toBeInstanceOf(ServerError);
-        expect(err.message).toMatch(/nonexistent/);
-        await expectNoBackupLeft(dir, false);
-        expect(await readdir(parent)).toEqual([]);
-        expect(await slotsAfterSettling(primary)).toEqual([]);
-      });
+  it('a missing slot (-S nonexistent) is a server error; nothing is left', async () => {
+    const parent = await makeTempDir('noslot');
+    const dir = join(parent, 'data');
+    const err = await failing({
+      connection: primary().connectionString(), checkpoint: 'fast', slot: 'nonexistent', output: { format: 'plain', directory: dir },
+    });
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err.message).toMatch(/nonexistent/);
+    await expectNoBackupLeft(dir, false);
+    expect(await readdir(parent)).toEqual([]);
+    expect(await slotsAfterSettling(primary())).toEqual([]);
+  });
 
-      it('an unreachable server is a connection error; nothing is left', async () => {
-        const dir = join(await makeTempDir('unreachable'), 'data');
-        const port = await freePort();
-        const err = await failing({
-          connection: `host=127.0.0.1 port=${port} user=x sslmode=disable connect_timeout=5`, output: { format: 'tar', directory: dir },
-        });
-        expect(err).toBeInstanceOf(ConnectionError);
-        expect(err.message).toMatch(new RegExp(String(port)));
-        await expectNoBackupLeft(dir, false);
-      });
+  it('an unreachable server is a connection error; nothing is left', async () => {
+    const dir = join(await makeTempDir('unreachable'), 'data');
+    const port = await freePort();
+    const err = await failing({
+      connection: `host=127.0.0.1 port=${port} user=x sslmode=disable connect_timeout=5`, output: { format: 'tar', directory: dir },
+    });
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.message).toMatch(new RegExp(String(port)));
+    await expectNoBackupLeft(dir, false);
+  });
 
-      for (const format of ['plain', 'tar'] as const) {
-        it(`aborted mid-stream (${format}, -C -S permanent slot, existing empty target): AbortError, target emptied, slot dropped`, async () => {
-          const dir = await makeTempDir(`abort-${format}`);
-          const ac = new AbortController();
-          const run = failing({
-            connection: primary.connectionString(), checkpoint: 'fast', maxRateKBps: 32, slot: `pgbb_fail_${format}`, createSlot: true,
-            signal: ac.signal, output: { format, directory: dir },
-          });
-          await untilWriting(dir, format);
-          const slots = await primary.sql<{ slot_name: string; temporary: boolean }>('select slot_name, temporary from pg_replication_slots');
-          expect(slots).toEqual([{ slot_name: `pgbb_fail_${format}`, temporary: false }]);
-          ac.abort();
-          const err = await run;
-          expect(err).toBeInstanceOf(AbortError);
-          await expectNoBackupLeft(dir, true);
-          // Dropped before runBackup settled (DROP_REPLICATION_SLOT ... WAIT), not some time later.
-          expect(await primary.sql('select slot_name from pg_replication_slots')).toEqual([]);
-        });
-      }
-
-      it('aborted while the -C slot is being created: the slot is dropped all the same', async () => {
-        const dir = join(await makeTempDir('abort-early'), 'data');
-        for (const delayMs of [0, 5, 20, 60]) {
-          const ac = new AbortController();
-          const run = failing({
-            connection: primary.connectionString(), checkpoint: 'fast', slot: 'pgbb_fail_early', createSlot: true,
-            signal: ac.signal, output: { format: 'tar', directory: dir },
-          });
-          setTimeout(() => ac.abort(), delayMs);
-          const err = await run;
-          expect(err).toBeInstanceOf(AbortError);
-          await expectNoBackupLeft(dir, false);
-          expect(await primary.sql('select slot_name from pg_replication_slots where not temporary')).toEqual([]);
-        }
+  for (const format of ['plain', 'tar'] as const) {
+    it(`aborted mid-stream (${format}, -C -S permanent slot, existing empty target): AbortError, target emptied, slot dropped`, async () => {
+      const dir = await makeTempDir(`abort-${format}`);
+      const ac = new AbortController();
+      const run = failing({
+        connection: primary().connectionString(), checkpoint: 'fast', maxRateKBps: 32, slot: `pgbb_fail_${format}`, createSlot: true,
+        signal: ac.signal, output: { format, directory: dir },
       });
-
-      it('the server stopped (immediate) in the middle of the data stream: typed error, nothing left, no slot', async () => {
-        const parent = await makeTempDir('crash');
-        const dir = join(parent, 'data');
-        const waldir = join(parent, 'wal');
-        const run = failing({
-          connection: primary.connectionString(), checkpoint: 'fast', maxRateKBps: 32,
-          output: { format: 'plain', directory: dir, waldir },
-        });
-        await untilWriting(dir, 'plain');
-        const walSlots = await primary.sql<{ temporary: boolean }>('select temporary from pg_replication_slots');
-        expect(walSlots).toEqual([{ temporary: true }]);
-        await primary.stop('immediate');
-        const err = await run;
-        expect(err).not.toBeInstanceOf(AbortError);
-        expect(err.message.length).toBeGreaterThan(10);
-        await expectNoBackupLeft(dir, false);
-        await expectNoBackupLeft(waldir, false);
-        expect(await readdir(parent)).toEqual([]);
-        await primary.start();
-        // Temporary slots do not survive a restart; nothing else was created.
-        expect(await slotsAfterSettling(primary)).toEqual([]);
-      });
-
-      it('still takes a backup afterwards (the failures left the server usable)', async () => {
-        const dir = join(await makeTempDir('after'), 'out');
-        await mkdir(dir);
-        const r = await runBackup({ connection: primary.connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'tar', directory: dir } });
-        expect(r.endLsn > r.startLsn).toBe(true);
-        expect((await readdir(dir)).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
-        expect(await slotsAfterSettling(primary)).toEqual([]);
-      });
+      await untilWriting(dir, format);
+      const slots = await primary().sql<{ slot_name: string; temporary: boolean }>('select slot_name, temporary from pg_replication_slots');
+      expect(slots).toEqual([{ slot_name: `pgbb_fail_${format}`, temporary: false }]);
+      ac.abort();
+      const err = await run;
+      expect(err).toBeInstanceOf(AbortError);
+      await expectNoBackupLeft(dir, true);
+      // Dropped before runBackup settled (DROP_REPLICATION_SLOT ... WAIT), not some time later.
+      expect(await primary().sql('select slot_name from pg_replication_slots')).toEqual([]);
     });
   }
+
+  it('aborted while the -C slot is being created: the slot is dropped all the same', async () => {
+    const dir = join(await makeTempDir('abort-early'), 'data');
+    for (const delayMs of [0, 5, 20, 60]) {
+      const ac = new AbortController();
+      const run = failing({
+        connection: primary().connectionString(), checkpoint: 'fast', slot: 'pgbb_fail_early', createSlot: true,
+        signal: ac.signal, output: { format: 'tar', directory: dir },
+      });
+      setTimeout(() => ac.abort(), delayMs);
+      const err = await run;
+      expect(err).toBeInstanceOf(AbortError);
+      await expectNoBackupLeft(dir, false);
+      expect(await primary().sql('select slot_name from pg_replication_slots where not temporary')).toEqual([]);
+    }
+  });
+
+  it('the server stopped (immediate) in the middle of the data stream: typed error, nothing left, no slot', async () => {
+    const parent = await makeTempDir('crash');
+    const dir = join(parent, 'data');
+    const waldir = join(parent, 'wal');
+    const run = failing({
+      connection: primary().connectionString(), checkpoint: 'fast', maxRateKBps: 32,
+      output: { format: 'plain', directory: dir, waldir },
+    });
+    await untilWriting(dir, 'plain');
+    const walSlots = await primary().sql<{ temporary: boolean }>('select temporary from pg_replication_slots');
+    expect(walSlots).toEqual([{ temporary: true }]);
+    await primary().stop('immediate');
+    const err = await run;
+    expect(err).not.toBeInstanceOf(AbortError);
+    expect(err.message.length).toBeGreaterThan(10);
+    await expectNoBackupLeft(dir, false);
+    await expectNoBackupLeft(waldir, false);
+    expect(await readdir(parent)).toEqual([]);
+    await primary().start();
+    // Temporary slots do not survive a restart; nothing else was created.
+    expect(await slotsAfterSettling(primary())).toEqual([]);
+  });
+
+  it('still takes a backup afterwards (the failures left the server usable)', async () => {
+    const dir = join(await makeTempDir('after'), 'out');
+    await mkdir(dir);
+    const r = await runBackup({ connection: primary().connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'tar', directory: dir } });
+    expect(r.endLsn > r.startLsn).toBe(true);
+    expect((await readdir(dir)).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+    expect(await slotsAfterSettling(primary())).toEqual([]);
+  });
 });

@@ -7,8 +7,9 @@ import { existsSync } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort, makeTempDir, testMajors } from '../harness/index.js';
+import { describeEachMajor } from '../harness/suite.js';
 import { expectNoBackupLeft, slotsAfterSettling, tarMembers } from './backup-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -69,59 +70,48 @@ describe('pgbb backup without a server', () => {
   });
 });
 
-describe.concurrent('pgbb backup', () => {
-  for (const major of testMajors()) {
-    describe.sequential(`PostgreSQL ${major}`, () => {
-      let primary: Cluster;
-      beforeAll(async () => {
-        primary = await startCluster({ major, ssl: false });
-      });
-      afterAll(async () => {
-        await primary?.destroy();
-      });
+describeEachMajor('pgbb backup', testMajors(), (major, primary) => {
 
-      it('-Ft -R writes the archives and the manifest and exits 0', async () => {
-        const dir = join(await makeTempDir('cli-ok'), 'out');
-        const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-Ft', '-R', '-c', 'fast', '-N']).exited;
-        expect(r.stderr).toBe('');
-        expect(r.code).toBe(0);
-        expect((await readdir(dir)).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
-        expect(await tarMembers(join(dir, 'base.tar'))).toEqual(expect.arrayContaining(['standby.signal', 'postgresql.auto.conf']));
-        expect(await slotsAfterSettling(primary)).toEqual([]);
-      });
+  it('-Ft -R writes the archives and the manifest and exits 0', async () => {
+    const dir = join(await makeTempDir('cli-ok'), 'out');
+    const r = await pgbb(['-d', primary().connectionString(), '-D', dir, '-Ft', '-R', '-c', 'fast', '-N']).exited;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+    expect(await tarMembers(join(dir, 'base.tar'))).toEqual(expect.arrayContaining(['standby.signal', 'postgresql.auto.conf']));
+    expect(await slotsAfterSettling(primary())).toEqual([]);
+  });
 
-      it('-S nonexistent: exit 1 naming the slot, nothing left', async () => {
-        const dir = join(await makeTempDir('cli-noslot'), 'data');
-        const r = await pgbb(['-d', primary.connectionString(), '-D', dir, '-c', 'fast', '-S', 'nonexistent']).exited;
-        expect(r.code).toBe(1);
-        expect(r.stderr).toMatch(/^pgbb: error: .*nonexistent/m);
-        await expectNoBackupLeft(dir, false);
-        expect(await slotsAfterSettling(primary)).toEqual([]);
-      });
+  it('-S nonexistent: exit 1 naming the slot, nothing left', async () => {
+    const dir = join(await makeTempDir('cli-noslot'), 'data');
+    const r = await pgbb(['-d', primary().connectionString(), '-D', dir, '-c', 'fast', '-S', 'nonexistent']).exited;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pgbb: error: .*nonexistent/m);
+    await expectNoBackupLeft(dir, false);
+    expect(await slotsAfterSettling(primary())).toEqual([]);
+  });
 
-      for (const [signal, format] of [['SIGINT', 'p'], ['SIGTERM', 't']] as const) {
-        it(`${signal} mid-backup (-F${format}, -C -S): exit 1, the target removed, the slot dropped`, async () => {
-          const dir = join(await makeTempDir(`cli-${signal}`), 'out');
-          const slot = `pgbb_cli_${signal.toLowerCase()}`;
-          const run = pgbb(['-d', primary.connectionString(), '-D', dir, `-F${format}`, '-c', 'fast', '-r', '32', '-C', '-S', slot]);
-          // Data is flowing: plain has extracted backup_label (sent first), tar has opened base.tar.
-          const probe = join(dir, format === 'p' ? 'backup_label' : 'base.tar');
-          let r: Awaited<Run['exited']>;
-          try {
-            await untilWritten(probe, format === 'p' ? 1 : 0);
-            expect(await primary.sql('select slot_name from pg_replication_slots')).toEqual([{ slot_name: slot }]);
-            run.child.kill(signal);
-            r = await run.exited;
-          } finally {
-            if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-          }
-          expect(r.code).toBe(1);
-          expect(r.stderr).toMatch(new RegExp(`^pgbb: error: .*${signal}`, 'm'));
-          await expectNoBackupLeft(dir, false);
-          // pgbb dropped it before exiting.
-          expect(await primary.sql('select slot_name from pg_replication_slots')).toEqual([]);
-        });
+  for (const [signal, format] of [['SIGINT', 'p'], ['SIGTERM', 't']] as const) {
+    it(`${signal} mid-backup (-F${format}, -C -S): exit 1, the target removed, the slot dropped`, async () => {
+      const dir = join(await makeTempDir(`cli-${signal}`), 'out');
+      const slot = `pgbb_cli_${signal.toLowerCase()}`;
+      const run = pgbb(['-d', primary().connectionString(), '-D', dir, `-F${format}`, '-c', 'fast', '-r', '32', '-C', '-S', slot]);
+      // Data is flowing: plain has extracted backup_label (sent first), tar has opened base.tar.
+      const probe = join(dir, format === 'p' ? 'backup_label' : 'base.tar');
+      let r: Awaited<Run['exited']>;
+      try {
+        await untilWritten(probe, format === 'p' ? 1 : 0);
+        expect(await primary().sql('select slot_name from pg_replication_slots')).toEqual([{ slot_name: slot }]);
+        run.child.kill(signal);
+        r = await run.exited;
+      } finally {
+        if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
       }
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^pgbb: error: .*${signal}`, 'm'));
+      await expectNoBackupLeft(dir, false);
+      // pgbb dropped it before exiting.
+      expect(await primary().sql('select slot_name from pg_replication_slots')).toEqual([]);
     });
   }
 });
