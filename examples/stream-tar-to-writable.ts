@@ -16,9 +16,11 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
-import { formatLsn, PgBackupError, startBackup, type BackupSession } from 'pg-basebackup';
+import {
+  compressArchive, compressedArchiveName, formatLsn, PgBackupError, startBackup, type BackupSession,
+} from 'pg-basebackup';
 
 const args = process.argv.slice(2);
 const [connection, outDir] = args.length >= 2 ? [args[0] || undefined, args[1]] : [undefined, args[0]];
@@ -53,17 +55,15 @@ try {
   // One archive per tablespace, the data directory (base.tar) last. Each must be consumed
   // before the next one arrives: they are read straight off the replication connection.
   for await (const archive of session.archives()) {
-    const file = join(outDir, `${archive.name}.gz`);
+    const name = compressedArchiveName(archive.name, 'gzip');
+    const file = join(outDir, name);
     written.push(file);
-    const gzip = createGzip();
-    // pipeTo() ends `gzip` when the archive is complete; the second pipeline carries the
-    // compressed bytes to the file. An error on either side fails both. The signal also stops
-    // the local copy at once, even while a stalled destination holds it in backpressure.
-    await Promise.all([
-      archive.pipeTo(gzip, { signal: controller.signal }),
-      pipeline(gzip, createWriteStream(file, { mode: 0o600 }), { signal: controller.signal }),
-    ]);
-    console.error(`${archive.name}.gz: ${archive.bytesReceived} bytes of tar`);
+    // compressArchive() gzips on worker threads (independent gzip members, which gunzip reads
+    // as one stream) and pulls the archive only as fast as the file takes the compressed bytes.
+    // The signal stops the copy at once, even while a stalled destination holds it in backpressure.
+    const gzipped = Readable.from(compressArchive(archive.chunks(), 'gzip:1'));
+    await pipeline(gzipped, createWriteStream(file, { mode: 0o600 }), { signal: controller.signal });
+    console.error(`${name}: ${archive.bytesReceived} bytes of tar`);
   }
 
   // The manifest comes after the archives; pg_verifybackup (or pgbb verify) checks against it.
