@@ -15,6 +15,10 @@ import { BackpressureWriter, entryHeader, padding, terminator } from '../tar/wri
 import { hasInjection, rewriteArchive } from './inject.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
 
+function asBuffer(piece: Buffer | Uint8Array): Buffer {
+  return Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+}
+
 /** Options for {@link WritableSink}. */
 export interface WritableSinkOptions {
   /** Files to add for `-R` (the archive is parsed and rewritten on the fly). */
@@ -95,26 +99,65 @@ export class WritableSink implements BackupSink {
       throw new TargetError(`"${info.name}" is already compressed (by the server): drop the sink's client-side compression`);
     }
     const holdTerminator = this.options.injectManifest ?? false;
-    const parse = holdTerminator || hasInjection(this.options.injection);
-    if (parse && !info.name.endsWith('.tar')) {
+    const rewrite = hasInjection(this.options.injection);
+    if ((holdTerminator || rewrite) && !info.name.endsWith('.tar')) {
       throw new TargetError(`cannot inject files into the compressed archive "${info.name}": compress on the client after injection, or write to a directory`);
     }
-    const stream = parse
-      ? rewriteArchive(bytes, this.options.injection ?? {}, { terminate: !holdTerminator })
-      : bytes;
-    // Passed through unparsed, an uncompressed archive is still checked header by header, so a
-    // corrupt one fails the backup (a rewritten one is parsed anyway).
-    const check = !parse && info.name.endsWith('.tar') ? new TarStructureChecker() : undefined;
-    for await (const piece of stream) {
-      if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
-      const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-      check?.push(chunk);
-      if (chunk.length > 0) await this.out.write(chunk);
+    if (rewrite) {
+      // -R changes an entry: the archive is parsed and rewritten entry by entry.
+      for await (const chunk of rewriteArchive(bytes, this.options.injection ?? {}, { terminate: !holdTerminator })) {
+        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+        if (chunk.length > 0) await this.out.write(chunk);
+      }
+    } else if (info.name.endsWith('.tar')) {
+      await this.#passThrough(bytes, holdTerminator, options.signal);
+      // PostgreSQL 13/14 send no end-of-archive marker; a held-back one is written after the manifest.
+      if (!holdTerminator && !info.terminated) await this.out.write(terminator());
+    } else {
+      for await (const piece of bytes) {
+        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+        if (piece.length > 0) await this.out.write(asBuffer(piece));
+      }
     }
-    check?.end();
-    // PostgreSQL 13/14 send no end-of-archive marker; a rewritten archive already has one (or holds it back).
-    if (!parse && !info.terminated) await this.out.write(terminator());
     this.terminatorPending = holdTerminator;
+  }
+
+  /**
+   * Writes an uncompressed archive as it comes, checked header by header (a corrupt one fails the
+   * backup). With `holdMarker`, its end-of-archive marker (and any zero bytes after it) is left out,
+   * so that the manifest can follow: the checker says where the marker starts, and only a header
+   * block still incomplete at the end of a chunk (which may be the marker) is held, copied, until the
+   * next chunk settles it.
+   */
+  async #passThrough(bytes: AsyncIterable<Buffer | Uint8Array>, holdMarker: boolean, signal: AbortSignal | undefined): Promise<void> {
+    const check = new TarStructureChecker();
+    let held: Buffer | undefined; // bytes [written, written + held.length) not yet written
+    let written = 0;
+    for await (const piece of bytes) {
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+      if (piece.length === 0) continue;
+      const chunk = asBuffer(piece);
+      check.push(chunk);
+      if (!holdMarker) {
+        await this.out.write(chunk);
+        continue;
+      }
+      let n = check.contentEnd - written; // bytes of held + chunk that are archive content
+      written += n;
+      if (held !== undefined) {
+        const k = Math.min(n, held.length);
+        if (k > 0) await this.out.write(held.subarray(0, k));
+        n -= k;
+        held = k < held.length ? held.subarray(k) : undefined;
+      }
+      if (n > 0) await this.out.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+      // From the marker on only zero bytes may follow (the checker makes sure): nothing to hold.
+      if (check.markerOffset !== undefined || n === chunk.length) continue;
+      const rest = chunk.subarray(n);
+      held = held === undefined ? Buffer.from(rest) : Buffer.concat([held, rest]);
+    }
+    // Throws when the archive stops inside a header or body, so a held partial block is never lost silently.
+    check.end();
   }
 
   async writeManifest(bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, options: SinkCallOptions = {}): Promise<void> {

@@ -57,6 +57,8 @@ export class TarStructureChecker {
   /** The size a pax record set for the next entry. */
   #nextSize: number | undefined;
   #entries = 0;
+  /** Offset of the end-of-archive marker's first zero block, once that block is complete. */
+  #markerOffset: number | undefined;
 
   /** Whether the end-of-archive marker was seen. */
   get terminated(): boolean {
@@ -71,6 +73,23 @@ export class TarStructureChecker {
   /** Bytes fed so far. */
   get offset(): number {
     return this.#offset;
+  }
+
+  /** Offset of the end-of-archive marker, once its first zero block is complete. */
+  get markerOffset(): number | undefined {
+    return this.#markerOffset;
+  }
+
+  /**
+   * The offset up to which the bytes fed are known to be archive content, not part of the
+   * end-of-archive marker: the start of the marker once its first zero block is complete, else the
+   * start of a header block still being collected (it may turn out to be the marker), else
+   * {@link offset}. Lets a writer pass an archive through while holding its marker back (to append
+   * entries after it, as the manifest in a tar on standard output), without parsing it twice.
+   */
+  get contentEnd(): number {
+    if (this.#markerOffset !== undefined) return this.#markerOffset;
+    return this.#phase === 'header' && this.#blockFill > 0 ? this.#blockOffset : this.#offset;
   }
 
   /** Check the next bytes of the archive. @throws TarError at the first structural fault. */
@@ -153,6 +172,7 @@ export class TarStructureChecker {
         throw new TarError(`zero block at offset ${offset} right after an extended header`, { offset });
       }
       this.#phase = 'zero';
+      this.#markerOffset = offset;
       return;
     }
     if (!decoded.checksumValid) {

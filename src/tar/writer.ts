@@ -58,8 +58,8 @@ export function terminator(): Buffer {
 }
 
 /**
- * Writes to a Node Writable one chunk at a time, waiting for `drain` whenever `write()` returns false,
- * so the producer runs no faster than the destination. Listens for `error` for the whole lifetime,
+ * Writes to a Node Writable one chunk at a time, waiting for `drain` once a `highWaterMark`'s
+ * worth of bytes is queued in it, so the producer runs no faster than the destination. Listens for `error` for the whole lifetime,
  * so a failing destination rejects the pending or next write instead of crashing the process.
  */
 export class BackpressureWriter {
@@ -74,13 +74,20 @@ export class BackpressureWriter {
     writable.on('error', this.onError);
   }
 
-  /** Writes one chunk; resolves when the destination can take more. */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Writes one chunk. Returns `undefined` when the destination can take more at once, else a promise
+   * that resolves when it can (`await` works on both). Throws at once when the destination failed.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
     this.check();
     const w = this.writable;
     this.bytesWritten += chunk.length;
-    if (w.write(chunk)) return;
-    await new Promise<void>((resolve, reject) => {
+    // write() returns false for any chunk above the highWaterMark (16 KiB for process.stdout), even one
+    // that went out at once: a pipe or socket with room is written synchronously by libuv and queues
+    // nothing. Waiting for the 'drain' that follows would cost listeners, a promise and an event-loop
+    // turn per chunk for nothing; memory stays bounded, since we wait once a highWaterMark is queued.
+    if (w.write(chunk) || w.writableLength < w.writableHighWaterMark) return undefined;
+    return new Promise<void>((resolve, reject) => {
       const done = (err?: Error): void => {
         w.off('drain', onDrain);
         w.off('error', onFail);

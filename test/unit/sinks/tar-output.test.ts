@@ -8,7 +8,7 @@ import { CompressionError, ConfigError, TarError, TargetError } from '../../../s
 import { rewriteArchive } from '../../../src/sinks/inject.js';
 import { TarFilesSink } from '../../../src/sinks/tar-files.js';
 import { WritableSink } from '../../../src/sinks/writable.js';
-import { collect, END, member } from '../tar/fixtures.js';
+import { collect, END, member, paxRecord, source, splits } from '../tar/fixtures.js';
 import { AUTO_CONF_TEXT, baseTar, feed, PG_CONTROL, RELATION, tablespaceTar, tempDir, TS_OID } from './fixtures.js';
 
 const roots: string[] = [];
@@ -210,6 +210,46 @@ describe('WritableSink', () => {
     expect(execFileSync('tar', ['-xOf', file, 'postgresql.auto.conf'], { encoding: 'utf8' })).toBe(AUTO_CONF_TEXT + RECOVERY.appendToAutoConf);
     const { tar } = await collect([readFileSync(file)]);
     expect(tar.terminated).toBe(true);
+  });
+
+  it('injects the manifest without -R at every split: the archive passes through, only its end marker held back', async () => {
+    const manifest = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n');
+    const longName = member({ name: 'PaxHeader/x', typeflag: 'x' }, paxRecord('path', `base/${'d'.repeat(120)}/1`));
+    const plain = baseTar({ terminated: false });
+    const withPax = Buffer.concat([plain, longName, member({ name: 'x' }, 'y')]);
+    for (const [content, archive, info] of [
+      [plain, baseTar(), BASE],
+      [plain, plain, { ...BASE, terminated: false }],
+      // Zero padding after the marker (as GNU tar pads to its record size) is dropped with it.
+      [withPax, Buffer.concat([withPax, END, Buffer.alloc(4096)]), BASE],
+    ] as const) {
+      for (const [how, chunks] of splits(archive)) {
+        const out = new PassThrough();
+        const parts: Buffer[] = [];
+        out.on('data', (c: Buffer) => parts.push(c));
+        const sink = new WritableSink(out, { injectManifest: true });
+        await sink.writeArchive(info, source(chunks));
+        await sink.writeManifest(manifest);
+        await sink.finish();
+        const got = Buffer.concat(parts);
+        expect(got.subarray(0, content.length).equals(content), how).toBe(true);
+        const { tar, entries } = await collect([got]);
+        expect(entries.at(-1)?.header.name, how).toBe('backup_manifest');
+        expect(entries.at(-1)?.data, how).toEqual(manifest);
+        expect(tar.terminated, how).toBe(true);
+        expect(got.length, how).toBe(content.length + 512 + 512 + END.length);
+      }
+    }
+  });
+
+  it('fails on a corrupt archive while injecting the manifest, and on one cut short inside a header', async () => {
+    const bad = Buffer.from(baseTar());
+    bad[1024 + 10] = (bad[1024 + 10] ?? 0) ^ 0xff; // in the second header
+    const sink = new WritableSink(new PassThrough().resume(), { injectManifest: true });
+    await expect(sink.writeArchive(BASE, feed(bad))).rejects.toBeInstanceOf(TarError);
+    const cut = baseTar({ terminated: false }).subarray(0, 512 + 512 + 100);
+    const sink2 = new WritableSink(new PassThrough().resume(), { injectManifest: true });
+    await expect(sink2.writeArchive(BASE, feed(cut))).rejects.toBeInstanceOf(TarError);
   });
 
   it('terminates a held archive in finish() when no manifest came', async () => {
