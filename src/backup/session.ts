@@ -26,6 +26,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BufferedMessages } from '../connection/connection.js';
 import type { ConnectionOptions, ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
 import {
   AbortError, ChecksumFailureError, ConfigError, ConnectionClosedError, IoError, PgBackupError, ProtocolError, ServerError, StateError,
@@ -106,6 +107,9 @@ interface ArchiveState {
   discarded: boolean;
 }
 
+/** What {@link BackupSession}'s synchronous pull returns when the caller has to wait. */
+const PENDING = Symbol('pending');
+
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -141,6 +145,10 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
 
   #parser: BaseBackupResponseParser | undefined;
   #iter: AsyncIterator<unknown> | undefined;
+  /** The connection iterator's `takeBuffered()`, when it has one (see `BufferedMessages`). */
+  #takeBuffered: (() => IteratorResult<unknown> | undefined) | undefined;
+  /** {@link #nextEvent} calls not yet settled: the synchronous path waits behind them. */
+  #pulling = 0;
   readonly #queue: BackupResponseEvent[] = [];
   #streamEnded = false;
   #pumpBusy: Promise<void> = Promise.resolve();
@@ -304,6 +312,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       this.#parser = new BaseBackupResponseParser(conn.serverMajor);
       const command = buildBaseBackupCommand(o, conn.serverMajor);
       this.#iter = conn.stream(command)[Symbol.asyncIterator]();
+      const take = (this.#iter as Partial<BufferedMessages>).takeBuffered;
+      if (typeof take === 'function') this.#takeBuffered = take;
       // Run the pump until the header is in: start row (WAL streaming starts there), tablespaces.
       while (this.#tablespaces.length === 0) {
         const ev = await this.#nextEvent();
@@ -441,9 +451,43 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
 
   /** The next response event, or undefined once the response is complete. Serialized. */
   #nextEvent(): Promise<BackupResponseEvent | undefined> {
+    this.#pulling++;
     const run = this.#pumpBusy.then(() => this.#pull());
-    this.#pumpBusy = run.then(() => {}, () => {});
+    this.#pumpBusy = run.then(() => {
+      this.#pulling--;
+    }, () => {
+      this.#pulling--;
+    });
     return run;
+  }
+
+  /**
+   * The next response event if it is at hand without waiting (queued, or parsed from a message the
+   * connection has buffered whole), undefined once the response is complete, {@link PENDING} when
+   * the caller must await {@link #nextEvent}. Most CopyData messages of a backup arrive many to a
+   * socket read, so this spares the promises of the pump for all but the first of them.
+   */
+  #nextEventNow(): BackupResponseEvent | undefined | typeof PENDING {
+    if (this.#pulling > 0) return PENDING;
+    for (;;) {
+      this.#throwIfFailed();
+      const queued = this.#queue.shift();
+      if (queued !== undefined) {
+        this.#observe(queued);
+        return queued;
+      }
+      if (this.#streamEnded) return undefined;
+      if (this.#takeBuffered === undefined) return PENDING;
+      let r: IteratorResult<unknown> | undefined;
+      try {
+        r = this.#takeBuffered();
+      } catch (err) {
+        this.#onResponseError(err);
+        return undefined;
+      }
+      if (r === undefined) return PENDING;
+      this.#accept(r);
+    }
   }
 
   async #pull(): Promise<BackupResponseEvent | undefined> {
@@ -459,35 +503,49 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       try {
         r = await this.#guard(this.#iter!.next());
       } catch (err) {
-        this.#throwIfFailed();
-        if (err instanceof ServerError && err.sqlState === SqlState.DataCorrupted && this.#parser!.state === 'completion') {
-          // basebackup.c: after the end row, ERRCODE_DATA_CORRUPTED in place of CommandComplete.
-          // Every byte arrived; the backup is complete but untrustworthy.
-          this.#streamEnded = true;
-          this.#checksumError = new ChecksumFailureError(this.checksumFailures, this.#checksumTotal, { cause: err });
-          return undefined;
-        }
-        const error = err instanceof PgBackupError ? err : new ConnectionClosedError('the backup connection failed', { cause: err });
-        this.destroy(error);
-        throw error;
+        this.#onResponseError(err);
+        return undefined;
       }
-      if (r.done) {
-        this.#streamEnded = true;
-        try {
-          this.#parser!.finish();
-        } catch (err) {
-          this.destroy(asError(err));
-          throw err;
-        }
-        continue;
-      }
+      this.#accept(r);
+    }
+  }
+
+  /** A message of the response (or its end) into the parser; its events go to the queue. */
+  #accept(r: IteratorResult<unknown>): void {
+    if (r.done) {
+      this.#streamEnded = true;
       try {
-        for (const ev of this.#parser!.push(r.value as Parameters<BaseBackupResponseParser['push']>[0])) this.#queue.push(ev);
+        this.#parser!.finish();
       } catch (err) {
         this.destroy(asError(err));
         throw err;
       }
+      return;
     }
+    try {
+      for (const ev of this.#parser!.push(r.value as Parameters<BaseBackupResponseParser['push']>[0])) this.#queue.push(ev);
+    } catch (err) {
+      this.destroy(asError(err));
+      throw err;
+    }
+  }
+
+  /**
+   * The response iterator failed. Returns (the response is then over) only for a page checksum
+   * failure reported in place of the final CommandComplete; throws anything else, the session destroyed.
+   */
+  #onResponseError(err: unknown): void {
+    this.#throwIfFailed();
+    if (err instanceof ServerError && err.sqlState === SqlState.DataCorrupted && this.#parser!.state === 'completion') {
+      // basebackup.c: after the end row, ERRCODE_DATA_CORRUPTED in place of CommandComplete.
+      // Every byte arrived; the backup is complete but untrustworthy.
+      this.#streamEnded = true;
+      this.#checksumError = new ChecksumFailureError(this.checksumFailures, this.#checksumTotal, { cause: err });
+      return;
+    }
+    const error = err instanceof PgBackupError ? err : new ConnectionClosedError('the backup connection failed', { cause: err });
+    this.destroy(error);
+    throw error;
   }
 
   /** Side effects of every event, whoever pulled it. */
@@ -598,7 +656,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
             throw new StateError(`archive ${st.archive.name} was discarded: the session moved on to the next archive before it was read`);
           }
           if (st.ended) break;
-          const ev = await session.#nextEvent();
+          let ev = session.#nextEventNow();
+          if (ev === PENDING) ev = await session.#nextEvent();
           if (ev === undefined) throw new ProtocolError(`the BASE_BACKUP response ended inside archive ${st.archive.name}`);
           if (ev.type === 'archive-data') yield ev.data;
           else if (ev.type === 'archive-end') break;

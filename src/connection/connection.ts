@@ -58,6 +58,17 @@ export interface ConnectionTuning {
   closeTimeoutMs?: number;
 }
 
+/**
+ * Also offered by the iterator {@link ReplicationConnection.stream} returns (not part of the public
+ * API): the next result if it needs no waiting, i.e. a whole message is already buffered (or the
+ * iteration is over); undefined when the caller must use `next()`, which it must also do while a
+ * `next()` is pending. Throws as `next()` would reject.
+ * @internal
+ */
+export interface BufferedMessages {
+  takeBuffered(): IteratorResult<StreamMessage> | undefined;
+}
+
 /** How one connection attempt treats SSL (derived from sslmode, see {@link ReplicationConnection.connect}). */
 type SslPlan = 'plain' | 'prefer' | 'require';
 
@@ -540,10 +551,11 @@ export class ReplicationConnection implements ReplicationConnectionApi {
   }
 
   /**
-   * The next message for the current operation. NoticeResponse and ParameterStatus are
-   * handled here (events), in order, whatever the state, so they are never lost.
+   * The next message for the current operation if a whole one is buffered, else undefined (nothing
+   * is awaited). NoticeResponse and ParameterStatus are handled here (events), in order, whatever
+   * the state, so they are never lost.
    */
-  async #next(): Promise<BackendMessage> {
+  #nextBuffered(): BackendMessage | undefined {
     for (;;) {
       if (this.#destroyed || this.#closing !== undefined) {
         throw this.#closedError ?? new ConnectionClosedError('the connection was destroyed');
@@ -551,26 +563,33 @@ export class ReplicationConnection implements ReplicationConnectionApi {
       let msg: BackendMessage | undefined;
       try {
         const frame = this.#framer.pull();
-        if (frame !== null) msg = parseMessage(frame);
+        if (frame === null) return undefined;
+        msg = parseMessage(frame);
       } catch (err) {
         this.destroy(err as Error);
         throw err;
       }
-      if (msg !== undefined) {
-        if (this.#paused && this.#framer.bufferedBytes <= this.#highWater / 2) this.#resume();
-        if (msg.type === 'NoticeResponse') {
-          this.#events.emit('notice', msg.fields);
-          continue;
-        }
-        if (msg.type === 'ParameterStatus') {
-          this.#parameters.set(msg.name, msg.value);
-          if (this.#state !== 'authenticating' && this.#state !== 'connecting') {
-            this.#events.emit('parameter', msg.name, msg.value);
-          }
-          continue;
-        }
-        return msg;
+      if (this.#paused && this.#framer.bufferedBytes <= this.#highWater / 2) this.#resume();
+      if (msg.type === 'NoticeResponse') {
+        this.#events.emit('notice', msg.fields);
+        continue;
       }
+      if (msg.type === 'ParameterStatus') {
+        this.#parameters.set(msg.name, msg.value);
+        if (this.#state !== 'authenticating' && this.#state !== 'connecting') {
+          this.#events.emit('parameter', msg.name, msg.value);
+        }
+        continue;
+      }
+      return msg;
+    }
+  }
+
+  /** The next message for the current operation, waiting for the socket when none is buffered. */
+  async #next(): Promise<BackendMessage> {
+    for (;;) {
+      const msg = this.#nextBuffered();
+      if (msg !== undefined) return msg;
       if (this.#closedError !== undefined && this.#socketClosed) throw this.#closedError;
       // Nothing whole is buffered: read on even above the high-water mark (one big message).
       this.#resume();
@@ -674,84 +693,147 @@ export class ReplicationConnection implements ReplicationConnectionApi {
     return this.#run(signal);
   }
 
-  async *#run(signal: AbortSignal | undefined): AsyncGenerator<StreamMessage> {
-    let done = false;
+  /**
+   * The iterator {@link stream} returns: an async iterator written out rather than an async
+   * generator, so that it can also hand out, without a promise each, the messages already whole in
+   * the receive buffer (`takeBuffered()`, which the backup session uses for BASE_BACKUP's thousands of
+   * CopyData messages). Leaving it before ReadyForQuery destroys the connection, as documented.
+   */
+  #run(signal: AbortSignal | undefined): AsyncIterableIterator<StreamMessage> & BufferedMessages {
+    let started = false;
+    let finished = false; // the iteration is over: ended, failed or left
+    let done = false; // ReadyForQuery arrived
     let serverError: ServerError | undefined;
+    let last: Promise<unknown> | undefined; // the latest next() still pending
+    const ended: IteratorResult<StreamMessage> = { done: true, value: undefined };
     const onAbort = (): void => this.destroy(abortReason(signal!, 'the command'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      for (;;) {
-        const m = await this.#next();
-        switch (m.type) {
-          case 'ErrorResponse': {
-            const err = new ServerError(m.fields);
-            if (isFatal(m.fields)) {
-              // The server closes the connection after a FATAL; no ReadyForQuery will come.
-              this.destroy(err);
-              throw err;
-            }
-            serverError ??= err;
-            this.#recvOpen = false;
-            this.#sendOpen = false;
-            this.#updateCopyState();
-            continue;
-          }
-          case 'ReadyForQuery':
-            done = true;
-            this.#recvOpen = false;
-            this.#sendOpen = false;
-            if (this.#state !== 'closing' && this.#state !== 'closed') this.#state = 'ready';
-            if (serverError !== undefined) throw serverError;
-            return;
-          case 'CopyInResponse':
-            this.#sendOpen = true;
-            this.#updateCopyState();
-            yield m;
-            break;
-          case 'CopyOutResponse':
-            this.#recvOpen = true;
-            this.#updateCopyState();
-            yield m;
-            break;
-          case 'CopyBothResponse':
-            this.#recvOpen = true;
-            this.#sendOpen = true;
-            this.#updateCopyState();
-            yield m;
-            break;
-          case 'CopyDone':
-            this.#recvOpen = false;
-            this.#updateCopyState();
-            yield m;
-            break;
-          case 'CopyData':
-            if (!this.#recvOpen) throw this.#unexpected(m, `a command in state ${this.#state}`);
-            yield m;
-            break;
-          case 'CommandComplete':
-            this.#recvOpen = false;
-            this.#sendOpen = false;
-            this.#updateCopyState();
-            yield m;
-            break;
-          case 'RowDescription':
-          case 'DataRow':
-          case 'EmptyQueryResponse':
-            yield m;
-            break;
-          case 'NotificationResponse':
-            break;
-          default:
-            throw this.#unexpected(m, 'a command');
-        }
-      }
-    } finally {
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      signal?.addEventListener('abort', onAbort, { once: true });
+    };
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
       signal?.removeEventListener('abort', onAbort);
       if (!done && !this.#destroyed) {
         this.destroy(new AbortError('the command was not read to its end (stream() left early); ' +
           'the connection was closed because the protocol cannot stop a running command cleanly'));
       }
-    }
+    };
+    // One message in: the result to hand out, or undefined for a message the consumer does not see.
+    const step = (m: BackendMessage): IteratorResult<StreamMessage> | undefined => {
+      switch (m.type) {
+        case 'ErrorResponse': {
+          const err = new ServerError(m.fields);
+          if (isFatal(m.fields)) {
+            // The server closes the connection after a FATAL; no ReadyForQuery will come.
+            this.destroy(err);
+            throw err;
+          }
+          serverError ??= err;
+          this.#recvOpen = false;
+          this.#sendOpen = false;
+          this.#updateCopyState();
+          return undefined;
+        }
+        case 'ReadyForQuery':
+          done = true;
+          this.#recvOpen = false;
+          this.#sendOpen = false;
+          if (this.#state !== 'closing' && this.#state !== 'closed') this.#state = 'ready';
+          if (serverError !== undefined) throw serverError;
+          finish();
+          return ended;
+        case 'CopyInResponse':
+          this.#sendOpen = true;
+          this.#updateCopyState();
+          break;
+        case 'CopyOutResponse':
+          this.#recvOpen = true;
+          this.#updateCopyState();
+          break;
+        case 'CopyBothResponse':
+          this.#recvOpen = true;
+          this.#sendOpen = true;
+          this.#updateCopyState();
+          break;
+        case 'CopyDone':
+          this.#recvOpen = false;
+          this.#updateCopyState();
+          break;
+        case 'CopyData':
+          if (!this.#recvOpen) throw this.#unexpected(m, `a command in state ${this.#state}`);
+          break;
+        case 'CommandComplete':
+          this.#recvOpen = false;
+          this.#sendOpen = false;
+          this.#updateCopyState();
+          break;
+        case 'RowDescription':
+        case 'DataRow':
+        case 'EmptyQueryResponse':
+          break;
+        case 'NotificationResponse':
+          return undefined;
+        default:
+          throw this.#unexpected(m, 'a command');
+      }
+      return { done: false, value: m };
+    };
+    const pump = async (): Promise<IteratorResult<StreamMessage>> => {
+      if (finished) return ended;
+      start();
+      try {
+        for (;;) {
+          const r = step(await this.#next());
+          if (r !== undefined) return r;
+        }
+      } catch (err) {
+        finish();
+        throw err;
+      }
+    };
+    const iterator = {
+      next: (): Promise<IteratorResult<StreamMessage>> => {
+        // As with an async generator, a call made while another is pending runs after it.
+        const p = last === undefined ? pump() : last.then(pump, pump);
+        last = p;
+        const clear = (): void => {
+          if (last === p) last = undefined;
+        };
+        p.then(clear, clear);
+        return p;
+      },
+      takeBuffered: (): IteratorResult<StreamMessage> | undefined => {
+        if (finished) return ended;
+        if (last !== undefined) return undefined;
+        start();
+        try {
+          for (;;) {
+            const m = this.#nextBuffered();
+            if (m === undefined) return undefined;
+            const r = step(m);
+            if (r !== undefined) return r;
+          }
+        } catch (err) {
+          finish();
+          throw err;
+        }
+      },
+      return: (value?: unknown): Promise<IteratorResult<StreamMessage>> => {
+        finish();
+        return Promise.resolve({ done: true, value: value as undefined });
+      },
+      throw: (err?: unknown): Promise<IteratorResult<StreamMessage>> => {
+        finish();
+        return Promise.reject(err);
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
   }
 
   // ---------------------------------------------------------------- COPY to the server

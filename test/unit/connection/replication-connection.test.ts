@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ReplicationConnection } from '../../../src/connection/connection.js';
+import { ReplicationConnection, type BufferedMessages } from '../../../src/connection/connection.js';
 import type { ConnectionOptions, ServerNotice } from '../../../src/connection/types.js';
 import {
   AbortError, AuthenticationError, ConnectionClosedError, ConnectTimeoutError, ProtocolError, ServerError, StateError,
@@ -298,6 +298,46 @@ describe('queries and COPY', () => {
     expect(conn.state).toBe('ready');
     expect(conn.parameters.get('in_hot_standby')).toBe('off');
     conn.destroy();
+  });
+
+  it('takeBuffered() hands out whole buffered messages without waiting, and undefined when next() must wait', async () => {
+    const { conn, client } = await connectTrust();
+    const events: string[] = [];
+    conn.on('notice', (n: ServerNotice) => events.push(`notice:${n.message}`));
+    const it = conn.stream('BASE_BACKUP') as AsyncIterableIterator<StreamMessage> & BufferedMessages;
+    expect(it.takeBuffered()).toBeUndefined(); // nothing arrived yet
+    await client.next();
+    client.send(build.copyOutResponse(), build.copyData(Buffer.from('a')), build.notice('n1'), build.copyData(Buffer.from('b')));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(((await it.next()).value as StreamMessage).type).toBe('CopyOutResponse');
+    const taken: string[] = [];
+    for (let r = it.takeBuffered(); r !== undefined && !r.done; r = it.takeBuffered()) {
+      const m = r.value;
+      taken.push(m.type === 'CopyData' ? `CopyData:${m.payload.toString()}` : m.type);
+    }
+    expect(taken).toEqual(['CopyData:a', 'CopyData:b']);
+    expect(events).toEqual(['notice:n1']);
+    // A pending next() comes first: takeBuffered() waits behind it.
+    const pending = it.next();
+    expect(it.takeBuffered()).toBeUndefined();
+    client.send(build.copyDone(), build.commandComplete('BASE_BACKUP'), build.readyForQuery());
+    expect(((await pending).value as StreamMessage).type).toBe('CopyDone');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(it.takeBuffered()?.value).toMatchObject({ type: 'CommandComplete' });
+    expect(it.takeBuffered()).toEqual({ done: true, value: undefined });
+    expect(conn.state).toBe('ready');
+    conn.destroy();
+  });
+
+  it('leaving a stream() iterator early (return()) destroys the connection', async () => {
+    const { conn, client } = await connectTrust();
+    const it = conn.stream('BASE_BACKUP');
+    await client.next();
+    client.send(build.copyOutResponse(), build.copyData(Buffer.from('a')));
+    await it.next();
+    await it.return!();
+    expect(conn.state).toBe('closed');
+    expect(await it.next()).toEqual({ done: true, value: undefined });
   });
 
   it('sends CopyData/CopyDone during copy-both and follows the states', async () => {
