@@ -9,4 +9,8 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   splitting: true,
+  // A CLI run is short (0.5 s for 300 MB): parsing the bundle is part of every pgbb command's start-up,
+  // and a minified one (250 KB instead of 450 KB) starts a few milliseconds sooner. Error classes carry
+  // literal names, and the worker sources are strings, so renaming identifiers changes nothing they print.
+  minify: true,
 });
