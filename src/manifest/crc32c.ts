@@ -1,10 +1,13 @@
 /**
  * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum PostgreSQL uses for WAL records,
  * pg_control and the default backup manifest file checksums (`INIT_CRC32C` / `COMP_CRC32C` /
- * `FIN_CRC32C`). Node's `zlib.crc32` is the IEEE polynomial (zip, PNG), a different function, so
- * this table-driven slice-by-8 implementation is needed. Pure.
+ * `FIN_CRC32C`). Node's `zlib.crc32` is the IEEE polynomial (zip, PNG), a different function. Runs of
+ * 256 bytes or more go to the CPU's CRC instruction through the optional package `@node-rs/crc32`
+ * when it loads (see `crc32c-native.ts`); shorter runs, and every run without the package, go through
+ * the table-driven slice-by-8 below. No I/O.
  * @module
  */
+import { loadNativeCrc32c, type Crc32cAppend, type Crc32cModuleLoader } from './crc32c-native.js';
 
 const POLY = 0x82f63b78;
 
@@ -30,11 +33,54 @@ const TABLES: Int32Array = (() => {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
+ * Below this many bytes the JavaScript loop wins: a call into the native module costs about 200 ns
+ * (measured: 128 bytes take 200 ns either way, 1 KiB 0.9 µs in JavaScript and 0.35 µs natively).
+ * WAL records and pg_control are mostly short; data files come in large reads.
+ */
+const NATIVE_MIN_BYTES = 256;
+
+/** `null`: not looked for yet (the package is loaded on the first long run, not at import). */
+let nativeAppend: Crc32cAppend | undefined | null = null;
+let nativeLoader: Crc32cModuleLoader | undefined;
+
+function native(): Crc32cAppend | undefined {
+  if (nativeAppend === null) nativeAppend = loadNativeCrc32c(nativeLoader);
+  return nativeAppend;
+}
+
+/**
+ * Which implementation runs of 256 bytes or more use: `native` (`@node-rs/crc32`, the
+ * CPU's CRC instruction) or `js` (the package is missing or unusable). Loads the package if needed.
+ */
+export function crc32cImplementation(): 'native' | 'js' {
+  return native() ? 'native' : 'js';
+}
+
+/**
+ * @internal Tests: replace how the native package is loaded (`undefined` restores `require`), or
+ * pass `null` to force the JavaScript implementation. The choice is made again on the next call.
+ */
+export function setCrc32cNativeLoader(loader: Crc32cModuleLoader | null | undefined): void {
+  nativeLoader = loader ?? undefined;
+  nativeAppend = loader === null ? undefined : null;
+}
+
+/**
  * Advance a running CRC-32C over `data`. The running value is the *un-finalised* register, as
  * PostgreSQL keeps it between `COMP_CRC32C` calls: start from {@link CRC32C_INIT} and pass the result
  * through {@link crc32cFinal} at the end.
  */
 export function crc32cUpdate(crc: number, data: Uint8Array, start = 0, end = data.length): number {
+  if (end - start >= NATIVE_MIN_BYTES) {
+    const append = native();
+    // The native function continues a finalised CRC; the register is its complement (FIN_CRC32C is `^ 0xFFFFFFFF`).
+    if (append) return ~append(start === 0 && end === data.length ? data : data.subarray(start, end), ~crc >>> 0);
+  }
+  return crc32cUpdateJs(crc, data, start, end);
+}
+
+/** {@link crc32cUpdate} always in JavaScript (slice-by-8). Exported for tests that compare the two. */
+export function crc32cUpdateJs(crc: number, data: Uint8Array, start = 0, end = data.length): number {
   const t = TABLES;
   let c = crc | 0;
   let i = start;
