@@ -6,8 +6,9 @@
  * - zstd: Node's zlib where it has zstd (22.15+, 24); otherwise the optional package `@mongodb-js/zstd`
  *   (1.2.x ships its binary in per-platform packages) to compress, and the pure-JavaScript `fzstd` to
  *   decompress.
- * - lz4: the optional package `lz4-napi` (its binary ships in per-platform packages) to compress; our own
- *   JavaScript frame decoder (`Lz4FrameDecoder` (lz4-frame.ts)) to decompress.
+ * - lz4: our own JavaScript, both ways: the frame compressor in the chunk codec (codec.ts) and the frame
+ *   decoder `Lz4FrameDecoder` (lz4-frame.ts). (`lz4-napi`'s per-call native buffers, freed only by a
+ *   garbage collection, cost more memory and time than the compression itself.)
  * @module
  */
 import { createRequire } from 'node:module';
@@ -18,8 +19,6 @@ import { effectiveLevel, type CompressionSpec } from './spec.js';
 
 const require = createRequire(import.meta.url);
 
-/** The package that compresses lz4 frames. */
-export const LZ4_PACKAGE = 'lz4-napi';
 /** The package that compresses zstd where Node has no built-in zstd. */
 export const ZSTD_PACKAGE = '@mongodb-js/zstd';
 /** The package that decompresses zstd where Node has no built-in zstd. */
@@ -29,8 +28,8 @@ export const ZSTD_DECODER_PACKAGE = 'fzstd';
 export interface CompressionSupport {
   /** Always available (zlib). */
   gzip: { compress: 'zlib'; decompress: 'zlib' };
-  /** lz4 compression needs `lz4-napi`; decompression is built in. */
-  lz4: { compress: 'lz4-napi' | undefined; decompress: 'builtin' };
+  /** Built in, both ways. */
+  lz4: { compress: 'builtin'; decompress: 'builtin' };
   /** zstd: Node's zlib, else the packages, else `undefined`. */
   zstd: { compress: 'zlib' | '@mongodb-js/zstd' | undefined; decompress: 'zlib' | 'fzstd' | undefined };
 }
@@ -64,7 +63,7 @@ export function compressionSupport(): CompressionSupport {
   const ok = (name: string) => !(load(name) instanceof Error);
   return {
     gzip: { compress: 'zlib', decompress: 'zlib' },
-    lz4: { compress: ok(LZ4_PACKAGE) ? LZ4_PACKAGE : undefined, decompress: 'builtin' },
+    lz4: { compress: 'builtin', decompress: 'builtin' },
     zstd: {
       compress: builtin ? 'zlib' : ok(ZSTD_PACKAGE) ? ZSTD_PACKAGE : undefined,
       decompress: builtin ? 'zlib' : ok(ZSTD_DECODER_PACKAGE) ? ZSTD_DECODER_PACKAGE : undefined,
@@ -98,9 +97,7 @@ export function chunkCodecConfig(spec: Pick<CompressionSpec, 'algorithm' | 'leve
   const config: ChunkCodecConfig = {
     algorithm, level: effectiveLevel(spec), longDistance: spec.longDistance ?? false, zstdBuiltin: false,
   };
-  if (algorithm === 'lz4') {
-    config.lz4Module = requirePackage(LZ4_PACKAGE, 'lz4', 'compression').path;
-  } else if (algorithm === 'zstd') {
+  if (algorithm === 'zstd') {
     if (hasBuiltinZstd()) config.zstdBuiltin = true;
     else config.zstdModule = requirePackage(ZSTD_PACKAGE, 'zstd', 'compression').path;
   }
@@ -109,7 +106,7 @@ export function chunkCodecConfig(spec: Pick<CompressionSpec, 'algorithm' | 'leve
 
 /**
  * Checks, before anything is written, that this process can do what a backup with `spec` will ask of
- * it: compress on the client (`lz4-napi`, Node's zstd or `@mongodb-js/zstd`), or decompress a
+ * it: compress on the client (zstd: Node's or `@mongodb-js/zstd`), or decompress a
  * server-compressed archive for plain output (zstd needs Node's zstd or `fzstd`; gzip and lz4 are built in).
  * @throws CompressionError naming the package to install.
  */

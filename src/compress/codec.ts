@@ -15,40 +15,48 @@
 export interface ChunkCodecConfig {
   /** The method. */
   algorithm: 'gzip' | 'lz4' | 'zstd';
-  /** The level the library takes (see `effectiveLevel`). lz4-napi has one level (fast) and ignores it. */
+  /** The level the library takes (see `effectiveLevel`). Our lz4 compressor has one level (LZ4's fast one) and ignores it. */
   level: number;
   /** zstd: long-distance matching (built-in zstd only; the package has no parameter for it). */
   longDistance: boolean;
   /** zstd: use Node's built-in zstd (22.15+) rather than the package. */
   zstdBuiltin: boolean;
-  /** Resolved path of the lz4 package's entry (lz4-napi), for `require` in a worker. */
-  lz4Module?: string;
   /** Resolved path of the zstd package's entry (@mongodb-js/zstd), when the built-in is missing. */
   zstdModule?: string;
 }
 
-/** A chunk compressor: synchronous for gzip, lz4 and built-in zstd, asynchronous for the zstd package. */
-export type ChunkCodec = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+/**
+ * A chunk compressor: compresses `input` into `output` and returns the length written, or returns the
+ * result in memory of its own when `output` is too small. Synchronous for gzip, lz4 and built-in zstd,
+ * asynchronous for the zstd package.
+ */
+export type ChunkCodec = (input: Uint8Array, output: Uint8Array) => number | Uint8Array | Promise<number | Uint8Array>;
 
 /**
- * `function (req, config) → (input) → output`: the compressor for one {@link ChunkCodecConfig}; `req` is
- * `require`. lz4 frames carry a content checksum and zstd frames a checksum, as the tools write by default,
+ * Room for one chunk's compressed form: deflate's, lz4's and zstd's worst cases for incompressible
+ * input all stay well below 1/128 of the input plus a fixed kilobyte.
+ */
+export function compressedBound(inputBytes: number): number {
+  return inputBytes + (inputBytes >> 7) + 1024;
+}
+
+/**
+ * `function (req, config) → (input, output) → length or bytes`: the compressor for one
+ * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is `require`. lz4 frames carry a content checksum and zstd frames a checksum, as the tools write by default,
  * so that `lz4 -d`, `zstd -d` and our decoders detect corruption.
  */
 export const CHUNK_CODEC_SOURCE = `function (req, config) {
   var zlib = req('node:zlib');
+  var copyOut = function (result, output) {
+    if (result.length > output.length) return result;
+    output.set(result);
+    return result.length;
+  };
   if (config.algorithm === 'gzip') {
     var gzipOptions = { level: config.level };
-    return function (input) { return zlib.gzipSync(input, gzipOptions); };
+    return function (input, output) { return copyOut(zlib.gzipSync(input, gzipOptions), output); };
   }
-  if (config.algorithm === 'lz4') {
-    var lz4 = req(config.lz4Module || 'lz4-napi');
-    var frameOptions = { contentChecksum: true };
-    return function (input) {
-      var b = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-      return lz4.compressFrameSync(b, frameOptions);
-    };
-  }
+  if (config.algorithm === 'lz4') return makeLz4();
   if (config.zstdBuiltin) {
     var c = zlib.constants;
     var params = {};
@@ -56,13 +64,128 @@ export const CHUNK_CODEC_SOURCE = `function (req, config) {
     params[c.ZSTD_c_checksumFlag] = 1;
     if (config.longDistance) params[c.ZSTD_c_enableLongDistanceMatching] = 1;
     var zstdOptions = { params: params };
-    return function (input) { return zlib.zstdCompressSync(input, zstdOptions); };
+    return function (input, output) { return copyOut(zlib.zstdCompressSync(input, zstdOptions), output); };
   }
   var zstd = req(config.zstdModule || '@mongodb-js/zstd');
-  return function (input) {
+  return function (input, output) {
     var b = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    return zstd.compress(b, config.level);
+    return zstd.compress(b, config.level).then(function (result) { return copyOut(result, output); });
   };
+
+  // LZ4 frames written here, in JavaScript: a native binding's per-call buffers live outside the
+  // JavaScript heap until a garbage collection, and with lz4 that garbage, not the work, set the memory
+  // and much of the time. Frame: magic, FLG 0x64 (version 1, independent blocks, content checksum), BD
+  // 0x70 (blocks of at most 4 MiB), header checksum; blocks (a stored block when compressing does not
+  // shrink it); end mark; XXH32 of the content. Block format: LZ4's sequences (token, literals, 16-bit
+  // offset, match length), minimum match 4, the last 5 bytes literals and no match starting in the last 12.
+  function makeLz4() {
+    var P1 = 0x9e3779b1 | 0, P2 = 0x85ebca77 | 0, P3 = 0xc2b2ae3d | 0, P4 = 0x27d4eb2f | 0, P5 = 0x165667b1 | 0;
+    var littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+    var table = new Int32Array(4096);
+    var BLOCK = 4 << 20;
+    function rd(b, i) { return b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24); }
+    function rotl(x, r) { return (x << r) | (x >>> (32 - r)); }
+    function xxh32(b, s, e) {
+      var len = e - s, i = s, h;
+      if (len >= 16) {
+        var v1 = (P1 + P2) | 0, v2 = P2, v3 = 0, v4 = (0 - P1) | 0, limit = e - 16;
+        if (littleEndian && ((b.byteOffset + s) & 3) === 0) {
+          var w = new Int32Array(b.buffer, b.byteOffset + s, len >> 2), j = 0, jEnd = (limit - s) >> 2;
+          for (; j <= jEnd; j += 4) {
+            v1 = Math.imul(rotl((v1 + Math.imul(w[j], P2)) | 0, 13), P1);
+            v2 = Math.imul(rotl((v2 + Math.imul(w[j + 1], P2)) | 0, 13), P1);
+            v3 = Math.imul(rotl((v3 + Math.imul(w[j + 2], P2)) | 0, 13), P1);
+            v4 = Math.imul(rotl((v4 + Math.imul(w[j + 3], P2)) | 0, 13), P1);
+          }
+          i = s + (j << 2);
+        } else {
+          for (; i <= limit; i += 16) {
+            v1 = Math.imul(rotl((v1 + Math.imul(rd(b, i), P2)) | 0, 13), P1);
+            v2 = Math.imul(rotl((v2 + Math.imul(rd(b, i + 4), P2)) | 0, 13), P1);
+            v3 = Math.imul(rotl((v3 + Math.imul(rd(b, i + 8), P2)) | 0, 13), P1);
+            v4 = Math.imul(rotl((v4 + Math.imul(rd(b, i + 12), P2)) | 0, 13), P1);
+          }
+        }
+        h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) | 0;
+      } else {
+        h = P5;
+      }
+      h = (h + len) | 0;
+      for (; i + 4 <= e; i += 4) h = Math.imul(rotl((h + Math.imul(rd(b, i), P3)) | 0, 17), P4);
+      for (; i < e; i++) h = Math.imul(rotl((h + Math.imul(b[i], P5)) | 0, 11), P1);
+      h ^= h >>> 15; h = Math.imul(h, P2); h ^= h >>> 13; h = Math.imul(h, P3); h ^= h >>> 16;
+      return h >>> 0;
+    }
+    function put32(b, i, v) { b[i] = v; b[i + 1] = v >>> 8; b[i + 2] = v >>> 16; b[i + 3] = v >>> 24; }
+    function lastLiterals(src, anchor, e, dst, d, dstEnd) {
+      var lit = e - anchor;
+      if (d + 1 + lit + ((lit + 240) / 255 | 0) > dstEnd) return -1;
+      if (lit >= 15) { dst[d++] = 0xf0; var l = lit - 15; while (l >= 255) { dst[d++] = 255; l -= 255; } dst[d++] = l; } else dst[d++] = lit << 4;
+      dst.set(src.subarray(anchor, e), d);
+      return d + lit;
+    }
+    // Compresses src[s, e) into dst from d; returns the end in dst, or -1 when it would pass dstEnd.
+    function block(src, s, e, dst, d, dstEnd) {
+      var mflimit = e - 12, matchlimit = e - 5, anchor = s, ip = s + 1;
+      if (e - s < 13) return lastLiterals(src, anchor, e, dst, d, dstEnd);
+      table.fill(s - 65536);
+      for (;;) {
+        var step = 1, attempts = 65, ref = 0, seq = 0;
+        // LZ4's acceleration: after 64 misses the step grows, so incompressible data is skipped quickly.
+        for (;;) {
+          if (ip > mflimit) return lastLiterals(src, anchor, e, dst, d, dstEnd);
+          seq = src[ip] | (src[ip + 1] << 8) | (src[ip + 2] << 16) | (src[ip + 3] << 24);
+          var hash = Math.imul(seq, -1640531535) >>> 20;
+          ref = table[hash];
+          table[hash] = ip;
+          if (ip - ref < 65536 && (src[ref] | (src[ref + 1] << 8) | (src[ref + 2] << 16) | (src[ref + 3] << 24)) === seq) break;
+          ip += step;
+          step = attempts++ >> 6;
+        }
+        while (ip > anchor && ref > s && src[ip - 1] === src[ref - 1]) { ip--; ref--; }
+        var q = ip + 4, r = ref + 4;
+        while (q < matchlimit && src[q] === src[r]) { q++; r++; }
+        var lit = ip - anchor, mlen = q - ip;
+        if (d + lit + ((lit + 240) / 255 | 0) + 8 + ((mlen + 240) / 255 | 0) > dstEnd) return -1;
+        var tok = d++, t, n;
+        if (lit >= 15) { t = 0xf0; n = lit - 15; while (n >= 255) { dst[d++] = 255; n -= 255; } dst[d++] = n; } else t = lit << 4;
+        if (lit > 32) { dst.set(src.subarray(anchor, ip), d); d += lit; } else for (var k = anchor; k < ip; k++) dst[d++] = src[k];
+        var off = ip - ref;
+        dst[d++] = off & 255; dst[d++] = off >>> 8;
+        n = mlen - 4;
+        if (n >= 15) { t |= 15; n -= 15; while (n >= 255) { dst[d++] = 255; n -= 255; } dst[d++] = n; } else t |= n;
+        dst[tok] = t;
+        ip = q; anchor = q;
+        if (ip > mflimit) return lastLiterals(src, anchor, e, dst, d, dstEnd);
+        var p = ip - 2;
+        table[Math.imul(src[p] | (src[p + 1] << 8) | (src[p + 2] << 16) | (src[p + 3] << 24), -1640531535) >>> 20] = p;
+      }
+    }
+    var header = new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x64, 0x70, 0]);
+    header[6] = (xxh32(header, 4, 6) >>> 8) & 0xff;
+    return function (input, output) {
+      var n = input.length;
+      var need = 7 + 4 * (Math.ceil(n / BLOCK) + 2) + n;
+      var dst = output.length >= need ? output : new Uint8Array(need);
+      dst.set(header, 0);
+      var d = 7;
+      for (var s = 0; s < n; s += BLOCK) {
+        var e = Math.min(n, s + BLOCK);
+        var end = block(input, s, e, dst, d + 4, d + 4 + (e - s) - 1);
+        if (end < 0) {
+          put32(dst, d, ((e - s) | 0x80000000) >>> 0);
+          dst.set(input.subarray(s, e), d + 4);
+          d += 4 + (e - s);
+        } else {
+          put32(dst, d, end - d - 4);
+          d = end;
+        }
+      }
+      put32(dst, d, 0);
+      put32(dst, d + 4, xxh32(input, 0, n));
+      return dst === output ? d + 8 : dst.subarray(0, d + 8);
+    };
+  }
 }`;
 
 type CodecFactory = (req: (id: string) => unknown, config: ChunkCodecConfig) => ChunkCodec;

@@ -15,15 +15,19 @@ import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { CompressionError, PgBackupError } from '../errors.js';
 import { chunkCodecConfig, hasBuiltinZstd } from './backends.js';
-import { createChunkCodec, type ChunkCodec, type ChunkCodecConfig } from './codec.js';
+import { compressedBound, createChunkCodec, type ChunkCodec, type ChunkCodecConfig } from './codec.js';
 import { effectiveLevel, resolveCompression, type CompressionInput, type CompressionSpec } from './spec.js';
-import { defaultThreadCount, sharedCompressionPool, type CompressionPool } from './worker.js';
+import { defaultThreadCount, sharedCompressionPool, type ChunkResult, type CompressionPool } from './worker.js';
 
 const require = createRequire(import.meta.url);
 
-/** Default chunk size per method: gzip's 32 KiB window loses nothing at 1 MiB; lz4 and zstd frames gain from more. */
+/**
+ * Default chunk size per method. gzip's 32 KiB window and lz4's 64 KiB lose nothing at 1 MiB; zstd's
+ * level-3 window is 2 MiB. Every chunk in flight costs its size twice (input and output buffers), so
+ * larger chunks cost memory, not speed.
+ */
 export const DEFAULT_CHUNK_BYTES: Readonly<Record<'gzip' | 'lz4' | 'zstd', number>> =
-  Object.freeze({ gzip: 1 << 20, lz4: 4 << 20, zstd: 4 << 20 });
+  Object.freeze({ gzip: 1 << 20, lz4: 1 << 20, zstd: 2 << 20 });
 
 /** Options of {@link ParallelCompressor} and {@link createCompressor}. */
 export interface CompressorOptions {
@@ -35,7 +39,7 @@ export interface CompressorOptions {
   threads?: number;
   /** Bytes of input per independently compressed chunk (64 KiB–64 MiB). @default 1 MiB for gzip, 4 MiB for lz4 and zstd */
   chunkBytes?: number;
-  /** Chunks being compressed or waiting to be read, at most. @default three per thread (1 on the calling thread) */
+  /** Chunks being compressed or waiting to be read, at most. @default two per thread (1 on the calling thread) */
   maxInFlight?: number;
   /** The pool to run on. @default the process-wide pool */
   pool?: CompressionPool;
@@ -44,7 +48,7 @@ export interface CompressorOptions {
 interface Pending {
   seq: number;
   done: boolean;
-  output?: Uint8Array;
+  result?: ChunkResult;
   error?: Error;
 }
 
@@ -72,6 +76,10 @@ export class ParallelCompressor extends Duplex {
   readonly #pool: CompressionPool | undefined;
   readonly #inline: ChunkCodec | undefined;
   #current: Uint8Array | undefined;
+  /** Input and output buffers back from the workers, for the next chunks: a steady stream allocates none. */
+  readonly #spareInputs: ArrayBuffer[] = [];
+  readonly #spareOutputs: ArrayBuffer[] = [];
+  readonly #outputBytes: number;
   #filled = 0;
   readonly #pending: Pending[] = [];
   #seq = 0;
@@ -105,7 +113,8 @@ export class ParallelCompressor extends Duplex {
       throw new CompressionError(`chunkBytes must be between 64 KiB and 64 MiB, got ${chunkBytes}`);
     }
     this.chunkBytes = chunkBytes;
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? 1 : threads * 3));
+    this.#outputBytes = compressedBound(chunkBytes);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? 1 : threads * 2));
     if (threads === 0) {
       this.#inline = createChunkCodec(require, this.#config);
     } else {
@@ -161,7 +170,7 @@ export class ParallelCompressor extends Duplex {
         this.#parked = undefined;
         break;
       }
-      this.#current ??= new Uint8Array(this.chunkBytes);
+      this.#current ??= new Uint8Array(this.#spareInputs.pop() ?? new ArrayBuffer(this.chunkBytes));
       const n = Math.min(parked.chunk.length - parked.at, this.chunkBytes - this.#filled);
       this.#current.set(parked.chunk.subarray(parked.at, parked.at + n), this.#filled);
       this.#filled += n;
@@ -189,6 +198,8 @@ export class ParallelCompressor extends Duplex {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.#pending.length = 0;
     this.#current = undefined;
+    this.#spareInputs.length = 0;
+    this.#spareOutputs.length = 0;
     const reason = err ?? new CompressionError('the compressor was destroyed');
     for (const w of this.#flushWaiters.splice(0)) w.reject(reason);
     this.#writeCallback = undefined;
@@ -203,16 +214,17 @@ export class ParallelCompressor extends Duplex {
   }
 
   #submit(): void {
-    const input = this.#filled === this.chunkBytes ? this.#current! : (this.#current ?? new Uint8Array(0)).slice(0, this.#filled);
+    const input = this.#current?.buffer as ArrayBuffer | undefined ?? this.#spareInputs.pop() ?? new ArrayBuffer(0);
+    const length = this.#filled;
     this.#current = undefined;
     this.#filled = 0;
     const entry: Pending = { seq: ++this.#seq, done: false };
     this.#pending.push(entry);
-    const run = this.#inline
-      ? Promise.resolve().then(() => this.#inline!(input))
-      : this.#pool!.run(this.#key, this.#config, input);
-    run.then((output) => {
-      entry.output = output;
+    const output = this.#spareOutputs.pop() ?? new ArrayBuffer(this.#outputBytes);
+    const run = this.#inline ? this.#runInline(input, length, output)
+      : this.#pool!.compress(this.#key, this.#config, input, length, output);
+    run.then((result) => {
+      entry.result = result;
     }, (err: unknown) => {
       entry.error = err instanceof PgBackupError ? err
         : new CompressionError(`${this.spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`,
@@ -221,6 +233,12 @@ export class ParallelCompressor extends Duplex {
       entry.done = true;
       this.#drain();
     });
+  }
+
+  async #runInline(input: ArrayBuffer, length: number, output: ArrayBuffer): Promise<ChunkResult> {
+    await Promise.resolve();
+    const r = await this.#inline!(new Uint8Array(input, 0, length), new Uint8Array(output));
+    return { bytes: typeof r === 'number' ? new Uint8Array(output, 0, r) : r, input, output };
   }
 
   #drain(): void {
@@ -233,10 +251,16 @@ export class ParallelCompressor extends Duplex {
         this.destroy(head.error);
         return;
       }
-      const out = head.output!;
-      this.#bytesOut += out.length;
+      const { bytes, input, output } = head.result!;
+      this.#bytesOut += bytes.length;
       this.#pushedSeq = head.seq;
-      const buf = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+      // A copy of exactly the compressed size goes downstream, and the worker's buffers are reused:
+      // handing out the (mostly empty) output buffer would make memory depend on when the consumer's
+      // garbage is collected.
+      const buf = Buffer.allocUnsafe(bytes.length);
+      buf.set(bytes);
+      if (input.byteLength === this.chunkBytes && this.#spareInputs.length < this.maxInFlight) this.#spareInputs.push(input);
+      if (output?.byteLength === this.#outputBytes && this.#spareOutputs.length < this.maxInFlight) this.#spareOutputs.push(output);
       if (!this.push(buf)) this.#readableFull = true;
     }
     if (this.#flushWaiters.length > 0) {

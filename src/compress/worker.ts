@@ -20,27 +20,37 @@ export function defaultThreadCount(): number {
   return Math.max(1, Math.min(availableParallelism(), DEFAULT_MAX_THREADS));
 }
 
-/** Message to a worker. */
+/** Message to a worker: compress `input`'s first `length` bytes, into `output` if it is big enough. */
 interface JobMessage {
   id: number;
   key: string;
   config: ChunkCodecConfig;
-  input: Uint8Array;
+  input: ArrayBuffer;
+  length: number;
+  output: ArrayBuffer | undefined;
 }
-/** Message from a worker. */
+/**
+ * Message from a worker: both buffers come back (transferred) for reuse, with the result either as the
+ * first `length` bytes of `output` or, when it did not fit, as `bytes`.
+ */
 type ResultMessage =
-  | { id: number; output: Uint8Array }
-  | { id: number; error: { name: string; message: string; code?: string } };
+  | { id: number; input: ArrayBuffer; output: ArrayBuffer | undefined; length: number; bytes: Uint8Array | undefined }
+  | { id: number; input: ArrayBuffer; output: ArrayBuffer | undefined; error: { name: string; message: string; code?: string } };
 
 /**
  * The worker's program (plain JavaScript, see codec.ts for why text): compile the codec for each
- * configuration once, compress each chunk, send the result back transferred when it owns its memory.
+ * configuration once, compress each chunk into the output buffer it was lent, and send both buffers back
+ * transferred, so that no chunk-sized memory is allocated here (it would wait for this small heap's next
+ * garbage collection).
  */
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = require('node:worker_threads');
 const makeCodec = (${CHUNK_CODEC_SOURCE});
 const codecs = new Map();
+const empty = new Uint8Array(0);
 parentPort.on('message', (m) => {
+  const back = [m.input];
+  if (m.output !== undefined) back.push(m.output);
   Promise.resolve()
     .then(() => {
       let codec = codecs.get(m.key);
@@ -48,29 +58,45 @@ parentPort.on('message', (m) => {
         codec = makeCodec(require, m.config);
         codecs.set(m.key, codec);
       }
-      return codec(m.input);
+      return codec(new Uint8Array(m.input, 0, m.length), m.output === undefined ? empty : new Uint8Array(m.output));
     })
-    .then((output) => {
-      const whole = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
+    .then((r) => {
+      if (typeof r === 'number') {
+        parentPort.postMessage({ id: m.id, input: m.input, output: m.output, length: r, bytes: undefined }, back);
+        return;
+      }
+      const whole = r.byteOffset === 0 && r.byteLength === r.buffer.byteLength && r.buffer !== m.input && r.buffer !== m.output;
       try {
-        parentPort.postMessage({ id: m.id, output }, whole ? [output.buffer] : []);
+        parentPort.postMessage({ id: m.id, input: m.input, output: m.output, length: r.length, bytes: r }, whole ? back.concat([r.buffer]) : back);
       } catch {
         // Some native buffers cannot be detached: send a copy.
-        parentPort.postMessage({ id: m.id, output });
+        parentPort.postMessage({ id: m.id, input: m.input, output: m.output, length: r.length, bytes: r }, back);
       }
     }, (err) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      parentPort.postMessage({ id: m.id, error: { name: e.name, message: e.message, code: e.code } });
+      parentPort.postMessage({ id: m.id, input: m.input, output: m.output, error: { name: e.name, message: e.message, code: e.code } }, back);
     });
 });
 `;
+
+/** A compressed chunk and the buffers lent for it, back for reuse. */
+export interface ChunkResult {
+  /** The compressed chunk: a view of `output` when it fitted there. */
+  bytes: Uint8Array;
+  /** The input's memory (its contents are undefined now). */
+  input: ArrayBuffer;
+  /** The output buffer lent, if any. */
+  output: ArrayBuffer | undefined;
+}
 
 interface Job {
   id: number;
   key: string;
   config: ChunkCodecConfig;
-  input: Uint8Array;
-  resolve: (output: Uint8Array) => void;
+  input: ArrayBuffer;
+  length: number;
+  output: ArrayBuffer | undefined;
+  resolve: (result: ChunkResult) => void;
   reject: (err: Error) => void;
 }
 
@@ -86,6 +112,12 @@ interface Slot {
  * wake-up can cost milliseconds per chunk.
  */
 const JOBS_PER_WORKER = 2;
+
+/**
+ * Heap limits of a worker. Its JavaScript heap holds little more than the codec (chunks travel in
+ * transferred buffers), so small semi-spaces keep each thread's memory to a few megabytes.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
 
 /**
  * A pool of compression worker threads.
@@ -118,14 +150,29 @@ export class CompressionPool {
   }
 
   /**
-   * Compresses one chunk on a worker. `input` should own its whole ArrayBuffer: it is transferred (and
-   * unusable afterwards); otherwise it is copied.
+   * Compresses one chunk on a worker. `input` is copied unless it owns its whole ArrayBuffer, which is
+   * then transferred (and unusable afterwards).
    * @throws CompressionError when the codec fails or the worker dies.
    */
-  run(key: string, config: ChunkCodecConfig, input: Uint8Array): Promise<Uint8Array> {
+  async run(key: string, config: ChunkCodecConfig, input: Uint8Array): Promise<Uint8Array> {
+    const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer;
+    // Not input.slice(): on a Buffer that is a view, not a copy.
+    const buffer = whole ? input.buffer as ArrayBuffer : new Uint8Array(input).buffer;
+    const r = await this.compress(key, config, buffer, input.byteLength, undefined);
+    return r.bytes;
+  }
+
+  /**
+   * Compresses the first `length` bytes of `input` on a worker, into `output` when it is big enough
+   * (see `compressedBound`). Both buffers are transferred there and back: the result gives them back
+   * for the next chunk, so a steady stream allocates nothing chunk-sized but its results.
+   * @throws CompressionError when the codec fails or the worker dies (the buffers are then lost).
+   */
+  compress(key: string, config: ChunkCodecConfig, input: ArrayBuffer, length: number,
+    output: ArrayBuffer | undefined): Promise<ChunkResult> {
     if (this.closed) return Promise.reject(new CompressionError('the compression pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, key, config, input, resolve, reject });
+      this.queue.push({ id: this.nextId++, key, config, input, length, output, resolve, reject });
       this.dispatch();
     });
   }
@@ -153,16 +200,15 @@ export class CompressionPool {
       const job = this.queue.shift()!;
       slot.jobs.set(job.id, job);
       slot.worker.ref();
-      const input = job.input;
-      const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength &&
-        input.buffer instanceof ArrayBuffer;
-      const message: JobMessage = { id: job.id, key: job.key, config: job.config, input };
-      slot.worker.postMessage(message, whole ? [input.buffer as ArrayBuffer] : []);
+      const message: JobMessage = {
+        id: job.id, key: job.key, config: job.config, input: job.input, length: job.length, output: job.output,
+      };
+      slot.worker.postMessage(message, job.output === undefined ? [job.input] : [job.input, job.output]);
     }
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression' });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression', resourceLimits: WORKER_LIMITS });
     const slot: Slot = { worker, jobs: new Map() };
     worker.unref();
     worker.on('message', (m: ResultMessage) => {
@@ -176,7 +222,8 @@ export class CompressionPool {
           `${job.config.algorithm} compression failed in a worker thread: ${m.error.message}`,
           { algorithm: job.config.algorithm, cause: Object.assign(new Error(m.error.message), { name: m.error.name, code: m.error.code }) }));
       } else {
-        job.resolve(m.output);
+        const bytes = m.bytes ?? new Uint8Array(m.output!, 0, m.length);
+        job.resolve({ bytes, input: m.input, output: m.output });
       }
       this.dispatch();
     });
