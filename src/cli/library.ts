@@ -10,6 +10,7 @@ import {
 } from '../index.js';
 import type { BackupOutputPlan } from './backup.js';
 import type { ProgressSnapshot } from './output.js';
+import { collectYoungGarbage } from './young-gc.js';
 
 /** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */
 export interface IdentifyInfo {
@@ -95,27 +96,34 @@ export const defaultLibrary: CliLibrary = {
     } else {
       target = { format: 'tar-stream', stream: process.stdout };
     }
-    const result = await runBackup({
-      ...backup,
-      // -i: UPLOAD_MANIFEST + BASE_BACKUP (INCREMENTAL); the session reads the file.
-      ...(output.incrementalManifest !== undefined ? { incrementalManifest: output.incrementalManifest } : {}),
-      output: target,
-      // -Z: client-side compression is applied by the tar outputs, server-side asked of the server.
-      ...(output.compression.algorithm !== 'none' ? { compression: output.compression } : {}),
-      writeRecoveryConf: output.writeRecoveryConf,
-      noClean: output.noClean,
-      noSync: !output.sync,
-      onStart: (s) => {
-        hooks.info(`initiating base backup, waiting for checkpoint to complete`);
-        hooks.info(`write-ahead log start point: ${formatLsn(s.startLsn)} on timeline ${s.startTimeline}`);
-      },
-      onProgress: (p) => hooks.progress(progressFromLibrary(p), p.finished),
-      onNotice: (n) => hooks.warning(`${n.severity}: ${n.message}`),
-      onChecksumFailure: (f) => hooks.warning(f.block !== undefined
-        ? `checksum failure in file "${f.file}", block ${f.block}`
-        : `file "${f.file}" has ${f.count ?? 'several'} checksum failures`),
-      onWarning: (w) => hooks.warning(w.message),
-    });
+    // Tar output only: see collectYoungGarbage for why not plain.
+    const stopGc = output.kind === 'plain' ? undefined : collectYoungGarbage();
+    let result;
+    try {
+      result = await runBackup({
+        ...backup,
+        // -i: UPLOAD_MANIFEST + BASE_BACKUP (INCREMENTAL); the session reads the file.
+        ...(output.incrementalManifest !== undefined ? { incrementalManifest: output.incrementalManifest } : {}),
+        output: target,
+        // -Z: client-side compression is applied by the tar outputs, server-side asked of the server.
+        ...(output.compression.algorithm !== 'none' ? { compression: output.compression } : {}),
+        writeRecoveryConf: output.writeRecoveryConf,
+        noClean: output.noClean,
+        noSync: !output.sync,
+        onStart: (s) => {
+          hooks.info(`initiating base backup, waiting for checkpoint to complete`);
+          hooks.info(`write-ahead log start point: ${formatLsn(s.startLsn)} on timeline ${s.startTimeline}`);
+        },
+        onProgress: (p) => hooks.progress(progressFromLibrary(p), p.finished),
+        onNotice: (n) => hooks.warning(`${n.severity}: ${n.message}`),
+        onChecksumFailure: (f) => hooks.warning(f.block !== undefined
+          ? `checksum failure in file "${f.file}", block ${f.block}`
+          : `file "${f.file}" has ${f.count ?? 'several'} checksum failures`),
+        onWarning: (w) => hooks.warning(w.message),
+      });
+    } finally {
+      stopGc?.();
+    }
     return {
       startLsn: formatLsn(result.startLsn),
       endLsn: formatLsn(result.endLsn),

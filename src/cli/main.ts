@@ -7,8 +7,6 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { AbortError } from '../index.js';
 import type { CliContext } from './context.js';
 import { defaultLibrary } from './library.js';
@@ -22,40 +20,6 @@ function packageVersion(): string {
   } catch {
     return 'unknown';
   }
-}
-
-/** How often `pgbb backup` collects the young generation while it works, in milliseconds. */
-const YOUNG_GC_INTERVAL_MS = 5;
-
-/**
- * Peak memory of a backup, bounded by collecting the young generation every few milliseconds.
- * Every byte of a backup arrives in a 512 KiB receive buffer that is garbage a millisecond or
- * two later, but V8 collects when the JavaScript heap fills, and a backup allocates little
- * JavaScript: 20-40 MB of dead receive buffers piled up between collections (peak RSS 91-95 MB
- * for 300 MB in tar format, 78-81 MB with this, for about 0.02 s of CPU). A minor collection of a
- * young generation this small takes a fraction of a millisecond, and a buffer dead by then never
- * reaches the old generation, which only a costly full collection empties. Skipped while the heap
- * does not change (waiting for a checkpoint or an fsync). Process glue, not library code: the
- * library leaves the garbage collector alone.
- */
-function collectYoungGarbage(): void {
-  let gc: ((options: { type: 'minor' }) => void) | undefined;
-  try {
-    setFlagsFromString('--expose-gc');
-    // The flag takes effect for contexts created from now on: take `gc` from a fresh one.
-    const fn = runInNewContext('gc') as unknown;
-    if (typeof fn === 'function') gc = fn as typeof gc;
-  } catch {
-    // Only memory is at stake.
-  }
-  if (gc === undefined) return;
-  const collect = gc;
-  let lastUsed = -1;
-  setInterval(() => {
-    if (getHeapStatistics().used_heap_size === lastUsed) return;
-    collect({ type: 'minor' });
-    lastUsed = getHeapStatistics().used_heap_size;
-  }, YOUNG_GC_INTERVAL_MS).unref();
 }
 
 /** Wait until everything written to a stream has been handed to the OS. */
@@ -90,7 +54,6 @@ async function main(): Promise<void> {
     version: packageVersion(),
     lib: defaultLibrary,
   };
-  if (process.argv[2] === 'backup') collectYoungGarbage();
   let status: number;
   try {
     status = await runCli(process.argv.slice(2), ctx);
