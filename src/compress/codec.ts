@@ -52,9 +52,29 @@ export const CHUNK_CODEC_SOURCE = `function (req, config) {
     output.set(result);
     return result.length;
   };
+  // zlib's one-shot functions allocate their result, and a worker's heap frees that memory only at its
+  // next garbage collection: tens of megabytes per thread at these rates. So one stream object per
+  // configuration is kept, and its native handle compresses each chunk straight into the output buffer
+  // (what zlib's own synchronous path does: writeSync with the finishing flag, results in _writeState),
+  // then is reset for the next member or frame. Where the handle is not what is expected, the one-shot
+  // function is used.
+  function direct(stream, finish, oneShot) {
+    var h = stream._handle, state = stream._writeState;
+    if (!h || typeof h.writeSync !== 'function' || typeof h.reset !== 'function' || !state || state.length < 2) return oneShot;
+    return function (input, output) {
+      if (output.length === 0) return oneShot(input, output);
+      h.writeSync(finish, input, 0, input.length, output, 0, output.length);
+      var availOut = state[0], availIn = state[1];
+      h.reset();
+      // Not finished within the buffer (or failed): the one-shot function does it, or throws the error.
+      if (availIn !== 0 || availOut === 0 || stream.destroyed) return oneShot(input, output);
+      return output.length - availOut;
+    };
+  }
   if (config.algorithm === 'gzip') {
     var gzipOptions = { level: config.level };
-    return function (input, output) { return copyOut(zlib.gzipSync(input, gzipOptions), output); };
+    return direct(zlib.createGzip(gzipOptions), zlib.constants.Z_FINISH,
+      function (input, output) { return copyOut(zlib.gzipSync(input, gzipOptions), output); });
   }
   if (config.algorithm === 'lz4') return makeLz4();
   if (config.zstdBuiltin) {
@@ -64,7 +84,8 @@ export const CHUNK_CODEC_SOURCE = `function (req, config) {
     params[c.ZSTD_c_checksumFlag] = 1;
     if (config.longDistance) params[c.ZSTD_c_enableLongDistanceMatching] = 1;
     var zstdOptions = { params: params };
-    return function (input, output) { return copyOut(zlib.zstdCompressSync(input, zstdOptions), output); };
+    return direct(zlib.createZstdCompress(zstdOptions), c.ZSTD_e_end,
+      function (input, output) { return copyOut(zlib.zstdCompressSync(input, zstdOptions), output); });
   }
   var zstd = req(config.zstdModule || '@mongodb-js/zstd');
   return function (input, output) {
