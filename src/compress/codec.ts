@@ -41,11 +41,12 @@ export function compressedBound(inputBytes: number): number {
 }
 
 /**
- * `function (req, config) → (input, output) → length or bytes`: the compressor for one
- * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is `require`. lz4 frames carry a content checksum and zstd frames a checksum, as the tools write by default,
+ * `function (req, config, collect?) → (input, output) → length or bytes`: the compressor for one
+ * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is `require`, `collect` an optional function
+ * that runs a (minor) garbage collection. lz4 frames carry a content checksum and zstd frames a checksum, as the tools write by default,
  * so that `lz4 -d`, `zstd -d` and our decoders detect corruption.
  */
-export const CHUNK_CODEC_SOURCE = `function (req, config) {
+export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
   var zlib = req('node:zlib');
   var copyOut = function (result, output) {
     if (result.length > output.length) return result;
@@ -89,6 +90,10 @@ export const CHUNK_CODEC_SOURCE = `function (req, config) {
   }
   var zstd = req(config.zstdModule || '@mongodb-js/zstd');
   return function (input, output) {
+    // The package's results are native buffers that only a garbage collection frees, and a worker's
+    // heap sees too little allocation to collect often: the worker passes a minor collection to run
+    // before each chunk, when the previous result is garbage.
+    if (collect) collect();
     var b = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     return zstd.compress(b, config.level).then(function (result) { return copyOut(result, output); });
   };

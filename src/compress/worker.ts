@@ -48,6 +48,30 @@ const { parentPort } = require('node:worker_threads');
 const makeCodec = (${CHUNK_CODEC_SOURCE});
 const codecs = new Map();
 const empty = new Uint8Array(0);
+// A minor garbage collection for the codec to run between chunks (only the zstd package's path uses it).
+// global.gc where the process has it; otherwise the flag is set just long enough to take gc from a new
+// context, and cleared again, so no other context sees it.
+let collect;
+function collector() {
+  if (collect !== undefined) return collect;
+  collect = null;
+  try {
+    let gc = typeof globalThis.gc === 'function' ? globalThis.gc : undefined;
+    if (gc === undefined) {
+      const v8 = require('node:v8');
+      v8.setFlagsFromString('--expose-gc');
+      try {
+        gc = require('node:vm').runInNewContext('gc');
+      } finally {
+        v8.setFlagsFromString('--no-expose-gc');
+      }
+    }
+    if (typeof gc === 'function') collect = () => gc({ type: 'minor' });
+  } catch {
+    // No collection: memory then waits for the heap's own.
+  }
+  return collect;
+}
 parentPort.on('message', (m) => {
   const back = [m.input];
   if (m.output !== undefined) back.push(m.output);
@@ -55,7 +79,7 @@ parentPort.on('message', (m) => {
     .then(() => {
       let codec = codecs.get(m.key);
       if (codec === undefined) {
-        codec = makeCodec(require, m.config);
+        codec = makeCodec(require, m.config, m.config.algorithm === 'zstd' && !m.config.zstdBuiltin ? collector() : null);
         codecs.set(m.key, codec);
       }
       return codec(new Uint8Array(m.input, 0, m.length), m.output === undefined ? empty : new Uint8Array(m.output));
