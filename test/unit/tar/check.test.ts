@@ -58,6 +58,30 @@ describe('TarStructureChecker', () => {
     });
   }
 
+  it('contentEnd never passes the end marker nor an unfinished header block, at every split', () => {
+    for (const [archive, markerAt] of [
+      [baseTar(), baseTar().length - END.length],
+      [baseTar({ terminated: false }), undefined],
+      [withExtensions, withExtensions.length - END.length],
+      [Buffer.concat([tablespaceTar(), Buffer.alloc(4096)]), tablespaceTar().length - END.length],
+    ] as const) {
+      for (const [name, chunks] of splits(archive)) {
+        const c = new TarStructureChecker();
+        for (const chunk of chunks) {
+          c.push(chunk);
+          const end = c.contentEnd;
+          expect(end, name).toBeLessThanOrEqual(c.offset);
+          if (markerAt !== undefined) expect(end, name).toBeLessThanOrEqual(markerAt);
+          // Only a header block still being collected is held back, never a body byte.
+          expect(c.offset - end, name).toBeLessThan(markerAt !== undefined && c.offset > markerAt ? Infinity : 512);
+        }
+        c.end();
+        expect(c.markerOffset, name).toBe(markerAt);
+        expect(c.contentEnd, name).toBe(markerAt ?? archive.length);
+      }
+    }
+  });
+
   it('a header with a bad checksum', () => {
     const first = member({ name: 'PG_VERSION' }, '17\n');
     const err = fault(Buffer.concat([first, member({ name: 'global/pg_control', checksumDelta: 1 }, Buffer.alloc(8192)), END]));
