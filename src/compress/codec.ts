@@ -101,14 +101,13 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
   // LZ4 frames written here, in JavaScript: a native binding's per-call buffers live outside the
   // JavaScript heap until a garbage collection, and with lz4 that garbage, not the work, set the memory
   // and much of the time. Frame: magic, FLG 0x64 (version 1, independent blocks, content checksum), BD
-  // 0x70 (blocks of at most 4 MiB), header checksum; blocks (a stored block when compressing does not
+  // (the block maximum), header checksum; blocks (a stored block when compressing does not
   // shrink it); end mark; XXH32 of the content. Block format: LZ4's sequences (token, literals, 16-bit
   // offset, match length), minimum match 4, the last 5 bytes literals and no match starting in the last 12.
   function makeLz4() {
     var P1 = 0x9e3779b1 | 0, P2 = 0x85ebca77 | 0, P3 = 0xc2b2ae3d | 0, P4 = 0x27d4eb2f | 0, P5 = 0x165667b1 | 0;
     var littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
     var table = new Int32Array(4096);
-    var BLOCK = 4 << 20;
     function rd(b, i) { return b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24); }
     function rotl(x, r) { return (x << r) | (x >>> (32 - r)); }
     function xxh32(b, s, e) {
@@ -189,13 +188,20 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
         table[Math.imul(src[p] | (src[p + 1] << 8) | (src[p + 2] << 16) | (src[p + 3] << 24), -1640531535) >>> 20] = p;
       }
     }
-    var header = new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x64, 0x70, 0]);
-    header[6] = (xxh32(header, 4, 6) >>> 8) & 0xff;
+    // One header per block maximum (BD 4..7: 64 KiB, 256 KiB, 1 MiB, 4 MiB): the smallest that holds the
+    // chunk, so that a decoder's block buffer is no larger than needed.
+    var headers = [4, 5, 6, 7].map(function (bd) {
+      var h = new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x64, bd << 4, 0]);
+      h[6] = (xxh32(h, 4, 6) >>> 8) & 0xff;
+      return h;
+    });
     return function (input, output) {
       var n = input.length;
+      var bd = n <= 1 << 16 ? 0 : n <= 1 << 18 ? 1 : n <= 1 << 20 ? 2 : 3;
+      var BLOCK = 1 << (16 + 2 * bd);
       var need = 7 + 4 * (Math.ceil(n / BLOCK) + 2) + n;
       var dst = output.length >= need ? output : new Uint8Array(need);
-      dst.set(header, 0);
+      dst.set(headers[bd], 0);
       var d = 7;
       for (var s = 0; s < n; s += BLOCK) {
         var e = Math.min(n, s + BLOCK);
