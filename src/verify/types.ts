@@ -103,12 +103,18 @@ export interface VerifyOptions {
    * its failure is a `wal-invalid` finding. It must be of the backup's major version.
    */
   pgWaldumpPath?: string;
-  /** Files checksummed at once in a plain backup. @default 4 */
+  /**
+   * Files over 256 KiB checksummed at once in a plain backup, each with its next 1 MiB read in flight
+   * on the thread pool (smaller files are read synchronously, one after the other, in between). With
+   * `threads` each worker thread reads one file at a time, and this only bounds their default number.
+   * @default 2
+   */
   concurrency?: number;
   /**
    * Worker threads that compute plain-backup checksums (each reads and checksums whole files);
    * 0 keeps all work on the calling thread.
-   * @default min(concurrency, cores − 1) with 4 or more cores and more than 256 MB to checksum, else 0
+   * @default min(concurrency ?? 4, cores − 1) with 4 or more cores and more than 256 MB to checksum
+   * slowly (SHA-2, or CRC-32C without `@node-rs/crc32`), else 0
    */
   threads?: number;
   /** Cancels verification; the iterator then throws an AbortError. */

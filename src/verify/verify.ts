@@ -7,12 +7,14 @@
  * work goes on; failures to run at all (no manifest file, no backup directory) throw.
  * @module
  */
-import type { Stats } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { AbortError, ManifestError, VerifyError } from '../errors.js';
 import { CHECKSUM_LENGTHS, createChecksum } from '../manifest/checksum.js';
+import { crc32cImplementation } from '../manifest/crc32c.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { BackupManifest, ManifestFile } from '../manifest/types.js';
 import { extractTar } from '../tar/extract.js';
@@ -26,7 +28,14 @@ import type { ArchiveRef, VerifyFinding, VerifyOptions, VerifyRun, VerifySummary
 import { checkWalRanges } from './wal.js';
 
 const CONTROL_FILE = 'global/pg_control';
-const READ_BUFFER = 1024 * 1024;
+/** Files up to this size are read synchronously, in one read (most of a data directory). */
+const SMALL_FILE = 256 * 1024;
+/** Read size for larger files. */
+const READ_CHUNK = 1024 * 1024;
+/** Large files checksummed at once by default, each with a read in flight (measured on 2 cores: 1 lane 4% slower, 4 no faster). */
+const LARGE_LANES = 2;
+/** About this many bytes of small files are read synchronously between turns of the event loop. */
+const SYNC_SLICE_BYTES = 4 * 1024 * 1024;
 
 interface Entry {
   file: ManifestFile;
@@ -257,27 +266,30 @@ async function walSourceFor(path: string, o: VerifyOptions): Promise<WalSource> 
 
 async function* walkPlain(s: RunState, rel: string | undefined, full: string): AsyncGenerator<VerifyFinding, void> {
   checkAbort(s.o.signal);
-  let names: string[];
+  let dirents: Dirent[];
   try {
-    names = await readdir(full);
+    dirents = await readdir(full, { withFileTypes: true });
   } catch (err) {
     yield { kind: 'unreadable', path: rel ?? '.', message: `could not open directory "${full}"`, detail: errText(err) };
     if (rel !== undefined) s.ignore.push(rel);
     return;
   }
-  const children = names
-    .map((name) => ({ name, rel: rel === undefined ? name : `${rel}/${name}` }))
-    .filter((c) => !isIgnored(c.rel, s.ignore));
-  // stat, not lstat: pg_tblspc/<oid> links are followed, as pg_verifybackup does. All of a directory's
-  // entries at once: one thread-pool trip each would otherwise be paid in sequence.
-  const stats = await Promise.all(children.map((c) => stat(join(full, c.name)).then(
-    (st): Stats | Error => st, (err: unknown): Stats | Error => (err instanceof Error ? err : new Error(String(err))))));
-  for (let i = 0; i < children.length; i++) {
-    const { name, rel: childRel } = children[i]!;
+  for (const d of dirents) {
+    const name = d.name;
+    const childRel = rel === undefined ? name : `${rel}/${name}`;
+    if (isIgnored(childRel, s.ignore)) continue;
     const childFull = join(full, name);
-    const st = stats[i]!;
-    if (st instanceof Error) {
-      yield { kind: 'unreadable', path: childRel, message: `could not stat file or directory "${childRel}"`, detail: errText(st) };
+    if (d.isDirectory()) {
+      yield* walkPlain(s, childRel, childFull);
+      continue;
+    }
+    // stat, not lstat: pg_tblspc/<oid> links are followed, as pg_verifybackup does. Synchronous, as
+    // pg_verifybackup's: a thread-pool round trip per file cost 4x the stat itself (20 ms for 1,000 files).
+    let st: Stats;
+    try {
+      st = statSync(childFull);
+    } catch (err) {
+      yield { kind: 'unreadable', path: childRel, message: `could not stat file or directory "${childRel}"`, detail: errText(err) };
       s.ignore.push(childRel);
       continue;
     }
@@ -378,25 +390,36 @@ function compareChecksum(e: Entry, digest: Buffer, where: string, archive?: stri
 async function* plainChecksums(s: RunState): AsyncGenerator<VerifyFinding, void> {
   const o = s.o;
   const queue = [...s.entries.values()].filter((e) => shouldChecksum(e) && !isIgnored(e.file.path, s.ignore));
-  // Large files first: the longest jobs start early, so the workers finish together.
+  // Large files first: the longest jobs start early, so the lanes finish together.
   queue.sort((a, b) => b.file.size - a.file.size);
   const out: VerifyFinding[] = [];
   let wake: (() => void) | undefined;
   let stop = false;
   let failure: unknown;
   let done = 0;
-  const concurrency = Math.max(1, o.concurrency ?? 4);
-  const queuedBytes = queue.reduce((n, e) => n + e.file.size, 0);
+  const concurrency = Math.max(1, o.concurrency ?? LARGE_LANES);
   const cores = availableParallelism();
-  // Threads pay for themselves only with spare cores and enough data: on two busy cores the measured
-  // cost of starting and warming them up exceeded the gain.
-  const threads = Math.max(0, o.threads ?? (queuedBytes > 256 * 1024 * 1024 && cores >= 4 ? Math.min(concurrency, cores - 1) : 0));
+  // Threads pay for themselves only with spare cores and enough slow work: with the CPU's CRC
+  // instruction this thread checksums CRC-32C faster than the thread pool copies files in, and on two
+  // busy cores the measured cost of starting and warming threads up exceeded the gain.
+  const crcNative = crc32cImplementation() === 'native';
+  const slowBytes = queue.reduce((n, e) => n + (e.file.checksumAlgorithm === 'CRC32C' && crcNative ? 0 : e.file.size), 0);
+  const threads = Math.max(0, o.threads ?? (slowBytes > 256 * 1024 * 1024 && cores >= 4 ? Math.min(o.concurrency ?? 4, cores - 1) : 0));
   const pool: ChecksumThread[] = [];
 
   const countBytes = (n: number) => {
     done += n;
     s.bytesRead += n;
     o.onProgress?.({ phase: 'checksums', doneBytes: done, totalBytes: s.totalBytes });
+  };
+
+  const finish = (e: Entry, read: number, digest: () => Buffer): VerifyFinding | undefined => {
+    const path = e.file.path;
+    if (read !== e.file.size) {
+      return { kind: 'size-mismatch', path, message: `file "${path}" should contain ${e.file.size} bytes, but read ${read}` };
+    }
+    s.filesChecksummed++;
+    return compareChecksum(e, digest(), '');
   };
 
   const checkOnThread = async (e: Entry, thread: ChecksumThread): Promise<VerifyFinding | undefined> => {
@@ -406,70 +429,141 @@ async function* plainChecksums(s: RunState): AsyncGenerator<VerifyFinding, void>
     if (!r.ok) {
       return { kind: 'unreadable', path, message: `could not ${r.stage} file "${path}"`, detail: r.error };
     }
-    if (r.bytes !== e.file.size) {
-      return { kind: 'size-mismatch', path, message: `file "${path}" should contain ${e.file.size} bytes, but read ${r.bytes}` };
-    }
-    s.filesChecksummed++;
-    return compareChecksum(e, r.digest, '');
+    return finish(e, r.bytes, () => r.digest);
   };
 
-  const checkOne = async (e: Entry, buf: Buffer): Promise<VerifyFinding | undefined> => {
+  // Most files of a data directory are small (one to a few pages). Each is opened, read and closed
+  // synchronously, as pg_verifybackup does: three thread-pool round trips would cost more than the read.
+  const checkSmall = (e: Entry, buf: Buffer): VerifyFinding | undefined => {
     const path = e.file.path;
-    const full = join(o.backupDir, path);
     const ctx = createChecksum(e.file.checksumAlgorithm);
     let read = 0;
-    let fh;
+    let fd: number;
     try {
-      fh = await open(full, 'r');
+      fd = openSync(join(o.backupDir, path), 'r');
     } catch (err) {
       return { kind: 'unreadable', path, message: `could not open file "${path}"`, detail: errText(err) };
     }
     try {
       for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        ctx.update(buf.subarray(0, n));
+        read += n;
+        countBytes(n);
+        // A short read of a regular file is its end: saves the read that would return 0.
+        if (n < buf.length) break;
+      }
+    } catch (err) {
+      return { kind: 'unreadable', path, message: `could not read file "${path}"`, detail: errText(err) };
+    } finally {
+      closeSync(fd);
+    }
+    return finish(e, read, () => ctx.digest());
+  };
+
+  // Larger files are read on the thread pool, one chunk ahead: the next chunk is copied in on another
+  // core while this thread checksums the current one.
+  const checkLarge = async (e: Entry, bufs: readonly [Buffer, Buffer]): Promise<VerifyFinding | undefined> => {
+    const path = e.file.path;
+    const ctx = createChecksum(e.file.checksumAlgorithm);
+    let read = 0;
+    let fh: FileHandle;
+    try {
+      fh = await open(join(o.backupDir, path), 'r');
+    } catch (err) {
+      return { kind: 'unreadable', path, message: `could not open file "${path}"`, detail: errText(err) };
+    }
+    let pending: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0], 0, bufs[0].length, 0);
+    try {
+      let which = 0;
+      while (pending) {
+        const { bytesRead } = await pending;
+        pending = undefined;
         if (stop) return undefined;
         checkAbort(o.signal);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
-        ctx.update(buf.subarray(0, bytesRead));
+        const buf = bufs[which]!;
         read += bytesRead;
+        const more = bytesRead === buf.length;
+        if (more) {
+          which ^= 1;
+          pending = fh.read(bufs[which]!, 0, bufs[which]!.length, read);
+        }
+        ctx.update(buf.subarray(0, bytesRead));
         countBytes(bytesRead);
-        // A short read of a regular file is its end: most files fit one buffer, and this saves a
-        // second trip through the thread pool for each of them.
-        if (bytesRead < buf.length) break;
       }
     } catch (err) {
       if (err instanceof AbortError) throw err;
       return { kind: 'unreadable', path, message: `could not read file "${path}"`, detail: errText(err) };
     } finally {
+      // The read ahead writes into a buffer of this lane: let it land before the lane goes on.
+      await pending?.catch(() => undefined);
       await fh.close();
     }
-    if (read !== e.file.size) {
-      return { kind: 'size-mismatch', path, message: `file "${path}" should contain ${e.file.size} bytes, but read ${read}` };
-    }
-    s.filesChecksummed++;
-    return compareChecksum(e, ctx.digest(), '');
+    return finish(e, read, () => ctx.digest());
   };
 
-  const worker = async (thread: ChecksumThread | undefined) => {
-    const buf = thread ? Buffer.alloc(0) : Buffer.allocUnsafe(READ_BUFFER);
+  const report = (f: VerifyFinding | undefined) => {
+    if (f) {
+      out.push(f);
+      wake?.();
+    }
+  };
+
+  const threadLane = async (thread: ChecksumThread) => {
     try {
       while (!stop && failure === undefined) {
         const e = queue.shift();
         if (!e) return;
-        const f = thread ? await checkOnThread(e, thread) : await checkOne(e, buf);
-        if (f) {
-          out.push(f);
-          wake?.();
+        report(await checkOnThread(e, thread));
+      }
+    } catch (err) {
+      failure ??= err;
+    }
+  };
+
+  const large = threads > 0 ? [] : queue.filter((e) => e.file.size > SMALL_FILE);
+  const small = threads > 0 ? [] : queue.filter((e) => e.file.size <= SMALL_FILE);
+  const largeLane = async () => {
+    const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)] as const;
+    try {
+      while (!stop && failure === undefined) {
+        const e = large.shift();
+        if (!e) return;
+        report(await checkLarge(e, bufs));
+      }
+    } catch (err) {
+      failure ??= err;
+    }
+  };
+  const smallLane = async () => {
+    const buf = Buffer.allocUnsafe(SMALL_FILE);
+    try {
+      let slice = 0;
+      while (!stop && failure === undefined) {
+        const e = small.pop();
+        if (!e) return;
+        checkAbort(o.signal);
+        report(checkSmall(e, buf));
+        slice += e.file.size + 4096;
+        // Give the event loop a turn now and then: the large-file lanes' reads complete there.
+        if (slice >= SYNC_SLICE_BYTES) {
+          slice = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
     } catch (err) {
       failure ??= err;
     }
   };
+
   for (let i = 0; i < threads; i++) pool.push(new ChecksumThread());
-  const lanes = threads > 0 ? threads : concurrency;
-  let active = lanes;
-  const workers = Array.from({ length: lanes }, (_, i) => worker(pool[i]).finally(() => {
+  const lanes: Promise<void>[] = threads > 0
+    ? pool.map(threadLane)
+    : [...Array.from({ length: Math.min(concurrency, large.length) }, largeLane), smallLane()];
+  let active = lanes.length;
+  const workers = lanes.map((l) => l.finally(() => {
     active--;
     wake?.();
   }));

@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AbortError, VerifyError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
 import { buildManifest } from '../../../src/manifest/build.js';
 import { createChecksum } from '../../../src/manifest/checksum.js';
-import { crc32c } from '../../../src/manifest/crc32c.js';
+import { crc32c, setCrc32cNativeLoader } from '../../../src/manifest/crc32c.js';
 import { TarWriter } from '../../../src/tar/writer.js';
 import { readControlFile } from '../../../src/verify/control-file.js';
 import { canonicalRelPath, classifyArchive, isIgnored } from '../../../src/verify/sources.js';
@@ -183,6 +183,80 @@ describe('verifyBackup on crafted backups', () => {
     const threaded = await verifyBackupAll({ backupDir: dir, threads: 2 });
     expect(threaded.findings).toEqual(main.findings);
     expect(main.findings).toEqual([expect.objectContaining({ kind: 'checksum-mismatch', path: 'base/1/16384' })]);
+  });
+});
+
+describe('plain checksums: small files read whole, large files in chunks read ahead', () => {
+  const MiB = 1024 * 1024;
+  // Either side of the small-file limit (256 KiB) and of the 1 MiB read size, in both algorithms.
+  const sizes = [0, 1, 255, 256 * 1024, 256 * 1024 + 1, MiB - 1, MiB, MiB + 1, 2 * MiB + 5, 3 * MiB + 777];
+
+  function plainBackup(name: string): { dir: string; files: Map<string, Buffer> } {
+    const dir = join(root, name);
+    const files = new Map<string, Buffer>([['global/pg_control', controlFile(SYSID)]]);
+    sizes.forEach((size, i) => files.set(`base/1/${20000 + i}`, randomBytes(size)));
+    const manifest = buildManifest({
+      version: 2, systemIdentifier: SYSID,
+      files: [...files].map(([path, data], i) => {
+        const checksumAlgorithm = i % 2 === 0 ? 'CRC32C' as const : 'SHA256' as const;
+        return { path, size: data.length, lastModified: 1714557600, checksumAlgorithm, checksum: createChecksum(checksumAlgorithm).update(data).hex() };
+      }),
+      walRanges: [],
+    });
+    for (const [path, data] of files) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), data);
+    }
+    writeFileSync(join(dir, 'PG_VERSION'), '17\n');
+    writeFileSync(join(dir, 'backup_manifest'), manifest);
+    return { dir, files };
+  }
+
+  afterEach(() => setCrc32cNativeLoader(undefined));
+
+  it('verifies every size, counts every byte, and names each damaged file whatever chunk the damage is in', async () => {
+    const { dir, files } = plainBackup('sizes');
+    const ignore = ['PG_VERSION'];
+    let progress = 0;
+    const ok = await verifyBackupAll({ backupDir: dir, noWal: true, ignore, onProgress: (p) => { progress = p.doneBytes; } });
+    const total = [...files.values()].reduce((n, b) => n + b.length, 0);
+    expect(ok.findings).toEqual([]);
+    expect(ok.summary).toMatchObject({ filesChecksummed: files.size, bytesRead: total });
+    expect(progress).toBe(total);
+    // One flipped byte each: in the only chunk, at the end of the first, inside the third.
+    const damage: [string, number][] = [['base/1/20004', 256 * 1024], ['base/1/20006', MiB - 1], ['base/1/20009', 2 * MiB + 100], ['base/1/20008', 5]];
+    for (const [path, at] of damage) {
+      const b = Buffer.from(files.get(path)!);
+      b[at] = b[at]! ^ 0x80;
+      writeFileSync(join(dir, path), b);
+    }
+    const want = damage.map(([path]) => `checksum-mismatch ${path}`).sort();
+    const seen = (r: Awaited<ReturnType<typeof verifyBackupAll>>) => r.findings.map((f) => `${f.kind} ${f.path}`).sort();
+    expect(seen(await verifyBackupAll({ backupDir: dir, noWal: true, ignore }))).toEqual(want);
+    expect(seen(await verifyBackupAll({ backupDir: dir, noWal: true, ignore, concurrency: 1 }))).toEqual(want);
+    expect(seen(await verifyBackupAll({ backupDir: dir, noWal: true, ignore, threads: 2 }))).toEqual(want);
+    setCrc32cNativeLoader(null);
+    expect(seen(await verifyBackupAll({ backupDir: dir, noWal: true, ignore }))).toEqual(want);
+  });
+
+  it('a large file replaced by a directory is missing, not read; exitOnError and abort stop the lanes', async () => {
+    const { dir } = plainBackup('not-a-file');
+    const ignore = ['PG_VERSION'];
+    rmSync(join(dir, 'base/1/20009'));
+    mkdirSync(join(dir, 'base/1/20009'));
+    const r = await verifyBackupAll({ backupDir: dir, noWal: true, ignore });
+    expect(r.findings.map((f) => `${f.kind} ${f.path}`)).toEqual(['missing-file base/1/20009']);
+    const damaged = plainBackup('stop-early');
+    for (const i of [4, 8, 9]) writeFileSync(join(damaged.dir, `base/1/${20000 + i}`), Buffer.alloc(sizes[i]!));
+    const first = await verifyBackupAll({ backupDir: damaged.dir, noWal: true, ignore, exitOnError: true });
+    expect(first.findings).toHaveLength(1);
+    expect(first.summary.stoppedEarly).toBe(true);
+    const controller = new AbortController();
+    const run = verifyBackupAll({
+      backupDir: damaged.dir, noWal: true, ignore, signal: controller.signal,
+      onProgress: (p) => { if (p.doneBytes > MiB) controller.abort(); },
+    });
+    await expect(run).rejects.toBeInstanceOf(AbortError);
   });
 });
 
