@@ -23,6 +23,9 @@ function minorGc(): MinorGc | null {
     if (typeof fn === 'function') gcFunction = fn as MinorGc;
   } catch {
     // Only memory is at stake.
+  } finally {
+    // Contexts made later (vm users, workers' own flags aside) get no `gc` global.
+    setFlagsFromString('--no-expose-gc');
   }
   return gcFunction;
 }
