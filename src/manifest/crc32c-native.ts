@@ -21,6 +21,15 @@ export type Crc32cModuleLoader = () => unknown;
 
 const defaultLoader: Crc32cModuleLoader = () => createRequire(import.meta.url)(CRC32C_PACKAGE);
 
+/** Where `require` finds the package from here (for worker threads, which load it themselves), or `undefined`. */
+export function nativeCrc32cModulePath(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve(CRC32C_PACKAGE);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The native append function, or `undefined` when the package cannot be loaded or does not compute
  * CRC-32C with the semantics above (checked on the RFC 3720 check value and on a split input, so a

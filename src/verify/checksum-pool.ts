@@ -4,16 +4,20 @@
  * instruction). Each worker reads whole files with its own buffer and returns the digest.
  *
  * The worker is given as source text (`eval: true`) so it runs the same from the TypeScript sources
- * and from the built package; its CRC-32C is the same slice-by-8 (whole words through an aligned Int32Array) as `manifest/crc32c.ts`, and the
- * results are checked against that implementation by the tests.
+ * and from the built package. Its CRC-32C is that of `@node-rs/crc32` when the main thread uses it (the
+ * worker loads it from the path it is given, and checks it on the RFC 3720 check value), else the same
+ * slice-by-8 (whole words through an aligned Int32Array) as `manifest/crc32c.ts`; the results are checked
+ * against that implementation by the tests.
  * @module
  */
 import { Worker } from 'node:worker_threads';
 import type { ManifestFileChecksumAlgorithm } from '../manifest/checksum.js';
+import { crc32cImplementation } from '../manifest/crc32c.js';
+import { nativeCrc32cModulePath } from '../manifest/crc32c-native.js';
 
 const WORKER_SOURCE = String.raw`
 'use strict';
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const T = new Int32Array(2048);
@@ -50,6 +54,16 @@ function crc(c, d, i, end) {
   while (i < end) c = T[(c ^ d[i++]) & 0xff] ^ (c >>> 8);
   return c;
 }
+let native = null;
+if (workerData && workerData.crc32cModule) {
+  try {
+    const f = require(workerData.crc32cModule).crc32c;
+    const check = Buffer.from('123456789');
+    if (f(check) === 0xe3069283 && f(check.subarray(4), f(check.subarray(0, 4))) === 0xe3069283) native = f;
+  } catch (err) {
+    native = null;
+  }
+}
 const buf = Buffer.allocUnsafe(1 << 20);
 const REPORT = 8 << 20;
 parentPort.on('message', (m) => {
@@ -69,7 +83,7 @@ parentPort.on('message', (m) => {
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       if (h) h.update(buf.subarray(0, n));
-      else if (m.algorithm === 'CRC32C') c = crc(c, buf, 0, n);
+      else if (m.algorithm === 'CRC32C') c = native && n >= 256 ? ~native(buf.subarray(0, n), ~c >>> 0) : crc(c, buf, 0, n);
       total += n;
       pending += n;
       if (pending >= REPORT) { parentPort.postMessage({ id: m.id, progress: pending }); pending = 0; }
@@ -109,7 +123,9 @@ export class ChecksumThread {
   private current: { id: number; resolve: (r: PooledChecksum) => void; reject: (e: unknown) => void; onBytes: (n: number) => void } | undefined;
 
   constructor() {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    // The package where this thread uses it (not when a test forced JavaScript).
+    const crc32cModule = crc32cImplementation() === 'native' ? nativeCrc32cModulePath() : undefined;
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { crc32cModule } });
     this.worker.on('message', (m: Reply) => {
       const cur = this.current;
       if (!cur || m.id !== cur.id) return;

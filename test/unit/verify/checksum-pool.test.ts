@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createChecksum } from '../../../src/manifest/checksum.js';
+import { setCrc32cNativeLoader } from '../../../src/manifest/crc32c.js';
 import { ChecksumThread } from '../../../src/verify/checksum-pool.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgbb-pool-'));
@@ -28,6 +29,23 @@ describe('ChecksumThread', () => {
       expect(missing).toMatchObject({ ok: false, stage: 'open' });
     } finally {
       await thread.close();
+    }
+  });
+
+  it('CRC-32C digests agree whether the thread loads @node-rs/crc32 or uses JavaScript', async () => {
+    const data = randomBytes(3 * (1 << 20) + 1001);
+    const path = join(dir, 'crc-both');
+    writeFileSync(path, data);
+    const want = createChecksum('CRC32C').update(data).digest();
+    for (const loader of [undefined, null] as const) {
+      setCrc32cNativeLoader(loader);
+      const thread = new ChecksumThread();
+      try {
+        expect(await thread.checksum(path, 'CRC32C', () => undefined)).toEqual({ ok: true, bytes: data.length, digest: want });
+      } finally {
+        await thread.close();
+        setCrc32cNativeLoader(undefined);
+      }
     }
   });
 
