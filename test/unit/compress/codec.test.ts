@@ -34,6 +34,11 @@ const LZ4_CASES: [string, Buffer][] = [
   ['14 then a match', Buffer.concat([randomBytes(14), Buffer.alloc(40, 1)])],
   ['270 literals then a 275-byte match', Buffer.concat([randomBytes(270), Buffer.alloc(275, 7), randomBytes(20)])],
   ['random 100 kB (stored block)', randomBytes(100_000)],
+  // Matches at distances that are multiples of 4 (extended a word at a time) ending at every offset
+  // near the block's end.
+  ['8-byte period, odd length', Buffer.concat(Array.from({ length: 5000 }, () => randomBytes(8).subarray(0, 8))).subarray(0, 39_999)],
+  ['repeated 24-byte records with one changed byte', Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`record ${String(i % 10)} ....... value\n`)))],
+  ...[13, 14, 15, 16, 17, 18, 19, 20].map((n): [string, Buffer] => [`${n} zero bytes`, Buffer.alloc(n)]),
   ['zeros 9 MiB (three blocks)', Buffer.alloc(9 << 20)],
   ['mixed 5 MiB', mixedData(5 << 20, 5)],
 ];
@@ -55,10 +60,12 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
     expect(lz4Decode(frame).equals(input)).toBe(true);
   });
 
-  it('reads a view at any offset (unaligned content checksum)', async () => {
-    const backing = mixedData(300_001, 9);
-    const input = backing.subarray(3);
-    expect(lz4Decode(await run({ ...base, algorithm: 'lz4' }, input)).equals(input)).toBe(true);
+  it('reads a view at any offset (unaligned: no word compares, byte-wise content checksum)', async () => {
+    const backing = Buffer.concat([mixedData(300_001, 9), Buffer.alloc(50_000, 'pattern')]);
+    for (const offset of [1, 2, 3, 4]) {
+      const input = backing.subarray(offset);
+      expect(lz4Decode(await run({ ...base, algorithm: 'lz4' }, input)).equals(input)).toBe(true);
+    }
   });
 });
 
