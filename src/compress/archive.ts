@@ -84,7 +84,9 @@ export interface CompressedOutputOptions extends CompressorOptions {
 export function compressedOutput(output: Writable, spec: CompressionInput | CompressionSpec,
   options: CompressedOutputOptions = {}): { output: ParallelCompressor; sync: () => Promise<void> } {
   const { sync: syncOutput, ...compressorOptions } = options;
-  const compressor = new ParallelCompressor(spec, compressorOptions);
+  // Streamed WAL arrives slowly and is flushed often: two chunks in flight keep the workers busy enough
+  // and hold half the buffers of the default, next to the base archive's compressor.
+  const compressor = new ParallelCompressor(spec, { maxInFlight: 2, ...compressorOptions });
   compressor.pipe(output);
   compressor.on('error', (err) => { if (!output.destroyed) output.destroy(err); });
   output.on('error', (err) => { if (!compressor.destroyed) compressor.destroy(err); });

@@ -89,7 +89,10 @@ export class ParallelCompressor extends Duplex {
   /** The write being taken in, and how far. */
   #parked: { chunk: Buffer; at: number } | undefined;
   #finalCallback: ((err?: Error | null) => void) | undefined;
-  #flushWaiters: { seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** flush() calls: done once the first `bytes` written are taken into chunks (`seq` set, -1 until then) and chunk `seq` is pushed. */
+  #flushWaiters: { bytes: number; seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** Bytes copied into chunks so far. */
+  #taken = 0;
   #bytesIn = 0;
   #bytesOut = 0;
 
@@ -140,10 +143,32 @@ export class ParallelCompressor extends Duplex {
    */
   flush(): Promise<void> {
     if (this.destroyed) return Promise.reject(new CompressionError('the compressor was destroyed'));
-    if (this.#filled > 0) this.#submit();
-    const seq = this.#seq;
-    if (this.#pushedSeq >= seq) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#flushWaiters.push({ seq, resolve, reject }));
+    // Everything written so far: taken into chunks, or still in the write being taken in or queued
+    // behind it (writableLength counts both, the one being taken in whole).
+    const bytes = this.#taken + this.writableLength - (this.#parked?.at ?? 0);
+    return new Promise((resolve, reject) => {
+      this.#flushWaiters.push({ bytes, seq: -1, resolve, reject });
+      this.#fill();
+      this.#drain();
+    });
+  }
+
+  /** Ends the current chunk early for flush() calls whose bytes are all taken, and notes which chunk ends them. */
+  #markFlushes(): void {
+    for (const w of this.#flushWaiters) {
+      if (w.seq !== -1 || w.bytes > this.#taken) continue;
+      if (this.#filled > 0) this.#submit();
+      w.seq = this.#seq;
+    }
+    this.#resolveFlushes();
+  }
+
+  #resolveFlushes(): void {
+    const done = (w: { seq: number }) => w.seq !== -1 && w.seq <= this.#pushedSeq;
+    if (!this.#flushWaiters.some(done)) return;
+    const ready = this.#flushWaiters.filter(done);
+    this.#flushWaiters = this.#flushWaiters.filter((w) => !done(w));
+    for (const w of ready) w.resolve();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -160,6 +185,7 @@ export class ParallelCompressor extends Duplex {
    */
   #fill(): void {
     for (;;) {
+      if (this.#flushWaiters.length > 0) this.#markFlushes();
       if (this.#filled === this.chunkBytes) {
         if (this.#pending.length >= this.maxInFlight) break;
         this.#submit();
@@ -174,6 +200,7 @@ export class ParallelCompressor extends Duplex {
       const n = Math.min(parked.chunk.length - parked.at, this.chunkBytes - this.#filled);
       this.#current.set(parked.chunk.subarray(parked.at, parked.at + n), this.#filled);
       this.#filled += n;
+      this.#taken += n;
       parked.at += n;
     }
     if (this.#writeCallback && this.#canAccept()) {
@@ -263,11 +290,7 @@ export class ParallelCompressor extends Duplex {
       if (output?.byteLength === this.#outputBytes && this.#spareOutputs.length < this.maxInFlight) this.#spareOutputs.push(output);
       if (!this.push(buf)) this.#readableFull = true;
     }
-    if (this.#flushWaiters.length > 0) {
-      const ready = this.#flushWaiters.filter((w) => w.seq <= this.#pushedSeq);
-      this.#flushWaiters = this.#flushWaiters.filter((w) => w.seq > this.#pushedSeq);
-      for (const w of ready) w.resolve();
-    }
+    this.#resolveFlushes();
     this.#fill();
     if (this.#finalCallback && this.#pending.length === 0) {
       const cb = this.#finalCallback;

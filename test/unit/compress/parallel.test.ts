@@ -178,6 +178,23 @@ describe('ordering, backpressure and errors', () => {
     expect((err as Error).message).toBe('gzip compression failed: boom');
   });
 
+  it('flush() covers a write still being taken in and the writes queued behind it', async () => {
+    const c = new ParallelCompressor('gzip:1', { threads: 2, chunkBytes: 64 * 1024, maxInFlight: 1, pool });
+    const out: Buffer[] = [];
+    c.on('data', (b: Buffer) => out.push(b));
+    const data = mixedData(500_000, 11);
+    // The first write is far larger than one chunk in flight: it is parked part-way; the second waits
+    // in the Writable's buffer. Neither callback has run when flush() is called.
+    c.write(data.subarray(0, 300_000));
+    c.write(data.subarray(300_000, 420_000));
+    expect(c.writableLength).toBeGreaterThan(0);
+    await c.flush();
+    expect(gunzipSync(Buffer.concat(out)).equals(data.subarray(0, 420_000))).toBe(true);
+    c.end(data.subarray(420_000));
+    await new Promise((r) => c.on('end', r));
+    expect(gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
+  });
+
   it('flush() pushes out everything written so far', async () => {
     const c = new ParallelCompressor('gzip', { pool });
     const out: Buffer[] = [];
