@@ -5,7 +5,7 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { decompressorFor } from '../compress/decompress.js';
@@ -100,13 +100,17 @@ export interface WalSource {
   readonly description: string;
   /** Segment-like file names with their sizes. */
   list(): Promise<Map<string, number>>;
-  /** The bytes of one file; segments are asked for in ascending order. */
+  /**
+   * The bytes of one file; segments are asked for in ascending order. A chunk may be a view of a
+   * buffer the source reuses: it is valid until the iterator is asked for the next one.
+   */
   read(name: string): AsyncIterable<Buffer>;
   close(): Promise<void>;
 }
 
 /** WAL segments in a directory. */
 export function directoryWalSource(dir: string): WalSource {
+  let bufs: [Buffer, Buffer] | undefined;
   return {
     description: `directory "${dir}"`,
     async list() {
@@ -128,8 +132,32 @@ export function directoryWalSource(dir: string): WalSource {
       }
       return out;
     },
-    read(name) {
-      return createReadStream(join(dir, name), { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>;
+    // Two buffers for the whole source (one file is read at a time), the next chunk read while the caller
+    // checks this one: a read stream would allocate a fresh 1 MiB buffer per read, 16 per segment, for
+    // the collector to find.
+    async *read(name) {
+      bufs ??= [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
+      const fh = await open(join(dir, name), 'r');
+      let pending: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0], 0, READ_CHUNK, 0);
+      try {
+        let which = 0;
+        let pos = 0;
+        while (pending) {
+          const bytesRead: number = (await pending).bytesRead;
+          pending = undefined;
+          if (bytesRead === 0) return;
+          const buf = bufs[which]!;
+          pos += bytesRead;
+          if (bytesRead === READ_CHUNK) {
+            which ^= 1;
+            pending = fh.read(bufs[which]!, 0, READ_CHUNK, pos);
+          }
+          yield buf.subarray(0, bytesRead);
+        }
+      } finally {
+        await pending?.catch(() => undefined);
+        await fh.close();
+      }
     },
     async close() {},
   };

@@ -147,16 +147,25 @@ export class WalRangeChecker {
   /** Feed segment bytes. */
   push(chunk: Uint8Array): void {
     let i = 0;
+    const bs = this.bs;
     while (i < chunk.length && !this.finished) {
-      const n = Math.min(this.bs - this.pageFill, chunk.length - i);
+      if (this.pageFill === 0 && chunk.length - i >= bs) {
+        // A whole page in the chunk (reads are page-aligned, so nearly every page): checked in place.
+        const pageLsn = this.pos;
+        this.pos += BigInt(bs);
+        this.processPage(pageLsn, Buffer.from(chunk.buffer, chunk.byteOffset + i, bs));
+        i += bs;
+        continue;
+      }
+      const n = Math.min(bs - this.pageFill, chunk.length - i);
       this.page.set(chunk.subarray(i, i + n), this.pageFill);
       this.pageFill += n;
       i += n;
-      if (this.pageFill === this.bs) {
+      if (this.pageFill === bs) {
         const pageLsn = this.pos;
-        this.pos += BigInt(this.bs);
+        this.pos += BigInt(bs);
         this.pageFill = 0;
-        this.processPage(pageLsn);
+        this.processPage(pageLsn, this.page);
       }
     }
   }
@@ -190,8 +199,8 @@ export class WalRangeChecker {
     return `in WAL segment ${this.segName}, LSN ${formatLsn(pageLsn)}, offset ${off}`;
   }
 
-  private processPage(pageLsn: bigint): void {
-    const p = this.page;
+  /** Check the page at `pageLsn`, whose bytes `p` are only looked at during this call. */
+  private processPage(pageLsn: bigint, p: Buffer): void {
     const segOffset = Number(pageLsn % BigInt(this.o.segmentSize));
     const startPage = this.o.startLsn - (this.o.startLsn % BigInt(this.bs));
     // Only the segment's first page (long header) and the pages from the start to the end matter.
@@ -235,10 +244,10 @@ export class WalRangeChecker {
     if (tli > this.o.timeline) return this.fail(`timeline ${tli} in page header is newer than the range's timeline ${this.o.timeline} ${this.where(pageLsn)}`);
     if (tli < this.lastPageTli) return this.fail(`out-of-sequence timeline ID ${tli} (after ${this.lastPageTli}) ${this.where(pageLsn)}`);
     this.lastPageTli = tli;
-    this.readRecords(pageLsn, hdrSize, info, remLen);
+    this.readRecords(p, pageLsn, hdrSize, info, remLen);
   }
 
-  private readRecords(pageLsn: bigint, hdrSize: number, info: number, remLen: number): void {
+  private readRecords(p: Buffer, pageLsn: bigint, hdrSize: number, info: number, remLen: number): void {
     const bs = BigInt(this.bs);
     const pageEnd = pageLsn + bs;
     const payloadStart = pageLsn + BigInt(hdrSize);
@@ -271,12 +280,11 @@ export class WalRangeChecker {
       }
       off = Number(this.next - pageLsn);
     }
-    this.consume(pageLsn, off);
+    this.consume(p, pageLsn, off);
   }
 
-  /** Consume record bytes of the current page from `off`. */
-  private consume(pageLsn: bigint, off: number): void {
-    const p = this.page;
+  /** Consume record bytes of the page `p` from `off`. */
+  private consume(p: Buffer, pageLsn: bigint, off: number): void {
     const bs = this.bs;
     const end = this.o.endLsn;
     while (off < bs && !this.finished) {
@@ -309,14 +317,13 @@ export class WalRangeChecker {
         this.done = true;
         return;
       }
-      const slice = p.subarray(off, off + n);
       if (this.recGot < RECORD_HEADER) {
         const h = Math.min(RECORD_HEADER - this.recGot, n);
-        slice.copy(this.header, this.recGot, 0, h);
-        if (h < n) this.crc = crc32cUpdate(this.crc, slice, h);
+        p.copy(this.header, this.recGot, off, off + h);
+        if (h < n) this.crc = crc32cUpdate(this.crc, p, off + h, off + n);
         if (this.recGot + h === RECORD_HEADER && !this.checkHeader()) return;
       } else {
-        this.crc = crc32cUpdate(this.crc, slice);
+        this.crc = crc32cUpdate(this.crc, p, off, off + n);
       }
       this.recGot += n;
       off += n;
