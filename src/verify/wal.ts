@@ -3,7 +3,6 @@
  * and records are intact (see {@link WalRangeChecker}); optionally also run `pg_waldump` over the range.
  * @module
  */
-import { spawn } from 'node:child_process';
 import { AbortError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import type { ManifestWalRange } from '../manifest/types.js';
@@ -115,8 +114,11 @@ export async function* checkWalRanges(
   return totals;
 }
 
-function runPgWaldump(path: string, walDir: string, range: ManifestWalRange, signal: AbortSignal | undefined):
+async function runPgWaldump(path: string, walDir: string, range: ManifestWalRange, signal: AbortSignal | undefined):
 Promise<{ code: number; stderr: string }> {
+  // Loaded here, not at import: node:child_process costs every pgbb command about a millisecond at
+  // start-up, and only --pg-waldump needs it.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     // pg_verifybackup's own invocation.
     const args = ['--quiet', `--path=${walDir}`, `--timeline=${range.timeline}`,
