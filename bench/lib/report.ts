@@ -101,7 +101,7 @@ export function toMarkdown(r: BenchResult): string {
   }
   lines.push(`${r.settings.runs} timed runs per tool and case after ${r.settings.warmup} untimed, ${r.settings.order}; ` +
     `\`sync\` and an emptied target before each run; fsync by both tools ${r.settings.noSync ? 'off (-N)' : 'on'}; ` +
-    'checkpoint fast; both over TCP to 127.0.0.1. Wall time in seconds, median (min–max); CPU = user + system of the ' +
+    'checkpoint fast; both over TCP to 127.0.0.1, NODE_EXTRA_CA_CERTS unset (it adds ~50 ms to every Node start-up). Wall time in seconds, median (min–max); CPU = user + system of the ' +
     'process and the children it waited for (GNU time); peak RSS likewise; MB/s = database size / median wall time.', '');
   for (const d of r.datasets) {
     lines.push(`## ${d.cluster} (${d.serverVersion}), ${sizeText(d.databaseBytes)} of data (asked ${sizeText(d.requestedBytes)})`, '');

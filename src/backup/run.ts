@@ -21,6 +21,7 @@ import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { BackupProgress, ChecksumFailureEvent } from './events.js';
 import type { BaseBackupOptions } from './options.js';
 import { startBackup, type BackupResult, type BackupSession } from './session.js';
+import { TarFileWalSink } from './tar-wal.js';
 
 /** Plain format (`-Fp`): a data directory ready to start. */
 export interface PlainOutput {
@@ -187,6 +188,7 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
 
   let sink: BackupSink | undefined;
   let walSink: DirectoryWalSink | undefined;
+  let tarWal: TarFileWalSink | undefined;
   let session: BackupSession | undefined;
   // The plain sink needs the server's data_directory_mode (group access), known only after
   // connecting; it is made when the session knows it.
@@ -211,13 +213,23 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
         },
       });
     }
+    if (out.format === 'tar' && (options.wal ?? 'stream') === 'stream') {
+      // pg_wal.tar goes straight into the output directory as WAL arrives (no spool, no copy).
+      const spec = resolveCompression(options.compression);
+      const slot = options.slot !== undefined && (options.useSlot ?? true);
+      tarWal = new TarFileWalSink({
+        sink: probe as TarFilesSink,
+        compression: spec.location === 'client' && spec.algorithm !== 'none' ? spec : undefined,
+        durableFlush: slot && !(options.noSync ?? false),
+      });
+    }
     const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress,
       onChecksumFailure, onWarning, onStart, ...backupOptions } = options;
     session = await startBackup({
       // pg_basebackup asks for tablespace_map in tar format, where symlinks would not survive.
       tablespaceMap: out.format !== 'plain',
       ...backupOptions,
-      ...(walSink ? { walSink } : {}),
+      ...(walSink ? { walSink } : tarWal ? { walSink: tarWal } : {}),
     });
     if (onProgress) session.on('progress', onProgress);
     if (onChecksumFailure) session.on('checksum-failure', onChecksumFailure);
@@ -267,6 +279,7 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     // run goes too, as after any other failure. A checksum failure keeps the data, and the slot.
     if (!(err instanceof ChecksumFailureError)) await session?.discardCreatedSlot();
     await walSink?.abort(err).catch(() => undefined);
+    await tarWal?.abort(err).catch(() => undefined);
     // A stream runBackup was to end is destroyed (without an error, which would throw from a
     // stream nobody listens to for errors): a pipeline or upload behind it sees a premature
     // close, not a truncated tar that ends like a complete one.

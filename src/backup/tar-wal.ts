@@ -1,0 +1,87 @@
+/**
+ * `pg_wal.tar` written straight into a tar-format backup directory while the data streams, as
+ * `pg_basebackup -Ft -X stream` does: no temporary spool and no second copy. The file is created
+ * when the session prepares WAL streaming (after connecting, before BASE_BACKUP), compressed on the
+ * client with the backup's spec when there is one (`pg_wal.tar.gz`), tracked by the tar sink for
+ * cleanup and its final fsync.
+ * @module
+ */
+import { finished } from 'node:stream/promises';
+import { compressedOutput } from '../compress/archive.js';
+import { compressedArchiveName, type CompressionSpec } from '../compress/spec.js';
+import { StateError } from '../errors.js';
+import type { TarFilesSink } from '../sinks/tar-files.js';
+import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from '../wal/sink.js';
+import { TarWalSink } from '../wal/tar-sink.js';
+
+/** Options of {@link TarFileWalSink}. */
+export interface TarFileWalSinkOptions {
+  /** The backup's tar sink; `pg_wal.tar` is opened in its directory. */
+  sink: TarFilesSink;
+  /** Client-side compression of `pg_wal.tar` (`undefined`: none). */
+  compression: CompressionSpec | undefined;
+  /**
+   * fsync on every WAL flush, so a flush position reported to the server is on disk. Needed when a
+   * permanent slot follows it (its restart_lsn moves with what we report); a temporary slot ends with
+   * the connection, and the tar sink fsyncs the file at the end anyway.
+   */
+  durableFlush: boolean;
+}
+
+/** A {@link WalSink} writing the backup's `pg_wal.tar` (or `pg_wal.tar.gz` ...) into a {@link TarFilesSink}. */
+export class TarFileWalSink implements WalSink {
+  #inner: TarWalSink | undefined;
+  /** Resolves once every byte reached the file (after the inner sink finished). */
+  #drained: (() => Promise<void>) | undefined;
+
+  constructor(private readonly options: TarFileWalSinkOptions) {}
+
+  async prepare(_settings: WalServerSettings): Promise<void> {
+    const { sink, compression, durableFlush } = this.options;
+    const name = compression ? compressedArchiveName('pg_wal.tar', compression.algorithm) : 'pg_wal.tar';
+    const file = await sink.openArchiveStream(name);
+    if (compression) {
+      const c = compressedOutput(file.output, compression, durableFlush ? { sync: file.sync } : {});
+      this.#inner = new TarWalSink({ output: c.output, markDone: true, ...(durableFlush ? { sync: c.sync } : {}) });
+      // Without durable flushes the inner sink never syncs: wait for the compressed bytes here.
+      this.#drained = durableFlush ? undefined : c.sync;
+    } else {
+      this.#inner = new TarWalSink({ output: file.output, markDone: true, ...(durableFlush ? { sync: file.sync } : {}) });
+      this.#drained = durableFlush ? undefined : () => finished(file.output, { readable: false });
+    }
+  }
+
+  openSegment(target: WalSegmentTarget): Promise<void> {
+    return this.#sink().openSegment(target);
+  }
+
+  write(data: Buffer): Promise<void> {
+    return this.#sink().write(data);
+  }
+
+  flush(): Promise<void> {
+    return this.#sink().flush();
+  }
+
+  closeSegment(mode: WalSegmentCloseMode): Promise<void> {
+    return this.#sink().closeSegment(mode);
+  }
+
+  writeHistoryFile(name: string, content: Buffer): Promise<void> {
+    return this.#sink().writeHistoryFile(name, content);
+  }
+
+  async finish(): Promise<void> {
+    await this.#sink().finish();
+    await this.#drained?.();
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    await this.#inner?.abort(reason);
+  }
+
+  #sink(): TarWalSink {
+    if (!this.#inner) throw new StateError('pg_wal.tar is not open: prepare() was not called');
+    return this.#inner;
+  }
+}
