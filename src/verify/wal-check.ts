@@ -283,37 +283,43 @@ export class WalRangeChecker {
     this.consume(p, pageLsn, off);
   }
 
-  /** Consume record bytes of the page `p` from `off`. */
+  /**
+   * Consume record bytes of the page `p` from `off`. Positions within the page are plain numbers
+   * (offsets from `pageLsn`); LSNs are made only once per record, for its start and the next one.
+   */
   private consume(p: Buffer, pageLsn: bigint, off: number): void {
     const bs = this.bs;
-    const end = this.o.endLsn;
+    const endRel = this.o.endLsn - pageLsn;
+    // Offset of the end LSN in this page; past the page when the range goes on (processPage saw endLsn > pageLsn).
+    const endOff = endRel > BigInt(bs) ? bs + 1 : Number(endRel);
+    // Offset of this.next (only looked at between records, when readRecords has put it in this page).
+    let nextOff = off;
     while (off < bs && !this.finished) {
-      const lsnHere = pageLsn + BigInt(off);
       if (!this.inRecord) {
-        if (lsnHere < this.next) {
-          off = Number(this.next - pageLsn);
+        if (off < nextOff) {
+          off = nextOff;
           continue;
         }
-        if (lsnHere >= end) {
+        if (off >= endOff) {
           this.done = true;
           return;
         }
         this.inRecord = true;
-        this.recStart = lsnHere;
+        this.recStart = pageLsn + BigInt(off);
         this.recGot = 0;
         this.totLen = 0;
         this.crc = CRC32C_INIT;
         // xl_tot_len is always on the record's first page (records are MAXALIGNed).
         this.totLen = p.readUInt32LE(off);
         if (this.totLen < RECORD_HEADER) {
-          return this.fail(`invalid record length at ${formatLsn(lsnHere)}: expected at least ${RECORD_HEADER}, got ${this.totLen}`);
+          return this.fail(`invalid record length at ${formatLsn(this.recStart)}: expected at least ${RECORD_HEADER}, got ${this.totLen}`);
         }
-        if (this.totLen > MAX_RECORD_SIZE) return this.fail(`record length ${this.totLen} at ${formatLsn(lsnHere)} too long`);
+        if (this.totLen > MAX_RECORD_SIZE) return this.fail(`record length ${this.totLen} at ${formatLsn(this.recStart)} too long`);
       }
       const want = this.totLen - this.recGot;
       const n = Math.min(want, bs - off);
       // A record that runs past the end LSN is not needed (pg_waldump --end never reads it).
-      if (lsnHere + BigInt(n) > end) {
+      if (off + n > endOff) {
         this.done = true;
         return;
       }
@@ -328,7 +334,19 @@ export class WalRangeChecker {
       this.recGot += n;
       off += n;
       if (this.recGot === this.totLen) {
-        if (!this.finishRecord(pageLsn + BigInt(off))) return;
+        if (!this.finishRecord()) return;
+        // MAXALIGN of the record's end: a plain number while it stays in this page.
+        const aligned = (off + 7) & ~7;
+        if (this.isSwitch()) {
+          // A segment switch: the rest of the segment is unused, the next record is at the next segment's start.
+          const seg = BigInt(this.o.segmentSize);
+          const endLsn = pageLsn + BigInt(aligned);
+          this.next = ((endLsn + seg - 1n) / seg) * seg;
+          nextOff = bs;
+        } else {
+          this.next = pageLsn + BigInt(aligned);
+          nextOff = aligned;
+        }
       }
     }
   }
@@ -342,7 +360,8 @@ export class WalRangeChecker {
     return true;
   }
 
-  private finishRecord(endLsn: bigint): boolean {
+  /** Checks the finished record's CRC and makes it the previous record; the caller sets `next`. */
+  private finishRecord(): boolean {
     const h = this.header;
     const crc = crc32cFinal(crc32cUpdate(this.crc, h, 0, XL_CRC_OFFSET));
     if (crc !== h.readUInt32LE(XL_CRC_OFFSET)) {
@@ -353,16 +372,12 @@ export class WalRangeChecker {
     this.firstRecord = false;
     this.prevRecPtr = this.recStart;
     this.inRecord = false;
-    let next = maxAlign(endLsn);
-    const rmid = h[17]!;
-    const xlInfo = h[16]!;
-    if (rmid === RM_XLOG_ID && (xlInfo & 0xf0) === XLOG_SWITCH) {
-      // A segment switch: the rest of the segment is unused, the next record is at the next segment's start.
-      const seg = BigInt(this.o.segmentSize);
-      next = ((next + seg - 1n) / seg) * seg;
-    }
-    this.next = next;
     return true;
+  }
+
+  /** Whether the record just finished is an XLOG_SWITCH. */
+  private isSwitch(): boolean {
+    return this.header[17] === RM_XLOG_ID && (this.header[16]! & 0xf0) === XLOG_SWITCH;
   }
 }
 
