@@ -84,6 +84,67 @@ export class ManifestParser {
     this.json = new JsonEvents(handler);
   }
 
+  /**
+   * The fast path for a whole manifest: `JSON.parse` (an order of magnitude faster than the event
+   * parser) replayed through the same state machine and checks. Returns `undefined` whenever the
+   * document is not plainly well formed (bad UTF-8 or JSON, a repeated top-level field, a number
+   * that is not a plain integer, anything a check refuses), so that the streaming parser reports
+   * it in PostgreSQL's words.
+   */
+  static fromWhole(bytes: Uint8Array, options: ManifestParseOptions = {}): BackupManifest | undefined {
+    let text: string;
+    let doc: unknown;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      doc = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    const fields = text.match(TOP_LEVEL_FIELD_RE) ?? [];
+    if (new Set(fields.map((f) => f.replace(/\s*:$/, ''))).size !== fields.length) return undefined;
+    if (NON_INTEGER_NUMBER_RE.test(text)) return undefined;
+    // The system identifier is a 64-bit integer: take its digits from the text, not from a double.
+    const sysid = /"System-Identifier"\s*:\s*(\d+)/.exec(text)?.[1];
+    const parser = new ManifestParser(options);
+    try {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      parser.bytes = buf.length;
+      parser.track(buf);
+      parser.replay(doc, undefined, sysid);
+      if (parser.state !== 'eof') return undefined;
+      parser.ended = true;
+      parser.checkChecksum();
+    } catch (err) {
+      if (err instanceof NotSimple || err instanceof ManifestError) return undefined;
+      throw err;
+    }
+    return parser.result();
+  }
+
+  /** Drives the state machine with a parsed JSON value, as the event parser would. */
+  private replay(value: unknown, key: string | undefined, sysid: string | undefined): void {
+    if (Array.isArray(value)) {
+      this.onArrayStart();
+      for (const v of value) this.replay(v, undefined, sysid);
+      this.onArrayEnd();
+    } else if (value !== null && typeof value === 'object') {
+      this.onObjectStart();
+      for (const [k, v] of Object.entries(value)) {
+        this.onField(k);
+        this.replay(v, k, sysid);
+      }
+      this.onObjectEnd();
+    } else if (typeof value === 'string') {
+      this.onScalar(value);
+    } else if (typeof value === 'number' && key === 'System-Identifier' && sysid !== undefined) {
+      this.onScalar(sysid);
+    } else if (typeof value === 'number' && Number.isSafeInteger(value) && key !== 'System-Identifier') {
+      this.onScalar(String(value));
+    } else {
+      throw new NotSimple();
+    }
+  }
+
   /** Feed the next bytes. Throws {@link ManifestError} as soon as the text is known to be wrong. */
   push(chunk: Uint8Array): this {
     if (this.ended) throw new ManifestError('ManifestParser.push() after end()');
@@ -113,6 +174,10 @@ export class ManifestParser {
     this.feed(rest, true);
     if (this.state !== 'eof') throw this.error('manifest ended unexpectedly');
     this.checkChecksum();
+    return this.result();
+  }
+
+  private result(): BackupManifest {
     const manifest: BackupManifest = {
       version: this.version ?? 1,
       files: this.files,
@@ -341,5 +406,13 @@ export class ManifestParser {
  * ```
  */
 export function parseManifest(bytes: Uint8Array, options?: ManifestParseOptions): BackupManifest {
-  return new ManifestParser(options).push(bytes).end();
+  return ManifestParser.fromWhole(bytes, options) ?? new ManifestParser(options).push(bytes).end();
 }
+
+/** Top-level fields that must not appear twice (JSON.parse would keep only the last). */
+const TOP_LEVEL_FIELD_RE = /"(?:PostgreSQL-Backup-Manifest-Version|System-Identifier|Files|WAL-Ranges|Manifest-Checksum)"\s*:/g;
+/** A number that is not a plain integer (`1.5`, `1e3`): JSON.parse would turn it into one. */
+const NON_INTEGER_NUMBER_RE = /:\s*-?\d+(?:\.|[eE])/;
+
+/** Thrown inside the fast path to hand a document over to the streaming parser. */
+class NotSimple extends Error {}

@@ -102,6 +102,27 @@ describe('parseManifest', () => {
     }
   });
 
+  it('the JSON.parse fast path gives what the event parser gives, and hands unusual documents over to it', () => {
+    const streamed = (b: Buffer) => new ManifestParser().push(b).end();
+    expect(ManifestParser.fromWhole(V2)).toEqual(streamed(V2));
+    expect(ManifestParser.fromWhole(V1)).toEqual(streamed(V1));
+    // 2^64-1 survives (not rounded through a double).
+    expect(ManifestParser.fromWhole(V2)?.systemIdentifier).toBe(18446744073709551615n);
+    const v = (body: string) => withChecksum(body);
+    const oneFile = (size: string) => v(`{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [{ "Path": "a", "Size": ${size} }],\n`);
+    // PostgreSQL reads sizes with strtou64: 1e3 and 1.0 are not integers, though JSON.parse makes them 1000 and 1.
+    expect(ManifestParser.fromWhole(oneFile('1e3'))).toBeUndefined();
+    expectManifestError(oneFile('1e3'), /file size is not an integer/);
+    expectManifestError(oneFile('1.0'), /file size is not an integer/);
+    expect(ManifestParser.fromWhole(oneFile('1000'))?.files.get('a')?.size).toBe(1000);
+    // A repeated top-level field: JSON.parse would keep only the last.
+    const twice = v('{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [{ "Path": "a", "Size": 1 }],\n"Files": [{ "Path": "b", "Size": 1 }],\n');
+    expect(ManifestParser.fromWhole(twice)).toBeUndefined();
+    expect([...parseManifest(twice).files.keys()]).toEqual(['a', 'b']);
+    // Damage goes to the event parser, which words the error.
+    expect(ManifestParser.fromWhole(V2.subarray(0, V2.length - 10))).toBeUndefined();
+  });
+
   it('rejects a manifest whose contents no longer match its checksum', () => {
     const damaged = Buffer.from(V2);
     damaged[V2.indexOf('8192')] = '9'.charCodeAt(0);
