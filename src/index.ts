@@ -116,7 +116,7 @@ export { algorithmOf, decompressorFor, type DecompressorOptions } from './compre
 export {
   compressArchive, compressedOutput, decompressArchive, pipeThrough, type CompressedOutputOptions,
 } from './compress/archive.js';
-export { CompressionPool, DEFAULT_MAX_THREADS, defaultThreadCount, sharedCompressionPool } from './compress/worker.js';
+export { CompressionPool, DEFAULT_MAX_THREADS, defaultThreadCount, sharedCompressionPool, type ChunkResult } from './compress/worker.js';
 export type { ChunkCodecConfig } from './compress/codec.js';
 export { compressionSupport, hasBuiltinZstd, type CompressionSupport } from './compress/backends.js';
 export { Lz4FrameDecoder, decodeLz4Block, type Lz4FrameDecoderOptions } from './compress/lz4-frame.js';
