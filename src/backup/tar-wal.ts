@@ -36,7 +36,15 @@ export class TarFileWalSink implements WalSink {
 
   constructor(private readonly options: TarFileWalSinkOptions) {}
 
-  async prepare(_settings: WalServerSettings): Promise<void> {
+  /** The open in progress: abort() waits for it, so that cleanup never runs before the file exists. */
+  #opening: Promise<void> | undefined;
+
+  prepare(_settings: WalServerSettings): Promise<void> {
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
     const { sink, compression, durableFlush } = this.options;
     const name = compression ? compressedArchiveName('pg_wal.tar', compression.algorithm) : 'pg_wal.tar';
     const file = await sink.openArchiveStream(name);
@@ -77,6 +85,9 @@ export class TarFileWalSink implements WalSink {
   }
 
   async abort(reason?: unknown): Promise<void> {
+    // An abort can come while the file is being created (the session stops waiting for prepare());
+    // let it finish, so the tar sink has it tracked when runBackup cleans up.
+    await this.#opening?.catch(() => undefined);
     await this.#inner?.abort(reason);
   }
 

@@ -56,6 +56,21 @@ describe('TarFileWalSink', () => {
     }
   });
 
+  it('abort() during prepare() waits for the file, so the sink\'s cleanup removes everything', async () => {
+    for (let i = 0; i < 20; i++) {
+      const dir = join(root, `race-${i}`);
+      const sink = new TarFilesSink({ directory: dir });
+      const wal = new TarFileWalSink({ sink, compression: undefined, durableFlush: false });
+      // The session stops waiting for prepare() when the backup is aborted: runBackup then aborts
+      // the WAL sink and cleans up while the open may still be under way.
+      const preparing = wal.prepare({ groupReadable: false, segmentSize: SEG }).catch(() => undefined);
+      await wal.abort(new Error('aborted'));
+      await sink.cleanup();
+      await preparing;
+      expect(() => statSync(dir)).toThrow();
+    }
+  });
+
   it('creates nothing until prepare(), and refuses writes before it', async () => {
     const dir = join(root, 'lazy');
     const sink = new TarFilesSink({ directory: dir });
