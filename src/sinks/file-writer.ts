@@ -7,8 +7,12 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ioError } from './tracker.js';
 
-/** Default bytes gathered before one `writev`. */
-export const DEFAULT_BATCH_BYTES = 1024 * 1024;
+/**
+ * Default bytes gathered before one `writev`. 256 KiB: the copy into the page cache then reads data still
+ * in the CPU's cache. With 1 MiB batches a 4 GB plain backup spent twice pg_basebackup's system time in
+ * that copy (13.1 s vs 5.8 s; 5.2-7.7 s at 256 KiB, 6.0-7.5 s at 128 KiB, more user CPU at 64 KiB).
+ */
+export const DEFAULT_BATCH_BYTES = 256 * 1024;
 
 /** A FileHandle writer that batches chunks into `writev` calls. */
 export class BatchedFileWriter {
