@@ -109,6 +109,8 @@ interface ArchiveState {
 
 /** What {@link BackupSession}'s synchronous pull returns when the caller has to wait. */
 const PENDING = Symbol('pending');
+/** {@link BackupSession} internal: nothing queued, a message must be read. */
+const NONE_QUEUED = Symbol('none queued');
 
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
@@ -470,13 +472,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   #nextEventNow(): BackupResponseEvent | undefined | typeof PENDING {
     if (this.#pulling > 0) return PENDING;
     for (;;) {
-      this.#throwIfFailed();
-      const queued = this.#queue.shift();
-      if (queued !== undefined) {
-        this.#observe(queued);
-        return queued;
-      }
-      if (this.#streamEnded) return undefined;
+      const queued = this.#dequeue();
+      if (queued !== NONE_QUEUED) return queued;
       if (this.#takeBuffered === undefined) return PENDING;
       let r: IteratorResult<unknown> | undefined;
       try {
@@ -490,15 +487,24 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     }
   }
 
+  /**
+   * The next queued event (observed), undefined once the response is complete, {@link NONE_QUEUED}
+   * when a message must be read first. Throws the session's failure.
+   */
+  #dequeue(): BackupResponseEvent | undefined | typeof NONE_QUEUED {
+    this.#throwIfFailed();
+    const queued = this.#queue.shift();
+    if (queued !== undefined) {
+      this.#observe(queued);
+      return queued;
+    }
+    return this.#streamEnded ? undefined : NONE_QUEUED;
+  }
+
   async #pull(): Promise<BackupResponseEvent | undefined> {
     for (;;) {
-      this.#throwIfFailed();
-      const queued = this.#queue.shift();
-      if (queued !== undefined) {
-        this.#observe(queued);
-        return queued;
-      }
-      if (this.#streamEnded) return undefined;
+      const queued = this.#dequeue();
+      if (queued !== NONE_QUEUED) return queued;
       let r: IteratorResult<unknown>;
       try {
         r = await this.#guard(this.#iter!.next());
