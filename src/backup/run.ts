@@ -12,7 +12,7 @@ import { resolveConnectionOptions } from '../connection/options.js';
 import { AbortError, ChecksumFailureError, ConfigError } from '../errors.js';
 import { buildPrimaryConninfo, recoveryConfigContents, STANDBY_SIGNAL_FILE } from '../recovery/standby.js';
 import { checkCompressionAvailable } from '../compress/backends.js';
-import { resolveCompression } from '../compress/spec.js';
+import { resolveCompression, type CompressionSpec } from '../compress/spec.js';
 import { DirectorySink } from '../sinks/directory.js';
 import { TarFilesSink } from '../sinks/tar-files.js';
 import type { BackupSink, Injection } from '../sinks/types.js';
@@ -87,12 +87,17 @@ export interface RunBackupResult extends BackupResult {
   outputs: string[];
 }
 
-function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Injection | undefined): BackupSink {
+/** The spec when it asks for compression on the client (the tar outputs' job), else `undefined`. */
+function clientSide(spec: CompressionSpec): CompressionSpec | undefined {
+  return spec.location === 'client' && spec.algorithm !== 'none' ? spec : undefined;
+}
+
+function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Injection | undefined,
+  clientCompression: CompressionSpec | undefined): BackupSink {
   const out = o.output;
   const noSync = o.noSync ?? false;
-  // Client-side compression is the tar sinks' job; server-side is asked of the server by the session.
-  const spec = resolveCompression(o.compression);
-  const compression = spec.location === 'client' && spec.algorithm !== 'none' ? { compression: spec } : {};
+  // Server-side compression is asked of the server by the session.
+  const compression = clientCompression ? { compression: clientCompression } : {};
   switch (out.format) {
     case 'plain':
       return new DirectorySink({
@@ -115,9 +120,8 @@ function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Inject
   }
 }
 
-function checkOutput(o: RunBackupOptions): void {
+function checkOutput(o: RunBackupOptions, spec: CompressionSpec): void {
   const out = o.output;
-  const spec = resolveCompression(o.compression);
   if (spec.algorithm !== 'none') {
     if (spec.location === 'client' && out.format === 'plain') {
       // pg_basebackup: "only tar mode backups can be compressed".
@@ -180,10 +184,12 @@ function recoveryInjection(o: RunBackupOptions): Injection | undefined {
  * ```
  */
 export async function runBackup(options: RunBackupOptions): Promise<RunBackupResult> {
-  checkOutput(options);
+  const spec = resolveCompression(options.compression);
+  checkOutput(options, spec);
   const injection = recoveryInjection(options);
   // The target is refused before anything is written or any connection is made.
-  const probe = makeSink(options, false, injection);
+  const sinkFor = (groupReadable: boolean): BackupSink => makeSink(options, groupReadable, injection, clientSide(spec));
+  const probe = sinkFor(false);
   if (probe instanceof DirectorySink || probe instanceof TarFilesSink) await probe.verifyTarget();
 
   let sink: BackupSink | undefined;
@@ -208,18 +214,17 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
         markDone: true,
         fsync: !(options.noSync ?? false),
         beforePrepare: async ({ groupReadable }) => {
-          plainSink = (groupReadable ? makeSink(options, true, injection) : probe) as DirectorySink;
+          plainSink = (groupReadable ? sinkFor(true) : probe) as DirectorySink;
           await plainSink.walDirectory();
         },
       });
     }
     if (out.format === 'tar' && (options.wal ?? 'stream') === 'stream') {
       // pg_wal.tar goes straight into the output directory as WAL arrives (no spool, no copy).
-      const spec = resolveCompression(options.compression);
       const slot = options.slot !== undefined && (options.useSlot ?? true);
       tarWal = new TarFileWalSink({
         sink: probe as TarFilesSink,
-        compression: spec.location === 'client' && spec.algorithm !== 'none' ? spec : undefined,
+        compression: clientSide(spec),
         durableFlush: slot && !(options.noSync ?? false),
       });
     }
@@ -236,7 +241,7 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     if (onWarning) session.on('warning', onWarning);
     onStart?.(session);
 
-    sink = (plainSink as DirectorySink | undefined) ?? (session.groupReadable && out.format === 'plain' ? makeSink(options, true, injection) : probe);
+    sink = (plainSink as DirectorySink | undefined) ?? (session.groupReadable && out.format === 'plain' ? sinkFor(true) : probe);
     if (sink instanceof DirectorySink) {
       await sink.verifyTablespaces(session.tablespaces.flatMap((t) => (t.location ? [t.location] : [])));
     }
