@@ -511,31 +511,25 @@ async function* plainChecksums(s: RunState): AsyncGenerator<VerifyFinding, void>
     }
   };
 
-  const threadLane = async (thread: ChecksumThread) => {
+  /** Checks entries taken from `take` one at a time until none is left, the run stops or one fails. */
+  const drain = async (take: () => Entry | undefined, check: (e: Entry) => Promise<VerifyFinding | undefined>) => {
     try {
       while (!stop && failure === undefined) {
-        const e = queue.shift();
+        const e = take();
         if (!e) return;
-        report(await checkOnThread(e, thread));
+        report(await check(e));
       }
     } catch (err) {
       failure ??= err;
     }
   };
+  const threadLane = (thread: ChecksumThread) => drain(() => queue.shift(), (e) => checkOnThread(e, thread));
 
   const large = threads > 0 ? [] : queue.filter((e) => e.file.size > SMALL_FILE);
   const small = threads > 0 ? [] : queue.filter((e) => e.file.size <= SMALL_FILE);
-  const largeLane = async () => {
+  const largeLane = () => {
     const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)] as const;
-    try {
-      while (!stop && failure === undefined) {
-        const e = large.shift();
-        if (!e) return;
-        report(await checkLarge(e, bufs));
-      }
-    } catch (err) {
-      failure ??= err;
-    }
+    return drain(() => large.shift(), (e) => checkLarge(e, bufs));
   };
   const smallLane = async () => {
     const buf = Buffer.allocUnsafe(SMALL_FILE);
