@@ -4,7 +4,8 @@
  * @module
  */
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { nodeTls } from '../builtins.js';
 import { ConnectionError, ProtocolError, type PgBackupError } from '../errors.js';
 import { sslRequest } from '../protocol/frontend.js';
 import type { Writer } from '../protocol/writer.js';
@@ -158,7 +159,7 @@ export function negotiateSsl(socket: net.Socket, writer: Writer): Promise<boolea
 /** Wrap a connected plain socket in TLS and wait for the handshake. */
 export function upgradeToTls(socket: net.Socket, options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
   return new Promise<tls.TLSSocket>((resolve, reject) => {
-    const secure = tls.connect({ ...options, socket });
+    const secure = nodeTls().connect({ ...options, socket });
     const onError = (err: Error): void => {
       secure.off('secureConnect', onSecure);
       secure.destroy();

@@ -14,7 +14,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { nodeTls } from '../builtins.js';
 import { ConfigError, TlsError } from '../errors.js';
 import type { ResolvedConnectionOptions, SslMode } from './types.js';
 
@@ -60,7 +61,7 @@ function tlsVersion(value: string | undefined): tls.SecureVersion | undefined {
  * Node 22.15+/23.5+); `undefined` otherwise, which leaves Node's bundled Mozilla roots.
  */
 function systemCaCertificates(): string[] | undefined {
-  const get = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates;
+  const get = (nodeTls() as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates;
   if (typeof get !== 'function') return undefined;
   try {
     const certs = get('system');
@@ -117,7 +118,7 @@ export function effectiveSslMode(opts: Pick<ResolvedConnectionOptions, 'sslmode'
  * @returns undefined when the name matches, else a TlsError naming both names.
  */
 export function checkServerName(host: string, cert: tls.PeerCertificate): TlsError | undefined {
-  const nodeError = tls.checkServerIdentity(host, cert);
+  const nodeError = nodeTls().checkServerIdentity(host, cert);
   if (nodeError === undefined) return undefined;
   const sans = (cert.subjectaltname ?? '').split(', ').filter((s) => s.length > 0);
   if (isIP(host) !== 0) {

@@ -10,7 +10,8 @@
  * against that implementation by the tests.
  * @module
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { nodeWorkerThreads } from '../builtins.js';
 import type { ManifestFileChecksumAlgorithm } from '../manifest/checksum.js';
 import { crc32cImplementation } from '../manifest/crc32c.js';
 import { nativeCrc32cModulePath } from '../manifest/crc32c-native.js';
@@ -125,7 +126,7 @@ export class ChecksumThread {
   constructor() {
     // The package where this thread uses it (not when a test forced JavaScript).
     const crc32cModule = crc32cImplementation() === 'native' ? nativeCrc32cModulePath() : undefined;
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { crc32cModule } });
+    this.worker = new (nodeWorkerThreads().Worker)(WORKER_SOURCE, { eval: true, workerData: { crc32cModule } });
     this.worker.on('message', (m: Reply) => {
       const cur = this.current;
       if (!cur || m.id !== cur.id) return;
