@@ -12,7 +12,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import * as zlib from 'node:zlib';
+import { nodeZlib } from '../builtins.js';
 import { CompressionError } from '../errors.js';
 import type { ChunkCodecConfig } from './codec.js';
 import { effectiveLevel, type CompressionSpec } from './spec.js';
@@ -36,8 +36,8 @@ export interface CompressionSupport {
 
 /** Whether this Node has zstd in zlib (added in 22.15 and 23.8). */
 export function hasBuiltinZstd(): boolean {
-  return typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function' &&
-    typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+  const zlib = nodeZlib() as { zstdCompressSync?: unknown; createZstdDecompress?: unknown };
+  return typeof zlib.zstdCompressSync === 'function' && typeof zlib.createZstdDecompress === 'function';
 }
 
 const loaded = new Map<string, { module: unknown; path: string } | Error>();

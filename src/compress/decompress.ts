@@ -6,7 +6,7 @@
  * @module
  */
 import { PassThrough, Transform, type Duplex, type TransformCallback } from 'node:stream';
-import * as zlib from 'node:zlib';
+import { nodeZlib } from '../builtins.js';
 import { CompressionError, PgBackupError } from '../errors.js';
 import { hasBuiltinZstd, requirePackage, ZSTD_DECODER_PACKAGE } from './backends.js';
 import { Lz4FrameDecoder } from './lz4-frame.js';
@@ -33,12 +33,12 @@ export function decompressorFor(nameOrAlgorithm: string, options: DecompressorOp
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return withTypedErrors(zlib.createGunzip(), 'gzip');
+      return withTypedErrors(nodeZlib().createGunzip(), 'gzip');
     case 'lz4':
       return new Lz4Decompressor(options);
     case 'zstd': {
       if (hasBuiltinZstd()) {
-        const create = (zlib as unknown as { createZstdDecompress: () => Duplex }).createZstdDecompress;
+        const create = (nodeZlib() as unknown as { createZstdDecompress: () => Duplex }).createZstdDecompress;
         return withTypedErrors(create(), 'zstd');
       }
       return new FzstdDecompressor();

@@ -12,7 +12,7 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { createRequire } from 'node:module';
-import * as zlib from 'node:zlib';
+import { nodeZlib } from '../builtins.js';
 import { CompressionError, PgBackupError } from '../errors.js';
 import { chunkCodecConfig, hasBuiltinZstd } from './backends.js';
 import { compressedBound, createChunkCodec, type ChunkCodec, type ChunkCodecConfig } from './codec.js';
@@ -316,13 +316,13 @@ export function createCompressor(spec: CompressionInput | CompressionSpec, optio
   refuseServerSpec(resolved);
   const threads = options.threads ?? (resolved.algorithm === 'zstd' ? resolved.workers : undefined);
   if (threads === 0 && resolved.algorithm === 'gzip') {
-    return zlib.createGzip({ level: effectiveLevel(resolved) });
+    return nodeZlib().createGzip({ level: effectiveLevel(resolved) });
   }
   if (threads === 0 && resolved.algorithm === 'zstd' && hasBuiltinZstd()) {
-    const c = zlib.constants as unknown as Record<string, number>;
+    const c = nodeZlib().constants as unknown as Record<string, number>;
     const params: Record<number, number> = { [c.ZSTD_c_compressionLevel!]: resolved.level, [c.ZSTD_c_checksumFlag!]: 1 };
     if (resolved.longDistance) params[c.ZSTD_c_enableLongDistanceMatching!] = 1;
-    const create = (zlib as unknown as { createZstdCompress: (o: object) => Duplex }).createZstdCompress;
+    const create = (nodeZlib() as unknown as { createZstdCompress: (o: object) => Duplex }).createZstdCompress;
     return create({ params });
   }
   return new ParallelCompressor(resolved, options);
