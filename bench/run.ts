@@ -31,7 +31,8 @@ const BENCH_ENV: NodeJS.ProcessEnv = Object.fromEntries(
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const OURS = [process.execPath, CLI];
+/** How pgbb is run: `[node, dist/cli/main.js]`, the Node being --node's when given (set in main). */
+let OURS = [process.execPath, CLI];
 const REF_BACKUP = join(DEBIAN_BIN_DIR, 'pg_basebackup');
 const REF_VERIFY = join(DEBIAN_BIN_DIR, 'pg_verifybackup');
 const MB = 2 ** 20;
@@ -41,7 +42,7 @@ function log(line: string): void {
 }
 
 function help(sub: string): string {
-  const r = spawnSync(process.execPath, [CLI, sub, '--help'], { encoding: 'utf8' });
+  const r = spawnSync(OURS[0]!, [CLI, sub, '--help'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout : '';
 }
 
@@ -136,7 +137,7 @@ function side(command: string[], samples: Sample[], bytes: number, outputBytes: 
 
 /** A printable command line: the connection string quoted. */
 function show(program: string[], args: string[]): string[] {
-  return [...program.map((p) => (p === process.execPath ? 'node' : p.startsWith(ROOT) ? p.slice(ROOT.length + 1) : p)), ...args];
+  return [...program.map((p) => (p === OURS[0] ? 'node' : p.startsWith(ROOT) ? p.slice(ROOT.length + 1) : p)), ...args];
 }
 
 async function runCase(def: CaseDef, t: Target, args: BenchArgs, work: string, dataBytes: number, verifyDir: string | undefined): Promise<CaseResult> {
@@ -251,6 +252,7 @@ async function main(): Promise<void> {
     return;
   }
   const args = parsed;
+  if (args.node !== undefined) OURS = [resolve(args.node), CLI];
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm run bench does)`);
   if (!debianBinDir()) throw new Error(`Debian's PostgreSQL 15 is not installed (${DEBIAN_BIN_DIR}): apt-get install postgresql-15`);
   const startedAt = new Date();

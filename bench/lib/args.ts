@@ -28,6 +28,8 @@ export interface BenchArgs {
   tag: string | undefined;
   /** Start the cluster(s), load the dataset, print the connection strings and wait (for profiling with --conn). */
   serve: boolean;
+  /** The Node executable that runs pgbb (default: the one running the bench). */
+  node: string | undefined;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -47,6 +49,8 @@ export const HELP = `npm run bench -- [options]
   --no-keep              do not write the timestamped JSON (latest.* only)
   --serve                start the cluster(s) with the dataset, print their connection strings and
                          wait until interrupted (then profile or bench them with --conn)
+  --node=PATH            run pgbb with this Node executable (default: the one running the bench),
+                         e.g. Node 24 where the default is 20
 `;
 
 /** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
@@ -75,6 +79,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       tag: { type: 'string' },
       'no-keep': { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
+      node: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -105,5 +110,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     keepTimestamped: !values['no-keep'],
     tag: values.tag,
     serve: values.serve,
+    node: values.node,
   };
 }

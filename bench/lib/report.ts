@@ -69,7 +69,7 @@ export function machineInfo(): BenchResult['machine'] {
 export function versionInfo(pgbb: string[], pgBasebackup: string, pgVerifybackup: string): BenchResult['versions'] {
   const dirty = tryRun('git', ['status', '--porcelain', '--untracked-files=no']) === '' ? '' : ' (with uncommitted changes)';
   return {
-    node: process.version,
+    node: tryRun(pgbb[0]!, ['--version']),
     pgbb: tryRun(pgbb[0]!, [...pgbb.slice(1), '--version']),
     pgBasebackup: tryRun(pgBasebackup, ['--version']),
     pgVerifybackup: tryRun(pgVerifybackup, ['--version']),
