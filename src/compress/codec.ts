@@ -42,7 +42,8 @@ export function compressedBound(inputBytes: number): number {
 
 /**
  * `function (req, config, collect?) → (input, output) → length or bytes`: the compressor for one
- * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is `require`, `collect` an optional function
+ * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is a `require` that resolves packages from this
+ * library's location (lz4 looks there for the optional lz4-wasm-nodejs), `collect` an optional function
  * that runs a (minor) garbage collection. zstd frames carry a checksum, as `zstd` writes by default, so
  * that `zstd -d` and our decoder detect corruption. lz4 frames carry none, like pg_basebackup's client
  * lz4 (FLG 0x40): XXH32 over every byte was 40% of our lz4 time, and the backup manifest's per-file
@@ -79,7 +80,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
     return direct(zlib.createGzip(gzipOptions), zlib.constants.Z_FINISH,
       function (input, output) { return copyOut(zlib.gzipSync(input, gzipOptions), output); });
   }
-  if (config.algorithm === 'lz4') return makeLz4();
+  if (config.algorithm === 'lz4') return makeLz4(loadLz4Wasm());
   if (config.zstdBuiltin) {
     var c = zlib.constants;
     var params = {};
@@ -100,13 +101,59 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
     return zstd.compress(b, config.level).then(function (result) { return copyOut(result, output); });
   };
 
-  // LZ4 frames written here, in JavaScript: a native binding's per-call buffers live outside the
+  // LZ4's block compressor from lz4_flex built to WebAssembly (the optional package lz4-wasm-nodejs),
+  // about twice our JavaScript's speed. Its JavaScript glue is not used: it copies every result out with
+  // slice(), chunk-sized garbage per call. The .wasm's raw exports are called instead (wasm-bindgen's
+  // ABI for compress(&[u8]) -> Vec<u8>): the input goes into memory from __wbindgen_malloc, which the
+  // Rust side frees; compress(retptr, ptr, len) stores at retptr the address and length of its result,
+  // the input's length (32-bit little-endian) followed by the block, which is copied into the frame and
+  // freed. Nothing is allocated here per call but small views, and the wasm memory, once grown to a
+  // chunk's input and output, is reused. Returns (src, s, e, dst, d, dstEnd) -> end in dst or -1 (no
+  // room, or the result is not what was expected), or null when the package is missing or does not
+  // answer as expected: the JavaScript compressor then does all the work.
+  function loadLz4Wasm() {
+    try {
+      var path = req('node:path');
+      var file = path.join(path.dirname(req.resolve('lz4-wasm-nodejs')), 'lz4_wasm_nodejs_bg.wasm');
+      var x = new WebAssembly.Instance(new WebAssembly.Module(req('node:fs').readFileSync(file)), {
+        __wbindgen_placeholder__: { __wbindgen_string_new: function () { throw new Error('lz4-wasm-nodejs: unexpected call'); } },
+      }).exports;
+      if (!(x.memory instanceof WebAssembly.Memory) || typeof x.compress !== 'function' || typeof x.__wbindgen_malloc !== 'function' ||
+        typeof x.__wbindgen_free !== 'function' || typeof x.__wbindgen_add_to_stack_pointer !== 'function') return null;
+      var mem = new Uint8Array(0), i32 = new Int32Array(0);
+      var compress = function (src, s, e, dst, d, dstEnd) {
+        var n = e - s, retptr = x.__wbindgen_add_to_stack_pointer(-16);
+        try {
+          var ptr = x.__wbindgen_malloc(n);
+          if (mem.buffer !== x.memory.buffer) { mem = new Uint8Array(x.memory.buffer); i32 = new Int32Array(x.memory.buffer); }
+          mem.set(src.subarray(s, e), ptr);
+          x.compress(retptr, ptr, n);
+          if (mem.buffer !== x.memory.buffer) { mem = new Uint8Array(x.memory.buffer); i32 = new Int32Array(x.memory.buffer); }
+          var r = i32[retptr >> 2], rn = i32[(retptr >> 2) + 1], len = rn - 4;
+          var ok = len >= 0 && (mem[r] | (mem[r + 1] << 8) | (mem[r + 2] << 16) | (mem[r + 3] << 24)) === n && d + len <= dstEnd;
+          if (ok) dst.set(mem.subarray(r + 4, r + rn), d);
+          x.__wbindgen_free(r, rn);
+          return ok ? d + len : -1;
+        } finally {
+          x.__wbindgen_add_to_stack_pointer(16);
+        }
+      };
+      // A repetitive input must come back as a short block, with its length in front.
+      var probe = new Uint8Array(1000).fill(7), end = compress(probe, 0, 1000, new Uint8Array(1000), 0, 1000);
+      return end > 0 && end < 64 ? compress : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // LZ4 frames written here, with the blocks from the WebAssembly compressor above when it loaded and
+  // from the JavaScript one below otherwise: a native binding's per-call buffers live outside the
   // JavaScript heap until a garbage collection, and with lz4 that garbage, not the work, set the memory
   // and much of the time. Frame: magic, FLG 0x60 (version 1, independent blocks, no block or content
   // checksum, as pg_basebackup writes), BD (the block maximum), header checksum; blocks (a stored block
   // when compressing does not shrink it); end mark. Block format: LZ4's sequences (token, literals, 16-bit
   // offset, match length), minimum match 4, the last 5 bytes literals and no match starting in the last 12.
-  function makeLz4() {
+  function makeLz4(wasmBlock) {
     var table = new Int32Array(4096);
     function put32(b, i, v) { b[i] = v; b[i + 1] = v >>> 8; b[i + 2] = v >>> 16; b[i + 3] = v >>> 24; }
     function lastLiterals(src, anchor, e, dst, d, dstEnd) {
@@ -179,7 +226,16 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
       var d = 7;
       for (var s = 0; s < n; s += BLOCK) {
         var e = Math.min(n, s + BLOCK);
-        var end = block(input, words, s, e, dst, d + 4, d + 4 + (e - s) - 1);
+        var end = -1;
+        if (wasmBlock !== null) {
+          try {
+            end = wasmBlock(input, s, e, dst, d + 4, d + 4 + (e - s) - 1);
+          } catch (err) {
+            // A trap (say, out of memory) leaves the instance in an unknown state: JavaScript from now on.
+            wasmBlock = null;
+          }
+        }
+        if (wasmBlock === null) end = block(input, words, s, e, dst, d + 4, d + 4 + (e - s) - 1);
         if (end < 0) {
           put32(dst, d, ((e - s) | 0x80000000) >>> 0);
           dst.set(input.subarray(s, e), d + 4);

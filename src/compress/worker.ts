@@ -46,6 +46,9 @@ type ResultMessage =
 const WORKER_SOURCE = `'use strict';
 const { parentPort } = require('node:worker_threads');
 const makeCodec = (${CHUNK_CODEC_SOURCE});
+// An eval'd worker's require resolves packages from the current directory; the codec's optional
+// packages (lz4-wasm-nodejs) are resolved from this library's location instead, as on the main thread.
+const libraryRequire = require('node:module').createRequire(${JSON.stringify(import.meta.url)});
 const codecs = new Map();
 const empty = new Uint8Array(0);
 // A minor garbage collection for the codec to run between chunks (only the zstd package's path uses it).
@@ -79,7 +82,7 @@ parentPort.on('message', (m) => {
     .then(() => {
       let codec = codecs.get(m.key);
       if (codec === undefined) {
-        codec = makeCodec(require, m.config, m.config.algorithm === 'zstd' && !m.config.zstdBuiltin ? collector() : null);
+        codec = makeCodec(libraryRequire, m.config, m.config.algorithm === 'zstd' && !m.config.zstdBuiltin ? collector() : null);
         codecs.set(m.key, codec);
       }
       return codec(new Uint8Array(m.input, 0, m.length), m.output === undefined ? empty : new Uint8Array(m.output));

@@ -1,18 +1,26 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { compressedBound, createChunkCodec, type ChunkCodecConfig } from '../../../src/compress/codec.js';
 import { hasBuiltinZstd } from '../../../src/compress/backends.js';
 import { Lz4FrameDecoder } from '../../../src/compress/lz4-frame.js';
+import { ParallelCompressor } from '../../../src/compress/parallel.js';
+import { CompressionPool } from '../../../src/compress/worker.js';
 import { xxhash32 } from '../../../src/compress/xxhash32.js';
-import { mixedData, referenceDecompress, tool } from './fixtures.js';
+import { mixedData, referenceDecompress, splits } from './fixtures.js';
 
 const require = createRequire(import.meta.url);
 const base = { level: 1, longDistance: false, zstdBuiltin: false } as const;
 
-async function run(config: ChunkCodecConfig, input: Uint8Array, outputBytes = compressedBound(input.length)): Promise<Buffer> {
-  const codec = createChunkCodec(require, config);
+async function run(config: ChunkCodecConfig, input: Uint8Array, outputBytes = compressedBound(input.length), req: NodeJS.Require = require): Promise<Buffer> {
+  const codec = createChunkCodec(req, config);
   const output = new Uint8Array(outputBytes);
   const r = await codec(input, output);
   return Buffer.from(typeof r === 'number' ? output.subarray(0, r) : r);
@@ -27,7 +35,7 @@ function lz4Decode(frame: Uint8Array): Buffer {
 
 /** `lz4 -t` accepts the frame (it throws otherwise). */
 function lz4Test(frame: Uint8Array): boolean {
-  tool('lz4', ['-t'], frame);
+  execFileSync('lz4', ['-t'], { input: frame, stdio: ['pipe', 'ignore', 'pipe'] });
   return true;
 }
 
@@ -51,9 +59,10 @@ const LZ4_CASES: [string, Buffer][] = [
 ];
 
 describe('lz4 chunk codec (our JavaScript frame writer)', () => {
+  const jsOnly = requireWithout('missing');
   for (const [name, input] of LZ4_CASES) {
     it(`${name}: our decoder and lz4 -d give the input back`, async () => {
-      const frame = await run({ ...base, algorithm: 'lz4' }, input);
+      const frame = await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly);
       expect(lz4Decode(frame).equals(input)).toBe(true);
       expect(referenceDecompress('lz4', frame).equals(input)).toBe(true);
       // Never much larger than the input: incompressible blocks are stored.
@@ -64,7 +73,7 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
   it('writes frames like pg_basebackup: no content or block checksum, the smallest block maximum, a valid header checksum', async () => {
     for (const [bytes, bd] of [[0, 4], [1 << 16, 4], [(1 << 16) + 1, 5], [1 << 18, 5], [1 << 20, 6], [(1 << 20) + 1, 7]] as const) {
       const input = mixedData(bytes, bd);
-      const frame = await run({ ...base, algorithm: 'lz4' }, input);
+      const frame = await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly);
       expect([...frame.subarray(0, 6)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x60, bd << 4]);
       expect(frame[6]).toBe((xxhash32(frame.subarray(4, 6)) >>> 8) & 0xff);
       // The last four bytes are the end mark, not a checksum.
@@ -76,7 +85,7 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
 
   it('writes into a too small output buffer by returning its own', async () => {
     const input = randomBytes(10_000);
-    const frame = await run({ ...base, algorithm: 'lz4' }, input, 100);
+    const frame = await run({ ...base, algorithm: 'lz4' }, input, 100, jsOnly);
     expect(lz4Decode(frame).equals(input)).toBe(true);
   });
 
@@ -84,9 +93,99 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
     const backing = Buffer.concat([mixedData(300_001, 9), Buffer.alloc(50_000, 'pattern')]);
     for (const offset of [1, 2, 3, 4]) {
       const input = backing.subarray(offset);
-      expect(lz4Decode(await run({ ...base, algorithm: 'lz4' }, input)).equals(input)).toBe(true);
+      expect(lz4Decode(await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly)).equals(input)).toBe(true);
     }
   });
+});
+
+/** A `require` that cannot load lz4-wasm-nodejs in the given way (everything else resolves as usual). */
+function requireWithout(how: 'missing' | 'broken'): NodeJS.Require {
+  let dir: string | undefined;
+  if (how === 'broken') {
+    // A package directory whose .wasm is not WebAssembly.
+    const d = mkdtempSync(join(tmpdir(), 'pgbb-lz4-wasm-broken-'));
+    writeFileSync(join(d, 'lz4_wasm_nodejs_bg.wasm'), 'not WebAssembly');
+    afterAll(() => rmSync(d, { recursive: true, force: true }));
+    dir = d;
+  }
+  const resolve = (id: string): string => {
+    if (id !== 'lz4-wasm-nodejs') return require.resolve(id);
+    if (dir === undefined) throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
+    return join(dir, 'lz4_wasm_nodejs.js');
+  };
+  return Object.assign((id: string): unknown => require(id), require, { resolve: Object.assign(resolve, { paths: require.resolve.paths }) });
+}
+
+async function frameWith(req: NodeJS.Require, input: Uint8Array): Promise<Buffer> {
+  const codec = createChunkCodec(req, { ...base, algorithm: 'lz4' });
+  const output = new Uint8Array(compressedBound(input.length));
+  const r = await codec(input, output);
+  return Buffer.from(typeof r === 'number' ? output.subarray(0, r) : r);
+}
+
+describe('lz4 chunk codec with the WebAssembly block compressor (optional package lz4-wasm-nodejs)', () => {
+  const input = mixedData(3 << 20, 11);
+
+  it('is installed here, and its blocks differ from the JavaScript compressor\'s (so the tests below see which one ran)', async () => {
+    expect(require.resolve('lz4-wasm-nodejs')).toMatch(/lz4-wasm-nodejs/);
+    const wasm = await frameWith(require, input);
+    const js = await frameWith(requireWithout('missing'), input);
+    expect(wasm.equals(js)).toBe(false);
+    // Both LZ4's fast matching: the same ratio within 1%.
+    expect(Math.abs(wasm.length - js.length)).toBeLessThan(js.length / 100);
+  });
+
+  for (const [name, data] of LZ4_CASES) {
+    it(`${name}: our decoder (every split) and lz4 -d give the input back`, async () => {
+      const frame = await frameWith(require, data);
+      for (const [how, pieces] of splits(frame, { byteByByte: frame.length <= 2048 })) {
+        const d = new Lz4FrameDecoder();
+        const out = pieces.flatMap((p) => [...d.push(p)]);
+        d.end();
+        expect(Buffer.concat(out).equals(data), how).toBe(true);
+      }
+      expect(referenceDecompress('lz4', frame).equals(data)).toBe(true);
+      expect(lz4Test(frame)).toBe(true);
+    });
+  }
+
+  it('stores incompressible blocks (the block size\'s high bit set, the bytes as they were)', async () => {
+    const random = randomBytes((1 << 20) + 5);
+    const frame = await frameWith(require, random);
+    // Header, then one 4 MiB block maximum (BD 7): one stored block, the end mark.
+    expect(frame.length).toBe(7 + 4 + random.length + 4);
+    expect(frame.readUInt32LE(7)).toBe((0x80000000 | random.length) >>> 0);
+    expect(frame.subarray(11, 11 + random.length).equals(random)).toBe(true);
+  });
+
+  it('is used by the worker threads too (the package resolved from the library, not the current directory)', async () => {
+    const chunk = 64 * 1024;
+    const pool = new CompressionPool(1);
+    const cwd = process.cwd();
+    try {
+      process.chdir(tmpdir());
+      const c = new ParallelCompressor('lz4', { threads: 1, chunkBytes: chunk, pool });
+      const out: Buffer[] = [];
+      await pipeline(Readable.from([input]), c, new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+      const expected: Buffer[] = [];
+      for (let i = 0; i < input.length; i += chunk) expected.push(await frameWith(require, input.subarray(i, i + chunk)));
+      expect(Buffer.concat(out).equals(Buffer.concat(expected))).toBe(true);
+    } finally {
+      process.chdir(cwd);
+      await pool.close();
+    }
+  });
+
+  for (const how of ['missing', 'broken'] as const) {
+    const req = requireWithout(how);
+    it(`falls back to the JavaScript compressor when the package is ${how}`, async () => {
+      const frame = await frameWith(req, input);
+      expect(lz4Decode(frame).equals(input)).toBe(true);
+      expect(referenceDecompress('lz4', frame).equals(input)).toBe(true);
+      expect(frame.equals(await frameWith(require, input))).toBe(false);
+      expect(frame.equals(await frameWith(requireWithout('missing'), input))).toBe(true);
+    });
+  }
 });
 
 describe('gzip and zstd chunk codecs write into the output buffer', () => {
