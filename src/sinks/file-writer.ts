@@ -1,9 +1,10 @@
 /**
  * Writes a stream of chunks to an open file with few system calls: views are gathered up to a batch size
- * and written with one `writev`, so nothing is copied and at most one batch is held in memory. Every write
- * is awaited, which is what slows the producer down when the disk is slow.
+ * and written with one synchronous `writev`, so nothing is copied and at most one batch is held in memory.
+ * A slow disk slows the producer down, since nothing is read while a batch is written.
  * @module
  */
+import { writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { ioError } from './tracker.js';
 
@@ -39,17 +40,15 @@ export class BatchedFileWriter {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      let done = buffers.length === 1
-        ? (await this.handle.write(buffers[0] as Buffer)).bytesWritten
-        : (await this.handle.writev(buffers)).bytesWritten;
+      // Synchronous, as pg_basebackup's fwrite: copying 256 KiB into the page cache takes tens of
+      // microseconds, less than a round trip through libuv's thread pool. Tar files + WAL, 303 MB, 8
+      // alternating runs: 0.66 s (0.60-0.81) with FileHandle.writev, 0.64 s (0.63-0.67) with writevSync.
+      let done = buffers.length === 1 ? writeSync(this.handle.fd, buffers[0] as Buffer) : writevSync(this.handle.fd, buffers);
       // A short write (rare on regular files, but allowed) continues where it stopped.
       if (done < total) {
         const rest = Buffer.concat(buffers, total).subarray(done);
         let offset = 0;
-        while (offset < rest.length) {
-          const { bytesWritten } = await this.handle.write(rest, offset, rest.length - offset);
-          offset += bytesWritten;
-        }
+        while (offset < rest.length) offset += writeSync(this.handle.fd, rest, offset, rest.length - offset);
         done = total;
       }
       this.bytesWritten += done;
