@@ -55,7 +55,7 @@ export interface DirectorySinkOptions {
   injection?: Injection;
   /** fsyncs in flight at once during {@link DirectorySink.finish}. @default 8 */
   syncConcurrency?: number;
-  /** Bytes gathered before one `writev`. @default 262144 */
+  /** Bytes gathered before one `writev`. @default 65536 */
   writeBatchBytes?: number;
 }
 

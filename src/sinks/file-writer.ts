@@ -9,11 +9,14 @@ import type { FileHandle } from 'node:fs/promises';
 import { ioError } from './tracker.js';
 
 /**
- * Default bytes gathered before one `writev`. 256 KiB: the copy into the page cache then reads data still
- * in the CPU's cache. With 1 MiB batches a 4 GB plain backup spent twice pg_basebackup's system time in
- * that copy (13.1 s vs 5.8 s; 5.2-7.7 s at 256 KiB, 6.0-7.5 s at 128 KiB, more user CPU at 64 KiB).
+ * Default bytes gathered before one `writev`. The copy into the page cache is fastest while the bytes are
+ * still in the CPU's cache, so batches are small; with synchronous writes a small batch costs one system
+ * call, not a thread-pool round trip. 4 GB plain backup with --no-sync, WAL streamed, system time
+ * (wall): 1 MiB batches (asynchronous) 13.1 s; 256 KiB 5.4-8.1 s (7.5-10.0 s); 128 KiB 4.5-6.3 s; 64 KiB
+ * 3.1-5.0 s (5.1-7.1 s); 32 KiB 3.2-3.6 s; pg_basebackup 4.1-4.3 s (6.1-6.4 s). Tar files at 4 GB:
+ * 4.6-4.9 s at 256 KiB, 4.2-4.3 s at 64 KiB.
  */
-export const DEFAULT_BATCH_BYTES = 256 * 1024;
+export const DEFAULT_BATCH_BYTES = 64 * 1024;
 
 /** A FileHandle writer that batches chunks into `writev` calls. */
 export class BatchedFileWriter {
@@ -40,9 +43,9 @@ export class BatchedFileWriter {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      // Synchronous, as pg_basebackup's fwrite: copying 256 KiB into the page cache takes tens of
-      // microseconds, less than a round trip through libuv's thread pool. Tar files + WAL, 303 MB, 8
-      // alternating runs: 0.66 s (0.60-0.81) with FileHandle.writev, 0.64 s (0.63-0.67) with writevSync.
+      // Synchronous, as pg_basebackup's fwrite: copying a batch into the page cache takes microseconds,
+      // less than a round trip through libuv's thread pool. Tar files + WAL, 303 MB, 8 alternating runs
+      // (256 KiB batches): 0.66 s (0.60-0.81) with FileHandle.writev, 0.64 s (0.63-0.67) with writevSync.
       let done = buffers.length === 1 ? writeSync(this.handle.fd, buffers[0] as Buffer) : writevSync(this.handle.fd, buffers);
       // A short write (rare on regular files, but allowed) continues where it stopped.
       if (done < total) {

@@ -40,7 +40,7 @@ export interface TarFilesSinkOptions {
   compression?: CompressionInput | CompressionSpec;
   /** fsyncs in flight at once during {@link TarFilesSink.finish}. @default 8 */
   syncConcurrency?: number;
-  /** Bytes gathered before one `writev`. @default 262144 */
+  /** Bytes gathered before one `writev`. @default 65536 */
   writeBatchBytes?: number;
 }
 
