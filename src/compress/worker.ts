@@ -8,7 +8,8 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { nodeWorkerThreads } from '../builtins.js';
 import { CompressionError } from '../errors.js';
 import { CHUNK_CODEC_SOURCE, type ChunkCodecConfig } from './codec.js';
 
@@ -235,7 +236,7 @@ export class CompressionPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression', resourceLimits: WORKER_LIMITS });
+    const worker = new (nodeWorkerThreads().Worker)(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression', resourceLimits: WORKER_LIMITS });
     const slot: Slot = { worker, jobs: new Map() };
     worker.unref();
     worker.on('message', (m: ResultMessage) => {
