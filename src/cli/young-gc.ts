@@ -52,8 +52,9 @@ function minorGc(): MinorGc | null {
  * once they add up to 64 MB more than after its last full collection: peak RSS 158 MB with gzip, 151
  * with zstd for 300 MB; with a full collection (2-3 ms for this small heap) whenever buffers hold more
  * than 24 MB, 108 and 124 MB (18 and 7 full collections). Not for plain format: extraction creates
- * files between reads, so buffers live long enough to be promoted (peak RSS rose from 88 to 113 MB
- * with minor collections alone, and stayed at 85-93 MB with full ones added).
+ * files between reads, so buffers live long enough to be promoted (at 300 MB, peak RSS rose from 88 to
+ * 113 MB with minor collections alone and stayed at 85-93 MB with full ones added; at 4 GB both cut it
+ * from 108-115 to 90-94 MB but cost 0.3-0.7 s more CPU on a 7 s backup).
  */
 export function collectYoungGarbage(): () => void {
   // `gc` is taken on the first tick rather than now: making a V8 context costs ~2 ms, which then falls
