@@ -121,14 +121,18 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
       if (!(x.memory instanceof WebAssembly.Memory) || typeof x.compress !== 'function' || typeof x.__wbindgen_malloc !== 'function' ||
         typeof x.__wbindgen_free !== 'function' || typeof x.__wbindgen_add_to_stack_pointer !== 'function') return null;
       var mem = new Uint8Array(0), i32 = new Int32Array(0);
+      // Views of the instance's memory, made again whenever it has grown (a grown memory has a new buffer).
+      var views = function () {
+        if (mem.buffer !== x.memory.buffer) { mem = new Uint8Array(x.memory.buffer); i32 = new Int32Array(x.memory.buffer); }
+      };
       var compress = function (src, s, e, dst, d, dstEnd) {
         var n = e - s, retptr = x.__wbindgen_add_to_stack_pointer(-16);
         try {
           var ptr = x.__wbindgen_malloc(n);
-          if (mem.buffer !== x.memory.buffer) { mem = new Uint8Array(x.memory.buffer); i32 = new Int32Array(x.memory.buffer); }
+          views();
           mem.set(src.subarray(s, e), ptr);
           x.compress(retptr, ptr, n);
-          if (mem.buffer !== x.memory.buffer) { mem = new Uint8Array(x.memory.buffer); i32 = new Int32Array(x.memory.buffer); }
+          views();
           var r = i32[retptr >> 2], rn = i32[(retptr >> 2) + 1], len = rn - 4;
           var ok = len >= 0 && (mem[r] | (mem[r + 1] << 8) | (mem[r + 2] << 16) | (mem[r + 3] << 24)) === n && d + len <= dstEnd;
           if (ok) dst.set(mem.subarray(r + 4, r + rn), d);

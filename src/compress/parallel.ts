@@ -319,10 +319,11 @@ export function createCompressor(spec: CompressionInput | CompressionSpec, optio
     return nodeZlib().createGzip({ level: effectiveLevel(resolved) });
   }
   if (threads === 0 && resolved.algorithm === 'zstd' && hasBuiltinZstd()) {
-    const c = nodeZlib().constants as unknown as Record<string, number>;
+    const zlib = nodeZlib();
+    const c = zlib.constants as unknown as Record<string, number>;
     const params: Record<number, number> = { [c.ZSTD_c_compressionLevel!]: resolved.level, [c.ZSTD_c_checksumFlag!]: 1 };
     if (resolved.longDistance) params[c.ZSTD_c_enableLongDistanceMatching!] = 1;
-    const create = (nodeZlib() as unknown as { createZstdCompress: (o: object) => Duplex }).createZstdCompress;
+    const create = (zlib as unknown as { createZstdCompress: (o: object) => Duplex }).createZstdCompress;
     return create({ params });
   }
   return new ParallelCompressor(resolved, options);
