@@ -18,17 +18,18 @@ export const EXTERNAL_LIMIT_BYTES = 24 * 1024 * 1024;
 export const FULL_GC_GAP_MS = 50;
 
 /** V8's `gc`: a full collection without options, a minor one with `{ type: 'minor' }`. */
-type MinorGc = (options?: { type: 'minor' }) => void;
-let gcFunction: MinorGc | null | undefined;
+type V8Gc = (options?: { type: 'minor' }) => void;
+let gcFunction: V8Gc | null | undefined;
 
-function minorGc(): MinorGc | null {
+/** V8's `gc` function, taken once from a context made while `--expose-gc` is set; null where that fails. */
+function exposedGc(): V8Gc | null {
   if (gcFunction !== undefined) return gcFunction;
   gcFunction = null;
   try {
     setFlagsFromString('--expose-gc');
     // The flag takes effect for contexts created from now on: take `gc` from a fresh one.
     const fn = runInNewContext('gc') as unknown;
-    if (typeof fn === 'function') gcFunction = fn as MinorGc;
+    if (typeof fn === 'function') gcFunction = fn as V8Gc;
   } catch {
     // Only memory is at stake.
   } finally {
@@ -59,11 +60,11 @@ function minorGc(): MinorGc | null {
 export function collectYoungGarbage(): () => void {
   // `gc` is taken on the first tick rather than now: making a V8 context costs ~2 ms, which then falls
   // while the connection is being set up instead of before it starts.
-  let gc: MinorGc | null | undefined;
+  let gc: V8Gc | null | undefined;
   let lastUsed = -1;
   let lastFull = 0;
   const timer = setInterval(() => {
-    gc ??= minorGc();
+    gc ??= exposedGc();
     if (gc === null) {
       clearInterval(timer);
       return;
