@@ -11,9 +11,10 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HELP, parseBenchArgs, type BenchArgs } from './lib/args.js';
-import { CASES, type CaseContext, type CaseDef, type Features } from './lib/cases.js';
+import { CASES, type CaseContext, type CaseDef, type Features, type SyncMode } from './lib/cases.js';
 import { databaseBytes, growDataset, type DatasetTarget } from './lib/dataset.js';
 import { CommandFailed, cleanupMeasure, measure, stats, type Sample } from './lib/measure.js';
+import { boundOf, markDiskBound } from './lib/bound.js';
 import {
   machineInfo, toMarkdown, toSvg, versionInfo, type BenchResult, type CaseResult, type DatasetResult, type SideResult,
 } from './lib/report.js';
@@ -140,12 +141,12 @@ function show(program: string[], args: string[]): string[] {
   return [...program.map((p) => (p === OURS[0] ? 'node' : p.startsWith(ROOT) ? p.slice(ROOT.length + 1) : p)), ...args];
 }
 
-async function runCase(def: CaseDef, t: Target, args: BenchArgs, work: string, dataBytes: number, verifyDir: string | undefined): Promise<CaseResult> {
-  const base = { id: def.id, title: def.title };
+async function runCase(def: CaseDef, sync: SyncMode | undefined, t: Target, args: BenchArgs, work: string, dataBytes: number, verifyDir: string | undefined): Promise<CaseResult> {
+  const base = { id: def.id, title: def.title, ...(sync ? { sync } : {}), compressed: def.compressed };
   const avail = def.available(t.features);
   if (avail !== true) return { ...base, status: 'not available', reason: avail };
   const target = join(work, 'target');
-  const ctx: CaseContext = { conn: t.conn, target, noSync: args.noSync, verifyDir };
+  const ctx: CaseContext = { conn: t.conn, target, sync: sync ?? 'nosync', verifyDir };
   const spec = def.command(ctx);
   const ours = [...OURS, def.tool];
   const ref = t.features.reference ? [def.tool === 'backup' ? REF_BACKUP : REF_VERIFY] : undefined;
@@ -156,7 +157,7 @@ async function runCase(def: CaseDef, t: Target, args: BenchArgs, work: string, d
     syncDisks();
     const sample = await measure(program[0]!, [...program.slice(1), ...spec.args], spec.stdout, BENCH_ENV);
     if (timed) samples[who].push(sample);
-    out[who] = spec.stdout === 'count' ? sample.stdoutBytes : def.writesTarget ? await dirBytes(target) : undefined;
+    out[who] = def.writesTarget ? await dirBytes(target) : undefined;
   };
   try {
     for (let i = 0; i < args.warmup + args.runs; i++) {
@@ -189,9 +190,10 @@ async function runCase(def: CaseDef, t: Target, args: BenchArgs, work: string, d
       peakRss: o.peakRssBytes.median / p.peakRssBytes.median,
     };
   }
+  result.bound = { ours: boundOf(o), ...(result.reference ? { reference: boundOf(result.reference) } : {}) };
   const r = result.ratio;
-  log(`  ${def.id}: pgbb ${(o.wallMs.median / 1000).toFixed(2)} s, ${(o.peakRssBytes.max / MB).toFixed(0)} MB` +
-    (result.reference ? `; reference ${(result.reference.wallMs.median / 1000).toFixed(2)} s, ${(result.reference.peakRssBytes.max / MB).toFixed(0)} MB; ratio ${r!.wall.toFixed(3)}` : ''));
+  log(`  ${def.id}${sync ? ` (${sync})` : ''}: pgbb ${(o.wallMs.median / 1000).toFixed(2)} s, ${(o.peakRssBytes.max / MB).toFixed(0)} MB` +
+    (result.reference ? `; reference ${(result.reference.wallMs.median / 1000).toFixed(2)} s, ${(result.reference.peakRssBytes.max / MB).toFixed(0)} MB; wall ratio ${r!.wall.toFixed(3)}, CPU ratio ${r!.cpu.toFixed(3)}` : ''));
   return result;
 }
 
@@ -212,7 +214,7 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
       // One plain backup with streamed WAL, by the reference tool when it can, verified by both verifiers.
       verifyDir = join(work, 'verify-source');
       const program = t.features.reference ? [REF_BACKUP] : [...OURS, 'backup'];
-      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', verifyDir, '-Fp', '-X', 'stream'], 'ignore');
+      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', verifyDir, '-Fp', '-X', 'stream'], 'devnull');
     }
     const d: DatasetResult = {
       cluster: t.name,
@@ -226,7 +228,12 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
         'so this cluster measures pgbb alone; the ratios come from the PostgreSQL 15 cluster.';
     }
     datasets.push(d);
-    for (const def of cases) d.cases.push(await runCase(def, t, args, work, bytes, verifyDir));
+    for (const def of cases) {
+      for (const sync of def.writesTarget ? args.syncModes : [undefined]) {
+        d.cases.push(await runCase(def, sync, t, args, work, bytes, verifyDir));
+      }
+    }
+    markDiskBound(d.cases);
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -314,7 +321,7 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
     versions: versionInfo(OURS, REF_BACKUP, REF_VERIFY),
-    settings: { runs: args.runs, warmup: args.warmup, noSync: args.noSync, order: 'alternating pgbb, reference, pgbb, reference, ...' },
+    settings: { runs: args.runs, warmup: args.warmup, syncModes: args.syncModes, order: 'alternating pgbb, reference, pgbb, reference, ...' },
     datasets,
   };
   const dir = resolve(ROOT, args.resultsDir);

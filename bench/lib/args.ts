@@ -1,6 +1,6 @@
 // Command-line options of `npm run bench` (bench/run.ts). Kept apart so the defaults are in one place.
 import { parseArgs } from 'node:util';
-import { CASE_IDS, type CaseId } from './cases.js';
+import { CASE_IDS, SYNC_MODES, type CaseId, type SyncMode } from './cases.js';
 
 /** What one `npm run bench` invocation does. */
 export interface BenchArgs {
@@ -16,8 +16,8 @@ export interface BenchArgs {
   clusters: number[];
   /** An existing cluster instead (libpq connection string of a replication-capable role); no dataset is built. */
   conn: string | undefined;
-  /** Pass `--no-sync` to both tools (the final fsync is otherwise part of every timed run). */
-  noSync: boolean;
+  /** Durability settings to run each file-writing case with: `nosync` passes -N to both tools, `fsync` does not. */
+  syncModes: SyncMode[];
   /** Where targets go (an empty directory is made under it). */
   workDir: string | undefined;
   /** Where results go. */
@@ -34,15 +34,19 @@ export interface BenchArgs {
 
 export const HELP = `npm run bench -- [options]
 
-  --size=SIZE[,SIZE...]  dataset size(s), e.g. 300MB, 1GB, 4GB (default 300MB); with several,
-                         the dataset grows from one to the next and every case runs at each
+  --size=SIZE[,SIZE...]  dataset size(s), e.g. 300MB, 1GB, 4GB (default 1GB, the least for a ratio
+                         claim); with several, the dataset grows from one to the next and every case
+                         runs at each
+  --quick                300MB instead of 1GB (a quick look; start-up weighs more at that size)
   --runs=N               timed runs per tool and case (default 5), alternating ours / pg_basebackup
   --warmup=N             untimed runs per tool and case first (default 1)
   --cases=A,B            subset of: ${CASE_IDS.join(', ')}
   --clusters=15,17       which clusters to start (default both): 15 is Debian's build (ratios against
                          pg_basebackup 15), 17 is an embedded build (ours alone: pg_basebackup 15 refuses it)
   --conn=CONNSTR         use this running server instead (replication role; nothing is loaded into it)
-  --no-sync              pass --no-sync to both tools
+  --sync=MODE            nosync, fsync or both (default both): cases that write files run with -N
+                         (CPU and page cache) and/or with fsync (what a durable backup costs)
+  --no-sync              same as --sync=nosync
   --work-dir=DIR         where backups are written (default: the harness's temporary root)
   --results=DIR          where results go (default bench/results)
   --tag=WORD             add WORD to the timestamped result file name
@@ -67,7 +71,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
-      size: { type: 'string', default: '300MB' },
+      size: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      sync: { type: 'string', default: 'both' },
       runs: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       cases: { type: 'string' },
@@ -86,7 +92,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     allowPositionals: false,
   });
   if (values.help) return 'help';
-  const sizes = values.size.split(',').map(parseSize).sort((a, b) => a - b);
+  if (values.quick && values.size !== undefined) throw new Error('--quick and --size: give one');
+  const sizes = (values.size ?? (values.quick ? '300MB' : '1GB')).split(',').map(parseSize).sort((a, b) => a - b);
   const runs = Number(values.runs);
   const warmup = Number(values.warmup);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs=${values.runs}: expected a whole number >= 1`);
@@ -95,6 +102,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   for (const c of cases) {
     if (!(CASE_IDS as readonly string[]).includes(c)) throw new Error(`unknown case ${c}: expected one of ${CASE_IDS.join(', ')}`);
   }
+  const sync = values['no-sync'] ? 'nosync' : values.sync;
+  if (sync !== 'both' && !(SYNC_MODES as readonly string[]).includes(sync)) throw new Error(`--sync=${sync}: expected nosync, fsync or both`);
+  const syncModes = sync === 'both' ? [...SYNC_MODES] : [sync as SyncMode];
   const clusters = values.clusters.split(',').map(Number);
   for (const c of clusters) if (c !== 15 && c !== 17) throw new Error(`--clusters: ${c} is not 15 or 17`);
   return {
@@ -104,7 +114,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     cases: cases as CaseId[],
     clusters,
     conn: values.conn,
-    noSync: values['no-sync'],
+    syncModes,
     workDir: values['work-dir'],
     resultsDir: values.results,
     keepTimestamped: !values['no-keep'],

@@ -17,8 +17,6 @@ export interface Sample {
   sysMs: number;
   /** Peak RSS of the child (and waited-for descendants), in bytes. */
   peakRssBytes: number;
-  /** Bytes read from its standard output when counted. */
-  stdoutBytes: number;
 }
 
 export class CommandFailed extends Error {
@@ -29,25 +27,23 @@ let statsDir: string | undefined;
 
 /**
  * Run `program args` under GNU time and measure it. Rejects when it exits non-zero, with its stderr.
- * @param stdout `count` reads standard output through a pipe and counts it (as a consumer of `-D -`
- *   would); `ignore` sends it to /dev/null.
+ * @param stdout `devnull`: standard output is /dev/null; `pipe`: it is a pipe read by `cat > /dev/null`
+ *   (bash with pipefail, so either side failing fails the run). GNU time measures the tool alone; the
+ *   wall time lasts until cat has read everything, as a user's pipeline does.
  */
-export async function measure(program: string, args: string[], stdout: 'count' | 'ignore', env?: NodeJS.ProcessEnv): Promise<Sample> {
+export async function measure(program: string, args: string[], stdout: 'devnull' | 'pipe', env?: NodeJS.ProcessEnv): Promise<Sample> {
   if (!existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} is missing: install GNU time (apt-get install time)`);
   statsDir ??= await mkdtemp(join(tmpdir(), 'pgbb-bench-time-'));
   const statsFile = join(statsDir, 'stats');
   await rm(statsFile, { force: true });
   // %e/%U/%S in seconds (centiseconds resolution), %M in KiB.
-  const timeArgs = ['-o', statsFile, '-f', '%e %U %S %M', program, ...args];
+  const timed = [GNU_TIME, '-o', statsFile, '-f', '%e %U %S %M', program, ...args];
+  const [file, argv] = stdout === 'pipe'
+    ? ['/bin/bash', ['-c', 'set -o pipefail; "$@" | cat > /dev/null', 'bash', ...timed]] as const
+    : [timed[0]!, timed.slice(1)] as const;
   const t0 = performance.now();
-  const child = spawn(GNU_TIME, timeArgs, {
-    stdio: ['ignore', stdout === 'count' ? 'pipe' : 'ignore', 'pipe'],
-    ...(env ? { env } : {}),
-  });
-  let stdoutBytes = 0;
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdoutBytes += chunk.length;
-  });
+  // 'ignore' connects standard output to /dev/null.
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], ...(env ? { env } : {}) });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {
@@ -67,7 +63,6 @@ export async function measure(program: string, args: string[], stdout: 'count' |
     userMs: (user ?? 0) * 1000,
     sysMs: (sys ?? 0) * 1000,
     peakRssBytes: (maxKb ?? 0) * 1024,
-    stdoutBytes,
   };
 }
 
