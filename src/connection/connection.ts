@@ -18,7 +18,7 @@
 import { StateError } from '../errors.js';
 import * as fe from '../protocol/frontend.js';
 import type { StreamMessage } from '../protocol/messages.js';
-import { MAX_SERVER_MAJOR } from '../server-version.js';
+import { MAX_SERVER_MAJOR, serverMajorOf } from '../server-version.js';
 import { abortReason, collectResults, startCommand } from './command.js';
 import { resolveConnectionOptions } from './options.js';
 import type { ConnectionTuning, MessagePump } from './pump.js';
@@ -111,7 +111,7 @@ export class ReplicationConnection implements ReplicationConnectionApi {
 
   /** Major version, e.g. 17. */
   get serverMajor(): number {
-    return Math.floor(this.#pump.serverVersionNum / 10000);
+    return serverMajorOf(this.#pump.serverVersionNum);
   }
 
   /** BackendKeyData process id (the walsender's pid). */
