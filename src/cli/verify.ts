@@ -171,7 +171,8 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
       progress.finish();
     } catch (err) {
       progress.breakLine();
-      return reporter.error(err);
+      // Reported by the runner.
+      throw err;
     }
     if (mode === 'json') {
       ctx.stdout.write(`${JSON.stringify({ event: 'done', ...summaryJson(run.summary), ok: problems === 0 })}\n`);

@@ -4,7 +4,7 @@ import { BACKUP_COMMAND } from '../../../src/cli/backup-flags.js';
 import { COMBINE_COMMAND } from '../../../src/cli/combine.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { IDENTIFY_COMMAND } from '../../../src/cli/identify.js';
-import { runCli } from '../../../src/cli/run.js';
+import { COMMANDS as ALL, runCli } from '../../../src/cli/run.js';
 import { VERIFY_COMMAND } from '../../../src/cli/verify.js';
 
 function context() {
@@ -76,9 +76,14 @@ describe('--help', () => {
       const { ctx, out } = context();
       expect(await runCli([name, '--help'], ctx)).toBe(0);
       expect(out.stdout).toMatch(/\nExamples:\n  # .+\n  pgbb /);
-      // Every example is a command line its own parser accepts.
-      for (const e of spec.examples ?? []) expect(e.command.startsWith(`pgbb ${name} `)).toBe(true);
       expect(spec.examples?.length).toBeGreaterThan(0);
+      // Every example is a command line its own parser accepts (shell words, up to a pipe).
+      const command = ALL.find((c) => c.name === name)!;
+      for (const e of spec.examples ?? []) {
+        const words = [...e.command.split('|')[0]!.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+        expect(words.slice(0, 2)).toEqual(['pgbb', name]);
+        expect(command.parse(words.slice(2)).kind, e.command).toBe('run');
+      }
     }
   });
 });
