@@ -116,7 +116,11 @@ export const backupCommand = defineCommand<BackupCliOptions>({
     };
     // Taken before anything is written: what a forced exit may remove.
     const targets = cli.noClean ? [] : await snapshotTargets(cli);
-    const unregister = ctx.onEmergencyExit?.(() => emergencyCleanupFor(targets));
+    // A slot made with -C is dropped by the library's cleanup, which a forced exit does not wait for.
+    const slotNote = cli.createSlot && cli.slot !== undefined
+      ? [`replication slot "${cli.slot}" created by this run may remain on the server: drop it with SELECT pg_drop_replication_slot('${cli.slot}')`]
+      : [];
+    const unregister = ctx.onEmergencyExit?.(() => ({ ...emergencyCleanupFor(targets), notes: slotNote }));
     let result: RunBackupResult;
     try {
       result = await ctx.lib.backup(options);

@@ -34,10 +34,10 @@ export interface CliContext {
   /**
    * Register what to remove synchronously if pgbb must exit before the command's own cleanup has
    * run (a deliberate second interrupt); returns the function that unregisters it. The callback
-   * returns the paths it removed and those it could not, for the message. Absent in tests that do
-   * not need it.
+   * returns the paths it removed, those it could not, and what is left to the user, for the
+   * message. Absent in tests that do not need it.
    */
-  onEmergencyExit?: (cleanup: () => { removed: string[]; failed: string[] }) => () => void;
+  onEmergencyExit?: (cleanup: () => { removed: string[]; failed: string[]; notes?: string[] }) => () => void;
 }
 
 /** What a command's parser makes of its arguments. */

@@ -51,12 +51,19 @@ export function createInterruptHandler(o: InterruptHandlerOptions): (signal: Nod
   };
 }
 
+/** What one emergency cleanup did (see `CliContext.onEmergencyExit`). */
+export interface EmergencyCleanupResult {
+  removed: string[];
+  failed: string[];
+  notes?: string[];
+}
+
 /** Emergency cleanups registered by the running command (see `CliContext.onEmergencyExit`). */
 export class EmergencyCleanups {
-  readonly #cleanups = new Set<() => { removed: string[]; failed: string[] }>();
+  readonly #cleanups = new Set<() => EmergencyCleanupResult>();
 
   /** Register one; returns the function that unregisters it. */
-  add(cleanup: () => { removed: string[]; failed: string[] }): () => void {
+  add(cleanup: () => EmergencyCleanupResult): () => void {
     this.#cleanups.add(cleanup);
     return () => this.#cleanups.delete(cleanup);
   }
@@ -65,15 +72,18 @@ export class EmergencyCleanups {
   run(prog: string, signal: NodeJS.Signals): string[] {
     const removed: string[] = [];
     const failed: string[] = [];
+    const notes: string[] = [];
     for (const c of this.#cleanups) {
       const r = c();
       removed.push(...r.removed);
       failed.push(...r.failed);
+      notes.push(...(r.notes ?? []));
     }
     this.#cleanups.clear();
     const lines = [`${prog}: ${signal} again: stopping at once`];
     for (const p of removed) lines.push(`${prog}: removed "${p}"`);
     for (const p of failed) lines.push(`${prog}: warning: could not remove "${p}": remove it yourself`);
+    for (const n of notes) lines.push(`${prog}: warning: ${n}`);
     return lines;
   }
 }

@@ -40,6 +40,8 @@ export interface EmergencyCleanup {
   removed: string[];
   /** Targets that could not be put back, for the message. */
   failed: string[];
+  /** What is left to the user, one sentence each. */
+  notes?: string[];
 }
 
 /** Put every target back as it was: remove what was absent, empty what was empty. Synchronous. */

@@ -1,4 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseBackupCommandLine, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
@@ -205,6 +208,33 @@ describe('pgbb backup', () => {
     t.controller.abort(new AbortError('interrupted by SIGINT'));
     expect(await run).toBe(1);
     expect(t.out.stderr).toBe('0/1 kB (0%), 0/1 tablespace\r\npgbb: error: interrupted by SIGINT\n');
+  });
+});
+
+describe('pgbb backup and a forced exit', () => {
+  it('registers what a forced exit removes while the library runs, and unregisters it after', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pgbb-cmd-'));
+    const dir = join(root, 'data');
+    const registered: (() => { removed: string[]; failed: string[]; notes?: string[] })[] = [];
+    let seen: ReturnType<(typeof registered)[number]> | undefined;
+    const t = context({
+      backup: async () => {
+        mkdirSync(dir);
+        writeFileSync(join(dir, 'backup_label'), 'x');
+        // What process.ts runs on a deliberate second interrupt.
+        seen = registered[0]?.();
+        return RESULT;
+      },
+    });
+    t.ctx.onEmergencyExit = (cleanup) => {
+      registered.push(cleanup);
+      return () => registered.splice(registered.indexOf(cleanup), 1);
+    };
+    expect(await runCli(['backup', '-D', dir, '-C', '-S', 'keep_me'], t.ctx)).toBe(0);
+    expect(seen?.removed).toEqual([dir]);
+    expect(seen?.notes?.[0]).toMatch(/^replication slot "keep_me" created by this run may remain/);
+    expect(existsSync(dir)).toBe(false);
+    expect(registered).toEqual([]);
   });
 });
 

@@ -65,6 +65,9 @@ describe('emergency cleanup', () => {
     expect(readdirSync(ts)).toEqual(['keep']);
     unregister();
     expect(cleanups.run('pgbb', 'SIGINT')).toEqual(['pgbb: SIGINT again: stopping at once']);
+    cleanups.add(() => ({ removed: [], failed: ['/x'], notes: ['slot "s" may remain'] }));
+    expect(cleanups.run('pgbb', 'SIGTERM')).toEqual(['pgbb: SIGTERM again: stopping at once',
+      'pgbb: warning: could not remove "/x": remove it yourself', 'pgbb: warning: slot "s" may remain']);
   });
 
   it('has nothing to remove for -D -', async () => {
