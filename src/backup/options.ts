@@ -7,6 +7,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { ConnectionOptions, ServerNotice } from '../connection/types.js';
+import type { Lsn } from '../lsn.js';
 import type { WalSink } from '../wal/sink.js';
 import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 
@@ -36,6 +37,21 @@ export const DEFAULT_BACKUP_LABEL = 'pg_basebackup base backup';
 export const MAX_RATE_LOWER_KBPS = 32;
 /** @see MAX_RATE_LOWER_KBPS */
 export const MAX_RATE_UPPER_KBPS = 1_048_576;
+
+/**
+ * A step of the backup, as {@link BaseBackupOptions.onPhase} reports it: `checkpoint` when BASE_BACKUP
+ * is sent (the server now waits for its checkpoint), `data` when the start position arrives (the
+ * checkpoint is done), then `wal`, `manifest` and `done`.
+ */
+export interface BackupPhaseEvent {
+  phase: 'checkpoint' | 'data' | 'wal' | 'manifest' | 'done';
+  /** The checkpoint mode asked for (`-c`). */
+  checkpoint: CheckpointMode;
+  /** The backup's start position, once known (from `data` on). */
+  startLsn?: Lsn;
+  /** The timeline of {@link startLsn}. */
+  timeline?: number;
+}
 
 /** Options of {@link startBackup}. */
 export interface BaseBackupOptions {
@@ -167,6 +183,12 @@ export interface BaseBackupOptions {
    * @default none
    */
   onNotice?: (notice: ServerNotice) => void;
+  /**
+   * Called as the backup moves from phase to phase ({@link BackupPhaseEvent}); a spread checkpoint
+   * can take minutes, and `checkpoint` then `data` tell a caller when it starts and ends.
+   * @default none
+   */
+  onPhase?: (event: BackupPhaseEvent) => void;
   /** Aborts the backup: both connections close, pending calls reject with `AbortError`. */
   signal?: AbortSignal;
 }

@@ -49,6 +49,8 @@ export interface CommandSpec {
   options: OptionSpec[];
   /** Text printed after the option list. */
   epilog?: string;
+  /** Command lines shown under `Examples:` at the end of `--help`, each with a comment line above it. */
+  examples?: { comment: string; command: string }[];
 }
 
 /** One option as it appeared on the command line. */
@@ -74,8 +76,8 @@ export class UsageError extends ConfigError {
    * `prog: message`; false for option checks, printed as `pgbb: error: message`.
    */
   readonly getopt: boolean;
-  constructor(prog: string, message: string, options?: { getopt?: boolean }) {
-    super(message);
+  constructor(prog: string, message: string, options?: { getopt?: boolean; cause?: unknown }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.prog = prog;
     this.getopt = options?.getopt ?? false;
   }
@@ -272,5 +274,9 @@ export function formatHelp(spec: CommandSpec): string {
     }
   }
   if (spec.epilog) lines.push('', spec.epilog);
+  if (spec.examples?.length) {
+    lines.push('', 'Examples:');
+    for (const e of spec.examples) lines.push(`  # ${e.comment}`, `  ${e.command}`);
+  }
   return `${lines.join('\n')}\n`;
 }

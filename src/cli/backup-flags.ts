@@ -4,9 +4,14 @@
  * @module
  */
 import { isAbsolute } from 'node:path';
+import {
+  MANIFEST_CHECKSUM_ALGORITHMS, MAX_RATE_LOWER_KBPS, MAX_RATE_UPPER_KBPS, tablespaceMappingFrom, type CheckpointMode,
+  type ManifestChecksumAlgorithm, type WalMethod,
+} from '../index.js';
 import { parseArgs, rejectOperands, UsageError, type CommandSpec, type OptionSpec, type ParsedArgs } from './args.js';
 import { NO_COMPRESSION, parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
+import type { CommandLine } from './context.js';
 
 const OUT = 'Options controlling the output';
 const GEN = 'General options';
@@ -63,18 +68,19 @@ export const BACKUP_COMMAND: CommandSpec = {
   summary: 'pgbb backup takes a base backup of a running PostgreSQL server.',
   options,
   epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
+  examples: [
+    { comment: 'a plain copy of the data directory, WAL streamed beside it, with progress',
+      command: 'pgbb backup -h db1 -U replicator -D /backups/db1 -c fast -P' },
+    { comment: 'tar files compressed with zstd on the server, a standby configuration in base.tar',
+      command: 'pgbb backup -d "host=db1 user=replicator" -D /backups/db1 -Ft -Z server-zstd -R' },
+    { comment: 'one tar on standard output (WAL fetched at the end: it cannot be streamed there)',
+      command: 'pgbb backup -h db1 -D - -Ft -X fetch | gzip > db1.tar.gz' },
+    { comment: 'relocate a tablespace, limit the rate to 50 MB/s',
+      command: 'pgbb backup -h db1 -D /backups/db1 -T /srv/ts1=/backups/ts1 -r 50M' },
+    { comment: 'an incremental backup (PostgreSQL 17+) against the last one',
+      command: 'pgbb backup -h db1 -D /backups/db1-inc -i /backups/db1/backup_manifest' },
+  ],
 };
-
-/** `-X`: how the WAL needed to make the backup consistent is included. */
-export type WalMethod = 'none' | 'fetch' | 'stream';
-/** `--manifest-checksums` values, as the server names them. */
-export type ManifestChecksumAlgorithm = 'NONE' | 'CRC32C' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512';
-
-/** One `-T OLDDIR=NEWDIR`. */
-export interface TablespaceMapping {
-  oldDir: string;
-  newDir: string;
-}
 
 /** Everything `pgbb backup` was told, typed and checked. */
 export interface BackupCliOptions {
@@ -85,16 +91,17 @@ export interface BackupCliOptions {
   /** @default 'plain' */
   format: 'plain' | 'tar';
   /** `-r`, in kB/s (32 – 1048576); absent: no limit. */
-  maxRateKbps?: number;
+  maxRateKBps?: number;
   writeRecoveryConf: boolean;
-  tablespaceMappings: TablespaceMapping[];
+  /** `-T`, old directory → new directory; for an old directory given twice, the first `-T` (as pg_basebackup). */
+  tablespaceMapping: ReadonlyMap<string, string>;
   /** `--waldir`, absolute. */
   walDir?: string;
   /** @default 'stream' */
   walMethod: WalMethod;
   compression: CompressionSpec;
   /** @default 'spread' */
-  checkpoint: 'fast' | 'spread';
+  checkpoint: CheckpointMode;
   createSlot: boolean;
   /** `-S`: a permanent slot to stream through. */
   slot?: string;
@@ -127,14 +134,7 @@ export interface BackupCliOptions {
 }
 
 /** What the command line asks for. */
-export type BackupCommandLine =
-  | { kind: 'help' }
-  | { kind: 'version' }
-  | { kind: 'run'; options: BackupCliOptions };
-
-/** pg_basebackup's bounds for `-r` (MAX_RATE_LOWER / MAX_RATE_UPPER, in kB/s). */
-export const MAX_RATE_LOWER_KBPS = 32;
-export const MAX_RATE_UPPER_KBPS = 1024 * 1024;
+export type BackupCommandLine = CommandLine<BackupCliOptions>;
 
 /**
  * Parse `-r`: a positive number in kB/s, optionally followed by `k` (kB/s) or `M`
@@ -165,51 +165,12 @@ export function parseMaxRate(prog: string, src: string): number {
   return kbps;
 }
 
-/** Windows drive or UNC paths count as absolute for OLDDIR: the server may run on Windows. */
-const isWindowsAbsolute = (p: string) => /^[A-Za-z]:[\\/]/.test(p) || /^[\\/]{2}/.test(p);
-
-/**
- * Parse `-T OLDDIR=NEWDIR`: the first unescaped `=` splits, `\=` stands for a
- * literal `=`, both sides must be absolute (OLDDIR by Unix or Windows rules, since
- * the server may run on either), as pg_basebackup's tablespace_list_append.
- */
-export function parseTablespaceMapping(prog: string, arg: string): TablespaceMapping {
-  let oldDir = '';
-  let newDir: string | undefined;
-  for (let i = 0; i < arg.length; i++) {
-    const ch = arg[i] as string;
-    if (ch === '\\' && arg[i + 1] === '=') {
-      newDir === undefined ? (oldDir += '=') : (newDir += '=');
-      i++;
-    } else if (ch === '=') {
-      if (newDir !== undefined) throw new UsageError(prog, 'multiple "=" signs in tablespace mapping');
-      newDir = '';
-    } else if (newDir === undefined) {
-      oldDir += ch;
-    } else {
-      newDir += ch;
-    }
-  }
-  if (oldDir === '' || !newDir) {
-    throw new UsageError(prog, `invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
-  }
-  if (!isAbsolute(oldDir) && !isWindowsAbsolute(oldDir)) {
-    throw new UsageError(prog, `old directory is not an absolute path in tablespace mapping: ${oldDir}`);
-  }
-  if (!isAbsolute(newDir)) {
-    throw new UsageError(prog, `new directory is not an absolute path in tablespace mapping: ${newDir}`);
-  }
-  return { oldDir: canonicalize(oldDir), newDir: canonicalize(newDir) };
-}
-
-/** Like PostgreSQL's canonicalize_path for the common cases: no doubled or trailing slashes, no `.` parts. */
+/** `--waldir` as PostgreSQL's canonicalize_path leaves it for the common cases: no doubled or trailing slashes, no `.` parts. */
 function canonicalize(p: string): string {
   let out = p.replace(/\/{2,}/g, '/').replace(/\/(\.\/)+/g, '/').replace(/\/\.$/, '');
   if (out.length > 1) out = out.replace(/\/+$/, '');
   return out;
 }
-
-const MANIFEST_CHECKSUMS: readonly ManifestChecksumAlgorithm[] = ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'];
 
 /** Parse an integer option the way PostgreSQL's option_parse_int does (range included). */
 export function parseIntOption(prog: string, value: string, name: string, min: number, max: number): number {
@@ -258,7 +219,7 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
     else throw usage(`invalid wal-method option "${x}", must be "fetch", "stream", or "none"`);
   }
 
-  let checkpoint: 'fast' | 'spread' = 'spread';
+  let checkpoint: CheckpointMode = 'spread';
   const c = args.last('checkpoint');
   if (c !== undefined) {
     // pg_basebackup compares case-insensitively here.
@@ -280,16 +241,17 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   }
 
   const maxRate = args.last('maxRate');
-  const maxRateKbps = maxRate === undefined ? undefined : parseMaxRate(prog, maxRate);
-  const tablespaceMappings = args.all('tablespaceMapping').map((m) => parseTablespaceMapping(prog, m));
+  const maxRateKBps = maxRate === undefined ? undefined : parseMaxRate(prog, maxRate);
+  // The library's parser, shared with `combine -T`; its ConfigError becomes a usage error in the runner.
+  const tablespaceMapping = tablespaceMappingFrom(args.all('tablespaceMapping'));
 
   let manifestChecksums: ManifestChecksumAlgorithm | undefined;
   const mc = args.last('manifestChecksums');
   if (mc !== undefined) {
     // The server matches these names case-insensitively (pg_checksum_parse_type).
     const up = mc.toUpperCase() as ManifestChecksumAlgorithm;
-    if (!MANIFEST_CHECKSUMS.includes(up)) {
-      throw usage(`unrecognized manifest checksum algorithm "${mc}", must be one of ${MANIFEST_CHECKSUMS.join(', ')}`);
+    if (!MANIFEST_CHECKSUM_ALGORITHMS.includes(up)) {
+      throw usage(`unrecognized manifest checksum algorithm "${mc}", must be one of ${MANIFEST_CHECKSUM_ALGORITHMS.join(', ')}`);
     }
     manifestChecksums = up;
   }
@@ -322,7 +284,8 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
     throw usage('cannot write a plain-format backup to standard output (use -Ft with -D -)');
   }
   if (format === 'tar' && walMethod === 'stream' && toStdout) {
-    throw usage('cannot stream write-ahead logs in tar mode to stdout');
+    // -X stream is the default, so say what to write instead.
+    throw usage('cannot stream write-ahead logs in tar mode to stdout: use -X fetch or -X none with -D -');
   }
   if (slot !== undefined && walMethod !== 'stream') {
     throw usage('replication slots can only be used with WAL streaming');
@@ -338,7 +301,7 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
     walDir = canonicalize(walDirRaw);
     if (!isAbsolute(walDir)) throw usage('WAL directory location must be an absolute path');
   }
-  if (tablespaceMappings.length > 0 && format !== 'plain') {
+  if (tablespaceMapping.size > 0 && format !== 'plain') {
     // pg_basebackup ignores -T in tar mode; we refuse rather than silently do nothing.
     throw usage('tablespace mapping (-T) can only be used in plain mode');
   }
@@ -355,13 +318,13 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   if (json && toStdout) throw usage('--json cannot be used when the backup goes to standard output (-D -)');
 
   const out: BackupCliOptions = {
-    pgdata, toStdout, format, writeRecoveryConf: args.has('writeRecoveryConf'), tablespaceMappings, walMethod,
+    pgdata, toStdout, format, writeRecoveryConf: args.has('writeRecoveryConf'), tablespaceMapping, walMethod,
     compression, checkpoint, createSlot, temporarySlot: slot === undefined && !noSlot,
     noClean: args.has('noClean'), sync: !args.has('noSync'),
     progress, verbose: args.count('verbose'), manifest, manifestForceEncode: args.has('manifestForceEncode'),
     estimateSize, verifyChecksums: !args.has('noVerifyChecksums'), statusIntervalMs, connection, json,
   };
-  if (maxRateKbps !== undefined) out.maxRateKbps = maxRateKbps;
+  if (maxRateKBps !== undefined) out.maxRateKBps = maxRateKBps;
   if (walDir !== undefined) out.walDir = walDir;
   if (slot !== undefined) out.slot = slot;
   const label = args.last('label');

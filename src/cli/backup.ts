@@ -1,65 +1,44 @@
 /**
- * `pgbb backup`: pg_basebackup's command line, mapped onto the library's backup
- * options plus an output plan, run through the library with the reporter.
+ * `pgbb backup`: pg_basebackup's command line, mapped straight onto the library's `runBackup`
+ * options, run through the runner with the reporter.
  * @module
  */
-import type { BaseBackupOptions, ConnectionOptions } from '../index.js';
-import { BACKUP_COMMAND, parseBackupCommandLine, type BackupCliOptions, type TablespaceMapping } from './backup-flags.js';
-import type { CompressionSpec } from './compress-spec.js';
+import { Writable } from 'node:stream';
+import { formatLsn, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
+import { BACKUP_COMMAND, parseBackupCommandLine, type BackupCliOptions } from './backup-flags.js';
 import {
-  connectionOptionsFromFlags, maybePromptPassword, parseOrExit, reporterFor, scrubberFor, type CliCommand,
+  connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext,
 } from './context.js';
-import type { BackupOutcome } from './library.js';
+import { emergencyCleanupFor, snapshotTargets } from './targets.js';
 
 /**
- * Where and how the backup is written: what the library's sinks need beyond the
- * protocol options.
- */
-export interface BackupOutputPlan {
-  /**
-   * `plain`: extract into `directory` (tablespaces at their mapped locations);
-   * `tar`: `base.tar`, `<oid>.tar`, `pg_wal.tar` and `backup_manifest` in `directory`;
-   * `stdout`: the single tar stream on standard output (one tablespace only, the
-   * manifest injected into it).
-   */
-  kind: 'plain' | 'tar' | 'stdout';
-  /** The `-D` directory; `undefined` for `stdout`. */
-  directory: string | undefined;
-  /** `-T` mappings, in order (first match wins, as pg_basebackup's get_tablespace_mapping). */
-  tablespaceMappings: TablespaceMapping[];
-  /** `--waldir`: pg_wal becomes a symlink to it (plain format). */
-  walDir: string | undefined;
-  /** `-z` / `-Z`; client-side compression applies to tar output, server-side is requested from the server. */
-  compression: CompressionSpec;
-  /** `-R`: write standby.signal and primary_conninfo (into base.tar in tar format). */
-  writeRecoveryConf: boolean;
-  /** `-N` clears it: fsync the output at the end. */
-  sync: boolean;
-  /** `-n`: leave partial output behind on failure. */
-  noClean: boolean;
-  /** `-i`: the previous backup's manifest to take an incremental backup against (17+). */
-  incrementalManifest: string | undefined;
-}
-
-/** The library's backup options and the output plan for a command line. */
-export interface MappedBackup {
-  backup: BaseBackupOptions;
-  output: BackupOutputPlan;
-}
-
-/**
- * Map checked flags to the library's options. Pure.
- * `connection` is the connection options built from the flags (password included
- * when `-W` asked for one); `signal` aborts the backup.
+ * Map checked flags to the library's options. Pure: the callbacks that report are added by the
+ * command. `connection` is the connection options built from the flags (password included when
+ * `-W` asked for one); `stdout` is where `-D -` writes; `signal` aborts the backup.
  *
  * @example
  * ```ts
- * const { backup, output } = mapBackupOptions(cli, { connection: {}, signal });
+ * const options = mapBackupOptions(cli, { connection: {}, stdout: process.stdout, signal });
+ * await runBackup(options);
  * ```
  */
-export function mapBackupOptions(cli: BackupCliOptions, o: { connection: ConnectionOptions; signal?: AbortSignal }): MappedBackup {
-  const backup: BaseBackupOptions = {
+export function mapBackupOptions(cli: BackupCliOptions,
+  o: { connection: ConnectionOptions; stdout: Writable; signal?: AbortSignal }): RunBackupOptions {
+  let output: RunBackupOptions['output'];
+  if (cli.toStdout) {
+    output = { format: 'tar-stream', stream: o.stdout };
+  } else if (cli.format === 'tar') {
+    output = { format: 'tar', directory: cli.pgdata };
+  } else {
+    output = {
+      format: 'plain', directory: cli.pgdata,
+      ...(cli.tablespaceMapping.size > 0 ? { tablespaceMapping: cli.tablespaceMapping } : {}),
+      ...(cli.walDir !== undefined ? { waldir: cli.walDir } : {}),
+    };
+  }
+  const options: RunBackupOptions = {
     connection: o.connection,
+    output,
     checkpoint: cli.checkpoint,
     wal: cli.walMethod,
     // pg_basebackup asks the server for tablespace_map in tar format only; plain
@@ -70,67 +49,87 @@ export function mapBackupOptions(cli: BackupCliOptions, o: { connection: Connect
     verifyChecksums: cli.verifyChecksums,
     estimateSize: cli.estimateSize,
     statusIntervalMs: cli.statusIntervalMs,
-  };
-  if (cli.label !== undefined) backup.label = cli.label;
-  if (cli.maxRateKbps !== undefined) backup.maxRateKBps = cli.maxRateKbps;
-  if (cli.manifestChecksums !== undefined) backup.manifestChecksums = cli.manifestChecksums;
-  if (cli.walMethod === 'stream') {
-    if (cli.slot !== undefined) backup.slot = cli.slot;
-    if (cli.createSlot) backup.createSlot = true;
-    if (!cli.temporarySlot && cli.slot === undefined) backup.useSlot = false;
-  }
-  if (o.signal !== undefined) backup.signal = o.signal;
-  const output: BackupOutputPlan = {
-    kind: cli.toStdout ? 'stdout' : cli.format,
-    directory: cli.toStdout ? undefined : cli.pgdata,
-    tablespaceMappings: cli.tablespaceMappings,
-    walDir: cli.walDir,
-    compression: cli.compression,
     writeRecoveryConf: cli.writeRecoveryConf,
-    sync: cli.sync,
     noClean: cli.noClean,
-    incrementalManifest: cli.incrementalManifest,
+    noSync: !cli.sync,
   };
-  return { backup, output };
+  if (cli.label !== undefined) options.label = cli.label;
+  if (cli.maxRateKBps !== undefined) options.maxRateKBps = cli.maxRateKBps;
+  if (cli.manifestChecksums !== undefined) options.manifestChecksums = cli.manifestChecksums;
+  // -Z: client-side compression is applied by the tar outputs, server-side asked of the server.
+  if (cli.compression.algorithm !== 'none') options.compression = cli.compression;
+  // -i: UPLOAD_MANIFEST + BASE_BACKUP (INCREMENTAL); the session reads the file.
+  if (cli.incrementalManifest !== undefined) options.incrementalManifest = cli.incrementalManifest;
+  if (cli.walMethod === 'stream') {
+    if (cli.slot !== undefined) options.slot = cli.slot;
+    if (cli.createSlot) options.createSlot = true;
+    if (!cli.temporarySlot && cli.slot === undefined) options.useSlot = false;
+  }
+  if (o.signal !== undefined) options.signal = o.signal;
+  return options;
 }
 
-/** The text pgbb prints with `-v` at the end of a backup. */
-export function formatOutcome(outcome: BackupOutcome): string[] {
-  const lines: string[] = [];
-  if (outcome.startLsn !== undefined) {
-    lines.push(`write-ahead log start point: ${outcome.startLsn}${outcome.timeline !== undefined ? ` on timeline ${outcome.timeline}` : ''}`);
-  }
-  if (outcome.endLsn !== undefined) lines.push(`write-ahead log end point: ${outcome.endLsn}`);
-  lines.push('base backup completed');
-  return lines;
+/** The lines pgbb prints with `-v` at the end of a backup (the start point was printed when it arrived). */
+export function formatOutcome(result: Pick<RunBackupResult, 'endLsn'>): string[] {
+  return [`write-ahead log end point: ${formatLsn(result.endLsn)}`, 'base backup completed'];
+}
+
+/** The JSON `done` event's fields: the library's result, in its names. */
+export function outcomeFields(result: RunBackupResult): Record<string, unknown> {
+  return {
+    startLsn: formatLsn(result.startLsn), startTimeline: result.startTimeline,
+    endLsn: formatLsn(result.endLsn), endTimeline: result.endTimeline,
+    totalBytes: result.stats.totalBytes, outputs: result.outputs,
+  };
+}
+
+/** Standard output as a stream: the process's own, or one over a test double's `write`. */
+function stdoutStream(ctx: CliContext): Writable {
+  return ctx.stdoutStream ?? new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      ctx.stdout.write(chunk);
+      callback();
+    },
+  });
 }
 
 /** `pgbb backup`. */
-export const backupCommand: CliCommand = {
+export const backupCommand = defineCommand<BackupCliOptions>({
   name: 'backup',
   summary: 'take a base backup of a running server (like pg_basebackup)',
-  async run(argv, ctx) {
-    const cli = parseOrExit(ctx, argv, BACKUP_COMMAND, parseBackupCommandLine);
-    if (typeof cli === 'number') return cli;
-    const base = { json: cli.json, progress: cli.progress, verbose: cli.verbose };
-    let reporter = reporterFor(ctx, { ...base, scrub: scrubberFor(ctx, cli.connection) });
+  spec: BACKUP_COMMAND,
+  parse: parseBackupCommandLine,
+  reporting: (cli) => ({ json: cli.json, progress: cli.progress, verbose: cli.verbose, connectionString: cli.connection.connectionString }),
+  async execute(cli, { ctx, reporter, addSecret }) {
+    const password = await maybePromptPassword(cli.connection, ctx);
+    addSecret(password);
+    const connection = connectionOptionsFromFlags(cli.connection, ctx, { password });
+    const options: RunBackupOptions = {
+      ...mapBackupOptions(cli, { connection, stdout: stdoutStream(ctx), signal: ctx.signal }),
+      onPhase: (e) => reporter.phase(e),
+      onProgress: (p) => reporter.progress(p, p.finished),
+      onNotice: (n) => reporter.warning(`${n.severity}: ${n.message}`),
+      onChecksumFailure: (f) => reporter.warning(f.block !== undefined
+        ? `checksum failure in file "${f.file}", block ${f.block}`
+        : `file "${f.file}" has ${f.count ?? 'several'} checksum failures`),
+      onWarning: (w) => reporter.warning(w.message),
+    };
+    // Taken before anything is written: what a forced exit may remove.
+    const targets = cli.noClean ? [] : await snapshotTargets(cli);
+    // A slot made with -C is dropped by the library's cleanup, which a forced exit does not wait for.
+    const slotNote = cli.createSlot && cli.slot !== undefined
+      ? [`replication slot "${cli.slot}" created by this run may remain on the server: drop it with SELECT pg_drop_replication_slot('${cli.slot}')`]
+      : [];
+    const unregister = ctx.onEmergencyExit?.(() => ({ ...emergencyCleanupFor(targets), notes: slotNote }));
+    let result: RunBackupResult;
     try {
-      const password = await maybePromptPassword(cli.connection, ctx);
-      reporter = reporterFor(ctx, { ...base, scrub: scrubberFor(ctx, cli.connection, password) });
-      const connection = connectionOptionsFromFlags(cli.connection, ctx, { password });
-      const { backup, output } = mapBackupOptions(cli, { connection, signal: ctx.signal });
-      // The single call into the library (wired in src/cli/library.ts).
-      const outcome = await ctx.lib.backup({ backup, output }, {
-        progress: (p, force) => reporter.progress(p, force),
-        info: (m) => reporter.info(m),
-        warning: (m) => reporter.warning(m),
-      });
-      reporter.finishProgress();
-      for (const line of formatOutcome(outcome)) reporter.info(line);
-      reporter.done({ ...outcome });
-      return 0;
-    } catch (err) {
-      return reporter.error(err);
+      result = await ctx.lib.backup(options);
+    } finally {
+      unregister?.();
     }
+    reporter.finishProgress();
+    for (const line of formatOutcome(result)) reporter.info(line);
+    reporter.done(outcomeFields(result));
+    return 0;
   },
-};
+});

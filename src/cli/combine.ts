@@ -4,12 +4,9 @@
  * backup to `-o`. Silent on success, like pg_combinebackup; `-d` prints what it does.
  * @module
  */
-import {
-  combineBackups, parseChecksumAlgorithm, parseTablespaceMapping, type CombineOptions,
-} from '../index.js';
+import { combineBackups, parseChecksumAlgorithm, tablespaceMappingFrom, type CombineOptions } from '../index.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
-import { parseOrExit, type CliCommand, type CommandLine } from './context.js';
-import { chooseMode, createReporter } from './output.js';
+import { defineCommand, type CommandLine } from './context.js';
 
 const PROG = 'pgbb combine';
 
@@ -38,6 +35,12 @@ export const COMBINE_COMMAND: CommandSpec = {
     { key: 'help', short: '?', long: 'help', help: 'show this help, then exit' },
   ],
   epilog: 'List the full backup first, then each incremental backup in the order they were taken.',
+  examples: [
+    { comment: 'a full backup and two incrementals taken after it, combined into one full backup',
+      command: 'pgbb combine /backups/full /backups/inc1 /backups/inc2 -o /restore/data' },
+    { comment: 'check the chain without writing anything', command: 'pgbb combine -n -d /backups/full /backups/inc1 -o /tmp/x' },
+    { comment: 'write a tablespace somewhere else', command: 'pgbb combine /backups/full /backups/inc1 -o /restore/data -T /srv/ts1=/restore/ts1' },
+  ],
 };
 
 /** What the command line asks for. */
@@ -72,11 +75,8 @@ export function parseCombineCommandLine(argv: readonly string[]): CommandLine<Co
   const output = args.last('output');
   if (output === undefined) throw new UsageError(PROG, 'no output directory specified');
   const combine: CombineCliOptions['combine'] = { backups: [...args.operands], output };
-  const mapping = new Map<string, string>();
-  for (const spec of args.all('tablespace-mapping')) {
-    const [from, to] = parseTablespaceMapping(spec);
-    mapping.set(from, to);
-  }
+  // The library's parser, shared with `backup -T`; its ConfigError becomes a usage error in the runner.
+  const mapping = tablespaceMappingFrom(args.all('tablespace-mapping'));
   if (mapping.size > 0) combine.tablespaceMapping = mapping;
   const checksums = args.last('manifest-checksums');
   if (checksums !== undefined) {
@@ -91,35 +91,29 @@ export function parseCombineCommandLine(argv: readonly string[]): CommandLine<Co
 }
 
 /** `pgbb combine`. */
-export const combineCommand: CliCommand = {
+export const combineCommand = defineCommand<CombineCliOptions>({
   name: 'combine',
   summary: 'combine a full backup and incremental backups into a full backup (like pg_combinebackup)',
-  async run(argv, ctx) {
-    const cli = parseOrExit(ctx, argv, COMBINE_COMMAND, parseCombineCommandLine);
-    if (typeof cli === 'number') return cli;
-    const reporter = createReporter({
-      mode: chooseMode({ json: cli.json, stderrIsTTY: ctx.stderr.isTTY }), prog: PROG, verbose: cli.debug ? 1 : 0,
-      stdout: { write: (s: string) => ctx.stdout.write(s) }, stderr: ctx.stderr,
+  prog: PROG,
+  spec: COMBINE_COMMAND,
+  parse: parseCombineCommandLine,
+  reporting: (cli) => ({ json: cli.json, verbose: cli.debug ? 1 : 0 }),
+  async execute(cli, { ctx, reporter }) {
+    const r = await combineBackups({
+      ...cli.combine,
+      signal: ctx.signal,
+      onDebug: (m) => reporter.info(m),
+      onWarning: (m) => reporter.warning(m),
     });
-    try {
-      const r = await combineBackups({
-        ...cli.combine,
-        signal: ctx.signal,
-        onDebug: (m) => reporter.info(m),
-        onWarning: (m) => reporter.warning(m),
-      });
-      reporter.done({
-        output: r.output, dryRun: r.dryRun, filesCopied: r.filesCopied, filesReconstructed: r.filesReconstructed,
-        bytesWritten: r.bytesWritten, manifestWritten: r.manifestWritten, systemIdentifier: r.systemIdentifier.toString(),
-        durationMs: Math.round(r.durationMs),
-      });
-      if (cli.debug) {
-        reporter.info(`${r.dryRun ? 'would have written' : 'wrote'} ${r.filesCopied} copied and ${r.filesReconstructed} ` +
-          `reconstructed files (${r.bytesWritten} bytes) to "${r.output}"`);
-      }
-      return 0;
-    } catch (err) {
-      return reporter.error(err);
+    reporter.done({
+      output: r.output, dryRun: r.dryRun, filesCopied: r.filesCopied, filesReconstructed: r.filesReconstructed,
+      bytesWritten: r.bytesWritten, manifestWritten: r.manifestWritten, systemIdentifier: r.systemIdentifier.toString(),
+      durationMs: Math.round(r.durationMs),
+    });
+    if (cli.debug) {
+      reporter.info(`${r.dryRun ? 'would have written' : 'wrote'} ${r.filesCopied} copied and ${r.filesReconstructed} ` +
+        `reconstructed files (${r.bytesWritten} bytes) to "${r.output}"`);
     }
+    return 0;
   },
-};
+});

@@ -1,19 +1,26 @@
 /**
  * What every pgbb command runs with: streams, environment, the abort signal set
- * by SIGINT/SIGTERM, the library seam, and helpers shared by the commands
- * (connection options from flags, the `-W` prompt, the secrets scrubber).
+ * by SIGINT/SIGTERM, the library seam; the shape of a command as the runner
+ * (run.ts) drives it; and helpers the commands share (connection options from
+ * flags, the `-W` prompt).
  * @module
  */
-import { redactConnectionString, REDACTED, type ConnectionOptions } from '../index.js';
-import { formatHelp, type CommandSpec } from './args.js';
+import type { Writable } from 'node:stream';
+import type { ConnectionOptions } from '../index.js';
+import type { CommandSpec } from './args.js';
 import type { CliConnectionFlags } from './connection-flags.js';
 import type { CliLibrary } from './library.js';
-import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
+import type { Reporter } from './output.js';
 import { promptPassword, type PromptInput } from './password.js';
 
-/** A command's world; `main.ts` builds it from `process`, tests from doubles. */
+/** A command's world; `process.ts` builds it from `process`, tests from doubles. */
 export interface CliContext {
   stdout: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean };
+  /**
+   * Standard output as a stream with backpressure, for `backup -D -` (the tar goes there).
+   * @default a Writable over {@link stdout}'s `write` (tests)
+   */
+  stdoutStream?: Writable;
   stderr: { write(chunk: string): unknown; isTTY?: boolean };
   stdin: PromptInput;
   env: Readonly<Record<string, string | undefined>>;
@@ -24,48 +31,67 @@ export interface CliContext {
   lib: CliLibrary;
   /** Clock for the reporter's throttling. @default Date.now */
   now?: () => number;
-}
-
-/** One subcommand. */
-export interface CliCommand {
-  name: string;
-  /** One line for `pgbb --help`. */
-  summary: string;
-  /** Run with the arguments after the subcommand name; resolves to the exit status. */
-  run(argv: readonly string[], ctx: CliContext): Promise<number>;
-}
-
-/** `-V` output, like PostgreSQL's tools (`pg_basebackup (PostgreSQL) 17.2`). */
-export function versionLine(prog: string, version: string): string {
-  return `${prog} (pg-basebackup) ${version}\n`;
+  /**
+   * Register what to remove synchronously if pgbb must exit before the command's own cleanup has
+   * run (a deliberate second interrupt); returns the function that unregisters it. The callback
+   * returns the paths it removed, those it could not, and what is left to the user, for the
+   * message. Absent in tests that do not need it.
+   */
+  onEmergencyExit?: (cleanup: () => { removed: string[]; failed: string[]; notes?: string[] }) => () => void;
 }
 
 /** What a command's parser makes of its arguments. */
 export type CommandLine<T> = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: T };
 
+/** How a run reports, chosen from its parsed options. */
+export interface Reporting {
+  /** `--json`. */
+  json: boolean;
+  /** `-P`. @default false */
+  progress?: boolean;
+  /** Number of `-v` (`-d` for combine). @default 0 */
+  verbose?: number;
+  /** The `-d` connection string, scrubbed from every message. */
+  connectionString?: string | undefined;
+}
+
+/** A command run in progress, as the runner hands it to {@link CliCommand.execute}. */
+export interface CommandRun {
+  readonly ctx: CliContext;
+  /** Writes progress, messages and the result; errors thrown by `execute` are reported by the runner. */
+  readonly reporter: Reporter;
+  /** A password asked for with `-W`: from now on it is scrubbed from the output too. */
+  addSecret(password: string | undefined): void;
+}
+
 /**
- * The start every command shares: parse `argv`; `--help` and `--version` print on stdout
- * and end the command (status 0); a parse error goes to `onError` (default
- * {@link reportEarlyError}), whose status ends it. Returns the options to run with, or
- * the exit status.
- *
- * @example
- * ```ts
- * const cli = parseOrExit(ctx, argv, COMBINE_COMMAND, parseCombineCommandLine);
- * if (typeof cli === 'number') return cli;
- * ```
+ * One subcommand. The runner (run.ts) parses, prints `--help`/`--version`, builds the reporter,
+ * calls {@link execute} and reports whatever it throws, a library `ConfigError` as a usage error.
  */
-export function parseOrExit<T extends object>(ctx: CliContext, argv: readonly string[], spec: CommandSpec,
-  parse: (argv: readonly string[]) => CommandLine<T>,
-  onError: (err: unknown) => number = (err) => reportEarlyError(ctx, argv, err)): T | number {
-  try {
-    const parsed = parse(argv);
-    if (parsed.kind === 'run') return parsed.options;
-    ctx.stdout.write(parsed.kind === 'help' ? formatHelp(spec) : versionLine('pgbb', ctx.version));
-    return 0;
-  } catch (err) {
-    return onError(err);
-  }
+export interface CliCommand<T = unknown> {
+  name: string;
+  /** One line for `pgbb --help`. */
+  summary: string;
+  /** Program name of `error:`/`warning:` lines (pg_verifybackup names itself, pg_basebackup too). @default 'pgbb' */
+  prog?: string;
+  /** The option table, the `--help` text and the program name of usage errors. */
+  spec: CommandSpec;
+  /** Parse the arguments after the subcommand name. Pure; throws `UsageError` or `ConfigError`. */
+  parse(argv: readonly string[]): CommandLine<T>;
+  /** How to report, from the parsed options. */
+  reporting(options: T): Reporting;
+  /** Do the work; resolves to the exit status. */
+  execute(options: T, run: CommandRun): Promise<number>;
+}
+
+/** A command with its option type checked at the definition and erased in the table of commands. */
+export function defineCommand<T>(command: CliCommand<T>): CliCommand {
+  return command as unknown as CliCommand;
+}
+
+/** `-V` output, like PostgreSQL's tools (`pg_basebackup (PostgreSQL) 17.2`). */
+export function versionLine(prog: string, version: string): string {
+  return `${prog} (pg-basebackup) ${version}\n`;
 }
 
 /**
@@ -89,46 +115,4 @@ export function connectionOptionsFromFlags(
 export async function maybePromptPassword(flags: CliConnectionFlags, ctx: CliContext): Promise<string | undefined> {
   if (flags.passwordPrompt !== 'prompt') return undefined;
   return promptPassword({ input: ctx.stdin, output: ctx.stderr, signal: ctx.signal });
-}
-
-/** The scrubber for a run: the connection string, PGPASSWORD and a prompted password never print. */
-export function scrubberFor(ctx: CliContext, flags: Pick<CliConnectionFlags, 'connectionString'> | undefined,
-  password?: string): (text: string) => string {
-  return makeScrubber({
-    connectionStrings: [flags?.connectionString],
-    passwords: [password, ctx.env['PGPASSWORD']],
-    redact: redactConnectionString,
-    mask: REDACTED,
-  });
-}
-
-/** A reporter for this context. */
-export function reporterFor(ctx: CliContext, o: {
-  json: boolean; progress?: boolean; verbose?: number; scrub?: (s: string) => string;
-}): Reporter {
-  return createReporter({
-    mode: chooseMode({ json: o.json, stderrIsTTY: ctx.stderr.isTTY }),
-    stdout: { write: (s: string) => ctx.stdout.write(s) },
-    stderr: ctx.stderr,
-    progress: o.progress ?? false,
-    verbose: o.verbose ?? 0,
-    ...(o.scrub ? { scrub: o.scrub } : {}),
-    ...(ctx.now ? { now: ctx.now } : {}),
-  });
-}
-
-/**
- * Report an error that happened before the command's own options were known (a
- * usage error): JSON too when `--json` is on the command line.
- */
-export function reportEarlyError(ctx: CliContext, argv: readonly string[], err: unknown,
-  flags?: Pick<CliConnectionFlags, 'connectionString'>): number {
-  // A usage error can quote a -d value; scrub it whatever it is.
-  const dIndex = argv.findIndex((a) => a === '-d' || a === '--dbname');
-  const inline = argv.filter((a) => a.startsWith('--dbname=') || (a.startsWith('-d') && a.length > 2)).map((a) => a.startsWith('--') ? a.slice(9) : a.slice(2));
-  const candidates = [flags?.connectionString, dIndex >= 0 ? argv[dIndex + 1] : undefined, ...inline];
-  const scrub = makeScrubber({
-    connectionStrings: candidates, passwords: [ctx.env['PGPASSWORD']], redact: redactConnectionString, mask: REDACTED,
-  });
-  return reporterFor(ctx, { json: argv.includes('--json'), scrub }).error(err);
 }

@@ -5,10 +5,7 @@
  */
 import { parseArgs, rejectOperands, type CommandSpec } from './args.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
-import {
-  connectionOptionsFromFlags, maybePromptPassword, parseOrExit, reporterFor, scrubberFor, type CliCommand,
-  type CommandLine,
-} from './context.js';
+import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CommandLine } from './context.js';
 import type { IdentifyInfo } from './library.js';
 
 /** The option table of `pgbb identify`. */
@@ -22,6 +19,10 @@ export const IDENTIFY_COMMAND: CommandSpec = {
     ...connectionOptionSpecs(),
   ],
   epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
+  examples: [
+    { comment: 'check that a replication connection works', command: 'pgbb identify -h db1 -U replicator' },
+    { comment: 'the same as JSON, from a connection string', command: 'pgbb identify -d "host=db1 user=replicator" --json' },
+  ],
 };
 
 /** What the `pgbb identify` command line asks for. */
@@ -53,23 +54,17 @@ export function formatIdentify(info: IdentifyInfo): string {
 }
 
 /** `pgbb identify`. */
-export const identifyCommand: CliCommand = {
+export const identifyCommand = defineCommand<IdentifyCliOptions>({
   name: 'identify',
   summary: 'show the system identifier, timeline, WAL position and version of a server',
-  async run(argv, ctx) {
-    const cli = parseOrExit(ctx, argv, IDENTIFY_COMMAND, parseIdentifyCommandLine);
-    if (typeof cli === 'number') return cli;
-    const { connection: flags, json } = cli;
-    let password: string | undefined;
-    let reporter = reporterFor(ctx, { json, scrub: scrubberFor(ctx, flags) });
-    try {
-      password = await maybePromptPassword(flags, ctx);
-      reporter = reporterFor(ctx, { json, scrub: scrubberFor(ctx, flags, password) });
-      const info = await ctx.lib.identify(connectionOptionsFromFlags(flags, ctx, { password }));
-      reporter.done({ ...info }, formatIdentify(info));
-      return 0;
-    } catch (err) {
-      return reporter.error(err);
-    }
+  spec: IDENTIFY_COMMAND,
+  parse: parseIdentifyCommandLine,
+  reporting: (cli) => ({ json: cli.json, connectionString: cli.connection.connectionString }),
+  async execute({ connection: flags }, { ctx, reporter, addSecret }) {
+    const password = await maybePromptPassword(flags, ctx);
+    addSecret(password);
+    const info = await ctx.lib.identify(connectionOptionsFromFlags(flags, ctx, { password }));
+    reporter.done({ ...info }, formatIdentify(info));
+    return 0;
   },
-};
+});

@@ -11,7 +11,7 @@
  * scrubber so that no password or unredacted connection string is ever printed.
  * @module
  */
-import { PgBackupError, ServerError } from '../index.js';
+import { formatLsn, PgBackupError, ServerError, type BaseBackupOptions } from '../index.js';
 import { UsageError } from './args.js';
 
 /** How the reporter writes. */
@@ -23,19 +23,25 @@ export interface OutputStreams {
   stderr: { write(chunk: string): unknown; isTTY?: boolean };
 }
 
-/** One progress observation. */
+/**
+ * One progress observation, in the library's own names (the fields of its `BackupProgress`), so that
+ * the `--json` events say what the library says.
+ */
 export interface ProgressSnapshot {
-  /** Bytes received so far. */
-  doneBytes: number;
+  /** Archive bytes received so far. */
+  bytesDone: number;
   /** The server's estimate of the total, when it made one (`--no-estimate-size` leaves it out). */
   totalBytes?: number | undefined;
-  /** Tablespaces finished or in progress (1-based when receiving). */
-  tablespace: number;
-  /** Number of tablespaces. */
-  tablespaces: number;
-  /** Current file, shown with `-v` in terminal mode. */
-  filename?: string | undefined;
+  /** Archives (one per tablespace) fully received: pg_basebackup's tablespace count. */
+  archivesDone: number;
+  /** Archives the server sends. */
+  archivesTotal: number;
+  /** The archive being received; its name is shown with `-v` in terminal mode. */
+  archive?: { name: string } | undefined;
 }
+
+/** A step of the backup: the library's `BackupPhaseEvent` (`onPhase`). */
+export type PhaseEvent = Parameters<NonNullable<BaseBackupOptions['onPhase']>>[0];
 
 /** Options of {@link createReporter}. */
 export interface ReporterOptions extends OutputStreams {
@@ -63,8 +69,17 @@ export interface Reporter {
   readonly mode: ReporterMode;
   /** A progress observation; throttled unless `force`. */
   progress(p: ProgressSnapshot, force?: boolean): void;
-  /** Write the final progress line (terminal: end the redrawn line with a newline). */
+  /**
+   * Write the final progress line (terminal: end the redrawn line with a newline); nothing when the
+   * last line written already showed it.
+   */
   finishProgress(p?: ProgressSnapshot): void;
+  /**
+   * A step of the backup. With `-v` or `-P`, pg_basebackup's lines: `initiating base backup, waiting
+   * for checkpoint to complete` when BASE_BACKUP is sent, `checkpoint completed` when the start
+   * position arrives (and with `-v` the start point); a JSON `phase` event in JSON mode.
+   */
+  phase(event: PhaseEvent): void;
   /** A verbose message (`pgbb: ...` with `-v`; a JSON `info` event). */
   info(message: string): void;
   /** A warning (`pgbb: warning: ...`), always shown. */
@@ -113,16 +128,17 @@ export function makeScrubber(o: {
 
 /** The pg_basebackup progress line, without the line ending. */
 export function formatProgressLine(p: ProgressSnapshot, verbose = false): string {
-  const doneKb = Math.floor(p.doneBytes / 1024);
+  const doneKb = Math.floor(p.bytesDone / 1024);
   // The estimate is wrong when WAL is included; never show done > total or > 100%.
   const totalKb = Math.max(Math.floor((p.totalBytes ?? 0) / 1024), doneKb);
   const percent = totalKb > 0 ? Math.min(100, Math.floor((doneKb * 100) / totalKb)) : 0;
   const totalStr = String(totalKb);
-  const word = p.tablespaces === 1 ? 'tablespace' : 'tablespaces';
-  let line = `${String(doneKb).padStart(totalStr.length)}/${totalStr} kB (${percent}%), ${p.tablespace}/${p.tablespaces} ${word}`;
-  if (verbose && p.filename !== undefined) {
+  const word = p.archivesTotal === 1 ? 'tablespace' : 'tablespaces';
+  let line = `${String(doneKb).padStart(totalStr.length)}/${totalStr} kB (${percent}%), ${p.archivesDone}/${p.archivesTotal} ${word}`;
+  const filename = p.archive?.name;
+  if (verbose && filename !== undefined) {
     const width = 35;
-    const name = p.filename.length > width ? `...${p.filename.slice(p.filename.length - width + 3)}` : p.filename.padEnd(width);
+    const name = filename.length > width ? `...${filename.slice(filename.length - width + 3)}` : filename.padEnd(width);
     line += ` (${name})`;
   }
   return line;
@@ -130,7 +146,7 @@ export function formatProgressLine(p: ProgressSnapshot, verbose = false): string
 
 function percentOf(p: ProgressSnapshot): number | null {
   if (!p.totalBytes) return null;
-  return Math.min(100, Math.floor((p.doneBytes * 100) / Math.max(p.totalBytes, p.doneBytes)));
+  return Math.min(100, Math.floor((p.bytesDone * 100) / Math.max(p.totalBytes, p.bytesDone)));
 }
 
 /** Split an error into PostgreSQL-style error / detail / hint lines. */
@@ -170,6 +186,8 @@ export function createReporter(o: ReporterOptions): Reporter {
   let lastLineLength = 0;
   let lineOpen = false;
   let last: ProgressSnapshot | undefined;
+  /** The line last written in plain mode, so the final report does not repeat it. */
+  let lastPlainLine: string | undefined;
 
   const err = (s: string) => o.stderr.write(scrub(s));
   const out = (s: string) => o.stdout.write(scrub(s));
@@ -186,8 +204,8 @@ export function createReporter(o: ReporterOptions): Reporter {
   const write = (p: ProgressSnapshot, final: boolean) => {
     if (o.mode === 'json') {
       json({
-        event: 'progress', doneBytes: p.doneBytes, totalBytes: p.totalBytes ?? null, percent: percentOf(p),
-        tablespace: p.tablespace, tablespaces: p.tablespaces, ...(final ? { final: true } : {}),
+        event: 'progress', bytesDone: p.bytesDone, totalBytes: p.totalBytes ?? null, percent: percentOf(p),
+        archivesDone: p.archivesDone, archivesTotal: p.archivesTotal, ...(final ? { final: true } : {}),
       });
       return;
     }
@@ -198,8 +216,10 @@ export function createReporter(o: ReporterOptions): Reporter {
       err(`${padded}${final ? '\n' : '\r'}`);
       lastLineLength = final ? 0 : line.length;
       lineOpen = !final;
-    } else {
+    } else if (!(final && line === lastPlainLine)) {
+      // The library's last progress event is already final; a log gets that line once.
       err(`${line}\n`);
+      lastPlainLine = line;
     }
   };
 
@@ -217,6 +237,29 @@ export function createReporter(o: ReporterOptions): Reporter {
       const snap = p ?? last;
       if (!showProgress || snap === undefined) return;
       write(snap, true);
+    },
+    phase(event) {
+      if (o.mode === 'json') {
+        json({
+          event: 'phase', phase: event.phase, checkpoint: event.checkpoint,
+          ...(event.startLsn !== undefined ? { startLsn: formatLsn(event.startLsn) } : {}),
+          ...(event.timeline !== undefined ? { timeline: event.timeline } : {}),
+        });
+        return;
+      }
+      // pg_basebackup prints these when verbose or showing progress.
+      if (verbose === 0 && !(o.progress ?? false)) return;
+      const say = (m: string) => {
+        breakLine();
+        err(`${prog}: ${m}\n`);
+      };
+      if (event.phase === 'checkpoint') say('initiating base backup, waiting for checkpoint to complete');
+      if (event.phase === 'data') {
+        say('checkpoint completed');
+        if (verbose > 0 && event.startLsn !== undefined) {
+          say(`write-ahead log start point: ${formatLsn(event.startLsn)}${event.timeline !== undefined ? ` on timeline ${event.timeline}` : ''}`);
+        }
+      }
     },
     info(message) {
       if (o.mode === 'json') {

@@ -2,11 +2,13 @@
  * The `pgbb` process (loaded by main.ts): process glue only. The first
  * SIGINT/SIGTERM aborts the running command through its AbortSignal, lets it
  * clean up (temporary slot dropped, partial output removed) and exits with 1; a
- * second signal exits at once.
+ * repeat within the same burst is the same interrupt, and a later one exits at
+ * once after removing synchronously what the command registered (interrupt.ts).
  * @module
  */
 import { AbortError } from '../index.js';
 import type { CliContext } from './context.js';
+import { createInterruptHandler, EmergencyCleanups } from './interrupt.js';
 import { defaultLibrary } from './library.js';
 import { runCli } from './run.js';
 
@@ -21,12 +23,15 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
 /** Runs the command line of this process and exits with its status; `version` is the package's. */
 export async function main(version: string): Promise<void> {
   const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) process.exit(1);
-    controller.abort(new AbortError(`interrupted by ${signal}`));
-  };
+  const emergency = new EmergencyCleanups();
+  const onSignal = createInterruptHandler({
+    abort: (signal) => controller.abort(new AbortError(`interrupted by ${signal}`)),
+    exitNow: (signal) => {
+      const lines = emergency.run('pgbb', signal);
+      process.stderr.write(`${lines.join('\n')}\n`);
+      process.exit(1);
+    },
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // A closed pipe on stdout (pgbb ... | head) is not worth a stack trace.
@@ -36,6 +41,7 @@ export async function main(version: string): Promise<void> {
 
   const ctx: CliContext = {
     stdout: process.stdout,
+    stdoutStream: process.stdout,
     stderr: process.stderr,
     // A getter: process.stdin opens a stream on fd 0, which only a password prompt needs.
     get stdin() {
@@ -45,6 +51,7 @@ export async function main(version: string): Promise<void> {
     signal: controller.signal,
     version,
     lib: defaultLibrary,
+    onEmergencyExit: (cleanup) => emergency.add(cleanup),
   };
   let status: number;
   try {

@@ -1,12 +1,16 @@
 /**
- * `pgbb` subcommand dispatch: `pgbb <command> [options]`, `pgbb --help`,
- * `pgbb help <command>`, `pgbb --version`. Process-free, so it runs in tests.
+ * `pgbb` subcommand dispatch (`pgbb <command> [options]`, `pgbb --help`, `pgbb help <command>`,
+ * `pgbb --version`) and the one runner every subcommand goes through: parse, `--help`/`--version`,
+ * the reporter, and the reporting of whatever the command throws. Process-free, so it runs in tests.
  * @module
  */
+import { ConfigError, redactConnectionString, REDACTED } from '../index.js';
+import { formatHelp, UsageError } from './args.js';
 import { backupCommand } from './backup.js';
 import { combineCommand } from './combine.js';
-import { versionLine, type CliCommand, type CliContext } from './context.js';
+import { versionLine, type CliCommand, type CliContext, type CommandRun } from './context.js';
 import { identifyCommand } from './identify.js';
+import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
 import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
@@ -61,5 +65,80 @@ export async function runCli(argv: readonly string[], ctx: CliContext, commands:
     ctx.stderr.write(`pgbb: ${what}\nTry "pgbb --help" for more information.\n`);
     return 1;
   }
-  return command.run(rest, ctx);
+  return runCommand(command, rest, ctx);
+}
+
+/**
+ * A library `ConfigError` is a usage error of the command whose options produced it: reported with
+ * `Try "pgbb X --help"` and exit 1. This is the one place that turns one into the other.
+ */
+export function asUsageError(err: unknown, prog: string): unknown {
+  if (err instanceof ConfigError && !(err instanceof UsageError)) return new UsageError(prog, err.message, { cause: err });
+  return err;
+}
+
+/** The `-d` values of a command line, whatever it parses into: a usage error may quote one. */
+function connectionStringsIn(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    if ((a === '-d' || a === '--dbname') && argv[i + 1] !== undefined) out.push(argv[i + 1] as string);
+    else if (a.startsWith('--dbname=')) out.push(a.slice('--dbname='.length));
+    else if (a.startsWith('-d') && a.length > 2 && !a.startsWith('--')) out.push(a.slice(2));
+  });
+  return out;
+}
+
+/**
+ * Run one subcommand: parse; `--help` and `--version` print on stdout (status 0); anything thrown,
+ * while parsing or running, is reported by the reporter (JSON too with `--json`) with status 1. No
+ * connection string, `PGPASSWORD` or prompted password is ever printed.
+ */
+export async function runCommand(command: CliCommand, argv: readonly string[], ctx: CliContext): Promise<number> {
+  const prog = command.prog ?? 'pgbb';
+  const secrets: (string | undefined)[] = [ctx.env['PGPASSWORD']];
+  const connectionStrings: (string | undefined)[] = connectionStringsIn(argv);
+  let scrub = (s: string) => s;
+  const rescrub = () => {
+    scrub = makeScrubber({ connectionStrings, passwords: secrets, redact: redactConnectionString, mask: REDACTED });
+  };
+  rescrub();
+  const reporterWith = (o: { json: boolean; progress?: boolean | undefined; verbose?: number | undefined }): Reporter =>
+    createReporter({
+      mode: chooseMode({ json: o.json, stderrIsTTY: ctx.stderr.isTTY }),
+      prog,
+      stdout: { write: (s: string) => ctx.stdout.write(s) },
+      stderr: ctx.stderr,
+      progress: o.progress ?? false,
+      verbose: o.verbose ?? 0,
+      scrub: (s) => scrub(s),
+      ...(ctx.now ? { now: ctx.now } : {}),
+    });
+
+  let parsed;
+  try {
+    parsed = command.parse(argv);
+  } catch (err) {
+    return reporterWith({ json: argv.includes('--json') }).error(asUsageError(err, command.spec.prog));
+  }
+  if (parsed.kind !== 'run') {
+    ctx.stdout.write(parsed.kind === 'help' ? formatHelp(command.spec) : versionLine('pgbb', ctx.version));
+    return 0;
+  }
+  const reporting = command.reporting(parsed.options);
+  connectionStrings.push(reporting.connectionString);
+  rescrub();
+  const reporter = reporterWith(reporting);
+  const run: CommandRun = {
+    ctx,
+    reporter,
+    addSecret(password) {
+      secrets.push(password);
+      rescrub();
+    },
+  };
+  try {
+    return await command.execute(parsed.options, run);
+  } catch (err) {
+    return reporter.error(asUsageError(err, command.spec.prog));
+  }
 }

@@ -7,8 +7,8 @@
  */
 import { verifyBackup, type VerifyFinding, type VerifyOptions, type VerifyProgress, type VerifySummary } from '../index.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
-import { parseOrExit, type CliCommand, type CliContext } from './context.js';
-import { chooseMode, createReporter, type Reporter } from './output.js';
+import { defineCommand, type CliContext } from './context.js';
+import type { Reporter } from './output.js';
 
 const PROG = 'pgbb verify';
 
@@ -34,6 +34,11 @@ export const VERIFY_COMMAND: CommandSpec = {
     { key: 'help', short: '?', long: 'help', help: 'show this help, then exit' },
   ],
   epilog: 'The exit status is 0 when the backup verified, 1 when a problem was found.',
+  examples: [
+    { comment: 'verify a plain or tar backup taken with pgbb backup or pg_basebackup', command: 'pgbb verify /backups/db1' },
+    { comment: 'sizes and WAL only (no checksums), stopping at the first problem', command: 'pgbb verify -s -e /backups/db1' },
+    { comment: 'findings as JSON lines, for a monitoring job', command: 'pgbb verify --json /backups/db1' },
+  ],
 };
 
 /** What the command line asks for. */
@@ -142,20 +147,15 @@ function progressWriter(ctx: CliContext, mode: Reporter['mode'], enabled: boolea
 }
 
 /** `pgbb verify`. */
-export const verifyCommand: CliCommand = {
+export const verifyCommand = defineCommand<VerifyCliOptions>({
   name: 'verify',
   summary: 'verify a backup against its backup_manifest (like pg_verifybackup)',
-  async run(argv, ctx) {
-    const early = createReporter({
-      mode: chooseMode({ json: argv.includes('--json'), stderrIsTTY: ctx.stderr.isTTY }), prog: PROG,
-      stdout: { write: (s: string) => ctx.stdout.write(s) }, stderr: ctx.stderr,
-    });
-    const cli = parseOrExit(ctx, argv, VERIFY_COMMAND, parseVerifyCommandLine, (err) => early.error(err));
-    if (typeof cli === 'number') return cli;
-    const mode = chooseMode({ json: cli.json, stderrIsTTY: ctx.stderr.isTTY });
-    const reporter = createReporter({
-      mode, prog: PROG, stdout: { write: (s: string) => ctx.stdout.write(s) }, stderr: ctx.stderr,
-    });
+  prog: PROG,
+  spec: VERIFY_COMMAND,
+  parse: parseVerifyCommandLine,
+  reporting: (cli) => ({ json: cli.json }),
+  async execute(cli, { ctx, reporter }) {
+    const mode = reporter.mode;
     const progress = progressWriter(ctx, mode, cli.progress || mode === 'json');
     const run = verifyBackup({ ...cli.verify, signal: ctx.signal, onProgress: (p) => progress.update(p) });
     let problems = 0;
@@ -171,7 +171,8 @@ export const verifyCommand: CliCommand = {
       progress.finish();
     } catch (err) {
       progress.breakLine();
-      return reporter.error(err);
+      // Reported by the runner.
+      throw err;
     }
     if (mode === 'json') {
       ctx.stdout.write(`${JSON.stringify({ event: 'done', ...summaryJson(run.summary), ok: problems === 0 })}\n`);
@@ -180,4 +181,4 @@ export const verifyCommand: CliCommand = {
     }
     return problems === 0 ? 0 : 1;
   },
-};
+});

@@ -1,6 +1,7 @@
 /**
- * `-T OLDDIR=NEWDIR` tablespace relocation for plain-format backups, with pg_basebackup's rules:
- * both sides absolute, `=` inside a path escaped as `\=`, paths compared after canonicalization.
+ * `-T OLDDIR=NEWDIR` tablespace relocation, with pg_basebackup's rules (tablespace_list_append and
+ * get_tablespace_mapping): the one parser behind `pgbb backup -T`, `pgbb combine -T` and the
+ * library's `tablespaceMapping` options.
  * @module
  */
 import { posix } from 'node:path';
@@ -16,8 +17,19 @@ export function canonicalizePath(path: string): string {
 }
 
 /**
- * Parses one `OLDDIR=NEWDIR` mapping. A literal `=` in a path is written `\=`.
- * Throws a {@link ConfigError} with pg_basebackup's reasons (missing or repeated `=`, relative path).
+ * A drive (`C:\`, `C:/`) or UNC (`\\server`) path. pg_basebackup accepts these for OLDDIR whatever
+ * the client runs on, because OLDDIR names a location on the server, which may run on Windows.
+ */
+function isWindowsAbsolute(path: string): boolean {
+  return /^[A-Za-z]:[\\/]/.test(path) || /^[\\/]{2}/.test(path);
+}
+
+/**
+ * Parses one `OLDDIR=NEWDIR` mapping, as pg_basebackup's tablespace_list_append: a literal `=` in a
+ * path is written `\=`; neither side may be empty; a second unescaped `=` is refused; OLDDIR must be
+ * absolute by Unix or Windows rules (it is a server path), NEWDIR absolute here. Both come back
+ * canonicalized ({@link canonicalizePath}).
+ * @throws ConfigError with pg_basebackup's reason.
  *
  * @example
  * ```ts
@@ -47,24 +59,30 @@ export function parseTablespaceMapping(spec: string): [oldDir: string, newDir: s
   if (!sawEquals || oldDir === '' || newDir === '') {
     throw new ConfigError(`invalid tablespace mapping format "${spec}", must be "OLDDIR=NEWDIR"`);
   }
-  if (!posix.isAbsolute(oldDir)) throw new ConfigError(`old directory is not an absolute path in tablespace mapping: "${oldDir}"`);
-  if (!posix.isAbsolute(newDir)) throw new ConfigError(`new directory is not an absolute path in tablespace mapping: "${newDir}"`);
+  if (!posix.isAbsolute(oldDir) && !isWindowsAbsolute(oldDir)) {
+    throw new ConfigError(`old directory is not an absolute path in tablespace mapping: ${oldDir}`);
+  }
+  if (!posix.isAbsolute(newDir)) throw new ConfigError(`new directory is not an absolute path in tablespace mapping: ${newDir}`);
   return [canonicalizePath(oldDir), canonicalizePath(newDir)];
 }
 
 /**
- * Builds the map a sink takes from several `-T` specs. A later mapping for the same old directory wins.
+ * Builds the map the plain sink and `combineBackups` take from several `-T` specs, in command-line
+ * order. When two specs name the same old directory the FIRST one wins, as in pg_basebackup, whose
+ * get_tablespace_mapping returns the first matching entry of its list.
+ * @throws ConfigError for the first spec {@link parseTablespaceMapping} refuses.
  *
  * @example
  * ```ts
  * const tablespaceMapping = tablespaceMappingFrom(['/srv/ts1=/mnt/ts1', '/srv/ts2=/mnt/ts2']);
+ * tablespaceMappingFrom(['/srv/ts=/a', '/srv/ts=/b']).get('/srv/ts'); // '/a'
  * ```
  */
 export function tablespaceMappingFrom(specs: Iterable<string>): Map<string, string> {
   const map = new Map<string, string>();
   for (const spec of specs) {
     const [oldDir, newDir] = parseTablespaceMapping(spec);
-    map.set(oldDir, newDir);
+    if (!map.has(oldDir)) map.set(oldDir, newDir);
   }
   return map;
 }

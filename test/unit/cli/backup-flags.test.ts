@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/cli/args.js';
-import {
-  parseBackupCommandLine, parseMaxRate, parseTablespaceMapping, type BackupCliOptions,
-} from '../../../src/cli/backup-flags.js';
+import { parseBackupCommandLine, parseMaxRate, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
+import { ConfigError } from '../../../src/index.js';
 import { parseCompressOption } from '../../../src/cli/compress-spec.js';
 
 function run(...argv: string[]): BackupCliOptions {
@@ -27,13 +26,13 @@ describe('pgbb backup defaults', () => {
     const o = run('-D', 'out');
     expect(o).toMatchObject({
       pgdata: 'out', toStdout: false, format: 'plain', walMethod: 'stream', checkpoint: 'spread',
-      writeRecoveryConf: false, tablespaceMappings: [], createSlot: false, temporarySlot: true,
+      writeRecoveryConf: false, tablespaceMapping: new Map(), createSlot: false, temporarySlot: true,
       noClean: false, sync: true, progress: false, verbose: 0, manifest: true,
       manifestForceEncode: false, estimateSize: true, verifyChecksums: true, statusIntervalMs: 10_000, json: false,
       connection: { passwordPrompt: 'auto' },
     });
     expect(o.compression.algorithm).toBe('none');
-    expect(o.maxRateKbps).toBeUndefined();
+    expect(o.maxRateKBps).toBeUndefined();
     expect(o.slot).toBeUndefined();
     expect(o.label).toBeUndefined();
   });
@@ -43,7 +42,7 @@ describe('pgbb backup defaults', () => {
       '-vv', '--manifest-checksums=sha256', '--manifest-force-encode', '--no-verify-checksums', '-s', '5',
       '-d', 'host=x', '-h', 'h1', '-p', '5433', '-U', 'u', '-W', '-i', '/old/backup_manifest', '--json', '--no-slot');
     expect(o).toMatchObject({
-      format: 'tar', maxRateKbps: 1024, writeRecoveryConf: true, walMethod: 'fetch', checkpoint: 'fast',
+      format: 'tar', maxRateKBps: 1024, writeRecoveryConf: true, walMethod: 'fetch', checkpoint: 'fast',
       label: 'nightly', noClean: true, sync: false, progress: true, verbose: 2, manifestChecksums: 'SHA256',
       manifestForceEncode: true, verifyChecksums: false, statusIntervalMs: 5000, json: true, temporarySlot: false,
       incrementalManifest: '/old/backup_manifest',
@@ -124,8 +123,10 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
   });
 
   it('refuses -X stream to stdout and allows fetch and none there', () => {
-    expect(refuse(['-D', '-', '-Ft'])).toBe('cannot stream write-ahead logs in tar mode to stdout');
-    expect(refuse(['-D', '-', '-Ft', '-Xs'])).toBe('cannot stream write-ahead logs in tar mode to stdout');
+    // -X stream is the default: the message says what to write instead.
+    const advice = 'cannot stream write-ahead logs in tar mode to stdout: use -X fetch or -X none with -D -';
+    expect(refuse(['-D', '-', '-Ft'])).toBe(advice);
+    expect(refuse(['-D', '-', '-Ft', '-Xs'])).toBe(advice);
     expect(run('-D', '-', '-Ft', '-Xfetch')).toMatchObject({ toStdout: true, walMethod: 'fetch' });
     expect(run('-D', '-', '-Ft', '-Xnone').toStdout).toBe(true);
   });
@@ -140,9 +141,9 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
 
   it('-T only in plain format', () => {
     expect(refuse(['-D', 'x', '-Ft', '-T', '/a=/b'])).toBe('tablespace mapping (-T) can only be used in plain mode');
-    expect(run('-D', 'x', '-T', '/a=/b', '-T', '/c\\=d=/e').tablespaceMappings).toEqual([
-      { oldDir: '/a', newDir: '/b' }, { oldDir: '/c=d', newDir: '/e' },
-    ]);
+    expect(run('-D', 'x', '-T', '/a=/b', '-T', '/c\\=d=/e').tablespaceMapping).toEqual(new Map([['/a', '/b'], ['/c=d', '/e']]));
+    // pg_basebackup's get_tablespace_mapping: the first -T for a directory wins.
+    expect(run('-D', 'x', '-T', '/a=/first', '-T', '/a/=/second').tablespaceMapping.get('/a')).toBe('/first');
   });
 
   it('--waldir only in plain format, and absolute', () => {
@@ -211,17 +212,24 @@ describe('parseMaxRate', () => {
   });
 });
 
-describe('parseTablespaceMapping', () => {
-  const p = (s: string) => parseTablespaceMapping('pgbb backup', s);
-  const bad = (s: string) => { try { p(s); } catch (e) { return (e as Error).message; } throw new Error('accepted'); };
-  it('splits at the first unescaped =, with \\= for a literal =', () => {
-    expect(p('/old=/new')).toEqual({ oldDir: '/old', newDir: '/new' });
-    expect(p('/a\\=b=/c\\=d')).toEqual({ oldDir: '/a=b', newDir: '/c=d' });
-    expect(p('/old/=/new//dir/')).toEqual({ oldDir: '/old', newDir: '/new/dir' });
-    expect(p('C:\\ts=/new')).toEqual({ oldDir: 'C:\\ts', newDir: '/new' });
+describe('-T uses the library parser (the same as combine -T)', () => {
+  const bad = (spec: string) => {
+    try {
+      parseBackupCommandLine(['-D', 'x', '-T', spec]);
+    } catch (e) {
+      // A ConfigError from the library; the runner reports it as a usage error of pgbb backup.
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+  it('accepts Windows server paths for OLDDIR and \\= for a literal =', () => {
+    expect(parseBackupCommandLine(['-D', 'x', '-T', 'C:\\ts=/new', '-T', '/a\\=b=/c\\=d'])).toMatchObject({
+      kind: 'run', options: { tablespaceMapping: new Map([['C:\\ts', '/new'], ['/a=b', '/c=d']]) },
+    });
   });
-  it('refuses malformed and relative mappings', () => {
-    expect(bad('/a=/b=/c')).toBe('multiple "=" signs in tablespace mapping');
+  it('refuses malformed and relative mappings with pg_basebackup\'s reasons', () => {
+    expect(bad('/a=/b=/c')).toMatch(/^multiple "=" signs in tablespace mapping/);
     expect(bad('/a')).toBe('invalid tablespace mapping format "/a", must be "OLDDIR=NEWDIR"');
     expect(bad('=/b')).toBe('invalid tablespace mapping format "=/b", must be "OLDDIR=NEWDIR"');
     expect(bad('/a=')).toBe('invalid tablespace mapping format "/a=", must be "OLDDIR=NEWDIR"');

@@ -1,14 +1,30 @@
 import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseBackupCommandLine, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
 import { mapBackupOptions } from '../../../src/cli/backup.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { formatIdentify } from '../../../src/cli/identify.js';
-import type { BackupRequest, CliLibrary, IdentifyInfo } from '../../../src/cli/library.js';
-import { progressFromLibrary } from '../../../src/cli/library.js';
+import type { CliLibrary, IdentifyInfo } from '../../../src/cli/library.js';
 import { promptPassword } from '../../../src/cli/password.js';
 import { runCli } from '../../../src/cli/run.js';
-import { AbortError, ConnectionError, resolveBaseBackupOptions, type ConnectionOptions } from '../../../src/index.js';
+import {
+  AbortError, ConfigError, ConnectionError, parseLsn, resolveBaseBackupOptions, type BackupProgress, type ConnectionOptions,
+  type RunBackupOptions, type RunBackupResult,
+} from '../../../src/index.js';
+
+const RESULT: RunBackupResult = {
+  startLsn: parseLsn('0/2000028'), startTimeline: 1, endLsn: parseLsn('0/2000100'), endTimeline: 1, manifest: undefined,
+  stats: { archives: [{ name: 'base.tar', bytes: 2048 }], totalBytes: 2048, walBytes: undefined, durationMs: 5 },
+  checksumFailures: [], outputs: ['/tmp/b'],
+};
+
+function progress(bytesDone: number, archivesDone: number, finished = false): BackupProgress {
+  return { bytesDone, totalBytes: 2048, archive: undefined, archivesDone, archivesTotal: 1, serverBytesDone: undefined, finished };
+}
 
 const INFO: IdentifyInfo = {
   systemId: '7301234567890123456', timeline: 1, xlogPos: '0/3000148', dbName: null,
@@ -28,7 +44,7 @@ function context(lib: Partial<CliLibrary> = {}, o: { env?: Record<string, string
   const out = { stdout: '', stderr: '' };
   const controller = new AbortController();
   const stdin = new FakeStdin(o.stdinTTY ?? false);
-  const calls: { identify: ConnectionOptions[]; backup: BackupRequest[] } = { identify: [], backup: [] };
+  const calls: { identify: ConnectionOptions[]; backup: RunBackupOptions[] } = { identify: [], backup: [] };
   const ctx: CliContext = {
     stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); return true; } },
     stderr: { write: (s: string) => { out.stderr += s; return true; }, isTTY: o.stderrTTY ?? false },
@@ -38,11 +54,15 @@ function context(lib: Partial<CliLibrary> = {}, o: { env?: Record<string, string
     version: '9.9.9',
     lib: {
       identify: lib.identify ?? (async (opts) => { calls.identify.push(opts); return INFO; }),
-      backup: lib.backup ?? (async (req, hooks) => {
-        calls.backup.push(req);
-        hooks.progress({ doneBytes: 1024, totalBytes: 2048, tablespace: 0, tablespaces: 1 });
-        hooks.progress({ doneBytes: 2048, totalBytes: 2048, tablespace: 1, tablespaces: 1 }, true);
-        return { startLsn: '0/2000028', endLsn: '0/2000100', timeline: 1 };
+      backup: lib.backup ?? (async (options) => {
+        calls.backup.push(options);
+        // What the library reports, in its order.
+        options.onPhase?.({ phase: 'checkpoint', checkpoint: options.checkpoint ?? 'spread' });
+        options.onPhase?.({ phase: 'data', checkpoint: options.checkpoint ?? 'spread', startLsn: RESULT.startLsn, timeline: 1 });
+        options.onProgress?.(progress(1024, 0));
+        options.onProgress?.(progress(2048, 1, true));
+        options.onPhase?.({ phase: 'done', checkpoint: options.checkpoint ?? 'spread' });
+        return RESULT;
       }),
     },
     now: () => 0,
@@ -138,11 +158,13 @@ describe('pgbb backup', () => {
     const { ctx, out, calls } = context();
     expect(await runCli(['backup', '-D', '/tmp/b', '-Ft', '-P', '-v', '-c', 'fast'], ctx)).toBe(0);
     expect(calls.backup).toHaveLength(1);
-    expect(calls.backup[0]?.output).toMatchObject({ kind: 'tar', directory: '/tmp/b' });
-    expect(calls.backup[0]?.backup).toMatchObject({ checkpoint: 'fast', wal: 'stream', tablespaceMap: true, signal: ctx.signal });
-    expect(out.stderr).toBe('1/2 kB (50%), 0/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n' +
-      'pgbb: write-ahead log start point: 0/2000028 on timeline 1\npgbb: write-ahead log end point: 0/2000100\n' +
-      'pgbb: base backup completed\n');
+    expect(calls.backup[0]?.output).toEqual({ format: 'tar', directory: '/tmp/b' });
+    expect(calls.backup[0]).toMatchObject({ checkpoint: 'fast', wal: 'stream', tablespaceMap: true, signal: ctx.signal });
+    // The start point once (when it arrives), the final progress line once.
+    expect(out.stderr).toBe('pgbb: initiating base backup, waiting for checkpoint to complete\n' +
+      'pgbb: checkpoint completed\npgbb: write-ahead log start point: 0/2000028 on timeline 1\n' +
+      '1/2 kB (50%), 0/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n' +
+      'pgbb: write-ahead log end point: 0/2000100\npgbb: base backup completed\n');
     expect(out.stdout).toBe('');
   });
 
@@ -156,8 +178,12 @@ describe('pgbb backup', () => {
     const { ctx, out } = context();
     expect(await runCli(['backup', '-D', '/tmp/b', '--json'], ctx)).toBe(0);
     const events = out.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string });
-    expect(events.map((e) => e.event)).toEqual(['progress', 'progress', 'progress', 'done']);
-    expect(events[3]).toEqual({ event: 'done', startLsn: '0/2000028', endLsn: '0/2000100', timeline: 1 });
+    expect(events.map((e) => e.event)).toEqual(['phase', 'phase', 'progress', 'progress', 'phase', 'progress', 'done']);
+    expect(events[2]).toMatchObject({ event: 'progress', bytesDone: 1024, totalBytes: 2048, archivesDone: 0, archivesTotal: 1 });
+    expect(events.at(-1)).toEqual({
+      event: 'done', startLsn: '0/2000028', startTimeline: 1, endLsn: '0/2000100', endTimeline: 1, totalBytes: 2048,
+      outputs: ['/tmp/b'],
+    });
   });
 
   it('exits 1 on usage errors without calling the library', async () => {
@@ -168,17 +194,47 @@ describe('pgbb backup', () => {
   });
 
   it('reports an abort as an error with exit 1', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => { started = resolve; });
     const t = context({
-      backup: (_req, hooks) => new Promise((_resolve, reject) => {
-        hooks.progress({ doneBytes: 0, totalBytes: 1024, tablespace: 0, tablespaces: 1 });
+      backup: (options) => new Promise((_resolve, reject) => {
+        options.onProgress?.({ ...progress(0, 0), totalBytes: 1024 });
         t.ctx.signal.addEventListener('abort', () => reject(t.ctx.signal.reason));
+        started();
       }),
     }, { stderrTTY: true });
     const run = runCli(['backup', '-D', '/tmp/b', '-P'], t.ctx);
-    await new Promise((r) => setImmediate(r));
+    await running;
     t.controller.abort(new AbortError('interrupted by SIGINT'));
     expect(await run).toBe(1);
     expect(t.out.stderr).toBe('0/1 kB (0%), 0/1 tablespace\r\npgbb: error: interrupted by SIGINT\n');
+  });
+});
+
+describe('pgbb backup and a forced exit', () => {
+  it('registers what a forced exit removes while the library runs, and unregisters it after', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pgbb-cmd-'));
+    const dir = join(root, 'data');
+    const registered: (() => { removed: string[]; failed: string[]; notes?: string[] })[] = [];
+    let seen: ReturnType<(typeof registered)[number]> | undefined;
+    const t = context({
+      backup: async () => {
+        mkdirSync(dir);
+        writeFileSync(join(dir, 'backup_label'), 'x');
+        // What process.ts runs on a deliberate second interrupt.
+        seen = registered[0]?.();
+        return RESULT;
+      },
+    });
+    t.ctx.onEmergencyExit = (cleanup) => {
+      registered.push(cleanup);
+      return () => registered.splice(registered.indexOf(cleanup), 1);
+    };
+    expect(await runCli(['backup', '-D', dir, '-C', '-S', 'keep_me'], t.ctx)).toBe(0);
+    expect(seen?.removed).toEqual([dir]);
+    expect(seen?.notes?.[0]).toMatch(/^replication slot "keep_me" created by this run may remain/);
+    expect(existsSync(dir)).toBe(false);
+    expect(registered).toEqual([]);
   });
 });
 
@@ -188,49 +244,61 @@ describe('mapBackupOptions', () => {
     if (r.kind !== 'run') throw new Error('not run');
     return r.options;
   };
-  const map = (...argv: string[]) => mapBackupOptions(cli(...argv), { connection: { host: 'h' } });
+  const stdout = new PassThrough();
+  const map = (...argv: string[]) => mapBackupOptions(cli(...argv), { connection: { host: 'h' }, stdout });
 
   it('maps the defaults to options the library accepts', () => {
-    const { backup, output } = map('-D', 'out');
-    expect(backup).toEqual({
-      connection: { host: 'h' }, checkpoint: 'spread', wal: 'stream', tablespaceMap: false, manifest: true,
-      manifestForceEncode: false, verifyChecksums: true, estimateSize: true, statusIntervalMs: 10_000,
+    const options = map('-D', 'out');
+    expect(options).toEqual({
+      connection: { host: 'h' }, output: { format: 'plain', directory: 'out' }, checkpoint: 'spread', wal: 'stream',
+      tablespaceMap: false, manifest: true, manifestForceEncode: false, verifyChecksums: true, estimateSize: true,
+      statusIntervalMs: 10_000, writeRecoveryConf: false, noClean: false, noSync: false,
     });
-    expect(output).toMatchObject({ kind: 'plain', directory: 'out', tablespaceMappings: [], walDir: undefined,
-      writeRecoveryConf: false, sync: true, noClean: false, incrementalManifest: undefined });
-    expect(output.compression.algorithm).toBe('none');
-    expect(() => resolveBaseBackupOptions(backup)).not.toThrow();
+    expect(() => resolveBaseBackupOptions(options)).not.toThrow();
   });
 
   it('maps every protocol option', () => {
-    const { backup } = map('-D', 'out', '-Ft', '-r', '1M', '-l', 'L', '--manifest-checksums=sha512', '--manifest-force-encode',
+    const options = map('-D', 'out', '-Ft', '-r', '1M', '-l', 'L', '--manifest-checksums=sha512', '--manifest-force-encode',
       '--no-verify-checksums', '-S', 'slot_a', '-C', '-s', '3', '-c', 'fast');
-    expect(backup).toMatchObject({ label: 'L', maxRateKBps: 1024, manifestChecksums: 'SHA512', manifestForceEncode: true,
+    expect(options).toMatchObject({ label: 'L', maxRateKBps: 1024, manifestChecksums: 'SHA512', manifestForceEncode: true,
       verifyChecksums: false, slot: 'slot_a', createSlot: true, statusIntervalMs: 3000, checkpoint: 'fast', tablespaceMap: true });
-    expect(resolveBaseBackupOptions(backup).slot).toEqual({ kind: 'create', name: 'slot_a' });
+    expect(resolveBaseBackupOptions(options).slot).toEqual({ kind: 'create', name: 'slot_a' });
   });
 
   it('maps slot choices as pg_basebackup makes them', () => {
-    expect(resolveBaseBackupOptions(map('-D', 'o').backup).slot).toEqual({ kind: 'temporary' });
-    expect(resolveBaseBackupOptions(map('-D', 'o', '--no-slot').backup).slot).toEqual({ kind: 'none' });
-    expect(resolveBaseBackupOptions(map('-D', 'o', '-S', 'keep').backup).slot).toEqual({ kind: 'existing', name: 'keep' });
-    expect(resolveBaseBackupOptions(map('-D', 'o', '-Xfetch').backup).slot).toEqual({ kind: 'none' });
-    expect(map('-D', 'o', '-Xnone', '--no-slot').backup.useSlot).toBeUndefined();
+    expect(resolveBaseBackupOptions(map('-D', 'o')).slot).toEqual({ kind: 'temporary' });
+    expect(resolveBaseBackupOptions(map('-D', 'o', '--no-slot')).slot).toEqual({ kind: 'none' });
+    expect(resolveBaseBackupOptions(map('-D', 'o', '-S', 'keep')).slot).toEqual({ kind: 'existing', name: 'keep' });
+    expect(resolveBaseBackupOptions(map('-D', 'o', '-Xfetch')).slot).toEqual({ kind: 'none' });
+    expect(map('-D', 'o', '-Xnone', '--no-slot').useSlot).toBeUndefined();
   });
 
-  it('maps the output plan', () => {
-    expect(map('-D', '-', '-Ft', '-Xfetch').output).toMatchObject({ kind: 'stdout', directory: undefined });
-    const { output } = map('-D', '/d', '-R', '-N', '-n', '-T', '/a=/b', '--waldir', '/w', '-Z', 'server-lz4', '-i', '/m');
-    expect(output).toMatchObject({ kind: 'plain', directory: '/d', writeRecoveryConf: true, sync: false, noClean: true,
-      tablespaceMappings: [{ oldDir: '/a', newDir: '/b' }], walDir: '/w', incrementalManifest: '/m' });
-    expect(output.compression).toMatchObject({ algorithm: 'lz4', location: 'server' });
+  it('maps the output', () => {
+    expect(map('-D', '-', '-Ft', '-Xfetch').output).toEqual({ format: 'tar-stream', stream: stdout });
+    const options = map('-D', '/d', '-R', '-N', '-n', '-T', '/a=/b', '--waldir', '/w', '-Z', 'server-lz4', '-i', '/m');
+    expect(options).toMatchObject({ writeRecoveryConf: true, noSync: true, noClean: true, incrementalManifest: '/m' });
+    expect(options.output).toEqual({ format: 'plain', directory: '/d', tablespaceMapping: new Map([['/a', '/b']]), waldir: '/w' });
+    expect(options.compression).toMatchObject({ algorithm: 'lz4', location: 'server' });
   });
 });
 
-describe('progressFromLibrary', () => {
-  it('counts finished archives as pg_basebackup counts tablespaces', () => {
-    expect(progressFromLibrary({ bytesDone: 10, totalBytes: 20, archivesDone: 1, archivesTotal: 3, archive: { name: '16385.tar' } }))
-      .toEqual({ doneBytes: 10, totalBytes: 20, tablespace: 1, tablespaces: 3, filename: '16385.tar' });
+describe('library ConfigErrors are usage errors', () => {
+  it('reports one thrown by the library as a usage error of the command', async () => {
+    const t = context({ backup: async () => { throw new ConfigError('WAL cannot be streamed into a single tar'); } });
+    expect(await runCli(['backup', '-D', '/tmp/b'], t.ctx)).toBe(1);
+    expect(t.out.stderr).toBe('pgbb: error: WAL cannot be streamed into a single tar\n' +
+      'pgbb: hint: Try "pgbb backup --help" for more information.\n');
+  });
+
+  it('reports the library\'s -T parser errors the same way for backup and combine', async () => {
+    for (const command of ['backup', 'combine']) {
+      const t = context();
+      const argv = command === 'backup' ? ['backup', '-D', '/tmp/b', '-T', 'rel=/x'] : ['combine', '/f', '-o', '/o', '-T', 'rel=/x'];
+      expect(await runCli(argv, t.ctx)).toBe(1);
+      const prog = command === 'backup' ? 'pgbb' : 'pgbb combine';
+      expect(t.out.stderr).toBe(`${prog}: error: old directory is not an absolute path in tablespace mapping: rel\n` +
+        `${prog}: hint: Try "pgbb ${command} --help" for more information.\n`);
+    }
   });
 });
 

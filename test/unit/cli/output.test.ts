@@ -3,7 +3,7 @@ import { UsageError } from '../../../src/cli/args.js';
 import {
   chooseMode, createReporter, describeError, formatProgressLine, makeScrubber, type ReporterOptions,
 } from '../../../src/cli/output.js';
-import { ConnectionError, ServerError } from '../../../src/index.js';
+import { ConnectionError, parseLsn, ServerError } from '../../../src/index.js';
 
 function streams(isTTY = false) {
   const o = { out: '', err: '' };
@@ -26,22 +26,22 @@ const KB = 1024;
 
 describe('formatProgressLine', () => {
   it('prints pg_basebackup -P lines', () => {
-    expect(formatProgressLine({ doneBytes: 512 * KB, totalBytes: 2048 * KB, tablespace: 0, tablespaces: 1 }))
+    expect(formatProgressLine({ bytesDone: 512 * KB, totalBytes: 2048 * KB, archivesDone: 0, archivesTotal: 1 }))
       .toBe(' 512/2048 kB (25%), 0/1 tablespace');
-    expect(formatProgressLine({ doneBytes: 2048 * KB, totalBytes: 2048 * KB, tablespace: 2, tablespaces: 2 }))
+    expect(formatProgressLine({ bytesDone: 2048 * KB, totalBytes: 2048 * KB, archivesDone: 2, archivesTotal: 2 }))
       .toBe('2048/2048 kB (100%), 2/2 tablespaces');
   });
   it('never shows done beyond total nor more than 100%', () => {
-    expect(formatProgressLine({ doneBytes: 3000 * KB, totalBytes: 2048 * KB, tablespace: 1, tablespaces: 1 }))
+    expect(formatProgressLine({ bytesDone: 3000 * KB, totalBytes: 2048 * KB, archivesDone: 1, archivesTotal: 1 }))
       .toBe('3000/3000 kB (100%), 1/1 tablespace');
-    expect(formatProgressLine({ doneBytes: 10 * KB, tablespace: 0, tablespaces: 1 })).toBe('10/10 kB (100%), 0/1 tablespace');
-    expect(formatProgressLine({ doneBytes: 0, totalBytes: 0, tablespace: 0, tablespaces: 1 })).toBe('0/0 kB (0%), 0/1 tablespace');
+    expect(formatProgressLine({ bytesDone: 10 * KB, archivesDone: 0, archivesTotal: 1 })).toBe('10/10 kB (100%), 0/1 tablespace');
+    expect(formatProgressLine({ bytesDone: 0, totalBytes: 0, archivesDone: 0, archivesTotal: 1 })).toBe('0/0 kB (0%), 0/1 tablespace');
   });
   it('adds the file name in verbose mode, truncated at the front', () => {
     const long = `base/16384/${'1'.repeat(40)}`;
-    const line = formatProgressLine({ doneBytes: 0, totalBytes: KB, tablespace: 0, tablespaces: 1, filename: long }, true);
+    const line = formatProgressLine({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1, archive: { name: long } }, true);
     expect(line).toBe(`0/1 kB (0%), 0/1 tablespace (...${long.slice(long.length - 32)})`);
-    expect(formatProgressLine({ doneBytes: 0, totalBytes: KB, tablespace: 0, tablespaces: 1, filename: 'PG_VERSION' }, true))
+    expect(formatProgressLine({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1, archive: { name: 'PG_VERSION' } }, true))
       .toBe(`0/1 kB (0%), 0/1 tablespace (${'PG_VERSION'.padEnd(35)})`);
   });
 });
@@ -57,10 +57,10 @@ describe('chooseMode', () => {
 describe('tty reporter', () => {
   it('redraws with \\r, pads over longer lines and ends with a newline', () => {
     const { r, o, clock } = reporter('tty');
-    r.progress({ doneBytes: 100 * KB, totalBytes: 20000 * KB, tablespace: 0, tablespaces: 1 });
+    r.progress({ bytesDone: 100 * KB, totalBytes: 20000 * KB, archivesDone: 0, archivesTotal: 1 });
     clock.advance(1000);
-    r.progress({ doneBytes: 0, totalBytes: 2 * KB, tablespace: 0, tablespaces: 1 });
-    r.finishProgress({ doneBytes: 2 * KB, totalBytes: 2 * KB, tablespace: 1, tablespaces: 1 });
+    r.progress({ bytesDone: 0, totalBytes: 2 * KB, archivesDone: 0, archivesTotal: 1 });
+    r.finishProgress({ bytesDone: 2 * KB, totalBytes: 2 * KB, archivesDone: 1, archivesTotal: 1 });
     const first = '  100/20000 kB (0%), 0/1 tablespace';
     expect(o.err).toBe(`${first}\r${'0/2 kB (0%), 0/1 tablespace'.padEnd(first.length)}\r${'2/2 kB (100%), 1/1 tablespace'.padEnd('0/2 kB (0%), 0/1 tablespace'.length)}\n`);
     expect(o.out).toBe('');
@@ -68,7 +68,7 @@ describe('tty reporter', () => {
 
   it('throttles to the interval unless forced', () => {
     const { r, o, clock } = reporter('tty');
-    const p = { doneBytes: 0, totalBytes: KB, tablespace: 0, tablespaces: 1 };
+    const p = { bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1 };
     r.progress(p);
     clock.advance(500);
     r.progress(p);
@@ -82,14 +82,14 @@ describe('tty reporter', () => {
 
   it('prints nothing without -P', () => {
     const { r, o } = reporter('tty', { progress: false });
-    r.progress({ doneBytes: 0, totalBytes: KB, tablespace: 0, tablespaces: 1 });
+    r.progress({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1 });
     r.finishProgress();
     expect(o.err).toBe('');
   });
 
   it('ends an open progress line before a message', () => {
     const { r, o } = reporter('tty', { verbose: 1 });
-    r.progress({ doneBytes: 0, totalBytes: KB, tablespace: 0, tablespaces: 1 });
+    r.progress({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1 });
     r.info('starting background WAL receiver');
     expect(o.err).toBe('0/1 kB (0%), 0/1 tablespace\r\npgbb: starting background WAL receiver\n');
   });
@@ -98,14 +98,23 @@ describe('tty reporter', () => {
 describe('plain reporter', () => {
   it('writes one line per throttled step', () => {
     const { r, o, clock } = reporter('plain');
-    r.progress({ doneBytes: 0, totalBytes: 4 * KB, tablespace: 0, tablespaces: 1 });
+    r.progress({ bytesDone: 0, totalBytes: 4 * KB, archivesDone: 0, archivesTotal: 1 });
     clock.advance(10);
-    r.progress({ doneBytes: KB, totalBytes: 4 * KB, tablespace: 0, tablespaces: 1 });
+    r.progress({ bytesDone: KB, totalBytes: 4 * KB, archivesDone: 0, archivesTotal: 1 });
     clock.advance(1000);
-    r.progress({ doneBytes: 2 * KB, totalBytes: 4 * KB, tablespace: 0, tablespaces: 1 });
-    r.finishProgress({ doneBytes: 4 * KB, totalBytes: 4 * KB, tablespace: 1, tablespaces: 1 });
+    r.progress({ bytesDone: 2 * KB, totalBytes: 4 * KB, archivesDone: 0, archivesTotal: 1 });
+    r.finishProgress({ bytesDone: 4 * KB, totalBytes: 4 * KB, archivesDone: 1, archivesTotal: 1 });
     expect(o.err).toBe('0/4 kB (0%), 0/1 tablespace\n2/4 kB (50%), 0/1 tablespace\n4/4 kB (100%), 1/1 tablespace\n');
     expect(o.err).not.toContain('\r');
+  });
+
+  it('does not repeat the final line the library already reported (-P without a terminal)', () => {
+    const { r, o } = reporter('plain');
+    const last = { bytesDone: 4 * KB, totalBytes: 4 * KB, archivesDone: 1, archivesTotal: 1 };
+    r.progress({ bytesDone: 0, totalBytes: 4 * KB, archivesDone: 0, archivesTotal: 1 });
+    r.progress(last, true);
+    r.finishProgress();
+    expect(o.err).toBe('0/4 kB (0%), 0/1 tablespace\n4/4 kB (100%), 1/1 tablespace\n');
   });
 
   it('shows info only with -v, warnings always', () => {
@@ -128,16 +137,17 @@ describe('plain reporter', () => {
 describe('json reporter', () => {
   it('writes one object per line on stdout', () => {
     const { r, o, clock } = reporter('json', { progress: false });
-    r.progress({ doneBytes: KB, totalBytes: 4 * KB, tablespace: 0, tablespaces: 1 });
+    r.progress({ bytesDone: KB, totalBytes: 4 * KB, archivesDone: 0, archivesTotal: 1 });
     clock.advance(1000);
-    r.progress({ doneBytes: 2 * KB, tablespace: 1, tablespaces: 1 });
+    r.progress({ bytesDone: 2 * KB, archivesDone: 1, archivesTotal: 1 });
     r.finishProgress();
     r.done({ startLsn: '0/2000028', timeline: 1 });
     const lines = o.out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toEqual([
-      { event: 'progress', doneBytes: 1024, totalBytes: 4096, percent: 25, tablespace: 0, tablespaces: 1 },
-      { event: 'progress', doneBytes: 2048, totalBytes: null, percent: null, tablespace: 1, tablespaces: 1 },
-      { event: 'progress', doneBytes: 2048, totalBytes: null, percent: null, tablespace: 1, tablespaces: 1, final: true },
+      // The library's names (BackupProgress), not ones of the CLI's own.
+      { event: 'progress', bytesDone: 1024, totalBytes: 4096, percent: 25, archivesDone: 0, archivesTotal: 1 },
+      { event: 'progress', bytesDone: 2048, totalBytes: null, percent: null, archivesDone: 1, archivesTotal: 1 },
+      { event: 'progress', bytesDone: 2048, totalBytes: null, percent: null, archivesDone: 1, archivesTotal: 1, final: true },
       { event: 'done', startLsn: '0/2000028', timeline: 1 },
     ]);
     expect(o.err).toBe('');
@@ -148,6 +158,53 @@ describe('json reporter', () => {
     expect(r.error(new ConnectionError('could not connect to u@db:5432: connection refused', { syscallCode: 'ECONNREFUSED' }))).toBe(1);
     expect(JSON.parse(o.out)).toEqual({ event: 'error', code: 'ERR_PGBB_CONNECTION', message: 'could not connect to u@db:5432: connection refused' });
     expect(o.err).toBe('pgbb: error: could not connect to u@db:5432: connection refused\n');
+  });
+});
+
+describe('backup phases (onPhase)', () => {
+  const checkpoint = { phase: 'checkpoint', checkpoint: 'spread' } as const;
+  const data = { phase: 'data', checkpoint: 'spread', startLsn: parseLsn('0/2000028'), timeline: 1 } as const;
+  const phases = (r: ReturnType<typeof reporter>['r']) => {
+    r.phase(checkpoint);
+    r.phase(data);
+    for (const phase of ['wal', 'manifest', 'done'] as const) r.phase({ phase, checkpoint: 'spread' });
+  };
+
+  it('-v: pg_basebackup\'s checkpoint lines, then the start point once', () => {
+    const { r, o } = reporter('plain', { verbose: 1, progress: false });
+    phases(r);
+    expect(o.err).toBe('pgbb: initiating base backup, waiting for checkpoint to complete\n' +
+      'pgbb: checkpoint completed\n' +
+      'pgbb: write-ahead log start point: 0/2000028 on timeline 1\n');
+  });
+
+  it('-P: the checkpoint lines, ending an open progress line first', () => {
+    const { r, o } = reporter('tty');
+    r.phase(checkpoint);
+    r.progress({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1 });
+    r.phase(data);
+    expect(o.err).toBe('pgbb: initiating base backup, waiting for checkpoint to complete\n' +
+      '0/1 kB (0%), 0/1 tablespace\r\npgbb: checkpoint completed\n');
+  });
+
+  it('prints nothing without -v or -P', () => {
+    const { r, o } = reporter('plain', { progress: false });
+    phases(r);
+    expect(o.err + o.out).toBe('');
+  });
+
+  it('--json: one phase event each, LSNs as text', () => {
+    const { r, o } = reporter('json', { progress: false });
+    phases(r);
+    const lines = o.out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      { event: 'phase', phase: 'checkpoint', checkpoint: 'spread' },
+      { event: 'phase', phase: 'data', checkpoint: 'spread', startLsn: '0/2000028', timeline: 1 },
+      { event: 'phase', phase: 'wal', checkpoint: 'spread' },
+      { event: 'phase', phase: 'manifest', checkpoint: 'spread' },
+      { event: 'phase', phase: 'done', checkpoint: 'spread' },
+    ]);
+    expect(o.err).toBe('');
   });
 });
 

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { formatHelp, UsageError, type CommandSpec } from '../../../src/cli/args.js';
 import { BACKUP_COMMAND } from '../../../src/cli/backup-flags.js';
 import { COMBINE_COMMAND } from '../../../src/cli/combine.js';
-import { parseOrExit, type CliContext, type CommandLine } from '../../../src/cli/context.js';
+import type { CliContext } from '../../../src/cli/context.js';
 import { IDENTIFY_COMMAND } from '../../../src/cli/identify.js';
-import { runCli } from '../../../src/cli/run.js';
+import { COMMANDS as ALL, runCli } from '../../../src/cli/run.js';
 import { VERIFY_COMMAND } from '../../../src/cli/verify.js';
 
 function context() {
@@ -54,15 +54,15 @@ describe('every command: --help, --version and usage errors', () => {
     });
   }
 
-  it('option checks: verify reports them under its own name, the others as pgbb', async () => {
+  it('option checks: verify and combine report them under their own names, the others as pgbb', async () => {
     const verify = context();
     expect(await runCli(['verify'], verify.ctx)).toBe(1);
     expect(verify.out.stderr).toBe('pgbb verify: error: no backup directory specified\n' +
       'pgbb verify: hint: Try "pgbb verify --help" for more information.\n');
     const combine = context();
     expect(await runCli(['combine', 'full'], combine.ctx)).toBe(1);
-    expect(combine.out.stderr).toBe('pgbb: error: no output directory specified\n' +
-      'pgbb: hint: Try "pgbb combine --help" for more information.\n');
+    expect(combine.out.stderr).toBe('pgbb combine: error: no output directory specified\n' +
+      'pgbb combine: hint: Try "pgbb combine --help" for more information.\n');
     const identify = context();
     expect(await runCli(['identify', 'x'], identify.ctx)).toBe(1);
     expect(identify.out.stderr).toBe('pgbb: error: too many command-line arguments (first is "x")\n' +
@@ -70,22 +70,20 @@ describe('every command: --help, --version and usage errors', () => {
   });
 });
 
-describe('parseOrExit', () => {
-  const spec: CommandSpec = { prog: 'pgbb t', summary: 'pgbb t tests.', options: [{ key: 'help', long: 'help', help: 'help' }] };
-
-  it('returns the options of a run and writes nothing', () => {
-    const { ctx, out } = context();
-    const parse = (): CommandLine<{ n: number }> => ({ kind: 'run', options: { n: 1 } });
-    expect(parseOrExit(ctx, [], spec, parse)).toEqual({ n: 1 });
-    expect(out).toEqual({ stdout: '', stderr: '' });
-  });
-
-  it('hands a parse error to onError and returns its status', () => {
-    const { ctx, out } = context();
-    const seen: unknown[] = [];
-    const parse = (): CommandLine<object> => { throw new UsageError('pgbb t', 'bad'); };
-    expect(parseOrExit(ctx, [], spec, parse, (err) => { seen.push(err); return 7; })).toBe(7);
-    expect(seen[0]).toBeInstanceOf(UsageError);
-    expect(out.stdout).toBe('');
+describe('--help', () => {
+  it('ends with examples for every command', async () => {
+    for (const [name, spec] of COMMANDS) {
+      const { ctx, out } = context();
+      expect(await runCli([name, '--help'], ctx)).toBe(0);
+      expect(out.stdout).toMatch(/\nExamples:\n  # .+\n  pgbb /);
+      expect(spec.examples?.length).toBeGreaterThan(0);
+      // Every example is a command line its own parser accepts (shell words, up to a pipe).
+      const command = ALL.find((c) => c.name === name)!;
+      for (const e of spec.examples ?? []) {
+        const words = [...e.command.split('|')[0]!.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+        expect(words.slice(0, 2)).toEqual(['pgbb', name]);
+        expect(command.parse(words.slice(2)).kind, e.command).toBe('run');
+      }
+    }
   });
 });
