@@ -10,7 +10,7 @@ import {
 } from '../index.js';
 import type { BackupOutputPlan } from './backup.js';
 import type { ProgressSnapshot } from './output.js';
-import { collectYoungGarbage } from './young-gc.js';
+import { startGarbageCollection } from './gc.js';
 
 /** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */
 export interface IdentifyInfo {
@@ -96,8 +96,8 @@ export const defaultLibrary: CliLibrary = {
     } else {
       target = { format: 'tar-stream', stream: process.stdout };
     }
-    // Tar output only: see collectYoungGarbage for why not plain.
-    const stopGc = output.kind === 'plain' ? undefined : collectYoungGarbage();
+    // Tar output only: see startGarbageCollection for why not plain.
+    const stopGc = output.kind === 'plain' ? undefined : startGarbageCollection();
     let result;
     try {
       result = await runBackup({
