@@ -13,6 +13,7 @@ import type { CombineOptions } from './types.js';
 /** Bytes read or written per I/O call when copying and reconstructing. */
 export const IO_CHUNK = 1024 * 1024;
 
+/** The state of one combine run. */
 export interface Ctx {
   backups: string[];
   output: string;
@@ -39,6 +40,7 @@ export interface Written { size: number; checksum: string }
 /** A tablespace directory name under pg_tblspc: an OID. */
 export const isOid = (name: string): boolean => /^[1-9]\d{0,9}$/.test(name) && Number(name) <= 0xffffffff;
 
+/** Throws the AbortError once `signal` has fired. */
 export function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('the combine was aborted', { cause: signal.reason });
 }

@@ -20,6 +20,7 @@ import { checkAbort, IO_CHUNK, isOid } from './context.js';
 import { IncrementalHeaderReader, type IncrementalHeader } from './incremental-file.js';
 import type { CombinedTablespace } from './types.js';
 
+// The types of what these functions return, for the files that use them without touching node:fs.
 export type { Dirent, FileHandle };
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -144,6 +145,7 @@ export async function readIncrementalHeader(path: string): Promise<{ header: Inc
   }
 }
 
+/** stat, or `undefined` when the path does not exist; other failures are IoErrors. */
 export async function statOrUndefined(path: string): Promise<Stats | undefined> {
   try {
     return await stat(path);

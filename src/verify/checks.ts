@@ -65,10 +65,12 @@ export function setManifest(s: RunState, manifest: BackupManifest): void {
   for (const [path, file] of manifest.files) s.entries.set(path, { file, matched: false, bad: false });
 }
 
+/** An error's message, for a finding's detail. */
 export function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Throws the AbortError once `signal` has fired. */
 export function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('verification was aborted', { cause: signal.reason });
 }
