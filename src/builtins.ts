@@ -1,7 +1,7 @@
 /**
  * Node built-in modules that only some commands need, loaded on first use rather than when the
- * package is imported: every `pgbb` command pays for what its start-up loads (TLS alone is ~7 ms, as
- * it reads the bundled root certificates), and most backups use neither TLS nor compression.
+ * package is imported: every `pgbb` command pays for what its start-up loads (TLS alone is a noticeable share,
+ * as it reads the bundled root certificates), and most backups use neither TLS nor compression.
  * `process.getBuiltinModule` is synchronous (Node 20.16+, 22.3+) and returns the same module
  * object a static import would.
  * @module

@@ -8,7 +8,7 @@ import {
   formatLsn, identifySystem, ReplicationConnection, runBackup, type ConnectionOptions, type RunBackupOptions,
   type RunBackupResult,
 } from '../index.js';
-import { collectYoungGarbage } from './young-gc.js';
+import { startGarbageCollection } from './gc.js';
 
 /** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */
 export interface IdentifyInfo {
@@ -52,8 +52,8 @@ export const defaultLibrary: CliLibrary = {
     }
   },
   async backup(options) {
-    // Tar output only: see collectYoungGarbage for why not plain.
-    const stopGc = options.output.format === 'plain' ? undefined : collectYoungGarbage();
+    // Tar output only: see startGarbageCollection for why not plain.
+    const stopGc = options.output.format === 'plain' ? undefined : startGarbageCollection();
     try {
       return await runBackup(options);
     } finally {

@@ -16,7 +16,7 @@ const PROG = 'pgbb verify';
 export const VERIFY_COMMAND: CommandSpec = {
   prog: PROG,
   summary: 'pgbb verify verifies a backup against the backup manifest.',
-  usage: ['[OPTION]... BACKUPDIR'],
+  usage: ['[OPTION]... BACKUPDIR', '[OPTION]... BACKUP.tar[.gz|.lz4|.zst]   (a single-tar backup, as written by -D - -Ft)'],
   options: [
     { key: 'exit-on-error', short: 'e', long: 'exit-on-error', help: 'exit immediately on error' },
     { key: 'format', short: 'F', long: 'format', arg: 'required', metavar: 'p|t', help: 'backup format (plain, tar); default: detected' },

@@ -37,8 +37,8 @@ const QUEUED_CHUNKS = 4;
 
 /**
  * The chunks of a byte stream as they were pushed. A Readable's own async iterator calls `read()`, which
- * joins everything buffered into one new Buffer: a copy of every compressed megabyte (53 ms of the main
- * thread's CPU for a 300 MB backup with client lz4) and garbage of varying sizes. Here 'data' events
+ * joins everything buffered into one new Buffer: a copy of every compressed megabyte, on the main thread,
+ * and garbage of varying sizes. Here 'data' events
  * hand over the pushed buffers themselves, and the stream is paused while {@link QUEUED_CHUNKS} wait.
  * @throws the stream's error, or ERR_STREAM_PREMATURE_CLOSE when it closes before its end.
  */

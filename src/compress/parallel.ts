@@ -23,7 +23,7 @@ const require = createRequire(import.meta.url);
 
 /**
  * Default chunk size per method. gzip's 32 KiB window and lz4's 64 KiB lose nothing at 1 MiB, and zstd
- * level 3 compressed a 300 MB base backup to the same size in 1 MiB as in 2 MiB chunks. Every chunk in
+ * at its default level compresses a base backup no smaller in 2 MiB chunks than in 1 MiB ones. Every chunk in
  * flight costs its size twice (input and output buffers), so larger chunks cost memory, not speed.
  */
 export const DEFAULT_CHUNK_BYTES: Readonly<Record<'gzip' | 'lz4' | 'zstd', number>> =

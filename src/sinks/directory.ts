@@ -349,7 +349,7 @@ export class DirectorySink implements BackupSink {
    * directory is mostly small files (relation forks, free space and visibility maps, configuration);
    * with the promise API every open, chmod, write and close is a round trip through libuv's thread
    * pool, and extraction waits for each before it reads on, so the handoffs, not the writes, set the
-   * pace of a plain backup (four per file; two thousand files in a 300 MB cluster). Writing a few
+   * pace of a plain backup (four per file, and even a small cluster has thousands of files). Writing a few
    * kilobytes into the page cache costs microseconds. Files above {@link SMALL_FILE_BYTES} keep the
    * asynchronous batched writer, whose awaited writes slow the server down when the disk is slow.
    */

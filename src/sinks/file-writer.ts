@@ -11,10 +11,8 @@ import { ioError } from './tracker.js';
 /**
  * Default bytes gathered before one `writev`. The copy into the page cache is fastest while the bytes are
  * still in the CPU's cache, so batches are small; with synchronous writes a small batch costs one system
- * call, not a thread-pool round trip. 4 GB plain backup with --no-sync, WAL streamed, system time
- * (wall): 1 MiB batches (asynchronous) 13.1 s; 256 KiB 5.4-8.1 s (7.5-10.0 s); 128 KiB 4.5-6.3 s; 64 KiB
- * 3.1-5.0 s (5.1-7.1 s); 32 KiB 3.2-3.6 s; pg_basebackup 4.1-4.3 s (6.1-6.4 s). Tar files at 4 GB:
- * 4.6-4.9 s at 256 KiB, 4.2-4.3 s at 64 KiB.
+ * call, not a thread-pool round trip. Larger batches cost more system time in plain and tar backups
+ * alike, and this one brought plain backups level with pg_basebackup (figures in bench/results).
  */
 export const DEFAULT_BATCH_BYTES = 64 * 1024;
 
@@ -43,9 +41,8 @@ export class BatchedFileWriter {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      // Synchronous, as pg_basebackup's fwrite: copying a batch into the page cache takes microseconds,
-      // less than a round trip through libuv's thread pool. Tar files + WAL, 303 MB, 8 alternating runs
-      // (256 KiB batches): 0.66 s (0.60-0.81) with FileHandle.writev, 0.64 s (0.63-0.67) with writevSync.
+      // Synchronous, as pg_basebackup's fwrite: copying a batch into the page cache takes less time than a
+      // round trip through libuv's thread pool, and FileHandle.writev was no faster and varied more.
       let done = buffers.length === 1 ? writeSync(this.handle.fd, buffers[0] as Buffer) : writevSync(this.handle.fd, buffers);
       // A short write (rare on regular files, but allowed) continues where it stopped.
       if (done < total) {

@@ -1,7 +1,7 @@
 /**
  * File checksums on worker threads, so that checksumming a plain backup uses more than one core
- * (JavaScript CRC-32C runs at a few hundred MB/s per core, where pg_verifybackup has the CPU's CRC
- * instruction). Each worker reads whole files with its own buffer and returns the digest.
+ * (JavaScript CRC-32C is several times slower per core than the CPU's CRC instruction pg_verifybackup
+ * uses). Each worker reads whole files with its own buffer and returns the digest.
  *
  * The worker is given as source text (`eval: true`) so it runs the same from the TypeScript sources
  * and from the built package. Its CRC-32C is that of `@node-rs/crc32` when the main thread uses it (the

@@ -1,16 +1,17 @@
 /**
- * Where verification reads from: tar archive naming and opening (the decompression slot), path rules
- * shared with pg_verifybackup (ignore list, canonical member names), and WAL segment sources (a
- * directory, or members of a tar archive read in one forward pass).
+ * Where verification reads from: tar archive naming (the compression a name or the first bytes say),
+ * path rules shared with pg_verifybackup (ignore list, canonical member names), WAL segment sources
+ * (members of a tar archive read in one forward pass; directories in sources-io.ts), and the manifest
+ * inside a single-tar backup. Archives are read through an {@link ArchiveOpener}, never opened here.
  * @module
  */
-import { createReadStream } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream';
-import { decompressorFor } from '../compress/decompress.js';
-import { extractTar, type TarEntry, type TarExtractor } from '../tar/extract.js';
+import { VerifyError } from '../errors.js';
+import { extractTar, readBody, type TarEntry, type TarExtractor } from '../tar/extract.js';
 import type { ArchiveCompression, ArchiveOpener, ArchiveRef } from './types.js';
+
+// The files behind the sources: the default opener reads archive files, the directory source segment
+// files. Re-exported here, where the package's entry point has always found the opener.
+export { defaultArchiveOpener, directoryWalSource } from './sources-io.js';
 
 /** Paths pg_verifybackup always ignores. */
 export const ALWAYS_IGNORED: readonly string[] =
@@ -78,22 +79,6 @@ export function classifyArchive(name: string): ArchiveKind {
   return kind === 'tablespace' ? { kind, oid, compression } : { kind, compression };
 }
 
-const READ_CHUNK = 1024 * 1024;
-
-/**
- * Opens `.tar` archives, and compressed ones through the compression layer's decompressors (gzip and
- * lz4 always; zstd with Node's built-in zstd or the `fzstd` package). Throws a `CompressionError` when
- * the archive's method cannot be decompressed here.
- */
-export const defaultArchiveOpener: ArchiveOpener = (archive: ArchiveRef) => {
-  if (archive.compression === 'none') return createReadStream(archive.path, { highWaterMark: READ_CHUNK });
-  // The decompressor first: it throws when the method is unavailable, before a file is opened.
-  const decompress = decompressorFor(archive.compression);
-  // Errors of either stream end the iteration over `decompress`.
-  pipeline(createReadStream(archive.path, { highWaterMark: READ_CHUNK }), decompress, () => undefined);
-  return decompress;
-};
-
 /** A place WAL segments are read from. */
 export interface WalSource {
   /** For messages: `directory "x"` or `archive "x"`. */
@@ -106,61 +91,6 @@ export interface WalSource {
    */
   read(name: string): AsyncIterable<Buffer>;
   close(): Promise<void>;
-}
-
-/** WAL segments in a directory. */
-export function directoryWalSource(dir: string): WalSource {
-  let bufs: [Buffer, Buffer] | undefined;
-  return {
-    description: `directory "${dir}"`,
-    async list() {
-      const out = new Map<string, number>();
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        return out;
-      }
-      for (const name of names) {
-        if (!/^[0-9A-F]{24}$/.test(name)) continue;
-        try {
-          const st = await stat(join(dir, name));
-          if (st.isFile()) out.set(name, st.size);
-        } catch {
-          // Vanished or unreadable: treated as absent; reading it would fail anyway.
-        }
-      }
-      return out;
-    },
-    // Two buffers for the whole source (one file is read at a time), the next chunk read while the caller
-    // checks this one: a read stream would allocate a fresh 1 MiB buffer per read, 16 per segment, for
-    // the collector to find.
-    async *read(name) {
-      bufs ??= [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
-      const fh = await open(join(dir, name), 'r');
-      let pending: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0], 0, READ_CHUNK, 0);
-      try {
-        let which = 0;
-        let pos = 0;
-        while (pending) {
-          const bytesRead: number = (await pending).bytesRead;
-          pending = undefined;
-          if (bytesRead === 0) return;
-          const buf = bufs[which]!;
-          pos += bytesRead;
-          if (bytesRead === READ_CHUNK) {
-            which ^= 1;
-            pending = fh.read(bufs[which]!, 0, READ_CHUNK, pos);
-          }
-          yield buf.subarray(0, bytesRead);
-        }
-      } finally {
-        await pending?.catch(() => undefined);
-        await fh.close();
-      }
-    },
-    async close() {},
-  };
 }
 
 /**
@@ -226,4 +156,55 @@ export function archiveWalSource(archive: ArchiveRef, open: ArchiveOpener, prefi
       iterator = undefined;
     },
   };
+}
+
+/** The compression a file name's suffix announces (`x.tar.gz`, `x.tgz`, `x.tar.lz4`, `x.tar.zst`); `undefined` for any other name. */
+export function compressionOfName(name: string): ArchiveCompression | undefined {
+  const found = COMPRESSION_SUFFIXES.find(([suffix, c]) => c !== 'none' && name.endsWith(suffix));
+  return found?.[1];
+}
+
+/** The compression a file's first bytes announce by their magic number (gzip, lz4 frame, zstd frame); `none` otherwise. */
+export function compressionOfMagic(head: Buffer): ArchiveCompression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4) {
+    const magic = head.readUInt32LE(0);
+    if (magic === 0x184d2204) return 'lz4';
+    if (magic === 0xfd2fb528) return 'zstd';
+  }
+  return 'none';
+}
+
+/** Largest `backup_manifest` member read into memory from a single-tar backup. */
+export const MAX_MANIFEST_MEMBER_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * The body of the top-level `backup_manifest` member of a single-tar backup (the stream `-D - -Ft`
+ * writes, where the manifest is the last member), read as a stream through `open`: decompressed and
+ * walked to that member. Throws a VerifyError when the archive cannot be read or has no manifest.
+ */
+export async function readManifestMember(archive: ArchiveRef, open: ArchiveOpener): Promise<Buffer> {
+  let src: AsyncIterable<Uint8Array> | undefined;
+  try {
+    src = open(archive);
+  } catch (err) {
+    throw new VerifyError(`could not read archive "${archive.name}": ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err, path: archive.path });
+  }
+  if (!src) {
+    throw new VerifyError(`could not read archive "${archive.name}": no decompressor for ${archive.compression} is available`,
+      { path: archive.path });
+  }
+  try {
+    for await (const entry of extractTar(src as AsyncIterable<Buffer>)) {
+      const h = entry.header;
+      if (h.type === 'file' && canonicalRelPath(h.name) === 'backup_manifest') return await readBody(entry.body, MAX_MANIFEST_MEMBER_BYTES);
+    }
+  } catch (err) {
+    throw new VerifyError(`could not read "backup_manifest" from archive "${archive.name}": ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err, path: archive.path });
+  }
+  throw new VerifyError(`archive "${archive.name}" has no "backup_manifest" member: it is not a single-tar backup written with ` +
+    'its manifest (pgbb backup -D - -Ft, pg_basebackup -D - -Ft), or it is truncated; give the manifest with manifestPath (-m)',
+    { path: archive.path });
 }

@@ -74,11 +74,19 @@ export interface VerifyProgress {
 
 /** Options of {@link verifyBackup}; they mirror pg_verifybackup's. */
 export interface VerifyOptions {
-  /** The backup directory (plain data directory, or the directory holding base.tar etc.). */
+  /**
+   * The backup: a plain data directory, the directory holding `base.tar` etc., or a single tar file
+   * holding the whole backup with its manifest as a member (what `pgbb backup -D - -Ft > x.tar` writes;
+   * `.tar.gz`, `.tar.lz4` and `.tar.zst` as client compression writes them, or any name whose first
+   * bytes say the compression).
+   */
   backupDir: string;
-  /** The manifest to verify against (`-m`). @default `<backupDir>/backup_manifest` */
+  /**
+   * The manifest to verify against (`-m`).
+   * @default `<backupDir>/backup_manifest`; for a single tar file, its `backup_manifest` member
+   */
   manifestPath?: string;
-  /** `plain` or `tar` (`-F`). @default `plain` when `<backupDir>/PG_VERSION` exists, else `tar` */
+  /** `plain` or `tar` (`-F`). @default `plain` when `<backupDir>/PG_VERSION` exists, else `tar` (always `tar` for a single tar file) */
   format?: 'plain' | 'tar';
   /**
    * Paths (relative to the data directory) to leave out, with everything below them (`-i`). Always
@@ -95,7 +103,7 @@ export interface VerifyOptions {
   noWal?: boolean;
   /**
    * Where the WAL is (`-w`): a directory of segment files, or a tar archive holding them.
-   * @default `<backupDir>/pg_wal` (plain); `pg_wal.tar*`, else `pg_wal/` inside `base.tar*` (tar)
+   * @default `<backupDir>/pg_wal` (plain); `pg_wal.tar*`, else `pg_wal/` inside `base.tar*` (tar); `pg_wal/` inside a single tar file
    */
   walDir?: string;
   /**

@@ -9,12 +9,13 @@
  * damaged copies hard-link every file they leave alone (a mutated file is first replaced by its own copy).
  * The 160 MB speed measurement runs once, on Debian 15, and asserts only the outcome.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, closeSync, copyFileSync, existsSync, linkSync, openSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManifestError } from '../../src/errors.js';
+import { ManifestError, VerifyError } from '../../src/errors.js';
 import { formatLsn } from '../../src/lsn.js';
 import { parseManifest } from '../../src/manifest/parse.js';
 import { buildManifest } from '../../src/manifest/build.js';
@@ -365,6 +366,93 @@ describe.each(testMajors())('live WAL of PostgreSQL %i', (major) => {
     expect(r).toMatchObject({ ok: true, major });
     expect(r.records).toBeGreaterThan(1000);
   }, 120_000);
+});
+
+/** `pgbb backup ARGS` from the built CLI, its standard output written to `file`. */
+async function pgbbBackupToFile(args: string[], file: string): Promise<{ code: number | null; stderr: string }> {
+  const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    const child = spawn(process.execPath, [cli, 'backup', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', fd, 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    return await new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe.each(testMajors())('single-tar backups written by pgbb backup -D - -Ft of PostgreSQL %i', (major) => {
+  let cluster: Cluster;
+  let root: string;
+  beforeAll(async () => {
+    const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    // Built once per run by whichever file needs it first (cli-backup and cli-signals do the same).
+    if (!existsSync(dist)) execFileSync('npx', ['tsup'], { cwd: fileURLToPath(new URL('../../', import.meta.url)), stdio: 'pipe' });
+    cluster = await sharedCluster(major);
+    await cluster.sql('create table if not exists big as select g, md5(g::text) as h from generate_series(1, 20000) g');
+    root = await scratchDir('verify-single');
+  }, 240_000);
+
+  it('-X fetch > file.tar verifies with the manifest found inside, by the library and by pgbb verify', async () => {
+    const file = join(root, 'backup.tar');
+    const r = await pgbbBackupToFile(['-d', cluster.connectionString(), '-D', '-', '-Ft', '-X', 'fetch', '-c', 'fast'], file);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(existsSync(join(root, 'backup_manifest'))).toBe(false);
+    const { summary, findings } = await verifyBackupAll({ backupDir: file });
+    expect(findings).toEqual([]);
+    expect(summary).toMatchObject({ ok: true, format: 'tar', walRanges: 1 });
+    expect(summary.walRecords).toBeGreaterThan(0);
+    expect(summary.filesChecksummed).toBeGreaterThan(500);
+    expect(await pgbbVerify([file])).toMatchObject({ code: 0, stdout: 'backup successfully verified\n', stderr: '' });
+
+    // A flipped byte in a member's body: a checksum mismatch naming the member and the file, exit status 1.
+    const bad = join(root, 'damaged.tar');
+    const buf = readFileSync(file);
+    let at = buf.indexOf(Buffer.from('PG_VERSION\0'));
+    while (at !== -1 && at % 512 !== 0) at = buf.indexOf(Buffer.from('PG_VERSION\0'), at + 1);
+    expect(at).toBeGreaterThanOrEqual(0);
+    buf[at + 512] = buf[at + 512]! ^ 0x01;
+    writeFileSync(bad, buf);
+    const { findings: damaged } = await verifyBackupAll({ backupDir: bad });
+    expect(damaged).toEqual([expect.objectContaining({
+      kind: 'checksum-mismatch', path: 'PG_VERSION', archive: 'damaged.tar',
+      message: 'checksum mismatch for file "PG_VERSION" in archive "damaged.tar"',
+    })]);
+    const cli = await pgbbVerify([bad]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toBe('pgbb verify: error: checksum mismatch for file "PG_VERSION" in archive "damaged.tar"\n');
+  }, 240_000);
+
+  it('-X fetch -z > file.tar.gz (client gzip to standard output) verifies; damage in it is found', async () => {
+    const file = join(root, 'backup.tar.gz');
+    const r = await pgbbBackupToFile(['-d', cluster.connectionString(), '-D', '-', '-Ft', '-X', 'fetch', '-z', '-c', 'fast'], file);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const head = readFileSync(file).subarray(0, 2);
+    expect([...head]).toEqual([0x1f, 0x8b]);
+    const ok = await pgbbVerify([file]);
+    expect(ok).toMatchObject({ code: 0, stdout: 'backup successfully verified\n' });
+    // Damage in the compressed stream.
+    const buf = readFileSync(file);
+    const mid = Math.floor(buf.length / 2);
+    buf[mid] = buf[mid]! ^ 0xff;
+    const bad = join(root, 'damaged.tar.gz');
+    writeFileSync(bad, buf);
+    // The manifest is the last member: reaching it reads the damage, and without it nothing can be verified.
+    const err = await verifyBackupAll({ backupDir: bad }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VerifyError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_VERIFY', message: expect.stringMatching(/^could not read "backup_manifest" from archive "damaged.tar.gz": /) });
+    const cli = await pgbbVerify([bad]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/^pgbb verify: error: could not read "backup_manifest" from archive "damaged.tar.gz"/);
+  }, 240_000);
 });
 
 describe('other backup shapes from pg_basebackup 15', () => {

@@ -119,9 +119,7 @@ const FS_IO_ALLOWED: readonly { path: string; reason: string }[] = [
   { path: 'verify/io.ts', reason: 'verify: the backup directory and archives it reads' },
   { path: 'verify/sources-io.ts', reason: 'verify: opens the files and archives it checks' },
   { path: 'verify/checksum-io.ts', reason: 'verify: the checksum scheduler reads plain files' },
-  { path: 'verify/verify.ts', reason: 'verify: file access until the verifycombine split moves it to verify/*io.ts; then delete this entry' },
-  { path: 'verify/sources.ts', reason: 'verify: file access until the verifycombine split moves it to verify/sources-io.ts; then delete this entry' },
-  { path: 'combine/combine.ts', reason: 'combine reads the input backups and writes the combined one (until its file access moves to its own file)' },
+  { path: 'combine/files.ts', reason: 'combine reads the input backups and writes the combined one' },
   { path: 'backup/session.ts', reason: 'spools WAL for -X fetch and reads the prior manifest; until the session split moves the spool to a WAL sink' },
 ];
 

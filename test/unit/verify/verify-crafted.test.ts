@@ -3,9 +3,10 @@
  * pg_control identity, WAL from WalFixture, and the failure paths a server-made backup rarely shows.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AbortError, VerifyError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
@@ -15,6 +16,7 @@ import { crc32c, setCrc32cNativeLoader } from '../../../src/manifest/crc32c.js';
 import { TarWriter } from '../../../src/tar/writer.js';
 import { readControlFile } from '../../../src/verify/control-file.js';
 import { canonicalRelPath, classifyArchive, isIgnored } from '../../../src/verify/sources.js';
+import { findManifestInTarFile } from '../../../src/verify/sources-io.js';
 import { verifyBackupAll } from '../../../src/verify/verify.js';
 import { WalFixture } from './wal-fixtures.js';
 
@@ -257,6 +259,101 @@ describe('plain checksums: small files read whole, large files in chunks read ah
       onProgress: (p) => { if (p.doneBytes > MiB) controller.abort(); },
     });
     await expect(run).rejects.toBeInstanceOf(AbortError);
+  });
+});
+
+/**
+ * The single tar `-D - -Ft` writes, from a crafted plain backup: every file (pg_wal/ too, as with
+ * -X fetch) and then backup_manifest as the last member.
+ */
+async function singleTar(plainDir: string, file: string): Promise<Buffer> {
+  const members: [string, Buffer | undefined][] = [];
+  const walk = (rel: string) => {
+    for (const d of readdirSync(join(plainDir, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (r === 'backup_manifest') continue;
+      if (d.isDirectory()) {
+        members.push([`${r}/`, undefined]);
+        walk(r);
+      } else members.push([r, readFileSync(join(plainDir, r))]);
+    }
+  };
+  walk('');
+  members.push(['backup_manifest', readFileSync(join(plainDir, 'backup_manifest'))]);
+  const out = createWriteStream(file);
+  const tar = new TarWriter(out);
+  for (const [n, data] of members) {
+    if (data === undefined) await tar.addEntry({ name: n, type: 'directory' });
+    else await tar.addEntry({ name: n, size: data.length }, data);
+  }
+  await tar.finish({ end: true });
+  await new Promise<void>((r) => out.on('close', () => r()));
+  return readFileSync(file);
+}
+
+describe('verifyBackup on a single-tar backup (-D - -Ft)', () => {
+  it('finds the manifest inside, checks every member and the WAL under pg_wal/, compressed or not', async () => {
+    const { dir, wal } = await craft('single-src', { format: 'plain' });
+    const file = join(root, 'single.tar');
+    const bytes = await singleTar(dir, file);
+    const expected = { ok: true, format: 'tar', manifestVersion: 2, manifestFiles: 6, filesChecksummed: 5, walRanges: 1, walRecords: wal.records.length };
+    const plainTar = await verifyBackupAll({ backupDir: file });
+    expect(plainTar.findings).toEqual([]);
+    expect(plainTar.summary).toMatchObject(expected);
+    // Uncompressed, the manifest is reached by its header alone.
+    expect(await findManifestInTarFile(file, 1 << 20)).toEqual(readFileSync(join(dir, 'backup_manifest')));
+    expect(await findManifestInTarFile(file, 100)).toBeUndefined();
+    // Through a custom opener the archive is read as a stream to reach the manifest.
+    let opened = 0;
+    const streamed = await verifyBackupAll({ backupDir: file, openArchive: (ref) => {
+      opened++;
+      return (async function* () { yield readFileSync(ref.path); })();
+    } });
+    expect(streamed.findings).toEqual([]);
+    expect(opened).toBeGreaterThanOrEqual(3);
+    // Client gzip to stdout: by the name's suffix, and by the first bytes under any other name.
+    writeFileSync(join(root, 'single.tar.gz'), gzipSync(bytes));
+    writeFileSync(join(root, 'single-gzip.bin'), gzipSync(bytes));
+    for (const name of ['single.tar.gz', 'single-gzip.bin']) {
+      const r = await verifyBackupAll({ backupDir: join(root, name) });
+      expect(r.findings).toEqual([]);
+      expect(r.summary).toMatchObject(expected);
+    }
+  });
+
+  it('a flipped byte is a checksum mismatch naming the member and the file; no manifest member is a VerifyError', async () => {
+    const { dir } = await craft('single-bad-src', { format: 'plain' });
+    const file = join(root, 'single-bad.tar');
+    const bytes = await singleTar(dir, file);
+    const at = bytes.indexOf(Buffer.from('base/1/16384\0'));
+    expect(at % 512).toBe(0);
+    bytes[at + 512 + 100] = bytes[at + 512 + 100]! ^ 0x01;
+    writeFileSync(file, bytes);
+    const { findings, summary } = await verifyBackupAll({ backupDir: file, noWal: true });
+    expect(summary.ok).toBe(false);
+    expect(findings).toEqual([expect.objectContaining({
+      kind: 'checksum-mismatch', path: 'base/1/16384', archive: 'single-bad.tar',
+      message: 'checksum mismatch for file "base/1/16384" in archive "single-bad.tar"',
+    })]);
+    // The same damage under gzip.
+    writeFileSync(join(root, 'single-bad.tar.gz'), gzipSync(bytes));
+    expect((await verifyBackupAll({ backupDir: join(root, 'single-bad.tar.gz'), noWal: true })).findings.map((f) => f.kind)).toEqual(['checksum-mismatch']);
+    // A damaged manifest member is reported as such, with its archive.
+    const m = bytes.indexOf(Buffer.from('"Path": "PG_VERSION"'));
+    const damaged = Buffer.from(bytes);
+    damaged[m + 1] = 'Q'.charCodeAt(0);
+    writeFileSync(file, damaged);
+    const bad = await verifyBackupAll({ backupDir: file });
+    expect(bad.findings).toEqual([expect.objectContaining({ path: 'backup_manifest', archive: 'single-bad.tar' })]);
+    expect(['manifest-invalid', 'manifest-checksum-mismatch']).toContain(bad.findings[0]!.kind);
+    // Cut before the manifest: nothing to verify against.
+    writeFileSync(file, bytes.subarray(0, at));
+    const err = await verifyBackupAll({ backupDir: file }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VerifyError);
+    expect((err as VerifyError).code).toBe('ERR_PGBB_VERIFY');
+    expect((err as VerifyError).message).toMatch(/has no "backup_manifest" member/);
+    // A plain-format claim on a file is refused.
+    await expect(verifyBackupAll({ backupDir: file, format: 'plain' })).rejects.toThrow(/is not a directory/);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Bounding the peak memory of a tar-format backup by collecting V8's young generation every few
  * milliseconds while the backup runs, and the whole heap when dead buffers pile up outside it anyway.
- * Process-level tuning, so it lives in the CLI: the library leaves the garbage collector alone.
+ * Process-level tuning, so it lives in the CLI: the library leaves the garbage collector alone. The
+ * measurements behind the numbers here are in bench/results and the commits that set them.
  * @module
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
@@ -40,26 +41,24 @@ function exposedGc(): V8Gc | null {
 }
 
 /**
- * Starts collecting the young generation every {@link YOUNG_GC_INTERVAL_MS} ms while the heap
- * changes (not while waiting for a checkpoint or an fsync), and the whole heap when ArrayBuffers hold
- * more than {@link EXTERNAL_LIMIT_BYTES}; returns the function that stops it.
+ * Starts collecting garbage while a backup runs: the young generation every
+ * {@link YOUNG_GC_INTERVAL_MS} ms while the heap changes (not while waiting for a checkpoint or an
+ * fsync), and the whole heap when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES}; returns the
+ * function that stops it.
  *
- * Every byte of a backup arrives in a 512 KiB receive buffer that is garbage a millisecond or two
- * later, but V8 collects when the JavaScript heap fills, and a backup allocates little JavaScript:
- * 20-40 MB of dead receive buffers piled up between collections (peak RSS 91-95 MB for 300 MB in
- * tar format, 74-78 MB with this, for about 0.02 s of CPU; a minor collection of a young generation
- * this small takes ~0.15 ms). With client compression, buffers wait in the compressor's queue long
- * enough to survive two minor collections and be promoted, and V8 only collects the old generation
- * once they add up to 64 MB more than after its last full collection: peak RSS 158 MB with gzip, 151
- * with zstd for 300 MB; with a full collection (2-3 ms for this small heap) whenever buffers hold more
- * than 24 MB, 108 and 124 MB (18 and 7 full collections). Not for plain format: extraction creates
- * files between reads, so buffers live long enough to be promoted (at 300 MB, peak RSS rose from 88 to
- * 113 MB with minor collections alone and stayed at 85-93 MB with full ones added; at 4 GB both cut it
- * from 108-115 to 90-94 MB but cost 0.3-0.7 s more CPU on a 7 s backup).
+ * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
+ * when the JavaScript heap fills, and a backup allocates little JavaScript: dead receive buffers pile up
+ * between collections and raise the peak RSS, while a minor collection of a young generation this small
+ * is cheap. With client compression, buffers wait in the compressor's queue long enough to survive two
+ * minor collections and be promoted, and V8 collects the old generation only once they add up to far
+ * more than it held after its last full collection: hence the full collections, also cheap for a heap
+ * this small, once buffers hold more than the limit. Not for plain format: extraction creates files
+ * between reads, so buffers live long enough to be promoted; minor collections alone then raised the
+ * peak, and full ones lowered it only for CPU time out of proportion to the memory saved.
  */
-export function collectYoungGarbage(): () => void {
-  // `gc` is taken on the first tick rather than now: making a V8 context costs ~2 ms, which then falls
-  // while the connection is being set up instead of before it starts.
+export function startGarbageCollection(): () => void {
+  // `gc` is taken on the first tick rather than now: making a V8 context takes a moment, which then
+  // falls while the connection is being set up instead of before it starts.
   let gc: V8Gc | null | undefined;
   let lastUsed = -1;
   let lastFull = 0;
