@@ -84,7 +84,8 @@ export type {
   ArchiveCompression, ArchiveOpener, ArchiveRef, VerifyFinding, VerifyFindingKind, VerifyOptions, VerifyProgress,
   VerifyRun, VerifySummary,
 } from './verify/types.js';
-export { ALWAYS_IGNORED, classifyArchive, defaultArchiveOpener, isIgnored, type ArchiveKind } from './verify/sources.js';
+export { ALWAYS_IGNORED, classifyArchive, isIgnored, type ArchiveKind } from './verify/sources.js';
+export { defaultArchiveOpener } from './verify/sources-io.js';
 export { WalRangeChecker, XLOG_PAGE_MAGIC, majorForPageMagic, type WalRangeCheckOptions, type WalRangeCheckResult } from './verify/wal-check.js';
 export { readControlFile, type ControlFileInfo } from './verify/control-file.js';
 

@@ -11,8 +11,8 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VerifyError } from '../errors.js';
 import { checkAbort, errText } from './checks.js';
-import { archiveWalSource, classifyArchive, directoryWalSource, isIgnored, type WalSource } from './sources.js';
-import { defaultArchiveOpener } from './sources-io.js';
+import { archiveWalSource, classifyArchive, isIgnored, type WalSource } from './sources.js';
+import { defaultArchiveOpener, directoryWalSource } from './sources-io.js';
 import type { VerifyOptions } from './types.js';
 
 /** What the backup path names: `file` for a single tar archive, `other` for anything else that exists. */

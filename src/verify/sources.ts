@@ -11,7 +11,6 @@ import type { ArchiveCompression, ArchiveOpener, ArchiveRef } from './types.js';
 
 // The files behind the sources: the default opener reads archive files, the directory source segment
 // files. Re-exported here, where the package's entry point has always found the opener.
-export { defaultArchiveOpener, directoryWalSource } from './sources-io.js';
 
 /** Paths pg_verifybackup always ignores. */
 export const ALWAYS_IGNORED: readonly string[] =

@@ -11,7 +11,8 @@ import { extractTar } from '../tar/extract.js';
 import { CONTROL_FILE, checkAbort, checkControlBytes, compareChecksum, errText, type RunState } from './checks.js';
 import { PG_CONTROL_FILE_SIZE } from './control-file.js';
 import type { ListedFile } from './io.js';
-import { canonicalRelPath, classifyArchive, defaultArchiveOpener, isIgnored } from './sources.js';
+import { canonicalRelPath, classifyArchive, isIgnored } from './sources.js';
+import { defaultArchiveOpener } from './sources-io.js';
 import type { ArchiveRef, VerifyFinding } from './types.js';
 
 /** An archive to check, with the tablespace it holds (0: the data directory). */

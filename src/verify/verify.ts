@@ -19,9 +19,9 @@ import { plainChecksums } from './checksum-io.js';
 import { backupPathKind, checkBackupDirectory, detectFormat, listBackupDirectory, readHead, readManifestFile, walSourceFor } from './io.js';
 import { walkPlain } from './plain.js';
 import {
-  archiveWalSource, compressionOfMagic, compressionOfName, defaultArchiveOpener, MAX_MANIFEST_MEMBER_BYTES,
-  readManifestMember, type WalSource,
+  archiveWalSource, compressionOfMagic, compressionOfName, MAX_MANIFEST_MEMBER_BYTES, readManifestMember, type WalSource,
 } from './sources.js';
+import { defaultArchiveOpener } from './sources-io.js';
 import { findManifestInTarFile } from './sources-io.js';
 import { checkArchives, classifyBackupFiles } from './tar-archives.js';
 import type { ArchiveRef, VerifyFinding, VerifyOptions, VerifyRun, VerifySummary } from './types.js';

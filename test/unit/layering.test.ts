@@ -198,4 +198,16 @@ describe('layering', () => {
     expect(fsIoAllowed('wal/directory-sink.ts')).toBe(true);
     expect(fsIoAllowed('wal/streamer.ts')).toBe(false);
   });
+  it('the files of src import each other without cycles (type-only imports included)', () => {
+    const graph = new Map<string, Map<string, string>>();
+    for (const s of sources) {
+      const edges = new Map<string, string>();
+      graph.set(s.path, edges);
+      for (const { specifier } of statementsOf(s.text)) {
+        const target = resolveInSrc(s.path, specifier);
+        if (target !== undefined && !target.startsWith('..') && target !== s.path) edges.set(target, s.path);
+      }
+    }
+    expect(cyclesOf(graph)).toEqual([]);
+  });
 });
