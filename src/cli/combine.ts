@@ -4,9 +4,8 @@
  * backup to `-o`. Silent on success, like pg_combinebackup; `-d` prints what it does.
  * @module
  */
-import {
-  combineBackups, parseChecksumAlgorithm, parseTablespaceMapping, type CombineOptions,
-} from '../index.js';
+import { combineBackups, parseTablespaceMapping, type CombineOptions } from '../index.js';
+import { parseChecksumAlgorithm } from '../entries/manifest.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { parseOrExit, type CliCommand, type CommandLine } from './context.js';
 import { chooseMode, createReporter } from './output.js';

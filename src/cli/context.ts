@@ -4,7 +4,7 @@
  * (connection options from flags, the `-W` prompt, the secrets scrubber).
  * @module
  */
-import { redactConnectionString, REDACTED, type ConnectionOptions } from '../index.js';
+import { redactConnectionString, REDACTED, type ConnectionOptions } from '../entries/connection.js';
 import { formatHelp, type CommandSpec } from './args.js';
 import type { CliConnectionFlags } from './connection-flags.js';
 import type { CliLibrary } from './library.js';

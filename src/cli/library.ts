@@ -4,10 +4,9 @@
  * exactly one place ({@link defaultLibrary}).
  * @module
  */
-import {
-  formatLsn, identifySystem, ReplicationConnection, runBackup, type BaseBackupOptions, type ConnectionOptions,
-  type RunBackupOptions,
-} from '../index.js';
+import { formatLsn, runBackup, type BaseBackupOptions, type ConnectionOptions, type RunBackupOptions } from '../index.js';
+import { ReplicationConnection } from '../entries/connection.js';
+import { identifySystem } from '../entries/replication.js';
 import type { BackupOutputPlan } from './backup.js';
 import type { ProgressSnapshot } from './output.js';
 import { collectYoungGarbage } from './young-gc.js';

@@ -8,7 +8,8 @@ import type { BackupRequest, CliLibrary, IdentifyInfo } from '../../../src/cli/l
 import { progressFromLibrary } from '../../../src/cli/library.js';
 import { promptPassword } from '../../../src/cli/password.js';
 import { runCli } from '../../../src/cli/run.js';
-import { AbortError, ConnectionError, resolveBaseBackupOptions, type ConnectionOptions } from '../../../src/index.js';
+import { AbortError, ConnectionError, type ConnectionOptions } from '../../../src/index.js';
+import { resolveBaseBackupOptions } from '../../../src/backup/options.js';
 
 const INFO: IdentifyInfo = {
   systemId: '7301234567890123456', timeline: 1, xlogPos: '0/3000148', dbName: null,
