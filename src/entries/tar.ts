@@ -9,7 +9,7 @@
  * import { extractTar, readBody } from 'pg-basebackup/tar';
  *
  * for await (const entry of extractTar(createReadStream('/backups/monday/base.tar'))) {
- *   if (entry.header.name === 'PG_VERSION') console.log((await readBody(entry)).toString().trim());
+ *   if (entry.header.name === 'PG_VERSION') console.log((await readBody(entry.body, 64)).toString().trim());
  *   else await entry.body.skip();
  * }
  * ```
