@@ -8,7 +8,8 @@
  * Connection: a libpq connection string, or the PG* environment. The listing goes to stdout,
  * progress to stderr. Ctrl-C stops the backup.
  */
-import { parseManifest, PgBackupError, startBackup, type BackupSession, type TarHeader } from 'pg-basebackup';
+import { PgBackupError, startBackup, type BackupSession, type TarHeader } from 'pg-basebackup';
+import { parseManifest } from 'pg-basebackup/manifest';
 
 const connection = process.argv[2] || undefined;
 

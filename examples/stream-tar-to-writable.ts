@@ -18,9 +18,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  compressArchive, compressedArchiveName, formatLsn, PgBackupError, startBackup, type BackupSession,
-} from 'pg-basebackup';
+import { formatLsn, PgBackupError, startBackup, type BackupSession } from 'pg-basebackup';
+import { compressArchive, compressedArchiveName } from 'pg-basebackup/compress';
 
 const args = process.argv.slice(2);
 const [connection, outDir] = args.length >= 2 ? [args[0] || undefined, args[1]] : [undefined, args[0]];

@@ -1,49 +1,99 @@
 /**
- * The error model: every error this library raises is a {@link PgBackupError}
- * with a literal `code`, so callers can narrow with `err.code === '...'`.
- * Messages say what happened and what to do; none ever contains a password.
+ * The error model: every error this library raises is a {@link PgBackupError} with a literal `code`.
+ * {@link isPgBackupError} narrows an unknown error to the union of all of them, so that checking
+ * `err.code` gives the right class (see {@link PgBackupErrorByCode}).
+ *
+ * Each error has three texts:
+ * - `message`: what happened, then (on a line of its own) what to do when the library knows. It is the
+ *   whole story for someone reading a console or a log line, and never contains a password.
+ * - `advice`: the "what to do" part alone (also the last line of `message`), or `undefined`.
+ * - `toJSON()`: `name`, `code`, `message`, `advice` and the class's own fields (`sqlState`, `path`...),
+ *   so structured loggers that call `JSON.stringify` keep them.
  * @module
  */
 
-/** Every `code` a {@link PgBackupError} can carry. */
-export type PgBackupErrorCode =
-  | 'ERR_PGBB_CONFIG'
-  | 'ERR_PGBB_CONNECTION'
-  | 'ERR_PGBB_CONNECT_TIMEOUT'
-  | 'ERR_PGBB_TLS'
-  | 'ERR_PGBB_AUTH'
-  | 'ERR_PGBB_SERVER'
-  | 'ERR_PGBB_PROTOCOL'
-  | 'ERR_PGBB_ABORTED'
-  | 'ERR_PGBB_UNSUPPORTED_SERVER'
-  | 'ERR_PGBB_STATE'
-  | 'ERR_PGBB_CONNECTION_CLOSED'
-  | 'ERR_PGBB_TARGET'
-  | 'ERR_PGBB_CHECKSUM_FAILURE'
-  | 'ERR_PGBB_WAL_STREAM'
-  | 'ERR_PGBB_IO'
-  | 'ERR_PGBB_TAR'
-  | 'ERR_PGBB_MANIFEST'
-  | 'ERR_PGBB_COMPRESSION'
-  | 'ERR_PGBB_VERIFY'
-  | 'ERR_PGBB_COMBINE';
+/** Every `code` a {@link PgBackupError} can carry (the keys of {@link PgBackupErrorByCode}). */
+export type PgBackupErrorCode = keyof PgBackupErrorByCode;
+
+/** What every error constructor takes besides its message. */
+export interface PgBackupErrorOptions {
+  /** The error that led to this one (kept as the standard `cause`). */
+  cause?: unknown;
+  /**
+   * What to do about it, when the library knows: kept in {@link PgBackupError.advice} and appended
+   * to `message` on a line of its own.
+   */
+  advice?: string | undefined;
+}
+
+/** A {@link PgBackupError} as {@link PgBackupError.toJSON} gives it: fit for `JSON.stringify` and structured logs. */
+export interface PgBackupErrorJson {
+  /** The class name, e.g. `ServerError`. */
+  name: string;
+  code: PgBackupErrorCode;
+  /** The full message (advice included). */
+  message: string;
+  /** The advice alone, when there is some. */
+  advice?: string;
+  /** `name`, `code` and `message` of the `cause`, when there is one. */
+  cause?: { name: string; message: string; code?: unknown };
+  /** The class's own fields: `sqlState`, `detail`, `hint`, `path`, `syscallCode`, `offset`... */
+  [field: string]: unknown;
+}
 
 /**
- * Base class of every error raised by pg-basebackup.
+ * Base class of every error raised by pg-basebackup. Catch it, then narrow with {@link isPgBackupError}
+ * and `code` (or with `instanceof` and a subclass).
  *
  * @example
  * ```ts
- * try { await backup(opts) } catch (err) {
- *   if (err instanceof PgBackupError && err.code === 'ERR_PGBB_AUTH') { ... }
+ * import { isPgBackupError, runBackup } from 'pg-basebackup';
+ *
+ * try {
+ *   await runBackup({ connection: 'host=db user=replicator', output: { format: 'plain', directory: '/backups/new' } });
+ * } catch (err) {
+ *   if (isPgBackupError(err) && err.code === 'ERR_PGBB_SERVER') {
+ *     console.error(err.sqlState, err.serverMessage); // err is a ServerError here
+ *   }
+ *   throw err;
  * }
  * ```
  */
 export class PgBackupError extends Error {
   override name = 'PgBackupError';
   readonly code: PgBackupErrorCode;
-  constructor(code: PgBackupErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /**
+   * What to do about this error, when the library knows (`undefined` otherwise). The same text ends
+   * `message`, so printing the error shows it; this property holds it alone, for programs and logs.
+   */
+  readonly advice: string | undefined;
+  constructor(code: PgBackupErrorCode, message: string, options?: PgBackupErrorOptions) {
+    const advice = options?.advice === '' ? undefined : options?.advice;
+    super(advice === undefined ? message : `${message}\n${advice}`,
+      options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
     this.code = code;
+    this.advice = advice;
+  }
+
+  /**
+   * `name`, `code`, `message`, `advice`, the `cause` in brief, and every field of the subclass
+   * (for a {@link ServerError}: `sqlState`, `severity`, `detail`, `hint`...). `JSON.stringify(err)`
+   * calls it; a plain `Error` would give `{}`.
+   */
+  toJSON(): PgBackupErrorJson {
+    const json: PgBackupErrorJson = { name: this.name, code: this.code, message: this.message };
+    if (this.advice !== undefined) json.advice = this.advice;
+    for (const [key, value] of Object.entries(this)) {
+      if (value !== undefined && !(key in json)) json[key] = value;
+    }
+    const cause: unknown = this.cause;
+    if (cause instanceof Error) {
+      const code = (cause as { code?: unknown }).code;
+      json.cause = code === undefined ? { name: cause.name, message: cause.message } : { name: cause.name, message: cause.message, code };
+    } else if (cause !== undefined) {
+      json.cause = { name: typeof cause, message: String(cause) };
+    }
+    return json;
   }
 }
 
@@ -51,7 +101,7 @@ export class PgBackupError extends Error {
 export class ConfigError extends PgBackupError {
   override name = 'ConfigError';
   declare readonly code: 'ERR_PGBB_CONFIG';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_CONFIG', message, options);
   }
 }
@@ -62,7 +112,7 @@ export class ConnectionError extends PgBackupError {
   declare readonly code: 'ERR_PGBB_CONNECTION';
   /** The system error code (`ECONNREFUSED`, `ENOENT`, ...) when there was one. */
   readonly syscallCode: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; syscallCode?: string | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { syscallCode?: string | undefined }) {
     super('ERR_PGBB_CONNECTION', message, options);
     this.syscallCode = options?.syscallCode;
   }
@@ -72,7 +122,7 @@ export class ConnectionError extends PgBackupError {
 export class ConnectTimeoutError extends PgBackupError {
   override name = 'ConnectTimeoutError';
   declare readonly code: 'ERR_PGBB_CONNECT_TIMEOUT';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_CONNECT_TIMEOUT', message, options);
   }
 }
@@ -81,7 +131,7 @@ export class ConnectTimeoutError extends PgBackupError {
 export class TlsError extends PgBackupError {
   override name = 'TlsError';
   declare readonly code: 'ERR_PGBB_TLS';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_TLS', message, options);
   }
 }
@@ -90,7 +140,7 @@ export class TlsError extends PgBackupError {
 export class AuthenticationError extends PgBackupError {
   override name = 'AuthenticationError';
   declare readonly code: 'ERR_PGBB_AUTH';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_AUTH', message, options);
   }
 }
@@ -121,7 +171,14 @@ export interface ServerMessageFields {
   routine?: string;
 }
 
-/** The server answered with an ErrorResponse. Every field is kept. */
+/**
+ * The server answered with an ErrorResponse. Every field is kept, under its documented name.
+ *
+ * `message` is written for people: `SEVERITY: primary message`, then `DETAIL: ...` and `HINT: ...`
+ * lines when the server sent them, then the library's advice (also in `advice`) when it has some,
+ * e.g. for a missing pg_hba.conf entry or replication slot. The server's primary message alone is
+ * {@link ServerError.serverMessage}.
+ */
 export class ServerError extends PgBackupError implements ServerMessageFields {
   override name = 'ServerError';
   declare readonly code: 'ERR_PGBB_SERVER';
@@ -142,13 +199,17 @@ export class ServerError extends PgBackupError implements ServerMessageFields {
   file?: string;
   line?: string;
   routine?: string;
-  /** The server's primary message alone (the `message` property may carry added advice). */
+  /** The server's primary message (`M`) alone, without severity, DETAIL, HINT or advice. */
   serverMessage: string;
+  /**
+   * @param fields - The ErrorResponse's fields.
+   * @param advice - What to do, when the library recognises the error (see {@link PgBackupError.advice}).
+   */
   constructor(fields: ServerMessageFields, advice?: string) {
     const base = `${fields.severity}: ${fields.message}` +
       (fields.detail ? `\nDETAIL: ${fields.detail}` : '') +
       (fields.hint ? `\nHINT: ${fields.hint}` : '');
-    super('ERR_PGBB_SERVER', advice ? `${base}\n${advice}` : base);
+    super('ERR_PGBB_SERVER', base, { advice });
     this.severity = fields.severity;
     this.sqlState = fields.sqlState;
     this.serverMessage = fields.message;
@@ -164,7 +225,7 @@ export class ServerError extends PgBackupError implements ServerMessageFields {
 export class ProtocolError extends PgBackupError {
   override name = 'ProtocolError';
   declare readonly code: 'ERR_PGBB_PROTOCOL';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_PROTOCOL', message, options);
   }
 }
@@ -173,7 +234,7 @@ export class ProtocolError extends PgBackupError {
 export class AbortError extends PgBackupError {
   override name = 'AbortError';
   declare readonly code: 'ERR_PGBB_ABORTED';
-  constructor(message = 'the operation was aborted', options?: { cause?: unknown }) {
+  constructor(message = 'the operation was aborted', options?: PgBackupErrorOptions) {
     super('ERR_PGBB_ABORTED', message, options);
   }
 }
@@ -182,8 +243,8 @@ export class AbortError extends PgBackupError {
 export class UnsupportedServerError extends PgBackupError {
   override name = 'UnsupportedServerError';
   declare readonly code: 'ERR_PGBB_UNSUPPORTED_SERVER';
-  constructor(message: string) {
-    super('ERR_PGBB_UNSUPPORTED_SERVER', message);
+  constructor(message: string, options?: PgBackupErrorOptions) {
+    super('ERR_PGBB_UNSUPPORTED_SERVER', message, options);
   }
 }
 
@@ -191,8 +252,8 @@ export class UnsupportedServerError extends PgBackupError {
 export class StateError extends PgBackupError {
   override name = 'StateError';
   declare readonly code: 'ERR_PGBB_STATE';
-  constructor(message: string) {
-    super('ERR_PGBB_STATE', message);
+  constructor(message: string, options?: PgBackupErrorOptions) {
+    super('ERR_PGBB_STATE', message, options);
   }
 }
 
@@ -200,7 +261,7 @@ export class StateError extends PgBackupError {
 export class ConnectionClosedError extends PgBackupError {
   override name = 'ConnectionClosedError';
   declare readonly code: 'ERR_PGBB_CONNECTION_CLOSED';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_CONNECTION_CLOSED', message, options);
   }
 }
@@ -214,7 +275,7 @@ export class TarError extends PgBackupError {
   declare readonly code: 'ERR_PGBB_TAR';
   /** Offset in the archive (bytes from its start) where the problem was found, when known. */
   readonly offset: number | undefined;
-  constructor(message: string, options?: { cause?: unknown; offset?: number | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { offset?: number | undefined }) {
     super('ERR_PGBB_TAR', message, options);
     this.offset = options?.offset;
   }
@@ -229,7 +290,7 @@ export class TargetError extends PgBackupError {
   declare readonly code: 'ERR_PGBB_TARGET';
   /** The path at fault, when there is one. */
   readonly path: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { path?: string | undefined }) {
     super('ERR_PGBB_TARGET', message, options);
     this.path = options?.path;
   }
@@ -243,7 +304,7 @@ export class IoError extends PgBackupError {
   readonly path: string | undefined;
   /** The system error code (`ENOSPC`, `EACCES`, ...) when there was one. */
   readonly syscallCode: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; path?: string | undefined; syscallCode?: string | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { path?: string | undefined; syscallCode?: string | undefined }) {
     super('ERR_PGBB_IO', message, options);
     this.path = options?.path;
     this.syscallCode = options?.syscallCode;
@@ -258,7 +319,7 @@ export class IoError extends PgBackupError {
 export class WalStreamError extends PgBackupError {
   override name = 'WalStreamError';
   declare readonly code: 'ERR_PGBB_WAL_STREAM';
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: PgBackupErrorOptions) {
     super('ERR_PGBB_WAL_STREAM', message, options);
   }
 }
@@ -287,14 +348,16 @@ export class ChecksumFailureError extends PgBackupError {
   readonly failures: ChecksumFailureReport[];
   /** Total number of failed pages (the server's total when it sent one). */
   readonly totalFailures: number;
-  constructor(failures: ChecksumFailureReport[], totalFailures?: number, options?: { cause?: unknown }) {
+  constructor(failures: ChecksumFailureReport[], totalFailures?: number, options?: PgBackupErrorOptions) {
     const total = totalFailures ?? failures.reduce((n, f) => n + f.count, 0);
     const files = failures.map((f) => f.file);
     const list = files.length === 0 ? '' : ` in ${files.length === 1 ? 'file' : 'files'} ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', ...' : ''}`;
     super('ERR_PGBB_CHECKSUM_FAILURE',
-      `the server found ${total || 'some'} data page checksum ${total === 1 ? 'failure' : 'failures'}${list}: ` +
-      'the backup data was received completely, but it must not be trusted; investigate the corruption on the server ' +
-      'before relying on this backup', options);
+      `the server found ${total || 'some'} data page checksum ${total === 1 ? 'failure' : 'failures'}${list}`, {
+        advice: 'the backup data was received completely, but it must not be trusted: investigate the corruption on ' +
+          'the server before relying on this backup',
+        ...options,
+      });
     this.failures = failures;
     this.totalFailures = total;
   }
@@ -310,7 +373,7 @@ export class ManifestError extends PgBackupError {
   declare readonly code: 'ERR_PGBB_MANIFEST';
   /** Byte offset in the manifest near where the problem was found, when known. */
   readonly offset: number | undefined;
-  constructor(message: string, options?: { cause?: unknown; offset?: number | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { offset?: number | undefined }) {
     super('ERR_PGBB_MANIFEST', message, options);
     this.offset = options?.offset;
   }
@@ -326,7 +389,7 @@ export class VerifyError extends PgBackupError {
   declare readonly code: 'ERR_PGBB_VERIFY';
   /** The path at fault, when there is one. */
   readonly path: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { path?: string | undefined }) {
     super('ERR_PGBB_VERIFY', message, options);
     this.path = options?.path;
   }
@@ -345,7 +408,7 @@ export class CompressionError extends PgBackupError {
   readonly algorithm: string | undefined;
   /** Offset in the compressed input where the problem was found, when known. */
   readonly offset: number | undefined;
-  constructor(message: string, options?: { cause?: unknown; algorithm?: string | undefined; offset?: number | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { algorithm?: string | undefined; offset?: number | undefined }) {
     super('ERR_PGBB_COMPRESSION', message, options);
     this.algorithm = options?.algorithm;
     this.offset = options?.offset;
@@ -364,8 +427,62 @@ export class CombineError extends PgBackupError {
   declare readonly code: 'ERR_PGBB_COMBINE';
   /** The backup directory or file at fault, when there is one. */
   readonly path: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+  constructor(message: string, options?: PgBackupErrorOptions & { path?: string | undefined }) {
     super('ERR_PGBB_COMBINE', message, options);
     this.path = options?.path;
   }
+}
+
+/**
+ * Each `code` with the class that carries it: `PgBackupErrorByCode['ERR_PGBB_SERVER']` is
+ * {@link ServerError}. {@link isPgBackupError} uses it so that checking `code` narrows to the class.
+ */
+export interface PgBackupErrorByCode {
+  ERR_PGBB_CONFIG: ConfigError;
+  ERR_PGBB_CONNECTION: ConnectionError;
+  ERR_PGBB_CONNECT_TIMEOUT: ConnectTimeoutError;
+  ERR_PGBB_TLS: TlsError;
+  ERR_PGBB_AUTH: AuthenticationError;
+  ERR_PGBB_SERVER: ServerError;
+  ERR_PGBB_PROTOCOL: ProtocolError;
+  ERR_PGBB_ABORTED: AbortError;
+  ERR_PGBB_UNSUPPORTED_SERVER: UnsupportedServerError;
+  ERR_PGBB_STATE: StateError;
+  ERR_PGBB_CONNECTION_CLOSED: ConnectionClosedError;
+  ERR_PGBB_TARGET: TargetError;
+  ERR_PGBB_CHECKSUM_FAILURE: ChecksumFailureError;
+  ERR_PGBB_WAL_STREAM: WalStreamError;
+  ERR_PGBB_IO: IoError;
+  ERR_PGBB_TAR: TarError;
+  ERR_PGBB_MANIFEST: ManifestError;
+  ERR_PGBB_COMPRESSION: CompressionError;
+  ERR_PGBB_VERIFY: VerifyError;
+  ERR_PGBB_COMBINE: CombineError;
+}
+
+/** Every error this library raises, as a union discriminated by `code`. */
+export type AnyPgBackupError = PgBackupErrorByCode[PgBackupErrorCode];
+
+/**
+ * Whether `err` is an error raised by this library; with `code`, whether it is that error. The result
+ * narrows: after `isPgBackupError(err)`, comparing `err.code` with a literal gives the class of that
+ * code (a `ServerError` for `'ERR_PGBB_SERVER'`, with its `sqlState`).
+ *
+ * @example
+ * ```ts
+ * import { isPgBackupError, verifyBackupAll } from 'pg-basebackup';
+ *
+ * try {
+ *   await verifyBackupAll({ backupDir: '/backups/monday' });
+ * } catch (err) {
+ *   if (isPgBackupError(err, 'ERR_PGBB_VERIFY')) console.error(`cannot verify ${err.path ?? ''}: ${err.message}`);
+ *   else if (isPgBackupError(err)) console.error(JSON.stringify(err)); // name, code, message, advice, fields
+ *   else throw err;
+ * }
+ * ```
+ */
+export function isPgBackupError(err: unknown): err is AnyPgBackupError;
+export function isPgBackupError<C extends PgBackupErrorCode>(err: unknown, code: C): err is PgBackupErrorByCode[C];
+export function isPgBackupError(err: unknown, code?: PgBackupErrorCode): boolean {
+  return err instanceof PgBackupError && (code === undefined || err.code === code);
 }

@@ -4,10 +4,8 @@
  * @module
  */
 import { isAbsolute } from 'node:path';
-import {
-  MANIFEST_CHECKSUM_ALGORITHMS, MAX_RATE_LOWER_KBPS, MAX_RATE_UPPER_KBPS, tablespaceMappingFrom, type CheckpointMode,
-  type ManifestChecksumAlgorithm, type WalMethod,
-} from '../index.js';
+import { tablespaceMappingFrom, type CheckpointMode, type ManifestChecksumAlgorithm, type WalMethod } from '../index.js';
+import { MANIFEST_CHECKSUM_ALGORITHMS, MAX_RATE_LOWER_KBPS, MAX_RATE_UPPER_KBPS } from '../entries/backup.js';
 import { parseArgs, rejectOperands, UsageError, type CommandSpec, type OptionSpec, type ParsedArgs } from './args.js';
 import { NO_COMPRESSION, parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';

@@ -4,7 +4,8 @@
  * backup to `-o`. Silent on success, like pg_combinebackup; `-d` prints what it does.
  * @module
  */
-import { combineBackups, parseChecksumAlgorithm, tablespaceMappingFrom, type CombineOptions } from '../index.js';
+import { combineBackups, tablespaceMappingFrom, type CombineOptions } from '../index.js';
+import { parseChecksumAlgorithm } from '../entries/manifest.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 

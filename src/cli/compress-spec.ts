@@ -3,5 +3,5 @@
  * (src/compress/spec.ts); the CLI takes it through the public surface.
  * @module
  */
-export { NO_COMPRESSION, parseCompressOption } from '../index.js';
-export type { CompressionAlgorithm, CompressionLocation, CompressionSpec } from '../index.js';
+export { NO_COMPRESSION, parseCompressOption } from '../entries/compress.js';
+export type { CompressionAlgorithm, CompressionLocation, CompressionSpec } from '../entries/compress.js';

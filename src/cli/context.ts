@@ -6,7 +6,7 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import type { ConnectionOptions } from '../index.js';
+import type { ConnectionOptions } from '../entries/connection.js';
 import type { CommandSpec } from './args.js';
 import type { CliConnectionFlags } from './connection-flags.js';
 import type { CliLibrary } from './library.js';

@@ -4,10 +4,9 @@
  * The commands hand the library its own options (`RunBackupOptions`), mapped straight from the flags.
  * @module
  */
-import {
-  formatLsn, identifySystem, ReplicationConnection, runBackup, type ConnectionOptions, type RunBackupOptions,
-  type RunBackupResult,
-} from '../index.js';
+import { formatLsn, runBackup, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
+import { ReplicationConnection } from '../entries/connection.js';
+import { identifySystem } from '../entries/replication.js';
 import { startGarbageCollection } from './gc.js';
 
 /** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */

@@ -4,7 +4,8 @@
  * the reporter, and the reporting of whatever the command throws. Process-free, so it runs in tests.
  * @module
  */
-import { ConfigError, redactConnectionString, REDACTED } from '../index.js';
+import { ConfigError } from '../index.js';
+import { redactConnectionString, REDACTED } from '../entries/connection.js';
 import { formatHelp, UsageError } from './args.js';
 import { backupCommand } from './backup.js';
 import { combineCommand } from './combine.js';

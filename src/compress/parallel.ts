@@ -41,7 +41,11 @@ export interface CompressorOptions {
   chunkBytes?: number;
   /** Chunks being compressed or waiting to be read, at most. @default two per thread (1 on the calling thread) */
   maxInFlight?: number;
-  /** The pool to run on. @default the process-wide pool */
+  /**
+   * The pool to run on (tests and benchmarks give their own).
+   * @default the process-wide pool
+   * @internal
+   */
   pool?: CompressionPool;
 }
 

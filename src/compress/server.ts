@@ -86,5 +86,5 @@ export function mapServerCompressionError(err: unknown, spec: CompressionSpec): 
     advice = `the server's zstd library cannot do what was asked: drop "workers"/"long" from the detail, or compress on the client (${clientAlt})`;
   }
   if (advice === undefined) return undefined;
-  return new CompressionError(`server-side ${method} compression failed: ${msg}\n${advice}`, { cause: err, algorithm: method });
+  return new CompressionError(`server-side ${method} compression failed: ${msg}`, { cause: err, algorithm: method, advice });
 }

@@ -133,7 +133,8 @@ export class ReplicationConnection implements ReplicationConnectionApi {
 
   /**
    * Run one command with the simple-query protocol and collect every result set.
-   * A command that starts a COPY cannot be run with query(): use {@link stream}.
+   * A command that starts a COPY cannot be run with query(): the replication commands and
+   * WAL streaming run those.
    * @throws ServerError (after ReadyForQuery; the connection stays usable unless it was FATAL),
    *   AbortError, ConnectionClosedError, StateError.
    */
@@ -152,6 +153,8 @@ export class ReplicationConnection implements ReplicationConnectionApi {
    * connection**: the protocol offers no clean way to stop a CopyOut or CopyBoth.
    *
    * @throws StateError synchronously when another command is running or the connection is closed.
+   * @internal The messages are the protocol layer's own types; the replication commands and WAL
+   * streaming are the public way to run commands.
    */
   stream(sql: string, options: { signal?: AbortSignal } = {}): AsyncIterableIterator<StreamMessage> {
     return startCommand(this.#pump, sql, options.signal);

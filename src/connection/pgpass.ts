@@ -11,11 +11,11 @@ import type { ResolvedConnectionOptions } from './types.js';
 
 /** What a `.pgpass` line is matched against. */
 export interface PgpassKey {
-  /** Host name, IP address or socket directory, as given (see {@link pgpassHostName}). */
+  /** Host name, IP address or socket directory, as given (see `pgpassHostName`). */
   host: string;
   /** The port; 0 means the default, 5432. */
   port: number;
-  /** For a physical replication connection, `replication` (see {@link pgpassKeyFor}). */
+  /** For a physical replication connection, `replication` (see `pgpassKeyFor`). */
   dbname: string;
   /** The user name the connection authenticates as. */
   user: string;

@@ -104,8 +104,8 @@ export function describeSocketError(err: unknown, o: ResolvedConnectionOptions, 
     advice = 'Is the server running on that host and accepting TCP/IP connections? ' +
       'Check listen_addresses and port in postgresql.conf, and any firewall between here and there.';
   }
-  return new ConnectionError(`could not connect to the server at ${where}: ${reason}. ${advice}`,
-    { cause: err, syscallCode: code });
+  return new ConnectionError(`could not connect to the server at ${where}: ${reason}`,
+    { cause: err, syscallCode: code, advice });
 }
 
 /**

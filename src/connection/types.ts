@@ -154,6 +154,7 @@ export interface ReplicationConnectionApi {
    * iterator throw `ServerError` once ReadyForQuery has arrived. ReadyForQuery ends it.
    * Breaking out of the loop early destroys the connection (the protocol offers no
    * clean way to stop a CopyOut).
+   * @internal The messages are the protocol layer's own types.
    */
   stream(sql: string, options?: { signal?: AbortSignal }): AsyncIterableIterator<StreamMessage>;
 

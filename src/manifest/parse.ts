@@ -26,7 +26,7 @@ type WalField = (typeof WAL_FIELDS)[number];
 const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
 const NEWLINE = 0x0a;
 
-/** Options of {@link ManifestParser}. */
+/** Options of {@link parseManifest}. */
 export interface ManifestParseOptions {
   /**
    * Check the `Manifest-Checksum`. Turn off only to inspect a manifest known to be damaged.

@@ -15,7 +15,7 @@
  */
 import { INVALID_LSN, type Lsn } from '../lsn.js';
 
-/** Options of {@link FeedbackTracker}. */
+/** Options of the standby status update timer (`FeedbackTracker`, inside {@link startWalStream}). */
 export interface FeedbackOptions {
   /** The stream's start position: nothing before it is reported. */
   startLsn: Lsn;

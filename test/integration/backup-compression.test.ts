@@ -8,7 +8,8 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompressionError, runBackup, verifyBackupAll } from '../../src/index.js';
+import { runBackup, verifyBackupAll } from '../../src/index.js';
+import { CompressionError } from '../../src/errors.js';
 import { makeTempDir, oracleBin, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import {
   exec, expectNoBackupLeft, expectRecovered, limiter, restoreTar, slotsAfterSettling, tarMembers,

@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import {
-  AbortError, ConnectionError, PgBackupError, ServerError, TargetError, runBackup, type RunBackupOptions,
-} from '../../src/index.js';
+import { AbortError, ConnectionError, PgBackupError, ServerError, runBackup, type RunBackupOptions } from '../../src/index.js';
+import { TargetError } from '../../src/errors.js';
 import { freePort, makeTempDir, testMajors } from '../harness/index.js';
 import { describeEachMajor } from '../harness/suite.js';
 import { expectNoBackupLeft, slotsAfterSettling } from './backup-helpers.js';

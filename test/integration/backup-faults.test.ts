@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  AbortError, ConnectionClosedError, IoError, PgBackupError, ServerError, WalStreamError, runBackup, type RunBackupOptions,
-} from '../../src/index.js';
+import { AbortError, PgBackupError, ServerError, runBackup, type RunBackupOptions } from '../../src/index.js';
+import { ConnectionClosedError, IoError, WalStreamError } from '../../src/errors.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { slotsAfterSettling } from './backup-helpers.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseManifest } from '../../src/index.js';
+import { parseManifest } from '../../src/manifest/parse.js';
 import { makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 const exec = promisify(execFile);

@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultLibrary } from '../../src/cli/library.js';
 import { runCli } from '../../src/cli/run.js';
 import type { CliContext } from '../../src/cli/context.js';
-import {
-  buildManifest, combineBackups, CombineError, parseIncrementalHeader, parseManifest, runBackup, ServerError, verifyBackupAll,
-  type RunBackupResult,
-} from '../../src/index.js';
+import { combineBackups, runBackup, ServerError, verifyBackupAll, type RunBackupResult } from '../../src/index.js';
+import { CombineError } from '../../src/errors.js';
+import { parseIncrementalHeader } from '../../src/combine/incremental-file.js';
+import { buildManifest } from '../../src/manifest/build.js';
+import { parseManifest } from '../../src/manifest/parse.js';
 import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 /** Run pgbb in-process with the real library; returns the exit status and what it printed. */

@@ -132,13 +132,26 @@ function fsIoAllowed(path: string): boolean {
 }
 
 describe('layering', () => {
-  it('the CLI imports only the public surface from src', () => {
+  it('the CLI imports only public entry points', () => {
+    // The root (src/index.ts) and the subpath entries (src/entries/<name>.ts, `pg-basebackup/<name>`).
+    const publicEntry = /^\.\.\/(index|entries\/[a-z-]+)\.js$/;
     const offenders = sources
       .filter((s) => s.path.startsWith('cli/'))
       .flatMap((s) => importsOf(s.text)
-        .filter((i) => i.startsWith('../') && i !== '../index.js')
+        .filter((i) => i.startsWith('../') && !publicEntry.test(i))
         .map((i) => `${s.path} imports ${i}`));
     expect(offenders).toEqual([]);
+  });
+
+  it('entry points hold re-exports only', () => {
+    const entries = sources.filter((s) => s.path === 'index.ts' || s.path.startsWith('entries/'));
+    expect(entries.length).toBeGreaterThan(1);
+    for (const e of entries) {
+      // Drop comments, then every `export ... from '...';` statement: nothing may be left.
+      const code = e.text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+        .replace(/export\s+(type\s+)?(\*|\{[^}]*\})\s+from\s+'[^']+';/g, '');
+      expect(code.trim(), e.path).toBe('');
+    }
   });
 
   it('library code never writes to the console', () => {

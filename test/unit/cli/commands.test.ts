@@ -12,9 +12,10 @@ import type { CliLibrary, IdentifyInfo } from '../../../src/cli/library.js';
 import { promptPassword } from '../../../src/cli/password.js';
 import { runCli } from '../../../src/cli/run.js';
 import {
-  AbortError, ConfigError, ConnectionError, parseLsn, resolveBaseBackupOptions, type BackupProgress, type ConnectionOptions,
-  type RunBackupOptions, type RunBackupResult,
+  AbortError, ConfigError, ConnectionError, parseLsn, type BackupProgress, type ConnectionOptions, type RunBackupOptions,
+  type RunBackupResult,
 } from '../../../src/index.js';
+import { resolveBaseBackupOptions } from '../../../src/backup/options.js';
 
 const RESULT: RunBackupResult = {
   startLsn: parseLsn('0/2000028'), startTimeline: 1, endLsn: parseLsn('0/2000100'), endTimeline: 1, manifest: undefined,

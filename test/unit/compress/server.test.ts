@@ -48,6 +48,8 @@ describe('mapServerCompressionError', () => {
       expect(mapped!.cause).toBe(cause);
       expect(mapped!.message).toContain('the server was built without lz4 support');
       expect(mapped!.message).toContain('--compress=client-lz4');
+      expect(mapped!.advice).toMatch(/^the server was built without lz4 support.*--compress=client-lz4/);
+      expect(mapped!.message).toBe(`server-side lz4 compression failed: ${msg}\n${mapped!.advice!}`);
     }
   });
 
