@@ -7,6 +7,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { ConnectionOptions, ServerNotice } from '../connection/types.js';
+import type { BackupPhaseEvent } from './events.js';
 import type { WalSink } from '../wal/sink.js';
 import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 
@@ -167,6 +168,22 @@ export interface BaseBackupOptions {
    * @default none
    */
   onNotice?: (notice: ServerNotice) => void;
+  /**
+   * Called each time the backup enters a {@link BackupPhase}, from the first one on: `checkpoint`
+   * when BASE_BACKUP is sent (before the server answers, so before {@link startBackup} resolves;
+   * with `checkpoint: 'spread'` the server may then be silent for minutes), `data` once the
+   * checkpoint completed (with the start position and timeline), then `wal`, `manifest` and `done`
+   * as they apply. The session's `phase` event fires for each as well.
+   * @default none
+   * @example
+   * ```ts
+   * onPhase: ({ phase, startLsn, timeline }) => {
+   *   if (phase === 'checkpoint') console.error('waiting for checkpoint to complete');
+   *   if (phase === 'data') console.error(`checkpoint completed; start ${formatLsn(startLsn!)} on timeline ${timeline}`);
+   * }
+   * ```
+   */
+  onPhase?: (event: BackupPhaseEvent) => void;
   /** Aborts the backup: both connections close, pending calls reject with `AbortError`. */
   signal?: AbortSignal;
 }
@@ -198,6 +215,7 @@ export interface ResolvedBaseBackupOptions {
   /** Validated; {@link NO_COMPRESSION} when none was asked for. */
   compression: CompressionSpec;
   onNotice: ((notice: ServerNotice) => void) | undefined;
+  onPhase: ((event: BackupPhaseEvent) => void) | undefined;
   signal: AbortSignal | undefined;
 }
 
@@ -290,8 +308,8 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
   // Throws ConfigError with PostgreSQL's reason for an invalid specification.
   const compression = options.compression === undefined ? NO_COMPRESSION : resolveCompression(options.compression);
 
-  if (options.onNotice !== undefined && typeof options.onNotice !== 'function') {
-    throw new ConfigError('invalid onNotice: expected a function');
+  for (const key of ['onNotice', 'onPhase'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') throw new ConfigError(`invalid ${key}: expected a function`);
   }
 
   if (options.walSink !== undefined && wal !== 'stream') {
@@ -328,6 +346,7 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
     incrementalManifest: incremental,
     compression,
     onNotice: options.onNotice,
+    onPhase: options.onPhase,
     signal: options.signal,
   };
 }
