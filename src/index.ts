@@ -17,7 +17,7 @@ export { identifySystem } from './replication/commands.js';
 export type { IdentifySystemResult } from './replication/types.js';
 export { formatLsn, parseLsn, type Lsn } from './lsn.js';
 export { runBackup } from './backup/run.js';
-export type { PlainOutput, RunBackupOptions, RunBackupResult, StreamOutput, TarOutput } from './backup/run.js';
+export type { PlainOutput, RunBackupOptions, RunBackupResult, SinkOutput, StreamOutput, TarOutput } from './backup/run.js';
 
 // The streaming backup session.
 export { startBackup, BackupSession, MIN_SERVER_MAJOR, MAX_SERVER_MAJOR } from './backup/session.js';
@@ -25,7 +25,9 @@ export type { BackupResult, BackupStats, BackupSessionState } from './backup/ses
 export { BackupArchive } from './backup/archive.js';
 export type { BackupTablespace, ArchiveConsumption, PipeToOptions } from './backup/archive.js';
 export { parseChecksumNotice } from './backup/events.js';
-export type { BackupProgress, ChecksumFailureEvent, BackupSessionEventMap, ChecksumNotice } from './backup/events.js';
+export type {
+  BackupPhase, BackupPhaseDurations, BackupPhaseEvent, BackupProgress, ChecksumFailureEvent, BackupSessionEventMap, ChecksumNotice,
+} from './backup/events.js';
 
 // Replication commands.
 export {
