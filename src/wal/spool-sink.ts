@@ -97,32 +97,33 @@ export class SpoolWalSink implements WalSink {
     });
   }
 
+  /** @throws StateError (as a rejection of the calling method) before prepare(). */
   #sink(): TarWalSink {
     if (!this.#inner) throw new StateError('the WAL spool is not open: prepare() was not called');
     return this.#inner;
   }
 
-  openSegment(target: WalSegmentTarget): Promise<void> {
+  async openSegment(target: WalSegmentTarget): Promise<void> {
     return this.#sink().openSegment(target);
   }
 
-  write(data: Buffer): Promise<void> {
+  async write(data: Buffer): Promise<void> {
     return this.#sink().write(data);
   }
 
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     return this.#sink().flush();
   }
 
-  closeSegment(mode: WalSegmentCloseMode): Promise<void> {
+  async closeSegment(mode: WalSegmentCloseMode): Promise<void> {
     return this.#sink().closeSegment(mode);
   }
 
-  writeHistoryFile(name: string, content: Buffer): Promise<void> {
+  async writeHistoryFile(name: string, content: Buffer): Promise<void> {
     return this.#sink().writeHistoryFile(name, content);
   }
 
-  finish(): Promise<void> {
+  async finish(): Promise<void> {
     return this.#sink().finish();
   }
 
