@@ -27,7 +27,7 @@ describe('SpoolWalSink', () => {
     const size = await spool.endWriting();
     expect(size).toBe(512 + SEG + 512 + 1024);
     const names: string[] = [];
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     for await (const entry of extractTar(spool.read())) {
       names.push(entry.header.name);
       const b = await readBody(entry.body, SEG);
