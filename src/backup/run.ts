@@ -101,7 +101,10 @@ export interface RunBackupOptions extends BaseBackupOptions {
   noClean?: boolean;
   /** Skip the final fsync (`-N`/`--no-sync`). @default false */
   noSync?: boolean;
-  /** Called with progress (throttled by `progressIntervalMs`, plus a final call). */
+  /**
+   * Called with progress (throttled by `progressIntervalMs`, plus a final call once the data and
+   * WAL arrived). Its `phase` is the run's, as reported to {@link RunBackupOptions.onPhase}.
+   */
   onProgress?: (progress: BackupProgress) => void;
   /** Called for each damaged page (or file total) the server reports. */
   onChecksumFailure?: (failure: ChecksumFailureEvent) => void;
@@ -300,7 +303,8 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
         if (event.phase !== 'done') enterPhase(event);
       },
     });
-    if (onProgress) session.on('progress', onProgress);
+    // The run's phase: the session is 'done' before the manifest is written and the output synced.
+    if (onProgress) session.on('progress', (p) => onProgress({ ...p, phase: phases.phase ?? p.phase }));
     if (onChecksumFailure) session.on('checksum-failure', onChecksumFailure);
     if (onWarning) session.on('warning', onWarning);
     onStart?.(session);

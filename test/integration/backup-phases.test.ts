@@ -103,12 +103,17 @@ describe.each(testMajors())('PostgreSQL %i', (major) => {
     const dir = join(await makeTempDir('sink'), 'out');
     const sink = new FilesSink(dir);
     const phases: BackupPhase[] = [];
+    const progress: BackupProgress[] = [];
     const result = await runBackup({
       connection: primary.connectionString(),
       checkpoint: 'fast',
       output: { sink },
       onPhase: (e) => phases.push(e.phase),
+      onProgress: (p) => progress.push(p),
     });
+    // Progress carries the run's phase: the final report comes before the manifest is written.
+    expect(progress.at(-1)).toMatchObject({ finished: true, phase: 'manifest' });
+    expect(progress.some((p) => p.phase === 'done')).toBe(false);
     expect(sink.calls).toEqual(['archive base.tar', 'archive pg_wal.tar', 'manifest', 'finish']);
     expect(phases).toEqual(['checkpoint', 'data', 'wal', 'manifest', 'done']);
     expect(result.outputs).toEqual([]);
