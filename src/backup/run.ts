@@ -53,9 +53,9 @@ export interface StreamOutput {
   /** Where the tar goes, e.g. `process.stdout` or an upload stream. */
   stream: Writable;
   /**
-   * End the stream when the backup is complete. Whatever this says, a failed backup destroys
-   * the stream when `end` is true (no error, so a pipeline sees a premature close) and leaves it
-   * open otherwise.
+   * End the stream when the backup is complete. With `true` the stream belongs to the backup: a
+   * failed backup destroys it (without an error, so a pipeline sees a premature close). With
+   * `false` it is left open either way.
    *
    * The default differs from {@link WritableSink} and {@link BackupArchive.pipeTo} (both `true`)
    * on purpose: the stream here is typically `process.stdout` (`pgbb backup -D -`), which a
