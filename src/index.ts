@@ -28,13 +28,15 @@
 
 // Taking a backup.
 export { runBackup } from './backup/run.js';
-export type { PlainOutput, RunBackupOptions, RunBackupResult, StreamOutput, TarOutput } from './backup/run.js';
+export type { PlainOutput, RunBackupOptions, RunBackupResult, SinkOutput, StreamOutput, TarOutput } from './backup/run.js';
 export type { BaseBackupOptions, CheckpointMode, ManifestChecksumAlgorithm, WalMethod } from './backup/options.js';
 export { startBackup, BackupSession } from './backup/session.js';
 export type { BackupResult, BackupSessionState, BackupStats } from './backup/session.js';
 export { BackupArchive } from './backup/archive.js';
 export type { ArchiveConsumption, BackupTablespace, PipeToOptions } from './backup/archive.js';
-export type { BackupProgress, BackupSessionEventMap, ChecksumFailureEvent } from './backup/events.js';
+export type {
+  BackupPhase, BackupPhaseDurations, BackupPhaseEvent, BackupProgress, BackupSessionEventMap, ChecksumFailureEvent,
+} from './backup/events.js';
 
 // Where the archives go.
 export { DirectorySink, type DirectorySinkOptions } from './sinks/directory.js';

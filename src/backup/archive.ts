@@ -35,9 +35,19 @@ export interface ArchiveController {
 
 /** Options of {@link BackupArchive.pipeTo}. */
 export interface PipeToOptions {
-  /** End the writable when the archive is complete. @default true */
+  /**
+   * End the writable when the archive is complete. With `true` the writable belongs to the
+   * archive: it is also destroyed when piping fails or is aborted. With `false` it is left open
+   * in every case (for a stream that outlives the archive, such as `process.stdout`).
+   * The default is `true` like `stream.pipeline()`'s; runBackup's `StreamOutput.end` defaults to
+   * `false` because its stream is typically `process.stdout`.
+   * @default true
+   */
   end?: boolean;
-  /** Stops piping (the session itself is not aborted). */
+  /**
+   * Stops piping: `pipeTo` rejects with an AbortError and, with `end: true`, destroys the
+   * writable. The session itself is not aborted.
+   */
   signal?: AbortSignal;
 }
 
@@ -122,6 +132,10 @@ export class BackupArchive {
   /**
    * Write the raw tar bytes to `writable`, honouring its backpressure. Resolves when the
    * archive is written (and, with `end`, the writable finished).
+   *
+   * On abort (`signal`) or failure (the session failed, the writable errored) it rejects and,
+   * unless `end: false`, destroys `writable` (as `stream.pipeline()` does), so that a file or
+   * upload behind it is not mistaken for a complete archive.
    */
   async pipeTo(writable: Writable, options: PipeToOptions = {}): Promise<void> {
     this.#claim('chunks');

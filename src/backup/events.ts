@@ -5,6 +5,52 @@
  * @module
  */
 import type { ServerNotice } from '../connection/types.js';
+import type { Lsn } from '../lsn.js';
+
+/** How the server's start-of-backup checkpoint is taken (`-c fast|spread`). */
+export type CheckpointMode = 'fast' | 'spread';
+
+/**
+ * The step a backup is in. Phases only move forward; one that does not apply is skipped
+ * (reported as 0 ms in {@link BackupPhaseDurations}).
+ * - `checkpoint`: BASE_BACKUP was sent and the server is taking its start checkpoint. With the
+ *   default `checkpoint: 'spread'` this can take minutes (pg_basebackup: "waiting for checkpoint
+ *   to complete").
+ * - `data`: the checkpoint completed and the start position arrived; the tablespace archives
+ *   flow. WAL fetched with `wal: 'fetch'` arrives here, at the end of `base.tar`.
+ * - `wal`: only with `wal: 'stream'`. The tablespace archives are done and the WAL is being
+ *   finished: the server's end position, the WAL stream catching up with it, then the spooled
+ *   `pg_wal.tar` when the session spools WAL. The manifest, which the server sends before its
+ *   end position, arrives during this phase.
+ * - `manifest`: only with a manifest. The manifest is being received (without `wal: 'stream'`),
+ *   or, after the `wal` phase, handed over; `runBackup` writes it and syncs the output here.
+ * - `done`: the backup is complete.
+ */
+export type BackupPhase = 'checkpoint' | 'data' | 'wal' | 'manifest' | 'done';
+
+/** What {@link BaseBackupOptions.onPhase} and the session's `phase` event receive. */
+export interface BackupPhaseEvent {
+  /** The phase the backup enters. */
+  phase: BackupPhase;
+  /** The checkpoint mode the backup asked for (a `spread` checkpoint is the slow one). */
+  checkpoint: CheckpointMode;
+  /** The backup's start position; from the `data` phase on. */
+  startLsn?: Lsn;
+  /** The timeline of `startLsn`; from the `data` phase on. */
+  timeline?: number;
+}
+
+/** Time spent in each phase, in whole milliseconds (0 for a phase that did not apply). */
+export interface BackupPhaseDurations {
+  /** From BASE_BACKUP sent to the start position received. */
+  checkpointMs: number;
+  /** The tablespace archives. */
+  dataMs: number;
+  /** Finishing the streamed WAL (`wal: 'stream'` only). */
+  walMs: number;
+  /** Receiving (and, in `runBackup`, writing and syncing) the manifest. */
+  manifestMs: number;
+}
 
 /** Progress of the data transfer. */
 export interface BackupProgress {
@@ -16,7 +62,7 @@ export interface BackupProgress {
    * `undefined` without an estimate (`estimateSize: false`) until the final event.
    */
   totalBytes: number | undefined;
-  /** The archive being received (`undefined` between archives). */
+  /** The archive being received, or the spooled `pg_wal.tar` being handed over (`undefined` between archives). */
   archive: { name: string; index: number; bytesDone: number } | undefined;
   /** Archives fully received. */
   archivesDone: number;
@@ -24,7 +70,19 @@ export interface BackupProgress {
   archivesTotal: number;
   /** Bytes done according to the server's own progress messages (15+), when it sent some. */
   serverBytesDone: number | undefined;
-  /** True in the last event, once every archive has arrived. */
+  /**
+   * Bytes of WAL the WAL stream has written so far (`wal: 'stream'`: into the `walSink`, or
+   * into the spooled `pg_wal.tar`; segment bytes, tar headers not counted); 0 otherwise. It
+   * keeps moving in the `wal` phase, while the stream catches up with the end position. While
+   * the session hands over a spooled `pg_wal.tar`, {@link archive} names it.
+   */
+  walBytesDone: number;
+  /** The phase the backup is in. */
+  phase: BackupPhase;
+  /**
+   * True in the last event, once every archive has arrived (with `wal: 'stream'`, once the
+   * WAL stream has finished too, and the spooled `pg_wal.tar` was handed over).
+   */
   finished: boolean;
 }
 
@@ -46,6 +104,11 @@ export interface ChecksumFailureEvent {
 export interface BackupSessionEventMap {
   /** Throttled to `progressIntervalMs`, plus a final event with `finished: true`. */
   progress: [BackupProgress];
+  /**
+   * The backup entered a phase. Listeners attached after {@link startBackup} resolved miss
+   * `checkpoint` and `data`; use the `onPhase` option to see every phase.
+   */
+  phase: [BackupPhaseEvent];
   /** A NoticeResponse from either connection (WARNING, NOTICE...). */
   notice: [ServerNotice];
   /** A data page checksum failure reported by the server. */

@@ -8,11 +8,11 @@
 import { ConfigError } from '../errors.js';
 import type { ConnectionOptions, ServerNotice } from '../connection/types.js';
 import type { Lsn } from '../lsn.js';
+import type { BackupPhaseEvent, CheckpointMode } from './events.js';
 import type { WalSink } from '../wal/sink.js';
 import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 
-/** How the server's start-of-backup checkpoint is taken (`-c fast|spread`). */
-export type CheckpointMode = 'fast' | 'spread';
+export type { CheckpointMode } from './events.js';
 
 /**
  * How the WAL needed to make the backup consistent is included (`-X`).
@@ -37,21 +37,6 @@ export const DEFAULT_BACKUP_LABEL = 'pg_basebackup base backup';
 export const MAX_RATE_LOWER_KBPS = 32;
 /** @see MAX_RATE_LOWER_KBPS */
 export const MAX_RATE_UPPER_KBPS = 1_048_576;
-
-/**
- * A step of the backup, as {@link BaseBackupOptions.onPhase} reports it: `checkpoint` when BASE_BACKUP
- * is sent (the server now waits for its checkpoint), `data` when the start position arrives (the
- * checkpoint is done), then `wal`, `manifest` and `done`.
- */
-export interface BackupPhaseEvent {
-  phase: 'checkpoint' | 'data' | 'wal' | 'manifest' | 'done';
-  /** The checkpoint mode asked for (`-c`). */
-  checkpoint: CheckpointMode;
-  /** The backup's start position, once known (from `data` on). */
-  startLsn?: Lsn;
-  /** The timeline of {@link startLsn}. */
-  timeline?: number;
-}
 
 /** Options of {@link startBackup}. */
 export interface BaseBackupOptions {
@@ -184,9 +169,19 @@ export interface BaseBackupOptions {
    */
   onNotice?: (notice: ServerNotice) => void;
   /**
-   * Called as the backup moves from phase to phase ({@link BackupPhaseEvent}); a spread checkpoint
-   * can take minutes, and `checkpoint` then `data` tell a caller when it starts and ends.
+   * Called each time the backup enters a {@link BackupPhase}, from the first one on: `checkpoint`
+   * when BASE_BACKUP is sent (before the server answers, so before {@link startBackup} resolves;
+   * with `checkpoint: 'spread'` the server may then be silent for minutes), `data` once the
+   * checkpoint completed (with the start position and timeline), then `wal`, `manifest` and `done`
+   * as they apply. The session's `phase` event fires for each as well.
    * @default none
+   * @example
+   * ```ts
+   * onPhase: ({ phase, startLsn, timeline }) => {
+   *   if (phase === 'checkpoint') console.error('waiting for checkpoint to complete');
+   *   if (phase === 'data') console.error(`checkpoint completed; start ${formatLsn(startLsn!)} on timeline ${timeline}`);
+   * }
+   * ```
    */
   onPhase?: (event: BackupPhaseEvent) => void;
   /** Aborts the backup: both connections close, pending calls reject with `AbortError`. */
@@ -220,6 +215,7 @@ export interface ResolvedBaseBackupOptions {
   /** Validated; {@link NO_COMPRESSION} when none was asked for. */
   compression: CompressionSpec;
   onNotice: ((notice: ServerNotice) => void) | undefined;
+  onPhase: ((event: BackupPhaseEvent) => void) | undefined;
   signal: AbortSignal | undefined;
 }
 
@@ -312,8 +308,8 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
   // Throws ConfigError with PostgreSQL's reason for an invalid specification.
   const compression = options.compression === undefined ? NO_COMPRESSION : resolveCompression(options.compression);
 
-  if (options.onNotice !== undefined && typeof options.onNotice !== 'function') {
-    throw new ConfigError('invalid onNotice: expected a function');
+  for (const key of ['onNotice', 'onPhase'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') throw new ConfigError(`invalid ${key}: expected a function`);
   }
 
   if (options.walSink !== undefined && wal !== 'stream') {
@@ -350,6 +346,7 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
     incrementalManifest: incremental,
     compression,
     onNotice: options.onNotice,
+    onPhase: options.onPhase,
     signal: options.signal,
   };
 }

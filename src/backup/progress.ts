@@ -4,7 +4,7 @@
  * clock is injectable for tests.
  * @module
  */
-import type { BackupProgress } from './events.js';
+import type { BackupPhase, BackupProgress } from './events.js';
 
 /** Counts received archive bytes and decides when a progress report is due. */
 export class ProgressTracker {
@@ -14,6 +14,10 @@ export class ProgressTracker {
   #archivesDone = 0;
   #archivesTotal = 0;
   #serverBytesDone: number | undefined;
+  #walBytesDone = 0;
+  #phase: BackupPhase = 'checkpoint';
+  /** The tablespace data is complete: the total is what arrived. */
+  #dataDone = false;
   #finished = false;
   #lastReport = -Infinity;
 
@@ -46,10 +50,41 @@ export class ProgressTracker {
     this.#serverBytesDone = bytesDone;
   }
 
+  /** WAL bytes written by the WAL stream. Returns true when a report is due. */
+  addWalBytes(n: number): boolean {
+    this.#walBytesDone += n;
+    return this.#due();
+  }
+
+  /** The spooled `pg_wal.tar` is being handed over (it counts in neither bytes nor archives). */
+  startWalArchive(name: string, index: number): void {
+    this.#archive = { name, index, bytesDone: 0 };
+  }
+
+  /** Bytes of the spooled `pg_wal.tar` handed over. Returns true when a report is due. */
+  addWalArchiveBytes(n: number): boolean {
+    if (this.#archive) this.#archive.bytesDone += n;
+    return this.#due();
+  }
+
+  endWalArchive(): void {
+    this.#archive = undefined;
+  }
+
+  setPhase(phase: BackupPhase): void {
+    this.#phase = phase;
+  }
+
+  /** Every tablespace archive arrived (the end position came): the total is now exact. */
+  endData(): void {
+    this.#dataDone = true;
+    this.#archive = undefined;
+  }
+
   /** Marks the transfer finished; the next snapshot is the final report. */
   finish(): void {
+    this.endData();
     this.#finished = true;
-    this.#archive = undefined;
   }
 
   get finished(): boolean {
@@ -58,7 +93,7 @@ export class ProgressTracker {
 
   /** Current state, as reported. */
   snapshot(): BackupProgress {
-    const total = this.#finished
+    const total = this.#dataDone
       ? this.#bytesDone
       : this.#estimate === undefined ? undefined : Math.max(this.#estimate, this.#bytesDone);
     return {
@@ -68,6 +103,8 @@ export class ProgressTracker {
       archivesDone: this.#archivesDone,
       archivesTotal: this.#archivesTotal,
       serverBytesDone: this.#serverBytesDone,
+      walBytesDone: this.#walBytesDone,
+      phase: this.#phase,
       finished: this.#finished,
     };
   }

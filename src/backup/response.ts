@@ -74,7 +74,15 @@ export type BackupResponseEvent =
   /** The final CommandComplete; nothing follows but ReadyForQuery. */
   | { type: 'complete' };
 
-/** The parser's states; see the module documentation for the transitions. */
+/**
+ * The parser's states, each naming what the next message must be:
+ * ```
+ * start-desc → start-row → start-complete → spc-desc → spc-rows ─┬─ (13/14) between ⇄ archive
+ *                                                                 │        between → manifest → between
+ *                                                                 └─ (15+) copy-response → copy
+ * between | copy ─(RowDescription | CopyDone)→ end-desc → end-row → end-complete → completion → done
+ * ```
+ */
 export type BackupResponseState =
   | 'start-desc' | 'start-row' | 'start-complete'
   | 'spc-desc' | 'spc-rows'

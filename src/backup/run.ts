@@ -18,8 +18,9 @@ import { TarFilesSink } from '../sinks/tar-files.js';
 import type { BackupSink, Injection } from '../sinks/types.js';
 import { WritableSink } from '../sinks/writable.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
-import type { BackupProgress, ChecksumFailureEvent } from './events.js';
+import type { BackupPhaseEvent, BackupProgress, ChecksumFailureEvent } from './events.js';
 import type { BaseBackupOptions } from './options.js';
+import { PhaseClock } from './phases.js';
 import { startBackup, type BackupResult, type BackupSession } from './session.js';
 import { TarFileWalSink } from './tar-wal.js';
 
@@ -44,23 +45,52 @@ export interface TarOutput {
 /**
  * Tar format into one Writable (`-D -`): the single `base.tar`, with `backup_manifest` injected
  * into it, as pg_basebackup writes to standard output. Only a cluster without user tablespaces
- * can be written this way, and WAL must be `none` or `fetch`.
+ * can be written this way, and WAL must be `none` or `fetch`. For uploads with streamed WAL,
+ * use a {@link SinkOutput}.
  */
 export interface StreamOutput {
   format: 'tar-stream';
   /** Where the tar goes, e.g. `process.stdout` or an upload stream. */
   stream: Writable;
   /**
-   * End the stream when the backup is complete, and destroy it (no error, so a pipeline sees a
-   * premature close) when the backup fails. @default false (right for `process.stdout`)
+   * End the stream when the backup is complete. With `true` the stream belongs to the backup: a
+   * failed backup destroys it (without an error, so a pipeline sees a premature close). With
+   * `false` it is left open either way.
+   *
+   * The default differs from {@link WritableSink} and {@link BackupArchive.pipeTo} (both `true`)
+   * on purpose: the stream here is typically `process.stdout` (`pgbb backup -D -`), which a
+   * library must not end, while those building blocks are handed a stream made for the one
+   * archive. Set `true` for an upload or a file stream, so that its consumer sees the end.
+   * @default false
    */
   end?: boolean;
+}
+
+/**
+ * Any {@link BackupSink} of your own (an object-store upload, say): it gets each archive as the
+ * server sends it (`base.tar`, `<oid>.tar`, named `.gz`/`.lz4`/`.zst` with server-side
+ * compression), then, with `wal: 'stream'`, `pg_wal.tar` (the session spools the WAL in
+ * `tempDir` and hands it over last, unless a `walSink` takes the WAL), then the manifest
+ * (`writeManifest`), then `finish()`; `cleanup()` after a failure unless `noClean`. The archives
+ * come as they are: client-side compression and `writeRecoveryConf` are the sink's business and
+ * are refused here.
+ *
+ * @example
+ * ```ts
+ * await runBackup({ connection, output: { sink: new MyUploadSink(bucket, prefix) } });
+ * ```
+ */
+export interface SinkOutput {
+  /** Optional tag: `{ sink }` alone is enough. */
+  format?: 'sink';
+  /** Where the archives and the manifest go. */
+  sink: BackupSink;
 }
 
 /** Options of {@link runBackup}: the backup itself plus where it goes. */
 export interface RunBackupOptions extends BaseBackupOptions {
   /** Where the backup is written. */
-  output: PlainOutput | TarOutput | StreamOutput;
+  output: PlainOutput | TarOutput | StreamOutput | SinkOutput;
   /**
    * Write `standby.signal` and `primary_conninfo` (and `primary_slot_name` with a named slot)
    * into `postgresql.auto.conf`, inside `base.tar` for tar output (`-R`).
@@ -71,7 +101,10 @@ export interface RunBackupOptions extends BaseBackupOptions {
   noClean?: boolean;
   /** Skip the final fsync (`-N`/`--no-sync`). @default false */
   noSync?: boolean;
-  /** Called with progress (throttled by `progressIntervalMs`, plus a final call). */
+  /**
+   * Called with progress (throttled by `progressIntervalMs`, plus a final call once the data and
+   * WAL arrived). Its `phase` is the run's, as reported to {@link RunBackupOptions.onPhase}.
+   */
   onProgress?: (progress: BackupProgress) => void;
   /** Called for each damaged page (or file total) the server reports. */
   onChecksumFailure?: (failure: ChecksumFailureEvent) => void;
@@ -79,9 +112,21 @@ export interface RunBackupOptions extends BaseBackupOptions {
   onWarning?: (warning: Error) => void;
   /** Called once the server has started the backup (checkpoint done). */
   onStart?: (session: BackupSession) => void;
+  /**
+   * Called each time the run enters a phase, as the session's `onPhase` (`checkpoint` as soon
+   * as BASE_BACKUP is sent, `data` when the checkpoint completed), except that here `manifest`
+   * also covers writing `backup_manifest` and the final fsync, and `done` comes once the output
+   * is complete and synced.
+   * @default none
+   */
+  onPhase?: (event: BackupPhaseEvent) => void;
 }
 
-/** What {@link runBackup} reports after a successful backup. */
+/**
+ * What {@link runBackup} reports after a successful backup. Its `stats.phases` and
+ * `stats.durationMs` cover the whole run: the manifest phase includes writing the manifest
+ * and the final fsync, and the duration runs from the call to the end of the run.
+ */
 export interface RunBackupResult extends BackupResult {
   /** The files or directories written (tar: archive files; plain: the data directory and tablespaces). */
   outputs: string[];
@@ -117,11 +162,23 @@ function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Inject
         ...(injection ? { injection } : {}),
         ...compression,
       });
+    default:
+      return out.sink;
   }
 }
 
 function checkOutput(o: RunBackupOptions, spec: CompressionSpec): void {
   const out = o.output;
+  if (out.format === undefined || out.format === 'sink') {
+    if (typeof out.sink?.writeArchive !== 'function') throw new ConfigError('invalid output: give a format, or a sink with writeArchive()');
+    if (spec.algorithm !== 'none' && spec.location === 'client') {
+      throw new ConfigError('a custom sink receives the archives as they come: compress in the sink, or ask the server to (server-gzip, server-lz4, server-zstd)');
+    }
+    if (o.writeRecoveryConf) {
+      throw new ConfigError('writeRecoveryConf cannot be applied to a custom sink: add standby.signal and primary_conninfo in the sink, or write to a directory');
+    }
+    return;
+  }
   if (spec.algorithm !== 'none') {
     if (spec.location === 'client' && out.format === 'plain') {
       // pg_basebackup: "only tar mode backups can be compressed".
@@ -173,17 +230,23 @@ function recoveryInjection(o: RunBackupOptions): Injection | undefined {
  *
  * @example
  * ```ts
- * import { runBackup } from 'pg-basebackup';
+ * import { formatLsn, runBackup } from 'pg-basebackup';
  * const result = await runBackup({
  *   connection: 'host=db1 user=replicator',
  *   output: { format: 'plain', directory: '/backups/2026-11-25' },
- *   checkpoint: 'fast',
+ *   onPhase: (e) => { if (e.phase === 'checkpoint') console.log('waiting for checkpoint to complete'); },
  *   onProgress: (p) => console.log(p.bytesDone, '/', p.totalBytes),
  * });
- * console.log(`backup ends at ${result.endLsn}`);
+ * console.log(`backup ends at ${formatLsn(result.endLsn)}`);
  * ```
  */
 export async function runBackup(options: RunBackupOptions): Promise<RunBackupResult> {
+  const phases = new PhaseClock();
+  let lastPhase: BackupPhaseEvent | undefined;
+  const enterPhase = (event: BackupPhaseEvent): void => {
+    lastPhase = event;
+    if (phases.enter(event.phase)) options.onPhase?.(event);
+  };
   const spec = resolveCompression(options.compression);
   checkOutput(options, spec);
   const injection = recoveryInjection(options);
@@ -229,14 +292,19 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
       });
     }
     const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress,
-      onChecksumFailure, onWarning, onStart, ...backupOptions } = options;
+      onChecksumFailure, onWarning, onStart, onPhase: _p, ...backupOptions } = options;
     session = await startBackup({
       // pg_basebackup asks for tablespace_map in tar format, where symlinks would not survive.
       tablespaceMap: out.format !== 'plain',
       ...backupOptions,
       ...(walSink ? { walSink } : tarWal ? { walSink: tarWal } : {}),
+      // The session is done before the manifest is written and the output synced: that 'done' is ours.
+      onPhase: (event) => {
+        if (event.phase !== 'done') enterPhase(event);
+      },
     });
-    if (onProgress) session.on('progress', onProgress);
+    // The run's phase: the session is 'done' before the manifest is written and the output synced.
+    if (onProgress) session.on('progress', (p) => onProgress({ ...p, phase: phases.phase ?? p.phase }));
     if (onChecksumFailure) session.on('checksum-failure', onChecksumFailure);
     if (onWarning) session.on('warning', onWarning);
     onStart?.(session);
@@ -273,7 +341,12 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
     throwIfAborted(signal);
     await sink.finish();
     throwIfAborted(signal);
-    return { ...result, outputs: outputsOf(options) };
+    enterPhase({ ...lastPhase!, phase: 'done' });
+    return {
+      ...result,
+      stats: { ...result.stats, phases: phases.durations(), durationMs: phases.totalMs() },
+      outputs: outputsOf(options),
+    };
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
     session?.destroy(err instanceof AbortError ? undefined : err);
@@ -313,6 +386,6 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 function outputsOf(o: RunBackupOptions): string[] {
   const out = o.output;
-  if (out.format === 'tar-stream') return [];
-  return [out.directory];
+  if (out.format === 'plain' || out.format === 'tar') return [out.directory];
+  return [];
 }

@@ -4,116 +4,43 @@
  * tablespaces; the caller then pulls the archives (backpressure reaches the socket), the
  * manifest and the result.
  *
- * Session states (STYLE practice 6):
- * ```
- * started ─→ archives ─→ manifest ─→ end-position ─→ done
- *    └──────────┴────────────┴─────────────┴──→ failed (error, abort, close before done)
- * ```
- * - started: the start row and the tablespace header arrived (startBackup resolved).
- * - archives: tablespace archives are flowing.
- * - manifest: the manifest is flowing.
- * - end-position: the end row arrived; the WAL stream (if any) is finishing.
- * - done: BASE_BACKUP completed and the WAL stream finished.
- *
- * Everything the server sends goes through one pump (the private `nextEvent`); it
- * reads the connection only when a consumer asks for more, so nothing is buffered beyond one
- * message (the manifest excepted: it is small and bounded).
+ * The session owns the BASE_BACKUP side: the backup connection, its response (read by one
+ * {@link ResponsePump}, only when a consumer asks for more), the archives, progress and phases.
+ * With `wal: 'stream'` a {@link WalCompanion} runs the WAL stream beside it on a second
+ * connection. Neither touches the file system: the WAL spool is a sink of src/wal.
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { Writable } from 'node:stream';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BufferedMessages } from '../connection/connection.js';
-import type { ConnectionOptions, ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
+import type { ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
 import {
-  AbortError, ChecksumFailureError, ConfigError, ConnectionClosedError, IoError, PgBackupError, ProtocolError, ServerError, StateError,
-  UnsupportedServerError, WalStreamError, type ChecksumFailureReport,
+  AbortError, ChecksumFailureError, ConnectionClosedError, ProtocolError, ServerError, StateError, UnsupportedServerError,
+  type ChecksumFailureReport,
 } from '../errors.js';
+import { readPriorManifest } from '../manifest/prior.js';
 import { uploadManifest, withIncrementalAdvice } from '../replication/commands.js';
 import type { Lsn } from '../lsn.js';
-import { SqlState } from '../protocol/codes.js';
-import { parseWalSegmentSize, segmentStartOf } from '../wal/segments.js';
-import { TarWalSink } from '../wal/tar-sink.js';
-import type { WalSink } from '../wal/sink.js';
-import { BackupArchive, type ArchiveController, type BackupTablespace } from './archive.js';
+import { parseWalSegmentSize } from '../wal/segments.js';
+import type { BackupArchive, BackupTablespace } from './archive.js';
+import { ChecksumReports } from './checksums.js';
 import { buildBaseBackupCommand } from './command.js';
 import { checkServerCompression, mapServerCompressionError } from '../compress/server.js';
 import { defaultBackupDeps } from './default-deps.js';
-import type { BackupDeps, BackupWalStream } from './deps.js';
-import { parseChecksumNotice, type BackupProgress, type BackupSessionEventMap } from './events.js';
+import type { BackupDeps } from './deps.js';
+import type { BackupPhase, BackupPhaseEvent, BackupProgress, BackupSessionEventMap } from './events.js';
+import { asError, deferred, FailureLatch } from './failure.js';
 import { resolveBaseBackupOptions, type BaseBackupOptions, type ResolvedBaseBackupOptions } from './options.js';
+import { PhaseClock } from './phases.js';
+import type { BackupResult, BackupSessionState } from './result.js';
 import { ProgressTracker } from './progress.js';
-import { BaseBackupResponseParser, type BackupResponseEvent } from './response.js';
+import { BaseBackupResponseParser } from './response.js';
+import { BackupTransfer } from './transfer.js';
+import { WalCompanion } from './wal-companion.js';
 
 // The supported range is the one server-version policy (src/server-version.ts), re-exported here.
 import { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR } from '../server-version.js';
 export { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR };
 
-/** The session's lifecycle state; see the module documentation. */
-export type BackupSessionState = 'started' | 'archives' | 'manifest' | 'end-position' | 'done' | 'failed';
-
-/** Byte counts of a finished backup. */
-export interface BackupStats {
-  /** Bytes received per archive, in order (`pg_wal.tar` included when spooled). */
-  archives: { name: string; bytes: number }[];
-  /** Sum of the tablespace archives' bytes (`pg_wal.tar` excluded). */
-  totalBytes: number;
-  /** Bytes of the spooled `pg_wal.tar`, when WAL was spooled. */
-  walBytes: number | undefined;
-  /** From `startBackup()` to the end of BASE_BACKUP and of the WAL stream. */
-  durationMs: number;
-}
-
-/** What {@link BackupSession.result} resolves to. */
-export interface BackupResult {
-  startLsn: Lsn;
-  startTimeline: number;
-  endLsn: Lsn;
-  endTimeline: number;
-  /** The backup manifest (JSON bytes), unless `manifest: false`. */
-  manifest: Buffer | undefined;
-  stats: BackupStats;
-  /** Page checksum failures the server reported (always empty when `result()` resolves). */
-  checksumFailures: ChecksumFailureReport[];
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
-
-/** Per-archive bookkeeping of the pump. */
-interface ArchiveState {
-  archive: BackupArchive;
-  bytes: number;
-  ended: boolean;
-  /** Data was thrown away by a drain: a reader that resumes must not see a silent gap. */
-  discarded: boolean;
-}
-
-/** What {@link BackupSession}'s synchronous pull returns when the caller has to wait. */
-const PENDING = Symbol('pending');
-/** {@link BackupSession} internal: nothing queued, a message must be read. */
-const NONE_QUEUED = Symbol('none queued');
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
-}
+export type { BackupResult, BackupSessionState, BackupStats } from './result.js';
 
 /**
  * A base backup in progress. Get one from {@link startBackup}.
@@ -130,57 +57,22 @@ function asError(e: unknown): Error {
 export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   readonly #opts: ResolvedBaseBackupOptions;
   readonly #deps: BackupDeps;
-  readonly #startedAt = performance.now();
+  readonly #latch = new FailureLatch();
+  /** Aborted when the session fails: stops the commands in flight and the WAL stream. */
+  readonly #abort = new AbortController();
+  readonly #phases = new PhaseClock();
+  readonly #progress: ProgressTracker;
+  readonly #checksums = new ChecksumReports();
   #conn: ReplicationConnectionApi | undefined;
-  #walConn: ReplicationConnectionApi | undefined;
-  #wal: BackupWalStream | undefined;
-  readonly #walAbort = new AbortController();
-  #spoolDir: string | undefined;
-  #spoolFile: string | undefined;
-  /** Open for writing from {@link #prepareWalStream} until the WAL stream ended. */
-  #spoolHandle: FileHandle | undefined;
-  #spoolStream: Writable | undefined;
-  #createdSlot: string | undefined;
-  #createdSlotConfirmed = false;
-  #slotName: string | undefined;
-
-  #parser: BaseBackupResponseParser | undefined;
-  #iter: AsyncIterator<unknown> | undefined;
-  /** The connection iterator's `takeBuffered()`, when it has one (see `BufferedMessages`). */
-  #takeBuffered: (() => IteratorResult<unknown> | undefined) | undefined;
-  /** {@link #nextEvent} calls not yet settled: the synchronous path waits behind them. */
-  #pulling = 0;
-  readonly #queue: BackupResponseEvent[] = [];
-  #streamEnded = false;
-  #pumpBusy: Promise<void> = Promise.resolve();
-
-  #state: BackupSessionState = 'started';
-  #failure: Error | undefined;
-  readonly #failed = deferred<never>();
-  /** The reject functions of pending {@link #guard} calls; {@link destroy} calls them. */
-  readonly #guards = new Set<(err: unknown) => void>();
+  #wal: WalCompanion | undefined;
+  #transfer: BackupTransfer | undefined;
+  #done = false;
   #checksumError: ChecksumFailureError | undefined;
-  readonly #checksumFiles = new Map<string, ChecksumFailureReport>();
-  #checksumTotal: number | undefined;
-
   #systemIdentifier = '';
   #serverVersionNum = 0;
-  #serverMajor = 0;
   #walSegmentSize = 0;
   #groupReadable = false;
-  #startLsn: Lsn | undefined;
-  #startTimeline = 0;
-  #endLsn: Lsn | undefined;
-  #endTimeline = 0;
-  #tablespaces: BackupTablespace[] = [];
-  readonly #endRow = deferred<void>();
-  readonly #archiveStats: { name: string; bytes: number }[] = [];
-  #current: ArchiveState | undefined;
-  #archivesSeen = 0;
-  #manifestChunks: Buffer[] | undefined;
-  #manifest: Buffer | undefined;
   #walBytes: number | undefined;
-  readonly #progress: ProgressTracker;
 
   #archivesCalled = false;
   #consumerActive = false;
@@ -188,7 +80,6 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   #resultPromise: Promise<BackupResult> | undefined;
   #finalized: Promise<void> | undefined;
   #cleanup: Promise<void> | undefined;
-  #durationMs: number | undefined;
   readonly #onAbort = (): void => {
     const reason: unknown = this.#opts.signal?.reason;
     // Say why when the caller did ("interrupted by SIGINT" from the CLI); a bare abort() gives
@@ -197,16 +88,15 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     this.destroy(new AbortError(`the backup was aborted${why}`, { cause: reason }));
   };
   readonly #onNotice = (notice: ServerNotice): void => {
-    this.#handleNotice(notice);
-  };
-  readonly #onWalNotice = (notice: ServerNotice): void => {
     this.#opts.onNotice?.(notice);
     this.emit('notice', notice);
+    const failure = this.#checksums.note(notice.message);
+    if (failure) this.emit('checksum-failure', failure);
   };
   readonly #onClose = (error: Error | undefined): void => {
-    if (this.#state === 'done' || this.#failure) return;
+    if (this.#done || this.#latch.failure) return;
     // The pump notices too, but only when someone pulls: fail pending and future calls now.
-    if (!this.#streamEnded) this.destroy(error ?? new ConnectionClosedError('the server closed the backup connection'));
+    if (!this.#transfer?.ended) this.destroy(error ?? new ConnectionClosedError('the server closed the backup connection'));
   };
 
   /** @internal Use {@link startBackup}. */
@@ -227,19 +117,19 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   }
   /** The backup's start position (the checkpoint's redo location). */
   get startLsn(): Lsn {
-    return this.#startLsn!;
+    return this.#transfer!.startLsn!;
   }
   /** The timeline of {@link startLsn}. */
   get startTimeline(): number {
-    return this.#startTimeline;
+    return this.#transfer?.startTimeline ?? 0;
   }
   /** The end position, once the server has sent it. */
   get endLsn(): Lsn | undefined {
-    return this.#endLsn;
+    return this.#transfer?.endLsn;
   }
   /** Tablespaces in server order: user tablespaces first, the data directory last. */
   get tablespaces(): readonly BackupTablespace[] {
-    return this.#tablespaces;
+    return this.#transfer?.tablespaces ?? [];
   }
   /** WAL segment size in bytes (`SHOW wal_segment_size`). */
   get walSegmentSize(): number {
@@ -251,11 +141,17 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   }
   /** The replication slot the WAL stream uses, if any. */
   get slotName(): string | undefined {
-    return this.#slotName;
+    return this.#wal?.slotName;
   }
   /** The lifecycle state. */
   get state(): BackupSessionState {
-    return this.#state;
+    if (this.#latch.failure) return 'failed';
+    if (this.#done) return 'done';
+    return this.#transfer?.state ?? 'started';
+  }
+  /** The phase the backup is in (`data` once {@link startBackup} resolved). */
+  get phase(): BackupPhase {
+    return this.#phases.phase ?? 'checkpoint';
   }
   /** Current progress (the same object shape as the `progress` events). */
   get progress(): BackupProgress {
@@ -263,7 +159,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
   }
   /** Checksum failures reported so far. */
   get checksumFailures(): ChecksumFailureReport[] {
-    return [...this.#checksumFiles.values()].map((f) => ({ ...f, blocks: [...f.blocks] }));
+    return this.#checksums.reports();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -275,25 +171,26 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     const signal = o.signal;
     if (signal?.aborted) throw new AbortError('the backup was aborted before it started', { cause: signal.reason });
     signal?.addEventListener('abort', this.#onAbort, { once: true });
+    const stop = this.#abort.signal;
+    const guard = <T>(p: Promise<T>): Promise<T> => this.#latch.guard(p);
     try {
       // Incremental (17+): read the prior manifest before connecting, so a bad path costs nothing.
       const priorManifest = o.incrementalManifest === undefined ? undefined : await readPriorManifest(o.incrementalManifest);
-      const conn = await this.#guard(this.#deps.connect(o.connection));
+      const conn = await guard(this.#deps.connect(o.connection));
       this.#conn = conn;
       conn.on('notice', this.#onNotice);
       conn.on('close', this.#onClose);
       this.#serverVersionNum = conn.serverVersionNum;
-      this.#serverMajor = conn.serverMajor;
       if (conn.serverMajor < MIN_SERVER_MAJOR || conn.serverMajor > MAX_SERVER_MAJOR) {
         throw new UnsupportedServerError(`the server runs PostgreSQL ${conn.parameters.get('server_version') ?? conn.serverVersionNum}, ` +
           `but pg-basebackup supports PostgreSQL ${MIN_SERVER_MAJOR} to ${MAX_SERVER_MAJOR}`);
       }
       // Server-side compression on 13/14: refused before anything is sent or any file is made.
       checkServerCompression(o.compression, conn.serverMajor);
-      const identity = await this.#guard(this.#deps.identifySystem(conn, this.#walAbort.signal));
+      const identity = await guard(this.#deps.identifySystem(conn, stop));
       this.#systemIdentifier = identity.systemId;
-      this.#walSegmentSize = parseWalSegmentSize(await this.#guard(this.#deps.show(conn, 'wal_segment_size', this.#walAbort.signal)));
-      const mode = await this.#guard(this.#deps.show(conn, 'data_directory_mode', this.#walAbort.signal));
+      this.#walSegmentSize = parseWalSegmentSize(await guard(this.#deps.show(conn, 'wal_segment_size', stop)));
+      const mode = await guard(this.#deps.show(conn, 'data_directory_mode', stop));
       const modeBits = Number.parseInt(mode, 8);
       if (!Number.isInteger(modeBits)) throw new ProtocolError(`the server reported data_directory_mode ${JSON.stringify(mode)}, not an octal mode`);
       this.#groupReadable = (modeBits & 0o040) !== 0;
@@ -305,23 +202,45 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
             `${conn.parameters.get('server_version') ?? conn.serverVersionNum}: take a full backup instead`);
         }
         const upload = this.#deps.uploadManifest ?? ((c, m, sig) => uploadManifest(c, m, sig ? { signal: sig } : {}));
-        await this.#guard(upload(conn, priorManifest, this.#walAbort.signal));
+        await guard(upload(conn, priorManifest, stop));
       }
 
-      if (o.wal === 'stream') await this.#prepareWalStream(identity.systemId);
+      if (o.wal === 'stream') {
+        this.#wal = new WalCompanion({
+          options: o,
+          deps: this.#deps,
+          latch: this.#latch,
+          signal: stop,
+          onNotice: (notice) => {
+            this.#opts.onNotice?.(notice);
+            this.emit('notice', notice);
+          },
+          onWarning: (warning) => this.emit('warning', warning),
+          onFailure: (error) => this.destroy(error),
+          onWalBytes: (n) => {
+            if (this.#progress.addWalBytes(n)) this.#emitProgress();
+          },
+        });
+        await this.#wal.prepare({ systemId: identity.systemId, groupReadable: this.#groupReadable, segmentSize: this.#walSegmentSize });
+      }
 
-      this.#parser = new BaseBackupResponseParser(conn.serverMajor);
-      const command = buildBaseBackupCommand(o, conn.serverMajor);
-      this.#iter = conn.stream(command)[Symbol.asyncIterator]();
-      const take = (this.#iter as Partial<BufferedMessages>).takeBuffered;
-      if (typeof take === 'function') this.#takeBuffered = take;
+      const iter = conn.stream(buildBaseBackupCommand(o, conn.serverMajor))[Symbol.asyncIterator]();
+      this.#transfer = new BackupTransfer(iter, new BaseBackupResponseParser(conn.serverMajor), conn.serverMajor, {
+        latch: this.#latch,
+        fail: (error) => this.destroy(error),
+        progress: this.#progress,
+        emitProgress: () => this.#emitProgress(),
+        enterPhase: (phase) => this.#enterPhase(phase),
+        streamsWal: this.#wal !== undefined,
+        onStart: (lsn, timeline) => this.#wal?.start(lsn, timeline),
+        onEnd: (lsn) => this.#wal?.setEndLsn(lsn),
+      });
+      // The server now takes its checkpoint: with 'spread' this is the long, silent wait.
+      this.#enterPhase('checkpoint');
       // Run the pump until the header is in: start row (WAL streaming starts there), tablespaces.
-      while (this.#tablespaces.length === 0) {
-        const ev = await this.#nextEvent();
-        if (ev === undefined) throw new ProtocolError('the BASE_BACKUP response ended before the tablespace header');
-      }
+      await this.#transfer.readHeader();
     } catch (err) {
-      const failure = this.#failure ?? asError(err);
+      const failure = this.#latch.failure ?? asError(err);
       // A server built without the method refuses BASE_BACKUP before its first row: say what to do.
       const error = mapServerCompressionError(failure, o.compression) ?? failure;
       this.destroy(error);
@@ -330,380 +249,26 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     }
   }
 
-  async #prepareWalStream(systemId: string): Promise<void> {
-    const o = this.#opts;
-    // Before anything else of the stream: a sink that creates files (a plain backup's pg_wal)
-    // needs the server's group access first, and a local failure should cost no connection.
-    if (o.walSink?.prepare) {
-      await this.#guard(o.walSink.prepare({ groupReadable: this.#groupReadable, segmentSize: this.#walSegmentSize }));
-    }
-    const walConn = await this.#guard(this.#deps.connect(o.connection));
-    this.#walConn = walConn;
-    walConn.on('notice', this.#onWalNotice);
-    // Like pg_basebackup's ReceiveXlogStream: both connections must reach the same cluster.
-    const walIdentity = await this.#guard(this.#deps.identifySystem(walConn, this.#walAbort.signal));
-    if (walIdentity.systemId !== systemId) {
-      throw new ProtocolError(`the WAL streaming connection reached a different cluster (system identifier ${walIdentity.systemId}, expected ${systemId})`);
-    }
-    const plan = o.slot;
-    if (plan.kind === 'temporary') {
-      // pg_basebackup's name: unique per walsender, gone when the connection closes.
-      this.#slotName = `pg_basebackup_${walConn.backendPid}`;
-      await this.#guard(this.#deps.createPhysicalSlot(walConn, this.#slotName, { temporary: true, signal: this.#walAbort.signal }));
-    } else if (plan.kind === 'create') {
-      // Recorded before the command is sent: a failure or abort while it is in flight must still
-      // drop the slot, since the server completes CREATE_REPLICATION_SLOT even if we hang up.
-      this.#createdSlot = plan.name;
-      this.#createdSlotConfirmed = false;
-      await this.#guard(this.#deps.createPhysicalSlot(walConn, plan.name, { temporary: false, signal: this.#walAbort.signal }));
-      this.#createdSlotConfirmed = true;
-      this.#slotName = plan.name;
-    } else if (plan.kind === 'existing') {
-      this.#slotName = plan.name;
-    }
-    if (o.walSink === undefined) {
-      const parent = o.tempDir ?? tmpdir();
-      try {
-        this.#spoolDir = await mkdtemp(join(parent, 'pgbb-wal-'));
-        this.#spoolFile = join(this.#spoolDir, 'pg_wal.tar');
-        // Opened here (async) rather than as a path stream, so the sink can fsync this handle.
-        this.#spoolHandle = await open(this.#spoolFile, 'w', 0o600);
-      } catch (err) {
-        const path = this.#spoolFile ?? parent;
-        throw new IoError(`could not create the WAL spool "${path}": ${asError(err).message}; ` +
-          'set tempDir to a writable directory with room for the WAL of the backup', {
-          cause: err, path, syscallCode: (err as NodeJS.ErrnoException).code,
-        });
-      }
-    }
-  }
-
-  #startWalStream(startLsn: Lsn, timeline: number): void {
-    const walConn = this.#walConn;
-    if (!walConn || this.#wal) return;
-    let sink: WalSink;
-    if (this.#opts.walSink) sink = this.#opts.walSink;
-    else {
-      // pg_basebackup -Ft -Xstream's pg_wal.tar: segments by their final names plus .done markers.
-      const handle = this.#spoolHandle!;
-      // A permanent slot's restart_lsn follows the flush position we report, and the server may
-      // then recycle that WAL: report it only once it is on disk (fsync of the spool), as
-      // walmethods.c's tar method does. A temporary slot ends with the connection, so the
-      // spool's durability does not matter to the server.
-      const permanent = this.#opts.slot.kind === 'create' || this.#opts.slot.kind === 'existing';
-      // autoClose off: the handle outlives end() so sync() still works; #closeSpool closes it.
-      this.#spoolStream = handle.createWriteStream({ autoClose: false });
-      sink = new TarWalSink({
-        output: this.#spoolStream,
-        markDone: true,
-        ...(permanent ? { sync: () => handle.sync() } : {}),
-      });
-    }
-    const stream = this.#deps.startWalStream({
-      connection: walConn,
-      startLsn: segmentStartOf(startLsn, this.#walSegmentSize),
-      timeline,
-      segmentSize: this.#walSegmentSize,
-      systemIdentifier: this.#systemIdentifier,
-      slotName: this.#slotName,
-      statusIntervalMs: this.#opts.statusIntervalMs,
-      sink,
-      signal: this.#walAbort.signal,
-    });
-    const done = stream.done.catch((err: unknown) => {
-      throw walFailure(err);
-    });
-    this.#wal = { setEndLsn: (lsn) => stream.setEndLsn(lsn), done };
-    done.catch((err: unknown) => {
-      this.destroy(asError(err));
-    });
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // The pump
-
-  /**
-   * Rejects as soon as the session fails, whatever `p` does. Not `Promise.race` with
-   * {@link #failed}: that promise stays pending for the whole backup, and every race adds a
-   * reaction to it that keeps the race's settled promise (and so its value) reachable, so each
-   * message of the response, with the socket chunk it views, would live until the session ended
-   * (hundreds of MB of heap and GC time on a large backup).
-   */
-  #guard<T>(p: Promise<T>): Promise<T> {
-    if (this.#failure) {
-      p.catch(() => {});
-      return Promise.reject(this.#failure);
-    }
-    return new Promise<T>((resolve, reject) => {
-      this.#guards.add(reject);
-      p.then((v) => {
-        this.#guards.delete(reject);
-        resolve(v);
-      }, (err: unknown) => {
-        this.#guards.delete(reject);
-        reject(err);
-      });
-    });
-  }
-
-  #throwIfFailed(): void {
-    if (this.#failure) throw this.#failure;
-  }
-
-  /** The next response event, or undefined once the response is complete. Serialized. */
-  #nextEvent(): Promise<BackupResponseEvent | undefined> {
-    this.#pulling++;
-    const run = this.#pumpBusy.then(() => this.#pull());
-    this.#pumpBusy = run.then(() => {
-      this.#pulling--;
-    }, () => {
-      this.#pulling--;
-    });
-    return run;
-  }
-
-  /**
-   * The next response event if it is at hand without waiting (queued, or parsed from a message the
-   * connection has buffered whole), undefined once the response is complete, {@link PENDING} when
-   * the caller must await {@link #nextEvent}. Most CopyData messages of a backup arrive many to a
-   * socket read, so this spares the promises of the pump for all but the first of them.
-   */
-  #nextEventNow(): BackupResponseEvent | undefined | typeof PENDING {
-    if (this.#pulling > 0) return PENDING;
-    for (;;) {
-      const queued = this.#dequeue();
-      if (queued !== NONE_QUEUED) return queued;
-      if (this.#takeBuffered === undefined) return PENDING;
-      let r: IteratorResult<unknown> | undefined;
-      try {
-        r = this.#takeBuffered();
-      } catch (err) {
-        this.#onResponseError(err);
-        return undefined;
-      }
-      if (r === undefined) return PENDING;
-      this.#accept(r);
-    }
-  }
-
-  /**
-   * The next queued event (observed), undefined once the response is complete, {@link NONE_QUEUED}
-   * when a message must be read first. Throws the session's failure.
-   */
-  #dequeue(): BackupResponseEvent | undefined | typeof NONE_QUEUED {
-    this.#throwIfFailed();
-    const queued = this.#queue.shift();
-    if (queued !== undefined) {
-      this.#observe(queued);
-      return queued;
-    }
-    return this.#streamEnded ? undefined : NONE_QUEUED;
-  }
-
-  async #pull(): Promise<BackupResponseEvent | undefined> {
-    for (;;) {
-      const queued = this.#dequeue();
-      if (queued !== NONE_QUEUED) return queued;
-      let r: IteratorResult<unknown>;
-      try {
-        r = await this.#guard(this.#iter!.next());
-      } catch (err) {
-        this.#onResponseError(err);
-        return undefined;
-      }
-      this.#accept(r);
-    }
-  }
-
-  /** A message of the response (or its end) into the parser; its events go to the queue. */
-  #accept(r: IteratorResult<unknown>): void {
-    if (r.done) {
-      this.#streamEnded = true;
-      try {
-        this.#parser!.finish();
-      } catch (err) {
-        this.destroy(asError(err));
-        throw err;
-      }
-      return;
-    }
-    try {
-      for (const ev of this.#parser!.push(r.value as Parameters<BaseBackupResponseParser['push']>[0])) this.#queue.push(ev);
-    } catch (err) {
-      this.destroy(asError(err));
-      throw err;
-    }
-  }
-
-  /**
-   * The response iterator failed. Returns (the response is then over) only for a page checksum
-   * failure reported in place of the final CommandComplete; throws anything else, the session destroyed.
-   */
-  #onResponseError(err: unknown): void {
-    this.#throwIfFailed();
-    if (err instanceof ServerError && err.sqlState === SqlState.DataCorrupted && this.#parser!.state === 'completion') {
-      // basebackup.c: after the end row, ERRCODE_DATA_CORRUPTED in place of CommandComplete.
-      // Every byte arrived; the backup is complete but untrustworthy.
-      this.#streamEnded = true;
-      this.#checksumError = new ChecksumFailureError(this.checksumFailures, this.#checksumTotal, { cause: err });
-      return;
-    }
-    const error = err instanceof PgBackupError ? err : new ConnectionClosedError('the backup connection failed', { cause: err });
-    this.destroy(error);
-    throw error;
-  }
-
-  /** Side effects of every event, whoever pulled it. */
-  #observe(ev: BackupResponseEvent): void {
-    switch (ev.type) {
-      case 'start':
-        this.#startLsn = ev.lsn;
-        this.#startTimeline = ev.timeline;
-        if (this.#opts.wal === 'stream') this.#startWalStream(ev.lsn, ev.timeline);
-        break;
-      case 'tablespaces':
-        this.#tablespaces = ev.tablespaces.map((t) => ({
-          oid: t.oid,
-          location: t.location,
-          estimatedBytes: t.sizeKb === null ? undefined : t.sizeKb * 1024,
-        }));
-        this.#progress.setTablespaces(ev.tablespaces.map((t) => t.sizeKb));
-        break;
-      case 'archive-start': {
-        this.#state = 'archives';
-        const st = { bytes: 0, ended: false, discarded: false } as ArchiveState;
-        st.archive = new BackupArchive({
-          name: ev.name,
-          index: ev.index,
-          kind: 'tablespace',
-          tablespace: this.#tablespaces[ev.index] ?? null,
-          // basebackup_copy.c (15+) ends every archive with two zero blocks; 13/14 do not.
-          serverTerminated: this.#serverMajor >= 15,
-          controller: this.#serverArchiveController(st),
-        });
-        this.#current = st;
-        this.#archivesSeen++;
-        this.#progress.startArchive(ev.name, ev.index);
-        break;
-      }
-      case 'archive-data':
-        this.#current!.bytes += ev.data.length;
-        if (this.#progress.addBytes(ev.data.length)) this.#emitProgress();
-        break;
-      case 'archive-end':
-        this.#current!.ended = true;
-        this.#archiveStats.push({ name: ev.name, bytes: this.#current!.bytes });
-        if (this.#progress.endArchive()) this.#emitProgress();
-        break;
-      case 'progress':
-        if (this.#serverMajor >= 15) this.#progress.serverProgress(ev.bytesDone);
-        break;
-      case 'manifest-start':
-        this.#state = 'manifest';
-        this.#manifestChunks = [];
-        break;
-      case 'manifest-data':
-        // Views of socket chunks: copy, since the manifest is kept until the end.
-        this.#manifestChunks!.push(Buffer.from(ev.data));
-        break;
-      case 'manifest-end':
-        this.#manifest = Buffer.concat(this.#manifestChunks!);
-        this.#manifestChunks = undefined;
-        break;
-      case 'end':
-        this.#state = 'end-position';
-        this.#endLsn = ev.lsn;
-        this.#endTimeline = ev.timeline;
-        this.#progress.finish();
-        this.#emitProgress();
-        this.#wal?.setEndLsn(ev.lsn);
-        this.#endRow.resolve();
-        break;
-      case 'complete':
-        break;
-    }
+  #enterPhase(phase: BackupPhase): void {
+    if (!this.#phases.enter(phase)) return;
+    this.#progress.setPhase(phase);
+    const t = this.#transfer;
+    const event: BackupPhaseEvent = {
+      phase,
+      checkpoint: this.#opts.checkpoint,
+      ...(t?.startLsn !== undefined ? { startLsn: t.startLsn, timeline: t.startTimeline } : {}),
+    };
+    this.#opts.onPhase?.(event);
+    this.emit('phase', event);
   }
 
   #emitProgress(): void {
     this.emit('progress', this.#progress.snapshot());
   }
 
-  #handleNotice(notice: ServerNotice): void {
-    this.#opts.onNotice?.(notice);
-    this.emit('notice', notice);
-    const parsed = parseChecksumNotice(notice.message);
-    if (!parsed) return;
-    if (parsed.kind === 'total') {
-      this.#checksumTotal = parsed.count;
-      return;
-    }
-    let report = this.#checksumFiles.get(parsed.file);
-    if (!report) {
-      report = { file: parsed.file, blocks: [], count: 0 };
-      this.#checksumFiles.set(parsed.file, report);
-    }
-    if (parsed.kind === 'block') {
-      report.blocks.push(parsed.block);
-      report.count = Math.max(report.count, report.blocks.length);
-      this.emit('checksum-failure', { file: parsed.file, block: parsed.block });
-    } else if (parsed.kind === 'file-total') {
-      report.count = parsed.count;
-      this.emit('checksum-failure', { file: parsed.file, count: parsed.count });
-    }
-  }
-
-  #serverArchiveController(st: ArchiveState): ArchiveController {
-    const session = this;
-    return {
-      async *open() {
-        for (;;) {
-          if (st.discarded) {
-            throw new StateError(`archive ${st.archive.name} was discarded: the session moved on to the next archive before it was read`);
-          }
-          if (st.ended) break;
-          let ev = session.#nextEventNow();
-          if (ev === PENDING) ev = await session.#nextEvent();
-          if (ev === undefined) throw new ProtocolError(`the BASE_BACKUP response ended inside archive ${st.archive.name}`);
-          if (ev.type === 'archive-data') yield ev.data;
-          else if (ev.type === 'archive-end') break;
-          else if (ev.type !== 'progress') throw new ProtocolError(`unexpected ${ev.type} inside archive ${st.archive.name}`);
-        }
-        // 13/14 send no end-of-archive marker (pg_basebackup appends it for servers before 15).
-        if (!st.archive.serverTerminated) yield Buffer.alloc(1024);
-      },
-      discard: () => session.#drainArchive(st),
-      bytesReceived: () => st.bytes,
-    };
-  }
-
-  async #drainArchive(st: ArchiveState): Promise<void> {
-    while (!st.ended) {
-      const ev = await this.#nextEvent();
-      if (ev === undefined) throw new ProtocolError(`the BASE_BACKUP response ended inside archive ${st.archive.name}`);
-      if (ev.type === 'archive-data') st.discarded = true;
-    }
-  }
-
-  /** Pulls until the response is complete. Throws the checksum error, if any. */
-  async #drainToEnd(): Promise<void> {
-    if (this.#current) await this.#drainArchive(this.#current);
-    while ((await this.#nextEvent()) !== undefined) {
-      if (this.#current && !this.#current.ended) this.#current.discarded = true;
-    }
-    if (this.#checksumError) throw this.#checksumError;
-  }
-
-  async #drainToEndRow(): Promise<void> {
-    while (this.#endLsn === undefined) {
-      const ev = await this.#nextEvent();
-      if (ev === undefined) break;
-      if (ev.type === 'archive-data' && this.#current) this.#current.discarded = true;
-    }
-  }
-
   async #waitWal(): Promise<void> {
-    if (this.#wal) await this.#guard(this.#wal.done);
-    this.#throwIfFailed();
+    if (this.#wal) await this.#wal.wait();
+    this.#latch.throwIfFailed();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -720,7 +285,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
    */
   archives(): AsyncIterableIterator<BackupArchive> {
     if (this.#archivesCalled) throw new StateError('archives() can be called only once per session');
-    if (this.#archivesSeen > 0 || this.#resultPromise) {
+    if ((this.#transfer?.archivesSeen ?? 0) > 0 || this.#resultPromise) {
       throw new StateError('archives() must be called before result() or manifest() consume the backup data');
     }
     this.#archivesCalled = true;
@@ -731,24 +296,16 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
 
   async *#archiveIterator(): AsyncGenerator<BackupArchive, void, undefined> {
     try {
-      for (;;) {
-        if (this.#current) await this.#drainArchive(this.#current);
-        let next: BackupArchive | undefined;
-        for (;;) {
-          const ev = await this.#nextEvent();
-          if (ev === undefined || ev.type === 'end') break;
-          if (ev.type === 'archive-start') {
-            next = this.#current!.archive;
-            break;
-          }
-        }
-        if (!next) break;
-        yield next;
-      }
-      if (this.#spoolFile) {
-        await this.#drainToEndRow();
+      const transfer = this.#transfer!;
+      for (let next = await transfer.nextArchive(); next; next = await transfer.nextArchive()) yield next;
+      if (this.#wal?.spool) {
+        await transfer.drainToEndRow();
         await this.#waitWal();
-        yield await this.#spoolArchive();
+        const stats = transfer.archiveStats;
+        const spooled = await this.#wal.spooledArchive(stats.length, this.#progress, () => this.#emitProgress());
+        this.#walBytes = spooled.bytes;
+        stats.push({ name: 'pg_wal.tar', bytes: spooled.bytes });
+        yield spooled.archive;
       }
       // Everything arrived: release the connections now rather than wait for result()/close().
       // A checksum failure is for result() to report.
@@ -759,44 +316,9 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     }
   }
 
-  async #closeSpool(): Promise<void> {
-    const handle = this.#spoolHandle;
-    this.#spoolHandle = undefined;
-    // The stream holds a reference on the handle until destroyed: close() would wait for it.
-    this.#spoolStream?.destroy();
-    this.#spoolStream = undefined;
-    await handle?.close().catch(() => {});
-  }
-
-  async #spoolArchive(): Promise<BackupArchive> {
-    await this.#closeSpool();
-    const file = this.#spoolFile!;
-    const size = (await stat(file)).size;
-    this.#walBytes = size;
-    this.#archiveStats.push({ name: 'pg_wal.tar', bytes: size });
-    let stream: ReturnType<typeof createReadStream> | undefined;
-    const controller: ArchiveController = {
-      async *open() {
-        stream = createReadStream(file, { highWaterMark: 256 * 1024 });
-        try {
-          for await (const chunk of stream) yield chunk as Buffer;
-        } finally {
-          stream.destroy();
-        }
-      },
-      async discard() {
-        stream?.destroy();
-      },
-      bytesReceived: () => size,
-    };
-    return new BackupArchive({
-      name: 'pg_wal.tar', index: this.#archiveStats.length - 1, kind: 'wal', tablespace: null, serverTerminated: true, controller,
-    });
-  }
-
   async #waitForConsumer(until?: Promise<void>): Promise<void> {
     if (!this.#consumerActive) return;
-    await Promise.race([this.#consumerIdle.promise, this.#failed.promise, ...(until ? [until] : [])]);
+    await Promise.race([this.#consumerIdle.promise, this.#latch.failed, ...(until ? [until] : [])]);
   }
 
   /**
@@ -805,11 +327,12 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
    * it reads (and discards) the archives up to it.
    */
   async manifest(): Promise<Buffer | undefined> {
-    await this.#waitForConsumer(this.#endRow.promise);
-    this.#throwIfFailed();
-    if (this.#endLsn === undefined) await this.#drainToEndRow();
-    this.#throwIfFailed();
-    return this.#manifest;
+    const t = this.#transfer!;
+    await this.#waitForConsumer(t.endRow);
+    this.#latch.throwIfFailed();
+    if (t.endLsn === undefined) await t.drainToEndRow();
+    this.#latch.throwIfFailed();
+    return t.manifest;
   }
 
   /**
@@ -826,21 +349,23 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
 
   async #computeResult(): Promise<BackupResult> {
     await this.#waitForConsumer();
-    this.#throwIfFailed();
+    this.#latch.throwIfFailed();
     const checksumError = await this.#finishSession();
     if (checksumError) throw checksumError;
+    const t = this.#transfer!;
     return {
-      startLsn: this.#startLsn!,
-      startTimeline: this.#startTimeline,
-      endLsn: this.#endLsn!,
-      endTimeline: this.#endTimeline,
-      manifest: this.#manifest,
+      startLsn: t.startLsn!,
+      startTimeline: t.startTimeline,
+      endLsn: t.endLsn!,
+      endTimeline: t.endTimeline,
+      manifest: t.manifest,
       stats: {
-        archives: this.#archiveStats.map((a) => ({ ...a })),
-        totalBytes: this.#archiveStats.filter((a) => a.name !== 'pg_wal.tar' || this.#spoolFile === undefined)
+        archives: t.archiveStats.map((a) => ({ ...a })),
+        totalBytes: t.archiveStats.filter((a) => a.name !== 'pg_wal.tar' || this.#walBytes === undefined)
           .reduce((n, a) => n + a.bytes, 0),
         walBytes: this.#walBytes,
-        durationMs: this.#durationMs ?? performance.now() - this.#startedAt,
+        phases: this.#phases.durations(),
+        durationMs: this.#phases.totalMs(),
       },
       checksumFailures: this.checksumFailures,
     };
@@ -854,26 +379,26 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
    */
   async #finishSession(): Promise<ChecksumFailureError | undefined> {
     let checksumError: ChecksumFailureError | undefined;
-    try {
-      await this.#drainToEnd();
-    } catch (err) {
-      if (!(err instanceof ChecksumFailureError)) throw err;
-      checksumError = err;
-    }
+    const t = this.#transfer!;
+    await t.drainToEnd();
+    // The server ended with ERRCODE_DATA_CORRUPTED: every byte arrived, but pages are damaged.
+    if (t.corruption) checksumError = this.#checksumError ??= this.#checksums.error(t.corruption);
     await this.#waitWal();
+    if (this.#opts.manifest) this.#enterPhase('manifest');
     await this.#finalize();
     return checksumError;
   }
 
-  /** Success: close both connections, remove the spool. Idempotent. */
+  /** Success: the final progress report, `done`, both connections closed, the spool removed. Idempotent. */
   #finalize(): Promise<void> {
     this.#finalized ??= (async () => {
-      this.#durationMs = performance.now() - this.#startedAt;
-      this.#state = 'done';
+      this.#progress.finish();
+      this.#enterPhase('done');
+      // The final report: finished, in the 'done' phase, the same as `progress` from now on.
+      this.#emitProgress();
+      this.#done = true;
       this.#opts.signal?.removeEventListener('abort', this.#onAbort);
-      await Promise.allSettled([this.#conn?.close(), this.#walConn?.close()]);
-      await this.#closeSpool();
-      if (this.#spoolDir) await rm(this.#spoolDir, { recursive: true, force: true });
+      await Promise.allSettled([this.#conn?.close(), this.#wal?.close()]);
     })();
     return this.#finalized;
   }
@@ -887,56 +412,15 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
    * dropped, the WAL spool is removed. Idempotent; does nothing after success.
    */
   destroy(error?: Error): void {
-    if (this.#failure || this.#state === 'done') return;
+    if (this.#latch.failure || this.#done) return;
     const err = error ?? new AbortError('the backup session was destroyed');
-    this.#failure = err;
-    this.#state = 'failed';
-    this.#failed.reject(err);
-    for (const reject of this.#guards) reject(err);
-    this.#guards.clear();
+    this.#latch.fail(err);
     this.#opts.signal?.removeEventListener('abort', this.#onAbort);
-    this.#walAbort.abort(err);
+    this.#abort.abort(err);
     this.#conn?.destroy(err);
-    this.#walConn?.destroy(err);
-    this.#endRow.reject(err);
-    this.#cleanup = this.#cleanupAfterFailure();
-  }
-
-  async #cleanupAfterFailure(): Promise<void> {
-    // Let the WAL stream settle (it was told to stop) before the files go.
-    if (this.#wal) await Promise.race([this.#wal.done.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
-    if (this.#createdSlot !== undefined) await this.#dropCreatedSlot(this.#createdSlot);
-    await this.#closeSpool();
-    if (this.#spoolDir) await rm(this.#spoolDir, { recursive: true, force: true }).catch(() => {});
-  }
-
-  async #dropCreatedSlot(name: string): Promise<void> {
-    const connOpts: ConnectionOptions = { ...this.#opts.connection };
-    delete connOpts.signal;
-    connOpts.signal = AbortSignal.timeout(30_000);
-    let conn: ReplicationConnectionApi | undefined;
-    try {
-      conn = await this.#deps.connect(connOpts);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          // WAIT: the walsender that used the slot may still be exiting.
-          await this.#deps.dropSlot(conn, name, { wait: true, signal: connOpts.signal });
-          break;
-        } catch (err) {
-          if (!(err instanceof ServerError && err.sqlState === SqlState.UndefinedObject)) throw err;
-          // Not there (yet). If our CREATE was cut off in flight, the old walsender may still be
-          // running it: look again for a little while; a confirmed slot that is gone was dropped.
-          if (this.#createdSlotConfirmed || attempt >= 15) break;
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-      }
-    } catch (err) {
-      this.emit('warning', new PgBackupError('ERR_PGBB_CONNECTION',
-        `could not drop the replication slot "${name}" created for this failed backup: drop it by hand ` +
-        `(SELECT pg_drop_replication_slot('${name}')) or it will keep WAL on the server`, { cause: err }));
-    } finally {
-      await conn?.close().catch(() => {});
-    }
+    this.#wal?.destroy(err);
+    this.#transfer?.fail(err);
+    this.#cleanup = this.#wal?.cleanupAfterFailure() ?? Promise.resolve();
   }
 
   /**
@@ -946,10 +430,8 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
    * anyway) or without such a slot. Never rejects; a slot it cannot drop is a `warning` event.
    */
   async discardCreatedSlot(): Promise<void> {
-    const name = this.#createdSlot;
-    if (this.#state !== 'done' || name === undefined) return;
-    this.#createdSlot = undefined;
-    await this.#dropCreatedSlot(name);
+    if (!this.#done) return;
+    await this.#wal?.discardCreatedSlot();
   }
 
   /**
@@ -958,11 +440,11 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
    * connections. Idempotent.
    */
   async close(): Promise<void> {
-    if (this.#state === 'done') {
+    if (this.#done) {
       await this.#finalize();
       return;
     }
-    if (!this.#failure && this.#streamEnded && this.#endLsn !== undefined) {
+    if (!this.#latch.failure && this.#transfer?.ended && this.#transfer.endLsn !== undefined) {
       // Everything arrived; only the WAL stream may be running: let it finish properly.
       try {
         await this.#waitWal();
@@ -986,13 +468,18 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
  * Start a streamed base backup: connect, check the server (13–18), run IDENTIFY_SYSTEM and
  * the SHOWs the backup needs, prepare WAL streaming (a second connection and a slot), send
  * BASE_BACKUP, and resolve once the server has taken its checkpoint and listed the
- * tablespaces.
+ * tablespaces. That checkpoint can take minutes with the default `checkpoint: 'spread'`:
+ * the `onPhase` option reports `checkpoint` when BASE_BACKUP is sent and `data` once it completed.
  *
  * @throws ConfigError for invalid options; UnsupportedServerError; ServerError (e.g. no
  *   REPLICATION privilege, slot exists); ConnectionError; AbortError.
  * @example
  * ```ts
- * const session = await startBackup({ connection: { host: 'db', user: 'replicator' }, wal: 'fetch' });
+ * const session = await startBackup({
+ *   connection: { host: 'db', user: 'replicator' },
+ *   wal: 'fetch',
+ *   onPhase: (e) => { if (e.phase === 'checkpoint') console.error('waiting for checkpoint to complete'); },
+ * });
  * const label = `backup from ${formatLsn(session.startLsn)}`;
  * const names: string[] = [];
  * for await (const archive of session.archives()) {
@@ -1017,30 +504,4 @@ export async function startBackupWith(deps: BackupDeps, options: BaseBackupOptio
     throw err;
   }
   return session;
-}
-
-/**
- * The WAL stream's error as the backup reports it. The walsender terminated (SQLSTATE class 57:
- * pg_terminate_backend, shutdown), its connection lost or garbled: a WalStreamError that says the
- * WAL connection failed, the original as its cause. Errors that already say what to do (a
- * missing slot at START_REPLICATION, a full disk, an abort) pass unchanged.
- */
-function walFailure(err: unknown): Error {
-  const e = asError(err);
-  const interrupted = (e instanceof ServerError && e.sqlState.startsWith('57')) || e instanceof ConnectionClosedError ||
-    e instanceof ProtocolError;
-  if (!interrupted) return e;
-  return new WalStreamError(`the WAL streaming connection of the backup failed (${e.message}): the backup needs all WAL ` +
-    'from its start to its end, so it was abandoned; take it again', { cause: e });
-}
-
-/** The prior backup's manifest for an incremental backup: the bytes given, or the file read. */
-async function readPriorManifest(source: Buffer | string): Promise<Buffer> {
-  if (Buffer.isBuffer(source)) return source;
-  try {
-    return await readFile(source);
-  } catch (err) {
-    throw new ConfigError(`cannot read the prior backup's manifest ${JSON.stringify(source)} for the incremental backup ` +
-      `(${(err as NodeJS.ErrnoException).code ?? String(err)}): give the path of its backup_manifest file`, { cause: err });
-  }
 }

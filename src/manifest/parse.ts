@@ -47,7 +47,10 @@ export function pathKeyFromBytes(bytes: Buffer): string {
   }
 }
 
-/** Parses a manifest fed in chunks; see the module documentation. */
+/**
+ * Parses a `backup_manifest` fed in chunks of any size, checking it as PostgreSQL's
+ * `parse_manifest.c` does (document shape, required fields, `Manifest-Checksum`). Pure: the caller reads the file.
+ */
 export class ManifestParser {
   private readonly json: JsonEvents;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });

@@ -30,7 +30,14 @@ export interface WritableSinkOptions {
    * @default false
    */
   injectManifest?: boolean;
-  /** End the Writable in {@link WritableSink.finish}. Leave false for `process.stdout`. @default true */
+  /**
+   * End the Writable in {@link WritableSink.finish}. Leave false for `process.stdout`. The default
+   * is `true`, as for `BackupArchive.pipeTo`: a sink is usually given a stream made for the one
+   * archive. runBackup's `StreamOutput.end` defaults to `false` instead, because its stream is
+   * typically `process.stdout`. The sink never destroys the Writable: {@link WritableSink.cleanup}
+   * only stops writing to it.
+   * @default true
+   */
   end?: boolean;
   /** File mode of the injected `backup_manifest` entry. @default 0o600 */
   manifestMode?: number;

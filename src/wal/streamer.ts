@@ -606,7 +606,11 @@ class Streamer implements WalStream {
 }
 
 /**
- * Start streaming WAL into a sink. See the module documentation for the life cycle.
+ * Start streaming WAL into a sink: for a timeline above 1 the history file first, then
+ * START_REPLICATION; XLogData is written through the sink segment by segment, with status
+ * updates on a timer and when the server asks; at `endLsn` (or {@link WalStream.stop}) the last
+ * segment is closed, the sink finished and `done` resolves. A timeline switch is followed;
+ * any failure rejects `done` and aborts the sink.
  *
  * @example
  * ```ts

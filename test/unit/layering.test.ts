@@ -120,7 +120,7 @@ const FS_IO_ALLOWED: readonly { path: string; reason: string }[] = [
   { path: 'verify/sources-io.ts', reason: 'verify: opens the files and archives it checks' },
   { path: 'verify/checksum-io.ts', reason: 'verify: the checksum scheduler reads plain files' },
   { path: 'combine/files.ts', reason: 'combine reads the input backups and writes the combined one' },
-  { path: 'backup/session.ts', reason: 'spools WAL for -X fetch and reads the prior manifest; until the session split moves the spool to a WAL sink' },
+  { path: 'manifest/prior.ts', reason: 'reads the prior backup\'s manifest for an incremental backup' },
 ];
 
 function fsIoAllowed(path: string): boolean {

@@ -19,12 +19,16 @@ import { resolveBaseBackupOptions } from '../../../src/backup/options.js';
 
 const RESULT: RunBackupResult = {
   startLsn: parseLsn('0/2000028'), startTimeline: 1, endLsn: parseLsn('0/2000100'), endTimeline: 1, manifest: undefined,
-  stats: { archives: [{ name: 'base.tar', bytes: 2048 }], totalBytes: 2048, walBytes: undefined, durationMs: 5 },
+  stats: { archives: [{ name: 'base.tar', bytes: 2048 }], totalBytes: 2048, walBytes: undefined, durationMs: 5,
+    phases: { checkpointMs: 0, dataMs: 5, walMs: 0, manifestMs: 0 } },
   checksumFailures: [], outputs: ['/tmp/b'],
 };
 
 function progress(bytesDone: number, archivesDone: number, finished = false): BackupProgress {
-  return { bytesDone, totalBytes: 2048, archive: undefined, archivesDone, archivesTotal: 1, serverBytesDone: undefined, finished };
+  return {
+    bytesDone, walBytesDone: 0, totalBytes: 2048, archive: undefined, archivesDone, archivesTotal: 1, serverBytesDone: undefined,
+    phase: finished ? 'done' : 'data', finished,
+  };
 }
 
 const INFO: IdentifyInfo = {
