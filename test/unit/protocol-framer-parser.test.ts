@@ -3,7 +3,8 @@ import { ProtocolError } from '../../src/errors.js';
 import { Framer, MAX_MESSAGE_LENGTH } from '../../src/protocol/framer.js';
 import type { BackendMessage } from '../../src/protocol/messages.js';
 import { parseMessage } from '../../src/protocol/parser.js';
-import { build, splits } from './fixtures/backend-messages.js';
+import { build } from './fixtures/backend-messages.js';
+import { splits } from './helpers/splits.js';
 
 function feed(chunks: Buffer[]): BackendMessage[] {
   const f = new Framer();
@@ -73,7 +74,7 @@ describe('Framer + parser', () => {
     expect(expected[22]).toEqual({ type: 'ReadyForQuery', status: 'E' });
   });
 
-  for (const { name, chunks } of splits(stream)) {
+  for (const [name, chunks] of splits(stream)) {
     it(`gives the same messages when fed ${name}`, () => {
       expect(feed(chunks)).toEqual(expected);
     });

@@ -10,6 +10,7 @@ import type { ReplicationConnectionApi, ServerNotice } from '../../../src/connec
 import { AbortError, ChecksumFailureError, ServerError, StateError, UnsupportedServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { readBody } from '../../../src/tar/extract.js';
+import { chunked } from '../helpers/splits.js';
 import { bytes, legacyResponse, modernResponse, type FixtureTablespace } from './fixtures.js';
 
 // --- a tiny tar builder for fixture archives ------------------------------------------------
@@ -174,13 +175,12 @@ function spcs(terminated: boolean): FixtureTablespace[] {
   ];
 }
 
-function scriptFor(major: number, o: { manifest?: boolean; splits?: number } = {}): Script {
+function scriptFor(major: number, o: { manifest?: boolean; chunkBytes?: number } = {}): Script {
   const build = major >= 15 ? modernResponse : legacyResponse;
-  const split = o.splits ?? 1000;
   return {
     messages: build(spcs(major >= 15), {
       manifest: o.manifest === false ? undefined : manifest,
-      splits: (n) => Array.from({ length: Math.floor(n / split) }, (_, i) => (i + 1) * split),
+      split: (b) => chunked(b, o.chunkBytes ?? 1000),
     }),
   };
 }
@@ -251,7 +251,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
   });
 
   it('pipeTo honours backpressure and writes the complete tar', async () => {
-    const { session } = await start(major, scriptFor(major, { splits: 100 }));
+    const { session } = await start(major, scriptFor(major, { chunkBytes: 100 }));
     for await (const archive of session.archives()) {
       const got: Buffer[] = [];
       const slow = new Writable({
@@ -283,7 +283,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
   });
 
   it('entries are lock-step: the connection is not read past an unread body', async () => {
-    const { h, session } = await start(major, scriptFor(major, { splits: 512 }));
+    const { h, session } = await start(major, scriptFor(major, { chunkBytes: 512 }));
     const it = session.archives();
     await it.next(); // 16385.tar
     const base = (await it.next()).value!;
@@ -305,7 +305,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
   });
 
   it('progress events are throttled and end at the total', async () => {
-    const { session } = await start(major, scriptFor(major, { splits: 200 }), { progressIntervalMs: 60_000 });
+    const { session } = await start(major, scriptFor(major, { chunkBytes: 200 }), { progressIntervalMs: 60_000 });
     const events: ReturnType<() => BackupSession['progress']>[] = [];
     session.on('progress', (p) => events.push(p));
     await collectEntries(session);
@@ -389,7 +389,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
 
   it('abort mid-archive rejects pending reads with AbortError and destroys the connection', async () => {
     const ac = new AbortController();
-    const { h, session } = await start(major, scriptFor(major, { splits: 100 }), { signal: ac.signal });
+    const { h, session } = await start(major, scriptFor(major, { chunkBytes: 100 }), { signal: ac.signal });
     const it = session.archives();
     const first = (await it.next()).value!;
     const chunks = first.chunks();

@@ -8,7 +8,8 @@ import { CompressionError, ConfigError, TarError, TargetError } from '../../../s
 import { rewriteArchive } from '../../../src/sinks/inject.js';
 import { TarFilesSink } from '../../../src/sinks/tar-files.js';
 import { WritableSink } from '../../../src/sinks/writable.js';
-import { collect, END, member, paxRecord, source, splits } from '../tar/fixtures.js';
+import { splits } from '../helpers/splits.js';
+import { collect, END, member, paxRecord, source, TAR_SPLITS } from '../tar/fixtures.js';
 import { AUTO_CONF_TEXT, baseTar, feed, PG_CONTROL, RELATION, tablespaceTar, tempDir, TS_OID } from './fixtures.js';
 
 const roots: string[] = [];
@@ -223,7 +224,7 @@ describe('WritableSink', () => {
       // Zero padding after the marker (as GNU tar pads to its record size) is dropped with it.
       [withPax, Buffer.concat([withPax, END, Buffer.alloc(4096)]), BASE],
     ] as const) {
-      for (const [how, chunks] of splits(archive)) {
+      for (const [how, chunks] of splits(archive, TAR_SPLITS)) {
         const out = new PassThrough();
         const parts: Buffer[] = [];
         out.on('data', (c: Buffer) => parts.push(c));
