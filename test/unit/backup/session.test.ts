@@ -2,7 +2,7 @@
 // checksum failures, abort, WAL spool, slot handling.
 import { EventEmitter } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { BackupDeps, BackupWalStreamParams } from '../../../src/backup/deps.js';
 import { startBackupWith, type BackupSession } from '../../../src/backup/session.js';
 import type { BaseBackupOptions } from '../../../src/backup/options.js';
@@ -10,6 +10,7 @@ import type { ReplicationConnectionApi, ServerNotice } from '../../../src/connec
 import { AbortError, ChecksumFailureError, ServerError, StateError, UnsupportedServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { readBody } from '../../../src/tar/extract.js';
+import { deferred, settle } from '../helpers/deferred.js';
 import { chunked } from '../helpers/splits.js';
 import { bytes, legacyResponse, modernResponse, type FixtureTablespace } from './fixtures.js';
 
@@ -112,7 +113,7 @@ interface Harness {
   endLsn: bigint[];
 }
 
-function harness(major: number, script: Script, o: { walFail?: Error; segmentSize?: string } = {}): Harness {
+function harness(major: number, script: Script, o: { walFail?: { error: Error; after: Promise<void> }; segmentSize?: string } = {}): Harness {
   const h: Harness = { deps: undefined as never, conns: [], slots: { created: [], dropped: [] }, walParams: [], endLsn: [] };
   h.deps = {
     async connect() {
@@ -145,8 +146,8 @@ function harness(major: number, script: Script, o: { walFail?: Error; segmentSiz
       end.catch(() => {});
       const done = (async () => {
         if (o.walFail) {
-          await new Promise((r) => setTimeout(r, 5));
-          throw o.walFail;
+          await o.walFail.after;
+          throw o.walFail.error;
         }
         const size = params.segmentSize;
         await params.sink.openSegment({ name: '000000010000000000000002', segmentSize: size, startOffset: 0 });
@@ -258,7 +259,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
         highWaterMark: 256,
         write(chunk: Buffer, _enc, cb) {
           got.push(Buffer.from(chunk));
-          setTimeout(cb, 0);
+          setImmediate(cb); // acknowledged on a later turn: a slow consumer
         },
       });
       await archive.pipeTo(slow);
@@ -291,7 +292,8 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     const label = (await tarIt.next()).value!;
     expect(label.header.name).toBe('backup_label');
     const pulledAtLabel = h.conns[0]!.pulled;
-    await new Promise((r) => setTimeout(r, 20));
+    // The fake hands out one message per turn of the event loop: a read-ahead would show here.
+    await settle();
     expect(h.conns[0]!.pulled).toBe(pulledAtLabel);
     expect((await readBody(label.body, 100)).toString()).toMatch(/^START WAL/);
     await session.close();
@@ -469,13 +471,14 @@ describe.each([13, 16])('WAL streaming through a scripted %i server', (major) =>
   });
 
   it('a WAL failure fails the session; a slot created with createSlot is dropped', async () => {
-    const h = harness(major, scriptFor(major), { walFail: new Error('wal broke') });
+    const started = deferred();
+    const h = harness(major, scriptFor(major), { walFail: { error: new Error('wal broke'), after: started.promise } });
     const session = await startBackupWith(h.deps, { slot: 'keepme', createSlot: true });
+    started.resolve();
     expect(h.slots.created).toEqual([['keepme', false]]);
     await expect(session.result()).rejects.toThrow('wal broke');
     await session.close();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(h.slots.dropped).toEqual(['keepme']);
+    await vi.waitFor(() => expect(h.slots.dropped).toEqual(['keepme']), { timeout: 5000, interval: 5 });
   });
 
   it('an existing slot is used as is, and never dropped', async () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseBackupCommandLine, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
 import { mapBackupOptions } from '../../../src/cli/backup.js';
 import type { CliContext } from '../../../src/cli/context.js';
@@ -117,7 +117,7 @@ describe('pgbb identify', () => {
   it('-W prompts on a terminal and passes the password', async () => {
     const t = context({}, { stdinTTY: true });
     const run = runCli(['identify', '-W'], t.ctx);
-    await new Promise((r) => setImmediate(r));
+    await vi.waitFor(() => expect(t.out.stderr).toBe('Password: '), { timeout: 5000, interval: 1 });
     t.stdin.emit('data', Buffer.from('pw\u007fW!\r'));
     expect(await run).toBe(0);
     expect(t.calls.identify[0]?.password).toBe('pW!');
@@ -175,7 +175,7 @@ describe('pgbb backup', () => {
       }),
     }, { stderrTTY: true });
     const run = runCli(['backup', '-D', '/tmp/b', '-P'], t.ctx);
-    await new Promise((r) => setImmediate(r));
+    await vi.waitFor(() => expect(t.out.stderr).toContain('0/1 kB (0%)'), { timeout: 5000, interval: 1 });
     t.controller.abort(new AbortError('interrupted by SIGINT'));
     expect(await run).toBe(1);
     expect(t.out.stderr).toBe('0/1 kB (0%), 0/1 tablespace\r\npgbb: error: interrupted by SIGINT\n');

@@ -1,6 +1,6 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CompressionError, ServerError } from '../../../src/errors.js';
 import { compressArchive, decompressArchive } from '../../../src/compress/archive.js';
 import { algorithmOf, decompressorFor } from '../../../src/compress/decompress.js';
@@ -115,8 +115,7 @@ describe('compressArchive / decompressArchive over async iterables', () => {
       expect(chunk.length).toBeGreaterThan(0);
       break;
     }
-    await new Promise((r) => setTimeout(r, 20));
-    expect(returned).toBe(true);
+    await vi.waitFor(() => expect(returned).toBe(true), { timeout: 5000, interval: 5 });
     expect(pulled).toBeLessThan(20);
   });
 

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CompressionError } from '../../../src/errors.js';
 import { requirePackage } from '../../../src/compress/backends.js';
 import { createCompressor, ParallelCompressor } from '../../../src/compress/parallel.js';
 import { CompressionPool, type ChunkResult } from '../../../src/compress/worker.js';
 import { mixedData, referenceDecompress } from './fixtures.js';
+import { settle } from '../helpers/deferred.js';
 
 async function compress(c: NodeJS.ReadWriteStream & Writable, chunks: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -95,12 +96,11 @@ describe('ordering, backpressure and errors', () => {
     const out: Buffer[] = [];
     c.on('data', (b: Buffer) => out.push(b));
     c.end(data);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(scripted.jobs.length).toBe(4);
+    await vi.waitFor(() => expect(scripted.jobs.length).toBe(4), { timeout: 5000, interval: 2 });
     const { gzipSync } = await import('node:zlib');
     // Finish the last job first, then the others backwards: nothing may come out before job 0 does.
     for (const i of [3, 2, 1]) scripted.jobs[i]!.resolve(gzipSync(scripted.jobs[i]!.input));
-    await new Promise((r) => setTimeout(r, 20));
+    await settle(); // what finished jobs could emit has been emitted by now
     expect(out.length).toBe(0);
     scripted.jobs[0]!.resolve(gzipSync(scripted.jobs[0]!.input));
     await new Promise((r) => c.on('end', r));
@@ -135,11 +135,12 @@ describe('ordering, backpressure and errors', () => {
     const it = c[Symbol.asyncIterator]();
     await it.next();
     await it.next();
-    // Stop reading for a while: the producer must stall within a few chunks.
-    await new Promise((r) => setTimeout(r, 400));
+    // Stop reading: the producer must stall within a few chunks, held back by the compressor.
+    await vi.waitFor(() => expect(c.writableNeedDrain && c.readableLength >= c.readableHighWaterMark).toBe(true), { timeout: 10_000, interval: 10 });
     const stalledAt = produced;
     const bound = (maxInFlight + 2) * chunkBytes + 4 * block.length;
     expect(stalledAt).toBeLessThan(bound);
+    // Deliberate observation window: without backpressure the producer would move on in it.
     await new Promise((r) => setTimeout(r, 200));
     expect(produced).toBe(stalledAt);
     const rest: Buffer[] = [];
@@ -155,11 +156,9 @@ describe('ordering, backpressure and errors', () => {
     const data = mixedData(20 * 64 * 1024);
     const writing = pipeline(Readable.from([data]), c);
     const { gzipSync } = await import('node:zlib');
-    let served = 0;
-    while (served < 20) {
-      await new Promise((r) => setTimeout(r, 5));
-      const job = scripted.jobs[served];
-      if (job) { job.resolve(gzipSync(job.input)); served++; }
+    for (let served = 0; served < 20; served++) {
+      const job = await vi.waitFor(() => { expect(scripted.jobs[served]).toBeDefined(); return scripted.jobs[served]!; }, { timeout: 5000, interval: 2 });
+      job.resolve(gzipSync(job.input));
     }
     await writing;
     expect(scripted.inFlightMax).toBe(3);
@@ -170,7 +169,7 @@ describe('ordering, backpressure and errors', () => {
     const c = new ParallelCompressor('gzip:1', { chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
     c.resume();
     const p = pipeline(Readable.from([mixedData(200_000)]), c);
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(scripted.jobs.length).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
     scripted.jobs[0]!.reject(new Error('boom'));
     const err = await p.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(CompressionError);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ReplicationConnection, type BufferedMessages } from '../../../src/connection/connection.js';
 import type { ConnectionOptions, ServerNotice } from '../../../src/connection/types.js';
 import {
@@ -9,6 +9,7 @@ import {
 } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { build } from '../fixtures/backend-messages.js';
+import { deferred } from '../helpers/deferred.js';
 import { FakeServer, type FakeClient } from './fake-server.js';
 
 let server: FakeServer;
@@ -208,8 +209,8 @@ describe('authentication', () => {
     const err = await errorOf(m.p);
     expect(err).toBeInstanceOf(AuthenticationError);
     expect(err.message).toMatch(/channel_binding=require/);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(m.client.received.filter((x) => x.type === 'p')).toEqual([]);
+    // Whatever the client sent arrives before it closes: the next thing is the close, not a password.
+    expect(await m.client.next()).toBeNull();
   });
 
   it('refuses AuthenticationOk before SCRAM finished', async () => {
@@ -264,8 +265,12 @@ describe('queries and COPY', () => {
 
     const q2 = conn.query('SELECT 1');
     await client.next();
-    client.send(build.error('XX000', 'cannot execute SQL commands in WAL sender for physical replication'));
-    await new Promise((r) => setTimeout(r, 10));
+    // The notice is read after the error (messages are handled in order): by then the error was seen.
+    const noticed = deferred();
+    conn.on('notice', () => noticed.resolve());
+    client.send(build.error('XX000', 'cannot execute SQL commands in WAL sender for physical replication'),
+      build.notice('after the error'));
+    await noticed.promise;
     expect(conn.state).toBe('busy'); // the error is held until ReadyForQuery
     client.send(build.readyForQuery());
     const err = await errorOf(q2);
@@ -307,8 +312,8 @@ describe('queries and COPY', () => {
     const it = conn.stream('BASE_BACKUP') as AsyncIterableIterator<StreamMessage> & BufferedMessages;
     expect(it.takeBuffered()).toBeUndefined(); // nothing arrived yet
     await client.next();
+    // One write of a few bytes: on loopback it arrives in the read that brings the CopyOutResponse.
     client.send(build.copyOutResponse(), build.copyData(Buffer.from('a')), build.notice('n1'), build.copyData(Buffer.from('b')));
-    await new Promise((r) => setTimeout(r, 10));
     expect(((await it.next()).value as StreamMessage).type).toBe('CopyOutResponse');
     const taken: string[] = [];
     for (let r = it.takeBuffered(); r !== undefined && !r.done; r = it.takeBuffered()) {
@@ -321,8 +326,8 @@ describe('queries and COPY', () => {
     const pending = it.next();
     expect(it.takeBuffered()).toBeUndefined();
     client.send(build.copyDone(), build.commandComplete('BASE_BACKUP'), build.readyForQuery());
+    // CommandComplete and ReadyForQuery came in the same read as CopyDone.
     expect(((await pending).value as StreamMessage).type).toBe('CopyDone');
-    await new Promise((r) => setTimeout(r, 10));
     expect(it.takeBuffered()?.value).toMatchObject({ type: 'CommandComplete' });
     expect(it.takeBuffered()).toEqual({ done: true, value: undefined });
     expect(conn.state).toBe('ready');
@@ -444,8 +449,11 @@ describe('queries and COPY', () => {
     const err = await errorOf(conn.query('IDENTIFY_SYSTEM', { signal: AbortSignal.abort() }));
     expect(err).toBeInstanceOf(AbortError);
     expect(conn.state).toBe('ready');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(client.received).toEqual([]);
+    // The next query is the first thing the server hears.
+    const q = conn.query('IDENTIFY_SYSTEM');
+    expect((await client.next())!.body.toString()).toBe('IDENTIFY_SYSTEM\0');
+    client.send(build.commandComplete('IDENTIFY_SYSTEM'), build.readyForQuery());
+    await q;
     conn.destroy();
   });
 
@@ -457,21 +465,28 @@ describe('queries and COPY', () => {
     const total = 1024; // 64 MiB
     let written = 0;
     let flushed = 0;
+    let waitingForDrain = false;
     const writer = (async () => {
       client.send(build.copyOutResponse());
       for (let i = 0; i < total; i++) {
         written++;
-        if (!client.socket.write(chunk)) await new Promise((r) => client.socket.once('drain', r));
+        if (!client.socket.write(chunk)) {
+          waitingForDrain = true;
+          await new Promise((r) => client.socket.once('drain', r));
+          waitingForDrain = false;
+        }
         flushed = written;
       }
       client.send(build.copyDone(), build.commandComplete('BASE_BACKUP'), build.readyForQuery());
     })();
     expect((await it.next()).value).toMatchObject({ type: 'CopyOutResponse' });
     // Stall: the server can only fill the kernel buffers and our high-water mark.
-    await new Promise((r) => setTimeout(r, 300));
+    await vi.waitFor(() => expect(waitingForDrain).toBe(true), { timeout: 10_000, interval: 10 });
     const stalledAt = flushed;
     expect(stalledAt).toBeLessThan(total / 2);
+    // Deliberate observation window: an unpaused socket would be read in it and the writer would move on.
     await new Promise((r) => setTimeout(r, 200));
+    expect(waitingForDrain).toBe(true);
     expect(flushed).toBe(stalledAt);
     let n = 0;
     for await (const m of it) if (m.type === 'CopyData') n++;

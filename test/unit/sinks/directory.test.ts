@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CompressionError, ConfigError, TarError, TargetError } from '../../../src/errors.js';
 import { DirectorySink } from '../../../src/sinks/directory.js';
 import { parseTablespaceMapping, tablespaceMappingFrom } from '../../../src/sinks/tablespace-mapping.js';
+import { deferred, settle } from '../helpers/deferred.js';
 import { END, member } from '../tar/fixtures.js';
 import { AUTO_CONF_TEXT, baseTar, feed, PG_CONTROL, RELATION, SERVER_TS, tablespaceTar, tempDir, TS_DIR, TS_OID } from './fixtures.js';
 
@@ -191,17 +192,22 @@ describe('DirectorySink', () => {
   it('creates nothing before the first byte is ready', async () => {
     const root = scratch();
     const target = join(root, 'data');
-    let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
+    const pulled = deferred();
+    const gate = deferred();
+    let existedAtFirstPull: boolean | undefined;
     async function* late(): AsyncGenerator<Buffer> {
-      await gate;
+      existedAtFirstPull = existsSync(target);
+      pulled.resolve();
+      await gate.promise;
       yield* feed(baseTar());
     }
     const sink = new DirectorySink({ directory: target, noSync: true });
     const done = sink.writeArchive(BASE, late());
-    await new Promise((r) => setTimeout(r, 20));
+    await pulled.promise;
+    expect(existedAtFirstPull).toBe(false);
+    await settle();
     expect(existsSync(target)).toBe(false);
-    release();
+    gate.resolve();
     await done;
     expect(existsSync(join(target, 'PG_VERSION'))).toBe(true);
   });

@@ -159,7 +159,7 @@ describe('TarFilesSink', () => {
   });
 });
 
-/** A Writable that accepts a chunk only every few milliseconds, to exercise backpressure. */
+/** A Writable that acknowledges each chunk only on a later turn of the event loop, to exercise backpressure. */
 function slowWritable(): { writable: Writable; data: () => Buffer; maxBuffered: () => number } {
   const parts: Buffer[] = [];
   let maxBuffered = 0;
@@ -168,7 +168,7 @@ function slowWritable(): { writable: Writable; data: () => Buffer; maxBuffered: 
     write(chunk: Buffer, _enc, cb) {
       parts.push(Buffer.from(chunk));
       maxBuffered = Math.max(maxBuffered, writable.writableLength);
-      setTimeout(cb, 1);
+      setImmediate(cb);
     },
   });
   return { writable, data: () => Buffer.concat(parts), maxBuffered: () => maxBuffered };
