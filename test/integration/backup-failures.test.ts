@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import {
   AbortError, ConnectionError, PgBackupError, ServerError, TargetError, runBackup, type RunBackupOptions,
 } from '../../src/index.js';
@@ -18,13 +18,12 @@ import { expectNoBackupLeft, slotsAfterSettling } from './backup-helpers.js';
  * has opened base.tar (created when its first bytes arrive).
  */
 async function untilWriting(dir: string, format: 'plain' | 'tar'): Promise<void> {
-  const deadline = Date.now() + 20_000;
   const probe = join(dir, format === 'plain' ? 'backup_label' : 'base.tar');
   // Tar output is written in large batches, which take a while at 32 kB/s: its creation is enough.
-  while (!existsSync(probe) || (format === 'plain' && (await stat(probe)).size === 0)) {
-    if (Date.now() > deadline) throw new Error(`nothing was written to ${probe} in 20 s`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await vi.waitFor(async () => {
+    expect(existsSync(probe), `nothing was written to ${probe}`).toBe(true);
+    if (format === 'plain') expect((await stat(probe)).size).toBeGreaterThan(0);
+  }, { timeout: 20_000, interval: 25 });
 }
 
 /** Runs a backup that is expected to fail; returns its error. */

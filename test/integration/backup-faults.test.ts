@@ -80,11 +80,7 @@ async function failing(options: RunBackupOptions): Promise<{ err: PgBackupError;
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await vi.waitFor(async () => expect(await check(), what).toBe(true), { timeout: timeoutMs, interval: 20 });
 }
 
 /** The directory holds something: the data stream has reached the sink. */

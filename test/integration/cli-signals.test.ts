@@ -3,6 +3,7 @@
 // PostgreSQL needed: a TCP server that accepts and never answers keeps
 // `pgbb identify` waiting in the connection attempt.
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -40,20 +41,13 @@ function startHanging(): { child: ReturnType<typeof spawn>; output: () => { stdo
   return { child, output: () => ({ stdout, stderr }), exited };
 }
 
-async function waitForConnection(count: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (sockets.length < count) {
-    if (Date.now() > deadline) throw new Error('pgbb never connected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('pgbb signals', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`aborts the running command on ${signal} and exits 1`, async () => {
-      const before = sockets.length;
+      const connected = once(server, 'connection');
       const run = startHanging();
-      await waitForConnection(before + 1);
+      await connected;
       run.child.kill(signal);
       const code = await run.exited;
       expect(code).toBe(1);
@@ -65,9 +59,9 @@ describe('pgbb signals', () => {
   }
 
   it('exits at once on a second signal', async () => {
-    const before = sockets.length;
+    const connected = once(server, 'connection');
     const run = startHanging();
-    await waitForConnection(before + 1);
+    await connected;
     run.child.kill('SIGINT');
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(1);

@@ -14,6 +14,7 @@ import {
   type RunBackupResult,
 } from '../../src/index.js';
 import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { reloadSettings } from './backup-helpers.js';
 
 /** Run pgbb in-process with the real library; returns the exit status and what it printed. */
 async function pgbb(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -237,9 +238,7 @@ for (const major of majors) {
     });
 
     it('with summarize_wal off the error says to turn it on', async () => {
-      await primary.sql('alter system set summarize_wal = off');
-      await primary.sql('select pg_reload_conf()');
-      await new Promise((r) => setTimeout(r, 300));
+      await reloadSettings(primary, { summarize_wal: 'off' });
       const target = join(await makeTempDir('nosum'), 'data');
       const err = await runBackup({
         connection: primary.connectionString(), checkpoint: 'fast', output: { format: 'plain', directory: target },
