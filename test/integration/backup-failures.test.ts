@@ -5,9 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it, vi } from 'vitest';
-import {
-  AbortError, ConnectionError, PgBackupError, ServerError, TargetError, runBackup, type RunBackupOptions,
-} from '../../src/index.js';
+import { AbortError, PgBackupError, runBackup, type RunBackupOptions } from '../../src/index.js';
 import { freePort, makeTempDir, testMajors } from '../harness/index.js';
 import { describeEachMajor } from '../harness/suite.js';
 import { expectNoBackupLeft, slotsAfterSettling } from './backup-helpers.js';
@@ -40,7 +38,7 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     await writeFile(join(dir, 'keep.txt'), 'mine');
     for (const format of ['plain', 'tar'] as const) {
       const err = await failing({ connection: primary().connectionString(), checkpoint: 'fast', output: { format, directory: dir } });
-      expect(err).toBeInstanceOf(TargetError);
+      expect(err).toMatchObject({ code: 'ERR_PGBB_TARGET' });
       expect(err.message).toContain(dir);
       expect(await readdir(dir)).toEqual(['keep.txt']);
     }
@@ -53,7 +51,7 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     const err = await failing({
       connection: primary().connectionString(), checkpoint: 'fast', slot: 'nonexistent', output: { format: 'plain', directory: dir },
     });
-    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect(err.message).toMatch(/nonexistent/);
     await expectNoBackupLeft(dir, false);
     expect(await readdir(parent)).toEqual([]);
@@ -66,7 +64,7 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     const err = await failing({
       connection: `host=127.0.0.1 port=${port} user=x sslmode=disable connect_timeout=5`, output: { format: 'tar', directory: dir },
     });
-    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_CONNECTION' });
     expect(err.message).toMatch(new RegExp(String(port)));
     await expectNoBackupLeft(dir, false);
   });
@@ -84,7 +82,7 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
       expect(slots).toEqual([{ slot_name: `pgbb_fail_${format}`, temporary: false }]);
       ac.abort();
       const err = await run;
-      expect(err).toBeInstanceOf(AbortError);
+      expect(err).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
       await expectNoBackupLeft(dir, true);
       // Dropped before runBackup settled (DROP_REPLICATION_SLOT ... WAIT), not some time later.
       expect(await primary().sql('select slot_name from pg_replication_slots')).toEqual([]);
@@ -101,7 +99,7 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
       });
       setTimeout(() => ac.abort(), delayMs);
       const err = await run;
-      expect(err).toBeInstanceOf(AbortError);
+      expect(err).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
       await expectNoBackupLeft(dir, false);
       expect(await primary().sql('select slot_name from pg_replication_slots where not temporary')).toEqual([]);
     }
@@ -120,7 +118,7 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     expect(walSlots).toEqual([{ temporary: true }]);
     await primary().stop('immediate');
     const err = await run;
-    expect(err).not.toBeInstanceOf(AbortError);
+    expect(err).not.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     expect(err.message.length).toBeGreaterThan(10);
     await expectNoBackupLeft(dir, false);
     await expectNoBackupLeft(waldir, false);

@@ -192,7 +192,7 @@ export async function reloadSettings(c: Cluster, settings: Record<string, string
   for (const [name, value] of Object.entries(settings)) await c.sql(`alter system set ${name} = '${value}'`);
   await c.sql('select pg_reload_conf()');
   await vi.waitFor(async () => {
-    const fresh = new pg.Client({ connectionString: c.connectionString() });
+    const fresh = new pg.Client({ connectionString: c.connectionUri() });
     await fresh.connect();
     try {
       for (const [name, value] of Object.entries(settings)) {

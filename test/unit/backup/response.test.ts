@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { BaseBackupResponseParser, checkArchiveName, type BackupResponseEvent } from '../../../src/backup/response.js';
-import { ProtocolError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { splitters } from '../helpers/splits.js';
 import {
@@ -106,7 +105,7 @@ describe('BaseBackupResponseParser 13/14', () => {
 
   it('rejects the end row before every archive arrived', () => {
     const msgs = [...positionResult('0/1', 1), ...tablespaceResult(spcs()), ...positionResult('0/2', 1)];
-    expect(() => run(13, msgs)).toThrow(ProtocolError);
+    expect(() => run(13, msgs)).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
   });
 });
 
@@ -216,7 +215,7 @@ describe('BaseBackupResponseParser, shared rules', () => {
   it('rejects a malformed LSN and timeline', () => {
     const p = new BaseBackupResponseParser(16);
     p.push(positionResult('x', 1)[0]!);
-    expect(() => p.push({ type: 'DataRow', values: ['nope', '1'] })).toThrow(ProtocolError);
+    expect(() => p.push({ type: 'DataRow', values: ['nope', '1'] })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
     const q = new BaseBackupResponseParser(16);
     q.push(positionResult('x', 1)[0]!);
     expect(() => q.push({ type: 'DataRow', values: ['0/1', '-1'] })).toThrow(/invalid start timeline/);

@@ -110,7 +110,7 @@ describe('backup session and WAL sinks', () => {
     const log: string[] = [];
     const sink = new RecordingSink(log);
     sink.prepare = async () => { throw new IoError('could not create directory "/x": EACCES', { path: '/x' }); };
-    await expect(startBackupWith(deps(log, '0700', async () => {}), { walSink: sink })).rejects.toBeInstanceOf(IoError);
+    await expect(startBackupWith(deps(log, '0700', async () => {}), { walSink: sink })).rejects.toMatchObject({ code: 'ERR_PGBB_IO' });
     expect(log).toEqual(['connect 1']);
   });
 

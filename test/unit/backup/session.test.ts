@@ -7,7 +7,7 @@ import type { BackupDeps, BackupWalStreamParams } from '../../../src/backup/deps
 import { startBackupWith, type BackupSession } from '../../../src/backup/session.js';
 import type { BaseBackupOptions } from '../../../src/backup/options.js';
 import type { ReplicationConnectionApi, ServerNotice } from '../../../src/connection/types.js';
-import { AbortError, ChecksumFailureError, ServerError, StateError, UnsupportedServerError } from '../../../src/errors.js';
+import { AbortError, ChecksumFailureError, ServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { readBody } from '../../../src/tar/extract.js';
 import { deferred, settle } from '../helpers/deferred.js';
@@ -277,8 +277,8 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     await chunks.next(); // read one chunk, then move on
     const second = (await it.next()).value!;
     expect(second.name).toBe('base.tar');
-    await expect(chunks.next()).rejects.toBeInstanceOf(StateError);
-    expect(() => second.chunks() && second.entries()).toThrow(StateError);
+    await expect(chunks.next()).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+    expect(() => second.chunks() && second.entries()).toThrow(expect.objectContaining({ code: 'ERR_PGBB_STATE' }));
     expect((await it.next()).done).toBe(true);
     expect((await session.result()).stats.archives).toHaveLength(2);
   });
@@ -303,7 +303,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     const { session } = await start(major, scriptFor(major));
     const result = await session.result();
     expect(result.manifest?.toString()).toBe(manifest.toString());
-    expect(() => session.archives()).toThrow(StateError);
+    expect(() => session.archives()).toThrow(expect.objectContaining({ code: 'ERR_PGBB_STATE' }));
   });
 
   it('progress events are throttled and end at the total', async () => {
@@ -339,7 +339,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     const entries = await collectEntries(session); // the data is complete: no throw here
     expect(Object.keys(entries)).toEqual(['16385.tar', 'base.tar']);
     const err = await session.result().then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ChecksumFailureError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_CHECKSUM_FAILURE' });
     const cf = err as ChecksumFailureError;
     expect(cf.code).toBe('ERR_PGBB_CHECKSUM_FAILURE');
     expect(cf.failures).toEqual([{ file: './base/5/16390', blocks: [0, 3], count: 2 }]);
@@ -376,7 +376,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     script.finalError = new ServerError({ severity: 'ERROR', sqlState: 'XX001', message: 'checksum verification failure during base backup' });
     script.messages.pop();
     const { h, session } = await start(major, script);
-    await expect(session.result()).rejects.toBeInstanceOf(ChecksumFailureError);
+    await expect(session.result()).rejects.toMatchObject({ code: 'ERR_PGBB_CHECKSUM_FAILURE' });
     expect(h.conns[0]!.closed).toBe(true);
   });
 
@@ -385,7 +385,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     script.finalError = new ServerError({ severity: 'ERROR', sqlState: '58P01', message: 'could not find WAL file' });
     script.messages.pop();
     const { session } = await start(major, script);
-    await expect(session.result()).rejects.toBeInstanceOf(ServerError);
+    await expect(session.result()).rejects.toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect(session.state).toBe('failed');
   });
 
@@ -397,10 +397,10 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     const chunks = first.chunks();
     await chunks.next();
     ac.abort();
-    await expect(chunks.next()).rejects.toBeInstanceOf(AbortError);
-    await expect(session.result()).rejects.toBeInstanceOf(AbortError);
-    await expect(session.manifest()).rejects.toBeInstanceOf(AbortError);
-    expect(h.conns[0]!.destroyedWith).toBeInstanceOf(AbortError);
+    await expect(chunks.next()).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    await expect(session.result()).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    await expect(session.manifest()).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    expect(h.conns[0]!.destroyedWith).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     expect(session.state).toBe('failed');
   });
 
@@ -409,7 +409,7 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     const it = session.archives();
     await it.next();
     await session.close();
-    await expect(it.next()).rejects.toBeInstanceOf(AbortError);
+    await expect(it.next()).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     await session.close(); // idempotent
     const { h: h2, session: s2 } = await start(major, scriptFor(major));
     await s2.result();
@@ -421,13 +421,13 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
 describe('backup session setup', () => {
   it('refuses servers outside 13..18', async () => {
     const h = harness(12, scriptFor(13));
-    await expect(startBackupWith(h.deps, { wal: 'none' })).rejects.toBeInstanceOf(UnsupportedServerError);
+    await expect(startBackupWith(h.deps, { wal: 'none' })).rejects.toMatchObject({ code: 'ERR_PGBB_UNSUPPORTED_SERVER' });
     expect(h.conns[0]!.destroyedWith).toBeDefined();
   });
 
   it('an already aborted signal fails before connecting', async () => {
     const h = harness(16, scriptFor(16));
-    await expect(startBackupWith(h.deps, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    await expect(startBackupWith(h.deps, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     expect(h.conns).toHaveLength(0);
   });
 

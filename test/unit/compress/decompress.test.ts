@@ -22,8 +22,7 @@ async function collect(source: AsyncIterable<Buffer | Uint8Array>): Promise<Buff
 
 async function failure(p: Promise<unknown>): Promise<CompressionError> {
   const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(CompressionError);
-  expect((err as CompressionError).code).toBe('ERR_PGBB_COMPRESSION');
+  expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
   return err as CompressionError;
 }
 
@@ -123,7 +122,7 @@ describe('compressArchive / decompressArchive over async iterables', () => {
     let pulled = false;
     async function* source() { pulled = true; yield Buffer.alloc(1); }
     expect(() => compressArchive(source(), 'gzip:99')).toThrow(/expects a compression level/);
-    expect(() => compressArchive(source(), 'none')).toThrow(CompressionError);
+    expect(() => compressArchive(source(), 'none')).toThrow(expect.objectContaining({ code: 'ERR_PGBB_COMPRESSION' }));
     expect(pulled).toBe(false);
   });
 });

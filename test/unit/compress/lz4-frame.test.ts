@@ -17,7 +17,7 @@ function decodeError(data: Buffer): CompressionError {
   try {
     decode([data]);
   } catch (err) {
-    expect(err).toBeInstanceOf(CompressionError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
     return err as CompressionError;
   }
   throw new Error('decoded without error');

@@ -7,7 +7,6 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AbortError, VerifyError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
 import { buildManifest } from '../../../src/manifest/build.js';
 import { createChecksum } from '../../../src/manifest/checksum.js';
@@ -169,8 +168,8 @@ describe('verifyBackup on crafted backups', () => {
     expect(first.summary.stoppedEarly).toBe(true);
     const controller = new AbortController();
     controller.abort();
-    await expect(verifyBackupAll({ backupDir: dir, signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
-    await expect(verifyBackupAll({ backupDir: join(root, 'nothing') })).rejects.toBeInstanceOf(VerifyError);
+    await expect(verifyBackupAll({ backupDir: dir, signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    await expect(verifyBackupAll({ backupDir: join(root, 'nothing') })).rejects.toMatchObject({ code: 'ERR_PGBB_VERIFY' });
   });
 
   it('checksums on worker threads give the same findings as on the main thread', async () => {
@@ -256,7 +255,7 @@ describe('plain checksums: small files read whole, large files in chunks read ah
       backupDir: damaged.dir, noWal: true, ignore, signal: controller.signal,
       onProgress: (p) => { if (p.doneBytes > MiB) controller.abort(); },
     });
-    await expect(run).rejects.toBeInstanceOf(AbortError);
+    await expect(run).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
   });
 });
 
