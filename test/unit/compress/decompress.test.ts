@@ -5,7 +5,7 @@ import { CompressionError, ServerError } from '../../../src/errors.js';
 import { compressArchive, decompressArchive } from '../../../src/compress/archive.js';
 import { algorithmOf, decompressorFor } from '../../../src/compress/decompress.js';
 import { ParallelCompressor } from '../../../src/compress/parallel.js';
-import { splits } from '../helpers/splits.js';
+import { chunked, splits } from '../helpers/splits.js';
 import { COMPRESS_SPLITS, mixedData, tool } from './fixtures.js';
 
 async function decompress(name: string, chunks: Buffer[]): Promise<Buffer> {
@@ -72,7 +72,7 @@ describe('decompressorFor', () => {
 
 describe('compressArchive / decompressArchive over async iterables', () => {
   async function* chunksOf(buf: Buffer, size: number) {
-    for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
+    yield* chunked(buf, size);
   }
 
   it('round-trips every method', async () => {

@@ -11,6 +11,7 @@ import { createCompressor, ParallelCompressor } from '../../../src/compress/para
 import { CompressionPool, type ChunkResult } from '../../../src/compress/worker.js';
 import { mixedData, referenceDecompress } from './fixtures.js';
 import { settle } from '../helpers/deferred.js';
+import { chunked } from '../helpers/splits.js';
 
 async function compress(c: NodeJS.ReadWriteStream & Writable, chunks: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -23,8 +24,7 @@ afterAll(() => pool.close());
 
 describe('ParallelCompressor output is read by the command-line tools', () => {
   const data = mixedData(3_000_000);
-  const pieces: Buffer[] = [];
-  for (let i = 0; i < data.length; i += 100_003) pieces.push(data.subarray(i, i + 100_003));
+  const pieces = chunked(data, 100_003);
   for (const [spec, algorithm] of [['gzip:1', 'gzip'], ['gzip', 'gzip'], ['lz4', 'lz4'], ['zstd', 'zstd'], ['zstd:level=-3', 'zstd']] as const) {
     for (const threads of [2, 0]) {
       it(`${spec} on ${threads} thread(s), many 64 KiB chunks`, async () => {
