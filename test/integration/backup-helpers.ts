@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { parseLsn } from '../../src/index.js';
 import { chownToServer, type Cluster } from '../harness/index.js';
 
@@ -115,13 +115,10 @@ export async function expectCommittedPrefix(
 export async function expectRecovered(restored: Cluster): Promise<void> {
   // pg_ctl -w returns once connections are accepted, which archive recovery allows (hot
   // standby) before it has replayed the archive and promoted.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  await vi.waitFor(async () => {
     const [r] = await restored.sql<{ rec: boolean }>('select pg_is_in_recovery() rec');
-    if (!r!.rec) break;
-    if (Date.now() > deadline) throw new Error(`the restored server is still in recovery after 30 s:\n${restored.logText()}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+    expect(r!.rec, `the restored server is still in recovery:\n${restored.logText()}`).toBe(false);
+  }, { timeout: 30_000, interval: 100 });
   expect(restored.logText()).toMatch(/consistent recovery state reached/);
 }
 
@@ -181,12 +178,31 @@ export async function listTree(dir: string): Promise<string[]> {
 
 /** Replication slots on a server (waits up to 10 s for walsenders that are exiting to let go of temporary ones). */
 export async function slotsAfterSettling(c: Cluster): Promise<string[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const rows = await c.sql<{ slot_name: string }>('select slot_name from pg_replication_slots order by 1');
-    if (rows.length === 0 || Date.now() > deadline) return rows.map((r) => r.slot_name);
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  const slots = async () => (await c.sql<{ slot_name: string }>('select slot_name from pg_replication_slots order by 1')).map((r) => r.slot_name);
+  // What is still there after 10 s is the answer the caller checks, not a failure here.
+  await vi.waitFor(async () => expect(await slots()).toEqual([]), { timeout: 10_000, interval: 100 }).catch(() => undefined);
+  return slots();
+}
+
+/**
+ * Sets server parameters with ALTER SYSTEM and reloads, resolving once a new session (a backup's
+ * walsender is one) sees every value: pg_reload_conf() only signals the postmaster.
+ */
+export async function reloadSettings(c: Cluster, settings: Record<string, string>): Promise<void> {
+  for (const [name, value] of Object.entries(settings)) await c.sql(`alter system set ${name} = '${value}'`);
+  await c.sql('select pg_reload_conf()');
+  await vi.waitFor(async () => {
+    const fresh = new pg.Client({ connectionString: c.connectionUri() });
+    await fresh.connect();
+    try {
+      for (const [name, value] of Object.entries(settings)) {
+        const { rows } = await fresh.query<{ v: string }>('select current_setting($1) v', [name]);
+        expect(rows[0]!.v, name).toBe(value);
+      }
+    } finally {
+      await fresh.end();
+    }
+  }, { timeout: 10_000, interval: 50 });
 }
 
 /** Nothing that looks like a finished backup: the directory is gone or empty. */

@@ -4,19 +4,17 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runBackup } from '../../src/index.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { exec, expectRecovered, tarMembers } from './backup-helpers.js';
 
 async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return vi.waitFor(async () => {
     const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    expect(v, `waiting for ${what}`).toBeDefined();
+    return v!;
+  }, { timeout: timeoutMs, interval: 100 });
 }
 
 /** The standby streams from the primary: its WAL receiver and the primary's walsender say so, and a new row arrives. */

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort, makeTempDir, testMajors } from '../harness/index.js';
 import { describeEachMajor } from '../harness/suite.js';
 import { expectNoBackupLeft, slotsAfterSettling, tarMembers } from './backup-helpers.js';
@@ -36,11 +36,10 @@ function pgbb(args: string[]): Run {
 }
 
 async function untilWritten(path: string, minBytes: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!existsSync(path) || (await stat(path)).size < minBytes) {
-    if (Date.now() > deadline) throw new Error(`${path} did not appear in 20 s`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await vi.waitFor(async () => {
+    expect(existsSync(path), `${path} did not appear`).toBe(true);
+    expect((await stat(path)).size).toBeGreaterThanOrEqual(minBytes);
+  }, { timeout: 20_000, interval: 25 });
 }
 
 beforeAll(() => {

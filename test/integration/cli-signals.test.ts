@@ -4,6 +4,7 @@
 // keeps `pgbb identify` waiting in the connection attempt. The last interrupts a
 // real backup the way `timeout` does, with the same signal twice at once.
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -44,20 +45,13 @@ function startHanging(): { child: ReturnType<typeof spawn>; output: () => { stdo
   return { child, output: () => ({ stdout, stderr }), exited };
 }
 
-async function waitForConnection(count: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (sockets.length < count) {
-    if (Date.now() > deadline) throw new Error('pgbb never connected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('pgbb signals', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`aborts the running command on ${signal} and exits 1`, async () => {
-      const before = sockets.length;
+      const connected = once(server, 'connection');
       const run = startHanging();
-      await waitForConnection(before + 1);
+      await connected;
       run.child.kill(signal);
       const code = await run.exited;
       expect(code).toBe(1);
@@ -69,9 +63,9 @@ describe('pgbb signals', () => {
   }
 
   it('takes the same signal twice at once as one interrupt', async () => {
-    const before = sockets.length;
+    const connected = once(server, 'connection');
     const run = startHanging();
-    await waitForConnection(before + 1);
+    await connected;
     run.child.kill('SIGINT');
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(1);

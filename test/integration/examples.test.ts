@@ -5,13 +5,14 @@
 // listing agrees with the manifest, Ctrl-C and failures give a non-zero exit and leave nothing.
 // The examples are also type-checked against the built declarations, and the demo is run.
 import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseManifest } from '../../src/manifest/parse.js';
 import { makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
@@ -52,13 +53,9 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs =
   return { child, done, output: () => ({ stdout, stderr }) };
 }
 
-/** Polls `cond` (every 20 ms) until it holds; throws after `timeoutMs`. */
+/** Polls `cond` (every 20 ms) until it holds; fails after `timeoutMs`. */
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await vi.waitFor(async () => expect(await cond(), `waiting for ${what}`).toBe(true), { timeout: timeoutMs, interval: 20 });
 }
 
 function runExample(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<RunResult> {
@@ -221,13 +218,9 @@ describe('examples on failure', () => {
   for (const { name, output } of cases) {
     it(`${name}: Ctrl-C aborts, exits 130 and leaves no output`, async () => {
       const target = join(await makeTempDir('ex-sigint'), 'out');
-      const before = sockets.length;
+      const connected = once(server, 'connection');
       const run = start(name, [`host=127.0.0.1 port=${port} user=u sslmode=disable`, ...(output ? [target] : [])], envWith());
-      const deadline = Date.now() + 30_000;
-      while (sockets.length === before) {
-        if (Date.now() > deadline) throw new Error(`${name} never connected`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await connected;
       run.child.kill('SIGINT');
       const r = await run.done;
       expect(r.code).toBe(130);

@@ -18,6 +18,7 @@ import { startWalStream } from '../../src/wal/streamer.js';
 import { TarWalSink } from '../../src/wal/tar-sink.js';
 import { DEBIAN_BIN_DIR, testMajors, type Cluster } from '../harness/index.js';
 import { clustersForMajors, trustTcp } from '../harness/suite.js';
+import { reloadSettings } from './backup-helpers.js';
 
 const majors = testMajors();
 const clusters = clustersForMajors(majors, 'wal-stream');
@@ -212,8 +213,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const sys = await identifySystem(conn);
       const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
       // Make the server drop initdb's first segment: no WAL kept, switch, checkpoint.
-      await c.sql('alter system set wal_keep_size = 0');
-      await c.sql('select pg_reload_conf()');
+      await reloadSettings(c, { wal_keep_size: '0' });
       for (let i = 0; i < 3; i++) {
         await c.sql('select pg_switch_wal()');
         await c.sql('checkpoint');
@@ -304,8 +304,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
   it('a sink stalled longer than wal_sender_timeout survives thanks to timer updates, and is dropped without them', async () => {
     const c = cluster(major);
     await c.sql('create table if not exists wal_stall_test (i int, t text)');
-    await c.sql("alter system set wal_sender_timeout = '1s'");
-    await c.sql('select pg_reload_conf()');
+    await reloadSettings(c, { wal_sender_timeout: '1s' });
     try {
       for (const statusIntervalMs of [200, 0]) {
         const conn = await ReplicationConnection.connect(tcp(c));

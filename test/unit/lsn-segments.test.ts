@@ -15,9 +15,9 @@ describe('Lsn', () => {
   });
   it('rejects garbage with ConfigError or ProtocolError', () => {
     for (const bad of ['', '0', '0/', '/0', '0/123456789', 'g/0', '0/0/0', ' 0/0', '-1/0']) {
-      expect(() => parseLsn(bad)).toThrow(ConfigError);
+      expect(() => parseLsn(bad)).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
     }
-    expect(() => parseLsn('x', 'server')).toThrow(ProtocolError);
+    expect(() => parseLsn('x', 'server')).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
   });
   it('formats like PostgreSQL 13–18 by default, zero-padded on request', () => {
     expect(formatLsn(lsn(0x16b3748n))).toBe('0/16B3748');
@@ -55,8 +55,8 @@ describe('WAL segments', () => {
     expect(parseWalSegmentSize('1GB')).toBe(1024 * MB);
     expect(parseWalSegmentSize('1024kB')).toBe(MB);
     expect(parseWalSegmentSize('16777216')).toBe(16 * MB);
-    expect(() => parseWalSegmentSize('3MB')).toThrow(ProtocolError);
-    expect(() => parseWalSegmentSize('16 XB')).toThrow(ProtocolError);
+    expect(() => parseWalSegmentSize('3MB')).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
+    expect(() => parseWalSegmentSize('16 XB')).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
   });
   it('names segments as XLogFileName does, for every size', () => {
     expect(segmentFileName(1, 1n, 16 * MB)).toBe('000000010000000000000001');
@@ -78,7 +78,7 @@ describe('WAL segments', () => {
     expect(parseSegmentFileName('00000001000000000000000', 16 * MB)).toBeNull();
     expect(parseSegmentFileName('000000010000000000000100', 16 * MB)).toBeNull(); // low part > FF
     expect(parseSegmentFileName('00000001000000000000000g', 16 * MB)).toBeNull();
-    expect(() => segmentNumber(0n, 3 * MB)).toThrow(ConfigError);
+    expect(() => segmentNumber(0n, 3 * MB)).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
   });
   it('names history files', () => {
     expect(timelineHistoryFileName(2)).toBe('00000002.history');

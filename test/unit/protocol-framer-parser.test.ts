@@ -3,7 +3,8 @@ import { ProtocolError } from '../../src/errors.js';
 import { Framer, MAX_MESSAGE_LENGTH } from '../../src/protocol/framer.js';
 import type { BackendMessage } from '../../src/protocol/messages.js';
 import { parseMessage } from '../../src/protocol/parser.js';
-import { build, splits } from './fixtures/backend-messages.js';
+import { build } from './fixtures/backend-messages.js';
+import { splits } from './helpers/splits.js';
 
 function feed(chunks: Buffer[]): BackendMessage[] {
   const f = new Framer();
@@ -73,7 +74,7 @@ describe('Framer + parser', () => {
     expect(expected[22]).toEqual({ type: 'ReadyForQuery', status: 'E' });
   });
 
-  for (const { name, chunks } of splits(stream)) {
+  for (const [name, chunks] of splits(stream)) {
     it(`gives the same messages when fed ${name}`, () => {
       expect(feed(chunks)).toEqual(expected);
     });
@@ -102,7 +103,7 @@ describe('Framer + parser', () => {
   it('rejects a length below 4 naming the type byte', () => {
     const f = new Framer();
     f.push(Buffer.from([0x5a, 0, 0, 0, 3, 0x49]));
-    expect(() => f.pull()).toThrow(ProtocolError);
+    expect(() => f.pull()).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
     expect(() => f.pull()).toThrow(/'Z' \(0x5a\)/);
   });
 
@@ -120,8 +121,7 @@ describe('Framer + parser', () => {
       feed([build.raw('\x01', Buffer.alloc(0))]);
       expect.unreachable();
     } catch (e) {
-      expect(e).toBeInstanceOf(ProtocolError);
-      expect((e as ProtocolError).code).toBe('ERR_PGBB_PROTOCOL');
+      expect(e).toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
       expect((e as Error).message).toMatch(/0x01/);
     }
   });
@@ -129,7 +129,7 @@ describe('Framer + parser', () => {
   it('rejects a truncated ErrorResponse', () => {
     const good = build.error('XX000', 'boom');
     const body = good.subarray(5, good.length - 3); // cut inside the last string and its terminators
-    expect(() => feed([build.raw('E', body)])).toThrow(ProtocolError);
+    expect(() => feed([build.raw('E', body)])).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
     expect(() => feed([build.raw('E', Buffer.from('SERROR'))])).toThrow(/truncated ErrorResponse/);
   });
 
@@ -138,7 +138,7 @@ describe('Framer + parser', () => {
     expect(() => feed([build.raw('Z', Buffer.from('X'))])).toThrow(/transaction status/);
     expect(() => feed([build.raw('K', Buffer.from([0, 1]))])).toThrow(/truncated BackendKeyData/);
     expect(() => feed([build.raw('D', Buffer.from([0, 1, 0, 0, 0, 9, 65]))])).toThrow(/truncated DataRow/);
-    expect(() => feed([build.raw('R', Buffer.from([0, 0, 0, 5, 1]))])).toThrow(ProtocolError);
+    expect(() => feed([build.raw('R', Buffer.from([0, 0, 0, 5, 1]))])).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
   });
 
   it('keeps unknown auth codes with their data for the connection to name', () => {
@@ -159,7 +159,7 @@ describe('Framer + parser', () => {
           parseMessage({ type, body });
           parsed++;
         } catch (err) {
-          expect(err).toBeInstanceOf(ProtocolError);
+          expect(err).toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
         }
       }
     }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from '../../src/errors.js';
 import { lsn, parseLsn } from '../../src/lsn.js';
 import * as fe from '../../src/protocol/frontend.js';
 import {
@@ -81,7 +80,7 @@ describe('replication messages', () => {
       .toEqual({ type: 'PrimaryKeepalive', walEnd: 0x100000000n, sendTimeUs: 5n, replyRequested: true });
   });
   it('rejects malformed payloads', () => {
-    expect(() => parseReplicationMessage(Buffer.alloc(0))).toThrow(ProtocolError);
+    expect(() => parseReplicationMessage(Buffer.alloc(0))).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
     expect(() => parseReplicationMessage(Buffer.from('w123'))).toThrow(/truncated XLogData/);
     expect(() => parseReplicationMessage(build.keepalive(0n, 0n, false).subarray(0, 17))).toThrow(/PrimaryKeepalive/);
     expect(() => parseReplicationMessage(Buffer.from('zzz'))).toThrow(/'z' \(0x7a\)/);

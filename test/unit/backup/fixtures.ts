@@ -12,8 +12,8 @@ export interface FixtureOptions {
   endLsn?: string;
   tli?: number;
   manifest?: Buffer | undefined;
-  /** Split every archive's bytes into CopyData messages at these offsets (relative to the archive). */
-  splits?: (archiveBytes: number) => number[];
+  /** Cut every archive's bytes into the payloads of its CopyData messages (default: one message). */
+  split?: (archive: Buffer) => Buffer[];
   /** 15+: progress messages after each archive (as bbsink_copystream_end_archive does). */
   progress?: boolean;
 }
@@ -37,16 +37,9 @@ export function tablespaceResult(spcs: FixtureTablespace[]): StreamMessage[] {
   ];
 }
 
-function chunks(bytes: Buffer, splits: number[]): Buffer[] {
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const s of [...splits, bytes.length]) {
-    if (s > from && s <= bytes.length) {
-      out.push(bytes.subarray(from, s));
-      from = s;
-    }
-  }
-  return out;
+/** The archive's CopyData payloads: the server never sends an empty one. */
+function chunks(archive: Buffer, o: FixtureOptions): Buffer[] {
+  return (o.split ?? ((b) => [b]))(archive).filter((c) => c.length > 0);
 }
 
 const typed = (type: string, body: Buffer = Buffer.alloc(0)): StreamMessage =>
@@ -64,14 +57,13 @@ export function progressMessage(bytes: number): StreamMessage {
 
 /** A 13/14 response: one COPY per tablespace, then one for the manifest. */
 export function legacyResponse(spcs: FixtureTablespace[], o: FixtureOptions = {}): StreamMessage[] {
-  const split = o.splits ?? (() => []);
   const out: StreamMessage[] = [
     ...positionResult(o.startLsn ?? '0/2000028', o.tli ?? 1),
     ...tablespaceResult(spcs),
   ];
   for (const s of spcs) {
     out.push({ type: 'CopyOutResponse', format: 0, columnFormats: [] });
-    for (const c of chunks(s.tar, split(s.tar.length))) out.push({ type: 'CopyData', payload: c });
+    for (const c of chunks(s.tar, o)) out.push({ type: 'CopyData', payload: c });
     out.push({ type: 'CopyDone' });
   }
   if (o.manifest) {
@@ -85,7 +77,6 @@ export function legacyResponse(spcs: FixtureTablespace[], o: FixtureOptions = {}
 
 /** A 15+ response: one COPY with n/d/p/m CopyData. */
 export function modernResponse(spcs: FixtureTablespace[], o: FixtureOptions = {}): StreamMessage[] {
-  const split = o.splits ?? (() => []);
   const out: StreamMessage[] = [
     ...positionResult(o.startLsn ?? '0/2000028', o.tli ?? 1),
     ...tablespaceResult(spcs),
@@ -94,7 +85,7 @@ export function modernResponse(spcs: FixtureTablespace[], o: FixtureOptions = {}
   let done = 0;
   for (const s of spcs) {
     out.push(newArchiveMessage(s.oid === null ? 'base.tar' : `${s.oid}.tar`, s.location ?? ''));
-    for (const c of chunks(s.tar, split(s.tar.length))) out.push(typed('d', c));
+    for (const c of chunks(s.tar, o)) out.push(typed('d', c));
     done += s.tar.length;
     if (o.progress !== false) out.push(progressMessage(done));
   }

@@ -85,14 +85,14 @@ describe('incremental backup session', () => {
   it('a missing manifest file is a ConfigError before connecting', async () => {
     const h = harness(17);
     await expect(startBackupWith(h.deps, { wal: 'none', incrementalManifest: '/nonexistent/backup_manifest' }))
-      .rejects.toBeInstanceOf(ConfigError);
+      .rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
     expect(h.log).toEqual([]);
   });
 
   it.each([13, 14, 15, 16])('PostgreSQL %i: UnsupportedServerError before any command', async (major) => {
     const h = harness(major);
     await expect(startBackupWith(h.deps, { wal: 'none', incrementalManifest: Buffer.from('{}') }))
-      .rejects.toBeInstanceOf(UnsupportedServerError);
+      .rejects.toMatchObject({ code: 'ERR_PGBB_UNSUPPORTED_SERVER' });
     expect(h.log).toEqual([]);
   });
 
@@ -100,14 +100,14 @@ describe('incremental backup session', () => {
     const h = harness(17, { error: new ServerError({ severity: 'ERROR', sqlState: '55000',
       message: 'incremental backups cannot be taken unless WAL summarization is enabled' }) });
     const err = await startBackupWith(h.deps, { wal: 'none', incrementalManifest: Buffer.from('{}') }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect((err as Error).message).toMatch(/summarize_wal = on on the server: set it and reload, then take a new full backup/);
   });
 
   it('options: needs a manifest, rejects junk', () => {
-    expect(() => resolveBaseBackupOptions({ incrementalManifest: 'x', manifest: false })).toThrow(ConfigError);
-    expect(() => resolveBaseBackupOptions({ incrementalManifest: '' })).toThrow(ConfigError);
-    expect(() => resolveBaseBackupOptions({ incrementalManifest: 5 as unknown as string })).toThrow(ConfigError);
+    expect(() => resolveBaseBackupOptions({ incrementalManifest: 'x', manifest: false })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
+    expect(() => resolveBaseBackupOptions({ incrementalManifest: '' })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
+    expect(() => resolveBaseBackupOptions({ incrementalManifest: 5 as unknown as string })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
   });
 
   it('command: INCREMENTAL on 17+ only', () => {

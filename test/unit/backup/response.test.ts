@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BaseBackupResponseParser, checkArchiveName, type BackupResponseEvent } from '../../../src/backup/response.js';
-import { ProtocolError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
+import { splitters } from '../helpers/splits.js';
 import {
   bytes, legacyResponse, modernResponse, newArchiveMessage, positionResult, tablespaceResult, type FixtureTablespace,
 } from './fixtures.js';
@@ -79,24 +79,12 @@ function expectSummary(s: Summary, terminated: boolean, withManifest: boolean): 
   expect(s.complete).toBe(true);
 }
 
-// Bytes are involved only in the archive payloads: feed them whole, byte by byte, in 321-byte
-// chunks and at random splits (each split a separate CopyData, as the server may cut anywhere).
-const splitters: [string, (n: number) => number[]][] = [
-  ['whole', () => []],
-  ['byte by byte', (n) => Array.from({ length: n }, (_, i) => i + 1)],
-  ['321-byte chunks', (n) => Array.from({ length: Math.ceil(n / 321) }, (_, i) => (i + 1) * 321)],
-  ['random splits', (n) => {
-    let x = n;
-    const out = new Set<number>();
-    for (let i = 0; i < 40; i++) { x = (x * 48271) % 2147483647; out.add(1 + (x % (n - 1))); }
-    return [...out].sort((a, b) => a - b);
-  }],
-];
-
+// Bytes are involved only in the archive payloads: feed them every way splits() knows (each piece a
+// separate CopyData, as the server may cut anywhere).
 describe('BaseBackupResponseParser 13/14', () => {
-  for (const [label, splits] of splitters) {
+  for (const [label, split] of splitters()) {
     it(`parses a response with a manifest, archive bytes fed ${label}`, () => {
-      expectSummary(summarize(run(13, legacyResponse(spcs(), { manifest, splits }))), false, true);
+      expectSummary(summarize(run(13, legacyResponse(spcs(), { manifest, split }))), false, true);
     });
   }
 
@@ -117,14 +105,14 @@ describe('BaseBackupResponseParser 13/14', () => {
 
   it('rejects the end row before every archive arrived', () => {
     const msgs = [...positionResult('0/1', 1), ...tablespaceResult(spcs()), ...positionResult('0/2', 1)];
-    expect(() => run(13, msgs)).toThrow(ProtocolError);
+    expect(() => run(13, msgs)).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
   });
 });
 
 describe('BaseBackupResponseParser 15+', () => {
-  for (const [label, splits] of splitters) {
+  for (const [label, split] of splitters()) {
     it(`parses a response with a manifest, archive bytes fed ${label}`, () => {
-      expectSummary(summarize(run(15, modernResponse(spcs(), { manifest, splits }))), true, true);
+      expectSummary(summarize(run(15, modernResponse(spcs(), { manifest, split }))), true, true);
     });
   }
 
@@ -227,7 +215,7 @@ describe('BaseBackupResponseParser, shared rules', () => {
   it('rejects a malformed LSN and timeline', () => {
     const p = new BaseBackupResponseParser(16);
     p.push(positionResult('x', 1)[0]!);
-    expect(() => p.push({ type: 'DataRow', values: ['nope', '1'] })).toThrow(ProtocolError);
+    expect(() => p.push({ type: 'DataRow', values: ['nope', '1'] })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));
     const q = new BaseBackupResponseParser(16);
     q.push(positionResult('x', 1)[0]!);
     expect(() => q.push({ type: 'DataRow', values: ['0/1', '-1'] })).toThrow(/invalid start timeline/);

@@ -14,7 +14,7 @@ const connection = 'host=127.0.0.1 port=1 user=nobody sslmode=disable connect_ti
 
 async function refused(o: Omit<RunBackupOptions, 'connection'>): Promise<ConfigError> {
   const err = await runBackup({ connection, ...o }).then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ConfigError);
+  expect(err).toMatchObject({ code: 'ERR_PGBB_CONFIG' });
   return err as ConfigError;
 }
 

@@ -12,6 +12,7 @@ import type { ReplicationConnectionApi } from '../../../src/connection/types.js'
 import { IoError, ServerError, WalStreamError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from '../../../src/wal/sink.js';
+import { settle } from '../helpers/deferred.js';
 import { modernResponse } from './fixtures.js';
 
 class ScriptedConnection extends EventEmitter implements ReplicationConnectionApi {
@@ -109,7 +110,7 @@ describe('backup session and WAL sinks', () => {
     const log: string[] = [];
     const sink = new RecordingSink(log);
     sink.prepare = async () => { throw new IoError('could not create directory "/x": EACCES', { path: '/x' }); };
-    await expect(startBackupWith(deps(log, '0700', async () => {}), { walSink: sink })).rejects.toBeInstanceOf(IoError);
+    await expect(startBackupWith(deps(log, '0700', async () => {}), { walSink: sink })).rejects.toMatchObject({ code: 'ERR_PGBB_IO' });
     expect(log).toEqual(['connect 1']);
   });
 
@@ -158,7 +159,7 @@ describe('backup session and WAL sinks', () => {
       // The WAL failure may surface while the session starts (on a busy machine) or from result().
       let session: Awaited<ReturnType<typeof startBackupWith>> | undefined;
       const err = await startBackupWith(deps([], '0700', async () => {
-        await new Promise((r) => setTimeout(r, 5));
+        await settle(); // on a later turn, as a socket error would
         throw thrown;
       }), {}).then((s) => { session = s; return s.result(); }).then(() => undefined, (e: unknown) => e);
       expect(check(err), String(err)).toBe(true);

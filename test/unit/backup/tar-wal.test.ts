@@ -8,7 +8,6 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TarFileWalSink } from '../../../src/backup/tar-wal.js';
 import { resolveCompression } from '../../../src/compress/spec.js';
-import { StateError } from '../../../src/errors.js';
 import { TarFilesSink } from '../../../src/sinks/tar-files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'pgbb-tar-wal-'));
@@ -75,7 +74,7 @@ describe('TarFileWalSink', () => {
     const dir = join(root, 'lazy');
     const sink = new TarFilesSink({ directory: dir });
     const wal = new TarFileWalSink({ sink, compression: undefined, durableFlush: false });
-    expect(() => wal.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 })).toThrow(StateError);
+    expect(() => wal.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_STATE' }));
     await wal.abort(new Error('never started'));
     expect(() => statSync(dir)).toThrow();
   });

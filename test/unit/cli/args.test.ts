@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { formatHelp, parseArgs, rejectOperands, UsageError, type CommandSpec } from '../../../src/cli/args.js';
-import { ConfigError } from '../../../src/index.js';
 
 const spec: CommandSpec = {
   prog: 'pgbb test',
@@ -110,7 +109,7 @@ describe('parseArgs', () => {
     expect(e.message).toBe('unrecognized option "--x"');
     expect(e.hint).toBe('Try "pgbb test --help" for more information.');
     expect(e.getopt).toBe(true);
-    expect(e).toBeInstanceOf(ConfigError);
+    expect(e).toMatchObject({ code: 'ERR_PGBB_CONFIG' });
     expect(e.code).toBe('ERR_PGBB_CONFIG');
     expect(usageError(() => parse('-vk')).message).toBe('invalid option -- "k"');
   });

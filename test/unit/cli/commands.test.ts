@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseBackupCommandLine, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
 import { mapBackupOptions } from '../../../src/cli/backup.js';
 import type { CliContext } from '../../../src/cli/context.js';
@@ -142,7 +142,7 @@ describe('pgbb identify', () => {
   it('-W prompts on a terminal and passes the password', async () => {
     const t = context({}, { stdinTTY: true });
     const run = runCli(['identify', '-W'], t.ctx);
-    await new Promise((r) => setImmediate(r));
+    await vi.waitFor(() => expect(t.out.stderr).toBe('Password: '), { timeout: 5000, interval: 1 });
     t.stdin.emit('data', Buffer.from('pw\u007fW!\r'));
     expect(await run).toBe(0);
     expect(t.calls.identify[0]?.password).toBe('pW!');

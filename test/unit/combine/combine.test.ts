@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { combineBackups } from '../../../src/combine/combine.js';
 import { encodeIncrementalFile } from '../../../src/combine/incremental-file.js';
-import { AbortError, CombineError, ConfigError } from '../../../src/errors.js';
+import { AbortError } from '../../../src/errors.js';
 import { createChecksum } from '../../../src/manifest/checksum.js';
 import { parseManifest } from '../../../src/manifest/parse.js';
 import { verifyBackupAll } from '../../../src/verify/verify.js';
@@ -108,12 +108,12 @@ describe('combineBackups', () => {
     await expect(combineBackups({ backups: [inc1, full, inc2], output: join(root, 'o1') }))
       .rejects.toThrow(/is an incremental backup, but the first backup should be a full backup|only the first backup should be a full backup/);
     const gap = await combineBackups({ backups: [full, inc2], output: join(root, 'o2') }).catch((e: unknown) => e);
-    expect(gap).toBeInstanceOf(CombineError);
+    expect(gap).toMatchObject({ code: 'ERR_PGBB_COMBINE' });
     expect((gap as Error).message).toMatch(/starts at LSN 0\/4000028, but expected 0\/6000028.*without leaving one out/);
     const other = join(root, 'other');
     await writeBackup(other, { backup_label: label('0/4000028') }, { start: '0/4000028', sysid: 42n });
     await expect(combineBackups({ backups: [other, inc1], output: join(root, 'o3') })).rejects.toThrow(/expected system identifier/);
-    await expect(combineBackups({ backups: [inc2, inc1], output: join(root, 'o4') })).rejects.toThrow(CombineError);
+    await expect(combineBackups({ backups: [inc2, inc1], output: join(root, 'o4') })).rejects.toMatchObject({ code: 'ERR_PGBB_COMBINE' });
     for (const o of ['o1', 'o2', 'o3', 'o4']) await expect(stat(join(root, o))).rejects.toThrow();
   });
 
@@ -177,13 +177,13 @@ describe('combineBackups', () => {
     const c = new AbortController();
     const err = await combineBackups({ backups: [full, inc1, inc2], output: out, signal: c.signal, onFile: () => c.abort() })
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AbortError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     await expect(stat(out)).rejects.toThrow();
   });
 
   it('validates options', async () => {
-    await expect(combineBackups({ backups: [], output: 'x' })).rejects.toBeInstanceOf(ConfigError);
-    await expect(combineBackups({ backups: [full], output: full })).rejects.toBeInstanceOf(ConfigError);
-    await expect(combineBackups({ backups: [full], output: 'x', manifestChecksums: 'MD5' as never })).rejects.toBeInstanceOf(ConfigError);
+    await expect(combineBackups({ backups: [], output: 'x' })).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
+    await expect(combineBackups({ backups: [full], output: full })).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
+    await expect(combineBackups({ backups: [full], output: 'x', manifestChecksums: 'MD5' as never })).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
   });
 });

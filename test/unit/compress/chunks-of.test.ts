@@ -1,7 +1,7 @@
 // chunksOf (src/compress/archive.ts): a byte stream's chunks as pushed, with backpressure and the
 // stream's errors, used by pipeThrough / compressArchive / decompressArchive.
 import { PassThrough, Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { chunksOf } from '../../../src/compress/archive.js';
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
@@ -29,9 +29,8 @@ describe('chunksOf', () => {
     const first = it.next();
     for (let i = 0; i < 10; i++) stream.write(Buffer.alloc(1024, i));
     expect((await first).value![0]).toBe(0);
-    // Let the writes flow into the queue: it stops taking at 4.
-    await new Promise((r) => setImmediate(r));
-    expect(stream.isPaused()).toBe(true);
+    // The writes flow into the queue: it stops taking at 4.
+    await vi.waitFor(() => expect(stream.isPaused()).toBe(true), { timeout: 5000, interval: 1 });
     const rest: number[] = [];
     stream.end();
     for (;;) {
@@ -45,14 +44,16 @@ describe('chunksOf', () => {
   it('throws the stream error', async () => {
     const stream = new PassThrough();
     stream.write('a');
-    setImmediate(() => stream.destroy(new Error('boom')));
-    await expect(collect(chunksOf(stream))).rejects.toThrow('boom');
+    const collected = collect(chunksOf(stream));
+    stream.destroy(new Error('boom'));
+    await expect(collected).rejects.toThrow('boom');
   });
 
   it('throws ERR_STREAM_PREMATURE_CLOSE when the stream is destroyed before its end', async () => {
     const stream = new PassThrough();
-    setImmediate(() => stream.destroy());
-    await expect(collect(chunksOf(stream))).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    const collected = collect(chunksOf(stream));
+    stream.destroy();
+    await expect(collected).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
   });
 
   it('leaves no listeners behind when the consumer stops early', async () => {

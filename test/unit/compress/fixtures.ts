@@ -1,6 +1,7 @@
 // Test data and the command-line tools that judge our output (gzip, lz4, zstd in /usr/bin).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import type { SplitOptions } from '../helpers/splits.js';
 
 /** Text shaped like pgbench_accounts rows, then random bytes, then text again: compressible and not. */
 export function mixedData(bytes: number, seed = 1): Buffer {
@@ -27,21 +28,5 @@ export function referenceDecompress(algorithm: 'gzip' | 'lz4' | 'zstd', data: Ui
   return tool(algorithm, ['-d', '-c'], data);
 }
 
-/** Splits a buffer the ways STYLE.md asks: whole, byte by byte (small inputs), 321-byte chunks, random cuts. */
-export function splits(data: Buffer, { byteByByte = data.length <= 4096 } = {}): [string, Buffer[]][] {
-  const out: [string, Buffer[]][] = [['whole', [data]]];
-  if (byteByByte) out.push(['byte by byte', Array.from({ length: data.length }, (_, i) => data.subarray(i, i + 1))]);
-  const c321: Buffer[] = [];
-  for (let i = 0; i < data.length; i += 321) c321.push(data.subarray(i, i + 321));
-  out.push(['321-byte chunks', c321]);
-  const rnd: Buffer[] = [];
-  let state = 12345;
-  for (let i = 0; i < data.length;) {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    const n = 1 + (state % 100000);
-    rnd.push(data.subarray(i, i + n));
-    i += n;
-  }
-  out.push(['random splits', rnd]);
-  return out;
-}
+/** Compressed fixtures run to megabytes: only the small ones are fed byte by byte. */
+export const COMPRESS_SPLITS: SplitOptions = { byteByByteMax: 4096 };

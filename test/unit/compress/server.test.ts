@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionError, ServerError } from '../../../src/errors.js';
+import { ServerError } from '../../../src/errors.js';
 import { checkServerCompression, mapServerCompressionError, serverCompressionOptions } from '../../../src/compress/server.js';
 import { resolveCompression } from '../../../src/compress/spec.js';
 
@@ -26,11 +26,10 @@ describe('server-side compression options', () => {
     for (const major of [13, 14]) {
       let err: unknown;
       try { checkServerCompression(resolveCompression('server-lz4:3'), major); } catch (e) { err = e; }
-      expect(err).toBeInstanceOf(CompressionError);
-      expect((err as CompressionError).code).toBe('ERR_PGBB_COMPRESSION');
+      expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
       expect((err as Error).message).toBe(`the server (PostgreSQL ${major}) does not support server-side compression, which needs ` +
         'PostgreSQL 15 or later: compress on the client instead (--compress=client-lz4:3)');
-      expect(() => serverCompressionOptions(resolveCompression('server-gzip'), major)).toThrow(CompressionError);
+      expect(() => serverCompressionOptions(resolveCompression('server-gzip'), major)).toThrow(expect.objectContaining({ code: 'ERR_PGBB_COMPRESSION' }));
     }
     expect(() => checkServerCompression(resolveCompression('client-gzip'), 13)).not.toThrow();
   });
@@ -43,7 +42,7 @@ describe('mapServerCompressionError', () => {
       'invalid compression specification: this build does not support compression with LZ4']) {
       const cause = serverError(msg, msg.startsWith('invalid') ? '42601' : '0A000');
       const mapped = mapServerCompressionError(cause, spec);
-      expect(mapped).toBeInstanceOf(CompressionError);
+      expect(mapped).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
       expect(mapped!.algorithm).toBe('lz4');
       expect(mapped!.cause).toBe(cause);
       expect(mapped!.message).toContain('the server was built without lz4 support');

@@ -13,8 +13,7 @@ export function configError(fn: () => unknown): ConfigError {
   try {
     fn();
   } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('ERR_PGBB_CONFIG');
+    expect(err).toMatchObject({ code: 'ERR_PGBB_CONFIG' });
     return err as ConfigError;
   }
   throw new Error('expected a ConfigError');

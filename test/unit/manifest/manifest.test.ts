@@ -1,10 +1,10 @@
-import { createHash, randomInt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ManifestError } from '../../../src/errors.js';
 import { parseLsn } from '../../../src/lsn.js';
 import { buildManifest, escapeManifestString, formatManifestTime, ManifestBuilder } from '../../../src/manifest/build.js';
 import { ManifestParser, parseManifest } from '../../../src/manifest/parse.js';
 import type { BackupManifest } from '../../../src/manifest/types.js';
+import { splits } from '../helpers/splits.js';
 
 /** A manifest written the way a PostgreSQL 17 server writes one, checksum computed here. */
 function withChecksum(body: string): Buffer {
@@ -40,13 +40,9 @@ const V1 = withChecksum([
   '',
 ].join('\n'));
 
-function feedInChunks(bytes: Buffer, sizes: () => number): BackupManifest {
+function feed(chunks: Buffer[]): BackupManifest {
   const p = new ManifestParser();
-  for (let i = 0; i < bytes.length;) {
-    const n = Math.max(1, sizes());
-    p.push(bytes.subarray(i, i + n));
-    i += n;
-  }
+  for (const c of chunks) p.push(c);
   return p.end();
 }
 
@@ -58,8 +54,7 @@ function expectManifestError(bytes: Buffer | string, pattern: RegExp): void {
   } catch (err) {
     caught = err;
   }
-  expect(caught).toBeInstanceOf(ManifestError);
-  expect((caught as ManifestError).code).toBe('ERR_PGBB_MANIFEST');
+  expect(caught).toMatchObject({ code: 'ERR_PGBB_MANIFEST' });
   expect((caught as Error).message).toMatch(pattern);
 }
 
@@ -91,9 +86,7 @@ describe('parseManifest', () => {
 
   it('gives the same result fed whole, byte by byte, in 321-byte chunks and at random splits', () => {
     const whole = parseManifest(V2);
-    expect(feedInChunks(V2, () => 1)).toEqual(whole);
-    expect(feedInChunks(V2, () => 321)).toEqual(whole);
-    for (let r = 0; r < 20; r++) expect(feedInChunks(V2, () => randomInt(1, 80))).toEqual(whole);
+    for (const [how, chunks] of splits(V2)) expect(feed(chunks), how).toEqual(whole);
     for (let cut = 0; cut <= V2.length; cut++) {
       const p = new ManifestParser();
       p.push(V2.subarray(0, cut));

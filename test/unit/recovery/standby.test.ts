@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/errors.js';
 import { parseConnectionString } from '../../../src/connection/conninfo.js';
 import { resolveConnectionOptions } from '../../../src/connection/options.js';
 import type { ConnectionOptions } from '../../../src/connection/types.js';
@@ -102,7 +101,7 @@ describe('recovery configuration', () => {
 
   it('rejects slot names the server would refuse', () => {
     for (const slotName of ['Bad', 'a-b', "x'y", '', 'a'.repeat(64)]) {
-      expect(() => recoveryConfigContents({ primaryConninfo: 'host=db', slotName })).toThrow(ConfigError);
+      expect(() => recoveryConfigContents({ primaryConninfo: 'host=db', slotName })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
     }
   });
 

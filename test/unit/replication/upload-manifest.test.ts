@@ -1,7 +1,7 @@
 // UPLOAD_MANIFEST over a scripted connection: the CopyIn exchange, chunking, version gate, advice.
 import { describe, expect, it } from 'vitest';
 import type { ReplicationConnectionApi } from '../../../src/connection/types.js';
-import { ProtocolError, ServerError, UnsupportedServerError } from '../../../src/errors.js';
+import { ServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { uploadManifest, withIncrementalAdvice } from '../../../src/replication/commands.js';
 
@@ -41,13 +41,13 @@ describe('uploadManifest', () => {
 
   it('refuses 13-16 before sending anything', async () => {
     const { conn, log } = fake(16, [copyIn, done]);
-    await expect(uploadManifest(conn, Buffer.from('{}'))).rejects.toBeInstanceOf(UnsupportedServerError);
+    await expect(uploadManifest(conn, Buffer.from('{}'))).rejects.toMatchObject({ code: 'ERR_PGBB_UNSUPPORTED_SERVER' });
     expect(log).toEqual([]);
   });
 
   it('fails on a response without COPY', async () => {
     const { conn } = fake(17, [done]);
-    await expect(uploadManifest(conn, Buffer.from('{}'))).rejects.toBeInstanceOf(ProtocolError);
+    await expect(uploadManifest(conn, Buffer.from('{}'))).rejects.toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
   });
 
   it('adds advice to a manifest of another cluster', async () => {
@@ -55,7 +55,7 @@ describe('uploadManifest', () => {
       message: 'system identifier in backup manifest is 1, but database system identifier is 2' });
     const { conn } = fake(17, [copyIn], err);
     const got = await uploadManifest(conn, Buffer.from('{}')).catch((e: unknown) => e);
-    expect(got).toBeInstanceOf(ServerError);
+    expect(got).toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect((got as ServerError).message).toMatch(/another cluster/);
     expect((got as ServerError).serverMessage).toBe(err.serverMessage);
   });

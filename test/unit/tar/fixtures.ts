@@ -2,6 +2,9 @@
 // src/tar/header.ts, so the codec is not only checked against itself.
 import { extractTar, type ExtractOptions, type TarExtractor } from '../../../src/tar/extract.js';
 import type { TarHeader } from '../../../src/tar/header.js';
+import type { SplitOptions } from '../helpers/splits.js';
+
+export { chunked, prng } from '../helpers/splits.js';
 
 export interface RawHeaderSpec {
   name: string;
@@ -83,46 +86,8 @@ export function paxRecord(key: string, value: string): string {
 
 export const END = Buffer.alloc(1024);
 
-/** A deterministic pseudo-random generator (mulberry32), so failing splits can be reproduced. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function chunked(buf: Buffer, size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
-  return out;
-}
-
-export function randomSplit(buf: Buffer, seed: number, maxChunk = 2000): Buffer[] {
-  const rand = prng(seed);
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i < buf.length) {
-    const n = 1 + Math.floor(rand() * maxChunk);
-    out.push(buf.subarray(i, i + n));
-    i += n;
-  }
-  return out;
-}
-
-/** Every way the style guide asks a fixture to be fed: whole, byte by byte, 321-byte chunks, random splits. */
-export function splits(buf: Buffer): [string, Buffer[]][] {
-  return [
-    ['whole', [buf]],
-    ['byte by byte', chunked(buf, 1)],
-    ['321-byte chunks', chunked(buf, 321)],
-    ['512-byte chunks', chunked(buf, 512)],
-    ...[1, 2, 3, 4, 5].map((seed): [string, Buffer[]] => [`random split #${seed}`, randomSplit(buf, seed)]),
-  ];
-}
+/** Tar archives are also fed in 512-byte blocks, the unit the extractor works in. */
+export const TAR_SPLITS: SplitOptions = { chunkSizes: [321, 512] };
 
 export async function* source(chunks: Iterable<Buffer>): AsyncGenerator<Buffer> {
   for (const c of chunks) yield c;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ServerError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
 import { startReplicationCommand, startWalStream, type WalStreamOptions } from '../../../src/wal/streamer.js';
@@ -118,7 +118,7 @@ describe('startWalStream', () => {
     };
     const { conn, sink, stream } = setup([script], { slotName: 'slot1' });
     // Let the keepalives through, then stop.
-    while (conn.pulls < 5) await new Promise((r) => setTimeout(r, 1));
+    await vi.waitFor(() => expect(conn.pulls).toBeGreaterThanOrEqual(5), { timeout: 5000, interval: 1 });
     await stream.stop();
     expect(conn.statements).toEqual(['START_REPLICATION SLOT "slot1" PHYSICAL 0/300000 TIMELINE 1']);
     // The reply, then the last update sent before CopyDone.
@@ -145,7 +145,7 @@ describe('startWalStream', () => {
       yield commandComplete;
     };
     const { conn, sink, stream } = setup([script]);
-    while (conn.pulls < 4) await new Promise((r) => setTimeout(r, 1));
+    await vi.waitFor(() => expect(conn.pulls).toBeGreaterThanOrEqual(4), { timeout: 5000, interval: 1 });
     await stream.stop();
     expect(conn.statusUpdates).toEqual([
       { write: SEG3 + 1000n, flush: 0n, apply: 0n, replyRequested: false },
@@ -163,7 +163,7 @@ describe('startWalStream', () => {
       yield commandComplete;
     };
     const { conn, sink, stream } = setup([script], { finalizeLastSegment: 'rename-padded' });
-    while (stream.position < SEG3 + 0x3000n) await new Promise((r) => setTimeout(r, 1));
+    await vi.waitFor(() => expect(stream.position).toBe(SEG3 + 0x3000n), { timeout: 5000, interval: 1 });
     expect(conn.copyDoneSent).toBe(0);
     stream.setEndLsn(lsn(SEG3 + 0x2000n));
     const result = await stream.done;
@@ -174,15 +174,20 @@ describe('startWalStream', () => {
   });
 
   it('stop() before CopyBothResponse sends CopyDone as soon as the COPY starts', async () => {
+    let startCopy!: () => void;
+    const copyStarts = new Promise<void>((r) => { startCopy = r; });
     const script: Script = async function* (conn) {
-      await new Promise((r) => setTimeout(r, 5));
+      await copyStarts;
       yield copyBoth;
       await conn.waitCopyDone();
       yield copyDone;
       yield commandComplete;
     };
     const { conn, sink, stream } = setup([script]);
-    await stream.stop();
+    const stopped = stream.stop();
+    expect(conn.copyDoneSent).toBe(0);
+    startCopy();
+    await stopped;
     expect(conn.copyDoneSent).toBe(1);
     expect(sink.ops).toEqual(['finish']);
   });
@@ -288,7 +293,7 @@ describe('startWalStream', () => {
     };
     const { sink, stream } = setup([script]);
     const err = await stream.done.catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER', sqlState: '58P01' });
     expect((err as ServerError).serverMessage).toContain('has already been removed');
     expect((err as Error).message).toContain('replication slot');
@@ -328,7 +333,7 @@ describe('startWalStream', () => {
       await new Promise(() => undefined);
     };
     const { conn, sink, stream } = setup([script], { signal: ac.signal });
-    while (conn.pulls < 3) await new Promise((r) => setTimeout(r, 1));
+    await vi.waitFor(() => expect(conn.pulls).toBeGreaterThanOrEqual(3), { timeout: 5000, interval: 1 });
     ac.abort();
     await expect(stream.done).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     await expect(stream.stop()).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
@@ -344,7 +349,7 @@ describe('startWalStream', () => {
       yield commandComplete;
     };
     const { conn, sink, stream } = setup([script], { slotName: 's', statusIntervalMs: 15 });
-    while (conn.statusUpdates.filter((u) => u.flush === SEG3 + 0x100n).length < 2) await new Promise((r) => setTimeout(r, 5));
+    await vi.waitFor(() => expect(conn.statusUpdates.filter((u) => u.flush === SEG3 + 0x100n).length).toBeGreaterThanOrEqual(2), { timeout: 5000, interval: 1 });
     await stream.stop();
     expect(sink.ops).toContain('flush');
     const last = conn.statusUpdates.at(-1)!;
@@ -365,14 +370,14 @@ describe('startWalStream', () => {
     const conn0 = setup([script], { slotName: 's', statusIntervalMs: 10 });
     const { conn, sink, stream } = conn0;
     sink.gate = () => blocked;
-    while (conn.statusUpdates.length < 3) await new Promise((r) => setTimeout(r, 5));
+    await vi.waitFor(() => expect(conn.statusUpdates.length).toBeGreaterThanOrEqual(3), { timeout: 5000, interval: 1 });
     // CopyBoth and the first XLogData only: the second is not pulled while the write waits.
     expect(conn.pulls).toBe(2);
     expect(sink.ops).toEqual(['open 000000010000000000000003']);
     expect(conn.statusUpdates.every((u) => u.write === SEG3 && u.flush === 0n)).toBe(true);
     sink.gate = undefined;
     release();
-    while (stream.position < SEG3 + 0x200n) await new Promise((r) => setTimeout(r, 1));
+    await vi.waitFor(() => expect(stream.position).toBe(SEG3 + 0x200n), { timeout: 5000, interval: 1 });
     await stream.stop();
     expect(conn.pulls).toBeGreaterThanOrEqual(4);
   });
@@ -396,7 +401,7 @@ describe('startWalStream', () => {
     const { conn, sink, stream } = setup([script]);
     {
       await using s = stream;
-      while (s.position < SEG3 + 0x100n) await new Promise((r) => setTimeout(r, 1));
+      await vi.waitFor(() => expect(s.position).toBe(SEG3 + 0x100n), { timeout: 5000, interval: 1 });
     }
     expect(conn.copyDoneSent).toBe(1);
     expect(sink.ops.at(-1)).toBe('finish');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TarWalSink, walTarHeader } from '../../../src/wal/tar-sink.js';
+import { deferred, settle } from '../helpers/deferred.js';
 
 const SEG = 1024 * 1024;
 let dir: string;
@@ -96,59 +97,59 @@ describe('TarWalSink', () => {
   });
 
   it('applies backpressure: write() waits for the output to drain', async () => {
-    const released: (() => void)[] = [];
+    const acks = deferred();
     let received = 0;
+    let acked = 0;
     const slow = new Writable({
       highWaterMark: 1024,
       write(chunk: Buffer, _enc, cb) {
         received += chunk.length;
-        released.push(cb);
+        void acks.promise.then(() => { acked += chunk.length; cb(); });
       },
     });
     const sink = new TarWalSink({ output: slow, end: false });
-    const open = sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 });
     // The header (512 bytes) fits under the high-water mark.
-    await open;
-    let resolved = false;
-    const w = sink.write(pattern(4096, 4)).then(() => { resolved = true; });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(resolved).toBe(false);
-    while (released.length > 0) released.shift()!();
-    await new Promise((r) => setTimeout(r, 5));
-    while (released.length > 0) released.shift()!();
+    await sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 });
+    let ackedWhenWritten: number | undefined;
+    const w = sink.write(pattern(4096, 4)).then(() => { ackedWhenWritten = acked; });
+    await settle();
+    expect(ackedWhenWritten).toBeUndefined();
+    acks.resolve();
     await w;
-    expect(resolved).toBe(true);
+    // It resolved once the output drained, not before.
+    expect(ackedWhenWritten).toBe(512 + 4096);
     expect(received).toBe(512 + 4096);
-    // flush() waits until every chunk was acknowledged.
-    let flushed = false;
-    const f = sink.flush().then(() => { flushed = true; });
-    await new Promise((r) => setTimeout(r, 5));
-    expect(flushed).toBe(true);
-    await f;
+    // flush() waits until every chunk was acknowledged: here they all were.
+    await sink.flush();
+    expect(slow.writableLength).toBe(0);
   });
 
   it('flush() resolves only after the output acknowledged the bytes, then calls sync', async () => {
-    const pending: (() => void)[] = [];
-    const out = new Writable({ highWaterMark: 1 << 20, write(_c, _e, cb) { pending.push(cb); } });
-    let synced = 0;
-    const sink = new TarWalSink({ output: out, end: false, sync: async () => { synced++; } });
+    const acks = deferred();
+    let acked = 0;
+    const out = new Writable({
+      highWaterMark: 1 << 20,
+      write(c: Buffer, _e, cb) { void acks.promise.then(() => { acked += c.length; cb(); }); },
+    });
+    let ackedWhenSynced: number | undefined;
+    const sink = new TarWalSink({ output: out, end: false, sync: async () => { ackedWhenSynced = acked; } });
     await sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 });
     await sink.write(pattern(100, 5));
-    let flushed = false;
-    const f = sink.flush().then(() => { flushed = true; });
-    await new Promise((r) => setTimeout(r, 10));
-    expect(flushed).toBe(false);
-    expect(synced).toBe(0);
-    while (pending.length > 0) { pending.shift()!(); await new Promise((r) => setImmediate(r)); }
+    let ackedWhenFlushed: number | undefined;
+    const f = sink.flush().then(() => { ackedWhenFlushed = acked; });
+    await settle();
+    expect(ackedWhenSynced).toBeUndefined();
+    expect(ackedWhenFlushed).toBeUndefined();
+    acks.resolve();
     await f;
-    expect(synced).toBe(1);
+    expect(ackedWhenSynced).toBe(512 + 100);
+    expect(ackedWhenFlushed).toBe(512 + 100);
   });
 
   it('rejects writes when the output fails, and abort() destroys an owned output', async () => {
     const out = new Writable({ write(_c, _e, cb) { cb(new Error('disk on fire')); } });
     const sink = new TarWalSink({ output: out });
     await sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 }).catch(() => undefined);
-    await new Promise((r) => setImmediate(r));
     await expect(sink.write(Buffer.alloc(10))).rejects.toMatchObject({ code: 'ERR_PGBB_IO', message: expect.stringContaining('disk on fire') });
     await sink.abort();
     expect(out.destroyed).toBe(true);
