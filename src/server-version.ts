@@ -14,12 +14,6 @@ import { UnsupportedServerError } from './errors.js';
 export const MIN_SERVER_MAJOR = 13;
 /** Newest PostgreSQL major version pg-basebackup supports: the newest one it is tested with. */
 export const MAX_SERVER_MAJOR = 18;
-/**
- * The same value as {@link MAX_SERVER_MAJOR}, under its former name.
- * @deprecated Use {@link MAX_SERVER_MAJOR}: servers newer than it are refused, not merely untested.
- */
-export const MAX_TESTED_SERVER_MAJOR = MAX_SERVER_MAJOR;
-
 /** Major version of a `server_version_num` (170002 → 17). */
 export function serverMajorOf(serverVersionNum: number): number {
   return Math.floor(serverVersionNum / 10000);

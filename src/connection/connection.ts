@@ -31,7 +31,7 @@ import type {
 
 export type { BufferedMessages } from './command.js';
 export type { ConnectionTuning } from './pump.js';
-export { MAX_TESTED_SERVER_MAJOR, MIN_SERVER_MAJOR } from '../server-version.js';
+export { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR } from '../server-version.js';
 
 /**
  * A physical replication connection. Create one with {@link ReplicationConnection.connect}.
@@ -64,15 +64,15 @@ export class ReplicationConnection implements ReplicationConnectionApi {
    * sslmode as libpq: `disable` never sends SSLRequest; `allow` tries without TLS first and
    * retries with TLS when the server refuses that attempt; `prefer` (default) uses TLS when
    * the server accepts SSLRequest and retries without TLS if the handshake fails; `require`,
-   * `verify-ca` and `verify-full` fail with {@link TlsError} when the server refuses SSL.
+   * `verify-ca` and `verify-full` fail with `TlsError` when the server refuses SSL.
    * Unix sockets never use TLS (as libpq).
    *
-   * The whole sequence is bounded by `connectTimeoutMs` ({@link ConnectTimeoutError}) and
-   * `signal` ({@link AbortError}); with a string, neither is set, so only `PGCONNECT_TIMEOUT`
+   * The whole sequence is bounded by `connectTimeoutMs` (`ConnectTimeoutError`) and
+   * `signal` (`AbortError`); with a string, neither is set, so only `PGCONNECT_TIMEOUT`
    * or `connect_timeout` in the string bound it.
    *
    * Servers older than 13 or newer than {@link MAX_SERVER_MAJOR} (the newest major
-   * pg-basebackup is tested with) are refused with {@link UnsupportedServerError}.
+   * pg-basebackup is tested with) are refused with `UnsupportedServerError`.
    *
    * @example
    * ```ts
@@ -219,7 +219,7 @@ export class ReplicationConnection implements ReplicationConnectionApi {
    * after `closeTimeoutMs`). When a command is running, a walsender sending a COPY does not read
    * what we send until it is done, so waiting would mean receiving (and discarding) the rest of
    * the COPY: the socket is then closed at once after Terminate, and the running command
-   * rejects with {@link ConnectionClosedError}.
+   * rejects with `ConnectionClosedError`.
    */
   close(): Promise<void> {
     return this.#pump.close();

@@ -20,7 +20,7 @@
  * ```
  * @module pg-basebackup/connection
  */
-export { MAX_TESTED_SERVER_MAJOR, ReplicationConnection, type ConnectionTuning } from '../connection/connection.js';
+export { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR, ReplicationConnection, type ConnectionTuning } from '../connection/connection.js';
 export type {
   ChannelBindingMode, ConnectionEvents, ConnectionOptions, ConnectionState, QueryResult, ReplicationConnectionApi,
   ResolvedConnectionOptions, ServerNotice, SslMode,

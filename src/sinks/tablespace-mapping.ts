@@ -28,7 +28,7 @@ function isWindowsAbsolute(path: string): boolean {
  * Parses one `OLDDIR=NEWDIR` mapping, as pg_basebackup's tablespace_list_append: a literal `=` in a
  * path is written `\=`; neither side may be empty; a second unescaped `=` is refused; OLDDIR must be
  * absolute by Unix or Windows rules (it is a server path), NEWDIR absolute here. Both come back
- * canonicalized ({@link canonicalizePath}).
+ * canonicalized (`canonicalizePath`).
  * @throws ConfigError with pg_basebackup's reason.
  *
  * @example
