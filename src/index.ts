@@ -52,6 +52,15 @@ export type { WalSink, WalSegmentTarget, WalSegmentCloseMode, WalServerSettings 
 export { DirectoryWalSink, type DirectoryWalSinkOptions } from './wal/directory-sink.js';
 export { TarWalSink, type TarWalSinkOptions } from './wal/tar-sink.js';
 
+// Continuous WAL archiving (pg_receivewal's job).
+export { receiveWal, isRetryable, type ReceiveWalOptions, type WalReceiver, type ReceiverPhase } from './archive/receive.js';
+export type * from './archive/events.js';
+export { DirectoryWalStore, type DirectoryWalStoreOptions, type WalSegmentStore } from './archive/store.js';
+export { CompressedSegmentSink, type CompressedSegmentSinkOptions } from './archive/compressed-sink.js';
+export { findArchiveStart, type ArchiveFile, type ArchiveStart, type FindArchiveStartOptions } from './archive/start.js';
+export { PARTIAL_SUFFIX, archiveSegmentFileName, parseArchiveFileName, type ArchiveFileName } from './archive/names.js';
+export { WalArchiveGapError, WalArchiveMismatchError } from './archive/errors.js';
+
 // Tar and output sinks.
 export { extractTar, readBody, TarExtractor } from './tar/extract.js';
 export type { TarEntry, TarEntryBody, ExtractOptions } from './tar/extract.js';
