@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { ReceiveWalEvent, WalReceiver } from '../../src/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
 import { startCluster, type Cluster } from '../harness/index.js';
@@ -88,4 +88,162 @@ export async function collect(receiver: WalReceiver, until?: (ev: ReceiveWalEven
 
 export function lsnText(l: Lsn): string {
   return formatLsn(l);
+}
+
+/**
+ * A TCP proxy in front of a server: `cut()` closes every proxied connection (a network failure),
+ * `stall()` keeps them open but forwards nothing more in either direction (a hung server or a
+ * black-holed route); new connections are forwarded normally.
+ */
+export interface TcpProxy {
+  port: number;
+  /** Connections proxied so far. */
+  readonly connections: number;
+  cut(): void;
+  stall(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  const { createServer, connect } = await import('node:net');
+  type Pair = { client: import('node:net').Socket; upstream: import('node:net').Socket };
+  const live = new Set<Pair>();
+  const stalled = new Set<Pair>();
+  let connections = 0;
+  const server = createServer((client) => {
+    connections++;
+    const upstream = connect(targetPort, targetHost);
+    const pair = { client, upstream };
+    live.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      live.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const cut = (): void => {
+    for (const p of [...live]) {
+      p.client.destroy();
+      p.upstream.destroy();
+    }
+    live.clear();
+  };
+  return {
+    port,
+    get connections() {
+      return connections;
+    },
+    cut,
+    stall() {
+      for (const p of [...live]) {
+        p.client.unpipe(p.upstream);
+        p.upstream.unpipe(p.client);
+        p.client.pause();
+        p.upstream.pause();
+        stalled.add(p);
+      }
+      live.clear();
+    },
+    async close() {
+      cut();
+      for (const p of stalled) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Events of a running receiver, collected in the background, with waits on them. */
+export class EventLog {
+  readonly events: ReceiveWalEvent[] = [];
+  readonly done: Promise<unknown>;
+  constructor(receiver: WalReceiver) {
+    this.done = (async () => {
+      try {
+        for await (const ev of receiver) this.events.push(ev);
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    })();
+  }
+
+  count(type: ReceiveWalEvent['type'], from = 0): number {
+    return this.events.slice(from).filter((e) => e.type === type).length;
+  }
+
+  /** Wait until `n` events of `type` arrived after index `from`; returns the index after the n-th. */
+  async waitFor(type: ReceiveWalEvent['type'], n = 1, from = 0, timeoutMs = 60_000): Promise<number> {
+    await vi.waitFor(async () => {
+      const err = await Promise.race([this.done, Promise.resolve('running')]);
+      if (err !== 'running') throw new Error(`the receiver ended: ${String(err)}`);
+      if (this.count(type, from) < n) throw new Error(`waiting for ${n} ${type} events after #${from} (have ${this.count(type, from)})`);
+    }, { timeout: timeoutMs, interval: 50 });
+    let seen = 0;
+    for (let i = from; i < this.events.length; i++) {
+      if (this.events[i]!.type === type && ++seen === n) return i + 1;
+    }
+    return this.events.length;
+  }
+}
+
+/** Background write load (inserts, a WAL switch every few); errors while the server is down are retried. */
+export function startLoad(c: Cluster): () => Promise<number> {
+  let stop = false;
+  let writes = 0;
+  const running = (async () => {
+    while (!stop) {
+      try {
+        await c.sql(`insert into t select g, repeat('l', 100) from generate_series(1, 300) g`);
+        if (++writes % 4 === 0) await c.sql('select pg_switch_wal()');
+      } catch {
+        // The server is restarting: try again shortly.
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  })();
+  return async () => {
+    stop = true;
+    await running;
+    return writes;
+  };
+}
+
+/**
+ * The archive is whole: complete segments contiguous and equal to the server's, each completed
+ * once; the .partial (if any) is the segment after the last complete one and agrees with the
+ * server's bytes as far as it was written.
+ */
+export function expectWholeArchive(c: Cluster, dir: string, events: ReceiveWalEvent[]): void {
+  const done = events.filter((e): e is Extract<ReceiveWalEvent, { type: 'segment-completed' }> => e.type === 'segment-completed');
+  expect(new Set(done.map((e) => e.segment)).size, 'each segment completed once').toBe(done.length);
+  expect(expectSameAsServer(c, done)).toBe(done.length);
+  const names = archivedSegments(dir);
+  expectContiguous(names);
+  for (const n of names) {
+    const archived = readFileSync(join(dir, n));
+    const server = serverSegment(c, n);
+    if (server) expect(sha256(archived), n).toBe(sha256(server));
+  }
+  const partials = readdirSync(dir).filter((f) => f.endsWith('.partial'));
+  expect(partials.length).toBeLessThanOrEqual(1);
+  const lastPartial = events.filter((e) => e.type === 'segment-partial').at(-1);
+  if (partials.length === 1 && lastPartial?.type === 'segment-partial') {
+    const seg = partials[0]!.slice(0, 24);
+    expect(seg).toBe(lastPartial.segment);
+    if (names.length > 0) expectContiguous([...names, seg]);
+    const written = Number(lastPartial.endLsn - lastPartial.startLsn);
+    const mine = readFileSync(join(dir, partials[0]!)).subarray(0, written);
+    const server = serverSegment(c, seg);
+    if (server) expect(mine.equals(server.subarray(0, written)), `${seg} prefix of ${written} bytes`).toBe(true);
+  }
 }
