@@ -83,8 +83,9 @@ export interface ReceiveWalOptions {
   /**
    * A session fails (and reconnects) when the server sends nothing for this long while streaming:
    * a server that hangs without closing the connection is not waited for forever. Status updates
-   * ask the server for a reply, so a healthy idle server answers well within it.
-   * @default 60000, or 3 × statusIntervalMs when that is larger
+   * ask the server for a reply, so a healthy idle server answers well within it. With
+   * `statusIntervalMs: 0` give it explicitly, above the server's `wal_sender_timeout` / 2.
+   * @default 60000, or 3 × statusIntervalMs when that is larger; none when statusIntervalMs is 0
    */
   serverTimeoutMs?: number;
   /**
@@ -128,7 +129,7 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof ServerError) {
     if (isGapError(err)) return false;
     const s = err.sqlState;
-    return s.startsWith('57') || s.startsWith('08') || s === '53300' || s === '55006' || s === '55000';
+    return s.startsWith('57') || s.startsWith('08') || s === '53300' || s === '55006';
   }
   return err instanceof ConnectionError || err instanceof ConnectTimeoutError || err instanceof ConnectionClosedError ||
     err instanceof WalStreamError;
@@ -216,7 +217,7 @@ class Receiver implements WalReceiver {
   }
 
   #start(): void {
-    if (this.#started !== undefined) return;
+    if (this.#started !== undefined || this.#finished) return;
     const signal = this.#o.signal;
     const onAbort = (): void => this.#requestStop('aborted');
     if (signal?.aborted) onAbort();
@@ -341,13 +342,16 @@ class Receiver implements WalReceiver {
 
       this.#phase = 'streaming';
       const interval = this.#o.statusIntervalMs ?? 10_000;
+      // Without periodic updates nothing asks the server to speak: only its own keepalives (every
+      // half wal_sender_timeout, which may be off) would arrive, so no default timeout then.
+      const serverTimeoutMs = this.#o.serverTimeoutMs ?? (interval > 0 ? Math.max(60_000, 3 * interval) : undefined);
       const stream = startWalStream({
         connection: conn, startLsn: start.startLsn, timeline: start.timeline, segmentSize,
         ...(this.#o.slotName !== undefined ? { slotName: this.#o.slotName } : {}),
         ...(this.#o.endLsn !== undefined ? { endLsn: this.#o.endLsn } : {}),
         statusIntervalMs: interval,
         synchronous: this.#o.synchronous ?? false,
-        serverTimeoutMs: this.#o.serverTimeoutMs ?? Math.max(60_000, 3 * interval),
+        ...(serverTimeoutMs !== undefined ? { serverTimeoutMs } : {}),
         finalizeLastSegment: 'keep-partial',
         sink: this.#trackingSink(this.#store.openSink(), segmentSize, onProgress),
         onTimelineSwitch: (s) => {

@@ -4,7 +4,7 @@
  * @module
  */
 import {
-  createReplicationSlot, dropReplicationSlot, formatLsn, parseConnectionString, parseLsn, receiveWal,
+  COMPRESSION_SUFFIX, createReplicationSlot, dropReplicationSlot, formatLsn, parseConnectionString, parseLsn, receiveWal,
   ReplicationConnection, ServerError, type ConnectionOptions, type Lsn, type ReceiveWalEvent,
 } from '../index.js';
 import { parseArgs, rejectOperands, UsageError, type CommandSpec, type OptionSpec } from './args.js';
@@ -160,7 +160,7 @@ export function eventToJson(ev: ReceiveWalEvent): Record<string, unknown> {
 }
 
 /** The `-v` line pg_receivewal prints for an event (or a warning for reconnections), if any. */
-function describeEvent(ev: ReceiveWalEvent, reporter: Reporter): void {
+function describeEvent(ev: ReceiveWalEvent, reporter: Reporter, compression: CompressionSpec | undefined): void {
   switch (ev.type) {
     case 'connected':
       reporter.info(`starting log streaming at ${formatLsn(ev.startLsn)} (timeline ${ev.startTimeline})`);
@@ -169,7 +169,7 @@ function describeEvent(ev: ReceiveWalEvent, reporter: Reporter): void {
       reporter.info(`finished segment at ${formatLsn(ev.endLsn)} (timeline ${ev.timeline})`);
       break;
     case 'segment-partial':
-      reporter.info(`not renaming "${ev.segment}.partial", segment is not complete`);
+      reporter.info(`not renaming "${ev.segment}${COMPRESSION_SUFFIX[compression?.algorithm ?? 'none']}.partial", segment is not complete`);
       break;
     case 'timeline-switch':
       reporter.info(`switched to timeline ${ev.to} at ${formatLsn(ev.switchLsn)}`);
@@ -236,7 +236,7 @@ async function stream(cli: ReceiveWalCliOptions, connection: ConnectionOptions, 
     last = ev;
     if (ev.type === 'segment-completed') segments++;
     if (cli.json && ev.type !== 'stopped') ctx.stdout.write(`${JSON.stringify(eventToJson(ev))}\n`);
-    else if (!cli.json) describeEvent(ev, reporter);
+    else if (!cli.json) describeEvent(ev, reporter, cli.compression);
   }
   const stopped = last?.type === 'stopped' ? last : undefined;
   return {

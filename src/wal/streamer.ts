@@ -645,7 +645,9 @@ class Streamer implements WalStream {
     this.#watchdog = setTimeout(() => {
       this.#watchdog = undefined;
       if (!this.#inCopy) return;
-      if (Date.now() - this.#lastMessageAt < timeout) {
+      // A busy sink is why nothing was read (backpressure): the silence is ours, not the server's.
+      if (Date.now() - this.#lastMessageAt < timeout || this.#sinkOps > 0) {
+        if (this.#sinkOps > 0) this.#lastMessageAt = Date.now();
         this.#armWatchdog();
         return;
       }

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createReplicationSlot, dropReplicationSlot, receiveWal, ReplicationConnection, runBackup,
-  WalArchiveGapError, type ReceiveWalEvent, type SegmentCompletedEvent,
+  WalArchiveGapError, type ReceiveWalEvent, type SegmentCompletedEvent, type StatusReportedEvent,
 } from '../../src/index.js';
 import { parseLsn } from '../../src/lsn.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
 import {
-  archivedSegments, collect, expectContiguous, expectSameAsServer, makeWal, modeOf, SEG, walCluster,
+  archivedSegments, collect, EventLog, expectContiguous, expectSameAsServer, makeWal, modeOf, SEG, walCluster,
 } from './receive-wal-helpers.js';
 
 const majors = testMajors().filter((m) => m === 15 || m === 17).length > 0
@@ -123,6 +123,31 @@ describe.concurrent('receiveWal', () => {
         } finally {
           await withConn(c, (conn) => dropReplicationSlot(conn, 'comp_slot'));
         }
+      });
+
+      it('reports flush only with a slot or --synchronous; --synchronous reports every write as flushed at once', async () => {
+        const statusEvents = async (synchronous: boolean) => {
+          const receiver = receiveWal({ connection: trustTcp(c), directory: join(tmp, `report-${synchronous}`), synchronous,
+            statusIntervalMs: synchronous ? 0 : 200 });
+          const log = new EventLog(receiver);
+          try {
+            await log.waitFor('connected');
+            await c.sql(`insert into t select g, 'r' from generate_series(1, 500) g`);
+            const started = await log.waitFor('segment-started');
+            await c.sql(`insert into t select g, 'r' from generate_series(1, 500) g`);
+            await log.waitFor('status-reported', 3, started);
+          } finally {
+            await receiver.stop();
+          }
+          expect(await log.done).toBeUndefined();
+          return log.events.filter((e): e is StatusReportedEvent => e.type === 'status-reported');
+        };
+        const plain = await statusEvents(false);
+        expect(plain.every((e) => e.flush === 0n)).toBe(true);
+        const sync = await statusEvents(true);
+        expect(sync.length).toBeGreaterThanOrEqual(3);
+        for (const e of sync) expect(e.flush).toBe(e.write);
+        expect(sync.at(-1)!.write).toBeGreaterThan(sync[0]!.write);
       });
 
       it('refuses to leave a hole when the server already removed the archive\'s next segment', async () => {
