@@ -5,8 +5,8 @@
 // agrees with the server.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { receiveWal } from '../../src/index.js';
-import { makeTempDir, testMajors, type Cluster } from '../harness/index.js';
+import { receiveWal, WalArchiveMismatchError } from '../../src/index.js';
+import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
 import { EventLog, expectWholeArchive, startLoad, startProxy, walCluster } from './receive-wal-helpers.js';
 
@@ -101,4 +101,37 @@ describe.concurrent('receiveWal faults', () => {
       });
     });
   }
+});
+
+describe('receiveWal on a reconnection to another cluster', () => {
+  const major = majors[0]!;
+  let a: Cluster;
+  let b: Cluster;
+  beforeAll(async () => {
+    // template: false gives the second cluster its own system identifier.
+    [a, b] = await Promise.all([walCluster(major), startCluster({ major, ssl: false, template: false, walSegmentSizeMb: 1 })]);
+  }, 300_000);
+  afterAll(async () => {
+    await Promise.all([a?.destroy(), b?.destroy()]);
+  });
+
+  it('stops with WalArchiveMismatchError instead of archiving another system\'s WAL', async () => {
+    const proxy = await startProxy(a.port);
+    const dir = join(await makeTempDir(`receive-wal-mismatch-${major}`), 'wal');
+    const receiver = receiveWal({ connection: trustTcp(a, { port: proxy.port }), directory: dir, reconnectDelayMs: 50 });
+    const log = new EventLog(receiver);
+    try {
+      await log.waitFor('connected');
+      proxy.retarget(b.port);
+      proxy.cut();
+      const err = await log.done;
+      expect(err).toBeInstanceOf(WalArchiveMismatchError);
+      expect((err as Error).message).toMatch(/system identifier changed/);
+      expect(log.count('reconnecting')).toBe(1);
+      expect(log.count('connected')).toBe(1);
+    } finally {
+      await receiver.stop();
+      await proxy.close();
+    }
+  });
 });

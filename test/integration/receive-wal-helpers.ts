@@ -101,6 +101,8 @@ export interface TcpProxy {
   readonly connections: number;
   cut(): void;
   stall(): void;
+  /** Send new connections to another port (e.g. another server). */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -110,9 +112,10 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
   const live = new Set<Pair>();
   const stalled = new Set<Pair>();
   let connections = 0;
+  let target = targetPort;
   const server = createServer((client) => {
     connections++;
-    const upstream = connect(targetPort, targetHost);
+    const upstream = connect(target, targetHost);
     const pair = { client, upstream };
     live.add(pair);
     client.pipe(upstream);
@@ -141,6 +144,9 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
       return connections;
     },
     cut,
+    retarget(p: number) {
+      target = p;
+    },
     stall() {
       for (const p of [...live]) {
         p.client.unpipe(p.upstream);
