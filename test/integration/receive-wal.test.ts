@@ -173,6 +173,21 @@ describe.concurrent('receiveWal', () => {
           const err = await collect(receiveWal({ connection: trustTcp(c), directory: dir })).catch((e: unknown) => e);
           expect(err).toBeInstanceOf(WalArchiveGapError);
           expect((err as Error).message).toContain(`segment ${nextSegment(archived)}`);
+          // With a slot created since, its restart position bounds the hole.
+          await withConn(c, (conn) => createReplicationSlot(conn, { name: 'late_slot' }));
+          try {
+            const [slot] = await c.sql<{ r: string }>(`select restart_lsn::text r from pg_replication_slots where slot_name = 'late_slot'`);
+            const withSlot = await collect(receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'late_slot' }))
+              .catch((e: unknown) => e);
+            expect(withSlot).toBeInstanceOf(WalArchiveGapError);
+            const gap = withSlot as WalArchiveGapError;
+            expect(gap.message).toContain(`segments ${nextSegment(archived)} to `);
+            const restart = parseLsn(slot!.r);
+            expect(gap.missingTo).toBe(restart - (restart % BigInt(SEG)));
+            expect(archivedSegments(dir).at(-1)).toBe(archived);
+          } finally {
+            await withConn(c, (conn) => dropReplicationSlot(conn, 'late_slot'));
+          }
         } finally {
           await c.sql(`alter system reset wal_keep_size`);
           await c.sql('select pg_reload_conf()');
