@@ -33,7 +33,7 @@ import type { WalSink } from '../wal/sink.js';
 import { startWalStream, type WalStream } from '../wal/streamer.js';
 import { WalArchiveGapError, WalArchiveMismatchError } from './errors.js';
 import type { ConnectedEvent, ReceiveWalEvent } from './events.js';
-import { findArchiveStart } from './start.js';
+import { findArchiveStart, type ArchiveFile } from './start.js';
 import { DirectoryWalStore, type WalSegmentStore } from './store.js';
 
 /** Options of {@link receiveWal}. */
@@ -103,6 +103,11 @@ export interface WalReceiver extends AsyncIterableIterator<ReceiveWalEvent>, Asy
   /** The current phase. */
   readonly phase: ReceiverPhase;
 }
+
+/** Size of XLogLongPageHeaderData, enough to read the system identifier and segment size. */
+const LONG_HEADER_BYTES = 40;
+/** `xlp_info` flag of a long page header (the first page of a segment). */
+const XLP_LONG_HEADER = 0x0002;
 
 /** Where a {@link WalReceiver} is in its life cycle (see the module documentation). */
 export type ReceiverPhase = 'idle' | 'connecting' | 'positioning' | 'streaming' | 'backoff' | 'stopped';
@@ -386,7 +391,11 @@ class Receiver implements WalReceiver {
       uncompressedBytes: (f) => this.#store.uncompressedBytes(f),
       onSkip: (f, reason) => this.#emit({ type: 'warning', message: `skipping "${f.name}" in the archive: ${reason}` }),
     });
-    if (found !== undefined) return { startLsn: found.startLsn, timeline: found.timeline, from: 'archive', basedOn: found.basedOn };
+    if (found !== undefined) {
+      const file = files.find((f) => f.name === found.basedOn);
+      if (file !== undefined) await this.#checkArchiveIdentity(file, segmentSize);
+      return { startLsn: found.startLsn, timeline: found.timeline, from: 'archive', basedOn: found.basedOn };
+    }
     if (this.#o.slotName !== undefined && conn.serverMajor >= 15) {
       const slot = await readReplicationSlot(conn, this.#o.slotName, { signal: this.#pause.signal });
       if (slot === null) {
@@ -401,6 +410,25 @@ class Receiver implements WalReceiver {
       }
     }
     return { startLsn: segmentStartOf(serverPos, segmentSize), timeline: serverTimeline, from: 'server' };
+  }
+
+  /**
+   * The archive must hold this server's WAL: the long header on the first page of the segment
+   * the archive resumes from carries the system identifier and the segment size (xlog_internal.h,
+   * XLogLongPageHeaderData). A segment with no page written yet (a zero-filled .partial) says nothing.
+   */
+  async #checkArchiveIdentity(file: ArchiveFile, segmentSize: number): Promise<void> {
+    if (this.#store.readSegmentStart === undefined) return;
+    const head = await this.#store.readSegmentStart(file, LONG_HEADER_BYTES);
+    if (head.length < LONG_HEADER_BYTES || (head.readUInt16LE(2) & XLP_LONG_HEADER) === 0) return;
+    const systemId = head.readBigUInt64LE(24).toString();
+    const pageSegmentSize = head.readUInt32LE(32);
+    if (systemId !== this.#systemId || pageSegmentSize !== segmentSize) {
+      throw new WalArchiveMismatchError(
+        `the archive in ${this.#store.description} holds WAL of another cluster ("${file.name}": system identifier ` +
+        `${systemId}, segment size ${pageSegmentSize}; the server: ${this.#systemId ?? '?'}, ${segmentSize}): archive ` +
+        'this server into another directory');
+    }
   }
 
   /** The archive's next segment is gone from the server: name the hole. */

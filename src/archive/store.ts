@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompressArchive } from '../compress/archive.js';
-import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
+import { algorithmFromFileName, NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 import { IoError } from '../errors.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { WalSegmentCloseMode, WalSink } from '../wal/sink.js';
@@ -32,6 +32,11 @@ export interface WalSegmentStore {
   list(): Promise<ArchiveFile[]>;
   /** The uncompressed size of a compressed segment in {@link WalSegmentStore.list}'s answer. */
   uncompressedBytes(file: ArchiveFile): Promise<number>;
+  /**
+   * Optional: the first `bytes` uncompressed bytes of a segment (fewer if it is shorter), so that
+   * the archive's system identifier is checked against the server's before anything is added.
+   */
+  readSegmentStart?(file: ArchiveFile, bytes: number): Promise<Buffer>;
   /**
    * A sink for one streaming session (one START_REPLICATION connection and its timeline
    * switches). A session that fails aborts its sink; the next session gets a new one. The sink
@@ -119,6 +124,20 @@ export class DirectoryWalStore implements WalSegmentStore {
     let total = 0;
     for await (const chunk of decompressArchive(createReadStream(join(this.directory, file.name)), name)) total += chunk.length;
     return total;
+  }
+
+  async readSegmentStart(file: ArchiveFile, bytes: number): Promise<Buffer> {
+    const name = file.name.endsWith(PARTIAL_SUFFIX) ? file.name.slice(0, -PARTIAL_SUFFIX.length) : file.name;
+    const parts: Buffer[] = [];
+    let have = 0;
+    const plain = algorithmFromFileName(name) === 'none';
+    const source = createReadStream(join(this.directory, file.name), plain ? { end: bytes - 1 } : {});
+    for await (const chunk of decompressArchive(source, name)) {
+      parts.push(Buffer.from(chunk));
+      have += chunk.length;
+      if (have >= bytes) break;
+    }
+    return Buffer.concat(parts).subarray(0, bytes);
   }
 
   openSink(): WalSink {

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveWal, WalArchiveMismatchError } from '../../src/index.js';
+import { parseLsn } from '../../src/lsn.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
 import { EventLog, expectWholeArchive, startLoad, startProxy, walCluster } from './receive-wal-helpers.js';
@@ -133,5 +134,20 @@ describe('receiveWal on a reconnection to another cluster', () => {
       await receiver.stop();
       await proxy.close();
     }
+  });
+
+  it('refuses to add a second cluster\'s WAL to an archive (system identifier in the first page)', async () => {
+    const dir = join(await makeTempDir(`receive-wal-other-${major}`), 'wal');
+    await a.sql(`insert into t select g, 'o' from generate_series(1, 300) g`);
+    const [cur] = await a.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
+    const endLsn = parseLsn(cur!.l);
+    const first = new EventLog(receiveWal({ connection: trustTcp(a), directory: dir, endLsn, compression: 'gzip' }));
+    expect(await first.done).toBeUndefined();
+    expect(first.count('segment-started')).toBeGreaterThan(0);
+    const other = new EventLog(receiveWal({ connection: trustTcp(b), directory: dir, compression: 'gzip' }));
+    const err = await other.done;
+    expect(err).toBeInstanceOf(WalArchiveMismatchError);
+    expect((err as Error).message).toMatch(/holds WAL of another cluster/);
+    expect(other.count('segment-started')).toBe(0);
   });
 });
