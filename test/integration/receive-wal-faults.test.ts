@@ -20,7 +20,8 @@ describe.concurrent('receiveWal faults', () => {
       let c: Cluster;
       let tmp: string;
       beforeAll(async () => {
-        c = await walCluster(major);
+        // The tests without a slot must find the WAL after a reconnection even under load.
+        c = await walCluster(major, { wal_keep_size: '512MB' });
         tmp = await makeTempDir(`receive-wal-faults-${major}`);
       }, 300_000);
       afterAll(async () => {

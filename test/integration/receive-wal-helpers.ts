@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, vi } from 'vitest';
+import { expect } from 'vitest';
 import type { ReceiveWalEvent, WalReceiver } from '../../src/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
 import { startCluster, type Cluster } from '../harness/index.js';
@@ -12,8 +12,8 @@ export const SEG = 1024 * 1024;
 export const SEGMENT_RE = /^[0-9A-F]{24}$/;
 
 /** A primary with 1 MB segments, ready for WAL tests. */
-export async function walCluster(major: number): Promise<Cluster> {
-  const c = await startCluster({ major, ssl: false, walSegmentSizeMb: 1 });
+export async function walCluster(major: number, conf?: Record<string, string>): Promise<Cluster> {
+  const c = await startCluster({ major, ssl: false, walSegmentSizeMb: 1, ...(conf ? { conf } : {}) });
   await c.sql('create table if not exists t(i int, pad text)');
   return c;
 }
@@ -172,33 +172,57 @@ export async function startProxy(targetPort: number, targetHost = '127.0.0.1'): 
 export class EventLog {
   readonly events: ReceiveWalEvent[] = [];
   readonly done: Promise<unknown>;
+  #ended = false;
+  #outcome: unknown;
+  #wake: (() => void)[] = [];
   constructor(receiver: WalReceiver) {
     this.done = (async () => {
       try {
-        for await (const ev of receiver) this.events.push(ev);
+        for await (const ev of receiver) {
+          this.events.push(ev);
+          this.#notify();
+        }
         return undefined;
       } catch (err) {
+        this.#outcome = err;
         return err;
+      } finally {
+        this.#ended = true;
+        this.#notify();
       }
     })();
+  }
+
+  #notify(): void {
+    for (const w of this.#wake.splice(0)) w();
   }
 
   count(type: ReceiveWalEvent['type'], from = 0): number {
     return this.events.slice(from).filter((e) => e.type === type).length;
   }
 
-  /** Wait until `n` events of `type` arrived after index `from`; returns the index after the n-th. */
-  async waitFor(type: ReceiveWalEvent['type'], n = 1, from = 0, timeoutMs = 60_000): Promise<number> {
-    await vi.waitFor(async () => {
-      const err = await Promise.race([this.done, Promise.resolve('running')]);
-      if (err !== 'running') throw new Error(`the receiver ended: ${String(err)}`);
-      if (this.count(type, from) < n) throw new Error(`waiting for ${n} ${type} events after #${from} (have ${this.count(type, from)})`);
-    }, { timeout: timeoutMs, interval: 50 });
-    let seen = 0;
-    for (let i = from; i < this.events.length; i++) {
-      if (this.events[i]!.type === type && ++seen === n) return i + 1;
+  /**
+   * Wait until `n` events of `type` arrived after index `from`; returns the index after the n-th.
+   * Fails at once if the receiver ends first.
+   */
+  async waitFor(type: ReceiveWalEvent['type'], n = 1, from = 0, timeoutMs = 50_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let seen = 0;
+      for (let i = from; i < this.events.length; i++) {
+        if (this.events[i]!.type === type && ++seen === n) return i + 1;
+      }
+      if (this.#ended) throw new Error(`the receiver ended before ${n} ${type} events: ${String(this.#outcome)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${n} ${type} events after #${from} (have ${seen})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
-    return this.events.length;
   }
 }
 
@@ -211,6 +235,9 @@ export function startLoad(c: Cluster): () => Promise<number> {
       try {
         await c.sql(`insert into t select g, repeat('l', 100) from generate_series(1, 300) g`);
         if (++writes % 4 === 0) await c.sql('select pg_switch_wal()');
+        // Paced: flat out, a 1 MB-segment server writes dozens of segments a second and checkpoints
+        // (max_wal_size is 64 segments) recycle them faster than a test can look at them.
+        await new Promise((r) => setTimeout(r, 20));
       } catch {
         // The server is restarting: try again shortly.
         await new Promise((r) => setTimeout(r, 100));
