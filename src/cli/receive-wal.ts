@@ -34,7 +34,7 @@ const options: OptionSpec[] = [
   { key: 'verbose', short: 'v', long: 'verbose', group: GEN, help: 'output verbose messages' },
   { key: 'compress', short: 'Z', long: 'compress', arg: 'required', metavar: 'METHOD[:DETAIL]', group: GEN,
     help: 'compress as specified (METHOD: gzip, lz4, zstd or none)' },
-  { key: 'json', long: 'json', group: GEN, help: 'print events as JSON lines on stdout' },
+  { key: 'json', long: 'json', group: GEN, help: 'print events as JSON lines on stdout\n(status updates too with -v)' },
   { key: 'version', short: 'V', long: 'version', group: GEN, help: 'print the version and exit' },
   { key: 'help', short: '?', long: 'help', group: GEN, help: 'print this help and exit' },
   ...connectionOptionSpecs({ statusInterval: true }),
@@ -235,7 +235,9 @@ async function stream(cli: ReceiveWalCliOptions, connection: ConnectionOptions, 
   for await (const ev of receiver) {
     last = ev;
     if (ev.type === 'segment-completed') segments++;
-    if (cli.json && ev.type !== 'stopped') ctx.stdout.write(`${JSON.stringify(eventToJson(ev))}\n`);
+    // Status updates go out every few seconds, and after every message with --synchronous: only with -v.
+    const quiet = ev.type === 'stopped' || (ev.type === 'status-reported' && cli.verbose === 0);
+    if (cli.json && !quiet) ctx.stdout.write(`${JSON.stringify(eventToJson(ev))}\n`);
     else if (!cli.json) describeEvent(ev, reporter, cli.compression);
   }
   const stopped = last?.type === 'stopped' ? last : undefined;
