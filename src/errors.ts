@@ -12,6 +12,7 @@
  * @module
  */
 
+
 /** Every `code` a {@link PgBackupError} can carry (the keys of {@link PgBackupErrorByCode}). */
 export type PgBackupErrorCode = keyof PgBackupErrorByCode;
 
@@ -434,6 +435,39 @@ export class CombineError extends PgBackupError {
 }
 
 /**
+ * The archive cannot continue without a gap: the server no longer has the WAL that follows the
+ * archive's newest segment (it was recycled before it was received). Reconnecting cannot help;
+ * streaming from the server's oldest WAL would leave a silent hole. Start a new archive after a
+ * new base backup, or restore the missing segments from elsewhere.
+ */
+export class WalArchiveGapError extends PgBackupError {
+  override name = 'WalArchiveGapError';
+  declare readonly code: 'ERR_PGBB_WAL_ARCHIVE_GAP';
+  /** First missing position (the archive's next segment start), an LSN (`formatLsn` prints it). */
+  readonly missingFrom: bigint;
+  /** First position the server still holds, when known (a slot's restart position). */
+  readonly missingTo: bigint | undefined;
+  constructor(message: string, options: PgBackupErrorOptions & { missingFrom: bigint; missingTo?: bigint | undefined }) {
+    super('ERR_PGBB_WAL_ARCHIVE_GAP', message, options);
+    this.missingFrom = options.missingFrom;
+    this.missingTo = options.missingTo;
+  }
+}
+
+/**
+ * The server is not the one this archive was streaming from (another system identifier or WAL segment
+ * size): archiving stops rather than mix two clusters' WAL in one directory. Point the receiver at the
+ * right server, or archive this one into a new directory.
+ */
+export class WalArchiveMismatchError extends PgBackupError {
+  override name = 'WalArchiveMismatchError';
+  declare readonly code: 'ERR_PGBB_WAL_ARCHIVE_MISMATCH';
+  constructor(message: string, options?: PgBackupErrorOptions) {
+    super('ERR_PGBB_WAL_ARCHIVE_MISMATCH', message, options);
+  }
+}
+
+/**
  * Each `code` with the class that carries it: `PgBackupErrorByCode['ERR_PGBB_SERVER']` is
  * {@link ServerError}. {@link isPgBackupError} uses it so that checking `code` narrows to the class.
  */
@@ -458,6 +492,8 @@ export interface PgBackupErrorByCode {
   ERR_PGBB_COMPRESSION: CompressionError;
   ERR_PGBB_VERIFY: VerifyError;
   ERR_PGBB_COMBINE: CombineError;
+  ERR_PGBB_WAL_ARCHIVE_GAP: WalArchiveGapError;
+  ERR_PGBB_WAL_ARCHIVE_MISMATCH: WalArchiveMismatchError;
 }
 
 /** Every error this library raises, as a union discriminated by `code`. */

@@ -45,6 +45,10 @@ export { WritableSink, type WritableSinkOptions } from './sinks/writable.js';
 export { parseTablespaceMapping, tablespaceMappingFrom } from './sinks/tablespace-mapping.js';
 export type { ArchiveInfo, BackupSink, InjectedFile, Injection, SinkCallOptions } from './sinks/types.js';
 
+// Archiving WAL continuously (pg_receivewal's job); the segment stores and archive naming are in pg-basebackup/wal.
+export { receiveWal, type ReceiverPhase, type ReceiveWalOptions, type WalReceiver } from './archive/receive.js';
+export type * from './archive/events.js';
+
 // Verifying and combining backups.
 export { verifyBackup, verifyBackupAll } from './verify/verify.js';
 export type {

@@ -1,9 +1,10 @@
 /**
  * The `pgbb` process (loaded by main.ts): process glue only. The first
  * SIGINT/SIGTERM aborts the running command through its AbortSignal, lets it
- * clean up (temporary slot dropped, partial output removed) and exits with 1; a
- * repeat within the same burst is the same interrupt, and a later one exits at
- * once after removing synchronously what the command registered (interrupt.ts).
+ * clean up (temporary slot dropped, partial output removed) and exits with the
+ * command's status (1 for a command it interrupts, 0 for receive-wal, which stops
+ * cleanly); a repeat within the same burst is the same interrupt, and a later one
+ * exits at once after removing synchronously what the command registered (interrupt.ts).
  * @module
  */
 import { AbortError } from '../index.js';
@@ -61,7 +62,8 @@ export async function main(version: string): Promise<void> {
     process.stderr.write(`pgbb: error: internal error: ${err instanceof Error ? err.name : 'unknown'}\n`);
     status = 1;
   }
-  if (controller.signal.aborted) status = 1;
+  // A command the signal made fail reports 1 itself (AbortError); one that stops cleanly on it
+  // (receive-wal, as pg_receivewal 16 does) reports 0.
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   // Exit explicitly: a library handle left open by an aborted command must not keep pgbb alive.
   process.exit(status);

@@ -12,10 +12,11 @@ import { combineCommand } from './combine.js';
 import { versionLine, type CliCommand, type CliContext, type CommandRun } from './context.js';
 import { identifyCommand } from './identify.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
+import { receiveWalCommand } from './receive-wal.js';
 import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
-export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand, combineCommand];
+export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand, combineCommand, receiveWalCommand];
 
 /** `pgbb --help`. */
 export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {

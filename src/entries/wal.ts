@@ -37,3 +37,8 @@ export {
   segmentStartLsn, segmentStartOf, timelineHistoryFileName, type ParsedSegmentName,
 } from '../wal/segments.js';
 export { compareLsn, INVALID_LSN, isLsnText, lsn, lsnAdd, lsnDiff, lsnSubtract } from '../lsn.js';
+export { isRetryable } from '../archive/receive.js';
+export { DirectoryWalStore, type DirectoryWalStoreOptions, type WalSegmentStore } from '../archive/store.js';
+export { CompressedSegmentSink, type CompressedSegmentSinkOptions } from '../archive/compressed-sink.js';
+export { findArchiveStart, type ArchiveFile, type ArchiveStart, type FindArchiveStartOptions } from '../archive/start.js';
+export { archiveSegmentFileName, PARTIAL_SUFFIX, parseArchiveFileName, type ArchiveFileName } from '../archive/names.js';

@@ -76,8 +76,11 @@ export interface WalSink {
   /**
    * Make everything written so far durable. Resolves only when it is (fsync for files);
    * the streamer reports the WAL as flushed to the server only after this resolves.
+   * Resolves `false` when the destination cannot make part of a segment durable (a compressed
+   * file, an object store that takes whole segments): the flush position then advances only
+   * when {@link WalSink.closeSegment} resolves.
    */
-  flush(): Promise<void>;
+  flush(): Promise<void | false>;
   /** Close the open segment (durably), naming it according to `mode`. */
   closeSegment(mode: WalSegmentCloseMode): Promise<void>;
   /**

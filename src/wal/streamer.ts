@@ -115,6 +115,24 @@ export interface WalStreamOptions {
   onSegment?: (info: { name: string; timeline: number; end: Lsn }) => void;
   /** Called when the stream moves to a new timeline. */
   onTimelineSwitch?: (info: { from: number; to: number; switchLsn: Lsn; restartLsn: Lsn }) => void;
+  /**
+   * Flush the sink and send a status update after every XLogData message, as pg_receivewal
+   * `--synchronous` does, so the client can serve as a synchronous standby. Implies that the
+   * flush position is reported unless `reportFlush` says otherwise.
+   * @default false
+   */
+  synchronous?: boolean;
+  /**
+   * Fail with {@link WalStreamError} when the server sends nothing for this many milliseconds
+   * while streaming: a server that stopped answering without closing the connection is then
+   * detected instead of hanging. With a timeout, periodic status updates ask the server for a
+   * reply (its keepalive), so an idle but healthy server still speaks; with `statusIntervalMs: 0`
+   * the walsender's own keepalives (every half `wal_sender_timeout`) must arrive in time.
+   * @default undefined (no timeout)
+   */
+  serverTimeoutMs?: number;
+  /** Called after each standby status update was sent, with the positions it reported. */
+  onStatusSent?: (info: { write: Lsn; flush: Lsn; apply: Lsn }) => void;
 }
 
 /** How a stream ended. */
@@ -211,6 +229,10 @@ class Streamer implements WalStream {
   #segmentsCompleted = 0;
   readonly #timelines: number[] = [];
   #reason: 'end-lsn' | 'stopped' = 'stopped';
+  readonly #synchronous: boolean;
+  readonly #serverTimeoutMs: number | undefined;
+  #lastMessageAt = 0;
+  #watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: WalStreamOptions) {
     if (!isValidWalSegmentSize(options.segmentSize)) {
@@ -230,10 +252,17 @@ class Streamer implements WalStream {
     this.#timeline = options.timeline;
     this.#position = segmentStartOf(options.startLsn, options.segmentSize);
     this.#endLsn = options.endLsn;
+    this.#synchronous = options.synchronous ?? false;
+    const timeout = options.serverTimeoutMs;
+    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) {
+      throw new WalStreamError(`invalid serverTimeoutMs ${timeout}: give a positive number of milliseconds`);
+    }
+    this.#serverTimeoutMs = timeout;
     this.#feedback = new FeedbackTracker({
       startLsn: this.#position,
       statusIntervalMs: options.statusIntervalMs ?? 10_000,
-      reportFlush: options.reportFlush ?? options.slotName !== undefined,
+      // receivelog.c reports flush with a slot, and in synchronous mode (a synchronous standby must).
+      reportFlush: options.reportFlush ?? (options.slotName !== undefined || this.#synchronous),
     });
     this.done = this.#run();
     // `stop()` reports the same failure; an unobserved `done` must not crash the process.
@@ -397,11 +426,13 @@ class Streamer implements WalStream {
     try {
       for await (const message of this.#conn.stream(sql, { signal: this.#internal.signal })) {
         if (this.#failure !== undefined) break;
+        this.#lastMessageAt = Date.now();
         switch (message.type) {
           case 'CopyBothResponse':
             sawCopyBoth = true;
             this.#inCopy = true;
             this.#accepting = true;
+            this.#armWatchdog();
             if (this.#stopRequested || this.#reachedEnd()) {
               if (this.#reachedEnd()) this.#reason = 'end-lsn';
               this.#requestStop();
@@ -442,6 +473,7 @@ class Streamer implements WalStream {
       this.#inCopy = false;
       this.#accepting = false;
       this.#clearTimer();
+      this.#clearWatchdog();
       await this.#stopping;
       this.#stopping = undefined;
     }
@@ -521,6 +553,8 @@ class Streamer implements WalStream {
       this.#reason = 'end-lsn';
       this.#requestStop();
     }
+    // receivelog.c: in synchronous mode, flush and report after each message, not on a timer.
+    if (this.#synchronous && this.#accepting) await this.#sendStatus(true);
   }
 
   /**
@@ -562,14 +596,17 @@ class Streamer implements WalStream {
     if (mayFlush && this.#feedback.reportFlush && this.#unflushed && this.#segment !== undefined) {
       const upTo = this.#position;
       this.#unflushed = false;
-      await this.#sinkOp(() => this.#sink.flush());
-      this.#feedback.onFlushed(upTo);
+      const durable = await this.#sinkOp(() => this.#sink.flush());
+      // `false`: the sink makes WAL durable only when the segment is closed (see WalSink.flush).
+      if (durable !== false) this.#feedback.onFlushed(upTo);
     }
     if (!this.#inCopy) return;
     const values = this.#feedback.take(Date.now());
-    const message = buildStandbyStatusUpdate(values);
+    // With a server timeout, ask for a reply so that a healthy idle server still sends something.
+    const message = buildStandbyStatusUpdate({ ...values, replyRequested: this.#serverTimeoutMs !== undefined });
     try {
       this.#conn.sendCopyData(message);
+      this.#options.onStatusSent?.({ write: values.write, flush: values.flush, apply: values.apply });
     } catch (err) {
       // The COPY can end under a pending send: the connection leaves copy-both when the stream
       // iterator reads the server's ErrorResponse (walsender reports e.g. removed WAL right after
@@ -595,6 +632,39 @@ class Streamer implements WalStream {
         (err: unknown) => this.#fail(err));
     }, wait);
     this.#timer.unref?.();
+  }
+
+  /**
+   * The server-timeout deadline: one timer, re-armed for the last message's time plus the
+   * timeout when it fires early, instead of being reset on every message.
+   */
+  #armWatchdog(): void {
+    const timeout = this.#serverTimeoutMs;
+    if (timeout === undefined || this.#watchdog !== undefined) return;
+    const wait = Math.max(0, this.#lastMessageAt + timeout - Date.now());
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      if (!this.#inCopy) return;
+      // A busy sink is why nothing was read (backpressure): the silence is ours, not the server's.
+      if (Date.now() - this.#lastMessageAt < timeout || this.#sinkOps > 0) {
+        if (this.#sinkOps > 0) this.#lastMessageAt = Date.now();
+        this.#armWatchdog();
+        return;
+      }
+      const err = new WalStreamError(
+        `the server sent nothing for ${Math.round(timeout / 1000)} s while streaming WAL: it is unreachable or hung; ` +
+        'reconnect, and check the server and the network');
+      this.#fail(err);
+      this.#conn.destroy(err);
+    }, wait);
+    this.#watchdog.unref?.();
+  }
+
+  #clearWatchdog(): void {
+    if (this.#watchdog !== undefined) {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = undefined;
+    }
   }
 
   #clearTimer(): void {

@@ -87,6 +87,8 @@ export interface StartOptions {
    * one template share their system identifier; pass false when a test needs a distinct one. @default true
    */
   template?: boolean;
+  /** initdb `--wal-segsize` in MB (a power of two, 1..1024), e.g. 1 for fast WAL tests. @default 16 (initdb's) */
+  walSegmentSizeMb?: number;
 }
 
 const live = new Set<Cluster>();
@@ -126,10 +128,11 @@ async function pgCtl(binDir: string, args: string[], timeoutMs = 90_000) {
  * initdb plus the harness roles into an empty data directory. The server is started once on a socket only
  * (listen_addresses='') to create the roles, so no TCP port is involved.
  */
-async function initDataDir(binDir: string, dataDir: string, workDir: string): Promise<void> {
+async function initDataDir(binDir: string, dataDir: string, workDir: string, walSegmentSizeMb?: number): Promise<void> {
+  const segsize = walSegmentSizeMb === undefined ? [] : [`--wal-segsize=${walSegmentSizeMb}`];
   await runOk(
     join(binDir, 'initdb'),
-    ['-D', dataDir, '--data-checksums', '-U', SUPERUSER, '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+    ['-D', dataDir, '--data-checksums', '-U', SUPERUSER, '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', ...segsize],
     { asServer: true, timeoutMs: 120_000 },
   );
   const sock = join(workDir, 'initsock');
@@ -159,17 +162,17 @@ const templates = new Map<string, Promise<string>>();
  * Workers are separate processes, so a lock directory (mkdir is atomic) makes one of them build it while the
  * others wait; a lock whose holder died is taken over.
  */
-function templateFor(key: string, binDir: string): Promise<string> {
+function templateFor(key: string, binDir: string, walSegmentSizeMb?: number): Promise<string> {
   let p = templates.get(key);
   if (!p) {
-    p = buildTemplate(key, binDir);
+    p = buildTemplate(key, binDir, walSegmentSizeMb);
     p.catch(() => templates.delete(key));
     templates.set(key, p);
   }
   return p;
 }
 
-async function buildTemplate(key: string, binDir: string): Promise<string> {
+async function buildTemplate(key: string, binDir: string, walSegmentSizeMb?: number): Promise<string> {
   const dir = join(runRoot(), 'templates', key);
   const lock = `${dir}.lock`;
   const deadline = Date.now() + 300_000;
@@ -190,7 +193,7 @@ async function buildTemplate(key: string, binDir: string): Promise<string> {
         await rm(tmp, { recursive: true, force: true });
         await mkdir(tmp, { recursive: true, mode: 0o755 });
         await chownToServer(tmp);
-        await initDataDir(binDir, join(tmp, 'data'), tmp);
+        await initDataDir(binDir, join(tmp, 'data'), tmp, walSegmentSizeMb);
         await writeFile(join(tmp, 'ready'), '');
         await rename(tmp, dir);
         return join(dir, 'data');
@@ -280,9 +283,10 @@ export async function startCluster(opts: StartOptions): Promise<Cluster> {
     if (opts.template === false) {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       await chownToServer(dataDir);
-      await initDataDir(binDir, dataDir, clusterDir);
+      await initDataDir(binDir, dataDir, clusterDir, opts.walSegmentSizeMb);
     } else {
-      const template = await templateFor(`${flavor}-${opts.major}`, binDir);
+      const seg = opts.walSegmentSizeMb === undefined ? '' : `-seg${opts.walSegmentSizeMb}`;
+      const template = await templateFor(`${flavor}-${opts.major}${seg}`, binDir, opts.walSegmentSizeMb);
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       // cp -a keeps owner and modes (root copying the server user's files leaves them the server user's).
       await runOk('cp', ['-a', `${template}/.`, dataDir]);

@@ -120,6 +120,8 @@ const FS_IO_ALLOWED: readonly { path: string; reason: string }[] = [
   { path: 'verify/sources-io.ts', reason: 'verify: opens the files and archives it checks' },
   { path: 'verify/checksum-io.ts', reason: 'verify: the checksum scheduler reads plain files' },
   { path: 'combine/files.ts', reason: 'combine reads the input backups and writes the combined one' },
+  { path: 'archive/store.ts', reason: 'the WAL archive directory: segments written, fsynced and renamed' },
+  { path: 'archive/compressed-sink.ts', reason: 'compressed WAL segments written to the archive directory' },
   { path: 'manifest/prior.ts', reason: 'reads the prior backup\'s manifest for an incremental backup' },
 ];
 

@@ -3,10 +3,11 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
-  ChecksumFailureError, ConnectionError, IoError, isPgBackupError, PgBackupError, ServerError, TarError,
+  ChecksumFailureError, ConnectionError, IoError, isPgBackupError, PgBackupError, ServerError, TarError, WalArchiveGapError,
   type PgBackupErrorCode,
 } from '../../../src/entries/errors.js';
 import * as errors from '../../../src/entries/errors.js';
+import { parseLsn } from '../../../src/lsn.js';
 import { describeSocketError } from '../../../src/connection/socket.js';
 import { resolveConnectionOptions } from '../../../src/connection/options.js';
 
@@ -89,7 +90,7 @@ describe('isPgBackupError', () => {
   it('recognises every class, and narrows to the class of a code', () => {
     const classes = Object.values(errors).filter((v): v is typeof PgBackupError =>
       typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError));
-    expect(classes.length).toBe(21);
+    expect(classes.length).toBe(23);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
     expect(isPgBackupError(err, 'ERR_PGBB_SERVER')).toBe(true);
@@ -105,13 +106,15 @@ describe('isPgBackupError', () => {
       const err = name === 'ServerError'
         ? new ServerError({ severity: 'ERROR', sqlState: 'XX000', message: 'm' })
         : name === 'ChecksumFailureError' ? new ChecksumFailureError([])
-          : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
+          : name === 'WalArchiveGapError'
+            ? new WalArchiveGapError('m', { missingFrom: parseLsn('0/3000000') })
+            : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
       expect(err.name, name).toBe(name);
       expect(err.constructor.name).toBe(name);
       expect(inspect(err).startsWith(`${name}: `), inspect(err)).toBe(true);
       expect(seen.has(err.code), `${err.code} used by ${seen.get(err.code)} and ${name}`).toBe(false);
       seen.set(err.code, name);
     }
-    expect(seen.size).toBe(20);
+    expect(seen.size).toBe(22);
   });
 });

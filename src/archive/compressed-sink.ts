@@ -1,0 +1,217 @@
+/**
+ * A {@link WalSink} writing each segment compressed (`NAME.gz.partial` → `NAME.gz`, likewise
+ * `.lz4` and `.zst`), as pg_receivewal `--compress` does. A compressed file cannot be padded
+ * nor resumed in place, so a segment is always written whole from its start, and a partly
+ * written one is not durable until it is closed: {@link CompressedSegmentSink.flush} resolves
+ * `false` and the flush position the server is told advances segment by segment.
+ * @module
+ */
+import { constants as fsConstants } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { createCompressor } from '../compress/parallel.js';
+import type { CompressionSpec } from '../compress/spec.js';
+import { IoError, StateError } from '../errors.js';
+import { DirectoryWalSink } from '../wal/directory-sink.js';
+import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from '../wal/sink.js';
+import { archiveSegmentFileName, partialFileNames } from './names.js';
+
+/** Options of {@link CompressedSegmentSink}. */
+export interface CompressedSegmentSinkOptions {
+  directory: string;
+  /** The method and level (not `none`). */
+  compression: CompressionSpec;
+  /** fsync files and the directory. @default true */
+  fsync?: boolean;
+  /** @default 0o600 */
+  fileMode?: number;
+  /** @default 0o700 */
+  directoryMode?: number;
+}
+
+interface OpenSegment {
+  name: string;
+  path: string;
+  handle: FileHandle;
+  compressor: Duplex;
+  pump: Promise<void>;
+  position: number;
+  segmentSize: number;
+}
+
+function ioError(what: string, path: string, cause: unknown): IoError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new IoError(`could not ${what} "${path}": ${reason}`, { cause, path, syscallCode: code });
+}
+
+/** Compressed WAL segments in a directory. */
+export class CompressedSegmentSink implements WalSink {
+  readonly directory: string;
+  readonly #spec: CompressionSpec;
+  readonly #fsync: boolean;
+  readonly #fileMode: number;
+  /** History files and directory syncs are the plain sink's business. */
+  readonly #plain: DirectoryWalSink;
+  #segment: OpenSegment | undefined;
+  #aborted = false;
+
+  constructor(options: CompressedSegmentSinkOptions) {
+    if (options.compression.algorithm === 'none') throw new StateError('CompressedSegmentSink needs a compression method');
+    this.directory = options.directory;
+    this.#spec = options.compression;
+    this.#fsync = options.fsync ?? true;
+    this.#fileMode = options.fileMode ?? 0o600;
+    this.#plain = new DirectoryWalSink({
+      directory: options.directory, fsync: this.#fsync, fileMode: this.#fileMode,
+      directoryMode: options.directoryMode ?? 0o700,
+    });
+  }
+
+  async openSegment(target: WalSegmentTarget): Promise<void> {
+    if (this.#aborted) throw new StateError('the WAL sink was aborted');
+    if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
+    if (target.startOffset !== 0) throw new StateError('a compressed segment can only be written from its start');
+    await this.#plain.finish(); // creates the directory if needed
+    const path = join(this.directory, archiveSegmentFileName(target.name, this.#spec.algorithm, true));
+    let handle: FileHandle;
+    try {
+      // Truncated: a compressed .partial from an earlier run is rewritten from the segment start.
+      handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, this.#fileMode);
+      await handle.chmod(this.#fileMode);
+    } catch (err) {
+      throw ioError('create WAL file', path, err);
+    }
+    await this.#syncDirectory();
+    // On this thread: a segment is small, and worker start-up would cost more than it saves.
+    const compressor = createCompressor(this.#spec, { threads: 0 });
+    const pump = (async () => {
+      let at = 0;
+      try {
+        for await (const chunk of compressor as AsyncIterable<Buffer>) {
+          await writeFully(handle, chunk, at);
+          at += chunk.length;
+        }
+      } catch (err) {
+        compressor.destroy(err instanceof Error ? err : new Error(String(err)));
+        throw err instanceof IoError ? err : ioError('write WAL file', path, err);
+      }
+    })();
+    pump.catch(() => undefined); // observed by write/close/abort
+    this.#segment = { name: target.name, path, handle, compressor, pump, position: 0, segmentSize: target.segmentSize };
+  }
+
+  async write(data: Buffer): Promise<void> {
+    const seg = this.#segment;
+    if (!seg) throw new StateError('no WAL segment is open');
+    if (seg.position + data.length > seg.segmentSize) {
+      throw new StateError(`write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
+    }
+    seg.position += data.length;
+    // Copied: the compressor may keep the buffer queued after this returns, and `data` is a view
+    // into a network chunk.
+    if (!seg.compressor.write(Buffer.from(data))) {
+      await new Promise<void>((resolve, reject) => {
+        const done = (): void => {
+          seg.compressor.off('drain', done);
+          resolve();
+        };
+        seg.compressor.on('drain', done);
+        seg.pump.catch((err: unknown) => {
+          seg.compressor.off('drain', done);
+          reject(err);
+        });
+      });
+    }
+  }
+
+  /** Nothing partial of a compressed segment is durable: see the module documentation. */
+  flush(): Promise<false> {
+    return Promise.resolve(false);
+  }
+
+  async closeSegment(mode: WalSegmentCloseMode): Promise<void> {
+    const seg = this.#segment;
+    if (!seg) throw new StateError('no WAL segment is open');
+    if (mode === 'padded') throw new StateError('a compressed segment cannot be padded');
+    if (mode === 'complete' && seg.position !== seg.segmentSize) {
+      throw new StateError(`segment ${seg.name} is incomplete (${seg.position} of ${seg.segmentSize} bytes)`);
+    }
+    this.#segment = undefined;
+    seg.compressor.end();
+    try {
+      await seg.pump;
+      if (this.#fsync) await seg.handle.sync();
+    } catch (err) {
+      await seg.handle.close().catch(() => undefined);
+      throw err instanceof IoError ? err : ioError('fsync', seg.path, err);
+    }
+    await seg.handle.close().catch(() => undefined);
+    if (mode === 'complete') {
+      const finalPath = join(this.directory, archiveSegmentFileName(seg.name, this.#spec.algorithm, false));
+      try {
+        await rename(seg.path, finalPath);
+      } catch (err) {
+        throw ioError('rename WAL file', seg.path, err);
+      }
+      await removeStalePartials(this.directory, seg.name);
+    }
+    await this.#syncDirectory();
+  }
+
+  writeHistoryFile(name: string, content: Buffer): Promise<void> {
+    return this.#plain.writeHistoryFile(name, content);
+  }
+
+  async finish(): Promise<void> {
+    if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
+    await this.#plain.finish();
+  }
+
+  /** Stops writing; the `.partial` stays (a later run rewrites it from its start). */
+  async abort(reason?: unknown): Promise<void> {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    const seg = this.#segment;
+    this.#segment = undefined;
+    if (seg) {
+      seg.compressor.destroy(reason instanceof Error ? reason : undefined);
+      await seg.pump.catch(() => undefined);
+      await seg.handle.close().catch(() => undefined);
+    }
+    await this.#plain.abort(reason);
+  }
+
+  async #syncDirectory(): Promise<void> {
+    if (!this.#fsync) return;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(this.directory, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+      await handle.sync();
+    } catch (err) {
+      throw ioError('fsync', this.directory, err);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Once a segment is complete, `.partial` files of it left by earlier runs with another
+ * compression are superseded: remove them so that the archive holds one copy of each segment.
+ */
+export async function removeStalePartials(directory: string, segment: string): Promise<void> {
+  for (const name of partialFileNames(segment)) {
+    await unlink(join(directory, name)).catch(() => undefined);
+  }
+}

@@ -1,0 +1,74 @@
+// The compressed segment sink: .gz/.lz4/.zst written as NAME.EXT.partial, renamed when complete,
+// decompressing to exactly the bytes written; flush() never claims durability; modes 0600.
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { CompressedSegmentSink } from '../../../src/archive/compressed-sink.js';
+import { DirectoryWalStore } from '../../../src/archive/store.js';
+import { resolveCompression } from '../../../src/compress/spec.js';
+
+const SEG = 1024 * 1024;
+const NAME = '000000010000000000000007';
+
+function segmentBytes(): Buffer {
+  const b = Buffer.alloc(SEG);
+  for (let i = 0; i < SEG; i += 4) b.writeUInt32LE((i * 2654435761) >>> 0, i);
+  return b;
+}
+
+describe('CompressedSegmentSink', () => {
+  it('writes a gzip segment as .gz.partial, then .gz when complete', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'pgbb-rsink-')), 'wal');
+    const sink = new CompressedSegmentSink({ directory: dir, compression: resolveCompression('gzip'), fsync: false });
+    const data = segmentBytes();
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    expect(readdirSync(dir)).toEqual([`${NAME}.gz.partial`]);
+    for (let at = 0; at < SEG; at += 7777) await sink.write(data.subarray(at, Math.min(SEG, at + 7777)));
+    expect(await sink.flush()).toBe(false);
+    await sink.closeSegment('complete');
+    await sink.finish();
+    expect(readdirSync(dir)).toEqual([`${NAME}.gz`]);
+    expect(gunzipSync(readFileSync(join(dir, `${NAME}.gz`))).equals(data)).toBe(true);
+    expect(statSync(join(dir, `${NAME}.gz`)).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+  });
+
+  it('keeps an incomplete lz4 segment as .lz4.partial, and the store measures complete ones decompressed', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'pgbb-rsink-')), 'wal');
+    const store = new DirectoryWalStore({ directory: dir, compression: 'lz4', fsync: false });
+    await store.prepare();
+    const data = segmentBytes();
+    let sink = store.openSink();
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(data.subarray(0, 100_000));
+    await sink.closeSegment('partial');
+    await sink.finish();
+    expect(readdirSync(dir)).toEqual([`${NAME}.lz4.partial`]);
+    sink = store.openSink();
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(data);
+    await sink.closeSegment('complete');
+    await sink.finish();
+    const files = await store.list();
+    expect(files.map((f) => f.name)).toEqual([`${NAME}.lz4`]);
+    expect(await store.uncompressedBytes(files[0]!)).toBe(SEG);
+  });
+
+  it('removes a stale .partial of another compression once the segment is complete', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'pgbb-rsink-')), 'wal');
+    const gz = new DirectoryWalStore({ directory: dir, compression: 'gzip', fsync: false });
+    await gz.prepare();
+    let sink = gz.openSink();
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(Buffer.alloc(10));
+    await sink.abort(new Error('cut'));
+    expect(readdirSync(dir)).toEqual([`${NAME}.gz.partial`]);
+    sink = new DirectoryWalStore({ directory: dir, fsync: false }).openSink();
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(segmentBytes());
+    await sink.closeSegment('complete');
+    expect(readdirSync(dir)).toEqual([NAME]);
+  });
+});
