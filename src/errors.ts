@@ -26,7 +26,8 @@ export type PgBackupErrorCode =
   | 'ERR_PGBB_MANIFEST'
   | 'ERR_PGBB_COMPRESSION'
   | 'ERR_PGBB_VERIFY'
-  | 'ERR_PGBB_COMBINE';
+  | 'ERR_PGBB_COMBINE'
+  | 'ERR_PGBB_WAL_ARCHIVE';
 
 /**
  * Base class of every error raised by pg-basebackup.
@@ -366,6 +367,22 @@ export class CombineError extends PgBackupError {
   readonly path: string | undefined;
   constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
     super('ERR_PGBB_COMBINE', message, options);
+    this.path = options?.path;
+  }
+}
+
+/**
+ * A file in a WAL archive is there but unusable: it does not decompress, it has the wrong size, its
+ * pages belong to another segment, or it is not WAL at all. Recovery must stop on it rather than treat
+ * it as the end of the archive; restore the file from another copy, or restore to a target before it.
+ */
+export class WalArchiveError extends PgBackupError {
+  override name = 'WalArchiveError';
+  declare readonly code: 'ERR_PGBB_WAL_ARCHIVE';
+  /** The archived file at fault, when there is one. */
+  readonly path: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
+    super('ERR_PGBB_WAL_ARCHIVE', message, options);
     this.path = options?.path;
   }
 }
