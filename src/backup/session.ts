@@ -48,10 +48,9 @@ import { resolveBaseBackupOptions, type BaseBackupOptions, type ResolvedBaseBack
 import { ProgressTracker } from './progress.js';
 import { BaseBackupResponseParser, type BackupResponseEvent } from './response.js';
 
-/** Lowest and highest server major version supported. */
-export const MIN_SERVER_MAJOR = 13;
-/** @see MIN_SERVER_MAJOR */
-export const MAX_SERVER_MAJOR = 18;
+// The supported range is the one server-version policy (src/server-version.ts), re-exported here.
+import { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR } from '../server-version.js';
+export { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR };
 
 /** The session's lifecycle state; see the module documentation. */
 export type BackupSessionState = 'started' | 'archives' | 'manifest' | 'end-position' | 'done' | 'failed';

@@ -1,6 +1,6 @@
 /**
  * Opening the transport (TCP or Unix socket), the SSLRequest exchange and the TLS
- * upgrade. The only file besides connection.ts that touches sockets.
+ * upgrade. With startup.ts and pump.ts, the only code that touches sockets.
  * @module
  */
 import * as net from 'node:net';

@@ -1,7 +1,8 @@
 /**
  * The contract between the connection layer and the layers above it (replication
  * commands, backup session, WAL streamer). The implementation lives in
- * connection.ts; option resolution in options.ts.
+ * connection.ts (start-up in startup.ts, the message pump in pump.ts, the command
+ * iterator in command.ts); option resolution in options.ts.
  * @module
  */
 import type { ServerMessageFields } from '../errors.js';

@@ -8,7 +8,7 @@ import type { QueryResult, ReplicationConnectionApi } from '../connection/types.
 import { ConfigError, ProtocolError, ServerError, UnsupportedServerError, type ServerMessageFields } from '../errors.js';
 import { parseLsn } from '../lsn.js';
 import { SqlState } from '../protocol/codes.js';
-import { timelineHistoryFileName } from '../wal/segments.js';
+import { timelineHistoryFileName } from '../wal-segments.js';
 import type {
   CommandOptions, CreatedReplicationSlot, CreateReplicationSlotOptions, DropReplicationSlotOptions,
   IdentifySystemResult, ReplicationSlotInfo, TimelineHistory, TimelineHistoryEntry,

@@ -13,6 +13,7 @@ import type { StreamMessage } from '../../src/protocol/messages.js';
 import {
   createReplicationSlot, dropReplicationSlot, identifySystem, readReplicationSlot, show, timelineHistory,
 } from '../../src/replication/commands.js';
+import { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR } from '../../src/server-version.js';
 import { parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
 import { chownToServer, freePort, ROLES, testMajors, type Cluster } from '../harness/index.js';
 import { clustersForMajors, trustTcp } from '../harness/suite.js';
@@ -54,6 +55,25 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       await conn.close();
     }
     expect(conn.state).toBe('closed');
+  });
+
+  it('accepts the server (a supported major), given a conninfo string or a URI in place of options', async () => {
+    const c = cluster(major);
+    expect(major).toBeGreaterThanOrEqual(MIN_SERVER_MAJOR);
+    expect(major).toBeLessThanOrEqual(MAX_SERVER_MAJOR);
+    const host = c.host.includes(':') ? `[${c.host}]` : c.host;
+    for (const conninfo of [
+      `host=${c.host} port=${c.port} user=${ROLES.trust} sslmode=disable connect_timeout=20`,
+      `postgresql://${ROLES.trust}@${host}:${c.port}/?sslmode=disable&connect_timeout=20`,
+    ]) {
+      const conn = await ReplicationConnection.connect(conninfo);
+      try {
+        expect(conn.serverVersionNum).toBe(c.versionNum);
+        expect((await identifySystem(conn)).timeline).toBe(1);
+      } finally {
+        await conn.close();
+      }
+    }
   });
 
   it('connects over the Unix socket', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ReplicationConnection, type BufferedMessages } from '../../../src/connection/connection.js';
 import type { ConnectionOptions, ServerNotice } from '../../../src/connection/types.js';
 import {
@@ -68,19 +68,51 @@ describe('startup', () => {
     conn.destroy();
   });
 
-  it('refuses servers older than 13 and accepts newer than 18', async () => {
+  it('refuses servers older than 13', async () => {
     const p = ReplicationConnection.connect(opts());
     const client = await server.accept();
     await client.acceptTrust(120015);
     const err = await errorOf(p);
     expect(err).toBeInstanceOf(UnsupportedServerError);
     expect(err.message).toMatch(/120015/);
+    expect(err.message).toMatch(/supports PostgreSQL 13 to 18/);
+  });
 
-    const p2 = ReplicationConnection.connect(opts());
-    await (await server.accept()).acceptTrust(190001);
-    const conn = await p2;
-    expect(conn.serverMajor).toBe(19);
+  it('refuses a server newer than the newest major it is tested with, and closes the connection', async () => {
+    const p = ReplicationConnection.connect(opts());
+    const client = await server.accept();
+    await client.acceptTrust(190000);
+    const err = await errorOf(p);
+    expect(err).toBeInstanceOf(UnsupportedServerError);
+    expect((err as UnsupportedServerError).code).toBe('ERR_PGBB_UNSUPPORTED_SERVER');
+    expect(err.message).toMatch(/^server major 19 is newer than the newest PostgreSQL version pg-basebackup is tested with \(18\)/);
+    expect(err.message).toMatch(/server_version_num 190000/);
+    // The refused connection is not left open on the server.
+    await vi.waitFor(() => { expect(client.closed).toBe(true); }, { timeout: 5000 });
+  });
+
+  it('accepts the newest tested major (18)', async () => {
+    const p = ReplicationConnection.connect(opts());
+    await (await server.accept()).acceptTrust(180004);
+    const conn = await p;
+    expect(conn.serverMajor).toBe(18);
     conn.destroy();
+  });
+
+  it('takes a connection string in place of options', async () => {
+    const p = ReplicationConnection.connect(`host=127.0.0.1 port=${server.port} user=bob sslmode=disable passfile=/nonexistent/pgpass`);
+    const client = await server.accept();
+    const startup = await client.acceptTrust();
+    const conn = await p;
+    expect(startupParams(startup)).toMatchObject({ user: 'bob', replication: 'true' });
+    expect(conn.options.port).toBe(server.port);
+    conn.destroy();
+
+    const p2 = ReplicationConnection.connect(`postgresql://carol@127.0.0.1:${server.port}/?sslmode=disable&passfile=/nonexistent/pgpass`);
+    const startup2 = await (await server.accept()).acceptTrust();
+    const conn2 = await p2;
+    expect(startupParams(startup2)).toMatchObject({ user: 'carol' });
+    conn2.destroy();
   });
 
   it('accepts NegotiateProtocolVersion and a long BackendKeyData key (protocol 3.2)', async () => {
