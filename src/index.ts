@@ -137,3 +137,6 @@ export {
 export { planReconstruction, type PlanSource, type ReconstructionPlan, type ReconstructionRun } from './combine/plan.js';
 export { combinedBackupLabel, parseBackupLabel, type BackupLabelInfo } from './combine/backup-label.js';
 export { TarStructureChecker } from './tar/check.js';
+
+// Restore: a backup into a new data directory with recovery settings, and restore_command over a WAL archive.
+export { restoreWalFile, findArchivedWal, walFileKind, type RestoreWalOptions, type RestoreWalResult } from './recovery/restore-wal.js';
