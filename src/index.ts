@@ -140,3 +140,10 @@ export { TarStructureChecker } from './tar/check.js';
 
 // Restore: a backup into a new data directory with recovery settings, and restore_command over a WAL archive.
 export { restoreWalFile, findArchivedWal, walFileKind, type RestoreWalOptions, type RestoreWalResult } from './recovery/restore-wal.js';
+export { restoreBackup, defaultPgbbCommand, type RestoreOptions, type RestoreResult, type RestoreEvent } from './recovery/restore.js';
+export { preflightRestore, type PreflightOptions, type PreflightResult, type TargetTimeline, type TimelineStep } from './recovery/preflight.js';
+export { RecoveryTargetFinder, type RecoveryTarget, type TargetResolution } from './recovery/wal-targets.js';
+export {
+  RECOVERY_SIGNAL_FILE, parseTargetTime, parseTargetTimeline, parseTargetXid, recoveryAutoConf, restoreCommandLine,
+  type RecoverySettings, type TargetAction,
+} from './recovery/recovery-settings.js';
