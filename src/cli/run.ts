@@ -7,11 +7,12 @@ import { backupCommand } from './backup.js';
 import { combineCommand } from './combine.js';
 import { versionLine, type CliCommand, type CliContext } from './context.js';
 import { identifyCommand } from './identify.js';
+import { restoreCommand } from './restore.js';
 import { restoreWalCommand } from './restore-wal.js';
 import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
-export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand, combineCommand, restoreWalCommand];
+export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand, combineCommand, restoreCommand, restoreWalCommand];
 
 /** `pgbb --help`. */
 export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {
