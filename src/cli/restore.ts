@@ -71,7 +71,7 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
   switch (given[0]) {
     case 'target-lsn': target = { kind: 'lsn', lsn: parseLsn(v('target-lsn')) }; break;
     case 'target-name': target = { kind: 'name', name: v('target-name') }; break;
-    case 'target-time': target = { kind: 'time', time: parseTargetTime(v('target-time')) }; break;
+    case 'target-time': target = { kind: 'time', ...parseTargetTime(v('target-time')) }; break;
     case 'target-xid': target = { kind: 'xid', xid: parseTargetXid(v('target-xid')) }; break;
     case 'target-immediate': target = { kind: 'immediate' }; break;
     default: break;

@@ -63,7 +63,7 @@ function targetLines(s: RecoverySettings): string[] {
     switch (t.kind) {
       case 'lsn': lines.push(`recovery_target_lsn = ${escapeConfValue(formatLsn(t.lsn))}`); break;
       case 'name': lines.push(`recovery_target_name = ${escapeConfValue(t.name)}`); break;
-      case 'time': lines.push(`recovery_target_time = ${escapeConfValue(t.time.toISOString())}`); break;
+      case 'time': lines.push(`recovery_target_time = ${escapeConfValue(isoMicroseconds(t.time, t.microsecond ?? 0))}`); break;
       case 'xid': lines.push(`recovery_target_xid = ${escapeConfValue(String(t.xid))}`); break;
       case 'immediate': lines.push(`recovery_target = 'immediate'`); break;
     }
@@ -72,6 +72,11 @@ function targetLines(s: RecoverySettings): string[] {
   }
   if (s.targetTimeline !== undefined) lines.push(`recovery_target_timeline = ${escapeConfValue(String(s.targetTimeline))}`);
   return lines;
+}
+
+/** `2026-01-31T12:00:00.123456Z`: a Date and its microseconds, in a form PostgreSQL's timestamptz input takes. */
+export function isoMicroseconds(time: Date, microsecond: number): string {
+  return time.toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(microsecond).padStart(3, '0')}Z`);
 }
 
 /**
@@ -93,16 +98,18 @@ export function recoveryAutoConf(previous: string, s: RecoverySettings | undefin
  * (`2026-01-01 12:00:00+00`, `2026-01-01T12:00:00.5Z`). A time without a zone is refused, since the new
  * server would read it in its own `timezone`.
  */
-export function parseTargetTime(text: string): Date {
+export function parseTargetTime(text: string): { time: Date; microsecond: number } {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
   if (!m) {
     throw new ConfigError(`invalid target time "${text}": give a timestamp with its time zone, e.g. "2026-01-31 12:00:00+00" or "2026-01-31T12:00:00Z"`);
   }
   let zone = m[3]!.toUpperCase();
   if (zone !== 'Z') zone = zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-  const d = new Date(`${m[1]!}T${m[2]!}${zone}`);
+  const frac = /\.(\d+)$/.exec(m[2]!)?.[1] ?? '';
+  if (frac.length > 6) throw new ConfigError(`invalid target time "${text}": at most 6 fractional digits (microseconds)`);
+  const d = new Date(`${m[1]!}T${m[2]!.replace(/\.\d+$/, '')}.${(frac + '000').slice(0, 3)}${zone}`);
   if (Number.isNaN(d.getTime())) throw new ConfigError(`invalid target time "${text}"`);
-  return d;
+  return { time: d, microsecond: Number((frac + '000000').slice(3, 6)) };
 }
 
 /** Parse a `--target-xid` (a 32-bit transaction id, as `recovery_target_xid` takes it). */

@@ -14,7 +14,11 @@ import type { WalRecord } from '../verify/wal-check.js';
 export type RecoveryTarget =
   | { kind: 'lsn'; lsn: Lsn }
   | { kind: 'name'; name: string }
-  | { kind: 'time'; time: Date }
+  /**
+   * `time` to the millisecond, `microsecond` (0..999) the rest: commit timestamps are microseconds, and
+   * a target taken from `clock_timestamp()` must compare with them as PostgreSQL does.
+   */
+  | { kind: 'time'; time: Date; microsecond?: number }
   | { kind: 'xid'; xid: number }
   | { kind: 'immediate' };
 
@@ -89,6 +93,11 @@ export function mainData(body: Buffer, major: number): Buffer | undefined {
     } else return undefined;
   }
   return Buffer.alloc(0); // no main data
+}
+
+/** A target time as PostgreSQL's timestamp (microseconds since 2000-01-01). */
+export function targetTimestamp(t: { time: Date; microsecond?: number }): bigint {
+  return BigInt(t.time.getTime()) * 1000n + BigInt(t.microsecond ?? 0) - PG_EPOCH_US;
 }
 
 /** A timestamp of PostgreSQL's (microseconds since 2000-01-01) as a Date (millisecond precision). */
@@ -184,7 +193,8 @@ export class RecoveryTargetFinder {
     if (r.rmid !== RM_XACT_ID || !isEnd(r.info) || !r.body) return;
     const data = mainData(r.body, this.#major);
     if (!data || data.length < 8) return;
-    const time = pgTimestampToDate(data.readBigInt64LE(0));
+    const timestamp = data.readBigInt64LE(0);
+    const time = pgTimestampToDate(timestamp);
     const op = r.info & XLOG_XACT_OPMASK;
     const commit = op === XLOG_XACT_COMMIT || op === XLOG_XACT_COMMIT_PREPARED;
     if (t.kind === 'xid') {
@@ -201,7 +211,8 @@ export class RecoveryTargetFinder {
       return;
     }
     if (t.kind === 'time') {
-      const past = this.#inclusive ? time.getTime() > t.time.getTime() : time.getTime() >= t.time.getTime();
+      const target = targetTimestamp(t);
+      const past = this.#inclusive ? timestamp > target : timestamp >= target;
       if (past) {
         if (r.startLsn < this.#consistentAt) {
           this.#found = { reached: false, why: `the target time ${t.time.toISOString()} is before the end of the backup: a transaction ended after it at ${time.toISOString()} while the backup was taken` };
