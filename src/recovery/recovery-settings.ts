@@ -74,9 +74,12 @@ function targetLines(s: RecoverySettings): string[] {
   return lines;
 }
 
-/** `2026-01-31T12:00:00.123456Z`: a Date and its microseconds, in a form PostgreSQL's timestamptz input takes. */
+/**
+ * `2026-01-31 12:00:00.123456+00`: a Date and its microseconds as `recovery_target_time` takes them (its
+ * check refuses zone abbreviations such as `Z`, which are not loaded when settings are read).
+ */
 export function isoMicroseconds(time: Date, microsecond: number): string {
-  return time.toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(microsecond).padStart(3, '0')}Z`);
+  return time.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(microsecond).padStart(3, '0')}+00`);
 }
 
 /**

@@ -40,7 +40,7 @@ describe('restore_command', () => {
     const t = parseTargetTime('2026-12-06 01:20:00.123456+00');
     expect(t.time.toISOString()).toBe('2026-12-06T01:20:00.123Z');
     expect(t.microsecond).toBe(456);
-    expect(isoMicroseconds(t.time, t.microsecond)).toBe('2026-12-06T01:20:00.123456Z');
+    expect(isoMicroseconds(t.time, t.microsecond)).toBe('2026-12-06 01:20:00.123456+00');
     expect(parseTargetTime('2026-12-06T03:20:00+02:00').time.toISOString()).toBe('2026-12-06T01:20:00.000Z');
     expect(parseTargetTime('2026-12-06 01:20:00.5-0130').time.toISOString()).toBe('2026-12-06T02:50:00.500Z');
     expect(() => parseTargetTime('2026-12-06 01:20:00')).toThrow(/time zone/);
