@@ -124,6 +124,18 @@ export function defaultPgbbCommand(): string[] {
  * ```
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
+  try {
+    return await restore(options);
+  } catch (err) {
+    // An abort surfaces from wherever it happened (a DOMException from throwIfAborted, a stream error).
+    if (options.signal?.aborted && !(err instanceof AbortError)) {
+      throw new AbortError('the restore was aborted; nothing it wrote was left behind', { cause: err });
+    }
+    throw err;
+  }
+}
+
+async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const t0 = performance.now();
   const signal = options.signal;
   const emit = options.onEvent ?? (() => undefined);
@@ -221,7 +233,6 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     };
   } catch (err) {
     await layout.undo();
-    if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError('the restore was aborted; what it had written was removed', { cause: err });
     throw err;
   }
 }
