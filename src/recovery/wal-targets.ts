@@ -134,9 +134,9 @@ export class RecoveryTargetFinder {
   #lastEnd: Lsn | undefined;
 
   /**
-   * @param consistentAt the backup's end LSN: recovery is not consistent before it, and a target there
-   *   or earlier cannot be met.
-   * @param inclusive `recovery_target_inclusive` (default true).
+   * @param options `consistentAt`: the backup's end LSN (recovery is not consistent before it, and a
+   *   target there or earlier cannot be met); `inclusive`: `recovery_target_inclusive` (default true);
+   *   `major`: the server major (record layouts differ a little).
    */
   constructor(target: RecoveryTarget, options: { consistentAt: Lsn; inclusive?: boolean; major: number }) {
     this.#target = target;
