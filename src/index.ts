@@ -147,3 +147,5 @@ export {
   RECOVERY_SIGNAL_FILE, parseTargetTime, parseTargetTimeline, parseTargetXid, recoveryAutoConf, restoreCommandLine,
   type RecoverySettings, type TargetAction,
 } from './recovery/recovery-settings.js';
+export { MAX_RECORD_BODY, type WalRecord } from './verify/wal-check.js';
+export type { CheckedSegment } from './recovery/segment-check.js';
