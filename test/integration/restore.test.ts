@@ -51,8 +51,8 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     await c.sql('CREATE TABLE t (batch int, n int) TABLESPACE ts');
     await c.sql('INSERT INTO t SELECT 0, g FROM generate_series(1, 100) g');
     backupDir = await makeTempDir('backup');
-    // 15: client gzip; 17: uncompressed.
-    const r = await pgbb(['backup', '-d', c.connectionString(), '-D', backupDir, '-Ft', '-X', 'none', '-c', 'fast', ...(major === 15 ? ['-z'] : [])]);
+    // 15: compressed by the client (lz4); 17: by the server (gzip: the embedded builds have no lz4).
+    const r = await pgbb(['backup', '-d', c.connectionString(), '-D', backupDir, '-Ft', '-X', 'none', '-c', 'fast', ...(major === 15 ? ['-Z', 'client-lz4'] : ['-Z', 'server-gzip'])]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     for (let b = 1; b <= 4; b++) {
@@ -124,6 +124,7 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
       targetAction: 'promote', tablespaceMapping: new Map([[tsOld, tsNew]]), noSync: true,
     });
     expect(result.format).toBe('tar');
+    expect(readdirSync(backupDir)).toContain(major === 15 ? 'base.tar.lz4' : 'base.tar.gz');
     expect(result.targetLsn).toBe(parseLsn(batches[0]!.lsnAfter));
     expect(await batchesIn(await startRestored(dataDir, tsNew))).toEqual([0, 1]);
   });
@@ -131,6 +132,11 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
   it('restores to a time (CLI): the batches committed before it, 0-3', async () => {
     const { dataDir, tsNew } = await restoreWithCli(['--target-time', batches[2]!.timeAfter]);
     expect(await batchesIn(await startRestored(dataDir, tsNew))).toEqual([0, 1, 2, 3]);
+  });
+
+  it('restores to consistency (--target-immediate): only what the backup holds', async () => {
+    const { dataDir, tsNew } = await restoreWithCli(['--target-immediate']);
+    expect(await batchesIn(await startRestored(dataDir, tsNew))).toEqual([0]);
   });
 
   it('restores to an xid (CLI), inclusive and exclusive', async () => {
@@ -203,6 +209,23 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     const v = await pgbb(['restore', broken, '-D', dataDir, '--wal-archive', archive, '-T', `${tsOld}=${tsNew}`]);
     expect(v.code).toBe(1);
     expect(v.stderr).toMatch(/does not match its manifest/);
+  });
+
+  it('an abort after the pre-flight removes the directory it created (library, AbortSignal)', async () => {
+    const parent = await makeTempDir('abort');
+    const dataDir = join(parent, 'new');
+    const tsNew = join(parent, 'ts');
+    const ac = new AbortController();
+    const events: string[] = [];
+    await expect(restoreBackup({
+      backupDir, dataDir, walArchive: archive, tablespaceMapping: new Map([[tsOld, tsNew]]), noSync: true, signal: ac.signal,
+      onEvent: (e) => {
+        events.push(e.type);
+        if (e.type === 'preflight') ac.abort();
+      },
+    })).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    expect(events).toEqual(['inspected', 'verified', 'preflight']);
+    expect(readdirSync(parent)).toEqual([]);
   });
 
   it('refuses a non-empty target directory and leaves it as it was', async () => {
