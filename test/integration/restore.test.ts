@@ -146,6 +146,44 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     expect(await batchesIn(await startRestored(exc.dataDir, exc.tsNew))).toEqual([0, 1]);
   });
 
+  it('follows a promoted restore onto timeline 2 (latest, the default) or stays on timeline 1 (current)', async () => {
+    // A copy of the archive that the restored, promoted server archives into.
+    const tlArchive = await makeTempDir('archive-tl');
+    await cp(archive, tlArchive, { recursive: true });
+    await chownToServer(tlArchive, { recursive: true });
+    const first = await makeTempDir('restored');
+    const tsFirst = await makeTempDir('ts-new');
+    const r = await pgbb(['restore', backupDir, '-D', first, '--wal-archive', tlArchive, '-T', `${tsOld}=${tsFirst}`,
+      '--target-name', 'after-2', '--target-action', 'promote']);
+    expect(r.code).toBe(0);
+    const s = await startCluster({ major, dataDir: first, conf: { archive_mode: 'on', archive_command: `cp %p ${tlArchive}/%f` }, chownPaths: [tsFirst] });
+    restored.push(s);
+    await vi.waitFor(async () => expect((await s.sql<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec'))[0]!.rec).toBe(false),
+      { timeout: 90_000, interval: 200 });
+    await s.sql('INSERT INTO t SELECT 9, g FROM generate_series(1, 100) g');
+    const [pos] = await s.sql<{ f: string; tli: number }>(
+      'SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS f, timeline_id AS tli FROM pg_control_checkpoint()');
+    expect(pos!.tli).toBe(2);
+    await s.sql('SELECT pg_switch_wal()');
+    await vi.waitFor(() => expect(existsSync(join(tlArchive, pos!.f))).toBe(true), { timeout: 60_000, interval: 100 });
+    expect(existsSync(join(tlArchive, '00000002.history'))).toBe(true);
+    await s.stop();
+
+    const latest = await makeTempDir('restored');
+    const tsLatest = await makeTempDir('ts-new');
+    const l = await pgbb(['restore', backupDir, '-D', latest, '--wal-archive', tlArchive, '-T', `${tsOld}=${tsLatest}`]);
+    expect(l.stderr).toMatch(/recovery will stop at [0-9A-F]+\/[0-9A-F]+ on timeline 2/);
+    expect(l.code).toBe(0);
+    expect(await batchesIn(await startRestored(latest, tsLatest))).toEqual([0, 1, 2, 9]);
+
+    const current = await makeTempDir('restored');
+    const tsCurrent = await makeTempDir('ts-new');
+    const cur = await pgbb(['restore', backupDir, '-D', current, '--wal-archive', tlArchive, '-T', `${tsOld}=${tsCurrent}`, '--target-timeline', 'current']);
+    expect(cur.stderr).toMatch(/on timeline 1/);
+    expect(cur.code).toBe(0);
+    expect(await batchesIn(await startRestored(current, tsCurrent))).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('restores a plain backup with its WAL (no archive) into --waldir, tablespace mapped twice', async () => {
     const plain = await makeTempDir('plain-backup');
     const tsBackup = await makeTempDir('ts-plain-backup');
