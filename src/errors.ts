@@ -435,7 +435,23 @@ export class CombineError extends PgBackupError {
 }
 
 /**
- * The archive cannot continue without a gap: the server no longer has the WAL that follows the
+A file in a WAL archive is there but unusable: it does not decompress, it has the wrong size, its
+ * pages belong to another segment, or it is not WAL at all. Recovery must stop on it rather than treat
+ * it as the end of the archive; restore the file from another copy, or restore to a target before it.
+ */
+export class WalArchiveError extends PgBackupError {
+  override name = 'WalArchiveError';
+  declare readonly code: 'ERR_PGBB_WAL_ARCHIVE';
+  /** The archived file at fault, when there is one. */
+  readonly path: string | undefined;
+  constructor(message: string, options?: PgBackupErrorOptions & { path?: string | undefined }) {
+    super('ERR_PGBB_WAL_ARCHIVE', message, options);
+    this.path = options?.path;
+  }
+}
+
+/**
+ *  * The archive cannot continue without a gap: the server no longer has the WAL that follows the
  * archive's newest segment (it was recycled before it was received). Reconnecting cannot help;
  * streaming from the server's oldest WAL would leave a silent hole. Start a new archive after a
  * new base backup, or restore the missing segments from elsewhere.
@@ -494,6 +510,7 @@ export interface PgBackupErrorByCode {
   ERR_PGBB_COMBINE: CombineError;
   ERR_PGBB_WAL_ARCHIVE_GAP: WalArchiveGapError;
   ERR_PGBB_WAL_ARCHIVE_MISMATCH: WalArchiveMismatchError;
+  ERR_PGBB_WAL_ARCHIVE: WalArchiveError;
 }
 
 /** Every error this library raises, as a union discriminated by `code`. */

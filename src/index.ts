@@ -49,6 +49,14 @@ export type { ArchiveInfo, BackupSink, InjectedFile, Injection, SinkCallOptions 
 export { receiveWal, type ReceiverPhase, type ReceiveWalOptions, type WalReceiver } from './archive/receive.js';
 export type * from './archive/events.js';
 
+// Restoring: a backup into a new data directory with its recovery settings, and restore_command over a
+// WAL archive (the targets, the pre-flight and the recovery settings are in pg-basebackup/recovery).
+export { restoreBackup, type RestoreEvent, type RestoreOptions, type RestoreResult } from './recovery/restore.js';
+export { restoreWalFile, type RestoreWalOptions, type RestoreWalResult } from './recovery/restore-wal.js';
+export type { RecoveryTarget } from './recovery/wal-targets.js';
+export type { TargetAction } from './recovery/recovery-settings.js';
+export type { TargetTimeline } from './recovery/preflight.js';
+
 // Verifying and combining backups.
 export { verifyBackup, verifyBackupAll } from './verify/verify.js';
 export type {

@@ -82,6 +82,11 @@ export interface CliCommand<T = unknown> {
   reporting(options: T): Reporting;
   /** Do the work; resolves to the exit status. */
   execute(options: T, run: CommandRun): Promise<number>;
+  /**
+   * The exit status of any error, parse errors included, when a caller needs one other than 1
+   * (restore-wal: PostgreSQL takes 1 as "not in the archive"). @default 1
+   */
+  errorStatus?: number;
 }
 
 /** A command with its option type checked at the definition and erased in the table of commands. */

@@ -13,10 +13,14 @@ import { versionLine, type CliCommand, type CliContext, type CommandRun } from '
 import { identifyCommand } from './identify.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
 import { receiveWalCommand } from './receive-wal.js';
+import { restoreCommand } from './restore.js';
+import { restoreWalCommand } from './restore-wal.js';
 import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
-export const COMMANDS: readonly CliCommand[] = [identifyCommand, backupCommand, verifyCommand, combineCommand, receiveWalCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  identifyCommand, backupCommand, verifyCommand, combineCommand, receiveWalCommand, restoreCommand, restoreWalCommand,
+];
 
 /** `pgbb --help`. */
 export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {
@@ -120,7 +124,8 @@ export async function runCommand(command: CliCommand, argv: readonly string[], c
   try {
     parsed = command.parse(argv);
   } catch (err) {
-    return reporterWith({ json: argv.includes('--json') }).error(asUsageError(err, command.spec.prog));
+    const status = reporterWith({ json: argv.includes('--json') }).error(asUsageError(err, command.spec.prog));
+    return command.errorStatus ?? status;
   }
   if (parsed.kind !== 'run') {
     ctx.stdout.write(parsed.kind === 'help' ? formatHelp(command.spec) : versionLine('pgbb', ctx.version));
@@ -141,6 +146,7 @@ export async function runCommand(command: CliCommand, argv: readonly string[], c
   try {
     return await command.execute(parsed.options, run);
   } catch (err) {
-    return reporter.error(asUsageError(err, command.spec.prog));
+    const status = reporter.error(asUsageError(err, command.spec.prog));
+    return command.errorStatus ?? status;
   }
 }

@@ -56,7 +56,33 @@ export interface WalRangeCheckOptions {
   pageMagic?: number | undefined;
   /** @default 8192 */
   blockSize?: number;
+  /**
+   * Called for every record whose CRC checked out, in WAL order. Records that {@link wantBody} picks carry
+   * their bytes after the 24-byte header (at most {@link MAX_RECORD_BODY} of them); the others none.
+   */
+  onRecord?: ((record: WalRecord) => void) | undefined;
+  /** Which records' bodies {@link onRecord} needs, by resource manager and info byte. @default none */
+  wantBody?: ((rmid: number, info: number) => boolean) | undefined;
 }
+
+/** A WAL record as {@link WalRangeCheckOptions.onRecord} sees it. */
+export interface WalRecord {
+  /** Where the record starts, and where the next one starts (its MAXALIGNed end). */
+  startLsn: Lsn;
+  endLsn: Lsn;
+  /** `xl_xid`: the top-level transaction id, 0 for records outside a transaction. */
+  xid: number;
+  /** `xl_rmid` and `xl_info`. */
+  rmid: number;
+  info: number;
+  /** `xl_tot_len`. */
+  totalLength: number;
+  /** The bytes after the record header (block references, block data, main data), when asked for. */
+  body: Buffer | undefined;
+}
+
+/** Record bodies longer than this are not collected (commit and restore-point records are far smaller). */
+export const MAX_RECORD_BODY = 1024 * 1024;
 
 /** The outcome of a WAL range check. */
 export interface WalRangeCheckResult {
@@ -78,8 +104,8 @@ export interface WalRangeCheckResult {
  * once {@link WalRangeChecker.finished} is true; then read {@link WalRangeChecker.result}.
  */
 export class WalRangeChecker {
-  private readonly o: Required<Omit<WalRangeCheckOptions, 'systemIdentifier' | 'pageMagic'>> &
-    Pick<WalRangeCheckOptions, 'systemIdentifier' | 'pageMagic'>;
+  private readonly o: Required<Omit<WalRangeCheckOptions, 'systemIdentifier' | 'pageMagic' | 'onRecord' | 'wantBody'>> &
+    Pick<WalRangeCheckOptions, 'systemIdentifier' | 'pageMagic' | 'onRecord' | 'wantBody'>;
   private readonly bs: number;
   private readonly page: Buffer;
   private pageFill = 0;
@@ -102,6 +128,8 @@ export class WalRangeChecker {
   private totLen = 0;
   private readonly header = Buffer.alloc(RECORD_HEADER);
   private crc = CRC32C_INIT;
+  /** The body of the record being assembled, when onRecord wants it. */
+  private body: Buffer | undefined;
 
   constructor(options: WalRangeCheckOptions) {
     this.o = { blockSize: DEFAULT_WAL_BLOCK_SIZE, ...options };
@@ -327,9 +355,16 @@ export class WalRangeChecker {
         const h = Math.min(RECORD_HEADER - this.recGot, n);
         p.copy(this.header, this.recGot, off, off + h);
         if (h < n) this.crc = crc32cUpdate(this.crc, p, off + h, off + n);
-        if (this.recGot + h === RECORD_HEADER && !this.checkHeader()) return;
+        if (this.recGot + h === RECORD_HEADER) {
+          if (!this.checkHeader()) return;
+          this.body = this.o.onRecord && this.o.wantBody?.(this.header[17]!, this.header[16]!) && this.totLen - RECORD_HEADER <= MAX_RECORD_BODY
+            ? Buffer.allocUnsafe(this.totLen - RECORD_HEADER)
+            : undefined;
+        }
+        if (this.body && h < n) p.copy(this.body, 0, off + h, off + n);
       } else {
         this.crc = crc32cUpdate(this.crc, p, off, off + n);
+        if (this.body) p.copy(this.body, this.recGot - RECORD_HEADER, off, off + n);
       }
       this.recGot += n;
       off += n;
@@ -337,6 +372,7 @@ export class WalRangeChecker {
         if (!this.finishRecord()) return;
         // MAXALIGN of the record's end: a plain number while it stays in this page.
         const aligned = (off + 7) & ~7;
+        if (this.o.onRecord) this.reportRecord(pageLsn + BigInt(aligned));
         if (this.isSwitch()) {
           // A segment switch: the rest of the segment is unused, the next record is at the next segment's start.
           const seg = BigInt(this.o.segmentSize);
@@ -373,6 +409,16 @@ export class WalRangeChecker {
     this.prevRecPtr = this.recStart;
     this.inRecord = false;
     return true;
+  }
+
+  private reportRecord(endLsn: bigint): void {
+    const h = this.header;
+    const body = this.body;
+    this.body = undefined;
+    this.o.onRecord?.({
+      startLsn: this.recStart as Lsn, endLsn: endLsn as Lsn, xid: h.readUInt32LE(4), rmid: h[17]!, info: h[16]!,
+      totalLength: this.totLen, body,
+    });
   }
 
   /** Whether the record just finished is an XLOG_SWITCH. */

@@ -90,7 +90,7 @@ describe('isPgBackupError', () => {
   it('recognises every class, and narrows to the class of a code', () => {
     const classes = Object.values(errors).filter((v): v is typeof PgBackupError =>
       typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError));
-    expect(classes.length).toBe(23);
+    expect(classes.length).toBe(24);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
     expect(isPgBackupError(err, 'ERR_PGBB_SERVER')).toBe(true);
@@ -115,6 +115,6 @@ describe('isPgBackupError', () => {
       expect(seen.has(err.code), `${err.code} used by ${seen.get(err.code)} and ${name}`).toBe(false);
       seen.set(err.code, name);
     }
-    expect(seen.size).toBe(22);
+    expect(seen.size).toBe(23);
   });
 });

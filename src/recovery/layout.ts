@@ -1,0 +1,248 @@
+/**
+ * Writing a restored data directory and its tablespaces with PostgreSQL's modes (directories 0700,
+ * files 0600), from tar archives or a plain backup, and taking back everything written when the restore
+ * fails or is aborted: directories it created are removed, directories that existed (empty) are emptied.
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, open, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { decompressorFor } from '../compress/decompress.js';
+import { AbortError, IoError, PgBackupError, TargetError } from '../errors.js';
+import { extractTar } from '../tar/extract.js';
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+/** Where a member of an archive goes: an absolute path, or `undefined` to leave it out. */
+export type MemberRoute = (name: string, type: 'file' | 'directory' | 'symlink') => string | undefined;
+
+function ioError(what: string, path: string, err: unknown): PgBackupError {
+  if (err instanceof PgBackupError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new IoError(`${what} "${path}": ${e.message}`, { cause: err, path, syscallCode: e.code });
+}
+
+/** The directories of one restore, and how to undo them. */
+export class RestoreLayout {
+  readonly #created: string[] = [];
+  readonly #emptied: string[] = [];
+  readonly #noSync: boolean;
+  readonly #signal: AbortSignal | undefined;
+  #files = 0;
+  #bytes = 0;
+
+  constructor(o: { noSync?: boolean | undefined; signal?: AbortSignal | undefined }) {
+    this.#noSync = o.noSync ?? false;
+    this.#signal = o.signal;
+  }
+
+  /** Files and bytes written so far. */
+  get stats(): { files: number; bytes: number } {
+    return { files: this.#files, bytes: this.#bytes };
+  }
+
+  /**
+   * Check that `path` is absent or an empty directory (what {@link claim} needs), without creating it.
+   * @throws TargetError when it is not.
+   */
+  static async checkUsable(path: string, what: string): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code === 'ENOTDIR') throw new TargetError(`${what} "${path}" exists but is not a directory`, { path, cause: err });
+      throw ioError(`could not access ${what}`, path, err);
+    }
+    if (entries.length > 0) {
+      throw new TargetError(`${what} "${path}" exists but is not empty: choose an empty or new directory, or empty it first`, { path });
+    }
+  }
+
+  /** Take `path` (absent or empty) as a root of the restore: created with mode 0700, undone on failure. */
+  async claim(path: string, what: string): Promise<void> {
+    await RestoreLayout.checkUsable(path, what);
+    try {
+      await mkdir(path, { mode: DIR_MODE });
+      this.#created.push(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`could not create ${what}`, path, err);
+      this.#emptied.push(path);
+      await chmod(path, DIR_MODE).catch((e: unknown) => { throw ioError(`could not change the mode of ${what}`, path, e); });
+    }
+  }
+
+  /** Undo: remove what was created, empty what was claimed. Best effort; never throws. */
+  async undo(): Promise<void> {
+    for (const p of [...this.#created].reverse()) await rm(p, { recursive: true, force: true }).catch(() => undefined);
+    for (const p of this.#emptied) {
+      const names = await readdir(p).catch(() => [] as string[]);
+      for (const n of names) await rm(join(p, n), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  async #dir(path: string): Promise<void> {
+    try {
+      await mkdir(path, { recursive: true, mode: DIR_MODE });
+      await chmod(path, DIR_MODE);
+    } catch (err) {
+      throw ioError('could not create directory', path, err);
+    }
+  }
+
+  async #writeFile(path: string, chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<void> {
+    await this.#dir(dirname(path));
+    let handle;
+    try {
+      handle = await open(path, 'wx', FILE_MODE);
+    } catch (err) {
+      throw ioError('could not create file', path, err);
+    }
+    try {
+      for await (const chunk of chunks) {
+        this.#signal?.throwIfAborted();
+        await handle.write(chunk);
+        this.#bytes += chunk.length;
+      }
+      if (!this.#noSync) await handle.sync();
+    } catch (err) {
+      throw ioError('could not write file', path, err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    this.#files++;
+  }
+
+  /** Write a small file (recovery.signal, postgresql.auto.conf), replacing one the backup had. */
+  async writeSmallFile(path: string, text: string): Promise<void> {
+    await rm(path, { force: true });
+    await this.#writeFile(path, [Buffer.from(text, 'utf8')]);
+  }
+
+  /** Extract a (possibly compressed) tar archive; `route` decides where each member goes. */
+  async extractArchive(archive: string, route: MemberRoute): Promise<void> {
+    const input = createReadStream(archive, { highWaterMark: 1024 * 1024 }).pipe(decompressorFor(archive));
+    try {
+      for await (const entry of extractTar(input as AsyncIterable<Buffer>)) {
+        this.#signal?.throwIfAborted();
+        const name = memberName(entry.header.name, archive);
+        const type = entry.header.type;
+        if (type === 'directory' || type === 'file' || type === 'symlink') {
+          const dest = name === '' ? undefined : route(name, type);
+          if (dest !== undefined) {
+            if (type === 'directory') await this.#dir(dest);
+            else if (type === 'file') await this.#writeFile(dest, entry.body);
+            else await this.#symlink(entry.header.linkname, dest);
+          }
+        }
+        await entry.body.skip();
+      }
+    } catch (err) {
+      if (this.#signal?.aborted) throw new AbortError('the restore was aborted', { cause: err });
+      throw ioError('could not restore from', archive, err);
+    } finally {
+      input.destroy();
+    }
+  }
+
+  async #symlink(target: string, path: string): Promise<void> {
+    await this.#dir(dirname(path));
+    try {
+      await symlink(target, path);
+    } catch (err) {
+      throw ioError('could not create symbolic link', path, err);
+    }
+  }
+
+  /** Link `path` to `target` (pg_tblspc/<oid>, pg_wal with --waldir). */
+  async link(target: string, path: string): Promise<void> {
+    await this.#symlink(target, path);
+  }
+
+  /** Create a directory (0700) inside the restore. */
+  async directory(path: string): Promise<void> {
+    await this.#dir(path);
+  }
+
+  /**
+   * Copy a plain directory tree; `route` gets paths relative to `src` (`/`-separated) and may leave
+   * members out or send them elsewhere. Symbolic links are followed only where `route` says so (it sees
+   * them as `symlink`; returning a path copies what the link points to there).
+   */
+  async copyTree(src: string, route: MemberRoute, rel = ''): Promise<void> {
+    const here = rel === '' ? src : join(src, rel);
+    let names: string[];
+    try {
+      names = (await readdir(here)).sort();
+    } catch (err) {
+      throw ioError('could not read directory', here, err);
+    }
+    for (const n of names) {
+      this.#signal?.throwIfAborted();
+      const r = rel === '' ? n : `${rel}/${n}`;
+      const p = join(src, r);
+      const st = await lstat(p).catch((err: unknown) => { throw ioError('could not stat', p, err); });
+      if (st.isSymbolicLink()) {
+        const dest = route(r, 'symlink');
+        if (dest === undefined) continue;
+        const real = await stat(p).catch((err: unknown) => { throw ioError('could not follow', p, err); });
+        if (real.isDirectory()) await this.#copyInto(p, dest);
+        else await this.#copyFile(p, dest);
+      } else if (st.isDirectory()) {
+        const dest = route(r, 'directory');
+        if (dest === undefined) continue;
+        await this.#dir(dest);
+        await this.copyTree(src, route, r);
+      } else if (st.isFile()) {
+        const dest = route(r, 'file');
+        if (dest !== undefined) await this.#copyFile(p, dest);
+      }
+    }
+  }
+
+  /** Copy the whole tree under `src` into `dest` (a tablespace or WAL directory a link points to). */
+  async #copyInto(src: string, dest: string): Promise<void> {
+    await this.#dir(dest);
+    await this.copyTree(src, (r) => join(dest, r));
+  }
+
+  async #copyFile(src: string, dest: string): Promise<void> {
+    await this.#dir(dirname(dest));
+    try {
+      // COPYFILE_EXCL: never overwrite; the kernel copies (copy_file_range) where it can.
+      await copyFile(src, dest, 1);
+      await chmod(dest, FILE_MODE);
+      if (!this.#noSync) {
+        const h = await open(dest, 'r+');
+        try { await h.sync(); } finally { await h.close(); }
+      }
+      this.#bytes += (await stat(dest)).size;
+      this.#files++;
+    } catch (err) {
+      throw ioError('could not copy file to', dest, err);
+    }
+  }
+
+  /** fsync the directories of the restore (after their files), unless noSync. */
+  async syncDirectories(roots: readonly string[]): Promise<void> {
+    if (this.#noSync) return;
+    const walk = async (d: string): Promise<void> => {
+      const entries = await readdir(d, { withFileTypes: true });
+      for (const e of entries) if (e.isDirectory()) await walk(join(d, e.name));
+      const h = await open(d, 'r');
+      try { await h.sync(); } finally { await h.close(); }
+    };
+    for (const r of roots) await walk(r).catch((err: unknown) => { throw ioError('could not sync directory', r, err); });
+  }
+}
+
+/** A member's name without `./` and trailing `/`; names that would leave the directory are refused. */
+function memberName(raw: string, archive: string): string {
+  const name = raw.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (name.startsWith('/') || name.split('/').includes('..')) {
+    throw new IoError(`${archive} has a member outside its directory ("${raw}"): not a backup to restore`, { path: archive });
+  }
+  return name === '.' ? '' : name;
+}
