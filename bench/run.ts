@@ -15,6 +15,8 @@ import { CASES, type CaseContext, type CaseDef, type Features, type SyncMode } f
 import { databaseBytes, growDataset, type DatasetTarget } from './lib/dataset.js';
 import { CommandFailed, cleanupMeasure, measure, stats, type Sample } from './lib/measure.js';
 import { boundOf, markDiskBound } from './lib/bound.js';
+import { parseLsn } from '../src/lsn.js';
+import { segmentFileName } from '../src/wal/segments.js';
 import {
   machineInfo, toMarkdown, toSvg, versionInfo, type BenchResult, type CaseResult, type DatasetResult, type SideResult,
 } from './lib/report.js';
@@ -36,6 +38,9 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 let OURS = [process.execPath, CLI];
 const REF_BACKUP = join(DEBIAN_BIN_DIR, 'pg_basebackup');
 const REF_VERIFY = join(DEBIAN_BIN_DIR, 'pg_verifybackup');
+const REF_RECEIVEWAL = join(DEBIAN_BIN_DIR, 'pg_receivewal');
+/** The slot that keeps the WAL backlog of the receive-wal cases on the server. */
+const HOLD_SLOT = 'bench_wal_hold';
 const MB = 2 ** 20;
 
 function log(line: string): void {
@@ -84,6 +89,10 @@ interface Target {
   cluster: Cluster | undefined;
 }
 
+const REFERENCE: Record<CaseDef['tool'], string> = {
+  backup: REF_BACKUP, verify: REF_VERIFY, 'receive-wal': REF_RECEIVEWAL, restore: 'tar',
+};
+
 async function startTarget(major: number): Promise<Target> {
   const flavor = major === 15 ? 'debian' : 'embedded';
   log(`starting PostgreSQL ${major} (${flavor})`);
@@ -95,6 +104,8 @@ async function startTarget(major: number): Promise<Target> {
     conf: { max_wal_size: '4GB', shared_buffers: '128MB' },
   });
   const [v] = await cluster.sql<{ v: string }>('SELECT version() AS v');
+  // Held from now on: all the WAL the dataset writes stays on the server for the receive-wal cases.
+  await cluster.sql(`SELECT pg_create_physical_replication_slot('${HOLD_SLOT}', true)`);
   const scratch = await makeTempDir('bench-load');
   return {
     name: `PostgreSQL ${major} (${flavor === 'debian' ? "Debian's build" : 'embedded build'})`,
@@ -111,6 +122,8 @@ async function startTarget(major: number): Promise<Target> {
     features: {
       oursCompress: false,
       oursVerify: false,
+      oursReceiveWal: false,
+      oursRestore: false,
       // Debian builds with --with-zstd; the embedded builds link no zstd (checked below with ldd).
       serverZstd: flavor === 'debian' || linksZstd(join(cluster.binDir, 'postgres')),
       reference: major <= 15,
@@ -141,21 +154,31 @@ function show(program: string[], args: string[]): string[] {
   return [...program.map((p) => (p === OURS[0] ? 'node' : p.startsWith(ROOT) ? p.slice(ROOT.length + 1) : p)), ...args];
 }
 
-async function runCase(def: CaseDef, sync: SyncMode | undefined, t: Target, args: BenchArgs, work: string, dataBytes: number, verifyDir: string | undefined): Promise<CaseResult> {
+interface Prepared {
+  verifyDir?: string | undefined;
+  walBacklog?: CaseContext['walBacklog'];
+  restoreSource?: string | undefined;
+}
+
+async function runCase(def: CaseDef, sync: SyncMode | undefined, t: Target, args: BenchArgs, work: string, dataBytes: number, prepared: Prepared): Promise<CaseResult> {
   const base = { id: def.id, title: def.title, ...(sync ? { sync } : {}), compressed: def.compressed };
   const avail = def.available(t.features);
   if (avail !== true) return { ...base, status: 'not available', reason: avail };
   const target = join(work, 'target');
-  const ctx: CaseContext = { conn: t.conn, target, sync: sync ?? 'nosync', verifyDir };
+  const ctx: CaseContext = { conn: t.conn, target, sync: sync ?? 'nosync', verifyDir: prepared.verifyDir, walBacklog: prepared.walBacklog, restoreSource: prepared.restoreSource };
   const spec = def.command(ctx);
   const ours = [...OURS, def.tool];
-  const ref = t.features.reference ? [def.tool === 'backup' ? REF_BACKUP : REF_VERIFY] : undefined;
+  // tar needs no server; the PostgreSQL tools only talk to servers of their major or older.
+  const ref = def.tool === 'restore' || t.features.reference ? [spec.reference?.program ?? REFERENCE[def.tool]] : undefined;
+  const refArgs = spec.reference?.args ?? spec.args;
+  const movedBytes = def.bytes?.(ctx) ?? dataBytes;
   const samples: { ours: Sample[]; ref: Sample[] } = { ours: [], ref: [] };
   const out: { ours: number | undefined; ref: number | undefined } = { ours: undefined, ref: undefined };
   const one = async (who: 'ours' | 'ref', program: string[], timed: boolean): Promise<void> => {
     if (def.writesTarget) await rm(target, { recursive: true, force: true });
+    await def.prepare?.(ctx);
     syncDisks();
-    const sample = await measure(program[0]!, [...program.slice(1), ...spec.args], spec.stdout, BENCH_ENV);
+    const sample = await measure(program[0]!, [...program.slice(1), ...(who === 'ref' ? refArgs : spec.args)], spec.stdout, BENCH_ENV);
     if (timed) samples[who].push(sample);
     out[who] = def.writesTarget ? await dirBytes(target) : undefined;
   };
@@ -179,10 +202,10 @@ async function runCase(def: CaseDef, sync: SyncMode | undefined, t: Target, args
   } finally {
     if (def.writesTarget) await rm(target, { recursive: true, force: true });
   }
-  const o = side(show(ours, spec.args), samples.ours, dataBytes, out.ours);
+  const o = side(show(ours, spec.args), samples.ours, movedBytes, out.ours);
   const result: CaseResult = { ...base, status: 'ok', ours: o };
   if (ref) {
-    const p = side(show(ref, spec.args), samples.ref, dataBytes, out.ref);
+    const p = side(show(ref, refArgs), samples.ref, movedBytes, out.ref);
     result.reference = p;
     result.ratio = {
       wall: o.wallMs.median / p.wallMs.median,
@@ -209,13 +232,20 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
     }
     log(`${t.name}: ${(bytes / MB).toFixed(0)} MB of data`);
     const work = args.workDir ? await mkdtempIn(args.workDir) : await makeTempDir('bench-work');
-    let verifyDir: string | undefined;
+    const prepared: Prepared = {};
     if (cases.some((c) => c.id === 'verify') && t.features.oursVerify) {
       // One plain backup with streamed WAL, by the reference tool when it can, verified by both verifiers.
-      verifyDir = join(work, 'verify-source');
+      prepared.verifyDir = join(work, 'verify-source');
       const program = t.features.reference ? [REF_BACKUP] : [...OURS, 'backup'];
-      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', verifyDir, '-Fp', '-X', 'stream'], 'devnull');
+      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', prepared.verifyDir, '-Fp', '-X', 'stream'], 'devnull');
     }
+    if (cases.some((c) => c.id === 'restore') && t.features.oursRestore) {
+      // One tar backup with its WAL inside base.tar, restored by both.
+      prepared.restoreSource = join(work, 'restore-source');
+      const program = t.features.reference ? [REF_BACKUP] : [...OURS, 'backup'];
+      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', prepared.restoreSource, '-Ft', '-X', 'fetch'], 'devnull');
+    }
+    if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal) prepared.walBacklog = await walBacklog(t);
     const d: DatasetResult = {
       cluster: t.name,
       serverVersion: t.serverVersion,
@@ -229,13 +259,33 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
     }
     datasets.push(d);
     for (const def of cases) {
-      for (const sync of def.writesTarget ? args.syncModes : [undefined]) {
-        d.cases.push(await runCase(def, sync, t, args, work, bytes, verifyDir));
+      const modes = def.writesTarget ? args.syncModes.filter((m) => !def.syncModes || def.syncModes.includes(m)) : [undefined];
+      for (const sync of modes) {
+        d.cases.push(await runCase(def, sync, t, args, work, bytes, prepared));
       }
     }
     markDiskBound(d.cases);
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The WAL the receive-wal cases catch up over: from the segment after the one holding the hold slot's
+ * restart position to the current flush position (everything the dataset load wrote; flushed, so the
+ * walsender can send all of it at once).
+ */
+async function walBacklog(t: Target): Promise<CaseContext['walBacklog']> {
+  const rows = await psqlRows<{ n: string }>(t.conn.replace(/\breplication=\S+/, ''),
+    `SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') || ' ' || restart_lsn || ' ' || pg_current_wal_flush_lsn() FROM pg_replication_slots WHERE slot_name = '${HOLD_SLOT}'`);
+  const [segText, restartText, endText] = (rows[0]?.n ?? '').split(' ');
+  if (!segText || !restartText || !endText) throw new Error(`no ${HOLD_SLOT} slot on ${t.name}: cannot measure receive-wal`);
+  const segmentSize = Number(segText);
+  const restart = parseLsn(restartText);
+  const end = parseLsn(endText);
+  const seg = BigInt(segmentSize);
+  const first = restart / seg + 1n;
+  const timeline = 1;
+  return { seedName: segmentFileName(timeline, first - 1n, segmentSize), segmentSize, endLsn: endText, bytes: Number(end - first * seg) };
 }
 
 async function mkdtempIn(dir: string): Promise<string> {
@@ -266,6 +316,8 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg()[0] ?? 0;
   const oursCompress = /--compress/.test(help('backup'));
   const oursVerify = help('verify') !== '';
+  const oursReceiveWal = help('receive-wal') !== '';
+  const oursRestore = help('restore') !== '';
   const datasets: DatasetResult[] = [];
   const targets: (() => Promise<Target>)[] = args.conn
     ? [async () => {
@@ -279,7 +331,7 @@ async function main(): Promise<void> {
         dataset: undefined,
         cluster: undefined,
         // Unknown build: server-side zstd is tried, and a refusal reported as not available.
-        features: { oursCompress, oursVerify, serverZstd: true, reference: major <= 15 },
+        features: { oursCompress, oursVerify, oursReceiveWal, oursRestore, serverZstd: true, reference: major <= 15 },
       };
     }]
     : args.clusters.map((m) => () => startTarget(m));
@@ -306,6 +358,8 @@ async function main(): Promise<void> {
     const t = await make();
     t.features.oursCompress = oursCompress;
     t.features.oursVerify = oursVerify;
+    t.features.oursReceiveWal = oursReceiveWal;
+    t.features.oursRestore = oursRestore;
     try {
       await benchTarget(t, args, datasets);
     } finally {
@@ -320,7 +374,7 @@ async function main(): Promise<void> {
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: machineInfo(),
     loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
-    versions: versionInfo(OURS, REF_BACKUP, REF_VERIFY),
+    versions: versionInfo(OURS, REF_BACKUP, REF_VERIFY, REF_RECEIVEWAL),
     settings: { runs: args.runs, warmup: args.warmup, syncModes: args.syncModes, order: 'alternating pgbb, reference, pgbb, reference, ...' },
     datasets,
   };

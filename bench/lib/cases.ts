@@ -1,6 +1,8 @@
 // The benchmark cases. A case is two commands given the same arguments on the same cluster: ours and
 // the reference tool (pg_basebackup, pg_verifybackup; later pg_receivewal). Each one says what it needs
 // (a CLI feature, a server feature) so that a missing one is reported as 'not available', not as a failure.
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
 //
 // Output is taken the way users take it, with nothing of ours in between: standard output goes to
 // /dev/null, or into a pipe read by cat (a C program, as ssh, gpg or `aws s3 cp -` would read it);
@@ -11,6 +13,7 @@
 /** Every case, in report order. */
 export const CASE_IDS = [
   'tar-devnull', 'tar-pipe', 'tar-files', 'plain', 'client-gzip', 'client-lz4', 'client-zstd', 'server-zstd', 'verify',
+  'receive-wal', 'receive-wal-lz4', 'restore',
 ] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
@@ -28,6 +31,15 @@ export interface CaseContext {
   sync: SyncMode;
   /** A plain backup with WAL (made once by the reference tool, or ours when there is none), for verify. */
   verifyDir: string | undefined;
+  /**
+   * A WAL backlog on the server for the receive-wal cases: a replication slot holds every segment from
+   * the one after `seedName`; each run starts in a directory holding only a complete-sized `seedName`
+   * (so both tools start at the next segment, as pg_receivewal's FindStreamingStart does) and stops at
+   * `endLsn` (-E). `bytes` is the WAL between the two.
+   */
+  walBacklog?: { seedName: string; segmentSize: number; endLsn: string; bytes: number } | undefined;
+  /** A tar backup (-Ft -X fetch, made once by the reference tool) for the restore case. */
+  restoreSource?: string | undefined;
 }
 
 /**
@@ -40,6 +52,8 @@ export interface CommandSpec {
   /** Arguments after the program (ours: after `node dist/cli/main.js`). */
   args: string[];
   stdout: StdoutMode;
+  /** The reference side when it is another program with other arguments (restore: `tar -x`). */
+  reference?: { program: string; args: string[] } | undefined;
 }
 
 /** Features a case may need. */
@@ -48,6 +62,10 @@ export interface Features {
   oursCompress: boolean;
   /** `pgbb verify` exists. */
   oursVerify: boolean;
+  /** `pgbb receive-wal` exists. */
+  oursReceiveWal: boolean;
+  /** `pgbb restore` exists. */
+  oursRestore: boolean;
   /** The server build can compress with zstd (BASE_BACKUP COMPRESSION 'zstd'). */
   serverZstd: boolean;
   /** A reference tool of the server's major (or older that still accepts it) is available. */
@@ -58,8 +76,11 @@ export interface CaseDef {
   id: CaseId;
   /** One line for the report. */
   title: string;
-  /** Which tool pair: `backup` (pgbb backup / pg_basebackup) or `verify` (pgbb verify / pg_verifybackup). */
-  tool: 'backup' | 'verify';
+  /**
+   * Which tool pair: `backup` (pgbb backup / pg_basebackup), `verify` (pgbb verify / pg_verifybackup),
+   * `receive-wal` (pgbb receive-wal / pg_receivewal), `restore` (pgbb restore / tar -x).
+   */
+  tool: 'backup' | 'verify' | 'receive-wal' | 'restore';
   /** Whether the case runs in this setting, and why not. */
   available(f: Features): true | string;
   /** Same arguments for both tools (their flags are the same). */
@@ -68,6 +89,12 @@ export interface CaseDef {
   writesTarget: boolean;
   /** Whether the case compresses on the client (its CPU target differs from the uncompressed cases'). */
   compressed: boolean;
+  /** The durability modes it runs with when it writes files. @default both */
+  syncModes?: readonly SyncMode[];
+  /** Lay out what a run starts from, after the target was emptied (receive-wal: the seed segment). */
+  prepare?(ctx: CaseContext): Promise<void>;
+  /** The bytes a run moves, for MB/s, when not the database size (receive-wal: the WAL backlog). */
+  bytes?(ctx: CaseContext): number | undefined;
 }
 
 function common(ctx: CaseContext): string[] {
@@ -101,6 +128,34 @@ function stdoutCase(id: CaseId, title: string, stdout: StdoutMode): CaseDef {
 
 const compress = (f: Features): true | string => (f.oursCompress ? true : 'pgbb backup has no --compress');
 
+function receiveWalCase(id: CaseId, title: string, extra: string[]): CaseDef {
+  const backlog = (ctx: CaseContext) => {
+    if (!ctx.walBacklog) throw new Error(`${id}: no WAL backlog was prepared`);
+    return ctx.walBacklog;
+  };
+  return {
+    id,
+    title,
+    tool: 'receive-wal',
+    available: (f) => (f.oursReceiveWal ? true : 'pgbb has no receive-wal command'),
+    writesTarget: true,
+    compressed: extra.length > 0,
+    command: (ctx) => ({
+      args: ['-d', ctx.conn, '-D', ctx.target, '-E', backlog(ctx).endLsn, '-n', ...(ctx.sync === 'nosync' ? ['--no-sync'] : []), ...extra],
+      stdout: 'devnull',
+    }),
+    async prepare(ctx) {
+      const { seedName, segmentSize } = backlog(ctx);
+      await mkdir(ctx.target, { recursive: true, mode: 0o700 });
+      // A complete-sized (sparse) segment: both tools resume after the newest complete segment.
+      const h = await open(join(ctx.target, seedName), 'w', 0o600);
+      await h.truncate(segmentSize);
+      await h.close();
+    },
+    bytes: (ctx) => backlog(ctx).bytes,
+  };
+}
+
 export const CASES: readonly CaseDef[] = [
   stdoutCase('tar-devnull', 'tar to stdout > /dev/null (-D - -Ft -X none --no-manifest)', 'devnull'),
   stdoutCase('tar-pipe', 'tar to stdout piped to cat > /dev/null (-D - -Ft -X none --no-manifest)', 'pipe'),
@@ -111,6 +166,30 @@ export const CASES: readonly CaseDef[] = [
   backupCase('client-zstd', 'client zstd (-Ft -X fetch -Z client-zstd)', ['-Ft', '-X', 'fetch', '--compress=client-zstd'], compress),
   backupCase('server-zstd', 'server zstd (-Ft -X stream -Z server-zstd)', ['-Ft', '-X', 'stream', '--compress=server-zstd'],
     (f) => (!f.oursCompress ? 'pgbb backup has no --compress' : !f.serverZstd ? 'the server build has no zstd' : true)),
+  receiveWalCase('receive-wal', 'receive-wal catch-up over a WAL backlog (-E END -n)', []),
+  receiveWalCase('receive-wal-lz4', 'receive-wal catch-up, lz4 (-E END -n --compress=lz4)', ['--compress=lz4']),
+  {
+    id: 'restore',
+    title: 'restore a tar backup (pgbb restore --no-verify / tar -x)',
+    tool: 'restore',
+    available: (f) => (f.oursRestore ? true : 'pgbb has no restore command'),
+    writesTarget: true,
+    // -N only: tar -x does not fsync (the fsync mode would compare unlike work).
+    syncModes: ['nosync'],
+    compressed: false,
+    command: (ctx) => {
+      if (ctx.restoreSource === undefined) throw new Error('restore: no tar backup to restore');
+      return {
+        args: [ctx.restoreSource, '-D', ctx.target, '--no-verify', '--no-sync'],
+        stdout: 'devnull',
+        reference: { program: 'tar', args: ['-x', '-f', join(ctx.restoreSource, 'base.tar'), '-C', ctx.target] },
+      };
+    },
+    async prepare(ctx) {
+      // tar -x needs the directory; pgbb restore accepts an empty one.
+      await mkdir(ctx.target, { recursive: true, mode: 0o700 });
+    },
+  },
   {
     id: 'verify',
     title: 'verify a plain backup (pgbb verify / pg_verifybackup)',

@@ -56,7 +56,7 @@ export interface BenchResult {
   machine: { cpu: string; cores: number; memoryBytes: number; kernel: string };
   /** 1-minute load average at the start and the end: other work on the machine skews wall times. */
   loadAverage?: { start: number; end: number };
-  versions: { node: string; pgbb: string; pgBasebackup: string; pgVerifybackup: string; git: string };
+  versions: { node: string; pgbb: string; pgBasebackup: string; pgVerifybackup: string; pgReceivewal?: string; git: string };
   settings: { runs: number; warmup: number; syncModes: SyncMode[]; order: string };
   datasets: DatasetResult[];
 }
@@ -74,13 +74,14 @@ export function machineInfo(): BenchResult['machine'] {
   return { cpu: c[0]?.model ?? 'unknown', cores: c.length, memoryBytes: totalmem(), kernel: release() };
 }
 
-export function versionInfo(pgbb: string[], pgBasebackup: string, pgVerifybackup: string): BenchResult['versions'] {
+export function versionInfo(pgbb: string[], pgBasebackup: string, pgVerifybackup: string, pgReceivewal: string): BenchResult['versions'] {
   const dirty = tryRun('git', ['status', '--porcelain', '--untracked-files=no']) === '' ? '' : ' (with uncommitted changes)';
   return {
     node: tryRun(pgbb[0]!, ['--version']),
     pgbb: tryRun(pgbb[0]!, [...pgbb.slice(1), '--version']),
     pgBasebackup: tryRun(pgBasebackup, ['--version']),
     pgVerifybackup: tryRun(pgVerifybackup, ['--version']),
+    pgReceivewal: tryRun(pgReceivewal, ['--version']),
     git: tryRun('git', ['rev-parse', '--short', 'HEAD']) + dirty,
   };
 }
@@ -112,7 +113,7 @@ export function toMarkdown(r: BenchResult): string {
     '(it adds ~50 ms to every Node start-up). Standard output goes to /dev/null or to a pipe read by `cat > /dev/null`, with nothing of ' +
     'ours in between. Cases that write files run with -N (`nosync`: CPU and page cache) and with fsync (`fsync`: what a durable ' +
     'backup costs). Wall time in seconds, median (min–max); CPU = user + system of the process, its threads and the children it ' +
-    'waited for (GNU time); peak RSS likewise; MB/s = database size / median wall time. Bound: what limited each tool ' +
+    'waited for (GNU time); peak RSS likewise; MB/s = database size (receive-wal: the WAL backlog) / median wall time. Bound: what limited each tool ' +
     '(CPU: busy for at least 80% of its wall time; server: waiting on the walsender; disk: the fsync run took over 25% longer than ' +
     'the same case with -N), pgbb / reference.', '');
   for (const d of r.datasets) {
