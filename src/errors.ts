@@ -9,6 +9,8 @@
  * - `advice`: the "what to do" part alone (also the last line of `message`), or `undefined`.
  * - `toJSON()`: `name`, `code`, `message`, `advice` and the class's own fields (`sqlState`, `path`...),
  *   so structured loggers that call `JSON.stringify` keep them.
+ * Why one file of this size: every error class and its literal code live here, with the code-to-class map
+ * that narrowing relies on, so that a new code cannot miss the map.
  * @module
  */
 

@@ -14,6 +14,8 @@
  * Failures that reconnecting cannot fix end the run: a server newer than supported, another
  * system identifier, a gap in the archive ({@link WalArchiveGapError}), bad options, storage
  * errors, authentication failures.
+ * Why one file of this size: the session states above share the connection, the start point and the
+ * event queue; the segment store, naming, start search and compression are in their own files.
  * @module
  */
 import { createHash, type Hash } from 'node:crypto';

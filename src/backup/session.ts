@@ -8,6 +8,8 @@
  * {@link ResponsePump}, only when a consumer asks for more), the archives, progress and phases.
  * With `wal: 'stream'` a {@link WalCompanion} runs the WAL stream beside it on a second
  * connection. Neither touches the file system: the WAL spool is a sink of src/wal.
+ * Why one file of this size: the public session (its state machine, archives, manifest, result, close and
+ * destroy); the reply pump, transfer, WAL companion, phases and failure handling are in their own files.
  * @module
  */
 import { EventEmitter } from 'node:events';

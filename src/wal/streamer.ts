@@ -27,6 +27,8 @@
  * walsender counts any update as a reply, so it does not time out as long as
  * `statusIntervalMs` is below `wal_sender_timeout`. A sink stalled for longer than
  * `wal_sender_timeout` with the timer off (`statusIntervalMs: 0`) gets the connection dropped.
+ * Why one file of this size: it is one state machine (the `Streamer` class) whose states share the
+ * position, timer, watchdog and sink fields; split across files, each step would need them all.
  * @module
  */
 import {
