@@ -26,7 +26,8 @@ export type PgBackupErrorCode =
   | 'ERR_PGBB_MANIFEST'
   | 'ERR_PGBB_COMPRESSION'
   | 'ERR_PGBB_VERIFY'
-  | 'ERR_PGBB_COMBINE';
+  | 'ERR_PGBB_COMBINE'
+  | 'ERR_PGBB_STORAGE';
 
 /**
  * Base class of every error raised by pg-basebackup.
@@ -367,5 +368,42 @@ export class CombineError extends PgBackupError {
   constructor(message: string, options?: { cause?: unknown; path?: string | undefined }) {
     super('ERR_PGBB_COMBINE', message, options);
     this.path = options?.path;
+  }
+}
+
+/** The storage operation a {@link StorageError} comes from. */
+export type StorageOperation = 'open' | 'list' | 'stat' | 'get' | 'put' | 'delete';
+
+/**
+ * A repository storage operation failed (local directory or object storage): the object is missing
+ * (`statusCode` 404), access was refused (403, or `EACCES` locally), the server kept failing after the
+ * retries (5xx, throttling, timeouts, reset connections), or the disk is full. `retryable` says whether
+ * the same call may succeed later unchanged (for object storage the SDK has already retried it with
+ * backoff). A failed `put` leaves nothing that looks finished: no object, no pending multipart upload.
+ * The message never contains credentials. `cause` holds the underlying error.
+ */
+export class StorageError extends PgBackupError {
+  override name = 'StorageError';
+  declare readonly code: 'ERR_PGBB_STORAGE';
+  /** What was being done. */
+  readonly operation: StorageOperation;
+  /** The object key involved (relative to the repository), when there is one. */
+  readonly key: string | undefined;
+  /** The HTTP status of the last answer (object storage), or the equivalent for a local error (404 for a missing file), when known. */
+  readonly statusCode: number | undefined;
+  /** Whether trying the same call again later may succeed (server errors, throttling, timeouts, resets). */
+  readonly retryable: boolean;
+  constructor(message: string, options: {
+    operation: StorageOperation;
+    key?: string | undefined;
+    statusCode?: number | undefined;
+    retryable?: boolean | undefined;
+    cause?: unknown;
+  }) {
+    super('ERR_PGBB_STORAGE', message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.operation = options.operation;
+    this.key = options.key;
+    this.statusCode = options.statusCode;
+    this.retryable = options.retryable ?? false;
   }
 }
