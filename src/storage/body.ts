@@ -25,8 +25,8 @@ export class DigestingStream extends Transform {
     callback();
   }
 
-  /** Bytes that passed so far. */
-  get size(): number {
+  /** Bytes that passed so far (not named `size`: lib-storage would read it as the body's length). */
+  get bytes(): number {
     return this.#size;
   }
 

@@ -146,7 +146,12 @@ export class LocalStorage implements Storage {
       const handle = await open(temp, 'wx', 0o600);
       created = true;
       try {
-        await pipeline(bodyStream(body), digest, handle.createWriteStream({ autoClose: false }), signal ? { signal } : {});
+        await pipeline(bodyStream(body), digest, async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) {
+            // A write may take fewer bytes than given; the rest follows in the next call.
+            for (let written = 0; written < chunk.length;) written += (await handle.write(chunk, written)).bytesWritten;
+          }
+        }, signal ? { signal } : {});
         await handle.sync();
       } finally {
         await handle.close();
@@ -154,7 +159,7 @@ export class LocalStorage implements Storage {
       await rename(temp, path);
       created = false;
       await syncDirectory(dir);
-      return { key, size: digest.size, sha256: digest.sha256 };
+      return { key, size: digest.bytes, sha256: digest.sha256 };
     } catch (err) {
       if (created) await unlink(temp).catch(() => undefined);
       if (signal?.aborted) throw new AbortError(`put of "${key}" was aborted`, { cause: signal.reason });

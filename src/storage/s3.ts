@@ -315,7 +315,7 @@ export class S3Storage implements Storage {
         await this.#client.send(new s3.DeleteObjectCommand({ Bucket: this.#settings.bucket, Key })).catch(() => undefined);
         throw new AbortError(`put of "${key}" was aborted`, { cause: signal.reason });
       }
-      return { key, size: digest.size, sha256: digest.sha256 };
+      return { key, size: digest.bytes, sha256: digest.sha256 };
     } catch (err) {
       await feeding;
       if (err instanceof AbortError) throw err;

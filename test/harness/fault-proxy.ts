@@ -5,6 +5,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Transform } from 'node:stream';
 
 /** What a fault does to the request it matches. */
 export type FaultAction =
@@ -13,7 +14,9 @@ export type FaultAction =
   /** Destroy the client's connection once this many bytes of the request body arrived. */
   | { kind: 'reset'; afterBytes: number }
   /** Read the request and never answer (the client's idle timeout must fire). */
-  | { kind: 'stall' };
+  | { kind: 'stall' }
+  /** Forward the request with the first byte of its body inverted (the server's checksum check must refuse it). */
+  | { kind: 'corrupt' };
 
 /** One fault: which requests it applies to and how many times. */
 export interface Fault {
@@ -67,7 +70,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     return entry.fault.action;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+  const forward = (req: IncomingMessage, res: ServerResponse, corrupt = false): void => {
     const out = httpRequest({
       host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,
     }, (answer) => {
@@ -76,7 +79,19 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       answer.on('error', () => res.destroy());
     });
     out.on('error', () => res.destroy());
-    req.pipe(out);
+    let first = corrupt;
+    const body = corrupt ? req.pipe(new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        if (first && chunk.length > 0) {
+          first = false;
+          const copy = Buffer.from(chunk);
+          copy[0] = copy[0]! ^ 0xff;
+          return callback(null, copy);
+        }
+        callback(null, chunk);
+      },
+    })) : req;
+    body.pipe(out);
     req.on('error', () => out.destroy());
     res.on('close', () => {
       if (!res.writableFinished) out.destroy();
@@ -115,6 +130,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       case 'stall':
         req.resume();
         return;
+      case 'corrupt':
+        return forward(req, res, true);
     }
   });
   server.on('connection', (socket) => {
