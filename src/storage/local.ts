@@ -163,7 +163,13 @@ export class LocalStorage implements Storage {
     } catch (err) {
       if (created) await unlink(temp).catch(() => undefined);
       if (signal?.aborted) throw new AbortError(`put of "${key}" was aborted`, { cause: signal.reason });
-      throw err instanceof StorageError || err instanceof AbortError ? err : storageError('put', key, err);
+      if (err instanceof StorageError || err instanceof AbortError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST') {
+        throw new StorageError(`storage put "${key}" failed: in a local directory a key cannot be both an object and ` +
+          `the folder of other keys ("a" beside "a/b"), and this one would be`, { operation: 'put', key, statusCode: 409, cause: err });
+      }
+      throw storageError('put', key, err);
     }
   }
 

@@ -7,6 +7,8 @@
  * (`test/integration/storage.test.ts`) checks for every implementation:
  * - **Keys** are checked with {@link checkStorageKey} before use; `list` yields them in ascending order of
  *   their UTF-8 bytes (what S3's ListObjectsV2 does), a prefix being a plain string prefix, not a folder.
+ *   Callers never use a key that is also the folder of other keys (`a` beside `a/b`): object storage
+ *   allows it, a directory cannot (the local backend's put fails with `statusCode` 409).
  * - **put is atomic**: until it resolves, nothing under the key looks finished; when it rejects or is
  *   aborted, the key holds its previous object (or none), and nothing is left behind that costs money or
  *   space (temporary files removed, multipart uploads aborted). An existing object is replaced.
