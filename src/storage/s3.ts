@@ -80,6 +80,9 @@ const DEFAULTS = {
   idleTimeoutMs: 30_000,
 } as const;
 
+const ignore = (): void => undefined;
+const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
+
 interface Sdk {
   s3: typeof import('@aws-sdk/client-s3');
   Upload: typeof Upload;
@@ -129,6 +132,8 @@ export async function createS3Storage(options: S3StorageOptions): Promise<S3Stor
       connectionTimeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       // An idle timeout, not a total one: a large part on a slow link may take long, a silent one may not.
       socketTimeout: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      // The handler's own warnings would otherwise go to the console; library code never writes there.
+      logger: SILENT_LOGGER,
     },
   };
   const client = new s3.S3Client(config);
