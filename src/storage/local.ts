@@ -191,6 +191,10 @@ export class LocalStorage implements Storage {
   async close(): Promise<void> {
     // Nothing held open between calls.
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
 
 /** The directory entry of a renamed file is durable only once the directory itself is fsynced. */

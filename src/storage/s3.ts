@@ -372,6 +372,10 @@ export class S3Storage implements Storage {
     this.#client.destroy();
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   #error(operation: StorageError['operation'], key: string | undefined, err: unknown, signal: AbortSignal | undefined): Error {
     if (signal?.aborted) return new AbortError(`storage ${operation} was aborted`, { cause: signal.reason });
     return s3StorageError(operation, key, err);

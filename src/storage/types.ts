@@ -125,4 +125,6 @@ export interface Storage {
   deleteMany(keys: readonly string[], options?: StorageCallOptions): Promise<void>;
   /** Release clients and sockets. The storage must not be used afterwards. Idempotent. */
   close(): Promise<void>;
+  /** {@link Storage.close}, for `await using storage = await openStorage(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -317,6 +317,7 @@ describe('openStorage', () => {
     expect(s3.location).toBe(`s3://${BUCKET}/open/x/`);
     await s3.put('k', Buffer.from('v'));
     expect(await text(await s3.get('k'))).toBe('v');
+    await local[Symbol.asyncDispose]();
     const listed = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET })); // the client is usable
     expect(listed.$metadata.httpStatusCode).toBe(200);
     await s3.close();
