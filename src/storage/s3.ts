@@ -322,6 +322,9 @@ export class S3Storage implements Storage {
       }
       return { key, size: digest.bytes, sha256: digest.sha256 };
     } catch (err) {
+      // End the feed whatever lib-storage left of it (it stops reading when its uploaders fail), so that the
+      // body is released and the feeding pipeline settles before we return.
+      fail(err);
       await feeding;
       if (err instanceof AbortError) throw err;
       throw this.#error('put', key, failure ?? err, signal);

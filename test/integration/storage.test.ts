@@ -405,6 +405,21 @@ describe('S3 storage under injected faults', () => {
     await storage.close();
   });
 
+  it('fails cleanly when the multipart upload cannot even be created, and releases the body', async () => {
+    const { storage, leftovers } = await s3Subject({ partSizeBytes: 5 * MiB, maxAttempts: 2 });
+    proxy.clear();
+    proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, times: 2, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
+    const { body } = stallingBody(64 * MiB);
+    const err = await failure(storage.put('never', body));
+    proxy.clear();
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ operation: 'put', key: 'never', statusCode: 503, retryable: true });
+    expect(body.destroyed).toBe(true);
+    expect(await storage.stat('never')).toBeUndefined();
+    expect(await leftovers()).toEqual([]);
+    await storage.close();
+  });
+
   it('a part corrupted on the way is refused by the server (Content-MD5) and not stored', async () => {
     const { storage, leftovers } = await s3Subject({ partSizeBytes: 5 * MiB, partsInFlight: 2 });
     proxy.clear();
