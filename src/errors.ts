@@ -437,7 +437,7 @@ export class CombineError extends PgBackupError {
 }
 
 /**
-A file in a WAL archive is there but unusable: it does not decompress, it has the wrong size, its
+ * A file in a WAL archive is there but unusable: it does not decompress, it has the wrong size, its
  * pages belong to another segment, or it is not WAL at all. Recovery must stop on it rather than treat
  * it as the end of the archive; restore the file from another copy, or restore to a target before it.
  */
@@ -453,7 +453,7 @@ export class WalArchiveError extends PgBackupError {
 }
 
 /**
- *  * The archive cannot continue without a gap: the server no longer has the WAL that follows the
+ * The archive cannot continue without a gap: the server no longer has the WAL that follows the
  * archive's newest segment (it was recycled before it was received). Reconnecting cannot help;
  * streaming from the server's oldest WAL would leave a silent hole. Start a new archive after a
  * new base backup, or restore the missing segments from elsewhere.
@@ -485,6 +485,43 @@ export class WalArchiveMismatchError extends PgBackupError {
   }
 }
 
+/** The storage operation a {@link StorageError} comes from. */
+export type StorageOperation = 'open' | 'list' | 'stat' | 'get' | 'put' | 'delete';
+
+/**
+ * A repository storage operation failed (local directory or object storage): the object is missing
+ * (`statusCode` 404), access was refused (403, or `EACCES` locally), the server kept failing after the
+ * retries (5xx, throttling, timeouts, reset connections), or the disk is full. `retryable` says whether
+ * the same call may succeed later unchanged (for object storage the SDK has already retried it with
+ * backoff). A failed `put` leaves nothing that looks finished: no object, no pending multipart upload.
+ * The message never contains credentials. `cause` holds the underlying error.
+ */
+export class StorageError extends PgBackupError {
+  override name = 'StorageError';
+  declare readonly code: 'ERR_PGBB_STORAGE';
+  /** What was being done. */
+  readonly operation: StorageOperation;
+  /** The object key involved (relative to the repository), when there is one. */
+  readonly key: string | undefined;
+  /** The HTTP status of the last answer (object storage), or the equivalent for a local error (404 for a missing file), when known. */
+  readonly statusCode: number | undefined;
+  /** Whether trying the same call again later may succeed (server errors, throttling, timeouts, resets). */
+  readonly retryable: boolean;
+  constructor(message: string, options: {
+    operation: StorageOperation;
+    key?: string | undefined;
+    statusCode?: number | undefined;
+    retryable?: boolean | undefined;
+    cause?: unknown;
+  }) {
+    super('ERR_PGBB_STORAGE', message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.operation = options.operation;
+    this.key = options.key;
+    this.statusCode = options.statusCode;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
 /**
  * Each `code` with the class that carries it: `PgBackupErrorByCode['ERR_PGBB_SERVER']` is
  * {@link ServerError}. {@link isPgBackupError} uses it so that checking `code` narrows to the class.
@@ -513,6 +550,7 @@ export interface PgBackupErrorByCode {
   ERR_PGBB_WAL_ARCHIVE_GAP: WalArchiveGapError;
   ERR_PGBB_WAL_ARCHIVE_MISMATCH: WalArchiveMismatchError;
   ERR_PGBB_WAL_ARCHIVE: WalArchiveError;
+  ERR_PGBB_STORAGE: StorageError;
 }
 
 /** Every error this library raises, as a union discriminated by `code`. */

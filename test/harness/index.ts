@@ -8,6 +8,7 @@
  */
 import { afterAll } from 'vitest';
 import { destroyAllClusters } from './cluster.js';
+import { stopAllSwift } from './swift.js';
 
 export { ALL_MAJORS, DEBIAN_BIN_DIR, debianBinDir, oracleBin, testMajors, type Flavor } from './binaries.js';
 export { ROLES, type Roles } from './config.js';
@@ -15,5 +16,8 @@ export { destroyAllClusters, freePort, liveClusters, startCluster, type Cluster,
 export { makeTempDir, runRoot } from './run-root.js';
 export { TEST_OS_USER, chownToServer, serverIdentity } from './os-user.js';
 export type { TlsMaterial } from './tls.js';
+export { SWIFT_S3_CREDENTIALS, startSwift, stopAllSwift, type SwiftServer } from './swift.js';
+export { startFaultProxy, type Fault, type FaultAction, type FaultProxy } from './fault-proxy.js';
 
 afterAll(destroyAllClusters);
+afterAll(stopAllSwift);

@@ -4,6 +4,8 @@
 #  - Debian's PostgreSQL 15 server and client tools: the tests use them as a second server build and as oracles
 #    (pg_basebackup, pg_verifybackup, pg_waldump, pgbench, psql); lz4, zstd, gzip and tar check our archives;
 #    openssl makes the TLS material; useradd/runuser let the harness run servers as an unprivileged user.
+#  - OpenStack Swift with its S3 middleware, and memcached: the real S3 API server of the storage tests
+#    (test/harness/swift.ts); setpriv (util-linux) ties its processes' lives to the test worker's.
 #  - The npm dependencies, when node_modules is missing or older than package-lock.json.
 # Installing system packages needs root (or password-less sudo); without either it says what to install.
 set -euo pipefail
@@ -35,6 +37,12 @@ if [ "$node_only" = false ]; then
   for c in useradd runuser; do
     command -v "$c" >/dev/null || missing+=(passwd util-linux)
   done
+  command -v setpriv >/dev/null || missing+=(util-linux)
+  for s in proxy object container account; do
+    command -v "swift-$s-server" >/dev/null || missing+=("swift-$s")
+  done
+  command -v swift-ring-builder >/dev/null || missing+=(swift-proxy)
+  command -v memcached >/dev/null || missing+=(memcached)
   if [ "${#missing[@]}" -gt 0 ]; then
     pkgs="$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
     say "installing Debian packages: $pkgs"

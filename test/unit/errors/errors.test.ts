@@ -3,7 +3,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
-  ChecksumFailureError, ConnectionError, IoError, isPgBackupError, PgBackupError, ServerError, TarError, WalArchiveGapError,
+  ChecksumFailureError, ConnectionError, IoError, isPgBackupError, PgBackupError, ServerError, StorageError, TarError, WalArchiveGapError,
   type PgBackupErrorCode,
 } from '../../../src/entries/errors.js';
 import * as errors from '../../../src/entries/errors.js';
@@ -90,7 +90,7 @@ describe('isPgBackupError', () => {
   it('recognises every class, and narrows to the class of a code', () => {
     const classes = Object.values(errors).filter((v): v is typeof PgBackupError =>
       typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError));
-    expect(classes.length).toBe(24);
+    expect(classes.length).toBe(25);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
     expect(isPgBackupError(err, 'ERR_PGBB_SERVER')).toBe(true);
@@ -108,13 +108,15 @@ describe('isPgBackupError', () => {
         : name === 'ChecksumFailureError' ? new ChecksumFailureError([])
           : name === 'WalArchiveGapError'
             ? new WalArchiveGapError('m', { missingFrom: parseLsn('0/3000000') })
-            : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
+            : name === 'StorageError'
+              ? new StorageError('m', { operation: 'put', key: 'k' })
+              : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
       expect(err.name, name).toBe(name);
       expect(err.constructor.name).toBe(name);
       expect(inspect(err).startsWith(`${name}: `), inspect(err)).toBe(true);
       expect(seen.has(err.code), `${err.code} used by ${seen.get(err.code)} and ${name}`).toBe(false);
       seen.set(err.code, name);
     }
-    expect(seen.size).toBe(23);
+    expect(seen.size).toBe(24);
   });
 });
