@@ -28,19 +28,34 @@ const rounds = Number(process.argv[4] ?? 2);
 const cluster = await startCluster({ major: 15, flavor: 'debian' });
 try {
   const t0 = performance.now();
-  const r = spawnSync(oracleBin('pgbench'), ['-i', '-q', '-s', String(scale), '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres'], { encoding: 'utf8' });
+  const r = spawnSync(
+    oracleBin('pgbench'),
+    ['-i', '-q', '-s', String(scale), '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres'],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`pgbench -i failed: ${r.stderr}`);
   await cluster.sql(`CREATE TABLE random_text AS SELECT i, md5(random()::text) || md5(random()::text) || md5(random()::text) AS t
     FROM generate_series(1, ${Math.round((randomMB << 20) / 130)}) AS i`);
   await cluster.sql('CHECKPOINT');
-  const size = (await cluster.sql<{ size: string }>('SELECT pg_size_pretty(sum(pg_database_size(datname))) AS size FROM pg_database'))[0]?.size;
+  const size = (await cluster.sql<{ size: string }>('SELECT pg_size_pretty(sum(pg_database_size(datname))) AS size FROM pg_database'))[0]
+    ?.size;
   console.log(`PostgreSQL ${cluster.version} (Debian), databases ${size}, prepared in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
   const dirs: string[] = [];
-  const newDir = () => { const d = mkdtempSync(join(tmpdir(), 'pgbb-bench-backup-')); dirs.push(d); rmSync(d, { recursive: true }); return d; };
+  const newDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'pgbb-bench-backup-'));
+    dirs.push(d);
+    rmSync(d, { recursive: true });
+    return d;
+  };
   const sizeOf = (d: string) => readdirSync(d).reduce((n, f) => n + statSync(join(d, f)).size, 0);
 
-  interface Run { ms: number; cpuMs: number; bytes: number; dir: string }
+  interface Run {
+    ms: number;
+    cpuMs: number;
+    bytes: number;
+    dir: string;
+  }
 
   async function ours(spec: CompressionSpec): Promise<Run> {
     const dir = newDir();
@@ -48,7 +63,9 @@ try {
     const cpu0 = process.cpuUsage();
     const session = await startBackup({
       connection: { host: cluster.host, port: cluster.port, user: ROLES.trust, sslmode: 'disable', env: {} },
-      wal: 'fetch', checkpoint: 'fast', tablespaceMap: true,
+      wal: 'fetch',
+      checkpoint: 'fast',
+      tablespaceMap: true,
     });
     // The tar-format sink pgbb uses (batched writev), fed the compressed archive.
     const sink = new TarFilesSink({ directory: dir, noSync: true });
@@ -68,8 +85,25 @@ try {
   function theirs(args: string[]): Run {
     const dir = newDir();
     const start = performance.now();
-    const cmd = [oracleBin('pg_basebackup'), '-h', cluster.host, '-p', String(cluster.port), '-U', ROLES.trust,
-      '-D', dir, '-Ft', '-Xfetch', '-c', 'fast', '--no-sync', ...args].map((a) => `'${a}'`).join(' ');
+    const cmd = [
+      oracleBin('pg_basebackup'),
+      '-h',
+      cluster.host,
+      '-p',
+      String(cluster.port),
+      '-U',
+      ROLES.trust,
+      '-D',
+      dir,
+      '-Ft',
+      '-Xfetch',
+      '-c',
+      'fast',
+      '--no-sync',
+      ...args,
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
     // bash's `time` gives the child's CPU: pg_basebackup is one thread, so its wall time is at least that.
     const res = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time ${cmd}`], { encoding: 'utf8' });
     if (res.status !== 0) throw new Error(`pg_basebackup failed: ${res.stderr}`);
@@ -109,7 +143,9 @@ try {
   for (const [name, { ms, cpuMs, bytes }] of times) {
     const sorted = [...ms].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)]!;
-    console.log(`${name.padEnd(40)} ${sec(sorted[0]!).padStart(9)} ${sec(median).padStart(8)} ${sec(Math.min(...cpuMs)).padStart(8)}  ${(bytes / (1 << 20)).toFixed(0).padStart(6)} MiB`);
+    console.log(
+      `${name.padEnd(40)} ${sec(sorted[0]!).padStart(9)} ${sec(median).padStart(8)} ${sec(Math.min(...cpuMs)).padStart(8)}  ${(bytes / (1 << 20)).toFixed(0).padStart(6)} MiB`,
+    );
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 } finally {

@@ -28,7 +28,7 @@ function makeText(bytes: number, start: number): Buffer {
   let at = 0;
   let aid = start;
   while (at < bytes) {
-    at += buf.write(`${aid}\t${1 + (aid % 10)}\t${(aid * 7919) % 10007 - 5003}\t${' '.repeat(84)}\n`, at, 'latin1');
+    at += buf.write(`${aid}\t${1 + (aid % 10)}\t${((aid * 7919) % 10007) - 5003}\t${' '.repeat(84)}\n`, at, 'latin1');
     aid++;
   }
   return buf.subarray(0, bytes);
@@ -51,8 +51,16 @@ async function run(make: () => NodeJS.ReadWriteStream): Promise<{ ms: number; cp
   const out: Buffer[] = [];
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  await pipeline(Readable.from(pieces(data)), make() as unknown as Writable,
-    new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+  await pipeline(
+    Readable.from(pieces(data)),
+    make() as unknown as Writable,
+    new Writable({
+      write(b: Buffer, _e, cb) {
+        out.push(b);
+        cb();
+      },
+    }),
+  );
   const c = process.cpuUsage(c0);
   return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, out };
 }
@@ -64,7 +72,12 @@ writeFileSync(file, data);
 // Warm the pool so thread start-up is not counted (a backup starts it once).
 sharedCompressionPool(threads);
 
-interface Row { name: string; ms: number; cpuMs: number; outBytes: number }
+interface Row {
+  name: string;
+  ms: number;
+  cpuMs: number;
+  outBytes: number;
+}
 const rows: Row[] = [];
 const mbps = (ms: number) => (data.length / (1 << 20) / (ms / 1000)).toFixed(0);
 
@@ -77,7 +90,9 @@ async function measure(name: string, make: () => NodeJS.ReadWriteStream): Promis
     if (!best || res.ms < best.ms) best = { name, ms: res.ms, cpuMs: res.cpuMs, outBytes: compressed.length };
   }
   rows.push(best!);
-  console.log(`${name.padEnd(38)} ${best!.ms.toFixed(0).padStart(7)} ms  ${mbps(best!.ms).padStart(5)} MB/s  cpu ${best!.cpuMs.toFixed(0).padStart(7)} ms  ratio ${(best!.outBytes / data.length).toFixed(3)}`);
+  console.log(
+    `${name.padEnd(38)} ${best!.ms.toFixed(0).padStart(7)} ms  ${mbps(best!.ms).padStart(5)} MB/s  cpu ${best!.cpuMs.toFixed(0).padStart(7)} ms  ratio ${(best!.outBytes / data.length).toFixed(3)}`,
+  );
 }
 
 function measureTool(name: string, args: string[]): void {
@@ -91,12 +106,19 @@ function measureTool(name: string, args: string[]): void {
     if (!best || ms < best.ms) best = { name, ms, cpuMs: ((u ?? 0) + (s ?? 0)) * 1000, outBytes };
   }
   rows.push(best!);
-  console.log(`${name.padEnd(38)} ${best!.ms.toFixed(0).padStart(7)} ms  ${mbps(best!.ms).padStart(5)} MB/s  cpu ${best!.cpuMs.toFixed(0).padStart(7)} ms  ratio ${(best!.outBytes / data.length).toFixed(3)}`);
+  console.log(
+    `${name.padEnd(38)} ${best!.ms.toFixed(0).padStart(7)} ms  ${mbps(best!.ms).padStart(5)} MB/s  cpu ${best!.cpuMs.toFixed(0).padStart(7)} ms  ratio ${(best!.outBytes / data.length).toFixed(3)}`,
+  );
 }
 
-console.log(`${(data.length / (1 << 20)).toFixed(0)} MiB mixed data, ${threads} threads, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, best of ${rounds}`);
+console.log(
+  `${(data.length / (1 << 20)).toFixed(0)} MiB mixed data, ${threads} threads, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, best of ${rounds}`,
+);
 for (const level of [1, 6]) {
-  await measure(`ours, parallel gzip -${level} (${threads} threads)`, () => new ParallelCompressor({ algorithm: 'gzip', level }, { threads }));
+  await measure(
+    `ours, parallel gzip -${level} (${threads} threads)`,
+    () => new ParallelCompressor({ algorithm: 'gzip', level }, { threads }),
+  );
   await measure(`zlib gzip -${level}, one thread`, () => zlib.createGzip({ level }));
   measureTool(`gzip tool -${level}`, [`-${level}`]);
 }
@@ -106,5 +128,7 @@ for (const level of [1, 6]) {
   const ours = rows.find((r) => r.name.startsWith(`ours, parallel gzip -${level}`))!;
   const single = rows.find((r) => r.name.startsWith(`zlib gzip -${level}`))!;
   const cli = rows.find((r) => r.name.startsWith(`gzip tool -${level}`))!;
-  console.log(`level ${level}: ours is ${(single.ms / ours.ms).toFixed(2)}x single-threaded zlib, ${(cli.ms / ours.ms).toFixed(2)}x the gzip tool`);
+  console.log(
+    `level ${level}: ours is ${(single.ms / ours.ms).toFixed(2)}x single-threaded zlib, ${(cli.ms / ours.ms).toFixed(2)}x the gzip tool`,
+  );
 }

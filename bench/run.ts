@@ -18,7 +18,14 @@ import { boundOf, markDiskBound } from './lib/bound.js';
 import { parseLsn } from '../src/lsn.js';
 import { segmentFileName } from '../src/wal/segments.js';
 import {
-  machineInfo, toMarkdown, toSvg, versionInfo, type BenchResult, type CaseResult, type DatasetResult, type SideResult,
+  machineInfo,
+  toMarkdown,
+  toSvg,
+  versionInfo,
+  type BenchResult,
+  type CaseResult,
+  type DatasetResult,
+  type SideResult,
 } from './lib/report.js';
 import { debianBinDir, DEBIAN_BIN_DIR } from '../test/harness/binaries.js';
 import { startCluster, type Cluster } from '../test/harness/cluster.js';
@@ -29,8 +36,7 @@ import { makeTempDir } from '../test/harness/run-root.js';
  * start-up read and parse a CA bundle (about 50 ms here, where it is set machine-wide) for a
  * program that never verifies a certificate in these runs; pg_basebackup ignores it anyway.
  */
-const BENCH_ENV: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS'));
+const BENCH_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS'));
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -90,7 +96,10 @@ interface Target {
 }
 
 const REFERENCE: Record<CaseDef['tool'], string> = {
-  backup: REF_BACKUP, verify: REF_VERIFY, 'receive-wal': REF_RECEIVEWAL, restore: 'tar',
+  backup: REF_BACKUP,
+  verify: REF_VERIFY,
+  'receive-wal': REF_RECEIVEWAL,
+  restore: 'tar',
 };
 
 async function startTarget(major: number): Promise<Target> {
@@ -160,12 +169,27 @@ interface Prepared {
   restoreSource?: string | undefined;
 }
 
-async function runCase(def: CaseDef, sync: SyncMode | undefined, t: Target, args: BenchArgs, work: string, dataBytes: number, prepared: Prepared): Promise<CaseResult> {
+async function runCase(
+  def: CaseDef,
+  sync: SyncMode | undefined,
+  t: Target,
+  args: BenchArgs,
+  work: string,
+  dataBytes: number,
+  prepared: Prepared,
+): Promise<CaseResult> {
   const base = { id: def.id, title: def.title, ...(sync ? { sync } : {}), compressed: def.compressed };
   const avail = def.available(t.features);
   if (avail !== true) return { ...base, status: 'not available', reason: avail };
   const target = join(work, 'target');
-  const ctx: CaseContext = { conn: t.conn, target, sync: sync ?? 'nosync', verifyDir: prepared.verifyDir, walBacklog: prepared.walBacklog, restoreSource: prepared.restoreSource };
+  const ctx: CaseContext = {
+    conn: t.conn,
+    target,
+    sync: sync ?? 'nosync',
+    verifyDir: prepared.verifyDir,
+    walBacklog: prepared.walBacklog,
+    restoreSource: prepared.restoreSource,
+  };
   const spec = def.command(ctx);
   const ours = [...OURS, def.tool];
   // tar needs no server; the PostgreSQL tools only talk to servers of their major or older.
@@ -215,8 +239,12 @@ async function runCase(def: CaseDef, sync: SyncMode | undefined, t: Target, args
   }
   result.bound = { ours: boundOf(o), ...(result.reference ? { reference: boundOf(result.reference) } : {}) };
   const r = result.ratio;
-  log(`  ${def.id}${sync ? ` (${sync})` : ''}: pgbb ${(o.wallMs.median / 1000).toFixed(2)} s, ${(o.peakRssBytes.max / MB).toFixed(0)} MB` +
-    (result.reference ? `; reference ${(result.reference.wallMs.median / 1000).toFixed(2)} s, ${(result.reference.peakRssBytes.max / MB).toFixed(0)} MB; wall ratio ${r!.wall.toFixed(3)}, CPU ratio ${r!.cpu.toFixed(3)}` : ''));
+  log(
+    `  ${def.id}${sync ? ` (${sync})` : ''}: pgbb ${(o.wallMs.median / 1000).toFixed(2)} s, ${(o.peakRssBytes.max / MB).toFixed(0)} MB` +
+      (result.reference
+        ? `; reference ${(result.reference.wallMs.median / 1000).toFixed(2)} s, ${(result.reference.peakRssBytes.max / MB).toFixed(0)} MB; wall ratio ${r!.wall.toFixed(3)}, CPU ratio ${r!.cpu.toFixed(3)}`
+        : ''),
+  );
   return result;
 }
 
@@ -237,13 +265,21 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
       // One plain backup with streamed WAL, by the reference tool when it can, verified by both verifiers.
       prepared.verifyDir = join(work, 'verify-source');
       const program = t.features.reference ? [REF_BACKUP] : [...OURS, 'backup'];
-      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', prepared.verifyDir, '-Fp', '-X', 'stream'], 'devnull');
+      await measure(
+        program[0]!,
+        [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', prepared.verifyDir, '-Fp', '-X', 'stream'],
+        'devnull',
+      );
     }
     if (cases.some((c) => c.id === 'restore') && t.features.oursRestore) {
       // One tar backup with its WAL inside base.tar, restored by both.
       prepared.restoreSource = join(work, 'restore-source');
       const program = t.features.reference ? [REF_BACKUP] : [...OURS, 'backup'];
-      await measure(program[0]!, [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', prepared.restoreSource, '-Ft', '-X', 'fetch'], 'devnull');
+      await measure(
+        program[0]!,
+        [...program.slice(1), '-d', t.conn, '-c', 'fast', '-D', prepared.restoreSource, '-Ft', '-X', 'fetch'],
+        'devnull',
+      );
     }
     if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal) prepared.walBacklog = await walBacklog(t);
     const d: DatasetResult = {
@@ -254,7 +290,8 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
       cases: [],
     };
     if (!t.features.reference) {
-      d.referenceNote = `pg_basebackup 15 (the only one installed) refuses PostgreSQL ${t.serverMajor} ("incompatible server version"), ` +
+      d.referenceNote =
+        `pg_basebackup 15 (the only one installed) refuses PostgreSQL ${t.serverMajor} ("incompatible server version"), ` +
         'so this cluster measures pgbb alone; the ratios come from the PostgreSQL 15 cluster.';
     }
     datasets.push(d);
@@ -275,8 +312,10 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
  * walsender can send all of it at once).
  */
 async function walBacklog(t: Target): Promise<CaseContext['walBacklog']> {
-  const rows = await psqlRows<{ n: string }>(t.conn.replace(/\breplication=\S+/, ''),
-    `SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') || ' ' || restart_lsn || ' ' || pg_current_wal_flush_lsn() FROM pg_replication_slots WHERE slot_name = '${HOLD_SLOT}'`);
+  const rows = await psqlRows<{ n: string }>(
+    t.conn.replace(/\breplication=\S+/, ''),
+    `SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') || ' ' || restart_lsn || ' ' || pg_current_wal_flush_lsn() FROM pg_replication_slots WHERE slot_name = '${HOLD_SLOT}'`,
+  );
   const [segText, restartText, endText] = (rows[0]?.n ?? '').split(' ');
   if (!segText || !restartText || !endText) throw new Error(`no ${HOLD_SLOT} slot on ${t.name}: cannot measure receive-wal`);
   const segmentSize = Number(segText);
@@ -299,7 +338,10 @@ async function psqlRows<T>(conn: string, text: string): Promise<T[]> {
   const r = spawnSync(join(DEBIAN_BIN_DIR, 'psql'), ['-d', conn, '-AtF', '\t', '-c', text], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
   // Only single-column answers are asked for.
-  return r.stdout.trim().split('\n').map((line) => ({ n: line }) as T);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((line) => ({ n: line }) as T);
 }
 
 async function main(): Promise<void> {
@@ -320,20 +362,22 @@ async function main(): Promise<void> {
   const oursRestore = help('restore') !== '';
   const datasets: DatasetResult[] = [];
   const targets: (() => Promise<Target>)[] = args.conn
-    ? [async () => {
-      const v = serverVersionOf(args.conn!);
-      const major = Math.floor(v.num / 10000);
-      return {
-        name: `the server at --conn (PostgreSQL ${major})`,
-        conn: args.conn!,
-        serverVersion: v.version,
-        serverMajor: major,
-        dataset: undefined,
-        cluster: undefined,
-        // Unknown build: server-side zstd is tried, and a refusal reported as not available.
-        features: { oursCompress, oursVerify, oursReceiveWal, oursRestore, serverZstd: true, reference: major <= 15 },
-      };
-    }]
+    ? [
+        async () => {
+          const v = serverVersionOf(args.conn!);
+          const major = Math.floor(v.num / 10000);
+          return {
+            name: `the server at --conn (PostgreSQL ${major})`,
+            conn: args.conn!,
+            serverVersion: v.version,
+            serverMajor: major,
+            dataset: undefined,
+            cluster: undefined,
+            // Unknown build: server-side zstd is tried, and a refusal reported as not available.
+            features: { oursCompress, oursVerify, oursReceiveWal, oursRestore, serverZstd: true, reference: major <= 15 },
+          };
+        },
+      ]
     : args.clusters.map((m) => () => startTarget(m));
   if (args.serve) {
     const running: Target[] = [];
@@ -375,12 +419,17 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
     versions: versionInfo(OURS, REF_BACKUP, REF_VERIFY, REF_RECEIVEWAL),
-    settings: { runs: args.runs, warmup: args.warmup, syncModes: args.syncModes, order: 'alternating pgbb, reference, pgbb, reference, ...' },
+    settings: {
+      runs: args.runs,
+      warmup: args.warmup,
+      syncModes: args.syncModes,
+      order: 'alternating pgbb, reference, pgbb, reference, ...',
+    },
     datasets,
   };
   const dir = resolve(ROOT, args.resultsDir);
   await mkdir(dir, { recursive: true });
-  const json = JSON.stringify(result, null, 2) + '\n';
+  const json = `${JSON.stringify(result, null, 2)}\n`;
   if (args.keepTimestamped) {
     const stamp = startedAt.toISOString().replace(/[:.]/g, '-').slice(0, 19);
     await writeFile(join(dir, `${stamp}${args.tag ? `-${args.tag}` : ''}.json`), json);

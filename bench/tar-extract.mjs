@@ -22,11 +22,17 @@ mkdirSync(outDir, { recursive: true });
 const outFile = join(outDir, 'tar.mjs');
 await build({
   stdin: {
-    contents: "export { extractTar } from './src/tar/extract.ts'; export { encodeHeader } from './src/tar/header.ts'; export { padding } from './src/tar/writer.ts';",
+    contents:
+      "export { extractTar } from './src/tar/extract.ts'; export { encodeHeader } from './src/tar/header.ts'; export { padding } from './src/tar/writer.ts';",
     resolveDir: root,
     loader: 'ts',
   },
-  bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile: outFile, logLevel: 'error',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  outfile: outFile,
+  logLevel: 'error',
 });
 const { extractTar, encodeHeader, padding } = await import(pathToFileURL(outFile).href);
 
@@ -40,7 +46,13 @@ function buildArchive(targetBytes, shape) {
   let n = 0;
   const big = Buffer.alloc(16 * 1024 * 1024, 0xab);
   const add = (name, size, type = 'file') => {
-    const h = encodeHeader({ name, size: type === 'file' ? size : 0, type, mode: type === 'directory' ? 0o700 : 0o600, mtime: 1_700_000_000 });
+    const h = encodeHeader({
+      name,
+      size: type === 'file' ? size : 0,
+      type,
+      mode: type === 'directory' ? 0o700 : 0o600,
+      mtime: 1_700_000_000,
+    });
     parts.push(h);
     total += 512;
     if (type === 'file' && size > 0) {
@@ -102,19 +114,25 @@ for (const shape of ['mixed', 'small']) {
   const results = { ours: [], 'tar-stream': [] };
   // Round 0 warms up the JIT and is not counted.
   for (let r = 0; r <= rounds; r++) {
-    for (const [name, fn] of [['ours', ours], ['tar-stream', theirs]]) {
+    for (const [name, fn] of [
+      ['ours', ours],
+      ['tar-stream', theirs],
+    ]) {
       globalThis.gc?.();
       const t0 = process.hrtime.bigint();
       const res = await fn(list);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (res.bytes === 0) throw new Error('nothing extracted');
       if (r > 0) results[name].push(ms);
-      if (process.env.VERBOSE) console.log(`round ${r} ${name.padEnd(10)} ${ms.toFixed(0).padStart(6)} ms entries=${res.entries} bodyBytes=${res.bytes}`);
+      if (process.env.VERBOSE)
+        console.log(`round ${r} ${name.padEnd(10)} ${ms.toFixed(0).padStart(6)} ms entries=${res.entries} bodyBytes=${res.bytes}`);
     }
   }
   for (const [name, times] of Object.entries(results)) {
     const best = Math.min(...times);
     const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
-    console.log(`  ${name.padEnd(10)} median ${median.toFixed(0).padStart(5)} ms (${(mb / (median / 1000)).toFixed(0).padStart(5)} MiB/s), best ${best.toFixed(0).padStart(5)} ms (${(mb / (best / 1000)).toFixed(0)} MiB/s)`);
+    console.log(
+      `  ${name.padEnd(10)} median ${median.toFixed(0).padStart(5)} ms (${(mb / (median / 1000)).toFixed(0).padStart(5)} MiB/s), best ${best.toFixed(0).padStart(5)} ms (${(mb / (best / 1000)).toFixed(0)} MiB/s)`,
+    );
   }
 }

@@ -46,8 +46,10 @@ try {
     onNotice: (n) => process.stderr.write(`server ${n.severity}: ${n.message}\n`),
     signal: controller.signal,
   });
-  console.log(`backup complete in ${directory}: WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)} ` +
-    `on timeline ${result.endTimeline}, ${result.stats.totalBytes} bytes`);
+  console.log(
+    `backup complete in ${directory}: WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)} ` +
+      `on timeline ${result.endTimeline}, ${result.stats.totalBytes} bytes`,
+  );
 } catch (err) {
   if (controller.signal.aborted) {
     console.error('interrupted: the backup was stopped and its directory removed');

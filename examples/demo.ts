@@ -28,7 +28,8 @@ async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
 /** A digest of a table's whole content, to compare two servers row for row. */
 async function digest(c: Cluster, table: string): Promise<{ rows: number; md5: string }> {
   const [r] = await c.sql<{ rows: string; md5: string }>(
-    `select count(*) as rows, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as md5 from ${table} t`);
+    `select count(*) as rows, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as md5 from ${table} t`,
+  );
   return { rows: Number(r!.rows), md5: r!.md5 };
 }
 
@@ -36,7 +37,8 @@ let primary: Cluster | undefined;
 let restored: Cluster | undefined;
 try {
   primary = await step(`start PostgreSQL ${MAJOR} (embedded, data checksums, wal_level=replica)`, () =>
-    startCluster({ major: MAJOR, ssl: false }));
+    startCluster({ major: MAJOR, ssl: false }),
+  );
   await step('load 200,000 accounts and 1,000 branches', async () => {
     await primary!.sql('create table branches(id int primary key, name text, balance bigint)');
     await primary!.sql('create table accounts(id int primary key, branch int references branches, balance bigint, note text)');
@@ -50,7 +52,10 @@ try {
   let writing = true;
   const writer = (async () => {
     let n = 0;
-    while (writing) { await primary!.sql('insert into ticks default values'); n++; }
+    while (writing) {
+      await primary!.sql('insert into ticks default values');
+      n++;
+    }
     return n;
   })();
 
@@ -60,24 +65,30 @@ try {
       connection: primary!.connectionString(),
       checkpoint: 'fast',
       output: { format: 'plain', directory: target },
-    }));
+    }),
+  );
   writing = false;
   const committedDuringRun = await writer;
   const before = { accounts: await digest(primary, 'accounts'), branches: await digest(primary, 'branches') };
   const ticksOnPrimary = (await digest(primary, 'ticks')).rows;
 
   restored = await step('start a server on the restored directory (crash recovery replays the streamed WAL)', () =>
-    startCluster({ major: MAJOR, dataDir: target }));
+    startCluster({ major: MAJOR, dataDir: target }),
+  );
   const after = { accounts: await digest(restored, 'accounts'), branches: await digest(restored, 'branches') };
   const ticksRestored = (await digest(restored, 'ticks')).rows;
 
   const same = before.accounts.md5 === after.accounts.md5 && before.branches.md5 === after.branches.md5;
   console.log('');
-  console.log(`backup: WAL ${formatLsn(result.startLsn)} → ${formatLsn(result.endLsn)} on timeline ${result.endTimeline}, ` +
-    `${(result.stats.totalBytes / 1048576).toFixed(1)} MiB of data`);
+  console.log(
+    `backup: WAL ${formatLsn(result.startLsn)} → ${formatLsn(result.endLsn)} on timeline ${result.endTimeline}, ` +
+      `${(result.stats.totalBytes / 1048576).toFixed(1)} MiB of data`,
+  );
   console.log(`accounts: ${after.accounts.rows} rows, ${same ? 'identical' : 'DIFFERENT'} to the primary (md5 ${after.accounts.md5})`);
-  console.log(`ticks committed during the backup: ${committedDuringRun}; restored: ${ticksRestored} ` +
-    `(the restored copy holds what was committed before the backup ended; the primary now has ${ticksOnPrimary})`);
+  console.log(
+    `ticks committed during the backup: ${committedDuringRun}; restored: ${ticksRestored} ` +
+      `(the restored copy holds what was committed before the backup ended; the primary now has ${ticksOnPrimary})`,
+  );
   console.log('');
   for (const s of steps) console.log(`${(s.ms / 1000).toFixed(2).padStart(7)} s  ${s.what}`);
   if (!same || ticksRestored > ticksOnPrimary || ticksRestored === 0) {

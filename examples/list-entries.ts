@@ -17,7 +17,13 @@ const controller = new AbortController();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort());
 
 const TYPE_CHAR: Partial<Record<TarHeader['type'], string>> = {
-  file: '-', directory: 'd', symlink: 'l', hardlink: 'h', fifo: 'p', 'character-device': 'c', 'block-device': 'b',
+  file: '-',
+  directory: 'd',
+  symlink: 'l',
+  hardlink: 'h',
+  fifo: 'p',
+  'character-device': 'c',
+  'block-device': 'b',
 };
 
 const WAL_SEGMENT = /^pg_wal\/[0-9A-F]{24}$/;

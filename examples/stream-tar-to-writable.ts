@@ -74,8 +74,10 @@ try {
   }
   // result() waits for the server's CommandComplete and rejects on page checksum failures.
   const result = await session.result();
-  console.log(`backup complete in ${outDir}: WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)}, ` +
-    `${result.stats.totalBytes} bytes of tar`);
+  console.log(
+    `backup complete in ${outDir}: WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)}, ` +
+      `${result.stats.totalBytes} bytes of tar`,
+  );
 } catch (err) {
   // Leave nothing behind that looks like a finished backup.
   await session?.close();

@@ -14,7 +14,6 @@
  * @module
  */
 
-
 /** Every `code` a {@link PgBackupError} can carry (the keys of {@link PgBackupErrorByCode}). */
 export type PgBackupErrorCode = keyof PgBackupErrorByCode;
 
@@ -72,8 +71,10 @@ export class PgBackupError extends Error {
   readonly advice: string | undefined;
   constructor(code: PgBackupErrorCode, message: string, options?: PgBackupErrorOptions) {
     const advice = options?.advice === '' ? undefined : options?.advice;
-    super(advice === undefined ? message : `${message}\n${advice}`,
-      options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
+    super(
+      advice === undefined ? message : `${message}\n${advice}`,
+      options !== undefined && 'cause' in options ? { cause: options.cause } : undefined,
+    );
     this.code = code;
     this.advice = advice;
   }
@@ -209,15 +210,31 @@ export class ServerError extends PgBackupError implements ServerMessageFields {
    * @param advice - What to do, when the library recognises the error (see {@link PgBackupError.advice}).
    */
   constructor(fields: ServerMessageFields, advice?: string) {
-    const base = `${fields.severity}: ${fields.message}` +
+    const base =
+      `${fields.severity}: ${fields.message}` +
       (fields.detail ? `\nDETAIL: ${fields.detail}` : '') +
       (fields.hint ? `\nHINT: ${fields.hint}` : '');
     super('ERR_PGBB_SERVER', base, { advice });
     this.severity = fields.severity;
     this.sqlState = fields.sqlState;
     this.serverMessage = fields.message;
-    for (const key of ['severityCode', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where',
-      'schema', 'table', 'column', 'dataType', 'constraint', 'file', 'line', 'routine'] as const) {
+    for (const key of [
+      'severityCode',
+      'detail',
+      'hint',
+      'position',
+      'internalPosition',
+      'internalQuery',
+      'where',
+      'schema',
+      'table',
+      'column',
+      'dataType',
+      'constraint',
+      'file',
+      'line',
+      'routine',
+    ] as const) {
       const v = fields[key];
       if (v !== undefined) this[key] = v;
     }
@@ -354,13 +371,20 @@ export class ChecksumFailureError extends PgBackupError {
   constructor(failures: ChecksumFailureReport[], totalFailures?: number, options?: PgBackupErrorOptions) {
     const total = totalFailures ?? failures.reduce((n, f) => n + f.count, 0);
     const files = failures.map((f) => f.file);
-    const list = files.length === 0 ? '' : ` in ${files.length === 1 ? 'file' : 'files'} ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', ...' : ''}`;
-    super('ERR_PGBB_CHECKSUM_FAILURE',
-      `the server found ${total || 'some'} data page checksum ${total === 1 ? 'failure' : 'failures'}${list}`, {
-        advice: 'the backup data was received completely, but it must not be trusted: investigate the corruption on ' +
+    const list =
+      files.length === 0
+        ? ''
+        : ` in ${files.length === 1 ? 'file' : 'files'} ${files.slice(0, 10).join(', ')}${files.length > 10 ? ', ...' : ''}`;
+    super(
+      'ERR_PGBB_CHECKSUM_FAILURE',
+      `the server found ${total || 'some'} data page checksum ${total === 1 ? 'failure' : 'failures'}${list}`,
+      {
+        advice:
+          'the backup data was received completely, but it must not be trusted: investigate the corruption on ' +
           'the server before relying on this backup',
         ...options,
-      });
+      },
+    );
     this.failures = failures;
     this.totalFailures = total;
   }
@@ -507,13 +531,16 @@ export class StorageError extends PgBackupError {
   readonly statusCode: number | undefined;
   /** Whether trying the same call again later may succeed (server errors, throttling, timeouts, resets). */
   readonly retryable: boolean;
-  constructor(message: string, options: {
-    operation: StorageOperation;
-    key?: string | undefined;
-    statusCode?: number | undefined;
-    retryable?: boolean | undefined;
-    cause?: unknown;
-  }) {
+  constructor(
+    message: string,
+    options: {
+      operation: StorageOperation;
+      key?: string | undefined;
+      statusCode?: number | undefined;
+      retryable?: boolean | undefined;
+      cause?: unknown;
+    },
+  ) {
     super('ERR_PGBB_STORAGE', message, options.cause === undefined ? undefined : { cause: options.cause });
     this.operation = options.operation;
     this.key = options.key;

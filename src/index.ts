@@ -35,7 +35,12 @@ export type { BackupResult, BackupSessionState, BackupStats } from './backup/ses
 export { BackupArchive } from './backup/archive.js';
 export type { ArchiveConsumption, BackupTablespace, PipeToOptions } from './backup/archive.js';
 export type {
-  BackupPhase, BackupPhaseDurations, BackupPhaseEvent, BackupProgress, BackupSessionEventMap, ChecksumFailureEvent,
+  BackupPhase,
+  BackupPhaseDurations,
+  BackupPhaseEvent,
+  BackupProgress,
+  BackupSessionEventMap,
+  ChecksumFailureEvent,
 } from './backup/events.js';
 
 // Where the archives go.
@@ -60,8 +65,15 @@ export type { TargetTimeline } from './recovery/preflight.js';
 // Verifying and combining backups.
 export { verifyBackup, verifyBackupAll } from './verify/verify.js';
 export type {
-  ArchiveCompression, ArchiveOpener, ArchiveRef, VerifyFinding, VerifyFindingKind, VerifyOptions, VerifyProgress,
-  VerifyRun, VerifySummary,
+  ArchiveCompression,
+  ArchiveOpener,
+  ArchiveRef,
+  VerifyFinding,
+  VerifyFindingKind,
+  VerifyOptions,
+  VerifyProgress,
+  VerifyRun,
+  VerifySummary,
 } from './verify/types.js';
 export { combineBackups } from './combine/combine.js';
 export type { CombinedTablespace, CombineOptions, CombineResult } from './combine/types.js';
@@ -72,11 +84,22 @@ export { formatLsn, parseLsn, type FormatLsnOptions, type Lsn } from './lsn.js';
 // Errors: the base class, the narrowing helper, and the classes applications usually catch by class.
 // pg-basebackup/errors exports every class; these are the same objects, so `instanceof` agrees.
 export {
-  AbortError, AuthenticationError, ChecksumFailureError, ConfigError, ConnectionError, isPgBackupError, PgBackupError,
+  AbortError,
+  AuthenticationError,
+  ChecksumFailureError,
+  ConfigError,
+  ConnectionError,
+  isPgBackupError,
+  PgBackupError,
   ServerError,
 } from './errors.js';
 export type {
-  AnyPgBackupError, ChecksumFailureReport, PgBackupErrorByCode, PgBackupErrorCode, PgBackupErrorJson, PgBackupErrorOptions,
+  AnyPgBackupError,
+  ChecksumFailureReport,
+  PgBackupErrorByCode,
+  PgBackupErrorCode,
+  PgBackupErrorJson,
+  PgBackupErrorOptions,
   ServerMessageFields,
 } from './errors.js';
 

@@ -45,12 +45,14 @@ export function checkServerVersion(facts: ServerVersionFacts): void {
   if (major < MIN_SERVER_MAJOR) {
     throw new UnsupportedServerError(
       `${runs}; pg-basebackup supports PostgreSQL ${MIN_SERVER_MAJOR} to ${MAX_SERVER_MAJOR}: ` +
-      'use the pg_basebackup of that server version instead');
+        'use the pg_basebackup of that server version instead',
+    );
   }
   if (major > MAX_SERVER_MAJOR) {
     throw new UnsupportedServerError(
       `server major ${major} is newer than the newest PostgreSQL version pg-basebackup is tested with ` +
-      `(${MAX_SERVER_MAJOR}): ${runs}; use the pg_basebackup of that server version, or a pg-basebackup ` +
-      `release tested with PostgreSQL ${major}`);
+        `(${MAX_SERVER_MAJOR}): ${runs}; use the pg_basebackup of that server version, or a pg-basebackup ` +
+        `release tested with PostgreSQL ${major}`,
+    );
   }
 }

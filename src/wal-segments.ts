@@ -18,8 +18,7 @@ export const DEFAULT_WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 /** Whether `size` is a power of two between 1 MiB and 1 GiB (`IsValidWalSegSize`). */
 export function isValidWalSegmentSize(size: number): boolean {
-  return Number.isInteger(size) && size >= MIN_WAL_SEGMENT_SIZE && size <= MAX_WAL_SEGMENT_SIZE &&
-    (size & (size - 1)) === 0;
+  return Number.isInteger(size) && size >= MIN_WAL_SEGMENT_SIZE && size <= MAX_WAL_SEGMENT_SIZE && (size & (size - 1)) === 0;
 }
 
 function checkSize(size: number): bigint {
@@ -46,7 +45,8 @@ export function parseWalSegmentSize(text: string): number {
   const size = m ? Number(m[1]) * (UNITS[unit] ?? 1) : NaN;
   if (!isValidWalSegmentSize(size)) {
     throw new ProtocolError(
-      `the server reported wal_segment_size ${JSON.stringify(text)}, which is not a power of two between 1MB and 1GB`);
+      `the server reported wal_segment_size ${JSON.stringify(text)}, which is not a power of two between 1MB and 1GB`,
+    );
   }
   return size;
 }

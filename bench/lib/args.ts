@@ -93,17 +93,24 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   });
   if (values.help) return 'help';
   if (values.quick && values.size !== undefined) throw new Error('--quick and --size: give one');
-  const sizes = (values.size ?? (values.quick ? '300MB' : '1GB')).split(',').map(parseSize).sort((a, b) => a - b);
+  const sizes = (values.size ?? (values.quick ? '300MB' : '1GB'))
+    .split(',')
+    .map(parseSize)
+    .sort((a, b) => a - b);
   const runs = Number(values.runs);
   const warmup = Number(values.warmup);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs=${values.runs}: expected a whole number >= 1`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup=${values.warmup}: expected a whole number >= 0`);
-  const cases = (values.cases ?? CASE_IDS.join(',')).split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const cases = (values.cases ?? CASE_IDS.join(','))
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
   for (const c of cases) {
     if (!(CASE_IDS as readonly string[]).includes(c)) throw new Error(`unknown case ${c}: expected one of ${CASE_IDS.join(', ')}`);
   }
   const sync = values['no-sync'] ? 'nosync' : values.sync;
-  if (sync !== 'both' && !(SYNC_MODES as readonly string[]).includes(sync)) throw new Error(`--sync=${sync}: expected nosync, fsync or both`);
+  if (sync !== 'both' && !(SYNC_MODES as readonly string[]).includes(sync))
+    throw new Error(`--sync=${sync}: expected nosync, fsync or both`);
   const syncModes = sync === 'both' ? [...SYNC_MODES] : [sync as SyncMode];
   const clusters = values.clusters.split(',').map(Number);
   for (const c of clusters) if (c !== 15 && c !== 17) throw new Error(`--clusters: ${c} is not 15 or 17`);

@@ -12,8 +12,18 @@ import { join } from 'node:path';
 
 /** Every case, in report order. */
 export const CASE_IDS = [
-  'tar-devnull', 'tar-pipe', 'tar-files', 'plain', 'client-gzip', 'client-lz4', 'client-zstd', 'server-zstd', 'verify',
-  'receive-wal', 'receive-wal-lz4', 'restore',
+  'tar-devnull',
+  'tar-pipe',
+  'tar-files',
+  'plain',
+  'client-gzip',
+  'client-lz4',
+  'client-zstd',
+  'server-zstd',
+  'verify',
+  'receive-wal',
+  'receive-wal-lz4',
+  'restore',
 ] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
@@ -164,8 +174,9 @@ export const CASES: readonly CaseDef[] = [
   backupCase('client-gzip', 'client gzip:1 (-Ft -X fetch -Z client-gzip:1)', ['-Ft', '-X', 'fetch', '--compress=client-gzip:1'], compress),
   backupCase('client-lz4', 'client lz4 (-Ft -X fetch -Z client-lz4)', ['-Ft', '-X', 'fetch', '--compress=client-lz4'], compress),
   backupCase('client-zstd', 'client zstd (-Ft -X fetch -Z client-zstd)', ['-Ft', '-X', 'fetch', '--compress=client-zstd'], compress),
-  backupCase('server-zstd', 'server zstd (-Ft -X stream -Z server-zstd)', ['-Ft', '-X', 'stream', '--compress=server-zstd'],
-    (f) => (!f.oursCompress ? 'pgbb backup has no --compress' : !f.serverZstd ? 'the server build has no zstd' : true)),
+  backupCase('server-zstd', 'server zstd (-Ft -X stream -Z server-zstd)', ['-Ft', '-X', 'stream', '--compress=server-zstd'], (f) =>
+    !f.oursCompress ? 'pgbb backup has no --compress' : !f.serverZstd ? 'the server build has no zstd' : true,
+  ),
   receiveWalCase('receive-wal', 'receive-wal catch-up over a WAL backlog (-E END -n)', []),
   receiveWalCase('receive-wal-lz4', 'receive-wal catch-up, lz4 (-E END -n --compress=lz4)', ['--compress=lz4']),
   {

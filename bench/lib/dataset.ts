@@ -38,7 +38,9 @@ export async function databaseBytes(t: Pick<DatasetTarget, 'sql'>): Promise<numb
 async function relBytes(t: DatasetTarget, pattern: string): Promise<number> {
   const [r] = await t.sql<{ n: string | null }>(
     `SELECT sum(pg_total_relation_size(c.oid))::bigint AS n FROM pg_class c
-     WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND c.relname LIKE $1`, [pattern]);
+     WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND c.relname LIKE $1`,
+    [pattern],
+  );
   return Number(r?.n ?? 0);
 }
 
@@ -51,7 +53,9 @@ function run(program: string, args: string[]): Promise<void> {
       err += s;
     });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${program} ${args.join(' ')} exited with ${String(code)}: ${err}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${program} ${args.join(' ')} exited with ${String(code)}: ${err}`)),
+    );
   });
 }
 
@@ -92,8 +96,11 @@ export async function growDataset(t: DatasetTarget, targetBytes: number, log: (l
     randomFillSync(buf, 0, bytes);
     await writeFile(file, buf.subarray(0, bytes));
     await chmod(file, 0o644);
-    await t.sql(`INSERT INTO bench_random (b) SELECT pg_read_binary_file($1, o * ${ROW_BYTES}::bigint, ${ROW_BYTES}::bigint)
-      FROM generate_series(0, ${bytes / ROW_BYTES - 1}) AS o`, [file]);
+    await t.sql(
+      `INSERT INTO bench_random (b) SELECT pg_read_binary_file($1, o * ${ROW_BYTES}::bigint, ${ROW_BYTES}::bigint)
+      FROM generate_series(0, ${bytes / ROW_BYTES - 1}) AS o`,
+      [file],
+    );
     loaded += bytes;
     total = await databaseBytes(t);
   }

@@ -38,9 +38,10 @@ export async function measure(program: string, args: string[], stdout: 'devnull'
   await rm(statsFile, { force: true });
   // %e/%U/%S in seconds (centiseconds resolution), %M in KiB.
   const timed = [GNU_TIME, '-o', statsFile, '-f', '%e %U %S %M', program, ...args];
-  const [file, argv] = stdout === 'pipe'
-    ? ['/bin/bash', ['-c', 'set -o pipefail; "$@" | cat > /dev/null', 'bash', ...timed]] as const
-    : [timed[0]!, timed.slice(1)] as const;
+  const [file, argv] =
+    stdout === 'pipe'
+      ? (['/bin/bash', ['-c', 'set -o pipefail; "$@" | cat > /dev/null', 'bash', ...timed]] as const)
+      : ([timed[0]!, timed.slice(1)] as const);
   const t0 = performance.now();
   // 'ignore' connects standard output to /dev/null.
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], ...(env ? { env } : {}) });

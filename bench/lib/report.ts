@@ -100,26 +100,37 @@ export function toMarkdown(r: BenchResult): string {
   const lines: string[] = [];
   lines.push(`# pgbb benchmark: ${r.startedAt}`, '');
   lines.push(`Command: \`${r.command}\``, '');
-  lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${sizeText(r.machine.memoryBytes)} RAM, Linux ${r.machine.kernel}. ` +
-    `Node ${r.versions.node}; ${r.versions.pgbb}; ${r.versions.pgBasebackup}; ${r.versions.pgVerifybackup}; commit ${r.versions.git}.`, '');
+  lines.push(
+    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${sizeText(r.machine.memoryBytes)} RAM, Linux ${r.machine.kernel}. ` +
+      `Node ${r.versions.node}; ${r.versions.pgbb}; ${r.versions.pgBasebackup}; ${r.versions.pgVerifybackup}; commit ${r.versions.git}.`,
+    '',
+  );
   if (r.loadAverage) {
-    lines.push(`Load average (1 min) ${r.loadAverage.start.toFixed(1)} at the start, ${r.loadAverage.end.toFixed(1)} at the end, on ${r.machine.cores} cores` +
-      (r.loadAverage.start > r.machine.cores || r.loadAverage.end > r.machine.cores
-        ? ': the machine was busy with other work, so wall times are inflated and noisy; compare ratios (same conditions, alternating) and CPU times.'
-        : '.'), '');
+    lines.push(
+      `Load average (1 min) ${r.loadAverage.start.toFixed(1)} at the start, ${r.loadAverage.end.toFixed(1)} at the end, on ${r.machine.cores} cores` +
+        (r.loadAverage.start > r.machine.cores || r.loadAverage.end > r.machine.cores
+          ? ': the machine was busy with other work, so wall times are inflated and noisy; compare ratios (same conditions, alternating) and CPU times.'
+          : '.'),
+      '',
+    );
   }
-  lines.push(`${r.settings.runs} timed runs per tool and case after ${r.settings.warmup} untimed, ${r.settings.order}; ` +
-    '`sync` and an emptied target before each run; checkpoint fast; both over TCP to 127.0.0.1, NODE_EXTRA_CA_CERTS unset ' +
-    '(it adds ~50 ms to every Node start-up). Standard output goes to /dev/null or to a pipe read by `cat > /dev/null`, with nothing of ' +
-    'ours in between. Cases that write files run with -N (`nosync`: CPU and page cache) and with fsync (`fsync`: what a durable ' +
-    'backup costs). Wall time in seconds, median (min–max); CPU = user + system of the process, its threads and the children it ' +
-    'waited for (GNU time); peak RSS likewise; MB/s = database size (receive-wal: the WAL backlog) / median wall time. Bound: what limited each tool ' +
-    '(CPU: busy for at least 80% of its wall time; server: waiting on the walsender; disk: the fsync run took over 25% longer than ' +
-    'the same case with -N), pgbb / reference.', '');
+  lines.push(
+    `${r.settings.runs} timed runs per tool and case after ${r.settings.warmup} untimed, ${r.settings.order}; ` +
+      '`sync` and an emptied target before each run; checkpoint fast; both over TCP to 127.0.0.1, NODE_EXTRA_CA_CERTS unset ' +
+      '(it adds ~50 ms to every Node start-up). Standard output goes to /dev/null or to a pipe read by `cat > /dev/null`, with nothing of ' +
+      'ours in between. Cases that write files run with -N (`nosync`: CPU and page cache) and with fsync (`fsync`: what a durable ' +
+      'backup costs). Wall time in seconds, median (min–max); CPU = user + system of the process, its threads and the children it ' +
+      'waited for (GNU time); peak RSS likewise; MB/s = database size (receive-wal: the WAL backlog) / median wall time. Bound: what limited each tool ' +
+      '(CPU: busy for at least 80% of its wall time; server: waiting on the walsender; disk: the fsync run took over 25% longer than ' +
+      'the same case with -N), pgbb / reference.',
+    '',
+  );
   for (const d of r.datasets) {
     lines.push(`## ${d.cluster} (${d.serverVersion}), ${sizeText(d.databaseBytes)} of data (asked ${sizeText(d.requestedBytes)})`, '');
     if (d.referenceNote) lines.push(d.referenceNote, '');
-    lines.push('| case | sync | pgbb wall s | reference wall s | wall ratio | pgbb CPU s | ref CPU s | CPU ratio | bound | pgbb MB/s | ref MB/s | pgbb peak RSS MB | ref peak RSS MB |');
+    lines.push(
+      '| case | sync | pgbb wall s | reference wall s | wall ratio | pgbb CPU s | ref CPU s | CPU ratio | bound | pgbb MB/s | ref MB/s | pgbb peak RSS MB | ref peak RSS MB |',
+    );
     lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of d.cases) {
       const sync = c.sync ?? '—';
@@ -130,21 +141,30 @@ export function toMarkdown(r: BenchResult): string {
       const o = c.ours;
       const p = c.reference;
       const bound = c.bound ? `${c.bound.ours}${c.bound.reference ? ` / ${c.bound.reference}` : ''}` : '—';
-      lines.push(`| ${c.title} | ${sync} | ${range(o.wallMs, s)} | ${p ? range(p.wallMs, s) : '—'} | ${c.ratio ? `**${c.ratio.wall.toFixed(2)}**` : '—'} | ` +
-        `${range(o.cpuMs, s)} | ${p ? range(p.cpuMs, s) : '—'} | ${c.ratio ? `**${c.ratio.cpu.toFixed(2)}**` : '—'} | ${bound} | ` +
-        `${o.throughputMBps.toFixed(0)} | ${p ? p.throughputMBps.toFixed(0) : '—'} | ` +
-        `${range(o.peakRssBytes, mb)} | ${p ? range(p.peakRssBytes, mb) : '—'} |`);
+      lines.push(
+        `| ${c.title} | ${sync} | ${range(o.wallMs, s)} | ${p ? range(p.wallMs, s) : '—'} | ${c.ratio ? `**${c.ratio.wall.toFixed(2)}**` : '—'} | ` +
+          `${range(o.cpuMs, s)} | ${p ? range(p.cpuMs, s) : '—'} | ${c.ratio ? `**${c.ratio.cpu.toFixed(2)}**` : '—'} | ${bound} | ` +
+          `${o.throughputMBps.toFixed(0)} | ${p ? p.throughputMBps.toFixed(0) : '—'} | ` +
+          `${range(o.peakRssBytes, mb)} | ${p ? range(p.peakRssBytes, mb) : '—'} |`,
+      );
     }
     lines.push('');
   }
   const memory = memoryRows(r);
   if (memory.length > 1) {
-    lines.push('## Peak RSS of pgbb by data size', '', '| cluster | case | ' + memory.map((m) => sizeText(m.bytes)).join(' | ') + ' |');
-    lines.push('|---|---|' + memory.map(() => '---|').join(''));
+    lines.push('## Peak RSS of pgbb by data size', '', `| cluster | case | ${memory.map((m) => sizeText(m.bytes)).join(' | ')} |`);
+    lines.push(`|---|---|${memory.map(() => '---|').join('')}`);
     const keys = new Set(memory.flatMap((m) => [...m.rss.keys()]));
     for (const k of keys) {
       const [cluster, id] = k.split('|');
-      lines.push(`| ${cluster} | ${id} | ${memory.map((m) => { const v = m.rss.get(k); return v === undefined ? '—' : `${mb(v)} MB`; }).join(' | ')} |`);
+      lines.push(
+        `| ${cluster} | ${id} | ${memory
+          .map((m) => {
+            const v = m.rss.get(k);
+            return v === undefined ? '—' : `${mb(v)} MB`;
+          })
+          .join(' | ')} |`,
+      );
     }
     lines.push('');
   }
@@ -181,11 +201,17 @@ export function toSvg(r: BenchResult): string {
   const maxRatio = Math.max(1.5, ...rows.map((c) => c.ratio!.wall));
   const x = (v: number): number => labelW + (v / maxRatio) * barW;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${w}" height="${h}" fill="#fff"/>`);
-  const title = d ? `pgbb / pg_basebackup wall time, ${sizeText(d.databaseBytes)}, ${d.serverVersion.split(' (')[0]} (lower is better)` : 'no ratios in this run';
+  const title = d
+    ? `pgbb / pg_basebackup wall time, ${sizeText(d.databaseBytes)}, ${d.serverVersion.split(' (')[0]} (lower is better)`
+    : 'no ratios in this run';
   out.push(`<text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`);
-  out.push(`<text x="10" y="37" fill="#555">median of ${r.settings.runs} runs each, alternating; ${esc(r.machine.cpu)}, ${r.machine.cores} cores</text>`);
+  out.push(
+    `<text x="10" y="37" fill="#555">median of ${r.settings.runs} runs each, alternating; ${esc(r.machine.cpu)}, ${r.machine.cores} cores</text>`,
+  );
   rows.forEach((c, i) => {
     const y = top + i * rowH;
     const v = c.ratio!.wall;
@@ -200,5 +226,5 @@ export function toSvg(r: BenchResult): string {
     out.push(`<text x="${x(v).toFixed(1)}" y="${bottom + (v === 1 ? 14 : 28)}" text-anchor="middle" fill="#333">${label}</text>`);
   }
   out.push('</svg>');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -64,7 +64,9 @@ export class CompressedSegmentSink implements WalSink {
     this.#fsync = options.fsync ?? true;
     this.#fileMode = options.fileMode ?? 0o600;
     this.#plain = new DirectoryWalSink({
-      directory: options.directory, fsync: this.#fsync, fileMode: this.#fileMode,
+      directory: options.directory,
+      fsync: this.#fsync,
+      fileMode: this.#fileMode,
       directoryMode: options.directoryMode ?? 0o700,
     });
   }

@@ -12,19 +12,21 @@ export const PARTIAL_SUFFIX = '.partial';
 /** What a WAL archive file name says. */
 export type ArchiveFileName =
   | {
-    kind: 'segment';
-    /** The 24-character segment name. */
-    segment: string;
-    timeline: number;
-    segno: bigint;
-    compression: CompressionAlgorithm;
-    /** Carries `.partial`: incomplete, or the last segment of a timeline that was left. */
-    partial: boolean;
-  }
+      kind: 'segment';
+      /** The 24-character segment name. */
+      segment: string;
+      timeline: number;
+      segno: bigint;
+      compression: CompressionAlgorithm;
+      /** Carries `.partial`: incomplete, or the last segment of a timeline that was left. */
+      partial: boolean;
+    }
   | { kind: 'history'; timeline: number };
 
 const ALGORITHM_BY_SUFFIX: readonly (readonly [string, CompressionAlgorithm])[] = [
-  [COMPRESSION_SUFFIX.gzip, 'gzip'], [COMPRESSION_SUFFIX.lz4, 'lz4'], [COMPRESSION_SUFFIX.zstd, 'zstd'],
+  [COMPRESSION_SUFFIX.gzip, 'gzip'],
+  [COMPRESSION_SUFFIX.lz4, 'lz4'],
+  [COMPRESSION_SUFFIX.zstd, 'zstd'],
 ];
 
 /**

@@ -23,14 +23,18 @@ import { MAX_SERVER_MAJOR, ReplicationConnection } from '../connection/connectio
 import type { ConnectionOptions, ReplicationConnectionApi } from '../connection/types.js';
 import type { CompressionInput, CompressionSpec } from '../compress/spec.js';
 import {
-  AbortError, ConfigError, ConnectionClosedError, ConnectionError, ConnectTimeoutError, ServerError,
-  UnsupportedServerError, WalStreamError,
+  AbortError,
+  ConfigError,
+  ConnectionClosedError,
+  ConnectionError,
+  ConnectTimeoutError,
+  ServerError,
+  UnsupportedServerError,
+  WalStreamError,
 } from '../errors.js';
 import { formatLsn, lsnAdd, lsnSubtract, type Lsn } from '../lsn.js';
 import { identifySystem, readReplicationSlot, show } from '../replication/commands.js';
-import {
-  parseSegmentFileName, parseWalSegmentSize, segmentFileNameForLsn, segmentStartLsn, segmentStartOf,
-} from '../wal/segments.js';
+import { parseSegmentFileName, parseWalSegmentSize, segmentFileNameForLsn, segmentStartLsn, segmentStartOf } from '../wal/segments.js';
 import type { WalSink } from '../wal/sink.js';
 import { startWalStream, type WalStream } from '../wal/streamer.js';
 import { WalArchiveGapError, WalArchiveMismatchError } from '../errors.js';
@@ -138,8 +142,12 @@ export function isRetryable(err: unknown): boolean {
     const s = err.sqlState;
     return s.startsWith('57') || s.startsWith('08') || s === '53300' || s === '55006';
   }
-  return err instanceof ConnectionError || err instanceof ConnectTimeoutError || err instanceof ConnectionClosedError ||
-    err instanceof WalStreamError;
+  return (
+    err instanceof ConnectionError ||
+    err instanceof ConnectTimeoutError ||
+    err instanceof ConnectionClosedError ||
+    err instanceof WalStreamError
+  );
 }
 
 class Receiver implements WalReceiver {
@@ -167,19 +175,24 @@ class Receiver implements WalReceiver {
     if (options.store !== undefined && (options.compression !== undefined || options.fsync !== undefined)) {
       throw new ConfigError('compression and fsync are options of the directory store: configure the given store instead');
     }
-    for (const [k, v] of [['statusIntervalMs', options.statusIntervalMs], ['reconnectDelayMs', options.reconnectDelayMs],
-      ['maxReconnectDelayMs', options.maxReconnectDelayMs]] as const) {
+    for (const [k, v] of [
+      ['statusIntervalMs', options.statusIntervalMs],
+      ['reconnectDelayMs', options.reconnectDelayMs],
+      ['maxReconnectDelayMs', options.maxReconnectDelayMs],
+    ] as const) {
       if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new ConfigError(`${k} must be a number ≥ 0, got ${v}`);
     }
     if (options.serverTimeoutMs !== undefined && !(options.serverTimeoutMs > 0)) {
       throw new ConfigError(`serverTimeoutMs must be > 0, got ${options.serverTimeoutMs}`);
     }
     this.#o = options;
-    this.#store = options.store ?? new DirectoryWalStore({
-      directory: options.directory!,
-      ...(options.compression !== undefined ? { compression: options.compression } : {}),
-      ...(options.fsync !== undefined ? { fsync: options.fsync } : {}),
-    });
+    this.#store =
+      options.store ??
+      new DirectoryWalStore({
+        directory: options.directory!,
+        ...(options.compression !== undefined ? { compression: options.compression } : {}),
+        ...(options.fsync !== undefined ? { fsync: options.fsync } : {}),
+      });
   }
 
   get phase(): ReceiverPhase {
@@ -203,7 +216,9 @@ class Receiver implements WalReceiver {
         }
         return { done: true, value: undefined };
       }
-      await new Promise<void>((resolve) => { this.#wake = resolve; });
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
     }
   }
 
@@ -229,15 +244,19 @@ class Receiver implements WalReceiver {
     const onAbort = (): void => this.#requestStop('aborted');
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    this.#started = this.#run().then(
-      () => undefined,
-      (err: unknown) => { this.#failure = err; },
-    ).finally(() => {
-      signal?.removeEventListener('abort', onAbort);
-      this.#phase = 'stopped';
-      this.#finished = true;
-      this.#notify();
-    });
+    this.#started = this.#run()
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#failure = err;
+        },
+      )
+      .finally(() => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#phase = 'stopped';
+        this.#finished = true;
+        this.#notify();
+      });
   }
 
   #requestStop(reason: 'stopped' | 'aborted'): void {
@@ -273,7 +292,9 @@ class Receiver implements WalReceiver {
       if (this.#stopReason !== undefined) return this.#stopped(this.#stopReason);
       let progressed = false;
       try {
-        const ended = await this.#session(() => { progressed = true; });
+        const ended = await this.#session(() => {
+          progressed = true;
+        });
         if (ended === 'end-lsn') return this.#stopped('end-lsn');
         return this.#stopped(this.#stopReason ?? 'stopped');
       } catch (err) {
@@ -316,16 +337,21 @@ class Receiver implements WalReceiver {
       if (major > MAX_SERVER_MAJOR) {
         throw new UnsupportedServerError(
           `the server runs PostgreSQL ${conn.parameters.get('server_version') ?? conn.serverVersionNum}, newer than ` +
-          `${MAX_SERVER_MAJOR}, the newest this version of pg-basebackup archives WAL from: upgrade pg-basebackup`);
+            `${MAX_SERVER_MAJOR}, the newest this version of pg-basebackup archives WAL from: upgrade pg-basebackup`,
+        );
       }
       const id = await identifySystem(conn, { signal });
       if (id.dbName !== null) {
-        throw new ConfigError(`the replication connection is unexpectedly database specific (database "${id.dbName}"): ` +
-          'WAL archiving needs a physical replication connection; remove replication=database from the connection string');
+        throw new ConfigError(
+          `the replication connection is unexpectedly database specific (database "${id.dbName}"): ` +
+            'WAL archiving needs a physical replication connection; remove replication=database from the connection string',
+        );
       }
       if (this.#systemId !== undefined && id.systemId !== this.#systemId) {
-        throw new WalArchiveMismatchError(`the server's system identifier changed from ${this.#systemId} to ${id.systemId}: ` +
-          'it is another cluster, whose WAL does not belong in this archive; archive it into another directory');
+        throw new WalArchiveMismatchError(
+          `the server's system identifier changed from ${this.#systemId} to ${id.systemId}: ` +
+            'it is another cluster, whose WAL does not belong in this archive; archive it into another directory',
+        );
       }
       const segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size', { signal }));
       if (this.#segmentSize !== undefined && segmentSize !== this.#segmentSize) {
@@ -339,8 +365,13 @@ class Receiver implements WalReceiver {
       this.#position ??= start.startLsn;
       this.#timeline ??= start.timeline;
       const connected: ConnectedEvent = {
-        type: 'connected', systemId: id.systemId, serverVersion: conn.parameters.get('server_version') ?? String(conn.serverVersionNum),
-        serverTimeline: id.timeline, startLsn: start.startLsn, startTimeline: start.timeline, startFrom: start.from,
+        type: 'connected',
+        systemId: id.systemId,
+        serverVersion: conn.parameters.get('server_version') ?? String(conn.serverVersionNum),
+        serverTimeline: id.timeline,
+        startLsn: start.startLsn,
+        startTimeline: start.timeline,
+        startFrom: start.from,
         ...(start.basedOn !== undefined ? { basedOn: start.basedOn } : {}),
       };
       this.#emit(connected);
@@ -353,7 +384,10 @@ class Receiver implements WalReceiver {
       // half wal_sender_timeout, which may be off) would arrive, so no default timeout then.
       const serverTimeoutMs = this.#o.serverTimeoutMs ?? (interval > 0 ? Math.max(60_000, 3 * interval) : undefined);
       const stream = startWalStream({
-        connection: conn, startLsn: start.startLsn, timeline: start.timeline, segmentSize,
+        connection: conn,
+        startLsn: start.startLsn,
+        timeline: start.timeline,
+        segmentSize,
         ...(this.#o.slotName !== undefined ? { slotName: this.#o.slotName } : {}),
         ...(this.#o.endLsn !== undefined ? { endLsn: this.#o.endLsn } : {}),
         statusIntervalMs: interval,
@@ -401,8 +435,10 @@ class Receiver implements WalReceiver {
     if (this.#o.slotName !== undefined && conn.serverMajor >= 15) {
       const slot = await readReplicationSlot(conn, this.#o.slotName, { signal: this.#pause.signal });
       if (slot === null) {
-        throw new ConfigError(`the server has no replication slot "${this.#o.slotName}": create it first (pgbb receive-wal ` +
-          '--create-slot), or archive without --slot');
+        throw new ConfigError(
+          `the server has no replication slot "${this.#o.slotName}": create it first (pgbb receive-wal ` +
+            '--create-slot), or archive without --slot',
+        );
       }
       if (slot.slotType !== 'physical') {
         throw new ConfigError(`replication slot "${this.#o.slotName}" is ${slot.slotType}: WAL archiving needs a physical slot`);
@@ -428,8 +464,9 @@ class Receiver implements WalReceiver {
     if (systemId !== this.#systemId || pageSegmentSize !== segmentSize) {
       throw new WalArchiveMismatchError(
         `the archive in ${this.#store.description} holds WAL of another cluster ("${file.name}": system identifier ` +
-        `${systemId}, segment size ${pageSegmentSize}; the server: ${this.#systemId ?? '?'}, ${segmentSize}): archive ` +
-        'this server into another directory');
+          `${systemId}, segment size ${pageSegmentSize}; the server: ${this.#systemId ?? '?'}, ${segmentSize}): archive ` +
+          'this server into another directory',
+      );
     }
   }
 
@@ -476,8 +513,14 @@ class Receiver implements WalReceiver {
         if (!seg) return;
         const endLsn = lsnAdd(seg.startLsn, seg.bytes);
         if (mode === 'complete') {
-          this.#emit({ type: 'segment-completed', segment: seg.segment, timeline: seg.timeline, startLsn: seg.startLsn, endLsn,
-            sha256: seg.hash.digest('hex') });
+          this.#emit({
+            type: 'segment-completed',
+            segment: seg.segment,
+            timeline: seg.timeline,
+            startLsn: seg.startLsn,
+            endLsn,
+            sha256: seg.hash.digest('hex'),
+          });
         } else {
           this.#emit({ type: 'segment-partial', segment: seg.segment, timeline: seg.timeline, startLsn: seg.startLsn, endLsn });
         }
@@ -492,8 +535,13 @@ class Receiver implements WalReceiver {
         const seg = open;
         open = undefined;
         if (seg) {
-          this.#emit({ type: 'segment-partial', segment: seg.segment, timeline: seg.timeline, startLsn: seg.startLsn,
-            endLsn: lsnAdd(seg.startLsn, seg.bytes) });
+          this.#emit({
+            type: 'segment-partial',
+            segment: seg.segment,
+            timeline: seg.timeline,
+            startLsn: seg.startLsn,
+            endLsn: lsnAdd(seg.startLsn, seg.bytes),
+          });
         }
       },
     };
@@ -523,15 +571,23 @@ export function receiveWal(options: ReceiveWalOptions): WalReceiver {
 }
 
 /** The gap error, its message naming the missing segments and range and what to do. */
-function gapError(o: { from: Lsn; to?: Lsn | undefined; firstMissing: string; lastMissing?: string | undefined; archive: string;
-  cause?: unknown }): WalArchiveGapError {
+function gapError(o: {
+  from: Lsn;
+  to?: Lsn | undefined;
+  firstMissing: string;
+  lastMissing?: string | undefined;
+  archive: string;
+  cause?: unknown;
+}): WalArchiveGapError {
   const several = o.lastMissing !== undefined && o.lastMissing !== o.firstMissing;
   const range = several
     ? `segments ${o.firstMissing} to ${o.lastMissing} (${formatLsn(o.from)} to ${formatLsn(o.to ?? o.from)})`
     : `segment ${o.firstMissing} (from ${formatLsn(o.from)})`;
-  return new WalArchiveGapError(`the archive in ${o.archive} has a gap: ${range} ${several ? 'are' : 'is'} missing, and the ` +
-    'server has already removed that WAL. Archiving cannot continue without a hole: take a new base backup and archive ' +
-    'into a new directory, or copy the missing segments into the archive from another source; stream through a ' +
-    'replication slot (--slot) so that the server keeps WAL until it is archived.',
-  { cause: o.cause, missingFrom: o.from, missingTo: o.to });
+  return new WalArchiveGapError(
+    `the archive in ${o.archive} has a gap: ${range} ${several ? 'are' : 'is'} missing, and the ` +
+      'server has already removed that WAL. Archiving cannot continue without a hole: take a new base backup and archive ' +
+      'into a new directory, or copy the missing segments into the archive from another source; stream through a ' +
+      'replication slot (--slot) so that the server keeps WAL until it is archived.',
+    { cause: o.cause, missingFrom: o.from, missingTo: o.to },
+  );
 }

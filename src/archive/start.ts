@@ -57,9 +57,15 @@ export async function findArchiveStart(files: Iterable<ArchiveFile>, options: Fi
     const parsed = parseArchiveFileName(file.name, options.segmentSize);
     if (parsed?.kind === 'segment') candidates.push({ file, ...parsed });
   }
-  candidates.sort((a, b) => (a.segno !== b.segno ? (a.segno > b.segno ? -1 : 1)
-    : a.timeline !== b.timeline ? b.timeline - a.timeline
-      : Number(a.partial) - Number(b.partial)));
+  candidates.sort((a, b) =>
+    a.segno !== b.segno
+      ? a.segno > b.segno
+        ? -1
+        : 1
+      : a.timeline !== b.timeline
+        ? b.timeline - a.timeline
+        : Number(a.partial) - Number(b.partial),
+  );
   for (const c of candidates) {
     if (c.partial) {
       return { startLsn: segmentStartLsn(c.segno, options.segmentSize), timeline: c.timeline, basedOn: c.file.name, partial: true };

@@ -14,7 +14,13 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompressArchive } from '../compress/archive.js';
-import { algorithmFromFileName, NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
+import {
+  algorithmFromFileName,
+  NO_COMPRESSION,
+  resolveCompression,
+  type CompressionInput,
+  type CompressionSpec,
+} from '../compress/spec.js';
 import { IoError } from '../errors.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { WalSegmentCloseMode, WalSink } from '../wal/sink.js';
@@ -22,7 +28,7 @@ import { CompressedSegmentSink, removeStalePartials } from './compressed-sink.js
 import { PARTIAL_SUFFIX } from './names.js';
 import type { ArchiveFile } from './start.js';
 
-/** A WAL archive's storage, as {@link receiveWal} uses it. */
+/** A WAL archive's storage, as `receiveWal` uses it. */
 export interface WalSegmentStore {
   /** Said in messages, e.g. the directory path. */
   readonly description: string;
@@ -94,8 +100,11 @@ export class DirectoryWalStore implements WalSegmentStore {
       // mkdir's mode goes through the umask.
       if (created !== undefined) await chmod(this.directory, this.#directoryMode);
     } catch (err) {
-      throw new IoError(`could not create directory "${this.directory}": ${(err as Error).message}`,
-        { cause: err, path: this.directory, syscallCode: (err as NodeJS.ErrnoException).code });
+      throw new IoError(`could not create directory "${this.directory}": ${(err as Error).message}`, {
+        cause: err,
+        path: this.directory,
+        syscallCode: (err as NodeJS.ErrnoException).code,
+      });
     }
   }
 
@@ -104,8 +113,11 @@ export class DirectoryWalStore implements WalSegmentStore {
     try {
       names = await readdir(this.directory);
     } catch (err) {
-      throw new IoError(`could not read directory "${this.directory}": ${(err as Error).message}`,
-        { cause: err, path: this.directory, syscallCode: (err as NodeJS.ErrnoException).code });
+      throw new IoError(`could not read directory "${this.directory}": ${(err as Error).message}`, {
+        cause: err,
+        path: this.directory,
+        syscallCode: (err as NodeJS.ErrnoException).code,
+      });
     }
     const files: ArchiveFile[] = [];
     for (const name of names) {

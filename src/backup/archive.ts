@@ -75,8 +75,12 @@ export class BackupArchive {
 
   /** @internal */
   constructor(init: {
-    name: string; index: number; kind: 'tablespace' | 'wal'; tablespace: BackupTablespace | null;
-    serverTerminated: boolean; controller: ArchiveController;
+    name: string;
+    index: number;
+    kind: 'tablespace' | 'wal';
+    tablespace: BackupTablespace | null;
+    serverTerminated: boolean;
+    controller: ArchiveController;
   }) {
     this.name = init.name;
     this.index = init.index;
@@ -98,8 +102,9 @@ export class BackupArchive {
 
   #claim(how: ArchiveConsumption): void {
     if (this.#consumption !== 'none') {
-      throw new StateError(`archive ${this.name} was already consumed (${this.#consumption}): ` +
-        'use exactly one of entries(), chunks(), pipeTo() or skip()');
+      throw new StateError(
+        `archive ${this.name} was already consumed (${this.#consumption}): use exactly one of entries(), chunks(), pipeTo() or skip()`,
+      );
     }
     this.#consumption = how;
   }

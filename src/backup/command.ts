@@ -14,9 +14,20 @@ import { serverCompressionOptions } from '../compress/server.js';
 import type { ResolvedBaseBackupOptions } from './options.js';
 
 /** The options that shape the command (a subset of {@link ResolvedBaseBackupOptions}). */
-export type BaseBackupCommandOptions = Pick<ResolvedBaseBackupOptions,
-  'label' | 'estimateSize' | 'wal' | 'checkpoint' | 'waitForWalArchive' | 'maxRateKBps' | 'tablespaceMap' |
-  'verifyChecksums' | 'manifest' | 'manifestForceEncode' | 'manifestChecksums'> &
+export type BaseBackupCommandOptions = Pick<
+  ResolvedBaseBackupOptions,
+  | 'label'
+  | 'estimateSize'
+  | 'wal'
+  | 'checkpoint'
+  | 'waitForWalArchive'
+  | 'maxRateKBps'
+  | 'tablespaceMap'
+  | 'verifyChecksums'
+  | 'manifest'
+  | 'manifestForceEncode'
+  | 'manifestChecksums'
+> &
   Partial<Pick<ResolvedBaseBackupOptions, 'incrementalManifest' | 'compression'>>;
 
 /**

@@ -23,16 +23,17 @@ export const defaultBackupDeps: BackupDeps = {
   },
   dropSlot: (conn, name, { wait, signal }) => dropReplicationSlot(conn, name, { wait, ...signalOpt(signal) }),
   uploadManifest: (conn, manifest, signal) => uploadManifest(conn, manifest, signalOpt(signal)),
-  startWalStream: (p) => startWalStream({
-    connection: p.connection,
-    startLsn: p.startLsn,
-    timeline: p.timeline,
-    segmentSize: p.segmentSize,
-    ...(p.slotName !== undefined ? { slotName: p.slotName } : {}),
-    statusIntervalMs: p.statusIntervalMs,
-    sink: p.sink,
-    signal: p.signal,
-    // pg_basebackup -Xstream: the last, incomplete segment gets its final name, zero-padded.
-    finalizeLastSegment: 'rename-padded',
-  }),
+  startWalStream: (p) =>
+    startWalStream({
+      connection: p.connection,
+      startLsn: p.startLsn,
+      timeline: p.timeline,
+      segmentSize: p.segmentSize,
+      ...(p.slotName !== undefined ? { slotName: p.slotName } : {}),
+      statusIntervalMs: p.statusIntervalMs,
+      sink: p.sink,
+      signal: p.signal,
+      // pg_basebackup -Xstream: the last, incomplete segment gets its final name, zero-padded.
+      finalizeLastSegment: 'rename-padded',
+    }),
 };

@@ -74,13 +74,16 @@ export class FailureLatch {
     }
     return new Promise<T>((resolve, reject) => {
       this.#guards.add(reject);
-      p.then((v) => {
-        this.#guards.delete(reject);
-        resolve(v);
-      }, (err: unknown) => {
-        this.#guards.delete(reject);
-        reject(err);
-      });
+      p.then(
+        (v) => {
+          this.#guards.delete(reject);
+          resolve(v);
+        },
+        (err: unknown) => {
+          this.#guards.delete(reject);
+          reject(err);
+        },
+      );
     });
   }
 }

@@ -7,7 +7,6 @@
  */
 import { ConfigError } from '../errors.js';
 import type { ConnectionOptions, ServerNotice } from '../connection/types.js';
-import type { Lsn } from '../lsn.js';
 import type { BackupPhaseEvent, CheckpointMode } from './events.js';
 import type { WalSink } from '../wal/sink.js';
 import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
@@ -27,8 +26,14 @@ export type WalMethod = 'none' | 'fetch' | 'stream';
 export type ManifestChecksumAlgorithm = 'NONE' | 'CRC32C' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512';
 
 /** Every value {@link ManifestChecksumAlgorithm} can take. */
-export const MANIFEST_CHECKSUM_ALGORITHMS: readonly ManifestChecksumAlgorithm[] =
-  ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'];
+export const MANIFEST_CHECKSUM_ALGORITHMS: readonly ManifestChecksumAlgorithm[] = [
+  'NONE',
+  'CRC32C',
+  'SHA224',
+  'SHA256',
+  'SHA384',
+  'SHA512',
+];
 
 /** pg_basebackup's default label (`-l`). Kept so tools that look for it keep working. */
 export const DEFAULT_BACKUP_LABEL = 'pg_basebackup base backup';
@@ -258,8 +263,16 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
   checkEnum('wal', wal, ['none', 'fetch', 'stream'] as const);
   checkEnum('checkpoint', options.checkpoint, ['fast', 'spread'] as const);
   checkEnum('manifestChecksums', options.manifestChecksums, MANIFEST_CHECKSUM_ALGORITHMS);
-  for (const key of ['tablespaceMap', 'manifest', 'manifestForceEncode', 'verifyChecksums', 'estimateSize',
-    'createSlot', 'useSlot', 'waitForWalArchive'] as const) {
+  for (const key of [
+    'tablespaceMap',
+    'manifest',
+    'manifestForceEncode',
+    'verifyChecksums',
+    'estimateSize',
+    'createSlot',
+    'useSlot',
+    'waitForWalArchive',
+  ] as const) {
     checkBool(key, options[key]);
   }
 
@@ -271,10 +284,10 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
   }
 
   const maxRate = options.maxRateKBps;
-  if (maxRate !== undefined &&
-    (!Number.isInteger(maxRate) || maxRate < MAX_RATE_LOWER_KBPS || maxRate > MAX_RATE_UPPER_KBPS)) {
+  if (maxRate !== undefined && (!Number.isInteger(maxRate) || maxRate < MAX_RATE_LOWER_KBPS || maxRate > MAX_RATE_UPPER_KBPS)) {
     throw new ConfigError(
-      `invalid maxRateKBps ${String(maxRate)}: it must be a whole number of kB/s from ${MAX_RATE_LOWER_KBPS} to ${MAX_RATE_UPPER_KBPS}; leave it unset for no limit`);
+      `invalid maxRateKBps ${String(maxRate)}: it must be a whole number of kB/s from ${MAX_RATE_LOWER_KBPS} to ${MAX_RATE_UPPER_KBPS}; leave it unset for no limit`,
+    );
   }
 
   const manifest = options.manifest ?? true;
@@ -299,7 +312,7 @@ export function resolveBaseBackupOptions(options: BaseBackupOptions = {}): Resol
   const incremental = options.incrementalManifest;
   if (incremental !== undefined) {
     if (!(typeof incremental === 'string' || Buffer.isBuffer(incremental)) || incremental.length === 0) {
-      throw new ConfigError('invalid incrementalManifest: expected the prior backup\'s manifest as a Buffer or a file path');
+      throw new ConfigError("invalid incrementalManifest: expected the prior backup's manifest as a Buffer or a file path");
     }
     // pg_basebackup: "--incremental and --no-manifest are incompatible"; the combined backup needs a manifest.
     if (!manifest) throw new ConfigError('incrementalManifest needs a manifest: drop incrementalManifest or set manifest to true');
@@ -355,8 +368,7 @@ function resolveSlot(options: BaseBackupOptions, wal: WalMethod): SlotPlan {
   const { slot, createSlot = false, useSlot = true } = options;
   if (slot !== undefined) {
     if (typeof slot !== 'string' || !SLOT_NAME_RE.test(slot)) {
-      throw new ConfigError(
-        `invalid slot name ${JSON.stringify(slot)}: use 1 to 63 lower-case letters, digits and underscores`);
+      throw new ConfigError(`invalid slot name ${JSON.stringify(slot)}: use 1 to 63 lower-case letters, digits and underscores`);
     }
     if (!useSlot) throw new ConfigError('slot and useSlot: false contradict each other: drop one of them');
   }
@@ -366,7 +378,9 @@ function resolveSlot(options: BaseBackupOptions, wal: WalMethod): SlotPlan {
   if (createSlot && !useSlot) throw new ConfigError('createSlot and useSlot: false contradict each other: drop one of them');
   if (wal !== 'stream') {
     if (slot !== undefined || createSlot) {
-      throw new ConfigError(`replication slots are only used with wal 'stream' (wal is '${wal}'): drop slot/createSlot or set wal to 'stream'`);
+      throw new ConfigError(
+        `replication slots are only used with wal 'stream' (wal is '${wal}'): drop slot/createSlot or set wal to 'stream'`,
+      );
     }
     return { kind: 'none' };
   }

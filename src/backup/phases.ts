@@ -17,7 +17,10 @@ export class PhaseClock {
   readonly #spent = new Map<BackupPhase, number>();
 
   /** @param startedAt when the backup started (`now()`'s clock), for the total duration. */
-  constructor(private readonly now: () => number = () => performance.now(), startedAt?: number) {
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    startedAt?: number,
+  ) {
     this.#startedAt = startedAt ?? now();
   }
 

@@ -21,7 +21,10 @@ export class ProgressTracker {
   #finished = false;
   #lastReport = -Infinity;
 
-  constructor(private readonly intervalMs: number, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly intervalMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Tablespace sizes in kB from the header (`null` entries: no estimate). */
   setTablespaces(sizesKb: (number | null)[]): void {
@@ -93,9 +96,7 @@ export class ProgressTracker {
 
   /** Current state, as reported. */
   snapshot(): BackupProgress {
-    const total = this.#dataDone
-      ? this.#bytesDone
-      : this.#estimate === undefined ? undefined : Math.max(this.#estimate, this.#bytesDone);
+    const total = this.#dataDone ? this.#bytesDone : this.#estimate === undefined ? undefined : Math.max(this.#estimate, this.#bytesDone);
     return {
       bytesDone: this.#bytesDone,
       totalBytes: total,

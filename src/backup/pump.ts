@@ -65,11 +65,14 @@ export class ResponsePump {
   next(): Promise<BackupResponseEvent | undefined> {
     this.#pulling++;
     const run = this.#busy.then(() => this.#pull());
-    this.#busy = run.then(() => {
-      this.#pulling--;
-    }, () => {
-      this.#pulling--;
-    });
+    this.#busy = run.then(
+      () => {
+        this.#pulling--;
+      },
+      () => {
+        this.#pulling--;
+      },
+    );
     return run;
   }
 

@@ -45,23 +45,23 @@ export type BackupResponseEvent =
   | { type: 'start'; lsn: Lsn; timeline: number }
   | { type: 'tablespaces'; tablespaces: TablespaceRow[] }
   | {
-    type: 'archive-start';
-    /** `base.tar` for the data directory, `<oid>.tar` otherwise (15+: the name the server sent). */
-    name: string;
-    /** Position in the tablespace rows (and in the archive sequence). */
-    index: number;
-    tablespaceOid: number | null;
-    location: string | null;
-  }
+      type: 'archive-start';
+      /** `base.tar` for the data directory, `<oid>.tar` otherwise (15+: the name the server sent). */
+      name: string;
+      /** Position in the tablespace rows (and in the archive sequence). */
+      index: number;
+      tablespaceOid: number | null;
+      location: string | null;
+    }
   /** A view into the received CopyData: copy it if it is kept. */
   | { type: 'archive-data'; data: Buffer }
   | {
-    type: 'archive-end';
-    name: string;
-    index: number;
-    /** Whether the server ended the tar with its two zero blocks (15+ does, 13/14 do not). */
-    serverTerminated: boolean;
-  }
+      type: 'archive-end';
+      name: string;
+      index: number;
+      /** Whether the server ended the tar with its two zero blocks (15+ does, 13/14 do not). */
+      serverTerminated: boolean;
+    }
   /**
    * Bytes of archive data the server has produced so far: from `p` messages on 15+,
    * counted from the received bytes on 13/14 (emitted at each archive end).
@@ -84,12 +84,21 @@ export type BackupResponseEvent =
  * ```
  */
 export type BackupResponseState =
-  | 'start-desc' | 'start-row' | 'start-complete'
-  | 'spc-desc' | 'spc-rows'
-  | 'between' | 'archive' | 'manifest'
-  | 'copy-response' | 'copy'
-  | 'end-desc' | 'end-row' | 'end-complete'
-  | 'completion' | 'done';
+  | 'start-desc'
+  | 'start-row'
+  | 'start-complete'
+  | 'spc-desc'
+  | 'spc-rows'
+  | 'between'
+  | 'archive'
+  | 'manifest'
+  | 'copy-response'
+  | 'copy'
+  | 'end-desc'
+  | 'end-row'
+  | 'end-complete'
+  | 'completion'
+  | 'done';
 
 function describe(msg: StreamMessage): string {
   if (msg.type === 'CommandComplete') return `CommandComplete "${msg.tag}"`;
@@ -114,8 +123,10 @@ function parseInteger(text: string | null, what: string): number {
  */
 export function checkArchiveName(name: string): void {
   if (name.length === 0 || name.startsWith('.') || name.includes('/') || name.includes('\\')) {
-    throw new ProtocolError(`the server sent an invalid archive name ${JSON.stringify(name)}: ` +
-      'names must be non-empty, must not start with "." and must not contain "/" or "\\"');
+    throw new ProtocolError(
+      `the server sent an invalid archive name ${JSON.stringify(name)}: ` +
+        'names must be non-empty, must not start with "." and must not contain "/" or "\\"',
+    );
   }
 }
 
@@ -356,11 +367,15 @@ export class BaseBackupResponseParser {
         const index = this.#archive + 1;
         const row = this.#rows[index];
         if (row === undefined) {
-          throw new ProtocolError(`the server sent archive ${JSON.stringify(name)} beyond the ${this.#rows.length} tablespaces it announced`);
+          throw new ProtocolError(
+            `the server sent archive ${JSON.stringify(name)} beyond the ${this.#rows.length} tablespaces it announced`,
+          );
         }
         if ((row.location ?? '') !== location) {
-          throw new ProtocolError(`the server sent archive ${JSON.stringify(name)} for ${JSON.stringify(location)}, ` +
-            `but tablespace ${index + 1} is ${JSON.stringify(row.location ?? '(data directory)')}`);
+          throw new ProtocolError(
+            `the server sent archive ${JSON.stringify(name)} for ${JSON.stringify(location)}, ` +
+              `but tablespace ${index + 1} is ${JSON.stringify(row.location ?? '(data directory)')}`,
+          );
         }
         const out: BackupResponseEvent[] = [];
         if (this.#archive >= 0) out.push(this.#endArchive());
@@ -389,8 +404,10 @@ export class BaseBackupResponseParser {
         return [this.#endArchive(), { type: 'manifest-start' }];
       }
       default:
-        throw new ProtocolError(`the server sent an unknown BASE_BACKUP CopyData type byte 0x${kind.toString(16).padStart(2, '0')}` +
-          (kind >= 0x20 && kind < 0x7f ? ` ('${String.fromCharCode(kind)}')` : ''));
+        throw new ProtocolError(
+          `the server sent an unknown BASE_BACKUP CopyData type byte 0x${kind.toString(16).padStart(2, '0')}` +
+            (kind >= 0x20 && kind < 0x7f ? ` ('${String.fromCharCode(kind)}')` : ''),
+        );
     }
   }
 }

@@ -137,8 +137,12 @@ function clientSide(spec: CompressionSpec): CompressionSpec | undefined {
   return spec.location === 'client' && spec.algorithm !== 'none' ? spec : undefined;
 }
 
-function makeSink(o: RunBackupOptions, groupReadable: boolean, injection: Injection | undefined,
-  clientCompression: CompressionSpec | undefined): BackupSink {
+function makeSink(
+  o: RunBackupOptions,
+  groupReadable: boolean,
+  injection: Injection | undefined,
+  clientCompression: CompressionSpec | undefined,
+): BackupSink {
   const out = o.output;
   const noSync = o.noSync ?? false;
   // Server-side compression is asked of the server by the session.
@@ -172,22 +176,30 @@ function checkOutput(o: RunBackupOptions, spec: CompressionSpec): void {
   if (out.format === undefined || out.format === 'sink') {
     if (typeof out.sink?.writeArchive !== 'function') throw new ConfigError('invalid output: give a format, or a sink with writeArchive()');
     if (spec.algorithm !== 'none' && spec.location === 'client') {
-      throw new ConfigError('a custom sink receives the archives as they come: compress in the sink, or ask the server to (server-gzip, server-lz4, server-zstd)');
+      throw new ConfigError(
+        'a custom sink receives the archives as they come: compress in the sink, or ask the server to (server-gzip, server-lz4, server-zstd)',
+      );
     }
     if (o.writeRecoveryConf) {
-      throw new ConfigError('writeRecoveryConf cannot be applied to a custom sink: add standby.signal and primary_conninfo in the sink, or write to a directory');
+      throw new ConfigError(
+        'writeRecoveryConf cannot be applied to a custom sink: add standby.signal and primary_conninfo in the sink, or write to a directory',
+      );
     }
     return;
   }
   if (spec.algorithm !== 'none') {
     if (spec.location === 'client' && out.format === 'plain') {
       // pg_basebackup: "only tar mode backups can be compressed".
-      throw new ConfigError('only tar output can be compressed on the client: choose tar output, or server-side compression (decompressed here into the plain directory)');
+      throw new ConfigError(
+        'only tar output can be compressed on the client: choose tar output, or server-side compression (decompressed here into the plain directory)',
+      );
     }
     if (spec.location === 'server' && out.format === 'tar-stream' && ((o.manifest ?? true) || o.writeRecoveryConf)) {
       // pg_basebackup: "cannot inject manifest into a compressed tar file".
-      throw new ConfigError('cannot inject the manifest or recovery settings into a tar the server compressed, written to a stream: ' +
-        'compress on the client, or set manifest to false and drop writeRecoveryConf');
+      throw new ConfigError(
+        'cannot inject the manifest or recovery settings into a tar the server compressed, written to a stream: ' +
+          'compress on the client, or set manifest to false and drop writeRecoveryConf',
+      );
     }
     // A missing library fails now, before anything is written or any connection is made. Plain output
     // decompresses server-compressed archives; -R into a server-compressed base.tar.* does both.
@@ -197,7 +209,9 @@ function checkOutput(o: RunBackupOptions, spec: CompressionSpec): void {
   }
   if (out.format === 'tar-stream' && (o.wal ?? 'stream') === 'stream') {
     // pg_basebackup: "cannot stream write-ahead logs in tar mode to stdout".
-    throw new ConfigError('WAL cannot be streamed into a single tar written to a stream: use wal \'fetch\' or \'none\', or write to a directory');
+    throw new ConfigError(
+      "WAL cannot be streamed into a single tar written to a stream: use wal 'fetch' or 'none', or write to a directory",
+    );
   }
   if (out.format !== 'plain' && o.walSink !== undefined) {
     throw new ConfigError('walSink is chosen by runBackup for its outputs: use startBackup() to route WAL yourself');
@@ -291,8 +305,18 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
         durableFlush: slot && !(options.noSync ?? false),
       });
     }
-    const { output: _output, writeRecoveryConf: _w, noClean: _n, noSync: _s, onProgress,
-      onChecksumFailure, onWarning, onStart, onPhase: _p, ...backupOptions } = options;
+    const {
+      output: _output,
+      writeRecoveryConf: _w,
+      noClean: _n,
+      noSync: _s,
+      onProgress,
+      onChecksumFailure,
+      onWarning,
+      onStart,
+      onPhase: _p,
+      ...backupOptions
+    } = options;
     session = await startBackup({
       // pg_basebackup asks for tablespace_map in tar format, where symlinks would not survive.
       tablespaceMap: out.format !== 'plain',

@@ -15,7 +15,13 @@
 import { EventEmitter } from 'node:events';
 import type { ReplicationConnectionApi, ServerNotice } from '../connection/types.js';
 import {
-  AbortError, ChecksumFailureError, ConnectionClosedError, ProtocolError, ServerError, StateError, UnsupportedServerError,
+  AbortError,
+  type ChecksumFailureError,
+  ConnectionClosedError,
+  ProtocolError,
+  ServerError,
+  StateError,
+  UnsupportedServerError,
   type ChecksumFailureReport,
 } from '../errors.js';
 import { readPriorManifest } from '../manifest/prior.js';
@@ -86,7 +92,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
     const reason: unknown = this.#opts.signal?.reason;
     // Say why when the caller did ("interrupted by SIGINT" from the CLI); a bare abort() gives
     // a DOMException named AbortError, which adds nothing.
-    const why = reason instanceof Error && reason.name !== 'AbortError' || reason instanceof AbortError ? `: ${reason.message}` : '';
+    const why = (reason instanceof Error && reason.name !== 'AbortError') || reason instanceof AbortError ? `: ${reason.message}` : '';
     this.destroy(new AbortError(`the backup was aborted${why}`, { cause: reason }));
   };
   readonly #onNotice = (notice: ServerNotice): void => {
@@ -184,8 +190,10 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       conn.on('close', this.#onClose);
       this.#serverVersionNum = conn.serverVersionNum;
       if (conn.serverMajor < MIN_SERVER_MAJOR || conn.serverMajor > MAX_SERVER_MAJOR) {
-        throw new UnsupportedServerError(`the server runs PostgreSQL ${conn.parameters.get('server_version') ?? conn.serverVersionNum}, ` +
-          `but pg-basebackup supports PostgreSQL ${MIN_SERVER_MAJOR} to ${MAX_SERVER_MAJOR}`);
+        throw new UnsupportedServerError(
+          `the server runs PostgreSQL ${conn.parameters.get('server_version') ?? conn.serverVersionNum}, ` +
+            `but pg-basebackup supports PostgreSQL ${MIN_SERVER_MAJOR} to ${MAX_SERVER_MAJOR}`,
+        );
       }
       // Server-side compression on 13/14: refused before anything is sent or any file is made.
       checkServerCompression(o.compression, conn.serverMajor);
@@ -194,14 +202,17 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       this.#walSegmentSize = parseWalSegmentSize(await guard(this.#deps.show(conn, 'wal_segment_size', stop)));
       const mode = await guard(this.#deps.show(conn, 'data_directory_mode', stop));
       const modeBits = Number.parseInt(mode, 8);
-      if (!Number.isInteger(modeBits)) throw new ProtocolError(`the server reported data_directory_mode ${JSON.stringify(mode)}, not an octal mode`);
+      if (!Number.isInteger(modeBits))
+        throw new ProtocolError(`the server reported data_directory_mode ${JSON.stringify(mode)}, not an octal mode`);
       this.#groupReadable = (modeBits & 0o040) !== 0;
 
       if (priorManifest !== undefined) {
         // pg_basebackup: UPLOAD_MANIFEST on the backup connection, before BASE_BACKUP (INCREMENTAL).
         if (conn.serverMajor < 17) {
-          throw new UnsupportedServerError(`incremental backups need PostgreSQL 17 or newer; this server runs ` +
-            `${conn.parameters.get('server_version') ?? conn.serverVersionNum}: take a full backup instead`);
+          throw new UnsupportedServerError(
+            `incremental backups need PostgreSQL 17 or newer; this server runs ` +
+              `${conn.parameters.get('server_version') ?? conn.serverVersionNum}: take a full backup instead`,
+          );
         }
         const upload = this.#deps.uploadManifest ?? ((c, m, sig) => uploadManifest(c, m, sig ? { signal: sig } : {}));
         await guard(upload(conn, priorManifest, stop));
@@ -363,8 +374,7 @@ export class BackupSession extends EventEmitter<BackupSessionEventMap> {
       manifest: t.manifest,
       stats: {
         archives: t.archiveStats.map((a) => ({ ...a })),
-        totalBytes: t.archiveStats.filter((a) => a.name !== 'pg_wal.tar' || this.#walBytes === undefined)
-          .reduce((n, a) => n + a.bytes, 0),
+        totalBytes: t.archiveStats.filter((a) => a.name !== 'pg_wal.tar' || this.#walBytes === undefined).reduce((n, a) => n + a.bytes, 0),
         walBytes: this.#walBytes,
         phases: this.#phases.durations(),
         durationMs: this.#phases.totalMs(),

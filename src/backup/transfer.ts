@@ -71,21 +71,43 @@ export class BackupTransfer {
     this.#pump = new ResponsePump(iter, parser, { latch: hooks.latch, fail: hooks.fail, observe: (ev) => this.#observe(ev) });
   }
 
-  get state(): TransferState { return this.#state; }
-  get startLsn(): Lsn | undefined { return this.#startLsn; }
-  get startTimeline(): number { return this.#startTimeline; }
-  get endLsn(): Lsn | undefined { return this.#endLsn; }
-  get endTimeline(): number { return this.#endTimeline; }
-  get tablespaces(): readonly BackupTablespace[] { return this.#tablespaces; }
-  get manifest(): Buffer | undefined { return this.#manifest; }
+  get state(): TransferState {
+    return this.#state;
+  }
+  get startLsn(): Lsn | undefined {
+    return this.#startLsn;
+  }
+  get startTimeline(): number {
+    return this.#startTimeline;
+  }
+  get endLsn(): Lsn | undefined {
+    return this.#endLsn;
+  }
+  get endTimeline(): number {
+    return this.#endTimeline;
+  }
+  get tablespaces(): readonly BackupTablespace[] {
+    return this.#tablespaces;
+  }
+  get manifest(): Buffer | undefined {
+    return this.#manifest;
+  }
   /** Archives announced so far. */
-  get archivesSeen(): number { return this.#archivesSeen; }
+  get archivesSeen(): number {
+    return this.#archivesSeen;
+  }
   /** The response is complete. */
-  get ended(): boolean { return this.#pump.ended; }
+  get ended(): boolean {
+    return this.#pump.ended;
+  }
   /** See {@link ResponsePump.corruption}. */
-  get corruption(): ServerError | undefined { return this.#pump.corruption; }
+  get corruption(): ServerError | undefined {
+    return this.#pump.corruption;
+  }
   /** Resolves when the end row arrived; rejected by {@link fail}. */
-  get endRow(): Promise<void> { return this.#endRow.promise; }
+  get endRow(): Promise<void> {
+    return this.#endRow.promise;
+  }
 
   /** The session failed. */
   fail(error: Error): void {

@@ -92,7 +92,9 @@ export class WalCompanion {
     // Like pg_basebackup's ReceiveXlogStream: both connections must reach the same cluster.
     const identity = await this.#guard(deps.identifySystem(conn, signal));
     if (identity.systemId !== server.systemId) {
-      throw new ProtocolError(`the WAL streaming connection reached a different cluster (system identifier ${identity.systemId}, expected ${server.systemId})`);
+      throw new ProtocolError(
+        `the WAL streaming connection reached a different cluster (system identifier ${identity.systemId}, expected ${server.systemId})`,
+      );
     }
     const plan = o.slot;
     if (plan.kind === 'temporary') {
@@ -232,9 +234,14 @@ export class WalCompanion {
         }
       }
     } catch (err) {
-      this.#init.onWarning(new PgBackupError('ERR_PGBB_CONNECTION',
-        `could not drop the replication slot "${name}" created for this failed backup: drop it by hand ` +
-        `(SELECT pg_drop_replication_slot('${name}')) or it will keep WAL on the server`, { cause: err }));
+      this.#init.onWarning(
+        new PgBackupError(
+          'ERR_PGBB_CONNECTION',
+          `could not drop the replication slot "${name}" created for this failed backup: drop it by hand ` +
+            `(SELECT pg_drop_replication_slot('${name}')) or it will keep WAL on the server`,
+          { cause: err },
+        ),
+      );
     } finally {
       await conn?.close().catch(() => {});
     }
@@ -265,9 +272,12 @@ function countingSink(sink: WalSink, onBytes: (n: number) => void): WalSink {
  */
 function walFailure(err: unknown): Error {
   const e = asError(err);
-  const interrupted = (e instanceof ServerError && e.sqlState.startsWith('57')) || e instanceof ConnectionClosedError ||
-    e instanceof ProtocolError;
+  const interrupted =
+    (e instanceof ServerError && e.sqlState.startsWith('57')) || e instanceof ConnectionClosedError || e instanceof ProtocolError;
   if (!interrupted) return e;
-  return new WalStreamError(`the WAL streaming connection of the backup failed (${e.message}): the backup needs all WAL ` +
-    'from its start to its end, so it was abandoned; take it again', { cause: e });
+  return new WalStreamError(
+    `the WAL streaming connection of the backup failed (${e.message}): the backup needs all WAL ` +
+      'from its start to its end, so it was abandoned; take it again',
+    { cause: e },
+  );
 }

@@ -15,46 +15,102 @@ const OUT = 'Options controlling the output';
 const GEN = 'General options';
 
 const options: OptionSpec[] = [
-  { key: 'pgdata', short: 'D', long: 'pgdata', arg: 'required', metavar: 'DIRECTORY', group: OUT,
-    help: 'write the backup into this directory\n("-": standard output, tar format only)' },
-  { key: 'format', short: 'F', long: 'format', arg: 'required', metavar: 'p|t', group: OUT,
-    help: 'output format: plain (default) or tar' },
-  { key: 'maxRate', short: 'r', long: 'max-rate', arg: 'required', metavar: 'RATE', group: OUT,
-    help: 'limit the transfer rate of the data directory\n(kB/s, or with suffix "k" or "M")' },
-  { key: 'writeRecoveryConf', short: 'R', long: 'write-recovery-conf', group: OUT,
-    help: 'write the configuration for a standby' },
-  { key: 'tablespaceMapping', short: 'T', long: 'tablespace-mapping', arg: 'required', metavar: 'OLDDIR=NEWDIR',
-    group: OUT, help: 'restore the tablespace found in OLDDIR into NEWDIR\n(repeatable; write "\\=" for a literal "=")' },
-  { key: 'waldir', long: 'waldir', arg: 'required', metavar: 'WALDIR', group: OUT,
-    help: 'put the write-ahead log directory here' },
-  { key: 'walMethod', short: 'X', long: 'wal-method', arg: 'required', metavar: 'none|fetch|stream', group: OUT,
-    help: 'how to include the WAL needed by the backup\n(default: stream)' },
+  {
+    key: 'pgdata',
+    short: 'D',
+    long: 'pgdata',
+    arg: 'required',
+    metavar: 'DIRECTORY',
+    group: OUT,
+    help: 'write the backup into this directory\n("-": standard output, tar format only)',
+  },
+  { key: 'format', short: 'F', long: 'format', arg: 'required', metavar: 'p|t', group: OUT, help: 'output format: plain (default) or tar' },
+  {
+    key: 'maxRate',
+    short: 'r',
+    long: 'max-rate',
+    arg: 'required',
+    metavar: 'RATE',
+    group: OUT,
+    help: 'limit the transfer rate of the data directory\n(kB/s, or with suffix "k" or "M")',
+  },
+  { key: 'writeRecoveryConf', short: 'R', long: 'write-recovery-conf', group: OUT, help: 'write the configuration for a standby' },
+  {
+    key: 'tablespaceMapping',
+    short: 'T',
+    long: 'tablespace-mapping',
+    arg: 'required',
+    metavar: 'OLDDIR=NEWDIR',
+    group: OUT,
+    help: 'restore the tablespace found in OLDDIR into NEWDIR\n(repeatable; write "\\=" for a literal "=")',
+  },
+  { key: 'waldir', long: 'waldir', arg: 'required', metavar: 'WALDIR', group: OUT, help: 'put the write-ahead log directory here' },
+  {
+    key: 'walMethod',
+    short: 'X',
+    long: 'wal-method',
+    arg: 'required',
+    metavar: 'none|fetch|stream',
+    group: OUT,
+    help: 'how to include the WAL needed by the backup\n(default: stream)',
+  },
   { key: 'gzip', short: 'z', long: 'gzip', group: OUT, help: 'gzip the tar output' },
-  { key: 'compress', short: 'Z', long: 'compress', arg: 'required', metavar: '[{client|server}-]METHOD[:DETAIL]',
-    group: OUT, help: 'compress on the client or the server\n(METHOD: gzip, lz4, zstd or none)' },
-  { key: 'checkpoint', short: 'c', long: 'checkpoint', arg: 'required', metavar: 'fast|spread', group: GEN,
-    help: 'checkpoint at once (fast) or spread out (default)' },
+  {
+    key: 'compress',
+    short: 'Z',
+    long: 'compress',
+    arg: 'required',
+    metavar: '[{client|server}-]METHOD[:DETAIL]',
+    group: OUT,
+    help: 'compress on the client or the server\n(METHOD: gzip, lz4, zstd or none)',
+  },
+  {
+    key: 'checkpoint',
+    short: 'c',
+    long: 'checkpoint',
+    arg: 'required',
+    metavar: 'fast|spread',
+    group: GEN,
+    help: 'checkpoint at once (fast) or spread out (default)',
+  },
   { key: 'createSlot', short: 'C', long: 'create-slot', group: GEN, help: 'create the replication slot named by --slot' },
-  { key: 'incremental', short: 'i', long: 'incremental', arg: 'required', metavar: 'OLDMANIFEST', group: GEN,
-    help: 'take an incremental backup relative to this manifest\n(PostgreSQL 17 and later)' },
+  {
+    key: 'incremental',
+    short: 'i',
+    long: 'incremental',
+    arg: 'required',
+    metavar: 'OLDMANIFEST',
+    group: GEN,
+    help: 'take an incremental backup relative to this manifest\n(PostgreSQL 17 and later)',
+  },
   { key: 'label', short: 'l', long: 'label', arg: 'required', metavar: 'LABEL', group: GEN, help: 'set the backup label' },
   { key: 'noClean', short: 'n', long: 'no-clean', group: GEN, help: 'leave partial output behind after an error' },
   { key: 'noSync', short: 'N', long: 'no-sync', group: GEN, help: 'do not fsync the output' },
   { key: 'progress', short: 'P', long: 'progress', group: GEN, help: 'show progress' },
-  { key: 'slot', short: 'S', long: 'slot', arg: 'required', metavar: 'SLOTNAME', group: GEN,
-    help: 'stream WAL through this replication slot' },
+  {
+    key: 'slot',
+    short: 'S',
+    long: 'slot',
+    arg: 'required',
+    metavar: 'SLOTNAME',
+    group: GEN,
+    help: 'stream WAL through this replication slot',
+  },
   { key: 'verbose', short: 'v', long: 'verbose', group: GEN, help: 'say more about what happens (repeatable)' },
   { key: 'version', short: 'V', long: 'version', group: GEN, help: 'print the version and exit' },
-  { key: 'manifestChecksums', long: 'manifest-checksums', arg: 'required', metavar: 'SHA{224,256,384,512}|CRC32C|NONE',
-    group: GEN, help: 'checksum algorithm for the backup manifest' },
-  { key: 'manifestForceEncode', long: 'manifest-force-encode', group: GEN,
-    help: 'hex-encode every file name in the manifest' },
-  { key: 'noEstimateSize', long: 'no-estimate-size', group: GEN,
-    help: 'do not ask the server to estimate the backup size' },
+  {
+    key: 'manifestChecksums',
+    long: 'manifest-checksums',
+    arg: 'required',
+    metavar: 'SHA{224,256,384,512}|CRC32C|NONE',
+    group: GEN,
+    help: 'checksum algorithm for the backup manifest',
+  },
+  { key: 'manifestForceEncode', long: 'manifest-force-encode', group: GEN, help: 'hex-encode every file name in the manifest' },
+  { key: 'noEstimateSize', long: 'no-estimate-size', group: GEN, help: 'do not ask the server to estimate the backup size' },
   { key: 'noManifest', long: 'no-manifest', group: GEN, help: 'do not produce a backup manifest' },
   { key: 'noSlot', long: 'no-slot', group: GEN, help: 'do not create a temporary replication slot' },
-  { key: 'noVerifyChecksums', long: 'no-verify-checksums', group: GEN,
-    help: 'do not have the server verify page checksums' },
+  { key: 'noVerifyChecksums', long: 'no-verify-checksums', group: GEN, help: 'do not have the server verify page checksums' },
   { key: 'json', long: 'json', group: GEN, help: 'report progress and the result as JSON lines on stdout' },
   { key: 'help', short: '?', long: 'help', group: GEN, help: 'print this help and exit' },
   ...connectionOptionSpecs({ statusInterval: true }),
@@ -67,16 +123,26 @@ export const BACKUP_COMMAND: CommandSpec = {
   options,
   epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
   examples: [
-    { comment: 'a plain copy of the data directory, WAL streamed beside it, with progress',
-      command: 'pgbb backup -h db1 -U replicator -D /backups/db1 -c fast -P' },
-    { comment: 'tar files compressed with zstd on the server, a standby configuration in base.tar',
-      command: 'pgbb backup -d "host=db1 user=replicator" -D /backups/db1 -Ft -Z server-zstd -R' },
-    { comment: 'one tar on standard output (WAL fetched at the end: it cannot be streamed there)',
-      command: 'pgbb backup -h db1 -D - -Ft -X fetch | gzip > db1.tar.gz' },
-    { comment: 'relocate a tablespace, limit the rate to 50 MB/s',
-      command: 'pgbb backup -h db1 -D /backups/db1 -T /srv/ts1=/backups/ts1 -r 50M' },
-    { comment: 'an incremental backup (PostgreSQL 17+) against the last one',
-      command: 'pgbb backup -h db1 -D /backups/db1-inc -i /backups/db1/backup_manifest' },
+    {
+      comment: 'a plain copy of the data directory, WAL streamed beside it, with progress',
+      command: 'pgbb backup -h db1 -U replicator -D /backups/db1 -c fast -P',
+    },
+    {
+      comment: 'tar files compressed with zstd on the server, a standby configuration in base.tar',
+      command: 'pgbb backup -d "host=db1 user=replicator" -D /backups/db1 -Ft -Z server-zstd -R',
+    },
+    {
+      comment: 'one tar on standard output (WAL fetched at the end: it cannot be streamed there)',
+      command: 'pgbb backup -h db1 -D - -Ft -X fetch | gzip > db1.tar.gz',
+    },
+    {
+      comment: 'relocate a tablespace, limit the rate to 50 MB/s',
+      command: 'pgbb backup -h db1 -D /backups/db1 -T /srv/ts1=/backups/ts1 -r 50M',
+    },
+    {
+      comment: 'an incremental backup (PostgreSQL 17+) against the last one',
+      command: 'pgbb backup -h db1 -D /backups/db1-inc -i /backups/db1/backup_manifest',
+    },
   ],
 };
 
@@ -165,7 +231,10 @@ export function parseMaxRate(prog: string, src: string): number {
 
 /** `--waldir` as PostgreSQL's canonicalize_path leaves it for the common cases: no doubled or trailing slashes, no `.` parts. */
 function canonicalize(p: string): string {
-  let out = p.replace(/\/{2,}/g, '/').replace(/\/(\.\/)+/g, '/').replace(/\/\.$/, '');
+  let out = p
+    .replace(/\/{2,}/g, '/')
+    .replace(/\/(\.\/)+/g, '/')
+    .replace(/\/\.$/, '');
   if (out.length > 1) out = out.replace(/\/+$/, '');
   return out;
 }
@@ -256,9 +325,10 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
 
   const connection = parseConnectionFlags(prog, args);
   const statusInterval = args.last('statusInterval');
-  const statusIntervalMs = statusInterval === undefined
-    ? 10_000
-    : parseIntOption(prog, statusInterval, '-s/--status-interval', 0, Math.trunc(2147483647 / 1000)) * 1000;
+  const statusIntervalMs =
+    statusInterval === undefined
+      ? 10_000
+      : parseIntOption(prog, statusInterval, '-s/--status-interval', 0, Math.trunc(2147483647 / 1000)) * 1000;
 
   const pgdata = args.last('pgdata');
   const slot = args.last('slot');
@@ -310,17 +380,35 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   if (toStdout && format === 'tar' && manifest && compression.location === 'server' && compression.algorithm !== 'none') {
     // Putting the manifest into the one output archive means parsing it, which a
     // server-compressed archive does not allow (pg_basebackup's CreateBackupStreamer).
-    throw usage('cannot inject manifest into a compressed tar file: use client-side compression, ' +
-      'write to a directory rather than standard output, or use --no-manifest');
+    throw usage(
+      'cannot inject manifest into a compressed tar file: use client-side compression, ' +
+        'write to a directory rather than standard output, or use --no-manifest',
+    );
   }
   if (json && toStdout) throw usage('--json cannot be used when the backup goes to standard output (-D -)');
 
   const out: BackupCliOptions = {
-    pgdata, toStdout, format, writeRecoveryConf: args.has('writeRecoveryConf'), tablespaceMapping, walMethod,
-    compression, checkpoint, createSlot, temporarySlot: slot === undefined && !noSlot,
-    noClean: args.has('noClean'), sync: !args.has('noSync'),
-    progress, verbose: args.count('verbose'), manifest, manifestForceEncode: args.has('manifestForceEncode'),
-    estimateSize, verifyChecksums: !args.has('noVerifyChecksums'), statusIntervalMs, connection, json,
+    pgdata,
+    toStdout,
+    format,
+    writeRecoveryConf: args.has('writeRecoveryConf'),
+    tablespaceMapping,
+    walMethod,
+    compression,
+    checkpoint,
+    createSlot,
+    temporarySlot: slot === undefined && !noSlot,
+    noClean: args.has('noClean'),
+    sync: !args.has('noSync'),
+    progress,
+    verbose: args.count('verbose'),
+    manifest,
+    manifestForceEncode: args.has('manifestForceEncode'),
+    estimateSize,
+    verifyChecksums: !args.has('noVerifyChecksums'),
+    statusIntervalMs,
+    connection,
+    json,
   };
   if (maxRateKBps !== undefined) out.maxRateKBps = maxRateKBps;
   if (walDir !== undefined) out.walDir = walDir;

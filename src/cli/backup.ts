@@ -6,9 +6,7 @@
 import { Writable } from 'node:stream';
 import { formatLsn, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
 import { BACKUP_COMMAND, parseBackupCommandLine, type BackupCliOptions } from './backup-flags.js';
-import {
-  connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext,
-} from './context.js';
+import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext } from './context.js';
 import { emergencyCleanupFor, snapshotTargets } from './targets.js';
 
 /**
@@ -22,8 +20,10 @@ import { emergencyCleanupFor, snapshotTargets } from './targets.js';
  * await runBackup(options);
  * ```
  */
-export function mapBackupOptions(cli: BackupCliOptions,
-  o: { connection: ConnectionOptions; stdout: Writable; signal?: AbortSignal }): RunBackupOptions {
+export function mapBackupOptions(
+  cli: BackupCliOptions,
+  o: { connection: ConnectionOptions; stdout: Writable; signal?: AbortSignal },
+): RunBackupOptions {
   let output: RunBackupOptions['output'];
   if (cli.toStdout) {
     output = { format: 'tar-stream', stream: o.stdout };
@@ -31,7 +31,8 @@ export function mapBackupOptions(cli: BackupCliOptions,
     output = { format: 'tar', directory: cli.pgdata };
   } else {
     output = {
-      format: 'plain', directory: cli.pgdata,
+      format: 'plain',
+      directory: cli.pgdata,
       ...(cli.tablespaceMapping.size > 0 ? { tablespaceMapping: cli.tablespaceMapping } : {}),
       ...(cli.walDir !== undefined ? { waldir: cli.walDir } : {}),
     };
@@ -77,20 +78,26 @@ export function formatOutcome(result: Pick<RunBackupResult, 'endLsn'>): string[]
 /** The JSON `done` event's fields: the library's result, in its names. */
 export function outcomeFields(result: RunBackupResult): Record<string, unknown> {
   return {
-    startLsn: formatLsn(result.startLsn), startTimeline: result.startTimeline,
-    endLsn: formatLsn(result.endLsn), endTimeline: result.endTimeline,
-    totalBytes: result.stats.totalBytes, outputs: result.outputs,
+    startLsn: formatLsn(result.startLsn),
+    startTimeline: result.startTimeline,
+    endLsn: formatLsn(result.endLsn),
+    endTimeline: result.endTimeline,
+    totalBytes: result.stats.totalBytes,
+    outputs: result.outputs,
   };
 }
 
 /** Standard output as a stream: the process's own, or one over a test double's `write`. */
 function stdoutStream(ctx: CliContext): Writable {
-  return ctx.stdoutStream ?? new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      ctx.stdout.write(chunk);
-      callback();
-    },
-  });
+  return (
+    ctx.stdoutStream ??
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        ctx.stdout.write(chunk);
+        callback();
+      },
+    })
+  );
 }
 
 /** `pgbb backup`. */
@@ -109,17 +116,23 @@ export const backupCommand = defineCommand<BackupCliOptions>({
       onPhase: (e) => reporter.phase(e),
       onProgress: (p) => reporter.progress(p, p.finished),
       onNotice: (n) => reporter.warning(`${n.severity}: ${n.message}`),
-      onChecksumFailure: (f) => reporter.warning(f.block !== undefined
-        ? `checksum failure in file "${f.file}", block ${f.block}`
-        : `file "${f.file}" has ${f.count ?? 'several'} checksum failures`),
+      onChecksumFailure: (f) =>
+        reporter.warning(
+          f.block !== undefined
+            ? `checksum failure in file "${f.file}", block ${f.block}`
+            : `file "${f.file}" has ${f.count ?? 'several'} checksum failures`,
+        ),
       onWarning: (w) => reporter.warning(w.message),
     };
     // Taken before anything is written: what a forced exit may remove.
     const targets = cli.noClean ? [] : await snapshotTargets(cli);
     // A slot made with -C is dropped by the library's cleanup, which a forced exit does not wait for.
-    const slotNote = cli.createSlot && cli.slot !== undefined
-      ? [`replication slot "${cli.slot}" created by this run may remain on the server: drop it with SELECT pg_drop_replication_slot('${cli.slot}')`]
-      : [];
+    const slotNote =
+      cli.createSlot && cli.slot !== undefined
+        ? [
+            `replication slot "${cli.slot}" created by this run may remain on the server: drop it with SELECT pg_drop_replication_slot('${cli.slot}')`,
+          ]
+        : [];
     const unregister = ctx.onEmergencyExit?.(() => ({ ...emergencyCleanupFor(targets), notes: slotNote }));
     let result: RunBackupResult;
     try {

@@ -21,14 +21,29 @@ export const COMBINE_COMMAND: CommandSpec = {
     { key: 'dry-run', short: 'n', long: 'dry-run', help: 'do not actually do anything' },
     { key: 'no-sync', short: 'N', long: 'no-sync', help: 'do not wait for changes to be written safely to disk' },
     { key: 'output', short: 'o', long: 'output', arg: 'required', metavar: 'DIRECTORY', help: 'output directory' },
-    { key: 'tablespace-mapping', short: 'T', long: 'tablespace-mapping', arg: 'required', metavar: 'OLDDIR=NEWDIR',
-      help: 'relocate tablespace in OLDDIR to NEWDIR' },
+    {
+      key: 'tablespace-mapping',
+      short: 'T',
+      long: 'tablespace-mapping',
+      arg: 'required',
+      metavar: 'OLDDIR=NEWDIR',
+      help: 'relocate tablespace in OLDDIR to NEWDIR',
+    },
     { key: 'clone', long: 'clone', help: 'clone (reflink) files instead of copying (not supported)' },
     { key: 'copy', long: 'copy', help: 'copy files (default)' },
-    { key: 'copy-file-range', long: 'copy-file-range', help: 'copy using copy_file_range() (the default where nothing\nhas to be checksummed)' },
+    {
+      key: 'copy-file-range',
+      long: 'copy-file-range',
+      help: 'copy using copy_file_range() (the default where nothing\nhas to be checksummed)',
+    },
     { key: 'link', short: 'k', long: 'link', help: 'link files instead of copying (not supported)' },
-    { key: 'manifest-checksums', long: 'manifest-checksums', arg: 'required', metavar: 'SHA{224,256,384,512}|CRC32C|NONE',
-      help: 'use algorithm for manifest checksums' },
+    {
+      key: 'manifest-checksums',
+      long: 'manifest-checksums',
+      arg: 'required',
+      metavar: 'SHA{224,256,384,512}|CRC32C|NONE',
+      help: 'use algorithm for manifest checksums',
+    },
     { key: 'no-manifest', long: 'no-manifest', help: 'suppress generation of backup manifest' },
     { key: 'sync-method', long: 'sync-method', arg: 'required', metavar: 'METHOD', help: 'set method for syncing files to disk (fsync)' },
     { key: 'json', long: 'json', help: 'print messages and the result as JSON lines on stdout' },
@@ -37,10 +52,15 @@ export const COMBINE_COMMAND: CommandSpec = {
   ],
   epilog: 'List the full backup first, then each incremental backup in the order they were taken.',
   examples: [
-    { comment: 'a full backup and two incrementals taken after it, combined into one full backup',
-      command: 'pgbb combine /backups/full /backups/inc1 /backups/inc2 -o /restore/data' },
+    {
+      comment: 'a full backup and two incrementals taken after it, combined into one full backup',
+      command: 'pgbb combine /backups/full /backups/inc1 /backups/inc2 -o /restore/data',
+    },
     { comment: 'check the chain without writing anything', command: 'pgbb combine -n -d /backups/full /backups/inc1 -o /tmp/x' },
-    { comment: 'write a tablespace somewhere else', command: 'pgbb combine /backups/full /backups/inc1 -o /restore/data -T /srv/ts1=/restore/ts1' },
+    {
+      comment: 'write a tablespace somewhere else',
+      command: 'pgbb combine /backups/full /backups/inc1 -o /restore/data -T /srv/ts1=/restore/ts1',
+    },
   ],
 };
 
@@ -107,13 +127,20 @@ export const combineCommand = defineCommand<CombineCliOptions>({
       onWarning: (m) => reporter.warning(m),
     });
     reporter.done({
-      output: r.output, dryRun: r.dryRun, filesCopied: r.filesCopied, filesReconstructed: r.filesReconstructed,
-      bytesWritten: r.bytesWritten, manifestWritten: r.manifestWritten, systemIdentifier: r.systemIdentifier.toString(),
+      output: r.output,
+      dryRun: r.dryRun,
+      filesCopied: r.filesCopied,
+      filesReconstructed: r.filesReconstructed,
+      bytesWritten: r.bytesWritten,
+      manifestWritten: r.manifestWritten,
+      systemIdentifier: r.systemIdentifier.toString(),
       durationMs: Math.round(r.durationMs),
     });
     if (cli.debug) {
-      reporter.info(`${r.dryRun ? 'would have written' : 'wrote'} ${r.filesCopied} copied and ${r.filesReconstructed} ` +
-        `reconstructed files (${r.bytesWritten} bytes) to "${r.output}"`);
+      reporter.info(
+        `${r.dryRun ? 'would have written' : 'wrote'} ${r.filesCopied} copied and ${r.filesReconstructed} ` +
+          `reconstructed files (${r.bytesWritten} bytes) to "${r.output}"`,
+      );
     }
     return 0;
   },

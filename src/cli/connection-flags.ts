@@ -11,23 +11,41 @@ const CONN = 'Connection options';
 /** The connection rows of an option table, in pg_basebackup's order. */
 export function connectionOptionSpecs(extra: { statusInterval?: boolean } = {}): OptionSpec[] {
   const rows: OptionSpec[] = [
-    { key: 'dbname', short: 'd', long: 'dbname', arg: 'required', metavar: 'CONNSTR', group: CONN,
-      help: 'connection string (key=value ... or postgresql:// URI)' },
-    { key: 'host', short: 'h', long: 'host', arg: 'required', metavar: 'HOSTNAME', group: CONN,
-      help: 'database server host or socket directory' },
-    { key: 'port', short: 'p', long: 'port', arg: 'required', metavar: 'PORT', group: CONN,
-      help: 'database server port number' },
+    {
+      key: 'dbname',
+      short: 'd',
+      long: 'dbname',
+      arg: 'required',
+      metavar: 'CONNSTR',
+      group: CONN,
+      help: 'connection string (key=value ... or postgresql:// URI)',
+    },
+    {
+      key: 'host',
+      short: 'h',
+      long: 'host',
+      arg: 'required',
+      metavar: 'HOSTNAME',
+      group: CONN,
+      help: 'database server host or socket directory',
+    },
+    { key: 'port', short: 'p', long: 'port', arg: 'required', metavar: 'PORT', group: CONN, help: 'database server port number' },
   ];
   if (extra.statusInterval) {
-    rows.push({ key: 'statusInterval', short: 's', long: 'status-interval', arg: 'required', metavar: 'INTERVAL',
-      group: CONN, help: 'seconds between status packets sent to the server\n(default: 10)' });
+    rows.push({
+      key: 'statusInterval',
+      short: 's',
+      long: 'status-interval',
+      arg: 'required',
+      metavar: 'INTERVAL',
+      group: CONN,
+      help: 'seconds between status packets sent to the server\n(default: 10)',
+    });
   }
   rows.push(
-    { key: 'username', short: 'U', long: 'username', arg: 'required', metavar: 'NAME', group: CONN,
-      help: 'connect as this database user' },
+    { key: 'username', short: 'U', long: 'username', arg: 'required', metavar: 'NAME', group: CONN, help: 'connect as this database user' },
     { key: 'noPassword', short: 'w', long: 'no-password', group: CONN, help: 'never prompt for a password' },
-    { key: 'password', short: 'W', long: 'password', group: CONN,
-      help: 'prompt for a password before connecting' },
+    { key: 'password', short: 'W', long: 'password', group: CONN, help: 'prompt for a password before connecting' },
   );
   return rows;
 }

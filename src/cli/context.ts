@@ -105,7 +105,9 @@ export function versionLine(prog: string, version: string): string {
  * the environment fills in the rest; `password` is the one `-W` asked for.
  */
 export function connectionOptionsFromFlags(
-  flags: CliConnectionFlags, ctx: CliContext, extra: { password?: string | undefined } = {},
+  flags: CliConnectionFlags,
+  ctx: CliContext,
+  extra: { password?: string | undefined } = {},
 ): ConnectionOptions {
   const out: ConnectionOptions = { env: ctx.env, signal: ctx.signal };
   if (flags.connectionString !== undefined) out.connectionString = flags.connectionString;

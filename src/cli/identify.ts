@@ -50,7 +50,7 @@ export function formatIdentify(info: IdentifyInfo): string {
     ['server version', `${info.serverVersion} (${info.serverVersionNum})`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
-  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`.trimEnd()).join('\n') + '\n';
+  return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`.trimEnd()).join('\n')}\n`;
 }
 
 /** `pgbb identify`. */

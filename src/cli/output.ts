@@ -204,8 +204,13 @@ export function createReporter(o: ReporterOptions): Reporter {
   const write = (p: ProgressSnapshot, final: boolean) => {
     if (o.mode === 'json') {
       json({
-        event: 'progress', bytesDone: p.bytesDone, totalBytes: p.totalBytes ?? null, percent: percentOf(p),
-        archivesDone: p.archivesDone, archivesTotal: p.archivesTotal, ...(final ? { final: true } : {}),
+        event: 'progress',
+        bytesDone: p.bytesDone,
+        totalBytes: p.totalBytes ?? null,
+        percent: percentOf(p),
+        archivesDone: p.archivesDone,
+        archivesTotal: p.archivesTotal,
+        ...(final ? { final: true } : {}),
       });
       return;
     }
@@ -241,7 +246,9 @@ export function createReporter(o: ReporterOptions): Reporter {
     phase(event) {
       if (o.mode === 'json') {
         json({
-          event: 'phase', phase: event.phase, checkpoint: event.checkpoint,
+          event: 'phase',
+          phase: event.phase,
+          checkpoint: event.checkpoint,
           ...(event.startLsn !== undefined ? { startLsn: formatLsn(event.startLsn) } : {}),
           ...(event.timeline !== undefined ? { timeline: event.timeline } : {}),
         });
@@ -257,7 +264,9 @@ export function createReporter(o: ReporterOptions): Reporter {
       if (event.phase === 'data') {
         say('checkpoint completed');
         if (verbose > 0 && event.startLsn !== undefined) {
-          say(`write-ahead log start point: ${formatLsn(event.startLsn)}${event.timeline !== undefined ? ` on timeline ${event.timeline}` : ''}`);
+          say(
+            `write-ahead log start point: ${formatLsn(event.startLsn)}${event.timeline !== undefined ? ` on timeline ${event.timeline}` : ''}`,
+          );
         }
       }
     },

@@ -35,9 +35,11 @@ export interface PromptOptions {
 export function promptPassword(o: PromptOptions): Promise<string> {
   const { input, output } = o;
   if (!input.isTTY || typeof input.setRawMode !== 'function') {
-    return Promise.reject(new ConfigError(
-      'cannot prompt for a password (-W): standard input is not a terminal; ' +
-      'set PGPASSWORD or use a ~/.pgpass file instead'));
+    return Promise.reject(
+      new ConfigError(
+        'cannot prompt for a password (-W): standard input is not a terminal; ' + 'set PGPASSWORD or use a ~/.pgpass file instead',
+      ),
+    );
   }
   output.write(o.prompt ?? 'Password: ');
   return new Promise<string>((resolve, reject) => {

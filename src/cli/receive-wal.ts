@@ -19,24 +19,45 @@ const GEN = 'Options';
 const ACT = 'Optional actions';
 
 const options: OptionSpec[] = [
-  { key: 'directory', short: 'D', long: 'directory', arg: 'required', metavar: 'DIR', group: GEN,
-    help: 'receive write-ahead log files into this directory' },
-  { key: 'endpos', short: 'E', long: 'endpos', arg: 'required', metavar: 'LSN', group: GEN,
-    help: 'exit after receiving the specified LSN' },
+  {
+    key: 'directory',
+    short: 'D',
+    long: 'directory',
+    arg: 'required',
+    metavar: 'DIR',
+    group: GEN,
+    help: 'receive write-ahead log files into this directory',
+  },
+  {
+    key: 'endpos',
+    short: 'E',
+    long: 'endpos',
+    arg: 'required',
+    metavar: 'LSN',
+    group: GEN,
+    help: 'exit after receiving the specified LSN',
+  },
   { key: 'ifNotExists', long: 'if-not-exists', group: GEN, help: 'do not error if slot already exists when creating a slot' },
   { key: 'noLoop', short: 'n', long: 'no-loop', group: GEN, help: 'do not loop on connection lost' },
   { key: 'noSync', long: 'no-sync', group: GEN, help: 'do not wait for changes to be written safely to disk' },
   { key: 'slot', short: 'S', long: 'slot', arg: 'required', metavar: 'SLOTNAME', group: GEN, help: 'replication slot to use' },
   { key: 'synchronous', long: 'synchronous', group: GEN, help: 'flush write-ahead log immediately after writing' },
   { key: 'verbose', short: 'v', long: 'verbose', group: GEN, help: 'output verbose messages' },
-  { key: 'compress', short: 'Z', long: 'compress', arg: 'required', metavar: 'METHOD[:DETAIL]', group: GEN,
-    help: 'compress as specified (METHOD: gzip, lz4, zstd or none)' },
+  {
+    key: 'compress',
+    short: 'Z',
+    long: 'compress',
+    arg: 'required',
+    metavar: 'METHOD[:DETAIL]',
+    group: GEN,
+    help: 'compress as specified (METHOD: gzip, lz4, zstd or none)',
+  },
   { key: 'json', long: 'json', group: GEN, help: 'print events as JSON lines on stdout\n(status updates too with -v)' },
   { key: 'version', short: 'V', long: 'version', group: GEN, help: 'print the version and exit' },
   { key: 'help', short: '?', long: 'help', group: GEN, help: 'print this help and exit' },
   ...connectionOptionSpecs({ statusInterval: true }),
-  { key: 'createSlot', long: 'create-slot', group: ACT, help: 'create a new replication slot (for the slot\'s name see --slot)' },
-  { key: 'dropSlot', long: 'drop-slot', group: ACT, help: 'drop the replication slot (for the slot\'s name see --slot)' },
+  { key: 'createSlot', long: 'create-slot', group: ACT, help: "create a new replication slot (for the slot's name see --slot)" },
+  { key: 'dropSlot', long: 'drop-slot', group: ACT, help: "drop the replication slot (for the slot's name see --slot)" },
 ];
 
 /** The option table of `pgbb receive-wal`. */
@@ -101,9 +122,10 @@ export function parseReceiveWalCommandLine(argv: readonly string[]): CommandLine
     }
   }
   const statusInterval = args.last('statusInterval');
-  const statusIntervalMs = statusInterval === undefined
-    ? 10_000
-    : parseIntOption(PROG, statusInterval, '-s/--status-interval', 0, Math.trunc(2147483647 / 1000)) * 1000;
+  const statusIntervalMs =
+    statusInterval === undefined
+      ? 10_000
+      : parseIntOption(PROG, statusInterval, '-s/--status-interval', 0, Math.trunc(2147483647 / 1000)) * 1000;
 
   let compression: CompressionSpec | undefined;
   const compress = args.last('compress');
@@ -123,8 +145,10 @@ export function parseReceiveWalCommandLine(argv: readonly string[]): CommandLine
       // Reported with the connection's own message when connecting.
     }
     if (replication !== undefined && replication.toLowerCase() === 'database') {
-      throw usage('the connection string asks for a database-specific replication connection (replication=database): ' +
-        'receive-wal needs a physical one; remove the replication keyword');
+      throw usage(
+        'the connection string asks for a database-specific replication connection (replication=database): ' +
+          'receive-wal needs a physical one; remove the replication keyword',
+      );
     }
   }
 
@@ -214,7 +238,12 @@ async function manageSlot(cli: ReceiveWalCliOptions, connection: ConnectionOptio
   }
 }
 
-async function stream(cli: ReceiveWalCliOptions, connection: ConnectionOptions, ctx: CliContext, reporter: Reporter): Promise<Record<string, unknown>> {
+async function stream(
+  cli: ReceiveWalCliOptions,
+  connection: ConnectionOptions,
+  ctx: CliContext,
+  reporter: Reporter,
+): Promise<Record<string, unknown>> {
   const receiver = receiveWal({
     connection,
     directory: cli.directory!,

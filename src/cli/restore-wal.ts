@@ -34,7 +34,8 @@ export const RESTORE_WAL_COMMAND: CommandSpec = {
     { key: 'version', short: 'V', long: 'version', help: 'output version information, then exit' },
     { key: 'help', short: '?', long: 'help', help: 'show this help, then exit' },
   ],
-  epilog: 'FILE is the WAL file name recovery asks for (%f), DEST where to write it (%p).\n' +
+  epilog:
+    'FILE is the WAL file name recovery asks for (%f), DEST where to write it (%p).\n' +
     'Exit status: 0 restored, 1 not in the archive, 126 damaged file or any other error\n' +
     '(PostgreSQL stops recovery on 126 instead of ending it early).',
 };
@@ -70,7 +71,12 @@ export const restoreWalCommand = defineCommand<RestoreWalCliOptions>({
   reporting: (cli) => ({ json: cli.json }),
   errorStatus: RESTORE_WAL_EXIT.fatal,
   async execute(cli, { ctx, reporter }) {
-    const r = await restoreWalFile({ fileName: cli.fileName, destination: cli.destination, archiveDir: cli.archiveDir, noSync: cli.noSync });
+    const r = await restoreWalFile({
+      fileName: cli.fileName,
+      destination: cli.destination,
+      archiveDir: cli.archiveDir,
+      noSync: cli.noSync,
+    });
     if (!r.found) {
       // Said on stderr: PostgreSQL logs it, and "not found" is the normal end of an archive.
       ctx.stderr.write(`${PROG}: ${cli.fileName} is not in the WAL archive\n`);

@@ -5,7 +5,13 @@
  * @module
  */
 import {
-  formatLsn, parseLsn, parseTablespaceMapping, restoreBackup, type RecoveryTarget, type RestoreOptions, type TargetAction,
+  formatLsn,
+  parseLsn,
+  parseTablespaceMapping,
+  restoreBackup,
+  type RecoveryTarget,
+  type RestoreOptions,
+  type TargetAction,
 } from '../index.js';
 import { parseTargetTime, parseTargetTimeline, parseTargetXid } from '../entries/recovery.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
@@ -21,15 +27,74 @@ export const RESTORE_COMMAND: CommandSpec = {
   options: [
     { key: 'pgdata', short: 'D', long: 'pgdata', arg: 'required', metavar: 'DIRECTORY', help: 'the new data directory (absent or empty)' },
     { key: 'wal-archive', long: 'wal-archive', arg: 'required', metavar: 'DIR', help: 'WAL archive to recover from (restore_command)' },
-    { key: 'target-lsn', long: 'target-lsn', arg: 'required', metavar: 'LSN', help: 'stop recovery at this WAL position', group: 'Recovery target (one of):' },
-    { key: 'target-name', long: 'target-name', arg: 'required', metavar: 'NAME', help: 'stop at this restore point', group: 'Recovery target (one of):' },
-    { key: 'target-time', long: 'target-time', arg: 'required', metavar: 'TIME', help: 'stop at this time (with its time zone)', group: 'Recovery target (one of):' },
-    { key: 'target-xid', long: 'target-xid', arg: 'required', metavar: 'XID', help: 'stop at the end of this transaction', group: 'Recovery target (one of):' },
-    { key: 'target-immediate', long: 'target-immediate', help: 'stop as soon as the backup is consistent', group: 'Recovery target (one of):' },
-    { key: 'target-exclusive', long: 'target-exclusive', help: 'stop just before the target instead of after it', group: 'Recovery target (one of):' },
-    { key: 'target-timeline', long: 'target-timeline', arg: 'required', metavar: 'current|latest|N', help: 'timeline to recover to (default latest)', group: 'Recovery target (one of):' },
-    { key: 'target-action', long: 'target-action', arg: 'required', metavar: 'pause|promote|shutdown', help: 'what the server does at the target (default pause)', group: 'Recovery target (one of):' },
-    { key: 'tablespace-mapping', short: 'T', long: 'tablespace-mapping', arg: 'required', metavar: 'OLDDIR=NEWDIR', help: 'restore the tablespace in OLDDIR to NEWDIR' },
+    {
+      key: 'target-lsn',
+      long: 'target-lsn',
+      arg: 'required',
+      metavar: 'LSN',
+      help: 'stop recovery at this WAL position',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-name',
+      long: 'target-name',
+      arg: 'required',
+      metavar: 'NAME',
+      help: 'stop at this restore point',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-time',
+      long: 'target-time',
+      arg: 'required',
+      metavar: 'TIME',
+      help: 'stop at this time (with its time zone)',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-xid',
+      long: 'target-xid',
+      arg: 'required',
+      metavar: 'XID',
+      help: 'stop at the end of this transaction',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-immediate',
+      long: 'target-immediate',
+      help: 'stop as soon as the backup is consistent',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-exclusive',
+      long: 'target-exclusive',
+      help: 'stop just before the target instead of after it',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-timeline',
+      long: 'target-timeline',
+      arg: 'required',
+      metavar: 'current|latest|N',
+      help: 'timeline to recover to (default latest)',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'target-action',
+      long: 'target-action',
+      arg: 'required',
+      metavar: 'pause|promote|shutdown',
+      help: 'what the server does at the target (default pause)',
+      group: 'Recovery target (one of):',
+    },
+    {
+      key: 'tablespace-mapping',
+      short: 'T',
+      long: 'tablespace-mapping',
+      arg: 'required',
+      metavar: 'OLDDIR=NEWDIR',
+      help: 'restore the tablespace in OLDDIR to NEWDIR',
+    },
     { key: 'waldir', long: 'waldir', arg: 'required', metavar: 'WALDIR', help: 'location for the write-ahead log directory' },
     { key: 'no-verify', long: 'no-verify', help: 'do not verify the backup against its manifest first' },
     { key: 'no-sync', short: 'N', long: 'no-sync', help: 'do not wait for changes to be written safely to disk' },
@@ -69,12 +134,23 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
   let target: RecoveryTarget | undefined;
   const v = (k: string) => args.last(k)!;
   switch (given[0]) {
-    case 'target-lsn': target = { kind: 'lsn', lsn: parseLsn(v('target-lsn')) }; break;
-    case 'target-name': target = { kind: 'name', name: v('target-name') }; break;
-    case 'target-time': target = { kind: 'time', ...parseTargetTime(v('target-time')) }; break;
-    case 'target-xid': target = { kind: 'xid', xid: parseTargetXid(v('target-xid')) }; break;
-    case 'target-immediate': target = { kind: 'immediate' }; break;
-    default: break;
+    case 'target-lsn':
+      target = { kind: 'lsn', lsn: parseLsn(v('target-lsn')) };
+      break;
+    case 'target-name':
+      target = { kind: 'name', name: v('target-name') };
+      break;
+    case 'target-time':
+      target = { kind: 'time', ...parseTargetTime(v('target-time')) };
+      break;
+    case 'target-xid':
+      target = { kind: 'xid', xid: parseTargetXid(v('target-xid')) };
+      break;
+    case 'target-immediate':
+      target = { kind: 'immediate' };
+      break;
+    default:
+      break;
   }
   if (target) {
     if (walArchive === undefined) throw new UsageError(PROG, 'a recovery target needs --wal-archive');
@@ -89,7 +165,8 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
   if (tl !== undefined) restore.targetTimeline = parseTargetTimeline(tl);
   const action = args.last('target-action');
   if (action !== undefined) {
-    if (!ACTIONS.includes(action as TargetAction)) throw new UsageError(PROG, `invalid --target-action "${action}": give pause, promote or shutdown`);
+    if (!ACTIONS.includes(action as TargetAction))
+      throw new UsageError(PROG, `invalid --target-action "${action}": give pause, promote or shutdown`);
     restore.targetAction = action as TargetAction;
   }
   const mapping = new Map<string, string>();
@@ -122,17 +199,25 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
           const res = e.result.resolution;
           // Always shown: the point of the pre-flight is to say where recovery will stop before it starts.
           if (res.reached) {
-            ctx.stderr.write(`${PROG}: recovery will stop at ${formatLsn(res.lsn)} on timeline ${e.result.targetTimeline} (${res.detail})\n`);
+            ctx.stderr.write(
+              `${PROG}: recovery will stop at ${formatLsn(res.lsn)} on timeline ${e.result.targetTimeline} (${res.detail})\n`,
+            );
           }
         } else if (e.type === 'restored') reporter.info(`restored ${e.files} files (${e.bytes} bytes)`);
       },
     });
     reporter.done({
-      dataDir: r.dataDir, format: r.format, startLsn: formatLsn(r.startLsn), timeline: r.timeline,
+      dataDir: r.dataDir,
+      format: r.format,
+      startLsn: formatLsn(r.startLsn),
+      timeline: r.timeline,
       endLsn: r.endLsn === undefined ? null : formatLsn(r.endLsn),
       targetLsn: r.targetLsn === undefined ? null : formatLsn(r.targetLsn),
       targetTimeline: r.preflight?.targetTimeline ?? null,
-      tablespaces: r.tablespaces, files: r.files, bytes: r.bytes, durationMs: Math.round(r.durationMs),
+      tablespaces: r.tablespaces,
+      files: r.files,
+      bytes: r.bytes,
+      durationMs: Math.round(r.durationMs),
     });
     return 0;
   },

@@ -19,7 +19,13 @@ import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
 export const COMMANDS: readonly CliCommand[] = [
-  identifyCommand, backupCommand, verifyCommand, combineCommand, receiveWalCommand, restoreCommand, restoreWalCommand,
+  identifyCommand,
+  backupCommand,
+  verifyCommand,
+  combineCommand,
+  receiveWalCommand,
+  restoreCommand,
+  restoreWalCommand,
 ];
 
 /** `pgbb --help`. */

@@ -20,7 +20,9 @@ export interface BackupTarget {
 }
 
 /** The directories `cli` writes and their state now; non-empty ones (refused by the library) are left out. */
-export async function snapshotTargets(cli: Pick<BackupCliOptions, 'toStdout' | 'pgdata' | 'walDir' | 'tablespaceMapping'>): Promise<BackupTarget[]> {
+export async function snapshotTargets(
+  cli: Pick<BackupCliOptions, 'toStdout' | 'pgdata' | 'walDir' | 'tablespaceMapping'>,
+): Promise<BackupTarget[]> {
   if (cli.toStdout) return [];
   const paths = [cli.pgdata, ...(cli.walDir !== undefined ? [cli.walDir] : []), ...cli.tablespaceMapping.values()];
   const out: BackupTarget[] = [];

@@ -56,7 +56,9 @@ export interface VerifyCliOptions {
  * parseVerifyCommandLine(['-s', '-i', 'base/stray', 'backup']).verify // { backupDir: 'backup', skipChecksums: true, ignore: ['base/stray'] }
  * ```
  */
-export function parseVerifyCommandLine(argv: readonly string[]): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: VerifyCliOptions } {
+export function parseVerifyCommandLine(
+  argv: readonly string[],
+): { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: VerifyCliOptions } {
   const args = parseArgs(VERIFY_COMMAND, argv);
   if (args.has('help')) return { kind: 'help' };
   if (args.has('version')) return { kind: 'version' };
@@ -96,7 +98,14 @@ export function formatVerifyProgress(p: VerifyProgress): string {
 }
 
 function findingJson(f: VerifyFinding): Record<string, unknown> {
-  return { event: 'finding', kind: f.kind, path: f.path, message: f.message, ...(f.detail !== undefined ? { detail: f.detail } : {}), ...(f.archive !== undefined ? { archive: f.archive } : {}) };
+  return {
+    event: 'finding',
+    kind: f.kind,
+    path: f.path,
+    message: f.message,
+    ...(f.detail !== undefined ? { detail: f.detail } : {}),
+    ...(f.archive !== undefined ? { archive: f.archive } : {}),
+  };
 }
 
 function summaryJson(s: VerifySummary | undefined): Record<string, unknown> {
@@ -111,7 +120,9 @@ function progressWriter(ctx: CliContext, mode: Reporter['mode'], enabled: boolea
   let latest: VerifyProgress | undefined;
   const write = (p: VerifyProgress, final: boolean) => {
     if (mode === 'json') {
-      ctx.stdout.write(`${JSON.stringify({ event: 'progress', phase: p.phase, doneBytes: p.doneBytes, totalBytes: p.totalBytes, ...(final ? { final: true } : {}) })}\n`);
+      ctx.stdout.write(
+        `${JSON.stringify({ event: 'progress', phase: p.phase, doneBytes: p.doneBytes, totalBytes: p.totalBytes, ...(final ? { final: true } : {}) })}\n`,
+      );
       return;
     }
     const line = formatVerifyProgress(p);

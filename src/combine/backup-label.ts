@@ -66,7 +66,10 @@ export function parseBackupLabel(text: string, file: string): BackupLabelInfo {
   if (startLsn === undefined) throw new CombineError(`${file}: could not find START WAL LOCATION: is this a base backup?`, { path: file });
   if (startTimeline === undefined) throw new CombineError(`${file}: could not find START TIMELINE`, { path: file });
   if ((fromLsn === undefined) !== (fromTli === undefined)) {
-    throw new CombineError(`${file}: ${fromLsn === undefined ? 'INCREMENTAL FROM TLI requires INCREMENTAL FROM LSN' : 'INCREMENTAL FROM LSN requires INCREMENTAL FROM TLI'}`, { path: file });
+    throw new CombineError(
+      `${file}: ${fromLsn === undefined ? 'INCREMENTAL FROM TLI requires INCREMENTAL FROM LSN' : 'INCREMENTAL FROM LSN requires INCREMENTAL FROM TLI'}`,
+      { path: file },
+    );
   }
   return { startLsn, startTimeline, incrementalFromLsn: fromLsn, incrementalFromTimeline: fromTli };
 }

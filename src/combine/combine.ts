@@ -23,8 +23,15 @@ import { combinedBackupLabel, parseBackupLabel, type BackupLabelInfo } from './b
 import { checkChain, checkControlFile, checkManifestIdentifiers, validate } from './chain.js';
 import { checkAbort, type Ctx } from './context.js';
 import {
-  isGroupReadable, loadManifest, makeSymlink, prepareOutputDirectory, readBackupLabelOf, readControlFileOf, readMajor,
-  scanTablespaces, writeOutputFile,
+  isGroupReadable,
+  loadManifest,
+  makeSymlink,
+  prepareOutputDirectory,
+  readBackupLabelOf,
+  readControlFileOf,
+  readMajor,
+  scanTablespaces,
+  writeOutputFile,
 } from './files.js';
 import { addToManifest, processDirectory } from './tree.js';
 import type { CombineOptions, CombineResult } from './types.js';
@@ -81,8 +88,11 @@ export async function combineBackups(options: CombineOptions): Promise<CombineRe
   checkManifestIdentifiers(backups, manifests, systemIdentifier);
   const latestManifest = manifests.at(-1);
   if (wantManifest && !dryRun && latestManifest === undefined) {
-    throw new CombineError('cannot generate a manifest because no manifest is available for the final input backup: ' +
-      'restore its backup_manifest, or combine with --no-manifest (manifest: false)', { path: last });
+    throw new CombineError(
+      'cannot generate a manifest because no manifest is available for the final input backup: ' +
+        'restore its backup_manifest, or combine with --no-manifest (manifest: false)',
+      { path: last },
+    );
   }
 
   const mapping = new Map<string, string>();
@@ -91,10 +101,21 @@ export async function combineBackups(options: CombineOptions): Promise<CombineRe
   const groupReadable = await isGroupReadable(last);
   const checksum: ManifestFileChecksumAlgorithm = wantManifest ? (options.manifestChecksums ?? 'CRC32C') : 'NONE';
   const ctx: Ctx = {
-    backups, output, dryRun, checksum, latestManifest, manifests,
-    builder: undefined, manifestParts: [], tracker: new OutputTracker(),
-    dirMode: groupReadable ? 0o750 : 0o700, fileMode: groupReadable ? 0o640 : 0o600,
-    signal: options.signal, debug, warn, onFile: options.onFile,
+    backups,
+    output,
+    dryRun,
+    checksum,
+    latestManifest,
+    manifests,
+    builder: undefined,
+    manifestParts: [],
+    tracker: new OutputTracker(),
+    dirMode: groupReadable ? 0o750 : 0o700,
+    fileMode: groupReadable ? 0o640 : 0o600,
+    signal: options.signal,
+    debug,
+    warn,
+    onFile: options.onFile,
     stats: { copied: 0, reconstructed: 0, bytes: 0 },
   };
   const tablespaces = await scanTablespaces(last, output, mapping);
@@ -106,9 +127,8 @@ export async function combineBackups(options: CombineOptions): Promise<CombineRe
     for (const ts of tablespaces) if (!ts.inPlace) await prepareOutputDirectory(ts.directory, ctx);
 
     if (wantManifest && !dryRun) {
-      ctx.builder = latestManifest!.version === 2
-        ? new ManifestBuilder({ version: 2, systemIdentifier })
-        : new ManifestBuilder({ version: 1 });
+      ctx.builder =
+        latestManifest!.version === 2 ? new ManifestBuilder({ version: 2, systemIdentifier }) : new ManifestBuilder({ version: 1 });
       ctx.manifestParts.push(ctx.builder.start());
     }
 
@@ -167,4 +187,3 @@ export async function combineBackups(options: CombineOptions): Promise<CombineRe
     durationMs: performance.now() - t0,
   };
 }
-

@@ -35,7 +35,10 @@ export interface Ctx {
 }
 
 /** A file of the output: its size and its checksum in the new manifest (empty for NONE and dry runs). */
-export interface Written { size: number; checksum: string }
+export interface Written {
+  size: number;
+  checksum: string;
+}
 
 /** A tablespace directory name under pg_tblspc: an OID. */
 export const isOid = (name: string): boolean => /^[1-9]\d{0,9}$/.test(name) && Number(name) <= 0xffffffff;

@@ -32,8 +32,10 @@ export async function readSmall(path: string, what: string, maxBytes: number): P
     bytes = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CombineError(`could not read ${what} "${path}" (${code ?? String(err)}): is this a plain-format backup directory?`,
-      { path, cause: err });
+    throw new CombineError(`could not read ${what} "${path}" (${code ?? String(err)}): is this a plain-format backup directory?`, {
+      path,
+      cause: err,
+    });
   }
   if (bytes.length > maxBytes) throw new CombineError(`file "${path}" is too large for ${what}`, { path });
   return bytes;
@@ -105,8 +107,11 @@ export async function scanTablespaces(last: string, output: string, mapping: Rea
       const canon = canonicalizePath(target);
       const to = mapping.get(canon);
       if (to === undefined) {
-        throw new CombineError(`tablespace at "${canon}" has no tablespace mapping: give -T ${canon}=NEWDIR ` +
-          '(tablespaceMapping), so the combined backup does not write into the input backup\'s tablespace', { path: canon });
+        throw new CombineError(
+          `tablespace at "${canon}" has no tablespace mapping: give -T ${canon}=NEWDIR ` +
+            "(tablespaceMapping), so the combined backup does not write into the input backup's tablespace",
+          { path: canon },
+        );
       }
       out.push({ oid: Number(e.name), source: canon, directory: to, inPlace: false });
     } else if (e.isDirectory()) {
@@ -224,8 +229,10 @@ export async function readExactly(h: FileHandle, buf: Buffer, length: number, po
   while (got < length) {
     const { bytesRead } = await h.read(buf, got, length - got, position + got);
     if (bytesRead === 0) {
-      throw new CombineError(`could not read file "${path}": read only ${got} of ${length} bytes at offset ${position}: the file is truncated`,
-        { path });
+      throw new CombineError(
+        `could not read file "${path}": read only ${got} of ${length} bytes at offset ${position}: the file is truncated`,
+        { path },
+      );
     }
     got += bytesRead;
   }
@@ -244,7 +251,11 @@ export async function kernelCopy(from: string, to: string, mode: number, tracker
 
 /** Copy a file through this process, feeding `sum`; returns the bytes copied. */
 export async function copyThrough(
-  inPath: string, outPath: string, mode: number, tracker: OutputTracker, sum: ReturnType<typeof createChecksum>,
+  inPath: string,
+  outPath: string,
+  mode: number,
+  tracker: OutputTracker,
+  sum: ReturnType<typeof createChecksum>,
   signal: AbortSignal | undefined,
 ): Promise<number> {
   let input: FileHandle | undefined;
@@ -272,7 +283,8 @@ export async function copyThrough(
 
 /** Make (or accept, when empty) an output directory; `dryRun` only says what would be done. */
 export async function prepareOutputDirectory(
-  dir: string, o: { dryRun: boolean; dirMode: number; tracker: OutputTracker; debug: (m: string) => void },
+  dir: string,
+  o: { dryRun: boolean; dirMode: number; tracker: OutputTracker; debug: (m: string) => void },
 ): Promise<void> {
   const exists = await checkEmptyOrAbsent(dir).catch((err: unknown) => {
     throw new CombineError(`${(err as Error).message}`, { path: dir, cause: err });

@@ -65,25 +65,36 @@ export function incrementalHeaderLength(n: number, blockSize = DEFAULT_BLOCK_SIZ
  * @throws CombineError for a bad magic number, or a block count / truncation length / block number
  *   beyond the segment size (reconstruct.c's checks), naming `name`.
  */
-export function parseIncrementalHeader(bytes: Uint8Array, name: string, options: IncrementalLayout = {}):
-  IncrementalHeader | { need: number } {
+export function parseIncrementalHeader(
+  bytes: Uint8Array,
+  name: string,
+  options: IncrementalLayout = {},
+): IncrementalHeader | { need: number } {
   const o = layout(options);
   if (bytes.length < 12) return { need: 12 };
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const u32 = (off: number) => (o.littleEndian ? b.readUInt32LE(off) : b.readUInt32BE(off));
   const magic = u32(0);
   if (magic !== INCREMENTAL_MAGIC) {
-    throw new CombineError(`file "${name}" has bad incremental magic number (0x${magic.toString(16)} not 0x${INCREMENTAL_MAGIC.toString(16)}): ` +
-      'it is not an incremental file written by PostgreSQL 17+, or it is damaged', { path: name });
+    throw new CombineError(
+      `file "${name}" has bad incremental magic number (0x${magic.toString(16)} not 0x${INCREMENTAL_MAGIC.toString(16)}): ` +
+        'it is not an incremental file written by PostgreSQL 17+, or it is damaged',
+      { path: name },
+    );
   }
   const n = u32(4);
   if (n > o.relsegBlocks) {
-    throw new CombineError(`file "${name}" has block count ${n} in excess of segment size ${o.relsegBlocks}: the file is damaged`, { path: name });
+    throw new CombineError(`file "${name}" has block count ${n} in excess of segment size ${o.relsegBlocks}: the file is damaged`, {
+      path: name,
+    });
   }
   const truncationBlockLength = u32(8);
   if (truncationBlockLength > o.relsegBlocks) {
-    throw new CombineError(`file "${name}" has truncation block length ${truncationBlockLength} in excess of segment size ${o.relsegBlocks}: ` +
-      'the file is damaged', { path: name });
+    throw new CombineError(
+      `file "${name}" has truncation block length ${truncationBlockLength} in excess of segment size ${o.relsegBlocks}: ` +
+        'the file is damaged',
+      { path: name },
+    );
   }
   const need = 12 + 4 * n;
   if (bytes.length < need) return { need };
@@ -91,7 +102,9 @@ export function parseIncrementalHeader(bytes: Uint8Array, name: string, options:
   for (let i = 0; i < n; i++) {
     const blk = u32(12 + 4 * i);
     if (blk >= o.relsegBlocks) {
-      throw new CombineError(`file "${name}" lists block ${blk}, beyond the segment size ${o.relsegBlocks}: the file is damaged`, { path: name });
+      throw new CombineError(`file "${name}" lists block ${blk}, beyond the segment size ${o.relsegBlocks}: the file is damaged`, {
+        path: name,
+      });
     }
     blockNumbers[i] = blk;
   }
@@ -116,7 +129,10 @@ export class IncrementalHeaderReader {
   /** Bytes consumed so far (header bytes only; padding and blocks are not consumed). */
   consumed = 0;
 
-  constructor(private readonly name: string, private readonly options: IncrementalLayout = {}) {}
+  constructor(
+    private readonly name: string,
+    private readonly options: IncrementalLayout = {},
+  ) {}
 
   /** The header, once complete. */
   get header(): IncrementalHeader | undefined {
@@ -150,8 +166,10 @@ export class IncrementalHeaderReader {
    */
   finish(): IncrementalHeader {
     if (!this.#header) {
-      throw new CombineError(`file "${this.name}" ends inside its incremental header (${this.#have} of ${this.#need} bytes): the file is truncated`,
-        { path: this.name });
+      throw new CombineError(
+        `file "${this.name}" ends inside its incremental header (${this.#have} of ${this.#need} bytes): the file is truncated`,
+        { path: this.name },
+      );
     }
     return this.#header;
   }
@@ -161,8 +179,12 @@ export class IncrementalHeaderReader {
  * Build an incremental file (header, padding, blocks) as the server writes it: for tests and tools.
  * @param blocks one BLCKSZ buffer per entry of `blockNumbers`.
  */
-export function encodeIncrementalFile(blockNumbers: readonly number[], truncationBlockLength: number,
-  blocks: readonly Uint8Array[], options: IncrementalLayout = {}): Buffer {
+export function encodeIncrementalFile(
+  blockNumbers: readonly number[],
+  truncationBlockLength: number,
+  blocks: readonly Uint8Array[],
+  options: IncrementalLayout = {},
+): Buffer {
   const o = layout(options);
   if (blocks.length !== blockNumbers.length) throw new RangeError('one block per block number');
   const headerLength = incrementalHeaderLength(blockNumbers.length, o.blockSize);

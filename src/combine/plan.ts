@@ -10,9 +10,7 @@
 import { DEFAULT_BLOCK_SIZE, type IncrementalHeader } from './incremental-file.js';
 
 /** One older version of the file, as found in an older backup of the chain. */
-export type PlanSource =
-  | { kind: 'full'; sizeBytes: number }
-  | { kind: 'incremental'; header: IncrementalHeader };
+export type PlanSource = { kind: 'full'; sizeBytes: number } | { kind: 'incremental'; header: IncrementalHeader };
 
 /** Consecutive output blocks read from one place (or zero-filled). */
 export interface ReconstructionRun {
@@ -54,7 +52,11 @@ export interface ReconstructionPlan {
  * // [{ source: 1, offset: 0, blocks: 1 }, { source: 0, offset: 8192, blocks: 1 }, { source: 1, offset: 16384, blocks: 1 }]
  * ```
  */
-export function planReconstruction(latest: IncrementalHeader, older: readonly PlanSource[], blockSize = DEFAULT_BLOCK_SIZE): ReconstructionPlan {
+export function planReconstruction(
+  latest: IncrementalHeader,
+  older: readonly PlanSource[],
+  blockSize = DEFAULT_BLOCK_SIZE,
+): ReconstructionPlan {
   const trunc = latest.truncationBlockLength;
   let blockLength = trunc;
   for (const b of latest.blockNumbers) if (b >= blockLength) blockLength = b + 1;
@@ -105,8 +107,7 @@ export function planReconstruction(latest: IncrementalHeader, older: readonly Pl
       bytesNeeded[s] = Math.max(bytesNeeded[s]!, off + blockSize);
     }
     const last = runs[runs.length - 1];
-    if (last && (s === -1 ? last.source === null
-      : last.source === s && last.offset + last.blocks * blockSize === off)) {
+    if (last && (s === -1 ? last.source === null : last.source === s && last.offset + last.blocks * blockSize === off)) {
       last.blocks++;
     } else {
       runs.push({ source: s === -1 ? null : s, offset: s === -1 ? 0 : off, blocks: 1 });

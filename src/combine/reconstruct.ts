@@ -11,7 +11,14 @@ import { createChecksum } from '../manifest/checksum.js';
 import { ioError } from '../sinks/tracker.js';
 import { checkAbort, IO_CHUNK, type Ctx, type Written } from './context.js';
 import {
-  createOutputFile, kernelCopy, openForRead, readExactly, readIncrementalHeader, statOrUndefined, writeAll, type FileHandle,
+  createOutputFile,
+  kernelCopy,
+  openForRead,
+  readExactly,
+  readIncrementalHeader,
+  statOrUndefined,
+  writeAll,
+  type FileHandle,
 } from './files.js';
 import { DEFAULT_BLOCK_SIZE, INCREMENTAL_PREFIX } from './incremental-file.js';
 import { planReconstruction, type PlanSource, type ReconstructionPlan } from './plan.js';
@@ -20,16 +27,25 @@ const BLCKSZ = DEFAULT_BLOCK_SIZE;
 const ZEROS = Buffer.alloc(IO_CHUNK);
 
 function describePlan(plan: ReconstructionPlan, paths: readonly string[]): string {
-  return plan.runs.map((r, i) => {
-    let start = 0;
-    for (let j = 0; j < i; j++) start += plan.runs[j]!.blocks;
-    const range = r.blocks === 1 ? `${start}` : `${start}-${start + r.blocks - 1}`;
-    return r.source === null ? ` ${range}:zero` : ` ${range}:${paths[r.source]}@${r.offset}`;
-  }).join('');
+  return plan.runs
+    .map((r, i) => {
+      let start = 0;
+      for (let j = 0; j < i; j++) start += plan.runs[j]!.blocks;
+      const range = r.blocks === 1 ? `${start}` : `${start}-${start + r.blocks - 1}`;
+      return r.source === null ? ` ${range}:zero` : ` ${range}:${paths[r.source]}@${r.offset}`;
+    })
+    .join('');
 }
 
 /** Rebuild one file from `INCREMENTAL.<bare>` in the newest backup and the chain before it. */
-export async function reconstruct(ctx: Ctx, inPath: string, outPath: string, relDir: string, bare: string, manifestPath: string): Promise<Written> {
+export async function reconstruct(
+  ctx: Ctx,
+  inPath: string,
+  outPath: string,
+  relDir: string,
+  bare: string,
+  manifestPath: string,
+): Promise<Written> {
   const latest = await readIncrementalHeader(inPath);
   const older: PlanSource[] = [];
   const paths = [inPath];
@@ -50,9 +66,12 @@ export async function reconstruct(ctx: Ctx, inPath: string, outPath: string, rel
     }
     const inc = join(dir, relDir, INCREMENTAL_PREFIX + bare);
     if ((await statOrUndefined(inc)) === undefined) {
-      throw new CombineError(`"${manifestPath}" is sent incrementally in "${ctx.backups[i + 1]}", but "${dir}" has neither the file ` +
-        `nor ${INCREMENTAL_PREFIX}${bare}: that backup is not the one the next was taken against (list the chain in order, ` +
-        'without leaving one out), or it is damaged', { path: full });
+      throw new CombineError(
+        `"${manifestPath}" is sent incrementally in "${ctx.backups[i + 1]}", but "${dir}" has neither the file ` +
+          `nor ${INCREMENTAL_PREFIX}${bare}: that backup is not the one the next was taken against (list the chain in order, ` +
+          'without leaving one out), or it is damaged',
+        { path: full },
+      );
     }
     const h = await readIncrementalHeader(inc);
     older.push({ kind: 'incremental', header: h.header });
@@ -64,13 +83,18 @@ export async function reconstruct(ctx: Ctx, inPath: string, outPath: string, rel
     throw new CombineError(`no full copy of "${manifestPath}" in the chain: the first backup must be a full backup`, { path: inPath });
   }
   if (ctx.backups.length === 1) {
-    throw new CombineError(`"${inPath}" is an incremental file, but only one backup was given: list the full backup and every ` +
-      'incremental backup of the chain', { path: inPath });
+    throw new CombineError(
+      `"${inPath}" is an incremental file, but only one backup was given: list the full backup and every ` +
+        'incremental backup of the chain',
+      { path: inPath },
+    );
   }
   const plan = planReconstruction(latest.header, older, BLCKSZ);
   for (const [i, need] of plan.bytesNeeded.entries()) {
     if (need > sizes[i]!) {
-      throw new CombineError(`file "${paths[i]}" is too short: expected ${need}, found ${sizes[i]}: the backup is damaged`, { path: paths[i] });
+      throw new CombineError(`file "${paths[i]}" is too short: expected ${need}, found ${sizes[i]}: the backup is damaged`, {
+        path: paths[i],
+      });
     }
   }
   const size = plan.blockLength * BLCKSZ;
@@ -83,8 +107,12 @@ export async function reconstruct(ctx: Ctx, inPath: string, outPath: string, rel
     // its checksum from that backup's manifest when the algorithm matches.
     const from = paths[plan.fullCopyFrom]!;
     const entry = ctx.manifests[backupOf[plan.fullCopyFrom]!]?.files.get(manifestPath);
-    const known = ctx.checksum === 'NONE' ? ''
-      : entry !== undefined && entry.checksumAlgorithm === ctx.checksum && entry.size === size ? entry.checksum : undefined;
+    const known =
+      ctx.checksum === 'NONE'
+        ? ''
+        : entry !== undefined && entry.checksumAlgorithm === ctx.checksum && entry.size === size
+          ? entry.checksum
+          : undefined;
     if (known !== undefined) {
       ctx.debug(`copying "${from}" to "${outPath}" (unchanged since that backup)`);
       await kernelCopy(from, outPath, ctx.fileMode, ctx.tracker);

@@ -19,7 +19,8 @@ async function copyOne(ctx: Ctx, inPath: string, outPath: string, manifestPath: 
   let known: string | undefined;
   if (inManifest && ctx.checksum !== 'NONE' && ctx.latestManifest) {
     const entry = ctx.latestManifest.files.get(manifestPath);
-    if (entry === undefined) ctx.warn(`manifest file "${join(ctx.backups.at(-1)!, 'backup_manifest')}" contains no entry for file "${manifestPath}"`);
+    if (entry === undefined)
+      ctx.warn(`manifest file "${join(ctx.backups.at(-1)!, 'backup_manifest')}" contains no entry for file "${manifestPath}"`);
     else if (entry.checksumAlgorithm === ctx.checksum && entry.size === inSize) known = entry.checksum;
   }
   if (ctx.dryRun) {
@@ -39,17 +40,25 @@ async function copyOne(ctx: Ctx, inPath: string, outPath: string, manifestPath: 
 export async function addToManifest(ctx: Ctx, manifestPath: string, outPath: string, w: Written): Promise<void> {
   if (!ctx.builder) return;
   const mtime = ctx.dryRun ? new Date() : await modificationTime(outPath);
-  ctx.manifestParts.push(ctx.builder.addFile({
-    path: manifestPath,
-    size: w.size,
-    lastModified: new Date(Math.floor(mtime.getTime() / 1000) * 1000),
-    checksumAlgorithm: ctx.checksum,
-    checksum: w.checksum,
-  }));
+  ctx.manifestParts.push(
+    ctx.builder.addFile({
+      path: manifestPath,
+      size: w.size,
+      lastModified: new Date(Math.floor(mtime.getTime() / 1000) * 1000),
+      checksumAlgorithm: ctx.checksum,
+      checksum: w.checksum,
+    }),
+  );
 }
 
 /** pg_combinebackup's process_directory_recursively. */
-export async function processDirectory(ctx: Ctx, tsOid: number | undefined, inRoot: string, outRoot: string, rel: string | undefined): Promise<void> {
+export async function processDirectory(
+  ctx: Ctx,
+  tsOid: number | undefined,
+  inRoot: string,
+  outRoot: string,
+  rel: string | undefined,
+): Promise<void> {
   checkAbort(ctx.signal);
   const inDir = rel === undefined ? inRoot : join(inRoot, rel);
   const outDir = rel === undefined ? outRoot : join(outRoot, rel);
@@ -57,8 +66,8 @@ export async function processDirectory(ctx: Ctx, tsOid: number | undefined, inRo
   // pg_wal is not in backup manifests (the server leaves it out, verifiers ignore it).
   const isPgWal = tsOid === undefined && rel !== undefined && (rel === 'pg_wal' || rel.startsWith('pg_wal/'));
   // Incremental files only occur in base/*, global and tablespaces; an "INCREMENTAL.x" elsewhere is an ordinary file.
-  const isIncrementalDir = tsOid !== undefined ||
-    (rel !== undefined && (rel.startsWith('base/') || rel === 'global' || rel.startsWith('pg_tblspc/')));
+  const isIncrementalDir =
+    tsOid !== undefined || (rel !== undefined && (rel.startsWith('base/') || rel === 'global' || rel.startsWith('pg_tblspc/')));
   const relPrefix = (tsOid !== undefined ? `pg_tblspc/${tsOid}/` : '') + (rel === undefined ? '' : `${rel}/`);
 
   if (rel !== undefined) {

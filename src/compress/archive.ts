@@ -18,8 +18,10 @@ import { resolveCompression, type CompressionInput, type CompressionSpec } from 
  * An error from either side is thrown from the iteration as it is; leaving the loop early destroys the
  * duplex and returns the source iterator.
  */
-export async function* pipeThrough(source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
-  duplex: Duplex): AsyncGenerator<Buffer, void, undefined> {
+export async function* pipeThrough(
+  source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+  duplex: Duplex,
+): AsyncGenerator<Buffer, void, undefined> {
   const input = Readable.from(source, { objectMode: false });
   // Errors reach us through the duplex (pipeline destroys it with the first error); the callback only
   // keeps pipeline from reporting them twice.
@@ -105,8 +107,11 @@ export async function* chunksOf(stream: Readable | Duplex): AsyncGenerator<Buffe
  * await sink.writeArchive({ ...info, name: compressedArchiveName(info.name, 'gzip') }, compressArchive(bytes, 'gzip'));
  * ```
  */
-export function compressArchive(source: AsyncIterable<Buffer | Uint8Array>, spec: CompressionInput | CompressionSpec,
-  options: CompressorOptions = {}): AsyncIterable<Buffer> {
+export function compressArchive(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  spec: CompressionInput | CompressionSpec,
+  options: CompressorOptions = {},
+): AsyncIterable<Buffer> {
   const compressor = createCompressor(resolveCompression(spec), options);
   return pipeThrough(source, compressor);
 }
@@ -119,8 +124,11 @@ export function compressArchive(source: AsyncIterable<Buffer | Uint8Array>, spec
  * for await (const chunk of decompressArchive(bytes, 'base.tar.gz')) extractor.write(chunk);
  * ```
  */
-export function decompressArchive(source: AsyncIterable<Buffer | Uint8Array>, nameOrAlgorithm: string,
-  options: DecompressorOptions = {}): AsyncIterable<Buffer | Uint8Array> {
+export function decompressArchive(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  nameOrAlgorithm: string,
+  options: DecompressorOptions = {},
+): AsyncIterable<Buffer | Uint8Array> {
   if (algorithmOf(nameOrAlgorithm) === 'none') return source;
   return pipeThrough(source, decompressorFor(nameOrAlgorithm, options));
 }
@@ -145,15 +153,22 @@ export interface CompressedOutputOptions extends CompressorOptions {
  * const wal = new TarWalSink(compressedOutput(output, 'gzip', { sync }));
  * ```
  */
-export function compressedOutput(output: Writable, spec: CompressionInput | CompressionSpec,
-  options: CompressedOutputOptions = {}): { output: ParallelCompressor; sync: () => Promise<void> } {
+export function compressedOutput(
+  output: Writable,
+  spec: CompressionInput | CompressionSpec,
+  options: CompressedOutputOptions = {},
+): { output: ParallelCompressor; sync: () => Promise<void> } {
   const { sync: syncOutput, ...compressorOptions } = options;
   // Streamed WAL arrives slowly and is flushed often: two chunks in flight keep the workers busy enough
   // and hold half the buffers of the default, next to the base archive's compressor.
   const compressor = new ParallelCompressor(spec, { maxInFlight: 2, ...compressorOptions });
   compressor.pipe(output);
-  compressor.on('error', (err) => { if (!output.destroyed) output.destroy(err); });
-  output.on('error', (err) => { if (!compressor.destroyed) compressor.destroy(err); });
+  compressor.on('error', (err) => {
+    if (!output.destroyed) output.destroy(err);
+  });
+  output.on('error', (err) => {
+    if (!compressor.destroyed) compressor.destroy(err);
+  });
   const sync = async (): Promise<void> => {
     const failure = compressor.errored ?? output.errored;
     if (failure) throw failure;

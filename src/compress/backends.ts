@@ -82,9 +82,10 @@ export function requirePackage(name: string, algorithm: string, purpose: string)
   if (r instanceof Error) {
     throw new CompressionError(
       `${algorithm} ${purpose} needs the package "${name}", which could not be loaded (${r.message.split('\n')[0]}): ` +
-      `install it (npm install ${name})${algorithm === 'zstd' ? ', or use Node 22.15 or later, which has zstd built in' : ''}, ` +
-      'or choose another compression method',
-      { cause: r, algorithm });
+        `install it (npm install ${name})${algorithm === 'zstd' ? ', or use Node 22.15 or later, which has zstd built in' : ''}, ` +
+        'or choose another compression method',
+      { cause: r, algorithm },
+    );
   }
   return r;
 }
@@ -97,7 +98,10 @@ export function chunkCodecConfig(spec: Pick<CompressionSpec, 'algorithm' | 'leve
   const algorithm = spec.algorithm;
   if (algorithm === 'none') throw new CompressionError('no compressor for method "none"', { algorithm });
   const config: ChunkCodecConfig = {
-    algorithm, level: effectiveLevel(spec), longDistance: spec.longDistance ?? false, zstdBuiltin: false,
+    algorithm,
+    level: effectiveLevel(spec),
+    longDistance: spec.longDistance ?? false,
+    zstdBuiltin: false,
   };
   if (algorithm === 'zstd') {
     if (hasBuiltinZstd()) config.zstdBuiltin = true;
@@ -112,8 +116,10 @@ export function chunkCodecConfig(spec: Pick<CompressionSpec, 'algorithm' | 'leve
  * server-compressed archive for plain output (zstd needs Node's zstd or `fzstd`; gzip and lz4 are built in).
  * @throws CompressionError naming the package to install.
  */
-export function checkCompressionAvailable(spec: Pick<CompressionSpec, 'algorithm' | 'level' | 'longDistance'>,
-  direction: 'compress' | 'decompress'): void {
+export function checkCompressionAvailable(
+  spec: Pick<CompressionSpec, 'algorithm' | 'level' | 'longDistance'>,
+  direction: 'compress' | 'decompress',
+): void {
   if (spec.algorithm === 'none') return;
   if (direction === 'compress') {
     chunkCodecConfig(spec);

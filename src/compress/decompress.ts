@@ -54,9 +54,12 @@ export function algorithmOf(nameOrAlgorithm: string): CompressionAlgorithm {
 /** zlib streams fail through `destroy(err)`: give those errors our type (keeping zlib's as `cause`). */
 function withTypedErrors<T extends Duplex>(stream: T, algorithm: string): T {
   const destroy = stream.destroy.bind(stream);
-  stream.destroy = (err?: Error) => destroy(err && !(err instanceof PgBackupError)
-    ? new CompressionError(`corrupt or truncated ${algorithm} data: ${err.message}`, { cause: err, algorithm })
-    : err);
+  stream.destroy = (err?: Error) =>
+    destroy(
+      err && !(err instanceof PgBackupError)
+        ? new CompressionError(`corrupt or truncated ${algorithm} data: ${err.message}`, { cause: err, algorithm })
+        : err,
+    );
   return stream;
 }
 
@@ -132,8 +135,10 @@ class FzstdDecompressor extends Transform {
       fn();
       return undefined;
     } catch (err) {
-      return new CompressionError(`corrupt or truncated zstd data: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err, algorithm: 'zstd' });
+      return new CompressionError(`corrupt or truncated zstd data: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        algorithm: 'zstd',
+      });
     }
   }
 }

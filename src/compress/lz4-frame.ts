@@ -109,17 +109,23 @@ export class Lz4FrameDecoder {
 
   private needed(st: Stage): number | undefined {
     switch (st.kind) {
-      case 'magic': return 4;
-      case 'skip-size': return 4;
+      case 'magic':
+        return 4;
+      case 'skip-size':
+        return 4;
       case 'descriptor': {
         if (this.buffered < 2) return 2;
         const flg = this.peek(0);
         return 3 + (flg & 0x08 ? 8 : 0) + (flg & 0x01 ? 4 : 0);
       }
-      case 'block-size': return 4;
-      case 'block': return st.size + (this.blockChecksum ? 4 : 0);
-      case 'content-checksum': return 4;
-      case 'skip': return undefined;
+      case 'block-size':
+        return 4;
+      case 'block':
+        return st.size + (this.blockChecksum ? 4 : 0);
+      case 'content-checksum':
+        return 4;
+      case 'skip':
+        return undefined;
     }
   }
 
@@ -326,7 +332,7 @@ export function decodeLz4Block(src: Uint8Array, dst: Buffer, start: number): num
       } while (b === 255);
     }
     if (d + len > dstEnd) return -1;
-    let from = d - offset;
+    const from = d - offset;
     if (offset >= len) {
       if (len < 32) {
         for (let i = 0; i < len; i++) dst[d + i] = dst[from + i]!;

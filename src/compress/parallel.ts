@@ -26,8 +26,11 @@ const require = createRequire(import.meta.url);
  * at its default level compresses a base backup no smaller in 2 MiB chunks than in 1 MiB ones. Every chunk in
  * flight costs its size twice (input and output buffers), so larger chunks cost memory, not speed.
  */
-export const DEFAULT_CHUNK_BYTES: Readonly<Record<'gzip' | 'lz4' | 'zstd', number>> =
-  Object.freeze({ gzip: 1 << 20, lz4: 1 << 20, zstd: 1 << 20 });
+export const DEFAULT_CHUNK_BYTES: Readonly<Record<'gzip' | 'lz4' | 'zstd', number>> = Object.freeze({
+  gzip: 1 << 20,
+  lz4: 1 << 20,
+  zstd: 1 << 20,
+});
 
 /** Options of {@link ParallelCompressor} and {@link createCompressor}. */
 export interface CompressorOptions {
@@ -240,30 +243,39 @@ export class ParallelCompressor extends Duplex {
   }
 
   #canAccept(): boolean {
-    return this.#parked === undefined && this.#pending.length < this.maxInFlight && !this.#readableFull &&
-      this.#filled < this.chunkBytes;
+    return this.#parked === undefined && this.#pending.length < this.maxInFlight && !this.#readableFull && this.#filled < this.chunkBytes;
   }
 
   #submit(): void {
-    const input = this.#current?.buffer as ArrayBuffer | undefined ?? this.#spareInputs.pop() ?? new ArrayBuffer(0);
+    const input = (this.#current?.buffer as ArrayBuffer | undefined) ?? this.#spareInputs.pop() ?? new ArrayBuffer(0);
     const length = this.#filled;
     this.#current = undefined;
     this.#filled = 0;
     const entry: Pending = { seq: ++this.#seq, done: false };
     this.#pending.push(entry);
     const output = this.#spareOutputs.pop() ?? new ArrayBuffer(this.#outputBytes);
-    const run = this.#inline ? this.#runInline(input, length, output)
+    const run = this.#inline
+      ? this.#runInline(input, length, output)
       : this.#pool!.compress(this.#key, this.#config, input, length, output);
-    run.then((result) => {
-      entry.result = result;
-    }, (err: unknown) => {
-      entry.error = err instanceof PgBackupError ? err
-        : new CompressionError(`${this.spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err, algorithm: this.spec.algorithm });
-    }).finally(() => {
-      entry.done = true;
-      this.#drain();
-    });
+    run
+      .then(
+        (result) => {
+          entry.result = result;
+        },
+        (err: unknown) => {
+          entry.error =
+            err instanceof PgBackupError
+              ? err
+              : new CompressionError(`${this.spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`, {
+                  cause: err,
+                  algorithm: this.spec.algorithm,
+                });
+        },
+      )
+      .finally(() => {
+        entry.done = true;
+        this.#drain();
+      });
   }
 
   async #runInline(input: ArrayBuffer, length: number, output: ArrayBuffer): Promise<ChunkResult> {
@@ -336,7 +348,10 @@ export function createCompressor(spec: CompressionInput | CompressionSpec, optio
 /** A server-side spec compressed here too would compress twice: the caller mixed the two up. */
 function refuseServerSpec(spec: CompressionSpec): void {
   if (spec.location === 'server') {
-    throw new CompressionError(`"server-${spec.algorithm}" asks the server to compress: the archives arrive compressed, ` +
-      'so do not compress them again here (use a client-side spec, or none)', { algorithm: spec.algorithm });
+    throw new CompressionError(
+      `"server-${spec.algorithm}" asks the server to compress: the archives arrive compressed, ` +
+        'so do not compress them again here (use a client-side spec, or none)',
+      { algorithm: spec.algorithm },
+    );
   }
 }

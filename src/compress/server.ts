@@ -30,10 +30,14 @@ export interface ServerCompressionOption {
 export function checkServerCompression(spec: CompressionSpec, serverMajor: number): void {
   if (spec.location !== 'server') return;
   if (serverMajor < SERVER_COMPRESSION_MIN_MAJOR) {
-    const alt = spec.algorithm === 'none' ? 'drop the server- prefix' : `compress on the client instead (--compress=client-${spec.algorithm}${spec.detail ? `:${spec.detail}` : ''})`;
+    const alt =
+      spec.algorithm === 'none'
+        ? 'drop the server- prefix'
+        : `compress on the client instead (--compress=client-${spec.algorithm}${spec.detail ? `:${spec.detail}` : ''})`;
     throw new CompressionError(
       `the server (PostgreSQL ${serverMajor}) does not support server-side compression, which needs PostgreSQL ${SERVER_COMPRESSION_MIN_MAJOR} or later: ${alt}`,
-      { algorithm: spec.algorithm });
+      { algorithm: spec.algorithm },
+    );
   }
 }
 
@@ -77,7 +81,8 @@ export function mapServerCompressionError(err: unknown, spec: CompressionSpec): 
   let advice: string | undefined;
   // compression.c says "this build does not support compression with LZ4" (inside "invalid compression
   // specification: ..."); the basebackup sinks say "lz4 compression is not supported by this build".
-  const unsupported = /(gzip|lz4|zstd) compression is not supported by this build|this build does not support compression with (gzip|lz4|zstd)/i.exec(msg);
+  const unsupported =
+    /(gzip|lz4|zstd) compression is not supported by this build|this build does not support compression with (gzip|lz4|zstd)/i.exec(msg);
   if (unsupported) {
     advice = `the server was built without ${(unsupported[1] ?? unsupported[2] ?? method).toLowerCase()} support, so it cannot compress with it: compress on the client (${clientAlt}) or choose another server-side method`;
   } else if (/^invalid compression specification|^unrecognized compression algorithm|^unrecognized compression option/.test(msg)) {

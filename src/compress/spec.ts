@@ -70,7 +70,11 @@ export interface CompressionOptions {
 
 /** No compression. */
 export const NO_COMPRESSION: CompressionSpec = Object.freeze({
-  algorithm: 'none', location: 'client', locationExplicit: false, level: 0, levelExplicit: false,
+  algorithm: 'none',
+  location: 'client',
+  locationExplicit: false,
+  level: 0,
+  levelExplicit: false,
 }) as CompressionSpec;
 
 /** Every method, in PostgreSQL's order. */
@@ -80,19 +84,31 @@ export const COMPRESSION_ALGORITHMS: readonly CompressionAlgorithm[] = ['none', 
  * Level used when none is given. gzip's -1 is zlib's `Z_DEFAULT_COMPRESSION` (level 6), lz4's 0 is
  * LZ4F's fast mode, zstd's 3 is `ZSTD_CLEVEL_DEFAULT` (compression.c `parse_compress_specification`).
  */
-export const DEFAULT_COMPRESSION_LEVEL: Readonly<Record<CompressionAlgorithm, number>> =
-  Object.freeze({ none: 0, gzip: -1, lz4: 0, zstd: 3 });
+export const DEFAULT_COMPRESSION_LEVEL: Readonly<Record<CompressionAlgorithm, number>> = Object.freeze({
+  none: 0,
+  gzip: -1,
+  lz4: 0,
+  zstd: 3,
+});
 
 /**
  * Levels each method accepts, besides its default. zstd's range is the library's
  * `ZSTD_minCLevel()..ZSTD_maxCLevel()` (1.5.x: -131072..22).
  */
-export const COMPRESSION_LEVEL_RANGE: Readonly<Record<CompressionAlgorithm, readonly [number, number]>> =
-  Object.freeze({ none: [1, 1], gzip: [1, 9], lz4: [1, 12], zstd: [-131072, 22] });
+export const COMPRESSION_LEVEL_RANGE: Readonly<Record<CompressionAlgorithm, readonly [number, number]>> = Object.freeze({
+  none: [1, 1],
+  gzip: [1, 9],
+  lz4: [1, 12],
+  zstd: [-131072, 22],
+});
 
 /** File suffix each method adds to an archive name (`base.tar` → `base.tar.gz`), as pg_basebackup names them. */
-export const COMPRESSION_SUFFIX: Readonly<Record<CompressionAlgorithm, string>> =
-  Object.freeze({ none: '', gzip: '.gz', lz4: '.lz4', zstd: '.zst' });
+export const COMPRESSION_SUFFIX: Readonly<Record<CompressionAlgorithm, string>> = Object.freeze({
+  none: '',
+  gzip: '.gz',
+  lz4: '.lz4',
+  zstd: '.zst',
+});
 
 /** strtol-like: an optional sign and digits, the whole string. C's strtol skips leading white space. */
 const INTEGER = /^\s*[+-]?\d+$/;
@@ -177,7 +193,10 @@ export function resolveCompression(input: CompressionInput | CompressionSpec | u
     level: input.level ?? DEFAULT_COMPRESSION_LEVEL[input.algorithm],
     levelExplicit: 'levelExplicit' in input ? Boolean(input.levelExplicit) : input.level !== undefined,
   };
-  for (const [name, value] of [['level', input.level], ['workers', input.workers]] as const) {
+  for (const [name, value] of [
+    ['level', input.level],
+    ['workers', input.workers],
+  ] as const) {
     if (value !== undefined && !Number.isInteger(value)) {
       throw new ConfigError(`invalid compression specification: value for compression option "${name}" must be an integer`);
     }
@@ -255,10 +274,14 @@ export function uncompressedArchiveName(name: string): string {
  */
 export function effectiveLevel(spec: Pick<CompressionSpec, 'algorithm' | 'level'>): number {
   switch (spec.algorithm) {
-    case 'gzip': return spec.level === -1 ? 6 : spec.level;
-    case 'lz4': return spec.level <= 0 ? 1 : spec.level;
-    case 'zstd': return spec.level;
-    case 'none': return 0;
+    case 'gzip':
+      return spec.level === -1 ? 6 : spec.level;
+    case 'lz4':
+      return spec.level <= 0 ? 1 : spec.level;
+    case 'zstd':
+      return spec.level;
+    case 'none':
+      return 0;
   }
 }
 
@@ -278,8 +301,10 @@ export function compressionDetailText(spec: CompressionSpec): string | undefined
 
 type DetailSpec = Omit<CompressionSpec, 'location' | 'locationExplicit'>;
 
-function parseDetail(algorithm: CompressionAlgorithm, detail: string | undefined):
-  { ok: true; spec: DetailSpec } | { ok: false; message: string } {
+function parseDetail(
+  algorithm: CompressionAlgorithm,
+  detail: string | undefined,
+): { ok: true; spec: DetailSpec } | { ok: false; message: string } {
   const spec: DetailSpec = { algorithm, level: DEFAULT_COMPRESSION_LEVEL[algorithm], levelExplicit: false };
   if (detail === undefined) return { ok: true, spec };
   if (INTEGER.test(detail)) {

@@ -185,7 +185,7 @@ export class CompressionPool {
   async run(key: string, config: ChunkCodecConfig, input: Uint8Array): Promise<Uint8Array> {
     const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer;
     // Not input.slice(): on a Buffer that is a view, not a copy.
-    const buffer = whole ? input.buffer as ArrayBuffer : new Uint8Array(input).buffer;
+    const buffer = whole ? (input.buffer as ArrayBuffer) : new Uint8Array(input).buffer;
     const r = await this.compress(key, config, buffer, input.byteLength, undefined);
     return r.bytes;
   }
@@ -196,8 +196,13 @@ export class CompressionPool {
    * for the next chunk, so a steady stream allocates nothing chunk-sized but its results.
    * @throws CompressionError when the codec fails or the worker dies (the buffers are then lost).
    */
-  compress(key: string, config: ChunkCodecConfig, input: ArrayBuffer, length: number,
-    output: ArrayBuffer | undefined): Promise<ChunkResult> {
+  compress(
+    key: string,
+    config: ChunkCodecConfig,
+    input: ArrayBuffer,
+    length: number,
+    output: ArrayBuffer | undefined,
+  ): Promise<ChunkResult> {
     if (this.closed) return Promise.reject(new CompressionError('the compression pool is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, key, config, input, length, output, resolve, reject });
@@ -209,11 +214,13 @@ export class CompressionPool {
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new CompressionError('the compression pool was closed'));
-    await Promise.all(this.slots.splice(0).map((s) => {
-      for (const job of s.jobs.values()) job.reject(new CompressionError('the compression pool was closed'));
-      s.jobs.clear();
-      return s.worker.terminate();
-    }));
+    await Promise.all(
+      this.slots.splice(0).map((s) => {
+        for (const job of s.jobs.values()) job.reject(new CompressionError('the compression pool was closed'));
+        s.jobs.clear();
+        return s.worker.terminate();
+      }),
+    );
   }
 
   private dispatch(): void {
@@ -229,14 +236,23 @@ export class CompressionPool {
       slot.jobs.set(job.id, job);
       slot.worker.ref();
       const message: JobMessage = {
-        id: job.id, key: job.key, config: job.config, input: job.input, length: job.length, output: job.output,
+        id: job.id,
+        key: job.key,
+        config: job.config,
+        input: job.input,
+        length: job.length,
+        output: job.output,
       };
       slot.worker.postMessage(message, job.output === undefined ? [job.input] : [job.input, job.output]);
     }
   }
 
   private spawn(): Slot {
-    const worker = new (nodeWorkerThreads().Worker)(WORKER_SOURCE, { eval: true, name: 'pg-basebackup compression', resourceLimits: WORKER_LIMITS });
+    const worker = new (nodeWorkerThreads().Worker)(WORKER_SOURCE, {
+      eval: true,
+      name: 'pg-basebackup compression',
+      resourceLimits: WORKER_LIMITS,
+    });
     const slot: Slot = { worker, jobs: new Map() };
     worker.unref();
     worker.on('message', (m: ResultMessage) => {
@@ -246,9 +262,12 @@ export class CompressionPool {
       // A worker holds the event loop open only while it has work.
       if (slot.jobs.size === 0) worker.unref();
       if ('error' in m) {
-        job.reject(new CompressionError(
-          `${job.config.algorithm} compression failed in a worker thread: ${m.error.message}`,
-          { algorithm: job.config.algorithm, cause: Object.assign(new Error(m.error.message), { name: m.error.name, code: m.error.code }) }));
+        job.reject(
+          new CompressionError(`${job.config.algorithm} compression failed in a worker thread: ${m.error.message}`, {
+            algorithm: job.config.algorithm,
+            cause: Object.assign(new Error(m.error.message), { name: m.error.name, code: m.error.code }),
+          }),
+        );
       } else {
         const bytes = m.bytes ?? new Uint8Array(m.output!, 0, m.length);
         job.resolve({ bytes, input: m.input, output: m.output });
@@ -260,8 +279,9 @@ export class CompressionPool {
       if (i === -1) return;
       this.slots.splice(i, 1);
       for (const job of slot.jobs.values()) {
-        job.reject(new CompressionError(
-          `a compression worker thread stopped: ${err.message}`, { algorithm: job.config.algorithm, cause: err }));
+        job.reject(
+          new CompressionError(`a compression worker thread stopped: ${err.message}`, { algorithm: job.config.algorithm, cause: err }),
+        );
       }
       slot.jobs.clear();
       void worker.terminate();

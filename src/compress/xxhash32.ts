@@ -12,8 +12,7 @@ const P4 = 0x27d4eb2f;
 const P5 = 0x165667b1;
 
 const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
-const read32 = (b: Uint8Array, i: number): number =>
-  (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+const read32 = (b: Uint8Array, i: number): number => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
 const round = (acc: number, input: number): number => Math.imul(rotl((acc + Math.imul(input, P2)) | 0, 13), P1);
 
 /**
@@ -57,7 +56,10 @@ export class XxHash32 {
       this.stripe(this.tail, 0);
       this.tailLength = 0;
     }
-    let v1 = this.v1, v2 = this.v2, v3 = this.v3, v4 = this.v4;
+    let v1 = this.v1,
+      v2 = this.v2,
+      v3 = this.v3,
+      v4 = this.v4;
     const limit = len - 16;
     for (; i <= limit; i += 16) {
       v1 = round(v1, read32(data, i));
@@ -65,7 +67,10 @@ export class XxHash32 {
       v3 = round(v3, read32(data, i + 8));
       v4 = round(v4, read32(data, i + 12));
     }
-    this.v1 = v1; this.v2 = v2; this.v3 = v3; this.v4 = v4;
+    this.v1 = v1;
+    this.v2 = v2;
+    this.v3 = v3;
+    this.v4 = v4;
     if (i < len) {
       this.tail.set(data.subarray(i), 0);
       this.tailLength = len - i;
@@ -75,9 +80,7 @@ export class XxHash32 {
 
   /** The hash of everything added so far, as an unsigned 32-bit integer. Does not reset the state. */
   digest(): number {
-    let h = this.total >= 16
-      ? (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0
-      : (this.seed + P5) | 0;
+    let h = this.total >= 16 ? (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0 : (this.seed + P5) | 0;
     // The length enters modulo 2^32 (XXH32 defines it so).
     h = (h + (this.total % 0x100000000)) | 0;
     const t = this.tail;

@@ -37,12 +37,23 @@ class Authentication {
    */
   async handle(m: AuthenticationMessage): Promise<boolean> {
     switch (m.code) {
-      case AuthCode.Ok: return this.#AuthenticationOk();
-      case AuthCode.CleartextPassword: await this.#AuthenticationCleartextPassword(); return false;
-      case AuthCode.MD5Password: await this.#AuthenticationMD5Password(m); return false;
-      case AuthCode.SASL: await this.#AuthenticationSASL(m); return false;
-      case AuthCode.SASLContinue: this.#AuthenticationSASLContinue(m); return false;
-      case AuthCode.SASLFinal: this.#AuthenticationSASLFinal(m); return false;
+      case AuthCode.Ok:
+        return this.#AuthenticationOk();
+      case AuthCode.CleartextPassword:
+        await this.#AuthenticationCleartextPassword();
+        return false;
+      case AuthCode.MD5Password:
+        await this.#AuthenticationMD5Password(m);
+        return false;
+      case AuthCode.SASL:
+        await this.#AuthenticationSASL(m);
+        return false;
+      case AuthCode.SASLContinue:
+        this.#AuthenticationSASLContinue(m);
+        return false;
+      case AuthCode.SASLFinal:
+        this.#AuthenticationSASLFinal(m);
+        return false;
       case AuthCode.KerberosV5:
         throw new AuthenticationError(`the server asked for Kerberos V5 authentication, which is not supported: ${UNSUPPORTED}`);
       case AuthCode.GSS:
@@ -57,13 +68,15 @@ class Authentication {
 
   #AuthenticationOk(): true {
     if (this.#scram !== undefined && !this.#scramDone) {
-      throw new AuthenticationError('the server ended SCRAM authentication without proving it knows the password ' +
-        '(no SASLFinal): refusing to trust it');
+      throw new AuthenticationError(
+        'the server ended SCRAM authentication without proving it knows the password ' + '(no SASLFinal): refusing to trust it',
+      );
     }
-    if (this.#pump.options.channelBinding === 'require' &&
-      !(this.#scramDone && this.#scram?.mechanism === 'SCRAM-SHA-256-PLUS')) {
-      throw new AuthenticationError('channel_binding=require, but the server authenticated us without channel ' +
-        'binding (trust or another method without SCRAM-SHA-256-PLUS): fix pg_hba.conf or set channel_binding=prefer');
+    if (this.#pump.options.channelBinding === 'require' && !(this.#scramDone && this.#scram?.mechanism === 'SCRAM-SHA-256-PLUS')) {
+      throw new AuthenticationError(
+        'channel_binding=require, but the server authenticated us without channel ' +
+          'binding (trust or another method without SCRAM-SHA-256-PLUS): fix pg_hba.conf or set channel_binding=prefer',
+      );
     }
     return true;
   }
@@ -122,15 +135,17 @@ class Authentication {
     }
     throw new AuthenticationError(
       `the server asked for a password (${method} authentication) for ${describeConnection(o)}, but none was given: ` +
-      `set PGPASSWORD, add a line for it to the password file "${o.passfile}", or put password=... in the connection string` +
-      (warning !== undefined ? ` (WARNING: ${warning})` : ''));
+        `set PGPASSWORD, add a line for it to the password file "${o.passfile}", or put password=... in the connection string` +
+        (warning !== undefined ? ` (WARNING: ${warning})` : ''),
+    );
   }
 
   #checkChannelBindingAllows(method: string): void {
     if (this.#pump.options.channelBinding === 'require') {
       throw new AuthenticationError(
         `channel_binding=require, but the server asked for ${method} authentication, which cannot bind the channel: ` +
-        'use a SCRAM-SHA-256 password and a TLS connection, or set channel_binding=prefer');
+          'use a SCRAM-SHA-256 password and a TLS connection, or set channel_binding=prefer',
+      );
     }
   }
 }
@@ -175,7 +190,8 @@ function startupError(pump: MessagePump, fields: ServerMessageFields, passwordSo
   let advice: string | undefined;
   if (fields.sqlState === '28000' && /pg_hba/i.test(text)) {
     const addr = isUnixSocketHost(o.host) ? 'local   replication' : 'host    replication';
-    advice = `The server has no pg_hba.conf entry for replication connections from here: add a line like ` +
+    advice =
+      `The server has no pg_hba.conf entry for replication connections from here: add a line like ` +
       `"${addr} ${o.user} ${isUnixSocketHost(o.host) ? '' : '<client address>/32 '}scram-sha-256" ` +
       '(replication lines need the keyword "replication" in the database column) and reload the server.';
   } else if (fields.sqlState === '28P01') {
@@ -185,7 +201,8 @@ function startupError(pump: MessagePump, fields: ServerMessageFields, passwordSo
       advice = `Give the role the REPLICATION attribute: ALTER ROLE "${o.user.replace(/"/g, '""')}" REPLICATION;`;
     }
   } else if (fields.sqlState === '53300') {
-    advice = 'The server has no free WAL sender or connection slot: raise max_wal_senders (or max_connections) ' +
+    advice =
+      'The server has no free WAL sender or connection slot: raise max_wal_senders (or max_connections) ' +
       'or stop other replication clients.';
   } else if (fields.sqlState === '57P03') {
     advice = 'The server is starting up or shutting down: try again in a moment.';

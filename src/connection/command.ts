@@ -9,8 +9,16 @@
 import { AbortError, ConfigError, PgBackupError, ServerError, StateError, type ServerMessageFields } from '../errors.js';
 import * as fe from '../protocol/frontend.js';
 import type {
-  BackendMessage, CommandCompleteMessage, CopyDataMessage, CopyDoneMessage, CopyResponseMessage, DataRowMessage,
-  EmptyQueryResponseMessage, ErrorResponseMessage, RowDescriptionMessage, StreamMessage,
+  BackendMessage,
+  CommandCompleteMessage,
+  CopyDataMessage,
+  CopyDoneMessage,
+  CopyResponseMessage,
+  DataRowMessage,
+  EmptyQueryResponseMessage,
+  ErrorResponseMessage,
+  RowDescriptionMessage,
+  StreamMessage,
 } from '../protocol/messages.js';
 import type { MessagePump } from './pump.js';
 import type { QueryResult } from './types.js';
@@ -124,8 +132,12 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
     this.#finished = true;
     this.#signal?.removeEventListener('abort', this.#onAbort);
     if (!this.#done && !this.#pump.destroyed) {
-      this.#pump.destroy(new AbortError('the command was not read to its end (stream() left early); ' +
-        'the connection was closed because the protocol cannot stop a running command cleanly'));
+      this.#pump.destroy(
+        new AbortError(
+          'the command was not read to its end (stream() left early); ' +
+            'the connection was closed because the protocol cannot stop a running command cleanly',
+        ),
+      );
     }
   }
 
@@ -146,19 +158,32 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
   /** One message in: the result to hand out, or undefined for a message the consumer does not see. */
   #handle(m: BackendMessage): IteratorResult<StreamMessage> | undefined {
     switch (m.type) {
-      case 'CopyData': return this.#CopyData(m);
-      case 'DataRow': return this.#DataRow(m);
-      case 'RowDescription': return this.#RowDescription(m);
-      case 'CommandComplete': return this.#CommandComplete(m);
-      case 'EmptyQueryResponse': return this.#EmptyQueryResponse(m);
-      case 'CopyInResponse': return this.#CopyInResponse(m);
-      case 'CopyOutResponse': return this.#CopyOutResponse(m);
-      case 'CopyBothResponse': return this.#CopyBothResponse(m);
-      case 'CopyDone': return this.#CopyDone(m);
-      case 'ErrorResponse': return this.#ErrorResponse(m);
-      case 'ReadyForQuery': return this.#ReadyForQuery();
-      case 'NotificationResponse': return undefined; // LISTEN is not a replication command; nothing to tell.
-      default: throw this.#pump.unexpected(m, 'a command');
+      case 'CopyData':
+        return this.#CopyData(m);
+      case 'DataRow':
+        return this.#DataRow(m);
+      case 'RowDescription':
+        return this.#RowDescription(m);
+      case 'CommandComplete':
+        return this.#CommandComplete(m);
+      case 'EmptyQueryResponse':
+        return this.#EmptyQueryResponse(m);
+      case 'CopyInResponse':
+        return this.#CopyInResponse(m);
+      case 'CopyOutResponse':
+        return this.#CopyOutResponse(m);
+      case 'CopyBothResponse':
+        return this.#CopyBothResponse(m);
+      case 'CopyDone':
+        return this.#CopyDone(m);
+      case 'ErrorResponse':
+        return this.#ErrorResponse(m);
+      case 'ReadyForQuery':
+        return this.#ReadyForQuery();
+      case 'NotificationResponse':
+        return undefined; // LISTEN is not a replication command; nothing to tell.
+      default:
+        throw this.#pump.unexpected(m, 'a command');
     }
   }
 
@@ -237,7 +262,10 @@ export function startCommand(pump: MessagePump, sql: string, signal: AbortSignal
   if (signal?.aborted) {
     const err = abortReason(signal, 'the command');
     // Nothing was sent: the connection stays ready.
-    return (async function* aborted(): AsyncGenerator<StreamMessage> { throw err; })();
+    // biome-ignore lint/correctness/useYield: an iterator whose first pull fails.
+    return (async function* aborted(): AsyncGenerator<StreamMessage> {
+      throw err;
+    })();
   }
   pump.write(fe.query(pump.writer, sql));
   pump.beginCommand();

@@ -25,7 +25,11 @@ import type { ConnectionTuning, MessagePump } from './pump.js';
 import { describeConnection } from './redact.js';
 import { establish } from './startup.js';
 import type {
-  ConnectionEvents, ConnectionOptions, ConnectionState, QueryResult, ReplicationConnectionApi,
+  ConnectionEvents,
+  ConnectionOptions,
+  ConnectionState,
+  QueryResult,
+  ReplicationConnectionApi,
   ResolvedConnectionOptions,
 } from './types.js';
 

@@ -97,9 +97,7 @@ function parseKeywordValue(s: string): Record<string, string> {
       i++;
       for (;;) {
         if (i >= s.length) {
-          throw new ConfigError(
-            `unterminated quoted string in connection info string (the value of "${name}" has no closing ')`,
-          );
+          throw new ConfigError(`unterminated quoted string in connection info string (the value of "${name}" has no closing ')`);
         }
         const c = s[i] as string;
         if (c === '\\') {
@@ -126,12 +124,12 @@ function parseKeywordValue(s: string): Record<string, string> {
       }
     }
 
-    store(out, name, value, () =>
-      new ConfigError(
-        previousWasSecret
-          ? `invalid connection option: ${tokenName(name)}`
-          : `invalid connection option "${name}"`,
-      ));
+    store(
+      out,
+      name,
+      value,
+      () => new ConfigError(previousWasSecret ? `invalid connection option: ${tokenName(name)}` : `invalid connection option "${name}"`),
+    );
     previousWasSecret = isSecretKeyword(name);
   }
   return out;
@@ -157,7 +155,7 @@ export function uriDecode(str: string, what: string, showValue = true): string {
   if (!str.includes('%')) return str;
   const bytes: number[] = [];
   const shown = showValue ? `: "${str}"` : '';
-  for (let i = 0; i < str.length;) {
+  for (let i = 0; i < str.length; ) {
     const c = str[i] as string;
     if (c !== '%') {
       const cp = str.codePointAt(i) as number;
@@ -216,9 +214,7 @@ function parseUri(uri: string): Record<string, string> {
       p = close + 1;
       const next = uri[p];
       if (next !== undefined && next !== ':' && next !== '/' && next !== '?' && next !== ',') {
-        throw new ConfigError(
-          `unexpected character "${next}" at position ${p + 1} in URI (expected ":" or "/"): ${shown()}`,
-        );
+        throw new ConfigError(`unexpected character "${next}" at position ${p + 1} in URI (expected ":" or "/"): ${shown()}`);
       }
     } else {
       const hostStart = p;
@@ -235,9 +231,7 @@ function parseUri(uri: string): Record<string, string> {
       // we fail now so that a password mistaken for a port (an unencoded '/' in it)
       // is never echoed.
       if (!/^[0-9]*$/.test(uriDecode(port, 'port', false).trim())) {
-        throw new ConfigError(
-          `invalid port number in URI ${shown()} (percent-encode "/", "@", ":" and "," in a user name or password)`,
-        );
+        throw new ConfigError(`invalid port number in URI ${shown()} (percent-encode "/", "@", ":" and "," in a user name or password)`);
       }
       ports += port;
       terminator = uri[p] ?? '';
@@ -304,12 +298,17 @@ function parseUriParams(params: string, out: Record<string, string>): void {
       keyword = 'sslmode';
       value = 'require';
     }
-    store(out, keyword, value, () =>
-      new ConfigError(
-        previousWasSecret
-          ? 'invalid URI query parameter after the password (percent-encode "&" in a password as %26)'
-          : `invalid URI query parameter: "${keyword}"`,
-      ));
+    store(
+      out,
+      keyword,
+      value,
+      () =>
+        new ConfigError(
+          previousWasSecret
+            ? 'invalid URI query parameter after the password (percent-encode "&" in a password as %26)'
+            : `invalid URI query parameter: "${keyword}"`,
+        ),
+    );
     previousWasSecret = isSecretKeyword(keyword);
   }
 }

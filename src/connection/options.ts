@@ -7,15 +7,7 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { parseConnectionString } from './conninfo.js';
-import {
-  DEFAULT_PORT,
-  defaultHost,
-  defaultPassfile,
-  osUserName,
-  readPgEnvironment,
-  type SourcedValue,
-  type SystemHooks,
-} from './env.js';
+import { DEFAULT_PORT, defaultHost, defaultPassfile, osUserName, readPgEnvironment, type SourcedValue, type SystemHooks } from './env.js';
 import { isSecretKeyword } from './keywords.js';
 import type { ChannelBindingMode, ConnectionOptions, ResolvedConnectionOptions, SslMode } from './types.js';
 
@@ -45,9 +37,22 @@ export const UNSUPPORTED_KEYWORDS: Readonly<Record<string, string>> = {
  * Their values are still validated where libpq validates them.
  */
 export const IGNORED_KEYWORDS: readonly string[] = [
-  'client_encoding', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout', 'sslcompression', 'sslsni',
-  'sslkeylogfile', 'krbsrvname', 'gsslib', 'gssdelegation', 'oauth_issuer', 'oauth_client_id', 'oauth_client_secret',
-  'oauth_scope', 'replication', 'max_protocol_version',
+  'client_encoding',
+  'keepalives_interval',
+  'keepalives_count',
+  'tcp_user_timeout',
+  'sslcompression',
+  'sslsni',
+  'sslkeylogfile',
+  'krbsrvname',
+  'gsslib',
+  'gssdelegation',
+  'oauth_issuer',
+  'oauth_client_id',
+  'oauth_client_secret',
+  'oauth_scope',
+  'replication',
+  'max_protocol_version',
 ];
 
 // Explicit option fields and the libpq keyword each one stands for.
@@ -177,7 +182,7 @@ export function resolveConnectionOptions(input: ConnectionOptions, hooks: System
 
   for (const k of ['host', 'hostaddr', 'port']) {
     const s = get(k);
-    if (s !== undefined && s.value.includes(',')) {
+    if (s?.value.includes(',')) {
       throw new ConfigError(
         `several hosts are not supported yet (${k}="${s.value}" from ${describeSource(s)}): give a single host and port`,
       );
@@ -208,14 +213,14 @@ export function resolveConnectionOptions(input: ConnectionOptions, hooks: System
   if (sslrootcert === 'system') {
     if (sslmode === undefined) sslmode = 'verify-full';
     else if (sslmode !== 'verify-full') {
-      throw new ConfigError(
-        `weak sslmode "${sslmode}" may not be used with sslrootcert=system (use "verify-full")`,
-      );
+      throw new ConfigError(`weak sslmode "${sslmode}" may not be used with sslrootcert=system (use "verify-full")`);
     }
   }
   sslmode ??= 'prefer';
   if (sslmode === 'verify-full' && str('host') === undefined && hostaddr !== undefined) {
-    throw new ConfigError('host name must be specified for a verified SSL connection (sslmode=verify-full with only hostaddr): set host too');
+    throw new ConfigError(
+      'host name must be specified for a verified SSL connection (sslmode=verify-full with only hostaddr): set host too',
+    );
   }
 
   const channelBinding = checkEnum('channel_binding', get('channel_binding'), CHANNEL_BINDING_MODES) ?? 'prefer';
@@ -246,12 +251,16 @@ export function resolveConnectionOptions(input: ConnectionOptions, hooks: System
   if (negotiation === 'direct') {
     throw new ConfigError('sslnegotiation=direct is not supported yet: remove it (the default, postgres, works with every server)');
   }
-  const tsa = checkEnum('target_session_attrs', get('target_session_attrs'),
-    ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby']);
+  const tsa = checkEnum('target_session_attrs', get('target_session_attrs'), [
+    'any',
+    'read-write',
+    'read-only',
+    'primary',
+    'standby',
+    'prefer-standby',
+  ]);
   if (tsa !== undefined && tsa !== 'any') {
-    throw new ConfigError(
-      `target_session_attrs=${tsa} is not supported yet (it only selects among several hosts): remove it or use "any"`,
-    );
+    throw new ConfigError(`target_session_attrs=${tsa} is not supported yet (it only selects among several hosts): remove it or use "any"`);
   }
   checkEnum('load_balance_hosts', get('load_balance_hosts'), ['disable', 'random']);
   const minProto = checkEnum('min_protocol_version', get('min_protocol_version'), ['3.0', '3.2', 'latest']);

@@ -123,8 +123,10 @@ export class MessagePump {
     if (this.#state === 'closed' || this.#state === 'closing') {
       throw new StateError(`${what} called on a ${this.#state} connection`);
     }
-    throw new StateError(`${what} is not allowed while the connection is ${this.#state}` +
-      (this.#state === 'busy' || this.#state.startsWith('copy') ? ' (one command at a time: finish the current one first)' : ''));
+    throw new StateError(
+      `${what} is not allowed while the connection is ${this.#state}` +
+        (this.#state === 'busy' || this.#state.startsWith('copy') ? ' (one command at a time: finish the current one first)' : ''),
+    );
   }
 
   get tlsSocket(): tls.TLSSocket | undefined {
@@ -185,9 +187,10 @@ export class MessagePump {
   #watch(socket: net.Socket): void {
     socket.on('error', (err: Error) => {
       if (this.#closedError !== undefined) return;
-      this.#closedError = this.#tlsSocket !== undefined && socket === this.#tlsSocket && this.#state === 'connecting'
-        ? describeTlsError(err, this.options)
-        : describeSocketError(err, this.options, this.#state === 'connecting' ? 'connect' : 'io');
+      this.#closedError =
+        this.#tlsSocket !== undefined && socket === this.#tlsSocket && this.#state === 'connecting'
+          ? describeTlsError(err, this.options)
+          : describeSocketError(err, this.options, this.#state === 'connecting' ? 'connect' : 'io');
       this.#closeReason ??= this.#closedError;
     });
     socket.on('close', () => {
@@ -197,12 +200,15 @@ export class MessagePump {
         const unsolicited = this.#state === 'ready' ? this.#drainUnsolicitedError() : undefined;
         // The stream stopped inside a message: say where, since it was cut rather than ended.
         const partial = this.#framer.describePartial();
-        this.#closedError = unsolicited ?? new ConnectionClosedError(
-          this.#state === 'closing'
-            ? 'the connection was closed'
-            : `the server at ${endpointName(this.options)} closed the connection unexpectedly ` +
-              '(it may have been shut down or the walsender terminated; see the server log)' +
-              (partial === undefined ? '' : `, in the middle of a message (received ${partial})`));
+        this.#closedError =
+          unsolicited ??
+          new ConnectionClosedError(
+            this.#state === 'closing'
+              ? 'the connection was closed'
+              : `the server at ${endpointName(this.options)} closed the connection unexpectedly ` +
+                  '(it may have been shut down or the walsender terminated; see the server log)' +
+                  (partial === undefined ? '' : `, in the middle of a message (received ${partial})`),
+          );
         if (this.#state !== 'closing') this.#closeReason ??= this.#closedError;
       }
       this.transition('closed');
@@ -300,7 +306,9 @@ export class MessagePump {
       if (this.#closedError !== undefined && this.#socketClosed) throw this.#closedError;
       // Nothing whole is buffered: read on even above the high-water mark (one big message).
       this.#resume();
-      await new Promise<void>((resolve) => { this.#wake = resolve; });
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
     }
   }
 
@@ -332,7 +340,10 @@ export class MessagePump {
     if (this.#closedError !== undefined) return Promise.reject(this.#closedError);
     if (s === undefined || !s.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const onDrain = (): void => { s.off('close', onClose); resolve(); };
+      const onDrain = (): void => {
+        s.off('close', onClose);
+        resolve();
+      };
       const onClose = (): void => {
         s.off('drain', onDrain);
         reject(this.#closedError ?? new ConnectionClosedError('the connection closed while waiting for the write buffer to drain'));
@@ -353,12 +364,15 @@ export class MessagePump {
     }
     const idle = this.#state === 'ready';
     this.transition('closing');
-    this.#closedError ??= new ConnectionClosedError(idle
-      ? 'the connection was closed by close()'
-      : 'the connection was closed by close() while a command was running');
+    this.#closedError ??= new ConnectionClosedError(
+      idle ? 'the connection was closed by close()' : 'the connection was closed by close() while a command was running',
+    );
     this.#closing = new Promise<void>((resolve) => {
       const timer = setTimeout(() => s.destroy(), idle ? this.#closeTimeoutMs : Math.min(this.#closeTimeoutMs, 1000));
-      s.once('close', () => { clearTimeout(timer); resolve(); });
+      s.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       if (!idle) s.once('finish', () => s.destroy());
       try {
         s.end(fe.terminate(this.writer));
@@ -380,7 +394,7 @@ export class MessagePump {
     if (error !== undefined) this.#closeReason ??= error;
     this.transition('closed');
     const s = this.#socket;
-    if (s === undefined || this.#socketClosed || s.destroyed && s.closed) {
+    if (s === undefined || this.#socketClosed || (s.destroyed && s.closed)) {
       this.#emitClose();
     } else {
       s.destroy();

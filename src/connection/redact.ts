@@ -86,7 +86,7 @@ function redactUri(s: string, prefix: number): string {
   const redacted = parts.map((part) => {
     const eq = part.indexOf('=');
     const keyword = tryDecode(eq < 0 ? part : part.slice(0, eq));
-    if (eq >= 0 && (isSecretKeyword(keyword))) {
+    if (eq >= 0 && isSecretKeyword(keyword)) {
       afterSecret = true;
       return `${part.slice(0, eq + 1)}${REDACTED}`;
     }

@@ -96,16 +96,17 @@ export function describeSocketError(err: unknown, o: ResolvedConnectionOptions, 
   }
   let advice: string;
   if (isUnixSocketHost(o.host)) {
-    advice = 'Is the server running locally and accepting connections on that socket? ' +
+    advice =
+      'Is the server running locally and accepting connections on that socket? ' +
       'Check unix_socket_directories and port in postgresql.conf, or give host=<server address> to use TCP.';
   } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     advice = `Could not resolve host name "${o.host}": check the host name and DNS.`;
   } else {
-    advice = 'Is the server running on that host and accepting TCP/IP connections? ' +
+    advice =
+      'Is the server running on that host and accepting TCP/IP connections? ' +
       'Check listen_addresses and port in postgresql.conf, and any firewall between here and there.';
   }
-  return new ConnectionError(`could not connect to the server at ${where}: ${reason}`,
-    { cause: err, syscallCode: code, advice });
+  return new ConnectionError(`could not connect to the server at ${where}: ${reason}`, { cause: err, syscallCode: code, advice });
 }
 
 /**
@@ -126,9 +127,12 @@ export function negotiateSsl(socket: net.Socket, writer: Writer): Promise<boolea
       socket.pause();
       const answer = chunk[0];
       if (chunk.length !== 1) {
-        reject(new ProtocolError(
-          `the server sent ${chunk.length - 1} unexpected byte(s) after its SSLRequest answer; ` +
-          'refusing them (they could be injected by a man in the middle, CVE-2021-23222)'));
+        reject(
+          new ProtocolError(
+            `the server sent ${chunk.length - 1} unexpected byte(s) after its SSLRequest answer; ` +
+              'refusing them (they could be injected by a man in the middle, CVE-2021-23222)',
+          ),
+        );
       } else if (answer === 0x53 /* 'S' */) {
         resolve(true);
       } else if (answer === 0x4e /* 'N' */) {

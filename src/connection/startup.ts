@@ -29,18 +29,28 @@ const refusedOverTls = new WeakSet<Error>();
  * See `ReplicationConnection.connect` for the sslmode rules.
  */
 export async function establish(
-  opts: ResolvedConnectionOptions, tuning: ConnectionTuning, signal: AbortSignal | undefined,
+  opts: ResolvedConnectionOptions,
+  tuning: ConnectionTuning,
+  signal: AbortSignal | undefined,
 ): Promise<MessagePump> {
   const mode = effectiveSslMode(opts);
   const cancel = new AbortController();
   const onUserAbort = (): void => cancel.abort(abortReason(signal!, 'connecting'));
   signal?.addEventListener('abort', onUserAbort, { once: true });
   const timeoutMs = opts.connectTimeoutMs;
-  const timer = timeoutMs !== undefined && timeoutMs > 0
-    ? setTimeout(() => cancel.abort(new ConnectTimeoutError(
-      `timed out after ${timeoutMs} ms connecting to the server at ${endpointName(opts)} ` +
-      '(connect_timeout): check that the server is reachable and not overloaded')), timeoutMs)
-    : undefined;
+  const timer =
+    timeoutMs !== undefined && timeoutMs > 0
+      ? setTimeout(
+          () =>
+            cancel.abort(
+              new ConnectTimeoutError(
+                `timed out after ${timeoutMs} ms connecting to the server at ${endpointName(opts)} ` +
+                  '(connect_timeout): check that the server is reachable and not overloaded',
+              ),
+            ),
+          timeoutMs,
+        )
+      : undefined;
 
   const attempt = async (plan: SslPlan): Promise<MessagePump> => {
     const pump = new MessagePump(opts, tuning);
@@ -79,8 +89,7 @@ export async function establish(
       } catch (err) {
         // libpq: with sslmode=prefer, a failed TLS handshake (or a server that refuses the
         // TLS attempt, e.g. `hostnossl` lines) is retried without TLS.
-        if (!(err instanceof TlsError || (err instanceof ServerError && refusedOverTls.has(err))) ||
-          cancel.signal.aborted) throw err;
+        if (!(err instanceof TlsError || (err instanceof ServerError && refusedOverTls.has(err))) || cancel.signal.aborted) throw err;
         return await attempt('plain');
       }
     }
@@ -99,9 +108,14 @@ async function start(pump: MessagePump, plan: SslPlan): Promise<void> {
   let socket: net.Socket = createTransport(o, slabReads ? (chunk) => pump.receive(chunk) : undefined);
   pump.attach(socket, false);
   await new Promise<void>((resolve, reject) => {
-    const onConnect = (): void => { socket.off('error', onError); socket.off('close', onClose); resolve(); };
+    const onConnect = (): void => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      resolve();
+    };
     const onError = (err: Error): void => {
-      socket.off('connect', onConnect); socket.off('close', onClose);
+      socket.off('connect', onConnect);
+      socket.off('close', onClose);
       reject(describeSocketError(err, o, 'connect'));
     };
     const onClose = (): void => reject(pump.closedError ?? new ConnectionClosedError('the connection closed while connecting'));
@@ -135,10 +149,12 @@ async function start(pump: MessagePump, plan: SslPlan): Promise<void> {
   if (!slabReads) socket.on('data', (chunk: Buffer) => pump.receive(chunk));
   socket.resume();
   pump.transition('authenticating');
-  pump.write(fe.startupMessage(pump.writer, {
-    user: o.user,
-    ...(o.applicationName !== undefined ? { applicationName: o.applicationName } : {}),
-  }));
+  pump.write(
+    fe.startupMessage(pump.writer, {
+      user: o.user,
+      ...(o.applicationName !== undefined ? { applicationName: o.applicationName } : {}),
+    }),
+  );
   try {
     await authenticate(pump);
   } catch (err) {

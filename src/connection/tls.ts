@@ -103,9 +103,7 @@ async function readTlsFile(path: string, what: string): Promise<Buffer> {
 export function effectiveSslMode(opts: Pick<ResolvedConnectionOptions, 'sslmode' | 'sslrootcert' | 'params'>): SslMode {
   if (opts.sslrootcert !== 'system' || opts.sslmode === 'verify-full') return opts.sslmode;
   if (opts.params.sslmode !== undefined) {
-    throw new ConfigError(
-      `sslmode=${opts.sslmode} may not be used with sslrootcert=system: use sslmode=verify-full (libpq's rule)`,
-    );
+    throw new ConfigError(`sslmode=${opts.sslmode} may not be used with sslrootcert=system: use sslmode=verify-full (libpq's rule)`);
   }
   return 'verify-full';
 }
@@ -172,10 +170,7 @@ export function checkServerName(host: string, cert: tls.PeerCertificate): TlsErr
  * const secure = tls.connect({ ...options, socket });
  * ```
  */
-export async function buildTlsOptions(
-  opts: ResolvedConnectionOptions,
-  extra: BuildTlsOptionsExtra = {},
-): Promise<tls.ConnectionOptions> {
+export async function buildTlsOptions(opts: ResolvedConnectionOptions, extra: BuildTlsOptionsExtra = {}): Promise<tls.ConnectionOptions> {
   const mode = effectiveSslMode(opts);
   const home = extra.homeDir ?? homedir();
   const defaults = defaultFiles(home);
@@ -236,7 +231,7 @@ export async function buildTlsOptions(
   if (opts.params.sslcertmode !== 'disable' && (await statOrUndefined(certPath)) !== undefined) {
     result.cert = await readTlsFile(certPath, 'client certificate file');
     const keyPath = opts.sslkey !== undefined && opts.sslkey !== '' ? opts.sslkey : defaults.key;
-    if (opts.sslkey !== undefined && opts.sslkey.includes(':')) {
+    if (opts.sslkey?.includes(':')) {
       throw new ConfigError(`sslkey "${opts.sslkey}" looks like an OpenSSL engine reference, which is not supported: give a key file path`);
     }
     const keyStat = await statOrUndefined(keyPath);

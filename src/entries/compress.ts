@@ -16,17 +16,32 @@
  * @module pg-basebackup/compress
  */
 export {
-  algorithmFromFileName, COMPRESSION_ALGORITHMS, COMPRESSION_LEVEL_RANGE, COMPRESSION_SUFFIX, compressedArchiveName,
-  DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION, parseCompressOption, resolveCompression, uncompressedArchiveName,
+  algorithmFromFileName,
+  COMPRESSION_ALGORITHMS,
+  COMPRESSION_LEVEL_RANGE,
+  COMPRESSION_SUFFIX,
+  compressedArchiveName,
+  DEFAULT_COMPRESSION_LEVEL,
+  NO_COMPRESSION,
+  parseCompressOption,
+  resolveCompression,
+  uncompressedArchiveName,
   validateCompressionSpec,
 } from '../compress/spec.js';
 export type {
-  CompressionAlgorithm, CompressionInput, CompressionLocation, CompressionOptions, CompressionSpec,
+  CompressionAlgorithm,
+  CompressionInput,
+  CompressionLocation,
+  CompressionOptions,
+  CompressionSpec,
 } from '../compress/spec.js';
 export { createCompressor, DEFAULT_CHUNK_BYTES, ParallelCompressor, type CompressorOptions } from '../compress/parallel.js';
 export { algorithmOf, decompressorFor, type DecompressorOptions } from '../compress/decompress.js';
 export {
-  compressArchive, compressedOutput, decompressArchive, type CompressedOutputOptions,
+  compressArchive,
+  compressedOutput,
+  decompressArchive,
+  type CompressedOutputOptions,
 } from '../compress/archive.js';
 export { DEFAULT_MAX_THREADS, defaultThreadCount } from '../compress/worker.js';
 export { compressionSupport, type CompressionSupport } from '../compress/backends.js';

@@ -22,8 +22,15 @@
  */
 export { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR, ReplicationConnection, type ConnectionTuning } from '../connection/connection.js';
 export type {
-  ChannelBindingMode, ConnectionEvents, ConnectionOptions, ConnectionState, QueryResult, ReplicationConnectionApi,
-  ResolvedConnectionOptions, ServerNotice, SslMode,
+  ChannelBindingMode,
+  ConnectionEvents,
+  ConnectionOptions,
+  ConnectionState,
+  QueryResult,
+  ReplicationConnectionApi,
+  ResolvedConnectionOptions,
+  ServerNotice,
+  SslMode,
 } from '../connection/types.js';
 export { parseConnectionString } from '../connection/conninfo.js';
 export { resolveConnectionOptions } from '../connection/options.js';

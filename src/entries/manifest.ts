@@ -14,11 +14,19 @@
  */
 export { parseManifest, type ManifestParseOptions } from '../manifest/parse.js';
 export {
-  buildManifest, ManifestBuilder, type ManifestBuildFile, type ManifestBuildInput, type ManifestBuildOptions,
+  buildManifest,
+  ManifestBuilder,
+  type ManifestBuildFile,
+  type ManifestBuildInput,
+  type ManifestBuildOptions,
 } from '../manifest/build.js';
 export type { BackupManifest, ManifestFile, ManifestWalRange } from '../manifest/types.js';
 export {
-  CHECKSUM_LENGTHS, createChecksum, MANIFEST_FILE_CHECKSUM_ALGORITHMS, parseChecksumAlgorithm, type ChecksumContext,
+  CHECKSUM_LENGTHS,
+  createChecksum,
+  MANIFEST_FILE_CHECKSUM_ALGORITHMS,
+  parseChecksumAlgorithm,
+  type ChecksumContext,
   type ManifestFileChecksumAlgorithm,
 } from '../manifest/checksum.js';
 export { crc32c } from '../manifest/crc32c.js';

@@ -16,14 +16,22 @@
  * @module pg-basebackup/recovery
  */
 export {
-  buildPrimaryConninfo, recoveryConfigContents, STANDBY_SIGNAL_FILE, type PrimaryConninfoOptions,
+  buildPrimaryConninfo,
+  recoveryConfigContents,
+  STANDBY_SIGNAL_FILE,
+  type PrimaryConninfoOptions,
 } from '../recovery/standby.js';
 export { defaultPgbbCommand } from '../recovery/restore.js';
 export { findArchivedWal, walFileKind } from '../recovery/restore-wal.js';
 export { preflightRestore, type PreflightOptions, type PreflightResult, type TimelineStep } from '../recovery/preflight.js';
 export { RecoveryTargetFinder, type TargetResolution } from '../recovery/wal-targets.js';
 export {
-  parseTargetTime, parseTargetTimeline, parseTargetXid, RECOVERY_SIGNAL_FILE, recoveryAutoConf, restoreCommandLine,
+  parseTargetTime,
+  parseTargetTimeline,
+  parseTargetXid,
+  RECOVERY_SIGNAL_FILE,
+  recoveryAutoConf,
+  restoreCommandLine,
   type RecoverySettings,
 } from '../recovery/recovery-settings.js';
 export type { CheckedSegment } from '../recovery/segment-check.js';

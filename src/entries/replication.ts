@@ -22,10 +22,23 @@
  */
 export type { ReplicationConnection } from '../connection/connection.js';
 export {
-  createReplicationSlot, dropReplicationSlot, identifySystem, parseTimelineHistory, readReplicationSlot, show,
-  timelineHistory, uploadManifest, type UploadManifestOptions,
+  createReplicationSlot,
+  dropReplicationSlot,
+  identifySystem,
+  parseTimelineHistory,
+  readReplicationSlot,
+  show,
+  timelineHistory,
+  uploadManifest,
+  type UploadManifestOptions,
 } from '../replication/commands.js';
 export type {
-  CommandOptions, CreatedReplicationSlot, CreateReplicationSlotOptions, DropReplicationSlotOptions, IdentifySystemResult,
-  ReplicationSlotInfo, TimelineHistory, TimelineHistoryEntry,
+  CommandOptions,
+  CreatedReplicationSlot,
+  CreateReplicationSlotOptions,
+  DropReplicationSlotOptions,
+  IdentifySystemResult,
+  ReplicationSlotInfo,
+  TimelineHistory,
+  TimelineHistoryEntry,
 } from '../replication/types.js';

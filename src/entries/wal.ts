@@ -32,9 +32,21 @@ export { findStreamingStart } from '../wal/resume.js';
 export type { FindStreamingStartOptions, StreamingStart, WalDirectoryEntry } from '../wal/resume.js';
 export type { FeedbackOptions, StatusUpdateValues } from '../wal/feedback.js';
 export {
-  DEFAULT_WAL_SEGMENT_SIZE, isSegmentFileName, isValidWalSegmentSize, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE,
-  parseSegmentFileName, parseWalSegmentSize, segmentFileName, segmentFileNameForLsn, segmentNumber, segmentOffset,
-  segmentStartLsn, segmentStartOf, timelineHistoryFileName, type ParsedSegmentName,
+  DEFAULT_WAL_SEGMENT_SIZE,
+  isSegmentFileName,
+  isValidWalSegmentSize,
+  MAX_WAL_SEGMENT_SIZE,
+  MIN_WAL_SEGMENT_SIZE,
+  parseSegmentFileName,
+  parseWalSegmentSize,
+  segmentFileName,
+  segmentFileNameForLsn,
+  segmentNumber,
+  segmentOffset,
+  segmentStartLsn,
+  segmentStartOf,
+  timelineHistoryFileName,
+  type ParsedSegmentName,
 } from '../wal/segments.js';
 export { compareLsn, INVALID_LSN, isLsnText, lsn, lsnAdd, lsnDiff, lsnSubtract } from '../lsn.js';
 export { isRetryable } from '../archive/receive.js';

@@ -52,8 +52,10 @@ export interface ManifestBuildFile {
 export function formatManifestTime(time: Date | number): string {
   const d = typeof time === 'number' ? new Date(time * 1000) : time;
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} GMT`;
+  return (
+    `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ` +
+    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} GMT`
+  );
 }
 
 /**
@@ -66,13 +68,27 @@ export function escapeManifestString(s: string): string {
     const ch = s[i]!;
     const c = ch.charCodeAt(0);
     switch (ch) {
-      case '"': out += '\\"'; break;
-      case '\\': out += '\\\\'; break;
-      case '\b': out += '\\b'; break;
-      case '\f': out += '\\f'; break;
-      case '\n': out += '\\n'; break;
-      case '\r': out += '\\r'; break;
-      case '\t': out += '\\t'; break;
+      case '"':
+        out += '\\"';
+        break;
+      case '\\':
+        out += '\\\\';
+        break;
+      case '\b':
+        out += '\\b';
+        break;
+      case '\f':
+        out += '\\f';
+        break;
+      case '\n':
+        out += '\\n';
+        break;
+      case '\r':
+        out += '\\r';
+        break;
+      case '\t':
+        out += '\\t';
+        break;
       default:
         out += c < 0x20 ? `\\u${c.toString(16).padStart(4, '0')}` : ch;
     }
@@ -115,9 +131,11 @@ export class ManifestBuilder {
     if (this.state !== 'new') throw new StateError('ManifestBuilder.start() called twice');
     this.state = 'files';
     const o = this.options;
-    return this.emit(o.version === 2
-      ? `{ "PostgreSQL-Backup-Manifest-Version": 2,\n"System-Identifier": ${o.systemIdentifier!.toString()},\n"Files": [`
-      : `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [`);
+    return this.emit(
+      o.version === 2
+        ? `{ "PostgreSQL-Backup-Manifest-Version": 2,\n"System-Identifier": ${o.systemIdentifier!.toString()},\n"Files": [`
+        : `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [`,
+    );
   }
 
   /** One file line. Throws {@link StateError} for a path given twice. */
@@ -154,8 +172,9 @@ export class ManifestBuilder {
     this.state = 'done';
     const padded = this.options.paddedLsn ?? false;
     const fmt = (l: bigint) => formatLsn(l, { padded });
-    const ranges = walRanges.map((r) =>
-      `{ "Timeline": ${r.timeline}, "Start-LSN": "${fmt(r.startLsn)}", "End-LSN": "${fmt(r.endLsn)}" }`).join(',\n');
+    const ranges = walRanges
+      .map((r) => `{ "Timeline": ${r.timeline}, "Start-LSN": "${fmt(r.startLsn)}", "End-LSN": "${fmt(r.endLsn)}" }`)
+      .join(',\n');
     const body = this.emit(`\n],\n"WAL-Ranges": [\n${ranges}\n],\n`);
     const checksum = this.hash.digest('hex');
     // The checksum line is not part of what it covers.

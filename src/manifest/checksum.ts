@@ -10,12 +10,23 @@ import { CRC32C_INIT, crc32cFinal, crc32cUpdate } from './crc32c.js';
 export type ManifestFileChecksumAlgorithm = 'NONE' | 'CRC32C' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512';
 
 /** Every algorithm, in PostgreSQL's order. */
-export const MANIFEST_FILE_CHECKSUM_ALGORITHMS: readonly ManifestFileChecksumAlgorithm[] =
-  ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'];
+export const MANIFEST_FILE_CHECKSUM_ALGORITHMS: readonly ManifestFileChecksumAlgorithm[] = [
+  'NONE',
+  'CRC32C',
+  'SHA224',
+  'SHA256',
+  'SHA384',
+  'SHA512',
+];
 
 /** Digest length in bytes of each algorithm (0 for NONE). */
 export const CHECKSUM_LENGTHS: Readonly<Record<ManifestFileChecksumAlgorithm, number>> = {
-  NONE: 0, CRC32C: 4, SHA224: 28, SHA256: 32, SHA384: 48, SHA512: 64,
+  NONE: 0,
+  CRC32C: 4,
+  SHA224: 28,
+  SHA256: 32,
+  SHA384: 48,
+  SHA512: 64,
 };
 
 /**
@@ -28,8 +39,7 @@ export const CHECKSUM_LENGTHS: Readonly<Record<ManifestFileChecksumAlgorithm, nu
  */
 export function parseChecksumAlgorithm(name: string): ManifestFileChecksumAlgorithm | undefined {
   const upper = name.toUpperCase();
-  return (MANIFEST_FILE_CHECKSUM_ALGORITHMS as readonly string[]).includes(upper)
-    ? upper as ManifestFileChecksumAlgorithm : undefined;
+  return (MANIFEST_FILE_CHECKSUM_ALGORITHMS as readonly string[]).includes(upper) ? (upper as ManifestFileChecksumAlgorithm) : undefined;
 }
 
 /** An incremental checksum: feed bytes with {@link ChecksumContext.update}, then take the digest once. */
@@ -106,8 +116,11 @@ class NoneContext implements ChecksumContext {
  */
 export function createChecksum(algorithm: ManifestFileChecksumAlgorithm): ChecksumContext {
   switch (algorithm) {
-    case 'NONE': return new NoneContext();
-    case 'CRC32C': return new CrcContext();
-    default: return new HashContext(algorithm);
+    case 'NONE':
+      return new NoneContext();
+    case 'CRC32C':
+      return new CrcContext();
+    default:
+      return new HashContext(algorithm);
   }
 }

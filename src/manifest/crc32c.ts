@@ -93,9 +93,15 @@ export function crc32cUpdateJs(crc: number, data: Uint8Array, start = 0, end = d
     for (let j = 0; j < w.length; j += 2) {
       const lo = c ^ w[j]!;
       const hi = w[j + 1]!;
-      c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^
-        t[1024 + (lo >>> 24)]! ^ t[768 + (hi & 0xff)]! ^ t[512 + ((hi >>> 8) & 0xff)]! ^
-        t[256 + ((hi >>> 16) & 0xff)]! ^ t[hi >>> 24]!;
+      c =
+        t[1792 + (lo & 0xff)]! ^
+        t[1536 + ((lo >>> 8) & 0xff)]! ^
+        t[1280 + ((lo >>> 16) & 0xff)]! ^
+        t[1024 + (lo >>> 24)]! ^
+        t[768 + (hi & 0xff)]! ^
+        t[512 + ((hi >>> 8) & 0xff)]! ^
+        t[256 + ((hi >>> 16) & 0xff)]! ^
+        t[hi >>> 24]!;
     }
     i += pairs * 8;
   }
@@ -103,8 +109,14 @@ export function crc32cUpdateJs(crc: number, data: Uint8Array, start = 0, end = d
   const stop8 = end - ((end - i) & 7);
   while (i < stop8) {
     const lo = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
-    c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^
-      t[1024 + (lo >>> 24)]! ^ t[768 + data[i + 4]!]! ^ t[512 + data[i + 5]!]! ^ t[256 + data[i + 6]!]! ^
+    c =
+      t[1792 + (lo & 0xff)]! ^
+      t[1536 + ((lo >>> 8) & 0xff)]! ^
+      t[1280 + ((lo >>> 16) & 0xff)]! ^
+      t[1024 + (lo >>> 24)]! ^
+      t[768 + data[i + 4]!]! ^
+      t[512 + data[i + 5]!]! ^
+      t[256 + data[i + 6]!]! ^
       t[data[i + 7]!]!;
     i += 8;
   }

@@ -20,7 +20,10 @@ export interface JsonEventHandler {
 /** Thrown for malformed JSON; the caller wraps it with context. */
 export class JsonSyntaxError extends Error {
   override name = 'JsonSyntaxError';
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(message);
   }
 }
@@ -226,7 +229,8 @@ export class JsonEvents {
   }
 
   private valueToken(text: string, kind: 'string' | 'number' | 'literal', at: number): void {
-    if (this.expect !== 'value' && this.expect !== 'value-or-close') this.unexpected(kind === 'string' ? 'a string' : JSON.stringify(text), at);
+    if (this.expect !== 'value' && this.expect !== 'value-or-close')
+      this.unexpected(kind === 'string' ? 'a string' : JSON.stringify(text), at);
     this.handler.scalar(text, kind);
     this.afterValue();
   }
@@ -237,8 +241,13 @@ export class JsonEvents {
 
   private unexpected(what: string, at: number): never {
     const wanted: Record<Expect, string> = {
-      value: 'a value', 'value-or-close': 'a value or "]"', 'key-or-close': 'a string or "}"', key: 'a string',
-      colon: '":"', 'comma-or-close': '"," or a closing bracket', eof: 'the end of input',
+      value: 'a value',
+      'value-or-close': 'a value or "]"',
+      'key-or-close': 'a string or "}"',
+      key: 'a string',
+      colon: '":"',
+      'comma-or-close': '"," or a closing bracket',
+      eof: 'the end of input',
     };
     this.fail(`expected ${wanted[this.expect]} but found ${what} at character ${this.base + at}`, this.base + at);
   }

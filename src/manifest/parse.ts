@@ -14,9 +14,21 @@ import { JsonEvents, JsonSyntaxError, type JsonEventHandler } from './json-event
 import type { BackupManifest, ManifestFile, ManifestWalRange } from './types.js';
 
 type State =
-  | 'toplevel-start' | 'toplevel-field' | 'version-value' | 'sysid-value' | 'files-start' | 'files-next'
-  | 'file-field' | 'file-value' | 'wal-start' | 'wal-next' | 'wal-field' | 'wal-value' | 'checksum-value'
-  | 'toplevel-end' | 'eof';
+  | 'toplevel-start'
+  | 'toplevel-field'
+  | 'version-value'
+  | 'sysid-value'
+  | 'files-start'
+  | 'files-next'
+  | 'file-field'
+  | 'file-value'
+  | 'wal-start'
+  | 'wal-next'
+  | 'wal-field'
+  | 'wal-value'
+  | 'checksum-value'
+  | 'toplevel-end'
+  | 'eof';
 
 const FILE_FIELDS = ['Path', 'Encoded-Path', 'Size', 'Last-Modified', 'Checksum-Algorithm', 'Checksum'] as const;
 type FileField = (typeof FILE_FIELDS)[number];
@@ -230,7 +242,8 @@ export class ManifestParser {
     if (this.verify && actual !== expected.toLowerCase()) {
       throw new ManifestError(
         `manifest checksum mismatch: the manifest says ${expected.toLowerCase()} but its contents hash to ${actual}; ` +
-        'the manifest was changed or damaged after the backup was taken');
+          'the manifest was changed or damaged after the backup was taken',
+      );
     }
   }
 
@@ -376,7 +389,10 @@ export class ManifestParser {
     if (!HEX_RE.test(checksum)) throw new ManifestError(`invalid checksum for file "${path}": "${checksum}"`);
     if (this.files.has(path)) throw new ManifestError(`duplicate path name in backup manifest: "${path}"`);
     const entry: ManifestFile = {
-      path, size: Number(f.Size), lastModified: f['Last-Modified'] ?? '', checksumAlgorithm: algorithm,
+      path,
+      size: Number(f.Size),
+      lastModified: f['Last-Modified'] ?? '',
+      checksumAlgorithm: algorithm,
       checksum: checksum.toLowerCase(),
     };
     if (rawPath !== undefined) entry.encodedPath = rawPath;
@@ -394,7 +410,9 @@ export class ManifestParser {
     if (!isLsnText(w['Start-LSN'])) throw this.error('could not parse start LSN');
     if (!isLsnText(w['End-LSN'])) throw this.error('could not parse end LSN');
     this.walRanges.push({
-      timeline: Number(w.Timeline), startLsn: parseLsn(w['Start-LSN']), endLsn: parseLsn(w['End-LSN']),
+      timeline: Number(w.Timeline),
+      startLsn: parseLsn(w['Start-LSN']),
+      endLsn: parseLsn(w['End-LSN']),
     });
   }
 }

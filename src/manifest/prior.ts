@@ -19,7 +19,10 @@ export async function readPriorManifest(source: Buffer | string): Promise<Buffer
   try {
     return await readFile(source);
   } catch (err) {
-    throw new ConfigError(`cannot read the prior backup's manifest ${JSON.stringify(source)} for the incremental backup ` +
-      `(${(err as NodeJS.ErrnoException).code ?? String(err)}): give the path of its backup_manifest file`, { cause: err });
+    throw new ConfigError(
+      `cannot read the prior backup's manifest ${JSON.stringify(source)} for the incremental backup ` +
+        `(${(err as NodeJS.ErrnoException).code ?? String(err)}): give the path of its backup_manifest file`,
+      { cause: err },
+    );
   }
 }

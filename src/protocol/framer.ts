@@ -70,7 +70,8 @@ export class Framer {
       if (left === 0) return undefined;
       if (left < 5) return `${left} byte(s) of a message header at stream offset ${this.streamOffset + pos}`;
       const type = this.byteAt(pos);
-      const length = ((this.byteAt(pos + 1) << 24) | (this.byteAt(pos + 2) << 16) | (this.byteAt(pos + 3) << 8) | this.byteAt(pos + 4)) >>> 0;
+      const length =
+        ((this.byteAt(pos + 1) << 24) | (this.byteAt(pos + 2) << 16) | (this.byteAt(pos + 3) << 8) | this.byteAt(pos + 4)) >>> 0;
       if (length < 4 || left < 1 + length) {
         return `${left} of the ${1 + length} bytes of a message of type ${describeTypeByte(type)} at stream offset ${this.streamOffset + pos}`;
       }
@@ -126,7 +127,8 @@ export class Framer {
     if (length < 4 || length > MAX_MESSAGE_LENGTH) {
       throw new ProtocolError(
         `invalid length ${length} for a message of type ${describeTypeByte(type)} at stream offset ` +
-        `${this.streamOffset}: the length must be between 4 and ${MAX_MESSAGE_LENGTH}`);
+          `${this.streamOffset}: the length must be between 4 and ${MAX_MESSAGE_LENGTH}`,
+      );
     }
     const total = 1 + length;
     if (this.available < total) return null;

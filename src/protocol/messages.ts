@@ -25,14 +25,36 @@ export interface AuthenticationMessage {
   mechanisms?: string[];
   data?: Buffer;
 }
-export interface ParameterStatusMessage { type: 'ParameterStatus'; name: string; value: string }
-export interface BackendKeyDataMessage { type: 'BackendKeyData'; processId: number; secretKey: Buffer }
-export interface ReadyForQueryMessage { type: 'ReadyForQuery'; status: 'I' | 'T' | 'E' }
-export interface RowDescriptionMessage { type: 'RowDescription'; columns: ColumnDescription[] }
+export interface ParameterStatusMessage {
+  type: 'ParameterStatus';
+  name: string;
+  value: string;
+}
+export interface BackendKeyDataMessage {
+  type: 'BackendKeyData';
+  processId: number;
+  secretKey: Buffer;
+}
+export interface ReadyForQueryMessage {
+  type: 'ReadyForQuery';
+  status: 'I' | 'T' | 'E';
+}
+export interface RowDescriptionMessage {
+  type: 'RowDescription';
+  columns: ColumnDescription[];
+}
 /** Text-format values; `null` for SQL NULL. */
-export interface DataRowMessage { type: 'DataRow'; values: (string | null)[] }
-export interface CommandCompleteMessage { type: 'CommandComplete'; tag: string }
-export interface EmptyQueryResponseMessage { type: 'EmptyQueryResponse' }
+export interface DataRowMessage {
+  type: 'DataRow';
+  values: (string | null)[];
+}
+export interface CommandCompleteMessage {
+  type: 'CommandComplete';
+  tag: string;
+}
+export interface EmptyQueryResponseMessage {
+  type: 'EmptyQueryResponse';
+}
 export interface CopyResponseMessage {
   type: 'CopyInResponse' | 'CopyOutResponse' | 'CopyBothResponse';
   /** 0 text, 1 binary. */
@@ -40,16 +62,32 @@ export interface CopyResponseMessage {
   columnFormats: number[];
 }
 /** `payload` is a view into the received bytes; copy it if you keep it for long. */
-export interface CopyDataMessage { type: 'CopyData'; payload: Buffer }
-export interface CopyDoneMessage { type: 'CopyDone' }
-export interface ErrorResponseMessage { type: 'ErrorResponse'; fields: ServerMessageFields }
-export interface NoticeResponseMessage { type: 'NoticeResponse'; fields: ServerMessageFields }
+export interface CopyDataMessage {
+  type: 'CopyData';
+  payload: Buffer;
+}
+export interface CopyDoneMessage {
+  type: 'CopyDone';
+}
+export interface ErrorResponseMessage {
+  type: 'ErrorResponse';
+  fields: ServerMessageFields;
+}
+export interface NoticeResponseMessage {
+  type: 'NoticeResponse';
+  fields: ServerMessageFields;
+}
 export interface NegotiateProtocolVersionMessage {
   type: 'NegotiateProtocolVersion';
   newestMinor: number;
   unrecognized: string[];
 }
-export interface NotificationResponseMessage { type: 'NotificationResponse'; processId: number; channel: string; payload: string }
+export interface NotificationResponseMessage {
+  type: 'NotificationResponse';
+  processId: number;
+  channel: string;
+  payload: string;
+}
 
 /** Every message the server can send us. */
 export type BackendMessage =

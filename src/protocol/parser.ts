@@ -115,8 +115,7 @@ function parseCopyResponse(r: Reader, type: 'CopyInResponse' | 'CopyOutResponse'
   return { type, format, columnFormats };
 }
 
-const MESSAGE_NAMES = new Map<number, string>(
-  Object.entries(Backend).map(([name, byte]) => [byte, name]));
+const MESSAGE_NAMES = new Map<number, string>(Object.entries(Backend).map(([name, byte]) => [byte, name]));
 
 /**
  * Turn one framed message into its typed form.

@@ -15,7 +15,10 @@ export class Reader {
    * @param buffer the message body (a view; never copied)
    * @param what the message name used in error messages, e.g. `'ErrorResponse'`
    */
-  constructor(readonly buffer: Buffer, readonly what = 'message') {}
+  constructor(
+    readonly buffer: Buffer,
+    readonly what = 'message',
+  ) {}
 
   /** Bytes left to read. */
   get remaining(): number {
@@ -24,8 +27,7 @@ export class Reader {
 
   private need(n: number): void {
     if (this.offset + n > this.buffer.length) {
-      throw new ProtocolError(
-        `truncated ${this.what}: needed ${n} more byte(s) at offset ${this.offset} of ${this.buffer.length}`);
+      throw new ProtocolError(`truncated ${this.what}: needed ${n} more byte(s) at offset ${this.offset} of ${this.buffer.length}`);
     }
   }
 

@@ -139,7 +139,8 @@ export async function inspectBackup(dirIn: string): Promise<BackupSource> {
     const map = mapText === undefined ? [] : parseTablespaceMap(mapText);
     for (const ts of tablespaces) {
       const entry = map.find((m) => m.oid === ts.oid);
-      if (!entry) throw new ConfigError(`the backup has tablespace archive ${ts.path} but its tablespace_map does not list tablespace ${ts.oid}`);
+      if (!entry)
+        throw new ConfigError(`the backup has tablespace archive ${ts.path} but its tablespace_map does not list tablespace ${ts.oid}`);
       ts.location = entry.location;
     }
   }
@@ -148,11 +149,21 @@ export async function inspectBackup(dirIn: string): Promise<BackupSource> {
   }
   const label = parseBackupLabel(labelText, 'backup_label');
   if (label.incrementalFromLsn !== undefined) {
-    throw new ConfigError(`the backup ${dir} is incremental: combine it with the backups it depends on first (pgbb combine FULL ... INCREMENTAL -o DIR), then restore the result`);
+    throw new ConfigError(
+      `the backup ${dir} is incremental: combine it with the backups it depends on first (pgbb combine FULL ... INCREMENTAL -o DIR), then restore the result`,
+    );
   }
   const range = manifest?.walRanges.find((r) => r.timeline === label.startTimeline) ?? manifest?.walRanges[0];
   return {
-    dir, format, baseArchive, walArchive, tablespaces, label, manifest,
-    endLsn: manifest ? manifest.walRanges.reduce<Lsn | undefined>((m, r) => (m === undefined || r.endLsn > m ? r.endLsn : m), range?.endLsn) : undefined,
+    dir,
+    format,
+    baseArchive,
+    walArchive,
+    tablespaces,
+    label,
+    manifest,
+    endLsn: manifest
+      ? manifest.walRanges.reduce<Lsn | undefined>((m, r) => (m === undefined || r.endLsn > m ? r.endLsn : m), range?.endLsn)
+      : undefined,
   };
 }

@@ -70,7 +70,9 @@ export class RestoreLayout {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(`could not create ${what}`, path, err);
       this.#emptied.push(path);
-      await chmod(path, DIR_MODE).catch((e: unknown) => { throw ioError(`could not change the mode of ${what}`, path, e); });
+      await chmod(path, DIR_MODE).catch((e: unknown) => {
+        throw ioError(`could not change the mode of ${what}`, path, e);
+      });
     }
   }
 
@@ -183,11 +185,15 @@ export class RestoreLayout {
       this.#signal?.throwIfAborted();
       const r = rel === '' ? n : `${rel}/${n}`;
       const p = join(src, r);
-      const st = await lstat(p).catch((err: unknown) => { throw ioError('could not stat', p, err); });
+      const st = await lstat(p).catch((err: unknown) => {
+        throw ioError('could not stat', p, err);
+      });
       if (st.isSymbolicLink()) {
         const dest = route(r, 'symlink');
         if (dest === undefined) continue;
-        const real = await stat(p).catch((err: unknown) => { throw ioError('could not follow', p, err); });
+        const real = await stat(p).catch((err: unknown) => {
+          throw ioError('could not follow', p, err);
+        });
         if (real.isDirectory()) await this.#copyInto(p, dest);
         else await this.#copyFile(p, dest);
       } else if (st.isDirectory()) {
@@ -216,7 +222,11 @@ export class RestoreLayout {
       await chmod(dest, FILE_MODE);
       if (!this.#noSync) {
         const h = await open(dest, 'r+');
-        try { await h.sync(); } finally { await h.close(); }
+        try {
+          await h.sync();
+        } finally {
+          await h.close();
+        }
       }
       this.#bytes += (await stat(dest)).size;
       this.#files++;
@@ -232,9 +242,16 @@ export class RestoreLayout {
       const entries = await readdir(d, { withFileTypes: true });
       for (const e of entries) if (e.isDirectory()) await walk(join(d, e.name));
       const h = await open(d, 'r');
-      try { await h.sync(); } finally { await h.close(); }
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
     };
-    for (const r of roots) await walk(r).catch((err: unknown) => { throw ioError('could not sync directory', r, err); });
+    for (const r of roots)
+      await walk(r).catch((err: unknown) => {
+        throw ioError('could not sync directory', r, err);
+      });
   }
 }
 

@@ -74,7 +74,9 @@ export interface PreflightResult {
  */
 export async function preflightRestore(o: PreflightOptions): Promise<PreflightResult> {
   const { targetTimeline, path } = await timelinePath(o.archiveDir, o.timeline, o.startLsn, o.targetTimeline ?? 'latest');
-  const finder = o.target ? new RecoveryTargetFinder(o.target, { consistentAt: o.endLsn, inclusive: o.inclusive ?? true, major: o.major }) : undefined;
+  const finder = o.target
+    ? new RecoveryTargetFinder(o.target, { consistentAt: o.endLsn, inclusive: o.inclusive ?? true, major: o.major })
+    : undefined;
   const checker = new WalRangeChecker({
     timeline: targetTimeline,
     startLsn: o.startLsn,
@@ -123,20 +125,29 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
     const failedSeg = segmentNumber(endOfWal, o.segmentSize);
     const next = segmentFileName(timelineOfSegment(path, failedSeg + 1n, o.segmentSize), failedSeg + 1n, o.segmentSize);
     if (await findArchivedWal(o.archiveDir, next)) {
-      throw new WalArchiveError(`the WAL archive is damaged at ${formatLsn(endOfWal)} (${lastName}), before ${next}: ${checked.error ?? 'unreadable'}`);
+      throw new WalArchiveError(
+        `the WAL archive is damaged at ${formatLsn(endOfWal)} (${lastName}), before ${next}: ${checked.error ?? 'unreadable'}`,
+      );
     }
   }
-  if (endOfWal < o.endLsn && !(finder?.found)) {
-    throw new ConfigError(`the WAL archive does not reach the end of the backup (${formatLsn(o.endLsn)}): ` +
-      (missing ? `${missing} is missing` : `the WAL ends at ${formatLsn(endOfWal)}`) +
-      '. Restore with the WAL included in the backup (-X stream or fetch), or point --wal-archive at the archive that holds it.');
+  if (endOfWal < o.endLsn && !finder?.found) {
+    throw new ConfigError(
+      `the WAL archive does not reach the end of the backup (${formatLsn(o.endLsn)}): ` +
+        (missing ? `${missing} is missing` : `the WAL ends at ${formatLsn(endOfWal)}`) +
+        '. Restore with the WAL included in the backup (-X stream or fetch), or point --wal-archive at the archive that holds it.',
+    );
   }
   const resolution: TargetResolution = finder
     ? finder.resolve({ lsn: endOfWal, missing })
     : { reached: true, lsn: endOfWal, detail: `the end of the archive${missing ? ` (${missing} is the first segment it lacks)` : ''}` };
   if (!resolution.reached) throw new ConfigError(`the recovery target cannot be reached: ${resolution.why}`);
   return {
-    targetTimeline, path, resolution, endOfWal, missingSegment: missing, segmentsRead,
+    targetTimeline,
+    path,
+    resolution,
+    endOfWal,
+    missingSegment: missing,
+    segmentsRead,
     lastCommit: finder?.lastCommit,
   };
 }
@@ -152,7 +163,12 @@ export function timelineOfSegment(path: readonly TimelineStep[], segno: bigint, 
  * The timeline to recover to and the path to it from `fromTimeline`, from the archive's `.history` files
  * (recovery reads the same files through restore_command).
  */
-export async function timelinePath(archiveDir: string, fromTimeline: number, startLsn: Lsn, wanted: TargetTimeline): Promise<{ targetTimeline: number; path: TimelineStep[] }> {
+export async function timelinePath(
+  archiveDir: string,
+  fromTimeline: number,
+  startLsn: Lsn,
+  wanted: TargetTimeline,
+): Promise<{ targetTimeline: number; path: TimelineStep[] }> {
   const histories = new Map<number, TimelineStep[]>();
   const load = async (tli: number): Promise<TimelineStep[] | undefined> => {
     if (tli === 1) return [{ timeline: 1, beginLsn: 0n as Lsn }];
@@ -170,7 +186,10 @@ export async function timelinePath(archiveDir: string, fromTimeline: number, sta
     try {
       entries = parseTimelineHistory(text);
     } catch (err) {
-      throw new WalArchiveError(`${found.path} is not a timeline history file: ${(err as Error).message}`, { cause: err, path: found.path });
+      throw new WalArchiveError(`${found.path} is not a timeline history file: ${(err as Error).message}`, {
+        cause: err,
+        path: found.path,
+      });
     }
     const steps: TimelineStep[] = [];
     let begin = 0n as Lsn;
@@ -200,8 +219,11 @@ export async function timelinePath(archiveDir: string, fromTimeline: number, sta
     } catch (err) {
       throw new WalArchiveError(`cannot read the WAL archive ${archiveDir}: ${(err as Error).message}`, { cause: err, path: archiveDir });
     }
-    const tlis = names.map((n) => /^([0-9A-F]{8})\.history/.exec(n)?.[1]).filter((x): x is string => x !== undefined)
-      .map((h) => Number.parseInt(h, 16)).sort((a, b) => a - b);
+    const tlis = names
+      .map((n) => /^([0-9A-F]{8})\.history/.exec(n)?.[1])
+      .filter((x): x is string => x !== undefined)
+      .map((h) => Number.parseInt(h, 16))
+      .sort((a, b) => a - b);
     for (const t of tlis) {
       if (t <= target) continue;
       const steps = await load(t);
@@ -211,7 +233,9 @@ export async function timelinePath(archiveDir: string, fromTimeline: number, sta
   const steps = await load(target);
   if (!steps) throw new ConfigError(`timeline ${target} has no history file (${timelineHistoryFileName(target)}) in the WAL archive`);
   if (!descends(steps)) {
-    throw new ConfigError(`timeline ${target} did not branch from the backup's timeline ${fromTimeline} after the backup's start (${formatLsn(startLsn)})`);
+    throw new ConfigError(
+      `timeline ${target} did not branch from the backup's timeline ${fromTimeline} after the backup's start (${formatLsn(startLsn)})`,
+    );
   }
   const from = steps.findIndex((s) => s.timeline === fromTimeline);
   const path = steps.slice(from).map((s, i) => (i === 0 ? { timeline: s.timeline, beginLsn: 0n as Lsn } : s));
@@ -221,5 +245,9 @@ export async function timelinePath(archiveDir: string, fromTimeline: number, sta
 /** The archive's newest segment name on any timeline (for messages). */
 export async function newestArchivedSegment(archiveDir: string): Promise<string | undefined> {
   const names = await readdir(archiveDir).catch(() => [] as string[]);
-  return names.map((n) => n.slice(0, 24)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().at(-1);
+  return names
+    .map((n) => n.slice(0, 24))
+    .filter((n) => /^[0-9A-F]{24}$/.test(n))
+    .sort()
+    .at(-1);
 }

@@ -31,7 +31,8 @@ export interface RecoverySettings {
 }
 
 /** Settings a restore replaces: recovery and replication settings of the server the backup came from. */
-const STALE_SETTING = /^\s*(restore_command|recovery_target\w*|primary_conninfo|primary_slot_name|recovery_end_command|archive_cleanup_command|recovery_min_apply_delay)\s*(=|\s)/i;
+const STALE_SETTING =
+  /^\s*(restore_command|recovery_target\w*|primary_conninfo|primary_slot_name|recovery_end_command|archive_cleanup_command|recovery_min_apply_delay)\s*(=|\s)/i;
 
 /**
  * Quote a word for the POSIX shell that runs `restore_command` (`/bin/sh -c`): single quotes, a `'`
@@ -61,11 +62,21 @@ function targetLines(s: RecoverySettings): string[] {
   const lines: string[] = [];
   if (t) {
     switch (t.kind) {
-      case 'lsn': lines.push(`recovery_target_lsn = ${escapeConfValue(formatLsn(t.lsn))}`); break;
-      case 'name': lines.push(`recovery_target_name = ${escapeConfValue(t.name)}`); break;
-      case 'time': lines.push(`recovery_target_time = ${escapeConfValue(isoMicroseconds(t.time, t.microsecond ?? 0))}`); break;
-      case 'xid': lines.push(`recovery_target_xid = ${escapeConfValue(String(t.xid))}`); break;
-      case 'immediate': lines.push(`recovery_target = 'immediate'`); break;
+      case 'lsn':
+        lines.push(`recovery_target_lsn = ${escapeConfValue(formatLsn(t.lsn))}`);
+        break;
+      case 'name':
+        lines.push(`recovery_target_name = ${escapeConfValue(t.name)}`);
+        break;
+      case 'time':
+        lines.push(`recovery_target_time = ${escapeConfValue(isoMicroseconds(t.time, t.microsecond ?? 0))}`);
+        break;
+      case 'xid':
+        lines.push(`recovery_target_xid = ${escapeConfValue(String(t.xid))}`);
+        break;
+      case 'immediate':
+        lines.push(`recovery_target = 'immediate'`);
+        break;
     }
     if (s.exclusive && t.kind !== 'immediate' && t.kind !== 'name') lines.push(`recovery_target_inclusive = false`);
     if (s.targetAction) lines.push(`recovery_target_action = ${escapeConfValue(s.targetAction)}`);
@@ -79,7 +90,10 @@ function targetLines(s: RecoverySettings): string[] {
  * check refuses zone abbreviations such as `Z`, which are not loaded when settings are read).
  */
 export function isoMicroseconds(time: Date, microsecond: number): string {
-  return time.toISOString().replace('T', ' ').replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(microsecond).padStart(3, '0')}+00`);
+  return time
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${String(microsecond).padStart(3, '0')}+00`);
 }
 
 /**
@@ -104,15 +118,17 @@ export function recoveryAutoConf(previous: string, s: RecoverySettings | undefin
 export function parseTargetTime(text: string): { time: Date; microsecond: number } {
   const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(text.trim());
   if (!m) {
-    throw new ConfigError(`invalid target time "${text}": give a timestamp with its time zone, e.g. "2026-01-31 12:00:00+00" or "2026-01-31T12:00:00Z"`);
+    throw new ConfigError(
+      `invalid target time "${text}": give a timestamp with its time zone, e.g. "2026-01-31 12:00:00+00" or "2026-01-31T12:00:00Z"`,
+    );
   }
   let zone = m[3]!.toUpperCase();
   if (zone !== 'Z') zone = zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
   const frac = /\.(\d+)$/.exec(m[2]!)?.[1] ?? '';
   if (frac.length > 6) throw new ConfigError(`invalid target time "${text}": at most 6 fractional digits (microseconds)`);
-  const d = new Date(`${m[1]!}T${m[2]!.replace(/\.\d+$/, '')}.${(frac + '000').slice(0, 3)}${zone}`);
+  const d = new Date(`${m[1]!}T${m[2]!.replace(/\.\d+$/, '')}.${(`${frac}000`).slice(0, 3)}${zone}`);
   if (Number.isNaN(d.getTime())) throw new ConfigError(`invalid target time "${text}"`);
-  return { time: d, microsecond: Number((frac + '000000').slice(3, 6)) };
+  return { time: d, microsecond: Number(`${frac}000000`.slice(3, 6)) };
 }
 
 /** Parse a `--target-xid` (a 32-bit transaction id, as `recovery_target_xid` takes it). */

@@ -41,16 +41,16 @@ export interface RestoreWalOptions {
 export type RestoreWalResult =
   | { found: false }
   | {
-    found: true;
-    /** The archived file it read. */
-    source: string;
-    /** Bytes written to the destination. */
-    bytes: number;
-    /** Served from the `.partial` of an unfinished segment, padded with zeros to the segment size. */
-    partial: boolean;
-    /** For segments, what the page check found. */
-    segment?: CheckedSegment;
-  };
+      found: true;
+      /** The archived file it read. */
+      source: string;
+      /** Bytes written to the destination. */
+      bytes: number;
+      /** Served from the `.partial` of an unfinished segment, padded with zeros to the segment size. */
+      partial: boolean;
+      /** For segments, what the page check found. */
+      segment?: CheckedSegment;
+    };
 
 /** The kinds of file recovery asks for. */
 export function walFileKind(name: string): 'segment' | 'history' | 'backup-history' | undefined {

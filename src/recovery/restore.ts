@@ -151,10 +151,18 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
   signal?.throwIfAborted();
 
   const source = await inspectBackup(options.backupDir);
-  emit({ type: 'inspected', format: source.format, startLsn: source.label.startLsn, timeline: source.label.startTimeline, endLsn: source.endLsn, tablespaces: source.tablespaces.length });
+  emit({
+    type: 'inspected',
+    format: source.format,
+    startLsn: source.label.startLsn,
+    timeline: source.label.startTimeline,
+    endLsn: source.endLsn,
+    tablespaces: source.tablespaces.length,
+  });
   const tablespaces = source.tablespaces.map((ts) => ({ ...ts, newLocation: mapLocation(ts.location, options.tablespaceMapping) }));
   await RestoreLayout.checkUsable(dataDir, 'data directory');
-  for (const ts of tablespaces) await RestoreLayout.checkUsable(ts.newLocation, `tablespace ${ts.oid} location (map it elsewhere with -T ${ts.location}=NEWDIR)`);
+  for (const ts of tablespaces)
+    await RestoreLayout.checkUsable(ts.newLocation, `tablespace ${ts.oid} location (map it elsewhere with -T ${ts.location}=NEWDIR)`);
   if (walDir !== undefined) await RestoreLayout.checkUsable(walDir, 'WAL directory');
   if (walArchive === undefined && source.format === 'plain' && !(await hasWal(join(source.dir, 'pg_wal')))) {
     throw new ConfigError('the backup holds no WAL (taken with -X none): give the WAL archive it needs with --wal-archive');
@@ -162,11 +170,21 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
 
   if (options.verify ?? true) {
     // With an archive the pre-flight checks the WAL (the backup may hold none, -X none).
-    const { summary, findings } = await verifyBackupAll({ backupDir: source.dir, noWal: walArchive !== undefined, ...(signal ? { signal } : {}) });
+    const { summary, findings } = await verifyBackupAll({
+      backupDir: source.dir,
+      noWal: walArchive !== undefined,
+      ...(signal ? { signal } : {}),
+    });
     if (!summary.ok) {
-      const shown = findings.slice(0, 5).map((f) => f.message + (f.detail ? ` (${f.detail})` : '')).join('; ');
-      throw new VerifyError(`the backup does not match its manifest (${findings.length} problem${findings.length === 1 ? '' : 's'}): ${shown}. ` +
-        'Run pgbb verify for the full list, or restore anyway with --no-verify', { path: source.dir });
+      const shown = findings
+        .slice(0, 5)
+        .map((f) => f.message + (f.detail ? ` (${f.detail})` : ''))
+        .join('; ');
+      throw new VerifyError(
+        `the backup does not match its manifest (${findings.length} problem${findings.length === 1 ? '' : 's'}): ${shown}. ` +
+          'Run pgbb verify for the full list, or restore anyway with --no-verify',
+        { path: source.dir },
+      );
     }
     emit({ type: 'verified', summary });
   }
@@ -205,7 +223,9 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
     if (archiveSysid !== undefined) {
       const control = readControlFile(await readFile(join(dataDir, 'global', 'pg_control')));
       if (control && control.systemIdentifier !== archiveSysid) {
-        throw new WalArchiveError(`the WAL archive belongs to database system ${archiveSysid}, but the backup to ${control.systemIdentifier}: point --wal-archive at this cluster's archive`);
+        throw new WalArchiveError(
+          `the WAL archive belongs to database system ${archiveSysid}, but the backup to ${control.systemIdentifier}: point --wal-archive at this cluster's archive`,
+        );
       }
     }
 
@@ -214,10 +234,16 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const previous = await readFile(autoConfPath, 'utf8').catch(() => '');
     if (walArchive !== undefined) {
       restoreCommand = restoreCommandLine(options.pgbbCommand ?? defaultPgbbCommand(), walArchive);
-      await layout.writeSmallFile(autoConfPath, recoveryAutoConf(previous, {
-        restoreCommand, target: options.target, exclusive: options.exclusive,
-        targetTimeline: options.targetTimeline, targetAction: options.targetAction,
-      }));
+      await layout.writeSmallFile(
+        autoConfPath,
+        recoveryAutoConf(previous, {
+          restoreCommand,
+          target: options.target,
+          exclusive: options.exclusive,
+          targetTimeline: options.targetTimeline,
+          targetAction: options.targetAction,
+        }),
+      );
       await layout.writeSmallFile(join(dataDir, RECOVERY_SIGNAL_FILE), '');
     } else {
       await layout.writeSmallFile(autoConfPath, recoveryAutoConf(previous, undefined));
@@ -226,10 +252,18 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const { files, bytes } = layout.stats;
     emit({ type: 'restored', files, bytes });
     return {
-      dataDir, format: source.format, startLsn: source.label.startLsn, timeline: source.label.startTimeline, endLsn: source.endLsn,
-      preflight, targetLsn: preflight?.resolution.reached ? preflight.resolution.lsn : undefined,
+      dataDir,
+      format: source.format,
+      startLsn: source.label.startLsn,
+      timeline: source.label.startTimeline,
+      endLsn: source.endLsn,
+      preflight,
+      targetLsn: preflight?.resolution.reached ? preflight.resolution.lsn : undefined,
       tablespaces: tablespaces.map((ts) => ({ oid: ts.oid, location: ts.newLocation })),
-      files, bytes, restoreCommand, durationMs: performance.now() - t0,
+      files,
+      bytes,
+      restoreCommand,
+      durationMs: performance.now() - t0,
     };
   } catch (err) {
     await layout.undo();
@@ -238,16 +272,24 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
 }
 
 /** The pre-flight, after checking that the archive is this cluster's; returns the archive's system identifier too. */
-async function runPreflight(source: BackupSource, walArchive: string, o: RestoreOptions): Promise<{ preflight: PreflightResult; systemIdentifier: bigint }> {
+async function runPreflight(
+  source: BackupSource,
+  walArchive: string,
+  o: RestoreOptions,
+): Promise<{ preflight: PreflightResult; systemIdentifier: bigint }> {
   const probe = await probeWalArchive(walArchive);
   const manifestSysid = source.manifest?.systemIdentifier;
   if (manifestSysid !== undefined && manifestSysid !== probe.systemIdentifier) {
-    throw new WalArchiveError(`the WAL archive ${walArchive} belongs to database system ${probe.systemIdentifier}, but the backup to ${manifestSysid}: point --wal-archive at this cluster's archive`);
+    throw new WalArchiveError(
+      `the WAL archive ${walArchive} belongs to database system ${probe.systemIdentifier}, but the backup to ${manifestSysid}: point --wal-archive at this cluster's archive`,
+    );
   }
   if (source.format === 'plain') {
     const control = readControlFile(await readFile(join(source.dir, 'global', 'pg_control')).catch(() => Buffer.alloc(0)));
     if (control && control.systemIdentifier !== probe.systemIdentifier) {
-      throw new WalArchiveError(`the WAL archive ${walArchive} belongs to database system ${probe.systemIdentifier}, but the backup to ${control.systemIdentifier}: point --wal-archive at this cluster's archive`);
+      throw new WalArchiveError(
+        `the WAL archive ${walArchive} belongs to database system ${probe.systemIdentifier}, but the backup to ${control.systemIdentifier}: point --wal-archive at this cluster's archive`,
+      );
     }
   }
   try {
@@ -268,7 +310,10 @@ async function runPreflight(source: BackupSource, walArchive: string, o: Restore
     return { preflight, systemIdentifier: probe.systemIdentifier };
   } catch (err) {
     if (err instanceof PgBackupError && err.code === 'ERR_PGBB_CONFIG') {
-      throw new ConfigError(`pre-flight: ${err.message} (backup start ${formatLsn(source.label.startLsn)}, end ${source.endLsn === undefined ? 'unknown' : formatLsn(source.endLsn)})`, { cause: err });
+      throw new ConfigError(
+        `pre-flight: ${err.message} (backup start ${formatLsn(source.label.startLsn)}, end ${source.endLsn === undefined ? 'unknown' : formatLsn(source.endLsn)})`,
+        { cause: err },
+      );
     }
     throw err;
   }

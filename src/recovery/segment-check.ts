@@ -143,7 +143,9 @@ export class SegmentPageChecker {
     }
     const expected = this.#expectedStart + BigInt(pageStart);
     if (pageAddr !== expected) {
-      return this.#fail(`page at offset ${pageStart} has address ${fmt(pageAddr)}, expected ${fmt(expected)}: this is not segment ${this.#name}`);
+      return this.#fail(
+        `page at offset ${pageStart} has address ${fmt(pageAddr)}, expected ${fmt(expected)}: this is not segment ${this.#name}`,
+      );
     }
     this.#pages += 1;
   }

@@ -71,13 +71,26 @@ export function buildPrimaryConninfo(o: ResolvedConnectionOptions, opts: Primary
     if (OMITTED.has(keyword)) continue;
     let value: string | undefined;
     switch (keyword) {
-      case 'user': value = o.user; break;
-      case 'password': value = opts.includePassword ? o.password : undefined; break;
-      case 'sslpassword': value = opts.includePassword ? o.sslpassword : undefined; break;
-      case 'port': value = String(o.port); break;
-      case 'sslmode': value = o.sslmode; break;
-      case 'channel_binding': value = o.channelBinding; break;
-      default: value = o.params[keyword];
+      case 'user':
+        value = o.user;
+        break;
+      case 'password':
+        value = opts.includePassword ? o.password : undefined;
+        break;
+      case 'sslpassword':
+        value = opts.includePassword ? o.sslpassword : undefined;
+        break;
+      case 'port':
+        value = String(o.port);
+        break;
+      case 'sslmode':
+        value = o.sslmode;
+        break;
+      case 'channel_binding':
+        value = o.channelBinding;
+        break;
+      default:
+        value = o.params[keyword];
     }
     if (value === undefined || value === '') continue;
     pieces.push(`${keyword}=${quoteConninfoValue(value)}`);

@@ -86,7 +86,7 @@ export function mainData(body: Buffer, major: number): Buffer | undefined {
         pos += 5; // length, hole_offset, bimg_info
         // 13/14 flag a compressed image with 0x02; 15+ with one bit per method (pglz 0x04, lz4 0x08, zstd 0x10).
         const compressed = major >= 15 ? (bimgInfo & 0x1c) !== 0 : (bimgInfo & 0x02) !== 0;
-        if ((bimgInfo & BKPIMAGE_HAS_HOLE) && compressed) pos += 2;
+        if (bimgInfo & BKPIMAGE_HAS_HOLE && compressed) pos += 2;
       }
       if (!(forkFlags & BKPBLOCK_SAME_REL)) pos += 12; // RelFileNode / RelFileLocator
       pos += 4; // BlockNumber
@@ -108,14 +108,14 @@ export function pgTimestampToDate(us: bigint): Date {
 /** What the scan found for a target. */
 export type TargetResolution =
   | {
-    reached: true;
-    /** The LSN recovery will stop at: the end of the record it stops after, or the start of the one it stops before. */
-    lsn: Lsn;
-    /** The record that decides it, in words (for the report). */
-    detail: string;
-    /** The commit time of the deciding transaction, when there is one. */
-    commitTime?: Date;
-  }
+      reached: true;
+      /** The LSN recovery will stop at: the end of the record it stops after, or the start of the one it stops before. */
+      lsn: Lsn;
+      /** The record that decides it, in words (for the report). */
+      detail: string;
+      /** The commit time of the deciding transaction, when there is one. */
+      commitTime?: Date;
+    }
   | { reached: false; why: string };
 
 /**
@@ -144,7 +144,10 @@ export class RecoveryTargetFinder {
     this.#consistentAt = options.consistentAt;
     this.#major = options.major;
     if (target.kind === 'lsn' && target.lsn < options.consistentAt) {
-      this.#found = { reached: false, why: `the target LSN ${formatLsn(target.lsn)} is before the end of the backup (${formatLsn(options.consistentAt)})` };
+      this.#found = {
+        reached: false,
+        why: `the target LSN ${formatLsn(target.lsn)} is before the end of the backup (${formatLsn(options.consistentAt)})`,
+      };
     }
   }
 
@@ -164,13 +167,15 @@ export class RecoveryTargetFinder {
     this.#lastEnd = r.endLsn;
     const t = this.#target;
     if (t.kind === 'immediate') {
-      if (r.endLsn >= this.#consistentAt) this.#found = { reached: true, lsn: this.#consistentAt, detail: 'the end of the backup (consistency)' };
+      if (r.endLsn >= this.#consistentAt)
+        this.#found = { reached: true, lsn: this.#consistentAt, detail: 'the end of the backup (consistency)' };
       return;
     }
     if (t.kind === 'lsn') {
       // recoveryStopsBefore: exclusive stops before a record starting at or past the target;
       // recoveryStopsAfter: inclusive stops after the record that ends past it.
-      if (this.#inclusive ? r.endLsn > t.lsn : r.startLsn >= t.lsn) this.#found = { reached: true, lsn: t.lsn, detail: `LSN ${formatLsn(t.lsn)}` };
+      if (this.#inclusive ? r.endLsn > t.lsn : r.startLsn >= t.lsn)
+        this.#found = { reached: true, lsn: t.lsn, detail: `LSN ${formatLsn(t.lsn)}` };
       return;
     }
     if (r.rmid === RM_XLOG_ID && (r.info & 0xf0) === XLOG_RESTORE_POINT) {
@@ -183,7 +188,10 @@ export class RecoveryTargetFinder {
       if (name !== t.name) return;
       const time = pgTimestampToDate(data.readBigInt64LE(0));
       if (r.endLsn <= this.#consistentAt) {
-        this.#found = { reached: false, why: `the restore point "${t.name}" (${formatLsn(r.startLsn)}, ${time.toISOString()}) is before the end of the backup (${formatLsn(this.#consistentAt)})` };
+        this.#found = {
+          reached: false,
+          why: `the restore point "${t.name}" (${formatLsn(r.startLsn)}, ${time.toISOString()}) is before the end of the backup (${formatLsn(this.#consistentAt)})`,
+        };
         return;
       }
       // Restore points stop after the record, inclusive or not.
@@ -215,12 +223,16 @@ export class RecoveryTargetFinder {
       const past = this.#inclusive ? timestamp > target : timestamp >= target;
       if (past) {
         if (r.startLsn < this.#consistentAt) {
-          this.#found = { reached: false, why: `the target time ${t.time.toISOString()} is before the end of the backup: a transaction ended after it at ${time.toISOString()} while the backup was taken` };
+          this.#found = {
+            reached: false,
+            why: `the target time ${t.time.toISOString()} is before the end of the backup: a transaction ended after it at ${time.toISOString()} while the backup was taken`,
+          };
           return;
         }
         const before = this.#lastCommit;
         this.#found = {
-          reached: true, lsn: r.startLsn,
+          reached: true,
+          lsn: r.startLsn,
           detail: before
             ? `before the ${commit ? 'commit' : 'abort'} at ${time.toISOString()}; the last commit replayed is transaction ${before.xid} at ${before.time.toISOString()}`
             : `before the ${commit ? 'commit' : 'abort'} at ${time.toISOString()}`,
@@ -239,8 +251,12 @@ export class RecoveryTargetFinder {
   resolve(endOfWal: { lsn: Lsn; missing?: string | undefined }): TargetResolution {
     if (this.#found) return this.#found;
     const t = this.#target;
-    const where = endOfWal.missing ? `the archive ends at ${formatLsn(endOfWal.lsn)} (${endOfWal.missing} is missing)` : `the WAL ends at ${formatLsn(endOfWal.lsn)}`;
-    const newest = this.#lastCommit ? `; the newest reachable commit is transaction ${this.#lastCommit.xid} at ${this.#lastCommit.time.toISOString()}` : '; no commit is reachable';
+    const where = endOfWal.missing
+      ? `the archive ends at ${formatLsn(endOfWal.lsn)} (${endOfWal.missing} is missing)`
+      : `the WAL ends at ${formatLsn(endOfWal.lsn)}`;
+    const newest = this.#lastCommit
+      ? `; the newest reachable commit is transaction ${this.#lastCommit.xid} at ${this.#lastCommit.time.toISOString()}`
+      : '; no commit is reachable';
     switch (t.kind) {
       case 'immediate':
         return { reached: false, why: `${where}, before the end of the backup (${formatLsn(this.#consistentAt)})` };
@@ -251,7 +267,10 @@ export class RecoveryTargetFinder {
       case 'xid':
         return { reached: false, why: `transaction ${t.xid} does not end in the WAL after the backup: ${where}${newest}` };
       case 'time':
-        return { reached: false, why: `no transaction ends after ${t.time.toISOString()} in the WAL, so recovery could not tell it reached the target: ${where}${newest}` };
+        return {
+          reached: false,
+          why: `no transaction ends after ${t.time.toISOString()} in the WAL, so recovery could not tell it reached the target: ${where}${newest}`,
+        };
     }
   }
 

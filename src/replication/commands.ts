@@ -10,8 +10,14 @@ import { parseLsn } from '../lsn.js';
 import { SqlState } from '../protocol/codes.js';
 import { timelineHistoryFileName } from '../wal-segments.js';
 import type {
-  CommandOptions, CreatedReplicationSlot, CreateReplicationSlotOptions, DropReplicationSlotOptions,
-  IdentifySystemResult, ReplicationSlotInfo, TimelineHistory, TimelineHistoryEntry,
+  CommandOptions,
+  CreatedReplicationSlot,
+  CreateReplicationSlotOptions,
+  DropReplicationSlotOptions,
+  IdentifySystemResult,
+  ReplicationSlotInfo,
+  TimelineHistory,
+  TimelineHistoryEntry,
 } from './types.js';
 
 /**
@@ -45,8 +51,23 @@ export function quoteLiteral(text: string): string {
 /** A copy of `err` with `advice` appended to its message (all fields kept). */
 export function withAdvice(err: ServerError, advice: string): ServerError {
   const fields: ServerMessageFields = { severity: err.severity, sqlState: err.sqlState, message: err.serverMessage };
-  for (const k of ['severityCode', 'detail', 'hint', 'position', 'internalPosition', 'internalQuery', 'where', 'schema',
-    'table', 'column', 'dataType', 'constraint', 'file', 'line', 'routine'] as const) {
+  for (const k of [
+    'severityCode',
+    'detail',
+    'hint',
+    'position',
+    'internalPosition',
+    'internalQuery',
+    'where',
+    'schema',
+    'table',
+    'column',
+    'dataType',
+    'constraint',
+    'file',
+    'line',
+    'routine',
+  ] as const) {
     const v = err[k];
     if (v !== undefined) fields[k] = v;
   }
@@ -98,8 +119,7 @@ function parseTimeline(text: string, what: string): number {
  * ```
  */
 export async function identifySystem(conn: ReplicationConnectionApi, options: CommandOptions = {}): Promise<IdentifySystemResult> {
-  const r = oneResult(await conn.query('IDENTIFY_SYSTEM', signalOf(options)), 'IDENTIFY_SYSTEM',
-    ['systemid', 'timeline', 'xlogpos']);
+  const r = oneResult(await conn.query('IDENTIFY_SYSTEM', signalOf(options)), 'IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos']);
   if (r.rows.length !== 1) throw new ProtocolError(`IDENTIFY_SYSTEM returned ${r.rows.length} rows, expected 1`);
   const systemId = requireValue(r, 'systemid', 'IDENTIFY_SYSTEM');
   if (!/^\d+$/.test(systemId)) throw new ProtocolError(`IDENTIFY_SYSTEM returned an invalid systemid ${JSON.stringify(systemId)}`);
@@ -181,7 +201,10 @@ export async function timelineHistory(conn: ReplicationConnectionApi, tli: numbe
  * server's version: `RESERVE_WAL` on 13/14, `(RESERVE_WAL)` on 15+.
  * @throws ServerError with advice when the slot already exists (42710).
  */
-export async function createReplicationSlot(conn: ReplicationConnectionApi, options: CreateReplicationSlotOptions): Promise<CreatedReplicationSlot> {
+export async function createReplicationSlot(
+  conn: ReplicationConnectionApi,
+  options: CreateReplicationSlotOptions,
+): Promise<CreatedReplicationSlot> {
   const name = options.name;
   const reserve = options.reserveWal ?? true;
   let sql = `CREATE_REPLICATION_SLOT ${quoteIdentifier(name)}${options.temporary === true ? ' TEMPORARY' : ''} PHYSICAL`;
@@ -191,8 +214,11 @@ export async function createReplicationSlot(conn: ReplicationConnectionApi, opti
     results = await conn.query(sql, signalOf(options));
   } catch (err) {
     if (err instanceof ServerError && err.sqlState === SqlState.DuplicateObject) {
-      throw withAdvice(err, `A replication slot named "${name}" already exists: use it without creating it, ` +
-        `drop it first (SELECT pg_drop_replication_slot('${name.replaceAll("'", "''")}')), or choose another name.`);
+      throw withAdvice(
+        err,
+        `A replication slot named "${name}" already exists: use it without creating it, ` +
+          `drop it first (SELECT pg_drop_replication_slot('${name.replaceAll("'", "''")}')), or choose another name.`,
+      );
     }
     throw err;
   }
@@ -208,18 +234,28 @@ export async function createReplicationSlot(conn: ReplicationConnectionApi, opti
  * `DROP_REPLICATION_SLOT "name" [WAIT]`.
  * @throws ServerError with advice when the slot does not exist (42704) or is in use (55006).
  */
-export async function dropReplicationSlot(conn: ReplicationConnectionApi, name: string, options: DropReplicationSlotOptions = {}): Promise<void> {
+export async function dropReplicationSlot(
+  conn: ReplicationConnectionApi,
+  name: string,
+  options: DropReplicationSlotOptions = {},
+): Promise<void> {
   const sql = `DROP_REPLICATION_SLOT ${quoteIdentifier(name)}${options.wait === true ? ' WAIT' : ''}`;
   try {
     await conn.query(sql, signalOf(options));
   } catch (err) {
     if (err instanceof ServerError && err.sqlState === SqlState.UndefinedObject) {
-      throw withAdvice(err, `There is no replication slot named "${name}": check the name ` +
-        '(SELECT slot_name FROM pg_replication_slots) — a temporary slot disappears with its connection.');
+      throw withAdvice(
+        err,
+        `There is no replication slot named "${name}": check the name ` +
+          '(SELECT slot_name FROM pg_replication_slots) — a temporary slot disappears with its connection.',
+      );
     }
     if (err instanceof ServerError && err.sqlState === SqlState.ObjectInUse) {
-      throw withAdvice(err, `Replication slot "${name}" is in use by another connection: stop that client ` +
-        '(see pg_stat_replication), or drop with wait: true to wait for it to go away.');
+      throw withAdvice(
+        err,
+        `Replication slot "${name}" is in use by another connection: stop that client ` +
+          '(see pg_stat_replication), or drop with wait: true to wait for it to go away.',
+      );
     }
     throw err;
   }
@@ -229,14 +265,22 @@ export async function dropReplicationSlot(conn: ReplicationConnectionApi, name: 
  * `READ_REPLICATION_SLOT name` (PostgreSQL 15+): `null` when no such slot exists.
  * @throws UnsupportedServerError on 13 and 14, which lack the command.
  */
-export async function readReplicationSlot(conn: ReplicationConnectionApi, name: string, options: CommandOptions = {}): Promise<ReplicationSlotInfo | null> {
+export async function readReplicationSlot(
+  conn: ReplicationConnectionApi,
+  name: string,
+  options: CommandOptions = {},
+): Promise<ReplicationSlotInfo | null> {
   if (conn.serverMajor < 15) {
     throw new UnsupportedServerError(
       `READ_REPLICATION_SLOT needs PostgreSQL 15 or newer; this server is ${conn.serverMajor}: ` +
-      'query pg_replication_slots over a normal connection instead');
+        'query pg_replication_slots over a normal connection instead',
+    );
   }
-  const r = oneResult(await conn.query(`READ_REPLICATION_SLOT ${quoteIdentifier(name)}`, signalOf(options)),
-    'READ_REPLICATION_SLOT', ['slot_type', 'restart_lsn', 'restart_tli']);
+  const r = oneResult(await conn.query(`READ_REPLICATION_SLOT ${quoteIdentifier(name)}`, signalOf(options)), 'READ_REPLICATION_SLOT', [
+    'slot_type',
+    'restart_lsn',
+    'restart_tli',
+  ]);
   const slotType = column(r, 0, 'slot_type');
   if (slotType === null) return null;
   const restart = column(r, 0, 'restart_lsn');
@@ -247,7 +291,6 @@ export async function readReplicationSlot(conn: ReplicationConnectionApi, name: 
     restartTli: tli === null ? null : parseTimeline(tli, 'READ_REPLICATION_SLOT'),
   };
 }
-
 
 /** Options of {@link uploadManifest}. */
 export interface UploadManifestOptions extends CommandOptions {
@@ -271,10 +314,15 @@ export interface UploadManifestOptions extends CommandOptions {
  * await uploadManifest(conn, await readFile('/backups/full/backup_manifest'));
  * ```
  */
-export async function uploadManifest(conn: ReplicationConnectionApi, manifest: Uint8Array, options: UploadManifestOptions = {}): Promise<void> {
+export async function uploadManifest(
+  conn: ReplicationConnectionApi,
+  manifest: Uint8Array,
+  options: UploadManifestOptions = {},
+): Promise<void> {
   if (conn.serverMajor < 17) {
     throw new UnsupportedServerError(
-      `incremental backups need PostgreSQL 17 or newer; this server is ${conn.serverMajor}: take a full backup instead`);
+      `incremental backups need PostgreSQL 17 or newer; this server is ${conn.serverMajor}: take a full backup instead`,
+    );
   }
   const chunkBytes = options.chunkBytes ?? 65536;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new ConfigError(`invalid chunkBytes ${String(chunkBytes)}`);
@@ -317,19 +365,24 @@ export function withIncrementalAdvice(err: ServerError): ServerError {
   const m = err.serverMessage;
   let advice: string | undefined;
   if (/unless WAL summarization is enabled/i.test(m)) {
-    advice = 'incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup ' +
+    advice =
+      'incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup ' +
       '(ALTER SYSTEM SET summarize_wal = on; SELECT pg_reload_conf();)';
   } else if (/system identifier in backup manifest/i.test(m)) {
-    advice = 'the manifest given for the incremental backup belongs to a backup of another cluster: ' +
+    advice =
+      'the manifest given for the incremental backup belongs to a backup of another cluster: ' +
       'use the backup_manifest of an earlier backup of this server';
   } else if (/manifest version 1 does not support incremental/i.test(m)) {
-    advice = 'the manifest comes from a PostgreSQL 16 or older backup, which cannot anchor an incremental backup: ' +
+    advice =
+      'the manifest comes from a PostgreSQL 16 or older backup, which cannot anchor an incremental backup: ' +
       'take a new full backup of this server first';
   } else if (/WAL summaries are required/i.test(m)) {
-    advice = 'the server has no WAL summaries for the whole time since the prior backup started ' +
+    advice =
+      'the server has no WAL summaries for the whole time since the prior backup started ' +
       '(summarize_wal was off then, or the summaries were removed after wal_summary_keep_time): take a new full backup';
   } else if (/not in this server's history|manifest requires WAL from/i.test(m)) {
-    advice = 'the prior backup does not match this server\'s timeline history: use the manifest of an earlier backup ' +
+    advice =
+      "the prior backup does not match this server's timeline history: use the manifest of an earlier backup " +
       'of this server (on its current timeline history), or take a new full backup';
   } else if (/manifest/i.test(m)) {
     advice = 'the server could not use the uploaded manifest: give the backup_manifest file of the prior backup, unmodified';

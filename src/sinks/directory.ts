@@ -175,7 +175,9 @@ export class DirectorySink implements BackupSink {
       }
       for (const link of symlinks) {
         if (rel.startsWith(`${link}/`)) {
-          throw new TarError(`tar entry "${h.name}" at offset ${entry.offset} would be written through the symbolic link "${link}"`, { offset: entry.offset });
+          throw new TarError(`tar entry "${h.name}" at offset ${entry.offset} would be written through the symbolic link "${link}"`, {
+            offset: entry.offset,
+          });
         }
       }
       const dest = join(location, rel);
@@ -207,7 +209,10 @@ export class DirectorySink implements BackupSink {
           break;
         }
         default:
-          throw new TarError(`tar entry "${h.name}" at offset ${entry.offset} has type "${h.type}" (typeflag '${h.typeflag}'), which a PostgreSQL backup never contains`, { offset: entry.offset });
+          throw new TarError(
+            `tar entry "${h.name}" at offset ${entry.offset} has type "${h.type}" (typeflag '${h.typeflag}'), which a PostgreSQL backup never contains`,
+            { offset: entry.offset },
+          );
       }
     }
     if (!ensured) await ensure();
@@ -255,7 +260,9 @@ export class DirectorySink implements BackupSink {
   private prepareTablespace(serverPath: string, location: string): Promise<void> {
     let p = this.preparedLocations.get(location);
     if (!p) {
-      p = isAbsolute(serverPath) ? this.prepareEmptyLocation(location) : this.ensureTarget().then(() => this.tracker.mkdirp(location, this.dirMode));
+      p = isAbsolute(serverPath)
+        ? this.prepareEmptyLocation(location)
+        : this.ensureTarget().then(() => this.tracker.mkdirp(location, this.dirMode));
       this.preparedLocations.set(location, p);
     }
     return p;
@@ -297,7 +304,10 @@ export class DirectorySink implements BackupSink {
 
   /** mkdir's mode goes through the umask; group access must survive a umask of 077. */
   private async fixMode(path: string): Promise<void> {
-    if (this.options.groupReadable) await chmod(path, this.dirMode).catch((err: unknown) => { throw ioError(`could not set permissions on "${path}"`, path, err); });
+    if (this.options.groupReadable)
+      await chmod(path, this.dirMode).catch((err: unknown) => {
+        throw ioError(`could not set permissions on "${path}"`, path, err);
+      });
   }
 
   private async writeFile(dest: string, body: TarEntryBody, signal: AbortSignal | undefined): Promise<void> {
@@ -407,7 +417,10 @@ export class DirectorySink implements BackupSink {
   private async inject(injection: Injection): Promise<void> {
     if (injection.appendToAutoConf !== undefined) {
       const path = join(this.directory, AUTO_CONF);
-      const existed = await lstat(path).then(() => true, () => false);
+      const existed = await lstat(path).then(
+        () => true,
+        () => false,
+      );
       try {
         await appendFile(path, injection.appendToAutoConf, { mode: this.fileMode });
       } catch (err) {
@@ -420,7 +433,10 @@ export class DirectorySink implements BackupSink {
       const rel = safeRelativePath(file.name, undefined);
       if (rel === '') throw new ConfigError(`cannot add a file named "${file.name}"`);
       const path = join(this.directory, rel);
-      const existed = await lstat(path).then(() => true, () => false);
+      const existed = await lstat(path).then(
+        () => true,
+        () => false,
+      );
       await writeWholeFile(path, file.content, file.mode ?? this.fileMode, undefined, undefined, false);
       if (existed) this.tracker.touched(path);
       else this.tracker.file(path);

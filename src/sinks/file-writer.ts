@@ -23,7 +23,11 @@ export class BatchedFileWriter {
   /** Bytes written to the file so far. */
   bytesWritten = 0;
 
-  constructor(private readonly handle: FileHandle, private readonly path: string, private readonly batchBytes = DEFAULT_BATCH_BYTES) {}
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+    private readonly batchBytes = DEFAULT_BATCH_BYTES,
+  ) {}
 
   /** Queues a chunk (kept as a view until flushed); writes the batch once it is large enough. */
   async write(chunk: Buffer): Promise<void> {

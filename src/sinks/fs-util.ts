@@ -26,8 +26,14 @@ export async function checkEmptyOrAbsent(path: string): Promise<boolean> {
 }
 
 /** Writes a whole file (created or truncated), optionally fsynced before returning (for write-then-rename). */
-export async function writeWholeFile(path: string, bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, mode: number,
-  batch: number | undefined, signal: AbortSignal | undefined, sync: boolean): Promise<void> {
+export async function writeWholeFile(
+  path: string,
+  bytes: AsyncIterable<Buffer | Uint8Array> | Buffer,
+  mode: number,
+  batch: number | undefined,
+  signal: AbortSignal | undefined,
+  sync: boolean,
+): Promise<void> {
   let handle;
   try {
     handle = await open(path, 'w', mode);
@@ -54,14 +60,19 @@ export async function writeWholeFile(path: string, bytes: AsyncIterable<Buffer |
   }
 }
 
-
 /**
  * Writes `backup_manifest` into `directory` as pg_basebackup does: to `backup_manifest.tmp`,
  * fsynced (unless `noSync`), then renamed, so that a crash never leaves a partial manifest under
  * the final name. The final file is recorded in `tracker`.
  */
-export async function writeManifestFile(directory: string, bytes: AsyncIterable<Buffer | Uint8Array> | Buffer, mode: number,
-  tracker: OutputTracker, o: { writeBatchBytes?: number; noSync?: boolean }, signal: AbortSignal | undefined): Promise<void> {
+export async function writeManifestFile(
+  directory: string,
+  bytes: AsyncIterable<Buffer | Uint8Array> | Buffer,
+  mode: number,
+  tracker: OutputTracker,
+  o: { writeBatchBytes?: number; noSync?: boolean },
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const tmp = join(directory, 'backup_manifest.tmp');
   const final = join(directory, 'backup_manifest');
   await writeWholeFile(tmp, bytes, mode, o.writeBatchBytes, signal, !o.noSync);

@@ -65,7 +65,16 @@ export async function* rewriteArchive(
       const original = await readBody(entry.body, options.maxAutoConfBytes ?? 16 * 1024 * 1024);
       const content = Buffer.concat([original, Buffer.from(append, 'utf8')]);
       const h = entry.header;
-      yield entryHeader({ name: h.name, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, uname: h.uname, gname: h.gname, size: content.length });
+      yield entryHeader({
+        name: h.name,
+        mode: h.mode,
+        uid: h.uid,
+        gid: h.gid,
+        mtime: h.mtime,
+        uname: h.uname,
+        gname: h.gname,
+        size: content.length,
+      });
       yield content;
       const pad = padding(content.length);
       if (pad.length > 0) yield pad;

@@ -37,8 +37,7 @@ export interface StoredArchive {
 }
 
 /** Composes what a tar sink stores for `info`. Throws at once if a needed compression library is missing. */
-export function storedArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>,
-  options: StoredArchiveOptions): StoredArchive {
+export function storedArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>, options: StoredArchiveOptions): StoredArchive {
   const incoming = algorithmOf(info.name);
   const compression = options.compression?.algorithm === 'none' ? undefined : options.compression;
   if (options.injection) {
@@ -59,8 +58,11 @@ export function storedArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | U
 }
 
 /** Passes an uncompressed tar through its structure check, adding the end-of-archive marker if asked. */
-async function* checkedTar(bytes: AsyncIterable<Buffer | Uint8Array>, check: TarStructureChecker,
-  terminate: boolean): AsyncGenerator<Buffer | Uint8Array, void, undefined> {
+async function* checkedTar(
+  bytes: AsyncIterable<Buffer | Uint8Array>,
+  check: TarStructureChecker,
+  terminate: boolean,
+): AsyncGenerator<Buffer | Uint8Array, void, undefined> {
   for await (const v of bytes) {
     const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     check.push(chunk);

@@ -69,7 +69,9 @@ export class TarFilesSink implements BackupSink {
     const spec = resolveCompression(options.compression);
     if (spec.algorithm !== 'none') {
       if (spec.location === 'server') {
-        throw new ConfigError('TarFilesSink compresses on the client: server-side compression is asked of the server (the backup\'s compression option)');
+        throw new ConfigError(
+          "TarFilesSink compresses on the client: server-side compression is asked of the server (the backup's compression option)",
+        );
       }
       checkCompressionAvailable(spec, 'compress');
       this.compression = spec;

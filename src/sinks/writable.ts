@@ -69,14 +69,19 @@ export class WritableSink implements BackupSink {
   private readonly compressor: ParallelCompressor | undefined;
 
   /** @throws ConfigError / CompressionError for an invalid compression spec or a missing library. */
-  constructor(private readonly writable: Writable, private readonly options: WritableSinkOptions = {}) {
+  constructor(
+    private readonly writable: Writable,
+    private readonly options: WritableSinkOptions = {},
+  ) {
     const spec = resolveCompression(options.compression);
     if (spec.algorithm === 'none') {
       this.out = new BackpressureWriter(writable);
       return;
     }
     if (spec.location === 'server') {
-      throw new ConfigError('WritableSink compresses on the client: server-side compression is asked of the server (the backup\'s compression option)');
+      throw new ConfigError(
+        "WritableSink compresses on the client: server-side compression is asked of the server (the backup's compression option)",
+      );
     }
     checkCompressionAvailable(spec, 'compress');
     const compressor = new ParallelCompressor(spec);
@@ -86,7 +91,9 @@ export class WritableSink implements BackupSink {
       if (!compressor.destroyed) compressor.destroy(err ?? new IoError('the output stream closed before all data was written'));
     };
     writable.on('error', fail);
-    writable.once('close', () => { if (!compressor.readableEnded) fail(writable.errored ?? undefined); });
+    writable.once('close', () => {
+      if (!compressor.readableEnded) fail(writable.errored ?? undefined);
+    });
     this.compressor = compressor;
     this.out = new BackpressureWriter(compressor);
   }
@@ -99,7 +106,9 @@ export class WritableSink implements BackupSink {
   async writeArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>, options: SinkCallOptions = {}): Promise<void> {
     if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
     if (this.archives > 0) {
-      throw new TargetError(`a single output stream holds one archive; "${info.name}" would be the second: back up without extra tablespaces or WAL streaming, or write to a directory`);
+      throw new TargetError(
+        `a single output stream holds one archive; "${info.name}" would be the second: back up without extra tablespaces or WAL streaming, or write to a directory`,
+      );
     }
     this.archives++;
     if (this.compressor && !info.name.endsWith('.tar')) {
@@ -108,7 +117,9 @@ export class WritableSink implements BackupSink {
     const holdTerminator = this.options.injectManifest ?? false;
     const rewrite = hasInjection(this.options.injection);
     if ((holdTerminator || rewrite) && !info.name.endsWith('.tar')) {
-      throw new TargetError(`cannot inject files into the compressed archive "${info.name}": compress on the client after injection, or write to a directory`);
+      throw new TargetError(
+        `cannot inject files into the compressed archive "${info.name}": compress on the client after injection, or write to a directory`,
+      );
     }
     if (rewrite) {
       // -R changes an entry: the archive is parsed and rewritten entry by entry.
@@ -182,7 +193,14 @@ export class WritableSink implements BackupSink {
       }
       manifest = Buffer.concat(parts);
     }
-    await this.out.write(entryHeader({ name: 'backup_manifest', size: manifest.length, mode: this.options.manifestMode ?? 0o600, mtime: Math.floor(Date.now() / 1000) }));
+    await this.out.write(
+      entryHeader({
+        name: 'backup_manifest',
+        size: manifest.length,
+        mode: this.options.manifestMode ?? 0o600,
+        mtime: Math.floor(Date.now() / 1000),
+      }),
+    );
     if (manifest.length > 0) await this.out.write(manifest);
     const pad = padding(manifest.length);
     if (pad.length > 0) await this.out.write(pad);

@@ -4,8 +4,15 @@
  * @module
  */
 export type {
-  ByteRange, Storage, StorageBody, StorageCallOptions, StorageGetOptions, StorageListOptions, StorageObjectInfo,
-  StoragePutOptions, StoragePutResult,
+  ByteRange,
+  Storage,
+  StorageBody,
+  StorageCallOptions,
+  StorageGetOptions,
+  StorageListOptions,
+  StorageObjectInfo,
+  StoragePutOptions,
+  StoragePutResult,
 } from './types.js';
 export { checkStorageKey, compareStorageKeys, MAX_STORAGE_KEY_BYTES } from './keys.js';
 export { LocalStorage, type LocalStorageOptions } from './local.js';

@@ -27,7 +27,7 @@ export function checkStorageKey(key: string): void {
 function keyProblem(key: string): string | undefined {
   if (key === '') return 'it is empty';
   if (Buffer.byteLength(key) > MAX_STORAGE_KEY_BYTES) return `it is longer than ${MAX_STORAGE_KEY_BYTES} bytes`;
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
   if (/[\\\u0000-\u001f\u007f]/.test(key)) return 'it contains a backslash or a control character';
   for (const segment of key.split('/')) {
     if (segment === '') return 'it has an empty segment (leading, trailing or doubled "/")';

@@ -15,8 +15,14 @@ import { AbortError, StorageError, type StorageOperation } from '../errors.js';
 import { bodyStream, checkRange, DigestingStream, mappedReadable, throwIfAborted } from './body.js';
 import { checkStorageKey, compareStorageKeys, RESERVED_SEGMENT_PREFIX } from './keys.js';
 import type {
-  Storage, StorageBody, StorageCallOptions, StorageGetOptions, StorageListOptions, StorageObjectInfo,
-  StoragePutOptions, StoragePutResult,
+  Storage,
+  StorageBody,
+  StorageCallOptions,
+  StorageGetOptions,
+  StorageListOptions,
+  StorageObjectInfo,
+  StoragePutOptions,
+  StoragePutResult,
 } from './types.js';
 
 const TEMP_PREFIX = `${RESERVED_SEGMENT_PREFIX}tmp-`;
@@ -119,8 +125,11 @@ export class LocalStorage implements Storage {
       let end: number | undefined;
       if (range) {
         if (range.offset >= st.size) {
-          throw new StorageError(`the range starting at byte ${range.offset} of "${key}" is past its end (${st.size} bytes)`,
-            { operation: 'get', key, statusCode: 416 });
+          throw new StorageError(`the range starting at byte ${range.offset} of "${key}" is past its end (${st.size} bytes)`, {
+            operation: 'get',
+            key,
+            statusCode: 416,
+          });
         }
         start = range.offset;
         if (range.length !== undefined) end = Math.min(st.size, range.offset + range.length) - 1;
@@ -146,12 +155,17 @@ export class LocalStorage implements Storage {
       const handle = await open(temp, 'wx', 0o600);
       created = true;
       try {
-        await pipeline(bodyStream(body), digest, async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) {
-            // A write may take fewer bytes than given; the rest follows in the next call.
-            for (let written = 0; written < chunk.length;) written += (await handle.write(chunk, written)).bytesWritten;
-          }
-        }, signal ? { signal } : {});
+        await pipeline(
+          bodyStream(body),
+          digest,
+          async (source: AsyncIterable<Buffer>) => {
+            for await (const chunk of source) {
+              // A write may take fewer bytes than given; the rest follows in the next call.
+              for (let written = 0; written < chunk.length; ) written += (await handle.write(chunk, written)).bytesWritten;
+            }
+          },
+          signal ? { signal } : {},
+        );
         await handle.sync();
       } finally {
         await handle.close();
@@ -166,8 +180,11 @@ export class LocalStorage implements Storage {
       if (err instanceof StorageError || err instanceof AbortError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST') {
-        throw new StorageError(`storage put "${key}" failed: in a local directory a key cannot be both an object and ` +
-          `the folder of other keys ("a" beside "a/b"), and this one would be`, { operation: 'put', key, statusCode: 409, cause: err });
+        throw new StorageError(
+          `storage put "${key}" failed: in a local directory a key cannot be both an object and ` +
+            `the folder of other keys ("a" beside "a/b"), and this one would be`,
+          { operation: 'put', key, statusCode: 409, cause: err },
+        );
       }
       throw storageError('put', key, err);
     }

@@ -8,10 +8,17 @@ import { StorageError, type StorageOperation } from '../errors.js';
 // The answers and failures the SDK's standard retry strategy also treats as transient: server errors,
 // throttling (S3 answers 503 SlowDown), timeouts and broken connections.
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
-const RETRYABLE_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'TimeoutError',
-  'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable']);
-const RETRYABLE_SYSCALL_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH',
-  'ENETUNREACH', 'EAI_AGAIN']);
+const RETRYABLE_NAMES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'TimeoutError',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+]);
+const RETRYABLE_SYSCALL_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 interface SdkErrorShape {
   name?: string;
@@ -31,7 +38,9 @@ export function s3StorageError(operation: StorageOperation, key: string | undefi
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
   const statusCode = statusOf(err);
   const name = e.name ?? 'Error';
-  const retryable = (statusCode !== undefined && RETRYABLE_STATUS.has(statusCode)) || RETRYABLE_NAMES.has(name) ||
+  const retryable =
+    (statusCode !== undefined && RETRYABLE_STATUS.has(statusCode)) ||
+    RETRYABLE_NAMES.has(name) ||
     (e.code !== undefined && RETRYABLE_SYSCALL_CODES.has(e.code));
   const attempts = e.$metadata?.attempts;
   const what = key === undefined ? '' : ` "${key}"`;
@@ -39,6 +48,11 @@ export function s3StorageError(operation: StorageOperation, key: string | undefi
   const detail = statusCode === 404 ? 'no such object' : `${name}: ${e.message ?? String(err)}`;
   const status = statusCode === undefined ? '' : ` (HTTP ${statusCode}${attempts && attempts > 1 ? `, ${attempts} attempts` : ''})`;
   const advice = retryable ? '; the retries were exhausted: check the storage server and try again' : '';
-  return new StorageError(`storage ${operation}${what} failed: ${detail}${status}${advice}`,
-    { operation, key, statusCode, retryable, cause: err });
+  return new StorageError(`storage ${operation}${what} failed: ${detail}${status}${advice}`, {
+    operation,
+    key,
+    statusCode,
+    retryable,
+    cause: err,
+  });
 }

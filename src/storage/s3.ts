@@ -18,8 +18,14 @@ import { bodyStream, checkRange, DigestingStream, mappedReadable, throwIfAborted
 import { checkStorageKey } from './keys.js';
 import { s3StorageError, statusOf } from './s3-errors.js';
 import type {
-  Storage, StorageBody, StorageCallOptions, StorageGetOptions, StorageListOptions, StorageObjectInfo,
-  StoragePutOptions, StoragePutResult,
+  Storage,
+  StorageBody,
+  StorageCallOptions,
+  StorageGetOptions,
+  StorageListOptions,
+  StorageObjectInfo,
+  StoragePutOptions,
+  StoragePutResult,
 } from './types.js';
 
 /** Smallest part S3 accepts (every part but the last). */
@@ -106,8 +112,12 @@ export async function createS3Storage(options: S3StorageOptions): Promise<S3Stor
   if (!Number.isSafeInteger(partSizeBytes) || partSizeBytes < MIN_PART_SIZE_BYTES) {
     throw new ConfigError(`partSizeBytes must be a whole number of at least ${MIN_PART_SIZE_BYTES} (5 MiB), not ${partSizeBytes}`);
   }
-  for (const [name, value] of [['partsInFlight', options.partsInFlight], ['maxAttempts', options.maxAttempts],
-    ['connectTimeoutMs', options.connectTimeoutMs], ['idleTimeoutMs', options.idleTimeoutMs]] as const) {
+  for (const [name, value] of [
+    ['partsInFlight', options.partsInFlight],
+    ['maxAttempts', options.maxAttempts],
+    ['connectTimeoutMs', options.connectTimeoutMs],
+    ['idleTimeoutMs', options.idleTimeoutMs],
+  ] as const) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
       throw new ConfigError(`${name} must be a whole number of at least 1, not ${value}`);
     }
@@ -115,10 +125,12 @@ export async function createS3Storage(options: S3StorageOptions): Promise<S3Stor
   const prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) throw new ConfigError(`the S3 prefix must end with "/": "${prefix}"`);
   const [s3, storage, providers] = await Promise.all([
-    import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage'), import('@aws-sdk/credential-providers'),
+    import('@aws-sdk/client-s3'),
+    import('@aws-sdk/lib-storage'),
+    import('@aws-sdk/credential-providers'),
   ]);
   const sdk: Sdk = { s3, Upload: storage.Upload };
-  const region = options.region ?? (options.endpoint !== undefined ? await configuredRegion(s3) ?? 'us-east-1' : undefined);
+  const region = options.region ?? (options.endpoint !== undefined ? ((await configuredRegion(s3)) ?? 'us-east-1') : undefined);
   const config: S3.S3ClientConfig = {
     ...(region === undefined ? {} : { region }),
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
@@ -220,13 +232,16 @@ export class S3Storage implements Storage {
       throwIfAborted(signal, 'list');
       let page: S3.ListObjectsV2CommandOutput;
       try {
-        page = await this.#client.send(new this.#sdk.s3.ListObjectsV2Command({
-          Bucket: this.#settings.bucket,
-          Prefix: listPrefix,
-          MaxKeys: pageSize,
-          ...(token !== undefined ? { ContinuationToken: token } : {}),
-          ...(first && options.startAfter !== undefined ? { StartAfter: prefix + options.startAfter } : {}),
-        }), sendOptions(signal));
+        page = await this.#client.send(
+          new this.#sdk.s3.ListObjectsV2Command({
+            Bucket: this.#settings.bucket,
+            Prefix: listPrefix,
+            MaxKeys: pageSize,
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+            ...(first && options.startAfter !== undefined ? { StartAfter: prefix + options.startAfter } : {}),
+          }),
+          sendOptions(signal),
+        );
       } catch (err) {
         throw this.#error('list', options.prefix, err, signal);
       }
@@ -247,8 +262,10 @@ export class S3Storage implements Storage {
     const Key = this.#objectKey(key);
     throwIfAborted(options.signal, 'stat');
     try {
-      const head = await this.#client.send(new this.#sdk.s3.HeadObjectCommand({ Bucket: this.#settings.bucket, Key }),
-        sendOptions(options.signal));
+      const head = await this.#client.send(
+        new this.#sdk.s3.HeadObjectCommand({ Bucket: this.#settings.bucket, Key }),
+        sendOptions(options.signal),
+      );
       return { key, size: head.ContentLength ?? 0, lastModified: head.LastModified ?? new Date(0) };
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -263,11 +280,14 @@ export class S3Storage implements Storage {
     throwIfAborted(signal, 'get');
     let out: S3.GetObjectCommandOutput;
     try {
-      out = await this.#client.send(new this.#sdk.s3.GetObjectCommand({
-        Bucket: this.#settings.bucket,
-        Key,
-        ...(range ? { Range: `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}` } : {}),
-      }), sendOptions(signal));
+      out = await this.#client.send(
+        new this.#sdk.s3.GetObjectCommand({
+          Bucket: this.#settings.bucket,
+          Key,
+          ...(range ? { Range: `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}` } : {}),
+        }),
+        sendOptions(signal),
+      );
     } catch (err) {
       throw this.#error('get', key, err, signal);
     }
@@ -300,15 +320,24 @@ export class S3Storage implements Storage {
       send: (command: { constructor: unknown }, opts?: object) => {
         const data = command instanceof s3.UploadPartCommand || command instanceof s3.PutObjectCommand;
         const sent = client.send(command as S3.PutObjectCommand, { ...opts, ...(data ? { abortSignal: inFlight.signal } : {}) });
-        return data ? sent.catch((err: unknown) => { fail(err); throw err; }) : sent;
+        return data
+          ? sent.catch((err: unknown) => {
+              fail(err);
+              throw err;
+            })
+          : sent;
       },
     } as unknown as S3.S3Client;
-    const partSize = Math.max(this.#settings.partSizeBytes,
-      contentLength === undefined ? 0 : Math.ceil(contentLength / MAX_PARTS));
+    const partSize = Math.max(this.#settings.partSizeBytes, contentLength === undefined ? 0 : Math.ceil(contentLength / MAX_PARTS));
     try {
       const upload = new this.#sdk.Upload({
         client: feedClient,
-        params: { Bucket: this.#settings.bucket, Key, Body: digest, ...(contentLength === undefined ? {} : { ContentLength: contentLength }) },
+        params: {
+          Bucket: this.#settings.bucket,
+          Key,
+          Body: digest,
+          ...(contentLength === undefined ? {} : { ContentLength: contentLength }),
+        },
         partSize,
         queueSize: this.#settings.partsInFlight,
         leavePartsOnError: false,
@@ -337,8 +366,7 @@ export class S3Storage implements Storage {
     const Key = this.#objectKey(key);
     throwIfAborted(options.signal, 'delete');
     try {
-      await this.#client.send(new this.#sdk.s3.DeleteObjectCommand({ Bucket: this.#settings.bucket, Key }),
-        sendOptions(options.signal));
+      await this.#client.send(new this.#sdk.s3.DeleteObjectCommand({ Bucket: this.#settings.bucket, Key }), sendOptions(options.signal));
     } catch (err) {
       if (statusOf(err) === 404) return;
       throw this.#error('delete', key, err, options.signal);
@@ -352,10 +380,13 @@ export class S3Storage implements Storage {
       const batch = objectKeys.slice(i, i + MAX_KEYS_PER_REQUEST);
       let out: S3.DeleteObjectsCommandOutput;
       try {
-        out = await this.#client.send(new this.#sdk.s3.DeleteObjectsCommand({
-          Bucket: this.#settings.bucket,
-          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-        }), sendOptions(options.signal));
+        out = await this.#client.send(
+          new this.#sdk.s3.DeleteObjectsCommand({
+            Bucket: this.#settings.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+          sendOptions(options.signal),
+        );
       } catch (err) {
         throw this.#error('delete', batch[0]?.slice(this.#settings.prefix.length), err, options.signal);
       }
@@ -363,8 +394,11 @@ export class S3Storage implements Storage {
       const first = failed[0];
       if (first) {
         const key = first.Key?.slice(this.#settings.prefix.length);
-        throw new StorageError(`storage delete of ${failed.length} of ${batch.length} objects failed, the first "${key}": ` +
-          `${first.Code ?? 'error'}: ${first.Message ?? ''}`, { operation: 'delete', key, retryable: first.Code === 'InternalError' || first.Code === 'SlowDown' });
+        throw new StorageError(
+          `storage delete of ${failed.length} of ${batch.length} objects failed, the first "${key}": ` +
+            `${first.Code ?? 'error'}: ${first.Message ?? ''}`,
+          { operation: 'delete', key, retryable: first.Code === 'InternalError' || first.Code === 'SlowDown' },
+        );
       }
     }
   }

@@ -84,8 +84,10 @@ function parseS3Url(address: string): S3StorageAddress {
   const slash = path.indexOf('/');
   const bucket = slash === -1 ? path : path.slice(0, slash);
   if (bucket.includes('@')) {
-    throw new ConfigError('an s3:// repository address must not contain credentials: they come from the AWS SDK ' +
-      '(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, shared credentials file, web identity, instance metadata)');
+    throw new ConfigError(
+      'an s3:// repository address must not contain credentials: they come from the AWS SDK ' +
+        '(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, shared credentials file, web identity, instance metadata)',
+    );
   }
   if (bucket === '') throw new ConfigError('the s3:// repository address has no bucket: s3://BUCKET/PREFIX');
   if (!BUCKET_NAME.test(bucket)) {
@@ -142,7 +144,9 @@ function parseEndpoint(value: string): string {
     throw new ConfigError('the endpoint of the s3:// repository address must not contain credentials: they come from the AWS SDK');
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new ConfigError('the endpoint of the s3:// repository address takes no query or fragment (percent-encode it as a parameter value)');
+    throw new ConfigError(
+      'the endpoint of the s3:// repository address takes no query or fragment (percent-encode it as a parameter value)',
+    );
   }
   return url.origin + (url.pathname === '/' ? '' : url.pathname.replace(/\/$/, ''));
 }

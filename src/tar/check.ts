@@ -119,8 +119,9 @@ export class TarStructureChecker {
           const n = chunk.length - at;
           for (let i = at; i < chunk.length; i++) {
             if (chunk[i] !== 0) {
-              throw new TarError(`data after the end-of-archive marker at offset ${this.#offset + i - at}: the archive is corrupt`,
-                { offset: this.#offset + i - at });
+              throw new TarError(`data after the end-of-archive marker at offset ${this.#offset + i - at}: the archive is corrupt`, {
+                offset: this.#offset + i - at,
+              });
             }
           }
           at += n;
@@ -161,8 +162,9 @@ export class TarStructureChecker {
     const decoded = decodeHeader(this.#block);
     if (this.#phase === 'zero') {
       if (!decoded.zeroBlock) {
-        throw new TarError(`a lone zero block at offset ${offset - BLOCK_SIZE} is followed by data: the archive is corrupt`,
-          { offset: offset - BLOCK_SIZE });
+        throw new TarError(`a lone zero block at offset ${offset - BLOCK_SIZE} is followed by data: the archive is corrupt`, {
+          offset: offset - BLOCK_SIZE,
+        });
       }
       this.#phase = 'ended';
       return;
@@ -184,7 +186,9 @@ export class TarStructureChecker {
     const h = decoded.header;
     if (h.type === 'pax-header' || h.type === 'pax-global-header' || h.type === 'gnu-long-name' || h.type === 'gnu-long-linkname') {
       if (h.size > MAX_METADATA_BYTES) {
-        throw new TarError(`extended header of ${h.size} bytes at offset ${offset} exceeds the ${MAX_METADATA_BYTES}-byte limit`, { offset });
+        throw new TarError(`extended header of ${h.size} bytes at offset ${offset} exceeds the ${MAX_METADATA_BYTES}-byte limit`, {
+          offset,
+        });
       }
       this.#paxSize = h.type === 'pax-header' ? h.size : -1;
       this.#paxOffset = offset;

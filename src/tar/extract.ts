@@ -253,11 +253,14 @@ export class TarExtractor implements AsyncIterable<TarEntry> {
       const block = reader.take(BLOCK_SIZE);
       const decoded = decodeHeader(block);
       if (decoded.zeroBlock) {
-        if (parts.length > 0) throw new TarError(`zero block at offset ${blockOffset} right after an extended header`, { offset: blockOffset });
+        if (parts.length > 0)
+          throw new TarError(`zero block at offset ${blockOffset} right after an extended header`, { offset: blockOffset });
         return this.readSecondZeroBlock(blockOffset);
       }
       if (!decoded.checksumValid) {
-        throw new TarError(`bad tar header checksum at offset ${blockOffset}: not a tar archive, or the data is corrupt`, { offset: blockOffset });
+        throw new TarError(`bad tar header checksum at offset ${blockOffset}: not a tar archive, or the data is corrupt`, {
+          offset: blockOffset,
+        });
       }
       if (decoded.invalidField !== undefined) {
         throw new TarError(`bad "${decoded.invalidField}" field in the tar header at offset ${blockOffset}`, { offset: blockOffset });
@@ -265,7 +268,10 @@ export class TarExtractor implements AsyncIterable<TarEntry> {
       const h = decoded.header;
       if (h.type === 'pax-header' || h.type === 'pax-global-header' || h.type === 'gnu-long-name' || h.type === 'gnu-long-linkname') {
         if (h.size > this.maxMetadataBytes) {
-          throw new TarError(`extended header of ${h.size} bytes at offset ${blockOffset} exceeds the ${this.maxMetadataBytes}-byte limit`, { offset: blockOffset });
+          throw new TarError(
+            `extended header of ${h.size} bytes at offset ${blockOffset} exceeds the ${this.maxMetadataBytes}-byte limit`,
+            { offset: blockOffset },
+          );
         }
         const total = h.size + paddingSize(h.size);
         if ((await reader.fill(total)) < total) throw truncated('an extended header', blockOffset);
@@ -326,13 +332,16 @@ class Body {
   private lost = false;
   readonly api: TarEntryBody;
 
-  constructor(private readonly reader: ChunkReader, private readonly size: number, private readonly offset: number) {
+  constructor(
+    private readonly reader: ChunkReader,
+    private readonly size: number,
+    private readonly offset: number,
+  ) {
     this.remaining = size;
-    const self = this;
     this.api = {
       size,
-      [Symbol.asyncIterator]: () => self.iterate(),
-      skip: () => self.skipRest(),
+      [Symbol.asyncIterator]: () => this.iterate(),
+      skip: () => this.skipRest(),
     };
   }
 
@@ -353,7 +362,8 @@ class Body {
   private truncatedError(): TarError {
     return new TarError(
       `the tar archive ends in the middle of an entry body (entry at offset ${this.offset}, ${this.remaining} of ${this.size} bytes missing): the input was truncated`,
-      { offset: this.reader.position });
+      { offset: this.reader.position },
+    );
   }
 
   private async skipRest(): Promise<void> {
@@ -371,7 +381,9 @@ class Body {
     this.done = true;
     const pad = paddingSize(this.size);
     if (pad > 0 && (await this.reader.skip(pad)) < pad) {
-      throw new TarError(`the tar archive ends in the padding after the entry at offset ${this.offset}: the input was truncated`, { offset: this.reader.position });
+      throw new TarError(`the tar archive ends in the padding after the entry at offset ${this.offset}: the input was truncated`, {
+        offset: this.reader.position,
+      });
     }
   }
 }

@@ -212,8 +212,7 @@ export function decodeHeader(block: Buffer): DecodedHeader {
   if (block.length < BLOCK_SIZE) throw new RangeError(`a tar header is ${BLOCK_SIZE} bytes, got ${block.length}`);
   const zeroBlock = isZeroBlock(block);
   const stored = readNumber(block, CHKSUM[0], CHKSUM[1]);
-  const checksumValid = !zeroBlock && stored !== undefined &&
-    (stored === headerChecksum(block) || stored === headerChecksum(block, true));
+  const checksumValid = !zeroBlock && stored !== undefined && (stored === headerChecksum(block) || stored === headerChecksum(block, true));
 
   let invalidField: string | undefined;
   const num = (field: string, [start, width]: readonly [number, number]): number => {

@@ -70,7 +70,10 @@ export class BackpressureWriter {
   /** Bytes accepted by the destination so far. */
   bytesWritten = 0;
 
-  constructor(readonly writable: Writable, private readonly signal?: AbortSignal) {
+  constructor(
+    readonly writable: Writable,
+    private readonly signal?: AbortSignal,
+  ) {
     writable.on('error', this.onError);
   }
 
@@ -98,8 +101,7 @@ export class BackpressureWriter {
       };
       const onDrain = (): void => done();
       const onFail = (err: Error): void => done(wrapIo(err));
-      const onClose = (): void => done(w.errored ? wrapIo(w.errored)
-        : new IoError('the output stream closed before all data was written'));
+      const onClose = (): void => done(w.errored ? wrapIo(w.errored) : new IoError('the output stream closed before all data was written'));
       const onAbort = (): void => done(new AbortError(undefined, { cause: this.signal?.reason }));
       w.on('drain', onDrain);
       w.on('error', onFail);
@@ -196,7 +198,8 @@ export class TarWriter {
     const inMemory = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (Buffer.isBuffer(inMemory)) {
       const size = fields.size ?? inMemory.length;
-      if (size !== inMemory.length) throw new TarError(`entry "${fields.name}": size ${size} does not match its ${inMemory.length}-byte body`);
+      if (size !== inMemory.length)
+        throw new TarError(`entry "${fields.name}": size ${size} does not match its ${inMemory.length}-byte body`);
       await this.out.write(entryHeader({ ...fields, size }));
       if (size > 0) {
         await this.out.write(inMemory);
@@ -216,7 +219,8 @@ export class TarWriter {
         if (chunk.length > 0) await this.out.write(chunk);
       }
     }
-    if (written !== size) throw new TarError(`entry "${fields.name}": body ended after ${written} of the ${size} bytes its header announced`);
+    if (written !== size)
+      throw new TarError(`entry "${fields.name}": body ended after ${written} of the ${size} bytes its header announced`);
     const pad = padding(size);
     if (pad.length > 0) await this.out.write(pad);
   }

@@ -100,7 +100,11 @@ export function* checkControlBytes(s: RunState, bytes: Buffer, label: string, si
   // Like pg_verifybackup, the control file is judged only for version 2 manifests (the ones with an identifier).
   if (m.version === 1 || m.systemIdentifier === undefined) return;
   if (size !== PG_CONTROL_FILE_SIZE || !info) {
-    yield { kind: 'control-file-invalid', path: CONTROL_FILE, message: `unexpected control file size ${size}, expected ${PG_CONTROL_FILE_SIZE}` };
+    yield {
+      kind: 'control-file-invalid',
+      path: CONTROL_FILE,
+      message: `unexpected control file size ${size}, expected ${PG_CONTROL_FILE_SIZE}`,
+    };
     return;
   }
   if (!info.crcOk) {
@@ -109,7 +113,8 @@ export function* checkControlBytes(s: RunState, bytes: Buffer, label: string, si
   }
   if (info.systemIdentifier !== m.systemIdentifier) {
     yield {
-      kind: 'system-identifier-mismatch', path: CONTROL_FILE,
+      kind: 'system-identifier-mismatch',
+      path: CONTROL_FILE,
       message: `${label}: manifest system identifier is ${m.systemIdentifier}, but control file has ${info.systemIdentifier}`,
     };
   }
@@ -136,11 +141,14 @@ export function compareChecksum(e: Entry, digest: Buffer, where: string, archive
   const base = archive === undefined ? {} : { archive };
   if (expected.length !== digest.length) {
     return {
-      kind: 'checksum-mismatch', path, ...base,
+      kind: 'checksum-mismatch',
+      path,
+      ...base,
       message: `file "${path}"${where} has checksum of length ${expected.length}, but expected ${CHECKSUM_LENGTHS[e.file.checksumAlgorithm]}`,
     };
   }
-  if (!expected.equals(digest)) return { kind: 'checksum-mismatch', path, ...base, message: `checksum mismatch for file "${path}"${where}` };
+  if (!expected.equals(digest))
+    return { kind: 'checksum-mismatch', path, ...base, message: `checksum mismatch for file "${path}"${where}` };
   return undefined;
 }
 

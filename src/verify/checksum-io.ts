@@ -157,13 +157,20 @@ export async function* plainChecksums(s: RunState): AsyncGenerator<VerifyFinding
       failure ??= err;
     }
   };
-  const threadLane = (thread: ChecksumThread) => drain(() => queue.shift(), (e) => checkOnThread(e, thread));
+  const threadLane = (thread: ChecksumThread) =>
+    drain(
+      () => queue.shift(),
+      (e) => checkOnThread(e, thread),
+    );
 
   const large = threads > 0 ? [] : queue.filter((e) => e.file.size > SMALL_FILE);
   const small = threads > 0 ? [] : queue.filter((e) => e.file.size <= SMALL_FILE);
   const largeLane = () => {
     const bufs = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)] as const;
-    return drain(() => large.shift(), (e) => checkLarge(e, bufs));
+    return drain(
+      () => large.shift(),
+      (e) => checkLarge(e, bufs),
+    );
   };
   const smallLane = async () => {
     const buf = Buffer.allocUnsafe(SMALL_FILE);
@@ -187,14 +194,15 @@ export async function* plainChecksums(s: RunState): AsyncGenerator<VerifyFinding
   };
 
   for (let i = 0; i < threads; i++) pool.push(new ChecksumThread());
-  const lanes: Promise<void>[] = threads > 0
-    ? pool.map(threadLane)
-    : [...Array.from({ length: Math.min(concurrency, large.length) }, largeLane), smallLane()];
+  const lanes: Promise<void>[] =
+    threads > 0 ? pool.map(threadLane) : [...Array.from({ length: Math.min(concurrency, large.length) }, largeLane), smallLane()];
   let active = lanes.length;
-  const workers = lanes.map((l) => l.finally(() => {
-    active--;
-    wake?.();
-  }));
+  const workers = lanes.map((l) =>
+    l.finally(() => {
+      active--;
+      wake?.();
+    }),
+  );
   try {
     for (;;) {
       if (failure !== undefined) throw failure;

@@ -16,7 +16,7 @@ import type { ManifestFileChecksumAlgorithm } from '../manifest/checksum.js';
 import { crc32cImplementation } from '../manifest/crc32c.js';
 import { nativeCrc32cModulePath } from '../manifest/crc32c-native.js';
 
-const WORKER_SOURCE = String.raw`
+const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
@@ -104,9 +104,7 @@ parentPort.on('message', (m) => {
 `;
 
 /** The outcome of checksumming one file. */
-export type PooledChecksum =
-  | { ok: true; bytes: number; digest: Buffer }
-  | { ok: false; stage: 'open' | 'read'; error: string };
+export type PooledChecksum = { ok: true; bytes: number; digest: Buffer } | { ok: false; stage: 'open' | 'read'; error: string };
 
 interface Reply {
   id: number;
@@ -121,7 +119,9 @@ interface Reply {
 export class ChecksumThread {
   private readonly worker: Worker;
   private nextId = 0;
-  private current: { id: number; resolve: (r: PooledChecksum) => void; reject: (e: unknown) => void; onBytes: (n: number) => void } | undefined;
+  private current:
+    | { id: number; resolve: (r: PooledChecksum) => void; reject: (e: unknown) => void; onBytes: (n: number) => void }
+    | undefined;
 
   constructor() {
     // The package where this thread uses it (not when a test forced JavaScript).

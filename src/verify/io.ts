@@ -129,7 +129,10 @@ export type WalkItem =
  * paths the caller adds while consuming are left out from then on).
  */
 export async function* walkDirectory(
-  full: string, rel: string | undefined, ignore: readonly string[], signal: AbortSignal | undefined,
+  full: string,
+  rel: string | undefined,
+  ignore: readonly string[],
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<WalkItem, void> {
   checkAbort(signal);
   let dirents: Dirent[];

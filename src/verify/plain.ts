@@ -14,11 +14,21 @@ export async function* walkPlain(s: RunState): AsyncGenerator<VerifyFinding, voi
   for await (const item of walkDirectory(s.o.backupDir, undefined, s.ignore, s.o.signal)) {
     switch (item.kind) {
       case 'unlistable':
-        yield { kind: 'unreadable', path: item.rel ?? '.', message: `could not open directory "${item.full}"`, detail: errText(item.error) };
+        yield {
+          kind: 'unreadable',
+          path: item.rel ?? '.',
+          message: `could not open directory "${item.full}"`,
+          detail: errText(item.error),
+        };
         if (item.rel !== undefined) s.ignore.push(item.rel);
         break;
       case 'unstatable':
-        yield { kind: 'unreadable', path: item.rel, message: `could not stat file or directory "${item.rel}"`, detail: errText(item.error) };
+        yield {
+          kind: 'unreadable',
+          path: item.rel,
+          message: `could not stat file or directory "${item.rel}"`,
+          detail: errText(item.error),
+        };
         s.ignore.push(item.rel);
         break;
       case 'special':

@@ -84,7 +84,6 @@ export function directoryWalSource(dir: string): WalSource {
   };
 }
 
-
 /**
  * The body of the top-level `backup_manifest` member of an uncompressed tar file, found by reading one
  * header per member and skipping the bodies (pg_basebackup and `pgbb backup -D -` put it last, so a

@@ -13,8 +13,7 @@ import type { ArchiveCompression, ArchiveOpener, ArchiveRef } from './types.js';
 // files. Re-exported here, where the package's entry point has always found the opener.
 
 /** Paths pg_verifybackup always ignores. */
-export const ALWAYS_IGNORED: readonly string[] =
-  ['backup_manifest', 'pg_wal', 'postgresql.auto.conf', 'recovery.signal', 'standby.signal'];
+export const ALWAYS_IGNORED: readonly string[] = ['backup_manifest', 'pg_wal', 'postgresql.auto.conf', 'recovery.signal', 'standby.signal'];
 
 /**
  * PostgreSQL's `canonicalize_path` for relative `/` paths: no `.` or empty components, `..` applied,
@@ -40,7 +39,11 @@ export function isIgnored(relpath: string, ignore: readonly string[]): boolean {
 }
 
 const COMPRESSION_SUFFIXES: readonly [string, ArchiveCompression][] = [
-  ['.tar', 'none'], ['.tgz', 'gzip'], ['.tar.gz', 'gzip'], ['.tar.lz4', 'lz4'], ['.tar.zst', 'zstd'],
+  ['.tar', 'none'],
+  ['.tgz', 'gzip'],
+  ['.tar.gz', 'gzip'],
+  ['.tar.lz4', 'lz4'],
+  ['.tar.zst', 'zstd'],
 ];
 
 /** What a file in a tar-format backup directory is. */
@@ -187,12 +190,15 @@ export async function readManifestMember(archive: ArchiveRef, open: ArchiveOpene
   try {
     src = open(archive);
   } catch (err) {
-    throw new VerifyError(`could not read archive "${archive.name}": ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err, path: archive.path });
+    throw new VerifyError(`could not read archive "${archive.name}": ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      path: archive.path,
+    });
   }
   if (!src) {
-    throw new VerifyError(`could not read archive "${archive.name}": no decompressor for ${archive.compression} is available`,
-      { path: archive.path });
+    throw new VerifyError(`could not read archive "${archive.name}": no decompressor for ${archive.compression} is available`, {
+      path: archive.path,
+    });
   }
   try {
     for await (const entry of extractTar(src as AsyncIterable<Buffer>)) {
@@ -200,10 +206,14 @@ export async function readManifestMember(archive: ArchiveRef, open: ArchiveOpene
       if (h.type === 'file' && canonicalRelPath(h.name) === 'backup_manifest') return await readBody(entry.body, MAX_MANIFEST_MEMBER_BYTES);
     }
   } catch (err) {
-    throw new VerifyError(`could not read "backup_manifest" from archive "${archive.name}": ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err, path: archive.path });
+    throw new VerifyError(
+      `could not read "backup_manifest" from archive "${archive.name}": ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err, path: archive.path },
+    );
   }
-  throw new VerifyError(`archive "${archive.name}" has no "backup_manifest" member: it is not a single-tar backup written with ` +
-    'its manifest (pgbb backup -D - -Ft, pg_basebackup -D - -Ft), or it is truncated; give the manifest with manifestPath (-m)',
-    { path: archive.path });
+  throw new VerifyError(
+    `archive "${archive.name}" has no "backup_manifest" member: it is not a single-tar backup written with ` +
+      'its manifest (pgbb backup -D - -Ft, pg_basebackup -D - -Ft), or it is truncated; give the manifest with manifestPath (-m)',
+    { path: archive.path },
+  );
 }

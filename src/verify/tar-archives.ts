@@ -71,12 +71,20 @@ export async function* checkArchives(s: RunState, archives: readonly ArchiveToCh
     try {
       src = open(ref);
     } catch (err) {
-      yield { kind: 'unreadable', path: ref.name, archive: ref.name, message: `could not read archive "${ref.name}"`, detail: errText(err) };
+      yield {
+        kind: 'unreadable',
+        path: ref.name,
+        archive: ref.name,
+        message: `could not read archive "${ref.name}"`,
+        detail: errText(err),
+      };
       continue;
     }
     if (!src) {
       yield {
-        kind: 'unreadable', path: ref.name, archive: ref.name,
+        kind: 'unreadable',
+        path: ref.name,
+        archive: ref.name,
         message: `could not read archive "${ref.name}": no decompressor for ${ref.compression} is available`,
       };
       continue;
@@ -92,7 +100,9 @@ export async function* checkArchives(s: RunState, archives: readonly ArchiveToCh
         const e = s.entries.get(path);
         if (!e) {
           yield {
-            kind: 'extra-file', path, archive: ref.name,
+            kind: 'extra-file',
+            path,
+            archive: ref.name,
             message: `file "${member}" is present in archive "${ref.name}" but not in the manifest`,
           };
           continue;
@@ -100,7 +110,9 @@ export async function* checkArchives(s: RunState, archives: readonly ArchiveToCh
         e.matched = true;
         if (e.file.size !== h.size) {
           yield {
-            kind: 'size-mismatch', path, archive: ref.name,
+            kind: 'size-mismatch',
+            path,
+            archive: ref.name,
             message: `file "${member}" has size ${h.size} in archive "${ref.name}" but size ${e.file.size} in the manifest`,
           };
           e.bad = true;
@@ -130,7 +142,9 @@ export async function* checkArchives(s: RunState, archives: readonly ArchiveToCh
         if (!verifySum) continue;
         if (read !== e.file.size) {
           yield {
-            kind: 'size-mismatch', path, archive: ref.name,
+            kind: 'size-mismatch',
+            path,
+            archive: ref.name,
             message: `file "${path}" in archive "${ref.name}" should contain ${e.file.size} bytes, but ${read} bytes were read`,
           };
           continue;
@@ -141,7 +155,13 @@ export async function* checkArchives(s: RunState, archives: readonly ArchiveToCh
       }
     } catch (err) {
       if (err instanceof AbortError) throw err;
-      yield { kind: 'unreadable', path: ref.name, archive: ref.name, message: `could not read archive "${ref.name}"`, detail: errText(err) };
+      yield {
+        kind: 'unreadable',
+        path: ref.name,
+        archive: ref.name,
+        message: `could not read archive "${ref.name}"`,
+        detail: errText(err),
+      };
     }
   }
 }

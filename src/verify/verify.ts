@@ -19,7 +19,12 @@ import { plainChecksums } from './checksum-io.js';
 import { backupPathKind, checkBackupDirectory, detectFormat, listBackupDirectory, readHead, readManifestFile, walSourceFor } from './io.js';
 import { walkPlain } from './plain.js';
 import {
-  archiveWalSource, compressionOfMagic, compressionOfName, MAX_MANIFEST_MEMBER_BYTES, readManifestMember, type WalSource,
+  archiveWalSource,
+  compressionOfMagic,
+  compressionOfName,
+  MAX_MANIFEST_MEMBER_BYTES,
+  readManifestMember,
+  type WalSource,
 } from './sources.js';
 import { defaultArchiveOpener } from './sources-io.js';
 import { findManifestInTarFile } from './sources-io.js';
@@ -56,9 +61,15 @@ export function verifyBackup(options: VerifyOptions): VerifyRun {
       }
     } finally {
       summary = {
-        ok: findings === 0, findings, stoppedEarly, format: state.format,
-        manifestFiles: state.manifest?.files.size ?? 0, filesChecksummed: state.filesChecksummed,
-        bytesRead: state.bytesRead, walRanges: state.walRanges, walRecords: state.walRecords,
+        ok: findings === 0,
+        findings,
+        stoppedEarly,
+        format: state.format,
+        manifestFiles: state.manifest?.files.size ?? 0,
+        filesChecksummed: state.filesChecksummed,
+        bytesRead: state.bytesRead,
+        walRanges: state.walRanges,
+        walRecords: state.walRecords,
         elapsedMs: Date.now() - started,
       };
       if (state.manifest) summary.manifestVersion = state.manifest.version;
@@ -120,7 +131,9 @@ async function* run(s: RunState): AsyncGenerator<VerifyFinding, void> {
       else if (base) walSource = archiveWalSource(base, open, 'pg_wal/');
       else {
         yield {
-          kind: 'wal-missing', path: o.backupDir, message: 'WAL archive not found',
+          kind: 'wal-missing',
+          path: o.backupDir,
+          message: 'WAL archive not found',
           detail: 'give the WAL location with walDir (-w), or skip WAL checks with noWal (-n)',
         };
       }
@@ -141,7 +154,9 @@ function* loadManifest(s: RunState, bytes: Buffer, path: string, archive?: strin
     if (!(err instanceof ManifestError)) throw err;
     const mismatch = /manifest checksum mismatch/.test(err.message);
     yield {
-      kind: mismatch ? 'manifest-checksum-mismatch' : 'manifest-invalid', path, message: err.message,
+      kind: mismatch ? 'manifest-checksum-mismatch' : 'manifest-invalid',
+      path,
+      message: err.message,
       ...(archive !== undefined ? { archive } : {}),
     };
     return false;
@@ -166,10 +181,11 @@ async function* runSingleTar(s: RunState): AsyncGenerator<VerifyFinding, void> {
   } else {
     // Uncompressed and read by the default opener: the headers lead to the member without reading the
     // archive through. Otherwise, or when that walk gives up, the archive is read as a stream.
-    const direct = compression === 'none' && o.openArchive === undefined
-      ? await findManifestInTarFile(o.backupDir, MAX_MANIFEST_MEMBER_BYTES).catch(() => undefined)
-      : undefined;
-    const bytes = direct ?? await readManifestMember(ref, open);
+    const direct =
+      compression === 'none' && o.openArchive === undefined
+        ? await findManifestInTarFile(o.backupDir, MAX_MANIFEST_MEMBER_BYTES).catch(() => undefined)
+        : undefined;
+    const bytes = direct ?? (await readManifestMember(ref, open));
     if (!(yield* loadManifest(s, bytes, 'backup_manifest', name))) return;
   }
   yield* checkArchives(s, [{ ref, oid: 0 }]);
@@ -196,7 +212,8 @@ async function* checkWal(s: RunState, walSource: WalSource, walDirForDump: strin
         walDone += n;
         o.onProgress?.({ phase: 'wal', doneBytes: walDone, totalBytes: 0 });
       },
-      pgWaldump: o.pgWaldumpPath !== undefined && walDirForDump !== undefined ? { path: o.pgWaldumpPath, walDir: walDirForDump } : undefined,
+      pgWaldump:
+        o.pgWaldumpPath !== undefined && walDirForDump !== undefined ? { path: o.pgWaldumpPath, walDir: walDirForDump } : undefined,
     });
     for (;;) {
       const r = await gen.next();

@@ -15,7 +15,12 @@ import { segmentFileName, segmentNumber } from '../wal/segments.js';
 
 /** `XLOG_PAGE_MAGIC` of each supported major (the WAL format version; `xlog_internal.h`). */
 export const XLOG_PAGE_MAGIC: Readonly<Record<number, number>> = {
-  13: 0xd106, 14: 0xd10d, 15: 0xd110, 16: 0xd113, 17: 0xd116, 18: 0xd118,
+  13: 0xd106,
+  14: 0xd10d,
+  15: 0xd110,
+  16: 0xd113,
+  17: 0xd116,
+  18: 0xd118,
 };
 
 /** The major whose WAL carries `magic`, or `undefined`. */
@@ -65,7 +70,7 @@ export interface WalRangeCheckOptions {
   wantBody?: ((rmid: number, info: number) => boolean) | undefined;
 }
 
-/** A WAL record as {@link WalRangeCheckOptions.onRecord} sees it. */
+/** A WAL record as the `onRecord` option of the WAL range checker sees it. */
 export interface WalRecord {
   /** Where the record starts, and where the next one starts (its MAXALIGNed end). */
   startLsn: Lsn;
@@ -202,12 +207,15 @@ export class WalRangeChecker {
   result(): WalRangeCheckResult {
     if (!this.finished) {
       const at = this.inRecord ? this.recStart : this.next;
-      this.fail(`WAL ends at ${formatLsn(this.pos)} before the end of the range at ${formatLsn(this.o.endLsn)} ` +
-        `(last complete record ends before ${formatLsn(at)})`);
+      this.fail(
+        `WAL ends at ${formatLsn(this.pos)} before the end of the range at ${formatLsn(this.o.endLsn)} ` +
+          `(last complete record ends before ${formatLsn(at)})`,
+      );
     }
     const r: WalRangeCheckResult = {
-      ok: this.error === undefined, records: this.records,
-      reachedLsn: (this.error === undefined ? this.o.endLsn : (this.inRecord ? this.recStart : this.next)) as Lsn,
+      ok: this.error === undefined,
+      records: this.records,
+      reachedLsn: (this.error === undefined ? this.o.endLsn : this.inRecord ? this.recStart : this.next) as Lsn,
     };
     if (this.error !== undefined) r.error = this.error;
     if (this.magic !== undefined) {
@@ -248,8 +256,12 @@ export class WalRangeChecker {
       if (majorForPageMagic(magic) === undefined) return this.fail(`invalid magic number ${hex4(magic)} ${this.where(pageLsn)}`);
       this.magic = magic;
     } else if (magic !== this.magic) {
-      return this.fail(`invalid magic number ${hex4(magic)} ${this.where(pageLsn)}` +
-        (majorForPageMagic(this.magic) ? ` (expected ${hex4(this.magic)}, the WAL format of PostgreSQL ${majorForPageMagic(this.magic)})` : ''));
+      return this.fail(
+        `invalid magic number ${hex4(magic)} ${this.where(pageLsn)}` +
+          (majorForPageMagic(this.magic)
+            ? ` (expected ${hex4(this.magic)}, the WAL format of PostgreSQL ${majorForPageMagic(this.magic)})`
+            : ''),
+      );
     }
     if ((info & ~XLP_ALL_FLAGS) !== 0) return this.fail(`invalid info bits ${hex4(info)} ${this.where(pageLsn)}`);
     let hdrSize = SHORT_HEADER;
@@ -259,17 +271,22 @@ export class WalRangeChecker {
       const segSize = p.readUInt32LE(32);
       const blcksz = p.readUInt32LE(36);
       if (this.o.systemIdentifier !== undefined && sysid !== this.o.systemIdentifier) {
-        return this.fail(`WAL file is from different database system: WAL file database system identifier is ${sysid}, ` +
-          `pg_control database system identifier is ${this.o.systemIdentifier} (${this.segName})`);
+        return this.fail(
+          `WAL file is from different database system: WAL file database system identifier is ${sysid}, ` +
+            `pg_control database system identifier is ${this.o.systemIdentifier} (${this.segName})`,
+        );
       }
-      if (segSize !== this.o.segmentSize) return this.fail(`WAL file is from different database system: incorrect segment size in page header (${segSize}, ${this.segName})`);
-      if (blcksz !== this.bs) return this.fail(`WAL file is from different database system: incorrect XLOG_BLCKSZ in page header (${blcksz}, ${this.segName})`);
+      if (segSize !== this.o.segmentSize)
+        return this.fail(`WAL file is from different database system: incorrect segment size in page header (${segSize}, ${this.segName})`);
+      if (blcksz !== this.bs)
+        return this.fail(`WAL file is from different database system: incorrect XLOG_BLCKSZ in page header (${blcksz}, ${this.segName})`);
     } else if (segOffset === 0) {
       return this.fail(`invalid info bits ${hex4(info)} ${this.where(pageLsn)} (a segment's first page needs a long header)`);
     }
     if (pageaddr !== pageLsn) return this.fail(`unexpected pageaddr ${formatLsn(pageaddr)} ${this.where(pageLsn)}`);
     if (pageLsn < startPage) return; // a segment's first page, before the range: header checked, no records read
-    if (tli > this.o.timeline) return this.fail(`timeline ${tli} in page header is newer than the range's timeline ${this.o.timeline} ${this.where(pageLsn)}`);
+    if (tli > this.o.timeline)
+      return this.fail(`timeline ${tli} in page header is newer than the range's timeline ${this.o.timeline} ${this.where(pageLsn)}`);
     if (tli < this.lastPageTli) return this.fail(`out-of-sequence timeline ID ${tli} (after ${this.lastPageTli}) ${this.where(pageLsn)}`);
     this.lastPageTli = tli;
     this.readRecords(p, pageLsn, hdrSize, info, remLen);
@@ -298,9 +315,11 @@ export class WalRangeChecker {
       if (this.next >= pageEnd) return; // after an XLOG_SWITCH, the rest of the segment is unused
       if (this.next === pageLsn) this.next = payloadStart;
       if (this.next < payloadStart) {
-        return this.fail(`invalid record offset at ${formatLsn(this.next)}: expected at least ${hdrSize}, got ${Number(this.next - pageLsn)}`);
+        return this.fail(
+          `invalid record offset at ${formatLsn(this.next)}: expected at least ${hdrSize}, got ${Number(this.next - pageLsn)}`,
+        );
       }
-      if (this.next === payloadStart && (info & XLP_FIRST_IS_CONTRECORD)) {
+      if (this.next === payloadStart && info & XLP_FIRST_IS_CONTRECORD) {
         if (!this.firstRecord) return this.fail(`contrecord is requested by ${formatLsn(this.next)}`);
         // Starting in the middle of the WAL, as pg_waldump's XLogFindNextRecord does: skip the tail of a record begun earlier.
         this.next = payloadStart + maxAlign(BigInt(remLen));
@@ -357,9 +376,10 @@ export class WalRangeChecker {
         if (h < n) this.crc = crc32cUpdate(this.crc, p, off + h, off + n);
         if (this.recGot + h === RECORD_HEADER) {
           if (!this.checkHeader()) return;
-          this.body = this.o.onRecord && this.o.wantBody?.(this.header[17]!, this.header[16]!) && this.totLen - RECORD_HEADER <= MAX_RECORD_BODY
-            ? Buffer.allocUnsafe(this.totLen - RECORD_HEADER)
-            : undefined;
+          this.body =
+            this.o.onRecord && this.o.wantBody?.(this.header[17]!, this.header[16]!) && this.totLen - RECORD_HEADER <= MAX_RECORD_BODY
+              ? Buffer.allocUnsafe(this.totLen - RECORD_HEADER)
+              : undefined;
         }
         if (this.body && h < n) p.copy(this.body, 0, off + h, off + n);
       } else {
@@ -416,8 +436,13 @@ export class WalRangeChecker {
     const body = this.body;
     this.body = undefined;
     this.o.onRecord?.({
-      startLsn: this.recStart as Lsn, endLsn: endLsn as Lsn, xid: h.readUInt32LE(4), rmid: h[17]!, info: h[16]!,
-      totalLength: this.totLen, body,
+      startLsn: this.recStart as Lsn,
+      endLsn: endLsn as Lsn,
+      xid: h.readUInt32LE(4),
+      rmid: h[17]!,
+      info: h[16]!,
+      totalLength: this.totLen,
+      body,
     });
   }
 

@@ -45,7 +45,9 @@ export function guessSegmentSize(files: ReadonlyMap<string, number>): number {
 
 /** Yields a finding per problem; returns totals. */
 export async function* checkWalRanges(
-  ranges: readonly ManifestWalRange[], source: WalSource, options: CheckWalOptions = {},
+  ranges: readonly ManifestWalRange[],
+  source: WalSource,
+  options: CheckWalOptions = {},
 ): AsyncGenerator<VerifyFinding, WalCheckTotals> {
   const totals: WalCheckTotals = { ranges: 0, records: 0 };
   let files: Map<string, number>;
@@ -60,7 +62,10 @@ export async function* checkWalRanges(
     totals.ranges++;
     const what = `WAL parsing failed for timeline ${range.timeline}`;
     const checker = new WalRangeChecker({
-      timeline: range.timeline, startLsn: range.startLsn, endLsn: range.endLsn, segmentSize,
+      timeline: range.timeline,
+      startLsn: range.startLsn,
+      endLsn: range.endLsn,
+      segmentSize,
       systemIdentifier: options.systemIdentifier,
     });
     let problem: VerifyFinding | undefined;
@@ -69,7 +74,8 @@ export async function* checkWalRanges(
       const name = checker.fileName(segno);
       if (!files.has(name)) {
         problem = {
-          kind: 'wal-missing', path: name,
+          kind: 'wal-missing',
+          path: name,
           message: `${what}: could not find WAL segment "${name}" in ${source.description}`,
           detail: `the range ${formatLsn(range.startLsn)}..${formatLsn(range.endLsn)} needs it`,
         };
@@ -105,7 +111,9 @@ export async function* checkWalRanges(
       const r = await runPgWaldump(options.pgWaldump.path, options.pgWaldump.walDir, range, options.signal);
       if (r.code !== 0) {
         yield {
-          kind: 'wal-invalid', path: options.pgWaldump.walDir, message: `${what} (pg_waldump)`,
+          kind: 'wal-invalid',
+          path: options.pgWaldump.walDir,
+          message: `${what} (pg_waldump)`,
           detail: r.stderr.trim() || `pg_waldump exited with status ${r.code}`,
         };
       }
@@ -114,15 +122,24 @@ export async function* checkWalRanges(
   return totals;
 }
 
-async function runPgWaldump(path: string, walDir: string, range: ManifestWalRange, signal: AbortSignal | undefined):
-Promise<{ code: number; stderr: string }> {
+async function runPgWaldump(
+  path: string,
+  walDir: string,
+  range: ManifestWalRange,
+  signal: AbortSignal | undefined,
+): Promise<{ code: number; stderr: string }> {
   // Loaded here, not at import: node:child_process costs every pgbb command about a millisecond at
   // start-up, and only --pg-waldump needs it.
   const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     // pg_verifybackup's own invocation.
-    const args = ['--quiet', `--path=${walDir}`, `--timeline=${range.timeline}`,
-      `--start=${formatLsn(range.startLsn, { padded: false })}`, `--end=${formatLsn(range.endLsn, { padded: false })}`];
+    const args = [
+      '--quiet',
+      `--path=${walDir}`,
+      `--timeline=${range.timeline}`,
+      `--start=${formatLsn(range.startLsn, { padded: false })}`,
+      `--end=${formatLsn(range.endLsn, { padded: false })}`,
+    ];
     const child = spawn(path, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(signal ? { signal } : {}) });
     let stderr = '';
     child.stderr.setEncoding('utf8');

@@ -192,8 +192,9 @@ export class DirectoryWalSink implements WalSink {
       } else if (size !== target.segmentSize) {
         throw new IoError(
           `WAL file "${path}" has ${size} bytes, should be 0 or ${target.segmentSize}: ` +
-          'it is damaged or was written with another segment size; move it away and restart',
-          { path });
+            'it is damaged or was written with another segment size; move it away and restart',
+          { path },
+        );
       }
     } catch (err) {
       await handle.close().catch(() => undefined);
@@ -226,8 +227,7 @@ export class DirectoryWalSink implements WalSink {
     const seg = this.#segment;
     if (!seg) throw new StateError('no WAL segment is open');
     if (seg.position + data.length > seg.segmentSize) {
-      throw new StateError(
-        `write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
+      throw new StateError(`write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
     }
     try {
       await writeFully(seg.handle, data, seg.position);

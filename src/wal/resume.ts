@@ -60,10 +60,13 @@ export function findStreamingStart(entries: Iterable<WalDirectoryEntry>, options
       options.onSkip?.(entry, `segment file has ${entry.size} bytes, expected ${options.segmentSize}`);
       continue;
     }
-    if (best === undefined || parsed.segno > best.segno ||
+    if (
+      best === undefined ||
+      parsed.segno > best.segno ||
       (parsed.segno === best.segno && parsed.timeline > best.timeline) ||
       // The same segment both complete and partial: the complete file wins.
-      (parsed.segno === best.segno && parsed.timeline === best.timeline && best.partial && !partial)) {
+      (parsed.segno === best.segno && parsed.timeline === best.timeline && best.partial && !partial)
+    ) {
       best = { segno: parsed.segno, timeline: parsed.timeline, partial, name: entry.name };
     }
   }

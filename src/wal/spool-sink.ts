@@ -82,10 +82,15 @@ export class SpoolWalSink implements WalSink {
     } catch (err) {
       const path = this.#file ?? parent;
       const e = err as NodeJS.ErrnoException;
-      throw new IoError(`could not create the WAL spool "${path}": ${e.message ?? String(err)}; ` +
-        'set tempDir to a writable directory with room for the WAL of the backup', {
-        cause: err, path, syscallCode: e.code,
-      });
+      throw new IoError(
+        `could not create the WAL spool "${path}": ${e.message ?? String(err)}; ` +
+          'set tempDir to a writable directory with room for the WAL of the backup',
+        {
+          cause: err,
+          path,
+          syscallCode: e.code,
+        },
+      );
     }
     const handle = this.#handle;
     // autoClose off: the handle outlives end() so that sync() still works; endWriting() closes it.

@@ -31,9 +31,7 @@
  * position, timer, watchdog and sink fields; split across files, each step would need them all.
  * @module
  */
-import {
-  AbortError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError, WalStreamError,
-} from '../errors.js';
+import { AbortError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError, WalStreamError } from '../errors.js';
 import type { ReplicationConnectionApi } from '../connection/types.js';
 import { SqlState } from '../protocol/codes.js';
 import { buildStandbyStatusUpdate, parseReplicationMessage } from '../protocol/replication-messages.js';
@@ -182,10 +180,11 @@ function withAdvice(err: ServerError, slotName: string | undefined): ServerError
   const msg = err.serverMessage;
   let advice: string | undefined;
   if (/requested WAL segment .* has already been removed/.test(msg)) {
-    advice = slotName === undefined
-      ? 'The server recycled WAL before it was streamed: stream through a replication slot (it keeps WAL until it is ' +
-        'received), or raise wal_keep_size on the server.'
-      : `The slot "${slotName}" does not hold the WAL requested: start at or after its restart_lsn.`;
+    advice =
+      slotName === undefined
+        ? 'The server recycled WAL before it was streamed: stream through a replication slot (it keeps WAL until it is ' +
+          'received), or raise wal_keep_size on the server.'
+        : `The slot "${slotName}" does not hold the WAL requested: start at or after its restart_lsn.`;
   } else if (err.sqlState === SqlState.UndefinedObject && /replication slot/.test(msg)) {
     advice = `Create the slot "${slotName ?? ''}" first (CREATE_REPLICATION_SLOT ... PHYSICAL), or stream without a slot.`;
   } else if (err.sqlState === SqlState.ObjectInUse && /replication slot/.test(msg)) {
@@ -193,7 +192,7 @@ function withAdvice(err: ServerError, slotName: string | undefined): ServerError
   } else if (/ahead of the WAL flush position/.test(msg)) {
     advice = 'The start position is beyond what the server has written: start at or before its current WAL position.';
   } else if (/not in this server's history|requested timeline/.test(msg)) {
-    advice = 'The timeline/position pair is not in the server\'s history: check the timeline (IDENTIFY_SYSTEM).';
+    advice = "The timeline/position pair is not in the server's history: check the timeline (IDENTIFY_SYSTEM).";
   }
   return advice ? addAdvice(err, advice) : err;
 }
@@ -383,13 +382,13 @@ class Streamer implements WalStream {
       const next = await this.#streamOnce();
       if (next === undefined) return;
       if (next.timeline <= this.#timeline) {
-        throw new WalStreamError(
-          `server reported unexpected next timeline ${next.timeline}, following timeline ${this.#timeline}`);
+        throw new WalStreamError(`server reported unexpected next timeline ${next.timeline}, following timeline ${this.#timeline}`);
       }
       if (next.startLsn > this.#position) {
         throw new WalStreamError(
           `server stopped streaming timeline ${this.#timeline} at ${formatLsn(this.#position)}, but reported next ` +
-          `timeline ${next.timeline} to begin at ${formatLsn(next.startLsn)}`);
+            `timeline ${next.timeline} to begin at ${formatLsn(next.startLsn)}`,
+        );
       }
       const restart = segmentStartOf(next.startLsn, this.#segmentSize);
       this.#options.onTimelineSwitch?.({ from: this.#timeline, to: next.timeline, switchLsn: next.startLsn, restartLsn: restart });
@@ -403,8 +402,7 @@ class Streamer implements WalStream {
     const file = await this.#historyFetcher(timeline);
     const expected = timelineHistoryFileName(timeline);
     if (file.filename !== expected) {
-      throw new ProtocolError(
-        `server reported unexpected history file name for timeline ${timeline}: ${JSON.stringify(file.filename)}`);
+      throw new ProtocolError(`server reported unexpected history file name for timeline ${timeline}: ${JSON.stringify(file.filename)}`);
     }
     await this.#sinkOp(() => this.#sink.writeHistoryFile(expected, file.content));
   }
@@ -419,8 +417,11 @@ class Streamer implements WalStream {
    * of a historic timeline, `undefined` when we stopped.
    */
   async #streamOnce(): Promise<{ timeline: number; startLsn: Lsn } | undefined> {
-    const sql = startReplicationCommand({ startLsn: this.#position, timeline: this.#timeline,
-      ...(this.#slotName === undefined ? {} : { slotName: this.#slotName }) });
+    const sql = startReplicationCommand({
+      startLsn: this.#position,
+      timeline: this.#timeline,
+      ...(this.#slotName === undefined ? {} : { slotName: this.#slotName }),
+    });
     let nextTimeline: { timeline: number; startLsn: Lsn } | undefined;
     let columns: string[] | undefined;
     let serverEndedCopy = false;
@@ -490,8 +491,9 @@ class Streamer implements WalStream {
     await this.#closeSegment();
     throw new WalStreamError(
       `replication stream was terminated before stop point (at ${formatLsn(this.#position)} on timeline ` +
-      `${this.#timeline}${serverEndedCopy ? ', the server ended the COPY' : ''}): the server shut down or stopped ` +
-      'sending WAL; reconnect and resume from this position');
+        `${this.#timeline}${serverEndedCopy ? ', the server ended the COPY' : ''}): the server shut down or stopped ` +
+        'sending WAL; reconnect and resume from this position',
+    );
   }
 
   #parseNextTimeline(columns: string[] | undefined, values: (string | null)[]): { timeline: number; startLsn: Lsn } {
@@ -500,7 +502,8 @@ class Streamer implements WalStream {
     const posText = values[1];
     if (values.length < 2 || tliText == null || posText == null) {
       throw new ProtocolError(
-        `unexpected result set after end-of-timeline: got ${values.length} fields${columns ? ` (${columns.join(', ')})` : ''}, expected next_tli and next_tli_startpos`);
+        `unexpected result set after end-of-timeline: got ${values.length} fields${columns ? ` (${columns.join(', ')})` : ''}, expected next_tli and next_tli_startpos`,
+      );
     }
     const timeline = Number(tliText);
     if (!Number.isInteger(timeline) || timeline < 1 || timeline > 0xffffffff) {
@@ -522,15 +525,15 @@ class Streamer implements WalStream {
       const how = msg.dataStart > this.#position ? 'a gap' : 'an overlap';
       throw new ProtocolError(
         `WAL stream out of order: received XLogData starting at ${formatLsn(msg.dataStart)} but expected ` +
-        `${formatLsn(this.#position)} (${how} of ${msg.dataStart > this.#position ? msg.dataStart - this.#position : this.#position - msg.dataStart} bytes)`);
+          `${formatLsn(this.#position)} (${how} of ${msg.dataStart > this.#position ? msg.dataStart - this.#position : this.#position - msg.dataStart} bytes)`,
+      );
     }
     let data = msg.data;
     while (data.length > 0 && this.#accepting) {
       const offset = segmentOffset(this.#position, this.#segmentSize);
       if (this.#segment === undefined) {
         if (offset !== 0) {
-          throw new ProtocolError(
-            `received WAL at offset ${offset} of a segment with no file open (${formatLsn(this.#position)})`);
+          throw new ProtocolError(`received WAL at offset ${offset} of a segment with no file open (${formatLsn(this.#position)})`);
         }
         const name = segmentFileNameForLsn(this.#timeline, this.#position, this.#segmentSize);
         await this.#sinkOp(() => this.#sink.openSegment({ name, segmentSize: this.#segmentSize, startOffset: 0 }));
@@ -585,8 +588,13 @@ class Streamer implements WalStream {
     this.#sinkOps++;
     const result = this.#sinkQueue.then(op);
     this.#sinkQueue = result.then(
-      () => { this.#sinkOps--; },
-      () => { this.#sinkOps--; });
+      () => {
+        this.#sinkOps--;
+      },
+      () => {
+        this.#sinkOps--;
+      },
+    );
     return result;
   }
 
@@ -631,7 +639,8 @@ class Streamer implements WalStream {
       const idle = this.#sinkOps === 0;
       this.#sendStatus(idle).then(
         () => this.#scheduleTimer(),
-        (err: unknown) => this.#fail(err));
+        (err: unknown) => this.#fail(err),
+      );
     }, wait);
     this.#timer.unref?.();
   }
@@ -655,7 +664,8 @@ class Streamer implements WalStream {
       }
       const err = new WalStreamError(
         `the server sent nothing for ${Math.round(timeout / 1000)} s while streaming WAL: it is unreachable or hung; ` +
-        'reconnect, and check the server and the network');
+          'reconnect, and check the server and the network',
+      );
       this.#fail(err);
       this.#conn.destroy(err);
     }, wait);

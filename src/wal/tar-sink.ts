@@ -50,7 +50,12 @@ const ZEROS = Buffer.alloc(64 * 1024);
 export function walTarHeader(name: string, size: number, mtime: Date): Buffer {
   if (Buffer.byteLength(name) > 100) throw new StateError(`tar entry name too long: ${name}`);
   return encodeHeader({
-    name, size, mode: 0o600, mtime: Math.floor(mtime.getTime() / 1000), uname: 'postgres', gname: 'postgres',
+    name,
+    size,
+    mode: 0o600,
+    mtime: Math.floor(mtime.getTime() / 1000),
+    uname: 'postgres',
+    gname: 'postgres',
   });
 }
 
@@ -93,8 +98,10 @@ export class TarWalSink implements WalSink {
 
   #failure(): IoError {
     const cause = this.#error;
-    return new IoError(`could not write the WAL tar archive: ${cause?.message ?? 'the output was closed'}`,
-      { cause, syscallCode: (cause as NodeJS.ErrnoException | undefined)?.code });
+    return new IoError(`could not write the WAL tar archive: ${cause?.message ?? 'the output was closed'}`, {
+      cause,
+      syscallCode: (cause as NodeJS.ErrnoException | undefined)?.code,
+    });
   }
 
   /** Hand `chunk` to the output; resolves when the output wants more (backpressure). */
@@ -113,7 +120,8 @@ export class TarWalSink implements WalSink {
         this.#out.off('drain', onDrain);
         this.#out.off('close', onClose);
         this.#out.off('error', onErr);
-        if (err) reject(err); else resolve();
+        if (err) reject(err);
+        else resolve();
       };
       const onDrain = (): void => done();
       const onClose = (): void => done(this.#failure());
@@ -164,8 +172,7 @@ export class TarWalSink implements WalSink {
     const entry = this.#entry;
     if (!entry) throw new StateError('no WAL segment is open');
     if (entry.position + data.length > entry.segmentSize) {
-      throw new StateError(
-        `write of ${data.length} bytes at offset ${entry.position} runs past the end of segment ${entry.name}`);
+      throw new StateError(`write of ${data.length} bytes at offset ${entry.position} runs past the end of segment ${entry.name}`);
     }
     entry.position += data.length;
     await this.#push(data);

@@ -11,18 +11,45 @@ const ROOT_VALUE_BUDGET = 26;
 
 /** Building-block internals no entry point may export. */
 const INTERNALS = [
-  'XxHash32', 'xxhash32', 'Lz4FrameDecoder', 'decodeLz4Block', 'crc32cUpdate', 'crc32cFinal', 'CRC32C_INIT', 'ManifestParser',
-  'TarStructureChecker', 'FeedbackTracker', 'IncrementalHeaderReader', 'planReconstruction', 'CompressionPool',
-  'sharedCompressionPool', 'pipeThrough', 'pgpassKeyFor', 'withAdvice', 'withIncrementalAdvice', 'BackendMessage',
-  'StreamMessage', 'CopyDataMessage', 'ErrorResponseMessage', 'Framer', 'Reader', 'Writer', 'parseMessage',
-  'resolveBaseBackupOptions', 'startBackupWith', 'parseChecksumNotice', 'mapServerCompressionError',
+  'XxHash32',
+  'xxhash32',
+  'Lz4FrameDecoder',
+  'decodeLz4Block',
+  'crc32cUpdate',
+  'crc32cFinal',
+  'CRC32C_INIT',
+  'ManifestParser',
+  'TarStructureChecker',
+  'FeedbackTracker',
+  'IncrementalHeaderReader',
+  'planReconstruction',
+  'CompressionPool',
+  'sharedCompressionPool',
+  'pipeThrough',
+  'pgpassKeyFor',
+  'withAdvice',
+  'withIncrementalAdvice',
+  'BackendMessage',
+  'StreamMessage',
+  'CopyDataMessage',
+  'ErrorResponseMessage',
+  'Framer',
+  'Reader',
+  'Writer',
+  'parseMessage',
+  'resolveBaseBackupOptions',
+  'startBackupWith',
+  'parseChecksumNotice',
+  'mapServerCompressionError',
 ];
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
 
 let api: ApiEntry[];
-beforeAll(() => { api = collectApi(); }, 120_000);
+beforeAll(() => {
+  api = collectApi();
+}, 120_000);
 
 describe('the public API', () => {
   it('matches the committed report (test/api/api-report.md)', () => {
@@ -30,8 +57,10 @@ describe('the public API', () => {
     const committed = readFileSync(reportPath, 'utf8');
     if (committed !== report) {
       // toBe shows the difference; the message says what to do about it.
-      expect(report, 'the public API changed: if that is intended, run `npm run api:report` and commit ' +
-        'test/api/api-report.md with the change').toBe(committed);
+      expect(
+        report,
+        'the public API changed: if that is intended, run `npm run api:report` and commit ' + 'test/api/api-report.md with the change',
+      ).toBe(committed);
     }
   });
 
@@ -47,8 +76,9 @@ describe('the public API', () => {
     }
     const errors = api.find((e) => e.specifier === 'pg-basebackup/errors')!;
     const errorValues = new Set(errors.exports.filter((x) => x.value).map((x) => x.name));
-    const twice = [...homes].filter(([name, where]) =>
-      where.length > 1 && !(errorValues.has(name) && where.length === 2 && where.includes('pg-basebackup')));
+    const twice = [...homes].filter(
+      ([name, where]) => where.length > 1 && !(errorValues.has(name) && where.length === 2 && where.includes('pg-basebackup')),
+    );
     expect(twice).toEqual([]);
     // /errors holds every error class there is.
     const allClasses = [...read('src/errors.ts').matchAll(/^export class (\w+)/gm)].map((m) => m[1]);
@@ -58,7 +88,9 @@ describe('the public API', () => {
   it('exports no internals', () => {
     const leaked = api.flatMap((e) => e.exports.filter((x) => INTERNALS.includes(x.name)).map((x) => `${e.specifier}: ${x.name}`));
     expect(leaked).toEqual([]);
-    const protocol = api.flatMap((e) => e.exports.filter((x) => x.declaredIn.startsWith('src/protocol/')).map((x) => `${e.specifier}: ${x.name}`));
+    const protocol = api.flatMap((e) =>
+      e.exports.filter((x) => x.declaredIn.startsWith('src/protocol/')).map((x) => `${e.specifier}: ${x.name}`),
+    );
     expect(protocol).toEqual([]);
   });
 
@@ -73,8 +105,14 @@ describe('the public API', () => {
   it('lists the same entry points in tsup.config.ts, package.json exports (types first) and typedoc.json', () => {
     const pkg = JSON.parse(read('package.json')) as { exports: Record<string, Record<string, string> | string> };
     const typedoc = JSON.parse(read('typedoc.json')) as { entryPoints: string[] };
-    const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json').sort();
-    expect(subpaths).toEqual(Object.keys(publicEntries).map((n) => (n === 'index' ? '.' : `./${n}`)).sort());
+    const subpaths = Object.keys(pkg.exports)
+      .filter((k) => k !== './package.json')
+      .sort();
+    expect(subpaths).toEqual(
+      Object.keys(publicEntries)
+        .map((n) => (n === 'index' ? '.' : `./${n}`))
+        .sort(),
+    );
     for (const [name] of Object.entries(publicEntries)) {
       const target = pkg.exports[name === 'index' ? '.' : `./${name}`] as Record<string, string>;
       expect(Object.keys(target)).toEqual(['types', 'import']);

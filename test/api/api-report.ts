@@ -36,7 +36,7 @@ function kindOf(symbol: ts.Symbol): string {
   if (f & ts.SymbolFlags.Variable) {
     const decl = symbol.valueDeclaration;
     const list = decl && ts.isVariableDeclaration(decl) ? decl.parent : undefined;
-    return list && (ts.getCombinedNodeFlags(list) & ts.NodeFlags.Const) ? 'const' : 'let';
+    return list && ts.getCombinedNodeFlags(list) & ts.NodeFlags.Const ? 'const' : 'let';
   }
   if (f & ts.SymbolFlags.Interface) return 'interface';
   if (f & ts.SymbolFlags.TypeAlias) return 'type';
@@ -61,9 +61,16 @@ function typeOnly(checker: ts.TypeChecker, symbol: ts.Symbol): boolean {
 /** Reads the surface from the sources (no build needed). */
 export function collectApi(): ApiEntry[] {
   const files = Object.values(publicEntries).map((f) => `${root}${f}`);
-  const config = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.json`, {}, {
-    ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); },
-  });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    `${root}tsconfig.json`,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
   if (!config) throw new Error('cannot read tsconfig.json');
   const program = ts.createProgram(files, { ...config.options, noEmit: true });
   const checker = program.getTypeChecker();
@@ -71,14 +78,17 @@ export function collectApi(): ApiEntry[] {
     const source = program.getSourceFile(`${root}${file}`);
     const moduleSymbol = source && checker.getSymbolAtLocation(source);
     if (!moduleSymbol) throw new Error(`${file} is not a module`);
-    const exports = checker.getExportsOfModule(moduleSymbol).map((s): ApiExport => {
-      const target = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
-      const decl = target.declarations?.[0];
-      const declaredIn = decl ? decl.getSourceFile().fileName.slice(root.length) : '?';
-      const kind = kindOf(target);
-      const value = (target.flags & ts.SymbolFlags.Value) !== 0 && !typeOnly(checker, s);
-      return { name: s.name, kind, value, declaredIn };
-    }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const exports = checker
+      .getExportsOfModule(moduleSymbol)
+      .map((s): ApiExport => {
+        const target = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+        const decl = target.declarations?.[0];
+        const declaredIn = decl ? decl.getSourceFile().fileName.slice(root.length) : '?';
+        const kind = kindOf(target);
+        const value = (target.flags & ts.SymbolFlags.Value) !== 0 && !typeOnly(checker, s);
+        return { name: s.name, kind, value, declaredIn };
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { specifier: name === 'index' ? 'pg-basebackup' : `pg-basebackup/${name}`, file, exports };
   });
 }

@@ -13,8 +13,12 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 /** The ```ts blocks under @example in a file's leading TSDoc comment, comment stars removed. */
 function moduleExamples(file: string): string[] {
   const head = /^\/\*\*([\s\S]*?)\*\//.exec(readFileSync(join(root, file), 'utf8'))?.[1] ?? '';
-  return [...head.matchAll(/@example\s*\n\s*\*\s*```ts\n([\s\S]*?)\n\s*\*\s*```/g)]
-    .map((m) => m[1]!.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n'));
+  return [...head.matchAll(/@example\s*\n\s*\*\s*```ts\n([\s\S]*?)\n\s*\*\s*```/g)].map((m) =>
+    m[1]!
+      .split('\n')
+      .map((l) => l.replace(/^\s*\* ?/, ''))
+      .join('\n'),
+  );
 }
 
 // Inside the package directory (.tmp/ is ignored by git), so 'pg-basebackup' resolves to this package.
@@ -35,12 +39,18 @@ describe('entry point examples', () => {
         files.push(path);
       });
     }
-    const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, {
-      ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {},
-    })!;
+    const config = ts.getParsedCommandLineOfConfigFile(
+      join(root, 'tsconfig.json'),
+      {},
+      {
+        ...ts.sys,
+        onUnRecoverableConfigFileDiagnostic: () => {},
+      },
+    )!;
     const program = ts.createProgram(files, { ...config.options, noEmit: true, rootDir: root });
-    const problems = ts.getPreEmitDiagnostics(program).map((d) =>
-      `${d.file ? `${d.file.fileName.slice(dir.length + 1)}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .map((d) => `${d.file ? `${d.file.fileName.slice(dir.length + 1)}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
     expect(problems).toEqual([]);
   }, 120_000);
 });

@@ -45,7 +45,10 @@ export function debianBinDir(): string | undefined {
  */
 export function oracleBin(tool: string): string {
   const dir = debianBinDir();
-  if (!dir) throw new Error(`${tool}: Debian PostgreSQL ${DEBIAN_MAJOR} is not installed (run .ci/run, or apt-get install postgresql-15 postgresql-client-15)`);
+  if (!dir)
+    throw new Error(
+      `${tool}: Debian PostgreSQL ${DEBIAN_MAJOR} is not installed (run .ci/run, or apt-get install postgresql-15 postgresql-client-15)`,
+    );
   const path = join(dir, tool);
   if (!existsSync(path)) throw new Error(`${tool} is not in ${dir}`);
   return path;

@@ -43,6 +43,7 @@ export interface Cluster {
   /** The same as a `postgresql://` URI, user, password and parameters percent-encoded. */
   connectionUri(extra?: Record<string, string>): string;
   /** Run SQL as the superuser over the unix socket (one pooled node-postgres client per cluster). */
+  // biome-ignore lint/suspicious/noExplicitAny: rows are whatever the SQL selects; each test names their shape.
   sql<T = any>(text: string, params?: unknown[]): Promise<T[]>;
   /** Path of a program in this cluster's bin dir; throws when the build does not ship it. */
   pgBin(tool: string): string;
@@ -403,6 +404,7 @@ export async function startCluster(opts: StartOptions): Promise<Cluster> {
       // URLSearchParams encodes spaces as '+', which libpq does not decode: use %20.
       return `postgresql://${auth}@${host}:${p}/${encodeURIComponent(dbname)}?${params.toString().replace(/\+/g, '%20')}`;
     },
+    // biome-ignore lint/suspicious/noExplicitAny: as declared in Cluster.sql.
     async sql<T = any>(text: string, params?: unknown[]): Promise<T[]> {
       const res = await getPool().query(text, params);
       return res.rows as T[];
@@ -410,7 +412,9 @@ export async function startCluster(opts: StartOptions): Promise<Cluster> {
     pgBin(tool) {
       const path = join(binDir, tool);
       if (!existsSync(path)) {
-        throw new Error(`${tool} is not in ${binDir} (the embedded builds ship only initdb, pg_ctl and postgres; use debianBinDir() for client tools)`);
+        throw new Error(
+          `${tool} is not in ${binDir} (the embedded builds ship only initdb, pg_ctl and postgres; use debianBinDir() for client tools)`,
+        );
       }
       return path;
     },

@@ -61,8 +61,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let hits = 0;
 
   const take = (req: IncomingMessage): FaultAction | undefined => {
-    const i = faults.findIndex(({ fault }) =>
-      (fault.method === undefined || fault.method === req.method) && (fault.url === undefined || fault.url.test(req.url ?? '')));
+    const i = faults.findIndex(
+      ({ fault }) =>
+        (fault.method === undefined || fault.method === req.method) && (fault.url === undefined || fault.url.test(req.url ?? '')),
+    );
     const entry = faults[i];
     if (!entry) return undefined;
     entry.left -= 1;
@@ -71,26 +73,37 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse, corrupt = false): void => {
-    const out = httpRequest({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,
-    }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-      answer.on('error', () => res.destroy());
-    });
+    const out = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on('error', () => res.destroy());
+      },
+    );
     out.on('error', () => res.destroy());
     let first = corrupt;
-    const body = corrupt ? req.pipe(new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        if (first && chunk.length > 0) {
-          first = false;
-          const copy = Buffer.from(chunk);
-          copy[0] = copy[0]! ^ 0xff;
-          return callback(null, copy);
-        }
-        callback(null, chunk);
-      },
-    })) : req;
+    const body = corrupt
+      ? req.pipe(
+          new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              if (first && chunk.length > 0) {
+                first = false;
+                const copy = Buffer.from(chunk);
+                copy[0] = copy[0]! ^ 0xff;
+                return callback(null, copy);
+              }
+              callback(null, chunk);
+            },
+          }),
+        )
+      : req;
     body.pipe(out);
     req.on('error', () => out.destroy());
     res.on('close', () => {
@@ -107,9 +120,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       case 'status': {
         req.resume();
         req.on('end', () => {
-          const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${action.code}</Code>` +
+          const body =
+            `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${action.code}</Code>` +
             `<Message>injected by the test proxy</Message><RequestId>fault${hits}</RequestId></Error>`;
-          res.writeHead(action.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), connection: 'close' });
+          res.writeHead(action.status, {
+            'content-type': 'application/xml',
+            'content-length': Buffer.byteLength(body),
+            connection: 'close',
+          });
           res.end(body);
         });
         return;

@@ -88,8 +88,7 @@ export function run(
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer =
-      opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs).unref();
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs).unref();
     child.on('error', (err) => {
       if (timer) clearTimeout(timer);
       reject(err);
@@ -107,16 +106,10 @@ export function run(
 }
 
 /** Like {@link run} but throws with the output when the exit status is not 0. */
-export async function runOk(
-  file: string,
-  args: readonly string[],
-  opts: Parameters<typeof run>[2] = {},
-): Promise<RunResult> {
+export async function runOk(file: string, args: readonly string[], opts: Parameters<typeof run>[2] = {}): Promise<RunResult> {
   const r = await run(file, args, opts);
   if (r.code !== 0) {
-    throw new Error(
-      `${file} ${args.join(' ')} failed (${r.signal ?? `exit ${String(r.code)}`}):\n${r.stdout}${r.stderr}`,
-    );
+    throw new Error(`${file} ${args.join(' ')} failed (${r.signal ?? `exit ${String(r.code)}`}):\n${r.stdout}${r.stderr}`);
   }
   return r;
 }

@@ -25,17 +25,18 @@ export interface MajorClusters {
  * it('...', () => { const c = clusters.get(16); });
  * ```
  */
-export function clustersForMajors(majors: readonly number[], name: string,
-  setup?: (c: Cluster) => Promise<void>): MajorClusters {
+export function clustersForMajors(majors: readonly number[], name: string, setup?: (c: Cluster) => Promise<void>): MajorClusters {
   const byMajor = new Map<number, Cluster>();
   let tmp: string | undefined;
   beforeAll(async () => {
     tmp = await makeTempDir(name);
-    const started = await Promise.all(majors.map(async (major) => {
-      const c = await startCluster({ major });
-      await setup?.(c);
-      return c;
-    }));
+    const started = await Promise.all(
+      majors.map(async (major) => {
+        const c = await startCluster({ major });
+        await setup?.(c);
+        return c;
+      }),
+    );
     for (const c of started) byMajor.set(c.major, c);
   }, 300_000);
   afterAll(async () => {
@@ -69,8 +70,12 @@ export function trustTcp(c: Cluster, extra: ConnectionOptions = {}): ConnectionO
  * });
  * ```
  */
-export function describeEachMajor(title: string, majors: readonly number[],
-  body: (major: number, primary: () => Cluster) => void, start: Omit<StartOptions, 'major'> = { ssl: false }): void {
+export function describeEachMajor(
+  title: string,
+  majors: readonly number[],
+  body: (major: number, primary: () => Cluster) => void,
+  start: Omit<StartOptions, 'major'> = { ssl: false },
+): void {
   describe.concurrent(title, () => {
     for (const major of majors) {
       describe.sequential(`PostgreSQL ${major}`, () => {

@@ -123,7 +123,10 @@ export async function startSwift(): Promise<SwiftServer> {
       for (;;) {
         if (exited) throw new Error(exited);
         if (Date.now() > deadline) throw new Error(`no answer from ${url} within ${START_TIMEOUT_MS} ms`);
-        const status = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status, () => undefined);
+        const status = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then(
+          (r) => r.status,
+          () => undefined,
+        );
         if (status !== undefined && (url.endsWith('/healthcheck') ? status === 200 : true)) break;
         // Waiting on another process's start-up, which announces nothing we could await.
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -146,39 +149,97 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function writeConfiguration(dir: string, proxyPort: number, memcachedPort: number,
-  ports: Record<(typeof SERVERS)[number], number>): Promise<void> {
+async function writeConfiguration(
+  dir: string,
+  proxyPort: number,
+  memcachedPort: number,
+  ports: Record<(typeof SERVERS)[number], number>,
+): Promise<void> {
   await mkdir(join(dir, 'srv', 'd1'), { recursive: true, mode: 0o700 });
   // Logs go to syslog by default; a UDP port nobody reads keeps them off the host's syslog.
   const logging = `log_udp_host = 127.0.0.1\nlog_udp_port = ${memcachedPort}\nlog_level = WARNING\n`;
-  await writeFile(join(dir, 'swift.conf'), [
-    '[swift-hash]', 'swift_hash_path_suffix = pgbbtest', 'swift_hash_path_prefix = pgbbtest', '',
-    '[storage-policy:0]', 'name = gold', 'default = yes', '',
-  ].join('\n'), { mode: 0o600 });
+  await writeFile(
+    join(dir, 'swift.conf'),
+    [
+      '[swift-hash]',
+      'swift_hash_path_suffix = pgbbtest',
+      'swift_hash_path_prefix = pgbbtest',
+      '',
+      '[storage-policy:0]',
+      'name = gold',
+      'default = yes',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
   for (const name of SERVERS) {
-    await writeFile(join(dir, `${name}-server.conf`), [
-      '[DEFAULT]', `swift_dir = ${dir}`, `devices = ${join(dir, 'srv')}`, 'mount_check = false',
-      'bind_ip = 127.0.0.1', `bind_port = ${ports[name]}`, 'workers = 0', 'disable_fallocate = true', logging,
-      '[pipeline:main]', `pipeline = ${name}-server`, '',
-      `[app:${name}-server]`, `use = egg:swift#${name}`, '',
-    ].join('\n'), { mode: 0o600 });
+    await writeFile(
+      join(dir, `${name}-server.conf`),
+      [
+        '[DEFAULT]',
+        `swift_dir = ${dir}`,
+        `devices = ${join(dir, 'srv')}`,
+        'mount_check = false',
+        'bind_ip = 127.0.0.1',
+        `bind_port = ${ports[name]}`,
+        'workers = 0',
+        'disable_fallocate = true',
+        logging,
+        '[pipeline:main]',
+        `pipeline = ${name}-server`,
+        '',
+        `[app:${name}-server]`,
+        `use = egg:swift#${name}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
     const builder = `${name}.builder`;
     await runOk('swift-ring-builder', [builder, 'create', '4', '1', '1'], { cwd: dir });
     await runOk('swift-ring-builder', [builder, 'add', `r1z1-127.0.0.1:${ports[name]}/d1`, '1'], { cwd: dir });
     await runOk('swift-ring-builder', [builder, 'rebalance'], { cwd: dir });
   }
-  const filters = ['catch_errors', 'gatekeeper', 'healthcheck', 'proxy-logging', 'cache', 'listing_formats', 'bulk',
-    's3api', 'tempauth', 'copy', 'slo', 'dlo', 'versioned_writes', 'symlink'];
+  const filters = [
+    'catch_errors',
+    'gatekeeper',
+    'healthcheck',
+    'proxy-logging',
+    'cache',
+    'listing_formats',
+    'bulk',
+    's3api',
+    'tempauth',
+    'copy',
+    'slo',
+    'dlo',
+    'versioned_writes',
+    'symlink',
+  ];
   const eggs: Record<string, string> = { 'proxy-logging': 'proxy_logging', cache: 'memcache' };
   const special: Record<string, string[]> = {
     s3api: ['location = us-east-1', 'allow_multipart_uploads = true', 'check_bucket_owner = false'],
     tempauth: [`user_${SWIFT_S3_CREDENTIALS.accessKeyId.replace(':', '_')} = ${SWIFT_S3_CREDENTIALS.secretAccessKey} .admin`],
     cache: [`memcache_servers = 127.0.0.1:${memcachedPort}`],
   };
-  await writeFile(join(dir, 'proxy-server.conf'), [
-    '[DEFAULT]', `swift_dir = ${dir}`, 'bind_ip = 127.0.0.1', `bind_port = ${proxyPort}`, 'workers = 0', logging,
-    '[pipeline:main]', `pipeline = ${filters.join(' ')} proxy-logging proxy-server`, '',
-    '[app:proxy-server]', 'use = egg:swift#proxy', 'allow_account_management = true', 'account_autocreate = true', '',
-    ...filters.flatMap((f) => [`[filter:${f}]`, `use = egg:swift#${eggs[f] ?? f}`, ...(special[f] ?? []), '']),
-  ].join('\n'), { mode: 0o600 });
+  await writeFile(
+    join(dir, 'proxy-server.conf'),
+    [
+      '[DEFAULT]',
+      `swift_dir = ${dir}`,
+      'bind_ip = 127.0.0.1',
+      `bind_port = ${proxyPort}`,
+      'workers = 0',
+      logging,
+      '[pipeline:main]',
+      `pipeline = ${filters.join(' ')} proxy-logging proxy-server`,
+      '',
+      '[app:proxy-server]',
+      'use = egg:swift#proxy',
+      'allow_account_management = true',
+      'account_autocreate = true',
+      '',
+      ...filters.flatMap((f) => [`[filter:${f}]`, `use = egg:swift#${eggs[f] ?? f}`, ...(special[f] ?? []), '']),
+    ].join('\n'),
+    { mode: 0o600 },
+  );
 }

@@ -53,7 +53,23 @@ export async function ensureTlsMaterial(root: string): Promise<TlsMaterial> {
     // No IP:127.0.0.1 here on purpose; see TlsMaterial.serverCertFile.
     'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
   );
-  await ssl('x509', '-req', '-in', 'server.csr', '-CA', f.caFile, '-CAkey', 'ca.key', '-CAcreateserial', '-days', DAYS, '-extfile', 'server.ext', '-out', f.serverCertFile);
+  await ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    f.caFile,
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    DAYS,
+    '-extfile',
+    'server.ext',
+    '-out',
+    f.serverCertFile,
+  );
   await chmod(join(tmp, 'server.key'), 0o600);
   await chownToServer(join(tmp, 'server.key'));
   await writeFile(join(tmp, '.complete'), '');

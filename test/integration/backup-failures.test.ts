@@ -5,8 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it, vi } from 'vitest';
-import { AbortError, ConnectionError, PgBackupError, ServerError, runBackup, type RunBackupOptions } from '../../src/index.js';
-import { TargetError } from '../../src/errors.js';
+import { PgBackupError, runBackup, type RunBackupOptions } from '../../src/index.js';
 import { freePort, makeTempDir, testMajors } from '../harness/index.js';
 import { describeEachMajor } from '../harness/suite.js';
 import { expectNoBackupLeft, slotsAfterSettling } from './backup-helpers.js';
@@ -19,21 +18,26 @@ import { expectNoBackupLeft, slotsAfterSettling } from './backup-helpers.js';
 async function untilWriting(dir: string, format: 'plain' | 'tar'): Promise<void> {
   const probe = join(dir, format === 'plain' ? 'backup_label' : 'base.tar');
   // Tar output is written in large batches, which take a while at 32 kB/s: its creation is enough.
-  await vi.waitFor(async () => {
-    expect(existsSync(probe), `nothing was written to ${probe}`).toBe(true);
-    if (format === 'plain') expect((await stat(probe)).size).toBeGreaterThan(0);
-  }, { timeout: 20_000, interval: 25 });
+  await vi.waitFor(
+    async () => {
+      expect(existsSync(probe), `nothing was written to ${probe}`).toBe(true);
+      if (format === 'plain') expect((await stat(probe)).size).toBeGreaterThan(0);
+    },
+    { timeout: 20_000, interval: 25 },
+  );
 }
 
 /** Runs a backup that is expected to fail; returns its error. */
 async function failing(options: RunBackupOptions): Promise<PgBackupError> {
-  const err = await runBackup(options).then(() => undefined, (e: unknown) => e);
+  const err = await runBackup(options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(PgBackupError);
   return err as PgBackupError;
 }
 
 describeEachMajor('failing backups', testMajors(), (_major, primary) => {
-
   it('refuses a non-empty target before connecting, and leaves it alone', async () => {
     const dir = await makeTempDir('nonempty');
     await writeFile(join(dir, 'keep.txt'), 'mine');
@@ -50,7 +54,10 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     const parent = await makeTempDir('noslot');
     const dir = join(parent, 'data');
     const err = await failing({
-      connection: primary().connectionString(), checkpoint: 'fast', slot: 'nonexistent', output: { format: 'plain', directory: dir },
+      connection: primary().connectionString(),
+      checkpoint: 'fast',
+      slot: 'nonexistent',
+      output: { format: 'plain', directory: dir },
     });
     expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect(err.message).toMatch(/nonexistent/);
@@ -63,7 +70,8 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     const dir = join(await makeTempDir('unreachable'), 'data');
     const port = await freePort();
     const err = await failing({
-      connection: `host=127.0.0.1 port=${port} user=x sslmode=disable connect_timeout=5`, output: { format: 'tar', directory: dir },
+      connection: `host=127.0.0.1 port=${port} user=x sslmode=disable connect_timeout=5`,
+      output: { format: 'tar', directory: dir },
     });
     expect(err).toMatchObject({ code: 'ERR_PGBB_CONNECTION' });
     expect(err.message).toMatch(new RegExp(String(port)));
@@ -75,8 +83,13 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
       const dir = await makeTempDir(`abort-${format}`);
       const ac = new AbortController();
       const run = failing({
-        connection: primary().connectionString(), checkpoint: 'fast', maxRateKBps: 32, slot: `pgbb_fail_${format}`, createSlot: true,
-        signal: ac.signal, output: { format, directory: dir },
+        connection: primary().connectionString(),
+        checkpoint: 'fast',
+        maxRateKBps: 32,
+        slot: `pgbb_fail_${format}`,
+        createSlot: true,
+        signal: ac.signal,
+        output: { format, directory: dir },
       });
       await untilWriting(dir, format);
       const slots = await primary().sql<{ slot_name: string; temporary: boolean }>('select slot_name, temporary from pg_replication_slots');
@@ -95,8 +108,12 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     for (const delayMs of [0, 5, 20, 60]) {
       const ac = new AbortController();
       const run = failing({
-        connection: primary().connectionString(), checkpoint: 'fast', slot: 'pgbb_fail_early', createSlot: true,
-        signal: ac.signal, output: { format: 'tar', directory: dir },
+        connection: primary().connectionString(),
+        checkpoint: 'fast',
+        slot: 'pgbb_fail_early',
+        createSlot: true,
+        signal: ac.signal,
+        output: { format: 'tar', directory: dir },
       });
       setTimeout(() => ac.abort(), delayMs);
       const err = await run;
@@ -111,7 +128,9 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
     const dir = join(parent, 'data');
     const waldir = join(parent, 'wal');
     const run = failing({
-      connection: primary().connectionString(), checkpoint: 'fast', maxRateKBps: 32,
+      connection: primary().connectionString(),
+      checkpoint: 'fast',
+      maxRateKBps: 32,
       output: { format: 'plain', directory: dir, waldir },
     });
     await untilWriting(dir, 'plain');
@@ -132,7 +151,12 @@ describeEachMajor('failing backups', testMajors(), (_major, primary) => {
   it('still takes a backup afterwards (the failures left the server usable)', async () => {
     const dir = join(await makeTempDir('after'), 'out');
     await mkdir(dir);
-    const r = await runBackup({ connection: primary().connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'tar', directory: dir } });
+    const r = await runBackup({
+      connection: primary().connectionString(),
+      checkpoint: 'fast',
+      noSync: true,
+      output: { format: 'tar', directory: dir },
+    });
     expect(r.endLsn > r.startLsn).toBe(true);
     expect((await readdir(dir)).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
     expect(await slotsAfterSettling(primary())).toEqual([]);

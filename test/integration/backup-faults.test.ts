@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AbortError, PgBackupError, ServerError, runBackup, type RunBackupOptions } from '../../src/index.js';
-import { ConnectionClosedError, IoError, WalStreamError } from '../../src/errors.js';
+import { PgBackupError, type ServerError, runBackup, type RunBackupOptions } from '../../src/index.js';
+import type { IoError } from '../../src/errors.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { slotsAfterSettling } from './backup-helpers.js';
 
@@ -26,7 +26,10 @@ class CuttingProxy {
   connections = 0;
   cut = false;
   readonly #sockets = new Set<Socket>();
-  private constructor(readonly server: Server, readonly port: number) {}
+  private constructor(
+    readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(upstreamPort: number, cutIndex: number, cutAfterBytes: number): Promise<CuttingProxy> {
     let proxy!: CuttingProxy;
@@ -72,7 +75,10 @@ class CuttingProxy {
 /** Runs a backup expected to fail; returns its error and how long it took. */
 async function failing(options: RunBackupOptions): Promise<{ err: PgBackupError; ms: number }> {
   const t0 = performance.now();
-  const err = await runBackup(options).then(() => undefined, (e: unknown) => e);
+  const err = await runBackup(options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const ms = performance.now() - t0;
   expect(err).toBeInstanceOf(PgBackupError);
   return { err: err as PgBackupError, ms };
@@ -129,7 +135,9 @@ describe.concurrent('backup faults', () => {
           try {
             const parent = await makeTempDir(`cut-${format}`);
             const { err, ms } = await failing({
-              connection: primary.connectionString({ port: String(proxy.port) }), checkpoint: 'fast', noSync: true,
+              connection: primary.connectionString({ port: String(proxy.port) }),
+              checkpoint: 'fast',
+              noSync: true,
               // The tar run also checks that a slot created with -C is dropped after the cut.
               ...(format === 'tar' ? { slot: `pgbb_cut_${major}`, createSlot: true } : {}),
               output: { format, directory: join(parent, 'backup') },
@@ -151,18 +159,25 @@ describe.concurrent('backup faults', () => {
           try {
             const parent = await makeTempDir(`walcut-${format}`);
             const run = failing({
-              connection: primary.connectionString({ port: String(proxy.port) }), checkpoint: 'fast', noSync: true, maxRateKBps: 256,
+              connection: primary.connectionString({ port: String(proxy.port) }),
+              checkpoint: 'fast',
+              noSync: true,
+              maxRateKBps: 256,
               output: { format, directory: join(parent, 'backup') },
             });
-            await until('the WAL walsender', async () => (await primary.sql(
-              "select 1 from pg_stat_replication where state in ('streaming', 'catchup')")).length > 0);
+            await until(
+              'the WAL walsender',
+              async () => (await primary.sql("select 1 from pg_stat_replication where state in ('streaming', 'catchup')")).length > 0,
+            );
             // WAL for the stream to carry past the cut.
             await primary.sql(`create table walgen_${format} as select g from generate_series(1, 100000) g`);
             const { err, ms } = await run;
             note(`${format} WAL connection cut after 64 KiB`, ms, err);
             expect(proxy.cut).toBe(true);
             expect(err).toMatchObject({ code: 'ERR_PGBB_WAL_STREAM' });
-            expect(err.message).toMatch(/^the WAL streaming connection of the backup failed \(the server at .* closed the connection unexpectedly/);
+            expect(err.message).toMatch(
+              /^the WAL streaming connection of the backup failed \(the server at .* closed the connection unexpectedly/,
+            );
             expect(err.cause).toMatchObject({ code: 'ERR_PGBB_CONNECTION_CLOSED' });
             await expectNothingLeft(parent);
             expect(await slotsAfterSettling(primary)).toEqual([]);
@@ -175,7 +190,10 @@ describe.concurrent('backup faults', () => {
           const parent = await makeTempDir(`walkill-${format}`);
           const dir = join(parent, 'backup');
           const run = failing({
-            connection: primary.connectionString(), checkpoint: 'fast', noSync: true, maxRateKBps: 32,
+            connection: primary.connectionString(),
+            checkpoint: 'fast',
+            noSync: true,
+            maxRateKBps: 32,
             output: { format, directory: dir },
           });
           let pid = 0;
@@ -189,7 +207,9 @@ describe.concurrent('backup faults', () => {
           const { err, ms } = await run;
           note(`${format} WAL walsender terminated`, ms, err);
           expect(err).toMatchObject({ code: 'ERR_PGBB_WAL_STREAM' });
-          expect(err.message).toMatch(/^the WAL streaming connection of the backup failed \(FATAL: terminating connection due to administrator command\)/);
+          expect(err.message).toMatch(
+            /^the WAL streaming connection of the backup failed \(FATAL: terminating connection due to administrator command\)/,
+          );
           expect(err.cause).toMatchObject({ code: 'ERR_PGBB_SERVER' });
           expect((err.cause as ServerError).sqlState).toBe('57P01');
           await expectNothingLeft(parent);
@@ -200,7 +220,9 @@ describe.concurrent('backup faults', () => {
       it('plain: the data directory on a full disk (8 MB tmpfs) → IoError naming the file, target removed, no slot', async () => {
         const walParent = await makeTempDir('full-waldir');
         const { err, ms } = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
           output: { format: 'plain', directory: join(tmpfs!, 'data'), waldir: join(walParent, 'wal') },
         });
         note('plain data on a full disk', ms, err);
@@ -216,7 +238,9 @@ describe.concurrent('backup faults', () => {
       it('plain: pg_wal on a full disk (--waldir on an 8 MB tmpfs, segments are 16 MB) → IoError from the WAL writer, all removed', async () => {
         const parent = await makeTempDir('full-wal');
         const { err, ms } = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
           output: { format: 'plain', directory: join(parent, 'data'), waldir: join(tmpfs!, 'wal') },
         });
         note('plain pg_wal on a full disk', ms, err);
@@ -230,7 +254,11 @@ describe.concurrent('backup faults', () => {
 
       it('tar: the output directory on a full disk → IoError naming base.tar, all removed, no slot', async () => {
         const { err, ms } = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true, slot: `pgbb_full_${major}`, createSlot: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          slot: `pgbb_full_${major}`,
+          createSlot: true,
           output: { format: 'tar', directory: join(tmpfs!, 'out') },
         });
         note('tar on a full disk', ms, err);
@@ -246,7 +274,10 @@ describe.concurrent('backup faults', () => {
         const streamErrors: Error[] = [];
         stream.on('error', (e) => streamErrors.push(e));
         const { err, ms } = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', wal: 'fetch', output: { format: 'tar-stream', stream, end: true },
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          wal: 'fetch',
+          output: { format: 'tar-stream', stream, end: true },
         });
         note('tar-stream to /dev/full', ms, err);
         expect(err).toMatchObject({ code: 'ERR_PGBB_IO' });
@@ -262,11 +293,17 @@ describe.concurrent('backup faults', () => {
         const parent = await makeTempDir('abort-ckpt');
         const ac = new AbortController();
         const run = failing({
-          connection: primary.connectionString(), checkpoint: 'spread', noSync: true, signal: ac.signal,
+          connection: primary.connectionString(),
+          checkpoint: 'spread',
+          noSync: true,
+          signal: ac.signal,
           output: { format: 'plain', directory: join(parent, 'backup') },
         });
-        await until('the checkpoint wait', async () => (await primary.sql<{ phase: string }>(
-          'select phase from pg_stat_progress_basebackup')).some((r) => r.phase === 'waiting for checkpoint to finish'));
+        await until('the checkpoint wait', async () =>
+          (await primary.sql<{ phase: string }>('select phase from pg_stat_progress_basebackup')).some(
+            (r) => r.phase === 'waiting for checkpoint to finish',
+          ),
+        );
         const t0 = performance.now();
         ac.abort();
         const { err } = await run;
@@ -296,7 +333,11 @@ describe.concurrent('backup faults', () => {
           },
         });
         const { err, ms } = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', wal: 'fetch', signal: ac.signal, maxRateKBps: 1024,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          wal: 'fetch',
+          signal: ac.signal,
+          maxRateKBps: 1024,
           output: { format: 'tar-stream', stream, end: true },
         });
         note('tar-stream abort mid-archive', ms, err);
@@ -319,8 +360,12 @@ describe.concurrent('backup faults', () => {
           });
           try {
             const { err, ms } = await failing({
-              connection: primary.connectionString(), checkpoint: 'fast', signal: ac.signal,
-              slot: `pgbb_man_${format}_${major}`, createSlot: true, output: { format, directory: dir },
+              connection: primary.connectionString(),
+              checkpoint: 'fast',
+              signal: ac.signal,
+              slot: `pgbb_man_${format}_${major}`,
+              createSlot: true,
+              output: { format, directory: dir },
               onWarning: (w) => warnings.push(w),
             });
             note(`${format} abort in the manifest`, ms, err);
@@ -353,7 +398,10 @@ describe.concurrent('backup faults', () => {
           },
         });
         const { err, ms } = await failing({
-          connection: primary.connectionString(), checkpoint: 'fast', wal: 'fetch', signal: ac.signal,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          wal: 'fetch',
+          signal: ac.signal,
           output: { format: 'tar-stream', stream, end: true },
         });
         note('tar-stream abort in the manifest', ms, err);
@@ -364,7 +412,12 @@ describe.concurrent('backup faults', () => {
 
       it('the server is still usable: a backup now succeeds and leaves no slot', async () => {
         const dir = join(await makeTempDir('after-faults'), 'out');
-        const r = await runBackup({ connection: primary.connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'tar', directory: dir } });
+        const r = await runBackup({
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          output: { format: 'tar', directory: dir },
+        });
         expect(r.endLsn > r.startLsn).toBe(true);
         expect(await slotsAfterSettling(primary)).toEqual([]);
       });

@@ -53,7 +53,9 @@ export function startWriter(c: Cluster, table: string, minRows = 5): { started: 
   let running = true;
   const done: Committed[] = [];
   let markStarted!: () => void;
-  const started = new Promise<void>((res) => { markStarted = res; });
+  const started = new Promise<void>((res) => {
+    markStarted = res;
+  });
   const loop = (async () => {
     const client = new pg.Client({ host: c.socketDir, port: c.port, user: c.superuser, database: 'postgres' });
     // A server that goes away (a failed test's cluster destroyed) surfaces through the query.
@@ -74,7 +76,12 @@ export function startWriter(c: Cluster, table: string, minRows = 5): { started: 
     }
   })();
   return {
-    started: Promise.race([started, loop.then(() => { throw new Error('the writer stopped before it started'); })]),
+    started: Promise.race([
+      started,
+      loop.then(() => {
+        throw new Error('the writer stopped before it started');
+      }),
+    ]),
     stop: async () => {
       running = false;
       await loop;
@@ -94,7 +101,11 @@ const digestSql = (table: string) => `select count(*)::int n, coalesce(max(id), 
  * was never committed, no torn row). Returns the number of writer rows restored.
  */
 export async function expectCommittedPrefix(
-  restored: Cluster, primary: Cluster, table: string, committed: Committed[], endLsn: bigint,
+  restored: Cluster,
+  primary: Cluster,
+  table: string,
+  committed: Committed[],
+  endLsn: bigint,
 ): Promise<number> {
   const [all] = await restored.sql<{ n: number; mx: number }>(`select count(*)::int n, coalesce(max(id), 0)::int mx from ${table}`);
   const mustHave = committed.filter((c) => c.lsnAfterCommit <= endLsn);
@@ -115,10 +126,13 @@ export async function expectCommittedPrefix(
 export async function expectRecovered(restored: Cluster): Promise<void> {
   // pg_ctl -w returns once connections are accepted, which archive recovery allows (hot
   // standby) before it has replayed the archive and promoted.
-  await vi.waitFor(async () => {
-    const [r] = await restored.sql<{ rec: boolean }>('select pg_is_in_recovery() rec');
-    expect(r!.rec, `the restored server is still in recovery:\n${restored.logText()}`).toBe(false);
-  }, { timeout: 30_000, interval: 100 });
+  await vi.waitFor(
+    async () => {
+      const [r] = await restored.sql<{ rec: boolean }>('select pg_is_in_recovery() rec');
+      expect(r!.rec, `the restored server is still in recovery:\n${restored.logText()}`).toBe(false);
+    },
+    { timeout: 30_000, interval: 100 },
+  );
   expect(restored.logText()).toMatch(/consistent recovery state reached/);
 }
 
@@ -131,7 +145,11 @@ export async function untar(file: string, dir: string): Promise<void> {
 /** GNU tar's member list of an archive, sorted, directory slashes and leading ./ removed. */
 export async function tarMembers(file: string): Promise<string[]> {
   const { stdout } = await exec('tar', ['-tf', file], { maxBuffer: 64 * 1024 * 1024 });
-  return stdout.split('\n').filter(Boolean).map((n) => n.replace(/^\.\//, '').replace(/\/$/, '')).sort();
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((n) => n.replace(/^\.\//, '').replace(/\/$/, ''))
+    .sort();
 }
 
 /**
@@ -155,7 +173,11 @@ export async function restoreTar(backupDir: string, dataDir: string, tsRoot: str
     lines.push(`${m[1]} ${dir}`);
   }
   if (existsSync(mapPath)) {
-    const old = (await readFile(mapPath, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ')[0]).sort();
+    const old = (await readFile(mapPath, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ')[0])
+      .sort();
     expect(old).toEqual(lines.map((l) => l.split(' ')[0]).sort());
     await writeFile(mapPath, lines.map((l) => `${l}\n`).join(''));
   }
@@ -178,7 +200,8 @@ export async function listTree(dir: string): Promise<string[]> {
 
 /** Replication slots on a server (waits up to 10 s for walsenders that are exiting to let go of temporary ones). */
 export async function slotsAfterSettling(c: Cluster): Promise<string[]> {
-  const slots = async () => (await c.sql<{ slot_name: string }>('select slot_name from pg_replication_slots order by 1')).map((r) => r.slot_name);
+  const slots = async () =>
+    (await c.sql<{ slot_name: string }>('select slot_name from pg_replication_slots order by 1')).map((r) => r.slot_name);
   // What is still there after 10 s is the answer the caller checks, not a failure here.
   await vi.waitFor(async () => expect(await slots()).toEqual([]), { timeout: 10_000, interval: 100 }).catch(() => undefined);
   return slots();
@@ -191,18 +214,21 @@ export async function slotsAfterSettling(c: Cluster): Promise<string[]> {
 export async function reloadSettings(c: Cluster, settings: Record<string, string>): Promise<void> {
   for (const [name, value] of Object.entries(settings)) await c.sql(`alter system set ${name} = '${value}'`);
   await c.sql('select pg_reload_conf()');
-  await vi.waitFor(async () => {
-    const fresh = new pg.Client({ connectionString: c.connectionUri() });
-    await fresh.connect();
-    try {
-      for (const [name, value] of Object.entries(settings)) {
-        const { rows } = await fresh.query<{ v: string }>('select current_setting($1) v', [name]);
-        expect(rows[0]!.v, name).toBe(value);
+  await vi.waitFor(
+    async () => {
+      const fresh = new pg.Client({ connectionString: c.connectionUri() });
+      await fresh.connect();
+      try {
+        for (const [name, value] of Object.entries(settings)) {
+          const { rows } = await fresh.query<{ v: string }>('select current_setting($1) v', [name]);
+          expect(rows[0]!.v, name).toBe(value);
+        }
+      } finally {
+        await fresh.end();
       }
-    } finally {
-      await fresh.end();
-    }
-  }, { timeout: 10_000, interval: 50 });
+    },
+    { timeout: 10_000, interval: 50 },
+  );
 }
 
 /** Nothing that looks like a finished backup: the directory is gone or empty. */

@@ -28,7 +28,12 @@ describe(`plain backup modes (PostgreSQL ${major})`, () => {
       const dir = join(await makeTempDir('modes'), 'data');
       const oldUmask = process.umask(0o077);
       try {
-        await runBackup({ connection: primary.connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'plain', directory: dir } });
+        await runBackup({
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          output: { format: 'plain', directory: dir },
+        });
       } finally {
         process.umask(oldUmask);
       }

@@ -24,8 +24,14 @@ function normalise(paths: string[]): string[] {
  * last one too when the backup ended exactly on a segment boundary (seen with pg_basebackup).
  */
 function expectDoneOnlyForCompleteSegments(paths: string[], walDir: string): void {
-  const segments = paths.filter((p) => new RegExp(`^${walDir}/[0-9A-F]{24}$`).test(p)).map((p) => p.slice(walDir.length + 1)).sort();
-  const done = paths.filter((p) => p.endsWith('.done')).map((p) => p.replace(/^.*\//, '').replace(/\.done$/, '')).sort();
+  const segments = paths
+    .filter((p) => new RegExp(`^${walDir}/[0-9A-F]{24}$`).test(p))
+    .map((p) => p.slice(walDir.length + 1))
+    .sort();
+  const done = paths
+    .filter((p) => p.endsWith('.done'))
+    .map((p) => p.replace(/^.*\//, '').replace(/\.done$/, ''))
+    .sort();
   expect(segments.length).toBeGreaterThan(0);
   const last = segments.at(-1);
   const expected = done.includes(last!) ? segments : segments.slice(0, -1);
@@ -59,7 +65,9 @@ describe.concurrent('pg_basebackup 15 as the oracle', () => {
         const ours = join(parent, 'ours');
         const oursTs = join(parent, 'ours-ts');
         await runBackup({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
           output: { format: 'plain', directory: ours, tablespaceMapping: new Map([[tsDir, oursTs]]) },
         });
         const { stdout } = await exec(oracleBin('pg_verifybackup'), [ours]);
@@ -74,7 +82,9 @@ describe.concurrent('pg_basebackup 15 as the oracle', () => {
         const ours = join(parent, 'ours');
         await pgBasebackup(primary, ['-Fp', '-X', 'stream', '-D', theirs, '-T', `${tsDir}=${join(parent, 'theirs-ts')}`]);
         await runBackup({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
           output: { format: 'plain', directory: ours, tablespaceMapping: new Map([[tsDir, join(parent, 'ours-ts')]]) },
         });
         const ourFiles = await listTree(ours);
@@ -90,7 +100,12 @@ describe.concurrent('pg_basebackup 15 as the oracle', () => {
         const theirs = join(parent, 'theirs');
         const ours = join(parent, 'ours');
         await pgBasebackup(primary, ['-Ft', '-X', 'stream', '-D', theirs]);
-        await runBackup({ connection: primary.connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'tar', directory: ours } });
+        await runBackup({
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          output: { format: 'tar', directory: ours },
+        });
         const archives = (await readdir(theirs)).sort();
         expect((await readdir(ours)).sort()).toEqual(archives);
         expect(archives).toHaveLength(4);
@@ -100,8 +115,14 @@ describe.concurrent('pg_basebackup 15 as the oracle', () => {
           expect(normalise(ourMembers), name).toEqual(normalise(theirMembers));
           if (name === 'pg_wal.tar') {
             // pg_wal.tar members have no directory prefix.
-            expectDoneOnlyForCompleteSegments(ourMembers.map((m) => `w/${m}`), 'w');
-            expectDoneOnlyForCompleteSegments(theirMembers.map((m) => `w/${m}`), 'w');
+            expectDoneOnlyForCompleteSegments(
+              ourMembers.map((m) => `w/${m}`),
+              'w',
+            );
+            expectDoneOnlyForCompleteSegments(
+              theirMembers.map((m) => `w/${m}`),
+              'w',
+            );
           }
         }
       });

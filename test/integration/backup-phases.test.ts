@@ -11,7 +11,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  runBackup, startBackup, type ArchiveInfo, type BackupPhase, type BackupPhaseEvent, type BackupProgress, type BackupSink,
+  runBackup,
+  startBackup,
+  type ArchiveInfo,
+  type BackupPhase,
+  type BackupPhaseEvent,
+  type BackupProgress,
+  type BackupSink,
 } from '../../src/index.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { expectRecovered, restoreTar, tarMembers } from './backup-helpers.js';
@@ -136,10 +142,12 @@ describe.each(testMajors())('PostgreSQL %i', (major) => {
 
   it('a custom sink refuses client-side compression and writeRecoveryConf before connecting', async () => {
     const sink = new FilesSink(join(await makeTempDir('sink-refused'), 'out'));
-    await expect(runBackup({ connection: primary.connectionString(), output: { sink }, compression: 'gzip' }))
-      .rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
-    await expect(runBackup({ connection: primary.connectionString(), output: { sink }, writeRecoveryConf: true }))
-      .rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
+    await expect(runBackup({ connection: primary.connectionString(), output: { sink }, compression: 'gzip' })).rejects.toMatchObject({
+      code: 'ERR_PGBB_CONFIG',
+    });
+    await expect(runBackup({ connection: primary.connectionString(), output: { sink }, writeRecoveryConf: true })).rejects.toMatchObject({
+      code: 'ERR_PGBB_CONFIG',
+    });
     expect(sink.calls).toEqual([]);
   });
 });

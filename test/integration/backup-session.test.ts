@@ -12,7 +12,7 @@ import type { BackupProgress, ChecksumFailureEvent } from '../../src/backup/even
 import { startBackup, type BackupSession } from '../../src/backup/session.js';
 import type { BaseBackupOptions } from '../../src/backup/options.js';
 import type { ConnectionOptions } from '../../src/connection/types.js';
-import { AbortError, ChecksumFailureError, PgBackupError } from '../../src/errors.js';
+import { type ChecksumFailureError, PgBackupError } from '../../src/errors.js';
 import { readBody } from '../../src/tar/extract.js';
 import { debianBinDir, makeTempDir, ROLES, testMajors, type Cluster } from '../harness/index.js';
 import { clustersForMajors, trustTcp } from '../harness/suite.js';
@@ -46,7 +46,6 @@ async function slotCount(c: Cluster): Promise<number> {
   const [r] = await c.sql<{ n: number }>('SELECT count(*)::int AS n FROM pg_replication_slots');
   return r!.n;
 }
-
 
 describe.each(majors)('PostgreSQL %i', (major) => {
   it('yields the tablespace archive, then base.tar with backup_label first and pg_control last', async () => {
@@ -149,7 +148,9 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     const before = await slotCount(c);
     const session = await backup(c, { wal: 'stream' });
     expect(session.slotName).toMatch(/^pg_basebackup_\d+$/);
-    const [slot] = await c.sql<{ temporary: boolean }>('SELECT temporary FROM pg_replication_slots WHERE slot_name = $1', [session.slotName]);
+    const [slot] = await c.sql<{ temporary: boolean }>('SELECT temporary FROM pg_replication_slots WHERE slot_name = $1', [
+      session.slotName,
+    ]);
     expect(slot?.temporary).toBe(true);
     const archives: [string, string[]][] = [];
     for await (const archive of session.archives()) archives.push([archive.name, await entryNames(archive)]);
@@ -160,7 +161,7 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     const result = await session.result();
     expect(result.stats.walBytes).toBeGreaterThan(16 * 1024 * 1024);
     // The start segment streamed is the one holding the start LSN.
-    expect(BigInt(`0x${startSegment.slice(16)}`)).toBe(result.startLsn / BigInt(16 * 1024 * 1024) % 0x100000000n);
+    expect(BigInt(`0x${startSegment.slice(16)}`)).toBe((result.startLsn / BigInt(16 * 1024 * 1024)) % 0x100000000n);
     await vi.waitFor(async () => expect(await slotCount(c)).toBe(before), { timeout: 10_000, interval: 100 });
   });
 
@@ -176,7 +177,10 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     const chunks = base.chunks();
     await chunks.next();
     ac.abort();
-    const err = await chunks.next().then(() => undefined, (e: unknown) => e);
+    const err = await chunks.next().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     await expect(session.result()).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     await session.close();
@@ -254,7 +258,10 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const events: ChecksumFailureEvent[] = [];
       session.on('checksum-failure', (e) => events.push(e));
       for await (const archive of session.archives()) await archive.skip();
-      const err = await session.result().then(() => undefined, (e: unknown) => e);
+      const err = await session.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ code: 'ERR_PGBB_CHECKSUM_FAILURE' });
       const cf = err as ChecksumFailureError;
       expect(cf.code).toBe('ERR_PGBB_CHECKSUM_FAILURE');
@@ -274,14 +281,24 @@ describe.each(majors)('PostgreSQL %i', (major) => {
 describe.each(majors.filter((m) => m <= 15))('BASE_BACKUP text matches pg_basebackup 15 against PostgreSQL %i', (major) => {
   const cases: [string, string[], BaseBackupOptions][] = [
     ['defaults, tar format', [], { wal: 'stream', tablespaceMap: true }],
-    ['-X fetch -c fast -r -l --no-verify-checksums --manifest-checksums', [
-      '-X', 'fetch', '-c', 'fast', '-r', '32768', '-l', "it's pgbb", '--no-verify-checksums', '--manifest-checksums=SHA256',
-    ], {
-      wal: 'fetch', checkpoint: 'fast', maxRateKBps: 32768, label: "it's pgbb", verifyChecksums: false,
-      manifestChecksums: 'SHA256', tablespaceMap: true,
-    }],
-    ['-X none --no-estimate-size --no-manifest', ['-X', 'none', '--no-estimate-size', '--no-manifest'],
-      { wal: 'none', estimateSize: false, manifest: false, tablespaceMap: true }],
+    [
+      '-X fetch -c fast -r -l --no-verify-checksums --manifest-checksums',
+      ['-X', 'fetch', '-c', 'fast', '-r', '32768', '-l', "it's pgbb", '--no-verify-checksums', '--manifest-checksums=SHA256'],
+      {
+        wal: 'fetch',
+        checkpoint: 'fast',
+        maxRateKBps: 32768,
+        label: "it's pgbb",
+        verifyChecksums: false,
+        manifestChecksums: 'SHA256',
+        tablespaceMap: true,
+      },
+    ],
+    [
+      '-X none --no-estimate-size --no-manifest',
+      ['-X', 'none', '--no-estimate-size', '--no-manifest'],
+      { wal: 'none', estimateSize: false, manifest: false, tablespaceMap: true },
+    ],
   ];
 
   function loggedCommands(c: Cluster): string[] {
@@ -294,9 +311,11 @@ describe.each(majors.filter((m) => m <= 15))('BASE_BACKUP text matches pg_baseba
     const c = cluster(major);
     await reloadSettings(c, { log_replication_commands: 'on' });
     const dir = join(clusters.tmp, `oracle-${major}-${Math.random().toString(36).slice(2)}`);
-    await run(join(bin!, 'pg_basebackup'), [
-      '-D', dir, '-F', 't', '-h', c.host, '-p', String(c.port), '-U', ROLES.trust, '-w', '-c', 'fast', ...flags,
-    ], { env: { ...process.env, PGSSLMODE: 'disable' } });
+    await run(
+      join(bin!, 'pg_basebackup'),
+      ['-D', dir, '-F', 't', '-h', c.host, '-p', String(c.port), '-U', ROLES.trust, '-w', '-c', 'fast', ...flags],
+      { env: { ...process.env, PGSSLMODE: 'disable' } },
+    );
     const before = loggedCommands(c);
     const session = await backup(c, { checkpoint: 'fast', ...options });
     await session.result();

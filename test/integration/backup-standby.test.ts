@@ -10,23 +10,26 @@ import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/
 import { exec, expectRecovered, tarMembers } from './backup-helpers.js';
 
 async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  return vi.waitFor(async () => {
-    const v = await fn();
-    expect(v, `waiting for ${what}`).toBeDefined();
-    return v!;
-  }, { timeout: timeoutMs, interval: 100 });
+  return vi.waitFor(
+    async () => {
+      const v = await fn();
+      expect(v, `waiting for ${what}`).toBeDefined();
+      return v!;
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }
 
 /** The standby streams from the primary: its WAL receiver and the primary's walsender say so, and a new row arrives. */
 async function expectStreamingStandby(primary: Cluster, standby: Cluster, marker: number): Promise<void> {
   const [rec] = await standby.sql<{ r: boolean }>('select pg_is_in_recovery() r');
   expect(rec!.r).toBe(true);
-  const receiver = await poll('the standby\'s WAL receiver', async () => {
+  const receiver = await poll("the standby's WAL receiver", async () => {
     const rows = await standby.sql<{ status: string; conninfo: string }>('select status, conninfo from pg_stat_wal_receiver');
     return rows[0]?.status === 'streaming' ? rows[0] : undefined;
   });
   expect(receiver.conninfo).toContain(`port=${primary.port}`);
-  await poll('the primary\'s walsender for the standby', async () => {
+  await poll("the primary's walsender for the standby", async () => {
     const rows = await primary.sql<{ n: number }>(`select count(*)::int n from pg_stat_replication where state = 'streaming'`);
     return rows[0]!.n > 0 ? true : undefined;
   });
@@ -56,7 +59,10 @@ describe.concurrent('standbys', () => {
       it('plain -R output starts as a standby that streams from the primary', async () => {
         const dir = join(await makeTempDir('standby-plain'), 'data');
         await runBackup({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true, writeRecoveryConf: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          writeRecoveryConf: true,
           output: { format: 'plain', directory: dir },
         });
         expect(existsSync(join(dir, 'standby.signal'))).toBe(true);
@@ -70,7 +76,10 @@ describe.concurrent('standbys', () => {
       it('tar -R output carries postgresql.auto.conf with primary_conninfo and standby.signal inside base.tar', async () => {
         const out = join(await makeTempDir('standby-tar'), 'out');
         await runBackup({
-          connection: primary.connectionString(), checkpoint: 'fast', noSync: true, writeRecoveryConf: true,
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          writeRecoveryConf: true,
           output: { format: 'tar', directory: out },
         });
         const base = join(out, 'base.tar');
@@ -78,7 +87,11 @@ describe.concurrent('standbys', () => {
         const { stdout: auto } = await exec('tar', ['-xOf', base, 'postgresql.auto.conf']);
         expect(auto).toMatch(new RegExp(`^primary_conninfo = '.*port=${primary.port}.*'$`, 'm'));
         // The same settings as the plain backup, which the test above started as a standby.
-        expect(auto).toBe(await readFile(join(plainStandbyDir, 'postgresql.auto.conf'), 'utf8').then((t) => t.replace(/\n# pgbb test harness\n[\s\S]*$/, '\n')));
+        expect(auto).toBe(
+          await readFile(join(plainStandbyDir, 'postgresql.auto.conf'), 'utf8').then((t) =>
+            t.replace(/\n# pgbb test harness\n[\s\S]*$/, '\n'),
+          ),
+        );
       });
 
       it('a backup taken from the -R standby restores', async () => {
@@ -92,7 +105,10 @@ describe.concurrent('standbys', () => {
         });
         const dir = join(await makeTempDir('from-standby'), 'data');
         const result = await runBackup({
-          connection: standby.connectionString(), checkpoint: 'fast', noSync: true, output: { format: 'plain', directory: dir },
+          connection: standby.connectionString(),
+          checkpoint: 'fast',
+          noSync: true,
+          output: { format: 'plain', directory: dir },
         });
         expect(result.endLsn >= result.startLsn).toBe(true);
         const label = await readFile(join(dir, 'backup_label'), 'utf8');

@@ -23,12 +23,17 @@ interface Run {
 function pgbb(args: string[]): Run {
   // No PG* variables from the developer's environment.
   const child = spawn(process.execPath, [cliPath, 'backup', ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -36,10 +41,13 @@ function pgbb(args: string[]): Run {
 }
 
 async function untilWritten(path: string, minBytes: number): Promise<void> {
-  await vi.waitFor(async () => {
-    expect(existsSync(path), `${path} did not appear`).toBe(true);
-    expect((await stat(path)).size).toBeGreaterThanOrEqual(minBytes);
-  }, { timeout: 20_000, interval: 25 });
+  await vi.waitFor(
+    async () => {
+      expect(existsSync(path), `${path} did not appear`).toBe(true);
+      expect((await stat(path)).size).toBeGreaterThanOrEqual(minBytes);
+    },
+    { timeout: 20_000, interval: 25 },
+  );
 }
 
 beforeAll(() => {
@@ -69,8 +77,7 @@ describe('pgbb backup without a server', () => {
   });
 });
 
-describeEachMajor('pgbb backup', testMajors(), (major, primary) => {
-
+describeEachMajor('pgbb backup', testMajors(), (_major, primary) => {
   it('-Ft -R writes the archives and the manifest and exits 0', async () => {
     const dir = join(await makeTempDir('cli-ok'), 'out');
     const r = await pgbb(['-d', primary().connectionString(), '-D', dir, '-Ft', '-R', '-c', 'fast', '-N']).exited;
@@ -90,7 +97,10 @@ describeEachMajor('pgbb backup', testMajors(), (major, primary) => {
     expect(await slotsAfterSettling(primary())).toEqual([]);
   });
 
-  for (const [signal, format] of [['SIGINT', 'p'], ['SIGTERM', 't']] as const) {
+  for (const [signal, format] of [
+    ['SIGINT', 'p'],
+    ['SIGTERM', 't'],
+  ] as const) {
     it(`${signal} mid-backup (-F${format}, -C -S): exit 1, the target removed, the slot dropped`, async () => {
       const dir = join(await makeTempDir(`cli-${signal}`), 'out');
       const slot = `pgbb_cli_${signal.toLowerCase()}`;

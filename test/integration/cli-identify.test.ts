@@ -27,7 +27,11 @@ function ensureBuilt(): void {
   execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
 }
 
-interface RunResult { status: number; stdout: string; stderr: string }
+interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Run pgbb with a clean environment: no PG* variable from the developer's shell leaks in. */
 function pgbb(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
@@ -58,7 +62,8 @@ function cluster(major: number): Cluster {
 async function serverFacts(c: Cluster) {
   const [row] = await c.sql<{ system_identifier: string; timeline_id: number; v: string; n: string }>(
     `SELECT system_identifier::text, timeline_id, current_setting('server_version') AS v,
-            current_setting('server_version_num') AS n FROM pg_control_checkpoint(), pg_control_system()`);
+            current_setting('server_version_num') AS n FROM pg_control_checkpoint(), pg_control_system()`,
+  );
   if (!row) throw new Error('no row');
   return row;
 }
@@ -70,10 +75,15 @@ describe.each(majors)('pgbb identify on PostgreSQL %i', (major) => {
     const r = await pgbb(['identify', '-d', c.connectionString()]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const fields = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => {
-      const i = l.indexOf(':');
-      return [l.slice(0, i), l.slice(i + 1).trim()];
-    }));
+    const fields = Object.fromEntries(
+      r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => {
+          const i = l.indexOf(':');
+          return [l.slice(0, i), l.slice(i + 1).trim()];
+        }),
+    );
     expect(fields['system identifier']).toBe(facts.system_identifier);
     expect(fields['timeline']).toBe(String(facts.timeline_id));
     expect(fields['xlogpos']).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
@@ -83,15 +93,18 @@ describe.each(majors)('pgbb identify on PostgreSQL %i', (major) => {
   it('prints one JSON object with --json, with -h/-p/-U instead of a connection string', async () => {
     const c = cluster(major);
     const facts = await serverFacts(c);
-    const r = await pgbb(['identify', '--json', '-h', c.host, '-p', String(c.port), '-U', c.roles.trust],
-      { PGSSLMODE: 'disable' });
+    const r = await pgbb(['identify', '--json', '-h', c.host, '-p', String(c.port), '-U', c.roles.trust], { PGSSLMODE: 'disable' });
     expect(r.status).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     const obj = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
     expect(obj).toMatchObject({
-      event: 'done', systemId: facts.system_identifier, timeline: facts.timeline_id, dbName: null,
-      serverVersion: facts.v, serverVersionNum: Number(facts.n),
+      event: 'done',
+      systemId: facts.system_identifier,
+      timeline: facts.timeline_id,
+      dbName: null,
+      serverVersion: facts.v,
+      serverVersionNum: Number(facts.n),
     });
     expect(obj['xlogPos']).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
   });

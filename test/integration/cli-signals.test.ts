@@ -23,7 +23,10 @@ const sockets: Socket[] = [];
 
 beforeAll(async () => {
   if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-  server = createServer((s) => { sockets.push(s); s.on('error', () => undefined); });
+  server = createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -34,17 +37,27 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-function startHanging(): { child: ReturnType<typeof spawn>; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [cliPath, 'identify', '-d', `host=127.0.0.1 port=${port} user=u password=Sig-Secret-1 sslmode=disable`],
-    { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startHanging(): {
+  child: ReturnType<typeof spawn>;
+  output: () => { stdout: string; stderr: string };
+  exited: Promise<number | null>;
+} {
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'identify', '-d', `host=127.0.0.1 port=${port} user=u password=Sig-Secret-1 sslmode=disable`],
+    { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => ({ stdout, stderr }), exited };
 }
-
 
 describe('pgbb signals', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -76,8 +89,10 @@ describe('pgbb signals', () => {
 
 /** `pgbb backup` with a handle on its output, line by line. */
 function backup(args: string[]) {
-  const child = spawn(process.execPath, [cliPath, 'backup', ...args],
-    { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliPath, 'backup', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   const waiters: { re: RegExp; resolve: () => void }[] = [];
   child.stderr?.on('data', (d: Buffer) => {
@@ -93,13 +108,16 @@ function backup(args: string[]) {
     child.on('close', (code) => resolve({ code, stderr }));
   });
   /** Resolves when stderr matches `re`; rejects if pgbb exits first. */
-  const untilStderr = (re: RegExp) => Promise.race([
-    new Promise<void>((resolve) => {
-      if (re.test(stderr)) resolve();
-      else waiters.push({ re, resolve });
-    }),
-    exited.then((r) => { throw new Error(`pgbb exited (${r.code}) before printing ${re}: ${r.stderr}`); }),
-  ]);
+  const untilStderr = (re: RegExp) =>
+    Promise.race([
+      new Promise<void>((resolve) => {
+        if (re.test(stderr)) resolve();
+        else waiters.push({ re, resolve });
+      }),
+      exited.then((r) => {
+        throw new Error(`pgbb exited (${r.code}) before printing ${re}: ${r.stderr}`);
+      }),
+    ]);
   return { child, exited, untilStderr };
 }
 

@@ -16,10 +16,7 @@ const majors = testMajors().filter((m) => m >= 15);
 const clusters = new Map<string, Cluster>();
 
 beforeAll(async () => {
-  const started = await Promise.all([
-    ...majors.map((major) => startCluster({ major })),
-    startCluster({ major: 15, flavor: 'debian' }),
-  ]);
+  const started = await Promise.all([...majors.map((major) => startCluster({ major })), startCluster({ major: 15, flavor: 'debian' })]);
   for (const c of started) clusters.set(`${c.flavor}-${c.major}`, c);
 }, 300_000);
 
@@ -27,13 +24,15 @@ afterAll(async () => {
   await Promise.all([...clusters.values()].map((c) => c.destroy()));
 });
 
-interface Archive { name: string; bytes: Buffer }
+interface Archive {
+  name: string;
+  bytes: Buffer;
+}
 
 /** Runs BASE_BACKUP with the spec's options and gathers the archives (15+ CopyData sub-messages). */
 async function backup(c: Cluster, spec: CompressionSpec): Promise<{ archives: Archive[]; sawCopy: boolean }> {
   const conn = await ReplicationConnection.connect({ host: c.host, port: c.port, user: ROLES.trust, sslmode: 'disable', env: {} });
-  const options = serverCompressionOptions(spec, conn.serverMajor)
-    .map((o) => `${o.name} ${quoteLiteral(o.value)}`);
+  const options = serverCompressionOptions(spec, conn.serverMajor).map((o) => `${o.name} ${quoteLiteral(o.value)}`);
   const sql = `BASE_BACKUP (LABEL 'pgbb-compress', CHECKPOINT 'fast', TARGET 'client', ${options.join(', ')})`;
   const archives: Archive[] = [];
   let parts: Buffer[] = [];
@@ -73,7 +72,9 @@ async function checkArchive(a: Archive, algorithm: 'gzip' | 'lz4' | 'zstd'): Pro
   // The server compressed a terminated tar: 1024 zero bytes at the end, inside the compression.
   expect(tar.subarray(tar.length - 1024).every((b) => b === 0)).toBe(true);
   expect(tar.length).toBeGreaterThan(a.bytes.length);
-  const listing = execFileSync('tar', ['-tf', '-'], { input: tar, maxBuffer: 1 << 30 }).toString().split('\n');
+  const listing = execFileSync('tar', ['-tf', '-'], { input: tar, maxBuffer: 1 << 30 })
+    .toString()
+    .split('\n');
   expect(listing).toContain('backup_label');
   expect(listing).toContain('global/pg_control');
   // The command-line tool agrees with us byte for byte.

@@ -4,12 +4,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReplicationConnection } from '../../src/connection/connection.js';
-import type { ConnectionOptions, ServerNotice } from '../../src/connection/types.js';
-import { ConnectionError, PgBackupError, ServerError, StateError } from '../../src/errors.js';
+import type { ServerNotice } from '../../src/connection/types.js';
+import { type ConnectionError, PgBackupError, type ServerError } from '../../src/errors.js';
 import { formatLsn, parseLsn } from '../../src/lsn.js';
 import type { StreamMessage } from '../../src/protocol/messages.js';
 import {
-  createReplicationSlot, dropReplicationSlot, identifySystem, readReplicationSlot, show, timelineHistory,
+  createReplicationSlot,
+  dropReplicationSlot,
+  identifySystem,
+  readReplicationSlot,
+  show,
+  timelineHistory,
 } from '../../src/replication/commands.js';
 import { MAX_SERVER_MAJOR, MIN_SERVER_MAJOR } from '../../src/server-version.js';
 import { parseWalSegmentSize, segmentStartOf } from '../../src/wal/segments.js';
@@ -47,7 +52,9 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       expect(conn.parameters.get('server_version')).toBe(c.version);
       expect(conn.encrypted).toBe(false);
       const rows = await c.sql<{ application_name: string; backend_type: string }>(
-        'SELECT application_name, backend_type FROM pg_stat_activity WHERE pid = $1', [conn.backendPid]);
+        'SELECT application_name, backend_type FROM pg_stat_activity WHERE pid = $1',
+        [conn.backendPid],
+      );
       expect(rows).toEqual([{ application_name: 'pgbb-conn-test', backend_type: 'walsender' }]);
     } finally {
       await conn.close();
@@ -162,7 +169,8 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       expect(created.slotName).toBe(name);
       await createReplicationSlot(conn, { name: temp, temporary: true });
       const rows = await c.sql<{ slot_name: string; temporary: boolean; has_lsn: boolean }>(
-        "SELECT slot_name, temporary, restart_lsn IS NOT NULL AS has_lsn FROM pg_replication_slots WHERE slot_name LIKE 'pgbb\\_%' ORDER BY 1");
+        "SELECT slot_name, temporary, restart_lsn IS NOT NULL AS has_lsn FROM pg_replication_slots WHERE slot_name LIKE 'pgbb\\_%' ORDER BY 1",
+      );
       expect(rows).toEqual([
         { slot_name: name, temporary: false, has_lsn: true },
         { slot_name: temp, temporary: true, has_lsn: true },
@@ -190,8 +198,9 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       await conn.close();
     }
     // The temporary slot went away with its connection.
-    await expect.poll(async () => (await c.sql("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [temp])).length,
-      { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(async () => (await c.sql('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [temp])).length, { timeout: 10_000 })
+      .toBe(0);
   });
 
   it('allows one command at a time (StateError)', async () => {
@@ -253,12 +262,14 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     conn.on('close', (e) => closes.push(e));
     const ac = new AbortController();
     const seen: StreamMessage['type'][] = [];
-    const err = await errorOf((async () => {
-      for await (const m of conn.stream(baseBackupSql(major), { signal: ac.signal })) {
-        seen.push(m.type);
-        if (m.type === 'CopyData') ac.abort();
-      }
-    })());
+    const err = await errorOf(
+      (async () => {
+        for await (const m of conn.stream(baseBackupSql(major), { signal: ac.signal })) {
+          seen.push(m.type);
+          if (m.type === 'CopyData') ac.abort();
+        }
+      })(),
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     expect(seen).toContain('CopyData');
     expect(conn.state).toBe('closed');
@@ -274,14 +285,16 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     const conn = await ReplicationConnection.connect(tcp(c));
     const id = await identifySystem(conn);
     const start = segmentStartOf(id.xlogPos, 16 * 1024 * 1024);
-    const err = await errorOf((async () => {
-      for await (const m of conn.stream(`START_REPLICATION PHYSICAL ${formatLsn(start, { padded: false })} TIMELINE ${id.timeline}`)) {
-        if (m.type === 'CopyBothResponse') {
-          expect(conn.state).toBe('copy-both');
-          await c.sql('SELECT pg_terminate_backend($1)', [conn.backendPid]);
+    const err = await errorOf(
+      (async () => {
+        for await (const m of conn.stream(`START_REPLICATION PHYSICAL ${formatLsn(start, { padded: false })} TIMELINE ${id.timeline}`)) {
+          if (m.type === 'CopyBothResponse') {
+            expect(conn.state).toBe('copy-both');
+            await c.sql('SELECT pg_terminate_backend($1)', [conn.backendPid]);
+          }
         }
-      }
-    })());
+      })(),
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
     expect((err as ServerError).sqlState).toBe('57P01');
     expect(conn.state).toBe('closed');
@@ -333,11 +346,13 @@ describe('connection failures', () => {
     const conn = await ReplicationConnection.connect(tcp(c));
     const id = await identifySystem(conn);
     const start = segmentStartOf(id.xlogPos, 16 * 1024 * 1024);
-    const err = await errorOf((async () => {
-      for await (const m of conn.stream(`START_REPLICATION PHYSICAL ${formatLsn(start)} TIMELINE ${id.timeline}`)) {
-        if (m.type === 'CopyBothResponse') await c.stop('immediate');
-      }
-    })());
+    const err = await errorOf(
+      (async () => {
+        for await (const m of conn.stream(`START_REPLICATION PHYSICAL ${formatLsn(start)} TIMELINE ${id.timeline}`)) {
+          if (m.type === 'CopyBothResponse') await c.stop('immediate');
+        }
+      })(),
+    );
     expect(err).toBeInstanceOf(PgBackupError);
     expect(['ERR_PGBB_SERVER', 'ERR_PGBB_CONNECTION_CLOSED', 'ERR_PGBB_CONNECTION']).toContain((err as PgBackupError).code);
     expect(conn.state).toBe('closed');

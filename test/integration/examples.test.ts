@@ -21,7 +21,12 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const major = Math.max(...testMajors());
 const ROWS = 1234;
 
-interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 interface Running {
   child: ReturnType<typeof spawn>;
@@ -39,17 +44,26 @@ function envWith(pg: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** `node --import tsx examples/<name>.ts args...` from the package root, as `npx tsx` would run it. */
 function start(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', name), ...args],
-    { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', name), ...args], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => {
-    clearTimeout(timer);
-    resolve({ code, signal, stdout, stderr });
-  }));
+  const done = new Promise<RunResult>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
   return { child, done, output: () => ({ stdout, stderr }) };
 }
 
@@ -106,10 +120,18 @@ describe(`examples against PostgreSQL ${major}`, () => {
 
   it('stream-tar-to-writable.ts (PG* environment, md5) writes a base.tar.gz that restores on its own', async () => {
     const out = join(await makeTempDir('ex-stream'), 'out');
-    const r = await runExample('stream-tar-to-writable.ts', [out], envWith({
-      PGHOST: primary.host, PGPORT: String(primary.port), PGUSER: ROLES.md5, PGPASSWORD: ROLES.secret,
-      PGDATABASE: 'postgres', PGSSLMODE: 'disable',
-    }));
+    const r = await runExample(
+      'stream-tar-to-writable.ts',
+      [out],
+      envWith({
+        PGHOST: primary.host,
+        PGPORT: String(primary.port),
+        PGUSER: ROLES.md5,
+        PGPASSWORD: ROLES.secret,
+        PGDATABASE: 'postgres',
+        PGSSLMODE: 'disable',
+      }),
+    );
     expectSuccess(r);
     expect(r.stdout).toMatch(/^backup complete in /m);
     expect((await readdir(out)).sort()).toEqual(['backup_manifest', 'base.tar.gz']);
@@ -187,8 +209,11 @@ describe(`examples interrupted mid-transfer, PostgreSQL ${major}`, () => {
       expect(r.stdout).not.toMatch(/^(backup complete|manifest:)/m);
       if (output) expect(existsSync(target)).toBe(false);
       // The temporary slot (wal: 'stream') dies with its connection; no walsender stays behind.
-      await waitFor('the walsenders to exit', async () =>
-        Number((await primary.sql<{ n: string }>('select count(*) as n from pg_stat_replication'))[0]!.n) === 0, 10_000);
+      await waitFor(
+        'the walsenders to exit',
+        async () => Number((await primary.sql<{ n: string }>('select count(*) as n from pg_stat_replication'))[0]!.n) === 0,
+        10_000,
+      );
       expect(await primary.sql('select slot_name from pg_replication_slots')).toEqual([]);
     });
   }
@@ -200,7 +225,10 @@ describe('examples on failure', () => {
   const sockets: Socket[] = [];
   beforeAll(async () => {
     // Accepts and never answers: the examples wait in the startup exchange until interrupted.
-    server = createServer((s) => { sockets.push(s); s.on('error', () => undefined); });
+    server = createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => undefined);
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const addr = server.address();
     port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -250,7 +278,10 @@ describe('examples typecheck', () => {
     // tsx strips types without checking them: this is what keeps the examples honest about the API.
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
     const r = await exec(process.execPath, [tsc, '-p', 'examples/tsconfig.json'], { cwd: root }).catch(
-      (err: { stdout?: string; stderr?: string }) => { throw new Error(`tsc failed:\n${err.stdout ?? ''}${err.stderr ?? ''}`); });
+      (err: { stdout?: string; stderr?: string }) => {
+        throw new Error(`tsc failed:\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+      },
+    );
     expect(r.stdout).toBe('');
   }, 90_000);
 });

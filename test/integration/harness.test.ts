@@ -82,10 +82,19 @@ describe.each(majors)('PostgreSQL %i cluster', (major) => {
     expect(v!.version).toMatch(new RegExp(`^PostgreSQL ${major}\\.`));
     expect(c.version.startsWith(`${major}.`)).toBe(true);
     expect(Math.floor(c.versionNum / 10000)).toBe(major);
-    const settings = await c.sql<{ name: string; setting: string }>(
-      `select name, setting from pg_settings where name = any($1)`,
-      [['wal_level', 'data_checksums', 'max_wal_senders', 'max_replication_slots', 'ssl', 'fsync', 'listen_addresses', 'unix_socket_directories', 'port']],
-    );
+    const settings = await c.sql<{ name: string; setting: string }>(`select name, setting from pg_settings where name = any($1)`, [
+      [
+        'wal_level',
+        'data_checksums',
+        'max_wal_senders',
+        'max_replication_slots',
+        'ssl',
+        'fsync',
+        'listen_addresses',
+        'unix_socket_directories',
+        'port',
+      ],
+    ]);
     const s = Object.fromEntries(settings.map((r) => [r.name, r.setting]));
     expect(s).toEqual({
       wal_level: 'replica',
@@ -242,7 +251,10 @@ describe('cleanup when tests misbehave', () => {
     expect(result.code, result.output).not.toBe(0);
     if (!/stopped 1 leftover/.test(result.output)) console.log(result.output);
     expect(result.output).toMatch(/stopped 1 leftover PostgreSQL server/);
-    const leaks = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; dataDir: string; pid: number });
+    const leaks = readFileSync(report, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; dataDir: string; pid: number });
     expect(leaks.map((l) => l.kind).sort()).toEqual(['crash', 'throw', 'timeout']);
     for (const leak of leaks) {
       expect(leak.pid, leak.kind).toBeGreaterThan(0);

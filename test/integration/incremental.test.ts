@@ -9,8 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultLibrary } from '../../src/cli/library.js';
 import { runCli } from '../../src/cli/run.js';
 import type { CliContext } from '../../src/cli/context.js';
-import { combineBackups, runBackup, ServerError, verifyBackupAll, type RunBackupResult } from '../../src/index.js';
-import { CombineError } from '../../src/errors.js';
+import { combineBackups, runBackup, verifyBackupAll, type RunBackupResult } from '../../src/index.js';
 import { parseIncrementalHeader } from '../../src/combine/incremental-file.js';
 import { buildManifest } from '../../src/manifest/build.js';
 import { parseManifest } from '../../src/manifest/parse.js';
@@ -21,8 +20,16 @@ import { reloadSettings } from './backup-helpers.js';
 async function pgbb(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const out = { stdout: '', stderr: '' };
   const ctx: CliContext = {
-    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); } },
-    stderr: { write: (s: string) => { out.stderr += s; } },
+    stdout: {
+      write: (s: string | Uint8Array) => {
+        out.stdout += String(s);
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        out.stderr += s;
+      },
+    },
     stdin: {} as CliContext['stdin'],
     env: {},
     signal: new AbortController().signal,
@@ -38,11 +45,13 @@ type Digest = Record<string, string>;
 /** Every user table with its row count and an md5 over its rows in a stable order. */
 async function digest(c: Cluster): Promise<Digest> {
   const tables = await c.sql<{ relname: string }>(
-    "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' order by relname");
+    "select relname from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' order by relname",
+  );
   const out: Digest = {};
   for (const { relname } of tables) {
     const [row] = await c.sql<{ n: string; h: string }>(
-      `select count(*) n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) h from ${relname} t`);
+      `select count(*) n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) h from ${relname} t`,
+    );
     out[relname] = `${row!.n}:${row!.h}`;
   }
   return out;
@@ -99,10 +108,13 @@ for (const major of majors) {
       // Settle hint bits and the visibility map now, so that later changes touch only the pages they change.
       await primary.sql('vacuum');
       await primary.sql('checkpoint');
-      fullResult = await timed('full backup', () => runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast',
-        output: { format: 'plain', directory: full, tablespaceMapping: new Map([[tsDir, tsOf.full!]]) },
-      }));
+      fullResult = await timed('full backup', () =>
+        runBackup({
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          output: { format: 'plain', directory: full, tablespaceMapping: new Map([[tsDir, tsOf.full!]]) },
+        }),
+      );
     });
     afterAll(async () => {
       console.info(`incremental PostgreSQL ${major} timings (ms): ${JSON.stringify(timings)}`);
@@ -123,11 +135,14 @@ for (const major of majors) {
       await primary.sql('delete from shrink where id > 3000');
       await primary.sql('vacuum shrink');
       await primary.sql(`update in_ts set v = 'changed' where id between 5000 and 5100`);
-      inc1Result = await timed('incremental 1', () => runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast',
-        output: { format: 'plain', directory: inc1, tablespaceMapping: new Map([[tsDir, tsOf.inc1!]]) },
-        incrementalManifest: join(full, 'backup_manifest'),
-      }));
+      inc1Result = await timed('incremental 1', () =>
+        runBackup({
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          output: { format: 'plain', directory: inc1, tablespaceMapping: new Map([[tsDir, tsOf.inc1!]]) },
+          incrementalManifest: join(full, 'backup_manifest'),
+        }),
+      );
       atInc1 = await digest(primary);
       const label = await readFile(join(inc1, 'backup_label'), 'utf8');
       expect(label).toMatch(/^INCREMENTAL FROM LSN: /m);
@@ -150,20 +165,27 @@ for (const major of majors) {
       await primary.sql('create table late(id int)');
       await primary.sql('insert into late select generate_series(1, 10)');
       await primary.sql(`insert into in_ts select g, 'y' || g from generate_series(20001, 20100) g`);
-      await timed('incremental 2', () => runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast',
-        output: { format: 'plain', directory: inc2, tablespaceMapping: new Map([[tsDir, tsOf.inc2!]]) },
-        incrementalManifest: join(inc1, 'backup_manifest'),
-      }));
+      await timed('incremental 2', () =>
+        runBackup({
+          connection: primary.connectionString(),
+          checkpoint: 'fast',
+          output: { format: 'plain', directory: inc2, tablespaceMapping: new Map([[tsDir, tsOf.inc2!]]) },
+          incrementalManifest: join(inc1, 'backup_manifest'),
+        }),
+      );
       atInc2 = await digest(primary);
       expect(atInc2).toHaveProperty('late');
     });
 
     it('full + inc1 combines, verifies and restores to the state at inc1', async () => {
       const out = join(await makeTempDir('comb1'), 'data');
-      const r = await timed('combine 2', () => combineBackups({
-        backups: [full, inc1], output: out, tablespaceMapping: new Map([[tsOf.inc1!, tsOf.comb1!]]),
-      }));
+      const r = await timed('combine 2', () =>
+        combineBackups({
+          backups: [full, inc1],
+          output: out,
+          tablespaceMapping: new Map([[tsOf.inc1!, tsOf.comb1!]]),
+        }),
+      );
       expect(r.tablespaces.map((t) => t.directory)).toEqual([tsOf.comb1]);
       expect(r.filesReconstructed).toBeGreaterThan(0);
       expect(r.startLsn).toBe(inc1Result.startLsn);
@@ -179,9 +201,13 @@ for (const major of majors) {
 
     it('full + inc1 + inc2 combines, verifies and restores to the state at inc2', async () => {
       const out = join(await makeTempDir('comb2'), 'data');
-      const r = await timed('combine 3', () => combineBackups({
-        backups: [full, inc1, inc2], output: out, tablespaceMapping: new Map([[tsOf.inc2!, tsOf.comb2!]]),
-      }));
+      const r = await timed('combine 3', () =>
+        combineBackups({
+          backups: [full, inc1, inc2],
+          output: out,
+          tablespaceMapping: new Map([[tsOf.inc2!, tsOf.comb2!]]),
+        }),
+      );
       expect(r.filesReconstructed).toBeGreaterThan(0);
       const { findings } = await verifyBackupAll({ backupDir: out });
       expect(findings).toEqual([]);
@@ -198,16 +224,28 @@ for (const major of majors) {
       const gap = await combineBackups({ backups: [full, inc2], output: join(base, 'a') }).catch((e: unknown) => e);
       expect(gap).toMatchObject({ code: 'ERR_PGBB_COMBINE' });
       expect((gap as Error).message).toMatch(/starts at LSN .*, but expected .*without leaving one out/);
-      await expect(combineBackups({ backups: [full, inc2, inc1], output: join(base, 'b') })).rejects.toMatchObject({ code: 'ERR_PGBB_COMBINE' });
-      await expect(combineBackups({ backups: [inc1, full], output: join(base, 'c') })).rejects.toThrow(/first backup should be a full backup/);
+      await expect(combineBackups({ backups: [full, inc2, inc1], output: join(base, 'b') })).rejects.toMatchObject({
+        code: 'ERR_PGBB_COMBINE',
+      });
+      await expect(combineBackups({ backups: [inc1, full], output: join(base, 'c') })).rejects.toThrow(
+        /first backup should be a full backup/,
+      );
     });
 
     it('a manifest of another cluster is refused with advice', async () => {
       const m = parseManifest(await readFile(join(full, 'backup_manifest')));
-      const foreign = buildManifest({ version: 2, systemIdentifier: m.systemIdentifier! + 1n, files: [...m.files.values()], walRanges: m.walRanges });
+      const foreign = buildManifest({
+        version: 2,
+        systemIdentifier: m.systemIdentifier! + 1n,
+        files: [...m.files.values()],
+        walRanges: m.walRanges,
+      });
       const err = await runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast', wal: 'none',
-        output: { format: 'tar', directory: join(await makeTempDir('foreign'), 'out') }, incrementalManifest: foreign,
+        connection: primary.connectionString(),
+        checkpoint: 'fast',
+        wal: 'none',
+        output: { format: 'tar', directory: join(await makeTempDir('foreign'), 'out') },
+        incrementalManifest: foreign,
       }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
       expect((err as Error).message).toMatch(/system identifier in backup manifest[\s\S]*another cluster/);
@@ -217,13 +255,28 @@ for (const major of majors) {
       await primary.sql(`delete from upd where id between 1000 and 1999`);
       await primary.sql(`update in_ts set v = 'third' where id < 50`);
       const inc3 = join(dir, 'inc3');
-      const b = await timed('pgbb backup -i', () => pgbb(['backup', '-d', primary.connectionString(), '-D', inc3, '-c', 'fast',
-        '-T', `${tsDir}=${tsOf.inc3!}`, '-i', join(inc2, 'backup_manifest')]));
+      const b = await timed('pgbb backup -i', () =>
+        pgbb([
+          'backup',
+          '-d',
+          primary.connectionString(),
+          '-D',
+          inc3,
+          '-c',
+          'fast',
+          '-T',
+          `${tsDir}=${tsOf.inc3!}`,
+          '-i',
+          join(inc2, 'backup_manifest'),
+        ]),
+      );
       expect(b.stderr).toBe('');
       expect(b.status).toBe(0);
       const atInc3 = await digest(primary);
       const out = join(await makeTempDir('comb3'), 'data');
-      const c = await timed('pgbb combine', () => pgbb(['combine', full, inc1, inc2, inc3, '-o', out, '-T', `${tsOf.inc3!}=${tsOf.comb3!}`]));
+      const c = await timed('pgbb combine', () =>
+        pgbb(['combine', full, inc1, inc2, inc3, '-o', out, '-T', `${tsOf.inc3!}=${tsOf.comb3!}`]),
+      );
       expect(c.stderr).toBe('');
       expect(c.status).toBe(0);
       expect((await verifyBackupAll({ backupDir: out })).findings).toEqual([]);
@@ -235,18 +288,24 @@ for (const major of majors) {
       }
       const bad = await pgbb(['combine', full, inc2, inc3, '-o', join(dir, 'never')]);
       expect(bad.status).toBe(1);
-      expect(bad.stderr).toMatch(/^pgbb combine: error: backup at ".*inc1?" starts at LSN|^pgbb combine: error: backup at ".*full" starts at LSN/);
+      expect(bad.stderr).toMatch(
+        /^pgbb combine: error: backup at ".*inc1?" starts at LSN|^pgbb combine: error: backup at ".*full" starts at LSN/,
+      );
     });
 
     it('with summarize_wal off the error says to turn it on', async () => {
       await reloadSettings(primary, { summarize_wal: 'off' });
       const target = join(await makeTempDir('nosum'), 'data');
       const err = await runBackup({
-        connection: primary.connectionString(), checkpoint: 'fast', output: { format: 'plain', directory: target },
+        connection: primary.connectionString(),
+        checkpoint: 'fast',
+        output: { format: 'plain', directory: target },
         incrementalManifest: join(inc2, 'backup_manifest'),
       }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ERR_PGBB_SERVER' });
-      expect((err as Error).message).toContain('incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup');
+      expect((err as Error).message).toContain(
+        'incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup',
+      );
       await primary.sql('alter system reset summarize_wal');
       await primary.sql('select pg_reload_conf()');
     });

@@ -31,7 +31,11 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   dependencies?: Record<string, string>;
 };
 
-interface RunResult { code: number; stdout: string; stderr: string }
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * The environment for child npm/node processes: without the npm_* variables `npm test` exports
@@ -105,10 +109,15 @@ beforeAll(async () => {
   // omitted); should it get some, `npm ci` has put them in npm's cache.
   project = join(work, 'project');
   await mkdir(project);
-  await writeFile(join(project, 'package.json'),
-    JSON.stringify({ name: 'pgbb-scratch', version: '1.0.0', private: true, type: 'module' }, null, 2));
-  const installed = await run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts',
-    '--omit=optional', '--no-package-lock', tarball], project);
+  await writeFile(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'pgbb-scratch', version: '1.0.0', private: true, type: 'module' }, null, 2),
+  );
+  const installed = await run(
+    npm,
+    ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--omit=optional', '--no-package-lock', tarball],
+    project,
+  );
   expectSuccess('npm install <tarball>', installed);
 }, 240_000);
 
@@ -119,8 +128,10 @@ afterAll(async () => {
 describe('the npm package', () => {
   it('holds dist/, the README and the examples only (no src/, test/, bench/)', () => {
     for (const f of packedFiles) {
-      expect(f === 'package.json' || f === 'README.md' || /^LICEN[CS]E/i.test(f) || f.startsWith('dist/') ||
-        /^examples\/[\w-]+\.ts$/.test(f), f).toBe(true);
+      expect(
+        f === 'package.json' || f === 'README.md' || /^LICEN[CS]E/i.test(f) || f.startsWith('dist/') || /^examples\/[\w-]+\.ts$/.test(f),
+        f,
+      ).toBe(true);
       expect(f).not.toMatch(/^(src|test|bench|docs-site|\.ci|node_modules)\//);
       expect(f).not.toMatch(/\.tsbuildinfo$|\.test\.[cm]?[jt]s$/);
     }
@@ -128,8 +139,15 @@ describe('the npm package', () => {
     expect(pkg.files?.some((f) => /^(src|test)\b/.test(f))).toBe(false);
     // Source maps ship beside the code, so stack traces can be mapped back to the sources.
     for (const f of packedFiles.filter((p) => p.endsWith('.js'))) expect(packedFiles, f).toContain(`${f}.map`);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js', 'README.md', 'package.json',
-      'examples/backup-to-directory.ts']) {
+    for (const f of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/index.js.map',
+      'dist/cli/main.js',
+      'README.md',
+      'package.json',
+      'examples/backup-to-directory.ts',
+    ]) {
       expect(packedFiles, f).toContain(f);
     }
   });
@@ -171,7 +189,9 @@ describe('the npm package', () => {
   it('imports from an ES module by its name, and refuses deep imports', async () => {
     const closedPort = await portWithNoListener();
     const script = join(project, 'check.mjs');
-    await writeFile(script, `
+    await writeFile(
+      script,
+      `
 import * as pgbb from 'pg-basebackup';
 import * as errors from 'pg-basebackup/errors';
 import { parseConnectionString, ReplicationConnection } from 'pg-basebackup/connection';
@@ -216,13 +236,20 @@ try {
   out.deepImport = err.code;
 }
 console.log(JSON.stringify(out));
-`);
+`,
+    );
     const r = await run(process.execPath, [script], project);
     expectSuccess('node check.mjs', r);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(out.version).toBe(pkg.version);
-    expect(Object.values(out.functions as object).every((t) => t === 'function'), JSON.stringify(out.functions)).toBe(true);
-    expect(Object.values(out.classes as object).every((t) => t === 'function'), JSON.stringify(out.classes)).toBe(true);
+    expect(
+      Object.values(out.functions as object).every((t) => t === 'function'),
+      JSON.stringify(out.functions),
+    ).toBe(true);
+    expect(
+      Object.values(out.classes as object).every((t) => t === 'function'),
+      JSON.stringify(out.classes),
+    ).toBe(true);
     expect(out.lsn).toBe('16/B374D848');
     expect(out.segment).toBe('000000010000000000000003');
     expect(out.conninfo).toMatchObject({ host: 'db.example.com', port: '5433', user: 'rep', sslmode: 'require' });
@@ -231,8 +258,9 @@ console.log(JSON.stringify(out));
 
     // A small front door: what `import * as pgbb from 'pg-basebackup'` holds at run time.
     expect((out.rootValues as string[]).length, (out.rootValues as string[]).join(' ')).toBeLessThanOrEqual(26);
-    expect(out.rootValues).toEqual(expect.arrayContaining(['runBackup', 'startBackup', 'verifyBackup', 'combineBackups',
-      'PgBackupError', 'isPgBackupError']));
+    expect(out.rootValues).toEqual(
+      expect.arrayContaining(['runBackup', 'startBackup', 'verifyBackup', 'combineBackups', 'PgBackupError', 'isPgBackupError']),
+    );
     expect(out.rootValues).not.toContain('ReplicationConnection');
     // Every subpath entry point imports and exports something; error classes are shared with the root.
     const entries = out.entries as Record<string, number>;
@@ -241,20 +269,36 @@ console.log(JSON.stringify(out));
     expect(out.sameClasses).toBe(true);
 
     // Not minified: the error a user catches names its class, in console.error's output too.
-    const caught = out.caught as { constructorName: string; name: string; code: string; isPgBackupError: boolean;
-      advice?: string; json: Record<string, unknown> };
-    expect(caught).toMatchObject({ constructorName: 'ConnectionError', name: 'ConnectionError', code: 'ERR_PGBB_CONNECTION',
-      isPgBackupError: true });
+    const caught = out.caught as {
+      constructorName: string;
+      name: string;
+      code: string;
+      isPgBackupError: boolean;
+      advice?: string;
+      json: Record<string, unknown>;
+    };
+    expect(caught).toMatchObject({
+      constructorName: 'ConnectionError',
+      name: 'ConnectionError',
+      code: 'ERR_PGBB_CONNECTION',
+      isPgBackupError: true,
+    });
     expect(caught.advice).toMatch(/listen_addresses/);
-    expect(caught.json).toMatchObject({ name: 'ConnectionError', code: 'ERR_PGBB_CONNECTION', advice: caught.advice,
-      syscallCode: 'ECONNREFUSED' });
+    expect(caught.json).toMatchObject({
+      name: 'ConnectionError',
+      code: 'ERR_PGBB_CONNECTION',
+      advice: caught.advice,
+      syscallCode: 'ECONNREFUSED',
+    });
     expect(r.stderr).toMatch(/^ConnectionError: could not connect to the server at /);
     expect(r.stderr).not.toMatch(/\[ConnectionError\]/);
     expect(r.stderr).not.toContain('password');
   });
 
   it('type-checks a TypeScript consumer (NodeNext) against the installed declarations', async () => {
-    await writeFile(join(project, 'check.ts'), `
+    await writeFile(
+      join(project, 'check.ts'),
+      `
 import { parseLsn, formatLsn, isPgBackupError, PgBackupError, type RunBackupOptions, type Lsn } from 'pg-basebackup';
 ${subpaths.map((s, i) => `import * as entry${i} from 'pg-basebackup${s.slice(1)}';`).join('\n')}
 import { TlsError, type PgBackupErrorCode, type ServerError } from 'pg-basebackup/errors';
@@ -277,16 +321,26 @@ const code: PgBackupErrorCode = new TlsError('x').code;
 type Used = [ConnectionOptions, WalStreamOptions, TarEntry, BackupManifest, CompressionSpec];
 export type { Used };
 export { text, options, wrong, PgBackupError, sqlState, code, ${subpaths.map((_, i) => `entry${i}`).join(', ')} };
-`);
-    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true,
-        // Our declarations are checked when tsup emits them; checking all of @types/node again here took
-        // over a minute on a loaded 2-core machine. Resolution through `exports`/`types` is what this tests.
-        skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')],
-      },
-      files: ['check.ts'],
-    }));
+`,
+    );
+    await writeFile(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          // Our declarations are checked when tsup emits them; checking all of @types/node again here took
+          // over a minute on a loaded 2-core machine. Resolution through `exports`/`types` is what this tests.
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules/@types')],
+        },
+        files: ['check.ts'],
+      }),
+    );
     const r = await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], project);
     expectSuccess('tsc', r);
   }, 180_000);

@@ -11,14 +11,19 @@ import { expectSameAsServer, makeWal, modeOf, SEG, walCluster } from './receive-
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
-const majors = testMajors().filter((m) => m === 15 || m === 17).length > 0
-  ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
+const majors =
+  testMajors().filter((m) => m === 15 || m === 17).length > 0 ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function pgbb(args: string[], o: { onStdout?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
   const child = spawn(process.execPath, [cliPath, 'receive-wal', ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
@@ -26,12 +31,18 @@ function pgbb(args: string[], o: { onStdout?: (text: string, child: ReturnType<t
     stdout += d.toString();
     o.onStdout?.(stdout, child);
   });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
 const conn = (c: Cluster) => ['-h', c.host, '-p', String(c.port), '-U', ROLES.trust, '-w'];
-const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 beforeAll(() => {
   if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });

@@ -12,8 +12,8 @@ import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/
 import { trustTcp } from '../harness/suite.js';
 import { EventLog, expectWholeArchive, startLoad, startProxy, walCluster } from './receive-wal-helpers.js';
 
-const majors = testMajors().filter((m) => m === 15 || m === 17).length > 0
-  ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
+const majors =
+  testMajors().filter((m) => m === 15 || m === 17).length > 0 ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
 
 describe.concurrent('receiveWal faults', () => {
   for (const major of majors) {
@@ -32,8 +32,14 @@ describe.concurrent('receiveWal faults', () => {
       it('resumes with no gap after the server is killed (immediate stop) and restarted under load', async () => {
         await c.sql(`select pg_create_physical_replication_slot('fault_slot', true)`);
         const dir = join(tmp, 'restart');
-        const receiver = receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'fault_slot', statusIntervalMs: 500,
-          reconnectDelayMs: 200, maxReconnectDelayMs: 1000 });
+        const receiver = receiveWal({
+          connection: trustTcp(c),
+          directory: dir,
+          slotName: 'fault_slot',
+          statusIntervalMs: 500,
+          reconnectDelayMs: 200,
+          maxReconnectDelayMs: 1000,
+        });
         const log = new EventLog(receiver);
         const stopLoad = startLoad(c);
         try {
@@ -58,8 +64,12 @@ describe.concurrent('receiveWal faults', () => {
       it('resumes with no gap after a TCP proxy cuts the connection', async () => {
         const proxy = await startProxy(c.port);
         const dir = join(tmp, 'cut');
-        const receiver = receiveWal({ connection: trustTcp(c, { port: proxy.port }), directory: dir, statusIntervalMs: 500,
-          reconnectDelayMs: 100 });
+        const receiver = receiveWal({
+          connection: trustTcp(c, { port: proxy.port }),
+          directory: dir,
+          statusIntervalMs: 500,
+          reconnectDelayMs: 100,
+        });
         const log = new EventLog(receiver);
         const stopLoad = startLoad(c);
         try {
@@ -83,8 +93,13 @@ describe.concurrent('receiveWal faults', () => {
       it('detects a server that goes silent without closing (server timeout) and resumes through a new connection', async () => {
         const proxy = await startProxy(c.port);
         const dir = join(tmp, 'silent');
-        const receiver = receiveWal({ connection: trustTcp(c, { port: proxy.port }), directory: dir, statusIntervalMs: 300,
-          serverTimeoutMs: 1500, reconnectDelayMs: 100 });
+        const receiver = receiveWal({
+          connection: trustTcp(c, { port: proxy.port }),
+          directory: dir,
+          statusIntervalMs: 300,
+          serverTimeoutMs: 1500,
+          reconnectDelayMs: 100,
+        });
         const log = new EventLog(receiver);
         const stopLoad = startLoad(c);
         try {
@@ -118,7 +133,7 @@ describe('receiveWal on a reconnection to another cluster', () => {
     await Promise.all([a?.destroy(), b?.destroy()]);
   });
 
-  it('stops with WalArchiveMismatchError instead of archiving another system\'s WAL', async () => {
+  it("stops with WalArchiveMismatchError instead of archiving another system's WAL", async () => {
     const proxy = await startProxy(a.port);
     const dir = join(await makeTempDir(`receive-wal-mismatch-${major}`), 'wal');
     const receiver = receiveWal({ connection: trustTcp(a, { port: proxy.port }), directory: dir, reconnectDelayMs: 50 });
@@ -138,7 +153,7 @@ describe('receiveWal on a reconnection to another cluster', () => {
     }
   });
 
-  it('refuses to add a second cluster\'s WAL to an archive (system identifier in the first page)', async () => {
+  it("refuses to add a second cluster's WAL to an archive (system identifier in the first page)", async () => {
     const dir = join(await makeTempDir(`receive-wal-other-${major}`), 'wal');
     await a.sql(`insert into t select g, 'o' from generate_series(1, 300) g`);
     const [cur] = await a.sql<{ l: string }>('select pg_current_wal_lsn()::text l');

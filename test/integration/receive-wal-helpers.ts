@@ -52,7 +52,9 @@ export function expectSameAsServer(c: Cluster, completed: { segment: string; sha
 
 /** Segment names (complete, uncompressed or not) in an archive directory, sorted. */
 export function archivedSegments(dir: string): string[] {
-  return readdirSync(dir).filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?$/.test(n)).sort();
+  return readdirSync(dir)
+    .filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?$/.test(n))
+    .sort();
 }
 
 /** Consecutive segment numbers of one timeline: no gap. */
@@ -77,11 +79,14 @@ export function modeOf(path: string): number {
 }
 
 /** Collect events until `until` says stop (or the receiver ends); returns them. */
-export async function collect(receiver: WalReceiver, until?: (ev: ReceiveWalEvent, all: ReceiveWalEvent[]) => boolean | Promise<boolean>): Promise<ReceiveWalEvent[]> {
+export async function collect(
+  receiver: WalReceiver,
+  until?: (ev: ReceiveWalEvent, all: ReceiveWalEvent[]) => boolean | Promise<boolean>,
+): Promise<ReceiveWalEvent[]> {
   const all: ReceiveWalEvent[] = [];
   for await (const ev of receiver) {
     all.push(ev);
-    if (until && await until(ev, all)) break;
+    if (until && (await until(ev, all))) break;
   }
   return all;
 }

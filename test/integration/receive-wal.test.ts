@@ -14,11 +14,19 @@ import { parseLsn } from '../../src/lsn.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
 import {
-  archivedSegments, collect, EventLog, expectContiguous, expectSameAsServer, makeWal, modeOf, SEG, walCluster,
+  archivedSegments,
+  collect,
+  EventLog,
+  expectContiguous,
+  expectSameAsServer,
+  makeWal,
+  modeOf,
+  SEG,
+  walCluster,
 } from './receive-wal-helpers.js';
 
-const majors = testMajors().filter((m) => m === 15 || m === 17).length > 0
-  ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
+const majors =
+  testMajors().filter((m) => m === 15 || m === 17).length > 0 ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
 
 const completed = (evs: ReceiveWalEvent[]): SegmentCompletedEvent[] =>
   evs.filter((e): e is SegmentCompletedEvent => e.type === 'segment-completed');
@@ -45,7 +53,7 @@ describe.concurrent('receiveWal', () => {
         await c?.destroy();
       });
 
-      it('archives from the slot\'s restart position (15+) up to --endpos, leaving one .partial, byte-identical to pg_wal', async () => {
+      it("archives from the slot's restart position (15+) up to --endpos, leaving one .partial, byte-identical to pg_wal", async () => {
         const dir = join(tmp, 'slot');
         await withConn(c, (conn) => createReplicationSlot(conn, { name: 'arch_slot' }));
         const [slot] = await c.sql<{ r: string }>(`select restart_lsn::text r from pg_replication_slots where slot_name = 'arch_slot'`);
@@ -55,7 +63,9 @@ describe.concurrent('receiveWal', () => {
         await c.sql(`insert into t select g, 'y' from generate_series(1, 100) g`);
         const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
         const endLsn = parseLsn(cur!.l);
-        const evs = await collect(receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'arch_slot', endLsn, statusIntervalMs: 1000 }));
+        const evs = await collect(
+          receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'arch_slot', endLsn, statusIntervalMs: 1000 }),
+        );
         const connected = evs.find((e) => e.type === 'connected');
         expect(connected).toMatchObject({ startFrom: 'slot', startLsn: restart - (restart % BigInt(SEG)), startTimeline: 1 });
         const last = evs.at(-1);
@@ -86,10 +96,16 @@ describe.concurrent('receiveWal', () => {
           await c.sql(`insert into t select g, 'p' from generate_series(1, 300) g`);
           const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
           const endLsn = parseLsn(cur!.l);
-          return collect(receiveWal({
-            connection: trustTcp(c), directory: dir, endLsn, statusIntervalMs: 1000, slotName: 'comp_slot',
-            ...(compression !== undefined ? { compression } : {}),
-          }));
+          return collect(
+            receiveWal({
+              connection: trustTcp(c),
+              directory: dir,
+              endLsn,
+              statusIntervalMs: 1000,
+              slotName: 'comp_slot',
+              ...(compression !== undefined ? { compression } : {}),
+            }),
+          );
         };
         try {
           const first = await run('gzip', 2);
@@ -127,8 +143,12 @@ describe.concurrent('receiveWal', () => {
 
       it('reports flush only with a slot or --synchronous; --synchronous reports every write as flushed at once', async () => {
         const statusEvents = async (synchronous: boolean) => {
-          const receiver = receiveWal({ connection: trustTcp(c), directory: join(tmp, `report-${synchronous}`), synchronous,
-            statusIntervalMs: synchronous ? 0 : 200 });
+          const receiver = receiveWal({
+            connection: trustTcp(c),
+            directory: join(tmp, `report-${synchronous}`),
+            synchronous,
+            statusIntervalMs: synchronous ? 0 : 200,
+          });
           const log = new EventLog(receiver);
           try {
             await log.waitFor('connected');
@@ -150,7 +170,7 @@ describe.concurrent('receiveWal', () => {
         expect(sync.at(-1)!.write).toBeGreaterThan(sync[0]!.write);
       });
 
-      it('refuses to leave a hole when the server already removed the archive\'s next segment', async () => {
+      it("refuses to leave a hole when the server already removed the archive's next segment", async () => {
         const dir = join(tmp, 'gap');
         await withConn(c, (conn) => createReplicationSlot(conn, { name: 'gap_slot' }));
         const endLsn = await makeWal(c, 2);
@@ -177,8 +197,9 @@ describe.concurrent('receiveWal', () => {
           await withConn(c, (conn) => createReplicationSlot(conn, { name: 'late_slot' }));
           try {
             const [slot] = await c.sql<{ r: string }>(`select restart_lsn::text r from pg_replication_slots where slot_name = 'late_slot'`);
-            const withSlot = await collect(receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'late_slot' }))
-              .catch((e: unknown) => e);
+            const withSlot = await collect(receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'late_slot' })).catch(
+              (e: unknown) => e,
+            );
             expect(withSlot).toBeInstanceOf(WalArchiveGapError);
             const gap = withSlot as WalArchiveGapError;
             expect(gap.message).toContain(`segments ${nextSegment(archived)} to `);
@@ -194,10 +215,15 @@ describe.concurrent('receiveWal', () => {
         }
       });
 
-      it('follows a promoted standby onto timeline 2 and stores its history file; the old timeline\'s last segment stays .partial', async () => {
+      it("follows a promoted standby onto timeline 2 and stores its history file; the old timeline's last segment stays .partial", async () => {
         const standbyDir = join(await makeTempDir(`receive-wal-standby-${major}`), 'data');
-        await runBackup({ connection: trustTcp(c), checkpoint: 'fast', noSync: true, writeRecoveryConf: true,
-          output: { format: 'plain', directory: standbyDir } });
+        await runBackup({
+          connection: trustTcp(c),
+          checkpoint: 'fast',
+          noSync: true,
+          writeRecoveryConf: true,
+          output: { format: 'plain', directory: standbyDir },
+        });
         const standby = await startCluster({ major, dataDir: standbyDir, ssl: false });
         try {
           await makeWal(c, 2);
@@ -232,7 +258,12 @@ describe.concurrent('receiveWal', () => {
           const oldPartial = files.filter((f) => f.startsWith('00000001') && f.endsWith('.partial'));
           expect(oldPartial, files.join(' ')).toHaveLength(1);
           expect(events.some((e) => e.type === 'segment-partial' && e.timeline === 1)).toBe(true);
-          expect(expectSameAsServer(standby, completed(events).filter((e) => e.timeline === 2))).toBeGreaterThan(0);
+          expect(
+            expectSameAsServer(
+              standby,
+              completed(events).filter((e) => e.timeline === 2),
+            ),
+          ).toBeGreaterThan(0);
         } finally {
           await standby.destroy();
         }
@@ -248,7 +279,10 @@ function nextSegment(name: string): string {
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  await vi.waitFor(async () => {
-    if (!(await check())) throw new Error('not yet');
-  }, { timeout: timeoutMs, interval: 100 });
+  await vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error('not yet');
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }

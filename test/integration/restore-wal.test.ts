@@ -27,7 +27,9 @@ describe.each(majors.length > 0 ? majors : [testMajors().at(-1)!])('restoreWalFi
     }
     const [cur] = await c.sql<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f');
     // Completed segments only: the current one (and recycled ones past it) hold stale pages.
-    segments = readdirSync(join(c.dataDir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n) && n < cur!.f).sort();
+    segments = readdirSync(join(c.dataDir, 'pg_wal'))
+      .filter((n) => /^[0-9A-F]{24}$/.test(n) && n < cur!.f)
+      .sort();
     expect(segments.length).toBeGreaterThanOrEqual(3);
     archive = await makeTempDir('wal-archive');
     out = await makeTempDir('wal-out');
@@ -52,10 +54,12 @@ describe.each(majors.length > 0 ? majors : [testMajors().at(-1)!])('restoreWalFi
   });
 
   it('says "not found" for a segment or history file the archive lacks', async () => {
-    await expect(restoreWalFile({ fileName: '0000000100000000000000FE', destination: join(out, 'x'), archiveDir: archive }))
-      .resolves.toEqual({ found: false });
-    await expect(restoreWalFile({ fileName: '00000002.history', destination: join(out, 'h'), archiveDir: archive }))
-      .resolves.toEqual({ found: false });
+    await expect(
+      restoreWalFile({ fileName: '0000000100000000000000FE', destination: join(out, 'x'), archiveDir: archive }),
+    ).resolves.toEqual({ found: false });
+    await expect(restoreWalFile({ fileName: '00000002.history', destination: join(out, 'h'), archiveDir: archive })).resolves.toEqual({
+      found: false,
+    });
   });
 
   it('serves the .partial of the last segment, compressed, padded to the segment size', async () => {
@@ -85,8 +89,9 @@ describe.each(majors.length > 0 ? majors : [testMajors().at(-1)!])('restoreWalFi
     writeFileSync(join(dir, a!), original(a!).subarray(0, 1024 * 1024));
     for (const name of [a!, b!, d!]) {
       const dest = join(out, `damaged-${name}`);
-      await expect(restoreWalFile({ fileName: name, destination: dest, archiveDir: dir }))
-        .rejects.toMatchObject({ code: 'ERR_PGBB_WAL_ARCHIVE' });
+      await expect(restoreWalFile({ fileName: name, destination: dest, archiveDir: dir })).rejects.toMatchObject({
+        code: 'ERR_PGBB_WAL_ARCHIVE',
+      });
       expect(() => statSync(dest)).toThrow();
     }
     expect(readdirSync(out).filter((n) => n.includes('.tmp'))).toEqual([]);
@@ -95,8 +100,9 @@ describe.each(majors.length > 0 ? majors : [testMajors().at(-1)!])('restoreWalFi
   it('refuses names that are not WAL file names (no path tricks)', async () => {
     mkdirSync(join(out, 'sub'), { recursive: true });
     for (const fileName of ['../etc/passwd', 'pg_control', '00000001000000000000000G']) {
-      await expect(restoreWalFile({ fileName, destination: join(out, 'sub', 'x'), archiveDir: archive }))
-        .rejects.toMatchObject({ code: 'ERR_PGBB_WAL_ARCHIVE' });
+      await expect(restoreWalFile({ fileName, destination: join(out, 'sub', 'x'), archiveDir: archive })).rejects.toMatchObject({
+        code: 'ERR_PGBB_WAL_ARCHIVE',
+      });
     }
   });
 });

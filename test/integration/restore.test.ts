@@ -20,12 +20,17 @@ const majors = wanted.length > 0 ? wanted : [testMajors().at(-1)!];
 
 function pgbb(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [cliPath, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
@@ -33,7 +38,11 @@ beforeAll(() => {
   if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
 }, 180_000);
 
-interface Batch { xid: string; lsnAfter: string; timeAfter: string }
+interface Batch {
+  xid: string;
+  lsnAfter: string;
+  timeAfter: string;
+}
 
 describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
   let c: Cluster;
@@ -52,21 +61,42 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     await c.sql('INSERT INTO t SELECT 0, g FROM generate_series(1, 100) g');
     backupDir = await makeTempDir('backup');
     // 15: compressed by the client (lz4); 17: by the server (gzip: the embedded builds have no lz4).
-    const r = await pgbb(['backup', '-d', c.connectionString(), '-D', backupDir, '-Ft', '-X', 'none', '-c', 'fast', ...(major === 15 ? ['-Z', 'client-lz4'] : ['-Z', 'server-gzip'])]);
+    const r = await pgbb([
+      'backup',
+      '-d',
+      c.connectionString(),
+      '-D',
+      backupDir,
+      '-Ft',
+      '-X',
+      'none',
+      '-c',
+      'fast',
+      ...(major === 15 ? ['-Z', 'client-lz4'] : ['-Z', 'server-gzip']),
+    ]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     for (let b = 1; b <= 4; b++) {
       const [row] = await c.sql<{ xid: string }>(
-        `WITH ins AS (INSERT INTO t SELECT ${b}, g FROM generate_series(1, 100) g RETURNING 1) SELECT pg_current_xact_id()::text AS xid FROM ins LIMIT 1`);
-      const [after] = await c.sql<{ lsn: string; time: string }>("SELECT pg_current_wal_insert_lsn()::text AS lsn, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS time");
+        `WITH ins AS (INSERT INTO t SELECT ${b}, g FROM generate_series(1, 100) g RETURNING 1) SELECT pg_current_xact_id()::text AS xid FROM ins LIMIT 1`,
+      );
+      const [after] = await c.sql<{ lsn: string; time: string }>(
+        "SELECT pg_current_wal_insert_lsn()::text AS lsn, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS time",
+      );
       batches.push({ xid: row!.xid, lsnAfter: after!.lsn, timeAfter: after!.time });
       if (b === 2) await c.sql("SELECT pg_create_restore_point('after-2')");
       await c.sql('SELECT pg_switch_wal()');
     }
     // The segment holding the last batch was switched away from above: wait until the archiver has it.
     const [last] = await c.sql<{ f: string }>(`SELECT pg_walfile_name('${batches[3]!.lsnAfter}') AS f`);
-    await vi.waitFor(() => expect(existsSync(join(archive, last!.f)), `${last!.f} archived? archive: ${readdirSync(archive).join(' ')}\n${c.logText().slice(-2000)}`).toBe(true),
-      { timeout: 60_000, interval: 100 });
+    await vi.waitFor(
+      () =>
+        expect(
+          existsSync(join(archive, last!.f)),
+          `${last!.f} archived? archive: ${readdirSync(archive).join(' ')}\n${c.logText().slice(-2000)}`,
+        ).toBe(true),
+      { timeout: 60_000, interval: 100 },
+    );
   }, 300_000);
 
   afterAll(async () => {
@@ -77,10 +107,13 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
   async function startRestored(dataDir: string, tsNew: string): Promise<Cluster> {
     const r = await startCluster({ major, dataDir, conf: { archive_mode: 'off' }, chownPaths: [tsNew] });
     restored.push(r);
-    await vi.waitFor(async () => {
-      const [row] = await r.sql<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
-      expect(row!.rec).toBe(false);
-    }, { timeout: 90_000, interval: 200 });
+    await vi.waitFor(
+      async () => {
+        const [row] = await r.sql<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
+        expect(row!.rec).toBe(false);
+      },
+      { timeout: 90_000, interval: 200 },
+    );
     return r;
   }
 
@@ -93,7 +126,19 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
   async function restoreWithCli(target: string[]): Promise<{ dataDir: string; tsNew: string; stderr: string }> {
     const dataDir = await makeTempDir('restored');
     const tsNew = await makeTempDir('ts-new');
-    const r = await pgbb(['restore', backupDir, '-D', dataDir, '--wal-archive', archive, '-T', `${tsOld}=${tsNew}`, '--target-action', 'promote', ...target]);
+    const r = await pgbb([
+      'restore',
+      backupDir,
+      '-D',
+      dataDir,
+      '--wal-archive',
+      archive,
+      '-T',
+      `${tsOld}=${tsNew}`,
+      '--target-action',
+      'promote',
+      ...target,
+    ]);
     expect(r.stderr).toMatch(/recovery will stop at [0-9A-F]+\/[0-9A-F]+ on timeline 1/);
     expect(r.code).toBe(0);
     return { dataDir, tsNew, stderr: r.stderr };
@@ -120,8 +165,13 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     const dataDir = await makeTempDir('restored');
     const tsNew = await makeTempDir('ts-new');
     const result = await restoreBackup({
-      backupDir, dataDir, walArchive: archive, target: { kind: 'lsn', lsn: parseLsn(batches[0]!.lsnAfter) },
-      targetAction: 'promote', tablespaceMapping: new Map([[tsOld, tsNew]]), noSync: true,
+      backupDir,
+      dataDir,
+      walArchive: archive,
+      target: { kind: 'lsn', lsn: parseLsn(batches[0]!.lsnAfter) },
+      targetAction: 'promote',
+      tablespaceMapping: new Map([[tsOld, tsNew]]),
+      noSync: true,
     });
     expect(result.format).toBe('tar');
     expect(readdirSync(backupDir)).toContain(major === 15 ? 'base.tar.lz4' : 'base.tar.gz');
@@ -153,16 +203,36 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     await chownToServer(tlArchive, { recursive: true });
     const first = await makeTempDir('restored');
     const tsFirst = await makeTempDir('ts-new');
-    const r = await pgbb(['restore', backupDir, '-D', first, '--wal-archive', tlArchive, '-T', `${tsOld}=${tsFirst}`,
-      '--target-name', 'after-2', '--target-action', 'promote']);
+    const r = await pgbb([
+      'restore',
+      backupDir,
+      '-D',
+      first,
+      '--wal-archive',
+      tlArchive,
+      '-T',
+      `${tsOld}=${tsFirst}`,
+      '--target-name',
+      'after-2',
+      '--target-action',
+      'promote',
+    ]);
     expect(r.code).toBe(0);
-    const s = await startCluster({ major, dataDir: first, conf: { archive_mode: 'on', archive_command: `cp %p ${tlArchive}/%f` }, chownPaths: [tsFirst] });
+    const s = await startCluster({
+      major,
+      dataDir: first,
+      conf: { archive_mode: 'on', archive_command: `cp %p ${tlArchive}/%f` },
+      chownPaths: [tsFirst],
+    });
     restored.push(s);
-    await vi.waitFor(async () => expect((await s.sql<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec'))[0]!.rec).toBe(false),
-      { timeout: 90_000, interval: 200 });
+    await vi.waitFor(async () => expect((await s.sql<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec'))[0]!.rec).toBe(false), {
+      timeout: 90_000,
+      interval: 200,
+    });
     await s.sql('INSERT INTO t SELECT 9, g FROM generate_series(1, 100) g');
     const [pos] = await s.sql<{ f: string; tli: number }>(
-      'SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS f, timeline_id AS tli FROM pg_control_checkpoint()');
+      'SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS f, timeline_id AS tli FROM pg_control_checkpoint()',
+    );
     expect(pos!.tli).toBe(2);
     await s.sql('SELECT pg_switch_wal()');
     await vi.waitFor(() => expect(existsSync(join(tlArchive, pos!.f))).toBe(true), { timeout: 60_000, interval: 100 });
@@ -178,7 +248,18 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
 
     const current = await makeTempDir('restored');
     const tsCurrent = await makeTempDir('ts-new');
-    const cur = await pgbb(['restore', backupDir, '-D', current, '--wal-archive', tlArchive, '-T', `${tsOld}=${tsCurrent}`, '--target-timeline', 'current']);
+    const cur = await pgbb([
+      'restore',
+      backupDir,
+      '-D',
+      current,
+      '--wal-archive',
+      tlArchive,
+      '-T',
+      `${tsOld}=${tsCurrent}`,
+      '--target-timeline',
+      'current',
+    ]);
     expect(cur.stderr).toMatch(/on timeline 1/);
     expect(cur.code).toBe(0);
     expect(await batchesIn(await startRestored(current, tsCurrent))).toEqual([0, 1, 2, 3, 4]);
@@ -187,14 +268,31 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
   it('restores a plain backup with its WAL (no archive) into --waldir, tablespace mapped twice', async () => {
     const plain = await makeTempDir('plain-backup');
     const tsBackup = await makeTempDir('ts-plain-backup');
-    const b = await pgbb(['backup', '-d', c.connectionString(), '-D', plain, '-Fp', '-X', 'stream', '-c', 'fast', '-T', `${tsOld}=${tsBackup}`]);
+    const b = await pgbb([
+      'backup',
+      '-d',
+      c.connectionString(),
+      '-D',
+      plain,
+      '-Fp',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '-T',
+      `${tsOld}=${tsBackup}`,
+    ]);
     expect(b.code).toBe(0);
     const dataDir = await makeTempDir('restored');
     const tsNew = await makeTempDir('ts-new');
     const walDir = await makeTempDir('waldir');
     const r = await pgbb(['restore', plain, '-D', dataDir, '--waldir', walDir, '-T', `${tsBackup}=${tsNew}`, '--json']);
     expect(r.code).toBe(0);
-    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; format?: string }).find((e) => e.event === 'done');
+    const done = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; format?: string })
+      .find((e) => e.event === 'done');
     expect(done?.format).toBe('plain');
     expect(readlinkSync(join(dataDir, 'pg_wal'))).toBe(walDir);
     expect(readdirSync(walDir).some((n) => /^[0-9A-F]{24}$/.test(n))).toBe(true);
@@ -255,13 +353,20 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     const tsNew = join(parent, 'ts');
     const ac = new AbortController();
     const events: string[] = [];
-    await expect(restoreBackup({
-      backupDir, dataDir, walArchive: archive, tablespaceMapping: new Map([[tsOld, tsNew]]), noSync: true, signal: ac.signal,
-      onEvent: (e) => {
-        events.push(e.type);
-        if (e.type === 'preflight') ac.abort();
-      },
-    })).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
+    await expect(
+      restoreBackup({
+        backupDir,
+        dataDir,
+        walArchive: archive,
+        tablespaceMapping: new Map([[tsOld, tsNew]]),
+        noSync: true,
+        signal: ac.signal,
+        onEvent: (e) => {
+          events.push(e.type);
+          if (e.type === 'preflight') ac.abort();
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     expect(events).toEqual(['inspected', 'verified', 'preflight']);
     expect(readdirSync(parent)).toEqual([]);
   });

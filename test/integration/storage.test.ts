@@ -26,16 +26,22 @@ const bytesOf = async (stream: Readable): Promise<Buffer> => {
 };
 /** A body that yields `data` in 1 MiB views. */
 const chunked = (data: Buffer): Readable =>
-  Readable.from((function* () {
-    for (let i = 0; i < data.length; i += MiB) yield data.subarray(i, i + MiB);
-  })());
+  Readable.from(
+    (function* () {
+      for (let i = 0; i < data.length; i += MiB) yield data.subarray(i, i + MiB);
+    })(),
+  );
 /** Compares through digests: vitest's deep equality walks a Buffer element by element, seconds per megabyte. */
 const expectSameBytes = (actual: Buffer, expected: Buffer): void => {
   expect(actual.length).toBe(expected.length);
   expect(sha256(actual)).toBe(sha256(expected));
 };
 /** Catch a rejection to inspect it (expect().rejects cannot look at several properties at once). */
-const failure = async (promise: Promise<unknown>): Promise<unknown> => promise.then(() => undefined, (err: unknown) => err);
+const failure = async (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 
 /** A body that produces `limit` bytes, then neither ends nor errors (a producer that stalled). */
 function stallingBody(limit: number): { body: Readable; produced: () => number } {
@@ -60,8 +66,12 @@ beforeAll(async () => {
   swift = await startSwift();
   proxy = await startFaultProxy(swift.endpoint);
   admin = new S3Client({
-    endpoint: swift.endpoint, region: swift.region, forcePathStyle: true, credentials: swift.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    endpoint: swift.endpoint,
+    region: swift.region,
+    forcePathStyle: true,
+    credentials: swift.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
 }, 150_000);
@@ -81,7 +91,10 @@ async function pendingUploads(prefix: string): Promise<string[]> {
 /** Every file below a directory (temporary ones included), relative to it. */
 async function filesBelow(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
 }
 
 interface Subject {
@@ -98,8 +111,13 @@ async function s3Subject(options: Partial<S3StorageOptions> = {}): Promise<Subje
   prefixSeq += 1;
   const prefix = `t${prefixSeq}/`;
   const storage = await createS3Storage({
-    bucket: BUCKET, prefix, endpoint: proxy.endpoint, region: swift.region, forcePathStyle: true,
-    credentials: swift.credentials, ...options,
+    bucket: BUCKET,
+    prefix,
+    endpoint: proxy.endpoint,
+    region: swift.region,
+    forcePathStyle: true,
+    credentials: swift.credentials,
+    ...options,
   });
   return {
     storage,
@@ -226,7 +244,8 @@ describe.each(subjects)('storage conformance: %s', (_name, make) => {
     // Object storage would accept "f" too; callers must not rely on it. What both agree on:
     expect(await storage.stat('f')).toBeUndefined();
     await expect(storage.get('f')).rejects.toMatchObject({ statusCode: 404 });
-    if (storage.kind === 'local') await expect(storage.put('f', Buffer.from('y'))).rejects.toMatchObject({ statusCode: 409, operation: 'put' });
+    if (storage.kind === 'local')
+      await expect(storage.put('f', Buffer.from('y'))).rejects.toMatchObject({ statusCode: 409, operation: 'put' });
     await storage.close();
   });
 
@@ -237,7 +256,10 @@ describe.each(subjects)('storage conformance: %s', (_name, make) => {
     expect(put).toEqual({ key: 'big/archive.tar', size: data.length, sha256: sha256(data) });
     expect(sha256(await bytesOf(await storage.get('big/archive.tar')))).toBe(sha256(data));
     const across = { offset: 8 * MiB - 100, length: 8 * MiB + 200 };
-    expectSameBytes(await bytesOf(await storage.get('big/archive.tar', { range: across })), data.subarray(across.offset, across.offset + across.length));
+    expectSameBytes(
+      await bytesOf(await storage.get('big/archive.tar', { range: across })),
+      data.subarray(across.offset, across.offset + across.length),
+    );
     expect((await storage.stat('big/archive.tar'))?.size).toBe(data.length);
     expect(await leftovers()).toEqual([]);
     await storage.close();
@@ -277,10 +299,12 @@ describe.each(subjects)('storage conformance: %s', (_name, make) => {
 
   it('a body that fails mid-way fails the put with a StorageError and leaves nothing', async () => {
     const { storage, leftovers, raw } = await make();
-    const body = Readable.from((async function* () {
-      for (let i = 0; i < 12; i++) yield randomBytes(MiB);
-      throw new Error('the producer broke');
-    })());
+    const body = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 12; i++) yield randomBytes(MiB);
+        throw new Error('the producer broke');
+      })(),
+    );
     const err = await failure(storage.put('broken', body));
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ operation: 'put', key: 'broken' });
@@ -311,8 +335,10 @@ describe('openStorage', () => {
     expect(local.kind).toBe('local');
     await local.put('k', Buffer.from('v'));
     expect(await text(await local.get('k'))).toBe('v');
-    const s3 = await openStorage(`s3://${BUCKET}/open/x?endpoint=${encodeURIComponent(swift.endpoint)}&region=us-east-1&forcePathStyle=true`,
-      { s3: { credentials: swift.credentials } });
+    const s3 = await openStorage(
+      `s3://${BUCKET}/open/x?endpoint=${encodeURIComponent(swift.endpoint)}&region=us-east-1&forcePathStyle=true`,
+      { s3: { credentials: swift.credentials } },
+    );
     expect(s3.kind).toBe('s3');
     expect(s3.location).toBe(`s3://${BUCKET}/open/x/`);
     await s3.put('k', Buffer.from('v'));
@@ -325,7 +351,10 @@ describe('openStorage', () => {
 
   it('reports wrong credentials as a 403 StorageError without the secret', async () => {
     const s3 = await createS3Storage({
-      bucket: BUCKET, endpoint: swift.endpoint, region: 'us-east-1', forcePathStyle: true,
+      bucket: BUCKET,
+      endpoint: swift.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
       credentials: { accessKeyId: 'test:tester', secretAccessKey: 'not-the-secret-xyz' },
     });
     const err = await failure(s3.put('k', Buffer.from('v')));
@@ -340,7 +369,12 @@ describe('S3 storage under injected faults', () => {
   const partRequest = (n: number): RegExp => new RegExp(`[?&]partNumber=${n}(&|$)`);
 
   it('retries 500, 503 SlowDown, a reset mid-part and a stall, and completes the upload intact', async () => {
-    const { storage, leftovers, prefix } = await s3Subject({ partSizeBytes: 5 * MiB, partsInFlight: 2, idleTimeoutMs: 1500, maxAttempts: 6 });
+    const { storage, leftovers, prefix } = await s3Subject({
+      partSizeBytes: 5 * MiB,
+      partsInFlight: 2,
+      idleTimeoutMs: 1500,
+      maxAttempts: 6,
+    });
     proxy.clear();
     const before = proxy.hits();
     proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
@@ -386,13 +420,15 @@ describe('S3 storage under injected faults', () => {
     const before = proxy.hits();
     proxy.inject({ method: 'PUT', url: partRequest(2), times: 100, action: { kind: 'status', status: 500, code: 'InternalError' } });
     let produced = 0;
-    const body = Readable.from((function* () {
-      // Long enough that the upload would go on for a while after the failure if it did not stop the feed.
-      for (let i = 0; i < 400; i++) {
-        produced += MiB;
-        yield randomBytes(MiB);
-      }
-    })());
+    const body = Readable.from(
+      (function* () {
+        // Long enough that the upload would go on for a while after the failure if it did not stop the feed.
+        for (let i = 0; i < 400; i++) {
+          produced += MiB;
+          yield randomBytes(MiB);
+        }
+      })(),
+    );
     const err = await failure(storage.put('doomed', body));
     proxy.clear();
     expect(err).toBeInstanceOf(StorageError);
@@ -408,7 +444,12 @@ describe('S3 storage under injected faults', () => {
   it('fails cleanly when the multipart upload cannot even be created, and releases the body', async () => {
     const { storage, leftovers } = await s3Subject({ partSizeBytes: 5 * MiB, maxAttempts: 2 });
     proxy.clear();
-    proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, times: 2, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
+    proxy.inject({
+      method: 'POST',
+      url: /[?&]uploads(=|&|$)/,
+      times: 2,
+      action: { kind: 'status', status: 503, code: 'ServiceUnavailable' },
+    });
     const { body } = stallingBody(64 * MiB);
     const err = await failure(storage.put('never', body));
     proxy.clear();

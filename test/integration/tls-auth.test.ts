@@ -98,15 +98,18 @@ describe.each(majors)('authentication, PostgreSQL %i', (major) => {
     expect(await probe(c, tcp(c, { user: ROLES.password, password: secret }))).toMatchObject({ ssl: false });
   });
 
-  it.each([ROLES.scram, ROLES.md5, ROLES.password])('a wrong password for %s fails with 28P01 and never shows the password', async (user) => {
-    const c = cluster(major);
-    const wrong = 'Wr0ng-p4ssw0rd-do-not-print';
-    const err = await failure(tcp(c, { user, password: wrong }));
-    expect(['ERR_PGBB_SERVER', 'ERR_PGBB_AUTH']).toContain(err.code);
-    if (err.code === 'ERR_PGBB_SERVER') expect((err as unknown as { sqlState: string }).sqlState).toBe('28P01');
-    expect(err.message).toMatch(/password authentication failed/);
-    expectNoSecret(err, wrong);
-  });
+  it.each([ROLES.scram, ROLES.md5, ROLES.password])(
+    'a wrong password for %s fails with 28P01 and never shows the password',
+    async (user) => {
+      const c = cluster(major);
+      const wrong = 'Wr0ng-p4ssw0rd-do-not-print';
+      const err = await failure(tcp(c, { user, password: wrong }));
+      expect(['ERR_PGBB_SERVER', 'ERR_PGBB_AUTH']).toContain(err.code);
+      if (err.code === 'ERR_PGBB_SERVER') expect((err as unknown as { sqlState: string }).sqlState).toBe('28P01');
+      expect(err.message).toMatch(/password authentication failed/);
+      expectNoSecret(err, wrong);
+    },
+  );
 
   it('a password-protected role without any password fails with an authentication error', async () => {
     const c = cluster(major);
@@ -266,7 +269,10 @@ describe.each(tlsMajors)('sslmode and certificates, PostgreSQL %i', (major) => {
 
   it('verify-full accepts the right CA and host name localhost', async () => {
     const c = cluster(major);
-    const outcome = await probe(c, trust(c, { sslmode: 'verify-full', sslrootcert: c.tls!.caFile, host: 'localhost', hostaddr: '127.0.0.1' }));
+    const outcome = await probe(
+      c,
+      trust(c, { sslmode: 'verify-full', sslrootcert: c.tls!.caFile, host: 'localhost', hostaddr: '127.0.0.1' }),
+    );
     expect(outcome.ssl).toBe(true);
   });
 
@@ -277,7 +283,9 @@ describe.each(tlsMajors)('sslmode and certificates, PostgreSQL %i', (major) => {
 
   it('verify-full rejects an unknown CA', async () => {
     const c = cluster(major);
-    const err = await failure(trust(c, { sslmode: 'verify-full', sslrootcert: c.tls!.otherCaFile, host: 'localhost', hostaddr: '127.0.0.1' }));
+    const err = await failure(
+      trust(c, { sslmode: 'verify-full', sslrootcert: c.tls!.otherCaFile, host: 'localhost', hostaddr: '127.0.0.1' }),
+    );
     expect(err.code).toBe('ERR_PGBB_TLS');
     expect(err.message).toContain(`the server certificate is not signed by a CA in "${c.tls!.otherCaFile}"`);
   });
@@ -308,7 +316,15 @@ describe.each(tlsMajors)('sslmode and certificates, PostgreSQL %i', (major) => {
     const c = cluster(major);
     const outcome = await probe(
       c,
-      tcp(c, { user: ROLES.scram, password: ROLES.secret, sslmode: 'verify-full', sslrootcert: c.tls!.caFile, host: 'localhost', hostaddr: '127.0.0.1', channelBinding: 'require' }),
+      tcp(c, {
+        user: ROLES.scram,
+        password: ROLES.secret,
+        sslmode: 'verify-full',
+        sslrootcert: c.tls!.caFile,
+        host: 'localhost',
+        hostaddr: '127.0.0.1',
+        channelBinding: 'require',
+      }),
     );
     expect(outcome.ssl).toBe(true);
   });
@@ -332,7 +348,9 @@ describe.each(tlsMajors.flatMap((major) => certCases.map((cs) => [major, ...cs] 
       const key = join(dir, 'server.key');
       certFile = join(dir, 'server.crt');
       execFileSync('openssl', ['genpkey', '-algorithm', algorithm, ...keyOpts, '-out', key], { stdio: 'pipe' });
-      execFileSync('openssl', ['req', '-x509', '-new', '-key', key, '-subj', '/CN=localhost', '-days', '2', ...digest, '-out', certFile], { stdio: 'pipe' });
+      execFileSync('openssl', ['req', '-x509', '-new', '-key', key, '-subj', '/CN=localhost', '-days', '2', ...digest, '-out', certFile], {
+        stdio: 'pipe',
+      });
       chmodSync(key, 0o600);
       await chownToServer(key);
       c = await startCluster({ major, conf: { ssl_cert_file: certFile, ssl_key_file: key } });

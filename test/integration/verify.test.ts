@@ -10,12 +10,29 @@
  * The 160 MB speed measurement runs once, on Debian 15, and asserts only the outcome.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, copyFileSync, existsSync, linkSync, openSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  openSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManifestError, VerifyError } from '../../src/errors.js';
+import { VerifyError } from '../../src/errors.js';
 import { formatLsn } from '../../src/lsn.js';
 import { parseManifest } from '../../src/manifest/parse.js';
 import { buildManifest } from '../../src/manifest/build.js';
@@ -32,8 +49,19 @@ import { debianBinDir, makeTempDir, startCluster, testMajors, type Cluster } fro
 async function pgbbVerify(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = { stdout: '', stderr: '' };
   const ctx = {
-    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); return true; } },
-    stderr: { write: (s: string) => { out.stderr += s; return true; }, isTTY: false },
+    stdout: {
+      write: (s: string | Uint8Array) => {
+        out.stdout += String(s);
+        return true;
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        out.stderr += s;
+        return true;
+      },
+      isTTY: false,
+    },
     stdin: undefined as unknown as CliContext['stdin'],
     env: {},
     signal: new AbortController().signal,
@@ -49,9 +77,24 @@ async function pgbbVerify(args: string[]): Promise<{ code: number; stdout: strin
 export type TakeBackup = (cluster: Cluster, target: string, format: 'plain' | 'tar', extra?: string[]) => Promise<void>;
 
 const debianBackup: TakeBackup = async (cluster, target, format, extra = []) => {
-  execFileSync(join(debianBinDir()!, 'pg_basebackup'),
-    ['-d', cluster.connectionString(), '-D', target, '-F', format === 'plain' ? 'p' : 't', '-X', 'stream', '-c', 'fast', '--no-sync', ...extra],
-    { stdio: 'pipe' });
+  execFileSync(
+    join(debianBinDir()!, 'pg_basebackup'),
+    [
+      '-d',
+      cluster.connectionString(),
+      '-D',
+      target,
+      '-F',
+      format === 'plain' ? 'p' : 't',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+      '--no-sync',
+      ...extra,
+    ],
+    { stdio: 'pipe' },
+  );
 };
 
 function oracle(dir: string, args: string[] = []): { code: number; stderr: string } {
@@ -180,8 +223,10 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       const bytes = readFileSync(join(plain, 'backup_manifest'));
       const m = parseManifest(bytes);
       const rebuilt = buildManifest({
-        version: m.version, ...(m.systemIdentifier !== undefined ? { systemIdentifier: m.systemIdentifier } : {}),
-        files: m.files.values(), walRanges: m.walRanges,
+        version: m.version,
+        ...(m.systemIdentifier !== undefined ? { systemIdentifier: m.systemIdentifier } : {}),
+        files: m.files.values(),
+        walRanges: m.walRanges,
       });
       expect(rebuilt.toString('utf8')).toBe(bytes.toString('utf8'));
     });
@@ -191,8 +236,10 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       const rel = largestRelation(dir);
       flipByte(join(dir, rel), 4096 + 17);
       const findings = await findingsOf({ backupDir: dir });
-      expect(findings).toEqual([expect.objectContaining({ kind: 'checksum-mismatch', path: rel, message: `checksum mismatch for file "${rel}"` })]);
-      expect((await findingsOf({ backupDir: dir, skipChecksums: true }))).toEqual([]);
+      expect(findings).toEqual([
+        expect.objectContaining({ kind: 'checksum-mismatch', path: rel, message: `checksum mismatch for file "${rel}"` }),
+      ]);
+      expect(await findingsOf({ backupDir: dir, skipChecksums: true })).toEqual([]);
       if (opts.oracle) {
         const r = oracle(dir);
         expect(r.code).toBe(1);
@@ -201,7 +248,7 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       }
     });
 
-    it('pgbb verify: success message, and each problem named with pg_verifybackup\'s exit status', async () => {
+    it("pgbb verify: success message, and each problem named with pg_verifybackup's exit status", async () => {
       const ok = await pgbbVerify([plain]);
       expect(ok).toMatchObject({ code: 0, stdout: 'backup successfully verified\n', stderr: '' });
       expect((await pgbbVerify(['-q', plain])).stdout).toBe('');
@@ -219,7 +266,10 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       const ignored = await pgbbVerify(['-i', 'extra', '--ignore', rel, dir]);
       expect(ignored).toMatchObject({ code: 0, stdout: 'backup successfully verified\n' });
       const json = await pgbbVerify(['--json', '-e', dir]);
-      const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const events = json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(events.filter((e) => e['event'] === 'finding')).toHaveLength(1);
       expect(events.at(-1)).toMatchObject({ event: 'done', ok: false, stoppedEarly: true });
       expect(json.code).toBe(1);
@@ -247,9 +297,18 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       const findings = await findingsOf({ backupDir: dir });
       const byKind = Object.fromEntries(findings.map((f) => [f.kind, f]));
       expect(findings).toHaveLength(3);
-      expect(byKind['missing-file']).toMatchObject({ path: 'PG_VERSION', message: '"PG_VERSION" is present in the manifest but not on disk' });
-      expect(byKind['extra-file']).toMatchObject({ path: 'base/stray_file', message: '"base/stray_file" is present on disk but not in the manifest' });
-      expect(byKind['size-mismatch']).toMatchObject({ path: rel, message: `"${rel}" has size ${size - 8192} on disk but size ${size} in the manifest` });
+      expect(byKind['missing-file']).toMatchObject({
+        path: 'PG_VERSION',
+        message: '"PG_VERSION" is present in the manifest but not on disk',
+      });
+      expect(byKind['extra-file']).toMatchObject({
+        path: 'base/stray_file',
+        message: '"base/stray_file" is present on disk but not in the manifest',
+      });
+      expect(byKind['size-mismatch']).toMatchObject({
+        path: rel,
+        message: `"${rel}" has size ${size - 8192} on disk but size ${size} in the manifest`,
+      });
       const ignored = await findingsOf({ backupDir: dir, ignore: ['base/stray_file', 'PG_VERSION'] });
       expect(ignored.map((f) => f.kind)).toEqual(['size-mismatch']);
       const first = await findingsOf({ backupDir: dir, exitOnError: true });
@@ -284,7 +343,9 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       const m = parseManifest(readFileSync(join(dir, 'backup_manifest')));
       const range = m.walRanges[0]!;
       const segSize = 16 * 1024 * 1024;
-      const seg = readdirSync(join(dir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()[0]!;
+      const seg = readdirSync(join(dir, 'pg_wal'))
+        .filter((n) => /^[0-9A-F]{24}$/.test(n))
+        .sort()[0]!;
       // Inside the first record, just after its 24-byte header (17's CHECKPOINT_REDO record is only 30 bytes long).
       flipByte(join(dir, 'pg_wal', seg), Number(range.startLsn % BigInt(segSize)) + 25);
       const findings = await findingsOf({ backupDir: dir });
@@ -319,10 +380,14 @@ function suite(label: string, take: TakeBackup, opts: { major: number; flavor?: 
       buf[at + 512] = buf[at + 512]! ^ 0x01;
       writeFileSync(join(dir, 'base.tar'), buf);
       const findings = await findingsOf({ backupDir: dir });
-      expect(findings).toEqual([expect.objectContaining({
-        kind: 'checksum-mismatch', path: 'PG_VERSION', archive: 'base.tar',
-        message: 'checksum mismatch for file "PG_VERSION" in archive "base.tar"',
-      })]);
+      expect(findings).toEqual([
+        expect.objectContaining({
+          kind: 'checksum-mismatch',
+          path: 'PG_VERSION',
+          archive: 'base.tar',
+          message: 'checksum mismatch for file "PG_VERSION" in archive "base.tar"',
+        }),
+      ]);
       rmSync(join(dir, 'pg_wal.tar'));
       const nowal = await findingsOf({ backupDir: dir, skipChecksums: true });
       expect(nowal.map((f) => f.kind)).toEqual(['wal-missing']);
@@ -345,17 +410,23 @@ for (const major of testMajors()) {
 }
 
 describe.each(testMajors())('live WAL of PostgreSQL %i', (major) => {
-  it('every record from the last checkpoint\'s redo point to the insert position checks out, with the major\'s page magic', async () => {
+  it("every record from the last checkpoint's redo point to the insert position checks out, with the major's page magic", async () => {
     // The own-backup suite's cluster, already running.
     const c = await sharedCluster(major);
     await c.sql('create table w as select g, repeat(md5(g::text), 5) as h from generate_series(1, 20000) g');
     await c.sql('select pg_switch_wal()');
     await c.sql('create table w2 as select generate_series(1, 1000) as n');
     const [ck] = await c.sql<{ redo: string }>('select redo_lsn::text as redo from pg_control_checkpoint()');
-    const [cur] = await c.sql<{ lsn: string; sysid: string }>('select pg_current_wal_flush_lsn()::text as lsn, (select system_identifier::text from pg_control_system()) as sysid');
+    const [cur] = await c.sql<{ lsn: string; sysid: string }>(
+      'select pg_current_wal_flush_lsn()::text as lsn, (select system_identifier::text from pg_control_system()) as sysid',
+    );
     const checker = new WalRangeChecker({
-      timeline: 1, startLsn: parseLsn(ck!.redo), endLsn: parseLsn(cur!.lsn), segmentSize: 16 * 1024 * 1024,
-      systemIdentifier: BigInt(cur!.sysid), pageMagic: XLOG_PAGE_MAGIC[major],
+      timeline: 1,
+      startLsn: parseLsn(ck!.redo),
+      endLsn: parseLsn(cur!.lsn),
+      segmentSize: 16 * 1024 * 1024,
+      systemIdentifier: BigInt(cur!.sysid),
+      pageMagic: XLOG_PAGE_MAGIC[major],
     });
     for (const segno of checker.segments()) {
       checker.beginSegment(segno);
@@ -374,10 +445,13 @@ async function pgbbBackupToFile(args: string[], file: string): Promise<{ code: n
   const fd = openSync(file, 'w', 0o600);
   try {
     const child = spawn(process.execPath, [cli, 'backup', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', fd, 'pipe'],
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      stdio: ['ignore', fd, 'pipe'],
     });
     let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     return await new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stderr }));
@@ -421,10 +495,14 @@ describe.each(testMajors())('single-tar backups written by pgbb backup -D - -Ft 
     buf[at + 512] = buf[at + 512]! ^ 0x01;
     writeFileSync(bad, buf);
     const { findings: damaged } = await verifyBackupAll({ backupDir: bad });
-    expect(damaged).toEqual([expect.objectContaining({
-      kind: 'checksum-mismatch', path: 'PG_VERSION', archive: 'damaged.tar',
-      message: 'checksum mismatch for file "PG_VERSION" in archive "damaged.tar"',
-    })]);
+    expect(damaged).toEqual([
+      expect.objectContaining({
+        kind: 'checksum-mismatch',
+        path: 'PG_VERSION',
+        archive: 'damaged.tar',
+        message: 'checksum mismatch for file "PG_VERSION" in archive "damaged.tar"',
+      }),
+    ]);
     const cli = await pgbbVerify([bad]);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toBe('pgbb verify: error: checksum mismatch for file "PG_VERSION" in archive "damaged.tar"\n');
@@ -448,7 +526,10 @@ describe.each(testMajors())('single-tar backups written by pgbb backup -D - -Ft 
     // The manifest is the last member: reaching it reads the damage, and without it nothing can be verified.
     const err = await verifyBackupAll({ backupDir: bad }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VerifyError);
-    expect(err).toMatchObject({ code: 'ERR_PGBB_VERIFY', message: expect.stringMatching(/^could not read "backup_manifest" from archive "damaged.tar.gz": /) });
+    expect(err).toMatchObject({
+      code: 'ERR_PGBB_VERIFY',
+      message: expect.stringMatching(/^could not read "backup_manifest" from archive "damaged.tar.gz": /),
+    });
     const cli = await pgbbVerify([bad]);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/^pgbb verify: error: could not read "backup_manifest" from archive "damaged.tar.gz"/);
@@ -475,7 +556,11 @@ describe('other backup shapes from pg_basebackup 15', () => {
 
   it('-X fetch tar: WAL inside base.tar is found and checked', async () => {
     const dir = join(root, 'fetch');
-    execFileSync(join(debian, 'pg_basebackup'), ['-d', cluster.connectionString(), '-D', dir, '-Ft', '-X', 'fetch', '-c', 'fast', '--no-sync'], { stdio: 'pipe' });
+    execFileSync(
+      join(debian, 'pg_basebackup'),
+      ['-d', cluster.connectionString(), '-D', dir, '-Ft', '-X', 'fetch', '-c', 'fast', '--no-sync'],
+      { stdio: 'pipe' },
+    );
     expect(readdirSync(dir).sort()).toEqual(['backup_manifest', 'base.tar']);
     const { summary, findings } = await verifyBackupAll({ backupDir: dir });
     expect(findings).toEqual([]);
@@ -491,7 +576,7 @@ describe('other backup shapes from pg_basebackup 15', () => {
     expect(summary.walRecords).toBeGreaterThan(0);
   });
 
-  it('lz4 tar backups verify through the compression layer\'s decompressor', async () => {
+  it("lz4 tar backups verify through the compression layer's decompressor", async () => {
     const dir = join(root, 'lz4');
     await debianBackup(cluster, dir, 'tar', ['-Z', 'lz4']);
     // pg_basebackup compresses pg_wal.tar with gzip only.
@@ -526,7 +611,9 @@ describe('other backup shapes from pg_basebackup 15', () => {
       }
       return min;
     };
-    const theirs = await best(() => { expect(oracle(dir).code).toBe(0); });
+    const theirs = await best(() => {
+      expect(oracle(dir).code).toBe(0);
+    });
     let bytes = 0;
     const single = await best(async () => {
       const { summary } = await verifyBackupAll({ backupDir: dir, threads: 0 });
@@ -537,8 +624,10 @@ describe('other backup shapes from pg_basebackup 15', () => {
       expect((await verifyBackupAll({ backupDir: dir, threads: 2 })).summary.ok).toBe(true);
     });
     const mb = bytes / 1e6;
-    console.log(`verify speed on ${mb.toFixed(0)} MB (best of 3): pg_verifybackup ${theirs.toFixed(0)} ms; ` +
-      `pgbb ${single.toFixed(0)} ms on one thread (ratio ${(single / theirs).toFixed(2)}), ` +
-      `${threaded.toFixed(0)} ms with 2 worker threads (ratio ${(threaded / theirs).toFixed(2)})`);
+    console.log(
+      `verify speed on ${mb.toFixed(0)} MB (best of 3): pg_verifybackup ${theirs.toFixed(0)} ms; ` +
+        `pgbb ${single.toFixed(0)} ms on one thread (ratio ${(single / theirs).toFixed(2)}), ` +
+        `${threaded.toFixed(0)} ms with 2 worker threads (ratio ${(threaded / theirs).toFixed(2)})`,
+    );
   }, 240_000);
 });

@@ -34,7 +34,10 @@ const XLP_LONG_HEADER = 0x0002;
  * the long header (system identifier, segment size, block size). Bytes from `validBytes` on must be
  * zero. Returns the page magic.
  */
-function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; timeline: number; systemId: string; validBytes: number; pageTimelines?: number[] }): number {
+function checkSegment(
+  file: Buffer,
+  o: { segno: bigint; segmentSize: number; timeline: number; systemId: string; validBytes: number; pageTimelines?: number[] },
+): number {
   expect(file.length).toBe(o.segmentSize);
   const magic = file.readUInt16LE(0);
   expect(magic & 0xff00).toBe(0xd100); // XLOG_PAGE_MAGIC is 0xD1xx in every supported version
@@ -45,7 +48,10 @@ function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; tim
     // After an XLOG SWITCH record the server sends the rest of the segment as zero pages.
     if (page > 0 && (switched || file.readUInt16LE(at) === 0)) {
       switched = true;
-      expect(file.subarray(at, at + XLOG_BLCKSZ).every((b) => b === 0), `${where} after a switch`).toBe(true);
+      expect(
+        file.subarray(at, at + XLOG_BLCKSZ).every((b) => b === 0),
+        `${where} after a switch`,
+      ).toBe(true);
       continue;
     }
     expect(file.readUInt16LE(at), `${where} magic`).toBe(magic);
@@ -62,12 +68,18 @@ function checkSegment(file: Buffer, o: { segno: bigint; segmentSize: number; tim
       expect(info & XLP_LONG_HEADER, `${where} long header`).toBe(0);
     }
   }
-  expect(file.subarray(o.validBytes).every((b) => b === 0), `zeros after ${o.validBytes} in segment ${o.segno}`).toBe(true);
+  expect(
+    file.subarray(o.validBytes).every((b) => b === 0),
+    `zeros after ${o.validBytes} in segment ${o.segno}`,
+  ).toBe(true);
   return magic;
 }
 
 /** Check the segment files (complete or .partial) of `dir` covering [start, end) and return their names. */
-function checkWalDirectory(dir: string, o: { start: Lsn; end: Lsn; segmentSize: number; timeline: number; systemId: string; pageTimelines?: number[] }): string[] {
+function checkWalDirectory(
+  dir: string,
+  o: { start: Lsn; end: Lsn; segmentSize: number; timeline: number; systemId: string; pageTimelines?: number[] },
+): string[] {
   const first = segmentStartOf(o.start, o.segmentSize) / BigInt(o.segmentSize);
   const last = (o.end - 1n) / BigInt(o.segmentSize);
   const names = readdirSync(dir)
@@ -84,10 +96,16 @@ function checkWalDirectory(dir: string, o: { start: Lsn; end: Lsn; segmentSize: 
     expect(parsed.timeline).toBe(o.timeline);
     const segStart = parsed.segno * BigInt(o.segmentSize);
     const valid = Number(o.end - segStart < BigInt(o.segmentSize) ? o.end - segStart : BigInt(o.segmentSize));
-    magics.add(checkSegment(readFileSync(join(dir, name)), {
-      segno: parsed.segno, segmentSize: o.segmentSize, timeline: o.timeline, systemId: o.systemId, validBytes: valid,
-      ...(o.pageTimelines ? { pageTimelines: o.pageTimelines } : {}),
-    }));
+    magics.add(
+      checkSegment(readFileSync(join(dir, name)), {
+        segno: parsed.segno,
+        segmentSize: o.segmentSize,
+        timeline: o.timeline,
+        systemId: o.systemId,
+        validBytes: valid,
+        ...(o.pageTimelines ? { pageTimelines: o.pageTimelines } : {}),
+      }),
+    );
   }
   expect(magics.size).toBe(1);
   return names;
@@ -121,9 +139,14 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const dir = join(clusters.tmp, `pg_wal_${major}`);
       const completed: string[] = [];
       const wal = startWalStream({
-        connection: conn, startLsn: sys.xlogPos, timeline: sys.timeline, segmentSize, slotName,
+        connection: conn,
+        startLsn: sys.xlogPos,
+        timeline: sys.timeline,
+        segmentSize,
+        slotName,
         sink: new DirectoryWalSink({ directory: dir, partialSuffix: '', markDone: true }),
-        finalizeLastSegment: 'rename-padded', statusIntervalMs: 500,
+        finalizeLastSegment: 'rename-padded',
+        statusIntervalMs: 500,
         onSegment: (s) => completed.push(s.name),
       });
       const target = await generateWal(c, 'wal_dir_test');
@@ -136,7 +159,13 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       expect(wal.position).toBe(result.position);
       // Three pg_switch_wal() calls: at least three segments were completed.
       expect(result.segmentsCompleted).toBeGreaterThanOrEqual(3);
-      const names = checkWalDirectory(dir, { start: sys.xlogPos, end: result.position, segmentSize, timeline: sys.timeline, systemId: sys.systemId });
+      const names = checkWalDirectory(dir, {
+        start: sys.xlogPos,
+        end: result.position,
+        segmentSize,
+        timeline: sys.timeline,
+        systemId: sys.systemId,
+      });
       // Complete segments are marked done; the last one (padded, incomplete) is not, as pg_basebackup.
       const done = readdirSync(join(dir, 'archive_status')).sort();
       expect(done).toEqual(completed.map((n) => `${n}.done`).sort());
@@ -147,9 +176,20 @@ describe.each(majors)('PostgreSQL %i', (major) => {
 
       if (major === 15 && existsSync(join(DEBIAN_BIN_DIR, 'pg_waldump'))) {
         // pg_waldump 15 decodes every record from the start position to the target.
-        const out = spawnSync(join(DEBIAN_BIN_DIR, 'pg_waldump'),
-          ['--path', dir, '--timeline', String(sys.timeline), '--start', formatLsn(sys.xlogPos, { padded: false }), '--end', formatLsn(target, { padded: false })],
-          { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+        const out = spawnSync(
+          join(DEBIAN_BIN_DIR, 'pg_waldump'),
+          [
+            '--path',
+            dir,
+            '--timeline',
+            String(sys.timeline),
+            '--start',
+            formatLsn(sys.xlogPos, { padded: false }),
+            '--end',
+            formatLsn(target, { padded: false }),
+          ],
+          { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+        );
         expect(out.error).toBeUndefined();
         expect(out.stderr).not.toMatch(/error/i);
         expect(out.status).toBe(0);
@@ -166,7 +206,9 @@ describe.each(majors)('PostgreSQL %i', (major) => {
     const slotName = `pgbb_wal_perm_${major}`;
     await c.sql('select pg_create_physical_replication_slot($1, true)', [slotName]);
     try {
-      const before = parseLsn((await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r);
+      const before = parseLsn(
+        (await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r,
+      );
       const conn = await ReplicationConnection.connect(tcp(c));
       const tarPath = join(clusters.tmp, `pg_wal_${major}.tar`);
       let sys;
@@ -177,9 +219,14 @@ describe.each(majors)('PostgreSQL %i', (major) => {
         sys = await identifySystem(conn);
         segmentSize = parseWalSegmentSize(await show(conn, 'wal_segment_size'));
         const wal = startWalStream({
-          connection: conn, startLsn: before, timeline: sys.timeline, segmentSize, slotName,
+          connection: conn,
+          startLsn: before,
+          timeline: sys.timeline,
+          segmentSize,
+          slotName,
           sink: new TarWalSink({ output: createWriteStream(tarPath, { mode: 0o600 }), markDone: true }),
-          finalizeLastSegment: 'rename-padded', statusIntervalMs: 200,
+          finalizeLastSegment: 'rename-padded',
+          statusIntervalMs: 200,
         });
         target = await generateWal(c, 'wal_tar_test');
         wal.setEndLsn(target);
@@ -191,14 +238,22 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       // The last status update before CopyDone reported everything as flushed; the walsender moves
       // a physical slot's restart_lsn to the reported flush position.
       expect(result.flushed).toBe(result.position);
-      const after = parseLsn((await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r);
+      const after = parseLsn(
+        (await c.sql<{ r: string }>('select restart_lsn::text as r from pg_replication_slots where slot_name = $1', [slotName]))[0]!.r,
+      );
       expect(after).toBeGreaterThan(before);
       expect(after).toBe(result.position);
 
       const out = join(clusters.tmp, `tar_${major}`);
       mkdirSync(out);
       execFileSync('tar', ['-xf', tarPath, '-C', out]);
-      const names = checkWalDirectory(out, { start: before, end: result.position, segmentSize, timeline: sys.timeline, systemId: sys.systemId });
+      const names = checkWalDirectory(out, {
+        start: before,
+        end: result.position,
+        segmentSize,
+        timeline: sys.timeline,
+        systemId: sys.systemId,
+      });
       expect(names.length).toBeGreaterThanOrEqual(4);
       expect(readdirSync(join(out, 'archive_status')).length).toBe(result.segmentsCompleted);
     } finally {
@@ -220,7 +275,11 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       }
       const first = parseLsn('0/1000000');
       const wal = startWalStream({
-        connection: conn, startLsn: first, timeline: sys.timeline, segmentSize, endLsn: parseLsn('0/1000001'),
+        connection: conn,
+        startLsn: first,
+        timeline: sys.timeline,
+        segmentSize,
+        endLsn: parseLsn('0/1000001'),
         sink: new DirectoryWalSink({ directory: join(clusters.tmp, `removed_${major}`) }),
       });
       const err = await wal.done.catch((e: unknown) => e as Error);
@@ -258,8 +317,13 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const switches: { from: number; to: number; switchLsn: Lsn; restartLsn: Lsn }[] = [];
       // pg_receivewal's way: .partial names, incomplete segments kept partial.
       const wal = startWalStream({
-        connection: conn, startLsn: before, timeline: tli0, segmentSize, endLsn: target,
-        sink: new DirectoryWalSink({ directory: dir }), statusIntervalMs: 1000,
+        connection: conn,
+        startLsn: before,
+        timeline: tli0,
+        segmentSize,
+        endLsn: target,
+        sink: new DirectoryWalSink({ directory: dir }),
+        statusIntervalMs: 1000,
         onTimelineSwitch: (s) => switches.push(s),
       });
       const result = await wal.done;
@@ -278,7 +342,14 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       expect(files).toContain(oldSwitchSeg);
       expect(files).toContain(newLast);
       checkWalDirectory(dir, { start: before, end: sw.switchLsn, segmentSize, timeline: tli0, systemId: sys.systemId });
-      checkWalDirectory(dir, { start: sw.restartLsn, end: result.position, segmentSize, timeline: tli0 + 1, systemId: sys.systemId, pageTimelines: [tli0, tli0 + 1] });
+      checkWalDirectory(dir, {
+        start: sw.restartLsn,
+        end: result.position,
+        segmentSize,
+        timeline: tli0 + 1,
+        systemId: sys.systemId,
+        pageTimelines: [tli0, tli0 + 1],
+      });
 
       // An archiver restarting: stream the new timeline again from the start of its .partial segment;
       // the full-size .partial is reused and completed once the segment is.
@@ -287,15 +358,27 @@ describe.each(majors)('PostgreSQL %i', (major) => {
       const target2 = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
       const resumeAt = segmentStartOf(result.position, segmentSize);
       const again = startWalStream({
-        connection: conn, startLsn: resumeAt, timeline: tli0 + 1, segmentSize, endLsn: target2,
-        sink: new DirectoryWalSink({ directory: dir }), fetchTimelineHistory: false,
+        connection: conn,
+        startLsn: resumeAt,
+        timeline: tli0 + 1,
+        segmentSize,
+        endLsn: target2,
+        sink: new DirectoryWalSink({ directory: dir }),
+        fetchTimelineHistory: false,
       });
       const r2 = await again.done;
       expect(r2.timelines).toEqual([tli0 + 1]);
       const files2 = readdirSync(dir);
       expect(files2).toContain(newLast.slice(0, 24));
       expect(files2).not.toContain(newLast);
-      checkWalDirectory(dir, { start: resumeAt, end: lsnOf(resumeAt + BigInt(segmentSize)), segmentSize, timeline: tli0 + 1, systemId: sys.systemId, pageTimelines: [tli0, tli0 + 1] });
+      checkWalDirectory(dir, {
+        start: resumeAt,
+        end: lsnOf(resumeAt + BigInt(segmentSize)),
+        segmentSize,
+        timeline: tli0 + 1,
+        systemId: sys.systemId,
+        pageTimelines: [tli0, tli0 + 1],
+      });
     } finally {
       await conn.close();
     }
@@ -329,7 +412,14 @@ describe.each(majors)('PostgreSQL %i', (major) => {
             finish: () => inner.finish(),
             abort: (r) => inner.abort(r),
           };
-          const wal = startWalStream({ connection: conn, startLsn: sys.xlogPos, timeline: sys.timeline, segmentSize, sink, statusIntervalMs });
+          const wal = startWalStream({
+            connection: conn,
+            startLsn: sys.xlogPos,
+            timeline: sys.timeline,
+            segmentSize,
+            sink,
+            statusIntervalMs,
+          });
           await c.sql("insert into wal_stall_test select g, 'stall' from generate_series(1, 100) g");
           const target = parseLsn((await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text as l'))[0]!.l);
           wal.setEndLsn(target);

@@ -77,8 +77,11 @@ function exportFile(target: ExportTarget): string | undefined {
 
 /** Where the source of the built file `dist/<stem>.js` may be, in the order they are tried. */
 export function sourceCandidates(packageRoot: string, stem: string): string[] {
-  return [join(packageRoot, 'src', `${stem}.ts`), join(packageRoot, 'src', 'entries', `${stem}.ts`),
-    join(packageRoot, 'src', stem, 'index.ts')];
+  return [
+    join(packageRoot, 'src', `${stem}.ts`),
+    join(packageRoot, 'src', 'entries', `${stem}.ts`),
+    join(packageRoot, 'src', stem, 'index.ts'),
+  ];
 }
 
 /**
@@ -88,8 +91,12 @@ export function sourceCandidates(packageRoot: string, stem: string): string[] {
  * pattern or when none exists, so that the compiler's error names what it looked for). Entries outside
  * `dist/` (`./package.json`) are left out.
  */
-export function pathsFromExports(packageName: string, exportsField: Record<string, ExportTarget> | string,
-  packageRoot: string, exists: (path: string) => boolean = existsSync): Record<string, string[]> {
+export function pathsFromExports(
+  packageName: string,
+  exportsField: Record<string, ExportTarget> | string,
+  packageRoot: string,
+  exists: (path: string) => boolean = existsSync,
+): Record<string, string[]> {
   const entries: [string, ExportTarget][] = typeof exportsField === 'string' ? [['.', exportsField]] : Object.entries(exportsField);
   const paths: Record<string, string[]> = {};
   for (const [key, target] of entries) {
@@ -131,7 +138,12 @@ export function typeCheckBlocks(blocks: readonly CodeBlock[], paths: Record<stri
   if (configFile.error) return [ts.flattenDiagnosticMessageText(configFile.error.messageText, '\n')];
   const parsed = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root);
   const options: ts.CompilerOptions = {
-    ...parsed.options, noEmit: true, declaration: false, sourceMap: false, paths, pathsBasePath: root,
+    ...parsed.options,
+    noEmit: true,
+    declaration: false,
+    sourceMap: false,
+    paths,
+    pathsBasePath: root,
   };
   const byPath = new Map(blocks.map((b) => [virtualPath(b), b] as const));
   const host = ts.createCompilerHost(options, true);
@@ -172,7 +184,13 @@ describe('pathsFromExports', () => {
   };
 
   it('maps dist/X.js to the source file that exists (src/X.ts, src/entries/X.ts, src/X/index.ts) and leaves package.json out', () => {
-    const existing = new Set(['/p/src/index.ts', '/p/src/entries/wal.ts', '/p/src/tar/index.ts', '/p/src/errors.ts', '/p/src/entries/errors.ts']);
+    const existing = new Set([
+      '/p/src/index.ts',
+      '/p/src/entries/wal.ts',
+      '/p/src/tar/index.ts',
+      '/p/src/errors.ts',
+      '/p/src/entries/errors.ts',
+    ]);
     expect(pathsFromExports('pkg', exportsField, '/p', (f) => existing.has(f))).toEqual({
       pkg: ['/p/src/index.ts'],
       'pkg/wal': ['/p/src/entries/wal.ts'],
@@ -187,8 +205,24 @@ describe('pathsFromExports', () => {
 describe('extractTsBlocks', () => {
   it('takes ts and typescript blocks with their fence line, and skips no-check, other languages and nested fences', () => {
     const md = [
-      '# t', '```ts', 'const a = 1;', '```', '```sh', 'echo', '```', '```ts no-check', 'nope(', '```',
-      '````md', '```ts', 'inside a Markdown example', '```', '````', '```typescript', 'const b = 2;', '```',
+      '# t',
+      '```ts',
+      'const a = 1;',
+      '```',
+      '```sh',
+      'echo',
+      '```',
+      '```ts no-check',
+      'nope(',
+      '```',
+      '````md',
+      '```ts',
+      'inside a Markdown example',
+      '```',
+      '````',
+      '```typescript',
+      'const b = 2;',
+      '```',
     ].join('\n');
     expect(extractTsBlocks('x.md', md)).toEqual([
       { file: 'x.md', line: 2, index: 1, code: 'const a = 1;' },

@@ -91,14 +91,23 @@ function cyclesOf(graph: Map<string, Map<string, string>>): string[] {
       const v = queue.shift()!;
       for (const w of [...(graph.get(v)?.keys() ?? [])].sort()) {
         if (!inside.has(w)) continue;
-        if (w === start) { end = v; break; }
-        if (!previous.has(w)) { previous.set(w, v); queue.push(w); }
+        if (w === start) {
+          end = v;
+          break;
+        }
+        if (!previous.has(w)) {
+          previous.set(w, v);
+          queue.push(w);
+        }
       }
     }
     const path = [start];
     for (let v = end!; v !== start; v = previous.get(v)!) path.splice(1, 0, v);
     path.push(start);
-    return path.slice(1).map((to, i) => `${path[i]} -> ${to} (${graph.get(path[i]!)!.get(to)})`).join(', ');
+    return path
+      .slice(1)
+      .map((to, i) => `${path[i]} -> ${to} (${graph.get(path[i]!)!.get(to)})`)
+      .join(', ');
   });
 }
 
@@ -123,13 +132,18 @@ const FS_IO_ALLOWED: readonly { path: string; reason: string }[] = [
   { path: 'combine/files.ts', reason: 'combine reads the input backups and writes the combined one' },
   { path: 'archive/store.ts', reason: 'the WAL archive directory: segments written, fsynced and renamed' },
   { path: 'archive/compressed-sink.ts', reason: 'compressed WAL segments written to the archive directory' },
-  { path: 'manifest/prior.ts', reason: 'reads the prior backup\'s manifest for an incremental backup' },
+  { path: 'manifest/prior.ts', reason: "reads the prior backup's manifest for an incremental backup" },
 ];
 
 function fsIoAllowed(path: string): boolean {
   return FS_IO_ALLOWED.some(({ path: entry }) => {
     if (entry.endsWith('/')) return path.startsWith(entry);
-    const pattern = new RegExp(`^${entry.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+    const pattern = new RegExp(
+      `^${entry
+        .split('*')
+        .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^/]*')}$`,
+    );
     return pattern.test(path);
   });
 }
@@ -140,9 +154,11 @@ describe('layering', () => {
     const publicEntry = /^\.\.\/(index|entries\/[a-z-]+)\.js$/;
     const offenders = sources
       .filter((s) => s.path.startsWith('cli/'))
-      .flatMap((s) => importsOf(s.text)
-        .filter((i) => i.startsWith('../') && !publicEntry.test(i))
-        .map((i) => `${s.path} imports ${i}`));
+      .flatMap((s) =>
+        importsOf(s.text)
+          .filter((i) => i.startsWith('../') && !publicEntry.test(i))
+          .map((i) => `${s.path} imports ${i}`),
+      );
     expect(offenders).toEqual([]);
   });
 
@@ -151,7 +167,9 @@ describe('layering', () => {
     expect(entries.length).toBeGreaterThan(1);
     for (const e of entries) {
       // Drop comments, then every `export ... from '...';` statement: nothing may be left.
-      const code = e.text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+      const code = e.text
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/^\s*\/\/.*$/gm, '')
         .replace(/export\s+(type\s+)?(\*|\{[^}]*\})\s+from\s+'[^']+';/g, '');
       expect(code.trim(), e.path).toBe('');
     }
@@ -167,10 +185,14 @@ describe('layering', () => {
   });
 
   it('pure layers (protocol, tar codec, manifest parsing, lsn) do no I/O', () => {
-    const pure = sources.filter((s) => /^(protocol\/|storage\/(url|keys|s3-errors)\.ts|lsn\.ts|wal-segments\.ts|server-version\.ts|tar\/(header|pax)\.ts)/.test(s.path));
-    const offenders = pure.flatMap((s) => importsOf(s.text)
-      .filter((i) => /^node:(fs|net|tls|child_process|fs\/promises)$/.test(i))
-      .map((i) => `${s.path} imports ${i}`));
+    const pure = sources.filter((s) =>
+      /^(protocol\/|storage\/(url|keys|s3-errors)\.ts|lsn\.ts|wal-segments\.ts|server-version\.ts|tar\/(header|pax)\.ts)/.test(s.path),
+    );
+    const offenders = pure.flatMap((s) =>
+      importsOf(s.text)
+        .filter((i) => /^node:(fs|net|tls|child_process|fs\/promises)$/.test(i))
+        .map((i) => `${s.path} imports ${i}`),
+    );
     expect(offenders).toEqual([]);
   });
 
@@ -203,14 +225,17 @@ describe('layering', () => {
   });
 
   it('file-system I/O happens only in the layers that own it (FS_IO_ALLOWED)', () => {
-    const offenders = sources.flatMap((s) => statementsOf(s.text)
-      .filter((i) => !i.typeOnly && /^(node:)?fs(\/promises)?$/.test(i.specifier))
-      .filter(() => !fsIoAllowed(s.path))
-      .map((i) => `${s.path} imports ${i.specifier}`));
+    const offenders = sources.flatMap((s) =>
+      statementsOf(s.text)
+        .filter((i) => !i.typeOnly && /^(node:)?fs(\/promises)?$/.test(i.specifier))
+        .filter(() => !fsIoAllowed(s.path))
+        .map((i) => `${s.path} imports ${i.specifier}`),
+    );
     expect(offenders).toEqual([]);
     // The rule sees the imports it is about: a sink does import node:fs.
-    expect(statementsOf(sources.find((s) => s.path === 'wal/directory-sink.ts')!.text)
-      .some((i) => i.specifier === 'node:fs/promises')).toBe(true);
+    expect(
+      statementsOf(sources.find((s) => s.path === 'wal/directory-sink.ts')!.text).some((i) => i.specifier === 'node:fs/promises'),
+    ).toBe(true);
     expect(fsIoAllowed('wal/directory-sink.ts')).toBe(true);
     expect(fsIoAllowed('wal/streamer.ts')).toBe(false);
   });

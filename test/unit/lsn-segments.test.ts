@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ProtocolError } from '../../src/errors.js';
 import { compareLsn, formatLsn, lsn, lsnAdd, lsnDiff, lsnSubtract, parseLsn } from '../../src/lsn.js';
 import {
-  isValidWalSegmentSize, parseSegmentFileName, parseWalSegmentSize, segmentFileName, segmentFileNameForLsn,
-  segmentNumber, segmentOffset, segmentStartLsn, segmentStartOf, timelineHistoryFileName,
+  isValidWalSegmentSize,
+  parseSegmentFileName,
+  parseWalSegmentSize,
+  segmentFileName,
+  segmentFileNameForLsn,
+  segmentNumber,
+  segmentOffset,
+  segmentStartLsn,
+  segmentStartOf,
+  timelineHistoryFileName,
 } from '../../src/wal/segments.js';
 
 describe('Lsn', () => {
@@ -36,7 +43,7 @@ describe('Lsn', () => {
     expect(lsnSubtract(a, 1n)).toBe(b);
     expect(lsnDiff(a, b)).toBe(1n);
     expect(() => lsnSubtract(lsn(0), 1)).toThrow(RangeError);
-    expect(() => lsn((1n << 64n))).toThrow(RangeError);
+    expect(() => lsn(1n << 64n)).toThrow(RangeError);
   });
 });
 

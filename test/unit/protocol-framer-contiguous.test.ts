@@ -22,7 +22,11 @@ describe('Framer over contiguous chunks', () => {
       for (const b of [a, Math.min(stream.length, a + 321), stream.length]) {
         const f = new Framer();
         const out: Frame[] = [];
-        for (const [s, e] of [[0, a], [a, b], [b, stream.length]] as const) {
+        for (const [s, e] of [
+          [0, a],
+          [a, b],
+          [b, stream.length],
+        ] as const) {
           f.push(stream.subarray(s, e));
           drain(f, out);
         }
@@ -62,8 +66,8 @@ describe('Framer over contiguous chunks', () => {
     check(out);
     // A copy: its bytes do not lie inside `spaced` (pooled allocations may share the ArrayBuffer).
     const body = out[1]!.body;
-    const inside = body.buffer === spaced.buffer && body.byteOffset >= spaced.byteOffset &&
-      body.byteOffset < spaced.byteOffset + spaced.length;
+    const inside =
+      body.buffer === spaced.buffer && body.byteOffset >= spaced.byteOffset && body.byteOffset < spaced.byteOffset + spaced.length;
     expect(inside).toBe(false);
   });
 });

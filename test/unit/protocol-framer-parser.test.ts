@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from '../../src/errors.js';
 import { Framer, MAX_MESSAGE_LENGTH } from '../../src/protocol/framer.js';
 import type { BackendMessage } from '../../src/protocol/messages.js';
 import { parseMessage } from '../../src/protocol/parser.js';
@@ -28,7 +27,10 @@ const stream = Buffer.concat([
   build.backendKeyData(1234, Buffer.from([9, 9, 9, 9])),
   build.negotiateProtocolVersion(0, ['_pq_.x']),
   build.readyForQuery('I'),
-  build.rowDescription([{ name: 'systemid', typeOid: 25 }, { name: 'timeline', typeOid: 23 }]),
+  build.rowDescription([
+    { name: 'systemid', typeOid: 25 },
+    { name: 'timeline', typeOid: 23 },
+  ]),
   build.dataRow(['7345', null, 'é']),
   build.commandComplete('IDENTIFY_SYSTEM'),
   build.emptyQuery(),
@@ -49,10 +51,29 @@ describe('Framer + parser', () => {
 
   it('parses every message type', () => {
     expect(expected.map((m) => m.type)).toEqual([
-      'Authentication', 'Authentication', 'Authentication', 'Authentication', 'Authentication',
-      'ParameterStatus', 'BackendKeyData', 'NegotiateProtocolVersion', 'ReadyForQuery', 'RowDescription', 'DataRow',
-      'CommandComplete', 'EmptyQueryResponse', 'CopyOutResponse', 'CopyBothResponse', 'CopyInResponse',
-      'CopyData', 'CopyData', 'CopyDone', 'NoticeResponse', 'ErrorResponse', 'NotificationResponse', 'ReadyForQuery',
+      'Authentication',
+      'Authentication',
+      'Authentication',
+      'Authentication',
+      'Authentication',
+      'ParameterStatus',
+      'BackendKeyData',
+      'NegotiateProtocolVersion',
+      'ReadyForQuery',
+      'RowDescription',
+      'DataRow',
+      'CommandComplete',
+      'EmptyQueryResponse',
+      'CopyOutResponse',
+      'CopyBothResponse',
+      'CopyInResponse',
+      'CopyData',
+      'CopyData',
+      'CopyDone',
+      'NoticeResponse',
+      'ErrorResponse',
+      'NotificationResponse',
+      'ReadyForQuery',
     ]);
     expect(expected[0]).toEqual({ type: 'Authentication', code: 10, mechanisms: ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'] });
     expect((expected[1] as { data: Buffer }).data.toString()).toBe('r=abc,s=c2FsdA==,i=4096');
@@ -60,15 +81,27 @@ describe('Framer + parser', () => {
     expect(expected[5]).toEqual({ type: 'ParameterStatus', name: 'server_version', value: '17.2' });
     expect(expected[6]).toMatchObject({ processId: 1234, secretKey: Buffer.from([9, 9, 9, 9]) });
     expect(expected[7]).toEqual({ type: 'NegotiateProtocolVersion', newestMinor: 0, unrecognized: ['_pq_.x'] });
-    expect(expected[9]).toMatchObject({ columns: [{ name: 'systemid', typeOid: 25 }, { name: 'timeline', typeOid: 23 }] });
+    expect(expected[9]).toMatchObject({
+      columns: [
+        { name: 'systemid', typeOid: 25 },
+        { name: 'timeline', typeOid: 23 },
+      ],
+    });
     expect(expected[10]).toEqual({ type: 'DataRow', values: ['7345', null, 'é'] });
     expect(expected[15]).toEqual({ type: 'CopyInResponse', format: 1, columnFormats: [1, 1] });
     expect((expected[16] as { payload: Buffer }).payload.equals(bigPayload)).toBe(true);
     expect(expected[20]).toEqual({
       type: 'ErrorResponse',
       fields: {
-        severity: 'ERROR', severityCode: 'ERROR', sqlState: '42710', message: 'replication slot "s" already exists',
-        detail: 'd', hint: 'h', file: 'slot.c', line: '1', routine: 'r',
+        severity: 'ERROR',
+        severityCode: 'ERROR',
+        sqlState: '42710',
+        message: 'replication slot "s" already exists',
+        detail: 'd',
+        hint: 'h',
+        file: 'slot.c',
+        line: '1',
+        routine: 'r',
       },
     });
     expect(expected[22]).toEqual({ type: 'ReadyForQuery', status: 'E' });
@@ -148,7 +181,10 @@ describe('Framer + parser', () => {
 
   it('throws only ProtocolError on random bodies of every message type', () => {
     let seed = 7;
-    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
     const types = [...'RKCWdcGHDIENvSZTA!'].map((ch) => ch.charCodeAt(0));
     let parsed = 0;
     for (const type of types) {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { lsn, parseLsn } from '../../src/lsn.js';
 import * as fe from '../../src/protocol/frontend.js';
 import {
-  buildStandbyStatusUpdate, dateToPgEpochUs, parseReplicationMessage, pgEpochUsToDate,
+  buildStandbyStatusUpdate,
+  dateToPgEpochUs,
+  parseReplicationMessage,
+  pgEpochUsToDate,
 } from '../../src/protocol/replication-messages.js';
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
@@ -15,9 +18,11 @@ describe('frontend messages', () => {
     const b = fe.startupMessage(w, { user: 'alice', applicationName: 'pgbb' });
     expect(b.readInt32BE(0)).toBe(b.length);
     expect(b.readInt32BE(4)).toBe(196608);
-    const pairs = b.subarray(8, b.length - 1).toString().split('\0');
-    expect(pairs.slice(0, -1)).toEqual(['user', 'alice', 'replication', 'true', 'application_name', 'pgbb',
-      'client_encoding', 'UTF8']);
+    const pairs = b
+      .subarray(8, b.length - 1)
+      .toString()
+      .split('\0');
+    expect(pairs.slice(0, -1)).toEqual(['user', 'alice', 'replication', 'true', 'application_name', 'pgbb', 'client_encoding', 'UTF8']);
     expect(b[b.length - 1]).toBe(0);
   });
 
@@ -26,8 +31,9 @@ describe('frontend messages', () => {
   });
 
   it('Query, PasswordMessage, CopyDone, CopyFail, Terminate', () => {
-    expect(fe.query(w, 'IDENTIFY_SYSTEM')).toEqual(Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 20]),
-      Buffer.from('IDENTIFY_SYSTEM\0')]));
+    expect(fe.query(w, 'IDENTIFY_SYSTEM')).toEqual(
+      Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 20]), Buffer.from('IDENTIFY_SYSTEM\0')]),
+    );
     expect(fe.passwordMessage(w, 'pw')).toEqual(Buffer.from([0x70, 0, 0, 0, 7, 0x70, 0x77, 0]));
     expect(fe.copyDone(w)).toEqual(Buffer.from([0x63, 0, 0, 0, 4]));
     expect(fe.copyFail(w, 'x')).toEqual(Buffer.from([0x66, 0, 0, 0, 6, 0x78, 0]));
@@ -76,8 +82,12 @@ describe('replication messages', () => {
     expect(m.data.buffer).toBe(payload.buffer);
   });
   it('parses PrimaryKeepalive', () => {
-    expect(parseReplicationMessage(build.keepalive(parseLsn('1/0'), 5n, true)))
-      .toEqual({ type: 'PrimaryKeepalive', walEnd: 0x100000000n, sendTimeUs: 5n, replyRequested: true });
+    expect(parseReplicationMessage(build.keepalive(parseLsn('1/0'), 5n, true))).toEqual({
+      type: 'PrimaryKeepalive',
+      walEnd: 0x100000000n,
+      sendTimeUs: 5n,
+      replyRequested: true,
+    });
   });
   it('rejects malformed payloads', () => {
     expect(() => parseReplicationMessage(Buffer.alloc(0))).toThrow(expect.objectContaining({ code: 'ERR_PGBB_PROTOCOL' }));

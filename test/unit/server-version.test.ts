@@ -24,12 +24,14 @@ describe('server-version policy', () => {
     expect((err as UnsupportedServerError).code).toBe('ERR_PGBB_UNSUPPORTED_SERVER');
     expect((err as Error).message).toBe(
       'server major 19 is newer than the newest PostgreSQL version pg-basebackup is tested with (18): ' +
-      'the server at "db", port 5432 runs PostgreSQL 19devel (server_version_num 190000); ' +
-      'use the pg_basebackup of that server version, or a pg-basebackup release tested with PostgreSQL 19');
+        'the server at "db", port 5432 runs PostgreSQL 19devel (server_version_num 190000); ' +
+        'use the pg_basebackup of that server version, or a pg-basebackup release tested with PostgreSQL 19',
+    );
   });
 
   it('refuses a server older than 13, naming the range', () => {
-    expect(() => checkServerVersion({ serverVersionNum: 120015, endpoint: where }))
-      .toThrow(/runs PostgreSQL 120015 \(server_version_num 120015\); pg-basebackup supports PostgreSQL 13 to 18/);
+    expect(() => checkServerVersion({ serverVersionNum: 120015, endpoint: where })).toThrow(
+      /runs PostgreSQL 120015 \(server_version_num 120015\); pg-basebackup supports PostgreSQL 13 to 18/,
+    );
   });
 });

@@ -27,5 +27,5 @@ function md5Hex(data: Buffer | string): string {
  */
 export function md5PasswordMessage(user: string, password: string, salt: Buffer): string {
   const inner = md5Hex(Buffer.concat([Buffer.from(password, 'utf8'), Buffer.from(user, 'utf8')]));
-  return 'md5' + md5Hex(Buffer.concat([Buffer.from(inner, 'latin1'), salt]));
+  return `md5${md5Hex(Buffer.concat([Buffer.from(inner, 'latin1'), salt]))}`;
 }

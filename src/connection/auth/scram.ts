@@ -51,11 +51,7 @@ export interface ScramChoice {
  * // { mechanism: 'SCRAM-SHA-256-PLUS', gs2Header: 'p=tls-server-end-point,,' }
  * ```
  */
-export function chooseScramMechanism(
-  offered: readonly string[],
-  tlsActive: boolean,
-  mode: ChannelBindingMode,
-): ScramChoice {
+export function chooseScramMechanism(offered: readonly string[], tlsActive: boolean, mode: ChannelBindingMode): ScramChoice {
   const plusOffered = offered.includes('SCRAM-SHA-256-PLUS');
   if (plusOffered && !tlsActive) {
     throw new AuthenticationError(

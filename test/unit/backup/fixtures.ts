@@ -2,10 +2,22 @@
 // (basebackup.c for 13/14, basebackup_copy.c for 15+), for unit tests.
 import type { ColumnDescription, StreamMessage } from '../../../src/protocol/messages.js';
 
-const col = (name: string, typeOid: number): ColumnDescription =>
-  ({ name, tableOid: 0, columnAttr: 0, typeOid, typeSize: -1, typeModifier: -1, format: 0 });
+const col = (name: string, typeOid: number): ColumnDescription => ({
+  name,
+  tableOid: 0,
+  columnAttr: 0,
+  typeOid,
+  typeSize: -1,
+  typeModifier: -1,
+  format: 0,
+});
 
-export interface FixtureTablespace { oid: number | null; location: string | null; sizeKb: number | null; tar: Buffer }
+export interface FixtureTablespace {
+  oid: number | null;
+  location: string | null;
+  sizeKb: number | null;
+  tar: Buffer;
+}
 
 export interface FixtureOptions {
   startLsn?: string;
@@ -29,10 +41,12 @@ export function positionResult(lsn: string, tli: number): StreamMessage[] {
 export function tablespaceResult(spcs: FixtureTablespace[]): StreamMessage[] {
   return [
     { type: 'RowDescription', columns: [col('spcoid', 26), col('spclocation', 25), col('size', 20)] },
-    ...spcs.map((s): StreamMessage => ({
-      type: 'DataRow',
-      values: [s.oid === null ? null : String(s.oid), s.location, s.sizeKb === null ? null : String(s.sizeKb)],
-    })),
+    ...spcs.map(
+      (s): StreamMessage => ({
+        type: 'DataRow',
+        values: [s.oid === null ? null : String(s.oid), s.location, s.sizeKb === null ? null : String(s.sizeKb)],
+      }),
+    ),
     { type: 'CommandComplete', tag: 'SELECT' },
   ];
 }
@@ -42,8 +56,10 @@ function chunks(archive: Buffer, o: FixtureOptions): Buffer[] {
   return (o.split ?? ((b) => [b]))(archive).filter((c) => c.length > 0);
 }
 
-const typed = (type: string, body: Buffer = Buffer.alloc(0)): StreamMessage =>
-  ({ type: 'CopyData', payload: Buffer.concat([Buffer.from(type, 'latin1'), body]) });
+const typed = (type: string, body: Buffer = Buffer.alloc(0)): StreamMessage => ({
+  type: 'CopyData',
+  payload: Buffer.concat([Buffer.from(type, 'latin1'), body]),
+});
 
 export function newArchiveMessage(name: string, location: string): StreamMessage {
   return typed('n', Buffer.from(`${name}\0${location}\0`));
@@ -57,10 +73,7 @@ export function progressMessage(bytes: number): StreamMessage {
 
 /** A 13/14 response: one COPY per tablespace, then one for the manifest. */
 export function legacyResponse(spcs: FixtureTablespace[], o: FixtureOptions = {}): StreamMessage[] {
-  const out: StreamMessage[] = [
-    ...positionResult(o.startLsn ?? '0/2000028', o.tli ?? 1),
-    ...tablespaceResult(spcs),
-  ];
+  const out: StreamMessage[] = [...positionResult(o.startLsn ?? '0/2000028', o.tli ?? 1), ...tablespaceResult(spcs)];
   for (const s of spcs) {
     out.push({ type: 'CopyOutResponse', format: 0, columnFormats: [] });
     for (const c of chunks(s.tar, o)) out.push({ type: 'CopyData', payload: c });

@@ -8,15 +8,18 @@ const dir = new URL('../../../src/backup/', import.meta.url).pathname;
 
 describe('src/backup layering', () => {
   it('does no file I/O: no node:fs, node:fs/promises or node:os import', () => {
-    const offenders = readdirSync(dir).filter((f) => f.endsWith('.ts')).flatMap((f) => {
-      const text = readFileSync(join(dir, f), 'utf8');
-      return [...text.matchAll(/from\s+'(node:(?:fs|fs\/promises|os))'/g)].map((m) => `${f} imports ${m[1]}`);
-    });
+    const offenders = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => {
+        const text = readFileSync(join(dir, f), 'utf8');
+        return [...text.matchAll(/from\s+'(node:(?:fs|fs\/promises|os))'/g)].map((m) => `${f} imports ${m[1]}`);
+      });
     expect(offenders).toEqual([]);
   });
 
   it('keeps its files small (at most ~500 lines)', () => {
-    const long = readdirSync(dir).filter((f) => f.endsWith('.ts'))
+    const long = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
       .map((f) => [f, readFileSync(join(dir, f), 'utf8').split('\n').length] as const)
       .filter(([, n]) => n > 520);
     expect(long).toEqual([]);

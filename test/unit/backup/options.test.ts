@@ -16,10 +16,21 @@ describe('resolveBaseBackupOptions', () => {
   it('applies pg_basebackup defaults', () => {
     const r = resolveBaseBackupOptions();
     expect(r).toMatchObject({
-      label: 'pg_basebackup base backup', checkpoint: 'spread', wal: 'stream', maxRateKBps: undefined,
-      tablespaceMap: false, manifest: true, manifestChecksums: undefined, manifestForceEncode: false,
-      verifyChecksums: true, estimateSize: true, slot: { kind: 'temporary' }, statusIntervalMs: 10_000,
-      waitForWalArchive: false, progressIntervalMs: 1000, connection: {},
+      label: 'pg_basebackup base backup',
+      checkpoint: 'spread',
+      wal: 'stream',
+      maxRateKBps: undefined,
+      tablespaceMap: false,
+      manifest: true,
+      manifestChecksums: undefined,
+      manifestForceEncode: false,
+      verifyChecksums: true,
+      estimateSize: true,
+      slot: { kind: 'temporary' },
+      statusIntervalMs: 10_000,
+      waitForWalArchive: false,
+      progressIntervalMs: 1000,
+      connection: {},
     });
   });
 

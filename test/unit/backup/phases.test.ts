@@ -55,7 +55,12 @@ describe('ProgressTracker phases and WAL', () => {
     t.addWalBytes(200);
     t.startWalArchive('pg_wal.tar', 1);
     t.addWalArchiveBytes(4096);
-    expect(t.snapshot()).toMatchObject({ walBytesDone: 500, bytesDone: 1024, archivesDone: 1, archive: { name: 'pg_wal.tar', index: 1, bytesDone: 4096 } });
+    expect(t.snapshot()).toMatchObject({
+      walBytesDone: 500,
+      bytesDone: 1024,
+      archivesDone: 1,
+      archive: { name: 'pg_wal.tar', index: 1, bytesDone: 4096 },
+    });
     t.endWalArchive();
     t.finish();
     t.setPhase('done');
@@ -70,7 +75,11 @@ class ScriptedConnection extends EventEmitter implements ReplicationConnectionAp
   serverMajor = 17;
   parameters = new Map<string, string>();
   options = {} as ReplicationConnectionApi['options'];
-  constructor(readonly backendPid: number, private readonly messages: StreamMessage[], private readonly log: string[]) {
+  constructor(
+    readonly backendPid: number,
+    private readonly messages: StreamMessage[],
+    private readonly log: string[],
+  ) {
     super();
   }
   async query(sql: string): Promise<never> {
@@ -87,7 +96,9 @@ class ScriptedConnection extends EventEmitter implements ReplicationConnectionAp
       }
     })();
   }
-  sendCopyData(): boolean { return true; }
+  sendCopyData(): boolean {
+    return true;
+  }
   sendCopyDone(): void {}
   sendCopyFail(): void {}
   async drained(): Promise<void> {}
@@ -101,19 +112,28 @@ const MANIFEST = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1, "Files":
 
 function deps(log: string[], manifest: boolean): BackupDeps {
   let n = 0;
-  const response = modernResponse([{ oid: null, location: null, sizeKb: 1, tar: Buffer.alloc(1024) }], manifest ? { manifest: MANIFEST } : {});
+  const response = modernResponse(
+    [{ oid: null, location: null, sizeKb: 1, tar: Buffer.alloc(1024) }],
+    manifest ? { manifest: MANIFEST } : {},
+  );
   return {
     async connect() {
       n++;
       return new ScriptedConnection(4000 + n, n === 1 ? response : [], log);
     },
-    async identifySystem() { return { systemId: '7300000000000000001', timeline: 1 }; },
-    async show(_c, name) { return name === 'wal_segment_size' ? '1MB' : '0700'; },
+    async identifySystem() {
+      return { systemId: '7300000000000000001', timeline: 1 };
+    },
+    async show(_c, name) {
+      return name === 'wal_segment_size' ? '1MB' : '0700';
+    },
     async createPhysicalSlot() {},
     async dropSlot() {},
     startWalStream(p) {
       let setEnd!: () => void;
-      const ended = new Promise<void>((r) => { setEnd = r; });
+      const ended = new Promise<void>((r) => {
+        setEnd = r;
+      });
       const done = (async () => {
         await p.sink.openSegment({ name: '000000010000000000000002', segmentSize: SEG, startOffset: 0 });
         await p.sink.write(Buffer.alloc(SEG / 2, 1));
@@ -147,7 +167,9 @@ async function run(o: BaseBackupOptions, manifest = true) {
   session.on('phase', (e) => phaseEvents.push(e.phase));
   for await (const archive of session.archives()) {
     log.push(`archive ${archive.name}`);
-    for await (const _chunk of archive.chunks()) { /* read */ }
+    for await (const _chunk of archive.chunks()) {
+      /* read */
+    }
   }
   const result = await session.result();
   return { log, events, progress, phaseEvents, result, session };
@@ -173,8 +195,18 @@ describe('a scripted session reports its phases', () => {
 
   it("wal 'stream': the wal phase covers the stream catching up and the spooled pg_wal.tar, with progress", async () => {
     const { log, progress, result } = await run({ checkpoint: 'fast' });
-    expect(log).toEqual(['phase checkpoint', 'BASE_BACKUP', 'phase data', 'resolved', 'archive base.tar', 'phase wal',
-      'wal catching up', 'archive pg_wal.tar', 'phase manifest', 'phase done']);
+    expect(log).toEqual([
+      'phase checkpoint',
+      'BASE_BACKUP',
+      'phase data',
+      'resolved',
+      'archive base.tar',
+      'phase wal',
+      'wal catching up',
+      'archive pg_wal.tar',
+      'phase manifest',
+      'phase done',
+    ]);
     // WAL bytes keep moving in the wal phase; the data total is exact once the end row came.
     const inWal = progress.filter((p) => p.phase === 'wal');
     expect(inWal.length).toBeGreaterThan(0);

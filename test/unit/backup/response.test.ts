@@ -3,7 +3,13 @@ import { BaseBackupResponseParser, checkArchiveName, type BackupResponseEvent } 
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { splitters } from '../helpers/splits.js';
 import {
-  bytes, legacyResponse, modernResponse, newArchiveMessage, positionResult, tablespaceResult, type FixtureTablespace,
+  bytes,
+  legacyResponse,
+  modernResponse,
+  newArchiveMessage,
+  positionResult,
+  tablespaceResult,
+  type FixtureTablespace,
 } from './fixtures.js';
 
 const spcs = (): FixtureTablespace[] => [
@@ -21,26 +27,47 @@ function run(major: number, msgs: StreamMessage[]): BackupResponseEvent[] {
 }
 
 interface Summary {
-  start: unknown; end: unknown; tablespaces: unknown;
+  start: unknown;
+  end: unknown;
+  tablespaces: unknown;
   archives: { name: string; oid: number | null; location: string | null; data: Buffer; terminated: boolean }[];
-  manifest: Buffer | undefined; progress: number[]; complete: boolean;
+  manifest: Buffer | undefined;
+  progress: number[];
+  complete: boolean;
 }
 
 function summarize(events: BackupResponseEvent[]): Summary {
-  const s: Summary = { start: undefined, end: undefined, tablespaces: undefined, archives: [], manifest: undefined, progress: [], complete: false };
+  const s: Summary = {
+    start: undefined,
+    end: undefined,
+    tablespaces: undefined,
+    archives: [],
+    manifest: undefined,
+    progress: [],
+    complete: false,
+  };
   let cur: Buffer[] | undefined;
   let man: Buffer[] | undefined;
   for (const e of events) {
     switch (e.type) {
-      case 'start': s.start = { lsn: e.lsn, tli: e.timeline }; break;
-      case 'end': s.end = { lsn: e.lsn, tli: e.timeline }; break;
-      case 'tablespaces': s.tablespaces = e.tablespaces; break;
+      case 'start':
+        s.start = { lsn: e.lsn, tli: e.timeline };
+        break;
+      case 'end':
+        s.end = { lsn: e.lsn, tli: e.timeline };
+        break;
+      case 'tablespaces':
+        s.tablespaces = e.tablespaces;
+        break;
       case 'archive-start':
         expect(cur).toBeUndefined();
         cur = [];
         s.archives.push({ name: e.name, oid: e.tablespaceOid, location: e.location, data: Buffer.alloc(0), terminated: false });
         break;
-      case 'archive-data': expect(cur).toBeDefined(); cur!.push(Buffer.from(e.data)); break;
+      case 'archive-data':
+        expect(cur).toBeDefined();
+        cur!.push(Buffer.from(e.data));
+        break;
       case 'archive-end': {
         const a = s.archives.at(-1)!;
         expect(e.name).toBe(a.name);
@@ -49,11 +76,21 @@ function summarize(events: BackupResponseEvent[]): Summary {
         cur = undefined;
         break;
       }
-      case 'manifest-start': man = []; break;
-      case 'manifest-data': man!.push(Buffer.from(e.data)); break;
-      case 'manifest-end': s.manifest = Buffer.concat(man!); break;
-      case 'progress': s.progress.push(e.bytesDone); break;
-      case 'complete': s.complete = true; break;
+      case 'manifest-start':
+        man = [];
+        break;
+      case 'manifest-data':
+        man!.push(Buffer.from(e.data));
+        break;
+      case 'manifest-end':
+        s.manifest = Buffer.concat(man!);
+        break;
+      case 'progress':
+        s.progress.push(e.bytesDone);
+        break;
+      case 'complete':
+        s.complete = true;
+        break;
     }
   }
   expect(cur).toBeUndefined();
@@ -141,11 +178,17 @@ describe('BaseBackupResponseParser 15+', () => {
     expect(() => run(15, msgs)).toThrow(/type byte 0x7a \('z'\)/);
   });
 
-  it.each([['', 'empty'], ['.hidden.tar', 'dot'], ['a/b.tar', 'slash'], ['a\\b.tar', 'backslash']])(
-    'rejects the archive name %j (%s)', (name) => {
-      const msgs = mutate((m) => { m[firstCopyData(m)] = newArchiveMessage(name, '/srv/ts1'); });
-      expect(() => run(15, msgs)).toThrow(/invalid archive name/);
+  it.each([
+    ['', 'empty'],
+    ['.hidden.tar', 'dot'],
+    ['a/b.tar', 'slash'],
+    ['a\\b.tar', 'backslash'],
+  ])('rejects the archive name %j (%s)', (name) => {
+    const msgs = mutate((m) => {
+      m[firstCopyData(m)] = newArchiveMessage(name, '/srv/ts1');
     });
+    expect(() => run(15, msgs)).toThrow(/invalid archive name/);
+  });
 
   it('checkArchiveName accepts server names', () => {
     for (const n of ['base.tar', '16385.tar', 'base.tar.gz', 'base.tar.zst']) expect(() => checkArchiveName(n)).not.toThrow();
@@ -157,7 +200,9 @@ describe('BaseBackupResponseParser 15+', () => {
   });
 
   it('rejects an archive for a location that does not match the tablespace row', () => {
-    const msgs = mutate((m) => { m[firstCopyData(m)] = newArchiveMessage('16385.tar', '/elsewhere'); });
+    const msgs = mutate((m) => {
+      m[firstCopyData(m)] = newArchiveMessage('16385.tar', '/elsewhere');
+    });
     expect(() => run(15, msgs)).toThrow(/but tablespace 1 is/);
   });
 
@@ -194,14 +239,24 @@ describe('BaseBackupResponseParser 15+', () => {
   });
 
   it('rejects a short progress message and an empty CopyData', () => {
-    expect(() => run(15, mutate((m) => m.splice(firstCopyData(m) + 1, 0, { type: 'CopyData', payload: Buffer.from('p1234') }))))
-      .toThrow(/progress message of 5 bytes/);
-    expect(() => run(15, mutate((m) => m.splice(firstCopyData(m) + 1, 0, { type: 'CopyData', payload: Buffer.alloc(0) }))))
-      .toThrow(/empty CopyData/);
+    expect(() =>
+      run(
+        15,
+        mutate((m) => m.splice(firstCopyData(m) + 1, 0, { type: 'CopyData', payload: Buffer.from('p1234') })),
+      ),
+    ).toThrow(/progress message of 5 bytes/);
+    expect(() =>
+      run(
+        15,
+        mutate((m) => m.splice(firstCopyData(m) + 1, 0, { type: 'CopyData', payload: Buffer.alloc(0) })),
+      ),
+    ).toThrow(/empty CopyData/);
   });
 
   it('rejects a malformed new-archive message', () => {
-    const msgs = mutate((m) => { m[firstCopyData(m)] = { type: 'CopyData', payload: Buffer.from('nbase.tar') }; });
+    const msgs = mutate((m) => {
+      m[firstCopyData(m)] = { type: 'CopyData', payload: Buffer.from('nbase.tar') };
+    });
     expect(() => run(15, msgs)).toThrow(/missing NUL/);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBackup, type RunBackupOptions } from '../../../src/backup/run.js';
-import { ConnectionClosedError, PgBackupError, ProtocolError, TarError } from '../../../src/errors.js';
+import { PgBackupError, type TarError } from '../../../src/errors.js';
 import type { FakeClient } from '../connection/fake-server.js';
 import { build } from '../fixtures/backend-messages.js';
 import { FakeWalsender, type BackupWire } from '../fixtures/fake-walsender.js';
@@ -40,12 +40,24 @@ async function failingRun(format: Format, versionNum: number, respond: (c: FakeC
   fake = await FakeWalsender.start({ versionNum, respond });
   const { parent, dir } = await target();
   const sunk: Buffer[] = [];
-  const output: RunBackupOptions['output'] = format === 'tar-stream'
-    ? { format, stream: new Writable({ write(c: Buffer, _e, cb) { sunk.push(c); cb(); } }), end: true }
-    : { format, directory: dir };
+  const output: RunBackupOptions['output'] =
+    format === 'tar-stream'
+      ? {
+          format,
+          stream: new Writable({
+            write(c: Buffer, _e, cb) {
+              sunk.push(c);
+              cb();
+            },
+          }),
+          end: true,
+        }
+      : { format, directory: dir };
   const started = performance.now();
   const err = await runBackup({ connection: fake.connectionString, wal: 'fetch', noSync: true, output }).then(
-    () => undefined, (e: unknown) => e);
+    () => undefined,
+    (e: unknown) => e,
+  );
   const ms = performance.now() - started;
   expect(err).toBeInstanceOf(PgBackupError);
   // The client hung up: no half-read connection is left behind.
@@ -80,27 +92,38 @@ describe.each(FORMATS)('runBackup (%s) against a walsender sending bad bytes', (
       versionNum >= 150000 ? Buffer.concat([w.copyOut(), w.newArchive('base.tar')]) : w.copyOut();
     const data = (w: BackupWire, b: Buffer): Buffer => (versionNum >= 150000 ? w.typed('d', b) : w.copyData(b));
 
-    it(`${versionNum / 10000 | 0}: a message cut short by the end of the connection is a ConnectionClosedError saying so`, async () => {
+    it(`${(versionNum / 10000) | 0}: a message cut short by the end of the connection is a ConnectionClosedError saying so`, async () => {
       const { err } = await failingRun(format, versionNum, (c, w) => {
         const frame = data(w, Buffer.concat([PG_VERSION, RELATION]));
         // The length field promises the whole frame; only part of it arrives, then EOF.
         c.socket.end(Buffer.concat([archiveStart(w), frame.subarray(0, 700)]));
       });
       expect(err).toMatchObject({ code: 'ERR_PGBB_CONNECTION_CLOSED' });
-      expect(err.message).toMatch(/closed the connection unexpectedly .*, in the middle of a message \(received 700 of the \d+ bytes of a message of type 'd' \(0x64\) at stream offset \d+\)$/);
+      expect(err.message).toMatch(
+        /closed the connection unexpectedly .*, in the middle of a message \(received 700 of the \d+ bytes of a message of type 'd' \(0x64\) at stream offset \d+\)$/,
+      );
     });
 
-    it(`${versionNum / 10000 | 0}: a message whose content overruns its length is a ProtocolError`, async () => {
+    it(`${(versionNum / 10000) | 0}: a message whose content overruns its length is a ProtocolError`, async () => {
       const { err } = await failingRun(format, versionNum, (c, w) => {
         // A DataRow for the end position whose field length (1000) runs past the message end.
         const bad = build.raw('D', Buffer.from([0, 2, 0, 0, 3, 0xe8, 0x30, 0x2f, 0x31]));
-        c.send(archiveStart(w), data(w, Buffer.concat([PG_VERSION, Buffer.alloc(1024)])), w.copyDone(), build.rowDescription([{ name: 'recptr', typeOid: 25 }, { name: 'tli', typeOid: 20 }]), bad);
+        c.send(
+          archiveStart(w),
+          data(w, Buffer.concat([PG_VERSION, Buffer.alloc(1024)])),
+          w.copyDone(),
+          build.rowDescription([
+            { name: 'recptr', typeOid: 25 },
+            { name: 'tli', typeOid: 20 },
+          ]),
+          bad,
+        );
       });
       expect(err).toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
       expect(err.message).toBe('truncated DataRow: needed 1000 more byte(s) at offset 6 of 9');
     });
 
-    it(`${versionNum / 10000 | 0}: a tar header with a bad checksum is a TarError naming its offset`, async () => {
+    it(`${(versionNum / 10000) | 0}: a tar header with a bad checksum is a TarError naming its offset`, async () => {
       const { err } = await failingRun(format, versionNum, (c, w) => {
         c.send(archiveStart(w), data(w, Buffer.concat([PG_VERSION, RELATION, BAD_HEADER, Buffer.alloc(1024)])), w.copyDone(), w.end());
       });
@@ -110,7 +133,7 @@ describe.each(FORMATS)('runBackup (%s) against a walsender sending bad bytes', (
       expect((err as TarError).offset).toBe(offset);
     });
 
-    it(`${versionNum / 10000 | 0}: a message the response does not allow there is a ProtocolError naming it`, async () => {
+    it(`${(versionNum / 10000) | 0}: a message the response does not allow there is a ProtocolError naming it`, async () => {
       const { err } = await failingRun(format, versionNum, (c, w) => {
         c.send(archiveStart(w), data(w, PG_VERSION), build.dataRow(['0/0', '1']));
       });
@@ -124,13 +147,34 @@ it('tar-stream without the manifest (archive passed through unparsed) still refu
   fake = await FakeWalsender.start({
     versionNum: 170002,
     respond: (c, w) => {
-      c.send(w.copyOut(), w.newArchive('base.tar'), w.typed('d', Buffer.concat([PG_VERSION, BAD_HEADER, Buffer.alloc(1024)])), w.copyDone(), w.end());
+      c.send(
+        w.copyOut(),
+        w.newArchive('base.tar'),
+        w.typed('d', Buffer.concat([PG_VERSION, BAD_HEADER, Buffer.alloc(1024)])),
+        w.copyDone(),
+        w.end(),
+      );
     },
   });
   let ended = false;
-  const stream = new Writable({ write(_c: Buffer, _e, cb) { cb(); }, final(cb) { ended = true; cb(); } });
-  const err = await runBackup({ connection: fake.connectionString, wal: 'fetch', manifest: false, output: { format: 'tar-stream', stream, end: true } })
-    .then(() => undefined, (e: unknown) => e);
+  const stream = new Writable({
+    write(_c: Buffer, _e, cb) {
+      cb();
+    },
+    final(cb) {
+      ended = true;
+      cb();
+    },
+  });
+  const err = await runBackup({
+    connection: fake.connectionString,
+    wal: 'fetch',
+    manifest: false,
+    output: { format: 'tar-stream', stream, end: true },
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toMatchObject({ code: 'ERR_PGBB_TAR' });
   expect((err as TarError).offset).toBe(PG_VERSION.length);
   expect(ended).toBe(false);

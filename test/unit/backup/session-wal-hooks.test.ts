@@ -22,7 +22,11 @@ class ScriptedConnection extends EventEmitter implements ReplicationConnectionAp
   parameters = new Map<string, string>();
   options = {} as ReplicationConnectionApi['options'];
   commands: string[] = [];
-  constructor(readonly backendPid: number, private readonly messages: StreamMessage[], private readonly log: string[]) {
+  constructor(
+    readonly backendPid: number,
+    private readonly messages: StreamMessage[],
+    private readonly log: string[],
+  ) {
     super();
   }
   async query(sql: string): Promise<never> {
@@ -38,7 +42,9 @@ class ScriptedConnection extends EventEmitter implements ReplicationConnectionAp
       }
     })();
   }
-  sendCopyData(): boolean { return true; }
+  sendCopyData(): boolean {
+    return true;
+  }
   sendCopyDone(): void {}
   sendCopyFail(): void {}
   async drained(): Promise<void> {}
@@ -56,15 +62,29 @@ function deps(log: string[], mode: string, wal: (p: BackupWalStreamParams) => Pr
     async connect() {
       n++;
       log.push(`connect ${n}`);
-      return new ScriptedConnection(4000 + n, n === 1 ? modernResponse([{ oid: null, location: null, sizeKb: 1, tar: emptyTar }]) : [], log);
+      return new ScriptedConnection(
+        4000 + n,
+        n === 1 ? modernResponse([{ oid: null, location: null, sizeKb: 1, tar: emptyTar }]) : [],
+        log,
+      );
     },
-    async identifySystem() { return { systemId: '7300000000000000001', timeline: 1 }; },
-    async show(_c, name) { return name === 'wal_segment_size' ? '1MB' : mode; },
-    async createPhysicalSlot(_c, name) { log.push(`create slot ${name}`); },
-    async dropSlot(_c, name) { log.push(`drop slot ${name}`); },
+    async identifySystem() {
+      return { systemId: '7300000000000000001', timeline: 1 };
+    },
+    async show(_c, name) {
+      return name === 'wal_segment_size' ? '1MB' : mode;
+    },
+    async createPhysicalSlot(_c, name) {
+      log.push(`create slot ${name}`);
+    },
+    async dropSlot(_c, name) {
+      log.push(`drop slot ${name}`);
+    },
     startWalStream(p) {
       let setEnd!: () => void;
-      const ended = new Promise<void>((r) => { setEnd = r; });
+      const ended = new Promise<void>((r) => {
+        setEnd = r;
+      });
       const done = (async () => {
         await wal(p);
         await ended;
@@ -81,12 +101,14 @@ async function oneSegment(p: BackupWalStreamParams): Promise<void> {
   await p.sink.openSegment(target);
   await p.sink.write(Buffer.alloc(SEG, 1));
   await p.sink.flush();
-  await p.sink.closeSegment("complete");
+  await p.sink.closeSegment('complete');
 }
 
 class RecordingSink implements WalSink {
   constructor(private readonly log: string[]) {}
-  async prepare(s: WalServerSettings): Promise<void> { this.log.push(`prepare ${s.groupReadable} ${s.segmentSize}`); }
+  async prepare(s: WalServerSettings): Promise<void> {
+    this.log.push(`prepare ${s.groupReadable} ${s.segmentSize}`);
+  }
   async openSegment(): Promise<void> {}
   async write(): Promise<void> {}
   async flush(): Promise<void> {}
@@ -98,9 +120,15 @@ class RecordingSink implements WalSink {
 
 describe('backup session and WAL sinks', () => {
   it('prepares a caller-supplied sink with the server group access before any WAL connection or BASE_BACKUP', async () => {
-    for (const [mode, group] of [['0750', true], ['0700', false]] as const) {
+    for (const [mode, group] of [
+      ['0750', true],
+      ['0700', false],
+    ] as const) {
       const log: string[] = [];
-      const session = await startBackupWith(deps(log, mode, async () => {}), { walSink: new RecordingSink(log) });
+      const session = await startBackupWith(
+        deps(log, mode, async () => {}),
+        { walSink: new RecordingSink(log) },
+      );
       await session.result();
       expect(log).toEqual(['connect 1', `prepare ${group} ${SEG}`, 'connect 2', 'create slot pg_basebackup_4002', 'BASE_BACKUP']);
     }
@@ -109,8 +137,15 @@ describe('backup session and WAL sinks', () => {
   it('a sink whose prepare() fails fails startBackup with its error; no slot is created', async () => {
     const log: string[] = [];
     const sink = new RecordingSink(log);
-    sink.prepare = async () => { throw new IoError('could not create directory "/x": EACCES', { path: '/x' }); };
-    await expect(startBackupWith(deps(log, '0700', async () => {}), { walSink: sink })).rejects.toMatchObject({ code: 'ERR_PGBB_IO' });
+    sink.prepare = async () => {
+      throw new IoError('could not create directory "/x": EACCES', { path: '/x' });
+    };
+    await expect(
+      startBackupWith(
+        deps(log, '0700', async () => {}),
+        { walSink: sink },
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_PGBB_IO' });
     expect(log).toEqual(['connect 1']);
   });
 
@@ -126,13 +161,20 @@ describe('backup session and WAL sinks', () => {
       return original.call(this);
     };
     try {
-      for (const [slot, expectSync] of [[{ slot: 'keep', createSlot: true }, true], [{}, false], [{ slot: 'existing' }, true]] as const) {
+      for (const [slot, expectSync] of [
+        [{ slot: 'keep', createSlot: true }, true],
+        [{}, false],
+        [{ slot: 'existing' }, true],
+      ] as const) {
         syncs = 0;
         let syncsBeforeClose = -1;
-        const session = await startBackupWith(deps([], '0700', async (p) => {
-          await oneSegment(p);
-          syncsBeforeClose = syncs;
-        }), { ...slot });
+        const session = await startBackupWith(
+          deps([], '0700', async (p) => {
+            await oneSegment(p);
+            syncsBeforeClose = syncs;
+          }),
+          { ...slot },
+        );
         const names: string[] = [];
         for await (const a of session.archives()) names.push(a.name);
         await session.result();
@@ -147,21 +189,47 @@ describe('backup session and WAL sinks', () => {
   });
 
   it('a WAL walsender terminated or its connection lost is a WalStreamError; other WAL errors pass unchanged', async () => {
-    const fatal = new ServerError({ severity: 'FATAL', severityCode: 'FATAL', sqlState: '57P01', message: 'terminating connection due to administrator command' });
-    const noSlot = new ServerError({ severity: 'ERROR', severityCode: 'ERROR', sqlState: '42704', message: 'replication slot "x" does not exist' });
+    const fatal = new ServerError({
+      severity: 'FATAL',
+      severityCode: 'FATAL',
+      sqlState: '57P01',
+      message: 'terminating connection due to administrator command',
+    });
+    const noSlot = new ServerError({
+      severity: 'ERROR',
+      severityCode: 'ERROR',
+      sqlState: '42704',
+      message: 'replication slot "x" does not exist',
+    });
     const full = new IoError('could not write WAL file "/x": ENOSPC', { path: '/x', syscallCode: 'ENOSPC' });
     for (const [thrown, check] of [
-      [fatal, (e: unknown) => e instanceof WalStreamError && e.cause === fatal &&
-        e.message.startsWith('the WAL streaming connection of the backup failed (FATAL: terminating connection')],
+      [
+        fatal,
+        (e: unknown) =>
+          e instanceof WalStreamError &&
+          e.cause === fatal &&
+          e.message.startsWith('the WAL streaming connection of the backup failed (FATAL: terminating connection'),
+      ],
       [noSlot, (e: unknown) => e === noSlot],
       [full, (e: unknown) => e === full],
     ] as const) {
       // The WAL failure may surface while the session starts (on a busy machine) or from result().
       let session: Awaited<ReturnType<typeof startBackupWith>> | undefined;
-      const err = await startBackupWith(deps([], '0700', async () => {
-        await settle(); // on a later turn, as a socket error would
-        throw thrown;
-      }), {}).then((s) => { session = s; return s.result(); }).then(() => undefined, (e: unknown) => e);
+      const err = await startBackupWith(
+        deps([], '0700', async () => {
+          await settle(); // on a later turn, as a socket error would
+          throw thrown;
+        }),
+        {},
+      )
+        .then((s) => {
+          session = s;
+          return s.result();
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(check(err), String(err)).toBe(true);
       if (session) expect(session.state).toBe('failed');
     }

@@ -7,7 +7,7 @@ import type { BackupDeps, BackupWalStreamParams } from '../../../src/backup/deps
 import { startBackupWith, type BackupSession } from '../../../src/backup/session.js';
 import type { BaseBackupOptions } from '../../../src/backup/options.js';
 import type { ReplicationConnectionApi, ServerNotice } from '../../../src/connection/types.js';
-import { AbortError, ChecksumFailureError, ServerError } from '../../../src/errors.js';
+import { type ChecksumFailureError, ServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { readBody } from '../../../src/tar/extract.js';
 import { deferred, settle } from '../helpers/deferred.js';
@@ -21,7 +21,7 @@ function tarHeader(name: string, size: number): Buffer {
   h.write('0000600\0', 100);
   h.write('0000000\0', 108);
   h.write('0000000\0', 116);
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
   h.write('00000000000\0', 136);
   h.fill(0x20, 148, 156);
   h.write('0', 156);
@@ -29,7 +29,7 @@ function tarHeader(name: string, size: number): Buffer {
   h.write('00', 263);
   let sum = 0;
   for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   return h;
 }
 function tar(files: [string, Buffer][], terminated: boolean): Buffer {
@@ -63,7 +63,11 @@ class FakeConnection extends EventEmitter implements ReplicationConnectionApi {
   commands: string[] = [];
   #abort = new AbortController();
 
-  constructor(major: number, pid: number, private readonly script: Script | undefined) {
+  constructor(
+    major: number,
+    pid: number,
+    private readonly script: Script | undefined,
+  ) {
     super();
     this.serverMajor = major;
     this.serverVersionNum = major * 10000 + 2;
@@ -88,7 +92,9 @@ class FakeConnection extends EventEmitter implements ReplicationConnectionApi {
     }
     return gen();
   }
-  sendCopyData(): boolean { return true; }
+  sendCopyData(): boolean {
+    return true;
+  }
   sendCopyDone(): void {}
   sendCopyFail(): void {}
   async drained(): Promise<void> {}
@@ -113,7 +119,11 @@ interface Harness {
   endLsn: bigint[];
 }
 
-function harness(major: number, script: Script, o: { walFail?: { error: Error; after: Promise<void> }; segmentSize?: string } = {}): Harness {
+function harness(
+  major: number,
+  script: Script,
+  o: { walFail?: { error: Error; after: Promise<void> }; segmentSize?: string } = {},
+): Harness {
   const h: Harness = { deps: undefined as never, conns: [], slots: { created: [], dropped: [] }, walParams: [], endLsn: [] };
   h.deps = {
     async connect() {
@@ -163,9 +173,16 @@ function harness(major: number, script: Script, o: { walFail?: { error: Error; a
 }
 
 const files = {
-  base: [['backup_label', Buffer.from('START WAL LOCATION: 0/2000028\n')], ['PG_VERSION', Buffer.from('16\n')],
-    ['base/1/1259', bytes(8192, 3)], ['global/pg_control', bytes(8192, 4)]] as [string, Buffer][],
-  ts: [['PG_16_202307071/', Buffer.alloc(0)], ['PG_16_202307071/5/16390', bytes(16384, 5)]] as [string, Buffer][],
+  base: [
+    ['backup_label', Buffer.from('START WAL LOCATION: 0/2000028\n')],
+    ['PG_VERSION', Buffer.from('16\n')],
+    ['base/1/1259', bytes(8192, 3)],
+    ['global/pg_control', bytes(8192, 4)],
+  ] as [string, Buffer][],
+  ts: [
+    ['PG_16_202307071/', Buffer.alloc(0)],
+    ['PG_16_202307071/5/16390', bytes(16384, 5)],
+  ] as [string, Buffer][],
 };
 const manifest = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1, "Files": []}\n');
 
@@ -324,12 +341,21 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
   it('checksum WARNINGs become events, and XX001 after the end row rejects result() only', async () => {
     const script = scriptFor(major);
     const warn = (message: string): ServerNotice => ({ severity: 'WARNING', sqlState: '01000', message });
-    script.notices = new Map([[14, [
-      warn('checksum verification failed in file "./base/5/16390", block 0: calculated 1A2B but expected 3C4D'),
-      warn('checksum verification failed in file "./base/5/16390", block 3: calculated 1A2B but expected 3C4D'),
-      warn('file "./base/5/16390" has a total of 2 checksum verification failures'),
-    ]]]);
-    script.finalError = new ServerError({ severity: 'ERROR', sqlState: 'XX001', message: 'checksum verification failure during base backup' });
+    script.notices = new Map([
+      [
+        14,
+        [
+          warn('checksum verification failed in file "./base/5/16390", block 0: calculated 1A2B but expected 3C4D'),
+          warn('checksum verification failed in file "./base/5/16390", block 3: calculated 1A2B but expected 3C4D'),
+          warn('file "./base/5/16390" has a total of 2 checksum verification failures'),
+        ],
+      ],
+    ]);
+    script.finalError = new ServerError({
+      severity: 'ERROR',
+      sqlState: 'XX001',
+      message: 'checksum verification failure during base backup',
+    });
     script.messages.pop(); // the final CommandComplete is replaced by the ErrorResponse
     const { session } = await start(major, script);
     const failures: unknown[] = [];
@@ -338,7 +364,10 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     session.on('notice', (n) => notices.push(n));
     const entries = await collectEntries(session); // the data is complete: no throw here
     expect(Object.keys(entries)).toEqual(['16385.tar', 'base.tar']);
-    const err = await session.result().then(() => undefined, (e: unknown) => e);
+    const err = await session.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_CHECKSUM_FAILURE' });
     const cf = err as ChecksumFailureError;
     expect(cf.code).toBe('ERR_PGBB_CHECKSUM_FAILURE');
@@ -346,7 +375,9 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
     expect(cf.totalFailures).toBe(2);
     expect(cf.message).toMatch(/received completely, but it must not be trusted/);
     expect(failures).toEqual([
-      { file: './base/5/16390', block: 0 }, { file: './base/5/16390', block: 3 }, { file: './base/5/16390', count: 2 },
+      { file: './base/5/16390', block: 0 },
+      { file: './base/5/16390', block: 3 },
+      { file: './base/5/16390', count: 2 },
     ]);
     expect(notices).toHaveLength(3);
     // The data is complete: the session ends normally apart from the verdict.
@@ -356,10 +387,18 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
 
   it('onNotice sees the notices sent while the backup starts; a later listener does not', async () => {
     const script = scriptFor(major);
-    const early: ServerNotice = { severity: 'NOTICE', sqlState: '00000', message: 'WAL archiving is not enabled; you must ensure that all required WAL segments are copied through other means to complete the backup' };
+    const early: ServerNotice = {
+      severity: 'NOTICE',
+      sqlState: '00000',
+      message:
+        'WAL archiving is not enabled; you must ensure that all required WAL segments are copied through other means to complete the backup',
+    };
     const late: ServerNotice = { severity: 'WARNING', sqlState: '01000', message: 'a later warning' };
     // Index 0 is the first message of the response: startBackup() is still pumping the header then.
-    script.notices = new Map([[0, [early]], [script.messages.length - 1, [late]]]);
+    script.notices = new Map([
+      [0, [early]],
+      [script.messages.length - 1, [late]],
+    ]);
     const seen: ServerNotice[] = [];
     const { session } = await start(major, script, { onNotice: (n) => seen.push(n) });
     expect(seen).toEqual([early]);
@@ -373,7 +412,11 @@ describe.each([13, 14, 15, 18])('backup session against a scripted %i server', (
 
   it('result() alone reports a checksum failure and still closes the connection', async () => {
     const script = scriptFor(major);
-    script.finalError = new ServerError({ severity: 'ERROR', sqlState: 'XX001', message: 'checksum verification failure during base backup' });
+    script.finalError = new ServerError({
+      severity: 'ERROR',
+      sqlState: 'XX001',
+      message: 'checksum verification failure during base backup',
+    });
     script.messages.pop();
     const { h, session } = await start(major, script);
     await expect(session.result()).rejects.toMatchObject({ code: 'ERR_PGBB_CHECKSUM_FAILURE' });
@@ -436,7 +479,9 @@ describe('backup session setup', () => {
     expect(a.h.conns[0]!.commands[0]).toBe("BASE_BACKUP  LABEL 'pg_basebackup base backup'  PROGRESS  WAL  FAST  NOWAIT  MANIFEST 'yes'");
     await a.session.close();
     const b = await start(17, scriptFor(17), { wal: 'none' });
-    expect(b.h.conns[0]!.commands[0]).toBe("BASE_BACKUP ( LABEL 'pg_basebackup base backup',  PROGRESS,  MANIFEST 'yes',  TARGET 'client')");
+    expect(b.h.conns[0]!.commands[0]).toBe(
+      "BASE_BACKUP ( LABEL 'pg_basebackup base backup',  PROGRESS,  MANIFEST 'yes',  TARGET 'client')",
+    );
     await b.session.close();
   });
 });

@@ -55,7 +55,7 @@ describe('TarFileWalSink', () => {
     }
   });
 
-  it('abort() during prepare() waits for the file, so the sink\'s cleanup removes everything', async () => {
+  it("abort() during prepare() waits for the file, so the sink's cleanup removes everything", async () => {
     for (let i = 0; i < 20; i++) {
       const dir = join(root, `race-${i}`);
       const sink = new TarFilesSink({ directory: dir });
@@ -74,7 +74,9 @@ describe('TarFileWalSink', () => {
     const dir = join(root, 'lazy');
     const sink = new TarFilesSink({ directory: dir });
     const wal = new TarFileWalSink({ sink, compression: undefined, durableFlush: false });
-    expect(() => wal.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_STATE' }));
+    expect(() => wal.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_PGBB_STATE' }),
+    );
     await wal.abort(new Error('never started'));
     expect(() => statSync(dir)).toThrow();
   });

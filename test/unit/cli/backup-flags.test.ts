@@ -25,10 +25,25 @@ describe('pgbb backup defaults', () => {
   it('matches pg_basebackup defaults', () => {
     const o = run('-D', 'out');
     expect(o).toMatchObject({
-      pgdata: 'out', toStdout: false, format: 'plain', walMethod: 'stream', checkpoint: 'spread',
-      writeRecoveryConf: false, tablespaceMapping: new Map(), createSlot: false, temporarySlot: true,
-      noClean: false, sync: true, progress: false, verbose: 0, manifest: true,
-      manifestForceEncode: false, estimateSize: true, verifyChecksums: true, statusIntervalMs: 10_000, json: false,
+      pgdata: 'out',
+      toStdout: false,
+      format: 'plain',
+      walMethod: 'stream',
+      checkpoint: 'spread',
+      writeRecoveryConf: false,
+      tablespaceMapping: new Map(),
+      createSlot: false,
+      temporarySlot: true,
+      noClean: false,
+      sync: true,
+      progress: false,
+      verbose: 0,
+      manifest: true,
+      manifestForceEncode: false,
+      estimateSize: true,
+      verifyChecksums: true,
+      statusIntervalMs: 10_000,
+      json: false,
       connection: { passwordPrompt: 'auto' },
     });
     expect(o.compression.algorithm).toBe('none');
@@ -38,13 +53,59 @@ describe('pgbb backup defaults', () => {
   });
 
   it('reads every flag', () => {
-    const o = run('-D', '/b', '-Ft', '-r', '1M', '-R', '-Xfetch', '-z', '-c', 'FAST', '-l', 'nightly', '-n', '-N', '-P',
-      '-vv', '--manifest-checksums=sha256', '--manifest-force-encode', '--no-verify-checksums', '-s', '5',
-      '-d', 'host=x', '-h', 'h1', '-p', '5433', '-U', 'u', '-W', '-i', '/old/backup_manifest', '--json', '--no-slot');
+    const o = run(
+      '-D',
+      '/b',
+      '-Ft',
+      '-r',
+      '1M',
+      '-R',
+      '-Xfetch',
+      '-z',
+      '-c',
+      'FAST',
+      '-l',
+      'nightly',
+      '-n',
+      '-N',
+      '-P',
+      '-vv',
+      '--manifest-checksums=sha256',
+      '--manifest-force-encode',
+      '--no-verify-checksums',
+      '-s',
+      '5',
+      '-d',
+      'host=x',
+      '-h',
+      'h1',
+      '-p',
+      '5433',
+      '-U',
+      'u',
+      '-W',
+      '-i',
+      '/old/backup_manifest',
+      '--json',
+      '--no-slot',
+    );
     expect(o).toMatchObject({
-      format: 'tar', maxRateKBps: 1024, writeRecoveryConf: true, walMethod: 'fetch', checkpoint: 'fast',
-      label: 'nightly', noClean: true, sync: false, progress: true, verbose: 2, manifestChecksums: 'SHA256',
-      manifestForceEncode: true, verifyChecksums: false, statusIntervalMs: 5000, json: true, temporarySlot: false,
+      format: 'tar',
+      maxRateKBps: 1024,
+      writeRecoveryConf: true,
+      walMethod: 'fetch',
+      checkpoint: 'fast',
+      label: 'nightly',
+      noClean: true,
+      sync: false,
+      progress: true,
+      verbose: 2,
+      manifestChecksums: 'SHA256',
+      manifestForceEncode: true,
+      verifyChecksums: false,
+      statusIntervalMs: 5000,
+      json: true,
+      temporarySlot: false,
       incrementalManifest: '/old/backup_manifest',
       connection: { connectionString: 'host=x', host: 'h1', port: 5433, user: 'u', passwordPrompt: 'prompt' },
     });
@@ -68,7 +129,13 @@ describe('pgbb backup flag values', () => {
   it('accepts format and wal-method spellings, including abbreviations', () => {
     expect(run('-D', 'x', '-F', 'plain').format).toBe('plain');
     expect(run('-D', 'x', '--format', 'tar').format).toBe('tar');
-    for (const [v, m] of [['n', 'none'], ['none', 'none'], ['f', 'fetch'], ['s', 'stream'], ['stream', 'stream']]) {
+    for (const [v, m] of [
+      ['n', 'none'],
+      ['none', 'none'],
+      ['f', 'fetch'],
+      ['s', 'stream'],
+      ['stream', 'stream'],
+    ]) {
       expect(run('-D', 'x', `-X${v}`).walMethod).toBe(m);
     }
     expect(refuse(['-D', 'x', '-Fx'])).toBe('invalid output format "x", must be "plain" or "tar"');
@@ -141,7 +208,12 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
 
   it('-T only in plain format', () => {
     expect(refuse(['-D', 'x', '-Ft', '-T', '/a=/b'])).toBe('tablespace mapping (-T) can only be used in plain mode');
-    expect(run('-D', 'x', '-T', '/a=/b', '-T', '/c\\=d=/e').tablespaceMapping).toEqual(new Map([['/a', '/b'], ['/c=d', '/e']]));
+    expect(run('-D', 'x', '-T', '/a=/b', '-T', '/c\\=d=/e').tablespaceMapping).toEqual(
+      new Map([
+        ['/a', '/b'],
+        ['/c=d', '/e'],
+      ]),
+    );
     // pg_basebackup's get_tablespace_mapping: the first -T for a directory wins.
     expect(run('-D', 'x', '-T', '/a=/first', '-T', '/a/=/second').tablespaceMapping.get('/a')).toBe('/first');
   });
@@ -171,10 +243,12 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
   });
 
   it('manifest options conflict with --no-manifest', () => {
-    expect(refuse(['-D', 'x', '--no-manifest', '--manifest-checksums=SHA256']))
-      .toBe('--no-manifest and --manifest-checksums are incompatible options');
-    expect(refuse(['-D', 'x', '--no-manifest', '--manifest-force-encode']))
-      .toBe('--no-manifest and --manifest-force-encode are incompatible options');
+    expect(refuse(['-D', 'x', '--no-manifest', '--manifest-checksums=SHA256'])).toBe(
+      '--no-manifest and --manifest-checksums are incompatible options',
+    );
+    expect(refuse(['-D', 'x', '--no-manifest', '--manifest-force-encode'])).toBe(
+      '--no-manifest and --manifest-force-encode are incompatible options',
+    );
     expect(refuse(['-D', 'x', '--no-manifest', '-i', '/m'])).toBe('--incremental and --no-manifest are incompatible options');
   });
 
@@ -190,7 +264,14 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
 
 describe('parseMaxRate', () => {
   const p = (s: string) => parseMaxRate('pgbb backup', s);
-  const bad = (s: string) => { try { p(s); } catch (e) { return (e as Error).message; } throw new Error('accepted'); };
+  const bad = (s: string) => {
+    try {
+      p(s);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
   it('reads kB/s with k and M suffixes', () => {
     expect(p('32')).toBe(32);
     expect(p('100k')).toBe(100);
@@ -225,10 +306,16 @@ describe('-T uses the library parser (the same as combine -T)', () => {
   };
   it('accepts Windows server paths for OLDDIR and \\= for a literal =', () => {
     expect(parseBackupCommandLine(['-D', 'x', '-T', 'C:\\ts=/new', '-T', '/a\\=b=/c\\=d'])).toMatchObject({
-      kind: 'run', options: { tablespaceMapping: new Map([['C:\\ts', '/new'], ['/a=b', '/c=d']]) },
+      kind: 'run',
+      options: {
+        tablespaceMapping: new Map([
+          ['C:\\ts', '/new'],
+          ['/a=b', '/c=d'],
+        ]),
+      },
     });
   });
-  it('refuses malformed and relative mappings with pg_basebackup\'s reasons', () => {
+  it("refuses malformed and relative mappings with pg_basebackup's reasons", () => {
     expect(bad('/a=/b=/c')).toMatch(/^multiple "=" signs in tablespace mapping/);
     expect(bad('/a')).toBe('invalid tablespace mapping format "/a", must be "OLDDIR=NEWDIR"');
     expect(bad('=/b')).toBe('invalid tablespace mapping format "=/b", must be "OLDDIR=NEWDIR"');
@@ -239,8 +326,16 @@ describe('-T uses the library parser (the same as combine -T)', () => {
 });
 
 describe('parseCompressOption', () => {
-  const ok = (s: string) => { const r = parseCompressOption(s); if (!r.ok) throw new Error(r.message); return r.spec; };
-  const bad = (s: string) => { const r = parseCompressOption(s); if (r.ok) throw new Error('accepted'); return r.message; };
+  const ok = (s: string) => {
+    const r = parseCompressOption(s);
+    if (!r.ok) throw new Error(r.message);
+    return r.spec;
+  };
+  const bad = (s: string) => {
+    const r = parseCompressOption(s);
+    if (r.ok) throw new Error('accepted');
+    return r.message;
+  };
   it('reads bare levels as gzip (0 as none)', () => {
     expect(ok('5')).toMatchObject({ algorithm: 'gzip', level: 5, levelExplicit: true, location: 'client', locationExplicit: false });
     expect(ok('0')).toMatchObject({ algorithm: 'none', level: 0 });
@@ -250,7 +345,12 @@ describe('parseCompressOption', () => {
     expect(ok('lz4')).toMatchObject({ algorithm: 'lz4', level: 0, levelExplicit: false, location: 'client' });
     expect(ok('client-zstd:7')).toMatchObject({ algorithm: 'zstd', level: 7, location: 'client', locationExplicit: true, detail: '7' });
     expect(ok('server-zstd:level=-5,workers=4,long')).toMatchObject({
-      algorithm: 'zstd', level: -5, workers: 4, longDistance: true, location: 'server', detail: 'level=-5,workers=4,long',
+      algorithm: 'zstd',
+      level: -5,
+      workers: 4,
+      longDistance: true,
+      location: 'server',
+      detail: 'level=-5,workers=4,long',
     });
     expect(ok('zstd:long=off').longDistance).toBe(false);
     expect(ok('gzip')).toMatchObject({ level: -1 });
@@ -259,9 +359,13 @@ describe('parseCompressOption', () => {
   it('validates like compression.c', () => {
     expect(bad('bzip2')).toBe('unrecognized compression algorithm: "bzip2"');
     expect(bad('server-brotli:3')).toBe('unrecognized compression algorithm: "brotli"');
-    expect(bad('gzip:10')).toBe('invalid compression specification: compression algorithm "gzip" expects a compression level between 1 and 9 (default at -1)');
+    expect(bad('gzip:10')).toBe(
+      'invalid compression specification: compression algorithm "gzip" expects a compression level between 1 and 9 (default at -1)',
+    );
     expect(bad('gzip:0')).toMatch(/expects a compression level between 1 and 9/);
-    expect(bad('lz4:13')).toBe('invalid compression specification: compression algorithm "lz4" expects a compression level between 1 and 12 (default at 0)');
+    expect(bad('lz4:13')).toBe(
+      'invalid compression specification: compression algorithm "lz4" expects a compression level between 1 and 12 (default at 0)',
+    );
     expect(bad('zstd:23')).toMatch(/"zstd" expects a compression level between -131072 and 22 \(default at 3\)/);
     expect(bad('none:1')).toBe('invalid compression specification: compression algorithm "none" does not accept a compression level');
     expect(bad('gzip:workers=2')).toBe('invalid compression specification: compression algorithm "gzip" does not accept a worker count');

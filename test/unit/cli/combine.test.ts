@@ -13,8 +13,16 @@ import { label, writeBackup } from '../combine/fixtures.js';
 function context() {
   const out = { stdout: '', stderr: '' };
   const ctx: CliContext = {
-    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); } },
-    stderr: { write: (s: string) => { out.stderr += s; } },
+    stdout: {
+      write: (s: string | Uint8Array) => {
+        out.stdout += String(s);
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        out.stderr += s;
+      },
+    },
     stdin: {} as CliContext['stdin'],
     env: {},
     signal: new AbortController().signal,
@@ -29,20 +37,35 @@ async function chain(): Promise<{ root: string; full: string; inc: string }> {
   const full = join(root, 'full');
   const inc = join(root, 'inc');
   await writeBackup(full, { backup_label: label('0/4000028'), 'base/5/100': Buffer.alloc(16384, 'a') }, { start: '0/4000028' });
-  await writeBackup(inc, {
-    backup_label: label('0/6000028', '0/4000028'),
-    'base/5/INCREMENTAL.100': encodeIncrementalFile([1], 2, [Buffer.alloc(8192, 'b')]),
-  }, { start: '0/6000028' });
+  await writeBackup(
+    inc,
+    {
+      backup_label: label('0/6000028', '0/4000028'),
+      'base/5/INCREMENTAL.100': encodeIncrementalFile([1], 2, [Buffer.alloc(8192, 'b')]),
+    },
+    { start: '0/6000028' },
+  );
   return { root, full, inc };
 }
 
 describe('pgbb combine command line', () => {
   it('maps flags to options', () => {
     const r = parseCombineCommandLine(['f', 'i1', 'i2', '-o', 'out', '-n', '-N', '--no-manifest', '-T', '/a=/b', '--copy']);
-    expect(r).toEqual({ kind: 'run', options: {
-      debug: false, json: false,
-      combine: { backups: ['f', 'i1', 'i2'], output: 'out', dryRun: true, noSync: true, manifest: false, tablespaceMapping: new Map([['/a', '/b']]) },
-    } });
+    expect(r).toEqual({
+      kind: 'run',
+      options: {
+        debug: false,
+        json: false,
+        combine: {
+          backups: ['f', 'i1', 'i2'],
+          output: 'out',
+          dryRun: true,
+          noSync: true,
+          manifest: false,
+          tablespaceMapping: new Map([['/a', '/b']]),
+        },
+      },
+    });
     const c = parseCombineCommandLine(['f', '--output=o', '--manifest-checksums=sha256', '-d', '--copy-file-range']);
     expect(c.kind === 'run' && c.options.combine.manifestChecksums).toBe('SHA256');
     expect(c.kind === 'run' && c.options.debug).toBe(true);

@@ -12,37 +12,74 @@ import type { CliLibrary, IdentifyInfo } from '../../../src/cli/library.js';
 import { promptPassword } from '../../../src/cli/password.js';
 import { runCli } from '../../../src/cli/run.js';
 import {
-  AbortError, ConfigError, ConnectionError, parseLsn, type BackupProgress, type ConnectionOptions, type RunBackupOptions,
+  AbortError,
+  ConfigError,
+  ConnectionError,
+  parseLsn,
+  type BackupProgress,
+  type ConnectionOptions,
+  type RunBackupOptions,
   type RunBackupResult,
 } from '../../../src/index.js';
 import { resolveBaseBackupOptions } from '../../../src/backup/options.js';
 
 const RESULT: RunBackupResult = {
-  startLsn: parseLsn('0/2000028'), startTimeline: 1, endLsn: parseLsn('0/2000100'), endTimeline: 1, manifest: undefined,
-  stats: { archives: [{ name: 'base.tar', bytes: 2048 }], totalBytes: 2048, walBytes: undefined, durationMs: 5,
-    phases: { checkpointMs: 0, dataMs: 5, walMs: 0, manifestMs: 0 } },
-  checksumFailures: [], outputs: ['/tmp/b'],
+  startLsn: parseLsn('0/2000028'),
+  startTimeline: 1,
+  endLsn: parseLsn('0/2000100'),
+  endTimeline: 1,
+  manifest: undefined,
+  stats: {
+    archives: [{ name: 'base.tar', bytes: 2048 }],
+    totalBytes: 2048,
+    walBytes: undefined,
+    durationMs: 5,
+    phases: { checkpointMs: 0, dataMs: 5, walMs: 0, manifestMs: 0 },
+  },
+  checksumFailures: [],
+  outputs: ['/tmp/b'],
 };
 
 function progress(bytesDone: number, archivesDone: number, finished = false): BackupProgress {
   return {
-    bytesDone, walBytesDone: 0, totalBytes: 2048, archive: undefined, archivesDone, archivesTotal: 1, serverBytesDone: undefined,
-    phase: finished ? 'done' : 'data', finished,
+    bytesDone,
+    walBytesDone: 0,
+    totalBytes: 2048,
+    archive: undefined,
+    archivesDone,
+    archivesTotal: 1,
+    serverBytesDone: undefined,
+    phase: finished ? 'done' : 'data',
+    finished,
   };
 }
 
 const INFO: IdentifyInfo = {
-  systemId: '7301234567890123456', timeline: 1, xlogPos: '0/3000148', dbName: null,
-  serverVersion: '17.2', serverVersionNum: 170002,
+  systemId: '7301234567890123456',
+  timeline: 1,
+  xlogPos: '0/3000148',
+  dbName: null,
+  serverVersion: '17.2',
+  serverVersionNum: 170002,
 };
 
 class FakeStdin extends EventEmitter {
   isTTY: boolean;
   raw: boolean[] = [];
-  constructor(isTTY: boolean) { super(); this.isTTY = isTTY; }
-  setRawMode(mode: boolean) { this.raw.push(mode); return this; }
-  resume() { return this; }
-  pause() { return this; }
+  constructor(isTTY: boolean) {
+    super();
+    this.isTTY = isTTY;
+  }
+  setRawMode(mode: boolean) {
+    this.raw.push(mode);
+    return this;
+  }
+  resume() {
+    return this;
+  }
+  pause() {
+    return this;
+  }
 }
 
 function context(lib: Partial<CliLibrary> = {}, o: { env?: Record<string, string>; stdinTTY?: boolean; stderrTTY?: boolean } = {}) {
@@ -51,24 +88,42 @@ function context(lib: Partial<CliLibrary> = {}, o: { env?: Record<string, string
   const stdin = new FakeStdin(o.stdinTTY ?? false);
   const calls: { identify: ConnectionOptions[]; backup: RunBackupOptions[] } = { identify: [], backup: [] };
   const ctx: CliContext = {
-    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); return true; } },
-    stderr: { write: (s: string) => { out.stderr += s; return true; }, isTTY: o.stderrTTY ?? false },
+    stdout: {
+      write: (s: string | Uint8Array) => {
+        out.stdout += String(s);
+        return true;
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        out.stderr += s;
+        return true;
+      },
+      isTTY: o.stderrTTY ?? false,
+    },
     stdin,
     env: o.env ?? {},
     signal: controller.signal,
     version: '9.9.9',
     lib: {
-      identify: lib.identify ?? (async (opts) => { calls.identify.push(opts); return INFO; }),
-      backup: lib.backup ?? (async (options) => {
-        calls.backup.push(options);
-        // What the library reports, in its order.
-        options.onPhase?.({ phase: 'checkpoint', checkpoint: options.checkpoint ?? 'spread' });
-        options.onPhase?.({ phase: 'data', checkpoint: options.checkpoint ?? 'spread', startLsn: RESULT.startLsn, timeline: 1 });
-        options.onProgress?.(progress(1024, 0));
-        options.onProgress?.(progress(2048, 1, true));
-        options.onPhase?.({ phase: 'done', checkpoint: options.checkpoint ?? 'spread' });
-        return RESULT;
-      }),
+      identify:
+        lib.identify ??
+        (async (opts) => {
+          calls.identify.push(opts);
+          return INFO;
+        }),
+      backup:
+        lib.backup ??
+        (async (options) => {
+          calls.backup.push(options);
+          // What the library reports, in its order.
+          options.onPhase?.({ phase: 'checkpoint', checkpoint: options.checkpoint ?? 'spread' });
+          options.onPhase?.({ phase: 'data', checkpoint: options.checkpoint ?? 'spread', startLsn: RESULT.startLsn, timeline: 1 });
+          options.onProgress?.(progress(1024, 0));
+          options.onProgress?.(progress(2048, 1, true));
+          options.onPhase?.({ phase: 'done', checkpoint: options.checkpoint ?? 'spread' });
+          return RESULT;
+        }),
     },
     now: () => 0,
   };
@@ -122,9 +177,14 @@ describe('pgbb identify', () => {
   });
 
   it('reports a failure with exit 1 and without the password', async () => {
-    const { ctx, out } = context({
-      identify: async (o) => { throw new ConnectionError(`could not connect: ${o.connectionString ?? ''} refused`); },
-    }, { env: { PGPASSWORD: 'envsecret' } });
+    const { ctx, out } = context(
+      {
+        identify: async (o) => {
+          throw new ConnectionError(`could not connect: ${o.connectionString ?? ''} refused`);
+        },
+      },
+      { env: { PGPASSWORD: 'envsecret' } },
+    );
     const status = await runCli(['identify', '-d', "host=db password='top secret'", '--json'], ctx);
     expect(status).toBe(1);
     expect(out.stderr).toMatch(/^pgbb: error: could not connect: host=db password=\*+ refused\n$/);
@@ -135,8 +195,10 @@ describe('pgbb identify', () => {
   it('scrubs the connection string from usage errors', async () => {
     const { ctx, out } = context();
     expect(await runCli(['identify', '-d', 'postgresql://u:pw123@db/x', 'extra'], ctx)).toBe(1);
-    expect(out.stderr).toBe('pgbb: error: too many command-line arguments (first is "extra")\n' +
-      'pgbb: hint: Try "pgbb identify --help" for more information.\n');
+    expect(out.stderr).toBe(
+      'pgbb: error: too many command-line arguments (first is "extra")\n' +
+        'pgbb: hint: Try "pgbb identify --help" for more information.\n',
+    );
   });
 
   it('-W prompts on a terminal and passes the password', async () => {
@@ -166,10 +228,12 @@ describe('pgbb backup', () => {
     expect(calls.backup[0]?.output).toEqual({ format: 'tar', directory: '/tmp/b' });
     expect(calls.backup[0]).toMatchObject({ checkpoint: 'fast', wal: 'stream', tablespaceMap: true, signal: ctx.signal });
     // The start point once (when it arrives), the final progress line once.
-    expect(out.stderr).toBe('pgbb: initiating base backup, waiting for checkpoint to complete\n' +
-      'pgbb: checkpoint completed\npgbb: write-ahead log start point: 0/2000028 on timeline 1\n' +
-      '1/2 kB (50%), 0/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n' +
-      'pgbb: write-ahead log end point: 0/2000100\npgbb: base backup completed\n');
+    expect(out.stderr).toBe(
+      'pgbb: initiating base backup, waiting for checkpoint to complete\n' +
+        'pgbb: checkpoint completed\npgbb: write-ahead log start point: 0/2000028 on timeline 1\n' +
+        '1/2 kB (50%), 0/1 tablespace\n2/2 kB (100%), 1/1 tablespace\n' +
+        'pgbb: write-ahead log end point: 0/2000100\npgbb: base backup completed\n',
+    );
     expect(out.stdout).toBe('');
   });
 
@@ -182,11 +246,19 @@ describe('pgbb backup', () => {
   it('writes JSON events', async () => {
     const { ctx, out } = context();
     expect(await runCli(['backup', '-D', '/tmp/b', '--json'], ctx)).toBe(0);
-    const events = out.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string });
+    const events = out.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string });
     expect(events.map((e) => e.event)).toEqual(['phase', 'phase', 'progress', 'progress', 'phase', 'progress', 'done']);
     expect(events[2]).toMatchObject({ event: 'progress', bytesDone: 1024, totalBytes: 2048, archivesDone: 0, archivesTotal: 1 });
     expect(events.at(-1)).toEqual({
-      event: 'done', startLsn: '0/2000028', startTimeline: 1, endLsn: '0/2000100', endTimeline: 1, totalBytes: 2048,
+      event: 'done',
+      startLsn: '0/2000028',
+      startTimeline: 1,
+      endLsn: '0/2000100',
+      endTimeline: 1,
+      totalBytes: 2048,
       outputs: ['/tmp/b'],
     });
   });
@@ -200,14 +272,20 @@ describe('pgbb backup', () => {
 
   it('reports an abort as an error with exit 1', async () => {
     let started!: () => void;
-    const running = new Promise<void>((resolve) => { started = resolve; });
-    const t = context({
-      backup: (options) => new Promise((_resolve, reject) => {
-        options.onProgress?.({ ...progress(0, 0), totalBytes: 1024 });
-        t.ctx.signal.addEventListener('abort', () => reject(t.ctx.signal.reason));
-        started();
-      }),
-    }, { stderrTTY: true });
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const t = context(
+      {
+        backup: (options) =>
+          new Promise((_resolve, reject) => {
+            options.onProgress?.({ ...progress(0, 0), totalBytes: 1024 });
+            t.ctx.signal.addEventListener('abort', () => reject(t.ctx.signal.reason));
+            started();
+          }),
+      },
+      { stderrTTY: true },
+    );
     const run = runCli(['backup', '-D', '/tmp/b', '-P'], t.ctx);
     await running;
     t.controller.abort(new AbortError('interrupted by SIGINT'));
@@ -255,18 +333,55 @@ describe('mapBackupOptions', () => {
   it('maps the defaults to options the library accepts', () => {
     const options = map('-D', 'out');
     expect(options).toEqual({
-      connection: { host: 'h' }, output: { format: 'plain', directory: 'out' }, checkpoint: 'spread', wal: 'stream',
-      tablespaceMap: false, manifest: true, manifestForceEncode: false, verifyChecksums: true, estimateSize: true,
-      statusIntervalMs: 10_000, writeRecoveryConf: false, noClean: false, noSync: false,
+      connection: { host: 'h' },
+      output: { format: 'plain', directory: 'out' },
+      checkpoint: 'spread',
+      wal: 'stream',
+      tablespaceMap: false,
+      manifest: true,
+      manifestForceEncode: false,
+      verifyChecksums: true,
+      estimateSize: true,
+      statusIntervalMs: 10_000,
+      writeRecoveryConf: false,
+      noClean: false,
+      noSync: false,
     });
     expect(() => resolveBaseBackupOptions(options)).not.toThrow();
   });
 
   it('maps every protocol option', () => {
-    const options = map('-D', 'out', '-Ft', '-r', '1M', '-l', 'L', '--manifest-checksums=sha512', '--manifest-force-encode',
-      '--no-verify-checksums', '-S', 'slot_a', '-C', '-s', '3', '-c', 'fast');
-    expect(options).toMatchObject({ label: 'L', maxRateKBps: 1024, manifestChecksums: 'SHA512', manifestForceEncode: true,
-      verifyChecksums: false, slot: 'slot_a', createSlot: true, statusIntervalMs: 3000, checkpoint: 'fast', tablespaceMap: true });
+    const options = map(
+      '-D',
+      'out',
+      '-Ft',
+      '-r',
+      '1M',
+      '-l',
+      'L',
+      '--manifest-checksums=sha512',
+      '--manifest-force-encode',
+      '--no-verify-checksums',
+      '-S',
+      'slot_a',
+      '-C',
+      '-s',
+      '3',
+      '-c',
+      'fast',
+    );
+    expect(options).toMatchObject({
+      label: 'L',
+      maxRateKBps: 1024,
+      manifestChecksums: 'SHA512',
+      manifestForceEncode: true,
+      verifyChecksums: false,
+      slot: 'slot_a',
+      createSlot: true,
+      statusIntervalMs: 3000,
+      checkpoint: 'fast',
+      tablespaceMap: true,
+    });
     expect(resolveBaseBackupOptions(options).slot).toEqual({ kind: 'create', name: 'slot_a' });
   });
 
@@ -289,20 +404,27 @@ describe('mapBackupOptions', () => {
 
 describe('library ConfigErrors are usage errors', () => {
   it('reports one thrown by the library as a usage error of the command', async () => {
-    const t = context({ backup: async () => { throw new ConfigError('WAL cannot be streamed into a single tar'); } });
+    const t = context({
+      backup: async () => {
+        throw new ConfigError('WAL cannot be streamed into a single tar');
+      },
+    });
     expect(await runCli(['backup', '-D', '/tmp/b'], t.ctx)).toBe(1);
-    expect(t.out.stderr).toBe('pgbb: error: WAL cannot be streamed into a single tar\n' +
-      'pgbb: hint: Try "pgbb backup --help" for more information.\n');
+    expect(t.out.stderr).toBe(
+      'pgbb: error: WAL cannot be streamed into a single tar\n' + 'pgbb: hint: Try "pgbb backup --help" for more information.\n',
+    );
   });
 
-  it('reports the library\'s -T parser errors the same way for backup and combine', async () => {
+  it("reports the library's -T parser errors the same way for backup and combine", async () => {
     for (const command of ['backup', 'combine']) {
       const t = context();
       const argv = command === 'backup' ? ['backup', '-D', '/tmp/b', '-T', 'rel=/x'] : ['combine', '/f', '-o', '/o', '-T', 'rel=/x'];
       expect(await runCli(argv, t.ctx)).toBe(1);
       const prog = command === 'backup' ? 'pgbb' : 'pgbb combine';
-      expect(t.out.stderr).toBe(`${prog}: error: old directory is not an absolute path in tablespace mapping: rel\n` +
-        `${prog}: hint: Try "pgbb ${command} --help" for more information.\n`);
+      expect(t.out.stderr).toBe(
+        `${prog}: error: old directory is not an absolute path in tablespace mapping: rel\n` +
+          `${prog}: hint: Try "pgbb ${command} --help" for more information.\n`,
+      );
     }
   });
 });
@@ -311,7 +433,15 @@ describe('promptPassword', () => {
   it('handles Ctrl-U and multibyte input, and aborts on Ctrl-C', async () => {
     const stdin = new FakeStdin(true);
     let written = '';
-    const p = promptPassword({ input: stdin, output: { write: (s: string) => { written += s; } }, prompt: 'PW: ' });
+    const p = promptPassword({
+      input: stdin,
+      output: {
+        write: (s: string) => {
+          written += s;
+        },
+      },
+      prompt: 'PW: ',
+    });
     stdin.emit('data', 'wrong\u0015pässwörd\n');
     expect(await p).toBe('pässwörd');
     expect(written).toBe('PW: \n');

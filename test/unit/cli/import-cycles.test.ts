@@ -47,13 +47,20 @@ function findCycle(graph: ReadonlyMap<string, readonly string[]>): string[] | un
 describe('src/cli imports', () => {
   it('finds cycles, type-only ones too (the checker itself)', () => {
     const edges = (src: Record<string, string>) => new Map(Object.entries(src).map(([f, s]) => [f, localImports(s)]));
-    expect(findCycle(edges({
-      'a.ts': "import { b } from './b.js';",
-      'b.ts': "import type { C } from './c.js';",
-      'c.ts': "export type { A } from './a.js';",
-    }))).toEqual(['a.ts', 'b.ts', 'c.ts', 'a.ts']);
-    expect(findCycle(edges({ 'a.ts': "const m = await import('./b.js');", 'b.ts': "import {\n  type A,\n} from './a.js';" })))
-      .toEqual(['a.ts', 'b.ts', 'a.ts']);
+    expect(
+      findCycle(
+        edges({
+          'a.ts': "import { b } from './b.js';",
+          'b.ts': "import type { C } from './c.js';",
+          'c.ts': "export type { A } from './a.js';",
+        }),
+      ),
+    ).toEqual(['a.ts', 'b.ts', 'c.ts', 'a.ts']);
+    expect(findCycle(edges({ 'a.ts': "const m = await import('./b.js');", 'b.ts': "import {\n  type A,\n} from './a.js';" }))).toEqual([
+      'a.ts',
+      'b.ts',
+      'a.ts',
+    ]);
     expect(findCycle(edges({ 'a.ts': "import { b } from './b.js';", 'b.ts': "import { x } from '../index.js';" }))).toBeUndefined();
   });
 

@@ -15,7 +15,13 @@ function handler() {
     exitNow: (s) => calls.push(`exit ${s}`),
     now: () => t,
   });
-  return { on, calls, advance: (ms: number) => { t += ms; } };
+  return {
+    on,
+    calls,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 describe('createInterruptHandler', () => {
@@ -50,7 +56,10 @@ describe('emergency cleanup', () => {
     writeFileSync(join(ts, 'keep'), 'x');
     const targets = await snapshotTargets({ toStdout: false, pgdata: data, walDir: wal, tablespaceMapping: new Map([['/srv/ts', ts]]) });
     // A non-empty target is refused by the library before anything is written: never touched.
-    expect(targets).toEqual([{ path: data, before: 'absent' }, { path: wal, before: 'empty' }]);
+    expect(targets).toEqual([
+      { path: data, before: 'absent' },
+      { path: wal, before: 'empty' },
+    ]);
     // What a backup writes before it is interrupted.
     mkdirSync(join(data, 'base'), { recursive: true });
     writeFileSync(join(data, 'backup_label'), 'START WAL LOCATION');
@@ -66,8 +75,11 @@ describe('emergency cleanup', () => {
     unregister();
     expect(cleanups.run('pgbb', 'SIGINT')).toEqual(['pgbb: SIGINT again: stopping at once']);
     cleanups.add(() => ({ removed: [], failed: ['/x'], notes: ['slot "s" may remain'] }));
-    expect(cleanups.run('pgbb', 'SIGTERM')).toEqual(['pgbb: SIGTERM again: stopping at once',
-      'pgbb: warning: could not remove "/x": remove it yourself', 'pgbb: warning: slot "s" may remain']);
+    expect(cleanups.run('pgbb', 'SIGTERM')).toEqual([
+      'pgbb: SIGTERM again: stopping at once',
+      'pgbb: warning: could not remove "/x": remove it yourself',
+      'pgbb: warning: slot "s" may remain',
+    ]);
   });
 
   it('has nothing to remove for -D -', async () => {

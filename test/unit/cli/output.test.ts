@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/cli/args.js';
 import {
-  chooseMode, createReporter, describeError, formatProgressLine, makeScrubber, type ReporterOptions,
+  chooseMode,
+  createReporter,
+  describeError,
+  formatProgressLine,
+  makeScrubber,
+  type ReporterOptions,
 } from '../../../src/cli/output.js';
 import { ConnectionError, parseLsn, ServerError } from '../../../src/index.js';
 
@@ -9,15 +14,30 @@ function streams(isTTY = false) {
   const o = { out: '', err: '' };
   return {
     o,
-    stdout: { write: (s: string) => { o.out += s; return true; } },
-    stderr: { write: (s: string) => { o.err += s; return true; }, isTTY },
+    stdout: {
+      write: (s: string) => {
+        o.out += s;
+        return true;
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        o.err += s;
+        return true;
+      },
+      isTTY,
+    },
   };
 }
 
 function reporter(mode: ReporterOptions['mode'], extra: Partial<ReporterOptions> = {}) {
   const s = streams(mode === 'tty');
   let t = 0;
-  const clock = { advance: (ms: number) => { t += ms; } };
+  const clock = {
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
   const r = createReporter({ mode, stdout: s.stdout, stderr: s.stderr, progress: true, now: () => t, ...extra });
   return { r, o: s.o, clock };
 }
@@ -26,14 +46,17 @@ const KB = 1024;
 
 describe('formatProgressLine', () => {
   it('prints pg_basebackup -P lines', () => {
-    expect(formatProgressLine({ bytesDone: 512 * KB, totalBytes: 2048 * KB, archivesDone: 0, archivesTotal: 1 }))
-      .toBe(' 512/2048 kB (25%), 0/1 tablespace');
-    expect(formatProgressLine({ bytesDone: 2048 * KB, totalBytes: 2048 * KB, archivesDone: 2, archivesTotal: 2 }))
-      .toBe('2048/2048 kB (100%), 2/2 tablespaces');
+    expect(formatProgressLine({ bytesDone: 512 * KB, totalBytes: 2048 * KB, archivesDone: 0, archivesTotal: 1 })).toBe(
+      ' 512/2048 kB (25%), 0/1 tablespace',
+    );
+    expect(formatProgressLine({ bytesDone: 2048 * KB, totalBytes: 2048 * KB, archivesDone: 2, archivesTotal: 2 })).toBe(
+      '2048/2048 kB (100%), 2/2 tablespaces',
+    );
   });
   it('never shows done beyond total nor more than 100%', () => {
-    expect(formatProgressLine({ bytesDone: 3000 * KB, totalBytes: 2048 * KB, archivesDone: 1, archivesTotal: 1 }))
-      .toBe('3000/3000 kB (100%), 1/1 tablespace');
+    expect(formatProgressLine({ bytesDone: 3000 * KB, totalBytes: 2048 * KB, archivesDone: 1, archivesTotal: 1 })).toBe(
+      '3000/3000 kB (100%), 1/1 tablespace',
+    );
     expect(formatProgressLine({ bytesDone: 10 * KB, archivesDone: 0, archivesTotal: 1 })).toBe('10/10 kB (100%), 0/1 tablespace');
     expect(formatProgressLine({ bytesDone: 0, totalBytes: 0, archivesDone: 0, archivesTotal: 1 })).toBe('0/0 kB (0%), 0/1 tablespace');
   });
@@ -41,8 +64,9 @@ describe('formatProgressLine', () => {
     const long = `base/16384/${'1'.repeat(40)}`;
     const line = formatProgressLine({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1, archive: { name: long } }, true);
     expect(line).toBe(`0/1 kB (0%), 0/1 tablespace (...${long.slice(long.length - 32)})`);
-    expect(formatProgressLine({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1, archive: { name: 'PG_VERSION' } }, true))
-      .toBe(`0/1 kB (0%), 0/1 tablespace (${'PG_VERSION'.padEnd(35)})`);
+    expect(
+      formatProgressLine({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1, archive: { name: 'PG_VERSION' } }, true),
+    ).toBe(`0/1 kB (0%), 0/1 tablespace (${'PG_VERSION'.padEnd(35)})`);
   });
 });
 
@@ -62,7 +86,9 @@ describe('tty reporter', () => {
     r.progress({ bytesDone: 0, totalBytes: 2 * KB, archivesDone: 0, archivesTotal: 1 });
     r.finishProgress({ bytesDone: 2 * KB, totalBytes: 2 * KB, archivesDone: 1, archivesTotal: 1 });
     const first = '  100/20000 kB (0%), 0/1 tablespace';
-    expect(o.err).toBe(`${first}\r${'0/2 kB (0%), 0/1 tablespace'.padEnd(first.length)}\r${'2/2 kB (100%), 1/1 tablespace'.padEnd('0/2 kB (0%), 0/1 tablespace'.length)}\n`);
+    expect(o.err).toBe(
+      `${first}\r${'0/2 kB (0%), 0/1 tablespace'.padEnd(first.length)}\r${'2/2 kB (100%), 1/1 tablespace'.padEnd('0/2 kB (0%), 0/1 tablespace'.length)}\n`,
+    );
     expect(o.out).toBe('');
   });
 
@@ -142,7 +168,10 @@ describe('json reporter', () => {
     r.progress({ bytesDone: 2 * KB, archivesDone: 1, archivesTotal: 1 });
     r.finishProgress();
     r.done({ startLsn: '0/2000028', timeline: 1 });
-    const lines = o.out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = o.out
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toEqual([
       // The library's names (BackupProgress), not ones of the CLI's own.
       { event: 'progress', bytesDone: 1024, totalBytes: 4096, percent: 25, archivesDone: 0, archivesTotal: 1 },
@@ -156,7 +185,11 @@ describe('json reporter', () => {
   it('reports errors with their code on stdout and the message on stderr', () => {
     const { r, o } = reporter('json');
     expect(r.error(new ConnectionError('could not connect to u@db:5432: connection refused', { syscallCode: 'ECONNREFUSED' }))).toBe(1);
-    expect(JSON.parse(o.out)).toEqual({ event: 'error', code: 'ERR_PGBB_CONNECTION', message: 'could not connect to u@db:5432: connection refused' });
+    expect(JSON.parse(o.out)).toEqual({
+      event: 'error',
+      code: 'ERR_PGBB_CONNECTION',
+      message: 'could not connect to u@db:5432: connection refused',
+    });
     expect(o.err).toBe('pgbb: error: could not connect to u@db:5432: connection refused\n');
   });
 });
@@ -170,12 +203,14 @@ describe('backup phases (onPhase)', () => {
     for (const phase of ['wal', 'manifest', 'done'] as const) r.phase({ phase, checkpoint: 'spread' });
   };
 
-  it('-v: pg_basebackup\'s checkpoint lines, then the start point once', () => {
+  it("-v: pg_basebackup's checkpoint lines, then the start point once", () => {
     const { r, o } = reporter('plain', { verbose: 1, progress: false });
     phases(r);
-    expect(o.err).toBe('pgbb: initiating base backup, waiting for checkpoint to complete\n' +
-      'pgbb: checkpoint completed\n' +
-      'pgbb: write-ahead log start point: 0/2000028 on timeline 1\n');
+    expect(o.err).toBe(
+      'pgbb: initiating base backup, waiting for checkpoint to complete\n' +
+        'pgbb: checkpoint completed\n' +
+        'pgbb: write-ahead log start point: 0/2000028 on timeline 1\n',
+    );
   });
 
   it('-P: the checkpoint lines, ending an open progress line first', () => {
@@ -183,8 +218,9 @@ describe('backup phases (onPhase)', () => {
     r.phase(checkpoint);
     r.progress({ bytesDone: 0, totalBytes: KB, archivesDone: 0, archivesTotal: 1 });
     r.phase(data);
-    expect(o.err).toBe('pgbb: initiating base backup, waiting for checkpoint to complete\n' +
-      '0/1 kB (0%), 0/1 tablespace\r\npgbb: checkpoint completed\n');
+    expect(o.err).toBe(
+      'pgbb: initiating base backup, waiting for checkpoint to complete\n' + '0/1 kB (0%), 0/1 tablespace\r\npgbb: checkpoint completed\n',
+    );
   });
 
   it('prints nothing without -v or -P', () => {
@@ -196,7 +232,10 @@ describe('backup phases (onPhase)', () => {
   it('--json: one phase event each, LSNs as text', () => {
     const { r, o } = reporter('json', { progress: false });
     phases(r);
-    const lines = o.out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = o.out
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toEqual([
       { event: 'phase', phase: 'checkpoint', checkpoint: 'spread' },
       { event: 'phase', phase: 'data', checkpoint: 'spread', startLsn: '0/2000028', timeline: 1 },
@@ -211,10 +250,16 @@ describe('backup phases (onPhase)', () => {
 describe('error output', () => {
   it('prints pgbb: error / detail / hint for server errors', () => {
     const { r, o } = reporter('plain');
-    r.error(new ServerError({ severity: 'ERROR', sqlState: '42704', message: 'replication slot "x" does not exist',
-      detail: 'd1', hint: 'h1' }, 'create it with --create-slot or drop --slot'));
-    expect(o.err).toBe('pgbb: error: replication slot "x" does not exist\npgbb: detail: d1\npgbb: hint: h1\n' +
-      'pgbb: hint: create it with --create-slot or drop --slot\n');
+    r.error(
+      new ServerError(
+        { severity: 'ERROR', sqlState: '42704', message: 'replication slot "x" does not exist', detail: 'd1', hint: 'h1' },
+        'create it with --create-slot or drop --slot',
+      ),
+    );
+    expect(o.err).toBe(
+      'pgbb: error: replication slot "x" does not exist\npgbb: detail: d1\npgbb: hint: h1\n' +
+        'pgbb: hint: create it with --create-slot or drop --slot\n',
+    );
   });
 
   it('includes the SQLSTATE in JSON', () => {
@@ -229,8 +274,10 @@ describe('error output', () => {
     expect(a.o.err).toBe('pgbb backup: unrecognized option "--x"\nTry "pgbb backup --help" for more information.\n');
     const b = reporter('plain');
     b.r.error(new UsageError('pgbb backup', '--create-slot needs a slot to be specified using --slot'));
-    expect(b.o.err).toBe('pgbb: error: --create-slot needs a slot to be specified using --slot\n' +
-      'pgbb: hint: Try "pgbb backup --help" for more information.\n');
+    expect(b.o.err).toBe(
+      'pgbb: error: --create-slot needs a slot to be specified using --slot\n' +
+        'pgbb: hint: Try "pgbb backup --help" for more information.\n',
+    );
   });
 
   it('gives non-library errors an internal code', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatHelp, UsageError, type CommandSpec } from '../../../src/cli/args.js';
+import { formatHelp, type CommandSpec } from '../../../src/cli/args.js';
 import { BACKUP_COMMAND } from '../../../src/cli/backup-flags.js';
 import { COMBINE_COMMAND } from '../../../src/cli/combine.js';
 import type { CliContext } from '../../../src/cli/context.js';
@@ -10,15 +10,30 @@ import { VERIFY_COMMAND } from '../../../src/cli/verify.js';
 function context() {
   const out = { stdout: '', stderr: '' };
   const ctx: CliContext = {
-    stdout: { write: (s: string | Uint8Array) => { out.stdout += String(s); return true; } },
-    stderr: { write: (s: string) => { out.stderr += s; return true; }, isTTY: false },
+    stdout: {
+      write: (s: string | Uint8Array) => {
+        out.stdout += String(s);
+        return true;
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        out.stderr += s;
+        return true;
+      },
+      isTTY: false,
+    },
     stdin: { isTTY: false, on: () => undefined, removeListener: () => undefined } as unknown as CliContext['stdin'],
     env: {},
     signal: new AbortController().signal,
     version: '9.9.9',
     lib: {
-      identify: async () => { throw new Error('not called'); },
-      backup: async () => { throw new Error('not called'); },
+      identify: async () => {
+        throw new Error('not called');
+      },
+      backup: async () => {
+        throw new Error('not called');
+      },
     },
     now: () => 0,
   };
@@ -26,7 +41,10 @@ function context() {
 }
 
 const COMMANDS: [string, CommandSpec][] = [
-  ['identify', IDENTIFY_COMMAND], ['backup', BACKUP_COMMAND], ['verify', VERIFY_COMMAND], ['combine', COMBINE_COMMAND],
+  ['identify', IDENTIFY_COMMAND],
+  ['backup', BACKUP_COMMAND],
+  ['verify', VERIFY_COMMAND],
+  ['combine', COMBINE_COMMAND],
 ];
 
 describe('every command: --help, --version and usage errors', () => {
@@ -43,7 +61,8 @@ describe('every command: --help, --version and usage errors', () => {
       const bad = context();
       expect(await runCli([name, '--no-such-option'], bad.ctx)).toBe(1);
       expect(bad.out).toEqual({
-        stdout: '', stderr: `pgbb ${name}: unrecognized option "--no-such-option"\nTry "pgbb ${name} --help" for more information.\n`,
+        stdout: '',
+        stderr: `pgbb ${name}: unrecognized option "--no-such-option"\nTry "pgbb ${name} --help" for more information.\n`,
       });
 
       const json = context();
@@ -57,16 +76,19 @@ describe('every command: --help, --version and usage errors', () => {
   it('option checks: verify and combine report them under their own names, the others as pgbb', async () => {
     const verify = context();
     expect(await runCli(['verify'], verify.ctx)).toBe(1);
-    expect(verify.out.stderr).toBe('pgbb verify: error: no backup directory specified\n' +
-      'pgbb verify: hint: Try "pgbb verify --help" for more information.\n');
+    expect(verify.out.stderr).toBe(
+      'pgbb verify: error: no backup directory specified\n' + 'pgbb verify: hint: Try "pgbb verify --help" for more information.\n',
+    );
     const combine = context();
     expect(await runCli(['combine', 'full'], combine.ctx)).toBe(1);
-    expect(combine.out.stderr).toBe('pgbb combine: error: no output directory specified\n' +
-      'pgbb combine: hint: Try "pgbb combine --help" for more information.\n');
+    expect(combine.out.stderr).toBe(
+      'pgbb combine: error: no output directory specified\n' + 'pgbb combine: hint: Try "pgbb combine --help" for more information.\n',
+    );
     const identify = context();
     expect(await runCli(['identify', 'x'], identify.ctx)).toBe(1);
-    expect(identify.out.stderr).toBe('pgbb: error: too many command-line arguments (first is "x")\n' +
-      'pgbb: hint: Try "pgbb identify --help" for more information.\n');
+    expect(identify.out.stderr).toBe(
+      'pgbb: error: too many command-line arguments (first is "x")\n' + 'pgbb: hint: Try "pgbb identify --help" for more information.\n',
+    );
   });
 });
 
@@ -75,7 +97,7 @@ describe('--help', () => {
     for (const [name, spec] of COMMANDS) {
       const { ctx, out } = context();
       expect(await runCli([name, '--help'], ctx)).toBe(0);
-      expect(out.stdout).toMatch(/\nExamples:\n  # .+\n  pgbb /);
+      expect(out.stdout).toMatch(/\nExamples:\n {2}# .+\n {2}pgbb /);
       expect(spec.examples?.length).toBeGreaterThan(0);
       // Every example is a command line its own parser accepts (shell words, up to a pipe).
       const command = ALL.find((c) => c.name === name)!;

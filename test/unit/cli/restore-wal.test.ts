@@ -12,9 +12,21 @@ function ctx() {
   let out = '';
   let err = '';
   const c = {
-    stdout: { write: (s: string | Uint8Array) => { out += String(s); } },
-    stderr: { write: (s: string) => { err += s; } },
-    stdin: process.stdin, env: {}, signal: new AbortController().signal, version: 'test', lib: defaultLibrary,
+    stdout: {
+      write: (s: string | Uint8Array) => {
+        out += String(s);
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        err += s;
+      },
+    },
+    stdin: process.stdin,
+    env: {},
+    signal: new AbortController().signal,
+    version: 'test',
+    lib: defaultLibrary,
   };
   return { c, out: () => out, err: () => err };
 }
@@ -22,7 +34,8 @@ function ctx() {
 describe('pgbb restore-wal', () => {
   it('parses FILE DEST --wal-archive DIR', () => {
     expect(parseRestoreWalCommandLine(['A', 'B', '--wal-archive', '/x', '--no-sync'])).toEqual({
-      kind: 'run', options: { fileName: 'A', destination: 'B', archiveDir: '/x', noSync: true, json: false },
+      kind: 'run',
+      options: { fileName: 'A', destination: 'B', archiveDir: '/x', noSync: true, json: false },
     });
   });
 

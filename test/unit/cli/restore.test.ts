@@ -4,24 +4,56 @@ import { parseRestoreCommandLine } from '../../../src/cli/restore.js';
 
 describe('pgbb restore command line', () => {
   it('maps the options to restoreBackup', () => {
-    const r = parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-time', '2026-01-01 00:00:00.000123+00',
-      '--target-exclusive', '--target-timeline', '2', '--target-action', 'promote', '-T', '/a=/b', '--waldir', '/x', '--no-verify']);
+    const r = parseRestoreCommandLine([
+      '/b',
+      '-D',
+      '/d',
+      '--wal-archive',
+      '/w',
+      '--target-time',
+      '2026-01-01 00:00:00.000123+00',
+      '--target-exclusive',
+      '--target-timeline',
+      '2',
+      '--target-action',
+      'promote',
+      '-T',
+      '/a=/b',
+      '--waldir',
+      '/x',
+      '--no-verify',
+    ]);
     expect(r.kind).toBe('run');
     if (r.kind !== 'run') return;
     expect(r.options.restore).toMatchObject({
-      backupDir: '/b', dataDir: '/d', walArchive: '/w', exclusive: true, targetTimeline: 2, targetAction: 'promote', walDir: '/x', verify: false,
+      backupDir: '/b',
+      dataDir: '/d',
+      walArchive: '/w',
+      exclusive: true,
+      targetTimeline: 2,
+      targetAction: 'promote',
+      walDir: '/x',
+      verify: false,
       target: { kind: 'time', microsecond: 123 },
     });
     expect([...r.options.restore.tablespaceMapping!]).toEqual([['/a', '/b']]);
   });
 
   it('refuses two targets, a target without an archive, and target options without a target', () => {
-    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-xid', '5', '--target-name', 'x'])).toThrow(/only one recovery target/);
+    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-xid', '5', '--target-name', 'x'])).toThrow(
+      /only one recovery target/,
+    );
     expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--target-lsn', '0/1'])).toThrow(/needs --wal-archive/);
-    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-action', 'promote'])).toThrow(/needs a recovery target/);
-    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-name', 'n', '--target-action', 'stop'])).toThrow(/pause, promote or shutdown/);
+    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-action', 'promote'])).toThrow(
+      /needs a recovery target/,
+    );
+    expect(() =>
+      parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-name', 'n', '--target-action', 'stop']),
+    ).toThrow(/pause, promote or shutdown/);
     expect(() => parseRestoreCommandLine(['/b'])).toThrow(/-D/);
     expect(() => parseRestoreCommandLine(['-D', '/d'])).toThrow(/no backup directory/);
-    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-time', '2026-01-01 00:00:00'])).toThrow(/time zone/);
+    expect(() => parseRestoreCommandLine(['/b', '-D', '/d', '--wal-archive', '/w', '--target-time', '2026-01-01 00:00:00'])).toThrow(
+      /time zone/,
+    );
   });
 });

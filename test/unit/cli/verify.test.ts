@@ -5,18 +5,46 @@ import { formatHelp } from '../../../src/cli/args.js';
 
 describe('pgbb verify command line', () => {
   it('maps pg_verifybackup flags to library options', () => {
-    const r = parseVerifyCommandLine(['-e', '-i', 'a/b', '--ignore=c', '-m', '/m', '-n', '-s', '-w', '/w', '-F', 't', '--pg-waldump', '/bin/pg_waldump', 'dir']);
+    const r = parseVerifyCommandLine([
+      '-e',
+      '-i',
+      'a/b',
+      '--ignore=c',
+      '-m',
+      '/m',
+      '-n',
+      '-s',
+      '-w',
+      '/w',
+      '-F',
+      't',
+      '--pg-waldump',
+      '/bin/pg_waldump',
+      'dir',
+    ]);
     expect(r).toEqual({
       kind: 'run',
       options: {
-        quiet: false, progress: false, json: false,
+        quiet: false,
+        progress: false,
+        json: false,
         verify: {
-          backupDir: 'dir', exitOnError: true, ignore: ['a/b', 'c'], manifestPath: '/m', noWal: true, skipChecksums: true,
-          walDir: '/w', format: 'tar', pgWaldumpPath: '/bin/pg_waldump',
+          backupDir: 'dir',
+          exitOnError: true,
+          ignore: ['a/b', 'c'],
+          manifestPath: '/m',
+          noWal: true,
+          skipChecksums: true,
+          walDir: '/w',
+          format: 'tar',
+          pgWaldumpPath: '/bin/pg_waldump',
         },
       },
     });
-    expect(parseVerifyCommandLine(['--wal-directory', '/x', '-qF', 'plain', 'd'])).toMatchObject({ kind: 'run', options: { quiet: true, verify: { walDir: '/x', format: 'plain' } } });
+    expect(parseVerifyCommandLine(['--wal-directory', '/x', '-qF', 'plain', 'd'])).toMatchObject({
+      kind: 'run',
+      options: { quiet: true, verify: { walDir: '/x', format: 'plain' } },
+    });
     expect(parseVerifyCommandLine(['--help'])).toEqual({ kind: 'help' });
     expect(parseVerifyCommandLine(['-V'])).toEqual({ kind: 'version' });
   });
@@ -41,7 +69,17 @@ describe('pgbb verify command line', () => {
   it('prints help and the progress line as pg_verifybackup does', () => {
     const help = formatHelp(VERIFY_COMMAND);
     expect(help).toContain('pgbb verify [OPTION]... BACKUPDIR');
-    for (const flag of ['--exit-on-error', '--ignore=RELATIVE_PATH', '--manifest-path=PATH', '--no-parse-wal', '--progress', '--quiet', '--skip-checksums', '--wal-path=PATH', '--json']) {
+    for (const flag of [
+      '--exit-on-error',
+      '--ignore=RELATIVE_PATH',
+      '--manifest-path=PATH',
+      '--no-parse-wal',
+      '--progress',
+      '--quiet',
+      '--skip-checksums',
+      '--wal-path=PATH',
+      '--json',
+    ]) {
       expect(help).toContain(flag);
     }
     expect(formatVerifyProgress({ phase: 'checksums', doneBytes: 5 * 1024, totalBytes: 20 * 1024 })).toBe(' 5/20 kB (25%) verified');

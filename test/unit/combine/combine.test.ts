@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { combineBackups } from '../../../src/combine/combine.js';
 import { encodeIncrementalFile } from '../../../src/combine/incremental-file.js';
-import { AbortError } from '../../../src/errors.js';
 import { createChecksum } from '../../../src/manifest/checksum.js';
 import { parseManifest } from '../../../src/manifest/parse.js';
 import { verifyBackupAll } from '../../../src/verify/verify.js';
@@ -24,36 +23,48 @@ let inc2: string;
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'pgbb-combine-'));
   [full, inc1, inc2] = ['full', 'inc1', 'inc2'].map((n) => join(root, n)) as [string, string, string];
-  await writeBackup(full, {
-    backup_label: label('0/4000028'),
-    'base/5/16384': cat(blk('a'), blk('b'), blk('c'), blk('d')),
-    'base/5/16385': cat(blk('e'), blk('f')),
-    'base/5/99999': blk('x'),
-    'global/1262': blk('g'),
-    'base/5/INCREMENTAL.config': 'not under base/N? it is: but full backups never hold one',
-    'postgresql.conf': 'a = 1\n',
-    'pg_wal/000000010000000000000004': Buffer.alloc(1024, 1),
-  }, { start: '0/4000028' });
-  await writeBackup(inc1, {
-    backup_label: label('0/6000028', '0/4000028'),
-    'base/5/INCREMENTAL.16384': encodeIncrementalFile([1], 4, [blk('B')]),
-    // truncated to one block
-    'base/5/INCREMENTAL.16385': encodeIncrementalFile([], 1, []),
-    'base/5/16386': blk('n'),
-    'global/INCREMENTAL.1262': encodeIncrementalFile([], 1, []),
-    'postgresql.conf': 'a = 2\n',
-    'pg_wal/000000010000000000000006': Buffer.alloc(1024, 2),
-  }, { start: '0/6000028' });
-  await writeBackup(inc2, {
-    backup_label: label('0/8000028', '0/6000028'),
-    // extended: block 4 was never written (zero), block 5 is new
-    'base/5/INCREMENTAL.16384': encodeIncrementalFile([3, 5], 4, [blk('D'), blk('F')]),
-    'base/5/INCREMENTAL.16385': encodeIncrementalFile([], 1, []),
-    'base/5/INCREMENTAL.16386': encodeIncrementalFile([0], 1, [blk('N')]),
-    'global/INCREMENTAL.1262': encodeIncrementalFile([], 1, []),
-    'postgresql.conf': 'a = 3\n',
-    'pg_wal/000000010000000000000008': Buffer.alloc(1024, 3),
-  }, { start: '0/8000028' });
+  await writeBackup(
+    full,
+    {
+      backup_label: label('0/4000028'),
+      'base/5/16384': cat(blk('a'), blk('b'), blk('c'), blk('d')),
+      'base/5/16385': cat(blk('e'), blk('f')),
+      'base/5/99999': blk('x'),
+      'global/1262': blk('g'),
+      'base/5/INCREMENTAL.config': 'not under base/N? it is: but full backups never hold one',
+      'postgresql.conf': 'a = 1\n',
+      'pg_wal/000000010000000000000004': Buffer.alloc(1024, 1),
+    },
+    { start: '0/4000028' },
+  );
+  await writeBackup(
+    inc1,
+    {
+      backup_label: label('0/6000028', '0/4000028'),
+      'base/5/INCREMENTAL.16384': encodeIncrementalFile([1], 4, [blk('B')]),
+      // truncated to one block
+      'base/5/INCREMENTAL.16385': encodeIncrementalFile([], 1, []),
+      'base/5/16386': blk('n'),
+      'global/INCREMENTAL.1262': encodeIncrementalFile([], 1, []),
+      'postgresql.conf': 'a = 2\n',
+      'pg_wal/000000010000000000000006': Buffer.alloc(1024, 2),
+    },
+    { start: '0/6000028' },
+  );
+  await writeBackup(
+    inc2,
+    {
+      backup_label: label('0/8000028', '0/6000028'),
+      // extended: block 4 was never written (zero), block 5 is new
+      'base/5/INCREMENTAL.16384': encodeIncrementalFile([3, 5], 4, [blk('D'), blk('F')]),
+      'base/5/INCREMENTAL.16385': encodeIncrementalFile([], 1, []),
+      'base/5/INCREMENTAL.16386': encodeIncrementalFile([0], 1, [blk('N')]),
+      'global/INCREMENTAL.1262': encodeIncrementalFile([], 1, []),
+      'postgresql.conf': 'a = 3\n',
+      'pg_wal/000000010000000000000008': Buffer.alloc(1024, 3),
+    },
+    { start: '0/8000028' },
+  );
 });
 
 describe('combineBackups', () => {
@@ -69,7 +80,7 @@ describe('combineBackups', () => {
     expect(await readFile(join(out, 'base/5/16385'))).toEqual(blk('e'));
     expect(await readFile(join(out, 'base/5/16386'))).toEqual(blk('N'));
     expect(await readFile(join(out, 'global/1262'))).toEqual(blk('g'));
-    expect((await readFile(join(out, 'postgresql.conf'), 'utf8'))).toBe('a = 3\n');
+    expect(await readFile(join(out, 'postgresql.conf'), 'utf8')).toBe('a = 3\n');
     const names = await readdir(join(out, 'base/5'));
     expect(names).not.toContain('99999');
     expect(names.some((n) => n.startsWith('INCREMENTAL.16'))).toBe(false);
@@ -88,7 +99,11 @@ describe('combineBackups', () => {
     expect(m.systemIdentifier).toBe(7000000000000000001n);
     expect(m.files.get('base/5/16384')?.size).toBe(6 * B);
     expect(m.files.has('pg_wal/000000010000000000000008')).toBe(false);
-    expect(m.files.get('base/5/16384')?.checksum).toBe(createChecksum('CRC32C').update(await readFile(join(out, 'base/5/16384'))).hex());
+    expect(m.files.get('base/5/16384')?.checksum).toBe(
+      createChecksum('CRC32C')
+        .update(await readFile(join(out, 'base/5/16384')))
+        .hex(),
+    );
     const { findings } = await verifyBackupAll({ backupDir: out, noWal: true });
     expect(findings).toEqual([]);
   });
@@ -105,8 +120,9 @@ describe('combineBackups', () => {
   });
 
   it('refuses a wrong order, a missing middle backup and a foreign backup', async () => {
-    await expect(combineBackups({ backups: [inc1, full, inc2], output: join(root, 'o1') }))
-      .rejects.toThrow(/is an incremental backup, but the first backup should be a full backup|only the first backup should be a full backup/);
+    await expect(combineBackups({ backups: [inc1, full, inc2], output: join(root, 'o1') })).rejects.toThrow(
+      /is an incremental backup, but the first backup should be a full backup|only the first backup should be a full backup/,
+    );
     const gap = await combineBackups({ backups: [full, inc2], output: join(root, 'o2') }).catch((e: unknown) => e);
     expect(gap).toMatchObject({ code: 'ERR_PGBB_COMBINE' });
     expect((gap as Error).message).toMatch(/starts at LSN 0\/4000028, but expected 0\/6000028.*without leaving one out/);
@@ -151,7 +167,9 @@ describe('combineBackups', () => {
 
   it('a file missing from an older backup is a chain error', async () => {
     await writeFile(join(inc1, 'base/5/INCREMENTAL.77777'), encodeIncrementalFile([], 1, []));
-    await expect(combineBackups({ backups: [full, inc1], output: join(root, 'o') })).rejects.toThrow(/has neither the file nor INCREMENTAL.77777/);
+    await expect(combineBackups({ backups: [full, inc1], output: join(root, 'o') })).rejects.toThrow(
+      /has neither the file nor INCREMENTAL.77777/,
+    );
   });
 
   it('tablespaces: a link needs a mapping; mapped, it is rebuilt there', async () => {
@@ -163,8 +181,9 @@ describe('combineBackups', () => {
     await writeFile(join(tsInc, 'PG_17_1/5/INCREMENTAL.20000'), encodeIncrementalFile([1], 2, [blk('Q')]));
     await symlink(tsFull, join(full, 'pg_tblspc/16500'));
     await symlink(tsInc, join(inc1, 'pg_tblspc/16500'));
-    await expect(combineBackups({ backups: [full, inc1], output: join(root, 'o'), manifest: false }))
-      .rejects.toThrow(/has no tablespace mapping/);
+    await expect(combineBackups({ backups: [full, inc1], output: join(root, 'o'), manifest: false })).rejects.toThrow(
+      /has no tablespace mapping/,
+    );
     const to = join(root, 'ts-out');
     const out = join(root, 'ts-o');
     const r = await combineBackups({ backups: [full, inc1], output: out, manifest: false, tablespaceMapping: new Map([[tsInc, to]]) });
@@ -175,8 +194,9 @@ describe('combineBackups', () => {
   it('an abort stops the run, rejects with AbortError and removes the output', async () => {
     const out = join(root, 'aborted');
     const c = new AbortController();
-    const err = await combineBackups({ backups: [full, inc1, inc2], output: out, signal: c.signal, onFile: () => c.abort() })
-      .catch((e: unknown) => e);
+    const err = await combineBackups({ backups: [full, inc1, inc2], output: out, signal: c.signal, onFile: () => c.abort() }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_ABORTED' });
     await expect(stat(out)).rejects.toThrow();
   });
@@ -184,6 +204,8 @@ describe('combineBackups', () => {
   it('validates options', async () => {
     await expect(combineBackups({ backups: [], output: 'x' })).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
     await expect(combineBackups({ backups: [full], output: full })).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
-    await expect(combineBackups({ backups: [full], output: 'x', manifestChecksums: 'MD5' as never })).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
+    await expect(combineBackups({ backups: [full], output: 'x', manifestChecksums: 'MD5' as never })).rejects.toMatchObject({
+      code: 'ERR_PGBB_CONFIG',
+    });
   });
 });

@@ -15,12 +15,18 @@ export function pgControl(sysid: bigint): Buffer {
 }
 
 export function label(start: string, from?: string): string {
-  return `START WAL LOCATION: ${start} (file 000000010000000000000004)\nCHECKPOINT LOCATION: ${start}\n` +
+  return (
+    `START WAL LOCATION: ${start} (file 000000010000000000000004)\nCHECKPOINT LOCATION: ${start}\n` +
     'BACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-01-01 00:00:00 UTC\nLABEL: t\nSTART TIMELINE: 1\n' +
-    (from ? `INCREMENTAL FROM LSN: ${from}\nINCREMENTAL FROM TLI: 1\n` : '');
+    (from ? `INCREMENTAL FROM LSN: ${from}\nINCREMENTAL FROM TLI: 1\n` : '')
+  );
 }
 
-export async function writeBackup(dir: string, files: Record<string, Buffer | string>, o: { sysid?: bigint; start: string; manifest?: boolean }) {
+export async function writeBackup(
+  dir: string,
+  files: Record<string, Buffer | string>,
+  o: { sysid?: bigint; start: string; manifest?: boolean },
+) {
   const all: Record<string, Buffer> = { PG_VERSION: Buffer.from('17\n'), 'global/pg_control': pgControl(o.sysid ?? 7000000000000000001n) };
   for (const [k, v] of Object.entries(files)) all[k] = Buffer.isBuffer(v) ? v : Buffer.from(v);
   for (const [k, v] of Object.entries(all)) {
@@ -30,13 +36,19 @@ export async function writeBackup(dir: string, files: Record<string, Buffer | st
   await mkdir(join(dir, 'pg_tblspc'), { recursive: true });
   if (o.manifest !== false) {
     const m = buildManifest({
-      version: 2, systemIdentifier: o.sysid ?? 7000000000000000001n,
-      files: Object.entries(all).filter(([k]) => !k.startsWith('pg_wal/')).map(([path, b]) => ({
-        path, size: b.length, lastModified: 0, checksumAlgorithm: 'CRC32C' as const, checksum: createChecksum('CRC32C').update(b).hex(),
-      })),
+      version: 2,
+      systemIdentifier: o.sysid ?? 7000000000000000001n,
+      files: Object.entries(all)
+        .filter(([k]) => !k.startsWith('pg_wal/'))
+        .map(([path, b]) => ({
+          path,
+          size: b.length,
+          lastModified: 0,
+          checksumAlgorithm: 'CRC32C' as const,
+          checksum: createChecksum('CRC32C').update(b).hex(),
+        })),
       walRanges: [{ timeline: 1, startLsn: 0x4000028n as never, endLsn: 0x4000100n as never }],
     });
     await writeFile(join(dir, 'backup_manifest'), m);
   }
 }
-

@@ -1,9 +1,12 @@
 // The INCREMENTAL.* file header: parsed whole, at every split, byte by byte, in 321-byte chunks and at
 // random splits; damaged headers raise CombineError.
 import { describe, expect, it } from 'vitest';
-import { CombineError } from '../../../src/errors.js';
 import {
-  encodeIncrementalFile, incrementalHeaderLength, IncrementalHeaderReader, INCREMENTAL_MAGIC, parseIncrementalHeader,
+  encodeIncrementalFile,
+  incrementalHeaderLength,
+  IncrementalHeaderReader,
+  INCREMENTAL_MAGIC,
+  parseIncrementalHeader,
 } from '../../../src/combine/incremental-file.js';
 import { splits } from '../helpers/splits.js';
 
@@ -53,7 +56,11 @@ describe('incremental file header', () => {
   it('big-endian layout', () => {
     const be = encodeIncrementalFile([1], 2, [block(0)], { littleEndian: false });
     expect(be.readUInt32BE(0)).toBe(INCREMENTAL_MAGIC);
-    expect(parseIncrementalHeader(be, 'f', { littleEndian: false })).toEqual({ blockNumbers: [1], truncationBlockLength: 2, headerLength: B });
+    expect(parseIncrementalHeader(be, 'f', { littleEndian: false })).toEqual({
+      blockNumbers: [1],
+      truncationBlockLength: 2,
+      headerLength: B,
+    });
     expect(() => parseIncrementalHeader(be, 'f')).toThrow(/bad incremental magic/);
   });
 

@@ -4,13 +4,16 @@ import { planReconstruction, type PlanSource } from '../../../src/combine/plan.j
 import { incrementalHeaderLength } from '../../../src/combine/incremental-file.js';
 
 const B = 8192;
-const inc = (blockNumbers: number[], truncationBlockLength: number) =>
-  ({ blockNumbers, truncationBlockLength, headerLength: incrementalHeaderLength(blockNumbers.length) });
+const inc = (blockNumbers: number[], truncationBlockLength: number) => ({
+  blockNumbers,
+  truncationBlockLength,
+  headerLength: incrementalHeaderLength(blockNumbers.length),
+});
 const full = (blocks: number): PlanSource => ({ kind: 'full', sizeBytes: blocks * B });
 
 /** Expand runs to one [source, offset] per output block. */
-function perBlock(p: ReturnType<typeof planReconstruction>): (string)[] {
-  return p.runs.flatMap((r) => Array.from({ length: r.blocks }, (_, i) => (r.source === null ? 'z' : `${r.source}@${(r.offset / B) + i}`)));
+function perBlock(p: ReturnType<typeof planReconstruction>): string[] {
+  return p.runs.flatMap((r) => Array.from({ length: r.blocks }, (_, i) => (r.source === null ? 'z' : `${r.source}@${r.offset / B + i}`)));
 }
 
 describe('planReconstruction', () => {

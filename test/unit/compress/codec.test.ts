@@ -20,7 +20,12 @@ import { mixedData, referenceDecompress } from './fixtures.js';
 const require = createRequire(import.meta.url);
 const base = { level: 1, longDistance: false, zstdBuiltin: false } as const;
 
-async function run(config: ChunkCodecConfig, input: Uint8Array, outputBytes = compressedBound(input.length), req: NodeJS.Require = require): Promise<Buffer> {
+async function run(
+  config: ChunkCodecConfig,
+  input: Uint8Array,
+  outputBytes = compressedBound(input.length),
+  req: NodeJS.Require = require,
+): Promise<Buffer> {
   const codec = createChunkCodec(req, config);
   const output = new Uint8Array(outputBytes);
   const r = await codec(input, output);
@@ -53,7 +58,10 @@ const LZ4_CASES: [string, Buffer][] = [
   // Matches at distances that are multiples of 4 (extended a word at a time) ending at every offset
   // near the block's end.
   ['8-byte period, odd length', Buffer.concat(Array.from({ length: 5000 }, () => randomBytes(8).subarray(0, 8))).subarray(0, 39_999)],
-  ['repeated 24-byte records with one changed byte', Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`record ${String(i % 10)} ....... value\n`)))],
+  [
+    'repeated 24-byte records with one changed byte',
+    Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`record ${String(i % 10)} ....... value\n`))),
+  ],
   ...[13, 14, 15, 16, 17, 18, 19, 20].map((n): [string, Buffer] => [`${n} zero bytes`, Buffer.alloc(n)]),
   ['zeros 9 MiB (three blocks)', Buffer.alloc(9 << 20)],
   ['mixed 5 MiB', mixedData(5 << 20, 5)],
@@ -72,7 +80,14 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
   }
 
   it('writes frames like pg_basebackup: no content or block checksum, the smallest block maximum, a valid header checksum', async () => {
-    for (const [bytes, bd] of [[0, 4], [1 << 16, 4], [(1 << 16) + 1, 5], [1 << 18, 5], [1 << 20, 6], [(1 << 20) + 1, 7]] as const) {
+    for (const [bytes, bd] of [
+      [0, 4],
+      [1 << 16, 4],
+      [(1 << 16) + 1, 5],
+      [1 << 18, 5],
+      [1 << 20, 6],
+      [(1 << 20) + 1, 7],
+    ] as const) {
       const input = mixedData(bytes, bd);
       const frame = await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly);
       expect([...frame.subarray(0, 6)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x60, bd << 4]);
@@ -114,7 +129,9 @@ function requireWithout(how: 'missing' | 'broken'): NodeJS.Require {
     if (dir === undefined) throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
     return join(dir, 'lz4_wasm_nodejs.js');
   };
-  return Object.assign((id: string): unknown => require(id), require, { resolve: Object.assign(resolve, { paths: require.resolve.paths }) });
+  return Object.assign((id: string): unknown => require(id), require, {
+    resolve: Object.assign(resolve, { paths: require.resolve.paths }),
+  });
 }
 
 async function frameWith(req: NodeJS.Require, input: Uint8Array): Promise<Buffer> {
@@ -127,7 +144,7 @@ async function frameWith(req: NodeJS.Require, input: Uint8Array): Promise<Buffer
 describe('lz4 chunk codec with the WebAssembly block compressor (optional package lz4-wasm-nodejs)', () => {
   const input = mixedData(3 << 20, 11);
 
-  it('is installed here, and its blocks differ from the JavaScript compressor\'s (so the tests below see which one ran)', async () => {
+  it("is installed here, and its blocks differ from the JavaScript compressor's (so the tests below see which one ran)", async () => {
     expect(require.resolve('lz4-wasm-nodejs')).toMatch(/lz4-wasm-nodejs/);
     const wasm = await frameWith(require, input);
     const js = await frameWith(requireWithout('missing'), input);
@@ -150,7 +167,7 @@ describe('lz4 chunk codec with the WebAssembly block compressor (optional packag
     });
   }
 
-  it('stores incompressible blocks (the block size\'s high bit set, the bytes as they were)', async () => {
+  it("stores incompressible blocks (the block size's high bit set, the bytes as they were)", async () => {
     const random = randomBytes((1 << 20) + 5);
     const frame = await frameWith(require, random);
     // Header, then one 4 MiB block maximum (BD 7): one stored block, the end mark.
@@ -167,7 +184,16 @@ describe('lz4 chunk codec with the WebAssembly block compressor (optional packag
       process.chdir(tmpdir());
       const c = new ParallelCompressor('lz4', { threads: 1, chunkBytes: chunk, pool });
       const out: Buffer[] = [];
-      await pipeline(Readable.from([input]), c, new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+      await pipeline(
+        Readable.from([input]),
+        c,
+        new Writable({
+          write(b: Buffer, _e, cb) {
+            out.push(b);
+            cb();
+          },
+        }),
+      );
       const expected: Buffer[] = [];
       for (let i = 0; i < input.length; i += chunk) expected.push(await frameWith(require, input.subarray(i, i + chunk)));
       expect(Buffer.concat(out).equals(Buffer.concat(expected))).toBe(true);

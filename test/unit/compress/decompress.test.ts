@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { CompressionError, ServerError } from '../../../src/errors.js';
+import { type CompressionError, ServerError } from '../../../src/errors.js';
 import { compressArchive, decompressArchive } from '../../../src/compress/archive.js';
 import { algorithmOf, decompressorFor } from '../../../src/compress/decompress.js';
 import { ParallelCompressor } from '../../../src/compress/parallel.js';
@@ -10,7 +10,16 @@ import { COMPRESS_SPLITS, mixedData, tool } from './fixtures.js';
 
 async function decompress(name: string, chunks: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(Readable.from(chunks), decompressorFor(name), new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+  await pipeline(
+    Readable.from(chunks),
+    decompressorFor(name),
+    new Writable({
+      write(b: Buffer, _e, cb) {
+        out.push(b);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(out);
 }
 
@@ -21,7 +30,10 @@ async function collect(source: AsyncIterable<Buffer | Uint8Array>): Promise<Buff
 }
 
 async function failure(p: Promise<unknown>): Promise<CompressionError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
   return err as CompressionError;
 }
@@ -50,8 +62,16 @@ describe('decompressorFor', () => {
 
     it(`reads our parallel ${algorithm} output (many members or frames)`, async () => {
       const out: Buffer[] = [];
-      await pipeline(Readable.from([data]), new ParallelCompressor(algorithm, { chunkBytes: 64 * 1024, threads: 2 }),
-        new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+      await pipeline(
+        Readable.from([data]),
+        new ParallelCompressor(algorithm, { chunkBytes: 64 * 1024, threads: 2 }),
+        new Writable({
+          write(b: Buffer, _e, cb) {
+            out.push(b);
+            cb();
+          },
+        }),
+      );
       expect((await decompress(algorithm, out)).equals(data)).toBe(true);
     });
 
@@ -80,7 +100,9 @@ describe('compressArchive / decompressArchive over async iterables', () => {
       const compressed = await collect(compressArchive(chunksOf(data, 70_001), method, { chunkBytes: 128 * 1024 }));
       const algorithm = method.split(':')[0]!;
       expect(tool(algorithm, ['-d', '-c'], compressed).equals(data)).toBe(true);
-      expect((await collect(decompressArchive(chunksOf(compressed, 9_999), `base.tar.${ext[algorithm as 'gzip']}`))).equals(data)).toBe(true);
+      expect((await collect(decompressArchive(chunksOf(compressed, 9_999), `base.tar.${ext[algorithm as 'gzip']}`))).equals(data)).toBe(
+        true,
+      );
     }
   });
 
@@ -89,13 +111,16 @@ describe('compressArchive / decompressArchive over async iterables', () => {
     expect(decompressArchive(source, 'base.tar')).toBe(source);
   });
 
-  it('lets the source\'s own error through unchanged', async () => {
+  it("lets the source's own error through unchanged", async () => {
     const serverError = new ServerError({ severity: 'ERROR', sqlState: '58P01', message: 'could not find WAL file' });
     async function* failing() {
       yield data.subarray(0, 100_000);
       throw serverError;
     }
-    const err = await collect(compressArchive(failing(), 'gzip')).then(() => undefined, (e: unknown) => e);
+    const err = await collect(compressArchive(failing(), 'gzip')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBe(serverError);
   });
 
@@ -105,8 +130,14 @@ describe('compressArchive / decompressArchive over async iterables', () => {
     const source = {
       [Symbol.asyncIterator]() {
         return {
-          next: async () => { pulled++; return { done: false as const, value: data.subarray(0, 64 * 1024) }; },
-          return: async () => { returned = true; return { done: true as const, value: undefined }; },
+          next: async () => {
+            pulled++;
+            return { done: false as const, value: data.subarray(0, 64 * 1024) };
+          },
+          return: async () => {
+            returned = true;
+            return { done: true as const, value: undefined };
+          },
         };
       },
     };
@@ -120,7 +151,10 @@ describe('compressArchive / decompressArchive over async iterables', () => {
 
   it('checks the spec and library before reading anything', () => {
     let pulled = false;
-    async function* source() { pulled = true; yield Buffer.alloc(1); }
+    async function* source() {
+      pulled = true;
+      yield Buffer.alloc(1);
+    }
     expect(() => compressArchive(source(), 'gzip:99')).toThrow(/expects a compression level/);
     expect(() => compressArchive(source(), 'none')).toThrow(expect.objectContaining({ code: 'ERR_PGBB_COMPRESSION' }));
     expect(pulled).toBe(false);
@@ -137,7 +171,12 @@ describe('compressedOutput (push-style writers such as pg_wal.tar)', () => {
     const path = join(dir, 'pg_wal.tar.gz');
     const file = createWriteStream(path);
     let synced = 0;
-    const { output, sync } = compressedOutput(file, 'gzip:1', { sync: async () => { synced++; }, chunkBytes: 64 * 1024 });
+    const { output, sync } = compressedOutput(file, 'gzip:1', {
+      sync: async () => {
+        synced++;
+      },
+      chunkBytes: 64 * 1024,
+    });
     const part1 = data.subarray(0, 300_000);
     output.write(part1);
     await sync();
@@ -153,7 +192,11 @@ describe('compressedOutput (push-style writers such as pg_wal.tar)', () => {
 
   it('a failing output fails the writer and sync()', async () => {
     const { compressedOutput } = await import('../../../src/compress/archive.js');
-    const broken = new Writable({ write(_b, _e, cb) { cb(new Error('disk full')); } });
+    const broken = new Writable({
+      write(_b, _e, cb) {
+        cb(new Error('disk full'));
+      },
+    });
     const { output, sync } = compressedOutput(broken, 'lz4');
     output.write(data.subarray(0, 1000));
     await expect(sync()).rejects.toThrow(/disk full|destroyed/);

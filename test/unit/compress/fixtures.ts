@@ -9,7 +9,7 @@ export function mixedData(bytes: number, seed = 1): Buffer {
   let n = 0;
   let i = seed;
   while (n < bytes / 2) {
-    const row = `${i}\t${i % 100000}\t${(i * 7919) % 5000 - 2500}\t${' '.repeat(84)}\n`;
+    const row = `${i}\t${i % 100000}\t${((i * 7919) % 5000) - 2500}\t${' '.repeat(84)}\n`;
     rows.push(row);
     n += row.length;
     i++;

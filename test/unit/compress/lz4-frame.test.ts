@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompressionError } from '../../../src/errors.js';
+import type { CompressionError } from '../../../src/errors.js';
 import { decodeLz4Block, Lz4FrameDecoder } from '../../../src/compress/lz4-frame.js';
 import { xxhash32, XxHash32 } from '../../../src/compress/xxhash32.js';
 import { splits } from '../helpers/splits.js';
@@ -33,7 +33,11 @@ function header(flg: number, bd: number, contentSize?: bigint, dictId?: number):
   const magic = Buffer.from([0x04, 0x22, 0x4d, 0x18]);
   return Buffer.concat([magic, desc, Buffer.from([(xxhash32(desc) >>> 8) & 0xff])]);
 }
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+};
 
 describe('xxhash32', () => {
   it('matches the reference values', () => {
@@ -130,7 +134,7 @@ describe('decodeLz4Block', () => {
     const block = Buffer.from([0x2f, 0x61, 0x62, 0x02, 0x00, 0x03, 0x10, 0x7a]);
     const dst = Buffer.alloc(64);
     const end = decodeLz4Block(block, dst, 0);
-    expect(dst.subarray(0, end).toString()).toBe('ab'.repeat(12) + 'z');
+    expect(dst.subarray(0, end).toString()).toBe(`${'ab'.repeat(12)}z`);
   });
   it('reaches back into the prefix of linked blocks, and no further', () => {
     const dst = Buffer.alloc(32);

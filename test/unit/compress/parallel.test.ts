@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { CompressionError } from '../../../src/errors.js';
+import type { CompressionError } from '../../../src/errors.js';
 import { requirePackage } from '../../../src/compress/backends.js';
 import { createCompressor, ParallelCompressor } from '../../../src/compress/parallel.js';
 import { CompressionPool, type ChunkResult } from '../../../src/compress/worker.js';
@@ -15,7 +15,16 @@ import { chunked } from '../helpers/splits.js';
 
 async function compress(c: NodeJS.ReadWriteStream & Writable, chunks: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(Readable.from(chunks), c, new Writable({ write(b: Buffer, _e, cb) { out.push(b); cb(); } }));
+  await pipeline(
+    Readable.from(chunks),
+    c,
+    new Writable({
+      write(b: Buffer, _e, cb) {
+        out.push(b);
+        cb();
+      },
+    }),
+  );
   return Buffer.concat(out);
 }
 
@@ -25,7 +34,13 @@ afterAll(() => pool.close());
 describe('ParallelCompressor output is read by the command-line tools', () => {
   const data = mixedData(3_000_000);
   const pieces = chunked(data, 100_003);
-  for (const [spec, algorithm] of [['gzip:1', 'gzip'], ['gzip', 'gzip'], ['lz4', 'lz4'], ['zstd', 'zstd'], ['zstd:level=-3', 'zstd']] as const) {
+  for (const [spec, algorithm] of [
+    ['gzip:1', 'gzip'],
+    ['gzip', 'gzip'],
+    ['lz4', 'lz4'],
+    ['zstd', 'zstd'],
+    ['zstd:level=-3', 'zstd'],
+  ] as const) {
     for (const threads of [2, 0]) {
       it(`${spec} on ${threads} thread(s), many 64 KiB chunks`, async () => {
         const c = new ParallelCompressor(spec, { threads, chunkBytes: 64 * 1024, pool });
@@ -80,11 +95,19 @@ class ScriptedPool {
     this.inFlightMax = Math.max(this.inFlightMax, this.active);
     // A copy, as a worker would see it: the compressor reuses its buffers once the job is done.
     const input = new Uint8Array(buffer, 0, length).slice();
-    return new Promise((resolve, reject) => this.jobs.push({
-      input,
-      resolve: (bytes) => { this.active--; resolve({ bytes, input: buffer, output }); },
-      reject: (e) => { this.active--; reject(e); },
-    }));
+    return new Promise((resolve, reject) =>
+      this.jobs.push({
+        input,
+        resolve: (bytes) => {
+          this.active--;
+          resolve({ bytes, input: buffer, output });
+        },
+        reject: (e) => {
+          this.active--;
+          reject(e);
+        },
+      }),
+    );
   }
 }
 
@@ -125,7 +148,8 @@ describe('ordering, backpressure and errors', () => {
     let produced = 0;
     const block = mixedData(256 * 1024, 3);
     async function* source() {
-      for (let i = 0; i < 256; i++) { // 64 MiB if nothing held it back
+      for (let i = 0; i < 256; i++) {
+        // 64 MiB if nothing held it back
         produced += block.length;
         yield block;
       }
@@ -136,7 +160,10 @@ describe('ordering, backpressure and errors', () => {
     await it.next();
     await it.next();
     // Stop reading: the producer must stall within a few chunks, held back by the compressor.
-    await vi.waitFor(() => expect(c.writableNeedDrain && c.readableLength >= c.readableHighWaterMark).toBe(true), { timeout: 10_000, interval: 10 });
+    await vi.waitFor(() => expect(c.writableNeedDrain && c.readableLength >= c.readableHighWaterMark).toBe(true), {
+      timeout: 10_000,
+      interval: 10,
+    });
     const stalledAt = produced;
     const bound = (maxInFlight + 2) * chunkBytes + 4 * block.length;
     expect(stalledAt).toBeLessThan(bound);
@@ -151,13 +178,24 @@ describe('ordering, backpressure and errors', () => {
 
   it('never has more than maxInFlight chunks at the pool', async () => {
     const scripted = new ScriptedPool();
-    const c = new ParallelCompressor('gzip:1', { threads: 2, chunkBytes: 64 * 1024, maxInFlight: 3, pool: scripted as unknown as CompressionPool });
+    const c = new ParallelCompressor('gzip:1', {
+      threads: 2,
+      chunkBytes: 64 * 1024,
+      maxInFlight: 3,
+      pool: scripted as unknown as CompressionPool,
+    });
     c.resume();
     const data = mixedData(20 * 64 * 1024);
     const writing = pipeline(Readable.from([data]), c);
     const { gzipSync } = await import('node:zlib');
     for (let served = 0; served < 20; served++) {
-      const job = await vi.waitFor(() => { expect(scripted.jobs[served]).toBeDefined(); return scripted.jobs[served]!; }, { timeout: 5000, interval: 2 });
+      const job = await vi.waitFor(
+        () => {
+          expect(scripted.jobs[served]).toBeDefined();
+          return scripted.jobs[served]!;
+        },
+        { timeout: 5000, interval: 2 },
+      );
       job.resolve(gzipSync(job.input));
     }
     await writing;
@@ -171,7 +209,10 @@ describe('ordering, backpressure and errors', () => {
     const p = pipeline(Readable.from([mixedData(200_000)]), c);
     await vi.waitFor(() => expect(scripted.jobs.length).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
     scripted.jobs[0]!.reject(new Error('boom'));
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
     expect((err as Error).message).toBe('gzip compression failed: boom');
   });
@@ -213,8 +254,10 @@ describe('ordering, backpressure and errors', () => {
 describe('CompressionPool errors', () => {
   const base = { level: 1, longDistance: false, zstdBuiltin: false } as const;
   it('a codec that throws in the worker rejects with CompressionError', async () => {
-    const err = await pool.run('bad-zstd', { ...base, algorithm: 'zstd', zstdModule: '/nonexistent/zstd.js' }, new Uint8Array(10))
-      .then(() => undefined, (e: unknown) => e);
+    const err = await pool.run('bad-zstd', { ...base, algorithm: 'zstd', zstdModule: '/nonexistent/zstd.js' }, new Uint8Array(10)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
     expect((err as Error).message).toMatch(/^zstd compression failed in a worker thread: Cannot find module '\/nonexistent\/zstd.js'/);
     expect((err as CompressionError).algorithm).toBe('zstd');
@@ -224,8 +267,10 @@ describe('CompressionPool errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgbb-compress-'));
     const module = join(dir, 'exit.cjs');
     writeFileSync(module, 'module.exports = { compress() { process.exit(7); } };\n');
-    const err = await pool.run('exit', { ...base, algorithm: 'zstd', zstdModule: module }, new Uint8Array(10))
-      .then(() => undefined, (e: unknown) => e);
+    const err = await pool.run('exit', { ...base, algorithm: 'zstd', zstdModule: module }, new Uint8Array(10)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
     expect((err as Error).message).toBe('a compression worker thread stopped: worker exited with code 7');
     const ok = await pool.run('gzip', { ...base, algorithm: 'gzip' }, Buffer.from('still working'));
@@ -239,8 +284,9 @@ describe('CompressionPool errors', () => {
   });
 
   it('a missing package is a CompressionError that says what to install', () => {
-    expect(() => requirePackage('pgbb-no-such-package', 'zstd', 'compression'))
-      .toThrow(/zstd compression needs the package "pgbb-no-such-package".*npm install pgbb-no-such-package.*Node 22.15/);
+    expect(() => requirePackage('pgbb-no-such-package', 'zstd', 'compression')).toThrow(
+      /zstd compression needs the package "pgbb-no-such-package".*npm install pgbb-no-such-package.*Node 22.15/,
+    );
   });
 });
 
@@ -251,9 +297,16 @@ describe('the worker program survives bundling', () => {
     const outfile = join(dir, 'parallel.mjs');
     await build({
       entryPoints: [new URL('../../../src/compress/parallel.ts', import.meta.url).pathname],
-      bundle: true, format: 'esm', platform: 'node', target: 'node20', outfile, logLevel: 'error', minify: true, keepNames: true,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      outfile,
+      logLevel: 'error',
+      minify: true,
+      keepNames: true,
     });
-    const mod = await import(outfile) as typeof import('../../../src/compress/parallel.js');
+    const mod = (await import(outfile)) as typeof import('../../../src/compress/parallel.js');
     const data = mixedData(300_000);
     for (const threads of [1, 0]) {
       const out = await compress(new mod.ParallelCompressor('gzip', { threads, chunkBytes: 64 * 1024 }), [data]);
@@ -268,8 +321,8 @@ describe('compressionSupport', () => {
     const s = compressionSupport();
     expect(s.gzip).toEqual({ compress: 'zlib', decompress: 'zlib' });
     expect(s.lz4).toEqual({ compress: 'builtin', decompress: 'builtin' });
-    expect(s.zstd).toEqual(hasBuiltinZstd()
-      ? { compress: 'zlib', decompress: 'zlib' }
-      : { compress: '@mongodb-js/zstd', decompress: 'fzstd' });
+    expect(s.zstd).toEqual(
+      hasBuiltinZstd() ? { compress: 'zlib', decompress: 'zlib' } : { compress: '@mongodb-js/zstd', decompress: 'fzstd' },
+    );
   });
 });

@@ -1,16 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/errors.js';
 import {
-  algorithmFromFileName, COMPRESSION_SUFFIX, compressedArchiveName, compressionDetailText, DEFAULT_COMPRESSION_LEVEL,
-  effectiveLevel, NO_COMPRESSION, parseCompressOption, resolveCompression, uncompressedArchiveName,
+  algorithmFromFileName,
+  COMPRESSION_SUFFIX,
+  compressedArchiveName,
+  compressionDetailText,
+  DEFAULT_COMPRESSION_LEVEL,
+  effectiveLevel,
+  NO_COMPRESSION,
+  parseCompressOption,
+  resolveCompression,
+  uncompressedArchiveName,
 } from '../../../src/compress/spec.js';
 
-const ok = (s: string) => { const r = parseCompressOption(s); if (!r.ok) throw new Error(r.message); return r.spec; };
-const bad = (s: string) => { const r = parseCompressOption(s); if (r.ok) throw new Error(`accepted ${s}`); return r.message; };
+const ok = (s: string) => {
+  const r = parseCompressOption(s);
+  if (!r.ok) throw new Error(r.message);
+  return r.spec;
+};
+const bad = (s: string) => {
+  const r = parseCompressOption(s);
+  if (r.ok) throw new Error(`accepted ${s}`);
+  return r.message;
+};
 
 describe('parseCompressOption', () => {
   it('reads bare levels as gzip, 0 and the empty string as none (strtol, as pg_basebackup)', () => {
-    expect(ok('5')).toMatchObject({ algorithm: 'gzip', level: 5, levelExplicit: true, location: 'client', locationExplicit: false, detail: '5' });
+    expect(ok('5')).toMatchObject({
+      algorithm: 'gzip',
+      level: 5,
+      levelExplicit: true,
+      location: 'client',
+      locationExplicit: false,
+      detail: '5',
+    });
     expect(ok(' 5')).toMatchObject({ algorithm: 'gzip', level: 5 });
     expect(ok('+7')).toMatchObject({ algorithm: 'gzip', level: 7 });
     expect(ok('0')).toMatchObject({ algorithm: 'none', level: 0 });
@@ -26,7 +48,13 @@ describe('parseCompressOption', () => {
     expect(ok('none')).toEqual({ algorithm: 'none', level: 0, levelExplicit: false, location: 'client', locationExplicit: false });
     expect(ok('client-zstd:7')).toMatchObject({ algorithm: 'zstd', level: 7, location: 'client', locationExplicit: true, detail: '7' });
     expect(ok('server-zstd:level=-5,workers=4,long')).toMatchObject({
-      algorithm: 'zstd', level: -5, levelExplicit: true, workers: 4, longDistance: true, location: 'server', detail: 'level=-5,workers=4,long',
+      algorithm: 'zstd',
+      level: -5,
+      levelExplicit: true,
+      workers: 4,
+      longDistance: true,
+      location: 'server',
+      detail: 'level=-5,workers=4,long',
     });
     expect(ok('zstd:long=off').longDistance).toBe(false);
     expect(ok('zstd:long=YES').longDistance).toBe(true);
@@ -39,9 +67,13 @@ describe('parseCompressOption', () => {
     expect(bad('bzip2')).toBe('unrecognized compression algorithm: "bzip2"');
     expect(bad('server-brotli:3')).toBe('unrecognized compression algorithm: "brotli"');
     expect(bad('GZIP')).toBe('unrecognized compression algorithm: "GZIP"');
-    expect(bad('gzip:10')).toBe('invalid compression specification: compression algorithm "gzip" expects a compression level between 1 and 9 (default at -1)');
+    expect(bad('gzip:10')).toBe(
+      'invalid compression specification: compression algorithm "gzip" expects a compression level between 1 and 9 (default at -1)',
+    );
     expect(bad('gzip:0')).toMatch(/expects a compression level between 1 and 9/);
-    expect(bad('lz4:13')).toBe('invalid compression specification: compression algorithm "lz4" expects a compression level between 1 and 12 (default at 0)');
+    expect(bad('lz4:13')).toBe(
+      'invalid compression specification: compression algorithm "lz4" expects a compression level between 1 and 12 (default at 0)',
+    );
     expect(bad('zstd:23')).toMatch(/"zstd" expects a compression level between -131072 and 22 \(default at 3\)/);
     expect(bad('none:1')).toBe('invalid compression specification: compression algorithm "none" does not accept a compression level');
     expect(bad('gzip:workers=2')).toBe('invalid compression specification: compression algorithm "gzip" does not accept a worker count');
@@ -59,9 +91,21 @@ describe('resolveCompression', () => {
   it('takes strings, objects and specs; undefined is none', () => {
     expect(resolveCompression(undefined)).toBe(NO_COMPRESSION);
     expect(resolveCompression('server-lz4:5')).toMatchObject({ algorithm: 'lz4', location: 'server', level: 5 });
-    expect(resolveCompression({ algorithm: 'gzip' })).toEqual({ algorithm: 'gzip', location: 'client', locationExplicit: false, level: -1, levelExplicit: false });
+    expect(resolveCompression({ algorithm: 'gzip' })).toEqual({
+      algorithm: 'gzip',
+      location: 'client',
+      locationExplicit: false,
+      level: -1,
+      levelExplicit: false,
+    });
     expect(resolveCompression({ algorithm: 'zstd', location: 'server', level: 9, workers: 4, longDistance: true })).toEqual({
-      algorithm: 'zstd', location: 'server', locationExplicit: true, level: 9, levelExplicit: true, workers: 4, longDistance: true,
+      algorithm: 'zstd',
+      location: 'server',
+      locationExplicit: true,
+      level: 9,
+      levelExplicit: true,
+      workers: 4,
+      longDistance: true,
     });
     const spec = ok('client-zstd:level=5,long');
     expect(resolveCompression(spec)).toEqual(spec);
@@ -93,7 +137,7 @@ describe('names, levels and details', () => {
     expect(uncompressedArchiveName('base.tar')).toBe('base.tar');
   });
 
-  it('resolves default levels to the libraries\' numbers', () => {
+  it("resolves default levels to the libraries' numbers", () => {
     expect(DEFAULT_COMPRESSION_LEVEL).toEqual({ none: 0, gzip: -1, lz4: 0, zstd: 3 });
     expect(effectiveLevel(ok('gzip'))).toBe(6);
     expect(effectiveLevel(ok('gzip:1'))).toBe(1);
@@ -107,9 +151,13 @@ describe('names, levels and details', () => {
     expect(compressionDetailText(ok('server-zstd:level=5,long'))).toBe('level=5,long');
     expect(compressionDetailText(ok('server-5'))).toBe('5');
     expect(compressionDetailText(ok('server-gzip'))).toBeUndefined();
-    expect(compressionDetailText(resolveCompression({ algorithm: 'zstd', location: 'server', level: 9, workers: 2, longDistance: false })))
-      .toBe('level=9,workers=2,long=off');
-    expect(parseCompressOption(`server-zstd:${compressionDetailText(resolveCompression({ algorithm: 'zstd', level: 9, workers: 2, longDistance: false }))!}`))
-      .toMatchObject({ ok: true, spec: { level: 9, workers: 2, longDistance: false } });
+    expect(
+      compressionDetailText(resolveCompression({ algorithm: 'zstd', location: 'server', level: 9, workers: 2, longDistance: false })),
+    ).toBe('level=9,workers=2,long=off');
+    expect(
+      parseCompressOption(
+        `server-zstd:${compressionDetailText(resolveCompression({ algorithm: 'zstd', level: 9, workers: 2, longDistance: false }))!}`,
+      ),
+    ).toMatchObject({ ok: true, spec: { level: 9, workers: 2, longDistance: false } });
   });
 });

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { isConnectionString } from '../../../src/connection/conninfo.js';
 import { configError, parse } from './helpers.js';
 
 describe('parseConnectionString: key=value', () => {
   it('parses whitespace-separated pairs', () => {
     expect(parse('host=db port=5433 user=replicator dbname=postgres')).toEqual({
-      host: 'db', port: '5433', user: 'replicator', dbname: 'postgres',
+      host: 'db',
+      port: '5433',
+      user: 'replicator',
+      dbname: 'postgres',
     });
   });
 
@@ -20,7 +22,9 @@ describe('parseConnectionString: key=value', () => {
 
   it('unquotes single-quoted values with spaces and escapes', () => {
     expect(parse(`password='a b' application_name='it\\'s' sslkey='C:\\\\keys\\\\k.pem'`)).toEqual({
-      password: 'a b', application_name: "it's", sslkey: 'C:\\keys\\k.pem',
+      password: 'a b',
+      application_name: "it's",
+      sslkey: 'C:\\keys\\k.pem',
     });
   });
 

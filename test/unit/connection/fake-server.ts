@@ -26,7 +26,10 @@ export class FakeClient {
       this.buf = Buffer.concat([this.buf, d]);
       this.parse();
     });
-    socket.on('close', () => { this.closed = true; this.flush(); });
+    socket.on('close', () => {
+      this.closed = true;
+      this.flush();
+    });
     socket.on('error', () => {});
   }
 
@@ -76,8 +79,12 @@ export class FakeClient {
   /** Answer the startup packet with trust auth and a ready connection, then `SHOW server_version_num`. */
   async acceptTrust(versionNum = 170002): Promise<Buffer> {
     const startup = await this.next();
-    this.send(build.authOk(), build.parameterStatus('server_version', `${Math.floor(versionNum / 10000)}.2`),
-      build.backendKeyData(4242, Buffer.from([1, 2, 3, 4])), build.readyForQuery());
+    this.send(
+      build.authOk(),
+      build.parameterStatus('server_version', `${Math.floor(versionNum / 10000)}.2`),
+      build.backendKeyData(4242, Buffer.from([1, 2, 3, 4])),
+      build.readyForQuery(),
+    );
     await this.answerShowVersion(versionNum);
     return startup!.body;
   }
@@ -88,8 +95,12 @@ export class FakeClient {
     if (q?.type !== 'Q' || !q.body.toString().startsWith('SHOW server_version_num')) {
       throw new Error(`expected SHOW server_version_num, got ${q?.type} ${q?.body.toString()}`);
     }
-    this.send(build.rowDescription([{ name: 'server_version_num', typeOid: 25 }]), build.dataRow([String(versionNum)]),
-      build.commandComplete('SHOW'), build.readyForQuery());
+    this.send(
+      build.rowDescription([{ name: 'server_version_num', typeOid: 25 }]),
+      build.dataRow([String(versionNum)]),
+      build.commandComplete('SHOW'),
+      build.readyForQuery(),
+    );
   }
 }
 
@@ -98,7 +109,10 @@ export class FakeServer {
   private pending: FakeClient[] = [];
   private waiters: ((c: FakeClient) => void)[] = [];
   readonly all: FakeClient[] = [];
-  private constructor(readonly server: Server, readonly port: number) {
+  private constructor(
+    readonly server: Server,
+    readonly port: number,
+  ) {
     server.on('connection', (s) => {
       const c = new FakeClient(s);
       this.all.push(c);

@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import { parseConnectionString } from '../../../src/connection/conninfo.js';
 import type { ResolvedConnectionOptions } from '../../../src/connection/types.js';
-import { ConfigError } from '../../../src/errors.js';
+import type { ConfigError } from '../../../src/errors.js';
 
 /** The parsed keywords as a plain object. */
 export const parse = (s: string): Record<string, string> => ({ ...parseConnectionString(s) });
@@ -20,8 +20,11 @@ export function configError(fn: () => unknown): ConfigError {
 }
 
 /** libpq's defaults for user `user` with the given password file, then `overrides`. */
-export function resolvedOptions(user: string, passfile: string,
-  overrides: Partial<ResolvedConnectionOptions> = {}): ResolvedConnectionOptions {
+export function resolvedOptions(
+  user: string,
+  passfile: string,
+  overrides: Partial<ResolvedConnectionOptions> = {},
+): ResolvedConnectionOptions {
   return {
     host: 'localhost',
     hostaddr: undefined,

@@ -8,9 +8,7 @@ import { parseConnectionString } from '../../../src/connection/conninfo.js';
 import { findPgpassPassword, parsePgpass } from '../../../src/connection/pgpass.js';
 
 type Fixture = { input: string; ok: Record<string, string> } | { input: string; error: string };
-const fixtures = JSON.parse(
-  readFileSync(new URL('./fixtures/libpq18-conninfo-parse.json', import.meta.url), 'utf8'),
-) as Fixture[];
+const fixtures = JSON.parse(readFileSync(new URL('./fixtures/libpq18-conninfo-parse.json', import.meta.url), 'utf8')) as Fixture[];
 
 describe('parity with libpq 18 PQconninfoParse', () => {
   it('has a meaningful number of fixtures', () => {
@@ -31,9 +29,7 @@ describe('parity with libpq 18 PQconninfoParse', () => {
 // libpq 18 found (PQpass() after PQconnectStartParams with passfile=..., the file at
 // mode 0600; libpq's compiled-in socket directory there is /tmp), or null.
 type PgpassFixture = { text: string; host: string; port: number; dbname: string; user: string; libpq: string | null };
-const pgpassFixtures = JSON.parse(
-  readFileSync(new URL('./fixtures/libpq18-pgpass.json', import.meta.url), 'utf8'),
-) as PgpassFixture[];
+const pgpassFixtures = JSON.parse(readFileSync(new URL('./fixtures/libpq18-pgpass.json', import.meta.url), 'utf8')) as PgpassFixture[];
 
 describe('parity with libpq 18 passwordFromFile', () => {
   for (const f of pgpassFixtures) {

@@ -34,7 +34,12 @@ describe('resolveConnectionOptions: defaults', () => {
   });
 
   it('fails clearly when the OS user name is unknown and none is given', () => {
-    const h = { ...hooks, osUser: () => { throw new Error('no passwd entry'); } };
+    const h = {
+      ...hooks,
+      osUser: () => {
+        throw new Error('no passwd entry');
+      },
+    };
     expect(configError(() => resolve({}, h)).message).toContain('PGUSER');
     expect(resolve({ user: 'u' }, h).user).toBe('u');
   });
@@ -42,18 +47,40 @@ describe('resolveConnectionOptions: defaults', () => {
 
 describe('resolveConnectionOptions: precedence', () => {
   const env = {
-    PGHOST: 'envhost', PGPORT: '6000', PGUSER: 'envuser', PGPASSWORD: 'envpw', PGDATABASE: 'envdb',
-    PGSSLMODE: 'require', PGAPPNAME: 'envapp', PGCONNECT_TIMEOUT: '10', PGCHANNELBINDING: 'disable',
-    PGSSLROOTCERT: '/env/root.crt', PGSSLCERT: '/env/c.crt', PGSSLKEY: '/env/c.key', PGSSLCRL: '/env/crl.pem',
-    PGPASSFILE: '/env/pgpass', PGHOSTADDR: '10.0.0.1',
+    PGHOST: 'envhost',
+    PGPORT: '6000',
+    PGUSER: 'envuser',
+    PGPASSWORD: 'envpw',
+    PGDATABASE: 'envdb',
+    PGSSLMODE: 'require',
+    PGAPPNAME: 'envapp',
+    PGCONNECT_TIMEOUT: '10',
+    PGCHANNELBINDING: 'disable',
+    PGSSLROOTCERT: '/env/root.crt',
+    PGSSLCERT: '/env/c.crt',
+    PGSSLKEY: '/env/c.key',
+    PGSSLCRL: '/env/crl.pem',
+    PGPASSFILE: '/env/pgpass',
+    PGHOSTADDR: '10.0.0.1',
   };
 
   it('uses PG* variables when nothing else is given', () => {
     const o = resolve({ env });
     expect(o).toMatchObject({
-      host: 'envhost', hostaddr: '10.0.0.1', port: 6000, user: 'envuser', password: 'envpw', dbname: 'envdb',
-      sslmode: 'require', applicationName: 'envapp', connectTimeoutMs: 10_000, channelBinding: 'disable',
-      sslrootcert: '/env/root.crt', sslcert: '/env/c.crt', sslkey: '/env/c.key', sslcrl: '/env/crl.pem',
+      host: 'envhost',
+      hostaddr: '10.0.0.1',
+      port: 6000,
+      user: 'envuser',
+      password: 'envpw',
+      dbname: 'envdb',
+      sslmode: 'require',
+      applicationName: 'envapp',
+      connectTimeoutMs: 10_000,
+      channelBinding: 'disable',
+      sslrootcert: '/env/root.crt',
+      sslcert: '/env/c.crt',
+      sslkey: '/env/c.key',
+      sslcrl: '/env/crl.pem',
       passfile: '/env/pgpass',
     });
     expect(o.params).toMatchObject({ host: 'envhost', port: '6000', user: 'envuser', dbname: 'envdb' });
@@ -68,12 +95,25 @@ describe('resolveConnectionOptions: precedence', () => {
     const o = resolve({
       env,
       connectionString: 'postgresql://struser:strpw@strhost:7000/strdb?sslmode=disable&application_name=strapp',
-      host: 'opthost', port: 8000, user: 'optuser', password: 'optpw', sslmode: 'verify-ca',
-      applicationName: 'optapp', channelBinding: 'require', connectTimeoutMs: 1500,
+      host: 'opthost',
+      port: 8000,
+      user: 'optuser',
+      password: 'optpw',
+      sslmode: 'verify-ca',
+      applicationName: 'optapp',
+      channelBinding: 'require',
+      connectTimeoutMs: 1500,
     });
     expect(o).toMatchObject({
-      host: 'opthost', port: 8000, user: 'optuser', password: 'optpw', dbname: 'strdb', sslmode: 'verify-ca',
-      applicationName: 'optapp', channelBinding: 'require', connectTimeoutMs: 1500,
+      host: 'opthost',
+      port: 8000,
+      user: 'optuser',
+      password: 'optpw',
+      dbname: 'strdb',
+      sslmode: 'verify-ca',
+      applicationName: 'optapp',
+      channelBinding: 'require',
+      connectTimeoutMs: 1500,
     });
     expect(o.params).toMatchObject({ host: 'opthost', port: '8000', user: 'optuser', connect_timeout: '2' });
   });
@@ -151,8 +191,7 @@ describe('resolveConnectionOptions: hosts', () => {
   });
 
   it('requires a host name for verify-full with hostaddr only', () => {
-    expect(configError(() => resolve({ hostaddr: '10.0.0.1', sslmode: 'verify-full' })).message)
-      .toContain('host name must be specified');
+    expect(configError(() => resolve({ hostaddr: '10.0.0.1', sslmode: 'verify-full' })).message).toContain('host name must be specified');
   });
 });
 
@@ -173,12 +212,13 @@ describe('resolveConnectionOptions: validation', () => {
     expect(err.message).toBe(
       'invalid sslmode value "on" (from the connection string): allowed values are disable, allow, prefer, require, verify-ca, verify-full',
     );
-    expect(configError(() => resolve({ env: { PGCHANNELBINDING: 'yes' } })).message)
-      .toBe('invalid channel_binding value "yes" (from PGCHANNELBINDING): allowed values are disable, prefer, require');
-    expect(configError(() => resolve({ connectionString: 'target_session_attrs=sometimes' })).message)
-      .toContain('allowed values are any, read-write');
-    expect(configError(() => resolve({ connectionString: 'ssl_min_protocol_version=TLSv9' })).message)
-      .toContain('TLSv1.3');
+    expect(configError(() => resolve({ env: { PGCHANNELBINDING: 'yes' } })).message).toBe(
+      'invalid channel_binding value "yes" (from PGCHANNELBINDING): allowed values are disable, prefer, require',
+    );
+    expect(configError(() => resolve({ connectionString: 'target_session_attrs=sometimes' })).message).toContain(
+      'allowed values are any, read-write',
+    );
+    expect(configError(() => resolve({ connectionString: 'ssl_min_protocol_version=TLSv9' })).message).toContain('TLSv1.3');
   });
 
   it('computes connect_timeout like libpq', () => {
@@ -208,16 +248,18 @@ describe('resolveConnectionOptions: validation', () => {
 
   it('applies sslrootcert=system like libpq 16+', () => {
     expect(resolve({ connectionString: 'sslrootcert=system host=db' }).sslmode).toBe('verify-full');
-    expect(configError(() => resolve({ connectionString: 'sslrootcert=system sslmode=require' })).message)
-      .toContain('weak sslmode "require"');
+    expect(configError(() => resolve({ connectionString: 'sslrootcert=system sslmode=require' })).message).toContain(
+      'weak sslmode "require"',
+    );
   });
 
   it('checks the TLS version range', () => {
-    expect(resolve({ connectionString: 'ssl_min_protocol_version=tlsv1.2 ssl_max_protocol_version=TLSv1.3' }).params)
-      .toMatchObject({ ssl_min_protocol_version: 'tlsv1.2' });
-    expect(configError(() =>
-      resolve({ connectionString: 'ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2' })).message)
-      .toContain('invalid SSL protocol version range');
+    expect(resolve({ connectionString: 'ssl_min_protocol_version=tlsv1.2 ssl_max_protocol_version=TLSv1.3' }).params).toMatchObject({
+      ssl_min_protocol_version: 'tlsv1.2',
+    });
+    expect(
+      configError(() => resolve({ connectionString: 'ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2' })).message,
+    ).toContain('invalid SSL protocol version range');
   });
 
   it('drops the client certificate under sslcertmode=disable', () => {
@@ -247,7 +289,8 @@ describe('resolveConnectionOptions: validation', () => {
 
   it('accepts harmless values of those parameters and the ignored ones', () => {
     const o = resolve({
-      connectionString: 'gssencmode=prefer target_session_attrs=any sslnegotiation=postgres sslcertmode=allow ' +
+      connectionString:
+        'gssencmode=prefer target_session_attrs=any sslnegotiation=postgres sslcertmode=allow ' +
         'krbsrvname=pg gsslib=gssapi sslcompression=0 sslsni=1 keepalives_interval=5 keepalives_count=3 ' +
         'tcp_user_timeout=1000 load_balance_hosts=disable replication=true client_encoding=UTF8',
     });

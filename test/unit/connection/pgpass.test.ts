@@ -99,16 +99,14 @@ describe('lookupPgpass (file)', () => {
     expect(await lookupPgpass(file, { ...key, user: 'other' })).toEqual({});
   });
 
-  it('refuses a group- or world-readable file with libpq\'s warning', async () => {
+  it("refuses a group- or world-readable file with libpq's warning", async () => {
     const file = join(dir, 'open');
     await writeFile(file, '*:*:*:*:leaked\n');
     for (const mode of [0o640, 0o604, 0o644, 0o610]) {
       await chmod(file, mode);
       const r = await lookupPgpass(file, key);
       expect(r.password).toBeUndefined();
-      expect(r.warning).toBe(
-        `password file "${file}" has group or world access; permissions should be u=rw (0600) or less`,
-      );
+      expect(r.warning).toBe(`password file "${file}" has group or world access; permissions should be u=rw (0600) or less`);
     }
     await chmod(file, 0o400);
     expect(await lookupPgpass(file, key)).toEqual({ password: 'leaked' });

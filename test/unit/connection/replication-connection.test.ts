@@ -3,15 +3,19 @@ import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ReplicationConnection, type BufferedMessages } from '../../../src/connection/connection.js';
 import type { ConnectionOptions, ServerNotice } from '../../../src/connection/types.js';
-import { ConnectionClosedError, ProtocolError, ServerError, TlsError } from '../../../src/errors.js';
+import type { ServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { build } from '../fixtures/backend-messages.js';
 import { deferred } from '../helpers/deferred.js';
 import { FakeServer, type FakeClient } from './fake-server.js';
 
 let server: FakeServer;
-beforeEach(async () => { server = await FakeServer.start(); });
-afterEach(async () => { await server.close(); });
+beforeEach(async () => {
+  server = await FakeServer.start();
+});
+afterEach(async () => {
+  await server.close();
+});
 
 function opts(extra: ConnectionOptions = {}): ConnectionOptions {
   return { host: '127.0.0.1', port: server.port, user: 'alice', sslmode: 'disable', env: {}, passfile: '/nonexistent/pgpass', ...extra };
@@ -85,7 +89,12 @@ describe('startup', () => {
     expect(err.message).toMatch(/^server major 19 is newer than the newest PostgreSQL version pg-basebackup is tested with \(18\)/);
     expect(err.message).toMatch(/server_version_num 190000/);
     // The refused connection is not left open on the server.
-    await vi.waitFor(() => { expect(client.closed).toBe(true); }, { timeout: 5000 });
+    await vi.waitFor(
+      () => {
+        expect(client.closed).toBe(true);
+      },
+      { timeout: 5000 },
+    );
   });
 
   it('accepts the newest tested major (18)', async () => {
@@ -116,8 +125,7 @@ describe('startup', () => {
     const p = ReplicationConnection.connect(opts());
     const client = await server.accept();
     await client.next();
-    client.send(build.negotiateProtocolVersion(0, []), build.authOk(), build.backendKeyData(7, Buffer.alloc(32, 1)),
-      build.readyForQuery());
+    client.send(build.negotiateProtocolVersion(0, []), build.authOk(), build.backendKeyData(7, Buffer.alloc(32, 1)), build.readyForQuery());
     await client.answerShowVersion();
     const conn = await p;
     expect(conn.backendPid).toBe(7);
@@ -185,7 +193,10 @@ describe('sslmode', () => {
 });
 
 describe('authentication', () => {
-  async function authWith(request: Buffer, extra: ConnectionOptions = {}): Promise<{ p: Promise<ReplicationConnection>; client: FakeClient }> {
+  async function authWith(
+    request: Buffer,
+    extra: ConnectionOptions = {},
+  ): Promise<{ p: Promise<ReplicationConnection>; client: FakeClient }> {
     const p = ReplicationConnection.connect(opts(extra));
     const client = await server.accept();
     await client.next();
@@ -221,7 +232,12 @@ describe('authentication', () => {
   });
 
   it('names unsupported methods', async () => {
-    for (const [code, name] of [[2, 'Kerberos V5'], [7, 'GSSAPI'], [9, 'SSPI'], [42, 'code 42']] as const) {
+    for (const [code, name] of [
+      [2, 'Kerberos V5'],
+      [7, 'GSSAPI'],
+      [9, 'SSPI'],
+      [42, 'code 42'],
+    ] as const) {
       const { p } = await authWith(build.authCode(code));
       const err = await errorOf(p);
       expect(err).toMatchObject({ code: 'ERR_PGBB_AUTH' });
@@ -287,8 +303,13 @@ describe('queries and COPY', () => {
     const { conn, client } = await connectTrust();
     const q = conn.query('IDENTIFY_SYSTEM');
     expect((await client.next())!.body.toString()).toBe('IDENTIFY_SYSTEM\0');
-    client.send(build.rowDescription([{ name: 'systemid', typeOid: 25 }]), build.dataRow(['1']), build.dataRow([null]),
-      build.commandComplete('IDENTIFY_SYSTEM'), build.readyForQuery());
+    client.send(
+      build.rowDescription([{ name: 'systemid', typeOid: 25 }]),
+      build.dataRow(['1']),
+      build.dataRow([null]),
+      build.commandComplete('IDENTIFY_SYSTEM'),
+      build.readyForQuery(),
+    );
     expect(await q).toEqual([{ command: 'IDENTIFY_SYSTEM', columns: [{ name: 'systemid', typeOid: 25 }], rows: [['1'], [null]] }]);
 
     const q2 = conn.query('SELECT 1');
@@ -296,8 +317,10 @@ describe('queries and COPY', () => {
     // The notice is read after the error (messages are handled in order): by then the error was seen.
     const noticed = deferred();
     conn.on('notice', () => noticed.resolve());
-    client.send(build.error('XX000', 'cannot execute SQL commands in WAL sender for physical replication'),
-      build.notice('after the error'));
+    client.send(
+      build.error('XX000', 'cannot execute SQL commands in WAL sender for physical replication'),
+      build.notice('after the error'),
+    );
     await noticed.promise;
     expect(conn.state).toBe('busy'); // the error is held until ReadyForQuery
     client.send(build.readyForQuery());
@@ -316,9 +339,16 @@ describe('queries and COPY', () => {
     const seen: string[] = [];
     const it = conn.stream('BASE_BACKUP');
     await client.next();
-    client.send(build.copyOutResponse(), build.copyData(Buffer.from('a')), build.notice('checksum failure'),
-      build.parameterStatus('in_hot_standby', 'off'), build.copyData(Buffer.from('b')), build.copyDone(),
-      build.commandComplete('BASE_BACKUP'), build.readyForQuery());
+    client.send(
+      build.copyOutResponse(),
+      build.copyData(Buffer.from('a')),
+      build.notice('checksum failure'),
+      build.parameterStatus('in_hot_standby', 'off'),
+      build.copyData(Buffer.from('b')),
+      build.copyDone(),
+      build.commandComplete('BASE_BACKUP'),
+      build.readyForQuery(),
+    );
     for await (const m of it) {
       seen.push(m.type === 'CopyData' ? `CopyData:${m.payload.toString()}` : m.type);
       states.push(conn.state);
@@ -326,8 +356,15 @@ describe('queries and COPY', () => {
     }
     expect(seen).toEqual(['CopyOutResponse', 'CopyData:a', 'CopyData:b', 'CopyDone', 'CommandComplete']);
     expect(states).toEqual(['copy-out', 'copy-out', 'copy-out', 'busy', 'busy']);
-    expect(events).toEqual(['CopyOutResponse', 'CopyData', 'notice:checksum failure', 'param:in_hot_standby=off',
-      'CopyData', 'CopyDone', 'CommandComplete']);
+    expect(events).toEqual([
+      'CopyOutResponse',
+      'CopyData',
+      'notice:checksum failure',
+      'param:in_hot_standby=off',
+      'CopyData',
+      'CopyDone',
+      'CommandComplete',
+    ]);
     expect(conn.state).toBe('ready');
     expect(conn.parameters.get('in_hot_standby')).toBe('off');
     conn.destroy();
@@ -403,7 +440,11 @@ describe('queries and COPY', () => {
     const { conn, client } = await connectTrust();
     const closes: (Error | undefined)[] = [];
     conn.on('close', (e) => closes.push(e));
-    const p = (async () => { for await (const _ of conn.stream('START_REPLICATION 0/0')) { /* drain */ } })();
+    const p = (async () => {
+      for await (const _ of conn.stream('START_REPLICATION 0/0')) {
+        /* drain */
+      }
+    })();
     await client.next();
     client.send(build.copyBothResponse(), build.fatal('57P01', 'terminating connection due to administrator command'));
     client.socket.end();
@@ -454,8 +495,14 @@ describe('queries and COPY', () => {
     let listeners = 0;
     const add = ac.signal.addEventListener.bind(ac.signal);
     const remove = ac.signal.removeEventListener.bind(ac.signal);
-    ac.signal.addEventListener = ((...a: Parameters<typeof add>) => { listeners++; add(...a); }) as typeof add;
-    ac.signal.removeEventListener = ((...a: Parameters<typeof remove>) => { listeners--; remove(...a); }) as typeof remove;
+    ac.signal.addEventListener = ((...a: Parameters<typeof add>) => {
+      listeners++;
+      add(...a);
+    }) as typeof add;
+    ac.signal.removeEventListener = ((...a: Parameters<typeof remove>) => {
+      listeners--;
+      remove(...a);
+    }) as typeof remove;
 
     const q1 = conn.query('IDENTIFY_SYSTEM', { signal: ac.signal });
     await client.next();
@@ -529,8 +576,13 @@ describe('queries and COPY', () => {
     const it = conn.stream('BASE_BACKUP');
     await client.next();
     const big = Buffer.alloc(3 * 1024 * 1024, 9);
-    client.send(build.copyOutResponse(), build.copyData(big), build.copyDone(), build.commandComplete('BASE_BACKUP'),
-      build.readyForQuery());
+    client.send(
+      build.copyOutResponse(),
+      build.copyData(big),
+      build.copyDone(),
+      build.commandComplete('BASE_BACKUP'),
+      build.readyForQuery(),
+    );
     let got: Buffer | undefined;
     for await (const m of it) if (m.type === 'CopyData') got = Buffer.from(m.payload);
     expect(got?.equals(big)).toBe(true);

@@ -82,7 +82,7 @@ describe('stringprep tables', () => {
   const has = (ranges: number[], first: number, last: number) =>
     ranges.some((v, i) => i % 2 === 0 && v === first && ranges[i + 1] === last);
 
-  it('unpack to sorted, disjoint ranges with PostgreSQL\'s boundaries', () => {
+  it("unpack to sorted, disjoint ranges with PostgreSQL's boundaries", () => {
     for (const packed of [UNASSIGNED_3_2, BIDI_L]) {
       const r = unpackRanges(packed);
       for (let i = 0; i < r.length; i += 2) {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { AuthenticationError } from '../../../src/errors.js';
 import { chooseScramMechanism, ScramClient } from '../../../src/connection/auth/scram.js';
 
 // RFC 7677 §3: user "user", password "pencil".
@@ -7,8 +6,7 @@ const RFC = {
   clientNonce: 'rOprNGfwEbeRWgbNEkqO',
   clientFirst: 'n,,n=user,r=rOprNGfwEbeRWgbNEkqO',
   serverFirst: 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
-  clientFinal:
-    'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
+  clientFinal: 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
   serverFinal: 'v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=',
 };
 
@@ -45,7 +43,10 @@ describe('ScramClient with the RFC 7677 example', () => {
     client.clientFirstMessage();
     client.handleServerFirst(RFC.serverFirst);
     const tampered = RFC.serverFinal.replace('6rri', '6rrj');
-    expectAuthError(() => client.verifyServerFinal(tampered), /server signature did not verify: the server may not know the password, or something is impersonating it/);
+    expectAuthError(
+      () => client.verifyServerFinal(tampered),
+      /server signature did not verify: the server may not know the password, or something is impersonating it/,
+    );
   });
 
   it('rejects a server signature of the wrong length', () => {
@@ -155,7 +156,10 @@ describe('chooseScramMechanism', () => {
   });
 
   it('fails when channel binding is required but cannot be used', () => {
-    expectAuthError(() => chooseScramMechanism(plain, true, 'require'), /channel_binding=require, but the server did not offer SCRAM-SHA-256-PLUS/);
+    expectAuthError(
+      () => chooseScramMechanism(plain, true, 'require'),
+      /channel_binding=require, but the server did not offer SCRAM-SHA-256-PLUS/,
+    );
     expectAuthError(() => chooseScramMechanism(plain, false, 'require'), /channel_binding=require needs a TLS connection/);
   });
 
@@ -164,6 +168,9 @@ describe('chooseScramMechanism', () => {
   });
 
   it('fails when nothing supported is offered', () => {
-    expectAuthError(() => chooseScramMechanism(['SCRAM-SHA-512'], false, 'prefer'), /none of the server's SASL authentication mechanisms are supported \(offered: SCRAM-SHA-512\)/);
+    expectAuthError(
+      () => chooseScramMechanism(['SCRAM-SHA-512'], false, 'prefer'),
+      /none of the server's SASL authentication mechanisms are supported \(offered: SCRAM-SHA-512\)/,
+    );
   });
 });

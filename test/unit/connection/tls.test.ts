@@ -50,7 +50,23 @@ beforeAll(() => {
   ssl('req', '-x509', '-new', '-key', 'other.key', '-subj', '/CN=other CA', '-days', '2', ...caExt, '-out', 'other.crt');
   ssl('req', '-new', '-key', 'ec.key', '-subj', '/CN=localhost', '-out', 'server.csr');
   writeFileSync(path('server.ext'), 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+    '-out',
+    'server.crt',
+  );
   // An encrypted client key.
   ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-aes256', '-pass', 'pass:hunter2', '-out', 'client-enc.key');
 });

@@ -5,8 +5,13 @@ import { configError, parse } from './helpers.js';
 describe('parseConnectionString: URI', () => {
   it('parses user, password, host, port, dbname and parameters', () => {
     expect(parse('postgresql://rep:s3cret@db.example.com:5433/postgres?sslmode=verify-full&application_name=x')).toEqual({
-      user: 'rep', password: 's3cret', host: 'db.example.com', port: '5433', dbname: 'postgres',
-      sslmode: 'verify-full', application_name: 'x',
+      user: 'rep',
+      password: 's3cret',
+      host: 'db.example.com',
+      port: '5433',
+      dbname: 'postgres',
+      sslmode: 'verify-full',
+      application_name: 'x',
     });
   });
 
@@ -27,7 +32,11 @@ describe('parseConnectionString: URI', () => {
 
   it('percent-decodes every part', () => {
     expect(parse('postgresql://us%40er:p%3Ass%2Fw%40rd@h%6Fst/d%62?application_name=a%20b%26c')).toEqual({
-      user: 'us@er', password: 'p:ss/w@rd', host: 'host', dbname: 'db', application_name: 'a b&c',
+      user: 'us@er',
+      password: 'p:ss/w@rd',
+      host: 'host',
+      dbname: 'db',
+      application_name: 'a b&c',
     });
   });
 

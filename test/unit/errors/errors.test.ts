@@ -3,7 +3,15 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
-  ChecksumFailureError, ConnectionError, IoError, isPgBackupError, PgBackupError, ServerError, StorageError, TarError, WalArchiveGapError,
+  ChecksumFailureError,
+  ConnectionError,
+  IoError,
+  isPgBackupError,
+  PgBackupError,
+  ServerError,
+  StorageError,
+  TarError,
+  WalArchiveGapError,
   type PgBackupErrorCode,
 } from '../../../src/entries/errors.js';
 import * as errors from '../../../src/entries/errors.js';
@@ -14,7 +22,9 @@ import { resolveConnectionOptions } from '../../../src/connection/options.js';
 describe('PgBackupError advice', () => {
   it('keeps the advice alone and appends it to the message on its own line', () => {
     const err = new IoError('could not write "base/1/2": no space left on device', {
-      path: '/b/base/1/2', syscallCode: 'ENOSPC', advice: 'free some space or choose another target directory',
+      path: '/b/base/1/2',
+      syscallCode: 'ENOSPC',
+      advice: 'free some space or choose another target directory',
     });
     expect(err.code).toBe('ERR_PGBB_IO');
     expect(err.advice).toBe('free some space or choose another target directory');
@@ -29,11 +39,20 @@ describe('PgBackupError advice', () => {
   });
 
   it('ERR_PGBB_SERVER: the message carries severity, DETAIL, HINT and advice; serverMessage the primary message', () => {
-    const err = new ServerError({
-      severity: 'FATAL', severityCode: 'FATAL', sqlState: '28000', message: 'no pg_hba.conf entry for replication connection',
-      detail: 'd', hint: 'h',
-    }, 'add a replication line to pg_hba.conf');
-    expect(err.message).toBe('FATAL: no pg_hba.conf entry for replication connection\nDETAIL: d\nHINT: h\nadd a replication line to pg_hba.conf');
+    const err = new ServerError(
+      {
+        severity: 'FATAL',
+        severityCode: 'FATAL',
+        sqlState: '28000',
+        message: 'no pg_hba.conf entry for replication connection',
+        detail: 'd',
+        hint: 'h',
+      },
+      'add a replication line to pg_hba.conf',
+    );
+    expect(err.message).toBe(
+      'FATAL: no pg_hba.conf entry for replication connection\nDETAIL: d\nHINT: h\nadd a replication line to pg_hba.conf',
+    );
     expect(err.serverMessage).toBe('no pg_hba.conf entry for replication connection');
     expect(err.advice).toBe('add a replication line to pg_hba.conf');
   });
@@ -59,12 +78,20 @@ describe('PgBackupError advice', () => {
 
 describe('PgBackupError.toJSON', () => {
   it('ERR_PGBB_SERVER: keeps name, code, message, advice and every server field', () => {
-    const err = new ServerError({ severity: 'ERROR', sqlState: '42704', message: 'replication slot "s" does not exist', hint: 'h' },
-      'create the slot first');
+    const err = new ServerError(
+      { severity: 'ERROR', sqlState: '42704', message: 'replication slot "s" does not exist', hint: 'h' },
+      'create the slot first',
+    );
     const json = JSON.parse(JSON.stringify(err)) as Record<string, unknown>;
     expect(json).toEqual({
-      name: 'ServerError', code: 'ERR_PGBB_SERVER', message: err.message, advice: 'create the slot first',
-      severity: 'ERROR', sqlState: '42704', hint: 'h', serverMessage: 'replication slot "s" does not exist',
+      name: 'ServerError',
+      code: 'ERR_PGBB_SERVER',
+      message: err.message,
+      advice: 'create the slot first',
+      severity: 'ERROR',
+      sqlState: '42704',
+      hint: 'h',
+      serverMessage: 'replication slot "s" does not exist',
     });
     expect(Object.keys(json).slice(0, 4)).toEqual(['name', 'code', 'message', 'advice']);
   });
@@ -73,7 +100,11 @@ describe('PgBackupError.toJSON', () => {
     const cause = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
     const err = new IoError('could not write', { cause, path: '/b/x', syscallCode: 'ENOSPC' });
     expect(err.toJSON()).toEqual({
-      name: 'IoError', code: 'ERR_PGBB_IO', message: 'could not write', path: '/b/x', syscallCode: 'ENOSPC',
+      name: 'IoError',
+      code: 'ERR_PGBB_IO',
+      message: 'could not write',
+      path: '/b/x',
+      syscallCode: 'ENOSPC',
       cause: { name: 'Error', message: 'ENOSPC: no space left on device', code: 'ENOSPC' },
     });
   });
@@ -88,8 +119,9 @@ describe('PgBackupError.toJSON', () => {
 
 describe('isPgBackupError', () => {
   it('recognises every class, and narrows to the class of a code', () => {
-    const classes = Object.values(errors).filter((v): v is typeof PgBackupError =>
-      typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError));
+    const classes = Object.values(errors).filter(
+      (v): v is typeof PgBackupError => typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError),
+    );
     expect(classes.length).toBe(25);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
@@ -103,14 +135,16 @@ describe('isPgBackupError', () => {
     const seen = new Map<PgBackupErrorCode, string>();
     for (const [name, Ctor] of Object.entries(errors)) {
       if (typeof Ctor !== 'function' || !(Ctor.prototype instanceof PgBackupError)) continue;
-      const err = name === 'ServerError'
-        ? new ServerError({ severity: 'ERROR', sqlState: 'XX000', message: 'm' })
-        : name === 'ChecksumFailureError' ? new ChecksumFailureError([])
-          : name === 'WalArchiveGapError'
-            ? new WalArchiveGapError('m', { missingFrom: parseLsn('0/3000000') })
-            : name === 'StorageError'
-              ? new StorageError('m', { operation: 'put', key: 'k' })
-              : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
+      const err =
+        name === 'ServerError'
+          ? new ServerError({ severity: 'ERROR', sqlState: 'XX000', message: 'm' })
+          : name === 'ChecksumFailureError'
+            ? new ChecksumFailureError([])
+            : name === 'WalArchiveGapError'
+              ? new WalArchiveGapError('m', { missingFrom: parseLsn('0/3000000') })
+              : name === 'StorageError'
+                ? new StorageError('m', { operation: 'put', key: 'k' })
+                : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
       expect(err.name, name).toBe(name);
       expect(err.constructor.name).toBe(name);
       expect(inspect(err).startsWith(`${name}: `), inspect(err)).toBe(true);

@@ -24,7 +24,7 @@ export function chunked(buf: Buffer, size: number): Buffer[] {
 export function randomSplit(buf: Buffer, seed: number, maxChunk = defaultMaxChunk(buf)): Buffer[] {
   const rand = prng(seed);
   const out: Buffer[] = [];
-  for (let i = 0; i < buf.length;) {
+  for (let i = 0; i < buf.length; ) {
     const n = 1 + Math.floor(rand() * maxChunk);
     out.push(buf.subarray(i, i + n));
     i += n;

@@ -1,7 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createChecksum, parseChecksumAlgorithm, CHECKSUM_LENGTHS, MANIFEST_FILE_CHECKSUM_ALGORITHMS } from '../../../src/manifest/checksum.js';
+import {
+  createChecksum,
+  parseChecksumAlgorithm,
+  CHECKSUM_LENGTHS,
+  MANIFEST_FILE_CHECKSUM_ALGORITHMS,
+} from '../../../src/manifest/checksum.js';
 import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from '../../../src/manifest/crc32c.js';
 import { splits } from '../helpers/splits.js';
 

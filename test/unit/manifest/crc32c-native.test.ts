@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChecksum } from '../../../src/manifest/checksum.js';
 import {
-  crc32c, crc32cFinal, crc32cImplementation, crc32cUpdate, crc32cUpdateJs, CRC32C_INIT, setCrc32cNativeLoader,
+  crc32c,
+  crc32cFinal,
+  crc32cImplementation,
+  crc32cUpdate,
+  crc32cUpdateJs,
+  CRC32C_INIT,
+  setCrc32cNativeLoader,
 } from '../../../src/manifest/crc32c.js';
 import { loadNativeCrc32c } from '../../../src/manifest/crc32c-native.js';
 
@@ -61,8 +67,9 @@ describe('native CRC-32C (@node-rs/crc32)', () => {
     // 100 bytes (JS) + 4000 (native) + 900 (native) and 10 + 4990.
     expect(crc32cFinal(crc32cUpdate(crc32cUpdate(crc32cUpdate(CRC32C_INIT, data, 0, 100), data, 100, 4100), data, 4100))).toBe(want);
     expect(crc32cFinal(crc32cUpdate(crc32cUpdate(CRC32C_INIT, data, 0, 10), data, 10))).toBe(want);
-    expect(createChecksum('CRC32C').update(data.subarray(0, 3000)).update(data.subarray(3000)).hex())
-      .toBe(Buffer.from(new Uint32Array([want]).buffer).toString('hex'));
+    expect(createChecksum('CRC32C').update(data.subarray(0, 3000)).update(data.subarray(3000)).hex()).toBe(
+      Buffer.from(new Uint32Array([want]).buffer).toString('hex'),
+    );
   });
 });
 

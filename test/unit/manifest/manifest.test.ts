@@ -29,16 +29,18 @@ const V2_BODY = [
 ].join('\n');
 const V2 = withChecksum(V2_BODY);
 
-const V1 = withChecksum([
-  '{ "PostgreSQL-Backup-Manifest-Version": 1,',
-  '"Files": [',
-  '{ "Path": "PG_VERSION", "Size": 3, "Last-Modified": "2024-05-01 10:00:00 GMT", "Checksum-Algorithm": "CRC32C", "Checksum": "0a0b0c0d" }',
-  '],',
-  '"WAL-Ranges": [',
-  '{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100" }',
-  '],',
-  '',
-].join('\n'));
+const V1 = withChecksum(
+  [
+    '{ "PostgreSQL-Backup-Manifest-Version": 1,',
+    '"Files": [',
+    '{ "Path": "PG_VERSION", "Size": 3, "Last-Modified": "2024-05-01 10:00:00 GMT", "Checksum-Algorithm": "CRC32C", "Checksum": "0a0b0c0d" }',
+    '],',
+    '"WAL-Ranges": [',
+    '{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100" }',
+    '],',
+    '',
+  ].join('\n'),
+);
 
 function feed(chunks: Buffer[]): BackupManifest {
   const p = new ManifestParser();
@@ -63,9 +65,18 @@ describe('parseManifest', () => {
     const m = parseManifest(V2);
     expect(m.version).toBe(2);
     expect(m.systemIdentifier).toBe(18446744073709551615n);
-    expect([...m.files.keys()]).toEqual(['backup_label', 'base/1/1259', Buffer.from('6e6f6e2dff757466', 'hex').toString('latin1'), 'odd "name"\\\t\u0001é']);
+    expect([...m.files.keys()]).toEqual([
+      'backup_label',
+      'base/1/1259',
+      Buffer.from('6e6f6e2dff757466', 'hex').toString('latin1'),
+      'odd "name"\\\t\u0001é',
+    ]);
     expect(m.files.get('backup_label')).toEqual({
-      path: 'backup_label', size: 227, lastModified: '2024-05-01 10:00:00 GMT', checksumAlgorithm: 'CRC32C', checksum: '9a1b2c3d',
+      path: 'backup_label',
+      size: 227,
+      lastModified: '2024-05-01 10:00:00 GMT',
+      checksumAlgorithm: 'CRC32C',
+      checksum: '9a1b2c3d',
     });
     expect(m.files.get('base/1/1259')?.checksumAlgorithm).toBe('NONE');
     const encoded = [...m.files.values()][2]!;
@@ -109,7 +120,9 @@ describe('parseManifest', () => {
     expectManifestError(oneFile('1.0'), /file size is not an integer/);
     expect(ManifestParser.fromWhole(oneFile('1000'))?.files.get('a')?.size).toBe(1000);
     // A repeated top-level field: JSON.parse would keep only the last.
-    const twice = v('{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [{ "Path": "a", "Size": 1 }],\n"Files": [{ "Path": "b", "Size": 1 }],\n');
+    const twice = v(
+      '{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [{ "Path": "a", "Size": 1 }],\n"Files": [{ "Path": "b", "Size": 1 }],\n',
+    );
     expect(ManifestParser.fromWhole(twice)).toBeUndefined();
     expect([...parseManifest(twice).files.keys()]).toEqual(['a', 'b']);
     // Damage goes to the event parser, which words the error.
@@ -132,16 +145,50 @@ describe('parseManifest', () => {
     expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 2, "System-Identifier": "12a",\n'), /system identifier not an integer/);
     expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Size": 1 }],\n'), /missing path name/);
     expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a" }],\n'), /missing size/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Encoded-Path": "61", "Size": 1 }],\n'), /both path name and encoded path name/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Checksum": "00" }],\n'), /checksum without algorithm/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Checksum-Algorithm": "MD5", "Checksum": "00" }],\n'), /unrecognized checksum algorithm: "MD5"/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Checksum-Algorithm": "CRC32C", "Checksum": "0g" }],\n'), /invalid checksum for file "a"/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Encoded-Path": "6", "Size": 1 }],\n'), /could not decode file name/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": -1 }],\n'), /file size is not an integer/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1 }, { "Path": "a", "Size": 2 }],\n'), /duplicate path name in backup manifest: "a"/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Mode": 1 }],\n'), /unexpected file field "Mode"/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{ "Timeline": 1, "Start-LSN": "0/1" }],\n'), /missing end LSN/);
-    expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{ "Timeline": 1, "Start-LSN": "zz", "End-LSN": "0/1" }],\n'), /could not parse start LSN/);
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Encoded-Path": "61", "Size": 1 }],\n'),
+      /both path name and encoded path name/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Checksum": "00" }],\n'),
+      /checksum without algorithm/,
+    );
+    expectManifestError(
+      v(
+        '{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Checksum-Algorithm": "MD5", "Checksum": "00" }],\n',
+      ),
+      /unrecognized checksum algorithm: "MD5"/,
+    );
+    expectManifestError(
+      v(
+        '{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Checksum-Algorithm": "CRC32C", "Checksum": "0g" }],\n',
+      ),
+      /invalid checksum for file "a"/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Encoded-Path": "6", "Size": 1 }],\n'),
+      /could not decode file name/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": -1 }],\n'),
+      /file size is not an integer/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1 }, { "Path": "a", "Size": 2 }],\n'),
+      /duplicate path name in backup manifest: "a"/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [{ "Path": "a", "Size": 1, "Mode": 1 }],\n'),
+      /unexpected file field "Mode"/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{ "Timeline": 1, "Start-LSN": "0/1" }],\n'),
+      /missing end LSN/,
+    );
+    expectManifestError(
+      v('{ "PostgreSQL-Backup-Manifest-Version": 1, "WAL-Ranges": [{ "Timeline": 1, "Start-LSN": "zz", "End-LSN": "0/1" }],\n'),
+      /could not parse start LSN/,
+    );
     expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": {},\n'), /unexpected object start/);
     expectManifestError(v('{ "PostgreSQL-Backup-Manifest-Version": 1, "Files": [ 1 ],\n'), /unexpected scalar/);
   });
@@ -153,7 +200,12 @@ describe('parseManifest', () => {
     expectManifestError('{ "PostgreSQL-Backup-Manifest-Version": 1, "Manifest-Checksum": "00"}\n', /expected at least 2 lines/);
     expectManifestError('not json\n\n', /unexpected character/);
     expectManifestError(Buffer.concat([V2.subarray(0, 50), Buffer.from([0xff]), V2.subarray(50)]), /not valid UTF-8/);
-    expectManifestError(withChecksum('{ "PostgreSQL-Backup-Manifest-Version": 1,\n').toString().replace(/"Manifest-Checksum": "[0-9a-f]+"/, '"Manifest-Checksum": "abc"'), /invalid manifest checksum/);
+    expectManifestError(
+      withChecksum('{ "PostgreSQL-Backup-Manifest-Version": 1,\n')
+        .toString()
+        .replace(/"Manifest-Checksum": "[0-9a-f]+"/, '"Manifest-Checksum": "abc"'),
+      /invalid manifest checksum/,
+    );
     expectManifestError(Buffer.concat([V1, Buffer.from('x')]), /unexpected character|last line/);
   });
 });
@@ -164,7 +216,12 @@ describe('buildManifest', () => {
     expect(buildManifest({ version: 1, files: m1.files.values(), walRanges: m1.walRanges })).toEqual(V1);
     // V2 uses \u0001 and é as the server writes them; the encoded path comes back as Encoded-Path.
     const m2 = parseManifest(V2);
-    const rebuilt = buildManifest({ version: 2, systemIdentifier: m2.systemIdentifier!, files: m2.files.values(), walRanges: m2.walRanges });
+    const rebuilt = buildManifest({
+      version: 2,
+      systemIdentifier: m2.systemIdentifier!,
+      files: m2.files.values(),
+      walRanges: m2.walRanges,
+    });
     expect(rebuilt.toString('utf8')).toBe(V2.toString('utf8'));
   });
 
@@ -172,19 +229,37 @@ describe('buildManifest', () => {
     const b = new ManifestBuilder({ version: 2, systemIdentifier: 7301234567890123456n, paddedLsn: true });
     const parts = [b.start()];
     for (let i = 0; i < 50; i++) {
-      parts.push(b.addFile({ path: `base/5/${16384 + i}`, size: i * 8192, lastModified: 1714557600 + i, checksumAlgorithm: 'CRC32C', checksum: (i * 7919).toString(16).padStart(8, '0') }));
+      parts.push(
+        b.addFile({
+          path: `base/5/${16384 + i}`,
+          size: i * 8192,
+          lastModified: 1714557600 + i,
+          checksumAlgorithm: 'CRC32C',
+          checksum: (i * 7919).toString(16).padStart(8, '0'),
+        }),
+      );
     }
     parts.push(b.finish([{ timeline: 1, startLsn: parseLsn('0/2000028'), endLsn: parseLsn('0/2000138') }]));
     const bytes = Buffer.concat(parts);
     expect(bytes.toString()).toContain('"Start-LSN": "0/02000028"');
     const parsed = parseManifest(bytes);
     expect(parsed.files.size).toBe(50);
-    expect(buildManifest({ version: 2, systemIdentifier: parsed.systemIdentifier!, paddedLsn: true, files: parsed.files.values(), walRanges: parsed.walRanges })).toEqual(bytes);
+    expect(
+      buildManifest({
+        version: 2,
+        systemIdentifier: parsed.systemIdentifier!,
+        paddedLsn: true,
+        files: parsed.files.values(),
+        walRanges: parsed.walRanges,
+      }),
+    ).toEqual(bytes);
   });
 
   it('writes an empty file list as the server does', () => {
     const bytes = buildManifest({ version: 1, files: [], walRanges: [] });
-    expect(bytes.toString()).toMatch(/^\{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": \[\n\],\n"WAL-Ranges": \[\n\n\],\n"Manifest-Checksum": "[0-9a-f]{64}"\}\n$/);
+    expect(bytes.toString()).toMatch(
+      /^\{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": \[\n\],\n"WAL-Ranges": \[\n\n\],\n"Manifest-Checksum": "[0-9a-f]{64}"\}\n$/,
+    );
     expect(parseManifest(bytes).files.size).toBe(0);
   });
 
@@ -195,7 +270,12 @@ describe('buildManifest', () => {
   });
 
   it('force-encode writes every path as Encoded-Path hex', () => {
-    const bytes = buildManifest({ version: 1, forceEncode: true, files: [{ path: 'PG_VERSION', size: 3, lastModified: 0 }], walRanges: [] });
+    const bytes = buildManifest({
+      version: 1,
+      forceEncode: true,
+      files: [{ path: 'PG_VERSION', size: 3, lastModified: 0 }],
+      walRanges: [],
+    });
     expect(bytes.toString()).toContain('{ "Encoded-Path": "50475f56455253494f4e", "Size": 3, "Last-Modified": "1970-01-01 00:00:00 GMT" }');
     expect(parseManifest(bytes).files.has('PG_VERSION')).toBe(true);
   });

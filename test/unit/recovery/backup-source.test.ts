@@ -8,7 +8,7 @@ import { inspectBackup, parseTablespaceMap } from '../../../src/recovery/backup-
 const LABEL = 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000080\nSTART TIMELINE: 1\n';
 
 describe('inspectBackup', () => {
-  it('reads a plain backup\'s label', async () => {
+  it("reads a plain backup's label", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgbb-src-'));
     await writeFile(join(dir, 'PG_VERSION'), '17\n');
     await writeFile(join(dir, 'backup_label'), LABEL);
@@ -20,7 +20,10 @@ describe('inspectBackup', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgbb-src-'));
     await writeFile(join(dir, 'PG_VERSION'), '17\n');
     await writeFile(join(dir, 'backup_label'), `${LABEL}INCREMENTAL FROM LSN: 0/1000028\nINCREMENTAL FROM TLI: 1\n`);
-    await expect(inspectBackup(dir)).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG', message: expect.stringMatching(/incremental.*pgbb combine/) });
+    await expect(inspectBackup(dir)).rejects.toMatchObject({
+      code: 'ERR_PGBB_CONFIG',
+      message: expect.stringMatching(/incremental.*pgbb combine/),
+    });
   });
 
   it('refuses a directory that is not a backup, and one without backup_label', async () => {
@@ -33,7 +36,8 @@ describe('inspectBackup', () => {
 
   it('parses tablespace_map lines, locations with spaces and escapes', () => {
     expect(parseTablespaceMap('16384 /srv/ts one\n16385 /srv/a\\\\b\n')).toEqual([
-      { oid: 16384, location: '/srv/ts one' }, { oid: 16385, location: '/srv/a\\b' },
+      { oid: 16384, location: '/srv/ts one' },
+      { oid: 16385, location: '/srv/a\\b' },
     ]);
     expect(() => parseTablespaceMap('x /srv\n')).toThrow(/tablespace_map/);
   });

@@ -40,10 +40,12 @@ describe('SegmentPageChecker', () => {
   const good = segment(5n);
 
   it.each(splits(good.subarray(0, 3 * PAGE + 100), { byteByByteMax: 4096 * 8 }))(
-    'accepts a partial segment cut mid-page, fed %s', (_name, chunks) => {
+    'accepts a partial segment cut mid-page, fed %s',
+    (_name, chunks) => {
       const r = check(NAME, chunks, true);
       expect(r).toMatchObject({ segment: { segmentSize: MB, major: 15, bytes: 3 * PAGE + 100, pagesChecked: 4 } });
-    });
+    },
+  );
 
   it('accepts a complete segment, whole and in odd chunks', () => {
     expect(check(NAME, [good])).toMatchObject({ segment: { segmentSize: MB, pagesChecked: MB / PAGE } });
@@ -69,7 +71,9 @@ describe('SegmentPageChecker', () => {
   });
 
   it('refuses unknown magic, a mixed magic, and no long header', () => {
-    expect(check(NAME, [segment(5n, MB, { magic: 0x1234 })])).toMatchObject({ problem: expect.stringContaining('unknown WAL page magic 0x1234') });
+    expect(check(NAME, [segment(5n, MB, { magic: 0x1234 })])).toMatchObject({
+      problem: expect.stringContaining('unknown WAL page magic 0x1234'),
+    });
     const mixed = Buffer.from(good);
     mixed.writeUInt16LE(0xd116, 2 * PAGE);
     expect(check(NAME, [mixed])).toMatchObject({ problem: expect.stringContaining('differs from the first page') });

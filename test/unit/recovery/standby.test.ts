@@ -26,7 +26,7 @@ describe('quoteConninfoValue (appendConnStrVal)', () => {
   });
 
   it('round-trips through our libpq parser', () => {
-    for (const v of ['', 'plain', "o'brien", 'a\\b', " lead and trail ", "x'\\'y", 'ünï', '=', '#;']) {
+    for (const v of ['', 'plain', "o'brien", 'a\\b', ' lead and trail ', "x'\\'y", 'ünï', '=', '#;']) {
       expect(parseConnectionString(`application_name=${quoteConninfoValue(v)}`)['application_name']).toBe(v);
     }
   });
@@ -34,8 +34,7 @@ describe('quoteConninfoValue (appendConnStrVal)', () => {
 
 describe('buildPrimaryConninfo', () => {
   it('writes user, port, sslmode and channel_binding even when defaults, in libpq order', () => {
-    expect(buildPrimaryConninfo(resolve({}), { includePassword: true }))
-      .toBe('user=me channel_binding=prefer port=5432 sslmode=prefer');
+    expect(buildPrimaryConninfo(resolve({}), { includePassword: true })).toBe('user=me channel_binding=prefer port=5432 sslmode=prefer');
   });
 
   it('includes every explicitly set option, omits replication and fallback_application_name', () => {
@@ -47,7 +46,7 @@ describe('buildPrimaryConninfo', () => {
     });
     expect(buildPrimaryConninfo(o, { includePassword: true })).toBe(
       "user=rep password='pw d' channel_binding=prefer connect_timeout=10 host=db.example.com port=5433 " +
-      "application_name=standby1 keepalives_idle=60 sslmode='verify-full' sslrootcert='/etc/ca.pem' target_session_attrs=any",
+        "application_name=standby1 keepalives_idle=60 sslmode='verify-full' sslrootcert='/etc/ca.pem' target_session_attrs=any",
     );
   });
 
@@ -58,8 +57,7 @@ describe('buildPrimaryConninfo', () => {
     const without = buildPrimaryConninfo(o, { includePassword: false });
     expect(without).not.toContain('password');
     expect(without).not.toContain("s'3");
-    expect(buildPrimaryConninfo(resolve({ env: { PGPASSWORD: 'envpw' } }), { includePassword: true }))
-      .toContain('password=envpw');
+    expect(buildPrimaryConninfo(resolve({ env: { PGPASSWORD: 'envpw' } }), { includePassword: true })).toContain('password=envpw');
   });
 
   it('appends dbname last when the user gave one (pg_basebackup 17+), unless turned off', () => {
@@ -68,8 +66,7 @@ describe('buildPrimaryConninfo', () => {
       'user=rep channel_binding=prefer host=db port=5432 sslmode=prefer dbname=appdb',
     );
     expect(buildPrimaryConninfo(o, { includePassword: false, includeDbname: false })).not.toContain('dbname');
-    expect(buildPrimaryConninfo(resolve({ env: { PGDATABASE: 'envdb' } }), { includePassword: false }))
-      .toMatch(/ dbname=envdb$/);
+    expect(buildPrimaryConninfo(resolve({ env: { PGDATABASE: 'envdb' } }), { includePassword: false })).toMatch(/ dbname=envdb$/);
   });
 
   it('writes PG* settings as libpq would (they are in effect)', () => {
@@ -93,15 +90,17 @@ describe('recovery configuration', () => {
   });
 
   it('writes primary_conninfo and primary_slot_name lines', () => {
-    expect(recoveryConfigContents({ primaryConninfo: "user=rep password='a b'" }))
-      .toBe("primary_conninfo = 'user=rep password=''a b'''\n");
-    expect(recoveryConfigContents({ primaryConninfo: 'host=db', slotName: 'standby_1' }))
-      .toBe("primary_conninfo = 'host=db'\nprimary_slot_name = 'standby_1'\n");
+    expect(recoveryConfigContents({ primaryConninfo: "user=rep password='a b'" })).toBe("primary_conninfo = 'user=rep password=''a b'''\n");
+    expect(recoveryConfigContents({ primaryConninfo: 'host=db', slotName: 'standby_1' })).toBe(
+      "primary_conninfo = 'host=db'\nprimary_slot_name = 'standby_1'\n",
+    );
   });
 
   it('rejects slot names the server would refuse', () => {
     for (const slotName of ['Bad', 'a-b', "x'y", '', 'a'.repeat(64)]) {
-      expect(() => recoveryConfigContents({ primaryConninfo: 'host=db', slotName })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
+      expect(() => recoveryConfigContents({ primaryConninfo: 'host=db', slotName })).toThrow(
+        expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }),
+      );
     }
   });
 

@@ -3,7 +3,13 @@
 // the WAL never reaches).
 import { describe, expect, it } from 'vitest';
 import type { Lsn } from '../../../src/lsn.js';
-import { mainData, pgTimestampToDate, RecoveryTargetFinder, targetWantsBody, type RecoveryTarget } from '../../../src/recovery/wal-targets.js';
+import {
+  mainData,
+  pgTimestampToDate,
+  RecoveryTargetFinder,
+  targetWantsBody,
+  type RecoveryTarget,
+} from '../../../src/recovery/wal-targets.js';
 import type { WalRecord } from '../../../src/verify/wal-check.js';
 
 const PG_EPOCH_MS = 946_684_800_000;
@@ -27,11 +33,27 @@ function restorePoint(start: number, name: string, at: Date): WalRecord {
   d.writeBigInt64LE(pgTime(at));
   d.write(name, 8, 'utf8');
   const body = shortData(d);
-  return { startLsn: BigInt(start) as Lsn, endLsn: BigInt(start + 104) as Lsn, xid: 0, rmid: 0, info: 0x70, totalLength: 24 + body.length, body };
+  return {
+    startLsn: BigInt(start) as Lsn,
+    endLsn: BigInt(start + 104) as Lsn,
+    xid: 0,
+    rmid: 0,
+    info: 0x70,
+    totalLength: 24 + body.length,
+    body,
+  };
 }
 
 function other(start: number): WalRecord {
-  return { startLsn: BigInt(start) as Lsn, endLsn: BigInt(start + 64) as Lsn, xid: 700, rmid: 10, info: 0, totalLength: 60, body: undefined };
+  return {
+    startLsn: BigInt(start) as Lsn,
+    endLsn: BigInt(start + 64) as Lsn,
+    xid: 700,
+    rmid: 10,
+    info: 0,
+    totalLength: 60,
+    body: undefined,
+  };
 }
 
 const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, s));
@@ -113,7 +135,8 @@ describe('RecoveryTargetFinder', () => {
     for (const rec of WAL) r.record(rec);
     const res = r.resolve({ lsn: L(0x6000), missing: '000000010000000000000002' });
     expect(res).toMatchObject({ reached: false });
-    if (!res.reached) expect(res.why).toMatch(/0\/9000 is beyond the WAL: the archive ends at 0\/6000 \(000000010000000000000002 is missing\)/);
+    if (!res.reached)
+      expect(res.why).toMatch(/0\/9000 is beyond the WAL: the archive ends at 0\/6000 \(000000010000000000000002 is missing\)/);
   });
 
   it('name: stops after the restore point record, inclusive or not', () => {

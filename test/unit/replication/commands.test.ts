@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { QueryResult, ReplicationConnectionApi } from '../../../src/connection/types.js';
-import { ProtocolError, ServerError } from '../../../src/errors.js';
+import { ServerError } from '../../../src/errors.js';
 import {
-  createReplicationSlot, dropReplicationSlot, identifySystem, parseTimelineHistory, quoteIdentifier, quoteLiteral,
-  readReplicationSlot, show, timelineHistory,
+  createReplicationSlot,
+  dropReplicationSlot,
+  identifySystem,
+  parseTimelineHistory,
+  quoteIdentifier,
+  quoteLiteral,
+  readReplicationSlot,
+  show,
+  timelineHistory,
 } from '../../../src/replication/commands.js';
 
 /** A scripted connection: records each query and answers from `answers`. */
@@ -22,11 +29,11 @@ function fake(major: number, answer: (sql: string) => QueryResult[] | Error): Re
   } as unknown as ReplicationConnectionApi & { sent: string[] };
 }
 
-const result = (command: string, cols: string[], rows: (string | null)[][]): QueryResult[] =>
-  [{ command, columns: cols.map((name) => ({ name, typeOid: 25 })), rows }];
+const result = (command: string, cols: string[], rows: (string | null)[][]): QueryResult[] => [
+  { command, columns: cols.map((name) => ({ name, typeOid: 25 })), rows },
+];
 
-const serverError = (sqlState: string, message: string) =>
-  new ServerError({ severity: 'ERROR', sqlState, message, detail: 'd' });
+const serverError = (sqlState: string, message: string) => new ServerError({ severity: 'ERROR', sqlState, message, detail: 'd' });
 
 describe('quoting', () => {
   it('doubles quotes and rejects NUL / empty', () => {
@@ -40,20 +47,23 @@ describe('quoting', () => {
 
 describe('identifySystem', () => {
   it('parses the row (int8 timeline text on 18, padded LSN)', async () => {
-    const c = fake(18, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos', 'dbname'],
-      [['7345678901234567890', '3', '0/0300A1B8', null]]));
+    const c = fake(18, () =>
+      result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos', 'dbname'], [['7345678901234567890', '3', '0/0300A1B8', null]]),
+    );
     expect(await identifySystem(c)).toEqual({ systemId: '7345678901234567890', timeline: 3, xlogPos: 0x300a1b8n, dbName: null });
     expect(c.sent).toEqual(['IDENTIFY_SYSTEM']);
   });
   it('rejects malformed answers with ProtocolError', async () => {
-    await expect(identifySystem(fake(16, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos'], [['x', '1', '0/0']]))))
-      .rejects.toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
-    await expect(identifySystem(fake(16, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos'], [['1', '0', '0/0']]))))
-      .rejects.toThrow(/timeline/);
-    await expect(identifySystem(fake(16, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos'], [['1', '1', 'zz']]))))
-      .rejects.toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
-    await expect(identifySystem(fake(16, () => [{ command: 'IDENTIFY_SYSTEM', columns: [], rows: [] }])))
-      .rejects.toThrow(/no result set/);
+    await expect(
+      identifySystem(fake(16, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos'], [['x', '1', '0/0']]))),
+    ).rejects.toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
+    await expect(
+      identifySystem(fake(16, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos'], [['1', '0', '0/0']]))),
+    ).rejects.toThrow(/timeline/);
+    await expect(
+      identifySystem(fake(16, () => result('IDENTIFY_SYSTEM', ['systemid', 'timeline', 'xlogpos'], [['1', '1', 'zz']]))),
+    ).rejects.toMatchObject({ code: 'ERR_PGBB_PROTOCOL' });
+    await expect(identifySystem(fake(16, () => [{ command: 'IDENTIFY_SYSTEM', columns: [], rows: [] }]))).rejects.toThrow(/no result set/);
   });
 });
 
@@ -96,8 +106,8 @@ describe('timeline history', () => {
 });
 
 describe('slots', () => {
-  const created = () => result('CREATE_REPLICATION_SLOT', ['slot_name', 'consistent_point', 'snapshot_name', 'output_plugin'],
-    [['s1', '0/0', null, null]]);
+  const created = () =>
+    result('CREATE_REPLICATION_SLOT', ['slot_name', 'consistent_point', 'snapshot_name', 'output_plugin'], [['s1', '0/0', null, null]]);
   it('uses the keyword syntax on 13/14 and the parenthesized one on 15+', async () => {
     for (const [major, expected] of [
       [13, 'CREATE_REPLICATION_SLOT "s1" PHYSICAL RESERVE_WAL'],
@@ -127,19 +137,41 @@ describe('slots', () => {
     await dropReplicationSlot(c, 's1');
     await dropReplicationSlot(c, 's1', { wait: true });
     expect(c.sent).toEqual(['DROP_REPLICATION_SLOT "s1"', 'DROP_REPLICATION_SLOT "s1" WAIT']);
-    await expect(dropReplicationSlot(fake(16, () => serverError('42704', 'replication slot "s1" does not exist')), 's1'))
-      .rejects.toThrow(/no replication slot named "s1"/);
-    await expect(dropReplicationSlot(fake(16, () => serverError('55006', 'replication slot "s1" is active')), 's1'))
-      .rejects.toThrow(/in use/);
+    await expect(
+      dropReplicationSlot(
+        fake(16, () => serverError('42704', 'replication slot "s1" does not exist')),
+        's1',
+      ),
+    ).rejects.toThrow(/no replication slot named "s1"/);
+    await expect(
+      dropReplicationSlot(
+        fake(16, () => serverError('55006', 'replication slot "s1" is active')),
+        's1',
+      ),
+    ).rejects.toThrow(/in use/);
   });
   it('reads a slot on 15+, null when missing, refuses on 13/14', async () => {
     const cols = ['slot_type', 'restart_lsn', 'restart_tli'];
     const c = fake(15, () => result('READ_REPLICATION_SLOT', cols, [['physical', '0/1000028', '1']]));
     expect(await readReplicationSlot(c, 's1')).toEqual({ slotType: 'physical', restartLsn: 0x1000028n, restartTli: 1 });
     expect(c.sent).toEqual(['READ_REPLICATION_SLOT "s1"']);
-    expect(await readReplicationSlot(fake(17, () => result('READ_REPLICATION_SLOT', cols, [[null, null, null]])), 'x')).toBeNull();
-    expect(await readReplicationSlot(fake(17, () => result('READ_REPLICATION_SLOT', cols, [['physical', null, null]])), 'x'))
-      .toEqual({ slotType: 'physical', restartLsn: null, restartTli: null });
-    await expect(readReplicationSlot(fake(14, () => []), 's1')).rejects.toMatchObject({ code: 'ERR_PGBB_UNSUPPORTED_SERVER' });
+    expect(
+      await readReplicationSlot(
+        fake(17, () => result('READ_REPLICATION_SLOT', cols, [[null, null, null]])),
+        'x',
+      ),
+    ).toBeNull();
+    expect(
+      await readReplicationSlot(
+        fake(17, () => result('READ_REPLICATION_SLOT', cols, [['physical', null, null]])),
+        'x',
+      ),
+    ).toEqual({ slotType: 'physical', restartLsn: null, restartTli: null });
+    await expect(
+      readReplicationSlot(
+        fake(14, () => []),
+        's1',
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_PGBB_UNSUPPORTED_SERVER' });
   });
 });

@@ -20,9 +20,17 @@ function fake(major: number, reply: StreamMessage[], finalError?: Error) {
         if (finalError) throw finalError;
       })();
     },
-    sendCopyData(b: Buffer) { sent.push(Buffer.from(b)); log.push(`d ${b.length}`); return sent.length % 2 === 0; },
-    sendCopyDone() { log.push('c'); },
-    async drained() { log.push('drain'); },
+    sendCopyData(b: Buffer) {
+      sent.push(Buffer.from(b));
+      log.push(`d ${b.length}`);
+      return sent.length % 2 === 0;
+    },
+    sendCopyDone() {
+      log.push('c');
+    },
+    async drained() {
+      log.push('drain');
+    },
   } as unknown as ReplicationConnectionApi;
   return { conn, log, sent };
 }
@@ -51,8 +59,11 @@ describe('uploadManifest', () => {
   });
 
   it('adds advice to a manifest of another cluster', async () => {
-    const err = new ServerError({ severity: 'ERROR', sqlState: 'XX000',
-      message: 'system identifier in backup manifest is 1, but database system identifier is 2' });
+    const err = new ServerError({
+      severity: 'ERROR',
+      sqlState: 'XX000',
+      message: 'system identifier in backup manifest is 1, but database system identifier is 2',
+    });
     const { conn } = fake(17, [copyIn], err);
     const got = await uploadManifest(conn, Buffer.from('{}')).catch((e: unknown) => e);
     expect(got).toMatchObject({ code: 'ERR_PGBB_SERVER' });
@@ -64,14 +75,19 @@ describe('uploadManifest', () => {
 describe('withIncrementalAdvice', () => {
   const e = (message: string) => new ServerError({ severity: 'ERROR', sqlState: '55000', message });
   it('says to turn summarize_wal on', () => {
-    expect(withIncrementalAdvice(e('incremental backups cannot be taken unless WAL summarization is enabled')).message)
-      .toContain('incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup');
+    expect(withIncrementalAdvice(e('incremental backups cannot be taken unless WAL summarization is enabled')).message).toContain(
+      'incremental backups require summarize_wal = on on the server: set it and reload, then take a new full backup',
+    );
   });
   it('explains missing WAL summaries and v1 manifests', () => {
-    expect(withIncrementalAdvice(e('WAL summaries are required on timeline 1 from 0/2000028 to 0/5000028, but no summaries for that timeline and LSN range exist')).message)
-      .toMatch(/no WAL summaries/);
-    expect(withIncrementalAdvice(e('backup manifest version 1 does not support incremental backup')).message)
-      .toMatch(/PostgreSQL 16 or older/);
+    expect(
+      withIncrementalAdvice(
+        e('WAL summaries are required on timeline 1 from 0/2000028 to 0/5000028, but no summaries for that timeline and LSN range exist'),
+      ).message,
+    ).toMatch(/no WAL summaries/);
+    expect(withIncrementalAdvice(e('backup manifest version 1 does not support incremental backup')).message).toMatch(
+      /PostgreSQL 16 or older/,
+    );
   });
   it('leaves unrelated errors alone', () => {
     const err = e('permission denied');

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TarError, TargetError } from '../../../src/errors.js';
+import type { TargetError } from '../../../src/errors.js';
 import { DirectorySink } from '../../../src/sinks/directory.js';
 import { parseTablespaceMapping, tablespaceMappingFrom } from '../../../src/sinks/tablespace-mapping.js';
 import { deferred, settle } from '../helpers/deferred.js';
@@ -90,9 +90,14 @@ describe('DirectorySink', () => {
     const target = join(root, 'data');
     const sink = new DirectorySink({ directory: target, noSync: true });
     await sink.writeArchive({ ...TS, tablespacePath: `pg_tblspc/${TS_OID}` }, feed(tablespaceTar()));
-    await sink.writeArchive(BASE, feed(Buffer.concat([member({ name: 'pg_tblspc/', typeflag: '5' }), member({ name: `pg_tblspc/${TS_OID}/`, typeflag: '5' }), END])));
+    await sink.writeArchive(
+      BASE,
+      feed(Buffer.concat([member({ name: 'pg_tblspc/', typeflag: '5' }), member({ name: `pg_tblspc/${TS_OID}/`, typeflag: '5' }), END])),
+    );
     expect(readFileSync(join(target, 'pg_tblspc', TS_OID, TS_DIR, '5/16385'))).toEqual(RELATION);
-    await expect(sink.writeArchive({ ...TS, tablespacePath: '../escape' }, feed(tablespaceTar()))).rejects.toMatchObject({ code: 'ERR_PGBB_TAR' });
+    await expect(sink.writeArchive({ ...TS, tablespacePath: '../escape' }, feed(tablespaceTar()))).rejects.toMatchObject({
+      code: 'ERR_PGBB_TAR',
+    });
   });
 
   it('extracts an unterminated archive (PostgreSQL 13/14)', async () => {
@@ -128,10 +133,10 @@ describe('DirectorySink', () => {
   for (const [label, entries] of [
     ['a ".." component', [member({ name: 'base/../../evil' }, 'x')]],
     ['an absolute path', [member({ name: '/tmp/pgbb-evil' }, 'x')]],
-    ['a path through a symlink from the archive', [
-      member({ name: 'link', typeflag: '2', linkname: '/tmp' }),
-      member({ name: 'link/pgbb-evil' }, 'x'),
-    ]],
+    [
+      'a path through a symlink from the archive',
+      [member({ name: 'link', typeflag: '2', linkname: '/tmp' }), member({ name: 'link/pgbb-evil' }, 'x')],
+    ],
     ['a symlink named with ".."', [member({ name: '../link', typeflag: '2', linkname: '/tmp' })]],
   ] as const) {
     it(`refuses an entry with ${label} (TarError) and writes nothing outside`, async () => {
@@ -148,8 +153,9 @@ describe('DirectorySink', () => {
   it('refuses entry types a backup never holds', async () => {
     const root = scratch();
     const sink = new DirectorySink({ directory: join(root, 'data'), noSync: true });
-    await expect(sink.writeArchive(BASE, feed(Buffer.concat([member({ name: 'fifo', typeflag: '6' }), END]))))
-      .rejects.toThrow(/typeflag '6'/);
+    await expect(sink.writeArchive(BASE, feed(Buffer.concat([member({ name: 'fifo', typeflag: '6' }), END])))).rejects.toThrow(
+      /typeflag '6'/,
+    );
   });
 
   it('cleanup() removes what it created and only that', async () => {
@@ -162,7 +168,10 @@ describe('DirectorySink', () => {
     writeFileSync(join(root, 'bystander'), 'keep me');
     const sink = new DirectorySink({
       directory: target,
-      tablespaceMapping: new Map([[SERVER_TS, tsExisting], ['/srv/pg/ts2', tsNew]]),
+      tablespaceMapping: new Map([
+        [SERVER_TS, tsExisting],
+        ['/srv/pg/ts2', tsNew],
+      ]),
     });
     await sink.writeArchive(TS, feed(tablespaceTar()));
     await sink.writeArchive({ name: '16390.tar', tablespacePath: '/srv/pg/ts2', terminated: true }, feed(tablespaceTar()));
@@ -223,7 +232,9 @@ describe('DirectorySink', () => {
       },
     });
     await sink.writeArchive(BASE, feed(baseTar()));
-    expect(readFileSync(join(target, 'postgresql.auto.conf'), 'utf8')).toBe(`${AUTO_CONF_TEXT}primary_conninfo = 'host=primary port=5432'\n`);
+    expect(readFileSync(join(target, 'postgresql.auto.conf'), 'utf8')).toBe(
+      `${AUTO_CONF_TEXT}primary_conninfo = 'host=primary port=5432'\n`,
+    );
     expect(readFileSync(join(target, 'standby.signal')).length).toBe(0);
     expect(mode(join(target, 'standby.signal'))).toBe(0o600);
   });
@@ -264,9 +275,15 @@ describe('DirectorySink', () => {
     expect(readFileSync(join(dir, 'global/pg_control'))).toEqual(PG_CONTROL);
     expect(readFileSync(join(dir, 'base/1/1259'))).toEqual(RELATION);
     const other = new DirectorySink({ directory: join(scratch(), 'data') });
-    await expect(other.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.from('not gzip at all')))).rejects.toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
-    await expect(other.writeArchive({ ...BASE, name: 'pg_wal.tar' }, feed(Buffer.alloc(0)))).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
-    await expect(other.writeArchive({ ...BASE, name: 'base.zip' }, feed(Buffer.alloc(0)))).rejects.toMatchObject({ code: 'ERR_PGBB_CONFIG' });
+    await expect(other.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.from('not gzip at all')))).rejects.toMatchObject({
+      code: 'ERR_PGBB_COMPRESSION',
+    });
+    await expect(other.writeArchive({ ...BASE, name: 'pg_wal.tar' }, feed(Buffer.alloc(0)))).rejects.toMatchObject({
+      code: 'ERR_PGBB_CONFIG',
+    });
+    await expect(other.writeArchive({ ...BASE, name: 'base.zip' }, feed(Buffer.alloc(0)))).rejects.toMatchObject({
+      code: 'ERR_PGBB_CONFIG',
+    });
   });
 });
 

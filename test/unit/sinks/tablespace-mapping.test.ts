@@ -41,10 +41,13 @@ describe('parseTablespaceMapping', () => {
 });
 
 describe('tablespaceMappingFrom', () => {
-  it('keeps the first mapping of a directory, as pg_basebackup\'s lookup returns the first match', () => {
+  it("keeps the first mapping of a directory, as pg_basebackup's lookup returns the first match", () => {
     const m = tablespaceMappingFrom(['/srv/ts=/first', '/srv/other=/o', '/srv//ts/=/second']);
     expect(m.get('/srv/ts')).toBe('/first');
-    expect([...m]).toEqual([['/srv/ts', '/first'], ['/srv/other', '/o']]);
+    expect([...m]).toEqual([
+      ['/srv/ts', '/first'],
+      ['/srv/other', '/o'],
+    ]);
   });
 
   it('fails on the first bad spec', () => {

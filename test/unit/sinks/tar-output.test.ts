@@ -83,7 +83,9 @@ describe('TarFilesSink', () => {
       await expect(sink.writeArchive({ ...BASE, name }, feed(baseTar()))).rejects.toMatchObject({ code: 'ERR_PGBB_TAR' });
     }
     // Injection into a server-compressed base archive decompresses it first: garbage fails typed.
-    await expect(sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(10)))).rejects.toMatchObject({ code: 'ERR_PGBB_COMPRESSION' });
+    await expect(sink.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(10)))).rejects.toMatchObject({
+      code: 'ERR_PGBB_COMPRESSION',
+    });
   });
 
   it('-R into a server-compressed base.tar.gz: decompressed, rewritten, compressed again under the same name', async () => {
@@ -122,14 +124,20 @@ describe('TarFilesSink', () => {
   });
 
   it('refuses server-side or invalid compression specs at construction', () => {
-    expect(() => new TarFilesSink({ directory: scratch(), compression: 'server-gzip' })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
-    expect(() => new TarFilesSink({ directory: scratch(), compression: 'gzip:99' })).toThrow(expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }));
+    expect(() => new TarFilesSink({ directory: scratch(), compression: 'server-gzip' })).toThrow(
+      expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }),
+    );
+    expect(() => new TarFilesSink({ directory: scratch(), compression: 'gzip:99' })).toThrow(
+      expect.objectContaining({ code: 'ERR_PGBB_CONFIG' }),
+    );
   });
 
   it('refuses a non-empty directory, and cleanup removes only what it created', async () => {
     const root = scratch();
     writeFileSync(join(root, 'stray'), 'x');
-    await expect(new TarFilesSink({ directory: root }).writeArchive(BASE, feed(baseTar()))).rejects.toMatchObject({ code: 'ERR_PGBB_TARGET' });
+    await expect(new TarFilesSink({ directory: root }).writeArchive(BASE, feed(baseTar()))).rejects.toMatchObject({
+      code: 'ERR_PGBB_TARGET',
+    });
 
     const existing = join(root, 'empty-existing');
     mkdirSync(existing);
@@ -149,6 +157,7 @@ describe('TarFilesSink', () => {
 
   it('creates nothing when the archive has no bytes yet and fails', async () => {
     const dir = join(scratch(), 'out');
+    // biome-ignore lint/correctness/useYield: an archive whose first read fails.
     async function* failing(): AsyncGenerator<Buffer> {
       throw new Error('connection lost');
     }
@@ -207,7 +216,9 @@ describe('WritableSink', () => {
     const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
     expect(names.slice(-2)).toEqual(['standby.signal', 'backup_manifest']);
     expect(execFileSync('tar', ['-xOf', file, 'backup_manifest'])).toEqual(manifest);
-    expect(execFileSync('tar', ['-xOf', file, 'postgresql.auto.conf'], { encoding: 'utf8' })).toBe(AUTO_CONF_TEXT + RECOVERY.appendToAutoConf);
+    expect(execFileSync('tar', ['-xOf', file, 'postgresql.auto.conf'], { encoding: 'utf8' })).toBe(
+      AUTO_CONF_TEXT + RECOVERY.appendToAutoConf,
+    );
     const { tar } = await collect([readFileSync(file)]);
     expect(tar.terminated).toBe(true);
   });
@@ -263,8 +274,9 @@ describe('WritableSink', () => {
   it('refuses a second archive', async () => {
     const sink = new WritableSink(new PassThrough().resume());
     await sink.writeArchive(BASE, feed(baseTar()));
-    await expect(sink.writeArchive({ name: '16384.tar', tablespacePath: '/x', terminated: true }, feed(tablespaceTar())))
-      .rejects.toMatchObject({ code: 'ERR_PGBB_TARGET' });
+    await expect(
+      sink.writeArchive({ name: '16384.tar', tablespacePath: '/x', terminated: true }, feed(tablespaceTar())),
+    ).rejects.toMatchObject({ code: 'ERR_PGBB_TARGET' });
   });
 
   it('client compression: one gzip stream holding the tar, manifest and -R files injected before compression', async () => {
@@ -282,7 +294,9 @@ describe('WritableSink', () => {
     expect(names.slice(-2)).toEqual(['standby.signal', 'backup_manifest']);
     // A server-compressed archive is not compressed a second time.
     const again = new WritableSink(new PassThrough().resume(), { compression: 'gzip' });
-    await expect(again.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(1)))).rejects.toMatchObject({ code: 'ERR_PGBB_TARGET' });
+    await expect(again.writeArchive({ ...BASE, name: 'base.tar.gz' }, feed(Buffer.alloc(1)))).rejects.toMatchObject({
+      code: 'ERR_PGBB_TARGET',
+    });
     await again.cleanup();
   });
 
@@ -298,7 +312,11 @@ describe('WritableSink', () => {
   });
 
   it('client compression: a failing destination rejects the writes with an IoError', async () => {
-    const broken = new Writable({ write(_c, _e, cb) { cb(new Error('EPIPE: broken pipe')); } });
+    const broken = new Writable({
+      write(_c, _e, cb) {
+        cb(new Error('EPIPE: broken pipe'));
+      },
+    });
     const sink = new WritableSink(broken, { compression: 'gzip' });
     const big = Buffer.concat([baseTar({ terminated: false }), member({ name: 'big' }, Buffer.alloc(8 << 20, 7)), END]);
     const err = await (async () => {
@@ -313,7 +331,9 @@ describe('WritableSink', () => {
   it('turns a failing destination into an IoError instead of crashing', async () => {
     const broken = new Writable({
       highWaterMark: 16,
-      write(_c, _e, cb) { cb(new Error('EPIPE: broken pipe')); },
+      write(_c, _e, cb) {
+        cb(new Error('EPIPE: broken pipe'));
+      },
     });
     const sink = new WritableSink(broken);
     const err = await sink.writeArchive(BASE, feed(baseTar(), 100)).catch((e: unknown) => e);
@@ -325,7 +345,11 @@ describe('rewriteArchive', () => {
   it('passes other entries through byte for byte and replaces a server standby.signal', async () => {
     const withSignal = Buffer.concat([baseTar({ terminated: false }), member({ name: 'standby.signal' }, 'old'), END]);
     const out: Buffer[] = [];
-    for await (const c of rewriteArchive(feed(withSignal, 333), { addFiles: [{ name: 'standby.signal', content: Buffer.from('') }] }, { mtime: 1 })) {
+    for await (const c of rewriteArchive(
+      feed(withSignal, 333),
+      { addFiles: [{ name: 'standby.signal', content: Buffer.from('') }] },
+      { mtime: 1 },
+    )) {
       out.push(Buffer.from(c));
     }
     const rewritten = Buffer.concat(out);
@@ -338,9 +362,15 @@ describe('rewriteArchive', () => {
 
   it('adds postgresql.auto.conf when the archive has none', async () => {
     const out: Buffer[] = [];
-    for await (const c of rewriteArchive(feed(Buffer.concat([member({ name: 'PG_VERSION' }, '16\n'), END])), { appendToAutoConf: 'x = 1\n' })) out.push(Buffer.from(c));
+    for await (const c of rewriteArchive(feed(Buffer.concat([member({ name: 'PG_VERSION' }, '16\n'), END])), {
+      appendToAutoConf: 'x = 1\n',
+    }))
+      out.push(Buffer.from(c));
     const { entries } = await collect([Buffer.concat(out)]);
-    expect(entries.map((e) => [e.header.name, e.data.toString()])).toEqual([['PG_VERSION', '16\n'], ['postgresql.auto.conf', 'x = 1\n']]);
+    expect(entries.map((e) => [e.header.name, e.data.toString()])).toEqual([
+      ['PG_VERSION', '16\n'],
+      ['postgresql.auto.conf', 'x = 1\n'],
+    ]);
   });
 });
 
@@ -357,8 +387,11 @@ describe('TarFilesSink.openArchiveStream', () => {
     await sync();
     await sink.finish();
     expect(statSync(join(dir, 'pg_wal.tar')).mode & 0o777).toBe(0o600);
-    expect(execFileSync('tar', ['-tf', join(dir, 'pg_wal.tar')], { encoding: 'utf8' }).trim().split('\n'))
-      .toEqual(['000000010000000000000002', 'archive_status/000000010000000000000002.done']);
+    expect(
+      execFileSync('tar', ['-tf', join(dir, 'pg_wal.tar')], { encoding: 'utf8' })
+        .trim()
+        .split('\n'),
+    ).toEqual(['000000010000000000000002', 'archive_status/000000010000000000000002.done']);
     expect(sink.created).toEqual([dir]);
     await sink.cleanup();
     expect(existsSync(dir)).toBe(false);

@@ -36,16 +36,27 @@ describe('storage keys', () => {
 
 describe('S3 failures as StorageError', () => {
   it('keeps the status, marks server errors, throttling and resets retryable, and names the key', () => {
-    const slowDown = s3StorageError('put', 'k', Object.assign(new Error('Please reduce your request rate.'),
-      { name: 'SlowDown', $metadata: { httpStatusCode: 503, attempts: 6 } }));
+    const slowDown = s3StorageError(
+      'put',
+      'k',
+      Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503, attempts: 6 } }),
+    );
     expect(slowDown).toBeInstanceOf(StorageError);
     expect(slowDown).toMatchObject({ code: 'ERR_PGBB_STORAGE', operation: 'put', key: 'k', statusCode: 503, retryable: true });
     expect(slowDown.message).toMatch(/SlowDown.*HTTP 503, 6 attempts.*retries were exhausted/);
     const reset = s3StorageError('get', 'k', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     expect(reset).toMatchObject({ statusCode: undefined, retryable: true });
-    const denied = s3StorageError('list', undefined, Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }));
+    const denied = s3StorageError(
+      'list',
+      undefined,
+      Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
     expect(denied).toMatchObject({ statusCode: 403, retryable: false, key: undefined });
-    const missing = s3StorageError('get', 'gone', Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+    const missing = s3StorageError(
+      'get',
+      'gone',
+      Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }),
+    );
     expect(missing.message).toBe('storage get "gone" failed: no such object (HTTP 404)');
   });
 });

@@ -17,12 +17,23 @@ describe('parseStorageUrl', () => {
 
   it('reads bucket, prefix and the S3-compatible settings', () => {
     expect(parseStorageUrl('s3://backups/db1/main?endpoint=http://127.0.0.1:8080/&region=eu-west-3&forcePathStyle=true')).toEqual({
-      kind: 's3', bucket: 'backups', prefix: 'db1/main/', endpoint: 'http://127.0.0.1:8080', region: 'eu-west-3', forcePathStyle: true,
+      kind: 's3',
+      bucket: 'backups',
+      prefix: 'db1/main/',
+      endpoint: 'http://127.0.0.1:8080',
+      region: 'eu-west-3',
+      forcePathStyle: true,
     });
     expect(parseStorageUrl('s3://backups')).toEqual({ kind: 's3', bucket: 'backups', prefix: '', forcePathStyle: false });
     expect(parseStorageUrl('S3://backups//a///b/')).toEqual({ kind: 's3', bucket: 'backups', prefix: 'a/b/', forcePathStyle: false });
-    expect(parseStorageUrl('s3://My_Bucket/p%20q?forcePathStyle=false')).toMatchObject({ bucket: 'My_Bucket', prefix: 'p q/', forcePathStyle: false });
-    expect(parseStorageUrl('s3://b.e-t/x?endpoint=https%3A%2F%2Fs3.example.com%2Fbase')).toMatchObject({ endpoint: 'https://s3.example.com/base' });
+    expect(parseStorageUrl('s3://My_Bucket/p%20q?forcePathStyle=false')).toMatchObject({
+      bucket: 'My_Bucket',
+      prefix: 'p q/',
+      forcePathStyle: false,
+    });
+    expect(parseStorageUrl('s3://b.e-t/x?endpoint=https%3A%2F%2Fs3.example.com%2Fbase')).toMatchObject({
+      endpoint: 'https://s3.example.com/base',
+    });
   });
 
   it.each([

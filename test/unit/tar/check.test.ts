@@ -1,7 +1,7 @@
 // The tar structure check used where archives are stored unparsed (tar format): valid archives
 // pass at every split; each structural fault is a TarError naming its offset.
 import { describe, expect, it } from 'vitest';
-import { TarError } from '../../../src/errors.js';
+import type { TarError } from '../../../src/errors.js';
 import { TarStructureChecker } from '../../../src/tar/check.js';
 import { baseTar, tablespaceTar } from '../sinks/fixtures.js';
 import { splits } from '../helpers/splits.js';
@@ -35,7 +35,8 @@ const withExtensions = Buffer.concat([
   // A pax record that overrides the size the entry header gives (ustar size 0, real 700).
   member({ name: 'PaxHeaders/big', typeflag: 'x' }, paxRecord('size', '700')),
   member({ name: 'big', size: 0 }),
-  Buffer.alloc(700, 5), Buffer.alloc(512 - 700 % 512),
+  Buffer.alloc(700, 5),
+  Buffer.alloc(512 - (700 % 512)),
   member({ name: '././@LongLink', typeflag: 'L' }, `${longName}\0`),
   member({ name: longName.slice(0, 99) }, Buffer.alloc(1500, 6)),
   END,
@@ -99,14 +100,16 @@ describe('TarStructureChecker', () => {
     const relAt = full.indexOf(Buffer.from('base/1/1259'));
     expect(fault(full.subarray(0, relAt + 512 + 100)).message).toMatch(/ends in the middle of an entry body/);
     expect(fault(full.subarray(0, relAt + 100)).message).toBe(
-      `the tar archive ends in the middle of a header block (at offset ${relAt}): the data was cut short`);
+      `the tar archive ends in the middle of a header block (at offset ${relAt}): the data was cut short`,
+    );
     expect(fault(withExtensions.subarray(0, 1024)).message).toMatch(/ends in the middle of an entry \(after its extended header\)/);
   });
 
   it('a lone zero block followed by data, and data after the end marker', () => {
     const one = member({ name: 'PG_VERSION' }, '17\n');
     expect(fault(Buffer.concat([one, Buffer.alloc(512), one])).message).toBe(
-      `a lone zero block at offset ${one.length} is followed by data: the archive is corrupt`);
+      `a lone zero block at offset ${one.length} is followed by data: the archive is corrupt`,
+    );
     expect(fault(Buffer.concat([one, END, Buffer.alloc(3), Buffer.from([1])])).offset).toBe(one.length + 1024 + 3);
     // Zero padding after the marker (GNU tar's blocking factor) is fine.
     expect(run([Buffer.concat([one, END, Buffer.alloc(9216)])]).terminated).toBe(true);

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { TarError } from '../../../src/errors.js';
+import type { TarError } from '../../../src/errors.js';
 import { extractTar, readBody } from '../../../src/tar/extract.js';
 import { randomSplit, splits } from '../helpers/splits.js';
-import {
-  chunked, collect, END, member, pad, paxRecord, rawHeader, source, TAR_SPLITS,
-} from './fixtures.js';
+import { chunked, collect, END, member, pad, paxRecord, rawHeader, source, TAR_SPLITS } from './fixtures.js';
 
 // A base.tar as a PostgreSQL 15+ server sends it (plus the extras other tars carry).
 const content = Buffer.alloc(3000);
@@ -119,7 +117,7 @@ describe('extractTar', () => {
       h.fill(0x20, 148, 156);
       let sum = 0;
       for (const b of h) sum += b;
-      h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+      h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
       await expect(collect([h, END])).rejects.toThrow(/"mode" field/);
       const badPax = Buffer.concat([member({ name: 'P', typeflag: 'x' }, '99 path=x\n'), member({ name: 'a' }), END]);
       await expect(collect([badPax])).rejects.toThrow(/bad pax header/);
@@ -178,7 +176,9 @@ describe('extractTar', () => {
       }
       expect(names).toEqual(['a', 'b']);
       const err = await (async () => {
-        for await (const _ of kept as AsyncIterable<Buffer>) { /* nothing */ }
+        for await (const _ of kept as AsyncIterable<Buffer>) {
+          /* nothing */
+        }
       })().catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'ERR_PGBB_STATE' });
     });
@@ -259,7 +259,10 @@ describe('extractTar', () => {
       for await (const e of t) names.push([e.header.name, e.body.size]);
       return { entries: names, tar: t };
     })();
-    expect(entries).toEqual([['big', size], ['after', 2]]);
+    expect(entries).toEqual([
+      ['big', size],
+      ['after', 2],
+    ]);
     expect(tar.terminated).toBe(true);
   });
 

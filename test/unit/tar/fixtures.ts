@@ -26,7 +26,7 @@ export interface RawHeaderSpec {
 }
 
 function octal(block: Buffer, offset: number, width: number, value: number): void {
-  block.write(value.toString(8).padStart(width - 1, '0') + '\0', offset, width, 'latin1');
+  block.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, width, 'latin1');
 }
 
 export function rawHeader(spec: RawHeaderSpec): Buffer {
@@ -63,7 +63,7 @@ export function rawHeader(spec: RawHeaderSpec): Buffer {
   let sum = 0;
   for (const byte of b) sum += byte;
   sum += spec.checksumDelta ?? 0;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return b;
 }
 
@@ -99,8 +99,10 @@ export interface Collected {
 }
 
 /** Extracts everything, copying bodies (views are only valid until the next chunk). */
-export async function collect(chunks: Iterable<Buffer> | AsyncIterable<Buffer>, options?: ExtractOptions):
-  Promise<{ entries: Collected[]; tar: TarExtractor }> {
+export async function collect(
+  chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
+  options?: ExtractOptions,
+): Promise<{ entries: Collected[]; tar: TarExtractor }> {
   const src = Symbol.asyncIterator in chunks ? chunks : source(chunks as Iterable<Buffer>);
   const tar = extractTar(src, options);
   const entries: Collected[] = [];

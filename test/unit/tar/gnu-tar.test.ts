@@ -51,8 +51,16 @@ describe('GNU tar reads what we write', () => {
     writeFileSync(file, archive);
     const listing = execFileSync('tar', ['-tvf', file], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
     const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
-    expect(names).toEqual(['base/', 'base/file', 'standby.signal', 'pg_tblspc/16384', 'pg_tblspc/16385',
-      LONG_SPLITTABLE, LONG_UNSPLITTABLE, 'streamed']);
+    expect(names).toEqual([
+      'base/',
+      'base/file',
+      'standby.signal',
+      'pg_tblspc/16384',
+      'pg_tblspc/16385',
+      LONG_SPLITTABLE,
+      LONG_UNSPLITTABLE,
+      'streamed',
+    ]);
     expect(listing).toMatch(/^drwx------ .* base\/$/m);
     expect(listing).toMatch(/^-rw------- .* 6 2023-11-14 22:13 base\/file$/m);
     expect(listing).toContain(`pg_tblspc/16385 -> ${LONG_TARGET}`);
@@ -76,7 +84,12 @@ describe('GNU tar reads what we write', () => {
 
   it('rejects a streamed body of the wrong length', async () => {
     const err = await writeArchive(async (w) => {
-      await w.addEntry({ name: 'short', size: 10 }, (async function* () { yield Buffer.alloc(5); })());
+      await w.addEntry(
+        { name: 'short', size: 10 },
+        (async function* () {
+          yield Buffer.alloc(5);
+        })(),
+      );
     }).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('ERR_PGBB_TAR');
   });

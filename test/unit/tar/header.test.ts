@@ -1,32 +1,63 @@
 import { describe, expect, it } from 'vitest';
-import {
-  bodySize, decodeHeader, encodeHeader, headerChecksum, paddingSize, readNumber, splitUstarName,
-} from '../../../src/tar/header.js';
+import { bodySize, decodeHeader, encodeHeader, headerChecksum, paddingSize, readNumber, splitUstarName } from '../../../src/tar/header.js';
 import { encodePax, paxOverrides, parsePax } from '../../../src/tar/pax.js';
 import { rawHeader } from './fixtures.js';
 
 describe('decodeHeader', () => {
   it('decodes every field of a ustar header written by hand', () => {
-    const d = decodeHeader(rawHeader({
-      name: 'base/1/1259', mode: 0o600, uid: 26, gid: 27, size: 8192, mtime: 1_714_557_600,
-      uname: 'postgres', gname: 'pgroup',
-    }));
+    const d = decodeHeader(
+      rawHeader({
+        name: 'base/1/1259',
+        mode: 0o600,
+        uid: 26,
+        gid: 27,
+        size: 8192,
+        mtime: 1_714_557_600,
+        uname: 'postgres',
+        gname: 'pgroup',
+      }),
+    );
     expect(d.zeroBlock).toBe(false);
     expect(d.checksumValid).toBe(true);
     expect(d.invalidField).toBeUndefined();
     expect(d.header).toMatchObject({
-      name: 'base/1/1259', mode: 0o600, uid: 26, gid: 27, size: 8192, mtime: 1_714_557_600,
-      typeflag: '0', type: 'file', linkname: '', uname: 'postgres', gname: 'pgroup', format: 'ustar',
+      name: 'base/1/1259',
+      mode: 0o600,
+      uid: 26,
+      gid: 27,
+      size: 8192,
+      mtime: 1_714_557_600,
+      typeflag: '0',
+      type: 'file',
+      linkname: '',
+      uname: 'postgres',
+      gname: 'pgroup',
+      format: 'ustar',
     });
   });
 
   it('maps typeflags to types', () => {
-    const types = Object.fromEntries(['0', '\0', '7', '1', '2', '5', 'x', 'g', 'L', 'K', '3', '4', '6', 'Z']
-      .map((t) => [t, decodeHeader(rawHeader({ name: 'n', typeflag: t })).header.type]));
+    const types = Object.fromEntries(
+      ['0', '\0', '7', '1', '2', '5', 'x', 'g', 'L', 'K', '3', '4', '6', 'Z'].map((t) => [
+        t,
+        decodeHeader(rawHeader({ name: 'n', typeflag: t })).header.type,
+      ]),
+    );
     expect(types).toEqual({
-      '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '5': 'directory',
-      x: 'pax-header', g: 'pax-global-header', L: 'gnu-long-name', K: 'gnu-long-linkname',
-      '3': 'character-device', '4': 'block-device', '6': 'fifo', Z: 'unknown',
+      '0': 'file',
+      '\0': 'file',
+      '7': 'file',
+      '1': 'hardlink',
+      '2': 'symlink',
+      '5': 'directory',
+      x: 'pax-header',
+      g: 'pax-global-header',
+      L: 'gnu-long-name',
+      K: 'gnu-long-linkname',
+      '3': 'character-device',
+      '4': 'block-device',
+      '6': 'fifo',
+      Z: 'unknown',
     });
   });
 
@@ -66,7 +97,7 @@ describe('decodeHeader', () => {
 
   it('accepts the historical signed checksum', () => {
     const b = rawHeader({ name: 'caf\u00e9' }); // bytes > 127 make the two sums differ
-    b.write(headerChecksum(b, true).toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+    b.write(`${headerChecksum(b, true).toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
     expect(headerChecksum(b, true)).not.toBe(headerChecksum(b));
     expect(decodeHeader(b).checksumValid).toBe(true);
   });
@@ -88,7 +119,14 @@ describe('encodeHeader', () => {
     expect(block.length).toBe(512);
     const d = decodeHeader(block);
     expect(d.checksumValid).toBe(true);
-    expect(d.header).toMatchObject({ name: 'postgresql.auto.conf', size: 88, mode: 0o600, mtime: 1_700_000_123, type: 'file', format: 'ustar' });
+    expect(d.header).toMatchObject({
+      name: 'postgresql.auto.conf',
+      size: 88,
+      mode: 0o600,
+      mtime: 1_700_000_123,
+      type: 'file',
+      format: 'ustar',
+    });
     // Same bytes as a hand-made header for the fields both set.
     expect(block.subarray(0, 100)).toEqual(rawHeader({ name: 'postgresql.auto.conf' }).subarray(0, 100));
   });
@@ -127,7 +165,10 @@ describe('pax records', () => {
   it('round-trips records whose length crosses a digit boundary', () => {
     for (let n = 80; n < 1100; n += 1) {
       const value = 'v'.repeat(n);
-      const encoded = encodePax([['path', value], ['linkpath', 'x']]);
+      const encoded = encodePax([
+        ['path', value],
+        ['linkpath', 'x'],
+      ]);
       const parsed = parsePax(encoded);
       expect(parsed.valid).toBe(true);
       expect(parsed.records.get('path')).toBe(value);
@@ -136,7 +177,15 @@ describe('pax records', () => {
   });
 
   it('keeps the keys we apply, and numbers only when they parse', () => {
-    const parsed = parsePax(encodePax([['path', 'é/ü'], ['size', '9000000000'], ['mtime', '1700000000.123'], ['uid', 'x'], ['comment', 'hi']]));
+    const parsed = parsePax(
+      encodePax([
+        ['path', 'é/ü'],
+        ['size', '9000000000'],
+        ['mtime', '1700000000.123'],
+        ['uid', 'x'],
+        ['comment', 'hi'],
+      ]),
+    );
     expect(paxOverrides(parsed.records)).toEqual({ path: 'é/ü', size: 9_000_000_000, mtime: 1_700_000_000 });
   });
 

@@ -2,7 +2,13 @@
 // code. `npm run typecheck` (tsc over test/) checks the expectTypeOf lines; vitest runs them as no-ops.
 import { describe, expectTypeOf, it } from 'vitest';
 import type {
-  AnyPgBackupError, ChecksumFailureError, ConfigError, IoError, PgBackupErrorByCode, PgBackupErrorCode, ServerError,
+  AnyPgBackupError,
+  ChecksumFailureError,
+  ConfigError,
+  IoError,
+  PgBackupErrorByCode,
+  PgBackupErrorCode,
+  ServerError,
   VerifyError,
 } from '../../../src/entries/errors.js';
 import { isPgBackupError, PgBackupError } from '../../../src/index.js';
@@ -18,9 +24,14 @@ describe('error narrowing by code', () => {
       }
       if (err.code === 'ERR_PGBB_IO') expectTypeOf(err.syscallCode).toEqualTypeOf<string | undefined>();
       switch (err.code) {
-        case 'ERR_PGBB_CHECKSUM_FAILURE': expectTypeOf(err).toEqualTypeOf<ChecksumFailureError>(); break;
-        case 'ERR_PGBB_CONFIG': expectTypeOf(err).toEqualTypeOf<ConfigError>(); break;
-        default: expectTypeOf(err.advice).toEqualTypeOf<string | undefined>();
+        case 'ERR_PGBB_CHECKSUM_FAILURE':
+          expectTypeOf(err).toEqualTypeOf<ChecksumFailureError>();
+          break;
+        case 'ERR_PGBB_CONFIG':
+          expectTypeOf(err).toEqualTypeOf<ConfigError>();
+          break;
+        default:
+          expectTypeOf(err.advice).toEqualTypeOf<string | undefined>();
       }
     }
   });

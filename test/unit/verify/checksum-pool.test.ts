@@ -20,7 +20,9 @@ describe('ChecksumThread', () => {
         writeFileSync(path, data);
         for (const alg of ['CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512', 'NONE'] as const) {
           let progress = 0;
-          const r = await thread.checksum(path, alg, (n) => { progress += n; });
+          const r = await thread.checksum(path, alg, (n) => {
+            progress += n;
+          });
           expect(r).toEqual({ ok: true, bytes: size, digest: createChecksum(alg).update(data).digest() });
           expect(progress).toBe(size);
         }

@@ -56,9 +56,13 @@ async function craft(name: string, o: Craft): Promise<{ dir: string; wal: WalFix
   for (const s of [100, 9000, 40, 300]) wal.append(s);
   const range = { timeline: 1, startLsn: lsn(wal.records[0]!.lsn), endLsn: lsn(wal.records.at(-1)!.end) };
   const manifest = buildManifest({
-    version: 2, systemIdentifier: o.manifestSysid ?? SYSID,
+    version: 2,
+    systemIdentifier: o.manifestSysid ?? SYSID,
     files: [...files].map(([path, data]) => ({
-      path, size: data.length, lastModified: 1714557600, checksumAlgorithm: 'CRC32C' as const,
+      path,
+      size: data.length,
+      lastModified: 1714557600,
+      checksumAlgorithm: 'CRC32C' as const,
       checksum: createChecksum('CRC32C').update(data).hex(),
     })),
     walRanges: [range],
@@ -86,10 +90,16 @@ async function craft(name: string, o: Craft): Promise<{ dir: string; wal: WalFix
     await tar.finish({ end: true });
     await new Promise<void>((r) => out.on('close', () => r()));
   };
-  const baseEntries: [string, Buffer | undefined][] = [['global/', undefined], ['base/', undefined]];
+  const baseEntries: [string, Buffer | undefined][] = [
+    ['global/', undefined],
+    ['base/', undefined],
+  ];
   for (const [path, data] of files) if (!path.startsWith('pg_tblspc/')) baseEntries.push([path, data]);
   await writeTar('base.tar', baseEntries);
-  await writeTar('16400.tar', [['PG_17_202406281/', undefined], ['PG_17_202406281/1/16385', files.get('pg_tblspc/16400/PG_17_202406281/1/16385')!]]);
+  await writeTar('16400.tar', [
+    ['PG_17_202406281/', undefined],
+    ['PG_17_202406281/1/16385', files.get('pg_tblspc/16400/PG_17_202406281/1/16385')!],
+  ]);
   await writeTar('pg_wal.tar', [[segName, seg]]);
   return { dir, wal };
 }
@@ -100,7 +110,15 @@ describe('verifyBackup on crafted backups', () => {
       const { dir, wal } = await craft(`ok-${format}`, { format });
       const { summary, findings } = await verifyBackupAll({ backupDir: dir });
       expect(findings).toEqual([]);
-      expect(summary).toMatchObject({ ok: true, format, manifestVersion: 2, manifestFiles: 6, filesChecksummed: 5, walRanges: 1, walRecords: wal.records.length });
+      expect(summary).toMatchObject({
+        ok: true,
+        format,
+        manifestVersion: 2,
+        manifestFiles: 6,
+        filesChecksummed: 5,
+        walRanges: 1,
+        walRecords: wal.records.length,
+      });
     }
   });
 
@@ -115,13 +133,21 @@ describe('verifyBackup on crafted backups', () => {
   it('names a system identifier mismatch and a damaged pg_control (plain and tar)', async () => {
     const plain = await craft('sysid-plain', { format: 'plain', manifestSysid: 1n });
     const f1 = (await verifyBackupAll({ backupDir: plain.dir, noWal: true })).findings;
-    expect(f1).toEqual([expect.objectContaining({
-      kind: 'system-identifier-mismatch', path: 'global/pg_control',
-      message: `global/pg_control: manifest system identifier is 1, but control file has ${SYSID}`,
-    })]);
+    expect(f1).toEqual([
+      expect.objectContaining({
+        kind: 'system-identifier-mismatch',
+        path: 'global/pg_control',
+        message: `global/pg_control: manifest system identifier is 1, but control file has ${SYSID}`,
+      }),
+    ]);
     const tar = await craft('sysid-tar', { format: 'tar', manifestSysid: 1n });
     const f2 = (await verifyBackupAll({ backupDir: tar.dir, noWal: true })).findings;
-    expect(f2).toEqual([expect.objectContaining({ kind: 'system-identifier-mismatch', message: expect.stringMatching(/^base\.tar: global\/pg_control: manifest system identifier is 1/) })]);
+    expect(f2).toEqual([
+      expect.objectContaining({
+        kind: 'system-identifier-mismatch',
+        message: expect.stringMatching(/^base\.tar: global\/pg_control: manifest system identifier is 1/),
+      }),
+    ]);
     const damaged = await craft('crc', { format: 'plain' });
     const path = join(damaged.dir, 'global/pg_control');
     const b = readFileSync(path);
@@ -131,7 +157,7 @@ describe('verifyBackup on crafted backups', () => {
     expect(kinds).toEqual(['checksum-mismatch', 'control-file-invalid']);
   });
 
-  it('checks WAL long headers against pg_control\'s system identifier', async () => {
+  it("checks WAL long headers against pg_control's system identifier", async () => {
     const { dir } = await craft('walsys', { format: 'plain', walSysid: 99n });
     const { findings } = await verifyBackupAll({ backupDir: dir });
     expect(findings).toHaveLength(1);
@@ -197,10 +223,17 @@ describe('plain checksums: small files read whole, large files in chunks read ah
     const files = new Map<string, Buffer>([['global/pg_control', controlFile(SYSID)]]);
     sizes.forEach((size, i) => files.set(`base/1/${20000 + i}`, randomBytes(size)));
     const manifest = buildManifest({
-      version: 2, systemIdentifier: SYSID,
+      version: 2,
+      systemIdentifier: SYSID,
       files: [...files].map(([path, data], i) => {
-        const checksumAlgorithm = i % 2 === 0 ? 'CRC32C' as const : 'SHA256' as const;
-        return { path, size: data.length, lastModified: 1714557600, checksumAlgorithm, checksum: createChecksum(checksumAlgorithm).update(data).hex() };
+        const checksumAlgorithm = i % 2 === 0 ? ('CRC32C' as const) : ('SHA256' as const);
+        return {
+          path,
+          size: data.length,
+          lastModified: 1714557600,
+          checksumAlgorithm,
+          checksum: createChecksum(checksumAlgorithm).update(data).hex(),
+        };
       }),
       walRanges: [],
     });
@@ -219,13 +252,25 @@ describe('plain checksums: small files read whole, large files in chunks read ah
     const { dir, files } = plainBackup('sizes');
     const ignore = ['PG_VERSION'];
     let progress = 0;
-    const ok = await verifyBackupAll({ backupDir: dir, noWal: true, ignore, onProgress: (p) => { progress = p.doneBytes; } });
+    const ok = await verifyBackupAll({
+      backupDir: dir,
+      noWal: true,
+      ignore,
+      onProgress: (p) => {
+        progress = p.doneBytes;
+      },
+    });
     const total = [...files.values()].reduce((n, b) => n + b.length, 0);
     expect(ok.findings).toEqual([]);
     expect(ok.summary).toMatchObject({ filesChecksummed: files.size, bytesRead: total });
     expect(progress).toBe(total);
     // One flipped byte each: in the only chunk, at the end of the first, inside the third.
-    const damage: [string, number][] = [['base/1/20004', 256 * 1024], ['base/1/20006', MiB - 1], ['base/1/20009', 2 * MiB + 100], ['base/1/20008', 5]];
+    const damage: [string, number][] = [
+      ['base/1/20004', 256 * 1024],
+      ['base/1/20006', MiB - 1],
+      ['base/1/20009', 2 * MiB + 100],
+      ['base/1/20008', 5],
+    ];
     for (const [path, at] of damage) {
       const b = Buffer.from(files.get(path)!);
       b[at] = b[at]! ^ 0x80;
@@ -254,8 +299,13 @@ describe('plain checksums: small files read whole, large files in chunks read ah
     expect(first.summary.stoppedEarly).toBe(true);
     const controller = new AbortController();
     const run = verifyBackupAll({
-      backupDir: damaged.dir, noWal: true, ignore, signal: controller.signal,
-      onProgress: (p) => { if (p.doneBytes > MiB) controller.abort(); },
+      backupDir: damaged.dir,
+      noWal: true,
+      ignore,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.doneBytes > MiB) controller.abort();
+      },
     });
     await expect(run).rejects.toMatchObject({ code: 'ERR_PGBB_ABORTED' });
   });
@@ -295,7 +345,15 @@ describe('verifyBackup on a single-tar backup (-D - -Ft)', () => {
     const { dir, wal } = await craft('single-src', { format: 'plain' });
     const file = join(root, 'single.tar');
     const bytes = await singleTar(dir, file);
-    const expected = { ok: true, format: 'tar', manifestVersion: 2, manifestFiles: 6, filesChecksummed: 5, walRanges: 1, walRecords: wal.records.length };
+    const expected = {
+      ok: true,
+      format: 'tar',
+      manifestVersion: 2,
+      manifestFiles: 6,
+      filesChecksummed: 5,
+      walRanges: 1,
+      walRecords: wal.records.length,
+    };
     const plainTar = await verifyBackupAll({ backupDir: file });
     expect(plainTar.findings).toEqual([]);
     expect(plainTar.summary).toMatchObject(expected);
@@ -304,10 +362,15 @@ describe('verifyBackup on a single-tar backup (-D - -Ft)', () => {
     expect(await findManifestInTarFile(file, 100)).toBeUndefined();
     // Through a custom opener the archive is read as a stream to reach the manifest.
     let opened = 0;
-    const streamed = await verifyBackupAll({ backupDir: file, openArchive: (ref) => {
-      opened++;
-      return (async function* () { yield readFileSync(ref.path); })();
-    } });
+    const streamed = await verifyBackupAll({
+      backupDir: file,
+      openArchive: (ref) => {
+        opened++;
+        return (async function* () {
+          yield readFileSync(ref.path);
+        })();
+      },
+    });
     expect(streamed.findings).toEqual([]);
     expect(opened).toBeGreaterThanOrEqual(3);
     // Client gzip to stdout: by the name's suffix, and by the first bytes under any other name.
@@ -330,13 +393,19 @@ describe('verifyBackup on a single-tar backup (-D - -Ft)', () => {
     writeFileSync(file, bytes);
     const { findings, summary } = await verifyBackupAll({ backupDir: file, noWal: true });
     expect(summary.ok).toBe(false);
-    expect(findings).toEqual([expect.objectContaining({
-      kind: 'checksum-mismatch', path: 'base/1/16384', archive: 'single-bad.tar',
-      message: 'checksum mismatch for file "base/1/16384" in archive "single-bad.tar"',
-    })]);
+    expect(findings).toEqual([
+      expect.objectContaining({
+        kind: 'checksum-mismatch',
+        path: 'base/1/16384',
+        archive: 'single-bad.tar',
+        message: 'checksum mismatch for file "base/1/16384" in archive "single-bad.tar"',
+      }),
+    ]);
     // The same damage under gzip.
     writeFileSync(join(root, 'single-bad.tar.gz'), gzipSync(bytes));
-    expect((await verifyBackupAll({ backupDir: join(root, 'single-bad.tar.gz'), noWal: true })).findings.map((f) => f.kind)).toEqual(['checksum-mismatch']);
+    expect((await verifyBackupAll({ backupDir: join(root, 'single-bad.tar.gz'), noWal: true })).findings.map((f) => f.kind)).toEqual([
+      'checksum-mismatch',
+    ]);
     // A damaged manifest member is reported as such, with its archive.
     const m = bytes.indexOf(Buffer.from('"Path": "PG_VERSION"'));
     const damaged = Buffer.from(bytes);

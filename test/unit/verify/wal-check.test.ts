@@ -4,10 +4,19 @@ import { majorForPageMagic, WalRangeChecker, XLOG_PAGE_MAGIC, type WalRangeCheck
 import { splitters } from '../helpers/splits.js';
 import { WalFixture } from './wal-fixtures.js';
 
-function check(w: WalFixture, start: bigint, end: bigint, o: { split?: (segment: Buffer) => Buffer[]; sysid?: bigint; magic?: number; drop?: bigint } = {}): WalRangeCheckResult {
+function check(
+  w: WalFixture,
+  start: bigint,
+  end: bigint,
+  o: { split?: (segment: Buffer) => Buffer[]; sysid?: bigint; magic?: number; drop?: bigint } = {},
+): WalRangeCheckResult {
   const c = new WalRangeChecker({
-    timeline: w.timeline, startLsn: lsn(start), endLsn: lsn(end), segmentSize: w.segmentSize,
-    systemIdentifier: o.sysid, pageMagic: o.magic,
+    timeline: w.timeline,
+    startLsn: lsn(start),
+    endLsn: lsn(end),
+    segmentSize: w.segmentSize,
+    systemIdentifier: o.sysid,
+    pageMagic: o.magic,
   });
   for (const segno of c.segments()) {
     if (segno === o.drop) break;
@@ -90,12 +99,18 @@ describe('WalRangeChecker', () => {
       mutate(copy.segments.get(1n)!);
       return check(copy, start, end, o);
     };
-    expect(bad((s) => s.writeUInt16LE(0xd106, 8192)).error).toMatch(/invalid magic number D106 in WAL segment 000000010000000000000001, LSN 0\/0*102000, offset 8192/);
+    expect(bad((s) => s.writeUInt16LE(0xd106, 8192)).error).toMatch(
+      /invalid magic number D106 in WAL segment 000000010000000000000001, LSN 0\/0*102000, offset 8192/,
+    );
     expect(bad((s) => s.writeBigUInt64LE(0n, 16384 + 8)).error).toMatch(/unexpected pageaddr 0\/0+ /);
     expect(bad((s) => s.writeUInt16LE(s.readUInt16LE(2) & ~2, 2)).error).toMatch(/invalid info bits/);
     expect(check(w, start, end, { sysid: 42n }).error).toMatch(/WAL file is from different database system/);
-    expect(check(w, start, end, { magic: 0xd116 }).error).toMatch(/invalid magic number D110 .*expected D116, the WAL format of PostgreSQL 17/);
-    expect(bad((s) => s.writeUInt32LE(s.readUInt32LE(8192 + 16) + 1, 8192 + 16)).error).toMatch(/invalid contrecord length|there is no contrecord flag/);
+    expect(check(w, start, end, { magic: 0xd116 }).error).toMatch(
+      /invalid magic number D110 .*expected D116, the WAL format of PostgreSQL 17/,
+    );
+    expect(bad((s) => s.writeUInt32LE(s.readUInt32LE(8192 + 16) + 1, 8192 + 16)).error).toMatch(
+      /invalid contrecord length|there is no contrecord flag/,
+    );
   });
 
   it('reports a broken prev-link and WAL that ends before the end LSN', () => {

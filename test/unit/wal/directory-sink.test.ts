@@ -94,8 +94,10 @@ describe('DirectoryWalSink', () => {
     expect(content.subarray(4096, 4196).equals(data)).toBe(true);
 
     writeFileSync(join(dir, '000000010000000000000004.partial'), Buffer.alloc(10));
-    await expect(sink.openSegment({ name: '000000010000000000000004', segmentSize: SEG, startOffset: 0 }))
-      .rejects.toMatchObject({ code: 'ERR_PGBB_IO', message: expect.stringContaining('has 10 bytes, should be 0 or 1048576') });
+    await expect(sink.openSegment({ name: '000000010000000000000004', segmentSize: SEG, startOffset: 0 })).rejects.toMatchObject({
+      code: 'ERR_PGBB_IO',
+      message: expect.stringContaining('has 10 bytes, should be 0 or 1048576'),
+    });
   });
 
   it('refuses writes past the segment end, a second open segment, and complete on a short segment', async () => {
@@ -134,13 +136,23 @@ describe('DirectoryWalSink', () => {
     await sink.write(pattern(10, 9));
     await sink.abort();
     expect(readdirSync(dir)).toEqual([`${NAME}.partial`]);
-    expect(readFileSync(join(dir, `${NAME}.partial`)).subarray(0, 10).equals(pattern(10, 9))).toBe(true);
+    expect(
+      readFileSync(join(dir, `${NAME}.partial`))
+        .subarray(0, 10)
+        .equals(pattern(10, 9)),
+    ).toBe(true);
   });
 
   it('prepare() with a group-readable server: 0750 directories, 0640 files, whatever the umask', async () => {
     const wal = join(dir, 'pg_wal');
     const seen: boolean[] = [];
-    const sink = new DirectoryWalSink({ directory: wal, markDone: true, beforePrepare: async (s) => { seen.push(s.groupReadable); } });
+    const sink = new DirectoryWalSink({
+      directory: wal,
+      markDone: true,
+      beforePrepare: async (s) => {
+        seen.push(s.groupReadable);
+      },
+    });
     const old = process.umask(0o077);
     try {
       await sink.prepare({ groupReadable: true, segmentSize: SEG });

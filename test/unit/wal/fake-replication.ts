@@ -42,10 +42,13 @@ export const commandComplete: StreamMessage = { type: 'CommandComplete', tag: 'S
 /** The result set walsender sends after a historic timeline. */
 export function nextTimelineRows(tli: number, startpos: string): StreamMessage[] {
   return [
-    { type: 'RowDescription', columns: [
-      { name: 'next_tli', tableOid: 0, columnAttr: 0, typeOid: 20, typeSize: 8, typeModifier: -1, format: 0 },
-      { name: 'next_tli_startpos', tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 },
-    ] },
+    {
+      type: 'RowDescription',
+      columns: [
+        { name: 'next_tli', tableOid: 0, columnAttr: 0, typeOid: 20, typeSize: 8, typeModifier: -1, format: 0 },
+        { name: 'next_tli_startpos', tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 },
+      ],
+    },
     { type: 'DataRow', values: [String(tli), startpos] },
     { type: 'CommandComplete', tag: 'SELECT' },
   ];
@@ -90,7 +93,16 @@ export class FakeConnection {
     const content = m ? this.history.get(Number(m[1])) : undefined;
     if (!m || content === undefined) throw new Error(`unexpected query ${sql}`);
     const name = `${Number(m[1]).toString(16).toUpperCase().padStart(8, '0')}.history`;
-    return [{ command: 'TIMELINE_HISTORY', columns: [{ name: 'filename', typeOid: 25 }, { name: 'content', typeOid: 17 }], rows: [[name, content]] }];
+    return [
+      {
+        command: 'TIMELINE_HISTORY',
+        columns: [
+          { name: 'filename', typeOid: 25 },
+          { name: 'content', typeOid: 17 },
+        ],
+        rows: [[name, content]],
+      },
+    ];
   }
 
   stream(sql: string, options?: { signal?: AbortSignal }): AsyncIterableIterator<StreamMessage> {

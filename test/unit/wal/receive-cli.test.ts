@@ -38,11 +38,39 @@ describe('pgbb receive-wal command line', () => {
   });
 
   it('maps the flags', () => {
-    const o = run('-D', 'arch', '-S', 'slot1', '-E', '0/3000000', '-n', '--synchronous', '-s', '0', '-Z', 'lz4:3', '-v',
-      '-h', 'db', '-p', '5433', '-U', 'rep', '--json');
+    const o = run(
+      '-D',
+      'arch',
+      '-S',
+      'slot1',
+      '-E',
+      '0/3000000',
+      '-n',
+      '--synchronous',
+      '-s',
+      '0',
+      '-Z',
+      'lz4:3',
+      '-v',
+      '-h',
+      'db',
+      '-p',
+      '5433',
+      '-U',
+      'rep',
+      '--json',
+    );
     expect(o).toMatchObject({
-      directory: 'arch', slot: 'slot1', action: 'stream', loop: false, sync: true, synchronous: true, statusIntervalMs: 0,
-      verbose: 1, json: true, connection: { host: 'db', port: 5433, user: 'rep' },
+      directory: 'arch',
+      slot: 'slot1',
+      action: 'stream',
+      loop: false,
+      sync: true,
+      synchronous: true,
+      statusIntervalMs: 0,
+      verbose: 1,
+      json: true,
+      connection: { host: 'db', port: 5433, user: 'rep' },
     });
     expect(o.endLsn !== undefined && formatLsn(o.endLsn)).toBe('0/3000000');
     expect(o.compression).toMatchObject({ algorithm: 'lz4', level: 3 });
@@ -56,9 +84,18 @@ describe('pgbb receive-wal command line', () => {
   });
 
   it('prints events as JSON with LSNs as text', () => {
-    expect(eventToJson({ type: 'timeline-switch', from: 1, to: 2, switchLsn: lsn(0x3000060n), restartLsn: lsn(0x3000000n) }))
-      .toEqual({ event: 'timeline-switch', from: 1, to: 2, switchLsn: '0/3000060', restartLsn: '0/3000000' });
-    expect(eventToJson({ type: 'reconnecting', attempt: 1, delayMs: 1000, error: new Error('gone') }))
-      .toEqual({ event: 'reconnecting', attempt: 1, delayMs: 1000, error: 'gone' });
+    expect(eventToJson({ type: 'timeline-switch', from: 1, to: 2, switchLsn: lsn(0x3000060n), restartLsn: lsn(0x3000000n) })).toEqual({
+      event: 'timeline-switch',
+      from: 1,
+      to: 2,
+      switchLsn: '0/3000060',
+      restartLsn: '0/3000000',
+    });
+    expect(eventToJson({ type: 'reconnecting', attempt: 1, delayMs: 1000, error: new Error('gone') })).toEqual({
+      event: 'reconnecting',
+      attempt: 1,
+      delayMs: 1000,
+      error: 'gone',
+    });
   });
 });

@@ -6,9 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { WalStreamError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
 import { startWalStream, type WalStreamOptions } from '../../../src/wal/streamer.js';
-import {
-  FakeConnection, MemorySink, commandComplete, copyBoth, copyDone, xlogData, type Script,
-} from './fake-replication.js';
+import { FakeConnection, MemorySink, commandComplete, copyBoth, copyDone, xlogData, type Script } from './fake-replication.js';
 
 const SEG = 1024 * 1024;
 const SEG3 = 0x300000n;
@@ -35,35 +33,48 @@ function setup(scripts: Script[], options: Partial<WalStreamOptions> = {}, sink 
   const conn = new DestroyableConnection(scripts);
   const statuses: { write: bigint; flush: bigint }[] = [];
   const stream = startWalStream({
-    connection: conn.api, startLsn: lsn(SEG3), timeline: 1, segmentSize: SEG, statusIntervalMs: 0, sink,
+    connection: conn.api,
+    startLsn: lsn(SEG3),
+    timeline: 1,
+    segmentSize: SEG,
+    statusIntervalMs: 0,
+    sink,
     onStatusSent: (s) => statuses.push({ write: s.write, flush: s.flush }),
     ...options,
   });
   return { conn, sink, stream, statuses };
 }
 
-const untilCopyDone = (messages: ReturnType<typeof xlogData>[]): Script => async function* (conn) {
-  yield copyBoth;
-  for (const m of messages) yield m;
-  await conn.waitCopyDone();
-  yield copyDone;
-  yield commandComplete;
-};
+const untilCopyDone = (messages: ReturnType<typeof xlogData>[]): Script =>
+  async function* (conn) {
+    yield copyBoth;
+    for (const m of messages) yield m;
+    await conn.waitCopyDone();
+    yield copyDone;
+    yield commandComplete;
+  };
 
 describe('startWalStream for receive-wal', () => {
   it('synchronous: flushes and reports after every XLogData, flush included without a slot', async () => {
-    const { conn, sink, stream, statuses } = setup([untilCopyDone([xlogData(SEG3, 1000), xlogData(SEG3 + 1000n, 500)])],
-      { synchronous: true });
+    const { conn, sink, stream, statuses } = setup([untilCopyDone([xlogData(SEG3, 1000), xlogData(SEG3 + 1000n, 500)])], {
+      synchronous: true,
+    });
     await expect.poll(() => conn.statusUpdates.length).toBe(2);
     await stream.stop();
-    expect(statuses.slice(0, 2)).toEqual([{ write: SEG3 + 1000n, flush: SEG3 + 1000n }, { write: SEG3 + 1500n, flush: SEG3 + 1500n }]);
+    expect(statuses.slice(0, 2)).toEqual([
+      { write: SEG3 + 1000n, flush: SEG3 + 1000n },
+      { write: SEG3 + 1500n, flush: SEG3 + 1500n },
+    ]);
     expect(sink.ops.slice(0, 3)).toEqual(['open 000000010000000000000003', 'flush', 'flush']);
     expect(conn.statusUpdates.every((u) => !u.replyRequested)).toBe(true);
   });
 
   it('a sink whose flush() resolves false advances the flush position only when the segment is closed', async () => {
-    const { conn, stream, statuses } = setup([untilCopyDone([xlogData(SEG3, 1000), xlogData(SEG3 + 1000n, SEG - 1000),
-      xlogData(SEG3 + BigInt(SEG), 100)])], { synchronous: true }, wholeSegmentSink());
+    const { conn, stream, statuses } = setup(
+      [untilCopyDone([xlogData(SEG3, 1000), xlogData(SEG3 + 1000n, SEG - 1000), xlogData(SEG3 + BigInt(SEG), 100)])],
+      { synchronous: true },
+      wholeSegmentSink(),
+    );
     await expect.poll(() => conn.statusUpdates.length).toBe(3);
     await stream.stop();
     // No flush before the first segment was complete; then its end; never the WAL of the open segment.

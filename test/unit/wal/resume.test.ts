@@ -6,7 +6,15 @@ const full = (name: string): WalDirectoryEntry => ({ name, size: SEG });
 
 describe('findStreamingStart', () => {
   it('is undefined for a directory without segments', () => {
-    expect(findStreamingStart([{ name: 'archive_status', size: 4096 }, { name: '00000002.history', size: 40 }], { segmentSize: SEG })).toBeUndefined();
+    expect(
+      findStreamingStart(
+        [
+          { name: 'archive_status', size: 4096 },
+          { name: '00000002.history', size: 40 },
+        ],
+        { segmentSize: SEG },
+      ),
+    ).toBeUndefined();
   });
 
   it('starts after the highest complete segment', () => {
@@ -20,22 +28,29 @@ describe('findStreamingStart', () => {
   });
 
   it('prefers the higher timeline for the same segment, and a complete file over its .partial', () => {
-    expect(findStreamingStart([full('000000010000000000000005.partial'), full('000000020000000000000005.partial')], { segmentSize: SEG }))
-      .toMatchObject({ timeline: 2, startLsn: 0x5000000n, partial: true });
-    expect(findStreamingStart([full('000000010000000000000005'), full('000000010000000000000005.partial')], { segmentSize: SEG }))
-      .toMatchObject({ timeline: 1, startLsn: 0x6000000n, partial: false });
+    expect(
+      findStreamingStart([full('000000010000000000000005.partial'), full('000000020000000000000005.partial')], { segmentSize: SEG }),
+    ).toMatchObject({ timeline: 2, startLsn: 0x5000000n, partial: true });
+    expect(
+      findStreamingStart([full('000000010000000000000005'), full('000000010000000000000005.partial')], { segmentSize: SEG }),
+    ).toMatchObject({ timeline: 1, startLsn: 0x6000000n, partial: false });
   });
 
   it('skips complete segments of the wrong size, reporting them', () => {
     const skipped: string[] = [];
-    const start = findStreamingStart([full('000000010000000000000003'), { name: '000000010000000000000004', size: 100 }],
-      { segmentSize: SEG, onSkip: (e) => skipped.push(e.name) });
+    const start = findStreamingStart([full('000000010000000000000003'), { name: '000000010000000000000004', size: 100 }], {
+      segmentSize: SEG,
+      onSkip: (e) => skipped.push(e.name),
+    });
     expect(skipped).toEqual(['000000010000000000000004']);
     expect(start?.startLsn).toBe(0x4000000n);
   });
 
   it('honours another segment size and partial suffix', () => {
-    const start = findStreamingStart([{ name: '000000010000000000000003.part', size: 1 }], { segmentSize: 1024 * 1024, partialSuffix: '.part' });
+    const start = findStreamingStart([{ name: '000000010000000000000003.part', size: 1 }], {
+      segmentSize: 1024 * 1024,
+      partialSuffix: '.part',
+    });
     expect(start).toMatchObject({ startLsn: 0x300000n, partial: true });
   });
 });

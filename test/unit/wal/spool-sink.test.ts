@@ -42,7 +42,10 @@ describe('SpoolWalSink', () => {
 
   it('a spool directory that cannot be made is an IoError that names it and says to set tempDir', async () => {
     const spool = new SpoolWalSink({ tempDir: '/nonexistent/pgbb-spool' });
-    const err = await spool.prepare().then(() => undefined, (e: unknown) => e);
+    const err = await spool.prepare().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(IoError);
     expect((err as IoError).message).toMatch(/could not create the WAL spool "\/nonexistent\/pgbb-spool".*set tempDir/);
     expect((err as IoError).syscallCode).toBe('ENOENT');
@@ -51,7 +54,8 @@ describe('SpoolWalSink', () => {
 
   it('refuses WAL before prepare()', async () => {
     const spool = new SpoolWalSink();
-    await expect(spool.openSegment({ name: '000000010000000000000002', segmentSize: SEG, startOffset: 0 }))
-      .rejects.toBeInstanceOf(StateError);
+    await expect(spool.openSegment({ name: '000000010000000000000002', segmentSize: SEG, startOffset: 0 })).rejects.toBeInstanceOf(
+      StateError,
+    );
   });
 });

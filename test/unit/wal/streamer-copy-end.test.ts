@@ -18,9 +18,14 @@ class EndingConnection extends FakeConnection {
   /** Resolves at the first send attempted after the COPY ended. */
   readonly attemptedAfterEnd: Promise<void>;
   #attempted!: () => void;
-  constructor(scripts: Script[], readonly sendError: () => Error) {
+  constructor(
+    scripts: Script[],
+    readonly sendError: () => Error,
+  ) {
     super(scripts);
-    this.attemptedAfterEnd = new Promise((r) => { this.#attempted = r; });
+    this.attemptedAfterEnd = new Promise((r) => {
+      this.#attempted = r;
+    });
   }
 
   #failSend(): never {
@@ -40,9 +45,12 @@ class EndingConnection extends FakeConnection {
   }
 }
 
-const removed = (): ServerError => new ServerError({
-  severity: 'ERROR', sqlState: '58P01', message: 'requested WAL segment 000000010000000000000001 has already been removed',
-});
+const removed = (): ServerError =>
+  new ServerError({
+    severity: 'ERROR',
+    sqlState: '58P01',
+    message: 'requested WAL segment 000000010000000000000001 has already been removed',
+  });
 
 /**
  * CopyBothResponse, then the ErrorResponse is read (the COPY ends), and ReadyForQuery comes only after
@@ -60,8 +68,13 @@ function errorAfterCopyBoth(end: () => Error = removed): Script {
 
 function start(conn: FakeConnection, statusIntervalMs: number) {
   return startWalStream({
-    connection: conn.api, startLsn: lsn(0x1000000n), endLsn: lsn(0x1000001n), timeline: 1, segmentSize: SEG,
-    statusIntervalMs, sink: new MemorySink(),
+    connection: conn.api,
+    startLsn: lsn(0x1000000n),
+    endLsn: lsn(0x1000001n),
+    timeline: 1,
+    segmentSize: SEG,
+    statusIntervalMs,
+    sink: new MemorySink(),
   });
 }
 

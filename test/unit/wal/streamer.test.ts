@@ -3,7 +3,15 @@ import { ServerError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
 import { startReplicationCommand, startWalStream, type WalStreamOptions } from '../../../src/wal/streamer.js';
 import {
-  FakeConnection, MemorySink, commandComplete, copyBoth, copyDone, keepalive, nextTimelineRows, walBytes, xlogData,
+  FakeConnection,
+  MemorySink,
+  commandComplete,
+  copyBoth,
+  copyDone,
+  keepalive,
+  nextTimelineRows,
+  walBytes,
+  xlogData,
   type Script,
 } from './fake-replication.js';
 
@@ -53,10 +61,10 @@ function expectSegmentData(sink: MemorySink, name: string, segStart: bigint, len
 
 describe('startReplicationCommand', () => {
   it('quotes the slot and prints the LSN', () => {
-    expect(startReplicationCommand({ startLsn: lsn(0x16b3748n), timeline: 3 }))
-      .toBe('START_REPLICATION PHYSICAL 0/16B3748 TIMELINE 3');
-    expect(startReplicationCommand({ slotName: 'a"b', startLsn: lsn(0x100000000n), timeline: 1 }))
-      .toBe('START_REPLICATION SLOT "a""b" PHYSICAL 1/0 TIMELINE 1');
+    expect(startReplicationCommand({ startLsn: lsn(0x16b3748n), timeline: 3 })).toBe('START_REPLICATION PHYSICAL 0/16B3748 TIMELINE 3');
+    expect(startReplicationCommand({ slotName: 'a"b', startLsn: lsn(0x100000000n), timeline: 1 })).toBe(
+      'START_REPLICATION SLOT "a""b" PHYSICAL 1/0 TIMELINE 1',
+    );
   });
 });
 
@@ -65,7 +73,8 @@ describe('startWalStream', () => {
     const endLsn = lsn(0x523456n);
     // 0x1f000 first, then 0x20000: messages straddle the 0x400000 and 0x500000 boundaries.
     const { conn, sink, stream } = setup([streamUntilCopyDone(SEG3, [0x1f000, 0x20000], [0x600000n])], {
-      endLsn, finalizeLastSegment: 'rename-padded',
+      endLsn,
+      finalizeLastSegment: 'rename-padded',
     });
     const result = await stream.done;
     expect(conn.statements).toEqual(['START_REPLICATION PHYSICAL 0/300000 TIMELINE 1']);
@@ -82,9 +91,12 @@ describe('startWalStream', () => {
     expect(result.timelines).toEqual([1]);
     expect(stream.position).toBe(result.position);
     expect(sink.ops).toEqual([
-      'open 000000010000000000000003', 'close 000000010000000000000003 complete',
-      'open 000000010000000000000004', 'close 000000010000000000000004 complete',
-      'open 000000010000000000000005', 'close 000000010000000000000005 padded',
+      'open 000000010000000000000003',
+      'close 000000010000000000000003 complete',
+      'open 000000010000000000000004',
+      'close 000000010000000000000004 complete',
+      'open 000000010000000000000005',
+      'close 000000010000000000000005 padded',
       'finish',
     ]);
     expectSegmentData(sink, '000000010000000000000003', 0x300000n, SEG);
@@ -175,7 +187,9 @@ describe('startWalStream', () => {
 
   it('stop() before CopyBothResponse sends CopyDone as soon as the COPY starts', async () => {
     let startCopy!: () => void;
-    const copyStarts = new Promise<void>((r) => { startCopy = r; });
+    const copyStarts = new Promise<void>((r) => {
+      startCopy = r;
+    });
     const script: Script = async function* (conn) {
       await copyStarts;
       yield copyBoth;
@@ -203,20 +217,21 @@ describe('startWalStream', () => {
     const tl2 = streamUntilCopyDone(SEG3, [0x40000]);
     const switches: unknown[] = [];
     const { conn, sink, stream } = setup([tl1, tl2], {
-      endLsn: lsn(0x400100n), onTimelineSwitch: (s) => switches.push(s),
+      endLsn: lsn(0x400100n),
+      onTimelineSwitch: (s) => switches.push(s),
     });
     conn.history.set(2, '1\t0/306000\tno recovery target specified\n');
     const result = await stream.done;
-    expect(conn.statements).toEqual([
-      'START_REPLICATION PHYSICAL 0/300000 TIMELINE 1',
-      'START_REPLICATION PHYSICAL 0/300000 TIMELINE 2',
-    ]);
+    expect(conn.statements).toEqual(['START_REPLICATION PHYSICAL 0/300000 TIMELINE 1', 'START_REPLICATION PHYSICAL 0/300000 TIMELINE 2']);
     expect(conn.queries).toEqual(['TIMELINE_HISTORY 2']);
     expect(sink.ops).toEqual([
-      'open 000000010000000000000003', 'close 000000010000000000000003 partial',
+      'open 000000010000000000000003',
+      'close 000000010000000000000003 partial',
       'history 00000002.history',
-      'open 000000020000000000000003', 'close 000000020000000000000003 complete',
-      'open 000000020000000000000004', 'close 000000020000000000000004 partial',
+      'open 000000020000000000000003',
+      'close 000000020000000000000003 complete',
+      'open 000000020000000000000004',
+      'close 000000020000000000000004 partial',
       'finish',
     ]);
     expect(sink.files.get('00000002.history')!.data.toString()).toBe('1\t0/306000\tno recovery target specified\n');
@@ -228,8 +243,11 @@ describe('startWalStream', () => {
   });
 
   it('fetches the start timeline history when starting above timeline 1', async () => {
-    const { conn, sink, stream } = setup([streamUntilCopyDone(SEG3, [0x1000])], { timeline: 3, endLsn: lsn(SEG3 + 1n) },
-      { 3: '1\t0/100000\tx\n2\t0/200000\ty\n' });
+    const { conn, sink, stream } = setup(
+      [streamUntilCopyDone(SEG3, [0x1000])],
+      { timeline: 3, endLsn: lsn(SEG3 + 1n) },
+      { 3: '1\t0/100000\tx\n2\t0/200000\ty\n' },
+    );
     await stream.done;
     expect(conn.queries).toEqual(['TIMELINE_HISTORY 3']);
     expect(sink.ops[0]).toBe('history 00000003.history');
@@ -237,19 +255,24 @@ describe('startWalStream', () => {
   });
 
   it('rejects a next timeline that starts after what was received, or that does not increase', async () => {
-    const bad = (tli: number, pos: string): Script => async function* () {
-      yield copyBoth;
-      yield xlogData(SEG3, 0x100);
-      yield copyDone;
-      yield* nextTimelineRows(tli, pos);
-    };
+    const bad = (tli: number, pos: string): Script =>
+      async function* () {
+        yield copyBoth;
+        yield xlogData(SEG3, 0x100);
+        yield copyDone;
+        yield* nextTimelineRows(tli, pos);
+      };
     const a = setup([bad(2, '0/400000')]);
     await expect(a.stream.done).rejects.toMatchObject({
-      code: 'ERR_PGBB_WAL_STREAM', message: expect.stringContaining('reported next timeline 2 to begin at 0/400000'),
+      code: 'ERR_PGBB_WAL_STREAM',
+      message: expect.stringContaining('reported next timeline 2 to begin at 0/400000'),
     });
     expect(a.sink.ops.at(-1)).toBe('abort');
     const b = setup([bad(1, '0/300000')]);
-    await expect(b.stream.done).rejects.toMatchObject({ code: 'ERR_PGBB_WAL_STREAM', message: expect.stringContaining('unexpected next timeline 1') });
+    await expect(b.stream.done).rejects.toMatchObject({
+      code: 'ERR_PGBB_WAL_STREAM',
+      message: expect.stringContaining('unexpected next timeline 1'),
+    });
   });
 
   it('a gap in XLogData is a ProtocolError naming both LSNs, and aborts the sink', async () => {
@@ -289,7 +312,11 @@ describe('startWalStream', () => {
   it('"requested WAL segment has already been removed" becomes a ServerError advising a slot', async () => {
     const script: Script = async function* () {
       yield copyBoth;
-      throw new ServerError({ severity: 'ERROR', sqlState: '58P01', message: 'requested WAL segment 000000010000000000000003 has already been removed' });
+      throw new ServerError({
+        severity: 'ERROR',
+        sqlState: '58P01',
+        message: 'requested WAL segment 000000010000000000000003 has already been removed',
+      });
     };
     const { sink, stream } = setup([script]);
     const err = await stream.done.catch((e: unknown) => e);
@@ -308,7 +335,10 @@ describe('startWalStream', () => {
       yield commandComplete;
     };
     const { conn, sink, stream } = setup([script], { endLsn: lsn(0x500000n) });
-    await expect(stream.done).rejects.toMatchObject({ code: 'ERR_PGBB_WAL_STREAM', message: expect.stringContaining('terminated before stop point') });
+    await expect(stream.done).rejects.toMatchObject({
+      code: 'ERR_PGBB_WAL_STREAM',
+      message: expect.stringContaining('terminated before stop point'),
+    });
     expect(conn.copyDoneSent).toBe(1);
     expect(sink.ops).toEqual(['open 000000010000000000000003', 'close 000000010000000000000003 partial', 'abort']);
   });
@@ -349,7 +379,10 @@ describe('startWalStream', () => {
       yield commandComplete;
     };
     const { conn, sink, stream } = setup([script], { slotName: 's', statusIntervalMs: 15 });
-    await vi.waitFor(() => expect(conn.statusUpdates.filter((u) => u.flush === SEG3 + 0x100n).length).toBeGreaterThanOrEqual(2), { timeout: 5000, interval: 1 });
+    await vi.waitFor(() => expect(conn.statusUpdates.filter((u) => u.flush === SEG3 + 0x100n).length).toBeGreaterThanOrEqual(2), {
+      timeout: 5000,
+      interval: 1,
+    });
     await stream.stop();
     expect(sink.ops).toContain('flush');
     const last = conn.statusUpdates.at(-1)!;
@@ -358,7 +391,9 @@ describe('startWalStream', () => {
 
   it('a slow sink stops pulling messages, while the timer keeps the server informed without flushing', async () => {
     let release!: () => void;
-    const blocked = new Promise<void>((r) => { release = r; });
+    const blocked = new Promise<void>((r) => {
+      release = r;
+    });
     const script: Script = async function* (conn) {
       yield copyBoth;
       yield xlogData(SEG3, 0x100);

@@ -35,7 +35,7 @@ describe('walTarHeader', () => {
     const h = walTarHeader('000000010000000000000001', SEG, new Date(1_700_000_000_000));
     expect(h.length).toBe(512);
     expect(h.toString('ascii', 257, 263)).toBe('ustar\0');
-    expect(h.toString('ascii', 124, 135)).toBe((SEG).toString(8).padStart(11, '0'));
+    expect(h.toString('ascii', 124, 135)).toBe(SEG.toString(8).padStart(11, '0'));
     const stored = Number.parseInt(h.toString('ascii', 148, 154), 8);
     const copy = Buffer.from(h);
     copy.fill(0x20, 148, 156);
@@ -82,8 +82,7 @@ describe('TarWalSink', () => {
     expect(last.subarray(0, tail.length).equals(tail)).toBe(true);
     expect(last.subarray(tail.length).every((x) => x === 0)).toBe(true);
     expect(readFileSync(join(out, '00000002.history'), 'utf8')).toBe('1\t0/3000000\tbefore\n');
-    expect(readdirSync(join(out, 'archive_status')).sort())
-      .toEqual(['00000002.history.done', '000000020000000000000003.done']);
+    expect(readdirSync(join(out, 'archive_status')).sort()).toEqual(['00000002.history.done', '000000020000000000000003.done']);
   });
 
   it('writes no .done entries unless asked, and honours a prefix', async () => {
@@ -104,14 +103,19 @@ describe('TarWalSink', () => {
       highWaterMark: 1024,
       write(chunk: Buffer, _enc, cb) {
         received += chunk.length;
-        void acks.promise.then(() => { acked += chunk.length; cb(); });
+        void acks.promise.then(() => {
+          acked += chunk.length;
+          cb();
+        });
       },
     });
     const sink = new TarWalSink({ output: slow, end: false });
     // The header (512 bytes) fits under the high-water mark.
     await sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 });
     let ackedWhenWritten: number | undefined;
-    const w = sink.write(pattern(4096, 4)).then(() => { ackedWhenWritten = acked; });
+    const w = sink.write(pattern(4096, 4)).then(() => {
+      ackedWhenWritten = acked;
+    });
     await settle();
     expect(ackedWhenWritten).toBeUndefined();
     acks.resolve();
@@ -129,14 +133,27 @@ describe('TarWalSink', () => {
     let acked = 0;
     const out = new Writable({
       highWaterMark: 1 << 20,
-      write(c: Buffer, _e, cb) { void acks.promise.then(() => { acked += c.length; cb(); }); },
+      write(c: Buffer, _e, cb) {
+        void acks.promise.then(() => {
+          acked += c.length;
+          cb();
+        });
+      },
     });
     let ackedWhenSynced: number | undefined;
-    const sink = new TarWalSink({ output: out, end: false, sync: async () => { ackedWhenSynced = acked; } });
+    const sink = new TarWalSink({
+      output: out,
+      end: false,
+      sync: async () => {
+        ackedWhenSynced = acked;
+      },
+    });
     await sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 });
     await sink.write(pattern(100, 5));
     let ackedWhenFlushed: number | undefined;
-    const f = sink.flush().then(() => { ackedWhenFlushed = acked; });
+    const f = sink.flush().then(() => {
+      ackedWhenFlushed = acked;
+    });
     await settle();
     expect(ackedWhenSynced).toBeUndefined();
     expect(ackedWhenFlushed).toBeUndefined();
@@ -147,10 +164,17 @@ describe('TarWalSink', () => {
   });
 
   it('rejects writes when the output fails, and abort() destroys an owned output', async () => {
-    const out = new Writable({ write(_c, _e, cb) { cb(new Error('disk on fire')); } });
+    const out = new Writable({
+      write(_c, _e, cb) {
+        cb(new Error('disk on fire'));
+      },
+    });
     const sink = new TarWalSink({ output: out });
     await sink.openSegment({ name: '000000010000000000000001', segmentSize: SEG, startOffset: 0 }).catch(() => undefined);
-    await expect(sink.write(Buffer.alloc(10))).rejects.toMatchObject({ code: 'ERR_PGBB_IO', message: expect.stringContaining('disk on fire') });
+    await expect(sink.write(Buffer.alloc(10))).rejects.toMatchObject({
+      code: 'ERR_PGBB_IO',
+      message: expect.stringContaining('disk on fire'),
+    });
     await sink.abort();
     expect(out.destroyed).toBe(true);
   });
