@@ -124,11 +124,23 @@ export async function createS3Storage(options: S3StorageOptions): Promise<S3Stor
   }
   const prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) throw new ConfigError(`the S3 prefix must end with "/": "${prefix}"`);
-  const [s3, storage, providers] = await Promise.all([
-    import('@aws-sdk/client-s3'),
-    import('@aws-sdk/lib-storage'),
-    import('@aws-sdk/credential-providers'),
-  ]);
+  let s3: typeof import('@aws-sdk/client-s3');
+  let storage: typeof import('@aws-sdk/lib-storage');
+  let providers: typeof import('@aws-sdk/credential-providers');
+  try {
+    [s3, storage, providers] = await Promise.all([
+      import('@aws-sdk/client-s3'),
+      import('@aws-sdk/lib-storage'),
+      import('@aws-sdk/credential-providers'),
+    ]);
+  } catch (err) {
+    // Optional peer dependencies: an application that never uses object storage does not install them.
+    throw new ConfigError(
+      `S3 storage needs the AWS SDK packages, which are not installed (${(err as Error).message}): ` +
+        'npm install @aws-sdk/client-s3 @aws-sdk/lib-storage @aws-sdk/credential-providers',
+      { cause: err },
+    );
+  }
   const sdk: Sdk = { s3, Upload: storage.Upload };
   const region = options.region ?? (options.endpoint !== undefined ? ((await configuredRegion(s3)) ?? 'us-east-1') : undefined);
   const config: S3.S3ClientConfig = {

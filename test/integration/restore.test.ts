@@ -12,14 +12,18 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { restoreBackup } from '../../src/recovery/restore.js';
 import { parseLsn } from '../../src/lsn.js';
 import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { pgbbForServer, type ServerPgbb } from '../harness/pgbb-cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
 const wanted = testMajors().filter((m) => m === 15 || m === 17);
 const majors = wanted.length > 0 ? wanted : [testMajors().at(-1)!];
 
+/** pgbb as the server user can run it too (restore_command names this node and main.js). */
+let runnable: ServerPgbb = { node: process.execPath, cli: cliPath };
+
 function pgbb(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cliPath, ...args], {
+  const child = spawn(runnable.node, [runnable.cli, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -34,8 +38,9 @@ function pgbb(args: string[]): Promise<{ code: number | null; stdout: string; st
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
+  runnable = await pgbbForServer(root);
 }, 180_000);
 
 interface Batch {
@@ -169,6 +174,7 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
       dataDir,
       walArchive: archive,
       target: { kind: 'lsn', lsn: parseLsn(batches[0]!.lsnAfter) },
+      pgbbCommand: [runnable.node, runnable.cli],
       targetAction: 'promote',
       tablespaceMapping: new Map([[tsOld, tsNew]]),
       noSync: true,
