@@ -14,6 +14,7 @@ export { ALL_MAJORS, DEBIAN_BIN_DIR, debianBinDir, oracleBin, testMajors, type F
 export { ROLES, type Roles } from './config.js';
 export { destroyAllClusters, freePort, liveClusters, startCluster, type Cluster, type StartOptions } from './cluster.js';
 export { makeTempDir, runRoot } from './run-root.js';
+export { atomicArchiveCommand } from './archive.js';
 export { TEST_OS_USER, chownToServer, serverIdentity } from './os-user.js';
 export type { TlsMaterial } from './tls.js';
 export { SWIFT_S3_CREDENTIALS, startSwift, stopAllSwift, type SwiftServer } from './swift.js';

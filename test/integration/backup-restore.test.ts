@@ -8,7 +8,7 @@ import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup, startBackup } from '../../src/index.js';
-import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { makeTempDir, startCluster, testMajors, type Cluster, atomicArchiveCommand } from '../harness/index.js';
 import {
   createTicks,
   exec,
@@ -42,7 +42,7 @@ describe.concurrent('backup and restore', () => {
         primary = await startCluster({
           major,
           ssl: false,
-          conf: { archive_mode: 'on', archive_command: `cp %p ${archiveDir}/%f` },
+          conf: { archive_mode: 'on', archive_command: atomicArchiveCommand(archiveDir) },
         });
         tsDir = await makeTempDir('ts');
         await primary.sql(`create tablespace extra location '${tsDir}'`);

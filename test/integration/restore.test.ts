@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { restoreBackup } from '../../src/recovery/restore.js';
 import { parseLsn } from '../../src/lsn.js';
-import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster, atomicArchiveCommand } from '../harness/index.js';
 import { pgbbForServer, type ServerPgbb } from '../harness/pgbb-cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,7 +60,7 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
   beforeAll(async () => {
     archive = await makeTempDir('archive');
     tsOld = await makeTempDir('ts-old');
-    c = await startCluster({ major, conf: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    c = await startCluster({ major, conf: { archive_mode: 'on', archive_command: atomicArchiveCommand(archive) } });
     await c.sql(`CREATE TABLESPACE ts LOCATION '${tsOld}'`);
     await c.sql('CREATE TABLE t (batch int, n int) TABLESPACE ts');
     await c.sql('INSERT INTO t SELECT 0, g FROM generate_series(1, 100) g');
@@ -227,7 +227,7 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
     const s = await startCluster({
       major,
       dataDir: first,
-      conf: { archive_mode: 'on', archive_command: `cp %p ${tlArchive}/%f` },
+      conf: { archive_mode: 'on', archive_command: atomicArchiveCommand(tlArchive) },
       chownPaths: [tsFirst],
     });
     restored.push(s);
