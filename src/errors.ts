@@ -175,6 +175,25 @@ export interface ServerMessageFields {
   routine?: string;
 }
 
+/** The ErrorResponse/NoticeResponse fields besides severity, SQLSTATE and message, which are optional. */
+export const OPTIONAL_SERVER_FIELDS = [
+  'severityCode',
+  'detail',
+  'hint',
+  'position',
+  'internalPosition',
+  'internalQuery',
+  'where',
+  'schema',
+  'table',
+  'column',
+  'dataType',
+  'constraint',
+  'file',
+  'line',
+  'routine',
+] as const satisfies readonly (keyof ServerMessageFields)[];
+
 /**
  * The server answered with an ErrorResponse. Every field is kept, under its documented name.
  *
@@ -218,23 +237,7 @@ export class ServerError extends PgBackupError implements ServerMessageFields {
     this.severity = fields.severity;
     this.sqlState = fields.sqlState;
     this.serverMessage = fields.message;
-    for (const key of [
-      'severityCode',
-      'detail',
-      'hint',
-      'position',
-      'internalPosition',
-      'internalQuery',
-      'where',
-      'schema',
-      'table',
-      'column',
-      'dataType',
-      'constraint',
-      'file',
-      'line',
-      'routine',
-    ] as const) {
+    for (const key of OPTIONAL_SERVER_FIELDS) {
       const v = fields[key];
       if (v !== undefined) this[key] = v;
     }

@@ -5,7 +5,14 @@
  * @module
  */
 import type { QueryResult, ReplicationConnectionApi } from '../connection/types.js';
-import { ConfigError, ProtocolError, ServerError, UnsupportedServerError, type ServerMessageFields } from '../errors.js';
+import {
+  ConfigError,
+  OPTIONAL_SERVER_FIELDS,
+  ProtocolError,
+  ServerError,
+  UnsupportedServerError,
+  type ServerMessageFields,
+} from '../errors.js';
 import { parseLsn } from '../lsn.js';
 import { SqlState } from '../protocol/codes.js';
 import { timelineHistoryFileName } from '../wal-segments.js';
@@ -51,23 +58,7 @@ export function quoteLiteral(text: string): string {
 /** A copy of `err` with `advice` appended to its message (all fields kept). */
 export function withAdvice(err: ServerError, advice: string): ServerError {
   const fields: ServerMessageFields = { severity: err.severity, sqlState: err.sqlState, message: err.serverMessage };
-  for (const k of [
-    'severityCode',
-    'detail',
-    'hint',
-    'position',
-    'internalPosition',
-    'internalQuery',
-    'where',
-    'schema',
-    'table',
-    'column',
-    'dataType',
-    'constraint',
-    'file',
-    'line',
-    'routine',
-  ] as const) {
+  for (const k of OPTIONAL_SERVER_FIELDS) {
     const v = err[k];
     if (v !== undefined) fields[k] = v;
   }
