@@ -7,10 +7,10 @@
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decompressorFor } from '../compress/decompress.js';
 import { ConfigError, PgBackupError, WalArchiveError } from '../errors.js';
 import { majorForPageMagic } from '../verify/wal-check.js';
 import { isValidWalSegmentSize } from '../wal/segments.js';
+import { decompressorForArchived } from './restore-wal.js';
 
 /** The identity of the cluster whose WAL an archive holds. */
 export interface WalArchiveIdentity {
@@ -34,7 +34,7 @@ export async function probeWalArchive(archiveDir: string): Promise<WalArchiveIde
   const first = names.filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?(\.partial)?$/.test(n)).sort()[0];
   if (first === undefined) throw new ConfigError(`the WAL archive ${archiveDir} holds no WAL segment`);
   const path = join(archiveDir, first);
-  const input = createReadStream(path).pipe(decompressorFor(first.replace(/\.partial$/, '')));
+  const input = createReadStream(path).pipe(decompressorForArchived(path));
   const parts: Buffer[] = [];
   let got = 0;
   try {

@@ -8,14 +8,12 @@
  */
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { decompressorFor } from '../compress/decompress.js';
 import { ConfigError, PgBackupError, WalArchiveError } from '../errors.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { parseTimelineHistory } from '../replication/commands.js';
 import { WalRangeChecker } from '../verify/wal-check.js';
 import { segmentFileName, segmentNumber, timelineHistoryFileName } from '../wal/segments.js';
-import { findArchivedWal } from './restore-wal.js';
+import { decompressorForArchived, findArchivedWal } from './restore-wal.js';
 import { RecoveryTargetFinder, targetWantsBody, type RecoveryTarget, type TargetResolution } from './wal-targets.js';
 
 /** `recovery_target_timeline`. */
@@ -99,7 +97,7 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
       break;
     }
     checker.beginSegment(segno);
-    const input = createReadStream(file.path).pipe(decompressorFor(basename(file.path).replace(/\.partial$/, '')));
+    const input = createReadStream(file.path).pipe(decompressorForArchived(file.path));
     try {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         checker.push(chunk);

@@ -12,14 +12,25 @@ import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { PARTIAL_SUFFIX } from '../archive/names.js';
 import { decompressorFor } from '../compress/decompress.js';
+import { COMPRESSION_SUFFIX } from '../compress/spec.js';
 import { IoError, PgBackupError, WalArchiveError } from '../errors.js';
 import { SegmentPageChecker, type CheckedSegment } from './segment-check.js';
 
 /** Compression suffixes an archived WAL file may carry, in the order they are looked for. */
-export const ARCHIVE_SUFFIXES = ['', '.gz', '.lz4', '.zst'] as const;
-/** The suffix of a segment still being received (`NAME.partial`, `NAME.gz.partial`, ...). */
-export const PARTIAL_SUFFIX = '.partial';
+export const ARCHIVE_SUFFIXES = [
+  COMPRESSION_SUFFIX.none,
+  COMPRESSION_SUFFIX.gzip,
+  COMPRESSION_SUFFIX.lz4,
+  COMPRESSION_SUFFIX.zstd,
+] as const;
+
+/** The decompressor an archived WAL file needs, by its name (`NAME.gz.partial` is gzip). */
+export function decompressorForArchived(path: string): ReturnType<typeof decompressorFor> {
+  const name = basename(path);
+  return decompressorFor(name.endsWith(PARTIAL_SUFFIX) ? name.slice(0, -PARTIAL_SUFFIX.length) : name);
+}
 
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
 const HISTORY_RE = /^[0-9A-F]{8}\.history$/;
@@ -124,7 +135,7 @@ export async function restoreWalFile(options: RestoreWalOptions): Promise<Restor
       },
     });
     try {
-      await pipeline(createReadStream(found.path), decompressorFor(basename(found.path).replace(/\.partial$/, '')), check, sink);
+      await pipeline(createReadStream(found.path), decompressorForArchived(found.path), check, sink);
     } catch (err) {
       if (err instanceof PgBackupError) throw toArchiveError(err, found.path);
       const e = err as NodeJS.ErrnoException;

@@ -7,6 +7,7 @@
  * Pure: the caller feeds the decompressed bytes in order.
  * @module
  */
+import { formatLsn } from '../lsn.js';
 import { majorForPageMagic } from '../verify/wal-check.js';
 import { isValidWalSegmentSize, parseSegmentFileName } from '../wal/segments.js';
 
@@ -144,7 +145,7 @@ export class SegmentPageChecker {
     const expected = this.#expectedStart + BigInt(pageStart);
     if (pageAddr !== expected) {
       return this.#fail(
-        `page at offset ${pageStart} has address ${fmt(pageAddr)}, expected ${fmt(expected)}: this is not segment ${this.#name}`,
+        `page at offset ${pageStart} has address ${formatLsn(pageAddr)}, expected ${formatLsn(expected)}: this is not segment ${this.#name}`,
       );
     }
     this.#pages += 1;
@@ -158,8 +159,4 @@ export class SegmentPageChecker {
 function isZero(b: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (b[i] !== 0) return false;
   return true;
-}
-
-function fmt(v: bigint): string {
-  return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
 }
