@@ -39,7 +39,7 @@ import { makeTempDir } from '../test/harness/run-root.js';
 const BENCH_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_EXTRA_CA_CERTS'));
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+let CLI = join(ROOT, 'dist', 'cli', 'main.js');
 /** How pgbb is run: `[node, dist/cli/main.js]`, the Node being --node's when given (set in main). */
 let OURS = [process.execPath, CLI];
 const REF_BACKUP = join(DEBIAN_BIN_DIR, 'pg_basebackup');
@@ -351,7 +351,8 @@ async function main(): Promise<void> {
     return;
   }
   const args = parsed;
-  if (args.node !== undefined) OURS = [resolve(args.node), CLI];
+  if (args.cli !== undefined) CLI = resolve(args.cli);
+  OURS = [args.node !== undefined ? resolve(args.node) : process.execPath, CLI];
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm run bench does)`);
   if (!debianBinDir()) throw new Error(`Debian's PostgreSQL 15 is not installed (${DEBIAN_BIN_DIR}): apt-get install postgresql-15`);
   const startedAt = new Date();

@@ -30,6 +30,8 @@ export interface BenchArgs {
   serve: boolean;
   /** The Node executable that runs pgbb (default: the one running the bench). */
   node: string | undefined;
+  /** The pgbb CLI script to run (default: this checkout's dist/cli/main.js), e.g. an older build for a before/after. */
+  cli: string | undefined;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -55,6 +57,8 @@ export const HELP = `npm run bench -- [options]
                          wait until interrupted (then profile or bench them with --conn)
   --node=PATH            run pgbb with this Node executable (default: the one running the bench),
                          e.g. Node 24 where the default is 20
+  --cli=PATH             run this pgbb CLI script instead of this checkout's dist/cli/main.js, e.g. the
+                         build of an older commit for a before/after in the same run of the clusters
 `;
 
 /** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
@@ -86,6 +90,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       'no-keep': { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
       node: { type: 'string' },
+      cli: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -128,5 +133,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     tag: values.tag,
     serve: values.serve,
     node: values.node,
+    cli: values.cli,
   };
 }
