@@ -9,9 +9,17 @@ import { PG_CONTROL_FILE_SIZE } from './control-file.js';
 import { readHead, walkDirectory } from './io.js';
 import type { VerifyFinding } from './types.js';
 
+/** Directory entries walked between turns of the event loop (the walk itself is synchronous). */
+const WALK_SLICE = 2000;
+
 /** Walks the backup directory, yielding what does not match the manifest and marking what does. */
 export async function* walkPlain(s: RunState): AsyncGenerator<VerifyFinding, void> {
-  for await (const item of walkDirectory(s.o.backupDir, undefined, s.ignore, s.o.signal)) {
+  let slice = 0;
+  for (const item of walkDirectory(s.o.backupDir, undefined, s.ignore, s.o.signal)) {
+    if (++slice >= WALK_SLICE) {
+      slice = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     switch (item.kind) {
       case 'unlistable':
         yield {
