@@ -6,9 +6,20 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ReceiveWalEvent, WalReceiver } from '../../src/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
-import { startCluster, type Cluster } from '../harness/index.js';
+import { startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 export const SEG = 1024 * 1024;
+
+/**
+ * The majors the receive-wal and restore integration files run on: those of {@link testMajors} among
+ * {@link WAL_MAJORS}, or the run's newest major when none is.
+ */
+export const WAL_MAJORS: readonly number[] = [15, 17];
+
+export function walTestMajors(): number[] {
+  const wanted = testMajors().filter((m) => WAL_MAJORS.includes(m));
+  return wanted.length > 0 ? wanted : [testMajors().at(-1)!];
+}
 export const SEGMENT_RE = /^[0-9A-F]{24}$/;
 
 /** A primary with 1 MB segments, ready for WAL tests. */
@@ -231,29 +242,23 @@ export class EventLog {
   }
 }
 
-/** Background write load (inserts, a WAL switch every few); errors while the server is down are retried. */
-export function startLoad(c: Cluster): () => Promise<number> {
-  let stop = false;
-  let writes = 0;
-  const running = (async () => {
-    while (!stop) {
-      try {
-        await c.sql(`insert into t select g, repeat('l', 100) from generate_series(1, 300) g`);
-        if (++writes % 4 === 0) await c.sql('select pg_switch_wal()');
-        // Paced: flat out, a 1 MB-segment server writes dozens of segments a second and checkpoints
-        // (max_wal_size is 64 segments) recycle them faster than a test can look at them.
-        await new Promise((r) => setTimeout(r, 20));
-      } catch {
-        // The server is restarting: try again shortly.
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  })();
-  return async () => {
-    stop = true;
-    await running;
-    return writes;
-  };
+/** The segment a receiver was writing (started, not completed) at the end of `events`. */
+export function openSegment(events: ReceiveWalEvent[]): string | undefined {
+  const done = new Set(events.flatMap((e) => (e.type === 'segment-completed' ? [e.segment] : [])));
+  const started = events.filter((e) => e.type === 'segment-started' && !done.has(e.segment)).at(-1);
+  return started?.type === 'segment-started' ? started.segment : undefined;
+}
+
+/**
+ * The segment cut off by a fault (left `.partial`) was streamed again after the reconnection and completed:
+ * a `segment-partial` for it, then, later, its `segment-completed`.
+ */
+export function expectResumedSegment(events: ReceiveWalEvent[], segment: string | undefined): void {
+  expect(segment, 'a segment was open when the fault hit').toBeDefined();
+  const partial = events.findIndex((e) => e.type === 'segment-partial' && e.segment === segment);
+  expect(partial, `${segment} left .partial at the fault`).toBeGreaterThanOrEqual(0);
+  const completedAt = events.findIndex((e, i) => i > partial && e.type === 'segment-completed' && e.segment === segment);
+  expect(completedAt, `${segment} completed after the reconnection`).toBeGreaterThan(partial);
 }
 
 /**
