@@ -11,7 +11,7 @@ import { WalArchiveGapError } from '../../src/entries/errors.js';
 import { ReplicationConnection } from '../../src/entries/connection.js';
 import { createReplicationSlot, dropReplicationSlot } from '../../src/entries/replication.js';
 import { parseLsn } from '../../src/lsn.js';
-import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { makeTempDir, startCluster, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
 import {
   archivedSegments,
@@ -23,10 +23,10 @@ import {
   modeOf,
   SEG,
   walCluster,
+  walTestMajors,
 } from './receive-wal-helpers.js';
 
-const majors =
-  testMajors().filter((m) => m === 15 || m === 17).length > 0 ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
+const majors = walTestMajors();
 
 const completed = (evs: ReceiveWalEvent[]): SegmentCompletedEvent[] =>
   evs.filter((e): e is SegmentCompletedEvent => e.type === 'segment-completed');

@@ -11,13 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { restoreBackup } from '../../src/recovery/restore.js';
 import { parseLsn } from '../../src/lsn.js';
-import { chownToServer, makeTempDir, startCluster, testMajors, type Cluster, atomicArchiveCommand } from '../harness/index.js';
+import { chownToServer, makeTempDir, startCluster, type Cluster, atomicArchiveCommand } from '../harness/index.js';
 import { pgbbForServer, type ServerPgbb } from '../harness/pgbb-cli.js';
+import { walTestMajors } from './receive-wal-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
-const wanted = testMajors().filter((m) => m === 15 || m === 17);
-const majors = wanted.length > 0 ? wanted : [testMajors().at(-1)!];
+const majors = walTestMajors();
 
 /** pgbb as the server user can run it too (restore_command names this node and main.js). */
 let runnable: ServerPgbb = { node: process.execPath, cli: cliPath };
