@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runBackup } from '../../src/index.js';
+import { formatLsn, runBackup } from '../../src/index.js';
 import { ReplicationConnection } from '../../src/entries/connection.js';
 import { createReplicationSlot } from '../../src/entries/replication.js';
 import { makeTempDir, ROLES, startCluster, type Cluster } from '../harness/index.js';
@@ -14,10 +14,11 @@ import { trustTcp } from '../harness/suite.js';
 import {
   expectContiguous,
   expectSameAsServer,
-  makeWal,
   modeOf,
+  runOverWal,
   SEG,
   serverSegment,
+  slotStartSupported,
   sha256,
   walCluster,
   walTestMajors,
@@ -129,14 +130,22 @@ describe.concurrent('pgbb receive-wal', () => {
       it('archives through a slot up to --endpos with --json events and zstd', async () => {
         const dir = join(tmp, 'endpos');
         expect((await pgbb(['--create-slot', '-S', 'cli_arch', ...conn(c)])).code).toBe(0);
-        await makeWal(c, 2);
-        await c.sql(`insert into t select g, 'e' from generate_series(1, 100) g`);
-        const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
-        const r = await pgbb(['-D', dir, '-S', 'cli_arch', '-E', cur!.l, '--json', '-Z', 'zstd', ...conn(c)]);
+        const r = await runOverWal(c, 2, slotStartSupported(major), (endLsn) => {
+          let connected: () => void = () => undefined;
+          const seen = new Promise<void>((resolve) => {
+            connected = resolve;
+          });
+          const done = pgbb(['-D', dir, '-S', 'cli_arch', '-E', formatLsn(endLsn), '--json', '-Z', 'zstd', ...conn(c)], {
+            onStdout: (text) => {
+              if (jsonLines(text).some((e) => e.event === 'connected')) connected();
+            },
+          });
+          return { connected: seen, done };
+        });
         expect(r.stderr).toBe('');
         expect(r.code).toBe(0);
         const events = jsonLines(r.stdout);
-        expect(events[0]).toMatchObject({ event: 'connected', startFrom: 'slot' });
+        expect(events[0]).toMatchObject({ event: 'connected', startFrom: slotStartSupported(major) ? 'slot' : 'server' });
         const done = events.filter((e) => e.event === 'segment-completed');
         expect(done.length).toBeGreaterThanOrEqual(2);
         expect(expectSameAsServer(c, done as { segment: string; sha256: string }[])).toBe(done.length);
@@ -216,11 +225,16 @@ describe.concurrent('pgbb receive-wal', () => {
           const common = ['-D', dir, '-n', '--no-sync', '--endpos', next!.l, '--json', ...conn(c)];
           const missing = await pgbb(['--slot', 'nonexistentslot', ...common]);
           expect(missing.code).toBe(1);
-          expect(missing.stderr).toContain('the server has no replication slot "nonexistentslot"');
+          // 15+: READ_REPLICATION_SLOT finds no slot; 13/14: START_REPLICATION fails with the server's message.
+          expect(missing.stderr).toContain(
+            slotStartSupported(major)
+              ? 'the server has no replication slot "nonexistentslot"'
+              : 'replication slot "nonexistentslot" does not exist',
+          );
           const r = await pgbb(['--slot', 'archive_slot', ...common]);
           expect(r.code, r.stderr).toBe(0);
           const connected = jsonLines(r.stdout).find((e) => e.event === 'connected');
-          if (major >= 15) {
+          if (slotStartSupported(major)) {
             // READ_REPLICATION_SLOT (15+) gives the slot's restart position.
             expect(connected).toMatchObject({ startFrom: 'slot' });
             expect(existsSync(join(dir, slot!.f)), readdirSync(dir).join(' ')).toBe(true);
@@ -291,12 +305,16 @@ describe.concurrent('pgbb receive-wal', () => {
           ]);
           expect(r.code, r.stderr).toBe(0);
           const files = readdirSync(dir);
-          expect(files).toContain(after!.f);
           expect(files).toContain('00000002.history');
           expect(after!.f.startsWith('00000002')).toBe(true);
-          if (major >= 15) {
+          if (slotStartSupported(major)) {
             expect(files, `${before!.f} in ${files.join(' ')}`).toContain(before!.f);
+            expect(files).toContain(after!.f);
             expect(r.stderr).toMatch(/switched to timeline 2 at/);
+          } else {
+            // 13/14 start at the server's position, already on timeline 2: its history file, then its WAL.
+            expect(r.stderr).toMatch(/starting log streaming at [0-9A-F]+\/[0-9A-F]+ \(timeline 2\)/);
+            expect(files.filter((f) => f.startsWith('00000002') && f.endsWith('.partial'))).toHaveLength(1);
           }
         } finally {
           await standby.destroy();

@@ -5,22 +5,28 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ReceiveWalEvent, WalReceiver } from '../../src/index.js';
-import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
+import { formatLsn, lsn, parseLsn, type Lsn } from '../../src/lsn.js';
 import { startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 export const SEG = 1024 * 1024;
 
 /**
- * The majors the receive-wal and restore integration files run on: those of {@link testMajors} among
- * {@link WAL_MAJORS}, or the run's newest major when none is.
+ * The majors the receive-wal and restore integration files run on by default (a run without
+ * `PGBB_TEST_MAJORS`, as CI's): the oldest and newest supported, and 15 and 17 (Debian's 15 is the oracle).
  */
-export const WAL_MAJORS: readonly number[] = [15, 17];
+export const WAL_MAJORS: readonly number[] = [13, 15, 17, 18];
 
-export function walTestMajors(): number[] {
-  const wanted = testMajors().filter((m) => WAL_MAJORS.includes(m));
-  return wanted.length > 0 ? wanted : [testMajors().at(-1)!];
+/**
+ * restore.test.ts restores about ten servers per major, one major after another: 15 and 17 only by default;
+ * restore-timeline.test.ts covers restores on every major of {@link WAL_MAJORS}.
+ */
+export const RESTORE_MAJORS: readonly number[] = [15, 17];
+
+/** The majors of a receive-wal or restore file: those `PGBB_TEST_MAJORS` names, else `defaults`. */
+export function walTestMajors(defaults: readonly number[] = WAL_MAJORS): number[] {
+  if (process.env.PGBB_TEST_MAJORS?.trim()) return testMajors();
+  return testMajors().filter((m) => defaults.includes(m));
 }
-export const SEGMENT_RE = /^[0-9A-F]{24}$/;
 
 /** A primary with 1 MB segments, ready for WAL tests. */
 export async function walCluster(major: number, conf?: Record<string, string>): Promise<Cluster> {
@@ -37,6 +43,59 @@ export async function makeWal(c: Cluster, segments = 1): Promise<Lsn> {
   }
   const [row] = await c.sql<{ lsn: string }>('select pg_current_wal_lsn()::text lsn');
   return parseLsn(row!.lsn);
+}
+
+/** READ_REPLICATION_SLOT (15+) lets a run with an empty archive start at a slot's restart position. */
+export function slotStartSupported(major: number): boolean {
+  return major >= 15;
+}
+
+/** A receiver run started by {@link runOverWal}: settles when it connected, and when it ended. */
+export interface StartedRun<T> {
+  connected: Promise<unknown>;
+  done: Promise<T>;
+}
+
+/**
+ * A run that ends `segments` segments after where it starts, inside the next one. `writtenAhead`: the run starts
+ * where WAL was kept before it (a slot's restart position on 15+, or the archive), so the WAL is written first
+ * and the end is the position after it. Otherwise (an empty archive on 13/14, which starts at the server's
+ * current segment) the end is computed ahead and the WAL is written once the run is connected, until it ends.
+ */
+export async function runOverWal<T>(
+  c: Cluster,
+  segments: number,
+  writtenAhead: boolean,
+  start: (endLsn: Lsn) => StartedRun<T>,
+): Promise<T> {
+  if (writtenAhead) {
+    await makeWal(c, segments);
+    await c.sql(`insert into t select g, 'e' from generate_series(1, 100) g`);
+    const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
+    return start(parseLsn(cur!.l)).done;
+  }
+  const [cur] = await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text l');
+  const flush = parseLsn(cur!.l);
+  const run = start(lsn(flush - (flush % BigInt(SEG)) + BigInt(segments * SEG) + 0x2000n));
+  let ended = false;
+  const done = run.done.finally(() => {
+    ended = true;
+  });
+  await Promise.race([run.connected, done]);
+  while (!ended) await makeWal(c, 1);
+  return done;
+}
+
+/** {@link runOverWal} for receiveWal: the events of the run. */
+export function libraryRun(receiver: WalReceiver): StartedRun<ReceiveWalEvent[]> {
+  const log = new EventLog(receiver);
+  return {
+    connected: log.waitFor('connected'),
+    done: log.done.then((err) => {
+      if (err !== undefined) throw err;
+      return log.events;
+    }),
+  };
 }
 
 export function sha256(data: Buffer): string {

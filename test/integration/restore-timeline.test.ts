@@ -136,7 +136,7 @@ describe.concurrent('receive-wal and restore across a promotion', () => {
         const again = await restoreAndStart(['--target-timeline', 'latest'], 2);
         expect(await batchesIn(again)).toEqual([0, 1, 2, 9]);
         expect(existsSync(join(again.dataDir, 'recovery.signal'))).toBe(false);
-      });
+      }, 150_000); // a backup, two restores and three servers: near a minute on a loaded machine
     });
   }
 });
