@@ -21,12 +21,13 @@ import {
   slotStartSupported,
   sha256,
   walCluster,
+  WAL_MAJORS_15_17,
   walTestMajors,
 } from './receive-wal-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
-const majors = walTestMajors();
+const majors = walTestMajors(WAL_MAJORS_15_17);
 
 interface Run {
   code: number | null;

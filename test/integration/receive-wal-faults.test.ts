@@ -19,10 +19,11 @@ import {
   openSegment,
   startProxy,
   walCluster,
+  WAL_MAJORS_15_17,
   walTestMajors,
 } from './receive-wal-helpers.js';
 
-const majors = walTestMajors();
+const majors = walTestMajors(WAL_MAJORS_15_17);
 
 describe.concurrent('receiveWal faults', () => {
   for (const major of majors) {
@@ -54,7 +55,8 @@ describe.concurrent('receiveWal faults', () => {
         const load = startPgbench(c);
         let cutOff: string | undefined;
         try {
-          await log.waitFor('segment-completed', 2);
+          // The fault hits inside a segment: after a completion, once the next segment is open.
+          await log.waitFor('segment-started', 1, await log.waitFor('segment-completed', 2));
           await c.stop('immediate');
           const down = await log.waitFor('reconnecting');
           cutOff = openSegment(log.events.slice(0, down));
@@ -89,11 +91,11 @@ describe.concurrent('receiveWal faults', () => {
         const load = startPgbench(c);
         const cutOff: (string | undefined)[] = [];
         try {
-          await log.waitFor('segment-completed', 2);
+          await log.waitFor('segment-started', 1, await log.waitFor('segment-completed', 2));
           proxy.cut();
           const down = await log.waitFor('reconnecting');
           cutOff.push(openSegment(log.events.slice(0, down)));
-          await log.waitFor('segment-completed', 2, down);
+          await log.waitFor('segment-started', 1, await log.waitFor('segment-completed', 2, down));
           proxy.cut();
           const again = await log.waitFor('reconnecting', 1, down);
           cutOff.push(openSegment(log.events.slice(0, again)));

@@ -13,11 +13,11 @@ import { restoreBackup } from '../../src/recovery/restore.js';
 import { parseLsn } from '../../src/lsn.js';
 import { chownToServer, makeTempDir, startCluster, type Cluster, atomicArchiveCommand } from '../harness/index.js';
 import { pgbbForServer, type ServerPgbb } from '../harness/pgbb-cli.js';
-import { RESTORE_MAJORS, walTestMajors } from './receive-wal-helpers.js';
+import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
-const majors = walTestMajors(RESTORE_MAJORS);
+const majors = walTestMajors(WAL_MAJORS_15_17);
 
 /** pgbb as the server user can run it too (restore_command names this node and main.js). */
 let runnable: ServerPgbb = { node: process.execPath, cli: cliPath };
