@@ -68,6 +68,8 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
   #serverError: ServerError | undefined;
   /** The latest next() still pending. */
   #last: Promise<unknown> | undefined;
+  /** The server sent CopyDone in this command. */
+  #serverCopyDone = false;
   readonly #onAbort = (): void => this.#pump.destroy(abortReason(this.#signal!, 'the command'));
 
   /** Call after the Query message went out (the pump is `busy`). */
@@ -187,8 +189,13 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
     }
   }
 
-  #CopyData(m: CopyDataMessage): IteratorResult<StreamMessage> {
-    if (!this.#pump.recvOpen) throw this.#pump.unexpected(m, `a command in state ${this.#pump.state}`);
+  #CopyData(m: CopyDataMessage): IteratorResult<StreamMessage> | undefined {
+    if (!this.#pump.recvOpen) {
+      // A walsender that sent CopyDone (end of a historic timeline) still answers a status update that
+      // crossed it and asked for a reply, with a keepalive, until it reads our CopyDone: dropped, as libpq does.
+      if (this.#serverCopyDone) return undefined;
+      throw this.#pump.unexpected(m, `a command in state ${this.#pump.state}`);
+    }
     return { done: false, value: m };
   }
 
@@ -226,6 +233,7 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
 
   /** CopyDone from the server: it sends no more CopyData; we may still send ours (copy-both). */
   #CopyDone(m: CopyDoneMessage): IteratorResult<StreamMessage> {
+    this.#serverCopyDone = true;
     this.#pump.setCopy(false, this.#pump.sendOpen);
     return { done: false, value: m };
   }

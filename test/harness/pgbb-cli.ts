@@ -4,7 +4,7 @@
  * be reachable by it. When root runs the tests from a tree that user cannot enter (a home directory),
  * both are copied once per run to a world-readable directory under os.tmpdir().
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,4 +51,28 @@ export function pgbbForServer(root: string): Promise<ServerPgbb> {
     return { node, cli: copied };
   })();
   return cached;
+}
+
+/** What a pgbb run printed and how it exited. */
+export interface PgbbRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `pgbb ARGS` with `runnable` and a minimal environment (no PG* variables); resolves once it exited. */
+export function runPgbb(runnable: ServerPgbb, args: readonly string[]): Promise<PgbbRun> {
+  const child = spawn(runnable.node, [runnable.cli, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }

@@ -1,19 +1,29 @@
-// receiveWal under faults, on real servers with 1 MB segments and a write load: a server killed
-// (immediate stop) and restarted, a connection cut by a TCP proxy, and a route that goes silent
-// without closing. Each time the archiver reconnects and resumes where it stopped: the archive
-// ends with every segment, byte-identical to the server's, each completed once, and the .partial
-// agrees with the server.
+// receiveWal under faults, on real servers with 1 MB segments and a pgbench load (Debian's pgbench 15,
+// which drives every major): a server killed (immediate stop) and restarted, a connection cut by a TCP
+// proxy, and a route that goes silent without closing. Each time the archiver reconnects and resumes
+// where it stopped: the archive ends with every segment, byte-identical to the server's pg_wal (a large
+// wal_keep_size keeps the server's copies until they are compared), each completed once; the segment
+// that was .partial at the fault is completed later, and the last .partial agrees with the server.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveWal } from '../../src/index.js';
 import { WalArchiveMismatchError } from '../../src/entries/errors.js';
 import { parseLsn } from '../../src/lsn.js';
-import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { makeTempDir, startCluster, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
-import { EventLog, expectWholeArchive, startLoad, startProxy, walCluster } from './receive-wal-helpers.js';
+import { initPgbench, startPgbench } from '../harness/pgbench.js';
+import {
+  EventLog,
+  expectResumedSegment,
+  expectWholeArchive,
+  openSegment,
+  startProxy,
+  walCluster,
+  WAL_MAJORS_15_17,
+  walTestMajors,
+} from './receive-wal-helpers.js';
 
-const majors =
-  testMajors().filter((m) => m === 15 || m === 17).length > 0 ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
+const majors = walTestMajors(WAL_MAJORS_15_17);
 
 describe.concurrent('receiveWal faults', () => {
   for (const major of majors) {
@@ -23,13 +33,14 @@ describe.concurrent('receiveWal faults', () => {
       beforeAll(async () => {
         // The tests without a slot must find the WAL after a reconnection even under load.
         c = await walCluster(major, { wal_keep_size: '512MB' });
+        initPgbench(c);
         tmp = await makeTempDir(`receive-wal-faults-${major}`);
       }, 300_000);
       afterAll(async () => {
         await c?.destroy();
       });
 
-      it('resumes with no gap after the server is killed (immediate stop) and restarted under load', async () => {
+      it('resumes with no gap after the server is killed (immediate stop) and restarted under pgbench', async () => {
         await c.sql(`select pg_create_physical_replication_slot('fault_slot', true)`);
         const dir = join(tmp, 'restart');
         const receiver = receiveWal({
@@ -41,27 +52,33 @@ describe.concurrent('receiveWal faults', () => {
           maxReconnectDelayMs: 1000,
         });
         const log = new EventLog(receiver);
-        const stopLoad = startLoad(c);
+        const load = startPgbench(c);
+        let cutOff: string | undefined;
         try {
-          await log.waitFor('segment-completed', 2);
+          // The fault hits inside a segment: after a completion, once the next segment is open.
+          await log.waitFor('segment-started', 1, await log.waitFor('segment-completed', 2));
           await c.stop('immediate');
           const down = await log.waitFor('reconnecting');
+          cutOff = openSegment(log.events.slice(0, down));
           await c.start();
           const back = await log.waitFor('connected', 1, down);
           await log.waitFor('segment-completed', 2, back);
         } finally {
-          await stopLoad();
+          await load.stop();
           await receiver.stop();
         }
         expect(await log.done).toBeUndefined();
+        // pgbench ran before and after the restart.
+        expect(load.runs).toBeGreaterThanOrEqual(2);
         expect(log.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'stopped' });
         const resumed = log.events.filter((e) => e.type === 'connected').at(-1);
         expect(resumed).toMatchObject({ startFrom: 'archive' });
+        expectResumedSegment(log.events, cutOff);
         expectWholeArchive(c, dir, log.events);
         await c.sql(`select pg_drop_replication_slot('fault_slot')`);
       });
 
-      it('resumes with no gap after a TCP proxy cuts the connection', async () => {
+      it('resumes with no gap after a TCP proxy cuts the connection under pgbench', async () => {
         const proxy = await startProxy(c.port);
         const dir = join(tmp, 'cut');
         const receiver = receiveWal({
@@ -71,22 +88,26 @@ describe.concurrent('receiveWal faults', () => {
           reconnectDelayMs: 100,
         });
         const log = new EventLog(receiver);
-        const stopLoad = startLoad(c);
+        const load = startPgbench(c);
+        const cutOff: (string | undefined)[] = [];
         try {
-          await log.waitFor('segment-completed', 2);
+          await log.waitFor('segment-started', 1, await log.waitFor('segment-completed', 2));
           proxy.cut();
           const down = await log.waitFor('reconnecting');
-          await log.waitFor('segment-completed', 2, down);
+          cutOff.push(openSegment(log.events.slice(0, down)));
+          await log.waitFor('segment-started', 1, await log.waitFor('segment-completed', 2, down));
           proxy.cut();
           const again = await log.waitFor('reconnecting', 1, down);
-          await log.waitFor('segment-completed', 1, again);
+          cutOff.push(openSegment(log.events.slice(0, again)));
+          await log.waitFor('segment-completed', 2, again);
         } finally {
-          await stopLoad();
+          expect(await load.stop()).toBeGreaterThan(0);
           await receiver.stop();
           await proxy.close();
         }
         expect(await log.done).toBeUndefined();
         expect(proxy.connections).toBeGreaterThanOrEqual(3);
+        for (const seg of cutOff) expectResumedSegment(log.events, seg);
         expectWholeArchive(c, dir, log.events);
       });
 
@@ -101,7 +122,7 @@ describe.concurrent('receiveWal faults', () => {
           reconnectDelayMs: 100,
         });
         const log = new EventLog(receiver);
-        const stopLoad = startLoad(c);
+        const load = startPgbench(c);
         try {
           await log.waitFor('segment-completed', 1);
           proxy.stall();
@@ -110,7 +131,7 @@ describe.concurrent('receiveWal faults', () => {
           expect(ev?.type === 'reconnecting' && ev.error.message).toMatch(/sent nothing for 2 s/);
           await log.waitFor('segment-completed', 2, down);
         } finally {
-          await stopLoad();
+          await load.stop();
           await receiver.stop();
           await proxy.close();
         }

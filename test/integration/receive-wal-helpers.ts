@@ -5,11 +5,30 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ReceiveWalEvent, WalReceiver } from '../../src/index.js';
-import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
-import { startCluster, type Cluster } from '../harness/index.js';
+import { formatLsn, lsn, parseLsn, type Lsn } from '../../src/lsn.js';
+import { startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 export const SEG = 1024 * 1024;
-export const SEGMENT_RE = /^[0-9A-F]{24}$/;
+
+/**
+ * The majors of the essential receive-wal and restore files (receive-wal.test.ts, restore-wal.test.ts,
+ * restore-timeline.test.ts) in a run without `PGBB_TEST_MAJORS`, as CI's: the oldest and newest supported, and
+ * 15 and 17 (Debian's 15 is the oracle).
+ */
+export const WAL_MAJORS: readonly number[] = [13, 15, 17, 18];
+
+/**
+ * The majors of the other receive-wal and restore files in such a run: the CLI and fault files exercise the
+ * same paths on every major (13/14 differ only in the start position, which receive-wal.test.ts covers), and
+ * restore.test.ts restores about ten servers per major, one major after another. CI time stays bounded.
+ */
+export const WAL_MAJORS_15_17: readonly number[] = [15, 17];
+
+/** The majors of a receive-wal or restore file: those `PGBB_TEST_MAJORS` names, else `defaults`. */
+export function walTestMajors(defaults: readonly number[] = WAL_MAJORS): number[] {
+  if (process.env.PGBB_TEST_MAJORS?.trim()) return testMajors();
+  return testMajors().filter((m) => defaults.includes(m));
+}
 
 /** A primary with 1 MB segments, ready for WAL tests. */
 export async function walCluster(major: number, conf?: Record<string, string>): Promise<Cluster> {
@@ -26,6 +45,59 @@ export async function makeWal(c: Cluster, segments = 1): Promise<Lsn> {
   }
   const [row] = await c.sql<{ lsn: string }>('select pg_current_wal_lsn()::text lsn');
   return parseLsn(row!.lsn);
+}
+
+/** READ_REPLICATION_SLOT (15+) lets a run with an empty archive start at a slot's restart position. */
+export function slotStartSupported(major: number): boolean {
+  return major >= 15;
+}
+
+/** A receiver run started by {@link runOverWal}: settles when it connected, and when it ended. */
+export interface StartedRun<T> {
+  connected: Promise<unknown>;
+  done: Promise<T>;
+}
+
+/**
+ * A run that ends `segments` segments after where it starts, inside the next one. `writtenAhead`: the run starts
+ * where WAL was kept before it (a slot's restart position on 15+, or the archive), so the WAL is written first
+ * and the end is the position after it. Otherwise (an empty archive on 13/14, which starts at the server's
+ * current segment) the end is computed ahead and the WAL is written once the run is connected, until it ends.
+ */
+export async function runOverWal<T>(
+  c: Cluster,
+  segments: number,
+  writtenAhead: boolean,
+  start: (endLsn: Lsn) => StartedRun<T>,
+): Promise<T> {
+  if (writtenAhead) {
+    await makeWal(c, segments);
+    await c.sql(`insert into t select g, 'e' from generate_series(1, 100) g`);
+    const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
+    return start(parseLsn(cur!.l)).done;
+  }
+  const [cur] = await c.sql<{ l: string }>('select pg_current_wal_flush_lsn()::text l');
+  const flush = parseLsn(cur!.l);
+  const run = start(lsn(flush - (flush % BigInt(SEG)) + BigInt(segments * SEG) + 0x2000n));
+  let ended = false;
+  const done = run.done.finally(() => {
+    ended = true;
+  });
+  await Promise.race([run.connected, done]);
+  while (!ended) await makeWal(c, 1);
+  return done;
+}
+
+/** {@link runOverWal} for receiveWal: the events of the run. */
+export function libraryRun(receiver: WalReceiver): StartedRun<ReceiveWalEvent[]> {
+  const log = new EventLog(receiver);
+  return {
+    connected: log.waitFor('connected'),
+    done: log.done.then((err) => {
+      if (err !== undefined) throw err;
+      return log.events;
+    }),
+  };
 }
 
 export function sha256(data: Buffer): string {
@@ -231,29 +303,23 @@ export class EventLog {
   }
 }
 
-/** Background write load (inserts, a WAL switch every few); errors while the server is down are retried. */
-export function startLoad(c: Cluster): () => Promise<number> {
-  let stop = false;
-  let writes = 0;
-  const running = (async () => {
-    while (!stop) {
-      try {
-        await c.sql(`insert into t select g, repeat('l', 100) from generate_series(1, 300) g`);
-        if (++writes % 4 === 0) await c.sql('select pg_switch_wal()');
-        // Paced: flat out, a 1 MB-segment server writes dozens of segments a second and checkpoints
-        // (max_wal_size is 64 segments) recycle them faster than a test can look at them.
-        await new Promise((r) => setTimeout(r, 20));
-      } catch {
-        // The server is restarting: try again shortly.
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  })();
-  return async () => {
-    stop = true;
-    await running;
-    return writes;
-  };
+/** The segment a receiver was writing (started, not completed) at the end of `events`. */
+export function openSegment(events: ReceiveWalEvent[]): string | undefined {
+  const done = new Set(events.flatMap((e) => (e.type === 'segment-completed' ? [e.segment] : [])));
+  const started = events.filter((e) => e.type === 'segment-started' && !done.has(e.segment)).at(-1);
+  return started?.type === 'segment-started' ? started.segment : undefined;
+}
+
+/**
+ * The segment cut off by a fault (left `.partial`) was streamed again after the reconnection and completed:
+ * a `segment-partial` for it, then, later, its `segment-completed`.
+ */
+export function expectResumedSegment(events: ReceiveWalEvent[], segment: string | undefined): void {
+  expect(segment, 'a segment was open when the fault hit').toBeDefined();
+  const partial = events.findIndex((e) => e.type === 'segment-partial' && e.segment === segment);
+  expect(partial, `${segment} left .partial at the fault`).toBeGreaterThanOrEqual(0);
+  const completedAt = events.findIndex((e, i) => i > partial && e.type === 'segment-completed' && e.segment === segment);
+  expect(completedAt, `${segment} completed after the reconnection`).toBeGreaterThan(partial);
 }
 
 /**

@@ -11,7 +11,7 @@ import { WalArchiveGapError } from '../../src/entries/errors.js';
 import { ReplicationConnection } from '../../src/entries/connection.js';
 import { createReplicationSlot, dropReplicationSlot } from '../../src/entries/replication.js';
 import { parseLsn } from '../../src/lsn.js';
-import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { makeTempDir, startCluster, type Cluster } from '../harness/index.js';
 import { trustTcp } from '../harness/suite.js';
 import {
   archivedSegments,
@@ -19,14 +19,17 @@ import {
   EventLog,
   expectContiguous,
   expectSameAsServer,
+  libraryRun,
   makeWal,
   modeOf,
+  runOverWal,
   SEG,
+  slotStartSupported,
   walCluster,
+  walTestMajors,
 } from './receive-wal-helpers.js';
 
-const majors =
-  testMajors().filter((m) => m === 15 || m === 17).length > 0 ? testMajors().filter((m) => m === 15 || m === 17) : testMajors();
+const majors = walTestMajors();
 
 const completed = (evs: ReceiveWalEvent[]): SegmentCompletedEvent[] =>
   evs.filter((e): e is SegmentCompletedEvent => e.type === 'segment-completed');
@@ -53,21 +56,23 @@ describe.concurrent('receiveWal', () => {
         await c?.destroy();
       });
 
-      it("archives from the slot's restart position (15+) up to --endpos, leaving one .partial, byte-identical to pg_wal", async () => {
+      it("archives from the slot's restart position (15+; 13/14: the server's segment) up to --endpos, leaving one .partial, byte-identical to pg_wal", async () => {
         const dir = join(tmp, 'slot');
         await withConn(c, (conn) => createReplicationSlot(conn, { name: 'arch_slot' }));
         const [slot] = await c.sql<{ r: string }>(`select restart_lsn::text r from pg_replication_slots where slot_name = 'arch_slot'`);
         const restart = parseLsn(slot!.r);
-        await makeWal(c, 3);
-        // An end position in the middle of the next segment.
-        await c.sql(`insert into t select g, 'y' from generate_series(1, 100) g`);
-        const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
-        const endLsn = parseLsn(cur!.l);
-        const evs = await collect(
-          receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'arch_slot', endLsn, statusIntervalMs: 1000 }),
+        // The end position lies in the middle of a segment.
+        const evs = await runOverWal(c, 3, slotStartSupported(major), (endLsn) =>
+          libraryRun(receiveWal({ connection: trustTcp(c), directory: dir, slotName: 'arch_slot', endLsn, statusIntervalMs: 1000 })),
         );
         const connected = evs.find((e) => e.type === 'connected');
-        expect(connected).toMatchObject({ startFrom: 'slot', startLsn: restart - (restart % BigInt(SEG)), startTimeline: 1 });
+        if (slotStartSupported(major)) {
+          expect(connected).toMatchObject({ startFrom: 'slot', startLsn: restart - (restart % BigInt(SEG)), startTimeline: 1 });
+        } else {
+          // No READ_REPLICATION_SLOT: as pg_receivewal 13/14, the server's flush position rounded down to a segment.
+          expect(connected).toMatchObject({ startFrom: 'server', startTimeline: 1 });
+          expect(connected?.type === 'connected' && connected.startLsn % BigInt(SEG)).toBe(0n);
+        }
         const last = evs.at(-1);
         expect(last).toMatchObject({ type: 'stopped', reason: 'end-lsn' });
         const done = completed(evs);
@@ -90,26 +95,27 @@ describe.concurrent('receiveWal', () => {
         const dir = join(tmp, 'compress');
         // A slot keeps the WAL of each run from its first segment on, whatever runs before.
         await withConn(c, (conn) => createReplicationSlot(conn, { name: 'comp_slot' }));
+        // Each run ends in the middle of a segment, leaving a .partial that the next one rewrites.
+        let archiveEmpty = true;
         const run = async (compression: string | undefined, segments: number) => {
-          await makeWal(c, segments);
-          // End in the middle of a segment: each run leaves a .partial that the next one rewrites.
-          await c.sql(`insert into t select g, 'p' from generate_series(1, 300) g`);
-          const [cur] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
-          const endLsn = parseLsn(cur!.l);
-          return collect(
-            receiveWal({
-              connection: trustTcp(c),
-              directory: dir,
-              endLsn,
-              statusIntervalMs: 1000,
-              slotName: 'comp_slot',
-              ...(compression !== undefined ? { compression } : {}),
-            }),
+          const writtenAhead = !archiveEmpty || slotStartSupported(major);
+          archiveEmpty = false;
+          return runOverWal(c, segments, writtenAhead, (endLsn) =>
+            libraryRun(
+              receiveWal({
+                connection: trustTcp(c),
+                directory: dir,
+                endLsn,
+                statusIntervalMs: 1000,
+                slotName: 'comp_slot',
+                ...(compression !== undefined ? { compression } : {}),
+              }),
+            ),
           );
         };
         try {
           const first = await run('gzip', 2);
-          expect(first.find((e) => e.type === 'connected')).toMatchObject({ startFrom: 'slot' });
+          expect(first.find((e) => e.type === 'connected')).toMatchObject({ startFrom: slotStartSupported(major) ? 'slot' : 'server' });
           const gz = readdirSync(dir).filter((f) => f.endsWith('.gz'));
           expect(gz.length).toBeGreaterThanOrEqual(2);
           for (const f of gz) execFileSync('gzip', ['-t', join(dir, f)]);
@@ -173,8 +179,9 @@ describe.concurrent('receiveWal', () => {
       it("refuses to leave a hole when the server already removed the archive's next segment", async () => {
         const dir = join(tmp, 'gap');
         await withConn(c, (conn) => createReplicationSlot(conn, { name: 'gap_slot' }));
-        const endLsn = await makeWal(c, 2);
-        await collect(receiveWal({ connection: trustTcp(c), directory: dir, endLsn, slotName: 'gap_slot' }));
+        await runOverWal(c, 2, slotStartSupported(major), (endLsn) =>
+          libraryRun(receiveWal({ connection: trustTcp(c), directory: dir, endLsn, slotName: 'gap_slot' })),
+        );
         await withConn(c, (conn) => dropReplicationSlot(conn, 'gap_slot'));
         expect(archivedSegments(dir).length).toBeGreaterThan(0);
         // Let the server recycle what follows the archive.
@@ -193,7 +200,7 @@ describe.concurrent('receiveWal', () => {
           const err = await collect(receiveWal({ connection: trustTcp(c), directory: dir })).catch((e: unknown) => e);
           expect(err).toBeInstanceOf(WalArchiveGapError);
           expect((err as Error).message).toContain(`segment ${nextSegment(archived)}`);
-          // With a slot created since, its restart position bounds the hole.
+          // With a slot created since, its restart position (READ_REPLICATION_SLOT, 15+) bounds the hole.
           await withConn(c, (conn) => createReplicationSlot(conn, { name: 'late_slot' }));
           try {
             const [slot] = await c.sql<{ r: string }>(`select restart_lsn::text r from pg_replication_slots where slot_name = 'late_slot'`);
@@ -202,9 +209,13 @@ describe.concurrent('receiveWal', () => {
             );
             expect(withSlot).toBeInstanceOf(WalArchiveGapError);
             const gap = withSlot as WalArchiveGapError;
-            expect(gap.message).toContain(`segments ${nextSegment(archived)} to `);
-            const restart = parseLsn(slot!.r);
-            expect(gap.missingTo).toBe(restart - (restart % BigInt(SEG)));
+            if (slotStartSupported(major)) {
+              expect(gap.message).toContain(`segments ${nextSegment(archived)} to `);
+              const restart = parseLsn(slot!.r);
+              expect(gap.missingTo).toBe(restart - (restart % BigInt(SEG)));
+            } else {
+              expect(gap.message).toContain(`segment ${nextSegment(archived)} (from `);
+            }
             expect(archivedSegments(dir).at(-1)).toBe(archived);
           } finally {
             await withConn(c, (conn) => dropReplicationSlot(conn, 'late_slot'));

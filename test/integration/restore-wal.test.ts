@@ -6,13 +6,14 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFile
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { restoreWalFile } from '../../src/recovery/restore-wal.js';
-import { makeTempDir, testMajors, type Cluster } from '../harness/index.js';
+import { makeTempDir, type Cluster } from '../harness/index.js';
 import { clustersForMajors } from '../harness/suite.js';
+import { walTestMajors } from './receive-wal-helpers.js';
 
-const majors = testMajors().filter((m) => m === 15 || m === 17);
-const clusters = clustersForMajors(majors.length > 0 ? majors : [testMajors().at(-1)!], 'restore-wal');
+const majors = walTestMajors();
+const clusters = clustersForMajors(majors, 'restore-wal');
 
-describe.each(majors.length > 0 ? majors : [testMajors().at(-1)!])('restoreWalFile on PostgreSQL %i', (major) => {
+describe.each(majors)('restoreWalFile on PostgreSQL %i', (major) => {
   let c: Cluster;
   let archive: string;
   let out: string;

@@ -436,6 +436,31 @@ describe('queries and COPY', () => {
     conn.destroy();
   });
 
+  it('drops CopyData the server sends after its own CopyDone (a keepalive at the end of a historic timeline)', async () => {
+    const { conn, client } = await connectTrust();
+    const it = conn.stream('START_REPLICATION 0/0 TIMELINE 1');
+    await client.next();
+    client.send(build.copyBothResponse(), build.copyDone());
+    expect(((await it.next()).value as StreamMessage).type).toBe('CopyBothResponse');
+    expect(((await it.next()).value as StreamMessage).type).toBe('CopyDone');
+    conn.sendCopyDone();
+    expect(conn.state).toBe('busy');
+    client.send(build.copyData(Buffer.from('k')), build.commandComplete('START_STREAMING'), build.readyForQuery());
+    const rest: string[] = [];
+    for await (const m of it) rest.push(m.type);
+    expect(rest).toEqual(['CommandComplete']);
+    expect(conn.state).toBe('ready');
+    conn.destroy();
+  });
+
+  it('still refuses CopyData outside a COPY the server never ended', async () => {
+    const { conn, client } = await connectTrust();
+    const it = conn.stream('IDENTIFY_SYSTEM');
+    await client.next();
+    client.send(build.copyData(Buffer.from('x')));
+    await expect(it.next()).rejects.toThrow(/unexpected CopyData message during a command in state busy/);
+  });
+
   it('ends with ServerError and closes on a FATAL mid-COPY', async () => {
     const { conn, client } = await connectTrust();
     const closes: (Error | undefined)[] = [];
