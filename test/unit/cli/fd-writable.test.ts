@@ -54,7 +54,8 @@ describe('FdWritable', () => {
     for (const c of chunks.slice(3)) await write(out, c);
     expect(statSync(path).size).toBeGreaterThan(0);
     await end(out);
-    expect(readFileSync(path)).toEqual(Buffer.concat(chunks));
+    // equals(): toEqual walks a large Buffer element by element.
+    expect(readFileSync(path).equals(Buffer.concat(chunks))).toBe(true);
   });
 
   it('a zero-length write completes once every byte before it is written', async () => {
@@ -103,7 +104,7 @@ describe('FdWritable', () => {
     expect(fallback).toBeDefined();
     fallback?.end();
     await readAll;
-    expect(Buffer.concat(received)).toEqual(Buffer.concat(chunks));
+    expect(Buffer.concat(received).equals(Buffer.concat(chunks))).toBe(true);
   });
 
   it('a reader that went away fails the write with an IoError naming the output (EPIPE)', async () => {
