@@ -147,11 +147,17 @@ export class FdWritable extends Writable {
   #flush(callback: Callback): void {
     this.#disarm();
     let buffers = this.#batch;
+    let left = this.#batchBytes;
     this.#batch = [];
     this.#batchBytes = 0;
     if (this.#fallback === undefined) {
       try {
-        while (buffers.length > 0) buffers = dropFront(buffers, writevSync(this.#fd, buffers));
+        while (left > 0) {
+          const n = writevSync(this.#fd, buffers);
+          left -= n;
+          // Nearly always the whole batch at once: only a partial write is cut up.
+          buffers = left > 0 ? dropFront(buffers, n) : [];
+        }
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         if (e.code !== 'EAGAIN' || this.#makeFallback === undefined) {
@@ -167,16 +173,16 @@ export class FdWritable extends Writable {
     }
     // Writes to a stream complete in order: the last callback says all of them are out.
     const out = this.#fallback as Writable;
-    let left = buffers.length;
+    let pending = buffers.length;
     let failed = false;
     for (const b of buffers) {
       out.write(b, (err) => {
-        left--;
+        pending--;
         if (failed) return;
         if (err) {
           failed = true;
           callback(this.#ioError(err));
-        } else if (left === 0) callback();
+        } else if (pending === 0) callback();
       });
     }
   }
