@@ -33,10 +33,11 @@ const shared: Options = {
 export default defineConfig([
   // The two builds run at once: each cleans only its own files.
   { ...shared, entry: publicEntries, dts: { entry: publicEntries }, clean: ['!cli/**'] },
-  // The CLI is bundled on its own, into dist/cli/ with its own chunks. Built with the library, each of
-  // its modules imported every chunk of an entry point it names (`../index.js`), so `pgbb --version`
-  // loaded the whole library; alone, each command's module (imported when the command runs) loads
-  // only the code it uses. The CLI never hands its objects to a copy of the library loaded from
-  // dist/index.js, so its own copies of the classes are never compared with `instanceof` across copies.
+  // The CLI is bundled on its own, into dist/cli/ with its own chunks. Built with the library, the
+  // runner's module imported every chunk of every library entry point, and every command's module was
+  // loaded with it; alone, the commands' modules are loaded when they run, and the library modules the
+  // CLI reaches (through `../index.js`, whose imports esbuild keeps for their evaluation) share one
+  // chunk. The CLI never hands its objects to a copy of the library loaded from dist/index.js, so its
+  // own copies of the classes are never compared with `instanceof` across copies.
   { ...shared, entry: { main: 'src/cli/main.ts' }, outDir: 'dist/cli', clean: true },
 ]);
