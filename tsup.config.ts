@@ -1,4 +1,4 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
 /**
  * The public entry points: the root and one file per subpath (`pg-basebackup/<name>`), each with its
@@ -18,17 +18,26 @@ export const publicEntries: Record<string, string> = {
   errors: 'src/entries/errors.ts',
 };
 
-export default defineConfig({
-  entry: { ...publicEntries, 'cli/main': 'src/cli/main.ts' },
+const shared: Options = {
   format: ['esm'],
   target: 'node20',
   platform: 'node',
-  dts: { entry: publicEntries },
   sourcemap: true,
-  clean: true,
   // Shared chunks: a class is defined once, so `instanceof` agrees whichever entry point it came from.
   splitting: true,
   // Not minified: error classes print their own names (`ConnectionError [...]` from console.error, and
   // `err.constructor.name`), and stack traces and source maps read as the source does.
   minify: false,
-});
+};
+
+export default defineConfig([
+  // The two builds run at once: each cleans only its own files.
+  { ...shared, entry: publicEntries, dts: { entry: publicEntries }, clean: ['!cli/**'] },
+  // The CLI is bundled on its own, into dist/cli/ with its own chunks. Built with the library, the
+  // runner's module imported every chunk of every library entry point, and every command's module was
+  // loaded with it; alone, the commands' modules are loaded when they run, and the library modules the
+  // CLI reaches (through `../index.js`, whose imports esbuild keeps for their evaluation) share one
+  // chunk. The CLI never hands its objects to a copy of the library loaded from dist/index.js, so its
+  // own copies of the classes are never compared with `instanceof` across copies.
+  { ...shared, entry: { main: 'src/cli/main.ts' }, outDir: 'dist/cli', clean: true },
+]);

@@ -103,7 +103,6 @@ function stdoutStream(ctx: CliContext): Writable {
 /** `pgbb backup`. */
 export const backupCommand = defineCommand<BackupCliOptions>({
   name: 'backup',
-  summary: 'take a base backup of a running server (like pg_basebackup)',
   spec: BACKUP_COMMAND,
   parse: parseBackupCommandLine,
   reporting: (cli) => ({ json: cli.json, progress: cli.progress, verbose: cli.verbose, connectionString: cli.connection.connectionString }),

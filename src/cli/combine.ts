@@ -114,7 +114,6 @@ export function parseCombineCommandLine(argv: readonly string[]): CommandLine<Co
 /** `pgbb combine`. */
 export const combineCommand = defineCommand<CombineCliOptions>({
   name: 'combine',
-  summary: 'combine a full backup and incremental backups into a full backup (like pg_combinebackup)',
   prog: PROG,
   spec: COMBINE_COMMAND,
   parse: parseCombineCommandLine,

@@ -70,8 +70,6 @@ export interface CommandRun {
  */
 export interface CliCommand<T = unknown> {
   name: string;
-  /** One line for `pgbb --help`. */
-  summary: string;
   /** Program name of `error:`/`warning:` lines (pg_verifybackup names itself, pg_basebackup too). @default 'pgbb' */
   prog?: string;
   /** The option table, the `--help` text and the program name of usage errors. */

@@ -56,7 +56,6 @@ export function formatIdentify(info: IdentifyInfo): string {
 /** `pgbb identify`. */
 export const identifyCommand = defineCommand<IdentifyCliOptions>({
   name: 'identify',
-  summary: 'show the system identifier, timeline, WAL position and version of a server',
   spec: IDENTIFY_COMMAND,
   parse: parseIdentifyCommandLine,
   reporting: (cli) => ({ json: cli.json, connectionString: cli.connection.connectionString }),

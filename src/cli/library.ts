@@ -4,25 +4,10 @@
  * The commands hand the library its own options (`RunBackupOptions`), mapped straight from the flags.
  * @module
  */
-import { formatLsn, runBackup, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
-import { ReplicationConnection } from '../entries/connection.js';
-import { identifySystem } from '../entries/replication.js';
-import { startGarbageCollection } from './gc.js';
+import type { ConnectionOptions, RunBackupOptions, RunBackupResult } from '../index.js';
+import type { IdentifyInfo } from './server-calls.js';
 
-/** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */
-export interface IdentifyInfo {
-  /** Database system identifier, a 64-bit number in decimal. */
-  systemId: string;
-  timeline: number;
-  /** Current WAL flush position, `X/X`. */
-  xlogPos: string;
-  /** The database of the connection; `null` for physical replication. */
-  dbName: string | null;
-  /** `server_version`, e.g. `17.2`. */
-  serverVersion: string;
-  /** `server_version_num`, e.g. 170002. */
-  serverVersionNum: number;
-}
+export type { IdentifyInfo } from './server-calls.js';
 
 /** The library calls the commands use. */
 export interface CliLibrary {
@@ -31,32 +16,11 @@ export interface CliLibrary {
   backup(options: RunBackupOptions): Promise<RunBackupResult>;
 }
 
-/** The real library. */
+/**
+ * The real library, imported when a command first calls it: `pgbb verify` and the rest start without
+ * the connection and backup code (server-calls.ts).
+ */
 export const defaultLibrary: CliLibrary = {
-  async identify(options) {
-    const conn = await ReplicationConnection.connect(options);
-    try {
-      const id = await identifySystem(conn, options.signal ? { signal: options.signal } : {});
-      return {
-        systemId: id.systemId,
-        timeline: id.timeline,
-        // As the server prints it (%X/%X on 13–18).
-        xlogPos: formatLsn(id.xlogPos),
-        dbName: id.dbName,
-        serverVersion: conn.parameters.get('server_version') ?? String(conn.serverVersionNum),
-        serverVersionNum: conn.serverVersionNum,
-      };
-    } finally {
-      await conn.close();
-    }
-  },
-  async backup(options) {
-    // Tar output only: see startGarbageCollection for why not plain.
-    const stopGc = options.output.format === 'plain' ? undefined : startGarbageCollection();
-    try {
-      return await runBackup(options);
-    } finally {
-      stopGc?.();
-    }
-  },
+  identify: async (options) => (await import('./server-calls.js')).serverCalls.identify(options),
+  backup: async (options) => (await import('./server-calls.js')).serverCalls.backup(options),
 };

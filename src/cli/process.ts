@@ -7,8 +7,11 @@
  * exits at once after removing synchronously what the command registered (interrupt.ts).
  * @module
  */
+import { isatty } from 'node:tty';
+import type { Writable } from 'node:stream';
 import { AbortError } from '../index.js';
 import type { CliContext } from './context.js';
+import { FdWritable, writableByFd } from './fd-writable.js';
 import { createInterruptHandler, EmergencyCleanups } from './interrupt.js';
 import { defaultLibrary } from './library.js';
 import { runCli } from './run.js';
@@ -19,6 +22,48 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
     if (stream.destroyed || !stream.writable) resolve();
     else stream.write('', () => resolve());
   });
+}
+
+/**
+ * Standard output, made on first use. `process.stdout` is created only when text is written: creating
+ * it makes a pipe's descriptor non-blocking, which would turn {@link FdWritable}'s thread-pool writes
+ * into `EAGAIN`. The tar of `backup -D -` goes through an FdWritable when fd 1 is a file, pipe, socket
+ * or `/dev/null`, else through `process.stdout` too.
+ */
+class StandardOutput {
+  #text: NodeJS.WriteStream | undefined;
+  #fd: FdWritable | undefined;
+
+  /** `process.stdout`; a closed pipe on it (pgbb ... | head) is not worth a stack trace. */
+  text(): NodeJS.WriteStream {
+    if (this.#text === undefined) {
+      this.#text = process.stdout;
+      this.#text.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(1);
+      });
+    }
+    return this.#text;
+  }
+
+  /** The stream `backup -D -` writes its tar to. */
+  stream(): Writable {
+    if (this.#fd !== undefined) return this.#fd;
+    if (this.#text !== undefined || !writableByFd(1, isatty(1))) return this.text();
+    this.#fd = new FdWritable(1, { fallback: () => this.text() });
+    return this.#fd;
+  }
+
+  /** Waits until everything written has been handed to the OS. */
+  async flushed(): Promise<void> {
+    const fd = this.#fd;
+    if (fd !== undefined && !fd.destroyed && !fd.writableFinished) {
+      await new Promise<void>((resolve) => {
+        fd.once('error', () => resolve());
+        fd.end(() => resolve());
+      });
+    }
+    if (this.#text !== undefined) await flushed(this.#text);
+  }
 }
 
 /** Runs the command line of this process and exits with its status; `version` is the package's. */
@@ -35,14 +80,17 @@ export async function main(version: string): Promise<void> {
   });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // A closed pipe on stdout (pgbb ... | head) is not worth a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(1);
-  });
-
+  const stdout = new StandardOutput();
   const ctx: CliContext = {
-    stdout: process.stdout,
-    stdoutStream: process.stdout,
+    stdout: {
+      write: (chunk: string | Uint8Array) => stdout.text().write(chunk),
+      get isTTY() {
+        return isatty(1);
+      },
+    },
+    get stdoutStream() {
+      return stdout.stream();
+    },
     stderr: process.stderr,
     // A getter: process.stdin opens a stream on fd 0, which only a password prompt needs.
     get stdin() {
@@ -64,7 +112,7 @@ export async function main(version: string): Promise<void> {
   }
   // A command the signal made fail reports 1 itself (AbortError); one that stops cleanly on it
   // (receive-wal, as pg_receivewal 16 does) reports 0.
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  await Promise.all([stdout.flushed(), flushed(process.stderr)]);
   // Exit explicitly: a library handle left open by an aborted command must not keep pgbb alive.
   process.exit(status);
 }

@@ -278,7 +278,6 @@ async function stream(
 /** `pgbb receive-wal`. */
 export const receiveWalCommand = defineCommand<ReceiveWalCliOptions>({
   name: 'receive-wal',
-  summary: 'archive write-ahead log continuously into a directory (like pg_receivewal)',
   spec: RECEIVE_WAL_COMMAND,
   parse: parseReceiveWalCommandLine,
   reporting: (cli) => ({ json: cli.json, verbose: cli.verbose, connectionString: cli.connection.connectionString }),

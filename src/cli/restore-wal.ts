@@ -65,7 +65,6 @@ export function parseRestoreWalCommandLine(argv: readonly string[]): CommandLine
 /** `pgbb restore-wal`. */
 export const restoreWalCommand = defineCommand<RestoreWalCliOptions>({
   name: 'restore-wal',
-  summary: 'restore one WAL file from a WAL archive (restore_command; exit 0, 1 not found, 126 damaged)',
   spec: RESTORE_WAL_COMMAND,
   parse: parseRestoreWalCommandLine,
   reporting: (cli) => ({ json: cli.json }),

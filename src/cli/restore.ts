@@ -185,7 +185,6 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
 /** `pgbb restore`. */
 export const restoreCommand = defineCommand<RestoreCliOptions>({
   name: 'restore',
-  summary: 'restore a backup into a new data directory for (point-in-time) recovery',
   spec: RESTORE_COMMAND,
   parse: parseRestoreCommandLine,
   reporting: (cli) => ({ json: cli.json, verbose: cli.verbose }),

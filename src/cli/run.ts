@@ -7,29 +7,63 @@
 import { ConfigError } from '../index.js';
 import { redactConnectionString, REDACTED } from '../entries/connection.js';
 import { formatHelp, UsageError } from './args.js';
-import { backupCommand } from './backup.js';
-import { combineCommand } from './combine.js';
 import { versionLine, type CliCommand, type CliContext, type CommandRun } from './context.js';
-import { identifyCommand } from './identify.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
-import { receiveWalCommand } from './receive-wal.js';
-import { restoreCommand } from './restore.js';
-import { restoreWalCommand } from './restore-wal.js';
-import { verifyCommand } from './verify.js';
+
+/**
+ * A subcommand as `pgbb` knows it before it runs: its name, its line in `pgbb --help`, and how to load
+ * its module. A command's module, and the library code it uses, is imported only when that command
+ * runs: `pgbb --version`, `pgbb --help` and each command start without the rest.
+ */
+export interface CommandEntry {
+  name: string;
+  /** One line for `pgbb --help`. */
+  summary: string;
+  /** Imports the command's module. */
+  load(): Promise<CliCommand>;
+}
 
 /** Every subcommand, in `--help` order. */
-export const COMMANDS: readonly CliCommand[] = [
-  identifyCommand,
-  backupCommand,
-  verifyCommand,
-  combineCommand,
-  receiveWalCommand,
-  restoreCommand,
-  restoreWalCommand,
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'identify',
+    summary: 'show the system identifier, timeline, WAL position and version of a server',
+    load: async () => (await import('./identify.js')).identifyCommand,
+  },
+  {
+    name: 'backup',
+    summary: 'take a base backup of a running server (like pg_basebackup)',
+    load: async () => (await import('./backup.js')).backupCommand,
+  },
+  {
+    name: 'verify',
+    summary: 'verify a backup against its backup_manifest (like pg_verifybackup)',
+    load: async () => (await import('./verify.js')).verifyCommand,
+  },
+  {
+    name: 'combine',
+    summary: 'combine a full backup and incremental backups into a full backup (like pg_combinebackup)',
+    load: async () => (await import('./combine.js')).combineCommand,
+  },
+  {
+    name: 'receive-wal',
+    summary: 'archive write-ahead log continuously into a directory (like pg_receivewal)',
+    load: async () => (await import('./receive-wal.js')).receiveWalCommand,
+  },
+  {
+    name: 'restore',
+    summary: 'restore a backup into a new data directory for (point-in-time) recovery',
+    load: async () => (await import('./restore.js')).restoreCommand,
+  },
+  {
+    name: 'restore-wal',
+    summary: 'restore one WAL file from a WAL archive (restore_command; exit 0, 1 not found, 126 damaged)',
+    load: async () => (await import('./restore-wal.js')).restoreWalCommand,
+  },
 ];
 
 /** `pgbb --help`. */
-export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {
+export function mainHelp(commands: readonly CommandEntry[] = COMMANDS): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     'pgbb takes physical backups of PostgreSQL 13-18 over the replication protocol.',
@@ -50,7 +84,7 @@ export function mainHelp(commands: readonly CliCommand[] = COMMANDS): string {
 }
 
 /** Run `pgbb` with `argv` (after the program name); resolves to the exit status. */
-export async function runCli(argv: readonly string[], ctx: CliContext, commands: readonly CliCommand[] = COMMANDS): Promise<number> {
+export async function runCli(argv: readonly string[], ctx: CliContext, commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined) {
     ctx.stderr.write(`pgbb: no command given\nTry "pgbb --help" for more information.\n`);
@@ -71,13 +105,13 @@ export async function runCli(argv: readonly string[], ctx: CliContext, commands:
     }
     return runCli([rest[0], '--help'], ctx, commands);
   }
-  const command = commands.find((c) => c.name === first);
-  if (!command) {
+  const entry = commands.find((c) => c.name === first);
+  if (!entry) {
     const what = first.startsWith('-') ? `unrecognized option "${first}"` : `unknown command "${first}"`;
     ctx.stderr.write(`pgbb: ${what}\nTry "pgbb --help" for more information.\n`);
     return 1;
   }
-  return runCommand(command, rest, ctx);
+  return runCommand(await entry.load(), rest, ctx);
 }
 
 /**

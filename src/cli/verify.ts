@@ -160,7 +160,6 @@ function progressWriter(ctx: CliContext, mode: Reporter['mode'], enabled: boolea
 /** `pgbb verify`. */
 export const verifyCommand = defineCommand<VerifyCliOptions>({
   name: 'verify',
-  summary: 'verify a backup against its backup_manifest (like pg_verifybackup)',
   prog: PROG,
   spec: VERIFY_COMMAND,
   parse: parseVerifyCommandLine,

@@ -31,7 +31,9 @@ export interface WritableSinkOptions {
    */
   injectManifest?: boolean;
   /**
-   * End the Writable in {@link WritableSink.finish}. Leave false for `process.stdout`. The default
+   * End the Writable in {@link WritableSink.finish}; when false, `finish` makes a zero-length write
+   * and waits for its callback instead (a Writable that gathers writes flushes them then). Leave false
+   * for `process.stdout`. The default
    * is `true`, as for `BackupArchive.pipeTo`: a sink is usually given a stream made for the one
    * archive. runBackup's `StreamOutput.end` defaults to `false` instead, because its stream is
    * typically `process.stdout`. The sink never destroys the Writable: {@link WritableSink.cleanup}
@@ -224,12 +226,34 @@ export class WritableSink implements BackupSink {
       if (this.options.end ?? true) {
         if (!this.writable.writableFinished) await finished(this.writable, { readable: false });
       } else {
-        await new Promise<void>((resolve, reject) => this.writable.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+        await this.#barrier();
       }
       return;
     }
-    if (this.options.end ?? true) await this.out.end();
-    else this.out.release();
+    if (this.options.end ?? true) {
+      await this.out.end();
+      return;
+    }
+    try {
+      await this.#barrier();
+    } finally {
+      this.out.release();
+    }
+  }
+
+  /**
+   * A zero-length write, whose callback comes once the Writable has handled every byte before it: a
+   * Writable that gathers writes (pgbb's standard output) writes them out for it, so that the backup is
+   * reported done only once its bytes are.
+   */
+  #barrier(): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.writable.write(Buffer.alloc(0), (err) =>
+        err
+          ? reject(err instanceof IoError ? err : new IoError(`writing the backup output failed: ${err.message}`, { cause: err }))
+          : resolve(),
+      ),
+    );
   }
 
   /** Nothing to remove: bytes already sent cannot be taken back. Stops listening to the Writable. */

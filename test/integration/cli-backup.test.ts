@@ -88,6 +88,45 @@ describeEachMajor('pgbb backup', testMajors(), (_major, primary) => {
     expect(await slotsAfterSettling(primary())).toEqual([]);
   });
 
+  it('-D - -Ft: the tar, its manifest inside, through a pipe; a reader that goes away fails it with exit 1', async () => {
+    const args = ['-d', primary().connectionString(), '-D', '-', '-Ft', '-Xfetch', '-c', 'fast'];
+    const child = spawn(process.execPath, [cliPath, 'backup', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const parts: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => parts.push(d));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr.replace(/^pgbb: warning: NOTICE: .*\n/gm, '')).toBe('');
+    expect(code).toBe(0);
+    const file = join(await makeTempDir('cli-stdout'), 'base.tar');
+    await writeFile(file, Buffer.concat(parts));
+    // In archive order: the manifest is the last member, as pg_basebackup writes it.
+    const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+      .trim()
+      .split('\n');
+    expect(names.at(-1)).toBe('backup_manifest');
+    expect(await tarMembers(file)).toEqual(expect.arrayContaining(['PG_VERSION', 'global/pg_control']));
+
+    // The reader closes its end after the first bytes: a clean error naming standard output, exit 1.
+    const cut = spawn(process.execPath, [cliPath, 'backup', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let cutErr = '';
+    cut.stderr.on('data', (d: Buffer) => {
+      cutErr += d.toString();
+    });
+    cut.stdout.once('data', () => cut.stdout.destroy());
+    const cutCode = await new Promise<number | null>((resolve) => cut.on('close', resolve));
+    expect(cutCode).toBe(1);
+    expect(cutErr).toMatch(/^pgbb: error: standard output was closed by its reader/m);
+  });
+
   it('-S nonexistent: exit 1 naming the slot, nothing left', async () => {
     const dir = join(await makeTempDir('cli-noslot'), 'data');
     const r = await pgbb(['-d', primary().connectionString(), '-D', dir, '-c', 'fast', '-S', 'nonexistent']).exited;

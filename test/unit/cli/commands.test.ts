@@ -10,7 +10,7 @@ import type { CliContext } from '../../../src/cli/context.js';
 import { formatIdentify } from '../../../src/cli/identify.js';
 import type { CliLibrary, IdentifyInfo } from '../../../src/cli/library.js';
 import { promptPassword } from '../../../src/cli/password.js';
-import { runCli } from '../../../src/cli/run.js';
+import { COMMANDS, runCli } from '../../../src/cli/run.js';
 import {
   AbortError,
   ConfigError,
@@ -145,6 +145,15 @@ describe('pgbb dispatch', () => {
     const d = context();
     expect(await runCli(['backup', '-V'], d.ctx)).toBe(0);
     expect(d.out.stdout).toBe('pgbb (pg-basebackup) 9.9.9\n');
+  });
+
+  it('lists every command with its summary without loading it, and each entry loads the command it names', async () => {
+    const a = context();
+    expect(await runCli(['--help'], a.ctx)).toBe(0);
+    for (const entry of COMMANDS) {
+      expect(a.out.stdout).toContain(`  ${entry.name.padEnd(13)}${entry.summary}\n`);
+      expect((await entry.load()).name).toBe(entry.name);
+    }
   });
 
   it('refuses no command and unknown commands with exit 1', async () => {

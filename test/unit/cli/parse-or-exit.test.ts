@@ -100,7 +100,7 @@ describe('--help', () => {
       expect(out.stdout).toMatch(/\nExamples:\n {2}# .+\n {2}pgbb /);
       expect(spec.examples?.length).toBeGreaterThan(0);
       // Every example is a command line its own parser accepts (shell words, up to a pipe).
-      const command = ALL.find((c) => c.name === name)!;
+      const command = await ALL.find((c) => c.name === name)!.load();
       for (const e of spec.examples ?? []) {
         const words = [...e.command.split('|')[0]!.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
         expect(words.slice(0, 2)).toEqual(['pgbb', name]);

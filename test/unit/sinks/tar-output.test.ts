@@ -311,6 +311,31 @@ describe('WritableSink', () => {
     expect(gunzipSync(Buffer.concat(parts))).toEqual(baseTar());
   });
 
+  it('with end: false, finish waits until a destination that gathers writes has written them (a zero-length write)', async () => {
+    const written: Buffer[] = [];
+    let gathered: Buffer[] = [];
+    // Keeps chunks until a zero-length write, as pgbb's standard output gathers them into batches.
+    const gathering = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        if (chunk.length === 0) {
+          written.push(...gathered);
+          gathered = [];
+        } else gathered.push(chunk);
+        cb();
+      },
+    });
+    const sink = new WritableSink(gathering, { injectManifest: true, end: false });
+    await sink.writeArchive(BASE, feed(baseTar(), 1000));
+    await sink.writeManifest(Buffer.from('{}'));
+    await sink.finish();
+    expect(gathering.writableEnded).toBe(false);
+    expect(gathered).toEqual([]);
+    const file = join(scratch(), 'gathered.tar');
+    writeFileSync(file, Buffer.concat(written));
+    const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    expect(names.at(-1)).toBe('backup_manifest');
+  });
+
   it('client compression: a failing destination rejects the writes with an IoError', async () => {
     const broken = new Writable({
       write(_c, _e, cb) {

@@ -1,0 +1,54 @@
+/**
+ * The calls of library.ts's `CliLibrary` made with the real library: loaded by library.ts when a command
+ * first reaches a server.
+ * @module
+ */
+import { formatLsn, runBackup, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
+import { ReplicationConnection } from '../entries/connection.js';
+import { identifySystem } from '../entries/replication.js';
+import { startGarbageCollection } from './gc.js';
+
+/** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */
+export interface IdentifyInfo {
+  /** Database system identifier, a 64-bit number in decimal. */
+  systemId: string;
+  timeline: number;
+  /** Current WAL flush position, `X/X`. */
+  xlogPos: string;
+  /** The database of the connection; `null` for physical replication. */
+  dbName: string | null;
+  /** `server_version`, e.g. `17.2`. */
+  serverVersion: string;
+  /** `server_version_num`, e.g. 170002. */
+  serverVersionNum: number;
+}
+
+/** The library calls behind library.ts's `defaultLibrary` (its `CliLibrary`). */
+export const serverCalls = {
+  async identify(options: ConnectionOptions): Promise<IdentifyInfo> {
+    const conn = await ReplicationConnection.connect(options);
+    try {
+      const id = await identifySystem(conn, options.signal ? { signal: options.signal } : {});
+      return {
+        systemId: id.systemId,
+        timeline: id.timeline,
+        // As the server prints it (%X/%X on 13–18).
+        xlogPos: formatLsn(id.xlogPos),
+        dbName: id.dbName,
+        serverVersion: conn.parameters.get('server_version') ?? String(conn.serverVersionNum),
+        serverVersionNum: conn.serverVersionNum,
+      };
+    } finally {
+      await conn.close();
+    }
+  },
+  async backup(options: RunBackupOptions): Promise<RunBackupResult> {
+    // Tar output only: see startGarbageCollection for why not plain.
+    const stopGc = options.output.format === 'plain' ? undefined : startGarbageCollection();
+    try {
+      return await runBackup(options);
+    } finally {
+      stopGc?.();
+    }
+  },
+};
