@@ -10,6 +10,11 @@ import { runInNewContext } from 'node:vm';
 
 /** How often the young generation is collected while the heap changes, in milliseconds. */
 export const YOUNG_GC_INTERVAL_MS = 5;
+/**
+ * Growth of the memory held by ArrayBuffers since the last collection below which a minor one is
+ * skipped: receive buffers that are reused (released by the sink) leave nothing for it to free.
+ */
+export const EXTERNAL_GROWTH_BYTES = 1024 * 1024;
 /** Memory held by ArrayBuffers (V8's `external_memory`) above which the whole heap is collected. */
 export const EXTERNAL_LIMIT_BYTES = 24 * 1024 * 1024;
 /**
@@ -40,10 +45,15 @@ function exposedGc(): V8Gc | null {
   return gcFunction;
 }
 
+/** V8's heap statistics; external_memory is in them since Node 20 but not in @types/node's. */
+function heapStatistics(): ReturnType<typeof getHeapStatistics> & { external_memory?: number } {
+  return getHeapStatistics();
+}
+
 /**
  * Starts collecting garbage while a backup runs: the young generation every
  * {@link YOUNG_GC_INTERVAL_MS} ms while the heap changes (not while waiting for a checkpoint or an
- * fsync), and the whole heap when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES}; returns the
+ * fsync) and ArrayBuffers grew by {@link EXTERNAL_GROWTH_BYTES}, and the whole heap when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES}; returns the
  * function that stops it.
  *
  * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
@@ -61,6 +71,7 @@ export function startGarbageCollection(): () => void {
   // falls while the connection is being set up instead of before it starts.
   let gc: V8Gc | null | undefined;
   let lastUsed = -1;
+  let lastExternal = Number.NEGATIVE_INFINITY;
   let lastFull = 0;
   const timer = setInterval(() => {
     gc ??= exposedGc();
@@ -68,17 +79,21 @@ export function startGarbageCollection(): () => void {
       clearInterval(timer);
       return;
     }
-    // external_memory is in V8's statistics since Node 20 but not in @types/node's.
-    const stats = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
-    if ((stats.external_memory ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
+    const stats = heapStatistics();
+    const external = stats.external_memory;
+    if ((external ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
       gc();
       lastFull = Date.now();
-    } else if (stats.used_heap_size !== lastUsed) {
+    } else if (stats.used_heap_size !== lastUsed && (external === undefined || external - lastExternal >= EXTERNAL_GROWTH_BYTES)) {
       gc({ type: 'minor' });
     } else {
+      // Buffers V8 freed by itself lower the mark the growth is counted from.
+      if (external !== undefined && external < lastExternal) lastExternal = external;
       return;
     }
-    lastUsed = getHeapStatistics().used_heap_size;
+    const after = heapStatistics();
+    lastUsed = after.used_heap_size;
+    lastExternal = after.external_memory ?? Number.NEGATIVE_INFINITY;
   }, YOUNG_GC_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

@@ -25,12 +25,16 @@ function releaseOf(bytes: AsyncIterable<Buffer | Uint8Array>): (() => void) | un
 }
 
 /**
- * Whether `w` keeps none of the chunks written to it: a stream writing to a file descriptor
- * (`process.stdout`, a file stream: it has a numeric `fd`) with nothing queued has handed each one to
- * the kernel. A PassThrough, a compressor or any other stream may keep them.
+ * Whether `w` keeps none of the chunks written to it. A stream that says how many bytes of them it still
+ * holds (a numeric `heldBytes`, for one that gathers chunks into larger writes) keeps none at 0; else a
+ * stream writing to a file descriptor (a numeric `fd`: `process.stdout`, a file stream) with nothing
+ * queued has handed each one to the kernel. A PassThrough, a compressor or any other stream may keep them.
  */
 function keepsNoChunk(w: Writable): boolean {
-  return w.writableLength === 0 && typeof (w as { fd?: unknown }).fd === 'number';
+  if (w.writableLength !== 0) return false;
+  const held = (w as { heldBytes?: unknown }).heldBytes;
+  if (held !== undefined) return held === 0;
+  return typeof (w as { fd?: unknown }).fd === 'number';
 }
 
 function asBuffer(piece: Buffer | Uint8Array): Buffer {

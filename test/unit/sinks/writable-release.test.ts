@@ -72,6 +72,41 @@ describe('WritableSink with a releasing source', () => {
     }
   });
 
+  it('releases to a stream that gathers chunks only once it holds none (heldBytes 0)', async () => {
+    const archive = baseTar();
+    const written: Buffer[] = [];
+    let batch: Buffer[] = [];
+    const flush = (): void => {
+      written.push(Buffer.from(Buffer.concat(batch)));
+      batch = [];
+    };
+    let releasedWhileHeld = 0;
+    const writable = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        batch.push(chunk); // a view, kept until the batch is written
+        if (batch.length === 3) flush();
+        cb();
+      },
+      final(cb) {
+        flush();
+        cb();
+      },
+    });
+    Object.defineProperty(writable, 'heldBytes', { get: () => batch.reduce((n, b) => n + b.length, 0) });
+    const source = reusingSource(archive, 700);
+    const release = source.release.bind(source);
+    source.release = () => {
+      if (batch.length > 0) releasedWhileHeld++;
+      release();
+    };
+    const sink = new WritableSink(writable);
+    await sink.writeArchive(BASE, source);
+    await sink.finish();
+    expect(Buffer.concat(written).equals(archive)).toBe(true);
+    expect(releasedWhileHeld).toBe(0);
+    expect(source.releases).toBe(Math.floor(Math.ceil(archive.length / 700) / 3));
+  });
+
   it('never releases to a stream that may keep the chunks (a PassThrough), and the archive is intact', async () => {
     const archive = baseTar();
     const out = new PassThrough();
