@@ -89,7 +89,7 @@ export class Framer {
     let pos = 0;
     for (;;) {
       const left = this.available - pos;
-      if (left < 5) return left === 0 ? this.available : pos;
+      if (left < 5) return pos;
       const length =
         ((this.byteAt(pos + 1) << 24) | (this.byteAt(pos + 2) << 16) | (this.byteAt(pos + 3) << 8) | this.byteAt(pos + 4)) >>> 0;
       // A bad length is left for pull() to report.
