@@ -11,10 +11,14 @@ import { runInNewContext } from 'node:vm';
 /** How often the young generation is collected while the heap changes, in milliseconds. */
 export const YOUNG_GC_INTERVAL_MS = 5;
 /**
- * Growth of the memory held by ArrayBuffers since the last collection below which a minor one is
- * skipped: receive buffers that are reused (released by the sink) leave nothing for it to free.
+ * Growth of the memory held by ArrayBuffers since the last collection that calls for a minor one
+ * at the next tick; below it, one only every {@link YOUNG_GC_MAX_GAP_MS}: receive buffers that are
+ * reused (released by the sink) leave nothing outside the heap to free, and the occasional
+ * collection only keeps the young generation's pages from all being touched.
  */
 export const EXTERNAL_GROWTH_BYTES = 1024 * 1024;
+/** Longest time between two minor collections while the heap changes, in milliseconds. */
+export const YOUNG_GC_MAX_GAP_MS = 50;
 /** Memory held by ArrayBuffers (V8's `external_memory`) above which the whole heap is collected. */
 export const EXTERNAL_LIMIT_BYTES = 24 * 1024 * 1024;
 /**
@@ -51,10 +55,11 @@ function heapStatistics(): ReturnType<typeof getHeapStatistics> & { external_mem
 }
 
 /**
- * Starts collecting garbage while a backup runs: the young generation every
- * {@link YOUNG_GC_INTERVAL_MS} ms while the heap changes (not while waiting for a checkpoint or an
- * fsync) and ArrayBuffers grew by {@link EXTERNAL_GROWTH_BYTES}, and the whole heap when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES}; returns the
- * function that stops it.
+ * Starts collecting garbage while a backup runs: the young generation while the heap changes (not
+ * while waiting for a checkpoint or an fsync), every {@link YOUNG_GC_INTERVAL_MS} ms while
+ * ArrayBuffers grow by {@link EXTERNAL_GROWTH_BYTES} between two ticks and every
+ * {@link YOUNG_GC_MAX_GAP_MS} ms otherwise, and the whole heap when ArrayBuffers hold more than
+ * {@link EXTERNAL_LIMIT_BYTES}; returns the function that stops it.
  *
  * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
  * when the JavaScript heap fills, and a backup allocates little JavaScript: dead receive buffers pile up
@@ -73,6 +78,7 @@ export function startGarbageCollection(): () => void {
   let lastUsed = -1;
   let lastExternal = Number.NEGATIVE_INFINITY;
   let lastFull = 0;
+  let lastMinor = 0;
   const timer = setInterval(() => {
     gc ??= exposedGc();
     if (gc === null) {
@@ -84,8 +90,12 @@ export function startGarbageCollection(): () => void {
     if ((external ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
       gc();
       lastFull = Date.now();
-    } else if (stats.used_heap_size !== lastUsed && (external === undefined || external - lastExternal >= EXTERNAL_GROWTH_BYTES)) {
+    } else if (
+      stats.used_heap_size !== lastUsed &&
+      (external === undefined || external - lastExternal >= EXTERNAL_GROWTH_BYTES || Date.now() - lastMinor >= YOUNG_GC_MAX_GAP_MS)
+    ) {
       gc({ type: 'minor' });
+      lastMinor = Date.now();
     } else {
       // Buffers V8 freed by itself lower the mark the growth is counted from.
       if (external !== undefined && external < lastExternal) lastExternal = external;
