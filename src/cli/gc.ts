@@ -11,12 +11,13 @@ import { runInNewContext } from 'node:vm';
 /** How often the young generation is collected while the heap changes, in milliseconds. */
 export const YOUNG_GC_INTERVAL_MS = 5;
 /**
- * Growth of the memory held by ArrayBuffers since the last collection that calls for a minor one
- * at the next tick; below it, one only every {@link YOUNG_GC_MAX_GAP_MS}: receive buffers that are
- * reused (released by the sink) leave nothing outside the heap to free, and the occasional
- * collection only keeps the young generation's pages from all being touched.
+ * Memory held by ArrayBuffers from which the young generation is collected every
+ * {@link YOUNG_GC_INTERVAL_MS} ms; below it, only every {@link YOUNG_GC_MAX_GAP_MS} ms. Receive
+ * buffers that are reused (released by the sink) keep ArrayBuffers below it, with nothing outside
+ * the heap to free, and the occasional collection only keeps the young generation's pages from all
+ * being touched; buffers that are not reused die young and push it past.
  */
-export const EXTERNAL_GROWTH_BYTES = 1024 * 1024;
+export const EXTERNAL_MINOR_BYTES = 6 * 1024 * 1024;
 /** Longest time between two minor collections while the heap changes, in milliseconds. */
 export const YOUNG_GC_MAX_GAP_MS = 50;
 /** Memory held by ArrayBuffers (V8's `external_memory`) above which the whole heap is collected. */
@@ -49,16 +50,11 @@ function exposedGc(): V8Gc | null {
   return gcFunction;
 }
 
-/** V8's heap statistics; external_memory is in them since Node 20 but not in @types/node's. */
-function heapStatistics(): ReturnType<typeof getHeapStatistics> & { external_memory?: number } {
-  return getHeapStatistics();
-}
-
 /**
  * Starts collecting garbage while a backup runs: the young generation while the heap changes (not
  * while waiting for a checkpoint or an fsync), every {@link YOUNG_GC_INTERVAL_MS} ms while
- * ArrayBuffers grow by {@link EXTERNAL_GROWTH_BYTES} between two ticks and every
- * {@link YOUNG_GC_MAX_GAP_MS} ms otherwise, and the whole heap when ArrayBuffers hold more than
+ * ArrayBuffers hold {@link EXTERNAL_MINOR_BYTES} or more and every {@link YOUNG_GC_MAX_GAP_MS} ms
+ * otherwise, and the whole heap when ArrayBuffers hold more than
  * {@link EXTERNAL_LIMIT_BYTES}; returns the function that stops it.
  *
  * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
@@ -76,7 +72,6 @@ export function startGarbageCollection(): () => void {
   // falls while the connection is being set up instead of before it starts.
   let gc: V8Gc | null | undefined;
   let lastUsed = -1;
-  let lastExternal = Number.NEGATIVE_INFINITY;
   let lastFull = 0;
   let lastMinor = 0;
   const timer = setInterval(() => {
@@ -85,25 +80,22 @@ export function startGarbageCollection(): () => void {
       clearInterval(timer);
       return;
     }
-    const stats = heapStatistics();
+    // external_memory is in V8's statistics since Node 20 but not in @types/node's.
+    const stats = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
     const external = stats.external_memory;
     if ((external ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
       gc();
       lastFull = Date.now();
     } else if (
       stats.used_heap_size !== lastUsed &&
-      (external === undefined || external - lastExternal >= EXTERNAL_GROWTH_BYTES || Date.now() - lastMinor >= YOUNG_GC_MAX_GAP_MS)
+      (external === undefined || external >= EXTERNAL_MINOR_BYTES || Date.now() - lastMinor >= YOUNG_GC_MAX_GAP_MS)
     ) {
       gc({ type: 'minor' });
       lastMinor = Date.now();
     } else {
-      // Buffers V8 freed by itself lower the mark the growth is counted from.
-      if (external !== undefined && external < lastExternal) lastExternal = external;
       return;
     }
-    const after = heapStatistics();
-    lastUsed = after.used_heap_size;
-    lastExternal = after.external_memory ?? Number.NEGATIVE_INFINITY;
+    lastUsed = getHeapStatistics().used_heap_size;
   }, YOUNG_GC_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);
