@@ -33,7 +33,7 @@ export type { BaseBackupOptions, CheckpointMode, ManifestChecksumAlgorithm, WalM
 export { startBackup, BackupSession } from './backup/session.js';
 export type { BackupResult, BackupSessionState, BackupStats } from './backup/session.js';
 export { BackupArchive } from './backup/archive.js';
-export type { ArchiveConsumption, BackupTablespace, PipeToOptions } from './backup/archive.js';
+export type { ArchiveChunks, ArchiveConsumption, BackupTablespace, PipeToOptions } from './backup/archive.js';
 export type {
   BackupPhase,
   BackupPhaseDurations,

@@ -10,6 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { StateError } from '../errors.js';
 import { extractTar, type ExtractOptions, type TarExtractor } from '../tar/extract.js';
 
+const noRelease = (): void => {};
+
 /** A tablespace of the backup, from the BASE_BACKUP header. */
 export interface BackupTablespace {
   /** Tablespace OID; `null` for the data directory. */
@@ -23,10 +25,37 @@ export interface BackupTablespace {
 /** How an archive's bytes were (or are being) consumed. */
 export type ArchiveConsumption = 'none' | 'entries' | 'chunks' | 'skipped';
 
+/**
+ * The iterator {@link BackupArchive.chunks} returns: the archive's bytes, as views of the buffers
+ * they were received in, plus {@link ArchiveChunks.release}.
+ */
+export interface ArchiveChunks extends AsyncIterableIterator<Buffer> {
+  /**
+   * Say that no chunk the backup has handed out so far is in use any more: none is kept, and none
+   * waits in a stream that has not yet written it (a PassThrough or a compressor keeps what it is
+   * given; a file or socket stream whose `writableLength` is back to 0 has written it). The memory
+   * of those chunks may then be refilled with bytes still to come, which keeps a long backup's
+   * memory flat without relying on the garbage collector. Optional: until it is called, chunks
+   * stay valid for as long as they are referenced. Call it between two `next()` calls, never while
+   * one is pending.
+   * @example
+   * ```ts
+   * const chunks = archive.chunks();
+   * for await (const chunk of chunks) {
+   *   writeSync(fd, chunk); // written before the next chunk is asked for
+   *   chunks.release();
+   * }
+   * ```
+   */
+  release(): void;
+}
+
 /** What the session gives an archive: its byte source, and how to discard it. @internal */
 export interface ArchiveController {
-  /** The complete tar bytes (views; valid until the next chunk is requested). */
+  /** The complete tar bytes (views of the receive buffers; see {@link ArchiveChunks.release}). */
   open(): AsyncGenerator<Buffer, void, undefined>;
+  /** {@link ArchiveChunks.release}; absent where the chunks are not views of reusable buffers. */
+  release?(): void;
   /** Discard whatever has not been read. */
   discard(): Promise<void>;
   /** Bytes received from the server so far (without an appended terminator). */
@@ -126,12 +155,13 @@ export class BackupArchive {
   }
 
   /**
-   * The raw tar bytes (a complete archive, terminator included). The buffers are views,
-   * valid until the next one is requested: copy what you keep.
+   * The raw tar bytes (a complete archive, terminator included). The buffers are views of the
+   * receive buffers, valid while referenced unless {@link ArchiveChunks.release} is called.
    */
-  chunks(): AsyncIterableIterator<Buffer> {
+  chunks(): ArchiveChunks {
     this.#claim('chunks');
-    return this.#controller.open();
+    const release = this.#controller.release;
+    return Object.assign(this.#controller.open(), { release: release ? () => release() : noRelease });
   }
 
   /**

@@ -33,6 +33,8 @@ export class ResponsePump {
   readonly #hooks: PumpHooks;
   /** The connection iterator's `takeBuffered()`, when it has one (see `BufferedMessages`). */
   readonly #takeBuffered: (() => IteratorResult<unknown> | undefined) | undefined;
+  /** The connection iterator's `releaseHandedOut()`, when it has one. */
+  readonly #releaseHandedOut: (() => void) | undefined;
   /** {@link next} calls not yet settled: the synchronous path waits behind them. */
   #pulling = 0;
   readonly #queue: BackupResponseEvent[] = [];
@@ -46,6 +48,8 @@ export class ResponsePump {
     this.#hooks = hooks;
     const take = (iter as Partial<BufferedMessages>).takeBuffered;
     if (typeof take === 'function') this.#takeBuffered = take;
+    const release = (iter as Partial<BufferedMessages>).releaseHandedOut;
+    if (typeof release === 'function') this.#releaseHandedOut = release;
   }
 
   /** The response is complete (or ended with a page checksum failure). */
@@ -98,6 +102,17 @@ export class ResponsePump {
       if (r === undefined) return PENDING;
       this.#accept(r);
     }
+  }
+
+  /**
+   * Every event handed out so far is done with, its data views included (see
+   * `BufferedMessages.releaseHandedOut`). Ignored while a pull is under way or a data event waits
+   * in the queue: their views were taken from the receive buffers but not yet handed out.
+   */
+  release(): void {
+    if (this.#releaseHandedOut === undefined || this.#pulling > 0) return;
+    for (const ev of this.#queue) if (ev.type === 'archive-data' || ev.type === 'manifest-data') return;
+    this.#releaseHandedOut();
   }
 
   /**

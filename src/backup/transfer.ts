@@ -256,6 +256,7 @@ export class BackupTransfer {
         if (!st.archive.serverTerminated) yield Buffer.alloc(1024);
       },
       discard: () => this.#drainArchive(st),
+      release: () => pump.release(),
       bytesReceived: () => st.bytes,
     };
   }

@@ -10,6 +10,16 @@ import { runInNewContext } from 'node:vm';
 
 /** How often the young generation is collected while the heap changes, in milliseconds. */
 export const YOUNG_GC_INTERVAL_MS = 5;
+/**
+ * Memory held by ArrayBuffers from which the young generation is collected every
+ * {@link YOUNG_GC_INTERVAL_MS} ms; below it, only every {@link YOUNG_GC_MAX_GAP_MS} ms. Receive
+ * buffers that are reused (released by the sink) keep ArrayBuffers below it, with nothing outside
+ * the heap to free, and the occasional collection only keeps the young generation's pages from all
+ * being touched; buffers that are not reused die young and push it past.
+ */
+export const EXTERNAL_MINOR_BYTES = 6 * 1024 * 1024;
+/** Longest time between two minor collections while the heap changes, in milliseconds. */
+export const YOUNG_GC_MAX_GAP_MS = 50;
 /** Memory held by ArrayBuffers (V8's `external_memory`) above which the whole heap is collected. */
 export const EXTERNAL_LIMIT_BYTES = 24 * 1024 * 1024;
 /**
@@ -41,10 +51,11 @@ function exposedGc(): V8Gc | null {
 }
 
 /**
- * Starts collecting garbage while a backup runs: the young generation every
- * {@link YOUNG_GC_INTERVAL_MS} ms while the heap changes (not while waiting for a checkpoint or an
- * fsync), and the whole heap when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES}; returns the
- * function that stops it.
+ * Starts collecting garbage while a backup runs: the young generation while the heap changes (not
+ * while waiting for a checkpoint or an fsync), every {@link YOUNG_GC_INTERVAL_MS} ms while
+ * ArrayBuffers hold {@link EXTERNAL_MINOR_BYTES} or more and every {@link YOUNG_GC_MAX_GAP_MS} ms
+ * otherwise, and the whole heap when ArrayBuffers hold more than
+ * {@link EXTERNAL_LIMIT_BYTES}; returns the function that stops it.
  *
  * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
  * when the JavaScript heap fills, and a backup allocates little JavaScript: dead receive buffers pile up
@@ -62,6 +73,7 @@ export function startGarbageCollection(): () => void {
   let gc: V8Gc | null | undefined;
   let lastUsed = -1;
   let lastFull = 0;
+  let lastMinor = 0;
   const timer = setInterval(() => {
     gc ??= exposedGc();
     if (gc === null) {
@@ -70,11 +82,16 @@ export function startGarbageCollection(): () => void {
     }
     // external_memory is in V8's statistics since Node 20 but not in @types/node's.
     const stats = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
-    if ((stats.external_memory ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
+    const external = stats.external_memory;
+    if ((external ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
       gc();
       lastFull = Date.now();
-    } else if (stats.used_heap_size !== lastUsed) {
+    } else if (
+      stats.used_heap_size !== lastUsed &&
+      (external === undefined || external >= EXTERNAL_MINOR_BYTES || Date.now() - lastMinor >= YOUNG_GC_MAX_GAP_MS)
+    ) {
       gc({ type: 'minor' });
+      lastMinor = Date.now();
     } else {
       return;
     }

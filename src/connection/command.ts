@@ -32,6 +32,12 @@ import type { QueryResult } from './types.js';
  */
 export interface BufferedMessages {
   takeBuffered(): IteratorResult<StreamMessage> | undefined;
+  /**
+   * Every message handed out so far (CopyData payloads included) is no longer used, by the caller
+   * or anyone it passed them to: the receive buffers behind them may be refilled. Without this call
+   * the messages stay valid for as long as they are referenced.
+   */
+  releaseHandedOut(): void;
 }
 
 /** The reason an aborted `signal` gives, as a coded error. */
@@ -78,8 +84,8 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
     this.#signal = signal;
   }
 
-  // next() and takeBuffered() are bound: callers keep them apart from the iterator (the backup
-  // session holds takeBuffered alone).
+  // next(), takeBuffered() and releaseHandedOut() are bound: callers keep them apart from the
+  // iterator (the backup session holds them alone).
   readonly next = (): Promise<IteratorResult<StreamMessage>> => {
     // As with an async generator, a call made while another is pending runs after it.
     const pull = (): Promise<IteratorResult<StreamMessage>> => this.#pull();
@@ -107,6 +113,10 @@ export class CommandIterator implements AsyncIterableIterator<StreamMessage>, Bu
       this.#finish();
       throw err;
     }
+  };
+
+  readonly releaseHandedOut = (): void => {
+    this.#pump.releaseReceived();
   };
 
   return(value?: unknown): Promise<IteratorResult<StreamMessage>> {

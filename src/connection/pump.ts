@@ -27,7 +27,7 @@ import * as fe from '../protocol/frontend.js';
 import type { BackendMessage, NoticeResponseMessage, ParameterStatusMessage } from '../protocol/messages.js';
 import { parseMessage } from '../protocol/parser.js';
 import { Writer } from '../protocol/writer.js';
-import { describeSocketError, endpointName } from './socket.js';
+import { describeSocketError, endpointName, ReadSlabs } from './socket.js';
 import { describeTlsError } from './tls.js';
 import type { ConnectionState, ResolvedConnectionOptions } from './types.js';
 
@@ -79,6 +79,8 @@ export class MessagePump {
   #socket: net.Socket | tls.TLSSocket | undefined;
   #tlsSocket: tls.TLSSocket | undefined;
   readonly #framer = new Framer();
+  /** The receive buffers of a plain socket (`onread`); see {@link releaseReceived}. */
+  readonly slabs = new ReadSlabs((into) => this.#framer.relocatePartial(into));
   readonly #highWater: number;
   readonly #closeTimeoutMs: number;
   #paused = false;
@@ -246,6 +248,15 @@ export class MessagePump {
       this.#socket?.pause();
     }
     this.#wakeUp();
+  }
+
+  /**
+   * Every message handed out so far is no longer used by anyone (not held, not queued in a stream
+   * that has not written it): the receive buffers they lie in may be refilled with later bytes.
+   * Only a consumer that knows this may call it; without it, messages stay valid while referenced.
+   */
+  releaseReceived(): void {
+    this.slabs.recycle(this.#framer.consumedBytes);
   }
 
   #wakeUp(): void {

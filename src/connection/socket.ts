@@ -22,8 +22,21 @@ export function endpointName(o: Pick<ResolvedConnectionOptions, 'host' | 'hostad
 
 /** Size of one receive slab: the largest single read from the socket. */
 export const READ_SLAB_BYTES = 512 * 1024;
-/** A slab whose unused tail is smaller than this is retired and a new one is allocated. */
+/** A slab whose unused tail is smaller than this is retired and another one is taken. */
 export const READ_SLAB_MIN_TAIL_BYTES = 64 * 1024;
+/** Retired slabs kept for reuse, at most (the rest are left to the garbage collector). */
+export const READ_SLAB_POOL_SIZE = 4;
+/**
+ * Retired slabs waiting for their bytes to be released, at most: past this the oldest is no longer
+ * tracked (left to the garbage collector), so a consumer that stops releasing pins nothing.
+ */
+const READ_SLAB_MAX_RETIRED = 8;
+
+/** A retired slab and the stream offset past the last of its bytes the framer needs. */
+interface RetiredSlab {
+  buf: Buffer;
+  end: number;
+}
 
 /**
  * Receive buffers for a socket created with `onread`: each read goes into the unused tail of a
@@ -32,18 +45,45 @@ export const READ_SLAB_MIN_TAIL_BYTES = 64 * 1024;
  * 32 KiB, so every other message straddled two reads and had to be copied out by the framer, and
  * every read cost an allocation and an event-loop turn. Reads of up to {@link READ_SLAB_BYTES}
  * take what the kernel has buffered in one go, and consecutive reads lie back to back in memory.
- * A slab is never reused: views handed out stay valid for as long as anyone holds them.
+ *
+ * When a slab is retired, `carry` may move the unfinished message at its end to the start of the
+ * next slab (see `Framer.relocatePartial`), so that messages do not straddle slabs either.
+ *
+ * Slabs are reused only on request: {@link recycle} says that every message framed so far has been
+ * released by whoever it was handed to, and retired slabs whose bytes all lie before that point go
+ * back to a small pool. A connection whose consumer never calls it allocates a new slab each time,
+ * and the views handed out stay valid for as long as anyone holds them. Reuse keeps the memory of a
+ * long transfer flat without waiting for the garbage collector to find the dead slabs.
  */
 export class ReadSlabs {
   #slab: Buffer = Buffer.alloc(0);
   #used = 0;
+  /** Bytes received since the start: the stream offset of the next byte read. */
+  #received = 0;
+  readonly #retired: RetiredSlab[] = [];
+  readonly #free: Buffer[] = [];
+  /** recycle() was called: retired slabs are tracked for reuse from then on. */
+  #recycling = false;
+  readonly #carry: ((into: Buffer) => number) | undefined;
+
+  /** @param carry moves the unread bytes into the start of a fresh slab; returns how many it moved. */
+  constructor(carry?: (into: Buffer) => number) {
+    this.#carry = carry;
+  }
 
   /** The buffer the next read fills (`onread.buffer`). */
   readonly next = (): Buffer => {
     if (this.#slab.length - this.#used < READ_SLAB_MIN_TAIL_BYTES) {
       // allocUnsafeSlow: a dedicated allocation, not a slice of Node's shared 8 KiB pool.
-      this.#slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
-      this.#used = 0;
+      const fresh = this.#free.pop() ?? Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+      const moved = this.#carry?.(fresh) ?? 0;
+      if (this.#recycling && this.#slab.length > 0) {
+        // The moved bytes are read from the fresh slab: the framer needs this one up to them.
+        this.#retired.push({ buf: this.#slab, end: this.#received - moved });
+        if (this.#retired.length > READ_SLAB_MAX_RETIRED) this.#retired.shift();
+      }
+      this.#slab = fresh;
+      this.#used = moved;
     }
     return this.#slab.subarray(this.#used);
   };
@@ -51,7 +91,21 @@ export class ReadSlabs {
   /** The chunk a read of `n` bytes into `buf` (the last {@link next}) produced. */
   take(n: number, buf: Buffer): Buffer {
     this.#used += n;
+    this.#received += n;
     return buf.subarray(0, n);
+  }
+
+  /**
+   * Every message framed so far, up to stream offset `consumed` (`Framer.consumedBytes`), is
+   * released: retired slabs wholly before it are reused for later reads, and views into them
+   * must no longer be used.
+   */
+  recycle(consumed: number): void {
+    this.#recycling = true;
+    while (this.#retired.length > 0 && this.#retired[0]!.end <= consumed) {
+      const { buf } = this.#retired.shift()!;
+      if (this.#free.length < READ_SLAB_POOL_SIZE) this.#free.push(buf);
+    }
   }
 }
 
@@ -59,14 +113,13 @@ export class ReadSlabs {
  * Create the socket (not yet connected). A host starting with `/` is a socket directory
  * (`<dir>/.s.PGSQL.<port>`), one starting with `@` a Linux abstract socket, as in libpq.
  *
- * With `onChunk`, received bytes go to it through {@link ReadSlabs} (`onread`) and the socket
+ * With `onChunk`, received bytes go to it through `slabs` (`onread`) and the socket
  * emits no `data` events; `pause()`/`resume()` still stop and restart reading. Only for
  * connections that stay plain: SSLRequest negotiation and TLS read through `data` events.
  */
-export function createTransport(o: ResolvedConnectionOptions, onChunk?: (chunk: Buffer) => void): net.Socket {
+export function createTransport(o: ResolvedConnectionOptions, onChunk?: (chunk: Buffer) => void, slabs = new ReadSlabs()): net.Socket {
   let onread: net.OnReadOpts | undefined;
   if (onChunk) {
-    const slabs = new ReadSlabs();
     onread = {
       buffer: slabs.next,
       callback: (n, buf) => {

@@ -105,7 +105,7 @@ async function start(pump: MessagePump, plan: SslPlan): Promise<void> {
   const o = pump.options;
   // A connection that stays plain reads into large slabs (fewer, bigger reads; see ReadSlabs).
   const slabReads = plan === 'plain';
-  let socket: net.Socket = createTransport(o, slabReads ? (chunk) => pump.receive(chunk) : undefined);
+  let socket: net.Socket = createTransport(o, slabReads ? (chunk) => pump.receive(chunk) : undefined, pump.slabs);
   pump.attach(socket, false);
   await new Promise<void>((resolve, reject) => {
     const onConnect = (): void => {

@@ -40,6 +40,11 @@ export class Framer {
     return this.available;
   }
 
+  /** Bytes handed out in whole messages since the start (the stream offset of the first unread byte). */
+  get consumedBytes(): number {
+    return this.streamOffset;
+  }
+
   /** Add bytes received from the socket. The framer keeps a reference, not a copy. */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -77,6 +82,53 @@ export class Framer {
       }
       pos += 1 + length;
     }
+  }
+
+  /** Offset (from the first unread byte) where the unfinished message at the end starts; `available` when none is. */
+  private unfinishedAt(): number {
+    let pos = 0;
+    for (;;) {
+      const left = this.available - pos;
+      if (left < 5) return pos;
+      const length =
+        ((this.byteAt(pos + 1) << 24) | (this.byteAt(pos + 2) << 16) | (this.byteAt(pos + 3) << 8) | this.byteAt(pos + 4)) >>> 0;
+      // A bad length is left for pull() to report.
+      if (length < 4 || left < 1 + length) return pos;
+      pos += 1 + length;
+    }
+  }
+
+  /**
+   * Copy the unfinished message at the end of the unread bytes to the start of `into`, and read it
+   * from there from now on; returns how many bytes were moved. Whole messages before it stay where
+   * they are. Moves nothing, and returns 0, when there is no unfinished message or it would take more
+   * than half of `into`. A receiver that reads the rest of the stream into `into` right behind the
+   * moved bytes gets that message whole in one buffer, handed out as a view rather than copied again,
+   * and the framer no longer needs the buffer the bytes came from once the messages before are out.
+   */
+  relocatePartial(into: Buffer): number {
+    let cut = this.unfinishedAt();
+    const n = this.available - cut;
+    if (n === 0 || n > into.length / 2) return 0;
+    const kept: Buffer[] = [];
+    let copied = 0;
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      const start = i === 0 ? this.head : 0;
+      const len = c.length - start;
+      if (cut >= len) {
+        kept.push(c);
+        cut -= len;
+        continue;
+      }
+      if (cut > 0) kept.push(c.subarray(0, start + cut));
+      copied += c.copy(into, copied, start + cut);
+      cut = 0;
+    }
+    if (kept.length === 0) this.head = 0;
+    kept.push(into.subarray(0, n));
+    this.chunks = kept;
+    return n;
   }
 
   /** Whether the next `total` unread bytes lie back to back in one ArrayBuffer. */

@@ -127,6 +127,8 @@ const MESSAGE_NAMES = new Map<number, string>(Object.entries(Backend).map(([name
  */
 export function parseMessage(frame: Frame): BackendMessage {
   const { type, body } = frame;
+  // Nearly every message of a backup or a WAL stream: no lookup, no reader.
+  if (type === Backend.CopyData) return { type: 'CopyData', payload: body };
   const name = MESSAGE_NAMES.get(type);
   if (name === undefined) {
     throw new ProtocolError(`unknown backend message type ${describeTypeByte(type)} (${body.length}-byte body)`);
@@ -134,8 +136,6 @@ export function parseMessage(frame: Frame): BackendMessage {
   const r = new Reader(body, name);
   let msg: BackendMessage;
   switch (type) {
-    case Backend.CopyData:
-      return { type: 'CopyData', payload: body };
     case Backend.DataRow: {
       const n = r.int16();
       const values: (string | null)[] = [];

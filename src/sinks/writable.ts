@@ -15,6 +15,28 @@ import { BackpressureWriter, entryHeader, padding, terminator } from '../tar/wri
 import { hasInjection, rewriteArchive } from './inject.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
 
+/**
+ * The `release()` of a `BackupArchive.chunks()` iterator (`ArchiveChunks`), when `bytes` is one: the
+ * receive buffers behind the chunks handed out so far may be refilled.
+ */
+function releaseOf(bytes: AsyncIterable<Buffer | Uint8Array>): (() => void) | undefined {
+  const release = (bytes as { release?: unknown }).release;
+  return typeof release === 'function' ? () => release.call(bytes) : undefined;
+}
+
+/**
+ * Whether `w` keeps none of the chunks written to it. A stream that says how many bytes of them it still
+ * holds (a numeric `heldBytes`, for one that gathers chunks into larger writes) keeps none at 0; else a
+ * stream writing to a file descriptor (a numeric `fd`: `process.stdout`, a file stream) with nothing
+ * queued has handed each one to the kernel. A PassThrough, a compressor or any other stream may keep them.
+ */
+function keepsNoChunk(w: Writable): boolean {
+  if (w.writableLength !== 0) return false;
+  const held = (w as { heldBytes?: unknown }).heldBytes;
+  if (held !== undefined) return held === 0;
+  return typeof (w as { fd?: unknown }).fd === 'number';
+}
+
 function asBuffer(piece: Buffer | Uint8Array): Buffer {
   return Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
 }
@@ -153,6 +175,10 @@ export class WritableSink implements BackupSink {
     const check = new TarStructureChecker();
     let held: Buffer | undefined; // bytes [written, written + held.length) not yet written
     let written = 0;
+    // Each chunk is written (or what is held, copied) before the next is asked for: once the
+    // destination keeps none, the receive buffers may be refilled.
+    const release = releaseOf(bytes);
+    const writable = this.out.writable;
     for await (const piece of bytes) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
       if (piece.length === 0) continue;
@@ -160,6 +186,7 @@ export class WritableSink implements BackupSink {
       check.push(chunk);
       if (!holdMarker) {
         await this.out.write(chunk);
+        if (release !== undefined && keepsNoChunk(writable)) release();
         continue;
       }
       let n = check.contentEnd - written; // bytes of held + chunk that are archive content
@@ -172,9 +199,11 @@ export class WritableSink implements BackupSink {
       }
       if (n > 0) await this.out.write(n === chunk.length ? chunk : chunk.subarray(0, n));
       // From the marker on only zero bytes may follow (the checker makes sure): nothing to hold.
-      if (check.markerOffset !== undefined || n === chunk.length) continue;
-      const rest = chunk.subarray(n);
-      held = held === undefined ? Buffer.from(rest) : Buffer.concat([held, rest]);
+      if (check.markerOffset === undefined && n < chunk.length) {
+        const rest = chunk.subarray(n);
+        held = held === undefined ? Buffer.from(rest) : Buffer.concat([held, rest]);
+      }
+      if (release !== undefined && keepsNoChunk(writable)) release();
     }
     // Throws when the archive stops inside a header or body, so a held partial block is never lost silently.
     check.end();

@@ -71,3 +71,65 @@ describe('Framer over contiguous chunks', () => {
     expect(inside).toBe(false);
   });
 });
+
+describe('Framer.relocatePartial', () => {
+  it('moves the unfinished message into a fresh buffer at every split, and the rest read behind it is a view', () => {
+    for (let at = 1; at < stream.length; at++) {
+      const f = new Framer();
+      const out: Frame[] = [];
+      f.push(Buffer.from(stream.subarray(0, at)));
+      drain(f, out);
+      const slab = Buffer.alloc(4 * stream.length, 0xee);
+      const moved = f.relocatePartial(slab);
+      const unread = f.bufferedBytes;
+      expect(moved).toBe(unread);
+      // What a socket read into the slab right behind the moved bytes produces.
+      const rest = slab.subarray(moved, moved + stream.length - at);
+      stream.copy(rest, 0, at);
+      f.push(rest);
+      const before = out.length;
+      drain(f, out);
+      check(out);
+      // Every message that was unfinished or unread when the slab was switched is a view of the slab.
+      for (const m of out.slice(before)) expect(m.body.length === 0 || m.body.buffer === slab.buffer).toBe(true);
+      expect(f.consumedBytes).toBe(stream.length);
+    }
+  });
+
+  it('moves only the unfinished message: whole ones not yet pulled stay views of where they came from', () => {
+    const first = stream.subarray(0, 5 + 300); // the first CopyData, whole
+    for (let at = first.length + 1; at < stream.length; at++) {
+      const f = new Framer();
+      const received = Buffer.from(stream.subarray(0, at));
+      // Two reads that lie back to back: relocation must also cut inside the second.
+      f.push(received.subarray(0, Math.min(at, first.length + 2)));
+      f.push(received.subarray(Math.min(at, first.length + 2)));
+      const slab = Buffer.alloc(4 * stream.length, 0xee);
+      const moved = f.relocatePartial(slab);
+      expect(moved).toBeLessThan(at - first.length + 1);
+      expect(f.bufferedBytes).toBe(at);
+      const rest = slab.subarray(moved, moved + stream.length - at);
+      stream.copy(rest, 0, at);
+      f.push(rest);
+      const out: Frame[] = [];
+      drain(f, out);
+      check(out);
+      expect(out[0]!.body.buffer).toBe(received.buffer);
+    }
+  });
+
+  it('moves nothing when the unfinished message would take more than half the buffer, or there is none', () => {
+    const f = new Framer();
+    expect(f.relocatePartial(Buffer.alloc(64))).toBe(0);
+    f.push(stream.subarray(0, 200));
+    expect(f.relocatePartial(Buffer.alloc(399))).toBe(0);
+    expect(f.relocatePartial(Buffer.alloc(400))).toBe(200);
+    f.push(Buffer.from(stream.subarray(200, 5 + 300)));
+    // Whole messages only: nothing unfinished to move.
+    expect(f.relocatePartial(Buffer.alloc(4096))).toBe(0);
+    f.push(Buffer.from(stream.subarray(5 + 300)));
+    const out: Frame[] = [];
+    drain(f, out);
+    check(out);
+  });
+});

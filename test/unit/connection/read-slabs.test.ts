@@ -3,7 +3,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createTransport, READ_SLAB_BYTES, READ_SLAB_MIN_TAIL_BYTES, ReadSlabs } from '../../../src/connection/socket.js';
+import {
+  createTransport,
+  READ_SLAB_BYTES,
+  READ_SLAB_MIN_TAIL_BYTES,
+  READ_SLAB_POOL_SIZE,
+  ReadSlabs,
+} from '../../../src/connection/socket.js';
 import type { ResolvedConnectionOptions } from '../../../src/connection/types.js';
 
 describe('ReadSlabs', () => {
@@ -19,6 +25,60 @@ describe('ReadSlabs', () => {
     const third = s.next();
     expect(third.buffer).not.toBe(first.buffer);
     expect(third.length).toBe(READ_SLAB_BYTES);
+  });
+
+  /** Fill the current slab up to its retirement with one read; returns that read. */
+  function fillSlab(s: ReadSlabs): Buffer {
+    const buf = s.next();
+    return s.take(buf.length - READ_SLAB_MIN_TAIL_BYTES + 1, buf);
+  }
+
+  it('never reuses a slab unless recycle() is called: views stay valid while referenced', () => {
+    const s = new ReadSlabs();
+    const seen = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 3 * READ_SLAB_POOL_SIZE; i++) {
+      const chunk = fillSlab(s);
+      chunk.fill(i);
+      seen.add(chunk.buffer);
+    }
+    expect(seen.size).toBe(3 * READ_SLAB_POOL_SIZE);
+  });
+
+  it('reuses a retired slab only once every byte of it was consumed and released', () => {
+    const s = new ReadSlabs();
+    s.recycle(0); // the consumer releases: retired slabs are tracked from now on
+    const a = fillSlab(s);
+    const b = s.next(); // a is retired, b is a fresh slab
+    expect(b.buffer).not.toBe(a.buffer);
+    const bChunk = s.take(b.length - READ_SLAB_MIN_TAIL_BYTES + 1, b);
+    // Only part of a was consumed: a is not reused.
+    s.recycle(a.length - 1);
+    expect(s.next().buffer).not.toBe(a.buffer);
+    // All of a and b consumed and released: a goes back to the pool; b is the retired one before the current.
+    s.recycle(a.length + bChunk.length);
+    const c = s.next();
+    s.take(c.length - READ_SLAB_MIN_TAIL_BYTES + 1, c);
+    // Both went back to the pool; the last one in is taken first.
+    expect(s.next().buffer).toBe(bChunk.buffer);
+    s.take(READ_SLAB_BYTES - READ_SLAB_MIN_TAIL_BYTES + 1, s.next());
+    expect(s.next().buffer).toBe(a.buffer);
+  });
+
+  it('moves the unread tail into the next slab with `carry`, and counts it as read from there', () => {
+    const unread = Buffer.from('half a message');
+    const s = new ReadSlabs((into) => unread.copy(into));
+    s.recycle(0);
+    const a = fillSlab(s);
+    const b = s.next();
+    expect(b.buffer).not.toBe(a.buffer);
+    expect(b.byteOffset).toBe(unread.length);
+    expect(b.length).toBe(READ_SLAB_BYTES - unread.length);
+    expect(Buffer.from(b.buffer, b.byteOffset - unread.length, unread.length).equals(unread)).toBe(true);
+    // a's bytes up to the moved tail consumed: a may be reused.
+    s.take(b.length - READ_SLAB_MIN_TAIL_BYTES + 1, b);
+    s.recycle(a.length - unread.length);
+    const c = s.next();
+    expect(c.buffer).toBe(a.buffer);
   });
 });
 

@@ -7,6 +7,7 @@ import type { ServerError } from '../../../src/errors.js';
 import type { StreamMessage } from '../../../src/protocol/messages.js';
 import { build } from '../fixtures/backend-messages.js';
 import { deferred } from '../helpers/deferred.js';
+import { READ_SLAB_BYTES, READ_SLAB_POOL_SIZE } from '../../../src/connection/socket.js';
 import { FakeServer, type FakeClient } from './fake-server.js';
 
 let server: FakeServer;
@@ -645,5 +646,54 @@ describe('queries and COPY', () => {
     await conn[Symbol.asyncDispose]();
     expect(closes).toEqual([undefined]);
     await expect(conn.query('IDENTIFY_SYSTEM')).rejects.toMatchObject({ code: 'ERR_PGBB_STATE' });
+  });
+});
+
+describe('receive buffers', () => {
+  // An odd size, so that messages straddle the receive slabs.
+  const SIZE = 32 * 1024 - 7;
+  const COUNT = 200; // over 6 MiB: a dozen slabs
+  const payload = (i: number): Buffer => {
+    const b = Buffer.alloc(SIZE, i & 0xff);
+    b.writeUInt32BE(i, 0);
+    return b;
+  };
+
+  /** Streams COUNT CopyData messages and calls `onPayload` with each, in order. */
+  async function streamPayloads(onPayload: (p: Buffer, i: number, it: BufferedMessages) => void): Promise<void> {
+    const { conn, client } = await connectTrust();
+    const it = conn.stream('BASE_BACKUP') as AsyncIterableIterator<StreamMessage> & BufferedMessages;
+    await client.next();
+    const messages = [build.copyOutResponse()];
+    for (let i = 0; i < COUNT; i++) messages.push(build.copyData(payload(i)));
+    client.send(...messages, build.copyDone(), build.commandComplete('BASE_BACKUP'), build.readyForQuery());
+    let i = 0;
+    for await (const m of it) if (m.type === 'CopyData') onPayload(m.payload, i++, it);
+    expect(i).toBe(COUNT);
+    conn.destroy();
+  }
+
+  it('without releaseHandedOut(), every payload stays intact for as long as it is held', async () => {
+    const held: Buffer[] = [];
+    await streamPayloads((p) => held.push(p));
+    held.forEach((p, i) => expect(p.equals(payload(i)), `payload ${i}`).toBe(true));
+    // Never reused: the payloads lie in at least as many slabs as their bytes fill.
+    expect(new Set(held.map((p) => p.buffer)).size).toBeGreaterThanOrEqual(Math.floor((COUNT * SIZE) / READ_SLAB_BYTES));
+  });
+
+  it('with releaseHandedOut() between pulls, each payload is intact until released, and the slabs are reused', async () => {
+    const buffers = new Set<ArrayBufferLike>();
+    let previous: { p: Buffer; i: number } | undefined;
+    await streamPayloads((p, i, it) => {
+      // The last payload was not released before this pull: it is still intact.
+      if (previous) expect(previous.p.equals(payload(previous.i)), `payload ${previous.i}`).toBe(true);
+      expect(p.equals(payload(i)), `payload ${i}`).toBe(true);
+      // Only the slabs: a payload the framer had to copy has a buffer of its own.
+      if (p.buffer.byteLength === READ_SLAB_BYTES) buffers.add(p.buffer);
+      previous = { p, i };
+      it.releaseHandedOut();
+    });
+    expect(buffers.size).toBeLessThanOrEqual(READ_SLAB_POOL_SIZE + 4);
+    expect(buffers.size).toBeLessThan(Math.floor((COUNT * SIZE) / READ_SLAB_BYTES));
   });
 });
