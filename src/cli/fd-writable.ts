@@ -77,6 +77,15 @@ export class FdWritable extends Writable {
     this.#makeFallback = options.fallback;
   }
 
+  /**
+   * Bytes written to this stream and not yet handed to the kernel (the batch being gathered, and what a
+   * fallback stream still queues). At 0 the stream keeps none of the chunks written to it, so a source that
+   * reuses its buffers (the BASE_BACKUP receive buffers, see WritableSink) may refill them.
+   */
+  get heldBytes(): number {
+    return this.#batchBytes + (this.#fallback?.writableLength ?? 0);
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: Callback): void {
     if (chunk.length === 0) {
       this.#flush(callback);

@@ -44,6 +44,22 @@ async function scratchFile(): Promise<{ path: string; fd: number }> {
 }
 
 describe('FdWritable', () => {
+  it('reports the bytes it holds until they are written (heldBytes), so a reusing source knows when to release', async () => {
+    const { path, fd } = await scratchFile();
+    const out = new FdWritable(fd, { batchBytes: 1000 });
+    expect(out.heldBytes).toBe(0);
+    await write(out, pattern(600, 1));
+    expect(out.heldBytes).toBe(600);
+    expect(statSync(path).size).toBe(0);
+    await write(out, pattern(500, 2)); // the batch is full: written
+    expect(out.heldBytes).toBe(0);
+    expect(statSync(path).size).toBe(1100);
+    await write(out, pattern(10, 3));
+    expect(out.heldBytes).toBe(10);
+    await end(out);
+    expect(out.heldBytes).toBe(0);
+  });
+
   it('gathers chunks into batches and writes them in order, the rest at end()', async () => {
     const { path, fd } = await scratchFile();
     const out = new FdWritable(fd, { batchBytes: 100_000 });
