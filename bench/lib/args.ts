@@ -30,6 +30,8 @@ export interface BenchArgs {
   serve: boolean;
   /** The Node executable that runs pgbb (default: the one running the bench). */
   node: string | undefined;
+  /** Seconds of pgbench load per tool in the archive-lag case. */
+  lagSeconds: number;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -55,6 +57,7 @@ export const HELP = `npm run bench -- [options]
                          wait until interrupted (then profile or bench them with --conn)
   --node=PATH            run pgbb with this Node executable (default: the one running the bench),
                          e.g. Node 24 where the default is 20
+  --lag-seconds=N        archive-lag: seconds of pgbench load per tool (default 30)
 `;
 
 /** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
@@ -86,6 +89,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       'no-keep': { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
       node: { type: 'string' },
+      'lag-seconds': { type: 'string', default: '30' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -112,6 +116,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   if (sync !== 'both' && !(SYNC_MODES as readonly string[]).includes(sync))
     throw new Error(`--sync=${sync}: expected nosync, fsync or both`);
   const syncModes = sync === 'both' ? [...SYNC_MODES] : [sync as SyncMode];
+  const lagSeconds = Number(values['lag-seconds']);
+  if (!Number.isInteger(lagSeconds) || lagSeconds < 1)
+    throw new Error(`--lag-seconds=${values['lag-seconds']}: expected a whole number >= 1`);
   const clusters = values.clusters.split(',').map(Number);
   for (const c of clusters) if (c !== 15 && c !== 17) throw new Error(`--clusters: ${c} is not 15 or 17`);
   return {
@@ -128,5 +135,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     tag: values.tag,
     serve: values.serve,
     node: values.node,
+    lagSeconds,
   };
 }
