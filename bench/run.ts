@@ -15,6 +15,7 @@ import { CASES, type CaseContext, type CaseDef, type Features, type SyncMode } f
 import { databaseBytes, growDataset, type DatasetTarget } from './lib/dataset.js';
 import { CommandFailed, cleanupMeasure, measure, stats, type Sample } from './lib/measure.js';
 import { boundOf, markDiskBound } from './lib/bound.js';
+import { runArchiveLag } from './lib/archive-lag.js';
 import { parseLsn } from '../src/lsn.js';
 import { segmentFileName } from '../src/wal/segments.js';
 import {
@@ -302,6 +303,24 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
       }
     }
     markDiskBound(d.cases);
+    if (args.cases.includes('archive-lag')) {
+      // Last: the load changes the dataset.
+      d.archiveLag = !t.features.oursReceiveWal
+        ? { status: 'not available', reason: 'pgbb has no receive-wal command' }
+        : !t.dataset
+          ? { status: 'not available', reason: 'needs a cluster the bench started (pgbench writes into it), not --conn' }
+          : await runArchiveLag({
+              dataset: t.dataset,
+              conn: t.conn,
+              ours: OURS,
+              reference: t.features.reference ? REF_RECEIVEWAL : undefined,
+              env: BENCH_ENV,
+              work,
+              loadSeconds: args.lagSeconds,
+              clients: 4,
+              log,
+            });
+    }
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -32,6 +32,8 @@ export interface BenchArgs {
   node: string | undefined;
   /** The pgbb CLI script to run (default: this checkout's dist/cli/main.js), e.g. an older build for a before/after. */
   cli: string | undefined;
+  /** Seconds of pgbench load per tool in the archive-lag case. */
+  lagSeconds: number;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -59,6 +61,7 @@ export const HELP = `npm run bench -- [options]
                          e.g. Node 24 where the default is 20
   --cli=PATH             run this pgbb CLI script instead of this checkout's dist/cli/main.js, e.g. the
                          build of an older commit for a before/after in the same run of the clusters
+  --lag-seconds=N        archive-lag: seconds of pgbench load per tool (default 30)
 `;
 
 /** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
@@ -91,6 +94,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       serve: { type: 'boolean', default: false },
       node: { type: 'string' },
       cli: { type: 'string' },
+      'lag-seconds': { type: 'string', default: '30' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -117,6 +121,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   if (sync !== 'both' && !(SYNC_MODES as readonly string[]).includes(sync))
     throw new Error(`--sync=${sync}: expected nosync, fsync or both`);
   const syncModes = sync === 'both' ? [...SYNC_MODES] : [sync as SyncMode];
+  const lagSeconds = Number(values['lag-seconds']);
+  if (!Number.isInteger(lagSeconds) || lagSeconds < 1)
+    throw new Error(`--lag-seconds=${values['lag-seconds']}: expected a whole number >= 1`);
   const clusters = values.clusters.split(',').map(Number);
   for (const c of clusters) if (c !== 15 && c !== 17) throw new Error(`--clusters: ${c} is not 15 or 17`);
   return {
@@ -134,5 +141,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     serve: values.serve,
     node: values.node,
     cli: values.cli,
+    lagSeconds,
   };
 }

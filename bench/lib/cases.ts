@@ -23,6 +23,7 @@ export const CASE_IDS = [
   'verify',
   'receive-wal',
   'receive-wal-lz4',
+  'archive-lag',
   'restore',
 ] as const;
 export type CaseId = (typeof CASE_IDS)[number];

@@ -1,6 +1,7 @@
 // Results: the JSON shape, the Markdown table and the SVG chart (bars of ours / pg_basebackup per case).
 import { execFileSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
+import type { ArchiveLagResult, ArchiveLagSide } from './archive-lag.js';
 import type { Bound } from './bound.js';
 import type { SyncMode } from './cases.js';
 import type { Sample, Stats } from './measure.js';
@@ -47,6 +48,8 @@ export interface DatasetResult {
   requestedBytes: number;
   databaseBytes: number;
   cases: CaseResult[];
+  /** The archive-lag case, when it was asked for. */
+  archiveLag?: ArchiveLagResult;
 }
 
 export interface BenchResult {
@@ -149,6 +152,7 @@ export function toMarkdown(r: BenchResult): string {
       );
     }
     lines.push('');
+    if (d.archiveLag) lines.push(...archiveLagLines(d.archiveLag));
   }
   const memory = memoryRows(r);
   if (memory.length > 1) {
@@ -227,4 +231,28 @@ export function toSvg(r: BenchResult): string {
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+function archiveLagLines(a: ArchiveLagResult): string[] {
+  const head = `### Archive lag under pgbench load${a.load ? ` (pgbench -T ${a.load.seconds} -c ${a.load.clients}, one run per tool)` : ''}`;
+  if (a.status !== 'ok') return [head, '', `${a.status}: ${a.reason ?? ''}`, ''];
+  const mib = (n: number) => (n / 2 ** 20).toFixed(2);
+  const row = (name: string, x: ArchiveLagSide) =>
+    `| ${name} | ${mib(x.lagBytes.median)} | ${mib(x.lagBytes.p95)} | ${mib(x.lagBytes.max)} | ${x.lagSeconds.median.toFixed(3)} | ` +
+    `${x.lagSeconds.p95.toFixed(3)} | ${x.lagSeconds.max.toFixed(3)} | ${x.catchUpSeconds.toFixed(2)} | ${mib(x.walBytes)} | ` +
+    `${x.tps.toFixed(0)} | ${(x.cpuMs / 1000).toFixed(2)} | ${mib(x.peakRssBytes)} |`;
+  return [
+    head,
+    '',
+    'Each tool archives (fsync on, `-s 1`) while pgbench writes; pg_stat_replication is read every 0.5 s. Lag MB: the ' +
+      "server's WAL flush position minus the write position the archiver last reported; lag s: the server's write_lag. " +
+      'Both include up to one status interval (1 s) of reporting delay. Catch-up: from the end of the load until the ' +
+      "archiver reported the server's final position.",
+    '',
+    '| tool | lag MB median | p95 | max | lag s median | p95 | max | catch-up s | WAL MB | tps | CPU s | peak RSS MB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...(a.ours ? [row('pgbb receive-wal', a.ours)] : []),
+    ...(a.reference ? [row('pg_receivewal', a.reference)] : []),
+    '',
+  ];
 }

@@ -4,15 +4,23 @@
  * nor resumed in place, so a segment is always written whole from its start, and a partly
  * written one is not durable until it is closed: {@link CompressedSegmentSink.flush} resolves
  * `false` and the flush position the server is told advances segment by segment.
+ *
+ * WAL is compressed on this thread in chunks of the compress module's default size, each one an
+ * independent gzip member, lz4 frame or zstd frame (as the parallel compressor makes them for
+ * backups; the tools and our decompressors read the concatenation as one stream), through one
+ * input and one output buffer kept for the sink's life: no stream, no copy per message, and no
+ * garbage per chunk.
  * @module
  */
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, writeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { createCompressor } from '../compress/parallel.js';
+import { chunkCodecConfig } from '../compress/backends.js';
+import { compressedBound, createChunkCodec, type ChunkCodec } from '../compress/codec.js';
+import { DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
 import type { CompressionSpec } from '../compress/spec.js';
-import { IoError, StateError } from '../errors.js';
+import { CompressionError, IoError, PgBackupError, StateError } from '../errors.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from '../wal/sink.js';
 import { archiveSegmentFileName, partialFileNames } from './names.js';
@@ -30,14 +38,18 @@ export interface CompressedSegmentSinkOptions {
   directoryMode?: number;
 }
 
+/** Resolves optional packages (lz4-wasm-nodejs, the zstd package) from this library's location. */
+const require = createRequire(import.meta.url);
+
 interface OpenSegment {
   name: string;
   path: string;
   handle: FileHandle;
-  compressor: Duplex;
-  pump: Promise<void>;
+  /** Uncompressed bytes taken. */
   position: number;
   segmentSize: number;
+  /** Compressed bytes written to the file. */
+  fileBytes: number;
 }
 
 function ioError(what: string, path: string, cause: unknown): IoError {
@@ -56,11 +68,17 @@ export class CompressedSegmentSink implements WalSink {
   readonly #plain: DirectoryWalSink;
   #segment: OpenSegment | undefined;
   #aborted = false;
+  readonly #chunkBytes: number;
+  #codec: ChunkCodec | undefined;
+  /** The chunk being gathered (`#filled` bytes of it) and where its compressed form goes; made at the first write. */
+  #buffers: { input: Buffer; output: Uint8Array } | undefined;
+  #filled = 0;
 
   constructor(options: CompressedSegmentSinkOptions) {
     if (options.compression.algorithm === 'none') throw new StateError('CompressedSegmentSink needs a compression method');
     this.directory = options.directory;
     this.#spec = options.compression;
+    this.#chunkBytes = DEFAULT_CHUNK_BYTES[options.compression.algorithm];
     this.#fsync = options.fsync ?? true;
     this.#fileMode = options.fileMode ?? 0o600;
     this.#plain = new DirectoryWalSink({
@@ -86,22 +104,8 @@ export class CompressedSegmentSink implements WalSink {
       throw ioError('create WAL file', path, err);
     }
     await this.#syncDirectory();
-    // On this thread: a segment is small, and worker start-up would cost more than it saves.
-    const compressor = createCompressor(this.#spec, { threads: 0 });
-    const pump = (async () => {
-      let at = 0;
-      try {
-        for await (const chunk of compressor as AsyncIterable<Buffer>) {
-          await writeFully(handle, chunk, at);
-          at += chunk.length;
-        }
-      } catch (err) {
-        compressor.destroy(err instanceof Error ? err : new Error(String(err)));
-        throw err instanceof IoError ? err : ioError('write WAL file', path, err);
-      }
-    })();
-    pump.catch(() => undefined); // observed by write/close/abort
-    this.#segment = { name: target.name, path, handle, compressor, pump, position: 0, segmentSize: target.segmentSize };
+    this.#filled = 0;
+    this.#segment = { name: target.name, path, handle, position: 0, segmentSize: target.segmentSize, fileBytes: 0 };
   }
 
   async write(data: Buffer): Promise<void> {
@@ -111,21 +115,44 @@ export class CompressedSegmentSink implements WalSink {
       throw new StateError(`write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
     }
     seg.position += data.length;
-    // Copied: the compressor may keep the buffer queued after this returns, and `data` is a view
-    // into a network chunk.
-    if (!seg.compressor.write(Buffer.from(data))) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          seg.compressor.off('drain', done);
-          resolve();
-        };
-        seg.compressor.on('drain', done);
-        seg.pump.catch((err: unknown) => {
-          seg.compressor.off('drain', done);
-          reject(err);
-        });
+    const { input } = this.#chunkBuffers();
+    for (let at = 0; at < data.length; ) {
+      const n = Math.min(data.length - at, input.length - this.#filled);
+      data.copy(input, this.#filled, at, at + n);
+      this.#filled += n;
+      at += n;
+      if (this.#filled === input.length) await this.#compressChunk(seg);
+    }
+  }
+
+  #chunkBuffers(): { input: Buffer; output: Uint8Array } {
+    this.#buffers ??= { input: Buffer.allocUnsafeSlow(this.#chunkBytes), output: new Uint8Array(compressedBound(this.#chunkBytes)) };
+    return this.#buffers;
+  }
+
+  /** Compress the gathered chunk and append it to the segment file. */
+  async #compressChunk(seg: OpenSegment): Promise<void> {
+    const { input, output } = this.#chunkBuffers();
+    const chunk = input.subarray(0, this.#filled);
+    this.#filled = 0;
+    this.#codec ??= createChunkCodec(require, chunkCodecConfig(this.#spec));
+    let out: Uint8Array;
+    try {
+      const r = await this.#codec(chunk, output);
+      out = typeof r === 'number' ? output.subarray(0, r) : r;
+    } catch (err) {
+      if (err instanceof PgBackupError) throw err;
+      throw new CompressionError(`${this.#spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+        algorithm: this.#spec.algorithm,
       });
     }
+    try {
+      writeFully(seg.handle.fd, out, seg.fileBytes);
+    } catch (err) {
+      throw ioError('write WAL file', seg.path, err);
+    }
+    seg.fileBytes += out.length;
   }
 
   /** Nothing partial of a compressed segment is durable: see the module documentation. */
@@ -141,13 +168,13 @@ export class CompressedSegmentSink implements WalSink {
       throw new StateError(`segment ${seg.name} is incomplete (${seg.position} of ${seg.segmentSize} bytes)`);
     }
     this.#segment = undefined;
-    seg.compressor.end();
     try {
-      await seg.pump;
+      // An empty segment still gets one (empty) member or frame: a zero-byte file is not valid gzip.
+      if (this.#filled > 0 || seg.fileBytes === 0) await this.#compressChunk(seg);
       if (this.#fsync) await seg.handle.sync();
     } catch (err) {
       await seg.handle.close().catch(() => undefined);
-      throw err instanceof IoError ? err : ioError('fsync', seg.path, err);
+      throw err instanceof PgBackupError ? err : ioError('fsync', seg.path, err);
     }
     await seg.handle.close().catch(() => undefined);
     if (mode === 'complete') {
@@ -177,11 +204,8 @@ export class CompressedSegmentSink implements WalSink {
     this.#aborted = true;
     const seg = this.#segment;
     this.#segment = undefined;
-    if (seg) {
-      seg.compressor.destroy(reason instanceof Error ? reason : undefined);
-      await seg.pump.catch(() => undefined);
-      await seg.handle.close().catch(() => undefined);
-    }
+    this.#filled = 0;
+    if (seg) await seg.handle.close().catch(() => undefined);
     await this.#plain.abort(reason);
   }
 
@@ -199,10 +223,11 @@ export class CompressedSegmentSink implements WalSink {
   }
 }
 
-async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+/** On this thread, as DirectoryWalSink writes: a page-cache copy costs less than a thread-pool round trip. */
+function writeFully(fd: number, data: Uint8Array, position: number): void {
   let done = 0;
   while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    const bytesWritten = writeSync(fd, data, done, data.length - done, position + done);
     if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     done += bytesWritten;
   }

@@ -45,8 +45,11 @@ export interface SegmentCompletedEvent {
   /** The segment's LSN range: `[startLsn, endLsn)`. */
   startLsn: Lsn;
   endLsn: Lsn;
-  /** SHA-256 (hex) of the segment's uncompressed bytes: compare with the server's `pg_wal` file. */
-  sha256: string;
+  /**
+   * SHA-256 (hex) of the segment's uncompressed bytes: compare with the server's `pg_wal` file.
+   * Absent when the archiver was started with `segmentChecksums: false`.
+   */
+  sha256?: string;
 }
 
 /**

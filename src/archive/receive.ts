@@ -95,6 +95,13 @@ export interface ReceiveWalOptions {
    */
   serverTimeoutMs?: number;
   /**
+   * Compute the SHA-256 of every segment's uncompressed bytes for its `segment-completed` event.
+   * Hashing costs about as much CPU as writing the WAL uncompressed: turn it off when nothing reads
+   * the checksums (pg_receivewal computes none).
+   * @default true
+   */
+  segmentChecksums?: boolean;
+  /**
    * Stops archiving: the session ends cleanly (the last status update tells the server, and a
    * slot, how far the archive got; the open segment stays `.partial`, durable), a `stopped`
    * event with reason `aborted` is yielded and the iteration ends without an error.
@@ -486,21 +493,22 @@ class Receiver implements WalReceiver {
 
   /** The store's sink, observed: segment events with checksums, and progress for the backoff. */
   #trackingSink(sink: WalSink, segmentSize: number, onProgress: () => void): WalSink {
-    let open: { segment: string; timeline: number; startLsn: Lsn; hash: Hash; bytes: number } | undefined;
+    let open: { segment: string; timeline: number; startLsn: Lsn; hash: Hash | undefined; bytes: number } | undefined;
+    const checksums = this.#o.segmentChecksums ?? true;
     return {
       openSegment: async (t) => {
         await sink.openSegment(t);
         const parsed = parseSegmentFileName(t.name, segmentSize);
         const timeline = parsed?.timeline ?? 0;
         const startLsn = segmentStartLsn(parsed?.segno ?? 0n, segmentSize);
-        open = { segment: t.name, timeline, startLsn, hash: createHash('sha256'), bytes: 0 };
+        open = { segment: t.name, timeline, startLsn, hash: checksums ? createHash('sha256') : undefined, bytes: 0 };
         onProgress();
         this.#emit({ type: 'segment-started', segment: t.name, timeline, startLsn });
       },
       write: async (data) => {
         await sink.write(data);
         if (open) {
-          open.hash.update(data);
+          open.hash?.update(data);
           open.bytes += data.length;
           this.#position = lsnAdd(open.startLsn, open.bytes);
         }
@@ -519,7 +527,7 @@ class Receiver implements WalReceiver {
             timeline: seg.timeline,
             startLsn: seg.startLsn,
             endLsn,
-            sha256: seg.hash.digest('hex'),
+            ...(seg.hash ? { sha256: seg.hash.digest('hex') } : {}),
           });
         } else {
           this.#emit({ type: 'segment-partial', segment: seg.segment, timeline: seg.timeline, startLsn: seg.startLsn, endLsn });

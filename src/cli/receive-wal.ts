@@ -254,6 +254,8 @@ async function stream(
     statusIntervalMs: cli.statusIntervalMs,
     synchronous: cli.synchronous,
     reconnect: cli.loop,
+    // Only --json prints the checksums: without it, hashing would be work nobody reads.
+    segmentChecksums: cli.json,
     signal: ctx.signal,
   });
   let segments = 0;

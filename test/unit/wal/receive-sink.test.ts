@@ -7,10 +7,15 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CompressedSegmentSink } from '../../../src/archive/compressed-sink.js';
 import { DirectoryWalStore } from '../../../src/archive/store.js';
+import { decompressArchive } from '../../../src/compress/archive.js';
 import { resolveCompression } from '../../../src/compress/spec.js';
 
 const SEG = 1024 * 1024;
 const NAME = '000000010000000000000007';
+
+async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  yield readFileSync(path);
+}
 
 function segmentBytes(): Buffer {
   const b = Buffer.alloc(SEG);
@@ -54,6 +59,44 @@ describe('CompressedSegmentSink', () => {
     const files = await store.list();
     expect(files.map((f) => f.name)).toEqual([`${NAME}.lz4`]);
     expect(await store.uncompressedBytes(files[0]!)).toBe(SEG);
+  });
+
+  it.each(['lz4', 'gzip'] as const)(
+    'compresses segments larger than a chunk, one after another, to exactly their bytes (%s)',
+    async (method) => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'pgbb-rsink-')), 'wal');
+      const big = 4 * SEG; // four compression chunks
+      const sink = new CompressedSegmentSink({ directory: dir, compression: resolveCompression(method), fsync: false });
+      const names = ['000000010000000000000004', '000000010000000000000005', '000000010000000000000006'];
+      const contents: Buffer[] = [];
+      for (const [i, name] of names.entries()) {
+        const data = Buffer.alloc(big);
+        for (let at = 0; at < big; at += 4) data.writeUInt32LE((at * (2654435761 + i)) >>> 0, at);
+        // The last one stops part-way, inside its third chunk.
+        const length = i === names.length - 1 ? 2 * SEG + 12_345 : big;
+        contents.push(data.subarray(0, length));
+        await sink.openSegment({ name, segmentSize: big, startOffset: 0 });
+        for (let at = 0; at < length; at += 131_000) await sink.write(data.subarray(at, Math.min(length, at + 131_000)));
+        await sink.closeSegment(i === names.length - 1 ? 'partial' : 'complete');
+      }
+      await sink.finish();
+      const ext = method === 'lz4' ? '.lz4' : '.gz';
+      expect(readdirSync(dir).sort()).toEqual([`${names[0]}${ext}`, `${names[1]}${ext}`, `${names[2]}${ext}.partial`]);
+      for (const [i, name] of names.entries()) {
+        const file = `${name}${ext}${i === names.length - 1 ? '.partial' : ''}`;
+        const parts: Buffer[] = [];
+        for await (const c of decompressArchive(fileChunks(join(dir, file)), `${name}${ext}`)) parts.push(Buffer.from(c));
+        expect(Buffer.concat(parts).equals(contents[i]!), file).toBe(true);
+      }
+    },
+  );
+
+  it('writes a valid empty file for a segment closed before any WAL', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'pgbb-rsink-')), 'wal');
+    const sink = new CompressedSegmentSink({ directory: dir, compression: resolveCompression('gzip'), fsync: false });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.closeSegment('partial');
+    expect(gunzipSync(readFileSync(join(dir, `${NAME}.gz.partial`))).length).toBe(0);
   });
 
   it('removes a stale .partial of another compression once the segment is complete', async () => {
