@@ -16,6 +16,8 @@
  * @module pg-basebackup/repository
  */
 export { openRepository, Repository, type OpenRepositoryOptions } from '../repository/repository.js';
+export { backupToRepository, type RepositoryBackupOptions, type RepositoryBackupResult } from '../repository/backup.js';
+export { MANIFEST_OBJECT, RepositoryBackupSink, type RepositoryBackupSinkOptions } from '../repository/backup-sink.js';
 export { acquireLock, type AcquireLockOptions, type LockHolder, type RepositoryLock } from '../repository/lock.js';
 export {
   backupRecordJson,

@@ -166,6 +166,18 @@ export class Repository {
   }
 
   /**
+   * Removes what backups that died before their commit left: the objects of every uncommitted backup,
+   * and the leftovers of their interrupted uploads (temporary files, multipart uploads). Call it only
+   * with the lock held. Resolves to the ids whose objects were removed.
+   */
+  async removeUncommitted(options: StorageCallOptions = {}): Promise<string[]> {
+    const ids = await this.uncommittedBackups(options);
+    for (const id of ids) await this.deleteBackupObjects(id, options);
+    await this.storage.removeIncomplete(BACKUPS_PREFIX, options);
+    return ids;
+  }
+
+  /**
    * Takes the repository lock for `operation` (`backup`, `expire`). Fails with
    * {@link RepositoryLockedError} while another live holder has it.
    */
