@@ -11,10 +11,12 @@ import { backupCommand } from './backup.js';
 import { combineCommand } from './combine.js';
 import { versionLine, type CliCommand, type CliContext, type CommandRun } from './context.js';
 import { identifyCommand } from './identify.js';
+import { listCommand } from './list.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
 import { receiveWalCommand } from './receive-wal.js';
 import { restoreCommand } from './restore.js';
 import { restoreWalCommand } from './restore-wal.js';
+import { showCommand } from './show.js';
 import { verifyCommand } from './verify.js';
 
 /** Every subcommand, in `--help` order. */
@@ -26,6 +28,8 @@ export const COMMANDS: readonly CliCommand[] = [
   receiveWalCommand,
   restoreCommand,
   restoreWalCommand,
+  listCommand,
+  showCommand,
 ];
 
 /** `pgbb --help`. */

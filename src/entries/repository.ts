@@ -47,6 +47,12 @@ export {
   type PitrPoint,
   type PitrWindow,
 } from '../repository/catalog.js';
+export {
+  repositoryListing,
+  type BackupSummaryJson,
+  type PitrPointJson,
+  type RepositoryListingJson,
+} from '../repository/listing.js';
 export { parseDuration } from '../repository/duration.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';

@@ -184,6 +184,35 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
         expect(after.map((b) => b.id)).toEqual([record!.id, done['id']]);
         expect(after[1]!.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
         expect(await slotsAfterSettling(primary())).toEqual([]);
+
+        // pgbb list / show: the documented JSON, and the text forms.
+        const list = await pgbb(['list', '--repo', target.address, '--json'], target.env).exited;
+        expect(list.stderr).toBe('');
+        expect(list.code).toBe(0);
+        const listing = JSON.parse(list.stdout) as {
+          cluster: { majorVersion: number };
+          backups: Record<string, unknown>[];
+          pitrWindow: { from: { time: string; lsn: string } | null; to: unknown };
+        };
+        expect(listing.cluster.majorVersion).toBe(major);
+        expect(listing.backups.map((b) => b['id'])).toEqual(after.map((b) => b.id));
+        for (const b of listing.backups) {
+          for (const key of ['id', 'type', 'startTime', 'endTime', 'startLsn', 'endLsn', 'timeline']) expect(b).toHaveProperty(key);
+        }
+        expect(listing.pitrWindow).toEqual({
+          from: { time: record!.endTime.toISOString(), lsn: listing.backups[0]!['endLsn'], timeline: 1 },
+          to: null,
+        });
+        const text = await pgbb(['list'], { ...target.env, PGBB_REPO: target.address }).exited;
+        expect(text.code).toBe(0);
+        expect(text.stdout).toContain(record!.id);
+        expect(text.stdout).toMatch(/point-in-time window: from /);
+        const show = await pgbb(['show', record!.id, '--repo', target.address, '--json'], target.env).exited;
+        expect(show.code).toBe(0);
+        expect(JSON.parse(show.stdout)).toMatchObject({ id: record!.id, objects: record!.objects });
+        const missing = await pgbb(['show', '20990101-000000.000F', '--repo', target.address], target.env).exited;
+        expect(missing.code).toBe(1);
+        expect(missing.stderr).toMatch(/^pgbb: error: the repository .* has no backup "20990101-000000.000F"/m);
       });
 
       it('a backup killed (SIGKILL) mid-upload leaves no record; the next backup removes its objects', async () => {
@@ -202,7 +231,8 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
         expect((await run.exited).signal).toBe('SIGKILL');
         expect((await repo.listBackups()).map((b) => b.id)).toEqual(before);
         const list = await pgbb(['list', '--repo', target.address, '--json'], target.env).exited;
-        if (list.code === 0) expect((JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id)).toEqual(before);
+        expect(list.code).toBe(0);
+        expect((JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id)).toEqual(before);
 
         // The dead holder's lease does not block the next backup (its process is gone), which deletes the orphans.
         const next = await pgbb(['backup', '-d', primary().connectionString(), '--repo', target.address, '-c', 'fast'], target.env).exited;
