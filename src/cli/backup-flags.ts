@@ -98,7 +98,7 @@ const options: OptionSpec[] = [
     arg: 'required',
     metavar: 'OLDMANIFEST',
     group: GEN,
-    help: 'take an incremental backup relative to this manifest\n(PostgreSQL 17 and later)',
+    help: 'take an incremental backup relative to this manifest\n(PostgreSQL 17 and later; with --repo: "auto",\nthe newest backup in the repository)',
   },
   { key: 'label', short: 'l', long: 'label', arg: 'required', metavar: 'LABEL', group: GEN, help: 'set the backup label' },
   { key: 'noClean', short: 'n', long: 'no-clean', group: GEN, help: 'leave partial output behind after an error' },
@@ -481,7 +481,8 @@ export function backupTarget(cli: BackupCliOptions, env: Readonly<Record<string,
   if (cli.tablespaceMapping.size > 0) throw refuse('-T/--tablespace-mapping', 'tablespaces are mapped at restore');
   if (cli.walDir !== undefined) throw refuse('--waldir', 'the WAL directory is chosen at restore');
   if (cli.noClean) throw refuse('-n/--no-clean', 'a failed backup never leaves objects behind');
-  if (cli.incrementalManifest !== undefined)
-    throw refuse('-i/--incremental', 'incremental backups into a repository are not supported yet');
+  if (cli.incrementalManifest !== undefined && cli.incrementalManifest !== 'auto') {
+    throw refuse(`-i ${cli.incrementalManifest}`, 'write -i auto: the reference is the newest backup in the repository');
+  }
   return { kind: 'repository', address };
 }

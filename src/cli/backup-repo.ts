@@ -42,6 +42,8 @@ export async function runRepositoryBackup(
     // Tar format: tablespaces are listed in tablespace_map rather than kept as symlinks.
     tablespaceMap: true,
     ...(cli.ifOlderThanMs !== undefined ? { ifOlderThanMs: cli.ifOlderThanMs } : {}),
+    // -i auto: against the newest backup of the catalog (backupTarget refuses any other -i with --repo).
+    ...(cli.incrementalManifest === 'auto' ? { incrementalFrom: 'latest' } : {}),
   };
   await using repository = await openRepository(address);
   const outcome = await backupToRepository(repository, repoOptions);

@@ -1,7 +1,8 @@
 // `pgbb backup --repo` as users run it (dist/cli/main.js) against real servers, into a local-directory
 // repository and an S3 one on Swift: the archives stored while they arrive and the catalog record last;
 // --if-older-than; PGBB_REPO; a backup killed (SIGKILL) mid-upload leaves no record, and the next backup
-// removes its objects; another cluster is refused before anything is stored.
+// removes its objects; -i auto (17+) takes an incremental backup against the newest one; another cluster is
+// refused before anything is stored.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -246,6 +247,28 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
         expect((await keysOf(repo)).sort()).toEqual(['repository.json', ...expected].sort());
         expect(await slotsAfterSettling(primary())).toEqual([]);
       });
+
+      if (major >= 17) {
+        it('-i auto: an incremental backup against the newest backup in the repository', async () => {
+          const own = await make(major);
+          // WAL summaries since before the full backup: the server's condition for an incremental one.
+          const summarized = await startCluster({ major, ssl: false, conf: { summarize_wal: 'on' } });
+          try {
+            const full = await pgbb(['backup', '-d', summarized.connectionString(), '--repo', own.address, '-c', 'fast'], own.env).exited;
+            expect(full.code).toBe(0);
+            const inc = await pgbb(
+              ['backup', '-d', summarized.connectionString(), '--repo', own.address, '-c', 'fast', '-i', 'auto', '--json'],
+              own.env,
+            ).exited;
+            expect(inc.code).toBe(0);
+            await using repo = await own.open();
+            const [first, second] = await repo.listBackups();
+            expect(second).toMatchObject({ type: 'incremental', parent: first!.id });
+          } finally {
+            await summarized.destroy();
+          }
+        });
+      }
 
       it('another cluster is refused before anything is stored', async () => {
         await using repo = await target.open();

@@ -196,7 +196,10 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
     expect(refuseTarget(['--repo', '/r', '-Fp'])).toBe('-Fp cannot be used with a repository: a repository stores tar-format backups');
     expect(refuseTarget(['--repo', '/r', '-R'])).toMatch(/^-R\/--write-recovery-conf cannot be used with a repository/);
     expect(refuseTarget(['--repo', '/r', '-n'])).toMatch(/^-n\/--no-clean cannot be used with a repository/);
-    expect(refuseTarget(['--repo', '/r', '-i', 'm'])).toMatch(/not supported yet/);
+    expect(refuseTarget(['--repo', '/r', '-i', 'm'])).toBe(
+      '-i m cannot be used with a repository: write -i auto: the reference is the newest backup in the repository',
+    );
+    expect(backupTarget(run('--repo', '/r', '-i', 'auto'), {})).toEqual({ kind: 'repository', address: '/r' });
     expect(refuseTarget(['-D', 'x', '--if-older-than', '1d'])).toBe('--if-older-than needs a repository (--repo or PGBB_REPO)');
     expect(refuse(['--repo', '/r', '--if-older-than', '1x'])).toMatch(/^invalid duration "1x"/);
     // Client compression without -Ft is fine: the repository stores tar.
