@@ -1,15 +1,16 @@
 // backupToRepository, the library call behind `pgbb backup --repo`, on real servers and a local and an S3
 // (Swift) repository: an abort in the middle of an upload leaves no record, no object and no pending
 // upload; a held lock refuses the backup before the server is contacted; an incremental backup (17+)
-// is taken against the newest backup of the catalog.
+// is taken against the newest backup of the catalog; through a fault-injecting proxy, transient S3 failures are
+// retried and the backup completes, while failures past the retries fail it with nothing left behind.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { AbortError, RepositoryLockedError } from '../../src/errors.js';
+import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
-import { makeTempDir, startCluster, startSwift, testMajors, type SwiftServer } from '../harness/index.js';
+import { makeTempDir, startCluster, startFaultProxy, startSwift, testMajors, type SwiftServer } from '../harness/index.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
 import { slotsAfterSettling } from './backup-helpers.js';
 
@@ -151,6 +152,56 @@ describeEachMajor(
         }
       });
     }
+
+    describe('s3 (Swift) through a fault-injecting proxy', () => {
+      const partRequest = (n: number) => new RegExp(`[?&]partNumber=${n}(&|$)`);
+
+      it('transient failures (503, reset mid-part, 500, SlowDown) are retried: the backup completes', async () => {
+        seq += 1;
+        const proxy = await startFaultProxy(swift.endpoint);
+        onTestFinished(() => proxy.close());
+        await using repo = await openRepository(
+          `s3://${BUCKET}/faults${major}-${seq}?endpoint=${proxy.endpoint}&region=${swift.region}&forcePathStyle=true`,
+          {
+            s3: { credentials: swift.credentials },
+          },
+        );
+        proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
+        proxy.inject({ method: 'PUT', url: partRequest(1), action: { kind: 'reset', afterBytes: 1024 * 1024 } });
+        proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'status', status: 500, code: 'InternalError' } });
+        proxy.inject({ method: 'PUT', url: /\/catalog\//, action: { kind: 'status', status: 503, code: 'SlowDown' } });
+        const outcome = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' });
+        expect(proxy.hits()).toBe(4);
+        if (outcome.skipped) throw new Error('not skipped');
+        expect((await repo.listBackups()).map((b) => b.id)).toEqual([outcome.record.id]);
+        expect(outcome.record.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+      });
+
+      it('failures past the retries fail the backup cleanly: no record, no object, no pending upload', async () => {
+        seq += 1;
+        const prefix = `faults${major}-${seq}`;
+        const proxy = await startFaultProxy(swift.endpoint);
+        onTestFinished(() => proxy.close());
+        await using repo = await openRepository(
+          `s3://${BUCKET}/${prefix}?endpoint=${proxy.endpoint}&region=${swift.region}&forcePathStyle=true`,
+          {
+            s3: { credentials: swift.credentials, maxAttempts: 2 },
+          },
+        );
+        proxy.inject({ method: 'PUT', url: partRequest(2), times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
+        const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(StorageError);
+        expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
+        expect(await repo.listBackups()).toEqual([]);
+        expect(await keysOf(repo)).toEqual(['repository.json']);
+        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
+        expect(pending.Uploads ?? []).toEqual([]);
+        expect(await slotsAfterSettling(primary())).toEqual([]);
+      });
+    });
   },
   { ssl: false },
 );
