@@ -15,6 +15,7 @@ export const publicEntries: Record<string, string> = {
   compress: 'src/entries/compress.ts',
   recovery: 'src/entries/recovery.ts',
   backup: 'src/entries/backup.ts',
+  repository: 'src/entries/repository.ts',
   errors: 'src/entries/errors.ts',
 };
 

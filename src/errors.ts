@@ -553,6 +553,72 @@ export class StorageError extends PgBackupError {
 }
 
 /**
+ * A backup repository cannot be used as asked: its format version is newer than this pg-basebackup reads,
+ * a record in it is not valid JSON of the documented shape, or a backup it names does not exist.
+ * `key` names the object at fault when there is one.
+ */
+export class RepositoryError extends PgBackupError {
+  override name = 'RepositoryError';
+  declare readonly code: 'ERR_PGBB_REPOSITORY';
+  /** The repository object at fault (relative to the repository), when there is one. */
+  readonly key: string | undefined;
+  constructor(message: string, options?: PgBackupErrorOptions & { key?: string | undefined }) {
+    super('ERR_PGBB_REPOSITORY', message, options);
+    this.key = options?.key;
+  }
+}
+
+/**
+ * The repository belongs to another cluster: it recorded a different system identifier or major version on
+ * first use, and one repository serves one cluster (its backups and WAL must not mix with another's).
+ * Point the command at this cluster's repository, or use a new one for this cluster.
+ */
+export class RepositoryMismatchError extends PgBackupError {
+  override name = 'RepositoryMismatchError';
+  declare readonly code: 'ERR_PGBB_REPOSITORY_MISMATCH';
+  /** The cluster the repository serves. */
+  readonly expected: { systemIdentifier: string; majorVersion: number };
+  /** The cluster that was refused. */
+  readonly actual: { systemIdentifier: string; majorVersion: number };
+  constructor(
+    message: string,
+    options: PgBackupErrorOptions & {
+      expected: { systemIdentifier: string; majorVersion: number };
+      actual: { systemIdentifier: string; majorVersion: number };
+    },
+  ) {
+    super('ERR_PGBB_REPOSITORY_MISMATCH', message, options);
+    this.expected = options.expected;
+    this.actual = options.actual;
+  }
+}
+
+/**
+ * Another process holds the repository's lock (a backup or an expire is running): only one of them may
+ * change the repository at a time. The lease expires when its holder stops renewing it (it died); wait for
+ * the other run to finish, or, if it died on another host, for `expiresAt`.
+ */
+export class RepositoryLockedError extends PgBackupError {
+  override name = 'RepositoryLockedError';
+  declare readonly code: 'ERR_PGBB_REPOSITORY_LOCKED';
+  /** Who holds the lock: `operation` (`backup`, `expire`), host and process id. */
+  readonly holder: { operation: string; hostname: string; pid: number } | undefined;
+  /** When the holder's lease runs out unless renewed. */
+  readonly expiresAt: Date | undefined;
+  constructor(
+    message: string,
+    options?: PgBackupErrorOptions & {
+      holder?: { operation: string; hostname: string; pid: number } | undefined;
+      expiresAt?: Date | undefined;
+    },
+  ) {
+    super('ERR_PGBB_REPOSITORY_LOCKED', message, options);
+    this.holder = options?.holder;
+    this.expiresAt = options?.expiresAt;
+  }
+}
+
+/**
  * Each `code` with the class that carries it: `PgBackupErrorByCode['ERR_PGBB_SERVER']` is
  * {@link ServerError}. {@link isPgBackupError} uses it so that checking `code` narrows to the class.
  */
@@ -581,6 +647,9 @@ export interface PgBackupErrorByCode {
   ERR_PGBB_WAL_ARCHIVE_MISMATCH: WalArchiveMismatchError;
   ERR_PGBB_WAL_ARCHIVE: WalArchiveError;
   ERR_PGBB_STORAGE: StorageError;
+  ERR_PGBB_REPOSITORY: RepositoryError;
+  ERR_PGBB_REPOSITORY_MISMATCH: RepositoryMismatchError;
+  ERR_PGBB_REPOSITORY_LOCKED: RepositoryLockedError;
 }
 
 /** Every error this library raises, as a union discriminated by `code`. */

@@ -10,6 +10,7 @@ import { parseArgs, rejectOperands, UsageError, type CommandSpec, type OptionSpe
 import { NO_COMPRESSION, parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
 import type { CommandLine } from './context.js';
+import { parseDuration } from '../entries/repository.js';
 
 const OUT = 'Options controlling the output';
 const GEN = 'General options';
@@ -23,6 +24,22 @@ const options: OptionSpec[] = [
     metavar: 'DIRECTORY',
     group: OUT,
     help: 'write the backup into this directory\n("-": standard output, tar format only)',
+  },
+  {
+    key: 'repo',
+    long: 'repo',
+    arg: 'required',
+    metavar: 'REPO',
+    group: OUT,
+    help: 'store the backup in this repository instead of -D\n(a directory or s3://BUCKET/PREFIX; default: $PGBB_REPO)',
+  },
+  {
+    key: 'ifOlderThan',
+    long: 'if-older-than',
+    arg: 'required',
+    metavar: 'DURATION',
+    group: OUT,
+    help: 'with a repository: do nothing unless the newest full backup\nis at least this old (e.g. 20h, 7d)',
   },
   { key: 'format', short: 'F', long: 'format', arg: 'required', metavar: 'p|t', group: OUT, help: 'output format: plain (default) or tar' },
   {
@@ -81,7 +98,7 @@ const options: OptionSpec[] = [
     arg: 'required',
     metavar: 'OLDMANIFEST',
     group: GEN,
-    help: 'take an incremental backup relative to this manifest\n(PostgreSQL 17 and later)',
+    help: 'take an incremental backup relative to this manifest\n(PostgreSQL 17 and later; with --repo: "auto",\nthe newest backup in the repository)',
   },
   { key: 'label', short: 'l', long: 'label', arg: 'required', metavar: 'LABEL', group: GEN, help: 'set the backup label' },
   { key: 'noClean', short: 'n', long: 'no-clean', group: GEN, help: 'leave partial output behind after an error' },
@@ -148,8 +165,14 @@ export const BACKUP_COMMAND: CommandSpec = {
 
 /** Everything `pgbb backup` was told, typed and checked. */
 export interface BackupCliOptions {
-  /** `-D`; `-` means standard output (tar format only). */
+  /** `-D`; `-` means standard output (tar format only); `''` when the backup goes to a repository. */
   pgdata: string;
+  /** `--repo`: the repository address. Without it and without `-D`, `PGBB_REPO` (see {@link backupTarget}). */
+  repo?: string;
+  /** `--if-older-than`, in milliseconds (repository backups only). */
+  ifOlderThanMs?: number;
+  /** `-F p` was written out (a repository refuses it; the default plain format is tar there). */
+  plainExplicit: boolean;
   /** `-D -`. */
   toStdout: boolean;
   /** @default 'plain' */
@@ -341,11 +364,17 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   const walDirRaw = args.last('waldir');
   const incrementalManifest = args.last('incremental');
   const toStdout = pgdata === '-';
+  const repo = args.last('repo');
+  const ifOlderThan = args.last('ifOlderThan');
 
   // The checks below follow pg_basebackup's main(), in its order, so the first
   // complaint is the one pg_basebackup would give.
-  if (pgdata === undefined || pgdata === '') throw usage('no target directory specified (use -D/--pgdata)');
-  if (format === 'plain' && compression.location === 'client' && compression.algorithm !== 'none') {
+  if (repo !== undefined && pgdata !== undefined) throw incompatible('-D/--pgdata', '--repo');
+  if (repo === '') throw usage('the repository address (--repo) is empty');
+  // Without -D or --repo the target may still come from PGBB_REPO: backupTarget() decides.
+  if (pgdata === '') throw usage('no target directory specified (use -D/--pgdata)');
+  // A repository stores tar format whatever -F says (backupTarget refuses an explicit -Fp).
+  if (format === 'plain' && pgdata !== undefined && compression.location === 'client' && compression.algorithm !== 'none') {
     throw usage('only tar mode backups can be compressed');
   }
   if (format === 'plain' && toStdout) {
@@ -388,7 +417,8 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   if (json && toStdout) throw usage('--json cannot be used when the backup goes to standard output (-D -)');
 
   const out: BackupCliOptions = {
-    pgdata,
+    pgdata: pgdata ?? '',
+    plainExplicit: f === 'p' || f === 'plain',
     toStdout,
     format,
     writeRecoveryConf: args.has('writeRecoveryConf'),
@@ -417,5 +447,42 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   if (label !== undefined) out.label = label;
   if (incrementalManifest !== undefined) out.incrementalManifest = incrementalManifest;
   if (manifestChecksums !== undefined) out.manifestChecksums = manifestChecksums;
+  if (repo !== undefined) out.repo = repo;
+  if (ifOlderThan !== undefined) {
+    try {
+      out.ifOlderThanMs = parseDuration(ifOlderThan);
+    } catch (err) {
+      throw usage((err as Error).message);
+    }
+  }
   return out;
+}
+
+/** Where `pgbb backup` writes: a directory (or standard output), or a repository. */
+export type BackupTarget = { kind: 'directory' } | { kind: 'repository'; address: string };
+
+/**
+ * The target of a parsed command line: `-D`, else `--repo`, else the `PGBB_REPO` environment variable;
+ * and the rules of repository backups (tar format, the archives go to storage, so no directory options).
+ * Throws {@link UsageError}.
+ */
+export function backupTarget(cli: BackupCliOptions, env: Readonly<Record<string, string | undefined>>): BackupTarget {
+  const prog = BACKUP_COMMAND.prog;
+  const usage = (msg: string) => new UsageError(prog, msg);
+  const address = cli.pgdata !== '' ? undefined : (cli.repo ?? (env['PGBB_REPO'] || undefined));
+  if (cli.pgdata === '' && address === undefined) throw usage('no target directory specified (use -D/--pgdata)');
+  if (address === undefined) {
+    if (cli.ifOlderThanMs !== undefined) throw usage('--if-older-than needs a repository (--repo or PGBB_REPO)');
+    return { kind: 'directory' };
+  }
+  const refuse = (what: string, why: string) => usage(`${what} cannot be used with a repository: ${why}`);
+  if (cli.plainExplicit) throw refuse('-Fp', 'a repository stores tar-format backups');
+  if (cli.writeRecoveryConf) throw refuse('-R/--write-recovery-conf', 'the recovery settings are written at restore');
+  if (cli.tablespaceMapping.size > 0) throw refuse('-T/--tablespace-mapping', 'tablespaces are mapped at restore');
+  if (cli.walDir !== undefined) throw refuse('--waldir', 'the WAL directory is chosen at restore');
+  if (cli.noClean) throw refuse('-n/--no-clean', 'a failed backup never leaves objects behind');
+  if (cli.incrementalManifest !== undefined && cli.incrementalManifest !== 'auto') {
+    throw refuse(`-i ${cli.incrementalManifest}`, 'write -i auto: the reference is the newest backup in the repository');
+  }
+  return { kind: 'repository', address };
 }

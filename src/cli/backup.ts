@@ -5,7 +5,8 @@
  */
 import { Writable } from 'node:stream';
 import { formatLsn, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
-import { BACKUP_COMMAND, parseBackupCommandLine, type BackupCliOptions } from './backup-flags.js';
+import { BACKUP_COMMAND, backupTarget, parseBackupCommandLine, type BackupCliOptions } from './backup-flags.js';
+import { runRepositoryBackup } from './backup-repo.js';
 import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext } from './context.js';
 import { emergencyCleanupFor, snapshotTargets } from './targets.js';
 
@@ -106,7 +107,9 @@ export const backupCommand = defineCommand<BackupCliOptions>({
   spec: BACKUP_COMMAND,
   parse: parseBackupCommandLine,
   reporting: (cli) => ({ json: cli.json, progress: cli.progress, verbose: cli.verbose, connectionString: cli.connection.connectionString }),
-  async execute(cli, { ctx, reporter, addSecret }) {
+  async execute(cli, run) {
+    const { ctx, reporter, addSecret } = run;
+    const target = backupTarget(cli, ctx.env);
     const password = await maybePromptPassword(cli.connection, ctx);
     addSecret(password);
     const connection = connectionOptionsFromFlags(cli.connection, ctx, { password });
@@ -123,6 +126,7 @@ export const backupCommand = defineCommand<BackupCliOptions>({
         ),
       onWarning: (w) => reporter.warning(w.message),
     };
+    if (target.kind === 'repository') return runRepositoryBackup(target.address, cli, options, run);
     // Taken before anything is written: what a forced exit may remove.
     const targets = cli.noClean ? [] : await snapshotTargets(cli);
     // A slot made with -C is dropped by the library's cleanup, which a forced exit does not wait for.

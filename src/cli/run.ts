@@ -60,6 +60,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'restore one WAL file from a WAL archive (restore_command; exit 0, 1 not found, 126 damaged)',
     load: async () => (await import('./restore-wal.js')).restoreWalCommand,
   },
+  {
+    name: 'list',
+    summary: 'list the backups in a repository and the point-in-time window',
+    load: async () => (await import('./list.js')).listCommand,
+  },
+  {
+    name: 'show',
+    summary: 'describe one backup in a repository',
+    load: async () => (await import('./show.js')).showCommand,
+  },
 ];
 
 /** `pgbb --help`. */

@@ -58,7 +58,7 @@ export function storedArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | U
 }
 
 /** Passes an uncompressed tar through its structure check, adding the end-of-archive marker if asked. */
-async function* checkedTar(
+export async function* checkedTar(
   bytes: AsyncIterable<Buffer | Uint8Array>,
   check: TarStructureChecker,
   terminate: boolean,

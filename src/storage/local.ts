@@ -205,6 +205,35 @@ export class LocalStorage implements Storage {
     for (const key of keys) await this.delete(key, options);
   }
 
+  async removeIncomplete(prefix: string, options: StorageCallOptions = {}): Promise<number> {
+    throwIfAborted(options.signal, 'delete');
+    const slash = prefix.lastIndexOf('/');
+    const base = slash === -1 ? '' : prefix.slice(0, slash);
+    if (base !== '') checkStorageKey(base);
+    let removed = 0;
+    const visit = async (dirKey: string): Promise<void> => {
+      const dir = dirKey === '' ? this.#root : join(this.#root, ...dirKey.split('/'));
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        throw storageError('delete', dirKey === '' ? undefined : dirKey, err);
+      }
+      for (const entry of entries) {
+        const key = dirKey === '' ? entry.name : `${dirKey}/${entry.name}`;
+        if (entry.isFile() && entry.name.startsWith(TEMP_PREFIX) && `${dirKey}/`.startsWith(prefix.slice(0, slash + 1))) {
+          await rm(join(dir, entry.name), { force: true });
+          removed += 1;
+        } else if (entry.isDirectory() && !entry.name.startsWith(RESERVED_SEGMENT_PREFIX)) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await visit(key);
+        }
+      }
+    };
+    await visit(base);
+    return removed;
+  }
+
   async close(): Promise<void> {
     // Nothing held open between calls.
   }

@@ -415,6 +415,48 @@ export class S3Storage implements Storage {
     }
   }
 
+  async removeIncomplete(prefix: string, options: StorageCallOptions = {}): Promise<number> {
+    const { signal } = options;
+    const { s3 } = this.#sdk;
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      throwIfAborted(signal, 'delete');
+      let page: S3.ListMultipartUploadsCommandOutput;
+      try {
+        page = await this.#client.send(
+          new s3.ListMultipartUploadsCommand({
+            Bucket: this.#settings.bucket,
+            Prefix: this.#settings.prefix + prefix,
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+          sendOptions(signal),
+        );
+      } catch (err) {
+        throw this.#error('list', prefix, err, signal);
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined) continue;
+        try {
+          await this.#client.send(
+            new s3.AbortMultipartUploadCommand({ Bucket: this.#settings.bucket, Key: upload.Key, UploadId: upload.UploadId }),
+            sendOptions(signal),
+          );
+        } catch (err) {
+          if (statusOf(err) === 404) continue; // completed or aborted meanwhile
+          throw this.#error('delete', upload.Key.slice(this.#settings.prefix.length), err, signal);
+        }
+        removed += 1;
+      }
+      if (!page.IsTruncated) return removed;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+      if (keyMarker === undefined) return removed;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -123,6 +123,13 @@ export interface Storage {
   delete(key: string, options?: StorageCallOptions): Promise<void>;
   /** Delete several objects (in batches where the backend has a bulk call). Missing keys are not errors. */
   deleteMany(keys: readonly string[], options?: StorageCallOptions): Promise<void>;
+  /**
+   * Remove what interrupted puts of keys under `prefix` left behind: a process killed in the middle of a
+   * put cannot clean up after itself (the local backend's temporary files; S3's multipart uploads that
+   * were neither completed nor aborted, which cost storage). Call it only while no put under `prefix`
+   * runs (a repository does so holding its lock). Resolves to the number of leftovers removed.
+   */
+  removeIncomplete(prefix: string, options?: StorageCallOptions): Promise<number>;
   /** Release clients and sockets. The storage must not be used afterwards. Idempotent. */
   close(): Promise<void>;
   /** {@link Storage.close}, for `await using storage = await openStorage(...)`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/cli/args.js';
-import { parseBackupCommandLine, parseMaxRate, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
+import { backupTarget, parseBackupCommandLine, parseMaxRate, type BackupCliOptions } from '../../../src/cli/backup-flags.js';
 import { ConfigError } from '../../../src/index.js';
 import { parseCompressOption } from '../../../src/cli/compress-spec.js';
 
@@ -16,6 +16,17 @@ function refuse(argv: string[]): string {
   } catch (err) {
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).hint).toBe('Try "pgbb backup --help" for more information.');
+    return (err as Error).message;
+  }
+  throw new Error(`expected ${argv.join(' ')} to be refused`);
+}
+
+/** The target check (after parsing, with the environment), as a usage error message. */
+function refuseTarget(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    backupTarget(run(...argv), env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
     return (err as Error).message;
   }
   throw new Error(`expected ${argv.join(' ')} to be refused`);
@@ -170,9 +181,29 @@ describe('pgbb backup flag values', () => {
 });
 
 describe('pgbb backup rules (pg_basebackup main())', () => {
-  it('-D is required', () => {
-    expect(refuse([])).toBe('no target directory specified (use -D/--pgdata)');
-    expect(refuse(['-Ft'])).toBe('no target directory specified (use -D/--pgdata)');
+  it('-D is required, unless a repository is given (--repo or PGBB_REPO)', () => {
+    expect(refuseTarget([])).toBe('no target directory specified (use -D/--pgdata)');
+    expect(refuseTarget(['-Ft'])).toBe('no target directory specified (use -D/--pgdata)');
+    expect(refuseTarget(['-Ft'], { PGBB_REPO: '' })).toBe('no target directory specified (use -D/--pgdata)');
+    expect(refuse(['-D', ''])).toBe('no target directory specified (use -D/--pgdata)');
+    expect(backupTarget(run('-D', 'x'), { PGBB_REPO: '/r' })).toEqual({ kind: 'directory' });
+    expect(backupTarget(run(), { PGBB_REPO: '/r' })).toEqual({ kind: 'repository', address: '/r' });
+    expect(backupTarget(run('--repo', 's3://b/p'), { PGBB_REPO: '/r' })).toEqual({ kind: 'repository', address: 's3://b/p' });
+  });
+
+  it('repository backups: tar format, no directory options; --if-older-than only with a repository', () => {
+    expect(refuse(['--repo', '/r', '-D', 'x'])).toBe('-D/--pgdata and --repo are incompatible options');
+    expect(refuseTarget(['--repo', '/r', '-Fp'])).toBe('-Fp cannot be used with a repository: a repository stores tar-format backups');
+    expect(refuseTarget(['--repo', '/r', '-R'])).toMatch(/^-R\/--write-recovery-conf cannot be used with a repository/);
+    expect(refuseTarget(['--repo', '/r', '-n'])).toMatch(/^-n\/--no-clean cannot be used with a repository/);
+    expect(refuseTarget(['--repo', '/r', '-i', 'm'])).toBe(
+      '-i m cannot be used with a repository: write -i auto: the reference is the newest backup in the repository',
+    );
+    expect(backupTarget(run('--repo', '/r', '-i', 'auto'), {})).toEqual({ kind: 'repository', address: '/r' });
+    expect(refuseTarget(['-D', 'x', '--if-older-than', '1d'])).toBe('--if-older-than needs a repository (--repo or PGBB_REPO)');
+    expect(refuse(['--repo', '/r', '--if-older-than', '1x'])).toMatch(/^invalid duration "1x"/);
+    // Client compression without -Ft is fine: the repository stores tar.
+    expect(run('--repo', '/r', '-z', '--if-older-than', '20h')).toMatchObject({ repo: '/r', ifOlderThanMs: 72_000_000, pgdata: '' });
   });
 
   it('-C needs -S', () => {

@@ -1,0 +1,107 @@
+/**
+ * `pgbb list --repo REPO [--json]`: the backups of a repository and its point-in-time window. The JSON
+ * is the library's `repositoryListing`, documented in docs/repository.md.
+ * @module
+ */
+import { openRepository, repositoryListing, type RepositoryListingJson } from '../entries/repository.js';
+import { parseArgs, rejectOperands, type CommandSpec } from './args.js';
+import { defineCommand, type CommandLine } from './context.js';
+import { formatDuration, formatSize, formatTime, REPO_OPTION, repositoryAddress } from './repo-flags.js';
+
+/** The option table of `pgbb list`. */
+export const LIST_COMMAND: CommandSpec = {
+  prog: 'pgbb list',
+  summary: 'pgbb list shows the backups in a repository and the point-in-time window they give.',
+  options: [
+    REPO_OPTION,
+    { key: 'json', long: 'json', help: 'print the listing as one JSON document on stdout' },
+    { key: 'version', short: 'V', long: 'version', help: 'print the version and exit' },
+    { key: 'help', short: '?', long: 'help', help: 'print this help and exit' },
+  ],
+  examples: [
+    { comment: 'the backups of a local repository', command: 'pgbb list --repo /backups/db1' },
+    {
+      comment: 'as JSON, from S3 (credentials from the AWS environment)',
+      command: 'pgbb list --repo "s3://backups/db1?region=eu-west-1" --json',
+    },
+  ],
+};
+
+/** What the `pgbb list` command line asks for. */
+export interface ListCliOptions {
+  /** `--repo`; absent: `PGBB_REPO`. */
+  repo: string | undefined;
+  json: boolean;
+}
+
+/** Parse `pgbb list`'s arguments. Pure; throws `UsageError`. */
+export function parseListCommandLine(argv: readonly string[]): CommandLine<ListCliOptions> {
+  const args = parseArgs(LIST_COMMAND, argv);
+  if (args.has('help')) return { kind: 'help' };
+  if (args.has('version')) return { kind: 'version' };
+  rejectOperands(LIST_COMMAND, args);
+  return { kind: 'run', options: { repo: args.last('repo'), json: args.has('json') } };
+}
+
+/** The text listing: one line per backup, then the window. */
+export function formatListing(listing: RepositoryListingJson): string {
+  const lines: string[] = [];
+  const cluster = listing.cluster;
+  lines.push(
+    `repository: ${listing.repository}` +
+      (cluster ? ` (PostgreSQL ${cluster.majorVersion}, system identifier ${cluster.systemIdentifier})` : ' (empty)'),
+  );
+  if (listing.backups.length === 0) {
+    lines.push('no backups');
+  } else {
+    const rows = [
+      ['ID', 'TYPE', 'PARENT', 'START', 'END', 'START LSN', 'END LSN', 'TL', 'SIZE', 'STORED', 'COMPRESSION', 'DURATION'],
+      ...listing.backups.map((b) => [
+        b.id,
+        b.type,
+        b.parent ?? '-',
+        formatTime(b.startTime),
+        formatTime(b.endTime),
+        b.startLsn,
+        b.endLsn,
+        String(b.timeline),
+        formatSize(b.originalSize),
+        formatSize(b.storedSize),
+        b.compression,
+        formatDuration(b.durationMs),
+      ]),
+    ];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows)
+      lines.push(
+        r
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      );
+  }
+  const { from, to } = listing.pitrWindow;
+  if (from === null) lines.push('point-in-time window: none (no backups)');
+  else {
+    const end = to === null ? 'the end of each backup (the repository holds no WAL archive yet)' : `${formatTime(to.time)} (${to.lsn})`;
+    lines.push(`point-in-time window: from ${formatTime(from.time)} (${from.lsn}, timeline ${from.timeline}) to ${end}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `pgbb list`. */
+export const listCommand = defineCommand<ListCliOptions>({
+  name: 'list',
+  spec: LIST_COMMAND,
+  parse: parseListCommandLine,
+  reporting: (cli) => ({ json: cli.json }),
+  async execute(cli, { ctx }) {
+    const address = repositoryAddress(LIST_COMMAND.prog, cli.repo, ctx.env);
+    await using repository = await openRepository(address);
+    const signal = { signal: ctx.signal };
+    const info = await repository.info(signal);
+    const listing = repositoryListing(repository.location, info?.cluster ?? null, await repository.listBackups(signal));
+    ctx.stdout.write(cli.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing));
+    return 0;
+  },
+});

@@ -1,0 +1,207 @@
+// backupToRepository, the library call behind `pgbb backup --repo`, on real servers and a local and an S3
+// (Swift) repository: an abort in the middle of an upload leaves no record, no object and no pending
+// upload; a held lock refuses the backup before the server is contacted; an incremental backup (17+)
+// is taken against the newest backup of the catalog; through a fault-injecting proxy, transient S3 failures are
+// retried and the backup completes, while failures past the retries fail it with nothing left behind.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
+import { backupToRepository } from '../../src/repository/backup.js';
+import { openRepository, type Repository } from '../../src/repository/repository.js';
+import { makeTempDir, startCluster, startFaultProxy, startSwift, testMajors, type SwiftServer } from '../harness/index.js';
+import { describeEachMajor, trustTcp } from '../harness/suite.js';
+import { slotsAfterSettling } from './backup-helpers.js';
+
+const BUCKET = 'pgbb-repo-backup';
+let swift: SwiftServer;
+let admin: S3Client;
+let seq = 0;
+
+beforeAll(async () => {
+  swift = await startSwift();
+  admin = new S3Client({
+    endpoint: swift.endpoint,
+    region: swift.region,
+    forcePathStyle: true,
+    credentials: swift.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+}, 150_000);
+
+afterAll(async () => {
+  admin?.destroy();
+  await swift?.stop();
+});
+
+interface Target {
+  open(): Promise<Repository>;
+  leftovers(): Promise<string[]>;
+}
+
+const targets: [string, (major: number) => Promise<Target>][] = [
+  [
+    'local directory',
+    async () => {
+      const dir = join(await makeTempDir('repo-backup'), 'repo');
+      return {
+        open: () => openRepository(dir),
+        leftovers: async () =>
+          (await readdir(join(dir, 'backups'), { recursive: true, withFileTypes: true }).catch(() => []))
+            .filter((e) => e.name.startsWith('.pgbb-'))
+            .map((e) => e.name),
+      };
+    },
+  ],
+  [
+    's3 (Swift)',
+    async (major) => {
+      seq += 1;
+      const prefix = `lib${major}-${seq}`;
+      return {
+        open: () =>
+          openRepository(`s3://${BUCKET}/${prefix}?endpoint=${swift.endpoint}&region=${swift.region}&forcePathStyle=true`, {
+            s3: { credentials: swift.credentials },
+          }),
+        leftovers: async () => {
+          const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/backups/` }));
+          return (out.Uploads ?? []).map((u) => u.Key ?? '');
+        },
+      };
+    },
+  ],
+];
+
+async function keysOf(repo: Repository): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of repo.storage.list()) keys.push(o.key);
+  return keys.sort();
+}
+
+describeEachMajor(
+  'backupToRepository',
+  testMajors(),
+  (major, primary) => {
+    for (const [name, make] of targets) {
+      describe(name, () => {
+        it('an abort in the middle of an upload leaves no record, no object and no pending upload', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          const controller = new AbortController();
+          const running = backupToRepository(repo, {
+            connection: trustTcp(primary()),
+            checkpoint: 'fast',
+            maxRateKBps: 2048,
+            signal: controller.signal,
+          });
+          const outcome = running.then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+          await vi.waitFor(async () => expect(await target.leftovers()).not.toEqual([]), { timeout: 60_000, interval: 100 });
+          controller.abort();
+          expect(await outcome).toBeInstanceOf(AbortError);
+          expect(await repo.listBackups()).toEqual([]);
+          // The cluster was recorded before the first object: that stays, nothing else does.
+          expect(await keysOf(repo)).toEqual(['repository.json']);
+          expect(await target.leftovers()).toEqual([]);
+          expect(await slotsAfterSettling(primary())).toEqual([]);
+        });
+
+        it('a held lock refuses the backup before the server is contacted', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          const lock = await repo.lock('expire');
+          try {
+            // Port 1: were the server contacted, this would be a connection error instead.
+            const err = await backupToRepository(repo, { connection: { ...trustTcp(primary()), port: 1 } }).then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            expect(err).toBeInstanceOf(RepositoryLockedError);
+            expect(err).toMatchObject({ holder: { operation: 'expire', pid: process.pid } });
+          } finally {
+            await lock.release();
+          }
+          expect(await keysOf(repo)).toEqual([]);
+        });
+
+        if (major >= 17) {
+          it('an incremental backup against the newest backup of the catalog', async () => {
+            const target = await make(major);
+            await using repo = await target.open();
+            // WAL summaries since before the full backup: the server's condition for an incremental one.
+            const summarized = await startCluster({ major, ssl: false, conf: { summarize_wal: 'on' } });
+            onTestFinished(() => summarized.destroy());
+            const full = await backupToRepository(repo, { connection: trustTcp(summarized), checkpoint: 'fast' });
+            expect(full.skipped).toBe(false);
+            await summarized.sql('create table inc_t as select generate_series(1, 1000) as i');
+            const inc = await backupToRepository(repo, { connection: trustTcp(summarized), checkpoint: 'fast', incrementalFrom: 'latest' });
+            if (full.skipped || inc.skipped) throw new Error('not skipped');
+            expect(inc.record).toMatchObject({ type: 'incremental', parent: full.record.id });
+            expect(inc.record.id.endsWith('I')).toBe(true);
+            expect(inc.record.originalSize).toBeLessThan(full.record.originalSize);
+            expect((await repo.listBackups()).map((b) => [b.id, b.type, b.parent])).toEqual([
+              [full.record.id, 'full', null],
+              [inc.record.id, 'incremental', full.record.id],
+            ]);
+          });
+        }
+      });
+    }
+
+    describe('s3 (Swift) through a fault-injecting proxy', () => {
+      const partRequest = (n: number) => new RegExp(`[?&]partNumber=${n}(&|$)`);
+
+      it('transient failures (503, reset mid-part, 500, SlowDown) are retried: the backup completes', async () => {
+        seq += 1;
+        const proxy = await startFaultProxy(swift.endpoint);
+        onTestFinished(() => proxy.close());
+        await using repo = await openRepository(
+          `s3://${BUCKET}/faults${major}-${seq}?endpoint=${proxy.endpoint}&region=${swift.region}&forcePathStyle=true`,
+          {
+            s3: { credentials: swift.credentials },
+          },
+        );
+        proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
+        proxy.inject({ method: 'PUT', url: partRequest(1), action: { kind: 'reset', afterBytes: 1024 * 1024 } });
+        proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'status', status: 500, code: 'InternalError' } });
+        proxy.inject({ method: 'PUT', url: /\/catalog\//, action: { kind: 'status', status: 503, code: 'SlowDown' } });
+        const outcome = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' });
+        expect(proxy.hits()).toBe(4);
+        if (outcome.skipped) throw new Error('not skipped');
+        expect((await repo.listBackups()).map((b) => b.id)).toEqual([outcome.record.id]);
+        expect(outcome.record.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+      });
+
+      it('failures past the retries fail the backup cleanly: no record, no object, no pending upload', async () => {
+        seq += 1;
+        const prefix = `faults${major}-${seq}`;
+        const proxy = await startFaultProxy(swift.endpoint);
+        onTestFinished(() => proxy.close());
+        await using repo = await openRepository(
+          `s3://${BUCKET}/${prefix}?endpoint=${proxy.endpoint}&region=${swift.region}&forcePathStyle=true`,
+          {
+            s3: { credentials: swift.credentials, maxAttempts: 2 },
+          },
+        );
+        proxy.inject({ method: 'PUT', url: partRequest(2), times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
+        const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(StorageError);
+        expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
+        expect(await repo.listBackups()).toEqual([]);
+        expect(await keysOf(repo)).toEqual(['repository.json']);
+        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
+        expect(pending.Uploads ?? []).toEqual([]);
+        expect(await slotsAfterSettling(primary())).toEqual([]);
+      });
+    });
+  },
+  { ssl: false },
+);
