@@ -204,7 +204,7 @@ describe('ordering, backpressure and errors', () => {
 
   it('a failing job ends the stream with a CompressionError', async () => {
     const scripted = new ScriptedPool();
-    const c = new ParallelCompressor('gzip:1', { chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
+    const c = new ParallelCompressor('gzip:1', { threads: 2, chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
     c.resume();
     const p = pipeline(Readable.from([mixedData(200_000)]), c);
     await vi.waitFor(() => expect(scripted.jobs.length).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
