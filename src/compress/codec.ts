@@ -41,15 +41,16 @@ export function compressedBound(inputBytes: number): number {
 }
 
 /**
- * `function (req, config, collect?) → (input, output) → length or bytes`: the compressor for one
+ * `function (req, config, collect?, pool?) → (input, output) → length or bytes`: the compressor for one
  * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is a `require` that resolves packages from this
  * library's location (lz4 looks there for the optional lz4-wasm-nodejs), `collect` an optional function
- * that runs a (minor) garbage collection. zstd frames carry a checksum, as `zstd` writes by default, so
+ * that runs a (minor) garbage collection, `pool` true to compress gzip on libuv's thread pool
+ * (asynchronously) rather than on the calling thread. zstd frames carry a checksum, as `zstd` writes by default, so
  * that `zstd -d` and our decoder detect corruption. lz4 frames carry none, like pg_basebackup's client
  * lz4 (FLG 0x40): XXH32 over every byte was 40% of our lz4 time, and the backup manifest's per-file
  * checksums, which `pgbb verify` checks, cover the content.
  */
-export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
+export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
   var zlib = req('node:zlib');
   var copyOut = function (result, output) {
     if (result.length > output.length) return result;
@@ -75,8 +76,23 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
       return output.length - availOut;
     };
   }
+  // zlib's callback functions compress on libuv's thread pool: parallel work without a worker's isolate.
+  // Each call sets up a stream of its own and each result is a buffer of its own (garbage soon after it
+  // is copied out, young enough for a minor collection, as the chunks are small): a small price next to
+  // deflate's work, but not next to zstd's at its default level, whose context is worth reusing.
+  function onPool(compress, options) {
+    return function (input, output) {
+      return new Promise(function (resolve, reject) {
+        compress(input, options, function (err, result) {
+          if (err) reject(err);
+          else resolve(copyOut(result, output));
+        });
+      });
+    };
+  }
   if (config.algorithm === 'gzip') {
     var gzipOptions = { level: config.level };
+    if (pool) return onPool(zlib.gzip, { level: config.level, chunkSize: 65536 });
     return direct(zlib.createGzip(gzipOptions), zlib.constants.Z_FINISH,
       function (input, output) { return copyOut(zlib.gzipSync(input, gzipOptions), output); });
   }
@@ -255,15 +271,16 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect) {
   }
 }`;
 
-type CodecFactory = (req: (id: string) => unknown, config: ChunkCodecConfig) => ChunkCodec;
+type CodecFactory = (req: (id: string) => unknown, config: ChunkCodecConfig, collect: undefined, pool: boolean) => ChunkCodec;
 let factory: CodecFactory | undefined;
 
 /**
- * Builds the compressor for one configuration on this thread (`req` is a `createRequire(...)`).
+ * Builds the compressor for one configuration on this thread (`req` is a `createRequire(...)`); with
+ * `pool`, gzip compresses on libuv's thread pool (the zstd package always does).
  * @throws whatever loading the library throws (the callers check the packages first).
  */
-export function createChunkCodec(req: (id: string) => unknown, config: ChunkCodecConfig): ChunkCodec {
+export function createChunkCodec(req: (id: string) => unknown, config: ChunkCodecConfig, pool = false): ChunkCodec {
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   factory ??= new Function(`return (${CHUNK_CODEC_SOURCE});`)() as CodecFactory;
-  return factory(req, config);
+  return factory(req, config, undefined, pool);
 }

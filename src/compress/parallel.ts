@@ -1,9 +1,10 @@
 /**
- * Client-side compression of an archive stream, on several threads: the input is cut into chunks, each
- * chunk is compressed independently on the worker pool (one gzip member, lz4 frame or zstd frame per
- * chunk), and the results are emitted in input order. The concatenation is one valid `.gz`, `.lz4` or
- * `.zst` file for the command-line tools. pg_basebackup compresses on one thread; this is how we beat its
- * wall time.
+ * Client-side compression of an archive stream: the input is cut into chunks, each chunk is compressed
+ * independently (one gzip member, lz4 frame or zstd frame per chunk), and the results are emitted in
+ * input order. The concatenation is one valid `.gz`, `.lz4` or `.zst` file for the command-line tools.
+ * Chunks compress on this thread (lz4, built-in zstd), on libuv's thread pool (gzip, the zstd package),
+ * or on worker threads when asked; pg_basebackup compresses on one thread, and gzip's parallel chunks are
+ * how we beat its wall time.
  *
  * Memory stays bounded: at most `maxInFlight` chunks are being compressed or waiting to be read, and a
  * write is not acknowledged while that many are, nor while the readable side is full, so a slow consumer
@@ -22,27 +23,43 @@ import { defaultThreadCount, sharedCompressionPool, type ChunkResult, type Compr
 const require = createRequire(import.meta.url);
 
 /**
- * Default chunk size per method. gzip's 32 KiB window and lz4's 64 KiB lose nothing at 1 MiB, and zstd
- * at its default level compresses a base backup no smaller in 2 MiB chunks than in 1 MiB ones. Every chunk in
- * flight costs its size twice (input and output buffers), so larger chunks cost memory, not speed.
+ * Default chunk size per method. gzip's 32 KiB window and lz4's 64 KiB lose next to nothing at 256 KiB,
+ * and zstd at its default level loses 0.2% of ratio on a base backup against 1 MiB chunks. Smaller
+ * chunks keep each compressed result small enough to die in the young generation: with 1 MiB chunks the
+ * results (and the socket buffers queued behind a chunk compressed on this thread) were promoted and only
+ * full collections freed them, which cost both peak memory and CPU time.
  */
 export const DEFAULT_CHUNK_BYTES: Readonly<Record<'gzip' | 'lz4' | 'zstd', number>> = Object.freeze({
-  gzip: 1 << 20,
-  lz4: 1 << 20,
-  zstd: 1 << 20,
+  gzip: 256 * 1024,
+  lz4: 256 * 1024,
+  zstd: 256 * 1024,
 });
+
+/**
+ * Chunks in flight by default when compressing without worker threads. gzip keeps libuv's thread pool
+ * busy on every CPU, and the zstd package compresses one chunk there while the next one fills. lz4 and
+ * built-in zstd compress synchronously on this thread, where a second chunk would only wait longer and
+ * be promoted to the old generation (freed only by a full collection).
+ */
+function defaultInFlight(config: ChunkCodecConfig): number {
+  if (config.algorithm === 'gzip') return 2 * defaultThreadCount();
+  return config.algorithm === 'zstd' && !config.zstdBuiltin ? 2 : 1;
+}
 
 /** Options of {@link ParallelCompressor} and {@link createCompressor}. */
 export interface CompressorOptions {
   /**
-   * Worker threads to compress on; 0 compresses on the calling thread. For zstd, `workers=N` in the spec
-   * sets this when the option is not given.
-   * @default os.availableParallelism(), at most 8
+   * Worker threads to compress on; 0 uses none: lz4 and Node's built-in zstd compress on the calling
+   * thread, gzip and the zstd package on libuv's thread pool. A worker is a V8 isolate of its own
+   * (several megabytes before any work), and each chunk's trip there and back costs a transfer and
+   * garbage collections in both isolates, which is why none is the default. For zstd, `workers=N` in the
+   * spec sets this when the option is not given.
+   * @default 0
    */
   threads?: number;
-  /** Bytes of input per independently compressed chunk (64 KiB–64 MiB). @default 1 MiB ({@link DEFAULT_CHUNK_BYTES}) */
+  /** Bytes of input per independently compressed chunk (64 KiB–64 MiB). @default 256 KiB ({@link DEFAULT_CHUNK_BYTES}) */
   chunkBytes?: number;
-  /** Chunks being compressed or waiting to be read, at most. @default two per thread (1 on the calling thread) */
+  /** Chunks being compressed or waiting to be read, at most. @default two per worker thread; without workers, gzip two per CPU (`defaultThreadCount`), the zstd package 2, others 1 */
   maxInFlight?: number;
   /**
    * The pool to run on (tests and benchmarks give their own).
@@ -115,7 +132,7 @@ export class ParallelCompressor extends Duplex {
     const algorithm = this.spec.algorithm;
     this.#config = chunkCodecConfig(this.spec);
     this.#key = JSON.stringify(this.#config);
-    const threads = options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? defaultThreadCount();
+    const threads = options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? 0;
     if (!Number.isInteger(threads) || threads < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${threads}`);
     this.threads = threads;
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES[algorithm];
@@ -124,9 +141,9 @@ export class ParallelCompressor extends Duplex {
     }
     this.chunkBytes = chunkBytes;
     this.#outputBytes = compressedBound(chunkBytes);
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? 1 : threads * 2));
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? defaultInFlight(this.#config) : threads * 2));
     if (threads === 0) {
-      this.#inline = createChunkCodec(require, this.#config);
+      this.#inline = createChunkCodec(require, this.#config, true);
     } else {
       this.#pool = options.pool ?? sharedCompressionPool(threads);
       this.#pool.ensureSize(threads);
@@ -318,9 +335,9 @@ export class ParallelCompressor extends Duplex {
 }
 
 /**
- * A compressing stream for a client-side spec. With threads (the default) a {@link ParallelCompressor};
- * with `threads: 0`, a single-threaded streaming compressor (zlib's gzip or built-in zstd: one member or
- * frame for the whole input; lz4: chunked frames on the calling thread), right for small inputs.
+ * A compressing stream for a client-side spec. Without `threads`, a {@link ParallelCompressor} with its
+ * defaults; with `threads: 0` given, a plain streaming compressor (zlib's gzip or built-in zstd: one member
+ * or frame for the whole input; lz4: chunked frames on the calling thread), right for small inputs.
  * @throws ConfigError / CompressionError as {@link ParallelCompressor}.
  * @example
  * ```ts

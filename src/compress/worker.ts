@@ -16,7 +16,7 @@ import { CHUNK_CODEC_SOURCE, type ChunkCodecConfig } from './codec.js';
 /** Most threads a pool uses unless asked for more. */
 export const DEFAULT_MAX_THREADS = 8;
 
-/** Threads used when none is asked for: the CPUs this process may use, at most {@link DEFAULT_MAX_THREADS}. */
+/** The CPUs this process may use, at most {@link DEFAULT_MAX_THREADS}: a pool's size, and gzip's chunks in flight (two each) without workers. */
 export function defaultThreadCount(): number {
   return Math.max(1, Math.min(availableParallelism(), DEFAULT_MAX_THREADS));
 }

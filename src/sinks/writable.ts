@@ -67,7 +67,7 @@ export interface WritableSinkOptions {
   manifestMode?: number;
   /**
    * Client-side compression of everything written (`pgbb backup -D - -Ft -z`): the Writable receives a
-   * `.tar.gz` / `.tar.lz4` / `.tar.zst` stream, compressed in parallel worker threads, the manifest and
+   * `.tar.gz` / `.tar.lz4` / `.tar.zst` stream, compressed in parallel chunks (see `ParallelCompressor`), the manifest and
    * `-R` files injected before compression. The spec is checked, and its library loaded, when the sink is made.
    * @default no compression
    */

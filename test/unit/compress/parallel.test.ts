@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { CompressionError } from '../../../src/errors.js';
 import { requirePackage } from '../../../src/compress/backends.js';
 import { createCompressor, ParallelCompressor } from '../../../src/compress/parallel.js';
-import { CompressionPool, type ChunkResult } from '../../../src/compress/worker.js';
+import { CompressionPool, defaultThreadCount, type ChunkResult } from '../../../src/compress/worker.js';
 import { mixedData, referenceDecompress } from './fixtures.js';
 import { settle } from '../helpers/deferred.js';
 import { chunked } from '../helpers/splits.js';
@@ -65,6 +65,17 @@ describe('ParallelCompressor output is read by the command-line tools', () => {
     expect(new ParallelCompressor('zstd:workers=3', { pool }).threads).toBe(3);
     expect(new ParallelCompressor('zstd:workers=0').threads).toBe(0);
     expect(new ParallelCompressor('zstd:workers=3', { threads: 1, pool }).threads).toBe(1);
+  });
+
+  it('uses no worker thread by default: 256 KiB chunks, gzip several in flight on the thread pool, lz4 one', () => {
+    for (const algorithm of ['gzip', 'lz4', 'zstd'] as const) {
+      const c = new ParallelCompressor(algorithm);
+      expect(c.threads).toBe(0);
+      expect(c.chunkBytes).toBe(256 * 1024);
+      c.destroy();
+    }
+    expect(new ParallelCompressor('gzip').maxInFlight).toBe(2 * defaultThreadCount());
+    expect(new ParallelCompressor('lz4').maxInFlight).toBe(1);
   });
 
   it('single-threaded createCompressor gives plain streams the tools read', async () => {
@@ -204,7 +215,7 @@ describe('ordering, backpressure and errors', () => {
 
   it('a failing job ends the stream with a CompressionError', async () => {
     const scripted = new ScriptedPool();
-    const c = new ParallelCompressor('gzip:1', { chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
+    const c = new ParallelCompressor('gzip:1', { threads: 2, chunkBytes: 64 * 1024, pool: scripted as unknown as CompressionPool });
     c.resume();
     const p = pipeline(Readable.from([mixedData(200_000)]), c);
     await vi.waitFor(() => expect(scripted.jobs.length).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
