@@ -88,7 +88,7 @@ export interface BaseBackupOptions {
   manifestForceEncode?: boolean;
   /**
    * Let the server verify data page checksums while it reads them (when the cluster has
-   * data checksums). A failure makes {@link BackupSession.result} reject with a
+   * data checksums). A failure makes {@link pg-basebackup!BackupSession.result} reject with a
    * `ChecksumFailureError`.
    * @default true
    */
@@ -157,7 +157,7 @@ export interface BaseBackupOptions {
   /**
    * Compression (`-Z`/`--compress`), in pg_basebackup's syntax (`'server-zstd:level=9'`, `'gzip'`,
    * `'lz4:1'`, `'none'`) or as an object. A `server-` spec (PostgreSQL 15+) is sent with BASE_BACKUP, and
-   * the archives then arrive compressed and named `base.tar.zst` and so on; {@link startBackup} refuses
+   * the archives then arrive compressed and named `base.tar.zst` and so on; {@link pg-basebackup!startBackup} refuses
    * it on 13/14 before anything is sent. A client-side spec (the default location) is not the session's
    * business: `runBackup` and the tar sinks apply it (or compress `archive.chunks()` with
    * `compressArchive` yourself).
@@ -167,7 +167,7 @@ export interface BaseBackupOptions {
   /**
    * Called with every NoticeResponse (WARNING, NOTICE, ...) from either connection, from the
    * first one on. Unlike a `notice` listener, which can only be attached once
-   * {@link startBackup} has resolved, this also sees the notices sent while the backup starts
+   * {@link pg-basebackup!startBackup} has resolved, this also sees the notices sent while the backup starts
    * (the server warns during the checkpoint and `do_pg_backup_start`, for example that WAL
    * archiving is not enabled). The session's `notice` event still fires for each.
    * @default none
@@ -175,7 +175,7 @@ export interface BaseBackupOptions {
   onNotice?: (notice: ServerNotice) => void;
   /**
    * Called each time the backup enters a {@link BackupPhase}, from the first one on: `checkpoint`
-   * when BASE_BACKUP is sent (before the server answers, so before {@link startBackup} resolves;
+   * when BASE_BACKUP is sent (before the server answers, so before {@link pg-basebackup!startBackup} resolves;
    * with `checkpoint: 'spread'` the server may then be silent for minutes), `data` once the
    * checkpoint completed (with the start position and timeline), then `wal`, `manifest` and `done`
    * as they apply. The session's `phase` event fires for each as well.

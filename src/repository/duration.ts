@@ -15,7 +15,7 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 
 /**
  * Milliseconds in `text` (`7d` → 604800000). Units: `s`, `m` (minutes), `h`, `d`, `w`. Throws
- * {@link ConfigError} for anything else, or for zero.
+ * {@link pg-basebackup/errors!ConfigError} for anything else, or for zero.
  *
  * @example
  * ```ts

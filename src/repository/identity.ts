@@ -58,7 +58,7 @@ export function decodeRepositoryInfo(bytes: Uint8Array | string): RepositoryInfo
 }
 
 /**
- * Throws {@link RepositoryMismatchError} unless `actual` is the cluster the repository serves. A new major
+ * Throws {@link pg-basebackup/errors!RepositoryMismatchError} unless `actual` is the cluster the repository serves. A new major
  * version of the same cluster (pg_upgrade keeps the system identifier) is refused too: its backups and WAL
  * are not interchangeable with the old ones.
  */

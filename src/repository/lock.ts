@@ -11,7 +11,7 @@
  * 4. wait until no other live choosing marker remains (a contender that read the leases before my lease
  *    was visible may be about to take a ticket as low as mine);
  * 5. list the live leases: if another has a lower (ticket, holder), delete mine and fail with
- *    {@link RepositoryLockedError}; otherwise the lock is mine.
+ *    {@link pg-basebackup/errors!RepositoryLockedError}; otherwise the lock is mine.
  *
  * A lease or marker is live until its `expiresAt` (the holder renews it every third of the lease), or
  * until its holder is seen to be gone: one written from this host by a process that no longer exists
@@ -165,7 +165,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 /**
  * Take the repository lock `name` (see the module documentation), or fail with
- * {@link RepositoryLockedError} naming the live holder.
+ * {@link pg-basebackup/errors!RepositoryLockedError} naming the live holder.
  *
  * @example
  * ```ts

@@ -48,7 +48,7 @@ export interface OpenRepositoryOptions extends OpenStorageOptions {
 /**
  * Open the repository at `address`: a local directory, or `s3://BUCKET/PREFIX?endpoint=...&region=...&forcePathStyle=true`
  * (credentials from the AWS SDK's provider chain, never from the address). Nothing is created until a
- * backup is stored; nothing is contacted until the first call. Throws {@link ConfigError} for a bad address.
+ * backup is stored; nothing is contacted until the first call. Throws {@link pg-basebackup/errors!ConfigError} for a bad address.
  *
  * @example
  * ```ts
@@ -88,7 +88,7 @@ export class Repository {
 
   /**
    * Checks that `cluster` is the one the repository serves, recording it on first use. Throws
-   * {@link RepositoryMismatchError} for another cluster. Call it with the lock held, so that two first
+   * {@link pg-basebackup/errors!RepositoryMismatchError} for another cluster. Call it with the lock held, so that two first
    * uses cannot both record.
    */
   async claim(cluster: ClusterIdentity, options: StorageCallOptions = {}): Promise<RepositoryInfo> {
@@ -179,7 +179,7 @@ export class Repository {
 
   /**
    * Takes the repository lock for `operation` (`backup`, `expire`). Fails with
-   * {@link RepositoryLockedError} while another live holder has it.
+   * {@link pg-basebackup/errors!RepositoryLockedError} while another live holder has it.
    */
   async lock(
     operation: string,

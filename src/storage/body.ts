@@ -44,7 +44,7 @@ export function bodyStream(body: StorageBody): Readable {
   return Readable.from(body, { objectMode: false });
 }
 
-/** Throws {@link ConfigError} unless the range has a whole `offset >= 0` and, if given, a whole `length >= 1`. */
+/** Throws {@link pg-basebackup/errors!ConfigError} unless the range has a whole `offset >= 0` and, if given, a whole `length >= 1`. */
 export function checkRange(range: ByteRange): void {
   if (!Number.isSafeInteger(range.offset) || range.offset < 0) {
     throw new ConfigError(`invalid byte range: offset ${range.offset} is not a whole number >= 0`);

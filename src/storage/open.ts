@@ -18,7 +18,7 @@ export interface OpenStorageOptions {
 
 /**
  * Open the storage an address names (see {@link parseStorageUrl}): a local directory, or an S3 bucket and
- * prefix. Nothing is created or contacted yet; the first call does that. Throws {@link ConfigError} for a
+ * prefix. Nothing is created or contacted yet; the first call does that. Throws {@link pg-basebackup/errors!ConfigError} for a
  * bad address.
  *
  * @example

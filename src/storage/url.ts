@@ -42,7 +42,7 @@ const BUCKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/;
  * - `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&forcePathStyle=true]`.
  *
  * Credentials are never part of the address (they come from the AWS SDK's provider chain): an address with
- * a user or password is refused, and the message does not repeat it. Throws {@link ConfigError}.
+ * a user or password is refused, and the message does not repeat it. Throws {@link pg-basebackup/errors!ConfigError}.
  *
  * @example
  * ```ts
