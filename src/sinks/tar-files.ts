@@ -11,6 +11,7 @@ import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
+import { fsyncFile } from './fsync.js';
 import { hasInjection } from './inject.js';
 import { storedArchive } from './stored-archive.js';
 import { checkCompressionAvailable } from '../compress/backends.js';
@@ -161,13 +162,8 @@ export class TarFilesSink implements BackupSink {
     const output = handle.createWriteStream();
     const sync = async (): Promise<void> => {
       try {
-        // fsync works per file, not per descriptor: a fresh one also covers a stream that already closed its own.
-        const again = await open(path, 'r');
-        try {
-          await again.sync();
-        } finally {
-          await again.close();
-        }
+        // The stream may have closed its descriptor already: fsync by path covers it anyway.
+        await fsyncFile(path);
       } catch (err) {
         throw ioError(`could not fsync "${path}"`, path, err);
       }

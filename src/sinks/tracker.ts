@@ -3,9 +3,10 @@
  * removed without touching anything else) and which need an fsync at the end.
  * @module
  */
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, PgBackupError } from '../errors.js';
+import { fsyncDirectory, fsyncFile } from './fsync.js';
 
 /**
  * Records created paths. Only "roots" (created paths whose parent existed before) are kept for cleanup,
@@ -77,8 +78,8 @@ export class OutputTracker {
    * end rather than per file, like pg_basebackup's final sync of the data directory.
    */
   async syncAll(concurrency = 8): Promise<void> {
-    await runLimited(this.filesToSync, concurrency, (p) => fsyncPath(p, false));
-    await runLimited([...this.dirsToSync], concurrency, (p) => fsyncPath(p, true));
+    await runLimited(this.filesToSync, concurrency, (p) => syncRecorded(p, false));
+    await runLimited([...this.dirsToSync], concurrency, (p) => syncRecorded(p, true));
   }
 
   /** Removes the roots, newest first. Missing paths are fine (a second cleanup, or removed by hand). */
@@ -100,18 +101,12 @@ export class OutputTracker {
   }
 }
 
-async function fsyncPath(path: string, isDir: boolean): Promise<void> {
-  let handle;
+/** fsyncs a recorded path, naming it in the error. */
+async function syncRecorded(path: string, isDir: boolean): Promise<void> {
   try {
-    handle = await open(path, 'r');
-    await handle.sync();
+    await (isDir ? fsyncDirectory(path) : fsyncFile(path));
   } catch (err) {
-    // Some file systems refuse fsync on a directory; PostgreSQL's fsync_fname ignores that for directories.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (isDir && (code === 'EBADF' || code === 'EINVAL' || code === 'EISDIR')) return;
     throw ioError(`could not fsync "${path}"`, path, err);
-  } finally {
-    await handle?.close();
   }
 }
 
