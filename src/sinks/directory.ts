@@ -10,7 +10,7 @@ import { decompressArchive } from '../compress/archive.js';
 import { uncompressedArchiveName } from '../compress/spec.js';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { extractTar, type TarEntryBody } from '../tar/extract.js';
-import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES, WRITEBACK_BYTES } from './file-writer.js';
 import { AUTO_CONF } from './inject.js';
 import { canonicalizePath } from './tablespace-mapping.js';
 import { ioError, OutputTracker } from './tracker.js';
@@ -74,7 +74,7 @@ const TBLSPC_LINK = /^pg_tblspc\/[0-9]+$/;
  * ```
  */
 export class DirectorySink implements BackupSink {
-  private readonly tracker = new OutputTracker();
+  private readonly tracker: OutputTracker;
   private readonly fileMode: number;
   private readonly dirMode: number;
   private readonly directory: string;
@@ -85,6 +85,7 @@ export class DirectorySink implements BackupSink {
 
   constructor(private readonly options: DirectorySinkOptions) {
     this.directory = options.directory;
+    this.tracker = new OutputTracker({ syncEarly: !options.noSync });
     this.fileMode = options.groupReadable ? 0o640 : 0o600;
     this.dirMode = options.groupReadable ? 0o750 : 0o700;
     if (options.waldir !== undefined && !isAbsolute(options.waldir)) {
@@ -343,15 +344,21 @@ export class DirectorySink implements BackupSink {
     else this.tracker.touched(dest);
     try {
       if (this.options.groupReadable) await handle.chmod(this.fileMode);
-      const writer = new BatchedFileWriter(handle, dest, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
+      const writer = new BatchedFileWriter(
+        handle,
+        dest,
+        this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES,
+        this.options.noSync ? undefined : WRITEBACK_BYTES,
+      );
       for await (const chunk of body) {
         if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
         await writer.write(chunk);
       }
-      await writer.flush();
+      await writer.settle();
     } finally {
       await handle.close();
     }
+    this.tracker.complete(dest);
   }
 
   /**
@@ -411,6 +418,7 @@ export class DirectorySink implements BackupSink {
     } finally {
       closeSync(fd);
     }
+    this.tracker.complete(dest);
   }
 
   /** Applies -R after extraction: append to postgresql.auto.conf, create the extra files. */

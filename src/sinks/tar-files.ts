@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
-import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES, WRITEBACK_BYTES } from './file-writer.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
 import { fsyncFile } from './fsync.js';
 import { hasInjection } from './inject.js';
@@ -59,7 +59,7 @@ const ARCHIVE_MODE = 0o600;
  * ```
  */
 export class TarFilesSink implements BackupSink {
-  private readonly tracker = new OutputTracker();
+  private readonly tracker: OutputTracker;
   private targetReady: Promise<void> | undefined;
   private finished = false;
 
@@ -67,6 +67,7 @@ export class TarFilesSink implements BackupSink {
 
   /** @throws ConfigError / CompressionError for an invalid compression spec or a missing library. */
   constructor(private readonly options: TarFilesSinkOptions) {
+    this.tracker = new OutputTracker({ syncEarly: !options.noSync });
     const spec = resolveCompression(options.compression);
     if (spec.algorithm !== 'none') {
       if (spec.location === 'server') {
@@ -115,7 +116,12 @@ export class TarFilesSink implements BackupSink {
     }
     this.tracker.file(path);
     try {
-      const writer = new BatchedFileWriter(handle, path, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
+      const writer = new BatchedFileWriter(
+        handle,
+        path,
+        this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES,
+        this.options.noSync ? undefined : WRITEBACK_BYTES,
+      );
       for (let r = first; !r.done; r = await iterator.next()) {
         if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
         const v = r.value;
@@ -127,13 +133,14 @@ export class TarFilesSink implements BackupSink {
       // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
       // A rewritten or compressed archive was given one already.
       if (stored.inline?.terminate) await writer.write(terminator());
-      await writer.flush();
+      await writer.settle();
     } catch (err) {
       await iterator.return?.().catch(() => undefined);
       throw err;
     } finally {
       await handle.close();
     }
+    this.tracker.complete(path);
   }
 
   /**
