@@ -10,7 +10,7 @@ import { decompressArchive } from '../compress/archive.js';
 import { uncompressedArchiveName } from '../compress/spec.js';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { extractTar, type TarEntryBody } from '../tar/extract.js';
-import { BatchedFileWriter, DEFAULT_BATCH_BYTES, WRITEBACK_BYTES } from './file-writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { AUTO_CONF } from './inject.js';
 import { canonicalizePath } from './tablespace-mapping.js';
 import { ioError, OutputTracker } from './tracker.js';
@@ -344,17 +344,12 @@ export class DirectorySink implements BackupSink {
     else this.tracker.touched(dest);
     try {
       if (this.options.groupReadable) await handle.chmod(this.fileMode);
-      const writer = new BatchedFileWriter(
-        handle,
-        dest,
-        this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES,
-        this.options.noSync ? undefined : WRITEBACK_BYTES,
-      );
+      const writer = new BatchedFileWriter(handle, dest, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
       for await (const chunk of body) {
         if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
         await writer.write(chunk);
       }
-      await writer.settle();
+      await writer.flush();
     } finally {
       await handle.close();
     }

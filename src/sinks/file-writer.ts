@@ -16,36 +16,18 @@ import { ioError } from './tracker.js';
  */
 export const DEFAULT_BATCH_BYTES = 64 * 1024;
 
-/**
- * Bytes written between two background `fdatasync` calls when early writeback is on: small enough that the
- * disk keeps up with the transfer, large enough that a 1 GB file costs a few dozen syncs.
- */
-export const WRITEBACK_BYTES = 32 * 1024 * 1024;
-
 /** A FileHandle writer that batches chunks into `writev` calls. */
 export class BatchedFileWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Bytes written to the file so far. */
   bytesWritten = 0;
-  private writebackAt: number;
-  private writeback: Promise<void> | undefined;
-  private writebackError: unknown;
 
-  /**
-   * @param writebackBytes when set, an `fdatasync` starts in the background (one at a time) each time this
-   * many more bytes have been written: Node has no `sync_file_range`, and without it a large file stays
-   * dirty in the page cache until the final fsync writes all of it while nothing else happens. Call
-   * {@link settle} before closing the handle.
-   */
   constructor(
     private readonly handle: FileHandle,
     private readonly path: string,
     private readonly batchBytes = DEFAULT_BATCH_BYTES,
-    private readonly writebackBytes?: number,
-  ) {
-    this.writebackAt = writebackBytes ?? Number.POSITIVE_INFINITY;
-  }
+  ) {}
 
   /** Queues a chunk (kept as a view until flushed); writes the batch once it is large enough. */
   async write(chunk: Buffer): Promise<void> {
@@ -77,28 +59,5 @@ export class BatchedFileWriter {
     } catch (err) {
       throw ioError(`could not write to "${this.path}"`, this.path, err);
     }
-    if (this.bytesWritten >= this.writebackAt) this.startWriteback();
-  }
-
-  private startWriteback(): void {
-    if (this.writebackError !== undefined) throw ioError(`could not fsync "${this.path}"`, this.path, this.writebackError);
-    if (this.writeback !== undefined) return;
-    this.writebackAt = this.bytesWritten + (this.writebackBytes as number);
-    this.writeback = this.handle.datasync().then(
-      () => {
-        this.writeback = undefined;
-      },
-      (err: unknown) => {
-        this.writeback = undefined;
-        this.writebackError = err;
-      },
-    );
-  }
-
-  /** Writes whatever is queued and waits for a background `fdatasync` still running; throws its error. */
-  async settle(): Promise<void> {
-    await this.flush();
-    await this.writeback;
-    if (this.writebackError !== undefined) throw ioError(`could not fsync "${this.path}"`, this.path, this.writebackError);
   }
 }

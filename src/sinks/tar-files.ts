@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
-import { BatchedFileWriter, DEFAULT_BATCH_BYTES, WRITEBACK_BYTES } from './file-writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
 import { fsyncFile } from './fsync.js';
 import { hasInjection } from './inject.js';
@@ -116,12 +116,7 @@ export class TarFilesSink implements BackupSink {
     }
     this.tracker.file(path);
     try {
-      const writer = new BatchedFileWriter(
-        handle,
-        path,
-        this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES,
-        this.options.noSync ? undefined : WRITEBACK_BYTES,
-      );
+      const writer = new BatchedFileWriter(handle, path, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
       for (let r = first; !r.done; r = await iterator.next()) {
         if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
         const v = r.value;
@@ -133,7 +128,7 @@ export class TarFilesSink implements BackupSink {
       // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
       // A rewritten or compressed archive was given one already.
       if (stored.inline?.terminate) await writer.write(terminator());
-      await writer.settle();
+      await writer.flush();
     } catch (err) {
       await iterator.return?.().catch(() => undefined);
       throw err;
