@@ -16,6 +16,7 @@ import { PARTIAL_SUFFIX } from '../archive/names.js';
 import { decompressorFor } from '../compress/decompress.js';
 import { COMPRESSION_SUFFIX } from '../compress/spec.js';
 import { IoError, PgBackupError, WalArchiveError } from '../errors.js';
+import { fsyncDirectory } from '../sinks/fsync.js';
 import { SegmentPageChecker, type CheckedSegment } from './segment-check.js';
 
 /** Compression suffixes an archived WAL file may carry, in the order they are looked for. */
@@ -161,7 +162,7 @@ export async function restoreWalFile(options: RestoreWalOptions): Promise<Restor
     if (!options.noSync) await handle.sync();
     await handle.close();
     await rename(temporary, destination);
-    if (!options.noSync) await syncDirectory(dirname(destination));
+    if (!options.noSync) await fsyncDirectory(dirname(destination));
     return { found: true, source: found.path, bytes, partial: found.partial, ...(segment ? { segment } : {}) };
   } catch (err) {
     await handle.close().catch(() => undefined);
@@ -177,13 +178,4 @@ function toArchiveError(err: PgBackupError, path: string): PgBackupError {
   if (err instanceof WalArchiveError) return err;
   if (err.code === 'ERR_PGBB_COMPRESSION') return new WalArchiveError(`${path}: ${err.message}`, { cause: err, path });
   return err;
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
 }

@@ -74,7 +74,7 @@ const TBLSPC_LINK = /^pg_tblspc\/[0-9]+$/;
  * ```
  */
 export class DirectorySink implements BackupSink {
-  private readonly tracker = new OutputTracker();
+  private readonly tracker: OutputTracker;
   private readonly fileMode: number;
   private readonly dirMode: number;
   private readonly directory: string;
@@ -85,6 +85,7 @@ export class DirectorySink implements BackupSink {
 
   constructor(private readonly options: DirectorySinkOptions) {
     this.directory = options.directory;
+    this.tracker = new OutputTracker({ syncEarly: !options.noSync });
     this.fileMode = options.groupReadable ? 0o640 : 0o600;
     this.dirMode = options.groupReadable ? 0o750 : 0o700;
     if (options.waldir !== undefined && !isAbsolute(options.waldir)) {
@@ -352,6 +353,7 @@ export class DirectorySink implements BackupSink {
     } finally {
       await handle.close();
     }
+    this.tracker.complete(dest);
   }
 
   /**
@@ -411,6 +413,7 @@ export class DirectorySink implements BackupSink {
     } finally {
       closeSync(fd);
     }
+    this.tracker.complete(dest);
   }
 
   /** Applies -R after extraction: append to postgresql.auto.conf, create the extra files. */

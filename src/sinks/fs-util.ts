@@ -81,5 +81,6 @@ export async function writeManifestFile(
   } catch (err) {
     throw ioError(`could not rename "${tmp}" to "${final}"`, tmp, err);
   }
-  tracker.file(final);
+  if (o.noSync) tracker.file(final);
+  else tracker.fileSynced(final);
 }

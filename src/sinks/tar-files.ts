@@ -11,6 +11,7 @@ import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
+import { fsyncFile } from './fsync.js';
 import { hasInjection } from './inject.js';
 import { storedArchive } from './stored-archive.js';
 import { checkCompressionAvailable } from '../compress/backends.js';
@@ -58,7 +59,7 @@ const ARCHIVE_MODE = 0o600;
  * ```
  */
 export class TarFilesSink implements BackupSink {
-  private readonly tracker = new OutputTracker();
+  private readonly tracker: OutputTracker;
   private targetReady: Promise<void> | undefined;
   private finished = false;
 
@@ -66,6 +67,7 @@ export class TarFilesSink implements BackupSink {
 
   /** @throws ConfigError / CompressionError for an invalid compression spec or a missing library. */
   constructor(private readonly options: TarFilesSinkOptions) {
+    this.tracker = new OutputTracker({ syncEarly: !options.noSync });
     const spec = resolveCompression(options.compression);
     if (spec.algorithm !== 'none') {
       if (spec.location === 'server') {
@@ -133,6 +135,7 @@ export class TarFilesSink implements BackupSink {
     } finally {
       await handle.close();
     }
+    this.tracker.complete(path);
   }
 
   /**
@@ -161,13 +164,8 @@ export class TarFilesSink implements BackupSink {
     const output = handle.createWriteStream();
     const sync = async (): Promise<void> => {
       try {
-        // fsync works per file, not per descriptor: a fresh one also covers a stream that already closed its own.
-        const again = await open(path, 'r');
-        try {
-          await again.sync();
-        } finally {
-          await again.close();
-        }
+        // The stream may have closed its descriptor already: fsync by path covers it anyway.
+        await fsyncFile(path);
       } catch (err) {
         throw ioError(`could not fsync "${path}"`, path, err);
       }

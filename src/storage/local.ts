@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortError, StorageError, type StorageOperation } from '../errors.js';
+import { fsyncDirectory } from '../sinks/fsync.js';
 import { bodyStream, checkRange, DigestingStream, mappedReadable, throwIfAborted } from './body.js';
 import { checkStorageKey, compareStorageKeys, RESERVED_SEGMENT_PREFIX } from './keys.js';
 import type {
@@ -172,7 +173,7 @@ export class LocalStorage implements Storage {
       }
       await rename(temp, path);
       created = false;
-      await syncDirectory(dir);
+      await fsyncDirectory(dir);
       return { key, size: digest.bytes, sha256: digest.sha256 };
     } catch (err) {
       if (created) await unlink(temp).catch(() => undefined);
@@ -240,16 +241,6 @@ export class LocalStorage implements Storage {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-/** The directory entry of a renamed file is durable only once the directory itself is fsynced. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

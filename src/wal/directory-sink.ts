@@ -10,6 +10,7 @@ import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
 import { chmod, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IoError, StateError } from '../errors.js';
+import { fsyncDirectory } from '../sinks/fsync.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from './sink.js';
 
 /** Options of {@link DirectoryWalSink}. */
@@ -151,16 +152,12 @@ export class DirectoryWalSink implements WalSink {
     }
   }
 
-  async #syncPath(path: string, isDirectory: boolean): Promise<void> {
+  async #syncDirectory(path: string): Promise<void> {
     if (!this.#fsync) return;
-    let handle: FileHandle | undefined;
     try {
-      handle = await open(path, isDirectory ? fsConstants.O_RDONLY | fsConstants.O_DIRECTORY : fsConstants.O_RDONLY);
-      await handle.sync();
+      await fsyncDirectory(path);
     } catch (err) {
       throw ioError('fsync', path, err);
-    } finally {
-      await handle?.close().catch(() => undefined);
     }
   }
 
@@ -190,7 +187,7 @@ export class DirectoryWalSink implements WalSink {
         // The file must exist, zero-filled, before we report WAL in it as flushed (walmethods.c
         // fsyncs the new file and its directory right away).
         if (this.#fsync) await handle.sync();
-        await this.#syncPath(this.directory, true);
+        await this.#syncDirectory(this.directory);
       } else if (size !== target.segmentSize) {
         throw new IoError(
           `WAL file "${path}" has ${size} bytes, should be 0 or ${target.segmentSize}: ` +
@@ -276,7 +273,7 @@ export class DirectoryWalSink implements WalSink {
         throw ioError('rename WAL file', seg.path, err);
       }
     }
-    await this.#syncPath(this.directory, true);
+    await this.#syncDirectory(this.directory);
     if (mode === 'complete' && this.#markDone) await this.#writeDone(seg.name);
   }
 
@@ -293,7 +290,7 @@ export class DirectoryWalSink implements WalSink {
     } finally {
       await handle?.close().catch(() => undefined);
     }
-    await this.#syncPath(statusDir, true);
+    await this.#syncDirectory(statusDir);
   }
 
   async writeHistoryFile(name: string, content: Buffer): Promise<void> {
@@ -319,14 +316,14 @@ export class DirectoryWalSink implements WalSink {
       await unlink(tmp).catch(() => undefined);
       throw ioError('write timeline history file', path, err);
     }
-    await this.#syncPath(this.directory, true);
+    await this.#syncDirectory(this.directory);
     if (this.#markDone) await this.#writeDone(name);
   }
 
   async finish(): Promise<void> {
     if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
     await this.#prepare();
-    await this.#syncPath(this.directory, true);
+    await this.#syncDirectory(this.directory);
   }
 
   async abort(_reason?: unknown): Promise<void> {
