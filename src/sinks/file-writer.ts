@@ -29,6 +29,11 @@ export class BatchedFileWriter {
     private readonly batchBytes = DEFAULT_BATCH_BYTES,
   ) {}
 
+  /** Bytes queued and not yet written: at 0 the writer holds no chunk it was given. */
+  get heldBytes(): number {
+    return this.pendingBytes;
+  }
+
   /** Queues a chunk (kept as a view until flushed); writes the batch once it is large enough. */
   async write(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;

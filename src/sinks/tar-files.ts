@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
+import { releaseOf } from './release.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
 import { fsyncFile } from './fsync.js';
 import { hasInjection } from './inject.js';
@@ -101,6 +102,8 @@ export class TarFilesSink implements BackupSink {
     });
     const stream = stored.bytes;
     const check = stored.inline?.check;
+    // Passed through as received (no compression, no rewrite): each batch written hands its receive buffers back.
+    const release = stream === bytes ? releaseOf(bytes) : undefined;
     const iterator = stream[Symbol.asyncIterator]();
     // Nothing is created before the first byte is ready.
     let first = await iterator.next();
@@ -123,6 +126,7 @@ export class TarFilesSink implements BackupSink {
         const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
         check?.push(chunk);
         await writer.write(chunk);
+        if (release !== undefined && writer.heldBytes === 0) release();
       }
       check?.end();
       // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.

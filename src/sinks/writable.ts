@@ -13,16 +13,8 @@ import { AbortError, ConfigError, IoError, StateError, TargetError } from '../er
 import { TarStructureChecker } from '../tar/check.js';
 import { BackpressureWriter, entryHeader, padding, terminator } from '../tar/writer.js';
 import { hasInjection, rewriteArchive } from './inject.js';
+import { releaseOf } from './release.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
-
-/**
- * The `release()` of a `BackupArchive.chunks()` iterator (`ArchiveChunks`), when `bytes` is one: the
- * receive buffers behind the chunks handed out so far may be refilled.
- */
-function releaseOf(bytes: AsyncIterable<Buffer | Uint8Array>): (() => void) | undefined {
-  const release = (bytes as { release?: unknown }).release;
-  return typeof release === 'function' ? () => release.call(bytes) : undefined;
-}
 
 /**
  * Whether `w` keeps none of the chunks written to it. A stream that says how many bytes of them it still

@@ -1,0 +1,45 @@
+// TarFilesSink and ArchiveChunks.release(): an archive stored as received hands its receive buffers
+// back after each batch is written (so a backup's memory stays flat), and only then; one the sink
+// compresses never does. Either way the file holds exactly the archive.
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TarFilesSink } from '../../../src/sinks/tar-files.js';
+import { baseTar, tempDir } from './fixtures.js';
+import { reusingSource } from './reusing-source.js';
+
+const roots: string[] = [];
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+const BASE = { name: 'base.tar', tablespacePath: '', terminated: true };
+
+describe('TarFilesSink with a releasing source', () => {
+  it('releases after each batch it wrote, never while a batch holds chunks, and the file is the archive', async () => {
+    const archive = baseTar();
+    const dir = join(tempDir(), 'out');
+    roots.push(dir);
+    const source = reusingSource(archive, 700);
+    const sink = new TarFilesSink({ directory: dir, noSync: true, writeBatchBytes: 2100 });
+    await sink.writeArchive(BASE, source);
+    await sink.finish();
+    expect(readFileSync(join(dir, 'base.tar')).equals(archive)).toBe(true);
+    const chunks = Math.ceil(archive.length / 700);
+    // A batch is written every third chunk: only then may the buffers be refilled.
+    expect(source.releases).toBe(Math.floor(chunks / 3));
+    expect(source.buffers.size).toBeLessThan(chunks);
+  });
+
+  it('never releases an archive it compresses (the compressor may hold the chunks), and the file decompresses to the archive', async () => {
+    const archive = baseTar();
+    const dir = join(tempDir(), 'out');
+    roots.push(dir);
+    const source = reusingSource(archive, 700);
+    const sink = new TarFilesSink({ directory: dir, noSync: true, compression: 'gzip' });
+    await sink.writeArchive(BASE, source);
+    await sink.finish();
+    expect(gunzipSync(readFileSync(join(dir, 'base.tar.gz'))).equals(archive)).toBe(true);
+    expect(source.releases).toBe(0);
+  });
+});
