@@ -60,6 +60,8 @@ function ioError(what: string, path: string, cause: unknown): IoError {
 
 /** Compressed WAL segments in a directory. */
 export class CompressedSegmentSink implements WalSink {
+  /** `data` is copied into the chunk being compressed. */
+  readonly writesDataAtOnce = true;
   readonly directory: string;
   readonly #spec: CompressionSpec;
   readonly #fsync: boolean;

@@ -505,6 +505,7 @@ class Receiver implements WalReceiver {
         onProgress();
         this.#emit({ type: 'segment-started', segment: t.name, timeline, startLsn });
       },
+      writesDataAtOnce: sink.writesDataAtOnce === true,
       write: async (data) => {
         await sink.write(data);
         if (open) {

@@ -86,6 +86,8 @@ function checkFileName(name: string): void {
 
 /** A `pg_wal`-like directory as a {@link WalSink}. */
 export class DirectoryWalSink implements WalSink {
+  /** Writes are synchronous `write(2)` calls: nothing of `data` is kept. */
+  readonly writesDataAtOnce = true;
   /** The directory written to. */
   readonly directory: string;
   readonly #suffix: string;

@@ -74,6 +74,15 @@ export interface WalSink {
    */
   write(data: Buffer): Promise<void>;
   /**
+   * Optional. `true` when {@link WalSink.write} has written `data` out or copied it by the time its
+   * promise resolves, and keeps no reference to it: the streamer then lets the connection reuse the
+   * receive buffer under each message once it is written, which keeps the memory of a long stream
+   * flat. Leave it unset for a sink that hands `data` to a stream's buffer (the stream may still hold
+   * it): the receive buffers are then left to the garbage collector.
+   * @default false
+   */
+  readonly writesDataAtOnce?: boolean;
+  /**
    * Make everything written so far durable. Resolves only when it is (fsync for files);
    * the streamer reports the WAL as flushed to the server only after this resolves.
    * Resolves `false` when the destination cannot make part of a segment durable (a compressed

@@ -32,6 +32,7 @@
  * @module
  */
 import { AbortError, ConnectionClosedError, PgBackupError, ProtocolError, ServerError, StateError, WalStreamError } from '../errors.js';
+import type { BufferedMessages } from '../connection/command.js';
 import type { ReplicationConnectionApi } from '../connection/types.js';
 import { SqlState } from '../protocol/codes.js';
 import { buildStandbyStatusUpdate, parseReplicationMessage } from '../protocol/replication-messages.js';
@@ -427,7 +428,11 @@ class Streamer implements WalStream {
     let serverEndedCopy = false;
     let sawCopyBoth = false;
     try {
-      for await (const message of this.#conn.stream(sql, { signal: this.#internal.signal })) {
+      const messages = this.#conn.stream(sql, { signal: this.#internal.signal });
+      // A sink that is done with each message's bytes once written lets the connection refill its
+      // receive buffers instead of allocating new ones (memory stays flat over days of streaming).
+      const release = this.#sink.writesDataAtOnce === true ? (messages as Partial<BufferedMessages>).releaseHandedOut : undefined;
+      for await (const message of messages) {
         if (this.#failure !== undefined) break;
         this.#lastMessageAt = Date.now();
         switch (message.type) {
@@ -446,6 +451,7 @@ class Streamer implements WalStream {
           case 'CopyData':
             if (!sawCopyBoth) throw new ProtocolError('CopyData before CopyBothResponse during START_REPLICATION');
             await this.#onCopyData(message.payload);
+            release?.();
             break;
           case 'CopyDone':
             serverEndedCopy = true;

@@ -71,6 +71,8 @@ export class FakeConnection {
   readonly updatesAtPull: number[] = [];
   copyDoneSent = 0;
   pulls = 0;
+  /** Calls of the stream iterator's releaseHandedOut() (the receive buffers may be refilled). */
+  releases = 0;
   /** What we sent, in order: 'status' or 'CopyDone'. */
   readonly sent: string[] = [];
   history = new Map<number, string>();
@@ -110,7 +112,11 @@ export class FakeConnection {
     this.copyDoneSent = 0;
     const script = this.scripts.shift();
     if (!script) throw new Error(`no script left for ${sql}`);
-    return this.#wrap(script(this), options?.signal);
+    return Object.assign(this.#wrap(script(this), options?.signal), {
+      releaseHandedOut: () => {
+        this.releases++;
+      },
+    });
   }
 
   async *#wrap(gen: AsyncGenerator<StreamMessage, void, undefined>, signal: AbortSignal | undefined): AsyncGenerator<StreamMessage> {

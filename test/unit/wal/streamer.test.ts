@@ -69,6 +69,28 @@ describe('startReplicationCommand', () => {
 });
 
 describe('startWalStream', () => {
+  it("releases the connection's receive buffers after each CopyData only to a sink that writes data at once", async () => {
+    for (const atOnce of [false, true]) {
+      const conn = new FakeConnection([streamUntilCopyDone(SEG3, [0x1f000, 0x20000], [0x600000n])]);
+      const sink = Object.assign(new MemorySink(), { writesDataAtOnce: atOnce });
+      const stream = startWalStream({
+        connection: conn.api,
+        startLsn: lsn(SEG3),
+        timeline: 1,
+        segmentSize: SEG,
+        statusIntervalMs: 0,
+        sink,
+        endLsn: lsn(0x523456n),
+      });
+      await stream.done;
+      expect(sink.writes).toBeGreaterThan(0);
+      // One release per CopyData processed, after its bytes were written; none when the sink may keep them.
+      if (atOnce) expect(conn.releases).toBeGreaterThanOrEqual(3);
+      else expect(conn.releases).toBe(0);
+      expectSegmentData(sink, '000000010000000000000003', 0x300000n, SEG);
+    }
+  });
+
   it('starts at the segment start, splits XLogData at segment boundaries and stops past the end LSN', async () => {
     const endLsn = lsn(0x523456n);
     // 0x1f000 first, then 0x20000: messages straddle the 0x400000 and 0x500000 boundaries.
