@@ -13,6 +13,7 @@ import { versionLine, type CliCommand, type CliContext, type CommandRun } from '
 import { identifyCommand } from './identify.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
 import { receiveWalCommand } from './receive-wal.js';
+import { rehearseCommand } from './rehearse.js';
 import { restoreCommand } from './restore.js';
 import { restoreWalCommand } from './restore-wal.js';
 import { verifyCommand } from './verify.js';
@@ -26,6 +27,7 @@ export const COMMANDS: readonly CliCommand[] = [
   receiveWalCommand,
   restoreCommand,
   restoreWalCommand,
+  rehearseCommand,
 ];
 
 /** `pgbb --help`. */
