@@ -25,7 +25,14 @@ export const REHEARSE_COMMAND: CommandSpec = {
     { key: 'end-of-archive', long: 'end-of-archive', help: 'replay to the end of the archive (default)' },
     { key: 'pg-bin', long: 'pg-bin', arg: 'required', metavar: 'DIR', help: "directory of the server binaries of the backup's major" },
     { key: 'run-as', long: 'run-as', arg: 'required', metavar: 'USER', help: 'OS user to run the server as (needed when running as root)' },
-    { key: 'username', short: 'U', long: 'username', arg: 'required', metavar: 'NAME', help: 'role to check as (default postgres)' },
+    {
+      key: 'username',
+      short: 'U',
+      long: 'username',
+      arg: 'required',
+      metavar: 'NAME',
+      help: 'role to check as (default the bootstrap superuser)',
+    },
     { key: 'check-sql', long: 'check-sql', arg: 'required', metavar: 'FILE', help: 'SQL checks, each statement must return true' },
     { key: 'check-db', long: 'check-db', arg: 'required', metavar: 'DBNAME', help: 'database the SQL checks run in (default postgres)' },
     { key: 'timeout', long: 'timeout', arg: 'required', metavar: 'DURATION', help: 'fail after this long (e.g. 90s, 30m, 2h)' },
@@ -92,7 +99,7 @@ export function parseRehearseCommandLine(argv: readonly string[]): CommandLine<R
   if (args.has('keep-on-failure')) rehearsal.keepOnFailure = true;
   return {
     kind: 'run',
-    options: { rehearsal, checkSqlFile: args.last('check-sql'), json: args.has('json'), verbose: args.all('verbose').length },
+    options: { rehearsal, checkSqlFile: args.last('check-sql'), json: args.has('json'), verbose: args.count('verbose') },
   };
 }
 

@@ -16,6 +16,7 @@ import { inspectBackup } from '../recovery/backup-source.js';
 import { newestArchivedSegment } from '../recovery/preflight.js';
 import { restoreBackup, type RestoreResult } from '../recovery/restore.js';
 import { findPgBinaries, type PgBinaries } from './binaries.js';
+import { bootstrapSuperuser, PG_AUTHID_FILE } from './bootstrap-role.js';
 import {
   hasDataChecksums,
   listDatabases,
@@ -70,6 +71,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     backupStartLsn: undefined,
   };
   let major: number | undefined;
+  let role = 'postgres';
   let scratch: ScratchDir | undefined;
   let server: ScratchServer | undefined;
   let binaries: PgBinaries | undefined;
@@ -147,6 +149,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       figures.restoreMs = r.durationMs;
       figures.backupStartLsn = formatLsn(r.startLsn);
       major = Number((await readFile(join(sc.dataDir, 'PG_VERSION'), 'utf8')).trim());
+      role =
+        options.user ?? bootstrapSuperuser(await readFile(join(sc.dataDir, PG_AUTHID_FILE)).catch(() => Buffer.alloc(0))) ?? 'postgres';
       return {
         value: r,
         outcome: {
@@ -208,7 +212,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       };
     });
     const target: CheckTarget = {
-      connection: { host: sc.socketDir, port, user: options.user ?? 'postgres', sslmode: 'disable', env: {} },
+      connection: { host: sc.socketDir, port, user: role, sslmode: 'disable', env: {} },
       signal,
       major: major!,
     };

@@ -33,7 +33,7 @@ export interface RehearsalOptions {
   checkSql?: string | undefined;
   /** The database the user's checks run in. @default 'postgres' */
   checkDatabase?: string | undefined;
-  /** The role the rehearsal connects as (trusted over the private socket). @default 'postgres' */
+  /** The role the rehearsal connects as (trusted over the private socket). @default the bootstrap superuser, read from the restored pg_authid */
   user?: string | undefined;
   /** The whole rehearsal's time limit, in milliseconds; when it passes, the rehearsal fails and cleans up. @default no limit */
   timeoutMs?: number | undefined;

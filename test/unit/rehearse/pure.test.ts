@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { majorOfVersionLine } from '../../../src/rehearse/binaries.js';
 import { safeSettings } from '../../../src/rehearse/server.js';
 import { splitSqlStatements } from '../../../src/rehearse/sql-split.js';
+import { bootstrapSuperuser } from '../../../src/rehearse/bootstrap-role.js';
 
 describe('splitSqlStatements', () => {
   it('splits at top-level semicolons only', () => {
@@ -47,5 +48,39 @@ describe('safeSettings', () => {
       primary_conninfo: '',
       primary_slot_name: '',
     });
+  });
+});
+
+describe('bootstrapSuperuser', () => {
+  /** A heap page holding pg_authid-like tuples: (xmax, oid, rolname). */
+  function page(tuples: { xmax: number; oid: number; name: string }[]): Buffer {
+    const p = Buffer.alloc(8192);
+    p.writeUInt16LE(8192 | 4, 18); // pd_pagesize_version
+    let upper = 8192;
+    tuples.forEach((t, i) => {
+      const hoff = 24;
+      const len = hoff + 4 + 64 + 8;
+      upper -= len;
+      p.writeUInt32LE(t.xmax, upper + 4);
+      p[upper + 22] = hoff;
+      p.writeUInt32LE(t.oid, upper + hoff);
+      p.write(t.name, upper + hoff + 4, 'utf8');
+      p.writeUInt32LE((upper | (1 << 15) | (len << 17)) >>> 0, 24 + i * 4);
+    });
+    p.writeUInt16LE(24 + tuples.length * 4, 12); // pd_lower
+    p.writeUInt16LE(upper, 14);
+    return p;
+  }
+
+  it("finds the live version of OID 10's name", () => {
+    const heap = Buffer.concat([
+      page([
+        { xmax: 0, oid: 16384, name: 'app' },
+        { xmax: 742, oid: 10, name: 'postgres' },
+      ]),
+      page([{ xmax: 0, oid: 10, name: 'dba' }]),
+    ]);
+    expect(bootstrapSuperuser(heap)).toBe('dba');
+    expect(bootstrapSuperuser(Buffer.alloc(8192))).toBeUndefined();
   });
 });
