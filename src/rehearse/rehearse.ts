@@ -113,9 +113,9 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   };
 
   try {
-    scratch = await createScratch(options.workDir);
-    const sc = scratch;
     const restored = await step('restore', async () => {
+      scratch = await createScratch(options.workDir);
+      const sc = scratch;
       const source = await inspectBackup(options.source.backupDir);
       // Tablespaces go inside the scratch directory, never back to where the backed-up server had them.
       const mapping = new Map(source.tablespaces.map((ts) => [ts.location, join(sc.root, 'tablespaces', String(ts.oid))]));
@@ -160,7 +160,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
         },
       };
     });
-    if (!restored) throw new StepFailed();
+    if (!restored || scratch === undefined) throw new StepFailed();
+    const sc: ScratchDir = scratch;
 
     await step('archive', async () => {
       const pre = restored.preflight;
@@ -197,10 +198,12 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       return { value: b, outcome: { status: 'passed', detail: `PostgreSQL ${b.major} in ${b.binDir}`, problems: [] } };
     });
 
-    if (runAs) await giveScratch(sc, runAs);
+    // Any port will do: the socket directory is private, and there is no TCP listener.
     const port = 49152 + Math.floor(Math.random() * 16000);
-    const replay0 = performance.now();
+    let replay0 = 0;
     await step('start', async () => {
+      if (runAs) await giveScratch(sc, runAs);
+      replay0 = performance.now();
       server = ScratchServer.start({ postgres: binaries!.postgres, scratch: sc, port, runAs });
       return {
         value: undefined,
@@ -216,7 +219,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       signal,
       major: major!,
     };
-    await step('recovery', async () => {
+    const recovered = await step('recovery', async () => {
       await server!.outOfRecovery(signal);
       figures.replayMs = performance.now() - replay0;
       figures.recoveryMs = figures.restoreMs + figures.replayMs;
@@ -237,8 +240,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       } finally {
         await s.close().catch(() => undefined);
       }
+      const databases = await listDatabases(target);
+      const checksumsOn = await hasDataChecksums(target);
       return {
-        value: undefined,
+        value: { databases, checksumsOn },
         outcome: {
           status: 'passed',
           detail: `recovered and promoted in ${Math.round(figures.replayMs)} ms${figures.replayLsn ? `, replayed to ${figures.replayLsn}` : ''}${figures.lastTransactionTime ? `, last transaction ${figures.lastTransactionTime}` : ''}`,
@@ -247,10 +252,9 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       };
     });
 
-    const databases = await listDatabases(target);
+    const { databases, checksumsOn } = recovered!;
     await step('read-tables', async () => ({ value: undefined, outcome: await readAllTables(target, databases) }), true);
     await step('amcheck', async () => ({ value: undefined, outcome: await runAmcheck(target, databases) }), true);
-    const checksumsOn = await hasDataChecksums(target);
     if (!checksumsOn) {
       record({ name: 'checksums', status: 'skipped', durationMs: 0, detail: 'the cluster has no data checksums' });
     } else if (!binaries?.pgChecksums) {
@@ -274,7 +278,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   } catch (err) {
     if (!(err instanceof StepFailed)) {
       if (!options.signal?.aborted) {
-        // Outside any step (listing databases, handing over the files): recorded as the failure it is.
+        // Every action is inside a step: this is a bug, still reported as a failure rather than lost.
         record({ name: 'cleanup', status: 'failed', durationMs: 0, detail: describe(err), error: errorJson(err) });
       }
     }
