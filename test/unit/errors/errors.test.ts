@@ -10,6 +10,7 @@ import {
   PgBackupError,
   ServerError,
   StorageError,
+  PgBinariesNotFoundError,
   TarError,
   WalArchiveGapError,
   type PgBackupErrorCode,
@@ -122,7 +123,7 @@ describe('isPgBackupError', () => {
     const classes = Object.values(errors).filter(
       (v): v is typeof PgBackupError => typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError),
     );
-    expect(classes.length).toBe(25);
+    expect(classes.length).toBe(27);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
     expect(isPgBackupError(err, 'ERR_PGBB_SERVER')).toBe(true);
@@ -144,13 +145,15 @@ describe('isPgBackupError', () => {
               ? new WalArchiveGapError('m', { missingFrom: parseLsn('0/3000000') })
               : name === 'StorageError'
                 ? new StorageError('m', { operation: 'put', key: 'k' })
-                : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
+                : name === 'PgBinariesNotFoundError'
+                  ? new PgBinariesNotFoundError('m', { major: 17 })
+                  : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
       expect(err.name, name).toBe(name);
       expect(err.constructor.name).toBe(name);
       expect(inspect(err).startsWith(`${name}: `), inspect(err)).toBe(true);
       expect(seen.has(err.code), `${err.code} used by ${seen.get(err.code)} and ${name}`).toBe(false);
       seen.set(err.code, name);
     }
-    expect(seen.size).toBe(24);
+    expect(seen.size).toBe(26);
   });
 });
