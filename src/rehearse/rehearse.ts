@@ -28,7 +28,7 @@ import {
   type CheckTarget,
 } from './checks.js';
 import { resolveRunAs } from './run-as.js';
-import { createScratch, giveScratch, removeScratch, type ScratchDir } from './scratch.js';
+import { createScratch, ensureServerConfig, giveScratch, removeScratch, type ScratchDir } from './scratch.js';
 import { ScratchServer } from './server.js';
 import { runPgChecksums } from './pg-checksums.js';
 import { SqlSession } from '../connection/sql-session.js';
@@ -202,9 +202,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     const port = 49152 + Math.floor(Math.random() * 16000);
     let replay0 = 0;
     await step('start', async () => {
+      await ensureServerConfig(sc);
       if (runAs) await giveScratch(sc, runAs);
       replay0 = performance.now();
-      server = ScratchServer.start({ postgres: binaries!.postgres, scratch: sc, port, runAs });
+      server = ScratchServer.start({ postgres: binaries!.postgres, scratch: sc, port, major: major!, runAs });
       return {
         value: undefined,
         outcome: {

@@ -19,6 +19,8 @@ export interface ScratchDir {
   socketDir: string;
   /** The pg_hba.conf the server runs with: local connections only, trusted (the socket directory is private). */
   hbaFile: string;
+  /** An empty pg_ident.conf (the backup's may be elsewhere, as Debian keeps it in /etc). */
+  identFile: string;
 }
 
 /** Only the Unix socket in the private directory is reachable; TCP is off (listen_addresses = ''). */
@@ -33,7 +35,17 @@ export async function createScratch(parent: string | undefined): Promise<Scratch
   await mkdir(socketDir, { mode: 0o700 });
   const hbaFile = join(root, 'pg_hba.conf');
   await writeFile(hbaFile, HBA, { mode: 0o600 });
-  return { root, dataDir: join(root, 'data'), socketDir, hbaFile };
+  const identFile = join(root, 'pg_ident.conf');
+  await writeFile(identFile, '', { mode: 0o600 });
+  return { root, dataDir: join(root, 'data'), socketDir, hbaFile, identFile };
+}
+
+/**
+ * Give the restored data directory the configuration file the server needs to start: a backup of a
+ * cluster whose postgresql.conf lives elsewhere (Debian keeps it in /etc/postgresql) holds none.
+ */
+export async function ensureServerConfig(s: ScratchDir): Promise<void> {
+  await writeFile(join(s.dataDir, 'postgresql.conf'), '', { mode: 0o600, flag: 'a' });
 }
 
 /** Hand the scratch directory's files to the server's user (after the restore wrote them as root). */

@@ -19,13 +19,19 @@ const LOG_TAIL_BYTES = 64 * 1024;
 const STOP_GRACE_MS = 30_000;
 
 /** The settings that keep the rehearsal's server to itself; they override the backup's configuration. */
-export function safeSettings(s: ScratchDir, port: number): Record<string, string> {
+export function safeSettings(s: ScratchDir, port: number, major: number): Record<string, string> {
   return {
+    // A configuration copied from elsewhere could name the production data directory, pid file or
+    // statistics directory: everything the server writes stays in the scratch directory.
+    data_directory: s.dataDir,
+    external_pid_file: '',
+    ...(major <= 14 ? { stats_temp_directory: 'pg_stat_tmp' } : {}),
     listen_addresses: '',
     port: String(port),
     unix_socket_directories: s.socketDir,
     unix_socket_permissions: '0700',
     hba_file: s.hbaFile,
+    ident_file: s.identFile,
     archive_mode: 'off',
     primary_conninfo: '',
     primary_slot_name: '',
@@ -39,7 +45,6 @@ export function safeSettings(s: ScratchDir, port: number): Record<string, string
     // settings lower than the primary's (max_connections and friends).
     hot_standby: 'off',
     ssl: 'off',
-    shared_preload_libraries: '',
     // Do not wait for the disk: the directory is thrown away.
     fsync: 'off',
     synchronous_commit: 'off',
@@ -79,10 +84,11 @@ export class ScratchServer {
     postgres: string;
     scratch: ScratchDir;
     port: number;
+    major: number;
     runAs: OsIdentity | undefined;
     extra?: Record<string, string>;
   }): ScratchServer {
-    const settings = { ...(o.extra ?? {}), ...safeSettings(o.scratch, o.port) };
+    const settings = { ...(o.extra ?? {}), ...safeSettings(o.scratch, o.port, o.major) };
     const args = ['-D', o.scratch.dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;

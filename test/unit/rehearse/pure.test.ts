@@ -38,7 +38,8 @@ describe('majorOfVersionLine', () => {
 
 describe('safeSettings', () => {
   it('keeps the server off the network and away from the archive and any primary', () => {
-    const s = safeSettings({ root: '/r', dataDir: '/r/data', socketDir: '/r/socket', hbaFile: '/r/pg_hba.conf' }, 50000);
+    const scratch = { root: '/r', dataDir: '/r/data', socketDir: '/r/socket', hbaFile: '/r/pg_hba.conf', identFile: '/r/pg_ident.conf' };
+    const s = safeSettings(scratch, 50000, 17);
     expect(s).toMatchObject({
       listen_addresses: '',
       port: '50000',
@@ -47,7 +48,12 @@ describe('safeSettings', () => {
       archive_mode: 'off',
       primary_conninfo: '',
       primary_slot_name: '',
+      data_directory: '/r/data',
+      external_pid_file: '',
+      ident_file: '/r/pg_ident.conf',
     });
+    expect(s).not.toHaveProperty('stats_temp_directory');
+    expect(safeSettings(scratch, 50000, 14)).toMatchObject({ stats_temp_directory: 'pg_stat_tmp' });
   });
 });
 
