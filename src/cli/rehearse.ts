@@ -4,10 +4,11 @@
  * prints every step with the recovery figures (or the result as JSON). Exits 0 only when every step passed.
  * @module
  */
+import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { RecoveryTarget } from '../index.js';
 import { parseTargetTime } from '../entries/recovery.js';
-import { rehearse, type RehearsalOptions, type RehearsalResult } from '../entries/rehearse.js';
+import { rehearse, type RehearsalOptions, type RehearsalResources, type RehearsalResult } from '../entries/rehearse.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 
@@ -126,6 +127,26 @@ export function formatRehearsalReport(r: RehearsalResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** What pgbb's second interrupt does for a rehearsal: stop its server at once and remove its directory, synchronously. */
+export function emergencyCleanup(held: RehearsalResources | undefined): { removed: string[]; failed: string[]; notes?: string[] } {
+  if (held === undefined) return { removed: [], failed: [] };
+  const notes: string[] = [];
+  if (held.serverPid !== undefined) {
+    try {
+      process.kill(held.serverPid, 'SIGQUIT');
+      notes.push(`the rehearsal's server (pid ${held.serverPid}) was told to stop at once`);
+    } catch {
+      // Already gone.
+    }
+  }
+  try {
+    rmSync(held.scratchDir, { recursive: true, force: true, maxRetries: 3 });
+    return { removed: [held.scratchDir], failed: [], notes };
+  } catch {
+    return { removed: [], failed: [held.scratchDir], notes };
+  }
+}
+
 /** `pgbb rehearse`. */
 export const rehearseCommand = defineCommand<RehearseCliOptions>({
   name: 'rehearse',
@@ -135,12 +156,24 @@ export const rehearseCommand = defineCommand<RehearseCliOptions>({
   reporting: (cli) => ({ json: cli.json, verbose: cli.verbose }),
   async execute(cli, { ctx, reporter }) {
     const checkSql = cli.checkSqlFile === undefined ? undefined : await readFile(cli.checkSqlFile, 'utf8');
-    const r = await rehearse({
-      ...cli.rehearsal,
-      ...(checkSql !== undefined ? { checkSql } : {}),
-      signal: ctx.signal,
-      onStep: (s) => reporter.info(`${s.name}: ${s.status}: ${s.detail}`),
-    });
+    let held: RehearsalResources | undefined;
+    // A second interrupt exits at once: the server is stopped without waiting (SIGQUIT, immediate
+    // shutdown) and the scratch directory removed here, since the rehearsal's own cleanup will not run.
+    const unregister = ctx.onEmergencyExit?.(() => emergencyCleanup(held));
+    let r: RehearsalResult;
+    try {
+      r = await rehearse({
+        ...cli.rehearsal,
+        ...(checkSql !== undefined ? { checkSql } : {}),
+        signal: ctx.signal,
+        onStep: (s) => reporter.info(`${s.name}: ${s.status}: ${s.detail}`),
+        onResources: (res) => {
+          held = res;
+        },
+      });
+    } finally {
+      unregister?.();
+    }
     reporter.done({ ...r }, formatRehearsalReport(r));
     return r.ok ? 0 : 1;
   },

@@ -24,6 +24,7 @@ export { rehearse } from '../rehearse/rehearse.js';
 export type {
   RehearsalFigures,
   RehearsalOptions,
+  RehearsalResources,
   RehearsalResult,
   RehearsalSource,
   RehearsalStep,

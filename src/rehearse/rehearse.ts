@@ -116,6 +116,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     const restored = await step('restore', async () => {
       scratch = await createScratch(options.workDir);
       const sc = scratch;
+      options.onResources?.({ scratchDir: sc.root, serverPid: undefined });
       const source = await inspectBackup(options.source.backupDir);
       // Tablespaces go inside the scratch directory, never back to where the backed-up server had them.
       const mapping = new Map(source.tablespaces.map((ts) => [ts.location, join(sc.root, 'tablespaces', String(ts.oid))]));
@@ -206,6 +207,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       if (runAs) await giveScratch(sc, runAs);
       replay0 = performance.now();
       server = ScratchServer.start({ postgres: binaries!.postgres, scratch: sc, port, major: major!, runAs });
+      options.onResources?.({ scratchDir: sc.root, serverPid: server.pid });
       return {
         value: undefined,
         outcome: {

@@ -47,6 +47,20 @@ export interface RehearsalOptions {
   signal?: AbortSignal | undefined;
   /** Told about each step as it ends. */
   onStep?: ((step: RehearsalStep) => void) | undefined;
+  /**
+   * Told what the rehearsal holds as soon as it holds it (the scratch directory, then the server's
+   * process id), for a process that must clean up by itself if it cannot wait for the rehearsal to
+   * (pgbb's second Ctrl-C).
+   */
+  onResources?: ((resources: RehearsalResources) => void) | undefined;
+}
+
+/** What a running rehearsal holds. */
+export interface RehearsalResources {
+  /** The scratch directory: remove it to remove everything the rehearsal wrote. */
+  scratchDir: string;
+  /** The server's process id (the postmaster), once it was started. */
+  serverPid: number | undefined;
 }
 
 /** The steps of a rehearsal, in order. */

@@ -1,5 +1,9 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatRehearsalReport, parseDuration, parseRehearseCommandLine } from '../../../src/cli/rehearse.js';
+import { emergencyCleanup, formatRehearsalReport, parseDuration, parseRehearseCommandLine } from '../../../src/cli/rehearse.js';
 import type { RehearsalResult } from '../../../src/entries/rehearse.js';
 
 describe('pgbb rehearse command line', () => {
@@ -101,5 +105,22 @@ describe('the rehearsal report', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('the emergency cleanup of a second interrupt', () => {
+  it('signals the server to stop at once and removes the scratch directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgbb-rehearse-unit-'));
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data', 'PG_VERSION'), '17\n');
+    // Stands in for the postmaster: SIGQUIT ends it as it ends a postmaster's immediate shutdown.
+    const server = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => server.on('exit', (_code, signal) => resolve(signal)));
+    const r = emergencyCleanup({ scratchDir: dir, serverPid: server.pid });
+    expect(r.removed).toEqual([dir]);
+    expect(r.notes).toEqual([`the rehearsal's server (pid ${server.pid}) was told to stop at once`]);
+    expect(existsSync(dir)).toBe(false);
+    expect(await exited).toBe('SIGQUIT');
+    expect(emergencyCleanup(undefined)).toEqual({ removed: [], failed: [] });
   });
 });
