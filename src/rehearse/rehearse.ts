@@ -55,6 +55,9 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   const runAs = await resolveRunAs(options.runAs);
   const checkSql = options.checkSql === undefined ? undefined : splitSqlStatements(options.checkSql);
   if (checkSql !== undefined && checkSql.length === 0) throw new ConfigError('the SQL checks hold no statement');
+  if (options.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new ConfigError(`invalid timeout ${options.timeoutMs}: give a positive number of milliseconds`);
+  }
 
   const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
   const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
