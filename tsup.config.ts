@@ -14,6 +14,7 @@ export const publicEntries: Record<string, string> = {
   manifest: 'src/entries/manifest.ts',
   compress: 'src/entries/compress.ts',
   recovery: 'src/entries/recovery.ts',
+  rehearse: 'src/entries/rehearse.ts',
   backup: 'src/entries/backup.ts',
   repository: 'src/entries/repository.ts',
   errors: 'src/entries/errors.ts',

@@ -512,6 +512,38 @@ export class WalArchiveMismatchError extends PgBackupError {
   }
 }
 
+/**
+ * No PostgreSQL server binaries of the backup's major were found for a restore rehearsal (`postgres` of
+ * that major in `--pg-bin`, `pg_config --bindir`, `/usr/lib/postgresql/N/bin` or `/usr/pgsql-N/bin`).
+ * Install that major's server package, or name its bin directory with `--pg-bin`.
+ */
+export class PgBinariesNotFoundError extends PgBackupError {
+  override name = 'PgBinariesNotFoundError';
+  declare readonly code: 'ERR_PGBB_PG_BINARIES';
+  /** The PostgreSQL major the backup needs. */
+  readonly major: number;
+  constructor(message: string, options: PgBackupErrorOptions & { major: number }) {
+    super('ERR_PGBB_PG_BINARIES', message, options);
+    this.major = options.major;
+  }
+}
+
+/**
+ * A restore rehearsal step failed: the restored server did not start or did not reach its recovery
+ * target in time, or the WAL archive has a hole between the backup and the target (`missingSegment`).
+ * The rehearsal's result lists every step; this error is the failing step's.
+ */
+export class RehearsalError extends PgBackupError {
+  override name = 'RehearsalError';
+  declare readonly code: 'ERR_PGBB_REHEARSAL';
+  /** The first segment the archive lacks before the target, when that is the failure. */
+  readonly missingSegment: string | undefined;
+  constructor(message: string, options?: PgBackupErrorOptions & { missingSegment?: string | undefined }) {
+    super('ERR_PGBB_REHEARSAL', message, options);
+    this.missingSegment = options?.missingSegment;
+  }
+}
+
 /** The storage operation a {@link StorageError} comes from. */
 export type StorageOperation = 'open' | 'list' | 'stat' | 'get' | 'put' | 'delete';
 
@@ -650,6 +682,8 @@ export interface PgBackupErrorByCode {
   ERR_PGBB_REPOSITORY: RepositoryError;
   ERR_PGBB_REPOSITORY_MISMATCH: RepositoryMismatchError;
   ERR_PGBB_REPOSITORY_LOCKED: RepositoryLockedError;
+  ERR_PGBB_PG_BINARIES: PgBinariesNotFoundError;
+  ERR_PGBB_REHEARSAL: RehearsalError;
 }
 
 /** Every error this library raises, as a union discriminated by `code`. */

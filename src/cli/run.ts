@@ -70,6 +70,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'describe one backup in a repository',
     load: async () => (await import('./show.js')).showCommand,
   },
+  {
+    name: 'rehearse',
+    summary: 'prove that a backup restores: restore, replay, check, clean up',
+    load: async () => (await import('./rehearse.js')).rehearseCommand,
+  },
 ];
 
 /** `pgbb --help`. */

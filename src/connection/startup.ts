@@ -24,6 +24,9 @@ type SslPlan = 'plain' | 'prefer' | 'require';
 /** Startup errors of attempts made over TLS (sslmode=prefer retries those without TLS, like libpq). */
 const refusedOverTls = new WeakSet<Error>();
 
+/** A physical walsender (the default), or an ordinary SQL session in `database` (the rehearsal's checks). */
+export type SessionKind = { replication: true } | { replication: false; database: string };
+
 /**
  * Make the connection attempts `sslmode` calls for, bounded by `connectTimeoutMs` and `signal`.
  * See `ReplicationConnection.connect` for the sslmode rules.
@@ -32,6 +35,7 @@ export async function establish(
   opts: ResolvedConnectionOptions,
   tuning: ConnectionTuning,
   signal: AbortSignal | undefined,
+  session: SessionKind = { replication: true },
 ): Promise<MessagePump> {
   const mode = effectiveSslMode(opts);
   const cancel = new AbortController();
@@ -57,7 +61,7 @@ export async function establish(
     const onCancel = (): void => pump.destroy(cancel.signal.reason as Error);
     cancel.signal.addEventListener('abort', onCancel, { once: true });
     try {
-      await start(pump, plan);
+      await start(pump, plan, session);
       return pump;
     } catch (err) {
       pump.destroy();
@@ -101,7 +105,7 @@ export async function establish(
 }
 
 /** One attempt: transport, SSLRequest and TLS per `plan`, StartupMessage, authentication, version. */
-async function start(pump: MessagePump, plan: SslPlan): Promise<void> {
+async function start(pump: MessagePump, plan: SslPlan, session: SessionKind): Promise<void> {
   const o = pump.options;
   // A connection that stays plain reads into large slabs (fewer, bigger reads; see ReadSlabs).
   const slabReads = plan === 'plain';
@@ -152,6 +156,7 @@ async function start(pump: MessagePump, plan: SslPlan): Promise<void> {
   pump.write(
     fe.startupMessage(pump.writer, {
       user: o.user,
+      ...(session.replication ? {} : { replication: false, database: session.database }),
       ...(o.applicationName !== undefined ? { applicationName: o.applicationName } : {}),
     }),
   );

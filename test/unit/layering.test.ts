@@ -133,6 +133,7 @@ const FS_IO_ALLOWED: readonly { path: string; reason: string }[] = [
   { path: 'archive/store.ts', reason: 'the WAL archive directory: segments written, fsynced and renamed' },
   { path: 'archive/compressed-sink.ts', reason: 'compressed WAL segments written to the archive directory' },
   { path: 'manifest/prior.ts', reason: "reads the prior backup's manifest for an incremental backup" },
+  { path: 'rehearse/', reason: 'the rehearsal: its scratch directory and the server binaries' },
 ];
 
 function fsIoAllowed(path: string): boolean {

@@ -11,6 +11,7 @@ import {
   ServerError,
   RepositoryMismatchError,
   StorageError,
+  PgBinariesNotFoundError,
   TarError,
   WalArchiveGapError,
   type PgBackupErrorCode,
@@ -123,7 +124,7 @@ describe('isPgBackupError', () => {
     const classes = Object.values(errors).filter(
       (v): v is typeof PgBackupError => typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError),
     );
-    expect(classes.length).toBe(28);
+    expect(classes.length).toBe(30);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
     expect(isPgBackupError(err, 'ERR_PGBB_SERVER')).toBe(true);
@@ -150,6 +151,8 @@ describe('isPgBackupError', () => {
                       expected: { systemIdentifier: '1', majorVersion: 17 },
                       actual: { systemIdentifier: '2', majorVersion: 17 },
                     })
+                  : name === 'PgBinariesNotFoundError'
+                    ? new PgBinariesNotFoundError('m', { major: 17 })
                   : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
       expect(err.name, name).toBe(name);
       expect(err.constructor.name).toBe(name);
@@ -157,6 +160,6 @@ describe('isPgBackupError', () => {
       expect(seen.has(err.code), `${err.code} used by ${seen.get(err.code)} and ${name}`).toBe(false);
       seen.set(err.code, name);
     }
-    expect(seen.size).toBe(27);
+    expect(seen.size).toBe(29);
   });
 });
