@@ -16,6 +16,9 @@ export const publicEntries: Record<string, string> = {
   recovery: 'src/entries/recovery.ts',
   backup: 'src/entries/backup.ts',
   errors: 'src/entries/errors.ts',
+  verify: 'src/entries/verify.ts',
+  combine: 'src/entries/combine.ts',
+  lsn: 'src/entries/lsn.ts',
 };
 
 const shared: Options = {
@@ -30,14 +33,14 @@ const shared: Options = {
   minify: false,
 };
 
-export default defineConfig([
-  // The two builds run at once: each cleans only its own files.
-  { ...shared, entry: publicEntries, dts: { entry: publicEntries }, clean: ['!cli/**'] },
-  // The CLI is bundled on its own, into dist/cli/ with its own chunks. Built with the library, the
-  // runner's module imported every chunk of every library entry point, and every command's module was
-  // loaded with it; alone, the commands' modules are loaded when they run, and the library modules the
-  // CLI reaches (through `../index.js`, whose imports esbuild keeps for their evaluation) share one
-  // chunk. The CLI never hands its objects to a copy of the library loaded from dist/index.js, so its
-  // own copies of the classes are never compared with `instanceof` across copies.
-  { ...shared, entry: { main: 'src/cli/main.ts' }, outDir: 'dist/cli', clean: true },
-]);
+// One build: the library's entry points and the CLI share their chunks, so the package holds one copy
+// of the library. The CLI's modules import the library through the narrowest entry point that has
+// what they need, never the root: esbuild keeps every import of an imported entry module, and the root
+// reaches nearly all of the library. So `pgbb --version` loads the runner and the errors alone, and
+// each command's module, loaded when it runs, brings the chunks of its own entry points.
+export default defineConfig({
+  ...shared,
+  entry: { ...publicEntries, 'cli/main': 'src/cli/main.ts' },
+  dts: { entry: publicEntries },
+  clean: true,
+});
