@@ -34,10 +34,12 @@ const shared: Options = {
 };
 
 // One build: the library's entry points and the CLI share their chunks, so the package holds one copy
-// of the library. The CLI's modules import the library through the narrowest entry point that has
-// what they need, never the root: esbuild keeps every import of an imported entry module, and the root
-// reaches nearly all of the library. So `pgbb --version` loads the runner and the errors alone, and
-// each command's module, loaded when it runs, brings the chunks of its own entry points.
+// of the library. esbuild puts each file in the chunks of every entry point (and dynamically imported
+// module) whose imports reach it, whether or not the importer uses what the file holds; so the CLI's
+// modules import the library through the narrowest entry point that has what they need, never the
+// root, which reaches nearly all of it (test/unit/layering.test.ts). `pgbb --version` then loads the
+// runner and the errors alone, and each command's module, loaded when it runs, the files its own
+// entry points reach.
 export default defineConfig({
   ...shared,
   entry: { ...publicEntries, 'cli/main': 'src/cli/main.ts' },
