@@ -18,6 +18,9 @@ export const publicEntries: Record<string, string> = {
   backup: 'src/entries/backup.ts',
   repository: 'src/entries/repository.ts',
   errors: 'src/entries/errors.ts',
+  verify: 'src/entries/verify.ts',
+  combine: 'src/entries/combine.ts',
+  lsn: 'src/entries/lsn.ts',
 };
 
 const shared: Options = {
@@ -32,14 +35,16 @@ const shared: Options = {
   minify: false,
 };
 
-export default defineConfig([
-  // The two builds run at once: each cleans only its own files.
-  { ...shared, entry: publicEntries, dts: { entry: publicEntries }, clean: ['!cli/**'] },
-  // The CLI is bundled on its own, into dist/cli/ with its own chunks. Built with the library, the
-  // runner's module imported every chunk of every library entry point, and every command's module was
-  // loaded with it; alone, the commands' modules are loaded when they run, and the library modules the
-  // CLI reaches (through `../index.js`, whose imports esbuild keeps for their evaluation) share one
-  // chunk. The CLI never hands its objects to a copy of the library loaded from dist/index.js, so its
-  // own copies of the classes are never compared with `instanceof` across copies.
-  { ...shared, entry: { main: 'src/cli/main.ts' }, outDir: 'dist/cli', clean: true },
-]);
+// One build: the library's entry points and the CLI share their chunks, so the package holds one copy
+// of the library. esbuild puts each file in the chunks of every entry point (and dynamically imported
+// module) whose imports reach it, whether or not the importer uses what the file holds; so the CLI's
+// modules import the library through the narrowest entry point that has what they need, never the
+// root, which reaches nearly all of it (test/unit/layering.test.ts). `pgbb --version` then loads the
+// runner and the errors alone, and each command's module, loaded when it runs, the files its own
+// entry points reach.
+export default defineConfig({
+  ...shared,
+  entry: { ...publicEntries, 'cli/main': 'src/cli/main.ts' },
+  dts: { entry: publicEntries },
+  clean: true,
+});

@@ -13,7 +13,7 @@
  * The same table renders the `--help` text.
  * @module
  */
-import { ConfigError } from '../index.js';
+import { ConfigError } from '../entries/errors.js';
 
 /** How an option takes a value, as getopt_long's `has_arg`. */
 export type ArgKind = 'none' | 'required' | 'optional';
@@ -279,4 +279,13 @@ export function formatHelp(spec: CommandSpec): string {
     for (const e of spec.examples) lines.push(`  # ${e.comment}`, `  ${e.command}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Parse an integer option the way PostgreSQL's option_parse_int does (range included). */
+export function parseIntOption(prog: string, value: string, name: string, min: number, max: number): number {
+  const trimmed = value.trim();
+  if (!/^[+-]?\d+$/.test(trimmed)) throw new UsageError(prog, `invalid value "${value}" for option ${name}`);
+  const n = Number.parseInt(trimmed, 10);
+  if (n < min || n > max) throw new UsageError(prog, `${name} must be in range ${min}..${max}`);
+  return n;
 }

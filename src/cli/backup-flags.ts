@@ -4,9 +4,16 @@
  * @module
  */
 import { isAbsolute } from 'node:path';
-import { tablespaceMappingFrom, type CheckpointMode, type ManifestChecksumAlgorithm, type WalMethod } from '../index.js';
-import { MANIFEST_CHECKSUM_ALGORITHMS, MAX_RATE_LOWER_KBPS, MAX_RATE_UPPER_KBPS } from '../entries/backup.js';
-import { parseArgs, rejectOperands, UsageError, type CommandSpec, type OptionSpec, type ParsedArgs } from './args.js';
+import {
+  MANIFEST_CHECKSUM_ALGORITHMS,
+  MAX_RATE_LOWER_KBPS,
+  MAX_RATE_UPPER_KBPS,
+  tablespaceMappingFrom,
+  type CheckpointMode,
+  type ManifestChecksumAlgorithm,
+  type WalMethod,
+} from '../entries/backup.js';
+import { parseArgs, parseIntOption, rejectOperands, UsageError, type CommandSpec, type OptionSpec, type ParsedArgs } from './args.js';
 import { NO_COMPRESSION, parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
 import type { CommandLine } from './context.js';
@@ -260,15 +267,6 @@ function canonicalize(p: string): string {
     .replace(/\/\.$/, '');
   if (out.length > 1) out = out.replace(/\/+$/, '');
   return out;
-}
-
-/** Parse an integer option the way PostgreSQL's option_parse_int does (range included). */
-export function parseIntOption(prog: string, value: string, name: string, min: number, max: number): number {
-  const trimmed = value.trim();
-  if (!/^[+-]?\d+$/.test(trimmed)) throw new UsageError(prog, `invalid value "${value}" for option ${name}`);
-  const n = Number.parseInt(trimmed, 10);
-  if (n < min || n > max) throw new UsageError(prog, `${name} must be in range ${min}..${max}`);
-  return n;
 }
 
 /**

@@ -3,7 +3,8 @@
  * streamed into the repository by the library's `backupToRepository`, the catalog record written last.
  * @module
  */
-import { formatLsn, type RunBackupOptions } from '../index.js';
+import type { RunBackupOptions } from '../entries/backup.js';
+import { formatLsn } from '../entries/lsn.js';
 import { backupToRepository, openRepository, type RepositoryBackupOptions } from '../entries/repository.js';
 import type { BackupCliOptions } from './backup-flags.js';
 import type { CommandRun } from './context.js';

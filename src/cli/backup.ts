@@ -4,7 +4,9 @@
  * @module
  */
 import { Writable } from 'node:stream';
-import { formatLsn, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
+import type { RunBackupOptions, RunBackupResult } from '../entries/backup.js';
+import type { ConnectionOptions } from '../entries/connection.js';
+import { formatLsn } from '../entries/lsn.js';
 import { BACKUP_COMMAND, backupTarget, parseBackupCommandLine, type BackupCliOptions } from './backup-flags.js';
 import { runRepositoryBackup } from './backup-repo.js';
 import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext } from './context.js';

@@ -4,7 +4,8 @@
  * backup to `-o`. Silent on success, like pg_combinebackup; `-d` prints what it does.
  * @module
  */
-import { combineBackups, tablespaceMappingFrom, type CombineOptions } from '../index.js';
+import { tablespaceMappingFrom } from '../entries/backup.js';
+import { combineBackups, type CombineOptions } from '../entries/combine.js';
 import { parseChecksumAlgorithm } from '../entries/manifest.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';

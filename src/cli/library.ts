@@ -4,7 +4,8 @@
  * The commands hand the library its own options (`RunBackupOptions`), mapped straight from the flags.
  * @module
  */
-import type { ConnectionOptions, RunBackupOptions, RunBackupResult } from '../index.js';
+import type { RunBackupOptions, RunBackupResult } from '../entries/backup.js';
+import type { ConnectionOptions } from '../entries/connection.js';
 import type { IdentifyInfo } from './server-calls.js';
 
 export type { IdentifyInfo } from './server-calls.js';

@@ -11,7 +11,9 @@
  * scrubber so that no password or unredacted connection string is ever printed.
  * @module
  */
-import { formatLsn, PgBackupError, ServerError, type BaseBackupOptions } from '../index.js';
+import type { BaseBackupOptions } from '../entries/backup.js';
+import { PgBackupError, ServerError } from '../entries/errors.js';
+import { formatLsn } from '../entries/lsn.js';
 import { UsageError } from './args.js';
 
 /** How the reporter writes. */

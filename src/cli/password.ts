@@ -4,7 +4,7 @@
  * must then come from PGPASSWORD or ~/.pgpass, never from a pipe by accident.
  * @module
  */
-import { AbortError, ConfigError } from '../index.js';
+import { AbortError, ConfigError } from '../entries/errors.js';
 
 /** The parts of `process.stdin` the prompt uses. */
 export interface PromptInput {

@@ -9,7 +9,7 @@
  */
 import { isatty } from 'node:tty';
 import type { Writable } from 'node:stream';
-import { AbortError } from '../index.js';
+import { AbortError } from '../entries/errors.js';
 import type { CliContext } from './context.js';
 import { FdWritable, writableByFd } from './fd-writable.js';
 import { createInterruptHandler, EmergencyCleanups } from './interrupt.js';

@@ -3,12 +3,13 @@
  * `receiveWal`. `--create-slot` and `--drop-slot` manage the slot and exit, as pg_receivewal's do.
  * @module
  */
-import { formatLsn, parseLsn, receiveWal, ServerError, type ConnectionOptions, type Lsn, type ReceiveWalEvent } from '../index.js';
 import { COMPRESSION_SUFFIX } from '../entries/compress.js';
-import { parseConnectionString, ReplicationConnection } from '../entries/connection.js';
+import { parseConnectionString, ReplicationConnection, type ConnectionOptions } from '../entries/connection.js';
+import { ServerError } from '../entries/errors.js';
 import { createReplicationSlot, dropReplicationSlot } from '../entries/replication.js';
-import { parseArgs, rejectOperands, UsageError, type CommandSpec, type OptionSpec } from './args.js';
-import { parseIntOption } from './backup-flags.js';
+import { formatLsn, parseLsn, type Lsn } from '../entries/lsn.js';
+import { receiveWal, type ReceiveWalEvent } from '../entries/wal.js';
+import { parseArgs, parseIntOption, rejectOperands, UsageError, type CommandSpec, type OptionSpec } from './args.js';
 import { parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
 import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext, type CommandLine } from './context.js';

@@ -7,7 +7,7 @@
  * above 125, which is what must happen then: a 1 would let it promote with missing data.
  * @module
  */
-import { restoreWalFile } from '../index.js';
+import { restoreWalFile } from '../entries/recovery.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 

@@ -4,16 +4,17 @@
  * lays out the data directory with `recovery.signal` and `restore_command` = `pgbb restore-wal`.
  * @module
  */
+import { parseTablespaceMapping } from '../entries/backup.js';
 import {
-  formatLsn,
-  parseLsn,
-  parseTablespaceMapping,
+  parseTargetTime,
+  parseTargetTimeline,
+  parseTargetXid,
   restoreBackup,
   type RecoveryTarget,
   type RestoreOptions,
   type TargetAction,
-} from '../index.js';
-import { parseTargetTime, parseTargetTimeline, parseTargetXid } from '../entries/recovery.js';
+} from '../entries/recovery.js';
+import { formatLsn, parseLsn } from '../entries/lsn.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 

@@ -4,8 +4,7 @@
  * the reporter, and the reporting of whatever the command throws. Process-free, so it runs in tests.
  * @module
  */
-import { ConfigError } from '../index.js';
-import { redactConnectionString, REDACTED } from '../entries/connection.js';
+import { ConfigError } from '../entries/errors.js';
 import { formatHelp, UsageError } from './args.js';
 import { versionLine, type CliCommand, type CliContext, type CommandRun } from './context.js';
 import { chooseMode, createReporter, makeScrubber, type Reporter } from './output.js';
@@ -159,9 +158,21 @@ export async function runCommand(command: CliCommand, argv: readonly string[], c
   const secrets: (string | undefined)[] = [ctx.env['PGPASSWORD']];
   const connectionStrings: (string | undefined)[] = connectionStringsIn(argv);
   let scrub = (s: string) => s;
-  const rescrub = () => {
-    scrub = makeScrubber({ connectionStrings, passwords: secrets, redact: redactConnectionString, mask: REDACTED });
+  // The connection code (and its redaction) is loaded only once there is a connection string to mask:
+  // commands without one (verify, restore, ...) start without it.
+  let redaction: typeof import('../entries/connection.js') | undefined;
+  const loadRedaction = async () => {
+    if (!redaction && connectionStrings.some(Boolean)) redaction = await import('../entries/connection.js');
   };
+  const rescrub = () => {
+    scrub = makeScrubber({
+      connectionStrings,
+      passwords: secrets,
+      redact: redaction?.redactConnectionString ?? ((cs) => cs),
+      ...(redaction ? { mask: redaction.REDACTED } : {}),
+    });
+  };
+  await loadRedaction();
   rescrub();
   const reporterWith = (o: { json: boolean; progress?: boolean | undefined; verbose?: number | undefined }): Reporter =>
     createReporter({
@@ -188,6 +199,7 @@ export async function runCommand(command: CliCommand, argv: readonly string[], c
   }
   const reporting = command.reporting(parsed.options);
   connectionStrings.push(reporting.connectionString);
+  await loadRedaction();
   rescrub();
   const reporter = reporterWith(reporting);
   const run: CommandRun = {

@@ -3,9 +3,10 @@
  * first reaches a server.
  * @module
  */
-import { formatLsn, runBackup, type ConnectionOptions, type RunBackupOptions, type RunBackupResult } from '../index.js';
-import { ReplicationConnection } from '../entries/connection.js';
+import { runBackup, type RunBackupOptions, type RunBackupResult } from '../entries/backup.js';
+import { ReplicationConnection, type ConnectionOptions } from '../entries/connection.js';
 import { identifySystem } from '../entries/replication.js';
+import { formatLsn } from '../entries/lsn.js';
 import { startGarbageCollection } from './gc.js';
 
 /** IDENTIFY_SYSTEM's answer plus the server version, as `pgbb identify` prints it. */

@@ -5,7 +5,7 @@
  * `backup successfully verified` is printed otherwise (unless `-q`).
  * @module
  */
-import { verifyBackup, type VerifyFinding, type VerifyOptions, type VerifyProgress, type VerifySummary } from '../index.js';
+import { verifyBackup, type VerifyFinding, type VerifyOptions, type VerifyProgress, type VerifySummary } from '../entries/verify.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CliContext } from './context.js';
 import type { Reporter } from './output.js';

@@ -1,6 +1,7 @@
 /**
- * The limits and defaults of backup options, for programs that check a user's input before a backup
- * starts (as `pgbb backup` does, to answer with pg_basebackup's messages).
+ * Taking a backup ({@link runBackup}, also in the root entry point), tablespace mappings, and the limits
+ * and defaults of backup options, for programs that check a user's input before a backup starts (as
+ * `pgbb backup` does, to answer with pg_basebackup's messages).
  *
  * @example
  * ```ts
@@ -18,3 +19,7 @@ export {
   MAX_RATE_LOWER_KBPS,
   MAX_RATE_UPPER_KBPS,
 } from '../backup/options.js';
+export type { BaseBackupOptions, CheckpointMode, ManifestChecksumAlgorithm, WalMethod } from '../backup/options.js';
+export { runBackup } from '../backup/run.js';
+export type { PlainOutput, RunBackupOptions, RunBackupResult, SinkOutput, StreamOutput, TarOutput } from '../backup/run.js';
+export { parseTablespaceMapping, tablespaceMappingFrom } from '../sinks/tablespace-mapping.js';

@@ -1,6 +1,8 @@
 /**
- * Making a backup start as a standby: the `primary_conninfo` line and the recovery settings
- * pg_basebackup `-R` writes, and the name of the `standby.signal` file.
+ * Recovery: making a backup start as a standby (the `primary_conninfo` line and the recovery settings
+ * pg_basebackup `-R` writes, and the name of the `standby.signal` file), and restoring a backup for
+ * point-in-time recovery ({@link restoreBackup}, {@link restoreWalFile}, also in the root entry point)
+ * with its recovery targets, pre-flight and settings.
  *
  * @example
  * ```ts
@@ -21,8 +23,17 @@ export {
   STANDBY_SIGNAL_FILE,
   type PrimaryConninfoOptions,
 } from '../recovery/standby.js';
-export { defaultPgbbCommand } from '../recovery/restore.js';
-export { findArchivedWal, walFileKind } from '../recovery/restore-wal.js';
+export { defaultPgbbCommand, restoreBackup, type RestoreEvent, type RestoreOptions, type RestoreResult } from '../recovery/restore.js';
+export {
+  findArchivedWal,
+  restoreWalFile,
+  walFileKind,
+  type RestoreWalOptions,
+  type RestoreWalResult,
+} from '../recovery/restore-wal.js';
+export type { RecoveryTarget } from '../recovery/wal-targets.js';
+export type { TargetAction } from '../recovery/recovery-settings.js';
+export type { TargetTimeline } from '../recovery/preflight.js';
 export { preflightRestore, type PreflightOptions, type PreflightResult, type TimelineStep } from '../recovery/preflight.js';
 export { RecoveryTargetFinder, type TargetResolution } from '../recovery/wal-targets.js';
 export {

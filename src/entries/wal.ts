@@ -1,8 +1,8 @@
 /**
  * Write-ahead log: streaming it from a server ({@link startWalStream}) into a {@link WalSink}
  * (a directory of segments like pg_receivewal's, or a tar file), finding where to resume
- * ({@link findStreamingStart}), WAL segment names and arithmetic, and LSN arithmetic
- * (`parseLsn` and `formatLsn` are in the root entry point).
+ * ({@link findStreamingStart}), WAL segment names and arithmetic, and archiving WAL continuously
+ * ({@link receiveWal}, also in the root entry point). LSNs themselves are in `pg-basebackup/lsn`.
  *
  * @example
  * ```ts
@@ -48,8 +48,8 @@ export {
   timelineHistoryFileName,
   type ParsedSegmentName,
 } from '../wal/segments.js';
-export { compareLsn, INVALID_LSN, isLsnText, lsn, lsnAdd, lsnDiff, lsnSubtract } from '../lsn.js';
-export { isRetryable } from '../archive/receive.js';
+export { isRetryable, receiveWal, type ReceiverPhase, type ReceiveWalOptions, type WalReceiver } from '../archive/receive.js';
+export type * from '../archive/events.js';
 export { DirectoryWalStore, type DirectoryWalStoreOptions, type WalSegmentStore } from '../archive/store.js';
 export { CompressedSegmentSink, type CompressedSegmentSinkOptions } from '../archive/compressed-sink.js';
 export { findArchiveStart, type ArchiveFile, type ArchiveStart, type FindArchiveStartOptions } from '../archive/start.js';

@@ -163,6 +163,20 @@ describe('layering', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('the CLI takes no value from the root entry point', () => {
+    // esbuild puts a file in the chunks of every entry point whose imports reach it, used or not, and
+    // the root reaches nearly all of the library: a CLI module importing a value from it would load
+    // the whole library with that module (`pgbb --version` included, for the runner's modules).
+    const offenders = sources
+      .filter((s) => s.path.startsWith('cli/'))
+      .flatMap((s) =>
+        statementsOf(s.text)
+          .filter((i) => i.specifier === '../index.js' && !i.typeOnly)
+          .map((i) => `${s.path} imports ${i.specifier}`),
+      );
+    expect(offenders).toEqual([]);
+  });
+
   it('entry points hold re-exports only', () => {
     const entries = sources.filter((s) => s.path === 'index.ts' || s.path.startsWith('entries/'));
     expect(entries.length).toBeGreaterThan(1);
