@@ -153,7 +153,7 @@ describe('isPgBackupError', () => {
                     })
                   : name === 'PgBinariesNotFoundError'
                     ? new PgBinariesNotFoundError('m', { major: 17 })
-                  : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
+                    : new (Ctor as unknown as new (m: string) => PgBackupError)('m');
       expect(err.name, name).toBe(name);
       expect(err.constructor.name).toBe(name);
       expect(inspect(err).startsWith(`${name}: `), inspect(err)).toBe(true);
