@@ -134,6 +134,7 @@ async function startTarget(major: number): Promise<Target> {
       oursVerify: false,
       oursReceiveWal: false,
       oursRestore: false,
+      startedCluster: true,
       // Debian builds with --with-zstd; the embedded builds link no zstd (checked below with ldd).
       serverZstd: flavor === 'debian' || linksZstd(join(cluster.binDir, 'postgres')),
       reference: major <= 15,
@@ -282,7 +283,7 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
         'devnull',
       );
     }
-    if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal) prepared.walBacklog = await walBacklog(t);
+    if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal && t.features.startedCluster) prepared.walBacklog = await walBacklog(t);
     const d: DatasetResult = {
       cluster: t.name,
       serverVersion: t.serverVersion,
@@ -394,7 +395,7 @@ async function main(): Promise<void> {
             dataset: undefined,
             cluster: undefined,
             // Unknown build: server-side zstd is tried, and a refusal reported as not available.
-            features: { oursCompress, oursVerify, oursReceiveWal, oursRestore, serverZstd: true, reference: major <= 15 },
+            features: { oursCompress, oursVerify, oursReceiveWal, oursRestore, serverZstd: true, reference: major <= 15, startedCluster: false },
           };
         },
       ]
@@ -405,6 +406,10 @@ async function main(): Promise<void> {
       const t = await make();
       running.push(t);
       if (t.dataset) await growDataset(t.dataset, args.sizes.at(-1)!, (l) => log(`  ${l}`));
+      // A served cluster is for the backup cases through --conn; its hold slot would keep every WAL
+      // segment those runs write (23 GB after an afternoon). The receive-wal cases need a cluster the
+      // bench starts, whose slot holds exactly the dataset's WAL.
+      await t.cluster?.sql(`SELECT pg_drop_replication_slot('${HOLD_SLOT}')`);
       process.stdout.write(`${t.name}: --conn='${t.conn}'\n`);
     }
     log('serving; Ctrl-C stops the clusters');

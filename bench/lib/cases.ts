@@ -77,6 +77,8 @@ export interface Features {
   oursReceiveWal: boolean;
   /** `pgbb restore` exists. */
   oursRestore: boolean;
+  /** The bench started the cluster (not --conn), so its hold slot keeps the dataset's WAL. */
+  startedCluster: boolean;
   /** The server build can compress with zstd (BASE_BACKUP COMPRESSION 'zstd'). */
   serverZstd: boolean;
   /** A reference tool of the server's major (or older that still accepts it) is available. */
@@ -148,7 +150,12 @@ function receiveWalCase(id: CaseId, title: string, extra: string[]): CaseDef {
     id,
     title,
     tool: 'receive-wal',
-    available: (f) => (f.oursReceiveWal ? true : 'pgbb has no receive-wal command'),
+    available: (f) =>
+      !f.oursReceiveWal
+        ? 'pgbb has no receive-wal command'
+        : f.startedCluster
+          ? true
+          : 'needs a cluster the bench started (its slot holds the dataset WAL), not --conn',
     writesTarget: true,
     compressed: extra.length > 0,
     command: (ctx) => ({
