@@ -283,7 +283,8 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
         'devnull',
       );
     }
-    if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal && t.features.startedCluster) prepared.walBacklog = await walBacklog(t);
+    if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal && t.features.startedCluster)
+      prepared.walBacklog = await walBacklog(t);
     const d: DatasetResult = {
       cluster: t.name,
       serverVersion: t.serverVersion,
@@ -395,7 +396,15 @@ async function main(): Promise<void> {
             dataset: undefined,
             cluster: undefined,
             // Unknown build: server-side zstd is tried, and a refusal reported as not available.
-            features: { oursCompress, oursVerify, oursReceiveWal, oursRestore, serverZstd: true, reference: major <= 15, startedCluster: false },
+            features: {
+              oursCompress,
+              oursVerify,
+              oursReceiveWal,
+              oursRestore,
+              serverZstd: true,
+              reference: major <= 15,
+              startedCluster: false,
+            },
           };
         },
       ]

@@ -180,7 +180,7 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
   if (waldir !== undefined) restore.walDir = waldir;
   if (args.has('no-verify')) restore.verify = false;
   if (args.has('no-sync')) restore.noSync = true;
-  return { kind: 'run', options: { restore, json: args.has('json'), verbose: args.all('verbose').length } };
+  return { kind: 'run', options: { restore, json: args.has('json'), verbose: args.count('verbose') } };
 }
 
 /** `pgbb restore`. */

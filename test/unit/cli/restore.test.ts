@@ -37,6 +37,12 @@ describe('pgbb restore command line', () => {
       target: { kind: 'time', microsecond: 123 },
     });
     expect([...r.options.restore.tablespaceMapping!]).toEqual([['/a', '/b']]);
+    expect(r.options.verbose).toBe(0);
+  });
+
+  it('counts -v like the other commands', () => {
+    const r = parseRestoreCommandLine(['/b', '-D', '/d', '-v', '--verbose']);
+    expect(r.kind === 'run' && r.options.verbose).toBe(2);
   });
 
   it('refuses two targets, a target without an archive, and target options without a target', () => {
