@@ -106,13 +106,17 @@ export async function backupToRepository(repository: Repository, options: Reposi
       }
     }
     const id = backupIdFor(started, parent ? 'incremental' : 'full');
-    let session: { systemIdentifier: string; serverVersionNum: number } | undefined;
+    let session: { systemIdentifier: string; serverVersionNum: number; walSegmentSize: number } | undefined;
     const sink = new RepositoryBackupSink(repository.storage, id, {
       compression: spec.location === 'client' && spec.algorithm !== 'none' ? spec : undefined,
       beforeFirstPut: async () => {
         if (session === undefined) throw new RepositoryError('the backup stored an archive before the server started it');
         await repository.claim(
-          { systemIdentifier: session.systemIdentifier, majorVersion: Math.floor(session.serverVersionNum / 10000) },
+          {
+            systemIdentifier: session.systemIdentifier,
+            majorVersion: Math.floor(session.serverVersionNum / 10000),
+            walSegmentSize: session.walSegmentSize,
+          },
           callOptions,
         );
       },

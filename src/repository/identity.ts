@@ -13,6 +13,11 @@ export interface ClusterIdentity {
   systemIdentifier: string;
   /** The PostgreSQL major version (`17`). */
   majorVersion: number;
+  /**
+   * The WAL segment size in bytes (`SHOW wal_segment_size`), recorded by the first run that knows it:
+   * listing and expiring archived WAL name segments with it.
+   */
+  walSegmentSize?: number | undefined;
 }
 
 /** What `repository.json` holds. */
@@ -31,6 +36,7 @@ export function encodeRepositoryInfo(info: RepositoryInfo): Buffer {
     formatVersion: info.formatVersion,
     systemIdentifier: info.cluster.systemIdentifier,
     majorVersion: info.cluster.majorVersion,
+    ...(info.cluster.walSegmentSize === undefined ? {} : { walSegmentSize: info.cluster.walSegmentSize }),
     createdAt: info.createdAt.toISOString(),
   });
 }
@@ -52,7 +58,11 @@ export function decodeRepositoryInfo(bytes: Uint8Array | string): RepositoryInfo
   if (!/^[0-9]{1,20}$/.test(systemIdentifier)) r.fail('systemIdentifier', 'expected a decimal number');
   return {
     formatVersion,
-    cluster: { systemIdentifier, majorVersion: r.integer('majorVersion', 1) },
+    cluster: {
+      systemIdentifier,
+      majorVersion: r.integer('majorVersion', 1),
+      ...(r.has('walSegmentSize') ? { walSegmentSize: r.integer('walSegmentSize', 1) } : {}),
+    },
     createdAt: r.date('createdAt'),
   };
 }
@@ -63,6 +73,7 @@ export function decodeRepositoryInfo(bytes: Uint8Array | string): RepositoryInfo
  * are not interchangeable with the old ones.
  */
 export function checkClusterIdentity(expected: ClusterIdentity, actual: ClusterIdentity, location: string): void {
+  // The segment size is fixed at initdb: with the same system identifier it cannot differ, so it is not compared.
   if (expected.systemIdentifier === actual.systemIdentifier && expected.majorVersion === actual.majorVersion) return;
   const what =
     expected.systemIdentifier !== actual.systemIdentifier

@@ -95,7 +95,11 @@ export class Repository {
     const info = await this.info(options);
     if (info !== undefined) {
       checkClusterIdentity(info.cluster, cluster, this.location);
-      return info;
+      if (info.cluster.walSegmentSize !== undefined || cluster.walSegmentSize === undefined) return info;
+      // A repository first used before the segment size was recorded learns it now.
+      const completed: RepositoryInfo = { ...info, cluster: { ...info.cluster, walSegmentSize: cluster.walSegmentSize } };
+      await this.storage.put(REPOSITORY_INFO_KEY, encodeRepositoryInfo(completed), options);
+      return completed;
     }
     const created: RepositoryInfo = { formatVersion: REPOSITORY_FORMAT_VERSION, cluster, createdAt: new Date() };
     await this.storage.put(REPOSITORY_INFO_KEY, encodeRepositoryInfo(created), options);

@@ -107,6 +107,7 @@ describeEachMajor(
           expect(await repo.listBackups()).toEqual([]);
           // The cluster was recorded before the first object: that stays, nothing else does.
           expect(await keysOf(repo)).toEqual(['repository.json']);
+          expect((await repo.info())?.cluster.walSegmentSize).toBe(16 * 1024 * 1024);
           expect(await target.leftovers()).toEqual([]);
           expect(await slotsAfterSettling(primary())).toEqual([]);
         });

@@ -127,6 +127,13 @@ describe('repository.json', () => {
     expect(() => decodeRepositoryInfo(newer)).toThrow(/format version 99.*reads up to version 1/);
   });
 
+  it('keeps the WAL segment size when it is known, and reads a file without it', () => {
+    const withSize = { ...info, cluster: { ...info.cluster, walSegmentSize: 1024 * 1024 } };
+    expect(JSON.parse(encodeRepositoryInfo(withSize).toString())).toMatchObject({ walSegmentSize: 1048576 });
+    expect(decodeRepositoryInfo(encodeRepositoryInfo(withSize))).toEqual(withSize);
+    expect(decodeRepositoryInfo(encodeRepositoryInfo(info)).cluster).not.toHaveProperty('walSegmentSize');
+  });
+
   it('refuses another cluster, and a new major version of the same one', () => {
     const same = { systemIdentifier: '7443990000000000001', majorVersion: 17 };
     expect(() => checkClusterIdentity(info.cluster, same, '/r')).not.toThrow();
