@@ -6,94 +6,24 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { openRepository, type Repository } from '../../src/repository/repository.js';
-import { makeTempDir, startCluster, startSwift, testMajors, type SwiftServer } from '../harness/index.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Repository } from '../../src/repository/repository.js';
+import { makeTempDir, startCluster, testMajors } from '../harness/index.js';
+import { repositoryTargets, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { describeEachMajor } from '../harness/suite.js';
 import { slotsAfterSettling, tarMembers } from './backup-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
-const BUCKET = 'pgbb-cli-repo';
+const s3 = swiftBucketForFile('pgbb-cli-repo');
+const targets = repositoryTargets(s3);
 
-let swift: SwiftServer;
-let seq = 0;
-
-beforeAll(async () => {
+beforeAll(() => {
   if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-  swift = await startSwift();
-  const admin = new S3Client({
-    endpoint: swift.endpoint,
-    region: swift.region,
-    forcePathStyle: true,
-    credentials: swift.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  admin.destroy();
 }, 180_000);
-
-afterAll(async () => {
-  await swift?.stop();
-});
-
-interface Target {
-  address: string;
-  /** What interrupted uploads of backup objects left: temporary files, pending multipart uploads. */
-  leftovers(): Promise<string[]>;
-  env: Record<string, string>;
-  open(): Promise<Repository>;
-}
-
-const targets: [string, (major: number) => Promise<Target>][] = [
-  [
-    'local directory',
-    async () => {
-      const address = join(await makeTempDir('cli-repo'), 'repo');
-      const leftovers = async () =>
-        (await readdir(join(address, 'backups'), { recursive: true, withFileTypes: true }).catch(() => []))
-          .filter((e) => e.name.startsWith('.pgbb-'))
-          .map((e) => join(e.parentPath, e.name));
-      return { address, env: {}, leftovers, open: () => openRepository(address) };
-    },
-  ],
-  [
-    's3 (Swift)',
-    async (major) => {
-      seq += 1;
-      const n = seq;
-      const address = `s3://${BUCKET}/pg${major}-${n}?endpoint=${swift.endpoint}&region=${swift.region}&forcePathStyle=true`;
-      const leftovers = async () => {
-        const admin = new S3Client({
-          endpoint: swift.endpoint,
-          region: swift.region,
-          forcePathStyle: true,
-          credentials: swift.credentials,
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
-        });
-        try {
-          const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `pg${major}-${n}/backups/` }));
-          return (out.Uploads ?? []).map((u) => u.Key ?? '');
-        } finally {
-          admin.destroy();
-        }
-      };
-      return {
-        address,
-        leftovers,
-        // Credentials reach the SDK's provider chain from the environment, as in production.
-        env: { AWS_ACCESS_KEY_ID: swift.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: swift.credentials.secretAccessKey },
-        open: () => openRepository(address, { s3: { credentials: swift.credentials } }),
-      };
-    },
-  ],
-];
 
 function pgbb(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [cliPath, ...args], {
@@ -136,9 +66,9 @@ async function bytesOf(repo: Repository, id: string, name: string): Promise<Buff
 describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
   for (const [name, make] of targets) {
     describe(name, () => {
-      let target: Target;
+      let target: RepositoryTarget;
       beforeAll(async () => {
-        target = await make(major);
+        target = await make(`pg${major}`);
       });
 
       it('stores the archives and the manifest, then the record; --if-older-than skips; PGBB_REPO works', async () => {
@@ -250,7 +180,7 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
 
       if (major >= 17) {
         it('-i auto: an incremental backup against the newest backup in the repository', async () => {
-          const own = await make(major);
+          const own = await make(`pg${major}`);
           // WAL summaries since before the full backup: the server's condition for an incremental one.
           const summarized = await startCluster({ major, ssl: false, conf: { summarize_wal: 'on' } });
           try {

@@ -1,46 +1,19 @@
 // A restore rehearsal catches what verify cannot: a heap page damaged at the source before the backup
 // was taken (data checksums off, so neither the server nor the backup notices) fails the table reads
 // and amcheck, naming the table; nothing is left running or on disk.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CRC32C_INIT, crc32cFinal, crc32cUpdate } from '../../src/manifest/crc32c.js';
 import { rehearse } from '../../src/rehearse/rehearse.js';
-import type { RehearsalResult } from '../../src/rehearse/types.js';
 import { readControlFile } from '../../src/verify/control-file.js';
 import { makeTempDir, serverIdentity, startCluster, TEST_OS_USER } from '../harness/index.js';
-import { pgbbForServer, runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
+import { cliBackup, expectNothingLeft, serverPgbbForFile, stepOf } from './rehearse-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const majors = walTestMajors(WAL_MAJORS_15_17);
-let runnable: ServerPgbb;
+const pgbb = serverPgbbForFile();
 const runAs = serverIdentity() ? TEST_OS_USER : undefined;
-
-beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-  runnable = await pgbbForServer(root);
-}, 180_000);
-
-/** Processes whose command line names `dir` (a server of the scratch directory would). */
-function processesUnder(dir: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(dir)) found.push(`${pid}: ${cmd}`);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-function stepOf(r: RehearsalResult, name: string) {
-  return r.steps.find((s) => s.name === name);
-}
 
 /**
  * Turn data checksums off in a stopped cluster's pg_control, as `pg_checksums --disable` does (the
@@ -83,16 +56,14 @@ describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
       bytes.fill(0xff, 8192 + 12, 8192 + 20);
       writeFileSync(file, bytes);
       await d.start();
-      const damaged = await makeTempDir('backup');
-      const b = await runPgbb(runnable, ['backup', '-d', d.connectionString(), '-D', damaged, '-c', 'fast', '-Fp', '-X', 'stream']);
-      expect(b.code, b.stderr).toBe(0);
+      const damaged = await cliBackup(pgbb(), d, ['-Fp', '-X', 'stream']);
       const workDir = await makeTempDir('rehearse');
       const r = await rehearse({
         source: { backupDir: damaged },
         runAs,
         workDir,
         pgBin: d.binDir,
-        pgbbCommand: [runnable.node, runnable.cli],
+        pgbbCommand: [pgbb().node, pgbb().cli],
       });
       expect(r.ok).toBe(false);
       expect(stepOf(r, 'recovery')?.status).toBe('passed');
@@ -102,8 +73,7 @@ describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
       expect(stepOf(r, 'amcheck')!.problems!.join('\n')).toContain('dmg');
       expect(stepOf(r, 'amcheck')!.problems!.join('\n')).not.toContain('fine');
       expect(stepOf(r, 'checksums')).toMatchObject({ status: 'skipped' });
-      expect(processesUnder(workDir)).toEqual([]);
-      expect(readdirSync(workDir)).toEqual([]);
+      expectNothingLeft(workDir);
     } finally {
       await d.destroy();
     }

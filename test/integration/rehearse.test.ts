@@ -2,60 +2,29 @@
 // the archive, promotes and passes every check, with its figures; a hole in the archive fails naming
 // the missing segment; an abort during replay stops the server (rehearse-damage.test.ts: a damaged page). Whatever happens, no server of the
 // scratch directory is left running and the directory is gone (unless kept on purpose).
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { rehearse } from '../../src/rehearse/rehearse.js';
-import type { RehearsalResult } from '../../src/rehearse/types.js';
-import { atomicArchiveCommand, makeTempDir, serverIdentity, startCluster, TEST_OS_USER, type Cluster } from '../harness/index.js';
-import { pgbbForServer, runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
+import { makeTempDir, serverIdentity, TEST_OS_USER, type Cluster } from '../harness/index.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
+import {
+  archiveWithHole,
+  archivingCluster,
+  cliBackup,
+  expectNothingLeft,
+  processesUnder,
+  serverPgbbForFile,
+  stepOf,
+  waitArchivedBeforeCurrent,
+} from './rehearse-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const majors = walTestMajors(WAL_MAJORS_15_17);
-let runnable: ServerPgbb;
+const pgbb = serverPgbbForFile();
 const runAs = serverIdentity() ? TEST_OS_USER : undefined;
 /** Debian's PostgreSQL 15 (pg_config on PATH) ships pg_checksums; the embedded builds ship only the server. */
 const DEBIAN_15 = '/usr/lib/postgresql/15/bin';
-
-beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-  runnable = await pgbbForServer(root);
-}, 180_000);
-
-/** Processes whose command line names `dir` (a server of the scratch directory would). */
-function processesUnder(dir: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(dir)) found.push(`${pid}: ${cmd}`);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-function expectNothingLeft(workDir: string): void {
-  expect(processesUnder(workDir)).toEqual([]);
-  expect(readdirSync(workDir)).toEqual([]);
-}
-
-function stepOf(r: RehearsalResult, name: string) {
-  return r.steps.find((s) => s.name === name);
-}
-
-async function backup(c: Cluster, args: string[]): Promise<string> {
-  const dir = await makeTempDir('backup');
-  const r = await runPgbb(runnable, ['backup', '-d', c.connectionString(), '-D', dir, '-c', 'fast', ...args]);
-  expect(r.stderr).not.toMatch(/error/i);
-  expect(r.code).toBe(0);
-  return dir;
-}
 
 describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
   let c: Cluster;
@@ -64,33 +33,20 @@ describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
   let lastCommit: string;
 
   beforeAll(async () => {
-    archive = await makeTempDir('archive');
-    c = await startCluster({
-      major,
-      walSegmentSizeMb: 1,
-      ssl: false,
-      conf: { archive_mode: 'on', archive_command: atomicArchiveCommand(archive) },
-    });
+    ({ cluster: c, archive } = await archivingCluster(major));
     await c.sql('CREATE TABLE t (n int PRIMARY KEY, pad text)');
     await c.sql("INSERT INTO t SELECT g, repeat('x', 300) FROM generate_series(1, 2000) g");
     // A value stored out of line, in the TOAST table.
     await c.sql("INSERT INTO t SELECT 0, string_agg(md5(g::text), '') FROM generate_series(1, 400) g");
-    backupDir = await backup(c, ['-Ft', '-X', 'none']);
+    backupDir = await cliBackup(pgbb(), c, ['-Ft', '-X', 'none']);
     for (let i = 0; i < 3; i++) {
       await c.sql(`INSERT INTO t SELECT g, 'after' FROM generate_series(${3000 + i * 1000}, ${3999 + i * 1000}) g`);
       await c.sql('SELECT pg_switch_wal()');
     }
-    const [last] = await c.sql<{ f: string; t: string }>(
-      "SELECT pg_walfile_name(pg_current_wal_lsn()) AS f, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') AS t",
-    );
+    const [last] = await c.sql<{ t: string }>("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') AS t");
     lastCommit = last!.t;
     // Everything before the current segment is archived once the archiver catches up.
-    const [prev] = await c.sql<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn() - 1024 * 1024) AS f');
-    await vi.waitFor(() => expect(existsSync(join(archive, prev!.f)), `${prev!.f} archived`).toBe(true), {
-      timeout: 60_000,
-      interval: 100,
-    });
-    expect(last!.f > prev!.f).toBe(true);
+    await waitArchivedBeforeCurrent(c, archive);
   }, 120_000);
 
   it('a backup with archived WAL passes every check and reports its figures', async () => {
@@ -99,7 +55,7 @@ describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
       source: { backupDir, walArchive: archive },
       runAs,
       workDir,
-      pgbbCommand: [runnable.node, runnable.cli],
+      pgbbCommand: [pgbb().node, pgbb().cli],
       // 15: the binaries are found (pg_config, Debian's); other majors: the harness's embedded build.
       ...(major === 15 ? {} : { pgBin: c.binDir }),
       checkSql: 'SELECT count(*) = 5001 FROM t;\nSELECT length(pad) = 12800 FROM t WHERE n = 0; -- the TOAST value\n',
@@ -147,23 +103,15 @@ describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
   }, 90_000);
 
   it('a hole in the archive fails naming the missing segment; keep-on-failure keeps the directory', async () => {
-    const holed = await makeTempDir('holed-archive');
-    const names = readdirSync(archive)
-      .filter((n) => /^[0-9A-F]{24}$/.test(n))
-      .sort();
-    const label = readdirSync(archive).find((n) => n.endsWith('.backup'));
-    expect(label).toBeDefined();
-    // The segment after the backup's own: between the backup and the end of the archive.
-    const missing = names.find((n) => n > label!.slice(0, 24))!;
-    expect(names.at(-1)! > missing).toBe(true);
-    for (const n of readdirSync(archive)) if (n !== missing) copyFileSync(join(archive, n), join(holed, n));
+    // The segment after the backup's own is missing: between the backup and the end of the archive.
+    const { holed, missing } = await archiveWithHole(archive);
     for (const keepOnFailure of [false, true]) {
       const workDir = await makeTempDir('rehearse');
       const r = await rehearse({
         source: { backupDir, walArchive: holed },
         runAs,
         workDir,
-        pgbbCommand: [runnable.node, runnable.cli],
+        pgbbCommand: [pgbb().node, pgbb().cli],
         pgBin: c.binDir,
         keepOnFailure,
       });
@@ -193,7 +141,7 @@ describe.each(majors)('rehearse on PostgreSQL %i', (major) => {
       source: { backupDir, walArchive: archive },
       runAs,
       workDir,
-      pgbbCommand: [runnable.node, runnable.cli],
+      pgbbCommand: [pgbb().node, pgbb().cli],
       pgBin: c.binDir,
       signal: ac.signal,
       onStep: (s) => {

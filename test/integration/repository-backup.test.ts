@@ -3,77 +3,18 @@
 // upload; a held lock refuses the backup before the server is contacted; an incremental backup (17+)
 // is taken against the newest backup of the catalog; through a fault-injecting proxy, transient S3 failures are
 // retried and the backup completes, while failures past the retries fail it with nothing left behind.
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
-import { makeTempDir, startCluster, startFaultProxy, startSwift, testMajors, type SwiftServer } from '../harness/index.js';
+import { startCluster, startFaultProxy, testMajors } from '../harness/index.js';
+import { repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
 import { slotsAfterSettling } from './backup-helpers.js';
 
-const BUCKET = 'pgbb-repo-backup';
-let swift: SwiftServer;
-let admin: S3Client;
+const s3 = swiftBucketForFile('pgbb-repo-backup');
+const targets = repositoryTargets(s3);
 let seq = 0;
-
-beforeAll(async () => {
-  swift = await startSwift();
-  admin = new S3Client({
-    endpoint: swift.endpoint,
-    region: swift.region,
-    forcePathStyle: true,
-    credentials: swift.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-}, 150_000);
-
-afterAll(async () => {
-  admin?.destroy();
-  await swift?.stop();
-});
-
-interface Target {
-  open(): Promise<Repository>;
-  leftovers(): Promise<string[]>;
-}
-
-const targets: [string, (major: number) => Promise<Target>][] = [
-  [
-    'local directory',
-    async () => {
-      const dir = join(await makeTempDir('repo-backup'), 'repo');
-      return {
-        open: () => openRepository(dir),
-        leftovers: async () =>
-          (await readdir(join(dir, 'backups'), { recursive: true, withFileTypes: true }).catch(() => []))
-            .filter((e) => e.name.startsWith('.pgbb-'))
-            .map((e) => e.name),
-      };
-    },
-  ],
-  [
-    's3 (Swift)',
-    async (major) => {
-      seq += 1;
-      const prefix = `lib${major}-${seq}`;
-      return {
-        open: () =>
-          openRepository(`s3://${BUCKET}/${prefix}?endpoint=${swift.endpoint}&region=${swift.region}&forcePathStyle=true`, {
-            s3: { credentials: swift.credentials },
-          }),
-        leftovers: async () => {
-          const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/backups/` }));
-          return (out.Uploads ?? []).map((u) => u.Key ?? '');
-        },
-      };
-    },
-  ],
-];
 
 async function keysOf(repo: Repository): Promise<string[]> {
   const keys: string[] = [];
@@ -88,7 +29,7 @@ describeEachMajor(
     for (const [name, make] of targets) {
       describe(name, () => {
         it('an abort in the middle of an upload leaves no record, no object and no pending upload', async () => {
-          const target = await make(major);
+          const target = await make(`lib${major}`);
           await using repo = await target.open();
           const controller = new AbortController();
           const running = backupToRepository(repo, {
@@ -113,7 +54,7 @@ describeEachMajor(
         });
 
         it('a held lock refuses the backup before the server is contacted', async () => {
-          const target = await make(major);
+          const target = await make(`lib${major}`);
           await using repo = await target.open();
           const lock = await repo.lock('expire');
           try {
@@ -132,7 +73,7 @@ describeEachMajor(
 
         if (major >= 17) {
           it('an incremental backup against the newest backup of the catalog', async () => {
-            const target = await make(major);
+            const target = await make(`lib${major}`);
             await using repo = await target.open();
             // WAL summaries since before the full backup: the server's condition for an incremental one.
             const summarized = await startCluster({ major, ssl: false, conf: { summarize_wal: 'on' } });
@@ -159,14 +100,11 @@ describeEachMajor(
 
       it('transient failures (503, reset mid-part, 500, SlowDown) are retried: the backup completes', async () => {
         seq += 1;
-        const proxy = await startFaultProxy(swift.endpoint);
+        const proxy = await startFaultProxy(s3.swift.endpoint);
         onTestFinished(() => proxy.close());
-        await using repo = await openRepository(
-          `s3://${BUCKET}/faults${major}-${seq}?endpoint=${proxy.endpoint}&region=${swift.region}&forcePathStyle=true`,
-          {
-            s3: { credentials: swift.credentials },
-          },
-        );
+        await using repo = await openRepository(s3.address(`faults${major}-${seq}`, proxy.endpoint), {
+          s3: { credentials: s3.swift.credentials },
+        });
         proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
         proxy.inject({ method: 'PUT', url: partRequest(1), action: { kind: 'reset', afterBytes: 1024 * 1024 } });
         proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'status', status: 500, code: 'InternalError' } });
@@ -181,14 +119,11 @@ describeEachMajor(
       it('failures past the retries fail the backup cleanly: no record, no object, no pending upload', async () => {
         seq += 1;
         const prefix = `faults${major}-${seq}`;
-        const proxy = await startFaultProxy(swift.endpoint);
+        const proxy = await startFaultProxy(s3.swift.endpoint);
         onTestFinished(() => proxy.close());
-        await using repo = await openRepository(
-          `s3://${BUCKET}/${prefix}?endpoint=${proxy.endpoint}&region=${swift.region}&forcePathStyle=true`,
-          {
-            s3: { credentials: swift.credentials, maxAttempts: 2 },
-          },
-        );
+        await using repo = await openRepository(s3.address(prefix, proxy.endpoint), {
+          s3: { credentials: s3.swift.credentials, maxAttempts: 2 },
+        });
         proxy.inject({ method: 'PUT', url: partRequest(2), times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
         const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
           () => undefined,
@@ -198,8 +133,7 @@ describeEachMajor(
         expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
         expect(await repo.listBackups()).toEqual([]);
         expect(await keysOf(repo)).toEqual(['repository.json']);
-        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
-        expect(pending.Uploads ?? []).toEqual([]);
+        expect(await s3.pendingUploads(`${prefix}/`)).toEqual([]);
         expect(await slotsAfterSettling(primary())).toEqual([]);
       });
     });

@@ -5,54 +5,25 @@
  * once its holder's process is gone).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RepositoryError, RepositoryLockedError, RepositoryMismatchError } from '../../src/errors.js';
 import { parseLsn } from '../../src/lsn.js';
 import { encodeRecord } from '../../src/repository/json.js';
 import { acquireLock } from '../../src/repository/lock.js';
 import type { BackupRecord } from '../../src/repository/record.js';
-import { openRepository, type Repository } from '../../src/repository/repository.js';
-import { runRoot, startSwift, type SwiftServer } from '../harness/index.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
 
-const BUCKET = 'pgbb-repository';
-let swift: SwiftServer;
-let seq = 0;
+const s3 = swiftBucketForFile('pgbb-repository');
+/** Each call opens a new, empty repository. */
+const backends = repositoryTargets(s3).map(
+  ([name, make]) => [name, async (o: { lockLeaseMs?: number } = {}) => (await make('repo')).open(o)] as const,
+);
 
-beforeAll(async () => {
-  swift = await startSwift();
-  const admin = new S3Client({
-    endpoint: swift.endpoint,
-    region: swift.region,
-    forcePathStyle: true,
-    credentials: swift.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  admin.destroy();
-}, 150_000);
-
-afterAll(async () => {
-  await swift?.stop();
-});
-
-const backends: [string, (o?: { lockLeaseMs?: number }) => Promise<Repository>][] = [
-  ['local directory', async (o = {}) => openRepository(await mkdtemp(join(runRoot(), 'tmp', 'repo-')), o)],
-  [
-    's3 (Swift)',
-    async (o = {}) => {
-      seq += 1;
-      return openRepository(`s3://${BUCKET}/r${seq}?endpoint=${swift.endpoint}&region=${swift.region}&forcePathStyle=true`, {
-        ...o,
-        s3: { credentials: swift.credentials },
-      });
-    },
-  ],
-];
+/** A lease of the repository lock held for a backup by `holder`, as a process on another host or a gone one left it. */
+const lease = (holder: string, host: string, pid: number, expiresAt: string) =>
+  encodeRecord({ kind: 'lease', holder, operation: 'backup', hostname: host, pid, ticket: 1, expiresAt });
 
 const failure = async (promise: Promise<unknown>): Promise<unknown> =>
   promise.then(
@@ -171,28 +142,12 @@ describe.each(backends)('repository on %s', (_name, open) => {
     // A holder on another host that stopped renewing: its lease is taken over once expired.
     await repo.storage.put(
       'locks/repository/lease-deadbeefdeadbeef.json',
-      encodeRecord({
-        kind: 'lease',
-        holder: 'deadbeefdeadbeef',
-        operation: 'backup',
-        hostname: 'elsewhere.invalid',
-        pid: 1,
-        ticket: 1,
-        expiresAt: new Date(Date.now() + 60_000).toISOString(),
-      }),
+      lease('deadbeefdeadbeef', 'elsewhere.invalid', 1, new Date(Date.now() + 60_000).toISOString()),
     );
     expect(await failure(repo.lock('expire'))).toMatchObject({ holder: { hostname: 'elsewhere.invalid', operation: 'backup' } });
     await repo.storage.put(
       'locks/repository/lease-deadbeefdeadbeef.json',
-      encodeRecord({
-        kind: 'lease',
-        holder: 'deadbeefdeadbeef',
-        operation: 'backup',
-        hostname: 'elsewhere.invalid',
-        pid: 1,
-        ticket: 1,
-        expiresAt: new Date(Date.now() - 1).toISOString(),
-      }),
+      lease('deadbeefdeadbeef', 'elsewhere.invalid', 1, new Date(Date.now() - 1).toISOString()),
     );
     const taken = await repo.lock('expire');
     expect(await repo.storage.stat('locks/repository/lease-deadbeefdeadbeef.json')).toBeUndefined();
@@ -206,15 +161,7 @@ describe.each(backends)('repository on %s', (_name, open) => {
     await new Promise((resolve) => child.once('exit', resolve));
     await repo.storage.put(
       'locks/repository/lease-0123456789abcdef.json',
-      encodeRecord({
-        kind: 'lease',
-        holder: '0123456789abcdef',
-        operation: 'backup',
-        hostname: hostname(),
-        pid,
-        ticket: 1,
-        expiresAt: new Date(Date.now() + 60_000).toISOString(),
-      }),
+      lease('0123456789abcdef', hostname(), pid, new Date(Date.now() + 60_000).toISOString()),
     );
     const lock = await acquireLock(repo.storage, 'repository', { operation: 'expire' });
     expect(await repo.storage.stat('locks/repository/lease-0123456789abcdef.json')).toBeUndefined();

@@ -7,14 +7,15 @@ import { mkdtemp, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it, vi } from 'vitest';
 import { AbortError, ConfigError, PgBackupError, StorageError } from '../../src/errors.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { openStorage } from '../../src/storage/open.js';
 import { createS3Storage, type S3StorageOptions } from '../../src/storage/s3.js';
 import type { Storage } from '../../src/storage/types.js';
-import { runRoot, startFaultProxy, startSwift, type FaultProxy, type SwiftServer } from '../harness/index.js';
+import { runRoot } from '../harness/index.js';
+import { swiftBucketForFile } from '../harness/repositories.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'pgbb-storage';
@@ -57,36 +58,8 @@ function stallingBody(limit: number): { body: Readable; produced: () => number }
   return { body, produced: () => produced };
 }
 
-let swift: SwiftServer;
-let proxy: FaultProxy;
-let admin: S3Client;
+const swiftS3 = swiftBucketForFile(BUCKET, { faultProxy: true });
 let prefixSeq = 0;
-
-beforeAll(async () => {
-  swift = await startSwift();
-  proxy = await startFaultProxy(swift.endpoint);
-  admin = new S3Client({
-    endpoint: swift.endpoint,
-    region: swift.region,
-    forcePathStyle: true,
-    credentials: swift.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-}, 150_000);
-
-afterAll(async () => {
-  admin?.destroy();
-  await proxy?.close();
-  await swift?.stop();
-});
-
-/** Multipart uploads left pending under a prefix of the bucket. */
-async function pendingUploads(prefix: string): Promise<string[]> {
-  const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: prefix }));
-  return (out.Uploads ?? []).map((u) => u.Key ?? '');
-}
 
 /** Every file below a directory (temporary ones included), relative to it. */
 async function filesBelow(dir: string): Promise<string[]> {
@@ -113,18 +86,18 @@ async function s3Subject(options: Partial<S3StorageOptions> = {}): Promise<Subje
   const storage = await createS3Storage({
     bucket: BUCKET,
     prefix,
-    endpoint: proxy.endpoint,
-    region: swift.region,
+    endpoint: swiftS3.proxy.endpoint,
+    region: swiftS3.swift.region,
     forcePathStyle: true,
-    credentials: swift.credentials,
+    credentials: swiftS3.swift.credentials,
     ...options,
   });
   return {
     storage,
     prefix,
-    leftovers: () => pendingUploads(prefix),
+    leftovers: () => swiftS3.pendingUploads(prefix),
     multipart: (key) => {
-      const mine = proxy.requests.filter((r) => r.url.startsWith(`/${BUCKET}/${prefix}${key}?`));
+      const mine = swiftS3.proxy.requests.filter((r) => r.url.startsWith(`/${BUCKET}/${prefix}${key}?`));
       return {
         created: mine.some((r) => r.method === 'POST' && /[?&]uploads(=|&|$)/.test(r.url)),
         aborted: mine.some((r) => r.method === 'DELETE' && /[?&]uploadId=/.test(r.url)),
@@ -336,15 +309,15 @@ describe('openStorage', () => {
     await local.put('k', Buffer.from('v'));
     expect(await text(await local.get('k'))).toBe('v');
     const s3 = await openStorage(
-      `s3://${BUCKET}/open/x?endpoint=${encodeURIComponent(swift.endpoint)}&region=us-east-1&forcePathStyle=true`,
-      { s3: { credentials: swift.credentials } },
+      `s3://${BUCKET}/open/x?endpoint=${encodeURIComponent(swiftS3.swift.endpoint)}&region=us-east-1&forcePathStyle=true`,
+      { s3: { credentials: swiftS3.swift.credentials } },
     );
     expect(s3.kind).toBe('s3');
     expect(s3.location).toBe(`s3://${BUCKET}/open/x/`);
     await s3.put('k', Buffer.from('v'));
     expect(await text(await s3.get('k'))).toBe('v');
     await local[Symbol.asyncDispose]();
-    const listed = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET })); // the client is usable
+    const listed = await swiftS3.admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET })); // the client is usable
     expect(listed.$metadata.httpStatusCode).toBe(200);
     await s3.close();
   });
@@ -352,7 +325,7 @@ describe('openStorage', () => {
   it('reports wrong credentials as a 403 StorageError without the secret', async () => {
     const s3 = await createS3Storage({
       bucket: BUCKET,
-      endpoint: swift.endpoint,
+      endpoint: swiftS3.swift.endpoint,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: { accessKeyId: 'test:tester', secretAccessKey: 'not-the-secret-xyz' },
@@ -375,17 +348,21 @@ describe('S3 storage under injected faults', () => {
       idleTimeoutMs: 1500,
       maxAttempts: 6,
     });
-    proxy.clear();
-    const before = proxy.hits();
-    proxy.inject({ method: 'POST', url: /[?&]uploads(=|&|$)/, action: { kind: 'status', status: 503, code: 'ServiceUnavailable' } });
-    proxy.inject({ method: 'PUT', url: partRequest(1), action: { kind: 'reset', afterBytes: 2 * MiB } });
-    proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'status', status: 500, code: 'InternalError' } });
-    proxy.inject({ method: 'PUT', url: partRequest(3), action: { kind: 'status', status: 503, code: 'SlowDown' } });
-    proxy.inject({ method: 'PUT', url: partRequest(4), action: { kind: 'stall' } });
+    swiftS3.proxy.clear();
+    const before = swiftS3.proxy.hits();
+    swiftS3.proxy.inject({
+      method: 'POST',
+      url: /[?&]uploads(=|&|$)/,
+      action: { kind: 'status', status: 503, code: 'ServiceUnavailable' },
+    });
+    swiftS3.proxy.inject({ method: 'PUT', url: partRequest(1), action: { kind: 'reset', afterBytes: 2 * MiB } });
+    swiftS3.proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'status', status: 500, code: 'InternalError' } });
+    swiftS3.proxy.inject({ method: 'PUT', url: partRequest(3), action: { kind: 'status', status: 503, code: 'SlowDown' } });
+    swiftS3.proxy.inject({ method: 'PUT', url: partRequest(4), action: { kind: 'stall' } });
     const data = randomBytes(22 * MiB);
     const put = await storage.put('faulty', chunked(data));
     expect(put.sha256).toBe(sha256(data));
-    expect(proxy.hits() - before).toBe(5);
+    expect(swiftS3.proxy.hits() - before).toBe(5);
     expect(sha256(await bytesOf(await storage.get('faulty')))).toBe(sha256(data));
     expect(await leftovers()).toEqual([]);
     expect(prefix).toMatch(/\/$/);
@@ -394,31 +371,36 @@ describe('S3 storage under injected faults', () => {
 
   it('retries throttled and failing small requests: put, stat, get, list, delete many', async () => {
     const { storage } = await s3Subject({ idleTimeoutMs: 1500 });
-    proxy.clear();
-    const before = proxy.hits();
-    proxy.inject({ method: 'PUT', action: { kind: 'status', status: 503, code: 'SlowDown' } });
-    proxy.inject({ method: 'PUT', action: { kind: 'stall' } });
+    swiftS3.proxy.clear();
+    const before = swiftS3.proxy.hits();
+    swiftS3.proxy.inject({ method: 'PUT', action: { kind: 'status', status: 503, code: 'SlowDown' } });
+    swiftS3.proxy.inject({ method: 'PUT', action: { kind: 'stall' } });
     await storage.put('small', Buffer.from('payload'));
-    proxy.inject({ method: 'HEAD', action: { kind: 'status', status: 500, code: 'InternalError' } });
+    swiftS3.proxy.inject({ method: 'HEAD', action: { kind: 'status', status: 500, code: 'InternalError' } });
     expect(await storage.stat('small')).toMatchObject({ size: 7 });
-    proxy.inject({ method: 'GET', url: /\/small/, action: { kind: 'stall' } });
+    swiftS3.proxy.inject({ method: 'GET', url: /\/small/, action: { kind: 'stall' } });
     expect(await text(await storage.get('small'))).toBe('payload');
-    proxy.inject({ method: 'GET', url: /list-type=2/, action: { kind: 'status', status: 503, code: 'SlowDown' } });
+    swiftS3.proxy.inject({ method: 'GET', url: /list-type=2/, action: { kind: 'status', status: 503, code: 'SlowDown' } });
     const keys: string[] = [];
     for await (const o of storage.list()) keys.push(o.key);
     expect(keys).toEqual(['small']);
-    proxy.inject({ method: 'POST', url: /[?&]delete(=|&|$)/, action: { kind: 'reset', afterBytes: 0 } });
+    swiftS3.proxy.inject({ method: 'POST', url: /[?&]delete(=|&|$)/, action: { kind: 'reset', afterBytes: 0 } });
     await storage.deleteMany(['small']);
     expect(await storage.stat('small')).toBeUndefined();
-    expect(proxy.hits() - before).toBe(6);
+    expect(swiftS3.proxy.hits() - before).toBe(6);
     await storage.close();
   });
 
   it('fails cleanly with a retryable StorageError when a part keeps failing, leaving no object and no pending upload', async () => {
     const { storage, leftovers } = await s3Subject({ partSizeBytes: 5 * MiB, partsInFlight: 2, maxAttempts: 3 });
-    proxy.clear();
-    const before = proxy.hits();
-    proxy.inject({ method: 'PUT', url: partRequest(2), times: 100, action: { kind: 'status', status: 500, code: 'InternalError' } });
+    swiftS3.proxy.clear();
+    const before = swiftS3.proxy.hits();
+    swiftS3.proxy.inject({
+      method: 'PUT',
+      url: partRequest(2),
+      times: 100,
+      action: { kind: 'status', status: 500, code: 'InternalError' },
+    });
     let produced = 0;
     const body = Readable.from(
       (function* () {
@@ -430,11 +412,11 @@ describe('S3 storage under injected faults', () => {
       })(),
     );
     const err = await failure(storage.put('doomed', body));
-    proxy.clear();
+    swiftS3.proxy.clear();
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ operation: 'put', key: 'doomed', statusCode: 500, retryable: true });
     expect((err as Error).message).toMatch(/InternalError.*HTTP 500, 3 attempts/);
-    expect(proxy.hits() - before).toBe(3);
+    expect(swiftS3.proxy.hits() - before).toBe(3);
     expect(produced).toBeLessThan(100 * MiB);
     expect(await storage.stat('doomed')).toBeUndefined();
     expect(await leftovers()).toEqual([]);
@@ -443,8 +425,8 @@ describe('S3 storage under injected faults', () => {
 
   it('fails cleanly when the multipart upload cannot even be created, and releases the body', async () => {
     const { storage, leftovers } = await s3Subject({ partSizeBytes: 5 * MiB, maxAttempts: 2 });
-    proxy.clear();
-    proxy.inject({
+    swiftS3.proxy.clear();
+    swiftS3.proxy.inject({
       method: 'POST',
       url: /[?&]uploads(=|&|$)/,
       times: 2,
@@ -452,7 +434,7 @@ describe('S3 storage under injected faults', () => {
     });
     const { body } = stallingBody(64 * MiB);
     const err = await failure(storage.put('never', body));
-    proxy.clear();
+    swiftS3.proxy.clear();
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ operation: 'put', key: 'never', statusCode: 503, retryable: true });
     expect(body.destroyed).toBe(true);
@@ -463,10 +445,10 @@ describe('S3 storage under injected faults', () => {
 
   it('a part corrupted on the way is refused by the server (Content-MD5) and not stored', async () => {
     const { storage, leftovers } = await s3Subject({ partSizeBytes: 5 * MiB, partsInFlight: 2 });
-    proxy.clear();
-    proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'corrupt' } });
+    swiftS3.proxy.clear();
+    swiftS3.proxy.inject({ method: 'PUT', url: partRequest(2), action: { kind: 'corrupt' } });
     const err = await failure(storage.put('corrupted', chunked(randomBytes(12 * MiB))));
-    proxy.clear();
+    swiftS3.proxy.clear();
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ operation: 'put', statusCode: 400, retryable: false });
     expect((err as Error).message).toMatch(/BadDigest/);
