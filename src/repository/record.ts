@@ -66,32 +66,16 @@ export interface BackupRecord {
   objects: BackupObject[];
 }
 
-/** A {@link BackupRecord} as JSON (what `catalog/<id>.json` holds, and `pgbb list --json` prints). */
-export interface BackupRecordJson {
-  id: string;
-  type: BackupType;
-  parent: string | null;
-  status: 'complete';
-  /** ISO 8601, UTC. */
-  startTime: string;
-  /** ISO 8601, UTC. */
-  endTime: string;
-  /** `X/X`. */
-  startLsn: string;
-  /** `X/X`. */
-  endLsn: string;
-  timeline: number;
-  endTimeline: number;
-  postgresVersion: string;
-  systemIdentifier: string;
-  originalSize: number;
-  storedSize: number;
-  compression: string;
-  durationMs: number;
-  wal: BackupWalMethod;
-  label: string;
-  objects: BackupObject[];
-}
+/** A field of a {@link BackupRecord} as JSON: a date as ISO 8601 in UTC, a position as `X/X`. */
+type JsonField<T> = T extends Date | Lsn ? string : T;
+
+/**
+ * A {@link BackupRecord} as JSON (what `catalog/<id>.json` holds, and `pgbb list --json` prints): the same
+ * fields, dates as ISO 8601 in UTC and positions as `X/X`. Derived from the record's type, so that a field
+ * added there must be written by {@link backupRecordJson} and read by {@link decodeBackupRecord} too.
+ */
+export interface BackupRecordJson extends BackupRecordJsonFields {}
+type BackupRecordJsonFields = { [K in keyof BackupRecord]: JsonField<BackupRecord[K]> };
 
 /** The version of the record's JSON, written in its `formatVersion`. */
 const RECORD_FORMAT_VERSION = 1;
