@@ -3,7 +3,8 @@
 // upload; a held lock refuses the backup before the server is contacted; an incremental backup (17+)
 // is taken against the newest backup of the catalog; through a fault-injecting proxy, transient S3 failures are
 // retried and the backup completes, while failures past the retries fail it with nothing left behind.
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
@@ -12,9 +13,15 @@ import { repositoryTargets, swiftBucketForFile } from '../harness/repositories.j
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
 import { slotsAfterSettling } from './backup-helpers.js';
 
-const s3 = swiftBucketForFile('pgbb-repo-backup');
+const BUCKET = 'pgbb-repo-backup';
+const s3 = swiftBucketForFile(BUCKET);
 const targets = repositoryTargets(s3);
+let admin: S3Client;
 let seq = 0;
+
+beforeAll(() => {
+  admin = s3.admin;
+});
 
 async function keysOf(repo: Repository): Promise<string[]> {
   const keys: string[] = [];
@@ -133,7 +140,8 @@ describeEachMajor(
         expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
         expect(await repo.listBackups()).toEqual([]);
         expect(await keysOf(repo)).toEqual(['repository.json']);
-        expect(await s3.pendingUploads(`${prefix}/`)).toEqual([]);
+        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
+        expect(pending.Uploads ?? []).toEqual([]);
         expect(await slotsAfterSettling(primary())).toEqual([]);
       });
     });
