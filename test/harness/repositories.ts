@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
-import { openRepository, type OpenRepositoryOptions, type Repository } from '../../src/repository/repository.js';
+import { openRepository, type Repository } from '../../src/repository/repository.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { makeTempDir } from './run-root.js';
 import { startSwift, type SwiftServer } from './swift.js';
@@ -26,10 +26,13 @@ export interface SwiftBucket {
   pendingUploads(prefix: string): Promise<string[]>;
 }
 
-/** An S3 client for Swift: s3api answers the SDK's default streaming checksums with 501 (see S3-TESTING.md). */
-function swiftClient(swift: SwiftServer): S3Client {
+/**
+ * A client with the test account's credentials, for what the code under test does not show (buckets,
+ * pending uploads). s3api answers the SDK's default streaming checksums with 501 (see S3-TESTING.md).
+ */
+export function swiftAdmin(swift: SwiftServer, endpoint = swift.endpoint): S3Client {
   return new S3Client({
-    endpoint: swift.endpoint,
+    endpoint,
     region: swift.region,
     forcePathStyle: true,
     credentials: swift.credentials,
@@ -46,7 +49,7 @@ export function swiftBucketForFile(bucket: string, options: { faultProxy?: boole
   let started: { swift: SwiftServer; admin: S3Client; proxy: FaultProxy | undefined } | undefined;
   beforeAll(async () => {
     const swift = await startSwift();
-    const admin = swiftClient(swift);
+    const admin = swiftAdmin(swift);
     started = { swift, admin, proxy: undefined };
     await admin.send(new CreateBucketCommand({ Bucket: bucket }));
     if (options.faultProxy) started.proxy = await startFaultProxy(swift.endpoint);
@@ -83,55 +86,85 @@ export function swiftBucketForFile(bucket: string, options: { faultProxy?: boole
   };
 }
 
+/** How a test opens a {@link RepositoryTarget}. */
+export interface OpenTargetOptions {
+  /** The lock's lease, in milliseconds (see `OpenRepositoryOptions`). */
+  lockLeaseMs?: number;
+  /** S3: reach the bucket through this endpoint instead of Swift's own (a fault-injecting proxy). */
+  endpoint?: string;
+  /** S3: attempts per request. */
+  maxAttempts?: number;
+}
+
 /** A new, empty repository to test on. */
 export interface RepositoryTarget {
+  kind: 'local' | 's3';
   /** What `--repo` takes. */
   address: string;
   /** The environment the CLI needs to reach it: S3 credentials come from the SDK's provider chain, as in production. */
   env: Record<string, string>;
-  /** Opens it (with the test account's credentials for S3). */
-  open(options?: Omit<OpenRepositoryOptions, 's3'>): Promise<Repository>;
+  /** Opens it with the library (with the test account's credentials for S3). */
+  open(options?: OpenTargetOptions): Promise<Repository>;
   /** What interrupted uploads of backup objects left: temporary files, pending multipart uploads. */
   leftovers(): Promise<string[]>;
 }
 
 let prefixSeq = 0;
 
-/**
- * The repositories the tests run on, by name: a directory that does not exist yet, and a new prefix of
- * `s3`'s bucket. `make(label)` makes a new one each time; `label` names its directory or prefix.
- */
+/** A new, empty repository: a directory that does not exist yet, or a new prefix of `s3.bucket`; `label` names it. */
+export async function repositoryTarget(
+  kind: 'local' | 's3',
+  label: string,
+  s3?: { readonly swift: SwiftServer; readonly bucket: string },
+): Promise<RepositoryTarget> {
+  if (kind === 'local') {
+    const address = join(await makeTempDir(label), 'repo');
+    return {
+      kind,
+      address,
+      env: {},
+      open: ({ lockLeaseMs } = {}) => openRepository(address, lockLeaseMs === undefined ? {} : { lockLeaseMs }),
+      leftovers: async () =>
+        (await readdir(join(address, 'backups'), { recursive: true, withFileTypes: true }).catch(() => []))
+          .filter((e) => e.name.startsWith('.pgbb-'))
+          .map((e) => join(e.parentPath, e.name)),
+    };
+  }
+  if (s3 === undefined) throw new Error('an S3 repository needs the Swift server and its bucket');
+  const { swift, bucket } = s3;
+  prefixSeq += 1;
+  const prefix = `${label}-${prefixSeq}`;
+  const addressVia = (endpoint: string) => `s3://${bucket}/${prefix}?endpoint=${endpoint}&region=${swift.region}&forcePathStyle=true`;
+  return {
+    kind,
+    address: addressVia(swift.endpoint),
+    env: {
+      AWS_ACCESS_KEY_ID: swift.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: swift.credentials.secretAccessKey,
+      // The SDK warns on Node < 22 about its own future releases; not what the tests look at.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+    open: ({ lockLeaseMs, endpoint = swift.endpoint, maxAttempts } = {}) =>
+      openRepository(addressVia(endpoint), {
+        ...(lockLeaseMs === undefined ? {} : { lockLeaseMs }),
+        s3: { credentials: swift.credentials, ...(maxAttempts === undefined ? {} : { maxAttempts }) },
+      }),
+    leftovers: async () => {
+      const admin = swiftAdmin(swift);
+      try {
+        const out = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/backups/` }));
+        return (out.Uploads ?? []).map((u) => u.Key ?? '');
+      } finally {
+        admin.destroy();
+      }
+    },
+  };
+}
+
+/** The repositories the tests run on, by name, each made new by `make(label)` (see {@link repositoryTarget}). */
 export function repositoryTargets(s3: SwiftBucket): [string, (label: string) => Promise<RepositoryTarget>][] {
   return [
-    [
-      'local directory',
-      async (label) => {
-        const address = join(await makeTempDir(label), 'repo');
-        return {
-          address,
-          env: {},
-          open: (options = {}) => openRepository(address, options),
-          leftovers: async () =>
-            (await readdir(join(address, 'backups'), { recursive: true, withFileTypes: true }).catch(() => []))
-              .filter((e) => e.name.startsWith('.pgbb-'))
-              .map((e) => join(e.parentPath, e.name)),
-        };
-      },
-    ],
-    [
-      's3 (Swift)',
-      async (label) => {
-        prefixSeq += 1;
-        const prefix = `${label}-${prefixSeq}`;
-        const address = s3.address(prefix);
-        const { credentials } = s3.swift;
-        return {
-          address,
-          env: { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey },
-          open: (options = {}) => openRepository(address, { ...options, s3: { credentials } }),
-          leftovers: () => s3.pendingUploads(`${prefix}/backups/`),
-        };
-      },
-    ],
+    ['local directory', (label) => repositoryTarget('local', label)],
+    ['s3 (Swift)', (label) => repositoryTarget('s3', label, s3)],
   ];
 }
