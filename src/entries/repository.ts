@@ -64,6 +64,6 @@ export {
   type RepositoryVerifyResult,
 } from '../repository/verify-repository.js';
 export type { ParsedWalKey, WalGap, WalKeyCompression, WalTimelineExtent } from '../repository/wal-keys.js';
-export { checkPolicy, planExpiry, type ExpiryInput, type ExpiryPlan, type RetentionPolicy } from '../repository/retention.js';
+export { planExpiry, type ExpiryInput, type ExpiryPlan, type RetentionPolicy } from '../repository/retention.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';
