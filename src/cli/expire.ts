@@ -91,6 +91,7 @@ function windowText(w: ExpiryJson['before']['pitrWindow']): string {
 export function formatExpiry(report: ExpiryJson): string {
   const verb = report.dryRun ? 'would remove' : 'removed';
   const lines: string[] = [];
+  for (const id of report.removedUncommitted) lines.push(`removed the objects of ${id}, which had no catalog record`);
   for (const b of report.removedBackups) lines.push(`${verb} backup ${b.id} (${b.type}, ended ${formatTime(b.endTime)})`);
   for (const w of report.removedWal) {
     lines.push(

@@ -3,7 +3,8 @@
  * (retention.ts), and delete, holding the repository lock so that no backup or other expire runs at the
  * same time. The order is crash-safe: a backup's catalog record goes first (the backup stops existing),
  * then its objects, and the WAL last. A crash in the middle leaves only objects without a record, which
- * the next backup removes (`removeUncommitted`), or WAL that the next expire removes.
+ * the next backup or expire removes (`removeUncommitted`, with the lock held), or WAL that the next
+ * expire removes.
  * @module
  */
 import { AbortError } from '../errors.js';
@@ -32,6 +33,11 @@ export interface ExpireOptions {
 export interface ExpireResult extends ExpiryPlan {
   /** Whether this was a dry run (nothing was deleted). */
   dryRun: boolean;
+  /**
+   * Ids whose objects were there without a catalog record (a backup killed before its commit, or an
+   * expire interrupted after removing a record) and were removed first. Empty in a dry run.
+   */
+  removedUncommitted: string[];
 }
 
 /** WAL keys are deleted this many at a time, so that a lost lock stops the run between batches. */
@@ -98,6 +104,8 @@ export async function expireRepository(
   const dryRun = options.dryRun ?? false;
   const lock = dryRun ? undefined : await repository.lock('expire', { signal: options.signal });
   try {
+    // With the lock held no backup is running: objects without a record are leftovers, as for a backup.
+    const removedUncommitted = lock ? await repository.removeUncommitted(call) : [];
     const backups = await repository.listBackups(call);
     const info = await repository.info(call);
     const plan = planExpiry({
@@ -108,7 +116,7 @@ export async function expireRepository(
       now: options.now ?? new Date(),
     });
     if (lock) await execute(repository, plan, lock, options);
-    return { ...plan, dryRun };
+    return { ...plan, dryRun, removedUncommitted };
   } finally {
     await lock?.release().catch(() => undefined);
   }

@@ -27,6 +27,8 @@ export interface ExpiryJson {
   removedBackups: BackupSummaryJson[];
   /** The ids of the backups kept, oldest first. */
   keptBackups: string[];
+  /** Ids whose objects had no catalog record (left by a killed backup or an interrupted expire) and were removed. */
+  removedUncommitted: string[];
   /** The WAL segments removed, per timeline (first and last segment, count, and the runs not removed in between). */
   removedWal: WalTimelineExtent[];
   /** Why no WAL was considered, when none was; absent otherwise. */
@@ -51,6 +53,7 @@ export function expiryJson(location: string, policy: RetentionPolicy, result: Ex
       return summary;
     }),
     keptBackups: result.keep.map((r) => r.id),
+    removedUncommitted: result.removedUncommitted,
     removedWal: segmentSize === undefined ? [] : walArchiveExtent(result.removeWal, segmentSize),
     ...(result.walSkipped === undefined ? {} : { walSkipped: result.walSkipped }),
     before: state(result.before),

@@ -98,9 +98,15 @@ describeEachMajor(
           expect(planned.removedBackups.map((b: { id: string }) => b.id)).toEqual([older.id]);
           expect(await keysOf(repo)).toEqual(before);
 
+          // What an expire that died after removing a record leaves: objects without a record.
+          const leftover = '20260101-000000.000F';
+          await repo.storage.put(`backups/${leftover}/base.tar`, Buffer.from('left behind'));
+
           const run = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
           expect(run.stderr).toBe('');
           expect(run.code).toBe(0);
+          expect(run.stdout).toContain(`removed the objects of ${leftover}, which had no catalog record`);
+          expect(await keysOf(repo, `backups/${leftover}/`)).toEqual([]);
           expect(run.stdout).toContain(`removed backup ${older.id} (full`);
           expect(run.stdout).toMatch(/point-in-time window before: from .*\npoint-in-time window after: {2}from /);
 

@@ -49,6 +49,7 @@ describe('pgbb expire arguments', () => {
         },
       ],
       keptBackups: ['20261207-033800.123F'],
+      removedUncommitted: [],
       removedWal: [
         {
           timeline: 1,
