@@ -9,6 +9,7 @@
 // names only, and verify --repo checks the archive's continuity by name (the backups checked here hold
 // their own WAL in pg_wal.tar, which verify reads and checks record by record).
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { RepositoryLockedError } from '../../src/errors.js';
 import { backupToRepository, type RepositoryBackupResult } from '../../src/repository/backup.js';
@@ -185,6 +186,36 @@ describeEachMajor(
           const one = await verifyRepository(repo, { id: older.id });
           expect(one.backups).toEqual([{ id: older.id, findings: 0 }]);
           expect(one.findings.map((f) => f.kind)).toEqual(['wal-gap']);
+        });
+
+        it('verify --repo checks a backup taken without WAL against the WAL archive (compressed), and names a segment it lacks', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          const cluster = primary();
+          const backup = stored(
+            await backupToRepository(repo, { connection: trustTcp(cluster), checkpoint: 'fast', wal: 'none', compression: 'gzip' }),
+          );
+          expect(backup.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar.gz']);
+          // The real segments of the backup's WAL range, copied from the server's pg_wal as receive-wal --repo
+          // would store them (compressed).
+          const needed: string[] = [];
+          for (let n = segno(backup.startLsn); n <= segno(backup.endLsn); n++)
+            needed.push(segmentFileName(backup.timeline, BigInt(n), SEG));
+          for (const name of needed) {
+            const [row] = await cluster.sql<{ b: Buffer }>('select pg_read_binary_file($1) as b', [`pg_wal/${name}`]);
+            await repo.storage.put(walSegmentKey(name, 'gzip'), gzipSync(row!.b));
+          }
+          expect((await verifyRepository(repo)).findings).toEqual([]);
+
+          await repo.storage.delete(walSegmentKey(needed[0]!, 'gzip'));
+          const result = await verifyRepository(repo);
+          expect(result.ok).toBe(false);
+          // The backup's own WAL check names the segment (read from the archive: it is the only WAL source).
+          const missing = result.findings.filter((f) => f.kind === 'wal-missing' && f.backup === backup.id);
+          expect(missing.map((f) => `${f.path} ${f.message}`).join('\n')).toContain(needed[0]!);
+          // The archive's continuity check does too, unless the archive is now empty (a one-segment range).
+          const gaps = result.findings.filter((f) => f.kind === 'wal-gap').map((f) => f.path);
+          expect(gaps).toEqual(needed.length > 1 ? [needed[0]] : []);
         });
 
         if (major >= 17) {
