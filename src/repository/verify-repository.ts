@@ -3,8 +3,9 @@
  * and the WAL archive's continuity. For each backup: every object its record lists is there with the
  * recorded size and SHA-256; its `backup_manifest` is checked against the tar contents and its WAL
  * ranges as `verifyBackup` checks a tar-format directory (the WAL from `pg_wal.tar`, from `pg_wal/` in
- * `base.tar`, or, for a backup taken without WAL, from the repository's archive). Then the archive is
- * continuous from the oldest verified backup's start segment to the newest segment of each timeline.
+ * `base.tar`, or, for a backup taken without WAL, from the repository's archive); an incremental
+ * backup's parent is in the catalog. Then the archive is continuous from the oldest verified backup's
+ * start segment to the newest segment of each timeline.
  * @module
  */
 import { StorageError } from '../errors.js';
@@ -27,7 +28,9 @@ export type RepositoryFindingKind =
   /** A stored object's size or SHA-256 differs from its record's. */
   | 'object-mismatch'
   /** The WAL archive lacks segments between the oldest backup's start and the newest segment. */
-  | 'wal-gap';
+  | 'wal-gap'
+  /** An incremental backup's parent is not in the catalog: the backup cannot be restored. */
+  | 'parent-missing';
 
 /** One problem found in the repository. */
 export interface RepositoryFinding {
@@ -170,7 +173,9 @@ async function listWal(repository: Repository, signal: AbortSignal | undefined):
  */
 export async function verifyRepository(repository: Repository, options: RepositoryVerifyOptions = {}): Promise<RepositoryVerifyResult> {
   const call = options.signal ? { signal: options.signal } : {};
-  const records = options.id === undefined ? await repository.listBackups(call) : [await repository.getBackup(options.id, call)];
+  const catalog = await repository.listBackups(call);
+  const records = options.id === undefined ? catalog : [await repository.getBackup(options.id, call)];
+  const ids = new Set(catalog.map((r) => r.id));
   const segmentSize = (await repository.info(call))?.cluster.walSegmentSize;
   const walKeys = await listWal(repository, options.signal);
   const findings: RepositoryFinding[] = [];
@@ -181,6 +186,15 @@ export async function verifyRepository(repository: Repository, options: Reposito
   const backups: RepositoryVerifyResult['backups'] = [];
   for (const record of records) {
     let count = 0;
+    if (record.parent !== null && !ids.has(record.parent)) {
+      count++;
+      report({
+        kind: 'parent-missing',
+        backup: record.id,
+        path: record.parent,
+        message: `backup ${record.id} is incremental, and its parent ${record.parent} is not in the catalog: it cannot be restored`,
+      });
+    }
     try {
       for await (const f of verifyOne(repository, record, walKeys, segmentSize, options)) {
         count++;

@@ -238,6 +238,13 @@ describeEachMajor(
             const kept = await expireRepository(repo, { retainFull: 1 });
             expect(kept.remove).toEqual([]);
             expect((await repo.listBackups()).map((b) => b.id)).toEqual([f1.id, i1.id, f2.id, i2.id]);
+            expect((await verifyRepository(repo)).findings).toEqual([]);
+            // What expire never does, done by hand: verify names the incremental backup left without its parent.
+            await repo.storage.delete(`catalog/${i1.id}.json`);
+            expect((await verifyRepository(repo, { id: i2.id, noWal: true })).findings).toEqual([
+              expect.objectContaining({ kind: 'parent-missing', backup: i2.id, path: i1.id }),
+            ]);
+            await repo.commitBackup(i1);
 
             // Without the cross-chain incremental, f1's chain goes whole and f2 stays alone.
             await repo.storage.delete(`catalog/${i2.id}.json`);
