@@ -8,12 +8,11 @@
  * @module
  */
 import { AbortError } from '../errors.js';
-import type { StorageCallOptions } from '../storage/types.js';
 import { catalogKey } from './layout.js';
 import type { RepositoryLock } from './lock.js';
 import { planExpiry, type ExpiryPlan, type RetentionPolicy, checkPolicy } from './retention.js';
 import type { Repository } from './repository.js';
-import { parseWalKey, WAL_PREFIX, type ParsedWalKey } from './wal-keys.js';
+import { listWalKeys } from './wal-listing.js';
 
 /** Options of {@link expireRepository}. */
 export interface ExpireOptions {
@@ -42,15 +41,6 @@ export interface ExpireResult extends ExpiryPlan {
 
 /** WAL keys are deleted this many at a time, so that a lost lock stops the run between batches. */
 const WAL_DELETE_BATCH = 1000;
-
-async function listWalKeys(repository: Repository, options: StorageCallOptions): Promise<ParsedWalKey[]> {
-  const keys: ParsedWalKey[] = [];
-  for await (const object of repository.storage.list({ ...options, prefix: WAL_PREFIX })) {
-    const parsed = parseWalKey(object.key);
-    if (parsed) keys.push(parsed);
-  }
-  return keys;
-}
 
 function stopIfLost(lock: RepositoryLock, signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('expire was aborted', { cause: signal.reason });

@@ -18,7 +18,8 @@ import type { BackupRecord } from './record.js';
 import type { Repository } from './repository.js';
 import { backupObjectReader, repositoryWalSource, type ObjectDigest } from './stored-reads.js';
 import { walHoles } from './wal-continuity.js';
-import { parseWalKey, WAL_PREFIX, walArchiveExtent, type ParsedWalKey, type WalTimelineExtent } from './wal-keys.js';
+import { walArchiveExtent, type ParsedWalKey, type WalTimelineExtent } from './wal-keys.js';
+import { listWalKeys } from './wal-listing.js';
 
 /** What a {@link RepositoryFinding} reports: a finding of the backup's manifest checks, or one about the stored objects or the WAL archive. */
 export type RepositoryFindingKind =
@@ -148,15 +149,6 @@ async function* verifyOne(
   }
 }
 
-async function listWal(repository: Repository, signal: AbortSignal | undefined): Promise<ParsedWalKey[]> {
-  const keys: ParsedWalKey[] = [];
-  for await (const object of repository.storage.list({ prefix: WAL_PREFIX, ...(signal ? { signal } : {}) })) {
-    const parsed = parseWalKey(object.key);
-    if (parsed) keys.push(parsed);
-  }
-  return keys;
-}
-
 /**
  * Verify the backups of `repository` (or one, `id`) and its WAL archive in place (see the module
  * documentation). Resolves with every finding; `ok` is false when there is any. Throws
@@ -177,7 +169,7 @@ export async function verifyRepository(repository: Repository, options: Reposito
   const records = options.id === undefined ? catalog : [await repository.getBackup(options.id, call)];
   const ids = new Set(catalog.map((r) => r.id));
   const segmentSize = (await repository.info(call))?.cluster.walSegmentSize;
-  const walKeys = await listWal(repository, options.signal);
+  const walKeys = await listWalKeys(repository, call);
   const findings: RepositoryFinding[] = [];
   const report = (f: RepositoryFinding): void => {
     findings.push(f);
