@@ -70,6 +70,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./show.js')).showCommand,
   },
   {
+    name: 'expire',
+    summary: 'remove the backups and WAL a retention policy no longer needs from a repository',
+    load: async () => (await import('./expire.js')).expireCommand,
+  },
+  {
     name: 'rehearse',
     summary: 'prove that a backup restores: restore, replay, check, clean up',
     load: async () => (await import('./rehearse.js')).rehearseCommand,

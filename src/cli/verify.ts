@@ -16,8 +16,19 @@ const PROG = 'pgbb verify';
 export const VERIFY_COMMAND: CommandSpec = {
   prog: PROG,
   summary: 'pgbb verify verifies a backup against the backup manifest.',
-  usage: ['[OPTION]... BACKUPDIR', '[OPTION]... BACKUP.tar[.gz|.lz4|.zst]   (a single-tar backup, as written by -D - -Ft)'],
+  usage: [
+    '[OPTION]... BACKUPDIR',
+    '[OPTION]... BACKUP.tar[.gz|.lz4|.zst]   (a single-tar backup, as written by -D - -Ft)',
+    '--repo REPO [OPTION]... [ID]            (the backups stored in a repository, and its WAL archive)',
+  ],
   options: [
+    {
+      key: 'repo',
+      long: 'repo',
+      arg: 'required',
+      metavar: 'REPO',
+      help: 'verify the backups stored in this repository (or only backup ID)\nin place, and the continuity of its WAL archive',
+    },
     { key: 'exit-on-error', short: 'e', long: 'exit-on-error', help: 'exit immediately on error' },
     { key: 'format', short: 'F', long: 'format', arg: 'required', metavar: 'p|t', help: 'backup format (plain, tar); default: detected' },
     { key: 'ignore', short: 'i', long: 'ignore', arg: 'required', metavar: 'RELATIVE_PATH', help: 'ignore indicated path (repeatable)' },
@@ -38,12 +49,15 @@ export const VERIFY_COMMAND: CommandSpec = {
     { comment: 'verify a plain or tar backup taken with pgbb backup or pg_basebackup', command: 'pgbb verify /backups/db1' },
     { comment: 'sizes and WAL only (no checksums), stopping at the first problem', command: 'pgbb verify -s -e /backups/db1' },
     { comment: 'findings as JSON lines, for a monitoring job', command: 'pgbb verify --json /backups/db1' },
+    { comment: 'every backup of a repository, and its WAL archive', command: 'pgbb verify --repo /backups/db1' },
   ],
 };
 
 /** What the command line asks for. */
 export interface VerifyCliOptions {
   verify: VerifyOptions;
+  /** `--repo REPO [ID]`: verify stored backups instead of `verify.backupDir` (then empty). */
+  repository?: { address: string; id: string | undefined } | undefined;
   quiet: boolean;
   progress: boolean;
   json: boolean;
@@ -63,11 +77,21 @@ export function parseVerifyCommandLine(
   if (args.has('help')) return { kind: 'help' };
   if (args.has('version')) return { kind: 'version' };
   const [dir, extra] = args.operands;
-  if (dir === undefined) throw new UsageError(PROG, 'no backup directory specified');
   if (extra !== undefined) throw new UsageError(PROG, `too many command-line arguments (first is "${extra}")`);
   const quiet = args.has('quiet');
   const progress = args.has('progress');
   if (quiet && progress) throw new UsageError(PROG, 'cannot specify both -P/--progress and -q/--quiet');
+  const repo = args.last('repo');
+  if (repo !== undefined) {
+    for (const flag of ['format', 'ignore', 'manifest-path', 'wal-path', 'pg-waldump', 'exit-on-error', 'progress']) {
+      if (args.has(flag)) throw new UsageError(PROG, `--${flag} does not apply to --repo`);
+    }
+    const verify: VerifyOptions = { backupDir: '' };
+    if (args.has('no-parse-wal')) verify.noWal = true;
+    if (args.has('skip-checksums')) verify.skipChecksums = true;
+    return { kind: 'run', options: { verify, repository: { address: repo, id: dir }, quiet, progress, json: args.has('json') } };
+  }
+  if (dir === undefined) throw new UsageError(PROG, 'no backup directory specified');
   const verify: VerifyOptions = { backupDir: dir };
   const format = args.last('format');
   if (format !== undefined) {
@@ -165,6 +189,15 @@ export const verifyCommand = defineCommand<VerifyCliOptions>({
   parse: parseVerifyCommandLine,
   reporting: (cli) => ({ json: cli.json }),
   async execute(cli, { ctx, reporter }) {
+    if (cli.repository) {
+      const request = {
+        ...cli.repository,
+        skipChecksums: cli.verify.skipChecksums ?? false,
+        noWal: cli.verify.noWal ?? false,
+        quiet: cli.quiet,
+      };
+      return (await import('./verify-repo.js')).verifyRepositoryCli(request, ctx, reporter.mode);
+    }
     const mode = reporter.mode;
     const progress = progressWriter(ctx, mode, cli.progress || mode === 'json');
     const run = verifyBackup({ ...cli.verify, signal: ctx.signal, onProgress: (p) => progress.update(p) });

@@ -54,5 +54,16 @@ export {
   type RepositoryListingJson,
 } from '../repository/listing.js';
 export { parseDuration } from '../repository/duration.js';
+export { expireRepository, type ExpireOptions, type ExpireResult } from '../repository/expire.js';
+export { expiryJson, type ExpiryJson, type ExpiryStateJson } from '../repository/expiry-json.js';
+export {
+  verifyRepository,
+  type RepositoryFinding,
+  type RepositoryFindingKind,
+  type RepositoryVerifyOptions,
+  type RepositoryVerifyResult,
+} from '../repository/verify-repository.js';
+export type { ParsedWalKey, WalGap, WalKeyCompression, WalTimelineExtent } from '../repository/wal-keys.js';
+export { planExpiry, type ExpiryInput, type ExpiryPlan, type RetentionPolicy } from '../repository/retention.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';

@@ -37,7 +37,8 @@ export interface RepositoryListingJson {
   walArchive: null;
 }
 
-function pointJson(point: PitrPoint | null): PitrPointJson | null {
+/** One end of a window as JSON. */
+export function pointJson(point: PitrPoint | null): PitrPointJson | null {
   return point === null ? null : { time: point.time.toISOString(), lsn: formatLsn(point.lsn), timeline: point.timeline };
 }
 

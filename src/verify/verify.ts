@@ -43,13 +43,21 @@ import { checkWalRanges } from './wal.js';
  */
 export function verifyBackup(options: VerifyOptions): VerifyRun {
   const state = newRunState(options);
+  return runWithSummary(state, run(state));
+}
+
+/**
+ * A run over `state`: yields what `inner` finds (stopping at the first with `exitOnError`) and sets the
+ * summary when it ends. Shared by the directory and the stored-backup verifications.
+ */
+export function runWithSummary(state: RunState, inner: AsyncGenerator<VerifyFinding, void>): VerifyRun {
+  const options = state.o;
   const started = Date.now();
   let summary: VerifySummary | undefined;
   let findings = 0;
   let stoppedEarly = false;
 
   async function* outer(): AsyncGenerator<VerifyFinding, void> {
-    const inner = run(state);
     try {
       for await (const f of inner) {
         findings++;
@@ -146,7 +154,7 @@ async function* run(s: RunState): AsyncGenerator<VerifyFinding, void> {
  * Parses the manifest into the run's state; a damaged one is reported as a finding, and then nothing
  * else is checked. Returns whether the run goes on.
  */
-function* loadManifest(s: RunState, bytes: Buffer, path: string, archive?: string): Generator<VerifyFinding, boolean> {
+export function* loadManifest(s: RunState, bytes: Buffer, path: string, archive?: string): Generator<VerifyFinding, boolean> {
   try {
     setManifest(s, parseManifest(bytes));
     return true;
@@ -200,7 +208,7 @@ async function* runSingleTar(s: RunState): AsyncGenerator<VerifyFinding, void> {
 }
 
 /** Checks the manifest's WAL ranges in `walSource`, then closes it. */
-async function* checkWal(s: RunState, walSource: WalSource, walDirForDump: string | undefined): AsyncGenerator<VerifyFinding, void> {
+export async function* checkWal(s: RunState, walSource: WalSource, walDirForDump: string | undefined): AsyncGenerator<VerifyFinding, void> {
   const o = s.o;
   const manifest = s.manifest!;
   try {

@@ -1,0 +1,113 @@
+/**
+ * `expire` as one call: read the catalog and the WAL archive, decide with the retention policy
+ * (retention.ts), and delete, holding the repository lock so that no backup or other expire runs at the
+ * same time. The order is crash-safe: a backup's catalog record goes first (the backup stops existing),
+ * then its objects, and the WAL last. A crash in the middle leaves only objects without a record, which
+ * the next backup or expire removes (`removeUncommitted`, with the lock held), or WAL that the next
+ * expire removes.
+ * @module
+ */
+import { AbortError } from '../errors.js';
+import { catalogKey } from './layout.js';
+import type { RepositoryLock } from './lock.js';
+import { planExpiry, type ExpiryPlan, type RetentionPolicy, checkPolicy } from './retention.js';
+import type { Repository } from './repository.js';
+import { listWalKeys } from './wal-listing.js';
+
+/** Options of {@link expireRepository}. */
+export interface ExpireOptions {
+  /**
+   * Decide and report, delete nothing. A dry run does not take the lock (it only reads), so it also
+   * runs while a backup does.
+   * @default false
+   */
+  dryRun?: boolean | undefined;
+  /** Cancels the run; deletions already made stay made (each leaves the repository consistent). */
+  signal?: AbortSignal | undefined;
+  /** The present, for `retainWindowMs`. @default new Date() */
+  now?: Date | undefined;
+}
+
+/** What {@link expireRepository} removed (or, in a dry run, would remove). */
+export interface ExpireResult extends ExpiryPlan {
+  /** Whether this was a dry run (nothing was deleted). */
+  dryRun: boolean;
+  /**
+   * Ids whose objects were there without a catalog record (a backup killed before its commit, or an
+   * expire interrupted after removing a record) and were removed first. Empty in a dry run.
+   */
+  removedUncommitted: string[];
+}
+
+/** WAL keys are deleted this many at a time, so that a lost lock stops the run between batches. */
+const WAL_DELETE_BATCH = 1000;
+
+function stopIfLost(lock: RepositoryLock, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('expire was aborted', { cause: signal.reason });
+  if (lock.signal.aborted) throw lock.signal.reason instanceof Error ? lock.signal.reason : new AbortError('the repository lock was lost');
+}
+
+async function execute(repository: Repository, plan: ExpiryPlan, lock: RepositoryLock, options: ExpireOptions): Promise<void> {
+  const call = options.signal ? { signal: options.signal } : {};
+  // Newest first: an incremental's record goes before its parent's, so a crash never leaves a
+  // committed incremental whose parent no longer exists.
+  const doomed = [...plan.remove].reverse();
+  for (const backup of doomed) {
+    stopIfLost(lock, options.signal);
+    await repository.storage.delete(catalogKey(backup.id), call);
+  }
+  for (const backup of doomed) {
+    stopIfLost(lock, options.signal);
+    await repository.deleteBackupObjects(backup.id, call);
+  }
+  for (let i = 0; i < plan.removeWal.length; i += WAL_DELETE_BATCH) {
+    stopIfLost(lock, options.signal);
+    await repository.storage.deleteMany(
+      plan.removeWal.slice(i, i + WAL_DELETE_BATCH).map((k) => k.key),
+      call,
+    );
+  }
+}
+
+/**
+ * Remove the backups that `policy` does not keep and the WAL that no kept backup needs (the rules are
+ * those of `planExpiry`). Holds the repository lock while it deletes: fails with
+ * {@link pg-basebackup/errors!RepositoryLockedError} while a backup or another expire holds it.
+ * Throws {@link pg-basebackup/errors!ConfigError} for a policy that keeps nothing.
+ *
+ * @example
+ * ```ts
+ * import { expireRepository, openRepository } from 'pg-basebackup/repository';
+ *
+ * await using repo = await openRepository('/backups/db1');
+ * const result = await expireRepository(repo, { retainFull: 2 });
+ * for (const b of result.remove) console.log(`removed ${b.id}`);
+ * ```
+ */
+export async function expireRepository(
+  repository: Repository,
+  policy: RetentionPolicy,
+  options: ExpireOptions = {},
+): Promise<ExpireResult> {
+  checkPolicy(policy);
+  const call = options.signal ? { signal: options.signal } : {};
+  const dryRun = options.dryRun ?? false;
+  const lock = dryRun ? undefined : await repository.lock('expire', { signal: options.signal });
+  try {
+    // With the lock held no backup is running: objects without a record are leftovers, as for a backup.
+    const removedUncommitted = lock ? await repository.removeUncommitted(call) : [];
+    const backups = await repository.listBackups(call);
+    const info = await repository.info(call);
+    const plan = planExpiry({
+      backups,
+      walKeys: await listWalKeys(repository, call),
+      walSegmentSize: info?.cluster.walSegmentSize,
+      policy,
+      now: options.now ?? new Date(),
+    });
+    if (lock) await execute(repository, plan, lock, options);
+    return { ...plan, dryRun, removedUncommitted };
+  } finally {
+    await lock?.release().catch(() => undefined);
+  }
+}

@@ -1,0 +1,264 @@
+// `pgbb expire` and `pgbb verify --repo` (dist/cli/main.js, and expireRepository / verifyRepository) on
+// repositories filled by real backups of real servers, in a local directory and on the Swift S3 server:
+// --retain-full 1 removes the older backup and the WAL before the kept one; --dry-run changes nothing; a
+// held lock refuses; an incremental chain (17+) is never orphaned; verify --repo passes on a good
+// repository and fails naming a corrupted object and a missing WAL segment.
+//
+// The WAL archive is put in place through the storage API: `receive-wal --repo`, which fills it in
+// production, is being built in parallel. Its segments carry placeholder bytes: expire decides on their
+// names only, and verify --repo checks the archive's continuity by name (the backups checked here hold
+// their own WAL in pg_wal.tar, which verify reads and checks record by record).
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { RepositoryLockedError } from '../../src/errors.js';
+import { backupToRepository, type RepositoryBackupResult } from '../../src/repository/backup.js';
+import { expireRepository } from '../../src/repository/expire.js';
+import type { BackupRecord } from '../../src/repository/record.js';
+import type { Repository } from '../../src/repository/repository.js';
+import { verifyRepository } from '../../src/repository/verify-repository.js';
+import { walSegmentKey } from '../../src/repository/wal-keys.js';
+import { segmentFileName, segmentNumber } from '../../src/wal-segments.js';
+import { pgbbForServer, runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
+import { startCluster, startSwift, testMajors, type Cluster, type SwiftServer } from '../harness/index.js';
+import { describeEachMajor, trustTcp } from '../harness/suite.js';
+import { createSwiftBucket, localTarget, swiftTarget, type RepositoryTarget } from './repository-targets.js';
+
+const BUCKET = 'pgbb-expire';
+const SEG = 16 * 1024 * 1024;
+let swift: SwiftServer;
+let cli: ServerPgbb;
+
+beforeAll(async () => {
+  cli = await pgbbForServer(fileURLToPath(new URL('../../', import.meta.url)));
+  swift = await startSwift();
+  await createSwiftBucket(swift, BUCKET);
+}, 180_000);
+
+afterAll(async () => {
+  await swift?.stop();
+});
+
+const targets: [string, (major: number) => Promise<RepositoryTarget>][] = [
+  ['local directory', (major) => localTarget(`expire${major}`)],
+  ['s3 (Swift)', async (major) => swiftTarget(swift, BUCKET, `expire${major}`)],
+];
+
+function stored(outcome: RepositoryBackupResult): BackupRecord {
+  if (outcome.skipped) throw new Error('the backup was skipped');
+  return outcome.record;
+}
+
+async function keysOf(repo: Repository, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of repo.storage.list({ prefix })) keys.push(o.key);
+  return keys.sort();
+}
+
+const segno = (lsn: bigint) => Number(segmentNumber(lsn, SEG));
+const segmentKey = (timeline: number, n: number) => walSegmentKey(segmentFileName(timeline, BigInt(n), SEG), 'gzip');
+
+/** Archived WAL from two segments before `from`'s start to two after `to`'s end, as receive-wal --repo would store it. */
+async function archiveWal(repo: Repository, from: BackupRecord, to: BackupRecord): Promise<number[]> {
+  const numbers: number[] = [];
+  for (let n = Math.max(1, segno(from.startLsn) - 2); n <= segno(to.endLsn) + 2; n++) {
+    await repo.storage.put(segmentKey(from.timeline, n), Buffer.from(`placeholder for segment ${n}`));
+    numbers.push(n);
+  }
+  return numbers;
+}
+
+/** Two full backups with writes in between, and the WAL archive around them. */
+async function twoFullBackups(repo: Repository, cluster: Cluster): Promise<{ older: BackupRecord; newer: BackupRecord; wal: number[] }> {
+  const older = stored(await backupToRepository(repo, { connection: trustTcp(cluster), checkpoint: 'fast' }));
+  // Enough WAL that the next backup starts in a later segment.
+  await cluster.sql('create table if not exists expire_t as select 1 as i');
+  await cluster.sql('select pg_switch_wal()');
+  const newer = stored(await backupToRepository(repo, { connection: trustTcp(cluster), checkpoint: 'fast' }));
+  expect(segno(newer.startLsn)).toBeGreaterThan(segno(older.startLsn));
+  return { older, newer, wal: await archiveWal(repo, older, newer) };
+}
+
+describeEachMajor(
+  'expire and verify --repo',
+  testMajors(),
+  (major, primary) => {
+    for (const [name, make] of targets) {
+      describe(name, () => {
+        it('--retain-full 1 removes the older backup and the WAL before the kept one; --dry-run changes nothing', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          const { older, newer, wal } = await twoFullBackups(repo, primary());
+          const before = await keysOf(repo);
+
+          const dry = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1', '--dry-run', '--json'], target.env);
+          expect(dry.stderr).toBe('');
+          expect(dry.code).toBe(0);
+          const planned = JSON.parse(dry.stdout);
+          expect(planned).toMatchObject({ dryRun: true, policy: { retainFull: 1 }, keptBackups: [newer.id] });
+          expect(planned.removedBackups.map((b: { id: string }) => b.id)).toEqual([older.id]);
+          expect(await keysOf(repo)).toEqual(before);
+
+          // What an expire that died after removing a record leaves: objects without a record.
+          const leftover = '20260101-000000.000F';
+          await repo.storage.put(`backups/${leftover}/base.tar`, Buffer.from('left behind'));
+
+          const run = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
+          expect(run.stderr).toBe('');
+          expect(run.code).toBe(0);
+          expect(run.stdout).toContain(`removed the objects of ${leftover}, which had no catalog record`);
+          expect(await keysOf(repo, `backups/${leftover}/`)).toEqual([]);
+          expect(run.stdout).toContain(`removed backup ${older.id} (full`);
+          expect(run.stdout).toMatch(/point-in-time window before: from .*\npoint-in-time window after: {2}from /);
+
+          expect((await repo.listBackups()).map((b) => b.id)).toEqual([newer.id]);
+          expect(await keysOf(repo, `backups/${older.id}/`)).toEqual([]);
+          const kept = wal.filter((n) => n >= segno(newer.startLsn));
+          expect(await keysOf(repo, 'wal/')).toEqual(kept.map((n) => segmentKey(newer.timeline, n)).sort());
+          // The report named exactly the segments that went.
+          expect(run.stdout).toContain(
+            `removed ${wal.length - kept.length} WAL segments of timeline ${newer.timeline}: ${segmentFileName(newer.timeline, BigInt(wal[0]!), SEG)}`,
+          );
+          // What is left verifies, and a second expire has nothing to do.
+          expect((await verifyRepository(repo)).findings).toEqual([]);
+          expect(await expireRepository(repo, { retainFull: 1 })).toMatchObject({ remove: [], removeWal: [] });
+        });
+
+        it('a held lock refuses expire, and the repository is left as it was', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          await twoFullBackups(repo, primary());
+          const before = await keysOf(repo);
+          const lock = await repo.lock('backup');
+          try {
+            const err = await expireRepository(repo, { retainFull: 1 }).then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+            expect(err).toBeInstanceOf(RepositoryLockedError);
+            expect(err).toMatchObject({ holder: { operation: 'backup', pid: process.pid } });
+            const run = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
+            expect(run.code).toBe(1);
+            expect(run.stderr).toMatch(/locked by backup/);
+          } finally {
+            await lock.release();
+          }
+          expect(await keysOf(repo)).toEqual(before);
+        });
+
+        it('verify --repo passes on a good repository, and fails naming a corrupted object and a missing WAL segment', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          const { newer, wal } = await twoFullBackups(repo, primary());
+
+          const good = await runPgbb(cli, ['verify', '--repo', target.address], target.env);
+          expect(good.stderr).toBe('');
+          expect(good.code).toBe(0);
+          expect(good.stdout).toMatch(/repository successfully verified: 2 backup\(s\)/);
+
+          // One flipped byte in the middle of the newer backup's streamed WAL.
+          const chunks: Buffer[] = [];
+          for await (const chunk of await repo.openBackupObject(newer.id, 'pg_wal.tar')) chunks.push(chunk as Buffer);
+          const bytes = Buffer.concat(chunks);
+          const at = Math.floor(bytes.length / 2);
+          bytes[at] = bytes[at]! ^ 0xff;
+          await repo.storage.put(`backups/${newer.id}/pg_wal.tar`, bytes);
+          // And a segment missing in the middle of the archive.
+          const missing = wal[Math.floor(wal.length / 2)]!;
+          await repo.storage.delete(segmentKey(newer.timeline, missing));
+
+          const bad = await runPgbb(cli, ['verify', '--repo', target.address, '--json'], target.env);
+          expect(bad.code).toBe(1);
+          expect(bad.stderr).toContain(`backup ${newer.id}: object "pg_wal.tar" has SHA-256`);
+          expect(bad.stderr).toContain(`the WAL archive lacks segment ${segmentFileName(newer.timeline, BigInt(missing), SEG)}`);
+          const events = bad.stdout
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l));
+          expect(events).toContainEqual(
+            expect.objectContaining({ event: 'finding', kind: 'object-mismatch', backup: newer.id, path: 'pg_wal.tar' }),
+          );
+          expect(events).toContainEqual(expect.objectContaining({ event: 'finding', kind: 'wal-gap', backup: null }));
+          expect(events.at(-1)).toMatchObject({ event: 'done', ok: false });
+
+          // Only the older backup: it is intact, the archive still lacks the segment.
+          const older = (await repo.listBackups())[0]!;
+          const one = await verifyRepository(repo, { id: older.id });
+          expect(one.backups).toEqual([{ id: older.id, findings: 0 }]);
+          expect(one.findings.map((f) => f.kind)).toEqual(['wal-gap']);
+        });
+
+        it('verify --repo checks a backup taken without WAL against the WAL archive (compressed), and names a segment it lacks', async () => {
+          const target = await make(major);
+          await using repo = await target.open();
+          const cluster = primary();
+          const backup = stored(
+            await backupToRepository(repo, { connection: trustTcp(cluster), checkpoint: 'fast', wal: 'none', compression: 'gzip' }),
+          );
+          expect(backup.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar.gz']);
+          // The real segments of the backup's WAL range, copied from the server's pg_wal as receive-wal --repo
+          // would store them (compressed).
+          const needed: string[] = [];
+          for (let n = segno(backup.startLsn); n <= segno(backup.endLsn); n++)
+            needed.push(segmentFileName(backup.timeline, BigInt(n), SEG));
+          for (const name of needed) {
+            const [row] = await cluster.sql<{ b: Buffer }>('select pg_read_binary_file($1) as b', [`pg_wal/${name}`]);
+            await repo.storage.put(walSegmentKey(name, 'gzip'), gzipSync(row!.b));
+          }
+          expect((await verifyRepository(repo)).findings).toEqual([]);
+
+          await repo.storage.delete(walSegmentKey(needed[0]!, 'gzip'));
+          const result = await verifyRepository(repo);
+          expect(result.ok).toBe(false);
+          // The backup's own WAL check names the segment (read from the archive: it is the only WAL source).
+          const missing = result.findings.filter((f) => f.kind === 'wal-missing' && f.backup === backup.id);
+          expect(missing.map((f) => `${f.path} ${f.message}`).join('\n')).toContain(needed[0]!);
+          // The archive's continuity check does too, unless the archive is now empty (a one-segment range).
+          const gaps = result.findings.filter((f) => f.kind === 'wal-gap').map((f) => f.path);
+          expect(gaps).toEqual(needed.length > 1 ? [needed[0]] : []);
+        });
+
+        if (major >= 17) {
+          it('an incremental chain is never orphaned: a kept incremental keeps its parents', async () => {
+            const target = await make(major);
+            await using repo = await target.open();
+            // WAL summaries since before the full backup: the server's condition for an incremental one.
+            const summarized = await startCluster({ major, ssl: false, conf: { summarize_wal: 'on' } });
+            onTestFinished(() => summarized.destroy());
+            const connection = trustTcp(summarized);
+            const f1 = stored(await backupToRepository(repo, { connection, checkpoint: 'fast' }));
+            await summarized.sql('create table chain_t as select generate_series(1, 1000) as i');
+            const i1 = stored(await backupToRepository(repo, { connection, checkpoint: 'fast', incrementalFrom: f1.id }));
+            const f2 = stored(await backupToRepository(repo, { connection, checkpoint: 'fast' }));
+            await summarized.sql('insert into chain_t select generate_series(1, 1000)');
+            // Taken after f2, against f1's chain: --retain-full 1 must keep f1 and i1 for it.
+            const i2 = stored(await backupToRepository(repo, { connection, checkpoint: 'fast', incrementalFrom: i1.id }));
+            await archiveWal(repo, f1, i2);
+
+            const kept = await expireRepository(repo, { retainFull: 1 });
+            expect(kept.remove).toEqual([]);
+            expect((await repo.listBackups()).map((b) => b.id)).toEqual([f1.id, i1.id, f2.id, i2.id]);
+            expect((await verifyRepository(repo)).findings).toEqual([]);
+            // What expire never does, done by hand: verify names the incremental backup left without its parent.
+            await repo.storage.delete(`catalog/${i1.id}.json`);
+            expect((await verifyRepository(repo, { id: i2.id, noWal: true })).findings).toEqual([
+              expect.objectContaining({ kind: 'parent-missing', backup: i2.id, path: i1.id }),
+            ]);
+            await repo.commitBackup(i1);
+
+            // Without the cross-chain incremental, f1's chain goes whole and f2 stays alone.
+            await repo.storage.delete(`catalog/${i2.id}.json`);
+            await repo.deleteBackupObjects(i2.id);
+            const result = await expireRepository(repo, { retainFull: 1 });
+            expect(result.remove.map((b) => b.id)).toEqual([f1.id, i1.id]);
+            const left = await repo.listBackups();
+            expect(left.map((b) => b.id)).toEqual([f2.id]);
+            for (const b of left) if (b.parent !== null) expect(left.map((p) => p.id)).toContain(b.parent);
+            expect((await verifyRepository(repo)).findings).toEqual([]);
+          });
+        }
+      });
+    }
+  },
+  { ssl: false },
+);
