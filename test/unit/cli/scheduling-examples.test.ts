@@ -30,9 +30,6 @@ const PENDING: Record<string, { awaits: string; error: RegExp }> = {
   // receive-wal --repo (branch repowal)
   'receive-wal --repo $PGBB_REPO -S archiver -Z zstd': { awaits: 'receive-wal --repo', error: /unrecognized option "--repo"/ },
   'receive-wal --repo ${PGBB_REPO} -S archiver -Z zstd -v': { awaits: 'receive-wal --repo', error: /unrecognized option "--repo"/ },
-  // pgbb expire (branch expire)
-  'expire --repo $PGBB_REPO --retain-full 2': { awaits: 'pgbb expire', error: /unknown command "expire"/ },
-  'expire --repo ${PGBB_REPO} --retain-full 2': { awaits: 'pgbb expire', error: /unknown command "expire"/ },
   // rehearse --repo REPO as issue 14 has it: the newest backup of the repository, replayed with its archived WAL.
   // The status branch adds --repo to record the result only (the backup still a directory operand, hence its
   // "no backup directory specified"); restoring from the repository inside rehearse awaits restore --repo
