@@ -9,6 +9,7 @@ import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
+import { listBackupFailures } from '../../src/repository/history.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
 import { makeTempDir, startCluster, startFaultProxy, startSwift, testMajors, type SwiftServer } from '../harness/index.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
@@ -105,8 +106,10 @@ describeEachMajor(
           controller.abort();
           expect(await outcome).toBeInstanceOf(AbortError);
           expect(await repo.listBackups()).toEqual([]);
-          // The cluster was recorded before the first object: that stays, nothing else does.
-          expect(await keysOf(repo)).toEqual(['repository.json']);
+          // The cluster was recorded before the first object: that stays, with the record of the failed run.
+          const [failure] = await listBackupFailures(repo);
+          expect(failure).toMatchObject({ type: 'full', error: { code: 'ERR_PGBB_ABORTED' } });
+          expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
           expect((await repo.info())?.cluster.walSegmentSize).toBe(16 * 1024 * 1024);
           expect(await target.leftovers()).toEqual([]);
           expect(await slotsAfterSettling(primary())).toEqual([]);
@@ -197,7 +200,9 @@ describeEachMajor(
         expect(err).toBeInstanceOf(StorageError);
         expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
         expect(await repo.listBackups()).toEqual([]);
-        expect(await keysOf(repo)).toEqual(['repository.json']);
+        const [failure] = await listBackupFailures(repo);
+        expect(failure?.error).toMatchObject({ code: 'ERR_PGBB_STORAGE' });
+        expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
         const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
         expect(pending.Uploads ?? []).toEqual([]);
         expect(await slotsAfterSettling(primary())).toEqual([]);
