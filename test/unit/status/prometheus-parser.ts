@@ -55,7 +55,8 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
       current = { name: help[1]!, help: unescapeText(help[2]!, false), type: '', samples: [] };
       families.set(current.name, current);
     } else if (type) {
-      if (current?.name !== type[1] || current.type !== '' || current.samples.length > 0) throw new Error(`misplaced TYPE ${type[1]}`);
+      if (current === undefined || current.name !== type[1] || current.type !== '' || current.samples.length > 0)
+        throw new Error(`misplaced TYPE ${type[1]}`);
       if (!TYPES.has(type[2]!)) throw new Error(`unknown type ${type[2]}`);
       current.type = type[2]!;
     } else {
