@@ -41,3 +41,4 @@ export { statusWindow, summarizeWalArchive, type StatusWindow, type WalArchiveHo
 export { repositoryMetrics, type MetricFamily, type MetricSample } from '../status/metrics.js';
 export { formatPrometheus, registerMetrics, type PromMetricLike, type PromRegistryLike } from '../status/prometheus.js';
 export { collectRepositoryMetrics, type CollectRepositoryMetricsOptions } from '../status/collect.js';
+export type { WalGap, WalTimelineExtent } from '../repository/wal-keys.js';
