@@ -121,9 +121,9 @@ export async function readMonitorState(prog: string, cli: MonitorCliOptions, run
   return await readRepositoryState(repository, { signal: run.ctx.signal, server: await serverPosition(cli, run) });
 }
 
-/** The `--json` document: the overall state and exit code, and every check. */
+/** The `--json` document: the overall state and exit code, every check, the performance data. */
 export function statusJson(report: StatusReport): Record<string, unknown> {
-  return { state: report.state, exitCode: report.exitCode, checks: report.checks };
+  return { state: report.state, exitCode: report.exitCode, checks: report.checks, perfdata: report.perfdata };
 }
 
 /** `pgbb status`. */

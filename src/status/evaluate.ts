@@ -61,6 +61,12 @@ export interface StatusReport {
   /** Its exit code. */
   exitCode: 0 | 1 | 2 | 3;
   checks: StatusCheck[];
+  /**
+   * Nagios performance data (`label=value[unit];warn;crit;min`), for graphs: `backup_age`,
+   * `backup_failures`, `wal_segments`, `wal_gaps`, `wal_age`, `wal_lag`, `rehearsal_age`,
+   * `rehearsal_recovery`; those not known are left out.
+   */
+  perfdata: string[];
 }
 
 /** The default of {@link StatusThresholds.maxBackupAgeMs}: a week. */
@@ -213,6 +219,40 @@ function window(state: RepositoryState, archive: WalArchiveSummary | undefined):
   };
 }
 
+function perfItem(label: string, value: number, unit: '' | 's' | 'B', limitMs?: number): string {
+  const limits = limitMs === undefined ? ';;' : `;${Math.round(limitMs / 1000)};${Math.round((2 * limitMs) / 1000)}`;
+  return `${label}=${Math.round(value)}${unit}${limits};0`;
+}
+
+function perfdata(state: RepositoryState, archive: WalArchiveSummary | undefined, thresholds: StatusThresholds, now: Date): string[] {
+  const out: string[] = [];
+  const full = newestFullBackup(state.backups);
+  const maxBackup = thresholds.maxBackupAgeMs ?? DEFAULT_MAX_BACKUP_AGE_MS;
+  if (full !== undefined) out.push(perfItem('backup_age', (now.getTime() - full.endTime.getTime()) / 1000, 's', maxBackup));
+  let lastSuccess = 0;
+  for (const b of state.backups) lastSuccess = Math.max(lastSuccess, b.startTime.getTime());
+  // Nagios ranges: a warning threshold of 0 alerts on anything above 0.
+  out.push(`backup_failures=${state.failures.filter((f) => f.startTime.getTime() > lastSuccess).length};0;;0`);
+  if (archive !== undefined) {
+    out.push(
+      perfItem(
+        'wal_segments',
+        archive.extent.reduce((n, e) => n + e.segments, 0),
+        '',
+      ),
+    );
+    out.push(perfItem('wal_gaps', archive.holes.length, ''));
+    out.push(perfItem('wal_age', (now.getTime() - archive.lastStoredAt.getTime()) / 1000, 's', thresholds.maxWalAgeMs));
+    if (archive.lagBytes !== undefined) out.push(perfItem('wal_lag', archive.lagBytes, 'B'));
+  }
+  const last = state.rehearsals.at(-1);
+  if (last !== undefined) {
+    out.push(perfItem('rehearsal_age', (now.getTime() - last.endTime.getTime()) / 1000, 's', thresholds.maxRehearsalAgeMs));
+    if (last.result === 'pass') out.push(perfItem('rehearsal_recovery', last.recoveryMs / 1000, 's'));
+  }
+  return out;
+}
+
 /**
  * The status of the repository in `state` at `now`. Checks: `backup-age`, `backup-failures`,
  * `wal-archive` (gaps), `wal-age`, `wal-lag` (with the server's position), `rehearsal`,
@@ -231,6 +271,7 @@ function window(state: RepositoryState, archive: WalArchiveSummary | undefined):
  */
 export function evaluateStatus(state: RepositoryState, thresholds: StatusThresholds, now: Date): StatusReport {
   let checks: StatusCheck[];
+  let perf: string[] = [];
   if (state.info === undefined && state.backups.length === 0) {
     checks = [{ name: 'repository', state: 'UNKNOWN', message: `nothing has been stored in ${state.location} yet: is the address right?` }];
   } else {
@@ -240,17 +281,19 @@ export function evaluateStatus(state: RepositoryState, thresholds: StatusThresho
     const lag = walLag(state, archive);
     if (lag !== undefined) checks.push(lag);
     checks.push(rehearsal(state, thresholds, now), window(state, archive));
+    perf = perfdata(state, archive, thresholds, now);
   }
   const worst = checks.reduce<CheckState>((w, c) => (SEVERITY[c.state] > SEVERITY[w] ? c.state : w), 'OK');
-  return { state: worst, exitCode: CHECK_EXIT_CODE[worst], checks };
+  return { state: worst, exitCode: CHECK_EXIT_CODE[worst], checks, perfdata: perf };
 }
 
 /**
  * The report as Nagios reads it: a first line with the overall state and the checks that are not OK
- * (what an alert shows), then one line per check.
+ * (what an alert shows) and, after `|`, the performance data; then one line per check.
  */
 export function formatStatusReport(report: StatusReport): string {
   const bad = report.checks.filter((c) => c.state !== 'OK');
   const summary = bad.length === 0 ? 'all checks passed' : bad.map((c) => `${c.name} ${c.state}`).join(', ');
-  return `PGBB ${report.state} - ${summary}\n${report.checks.map((c) => `${c.state}: ${c.name}: ${c.message}\n`).join('')}`;
+  const perf = report.perfdata.length === 0 ? '' : ` | ${report.perfdata.join(' ')}`;
+  return `PGBB ${report.state} - ${summary}${perf}\n${report.checks.map((c) => `${c.state}: ${c.name}: ${c.message}\n`).join('')}`;
 }

@@ -151,7 +151,11 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
 
       const ok = await status('-d', c.connectionString(), '--max-backup-age', '1d', '--max-wal-age', '1h');
       expect(ok.code, ok.stdout + ok.stderr).toBe(0);
-      expect(ok.stdout.split('\n')[0]).toBe('PGBB OK - all checks passed');
+      expect(ok.stdout.split('\n')[0]).toMatch(
+        new RegExp(
+          `^PGBB OK - all checks passed \\| backup_age=\\d+s;86400;172800;0 backup_failures=0;0;;0 wal_segments=${stored.length};;;0 wal_gaps=0;;;0 wal_age=\\d+s;3600;7200;0 wal_lag=\\d+B;;;0$`,
+        ),
+      );
       const okChecks = checks(ok);
       expect(okChecks.get('backup-age')).toMatch(new RegExp(`^OK: newest full backup ${record!.id} ended \\d+s ago \\(limit 1d 00h\\)$`));
       expect(okChecks.get('wal-archive')).toBe(`OK: no gap: ${stored[0]} to ${stored.at(-1)}, ${stored.length} segments`);
@@ -166,7 +170,7 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
       await repo.commitBackup({ ...record!, endTime: new Date(Date.now() - 36 * 3_600_000) });
       const stale = await status('--max-backup-age', '1d');
       expect(stale.code, stale.stdout).toBe(1);
-      expect(stale.stdout.split('\n')[0]).toBe('PGBB WARNING - backup-age WARNING');
+      expect(stale.stdout.split('\n')[0]).toMatch(/^PGBB WARNING - backup-age WARNING \| backup_age=1296\d\ds;86400;172800;0 /);
       expect(checks(stale).get('backup-age')).toMatch(/^WARNING: newest full backup .* ended 1d 12h ago \(limit 1d 00h\)$/);
       await repo.commitBackup(record!);
 

@@ -48,7 +48,9 @@ describe('evaluateStatus: exit codes', () => {
       state: 'CRITICAL',
       message: 'missing 000000010000000000000005 to 000000010000000000000006 after the newest backup: a restore stops there',
     });
-    expect(formatStatusReport(report).split('\n')[0]).toBe('PGBB CRITICAL - wal-archive CRITICAL');
+    expect(formatStatusReport(report).split('\n')[0]).toMatch(
+      /^PGBB CRITICAL - wal-archive CRITICAL \| backup_age=3600s;604800;1209600;0 /,
+    );
   });
 
   it('CRITICAL (2): the last rehearsal failed', () => {
@@ -65,6 +67,7 @@ describe('evaluateStatus: exit codes', () => {
       state: 'UNKNOWN',
       exitCode: 3,
       checks: [{ name: 'repository', state: 'UNKNOWN', message: 'nothing has been stored in /r yet: is the address right?' }],
+      perfdata: [],
     });
   });
 
@@ -78,6 +81,27 @@ describe('evaluateStatus: exit codes', () => {
   it('a repository with WAL but no backup: CRITICAL, no full backup', () => {
     const report = evaluateStatus(state({ backups: [], walSegments: segments(2, 3, 0) }), {}, NOW);
     expect(checkOf(report, 'backup-age')).toMatchObject({ state: 'CRITICAL', message: 'the repository holds no full backup' });
+  });
+});
+
+describe('evaluateStatus: performance data', () => {
+  it('gives each known figure with the limits of its check', () => {
+    const s = state({
+      walSegments: segments(2, 5, 5 * 60_000, [4]),
+      rehearsals: [rehearsal(2 * HOUR, 'pass')],
+      failures: [failure(10 * 60_000)],
+      server: { lsn: parseLsn(`0/${(7 * SEG).toString(16)}`), timeline: 1 },
+    });
+    expect(evaluateStatus(s, { maxBackupAgeMs: DAY, maxWalAgeMs: HOUR }, NOW).perfdata).toEqual([
+      'backup_age=3600s;86400;172800;0',
+      'backup_failures=1;0;;0',
+      'wal_segments=3;;;0',
+      'wal_gaps=1;;;0',
+      'wal_age=300s;3600;7200;0',
+      `wal_lag=${SEG}B;;;0`,
+      'rehearsal_age=7200s;;;0',
+      'rehearsal_recovery=60s;;;0',
+    ]);
   });
 });
 
@@ -161,7 +185,7 @@ describe('evaluateStatus: the rules of each check', () => {
       '3d 04h',
     ]);
     const text = formatStatusReport(evaluateStatus(state({ backups: [backup(ago(0).getTime() - ago(HOUR).getTime(), 2)] }), {}, NOW));
-    expect(text.split('\n')[0]).toBe('PGBB OK - all checks passed');
+    expect(text.split('\n')[0]).toBe('PGBB OK - all checks passed | backup_age=3600s;604800;1209600;0 backup_failures=0;0;;0');
     expect(text.trimEnd().split('\n').slice(1)).toHaveLength(5);
   });
 });
