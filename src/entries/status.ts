@@ -29,6 +29,7 @@ export {
   CHECK_EXIT_CODE,
   DEFAULT_MAX_BACKUP_AGE_MS,
   evaluateStatus,
+  failuresSinceLastSuccess,
   formatAge,
   formatStatusReport,
   type CheckState,

@@ -10,6 +10,7 @@
 import { formatLsn } from '../lsn.js';
 import { newestFullBackup } from '../repository/catalog.js';
 import { statusWindow, summarizeWalArchive, type WalArchiveSummary } from './archive.js';
+import type { BackupFailureRecord } from '../repository/failure-record.js';
 import type { RepositoryState } from './state.js';
 
 /** A check's state, Nagios's words. */
@@ -81,6 +82,16 @@ export function formatAge(ms: number): string {
   return `${Math.floor(s / 86_400)}d ${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
 }
 
+/**
+ * The recorded failed backup runs that started after the last successful backup did (oldest first):
+ * what "failed backups since the last success" counts. Pure.
+ */
+export function failuresSinceLastSuccess(state: RepositoryState): BackupFailureRecord[] {
+  let lastSuccess = 0;
+  for (const b of state.backups) lastSuccess = Math.max(lastSuccess, b.startTime.getTime());
+  return state.failures.filter((f) => f.startTime.getTime() > lastSuccess);
+}
+
 function ageState(ageMs: number, maxMs: number | undefined): CheckState {
   if (maxMs === undefined || ageMs <= maxMs) return 'OK';
   return ageMs > 2 * maxMs ? 'CRITICAL' : 'WARNING';
@@ -103,9 +114,7 @@ function backupAge(state: RepositoryState, thresholds: StatusThresholds, now: Da
 }
 
 function backupFailures(state: RepositoryState): StatusCheck {
-  let lastSuccess = 0;
-  for (const b of state.backups) lastSuccess = Math.max(lastSuccess, b.startTime.getTime());
-  const since = state.failures.filter((f) => f.startTime.getTime() > lastSuccess);
+  const since = failuresSinceLastSuccess(state);
   const newest = since.at(-1);
   if (newest === undefined) return { name: 'backup-failures', state: 'OK', message: 'no failed backup run since the last success' };
   return {
@@ -229,10 +238,8 @@ function perfdata(state: RepositoryState, archive: WalArchiveSummary | undefined
   const full = newestFullBackup(state.backups);
   const maxBackup = thresholds.maxBackupAgeMs ?? DEFAULT_MAX_BACKUP_AGE_MS;
   if (full !== undefined) out.push(perfItem('backup_age', (now.getTime() - full.endTime.getTime()) / 1000, 's', maxBackup));
-  let lastSuccess = 0;
-  for (const b of state.backups) lastSuccess = Math.max(lastSuccess, b.startTime.getTime());
   // Nagios ranges: a warning threshold of 0 alerts on anything above 0.
-  out.push(`backup_failures=${state.failures.filter((f) => f.startTime.getTime() > lastSuccess).length};0;;0`);
+  out.push(`backup_failures=${failuresSinceLastSuccess(state).length};0;;0`);
   if (archive !== undefined) {
     out.push(
       perfItem(

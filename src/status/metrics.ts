@@ -8,6 +8,7 @@
  */
 import { newestFullBackup } from '../repository/catalog.js';
 import { statusWindow, summarizeWalArchive } from './archive.js';
+import { failuresSinceLastSuccess } from './evaluate.js';
 import type { RepositoryState } from './state.js';
 
 /** One sample of a metric. */
@@ -77,10 +78,8 @@ export function repositoryMetrics(state: RepositoryState, now: Date): MetricFami
   gauge('pgbb_backups_stored_bytes', 'Bytes stored by all committed backups (WAL archive excluded)', [
     { labels: {}, value: state.backups.reduce((n, b) => n + b.storedSize, 0) },
   ]);
-  let lastSuccess = 0;
-  for (const b of state.backups) lastSuccess = Math.max(lastSuccess, b.startTime.getTime());
   gauge('pgbb_backup_failures_since_success', 'Failed backup runs recorded since the start of the last successful one', [
-    { labels: {}, value: state.failures.filter((f) => f.startTime.getTime() > lastSuccess).length },
+    { labels: {}, value: failuresSinceLastSuccess(state).length },
   ]);
 
   const archive = summarizeWalArchive(state);
