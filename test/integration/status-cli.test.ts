@@ -2,8 +2,9 @@
 // directory repository and an S3 one on Swift: an empty repository is UNKNOWN (3); a fresh backup with
 // its archived WAL is OK (0); a stale backup WARNING (1); a hole in the archive CRITICAL (2), naming the
 // segment; pgbb rehearse --repo records its result (a pass in the local repository, of the repository's
-// own backup; a failure on Swift), which list and status show, a failed one making status CRITICAL.
-// Archived segments are put in place with the storage API (what receive-wal --repo stores).
+// own backup; a failure on Swift), which list and status show, a failed one making status CRITICAL; a
+// failed backup run is recorded and warned about. Archived segments are put in place with the storage
+// API (what receive-wal --repo stores).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -274,6 +275,15 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
         );
         expect(families.get('pgbb_rehearsal_last_success')?.samples).toEqual([{ labels: {}, value: 0 }]);
       }
+
+      // A backup run that fails (here: no server to connect to) is recorded, and status warns about it.
+      const failedRun = await pgbb(['backup', '-d', 'host=127.0.0.1 port=1 user=nobody connect_timeout=5', '--repo', target.address]);
+      expect(failedRun.code).toBe(1);
+      const warned = await status();
+      expect(checks(warned).get('backup-failures')).toMatch(
+        /^WARNING: 1 failed backup run since the last success, the latest \d{8}-\d{6}\.\d{3}F: ERR_PGBB_\w+: /,
+      );
+      expect(warned.code).toBe(kind === 'local' ? 1 : 2);
     }, 300_000);
   }
 });
