@@ -17,6 +17,7 @@ export const publicEntries: Record<string, string> = {
   rehearse: 'src/entries/rehearse.ts',
   backup: 'src/entries/backup.ts',
   repository: 'src/entries/repository.ts',
+  status: 'src/entries/status.ts',
   errors: 'src/entries/errors.ts',
   verify: 'src/entries/verify.ts',
   combine: 'src/entries/combine.ts',

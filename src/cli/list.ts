@@ -3,7 +3,7 @@
  * is the library's `repositoryListing`, documented in docs/repository.md.
  * @module
  */
-import { openRepository, repositoryListing, type RepositoryListingJson } from '../entries/repository.js';
+import { listRehearsals, openRepository, repositoryListing, type RepositoryListingJson } from '../entries/repository.js';
 import { parseArgs, rejectOperands, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 import { formatDuration, formatSize, formatTime, REPO_OPTION, repositoryAddress } from './repo-flags.js';
@@ -86,7 +86,34 @@ export function formatListing(listing: RepositoryListingJson): string {
     const end = to === null ? 'the end of each backup (the repository holds no WAL archive yet)' : `${formatTime(to.time)} (${to.lsn})`;
     lines.push(`point-in-time window: from ${formatTime(from.time)} (${from.lsn}, timeline ${from.timeline}) to ${end}`);
   }
+  lines.push(...formatRehearsals(listing.rehearsals));
   return `${lines.join('\n')}\n`;
+}
+
+/** The rehearsals' lines of the text listing: one per rehearsal, newest last (none without rehearsals). */
+function formatRehearsals(rehearsals: RepositoryListingJson['rehearsals']): string[] {
+  if (rehearsals.length === 0) return [];
+  const rows = [
+    ['REHEARSAL', 'BACKUP', 'RESULT', 'FAILED STEP', 'RECOVERY TIME', 'RECOVERY POINT'],
+    ...rehearsals.map((r) => [
+      r.id,
+      r.backupId ?? '-',
+      r.result,
+      r.failedStep ?? '-',
+      r.result === 'pass' || r.replayMs > 0 ? formatDuration(r.recoveryMs) : '-',
+      r.lastTransactionTime === null ? '-' : formatTime(r.lastTransactionTime),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return [
+    'rehearsals:',
+    ...rows.map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    ),
+  ];
 }
 
 /** `pgbb list`. */
@@ -100,7 +127,12 @@ export const listCommand = defineCommand<ListCliOptions>({
     await using repository = await openRepository(address);
     const signal = { signal: ctx.signal };
     const info = await repository.info(signal);
-    const listing = repositoryListing(repository.location, info?.cluster ?? null, await repository.listBackups(signal));
+    const listing = repositoryListing(
+      repository.location,
+      info?.cluster ?? null,
+      await repository.listBackups(signal),
+      await listRehearsals(repository, signal),
+    );
     ctx.stdout.write(cli.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing));
     return 0;
   },

@@ -5,12 +5,16 @@
  * @module
  */
 import { rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { RecoveryTarget } from '../index.js';
 import { parseTargetTime } from '../entries/recovery.js';
-import { rehearse, type RehearsalOptions, type RehearsalResources, type RehearsalResult } from '../entries/rehearse.js';
+import { recordRehearsal, rehearse, type RehearsalOptions, type RehearsalResources, type RehearsalResult } from '../entries/rehearse.js';
+import { openRepository, type RehearsalRecord } from '../entries/repository.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
+import { formatLsn } from '../entries/lsn.js';
 import { defineCommand, type CommandLine } from './context.js';
+import { REPO_OPTION, repositoryAddress } from './repo-flags.js';
 
 const PROG = 'pgbb rehearse';
 
@@ -45,6 +49,7 @@ export const REHEARSE_COMMAND: CommandSpec = {
       metavar: 'DIR',
       help: 'where to create the scratch directory (default the temp dir)',
     },
+    { ...REPO_OPTION, help: 'record the result in this repository (a directory or s3://BUCKET/PREFIX)' },
     { key: 'json', long: 'json', help: 'print the result as JSON on stdout' },
     { key: 'verbose', short: 'v', long: 'verbose', help: 'print each step as it ends' },
     { key: 'version', short: 'V', long: 'version', help: 'output version information, then exit' },
@@ -57,6 +62,8 @@ export const REHEARSE_COMMAND: CommandSpec = {
 export interface RehearseCliOptions {
   rehearsal: Omit<RehearsalOptions, 'signal' | 'onStep' | 'checkSql'>;
   checkSqlFile: string | undefined;
+  /** `--repo`: the repository the result is recorded in (not `PGBB_REPO`: recording is asked for explicitly). */
+  repo: string | undefined;
   json: boolean;
   verbose: number;
 }
@@ -100,7 +107,13 @@ export function parseRehearseCommandLine(argv: readonly string[]): CommandLine<R
   if (args.has('keep-on-failure')) rehearsal.keepOnFailure = true;
   return {
     kind: 'run',
-    options: { rehearsal, checkSqlFile: args.last('check-sql'), json: args.has('json'), verbose: args.count('verbose') },
+    options: {
+      rehearsal,
+      checkSqlFile: args.last('check-sql'),
+      repo: args.last('repo'),
+      json: args.has('json'),
+      verbose: args.count('verbose'),
+    },
   };
 }
 
@@ -147,6 +160,27 @@ export function emergencyCleanup(held: RehearsalResources | undefined): { remove
   }
 }
 
+/** When the newest segment of a WAL archive directory was stored (its mtime), or `undefined` without one. */
+async function archiveEndTime(dir: string): Promise<Date | undefined> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?$/.test(n)).sort();
+  const newest = names.at(-1);
+  return newest === undefined ? undefined : (await stat(join(dir, newest))).mtime;
+}
+
+/**
+ * Records `r` in the repository at `address`. The backup is the repository's backup with the same
+ * start position (`null` when none has it); the archive's end is the WAL archive directory's newest
+ * segment or, without one, that backup's end.
+ */
+async function recordIn(address: string, r: RehearsalResult, cli: RehearseCliOptions, signal: AbortSignal): Promise<RehearsalRecord> {
+  await using repository = await openRepository(address);
+  const backups = await repository.listBackups({ signal });
+  const backup = backups.find((b) => r.figures.backupStartLsn !== undefined && formatLsn(b.startLsn) === r.figures.backupStartLsn);
+  const walArchive = cli.rehearsal.source.walArchive;
+  const archiveEnd = (walArchive === undefined ? undefined : await archiveEndTime(walArchive)) ?? backup?.endTime ?? null;
+  return recordRehearsal(repository, r, { backupId: backup?.id ?? null, archiveEndTime: archiveEnd, signal });
+}
+
 /** `pgbb rehearse`. */
 export const rehearseCommand = defineCommand<RehearseCliOptions>({
   name: 'rehearse',
@@ -173,7 +207,21 @@ export const rehearseCommand = defineCommand<RehearseCliOptions>({
     } finally {
       unregister?.();
     }
-    reporter.done({ ...r }, formatRehearsalReport(r));
-    return r.ok ? 0 : 1;
+    let recorded: RehearsalRecord | undefined;
+    let recordFailed = false;
+    if (cli.repo !== undefined) {
+      // The report is printed whatever happens to the record: the rehearsal's findings are not lost.
+      try {
+        recorded = await recordIn(repositoryAddress(PROG, cli.repo, ctx.env), r, cli, ctx.signal);
+      } catch (err) {
+        recordFailed = true;
+        reporter.warning(`the rehearsal could not be recorded in the repository: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const text =
+      formatRehearsalReport(r) +
+      (recorded ? `recorded as rehearsal ${recorded.id}${recorded.backupId ? ` of backup ${recorded.backupId}` : ''}\n` : '');
+    reporter.done({ ...r, ...(recorded ? { recorded: { id: recorded.id, backupId: recorded.backupId } } : {}) }, text);
+    return r.ok && !recordFailed ? 0 : 1;
   },
 });

@@ -79,6 +79,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'prove that a backup restores: restore, replay, check, clean up',
     load: async () => (await import('./rehearse.js')).rehearseCommand,
   },
+  {
+    name: 'status',
+    summary: 'check a repository for monitoring (Nagios/Icinga exit codes)',
+    load: async () => (await import('./status.js')).statusCommand,
+  },
+  {
+    name: 'metrics',
+    summary: 'print the figures of a repository in the Prometheus text format',
+    load: async () => (await import('./metrics.js')).metricsCommand,
+  },
 ];
 
 /** `pgbb --help`. */

@@ -32,3 +32,4 @@ export type {
 } from '../rehearse/types.js';
 export { findPgBinaries, type FindPgBinariesOptions, type PgBinaries } from '../rehearse/binaries.js';
 export { splitSqlStatements } from '../rehearse/sql-split.js';
+export { recordRehearsal, rehearsalRecord, type RehearsalRecordOptions } from '../rehearse/record.js';

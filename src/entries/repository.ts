@@ -51,8 +51,27 @@ export {
   repositoryListing,
   type BackupSummaryJson,
   type PitrPointJson,
+  type RehearsalSummaryJson,
   type RepositoryListingJson,
 } from '../repository/listing.js';
+export {
+  decodeRehearsalRecord,
+  encodeRehearsalRecord,
+  isRehearsalId,
+  rehearsalIdFor,
+  rehearsalRecordJson,
+  type RehearsalRecord,
+  type RehearsalRecordJson,
+  type RehearsalStepRecord,
+} from '../repository/rehearsal-record.js';
+export {
+  backupFailureRecordJson,
+  decodeBackupFailureRecord,
+  encodeBackupFailureRecord,
+  type BackupFailureRecord,
+  type BackupFailureRecordJson,
+} from '../repository/failure-record.js';
+export { commitRehearsal, listBackupFailures, listRehearsals, recordBackupFailure } from '../repository/history.js';
 export { parseDuration } from '../repository/duration.js';
 export { expireRepository, type ExpireOptions, type ExpireResult } from '../repository/expire.js';
 export { expiryJson, type ExpiryJson, type ExpiryStateJson } from '../repository/expiry-json.js';

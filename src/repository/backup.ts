@@ -8,10 +8,11 @@
 import { DEFAULT_BACKUP_LABEL } from '../backup/options.js';
 import { runBackup, type RunBackupOptions, type RunBackupResult } from '../backup/run.js';
 import { compressionDetailText, resolveCompression, type CompressionSpec } from '../compress/spec.js';
-import { AbortError, RepositoryError } from '../errors.js';
+import { AbortError, PgBackupError, RepositoryError, RepositoryMismatchError } from '../errors.js';
 import { backupIdFor } from './backup-id.js';
 import { MANIFEST_OBJECT, RepositoryBackupSink } from './backup-sink.js';
 import { backupDue } from './catalog.js';
+import { recordBackupFailure } from './history.js';
 import { postgresVersionText, type BackupRecord } from './record.js';
 import type { Repository } from './repository.js';
 
@@ -167,6 +168,19 @@ export async function backupToRepository(repository: Repository, options: Reposi
       await sink.cleanup().catch(() => undefined);
       throw err;
     }
+  } catch (err) {
+    // Monitoring counts the failed runs since the last success. Best effort: the storage may be what
+    // failed. Another cluster's server is refused without a trace: this repository's backups did not fail.
+    if (err instanceof RepositoryMismatchError) throw err;
+    const code = err instanceof PgBackupError ? err.code : 'ERR_UNEXPECTED';
+    await recordBackupFailure(repository, {
+      id: backupIdFor(started, incrementalFrom === undefined ? 'full' : 'incremental'),
+      type: incrementalFrom === undefined ? 'full' : 'incremental',
+      startTime: started,
+      endTime: new Date(),
+      error: { code, message: err instanceof Error ? err.message : String(err) },
+    }).catch(() => undefined);
+    throw err;
   } finally {
     await lock.release().catch(() => undefined);
   }

@@ -57,6 +57,18 @@ export class RecordReader {
     return v;
   }
 
+  boolean(field: string): boolean {
+    const v = this.object[field];
+    if (typeof v !== 'boolean') this.fail(field, 'expected true or false');
+    return v;
+  }
+
+  strings(field: string): string[] {
+    const v = this.object[field];
+    if (!Array.isArray(v) || v.some((item) => typeof item !== 'string')) this.fail(field, 'expected an array of strings');
+    return v as string[];
+  }
+
   date(field: string): Date {
     const text = this.string(field);
     const d = new Date(text);
@@ -68,6 +80,12 @@ export class RecordReader {
     const v = this.string(field);
     if (!(values as readonly string[]).includes(v)) this.fail(field, `expected one of ${values.join(', ')}`);
     return v as T;
+  }
+
+  child(field: string): RecordReader {
+    const v = this.object[field];
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(field, 'expected an object');
+    return new RecordReader(`${this.key} ${field}`, v as Record<string, unknown>);
   }
 
   array(field: string): RecordReader[] {

@@ -7,6 +7,8 @@
  * backups/<id>/base.tar[.gz|...]   the archives of one backup, as the tar format names them
  * backups/<id>/backup_manifest
  * catalog/<id>.json                the backup's record: written last, it makes the backup exist
+ * failures/<id>.json               the record of a backup run that failed (history for status)
+ * rehearsals/<id>.json             the record of a restore rehearsal
  * locks/<name>/<holder>.json       lock leases and tickets
  * ```
  * @module
@@ -26,6 +28,12 @@ export const CATALOG_PREFIX = 'catalog/';
 
 /** Prefix of the lock objects. */
 export const LOCKS_PREFIX = 'locks/';
+
+/** Prefix of the records of failed backup runs. */
+export const FAILURES_PREFIX = 'failures/';
+
+/** Prefix of the rehearsal records. */
+export const REHEARSALS_PREFIX = 'rehearsals/';
 
 /** Suffix of a catalog record's key. */
 const RECORD_SUFFIX = '.json';
@@ -47,8 +55,23 @@ export function catalogKey(id: string): string {
 
 /** The backup id of a catalog key, or `undefined` for a key that is not a record. */
 export function idOfCatalogKey(key: string): string | undefined {
-  if (!key.startsWith(CATALOG_PREFIX) || !key.endsWith(RECORD_SUFFIX)) return undefined;
-  const id = key.slice(CATALOG_PREFIX.length, -RECORD_SUFFIX.length);
+  return idOfRecordKey(CATALOG_PREFIX, key);
+}
+
+/** Key of the record of a failed backup run (`failures/<id>.json`, the id the backup would have had). */
+export function failureKey(id: string): string {
+  return `${FAILURES_PREFIX}${id}${RECORD_SUFFIX}`;
+}
+
+/** Key of a rehearsal record (`rehearsals/<id>.json`). */
+export function rehearsalKey(id: string): string {
+  return `${REHEARSALS_PREFIX}${id}${RECORD_SUFFIX}`;
+}
+
+/** The id of a record key under `prefix` (`catalog/`, `failures/`, `rehearsals/`), or `undefined`. */
+export function idOfRecordKey(prefix: string, key: string): string | undefined {
+  if (!key.startsWith(prefix) || !key.endsWith(RECORD_SUFFIX)) return undefined;
+  const id = key.slice(prefix.length, -RECORD_SUFFIX.length);
   return id === '' || id.includes('/') ? undefined : id;
 }
 

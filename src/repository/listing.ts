@@ -7,9 +7,13 @@ import { formatLsn } from '../lsn.js';
 import { pitrWindow, type PitrPoint } from './catalog.js';
 import type { ClusterIdentity } from './identity.js';
 import { backupRecordJson, type BackupRecord, type BackupRecordJson } from './record.js';
+import { rehearsalRecordJson, type RehearsalRecord, type RehearsalRecordJson } from './rehearsal-record.js';
 
 /** A backup as the listing shows it: its record without the list of objects. */
 export type BackupSummaryJson = Omit<BackupRecordJson, 'objects'>;
+
+/** A rehearsal as the listing shows it: its record without the steps. */
+export type RehearsalSummaryJson = Omit<RehearsalRecordJson, 'steps'>;
 
 /** One end of the point-in-time window, as JSON. */
 export interface PitrPointJson {
@@ -35,6 +39,8 @@ export interface RepositoryListingJson {
   pitrWindow: { from: PitrPointJson | null; to: PitrPointJson | null };
   /** The WAL archive per timeline; `null` while the repository holds none. */
   walArchive: null;
+  /** Every recorded restore rehearsal, oldest first. */
+  rehearsals: RehearsalSummaryJson[];
 }
 
 /** One end of a window as JSON. */
@@ -42,11 +48,12 @@ export function pointJson(point: PitrPoint | null): PitrPointJson | null {
   return point === null ? null : { time: point.time.toISOString(), lsn: formatLsn(point.lsn), timeline: point.timeline };
 }
 
-/** The listing of a repository at `location` serving `cluster` and holding `records`. */
+/** The listing of a repository at `location` serving `cluster` and holding `records` and `rehearsals`. */
 export function repositoryListing(
   location: string,
   cluster: ClusterIdentity | null,
   records: readonly BackupRecord[],
+  rehearsals: readonly RehearsalRecord[] = [],
 ): RepositoryListingJson {
   const window = pitrWindow(records);
   return {
@@ -58,5 +65,9 @@ export function repositoryListing(
     }),
     pitrWindow: { from: pointJson(window.from), to: pointJson(window.to) },
     walArchive: null,
+    rehearsals: rehearsals.map((r) => {
+      const { steps: _steps, ...summary } = rehearsalRecordJson(r);
+      return summary;
+    }),
   };
 }

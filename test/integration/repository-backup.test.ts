@@ -7,6 +7,7 @@ import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
+import { listBackupFailures } from '../../src/repository/history.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
 import { startCluster, startFaultProxy, testMajors } from '../harness/index.js';
 import { repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
@@ -53,8 +54,10 @@ describeEachMajor(
           controller.abort();
           expect(await outcome).toBeInstanceOf(AbortError);
           expect(await repo.listBackups()).toEqual([]);
-          // The cluster was recorded before the first object: that stays, nothing else does.
-          expect(await keysOf(repo)).toEqual(['repository.json']);
+          // The cluster was recorded before the first object: that stays, with the record of the failed run.
+          const [failure] = await listBackupFailures(repo);
+          expect(failure).toMatchObject({ type: 'full', error: { code: 'ERR_PGBB_ABORTED' } });
+          expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
           expect((await repo.info())?.cluster.walSegmentSize).toBe(16 * 1024 * 1024);
           expect(await target.leftovers()).toEqual([]);
           expect(await slotsAfterSettling(primary())).toEqual([]);
@@ -139,7 +142,9 @@ describeEachMajor(
         expect(err).toBeInstanceOf(StorageError);
         expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
         expect(await repo.listBackups()).toEqual([]);
-        expect(await keysOf(repo)).toEqual(['repository.json']);
+        const [failure] = await listBackupFailures(repo);
+        expect(failure?.error).toMatchObject({ code: 'ERR_PGBB_STORAGE' });
+        expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
         const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
         expect(pending.Uploads ?? []).toEqual([]);
         expect(await slotsAfterSettling(primary())).toEqual([]);

@@ -46,12 +46,6 @@ const PENDING: Record<string, { awaits: string; error: RegExp }> = {
     awaits: 'rehearse --repo',
     error: REHEARSE_REPO_ERROR,
   },
-  // pgbb metrics and pgbb status (branch status)
-  'metrics --repo $PGBB_REPO': { awaits: 'pgbb metrics', error: /unknown command "metrics"/ },
-  'status --repo $PGBB_REPO --max-backup-age 8d --max-wal-age 15m --max-rehearsal-age 8d': {
-    awaits: 'pgbb status',
-    error: /unknown command "status"/,
-  },
 };
 
 /** A pgbb command line found in a file. */

@@ -42,7 +42,7 @@ const cluster = { systemIdentifier: '7443990000000000001', majorVersion: 17 };
 describe('repositoryListing', () => {
   it('has the documented top-level keys and per-backup fields, without the objects', () => {
     const listing = repositoryListing('/r', cluster, [full, incremental]);
-    expect(Object.keys(listing)).toEqual(['repository', 'cluster', 'backups', 'pitrWindow', 'walArchive']);
+    expect(Object.keys(listing)).toEqual(['repository', 'cluster', 'backups', 'pitrWindow', 'walArchive', 'rehearsals']);
     expect(listing.backups[0]).toEqual({
       id: full.id,
       type: 'full',
@@ -75,6 +75,7 @@ describe('repositoryListing', () => {
       backups: [],
       pitrWindow: { from: null, to: null },
       walArchive: null,
+      rehearsals: [],
     });
   });
 });
