@@ -15,7 +15,7 @@
  * ```
  * @module pg-basebackup/repository
  */
-export { openRepository, Repository, type OpenRepositoryOptions } from '../repository/repository.js';
+export { openRepository, Repository, type OpenRepositoryOptions, type RepositoryWalArchive } from '../repository/repository.js';
 export { backupToRepository, type RepositoryBackupOptions, type RepositoryBackupResult } from '../repository/backup.js';
 export { MANIFEST_OBJECT, RepositoryBackupSink, type RepositoryBackupSinkOptions } from '../repository/backup-sink.js';
 export { acquireLock, type AcquireLockOptions, type LockHolder, type RepositoryLock } from '../repository/lock.js';
@@ -52,7 +52,12 @@ export {
   type BackupSummaryJson,
   type PitrPointJson,
   type RepositoryListingJson,
+  type WalArchiveJson,
+  type WalTimelineJson,
 } from '../repository/listing.js';
+export { RepositoryWalStore, type RepositoryWalStoreOptions } from '../repository/wal-store.js';
+export { defaultWalSpoolDirectory } from '../repository/wal-spool.js';
+export type { WalGap, WalTimelineExtent } from '../repository/wal-keys.js';
 export { parseDuration } from '../repository/duration.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';
