@@ -12,7 +12,8 @@
  *
  * No repository lock is taken: a receiver runs for days, and the lock would keep every backup and expire
  * out. It only adds objects under `wal/` that no backup writes; expire removes only WAL older than the
- * oldest backup it keeps, which is older than anything a running receiver stores.
+ * oldest backup it keeps, and what a receiver stores is newer, or (catching up on old WAL its slot held)
+ * WAL no kept backup needs: neither makes expire remove WAL a kept backup needs.
  * @module
  */
 import { compressArchive, decompressArchive } from '../compress/archive.js';
