@@ -3,23 +3,32 @@
 // end of the last complete segment, whatever was written after it.
 import { describe, expect, it, vi } from 'vitest';
 import { lsn } from '../../../src/lsn.js';
-import type { WalSegmentCloseMode } from '../../../src/wal/sink.js';
+import type { WalSegmentCloseMode, WalSink } from '../../../src/wal/sink.js';
 import { startWalStream } from '../../../src/wal/streamer.js';
 import { FakeConnection, MemorySink, commandComplete, copyBoth, copyDone, keepalive, xlogData, type Script } from './fake-replication.js';
 
 const SEG = 1024 * 1024;
 const SEG3 = 0x300000n;
 
-class WholeSegmentSink extends MemorySink {
-  override async flush(): Promise<false> {
-    await super.flush();
-    return false;
-  }
-
-  override async closeSegment(mode: WalSegmentCloseMode): Promise<void | false> {
-    await super.closeSegment(mode);
-    return mode === 'complete' ? undefined : false;
-  }
+/** A MemorySink whose flush() and incomplete closes do not count as durable. */
+function wholeSegmentSink(): { sink: WalSink; memory: MemorySink } {
+  const memory = new MemorySink();
+  const sink: WalSink = {
+    openSegment: (t) => memory.openSegment(t),
+    write: (d) => memory.write(d),
+    flush: async () => {
+      await memory.flush();
+      return false;
+    },
+    closeSegment: async (mode: WalSegmentCloseMode) => {
+      await memory.closeSegment(mode);
+      return mode === 'complete' ? undefined : false;
+    },
+    writeHistoryFile: (n, c) => memory.writeHistoryFile(n, c),
+    finish: () => memory.finish(),
+    abort: () => memory.abort(),
+  };
+  return { sink, memory };
 }
 
 describe('WAL stream into a sink of whole segments', () => {
@@ -36,7 +45,7 @@ describe('WAL stream into a sink of whole segments', () => {
       yield commandComplete;
     };
     const conn = new FakeConnection([script]);
-    const sink = new WholeSegmentSink();
+    const { sink, memory } = wholeSegmentSink();
     const stream = startWalStream({
       connection: conn.api,
       startLsn: lsn(SEG3),
@@ -49,9 +58,9 @@ describe('WAL stream into a sink of whole segments', () => {
     await vi.waitFor(() => expect(conn.statusUpdates.length).toBeGreaterThanOrEqual(3), { timeout: 5000, interval: 1 });
     await stream.stop();
     const result = await stream.done;
-    expect(sink.ops).toContain('flush');
-    expect(sink.ops).toContain('close 000000010000000000000003 complete');
-    expect(sink.ops).toContain('close 000000010000000000000004 partial');
+    expect(memory.ops).toContain('flush');
+    expect(memory.ops).toContain('close 000000010000000000000003 complete');
+    expect(memory.ops).toContain('close 000000010000000000000004 partial');
     // Nothing is flushed until segment 3 is closed; then its end, never the 1000 bytes of segment 4.
     expect(conn.statusUpdates.map((u) => u.flush)).toEqual([0n, 0n, ...conn.statusUpdates.slice(2).map(() => SEG3 + BigInt(SEG))]);
     expect(conn.statusUpdates.at(-1)).toMatchObject({ write: SEG3 + BigInt(SEG) + 1000n, flush: SEG3 + BigInt(SEG) });
