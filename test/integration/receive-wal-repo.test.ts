@@ -5,14 +5,14 @@
 // killed with SIGKILL resumes with no gap and no segment stored twice; another cluster is refused before
 // anything is stored; `pgbb list --json` shows the WAL archive and the window's end.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createReplicationSlot } from '../../src/entries/replication.js';
 import { ReplicationConnection } from '../../src/entries/connection.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
-import { receiveWal, type ReceiveWalEvent } from '../../src/index.js';
+import { receiveWal, runBackup, type ReceiveWalEvent } from '../../src/index.js';
 import { RepositoryWalStore } from '../../src/repository/wal-store.js';
 import { segmentStartLsn } from '../../src/wal-segments.js';
 import { makeTempDir, startCluster, startFaultProxy, type Cluster } from '../harness/index.js';
@@ -278,6 +278,68 @@ describeEachMajor(
       const names = await expectStoredAsServer(c, target);
       expect(await slotRestart(c, slot)).toBeLessThanOrEqual(endOf(names.at(-1)!));
       expect(await slotRestart(c, slot)).toBeGreaterThan(segmentStartLsn(0n, SEG));
+    });
+
+    it('a promoted standby: the history file stored, timeline 2 archived, the old timeline left out', async () => {
+      const c = primary();
+      const standbyDir = join(await makeTempDir(`rw-standby-${major}`), 'data');
+      await runBackup({
+        connection: trustTcp(c),
+        checkpoint: 'fast',
+        noSync: true,
+        writeRecoveryConf: true,
+        output: { format: 'plain', directory: standbyDir },
+      });
+      const standby = await startCluster({ major, dataDir: standbyDir, ssl: false });
+      try {
+        await makeWal(c, 1);
+        // WAL after the switch: the standby's last timeline-1 segment is incomplete at the promotion.
+        await c.sql(`insert into t select g, 'w' from generate_series(1, 200) g`);
+        const [p] = await c.sql<{ l: string }>('select pg_current_wal_lsn()::text l');
+        await vi.waitFor(
+          async () => {
+            const [r] = await standby.sql<{ ok: boolean }>(`select pg_last_wal_replay_lsn() >= '${p!.l}'::pg_lsn ok`);
+            expect(r!.ok).toBe(true);
+          },
+          { timeout: 30_000, interval: 100 },
+        );
+        const target = await repositoryTarget('local', `rp${major}`);
+        const spool = join(await makeTempDir('rp-spool'), 'spool');
+        await using repo = await target.open();
+        const receiver = receiveWal({
+          connection: trustTcp(standby),
+          store: new RepositoryWalStore(repo, { spoolDirectory: spool }),
+          statusIntervalMs: 500,
+        });
+        const events: ReceiveWalEvent[] = [];
+        let promoted = false;
+        for await (const ev of receiver) {
+          events.push(ev);
+          if (ev.type === 'connected' && !promoted) {
+            promoted = true;
+            await standby.sql('select pg_promote()');
+            await standby.sql(`insert into t select g, 'z' from generate_series(1, 1000) g`);
+            await standby.sql('select pg_switch_wal()');
+          }
+          if (ev.type === 'segment-completed' && ev.timeline === 2) break;
+        }
+        expect(events.find((e) => e.type === 'timeline-switch')).toMatchObject({ from: 1, to: 2 });
+        expect(await objectBytes(repo, 'wal/00000002.history')).toEqual(readFileSync(join(standbyDir, 'pg_wal', '00000002.history')));
+        const keys = await repositoryKeys(repo, 'wal/');
+        const tli2 = keys.filter((k) => k.startsWith('wal/00000002') && !k.endsWith('.history'));
+        expect(tli2.length).toBeGreaterThan(0);
+        for (const k of tli2) expect(sha256(await objectBytes(repo, k)), k).toBe(sha256(serverSegment(standby, k.slice(4))!));
+        // The old timeline's incomplete last segment was never stored, and its .partial is gone from the spool.
+        const switched = events.find((e) => e.type === 'segment-partial' && e.timeline === 1);
+        expect(switched).toBeDefined();
+        expect(keys).not.toContain(`wal/${switched?.type === 'segment-partial' ? switched.segment : ''}`);
+        expect(readdirSync(spool).filter((f) => f.startsWith('00000001'))).toEqual([]);
+        const archive = await repo.walArchive();
+        expect(archive?.timelines.map((t) => [t.timeline, t.history])).toEqual([[2, true]]);
+        expect(archive?.newest.timeline).toBe(2);
+      } finally {
+        await standby.destroy();
+      }
     });
 
     it('another cluster is refused before anything is stored', async () => {
