@@ -18,7 +18,7 @@
  */
 import { compressArchive, decompressArchive } from '../compress/archive.js';
 import { NO_COMPRESSION, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
-import { RepositoryError, StateError } from '../errors.js';
+import { ConfigError, RepositoryError, StateError } from '../errors.js';
 import { PARTIAL_SUFFIX, parseArchiveFileName } from '../archive/names.js';
 import type { ArchiveFile } from '../archive/start.js';
 import type { WalSegmentStore, WalServerIdentity } from '../archive/store.js';
@@ -77,7 +77,7 @@ export class RepositoryWalStore implements WalSegmentStore {
     options: RepositoryWalStoreOptions,
   ) {
     this.compression = options.compression === undefined ? NO_COMPRESSION : resolveCompression(options.compression);
-    if (this.compression.location === 'server') throw new StateError('WAL is compressed by the receiver: drop the "server-" prefix');
+    if (this.compression.location === 'server') throw new ConfigError('WAL is compressed by the receiver: drop the "server-" prefix');
     this.spool = new WalSpool(options.spoolDirectory);
   }
 
