@@ -81,7 +81,7 @@ const options: OptionSpec[] = [
 /** The option table of `pgbb receive-wal`. */
 export const RECEIVE_WAL_COMMAND: CommandSpec = {
   prog: PROG,
-  summary: 'pgbb receive-wal receives PostgreSQL streaming write-ahead logs into an archive directory.',
+  summary: 'pgbb receive-wal receives PostgreSQL streaming write-ahead logs into an archive directory or a repository.',
   options,
   epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
 };

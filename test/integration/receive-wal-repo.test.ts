@@ -3,7 +3,8 @@
 // server's; the slot's restart position never passes what is stored (a fault proxy failing the puts holds
 // it at the last stored segment's end, and archiving completes once the puts pass again); a receiver
 // killed with SIGKILL resumes with no gap and no segment stored twice; another cluster is refused before
-// anything is stored; `pgbb list --json` shows the WAL archive and the window's end.
+// anything is stored; `pgbb list --json` shows the WAL archive and the window's end; a promoted standby's
+// history file and new timeline are stored; a segment the server already removed is refused as a hole.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createReplicationSlot } from '../../src/entries/replication.js';
 import { ReplicationConnection } from '../../src/entries/connection.js';
+import { WalArchiveGapError } from '../../src/errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
 import { receiveWal, runBackup, type ReceiveWalEvent } from '../../src/index.js';
 import { RepositoryWalStore } from '../../src/repository/wal-store.js';
@@ -370,6 +372,44 @@ describeEachMajor(
         }
       } finally {
         await other.destroy();
+      }
+    });
+
+    // Last: it drops every slot of the primary and lets the server recycle its WAL.
+    it('refuses to leave a hole when the server already removed the segment after the stored ones', async () => {
+      const c = primary();
+      const target = await repositoryTarget('local', `rg${major}`);
+      await createSlot(c, 'rw_gap');
+      const endLsn = await makeWal(c, 2);
+      const first = await spawnPgbb(
+        cliPath,
+        ['receive-wal', ...connArgs(c), '--repo', target.address, '-S', 'rw_gap', '-E', formatLsn(endLsn)],
+        target.env,
+      ).exited;
+      expect(first.code, first.stderr).toBe(0);
+      const before = await storedSegments(target);
+      for (const { s: slot } of await c.sql<{ s: string }>('select slot_name s from pg_replication_slots')) {
+        await c.sql('select pg_drop_replication_slot($1)', [slot]);
+      }
+      await c.sql('alter system set wal_keep_size = 0');
+      await c.sql('select pg_reload_conf()');
+      try {
+        for (let i = 0; i < 4; i++) {
+          await makeWal(c, 3);
+          await c.sql('checkpoint');
+        }
+        const [oldest] = await c.sql<{ n: string }>(`select min(name) n from pg_ls_waldir() where name ~ '^[0-9A-F]{24}$'`);
+        expect(oldest!.n > before.names.at(-1)!).toBe(true);
+        await using repo = await target.open();
+        const store = new RepositoryWalStore(repo, { spoolDirectory: join(await makeTempDir('rg-spool'), 'spool') });
+        const log = new EventLog(receiveWal({ connection: trustTcp(c), store }));
+        const err = await log.done;
+        expect(err).toBeInstanceOf(WalArchiveGapError);
+        expect((err as Error).message).toMatch(/the archive in repository .* has a gap: segment [0-9A-F]{24} \(from /);
+        expect((await storedSegments(target)).keys).toEqual(before.keys);
+      } finally {
+        await c.sql('alter system reset wal_keep_size');
+        await c.sql('select pg_reload_conf()');
       }
     });
   },
