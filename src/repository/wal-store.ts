@@ -146,13 +146,15 @@ export class RepositoryWalStore implements WalSegmentStore {
   openSink(): WalSink {
     return new RepositoryWalSink({
       spool: this.spool,
-      storeSegment: (name, segmentSize) => this.#storeSegment(name, segmentSize),
-      storeHistory: (timeline, content) => this.repository.storage.put(walHistoryKey(timeline), content).then(() => undefined),
+      storeSegment: (name, segmentSize, signal) => this.#storeSegment(name, segmentSize, signal),
+      storeHistory: async (timeline, content, signal) => {
+        await this.repository.storage.put(walHistoryKey(timeline), content, { signal });
+      },
     });
   }
 
   /** Stores a completed segment from the spool; resolves once the object is durable. */
-  async #storeSegment(name: string, segmentSize: number): Promise<void> {
+  async #storeSegment(name: string, segmentSize: number, signal: AbortSignal): Promise<void> {
     const algorithm = this.compression.algorithm;
     const source = this.spool.read(name);
     try {
@@ -160,7 +162,7 @@ export class RepositoryWalStore implements WalSegmentStore {
       const stored = await this.repository.storage.put(
         walSegmentKey(name, algorithm),
         body,
-        algorithm === 'none' ? { contentLength: segmentSize } : {},
+        algorithm === 'none' ? { contentLength: segmentSize, signal } : { signal },
       );
       if (algorithm === 'none' && stored.size !== segmentSize) {
         throw new RepositoryError(`segment ${name} was stored with ${stored.size} bytes instead of ${segmentSize}`, { key: stored.key });
@@ -174,9 +176,9 @@ export class RepositoryWalStore implements WalSegmentStore {
 /** What a {@link RepositoryWalSink} writes through. */
 interface RepositoryWalTarget {
   spool: WalSpool;
-  /** Stores the completed `<name>.partial` of the spool; resolves once it is durable. */
-  storeSegment(name: string, segmentSize: number): Promise<void>;
-  storeHistory(timeline: number, content: Buffer): Promise<void>;
+  /** Stores the completed `<name>.partial` of the spool; resolves once it is durable. `signal` cancels the put. */
+  storeSegment(name: string, segmentSize: number, signal: AbortSignal): Promise<void>;
+  storeHistory(timeline: number, content: Buffer, signal: AbortSignal): Promise<void>;
 }
 
 /** The sink of one streaming session: see the module documentation. */
@@ -185,14 +187,15 @@ class RepositoryWalSink implements WalSink {
   readonly writesDataAtOnce = true;
   readonly #target: RepositoryWalTarget;
   #segment: OpenSegment | undefined;
-  #aborted = false;
+  /** Cancels a put in flight when the stream aborts the sink (a put stalled on a hung server, say). */
+  readonly #uploads = new AbortController();
 
   constructor(target: RepositoryWalTarget) {
     this.#target = target;
   }
 
   async openSegment(target: WalSegmentTarget): Promise<void> {
-    if (this.#aborted) throw new StateError('the WAL sink was aborted');
+    if (this.#uploads.signal.aborted) throw new StateError('the WAL sink was aborted');
     if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
     if (target.startOffset !== 0) throw new StateError('a segment for the repository is written from its start');
     const parsed = parseArchiveFileName(target.name, target.segmentSize);
@@ -229,23 +232,23 @@ class RepositoryWalSink implements WalSink {
     if (seg.position !== seg.segmentSize) {
       throw new StateError(`segment ${seg.name} is not complete (${seg.position} of ${seg.segmentSize} bytes)`);
     }
-    await this.#target.storeSegment(seg.name, seg.segmentSize);
+    await this.#target.storeSegment(seg.name, seg.segmentSize, this.#uploads.signal);
     await this.#target.spool.removeThrough(seg.segno, seg.segmentSize);
   }
 
   async writeHistoryFile(name: string, content: Buffer): Promise<void> {
     const match = /^([0-9A-F]{8})\.history$/.exec(name);
     if (!match) throw new StateError(`refusing to store a timeline history file named ${JSON.stringify(name)}`);
-    await this.#target.storeHistory(Number.parseInt(match[1]!, 16), content);
+    await this.#target.storeHistory(Number.parseInt(match[1]!, 16), content, this.#uploads.signal);
   }
 
   async finish(): Promise<void> {
     if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
   }
 
-  /** Stops writing; the `.partial` stays in the spool. */
-  async abort(_reason?: unknown): Promise<void> {
-    this.#aborted = true;
+  /** Stops writing and cancels a put in flight; the `.partial` stays in the spool. */
+  async abort(reason?: unknown): Promise<void> {
+    if (!this.#uploads.signal.aborted) this.#uploads.abort(reason);
     const seg = this.#segment;
     this.#segment = undefined;
     await seg?.file.close();

@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findArchiveStart } from '../../../src/archive/start.js';
 import { decompressArchive } from '../../../src/compress/archive.js';
-import { RepositoryMismatchError, StateError } from '../../../src/errors.js';
+import { AbortError, RepositoryMismatchError, StateError } from '../../../src/errors.js';
 import { formatLsn } from '../../../src/lsn.js';
-import { openRepository, type Repository } from '../../../src/repository/repository.js';
+import { openRepository, Repository } from '../../../src/repository/repository.js';
+import type { Storage, StoragePutOptions } from '../../../src/storage/types.js';
 import { RepositoryWalStore } from '../../../src/repository/wal-store.js';
 
 const SEG = 1024 * 1024;
@@ -104,6 +105,43 @@ describe('RepositoryWalStore', () => {
       },
     ]);
     expect(formatLsn(archive!.newest.endLsn)).toBe('0/500000');
+  });
+
+  it('abort() cancels a put in flight (a hung storage server), and nothing is stored', async () => {
+    let putStarted!: () => void;
+    const started = new Promise<void>((resolve) => {
+      putStarted = resolve;
+    });
+    const real = repo.storage;
+    const hanging: Storage = {
+      kind: real.kind,
+      location: real.location,
+      list: (o) => real.list(o),
+      stat: (k, o) => real.stat(k, o),
+      get: (k, o) => real.get(k, o),
+      put: (_key, _body, options: StoragePutOptions = {}) => {
+        putStarted();
+        return new Promise((_, reject) => {
+          options.signal?.addEventListener('abort', () => reject(new AbortError('the put was aborted')), { once: true });
+        });
+      },
+      delete: (k, o) => real.delete(k, o),
+      deleteMany: (k, o) => real.deleteMany(k, o),
+      removeIncomplete: (p, o) => real.removeIncomplete(p, o),
+      close: async () => undefined,
+      [Symbol.asyncDispose]: async () => undefined,
+    };
+    const stalled = new RepositoryWalStore(new Repository(hanging), { spoolDirectory: join(dir, 'spool') });
+    await stalled.checkServer(SERVER);
+    const sink = stalled.openSink();
+    await sink.openSegment({ name: '000000010000000000000003', segmentSize: SEG, startOffset: 0 });
+    await sink.write(bytesOf(3, SEG));
+    const closing = sink.closeSegment('complete');
+    await started;
+    await sink.abort(new Error('the stream failed'));
+    await expect(closing).rejects.toBeInstanceOf(AbortError);
+    expect(await repo.storage.stat('wal/000000010000000000000003')).toBeUndefined();
+    expect(await readdir(join(dir, 'spool'))).toEqual(['000000010000000000000003.partial']);
   });
 
   it('refuses what the repository cannot hold: a padded segment, an incomplete one closed as complete, a resumed offset', async () => {
