@@ -1,6 +1,6 @@
 /**
  * WAL archiving into a repository (`pgbb receive-wal --repo`): a {@link WalSegmentStore} for
- * `receiveWal` that keeps the segment in progress in a local spool ({@link WalSpool}) and stores each
+ * `receiveWal` that keeps the segment in progress in a local spool (wal-spool.ts) and stores each
  * completed segment, compressed as asked, under `wal/<segment>[.gz|.lz4|.zst]`, and each timeline
  * history file under `wal/<timeline>.history` (wal-keys.ts).
  *
@@ -67,8 +67,11 @@ interface OpenSegment {
  * ```
  */
 export class RepositoryWalStore implements WalSegmentStore {
+  /** How stored segments are compressed. */
   readonly compression: CompressionSpec;
-  readonly spool: WalSpool;
+  /** The spool directory (see {@link RepositoryWalStoreOptions.spoolDirectory}). */
+  readonly spoolDirectory: string;
+  readonly #spool: WalSpool;
   #segmentSize: number | undefined;
 
   constructor(
@@ -78,7 +81,8 @@ export class RepositoryWalStore implements WalSegmentStore {
   ) {
     this.compression = options.compression === undefined ? NO_COMPRESSION : resolveCompression(options.compression);
     if (this.compression.location === 'server') throw new ConfigError('WAL is compressed by the receiver: drop the "server-" prefix');
-    this.spool = new WalSpool(options.spoolDirectory);
+    this.spoolDirectory = options.spoolDirectory;
+    this.#spool = new WalSpool(options.spoolDirectory);
   }
 
   get description(): string {
@@ -86,7 +90,7 @@ export class RepositoryWalStore implements WalSegmentStore {
   }
 
   prepare(): Promise<void> {
-    return this.spool.prepare();
+    return this.#spool.prepare();
   }
 
   /** Claims the repository for the server's cluster (recording it, and the segment size, on first use). */
@@ -111,7 +115,7 @@ export class RepositoryWalStore implements WalSegmentStore {
       const parsed = parseWalKey(object.key);
       if (parsed !== undefined) stored.push({ name: parsed.key.slice(WAL_PREFIX.length), bytes: object.size });
     }
-    return walStartFiles(stored, await this.spool.list(segmentSize), segmentSize);
+    return walStartFiles(stored, await this.#spool.list(segmentSize), segmentSize);
   }
 
   async uncompressedBytes(file: ArchiveFile): Promise<number> {
@@ -122,7 +126,7 @@ export class RepositoryWalStore implements WalSegmentStore {
   }
 
   async readSegmentStart(file: ArchiveFile, bytes: number): Promise<Buffer> {
-    if (file.name.endsWith(PARTIAL_SUFFIX)) return this.spool.readStart(file.name, bytes);
+    if (file.name.endsWith(PARTIAL_SUFFIX)) return this.#spool.readStart(file.name, bytes);
     const plain = parseArchiveFileName(file.name, this.#knownSegmentSize());
     const key = WAL_PREFIX + file.name;
     const stream =
@@ -145,7 +149,7 @@ export class RepositoryWalStore implements WalSegmentStore {
 
   openSink(): WalSink {
     return new RepositoryWalSink({
-      spool: this.spool,
+      spool: this.#spool,
       storeSegment: (name, segmentSize, signal) => this.#storeSegment(name, segmentSize, signal),
       storeHistory: async (timeline, content, signal) => {
         await this.repository.storage.put(walHistoryKey(timeline), content, { signal });
@@ -156,7 +160,7 @@ export class RepositoryWalStore implements WalSegmentStore {
   /** Stores a completed segment from the spool; resolves once the object is durable. */
   async #storeSegment(name: string, segmentSize: number, signal: AbortSignal): Promise<void> {
     const algorithm = this.compression.algorithm;
-    const source = this.spool.read(name);
+    const source = this.#spool.read(name);
     try {
       const body = algorithm === 'none' ? source : compressArchive(source, this.compression);
       const stored = await this.repository.storage.put(
