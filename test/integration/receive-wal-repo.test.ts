@@ -2,7 +2,8 @@
 // into a local-directory repository and an S3 one on Swift: every stored segment is byte-identical to the
 // server's; the slot's restart position never passes what is stored (a fault proxy failing the puts holds
 // it at the last stored segment's end, and archiving completes once the puts pass again); a receiver
-// killed with SIGKILL resumes with no gap and no segment stored twice; another cluster is refused before
+// killed with SIGKILL resumes with no gap and no segment stored twice (a backup into the same repository
+// meanwhile, and the window from its end to the newest segment); another cluster is refused before
 // anything is stored; `pgbb list --json` shows the WAL archive and the window's end; a promoted standby's
 // history file and new timeline are stored; a segment the server already removed is refused as a hole.
 import { execFileSync } from 'node:child_process';
@@ -202,6 +203,9 @@ describeEachMajor(
             if (first.child.exitCode !== null) throw new Error(`the receiver exited: ${(await first.exited).stderr}`);
             await makeWal(c, 1);
           }
+          // A backup into the same repository while the receiver runs: neither locks the other out.
+          const backup = await spawnPgbb(cliPath, ['backup', ...connArgs(c), '--repo', target.address, '-c', 'fast'], target.env).exited;
+          expect(backup.code, backup.stderr).toBe(0);
           // Killed while it streams the next segment.
           await c.sql(`insert into t select g, repeat('k', 200) from generate_series(1, 300) g`);
           first.child.kill('SIGKILL');
@@ -222,6 +226,12 @@ describeEachMajor(
           expect(again, 'segments stored twice').toEqual([]);
           const names = await expectStoredAsServer(c, target);
           expect(names.length).toBeGreaterThan(before.names.length);
+          // The window runs from the backup's end to the end of the newest stored segment.
+          const listed = await spawnPgbb(cliPath, ['list', '--repo', target.address, '--json'], target.env).exited;
+          const listing = JSON.parse(listed.stdout) as { backups: unknown[]; pitrWindow: { from: { lsn: string }; to: { lsn: string } } };
+          expect(listing.backups).toHaveLength(1);
+          expect(listing.pitrWindow.to.lsn).toBe(formatLsn(endOf(names.at(-1)!)));
+          expect(parseLsn(listing.pitrWindow.from.lsn)).toBeLessThan(parseLsn(listing.pitrWindow.to.lsn));
         });
       });
     }
