@@ -12,8 +12,9 @@
  * streams that segment again from its start: no gap and no torn segment, whatever the failure.
  *
  * Failures that reconnecting cannot fix end the run: a server newer than supported, another
- * system identifier, a gap in the archive ({@link WalArchiveGapError}), bad options, storage
- * errors, authentication failures.
+ * system identifier, a gap in the archive ({@link WalArchiveGapError}), bad options, file-system
+ * errors, storage errors that are not transient, authentication failures. A transient storage
+ * error (`StorageError` with `retryable`, after the storage's own retries) starts a new session.
  * Why one file of this size: the session states above share the connection, the start point and the
  * event queue; the segment store, naming, start search and compression are in their own files.
  * @module
@@ -29,6 +30,7 @@ import {
   ConnectionError,
   ConnectTimeoutError,
   ServerError,
+  StorageError,
   UnsupportedServerError,
   WalStreamError,
 } from '../errors.js';
@@ -144,6 +146,9 @@ function isGapError(err: unknown): boolean {
  */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof WalArchiveGapError || err instanceof WalArchiveMismatchError) return false;
+  // A transient storage failure that outlasted the storage's own retries (a server down for a while):
+  // the next session streams the unstored segment again, which the slot kept on the server.
+  if (err instanceof StorageError) return err.retryable;
   if (err instanceof ServerError) {
     if (isGapError(err)) return false;
     const s = err.sqlState;
@@ -366,6 +371,7 @@ class Receiver implements WalReceiver {
       }
       this.#systemId = id.systemId;
       this.#segmentSize = segmentSize;
+      await this.#store.checkServer?.({ systemIdentifier: id.systemId, majorVersion: major, segmentSize });
 
       this.#phase = 'positioning';
       const start = await this.#startPoint(conn, id.xlogPos, id.timeline, segmentSize);
@@ -516,10 +522,10 @@ class Receiver implements WalReceiver {
       },
       flush: () => sink.flush(),
       closeSegment: async (mode) => {
-        await sink.closeSegment(mode);
+        const durable = await sink.closeSegment(mode);
         const seg = open;
         open = undefined;
-        if (!seg) return;
+        if (!seg) return durable;
         const endLsn = lsnAdd(seg.startLsn, seg.bytes);
         if (mode === 'complete') {
           this.#emit({
@@ -533,6 +539,7 @@ class Receiver implements WalReceiver {
         } else {
           this.#emit({ type: 'segment-partial', segment: seg.segment, timeline: seg.timeline, startLsn: seg.startLsn, endLsn });
         }
+        return durable;
       },
       writeHistoryFile: async (name, content) => {
         await sink.writeHistoryFile(name, content);

@@ -28,12 +28,28 @@ import { CompressedSegmentSink, removeStalePartials } from './compressed-sink.js
 import { PARTIAL_SUFFIX } from './names.js';
 import type { ArchiveFile } from './start.js';
 
+/** The server a session of `receiveWal` streams from, as {@link WalSegmentStore.checkServer} is told. */
+export interface WalServerIdentity {
+  /** IDENTIFY_SYSTEM's system identifier, in decimal. */
+  systemIdentifier: string;
+  /** The PostgreSQL major version (`17`). */
+  majorVersion: number;
+  /** `wal_segment_size` in bytes. */
+  segmentSize: number;
+}
+
 /** A WAL archive's storage, as `receiveWal` uses it. */
 export interface WalSegmentStore {
   /** Said in messages, e.g. the directory path. */
   readonly description: string;
   /** Create the archive if it does not exist (called once before streaming). */
   prepare(): Promise<void>;
+  /**
+   * Optional: told the server of each session after IDENTIFY_SYSTEM, before the archive is listed and
+   * anything is stored. A rejection (another cluster's archive) ends the run unless the error is one
+   * reconnecting can fix.
+   */
+  checkServer?(server: WalServerIdentity): Promise<void>;
   /** Every file the archive holds (segments, `.partial`s, history files), with its stored size. */
   list(): Promise<ArchiveFile[]>;
   /** The uncompressed size of a compressed segment in {@link WalSegmentStore.list}'s answer. */

@@ -11,7 +11,7 @@ import { formatDuration, formatSize, formatTime, REPO_OPTION, repositoryAddress 
 /** The option table of `pgbb list`. */
 export const LIST_COMMAND: CommandSpec = {
   prog: 'pgbb list',
-  summary: 'pgbb list shows the backups in a repository and the point-in-time window they give.',
+  summary: 'pgbb list shows the backups and the WAL archive of a repository, and the point-in-time window they give.',
   options: [
     REPO_OPTION,
     { key: 'json', long: 'json', help: 'print the listing as one JSON document on stdout' },
@@ -80,10 +80,21 @@ export function formatListing(listing: RepositoryListingJson): string {
           .trimEnd(),
       );
   }
+  for (const t of listing.walArchive?.timelines ?? []) {
+    const gaps = t.gaps.map((g) => (g.first === g.last ? g.first : `${g.first}..${g.last}`));
+    lines.push(
+      `WAL archive, timeline ${t.timeline}: ${t.firstSegment} to ${t.lastSegment} (${t.startLsn} to ${t.endLsn}, ` +
+        `${t.segments} segments${t.history ? ', history file' : ''})` +
+        (gaps.length === 0 ? '' : `, MISSING ${gaps.join(', ')}`),
+    );
+  }
   const { from, to } = listing.pitrWindow;
   if (from === null) lines.push('point-in-time window: none (no backups)');
   else {
-    const end = to === null ? 'the end of each backup (the repository holds no WAL archive yet)' : `${formatTime(to.time)} (${to.lsn})`;
+    const end =
+      to === null
+        ? 'the end of each backup (the repository holds no WAL archive yet)'
+        : `${to.lsn} (timeline ${to.timeline}, stored ${formatTime(to.time)})`;
     lines.push(`point-in-time window: from ${formatTime(from.time)} (${from.lsn}, timeline ${from.timeline}) to ${end}`);
   }
   lines.push(...formatRehearsals(listing.rehearsals));
@@ -131,6 +142,7 @@ export const listCommand = defineCommand<ListCliOptions>({
       repository.location,
       info?.cluster ?? null,
       await repository.listBackups(signal),
+      await repository.walArchive(signal),
       await listRehearsals(repository, signal),
     );
     ctx.stdout.write(cli.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing));

@@ -1,6 +1,8 @@
 /**
  * `pgbb receive-wal`: pg_receivewal's command line (and zstd, and `--json`) over the library's
  * `receiveWal`. `--create-slot` and `--drop-slot` manage the slot and exit, as pg_receivewal's do.
+ * `--repo REPO` (or `PGBB_REPO`, when no `-D` is given) archives into a repository instead of a
+ * directory, through `RepositoryWalStore`, with the segment in progress in a local spool (`--spool`).
  * @module
  */
 import { COMPRESSION_SUFFIX } from '../entries/compress.js';
@@ -8,12 +10,14 @@ import { parseConnectionString, ReplicationConnection, type ConnectionOptions } 
 import { ServerError } from '../entries/errors.js';
 import { createReplicationSlot, dropReplicationSlot } from '../entries/replication.js';
 import { formatLsn, parseLsn, type Lsn } from '../entries/lsn.js';
-import { receiveWal, type ReceiveWalEvent } from '../entries/wal.js';
+import { defaultWalSpoolDirectory, openRepository, RepositoryWalStore } from '../entries/repository.js';
+import { receiveWal, type ReceiveWalEvent, type ReceiveWalOptions } from '../entries/wal.js';
 import { parseArgs, parseIntOption, rejectOperands, UsageError, type CommandSpec, type OptionSpec } from './args.js';
 import { parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
 import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext, type CommandLine } from './context.js';
 import type { Reporter } from './output.js';
+import { REPO_OPTION } from './repo-flags.js';
 
 const PROG = 'pgbb receive-wal';
 const GEN = 'Options';
@@ -53,6 +57,19 @@ const options: OptionSpec[] = [
     group: GEN,
     help: 'compress as specified (METHOD: gzip, lz4, zstd or none)',
   },
+  {
+    ...REPO_OPTION,
+    group: GEN,
+    help: 'archive into this repository instead of a directory:\na path or s3://BUCKET/PREFIX (default without -D: $PGBB_REPO)',
+  },
+  {
+    key: 'spool',
+    long: 'spool',
+    arg: 'required',
+    metavar: 'DIR',
+    group: GEN,
+    help: 'with --repo: keep the segment in progress here\n(default: ~/.local/state/pgbb/receive-wal/<key>)',
+  },
   { key: 'json', long: 'json', group: GEN, help: 'print events as JSON lines on stdout\n(status updates too with -v)' },
   { key: 'version', short: 'V', long: 'version', group: GEN, help: 'print the version and exit' },
   { key: 'help', short: '?', long: 'help', group: GEN, help: 'print this help and exit' },
@@ -64,15 +81,19 @@ const options: OptionSpec[] = [
 /** The option table of `pgbb receive-wal`. */
 export const RECEIVE_WAL_COMMAND: CommandSpec = {
   prog: PROG,
-  summary: 'pgbb receive-wal receives PostgreSQL streaming write-ahead logs into an archive directory.',
+  summary: 'pgbb receive-wal receives PostgreSQL streaming write-ahead logs into an archive directory or a repository.',
   options,
   epilog: 'Connection settings not given here come from the PG* environment variables\nand ~/.pgpass, as with libpq.',
 };
 
 /** What the `pgbb receive-wal` command line asks for. */
 export interface ReceiveWalCliOptions {
-  /** `-D`; absent only with `--create-slot` / `--drop-slot`. */
+  /** `-D`; absent with `--create-slot` / `--drop-slot`, and when archiving into a repository. */
   directory?: string;
+  /** `--repo`; without `-D`, `PGBB_REPO` stands in for it (see {@link receiveWalTarget}). */
+  repo?: string;
+  /** `--spool`. */
+  spool?: string;
   /** `-E`. */
   endLsn?: Lsn;
   /** `-S`. */
@@ -110,7 +131,6 @@ export function parseReceiveWalCommandLine(argv: readonly string[]): CommandLine
   if (slot === undefined && dropSlot) throw usage('--drop-slot needs a slot to be specified using --slot');
   if (slot === undefined && createSlot) throw usage('--create-slot needs a slot to be specified using --slot');
   if (createSlot && dropSlot) throw usage('cannot use --create-slot together with --drop-slot');
-  if (directory === undefined && !createSlot && !dropSlot) throw usage('no target directory specified');
   if (synchronous && noSync) throw usage('cannot use --synchronous together with --no-sync');
 
   let endLsn: Lsn | undefined;
@@ -166,9 +186,37 @@ export function parseReceiveWalCommandLine(argv: readonly string[]): CommandLine
     connection,
   };
   if (directory !== undefined) out.directory = directory;
+  const repo = args.last('repo');
+  if (repo !== undefined) out.repo = repo;
+  const spool = args.last('spool');
+  if (spool !== undefined) out.spool = spool;
   if (endLsn !== undefined) out.endLsn = endLsn;
   if (slot !== undefined) out.slot = slot;
   return { kind: 'run', options: out };
+}
+
+/** Where `pgbb receive-wal` archives. */
+export type ReceiveWalTarget = { kind: 'directory'; directory: string } | { kind: 'repository'; address: string };
+
+/**
+ * The target of a streaming command line: `-D`, else `--repo`, else `PGBB_REPO`; and the rules of a
+ * repository target (a slot, so that the server keeps WAL until it is stored; no `--no-sync`). Throws
+ * {@link UsageError}.
+ */
+export function receiveWalTarget(cli: ReceiveWalCliOptions, env: Readonly<Record<string, string | undefined>>): ReceiveWalTarget {
+  const usage = (message: string) => new UsageError(PROG, message);
+  if (cli.directory !== undefined) {
+    if (cli.repo !== undefined) throw usage('cannot use -D/--directory together with --repo');
+    if (cli.spool !== undefined) throw usage('--spool needs a repository (--repo)');
+    return { kind: 'directory', directory: cli.directory };
+  }
+  const address = cli.repo ?? (env['PGBB_REPO'] || undefined);
+  if (address === undefined || address === '') throw usage('no target directory specified');
+  if (cli.slot === undefined) {
+    throw usage('--repo needs a replication slot (-S): the slot keeps WAL on the server until it is stored in the repository');
+  }
+  if (!cli.sync) throw usage('cannot use --no-sync with a repository: a segment counts as received once it is stored');
+  return { kind: 'repository', address };
 }
 
 /** LSNs as `X/X` and errors as messages: an event as one JSON object. */
@@ -241,15 +289,39 @@ async function manageSlot(cli: ReceiveWalCliOptions, connection: ConnectionOptio
 
 async function stream(
   cli: ReceiveWalCliOptions,
+  target: ReceiveWalTarget,
   connection: ConnectionOptions,
   ctx: CliContext,
   reporter: Reporter,
 ): Promise<Record<string, unknown>> {
+  if (target.kind === 'directory') {
+    return receive(
+      cli,
+      {
+        connection,
+        directory: target.directory,
+        ...(cli.compression !== undefined ? { compression: cli.compression } : {}),
+        fsync: cli.sync,
+      },
+      ctx,
+      reporter,
+    );
+  }
+  await using repository = await openRepository(target.address);
+  const spoolDirectory = cli.spool ?? defaultWalSpoolDirectory(repository.location, cli.slot, ctx.env);
+  if (cli.verbose > 0 && !cli.json) reporter.info(`archiving into ${repository.location}, spool "${spoolDirectory}"`);
+  const store = new RepositoryWalStore(repository, { spoolDirectory, compression: cli.compression });
+  return receive(cli, { connection, store }, ctx, reporter);
+}
+
+async function receive(
+  cli: ReceiveWalCliOptions,
+  where: Pick<ReceiveWalOptions, 'connection' | 'directory' | 'store' | 'compression' | 'fsync'>,
+  ctx: CliContext,
+  reporter: Reporter,
+): Promise<Record<string, unknown>> {
   const receiver = receiveWal({
-    connection,
-    directory: cli.directory!,
-    ...(cli.compression !== undefined ? { compression: cli.compression } : {}),
-    fsync: cli.sync,
+    ...where,
     ...(cli.slot !== undefined ? { slotName: cli.slot } : {}),
     ...(cli.endLsn !== undefined ? { endLsn: cli.endLsn } : {}),
     statusIntervalMs: cli.statusIntervalMs,
@@ -267,7 +339,7 @@ async function stream(
     // Status updates go out every few seconds, and after every message with --synchronous: only with -v.
     const quiet = ev.type === 'stopped' || (ev.type === 'status-reported' && cli.verbose === 0);
     if (cli.json && !quiet) ctx.stdout.write(`${JSON.stringify(eventToJson(ev))}\n`);
-    else if (!cli.json) describeEvent(ev, reporter, cli.compression);
+    else if (!cli.json) describeEvent(ev, reporter, where.directory !== undefined ? cli.compression : undefined);
   }
   const stopped = last?.type === 'stopped' ? last : undefined;
   return {
@@ -285,15 +357,16 @@ export const receiveWalCommand = defineCommand<ReceiveWalCliOptions>({
   parse: parseReceiveWalCommandLine,
   reporting: (cli) => ({ json: cli.json, verbose: cli.verbose, connectionString: cli.connection.connectionString }),
   async execute(cli, { ctx, reporter, addSecret }) {
+    const target = cli.action === 'stream' ? receiveWalTarget(cli, ctx.env) : undefined;
     const password = await maybePromptPassword(cli.connection, ctx);
     addSecret(password);
     const connection = connectionOptionsFromFlags(cli.connection, ctx, { password });
-    if (cli.action !== 'stream') {
+    if (target === undefined) {
       await manageSlot(cli, connection, reporter);
       reporter.done({ action: cli.action, slot: cli.slot });
       return 0;
     }
-    reporter.done(await stream(cli, connection, ctx, reporter));
+    reporter.done(await stream(cli, target, connection, ctx, reporter));
     return 0;
   },
 });

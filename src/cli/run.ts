@@ -46,7 +46,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'receive-wal',
-    summary: 'archive write-ahead log continuously into a directory (like pg_receivewal)',
+    summary: 'archive write-ahead log continuously into a directory or a repository (like pg_receivewal)',
     load: async () => (await import('./receive-wal.js')).receiveWalCommand,
   },
   {

@@ -15,7 +15,7 @@
  * ```
  * @module pg-basebackup/repository
  */
-export { openRepository, Repository, type OpenRepositoryOptions } from '../repository/repository.js';
+export { openRepository, Repository, type OpenRepositoryOptions, type RepositoryWalArchive } from '../repository/repository.js';
 export { backupToRepository, type RepositoryBackupOptions, type RepositoryBackupResult } from '../repository/backup.js';
 export { MANIFEST_OBJECT, RepositoryBackupSink, type RepositoryBackupSinkOptions } from '../repository/backup-sink.js';
 export { acquireLock, type AcquireLockOptions, type LockHolder, type RepositoryLock } from '../repository/lock.js';
@@ -53,6 +53,8 @@ export {
   type PitrPointJson,
   type RehearsalSummaryJson,
   type RepositoryListingJson,
+  type WalArchiveJson,
+  type WalTimelineJson,
 } from '../repository/listing.js';
 export {
   decodeRehearsalRecord,
@@ -72,6 +74,8 @@ export {
   type BackupFailureRecordJson,
 } from '../repository/failure-record.js';
 export { commitRehearsal, listBackupFailures, listRehearsals, recordBackupFailure } from '../repository/history.js';
+export { RepositoryWalStore, type RepositoryWalStoreOptions } from '../repository/wal-store.js';
+export { defaultWalSpoolDirectory } from '../repository/wal-spool.js';
 export { parseDuration } from '../repository/duration.js';
 export { expireRepository, type ExpireOptions, type ExpireResult } from '../repository/expire.js';
 export { expiryJson, type ExpiryJson, type ExpiryStateJson } from '../repository/expiry-json.js';

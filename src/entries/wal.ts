@@ -50,7 +50,7 @@ export {
 } from '../wal/segments.js';
 export { isRetryable, receiveWal, type ReceiverPhase, type ReceiveWalOptions, type WalReceiver } from '../archive/receive.js';
 export type * from '../archive/events.js';
-export { DirectoryWalStore, type DirectoryWalStoreOptions, type WalSegmentStore } from '../archive/store.js';
+export { DirectoryWalStore, type DirectoryWalStoreOptions, type WalSegmentStore, type WalServerIdentity } from '../archive/store.js';
 export { CompressedSegmentSink, type CompressedSegmentSinkOptions } from '../archive/compressed-sink.js';
 export { findArchiveStart, type ArchiveFile, type ArchiveStart, type FindArchiveStartOptions } from '../archive/start.js';
 export { archiveSegmentFileName, PARTIAL_SUFFIX, parseArchiveFileName, type ArchiveFileName } from '../archive/names.js';

@@ -49,19 +49,22 @@ export interface PitrWindow {
   /** The earliest reachable point: the end of the oldest backup. `null` without backups. */
   from: PitrPoint | null;
   /**
-   * The latest reachable point: the end of the newest archived WAL. `null` while the repository holds no
-   * WAL archive (until `receive-wal --repo` stores WAL in it, only the backups' own end points are
-   * reachable, each by restoring that backup).
+   * The latest reachable point: the end of the newest archived WAL segment, with the time it was stored
+   * (the WAL in it was written before that time). `null` while the repository holds no WAL archive: only
+   * the backups' own end points are then reachable, each by restoring that backup.
    */
   to: PitrPoint | null;
 }
 
-/** The point-in-time window of a repository that holds these backups and no WAL archive (yet). */
-export function pitrWindow(records: readonly BackupRecord[]): PitrWindow {
+/**
+ * The point-in-time window of a repository that holds these backups, and WAL archived up to `walEnd`
+ * (the end of its newest archived segment; absent while it holds no WAL archive).
+ */
+export function pitrWindow(records: readonly BackupRecord[], walEnd?: PitrPoint): PitrWindow {
   let oldest: BackupRecord | undefined;
   for (const r of records) if (oldest === undefined || r.endTime.getTime() < oldest.endTime.getTime()) oldest = r;
   return {
     from: oldest === undefined ? null : { time: oldest.endTime, lsn: oldest.endLsn, timeline: oldest.endTimeline },
-    to: null,
+    to: walEnd ?? null,
   };
 }

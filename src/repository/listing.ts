@@ -4,10 +4,13 @@
  * @module
  */
 import { formatLsn } from '../lsn.js';
+import { parseSegmentFileName, segmentStartLsn } from '../wal-segments.js';
 import { pitrWindow, type PitrPoint } from './catalog.js';
 import type { ClusterIdentity } from './identity.js';
 import { backupRecordJson, type BackupRecord, type BackupRecordJson } from './record.js';
 import { rehearsalRecordJson, type RehearsalRecord, type RehearsalRecordJson } from './rehearsal-record.js';
+import type { RepositoryWalArchive } from './repository.js';
+import type { WalGap } from './wal-keys.js';
 
 /** A backup as the listing shows it: its record without the list of objects. */
 export type BackupSummaryJson = Omit<BackupRecordJson, 'objects'>;
@@ -24,6 +27,31 @@ export interface PitrPointJson {
   timeline: number;
 }
 
+/** The archived WAL of one timeline, as JSON. */
+export interface WalTimelineJson {
+  timeline: number;
+  /** The lowest and highest segment stored (24-character names). */
+  firstSegment: string;
+  lastSegment: string;
+  /** The start of `firstSegment` and the end of `lastSegment`, `X/X`. */
+  startLsn: string;
+  endLsn: string;
+  /** Segments stored. */
+  segments: number;
+  /** Missing runs between the first and the last segment, oldest first (`first` to `last`, inclusive). */
+  gaps: WalGap[];
+  /** Whether the timeline's history file (`<timeline>.history`) is stored; timeline 1 has none. */
+  history: boolean;
+}
+
+/** The WAL archive, as JSON. */
+export interface WalArchiveJson {
+  /** The WAL segment size in bytes. */
+  segmentSize: number;
+  /** Lowest timeline first. */
+  timelines: WalTimelineJson[];
+}
+
 /** The listing of a repository. Keys may be added later; none is removed or changes meaning. */
 export interface RepositoryListingJson {
   /** Where the repository is (a path or `s3://bucket/prefix`; never credentials). */
@@ -34,11 +62,12 @@ export interface RepositoryListingJson {
   backups: BackupSummaryJson[];
   /**
    * The span a restore can reach: `from` the end of the oldest backup, `to` the end of the newest
-   * archived WAL (`null` while the repository holds no WAL archive).
+   * archived WAL segment (`null` while the repository holds no WAL archive), its `time` being when that
+   * segment was stored (the WAL in it was written before).
    */
   pitrWindow: { from: PitrPointJson | null; to: PitrPointJson | null };
   /** The WAL archive per timeline; `null` while the repository holds none. */
-  walArchive: null;
+  walArchive: WalArchiveJson | null;
   /** Every recorded restore rehearsal, oldest first. */
   rehearsals: RehearsalSummaryJson[];
 }
@@ -48,14 +77,37 @@ export function pointJson(point: PitrPoint | null): PitrPointJson | null {
   return point === null ? null : { time: point.time.toISOString(), lsn: formatLsn(point.lsn), timeline: point.timeline };
 }
 
-/** The listing of a repository at `location` serving `cluster` and holding `records` and `rehearsals`. */
+function walArchiveJson(wal: RepositoryWalArchive): WalArchiveJson {
+  const { segmentSize } = wal;
+  const segno = (name: string): bigint => parseSegmentFileName(name, segmentSize)?.segno ?? 0n;
+  return {
+    segmentSize,
+    timelines: wal.timelines.map((t) => ({
+      timeline: t.timeline,
+      firstSegment: t.firstSegment,
+      lastSegment: t.lastSegment,
+      startLsn: formatLsn(segmentStartLsn(segno(t.firstSegment), segmentSize)),
+      endLsn: formatLsn(segmentStartLsn(segno(t.lastSegment) + 1n, segmentSize)),
+      segments: t.segments,
+      gaps: t.gaps,
+      history: t.history,
+    })),
+  };
+}
+
+/**
+ * The listing of a repository at `location` serving `cluster` and holding `records`, the WAL
+ * archive `wal` (`Repository.walArchive()`) when it holds one, and the recorded `rehearsals`.
+ */
 export function repositoryListing(
   location: string,
   cluster: ClusterIdentity | null,
   records: readonly BackupRecord[],
+  wal?: RepositoryWalArchive,
   rehearsals: readonly RehearsalRecord[] = [],
 ): RepositoryListingJson {
-  const window = pitrWindow(records);
+  const walEnd = wal === undefined ? undefined : { time: wal.newest.storedAt, lsn: wal.newest.endLsn, timeline: wal.newest.timeline };
+  const window = pitrWindow(records, walEnd);
   return {
     repository: location,
     cluster,
@@ -64,7 +116,7 @@ export function repositoryListing(
       return summary;
     }),
     pitrWindow: { from: pointJson(window.from), to: pointJson(window.to) },
-    walArchive: null,
+    walArchive: wal === undefined ? null : walArchiveJson(wal),
     rehearsals: rehearsals.map((r) => {
       const { steps: _steps, ...summary } = rehearsalRecordJson(r);
       return summary;

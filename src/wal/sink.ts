@@ -90,8 +90,13 @@ export interface WalSink {
    * when {@link WalSink.closeSegment} resolves.
    */
   flush(): Promise<void | false>;
-  /** Close the open segment (durably), naming it according to `mode`. */
-  closeSegment(mode: WalSegmentCloseMode): Promise<void>;
+  /**
+   * Close the open segment (durably), naming it according to `mode`. Resolves `false` when closing
+   * did not make the WAL durable where the flush position counts (an archiver that stores only
+   * complete segments, keeping an incomplete one in a local spool): the flush position then stays
+   * where it was.
+   */
+  closeSegment(mode: WalSegmentCloseMode): Promise<void | false>;
   /**
    * Store a timeline history file (`%08X.history`) given by TIMELINE_HISTORY, durably, plus
    * `archive_status/<name>.done` when the sink marks done (as pg_receivewal/pg_basebackup do).

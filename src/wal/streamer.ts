@@ -579,10 +579,10 @@ class Streamer implements WalStream {
     const complete = segmentOffset(this.#position, this.#segmentSize) === 0;
     const mode = complete ? 'complete' : this.#finalize === 'rename-padded' ? 'padded' : 'partial';
     this.#segment = undefined;
-    await this.#sinkOp(() => this.#sink.closeSegment(mode));
-    // Closing makes the segment durable.
+    const durable = await this.#sinkOp(() => this.#sink.closeSegment(mode));
     this.#unflushed = false;
-    this.#feedback.onFlushed(this.#position);
+    // Closing makes the segment durable, unless the sink says it did not (see WalSink.closeSegment).
+    if (durable !== false) this.#feedback.onFlushed(this.#position);
     if (complete) {
       this.#segmentsCompleted++;
       this.#options.onSegment?.({ name, timeline: this.#timeline, end: this.#position });

@@ -132,6 +132,7 @@ const FS_IO_ALLOWED: readonly { path: string; reason: string }[] = [
   { path: 'combine/files.ts', reason: 'combine reads the input backups and writes the combined one' },
   { path: 'archive/store.ts', reason: 'the WAL archive directory: segments written, fsynced and renamed' },
   { path: 'archive/compressed-sink.ts', reason: 'compressed WAL segments written to the archive directory' },
+  { path: 'repository/wal-spool.ts', reason: "receive-wal --repo's local spool: the segment in progress, until it is stored" },
   { path: 'manifest/prior.ts', reason: "reads the prior backup's manifest for an incremental backup" },
   { path: 'rehearse/', reason: 'the rehearsal: its scratch directory and the server binaries' },
 ];

@@ -27,9 +27,6 @@ const REHEARSE_REPO_ERROR = /unrecognized option "--repo"|no backup directory sp
  * branch is merged) or fails with another error (the example or the awaited flag is wrong).
  */
 const PENDING: Record<string, { awaits: string; error: RegExp }> = {
-  // receive-wal --repo (branch repowal)
-  'receive-wal --repo $PGBB_REPO -S archiver -Z zstd': { awaits: 'receive-wal --repo', error: /unrecognized option "--repo"/ },
-  'receive-wal --repo ${PGBB_REPO} -S archiver -Z zstd -v': { awaits: 'receive-wal --repo', error: /unrecognized option "--repo"/ },
   // rehearse --repo REPO as issue 14 has it: the newest backup of the repository, replayed with its archived WAL.
   // The status branch adds --repo to record the result only (the backup still a directory operand, hence its
   // "no backup directory specified"); restoring from the repository inside rehearse awaits restore --repo

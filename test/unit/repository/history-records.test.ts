@@ -118,7 +118,7 @@ describe('rehearsal records', () => {
 
   it('appear in the listing without their steps', () => {
     const r = rehearsal(0, 'pass');
-    const listing = repositoryListing('/r', null, [], [r]);
+    const listing = repositoryListing('/r', null, [], undefined, [r]);
     expect(listing.rehearsals).toHaveLength(1);
     expect(listing.rehearsals[0]).toMatchObject({ id: r.id, result: 'pass', recoveryMs: 60_000 });
     expect(listing.rehearsals[0]).not.toHaveProperty('steps');

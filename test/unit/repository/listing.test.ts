@@ -80,6 +80,75 @@ describe('repositoryListing', () => {
   });
 });
 
+describe('repositoryListing with a WAL archive', () => {
+  const wal = {
+    segmentSize: 16 * 1024 * 1024,
+    timelines: [
+      {
+        timeline: 1,
+        firstSegment: '000000010000000000000002',
+        lastSegment: '000000010000000000000009',
+        segments: 6,
+        gaps: [{ first: '000000010000000000000004', last: '000000010000000000000005' }],
+        history: false,
+      },
+      {
+        timeline: 2,
+        firstSegment: '00000002000000000000000A',
+        lastSegment: '00000002000000000000000A',
+        segments: 1,
+        gaps: [],
+        history: true,
+      },
+    ],
+    newest: { segment: '00000002000000000000000A', timeline: 2, endLsn: parseLsn('0/B000000'), storedAt: new Date('2026-12-07T01:00:00Z') },
+  };
+
+  it('walArchive per timeline (with LSNs) and pitrWindow.to at the end of the newest segment', () => {
+    const listing = repositoryListing('/r', cluster, [full], wal);
+    expect(listing.walArchive).toEqual({
+      segmentSize: 16 * 1024 * 1024,
+      timelines: [
+        {
+          timeline: 1,
+          firstSegment: '000000010000000000000002',
+          lastSegment: '000000010000000000000009',
+          startLsn: '0/2000000',
+          endLsn: '0/A000000',
+          segments: 6,
+          gaps: [{ first: '000000010000000000000004', last: '000000010000000000000005' }],
+          history: false,
+        },
+        {
+          timeline: 2,
+          firstSegment: '00000002000000000000000A',
+          lastSegment: '00000002000000000000000A',
+          startLsn: '0/A000000',
+          endLsn: '0/B000000',
+          segments: 1,
+          gaps: [],
+          history: true,
+        },
+      ],
+    });
+    expect(listing.pitrWindow).toEqual({
+      from: { time: '2026-12-06T03:39:10.456Z', lsn: '0/2000138', timeline: 1 },
+      to: { time: '2026-12-07T01:00:00.000Z', lsn: '0/B000000', timeline: 2 },
+    });
+    const text = formatListing(listing).split('\n');
+    expect(text).toContain(
+      'WAL archive, timeline 1: 000000010000000000000002 to 000000010000000000000009 (0/2000000 to 0/A000000, 6 segments), ' +
+        'MISSING 000000010000000000000004..000000010000000000000005',
+    );
+    expect(text).toContain(
+      'WAL archive, timeline 2: 00000002000000000000000A to 00000002000000000000000A (0/A000000 to 0/B000000, 1 segments, history file)',
+    );
+    expect(text).toContain(
+      'point-in-time window: from 2026-12-06 03:39:10Z (0/2000138, timeline 1) to 0/B000000 (timeline 2, stored 2026-12-07 01:00:00Z)',
+    );
+  });
+});
+
 describe('pgbb list and show: text and arguments', () => {
   it('list prints one row per backup and the window', () => {
     const text = formatListing(repositoryListing('/r', cluster, [full, incremental]));

@@ -1,7 +1,7 @@
 // pgbb receive-wal's command line: pg_receivewal's rules and messages, and the options it maps to.
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/cli/args.js';
-import { eventToJson, parseReceiveWalCommandLine } from '../../../src/cli/receive-wal.js';
+import { eventToJson, parseReceiveWalCommandLine, receiveWalTarget } from '../../../src/cli/receive-wal.js';
 import { formatLsn, lsn } from '../../../src/lsn.js';
 
 function run(...argv: string[]) {
@@ -20,9 +20,20 @@ function usage(...argv: string[]): string {
   throw new Error('no usage error');
 }
 
+function targetUsage(env: Record<string, string>, ...argv: string[]): string {
+  try {
+    receiveWalTarget(run(...argv), env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return (err as Error).message;
+  }
+  throw new Error('no usage error');
+}
+
 describe('pgbb receive-wal command line', () => {
   it('refuses what pg_receivewal refuses, with its messages', () => {
-    expect(usage()).toBe('no target directory specified');
+    expect(targetUsage({})).toBe('no target directory specified');
+    expect(targetUsage({ PGBB_REPO: '' })).toBe('no target directory specified');
     expect(usage('--create-slot')).toBe('--create-slot needs a slot to be specified using --slot');
     expect(usage('--drop-slot', '-D', 'x')).toBe('--drop-slot needs a slot to be specified using --slot');
     expect(usage('--create-slot', '--drop-slot', '-S', 's')).toBe('cannot use --create-slot together with --drop-slot');
@@ -35,6 +46,19 @@ describe('pgbb receive-wal command line', () => {
     expect(usage('-D', 'x', '-Z', 'server-gzip')).toMatch(/compresses on the client/);
     expect(usage('-D', 'x', 'extra')).toMatch(/too many command-line arguments/);
     expect(usage('-D', 'x', '-d', 'host=h replication=database')).toMatch(/database-specific/);
+  });
+
+  it('archives into -D, else --repo, else PGBB_REPO; a repository needs a slot and refuses --no-sync', () => {
+    expect(receiveWalTarget(run('-D', 'arch'), { PGBB_REPO: '/r' })).toEqual({ kind: 'directory', directory: 'arch' });
+    expect(receiveWalTarget(run('--repo', '/a', '-S', 's'), { PGBB_REPO: '/r' })).toEqual({ kind: 'repository', address: '/a' });
+    expect(receiveWalTarget(run('-S', 's', '--spool', '/sp'), { PGBB_REPO: '/r' })).toEqual({ kind: 'repository', address: '/r' });
+    expect(run('--repo', '/a', '-S', 's', '--spool', '/sp')).toMatchObject({ repo: '/a', spool: '/sp', slot: 's' });
+    expect(targetUsage({}, '--repo', '/a')).toMatch(/^--repo needs a replication slot \(-S\)/);
+    expect(targetUsage({}, '--repo', '/a', '-S', 's', '--no-sync')).toMatch(/^cannot use --no-sync with a repository/);
+    expect(targetUsage({}, '-D', 'x', '--repo', '/a')).toBe('cannot use -D/--directory together with --repo');
+    expect(targetUsage({}, '-D', 'x', '--spool', '/sp')).toBe('--spool needs a repository (--repo)');
+    // Managing the slot needs no target.
+    expect(run('--create-slot', '-S', 's').action).toBe('create-slot');
   });
 
   it('maps the flags', () => {
