@@ -11,11 +11,12 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HELP, parseBenchArgs, type BenchArgs } from './lib/args.js';
-import { CASES, type CaseContext, type CaseDef, type Features, type SyncMode } from './lib/cases.js';
+import { CASES, REPO_RESTORE_PREFIX, type CaseContext, type CaseDef, type Features, type SyncMode } from './lib/cases.js';
 import { databaseBytes, growDataset, type DatasetTarget } from './lib/dataset.js';
 import { CommandFailed, cleanupMeasure, measure, stats, type Sample } from './lib/measure.js';
 import { boundOf, markDiskBound } from './lib/bound.js';
 import { runArchiveLag } from './lib/archive-lag.js';
+import { startBenchRepository, type BenchRepository } from './lib/repository.js';
 import { parseLsn } from '../src/lsn.js';
 import { segmentFileName } from '../src/wal/segments.js';
 import {
@@ -134,6 +135,8 @@ async function startTarget(major: number): Promise<Target> {
       oursVerify: false,
       oursReceiveWal: false,
       oursRestore: false,
+      oursRepo: false,
+      oursRepoRestore: false,
       startedCluster: true,
       // Debian builds with --with-zstd; the embedded builds link no zstd (checked below with ldd).
       serverZstd: flavor === 'debian' || linksZstd(join(cluster.binDir, 'postgres')),
@@ -166,6 +169,8 @@ function show(program: string[], args: string[]): string[] {
 }
 
 interface Prepared {
+  repository?: BenchRepository | undefined;
+  repoRestoreSource?: CaseContext['repoRestoreSource'];
   verifyDir?: string | undefined;
   walBacklog?: CaseContext['walBacklog'];
   restoreSource?: string | undefined;
@@ -191,6 +196,9 @@ async function runCase(
     verifyDir: prepared.verifyDir,
     walBacklog: prepared.walBacklog,
     restoreSource: prepared.restoreSource,
+    ours: OURS,
+    repository: prepared.repository,
+    repoRestoreSource: prepared.repoRestoreSource,
   };
   const spec = def.command(ctx);
   const ours = [...OURS, def.tool];
@@ -283,6 +291,35 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
         'devnull',
       );
     }
+    if (cases.some((c) => c.id.startsWith('repo-') && c.available(t.features) === true)) {
+      log('starting the S3 server (Swift) for the repository cases');
+      prepared.repository = await startBenchRepository().catch((err: unknown) => {
+        // Swift comes from Debian's packages (npm test's prepare step installs them); without it the other cases still run.
+        log(`  the repository cases are skipped: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+        t.features.oursRepo = false;
+        t.features.oursRepoRestore = false;
+        return undefined;
+      });
+      if (prepared.repository) Object.assign(BENCH_ENV, prepared.repository.env);
+      if (prepared.repository && cases.some((c) => c.id === 'repo-restore') && t.features.oursRepoRestore) {
+        // One backup by pgbb, into the repository and into local tar files, restored by both.
+        const local = join(work, 'repo-restore-local');
+        const address = prepared.repository.address(REPO_RESTORE_PREFIX);
+        await measure(
+          OURS[0]!,
+          [...OURS.slice(1), 'backup', '-d', t.conn, '-c', 'fast', '--repo', address, '-X', 'stream'],
+          'devnull',
+          BENCH_ENV,
+        );
+        await measure(
+          OURS[0]!,
+          [...OURS.slice(1), 'backup', '-d', t.conn, '-c', 'fast', '-D', local, '-Ft', '-X', 'stream'],
+          'devnull',
+          BENCH_ENV,
+        );
+        prepared.repoRestoreSource = { address, local };
+      }
+    }
     if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal && t.features.startedCluster)
       prepared.walBacklog = await walBacklog(t);
     const d: DatasetResult = {
@@ -323,6 +360,7 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
               log,
             });
     }
+    await prepared.repository?.stop();
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -382,6 +420,8 @@ async function main(): Promise<void> {
   const oursVerify = help('verify') !== '';
   const oursReceiveWal = help('receive-wal') !== '';
   const oursRestore = help('restore') !== '';
+  const oursRepo = /--repo/.test(help('backup'));
+  const oursRepoRestore = /--repo/.test(help('restore'));
   const datasets: DatasetResult[] = [];
   const targets: (() => Promise<Target>)[] = args.conn
     ? [
@@ -401,6 +441,8 @@ async function main(): Promise<void> {
               oursVerify,
               oursReceiveWal,
               oursRestore,
+              oursRepo,
+              oursRepoRestore,
               serverZstd: true,
               reference: major <= 15,
               startedCluster: false,
@@ -438,6 +480,8 @@ async function main(): Promise<void> {
     t.features.oursVerify = oursVerify;
     t.features.oursReceiveWal = oursReceiveWal;
     t.features.oursRestore = oursRestore;
+    t.features.oursRepo = oursRepo;
+    t.features.oursRepoRestore = oursRepoRestore;
     try {
       await benchTarget(t, args, datasets);
     } finally {

@@ -1,7 +1,7 @@
 // The benchmark cases. A case is two commands given the same arguments on the same cluster: ours and
 // the reference tool (pg_basebackup, pg_verifybackup; later pg_receivewal). Each one says what it needs
 // (a CLI feature, a server feature) so that a missing one is reported as 'not available', not as a failure.
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 //
 // Output is taken the way users take it, with nothing of ours in between: standard output goes to
@@ -25,6 +25,8 @@ export const CASE_IDS = [
   'receive-wal-lz4',
   'archive-lag',
   'restore',
+  'repo-backup',
+  'repo-restore',
 ] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
@@ -51,6 +53,12 @@ export interface CaseContext {
   walBacklog?: { seedName: string; segmentSize: number; endLsn: string; bytes: number } | undefined;
   /** A tar backup (-Ft -X fetch, made once by the reference tool) for the restore case. */
   restoreSource?: string | undefined;
+  /** How pgbb is run (`node dist/cli/main.js`), for cases whose reference is pgbb with other arguments. */
+  ours: readonly string[];
+  /** The S3 repository of the repository cases. */
+  repository?: { address(prefix: string): string; clear(prefix: string): Promise<void> } | undefined;
+  /** One backup, made once by pgbb, both in the S3 repository and as local tar files, for repo-restore. */
+  repoRestoreSource?: { address: string; local: string } | undefined;
 }
 
 /**
@@ -77,6 +85,10 @@ export interface Features {
   oursReceiveWal: boolean;
   /** `pgbb restore` exists. */
   oursRestore: boolean;
+  /** `pgbb backup --repo` exists. */
+  oursRepo: boolean;
+  /** `pgbb restore --repo` exists. */
+  oursRepoRestore: boolean;
   /** The bench started the cluster (not --conn), so its hold slot keeps the dataset's WAL. */
   startedCluster: boolean;
   /** The server build can compress with zstd (BASE_BACKUP COMPRESSION 'zstd'). */
@@ -108,6 +120,16 @@ export interface CaseDef {
   prepare?(ctx: CaseContext): Promise<void>;
   /** The bytes a run moves, for MB/s, when not the database size (receive-wal: the WAL backlog). */
   bytes?(ctx: CaseContext): number | undefined;
+}
+
+/** The repository prefix the repo-backup runs upload into (emptied before each run). */
+export const REPO_BACKUP_PREFIX = 'backup-runs';
+/** The repository prefix holding the backup the repo-restore runs restore. */
+export const REPO_RESTORE_PREFIX = 'restore-source';
+
+function repository(ctx: CaseContext): NonNullable<CaseContext['repository']> {
+  if (ctx.repository === undefined) throw new Error('no S3 repository was started');
+  return ctx.repository;
 }
 
 function common(ctx: CaseContext): string[] {
@@ -207,6 +229,49 @@ export const CASES: readonly CaseDef[] = [
     async prepare(ctx) {
       // tar -x needs the directory; pgbb restore accepts an empty one.
       await mkdir(ctx.target, { recursive: true, mode: 0o700 });
+    },
+  },
+  {
+    id: 'repo-backup',
+    title: 'backup into an S3 repository on loopback (pgbb backup --repo / pgbb backup -Ft into local files, fsync)',
+    tool: 'backup',
+    available: (f) => (f.oursRepo ? true : 'pgbb backup has no --repo'),
+    // Emptied by prepare: the repository run has no target directory, and its uploads are durable in Swift
+    // as the local files are after fsync.
+    writesTarget: false,
+    compressed: false,
+    command: (ctx) => ({
+      args: ['-d', ctx.conn, '-c', 'fast', '--repo', repository(ctx).address(REPO_BACKUP_PREFIX), '-X', 'stream'],
+      stdout: 'devnull',
+      reference: {
+        program: ctx.ours[0]!,
+        args: [...ctx.ours.slice(1), 'backup', '-d', ctx.conn, '-c', 'fast', '-D', ctx.target, '-Ft', '-X', 'stream'],
+      },
+    }),
+    async prepare(ctx) {
+      await rm(ctx.target, { recursive: true, force: true });
+      await repository(ctx).clear(REPO_BACKUP_PREFIX);
+    },
+  },
+  {
+    id: 'repo-restore',
+    title: 'restore from the S3 repository (pgbb restore --repo / pgbb restore of the same backup in local tar files)',
+    tool: 'restore',
+    available: (f) => (f.oursRepoRestore ? true : 'pgbb restore has no --repo'),
+    writesTarget: true,
+    syncModes: ['nosync'],
+    compressed: false,
+    command: (ctx) => {
+      const source = ctx.repoRestoreSource;
+      if (source === undefined) throw new Error('repo-restore: no backup to restore');
+      return {
+        args: ['--repo', source.address, '-D', ctx.target, '--no-verify', '--no-sync'],
+        stdout: 'devnull',
+        reference: {
+          program: ctx.ours[0]!,
+          args: [...ctx.ours.slice(1), 'restore', source.local, '-D', ctx.target, '--no-verify', '--no-sync'],
+        },
+      };
     },
   },
   {
