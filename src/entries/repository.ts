@@ -56,3 +56,6 @@ export {
 export { parseDuration } from '../repository/duration.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';
+export { repositoryWalArchive } from '../repository/wal-source.js';
+export { restoreFromRepository, type RepositoryRestoreOptions, type RepositoryRestoreResult } from '../repository/restore.js';
+export { backupChain, newestBackupBefore, type BackupBound } from '../repository/select.js';
