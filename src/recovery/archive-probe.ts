@@ -36,7 +36,9 @@ export async function probeWalArchive(archive: string | WalArchiveSource): Promi
   const first = await firstArchivedSegment(source);
   if (first === undefined) throw new ConfigError(`the WAL archive ${source.location} holds no WAL segment`);
   const path = source.locate(first);
-  const input = (await source.open(first)).pipe(decompressorForArchived(first));
+  const raw = await source.open(first);
+  const input = raw.pipe(decompressorForArchived(first));
+  raw.once('error', (err) => input.destroy(err));
   const parts: Buffer[] = [];
   let got = 0;
   try {
@@ -50,6 +52,7 @@ export async function probeWalArchive(archive: string | WalArchiveSource): Promi
     throw new WalArchiveError(`${path}: ${(err as Error).message}`, { cause: err, path });
   } finally {
     input.destroy();
+    raw.destroy();
   }
   const h = Buffer.concat(parts);
   if (h.length < LONG_HEADER) throw new WalArchiveError(`${path} is too short to be a WAL segment`, { path });

@@ -99,7 +99,9 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
       break;
     }
     checker.beginSegment(segno);
-    const input = (await source.open(file.name, { signal: o.signal })).pipe(decompressorForArchived(file.name));
+    const raw = await source.open(file.name, { signal: o.signal });
+    const input = raw.pipe(decompressorForArchived(file.name));
+    raw.once('error', (err) => input.destroy(err));
     try {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         checker.push(chunk);
@@ -112,6 +114,7 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
       throw err;
     } finally {
       input.destroy();
+      raw.destroy();
     }
     segmentsRead++;
     lastName = name;

@@ -60,10 +60,13 @@ export interface PgbbRun {
   stderr: string;
 }
 
-/** Run `pgbb ARGS` with `runnable` and a minimal environment (no PG* variables); resolves once it exited. */
-export function runPgbb(runnable: ServerPgbb, args: readonly string[]): Promise<PgbbRun> {
+/**
+ * Run `pgbb ARGS` with `runnable` and a minimal environment (no PG* variables) plus `env`; resolves once
+ * it exited.
+ */
+export function runPgbb(runnable: ServerPgbb, args: readonly string[], env: Record<string, string> = {}): Promise<PgbbRun> {
   const child = spawn(runnable.node, [runnable.cli, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
