@@ -166,8 +166,17 @@ function checkWalDir(walDir: string | undefined): void {
 
 /** What {@link restoreSource} restores, and from where recovery fetches WAL. */
 export interface RestoreSourceOptions extends Omit<RestoreOptions, 'backupDir' | 'walArchive' | 'verify' | 'pgbbCommand'> {
-  /** The WAL archive (pre-flight) and the `restore_command` that reads it; none: replay the backup's own WAL. */
-  wal: { source: WalArchiveSource; restoreCommand: () => string } | undefined;
+  /**
+   * The WAL archive (pre-flight) and the `restore_command` that reads it; none: replay the backup's own
+   * WAL. `preflight`: its result when the caller already ran it (see {@link restorePreflight}).
+   */
+  wal:
+    | {
+        source: WalArchiveSource;
+        restoreCommand: () => string;
+        preflight?: { preflight: PreflightResult; systemIdentifier: bigint } | undefined;
+      }
+    | undefined;
   /**
    * `directory`: run `verify` over the backup directory first; `stream`: check every archive member
    * against the manifest as it is restored (archives that are not local files); `none`.
@@ -227,7 +236,8 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
   let preflight: PreflightResult | undefined;
   let archiveSysid: bigint | undefined;
   if (options.wal !== undefined) {
-    ({ preflight, systemIdentifier: archiveSysid } = await runPreflight(source, options.wal.source, options));
+    ({ preflight, systemIdentifier: archiveSysid } =
+      options.wal.preflight ?? (await restorePreflight(source, options.wal.source, options)));
     emit({ type: 'preflight', result: preflight });
   }
 
@@ -245,8 +255,10 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
       if (source.walArchive) await layout.extractArchive(source.walArchive, (name) => join(walDir ?? join(dataDir, 'pg_wal'), name));
     } else {
       await layout.copyTree(source.dir, (rel, type) => {
-        const m = /^pg_tblspc\/(\d+)$/.exec(rel);
-        if (m && type === 'symlink') return tablespaces.find((ts) => ts.oid === Number(m[1]))?.newLocation;
+        // A tablespace is a link (pg_basebackup), or a directory (a combined backup's, from a repository).
+        const m = /^pg_tblspc\/(\d+)(?:\/(.+))?$/.exec(rel);
+        const ts = m ? tablespaces.find((x) => x.oid === Number(m[1])) : undefined;
+        if (ts) return m![2] === undefined ? (type === 'file' ? undefined : ts.newLocation) : join(ts.newLocation, m![2]);
         // A plain backup's pg_wal may be a link (pg_basebackup --waldir): its contents are copied.
         return route(rel, type === 'symlink' && rel === 'pg_wal' ? 'directory' : type);
       });
@@ -340,10 +352,10 @@ function verifyFailure(findings: readonly VerifyFinding[], dir: string): VerifyE
 }
 
 /** The pre-flight, after checking that the archive is this cluster's; returns the archive's system identifier too. */
-async function runPreflight(
+export async function restorePreflight(
   source: BackupSource,
   walArchive: WalArchiveSource,
-  o: RestoreSourceOptions,
+  o: Pick<RestoreOptions, 'target' | 'exclusive' | 'targetTimeline' | 'signal'>,
 ): Promise<{ preflight: PreflightResult; systemIdentifier: bigint }> {
   const probe = await probeWalArchive(walArchive);
   const manifestSysid = source.manifest?.systemIdentifier;

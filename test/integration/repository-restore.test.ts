@@ -104,6 +104,8 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
   let targets: RepoTarget[];
   const older = new Map<string, BackupRecord>();
   const newer = new Map<string, BackupRecord>();
+  /** 17+: an incremental backup against the newer full one, taken after batch 2: the newest backup. */
+  const incremental = new Map<string, BackupRecord>();
   const batches: Batch[] = [];
   const restored: Cluster[] = [];
 
@@ -115,10 +117,14 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
     batches[b] = { lsnAfter: after!.lsn, timeAfter: after!.time };
   }
 
-  async function backupAll(into: Map<string, BackupRecord>): Promise<void> {
+  async function backupAll(into: Map<string, BackupRecord>, incrementalFrom?: 'latest'): Promise<void> {
     for (const t of targets) {
       await using repo = await t.open();
-      const outcome = await backupToRepository(repo, { connection: trustTcp(c), checkpoint: 'fast' });
+      const outcome = await backupToRepository(repo, {
+        connection: trustTcp(c),
+        checkpoint: 'fast',
+        ...(incrementalFrom ? { incrementalFrom } : {}),
+      });
       if (outcome.skipped) throw new Error('not skipped');
       into.set(t.name, outcome.record);
     }
@@ -130,7 +136,11 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
       major,
       ssl: false,
       walSegmentSizeMb: 1,
-      conf: { archive_mode: 'on', archive_command: atomicArchiveCommand(archive) },
+      conf: {
+        archive_mode: 'on',
+        archive_command: atomicArchiveCommand(archive),
+        ...(major >= 17 ? { summarize_wal: 'on' } : {}),
+      },
     });
     targets = await repoTargets(major);
     await c.sql('CREATE TABLE t (batch int, n int)');
@@ -139,6 +149,7 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
     await commitBatch(1); // batch 1 and its time lie between the two backups
     await backupAll(newer);
     await commitBatch(2);
+    if (major >= 17) await backupAll(incremental, 'latest');
     await c.sql('SELECT pg_switch_wal()');
     await commitBatch(3);
     await c.sql('SELECT pg_switch_wal()');
@@ -186,17 +197,21 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
   describe.each([0, 1])('repository %#', (which) => {
     const t = () => targets[which]!;
 
-    it('restores the newest backup (CLI, no target): replays the archived WAL to its end', async () => {
+    it('restores the newest backup (CLI, no target; 17: an incremental chain): replays the archived WAL to its end', async () => {
+      const newest = incremental.get(t().name) ?? newer.get(t().name)!;
+      const chain = incremental.has(t().name) ? [newer.get(t().name)!.id, newest.id] : [newest.id];
       const dataDir = join(await makeTempDir('repo-restored'), 'data');
       const r = await runPgbb(runnable, ['restore', '--repo', t().address, '-D', dataDir, '--json', '--no-sync'], awsEnv());
-      expect(r.stderr).toContain(`restored backup ${newer.get(t().name)!.id}`);
+      expect(r.stderr).toContain(`restored backup ${newest.id}`);
       expect(r.code, r.stderr).toBe(0);
       const done = r.stdout
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as { type?: string; backupId?: string; walArchive?: boolean })
         .find((j) => j.backupId !== undefined);
-      expect(done).toMatchObject({ backupId: newer.get(t().name)!.id, walArchive: true });
+      expect(done).toMatchObject({ backupId: newest.id, chain, walArchive: true });
+      // The scratch directory of a chain is gone.
+      expect(readdirSync(join(dataDir, '..'))).toEqual(['data']);
       const auto = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
       expect(auto).toContain(`restore-wal "%f" "%p" --repo ''`);
       expect(auto).not.toMatch(/AWS_|testing/);
