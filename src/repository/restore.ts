@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { combineBackups } from '../combine/combine.js';
-import { ConfigError, RepositoryError, VerifyError } from '../errors.js';
+import { ConfigError, VerifyError } from '../errors.js';
 import type { Lsn } from '../lsn.js';
 import { firstArchivedSegment, probeWalArchive } from '../recovery/archive-probe.js';
 import { inspectBackup, inspectStoredBackup, type BackupSource, type StoredArchive } from '../recovery/backup-source.js';
