@@ -2,7 +2,8 @@
  * A restore from a repository, as one call: choose the newest backup that ended before the recovery
  * target (for a restore point or a transaction, found by walking the repository's archived WAL), walk
  * the WAL from that backup to the target (the pre-flight, before any file is written), stream the
- * backup's archives from storage straight into the data directory while checking every member against
+ * backup's archives from storage straight into the data directory (from object storage, several ranged
+ * GETs in flight: ranged-read.ts) while checking every member against
  * the stored manifest, and set `restore_command` to `pgbb restore-wal --repo`. An incremental backup's
  * chain is restored into a scratch directory beside the data directory and combined into it (see
  * {@link restoreFromRepository}). Everything written is taken back on failure or abort.
@@ -30,6 +31,7 @@ import {
 import { StreamingManifestCheck } from '../recovery/stream-verify.js';
 import type { RecoveryTarget } from '../recovery/wal-targets.js';
 import { MANIFEST_OBJECT } from './backup-sink.js';
+import { RANGED_READ_PART_BYTES, rangedRead } from './ranged-read.js';
 import { backupObjectKey } from './layout.js';
 import type { BackupObject, BackupRecord } from './record.js';
 import type { Repository } from './repository.js';
@@ -279,7 +281,11 @@ function storedArchive(repository: Repository, id: string, object: BackupObject,
     size: object.size,
     location,
     async open(signal?: AbortSignal): Promise<Readable> {
-      const stream = await repository.openBackupObject(id, object.name, signal ? { signal } : {});
+      // Object storage: several ranged GETs in flight; a local file is read at disk speed as it is.
+      const stream =
+        repository.storage.kind !== 'local' && object.size > RANGED_READ_PART_BYTES
+          ? rangedRead(repository.storage, backupObjectKey(id, object.name), object.size, { signal })
+          : await repository.openBackupObject(id, object.name, signal ? { signal } : {});
       if (!verify) return stream;
       const checked = new StoredDigest(object, location);
       stream.once('error', (err) => checked.destroy(err));
