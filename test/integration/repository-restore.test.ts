@@ -37,6 +37,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = join(root, 'dist/cli/main.js');
 const majors = walTestMajors(WAL_MAJORS_15_17);
 const BUCKET = 'pgbb-repo-restore';
+/** A restore, a server start and a replay through restore_command (one node process per WAL file). */
+const RESTORE_TIMEOUT_MS = 240_000;
 
 let swift: SwiftServer;
 let runnable: ServerPgbb = { node: process.execPath, cli: cliPath };
@@ -183,7 +185,7 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
         const [row] = await r.sql<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
         expect(row!.rec).toBe(false);
       },
-      { timeout: 90_000, interval: 200 },
+      { timeout: 180_000, interval: 200 },
     );
     return r;
   }
@@ -197,115 +199,148 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
   describe.each([0, 1])('repository %#', (which) => {
     const t = () => targets[which]!;
 
-    it('restores the newest backup (CLI, no target; 17: an incremental chain): replays the archived WAL to its end', async () => {
-      const newest = incremental.get(t().name) ?? newer.get(t().name)!;
-      const chain = incremental.has(t().name) ? [newer.get(t().name)!.id, newest.id] : [newest.id];
-      const dataDir = join(await makeTempDir('repo-restored'), 'data');
-      const r = await runPgbb(runnable, ['restore', '--repo', t().address, '-D', dataDir, '--json', '--no-sync'], awsEnv());
-      expect(r.stderr).toContain(`restored backup ${newest.id}`);
-      expect(r.code, r.stderr).toBe(0);
-      const done = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { type?: string; backupId?: string; walArchive?: boolean })
-        .find((j) => j.backupId !== undefined);
-      expect(done).toMatchObject({ backupId: newest.id, chain, walArchive: true });
-      // The scratch directory of a chain is gone.
-      expect(readdirSync(join(dataDir, '..'))).toEqual(['data']);
-      const auto = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
-      expect(auto).toContain(`restore-wal "%f" "%p" --repo ''`);
-      expect(auto).not.toMatch(/AWS_|testing/);
-      expect(await batchesIn(await startRestored(dataDir))).toEqual([0, 1, 2, 3]);
-    });
+    it(
+      'restores the newest backup (CLI, no target; 17: an incremental chain): replays the archived WAL to its end',
+      async () => {
+        const newest = incremental.get(t().name) ?? newer.get(t().name)!;
+        const chain = incremental.has(t().name) ? [newer.get(t().name)!.id, newest.id] : [newest.id];
+        const dataDir = join(await makeTempDir('repo-restored'), 'data');
+        const r = await runPgbb(runnable, ['restore', '--repo', t().address, '-D', dataDir, '--json', '--no-sync'], awsEnv());
+        expect(r.stderr).toContain(`restored backup ${newest.id}`);
+        expect(r.code, r.stderr).toBe(0);
+        const done = r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type?: string; backupId?: string; walArchive?: boolean })
+          .find((j) => j.backupId !== undefined);
+        expect(done).toMatchObject({ backupId: newest.id, chain, walArchive: true });
+        // The scratch directory of a chain is gone.
+        expect(readdirSync(join(dataDir, '..'))).toEqual(['data']);
+        const auto = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
+        expect(auto).toContain(`restore-wal "%f" "%p" --repo ''`);
+        expect(auto).not.toMatch(/AWS_|testing/);
+        expect(await batchesIn(await startRestored(dataDir))).toEqual([0, 1, 2, 3]);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
 
-    it('a target time between the two backups picks the older one and stops before batch 2', async () => {
-      const dataDir = join(await makeTempDir('repo-restored'), 'data');
-      const r = await runPgbb(
-        runnable,
-        [
-          'restore',
-          '--repo',
-          t().address,
-          '-D',
+    it(
+      'a target time between the two backups picks the older one and stops before batch 2',
+      async () => {
+        const dataDir = join(await makeTempDir('repo-restored'), 'data');
+        const r = await runPgbb(
+          runnable,
+          [
+            'restore',
+            '--repo',
+            t().address,
+            '-D',
+            dataDir,
+            '--target-time',
+            batches[1]!.timeAfter,
+            '--target-action',
+            'promote',
+            '--no-sync',
+          ],
+          awsEnv(),
+        );
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toContain(`restored backup ${older.get(t().name)!.id}`);
+        expect(r.stderr).toMatch(/recovery will stop at [0-9A-F]+\/[0-9A-F]+ on timeline 1/);
+        expect(await batchesIn(await startRestored(dataDir))).toEqual([0, 1]);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
+
+    it(
+      'a target LSN past the newer backup replays through restore-wal --repo (library)',
+      async () => {
+        const dataDir = join(await makeTempDir('repo-restored'), 'data');
+        await using repo = await t().open();
+        const result = await restoreFromRepository(repo, {
           dataDir,
-          '--target-time',
-          batches[1]!.timeAfter,
-          '--target-action',
-          'promote',
-          '--no-sync',
-        ],
-        awsEnv(),
-      );
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toContain(`restored backup ${older.get(t().name)!.id}`);
-      expect(r.stderr).toMatch(/recovery will stop at [0-9A-F]+\/[0-9A-F]+ on timeline 1/);
-      expect(await batchesIn(await startRestored(dataDir))).toEqual([0, 1]);
-    });
+          target: { kind: 'lsn', lsn: parseLsn(batches[2]!.lsnAfter) },
+          targetAction: 'promote',
+          repositoryAddress: t().address,
+          pgbbCommand: [runnable.node, runnable.cli],
+          noSync: true,
+        });
+        expect(result.backup.id).toBe(newer.get(t().name)!.id);
+        expect(result.chain).toEqual([newer.get(t().name)!.id]);
+        expect(result.targetLsn).toBe(parseLsn(batches[2]!.lsnAfter));
+        expect(await batchesIn(await startRestored(dataDir))).toEqual([0, 1, 2]);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
 
-    it('a target LSN past the newer backup replays through restore-wal --repo (library)', async () => {
-      const dataDir = join(await makeTempDir('repo-restored'), 'data');
-      await using repo = await t().open();
-      const result = await restoreFromRepository(repo, {
-        dataDir,
-        target: { kind: 'lsn', lsn: parseLsn(batches[2]!.lsnAfter) },
-        targetAction: 'promote',
-        repositoryAddress: t().address,
-        pgbbCommand: [runnable.node, runnable.cli],
-        noSync: true,
-      });
-      expect(result.backup.id).toBe(newer.get(t().name)!.id);
-      expect(result.chain).toEqual([newer.get(t().name)!.id]);
-      expect(result.targetLsn).toBe(parseLsn(batches[2]!.lsnAfter));
-      expect(await batchesIn(await startRestored(dataDir))).toEqual([0, 1, 2]);
-    });
+    it(
+      'refuses a target before the oldest backup (NoBackupForTargetError), writing nothing',
+      async () => {
+        const dataDir = join(await makeTempDir('repo-restored'), 'data');
+        await using repo = await t().open();
+        const before = new Date(older.get(t().name)!.endTime.getTime() - 1000);
+        await expect(
+          restoreFromRepository(repo, { dataDir, target: { kind: 'time', time: before }, repositoryAddress: t().address }),
+        ).rejects.toMatchObject({ code: 'ERR_PGBB_NO_BACKUP_FOR_TARGET', oldest: { id: older.get(t().name)!.id } });
+        expect(existsSync(dataDir)).toBe(false);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
 
-    it('refuses a target before the oldest backup (NoBackupForTargetError), writing nothing', async () => {
-      const dataDir = join(await makeTempDir('repo-restored'), 'data');
-      await using repo = await t().open();
-      const before = new Date(older.get(t().name)!.endTime.getTime() - 1000);
-      await expect(
-        restoreFromRepository(repo, { dataDir, target: { kind: 'time', time: before }, repositoryAddress: t().address }),
-      ).rejects.toMatchObject({ code: 'ERR_PGBB_NO_BACKUP_FOR_TARGET', oldest: { id: older.get(t().name)!.id } });
-      expect(existsSync(dataDir)).toBe(false);
-    });
-
-    it('restore-wal --repo: 0 with the segment written, 1 when absent, 126 for a corrupted stored segment', async () => {
-      const out = await makeTempDir('repo-restore-wal');
-      const names = readdirSync(archive)
-        .filter((n) => /^[0-9A-F]{24}$/.test(n))
-        .sort();
-      const gz = names[0]!; // stored gzip-compressed
-      const ok = await runPgbb(runnable, ['restore-wal', gz, join(out, 'a'), '--repo', t().address], awsEnv());
-      expect(ok.code, ok.stderr).toBe(0);
-      expect((await readFile(join(out, 'a'))).equals(readFileSync(join(archive, gz)))).toBe(true);
-      const absent = await runPgbb(runnable, ['restore-wal', '0000000100000000000000FE', join(out, 'b'), '--repo', t().address], awsEnv());
-      expect(absent.code).toBe(1);
-      expect(existsSync(join(out, 'b'))).toBe(false);
-      // A segment of another timeline (nothing else reads it), stored with its first page's magic broken.
-      const damaged = Buffer.from(readFileSync(join(archive, names[1]!)));
-      damaged.writeUInt16LE(0x1234, 0);
-      const damagedName = `000000AA${names[1]!.slice(8)}`;
-      await using repo = await t().open();
-      await repo.storage.put(walSegmentKey(damagedName), damaged);
-      const bad = await runPgbb(runnable, ['restore-wal', damagedName, join(out, 'c'), '--repo', t().address], awsEnv());
-      expect(bad.code).toBe(126);
-      expect(bad.stderr).toMatch(/unknown WAL page magic/);
-      expect(readdirSync(out)).toEqual(['a']);
-    });
+    it(
+      'restore-wal --repo: 0 with the segment written, 1 when absent, 126 for a corrupted stored segment',
+      async () => {
+        const out = await makeTempDir('repo-restore-wal');
+        const names = readdirSync(archive)
+          .filter((n) => /^[0-9A-F]{24}$/.test(n))
+          .sort();
+        const gz = names[0]!; // stored gzip-compressed
+        const ok = await runPgbb(runnable, ['restore-wal', gz, join(out, 'a'), '--repo', t().address], awsEnv());
+        expect(ok.code, ok.stderr).toBe(0);
+        expect((await readFile(join(out, 'a'))).equals(readFileSync(join(archive, gz)))).toBe(true);
+        const absent = await runPgbb(
+          runnable,
+          ['restore-wal', '0000000100000000000000FE', join(out, 'b'), '--repo', t().address],
+          awsEnv(),
+        );
+        expect(absent.code).toBe(1);
+        expect(existsSync(join(out, 'b'))).toBe(false);
+        // A segment of another timeline (nothing else reads it), stored with its first page's magic broken.
+        const damaged = Buffer.from(readFileSync(join(archive, names[1]!)));
+        damaged.writeUInt16LE(0x1234, 0);
+        const damagedName = `000000AA${names[1]!.slice(8)}`;
+        await using repo = await t().open();
+        await repo.storage.put(walSegmentKey(damagedName), damaged);
+        const bad = await runPgbb(runnable, ['restore-wal', damagedName, join(out, 'c'), '--repo', t().address], awsEnv());
+        expect(bad.code).toBe(126);
+        expect(bad.stderr).toMatch(/unknown WAL page magic/);
+        expect(readdirSync(out)).toEqual(['a']);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
 
     // Last: it removes a segment from this repository.
-    it('a segment missing from the repository makes the pre-flight refuse, naming it; -D is left as it was', async () => {
-      const [seg] = await c.sql<{ f: string }>(`SELECT pg_walfile_name('${batches[2]!.lsnAfter}') AS f`);
-      await using repo = await t().open();
-      const keys: string[] = [];
-      for await (const o of repo.storage.list({ prefix: `wal/${seg!.f}` })) keys.push(o.key);
-      expect(keys.length).toBe(1);
-      await repo.storage.delete(keys[0]!);
-      const dataDir = await makeTempDir('repo-restored-empty');
-      const r = await runPgbb(runnable, ['restore', '--repo', t().address, '-D', dataDir, '--target-lsn', batches[3]!.lsnAfter], awsEnv());
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain(`${seg!.f} is missing`);
-      expect(readdirSync(dataDir)).toEqual([]);
-    });
+    it(
+      'a segment missing from the repository makes the pre-flight refuse, naming it; -D is left as it was',
+      async () => {
+        const [seg] = await c.sql<{ f: string }>(`SELECT pg_walfile_name('${batches[2]!.lsnAfter}') AS f`);
+        await using repo = await t().open();
+        const keys: string[] = [];
+        for await (const o of repo.storage.list({ prefix: `wal/${seg!.f}` })) keys.push(o.key);
+        expect(keys.length).toBe(1);
+        await repo.storage.delete(keys[0]!);
+        const dataDir = await makeTempDir('repo-restored-empty');
+        // The older backup: its walk to the target crosses the removed segment (a newer one may start after it).
+        const r = await runPgbb(
+          runnable,
+          ['restore', '--repo', t().address, '-D', dataDir, '--backup', older.get(t().name)!.id, '--target-lsn', batches[3]!.lsnAfter],
+          awsEnv(),
+        );
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`${seg!.f} is missing`);
+        expect(readdirSync(dataDir)).toEqual([]);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
   });
 });
