@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { combineBackups } from '../combine/combine.js';
-import { ConfigError, VerifyError } from '../errors.js';
+import { AbortError, ConfigError, VerifyError } from '../errors.js';
 import type { Lsn } from '../lsn.js';
 import { firstArchivedSegment, probeWalArchive } from '../recovery/archive-probe.js';
 import { inspectBackup, inspectStoredBackup, type BackupSource, type StoredArchive } from '../recovery/backup-source.js';
@@ -83,6 +83,18 @@ export interface RepositoryRestoreResult extends RestoreResult {
  * ```
  */
 export async function restoreFromRepository(repository: Repository, options: RepositoryRestoreOptions): Promise<RepositoryRestoreResult> {
+  try {
+    return await restoreFrom(repository, options);
+  } catch (err) {
+    // An abort surfaces from wherever it happened (a storage call, a stream, throwIfAborted).
+    if (options.signal?.aborted && !(err instanceof AbortError)) {
+      throw new AbortError('the restore was aborted; nothing it wrote was left behind', { cause: err });
+    }
+    throw err;
+  }
+}
+
+async function restoreFrom(repository: Repository, options: RepositoryRestoreOptions): Promise<RepositoryRestoreResult> {
   const { backupId, repositoryAddress, ...restoreOptions } = options;
   const call = options.signal ? { signal: options.signal } : {};
   const records = await repository.listBackups(call);
