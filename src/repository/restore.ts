@@ -9,9 +9,8 @@
  * {@link restoreFromRepository}). Everything written is taken back on failure or abort.
  * @module
  */
-import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable, TransformCallback } from 'node:stream';
 import { combineBackups } from '../combine/combine.js';
 import { AbortError, ConfigError, VerifyError } from '../errors.js';
 import type { Lsn } from '../lsn.js';
@@ -29,6 +28,7 @@ import {
   type RestoreSourceOptions,
 } from '../recovery/restore.js';
 import { StreamingManifestCheck } from '../recovery/stream-verify.js';
+import { DigestingStream } from '../storage/body.js';
 import type { RecoveryTarget } from '../recovery/wal-targets.js';
 import { MANIFEST_OBJECT } from './backup-sink.js';
 import { RANGED_READ_PART_BYTES, rangedRead } from './ranged-read.js';
@@ -310,10 +310,7 @@ function storedArchive(repository: Repository, id: string, object: BackupObject,
  * Passes a stored object's bytes through and fails at their end when their size or SHA-256 is not what
  * the catalog recorded when the object was stored (damage in storage, or an object replaced).
  */
-class StoredDigest extends Transform {
-  readonly #hash = createHash('sha256');
-  #size = 0;
-
+class StoredDigest extends DigestingStream {
   constructor(
     private readonly object: BackupObject,
     private readonly location: string,
@@ -321,24 +318,17 @@ class StoredDigest extends Transform {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#hash.update(chunk);
-    this.#size += chunk.length;
-    done(null, chunk);
-  }
-
   override _flush(done: TransformCallback): void {
-    const sha256 = this.#hash.digest('hex');
-    if (this.#size !== this.object.size || sha256 !== this.object.sha256) {
+    super._flush((err) => {
+      if (err) return done(err);
+      if (this.bytes === this.object.size && this.sha256 === this.object.sha256) return done();
       done(
         new VerifyError(
-          `${this.location} is not the object the backup stored: ${this.#size} bytes with SHA-256 ${sha256}, ` +
+          `${this.location} is not the object the backup stored: ${this.bytes} bytes with SHA-256 ${this.sha256}, ` +
             `recorded ${this.object.size} bytes with SHA-256 ${this.object.sha256}`,
           { path: this.location },
         ),
       );
-      return;
-    }
-    done();
+    });
   }
 }

@@ -342,5 +342,32 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
       },
       RESTORE_TIMEOUT_MS,
     );
+
+    it(
+      'a stored archive damaged in storage is refused (ERR_PGBB_VERIFY) and nothing is left in -D',
+      async () => {
+        const backup = older.get(t().name)!;
+        const base = backup.objects.find((o) => o.name.startsWith('base.tar'))!;
+        await using repo = await t().open();
+        const chunks: Buffer[] = [];
+        for await (const chunk of await repo.openBackupObject(backup.id, base.name)) chunks.push(chunk as Buffer);
+        const bytes = Buffer.concat(chunks);
+        bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+        await repo.storage.put(`backups/${backup.id}/${base.name}`, bytes);
+        const dataDir = await makeTempDir('repo-restored-damaged');
+        await expect(
+          restoreFromRepository(repo, {
+            dataDir,
+            backupId: backup.id,
+            target: { kind: 'immediate' },
+            repositoryAddress: t().address,
+            pgbbCommand: [runnable.node, runnable.cli],
+            noSync: true,
+          }),
+        ).rejects.toMatchObject({ code: 'ERR_PGBB_VERIFY' });
+        expect(readdirSync(dataDir)).toEqual([]);
+      },
+      RESTORE_TIMEOUT_MS,
+    );
   });
 });
