@@ -651,6 +651,24 @@ export class RepositoryLockedError extends PgBackupError {
 }
 
 /**
+ * A restore from a repository found no backup that ended before its recovery target: the target time is
+ * before the oldest backup's `endTime`, the target LSN before its `endLsn`, the restore point or
+ * transaction lies in the WAL before the oldest backup's end, or the repository holds no backup at all.
+ * `oldest` names the oldest backup when there is one; restore to a later target, or from another
+ * repository that kept older backups.
+ */
+export class NoBackupForTargetError extends PgBackupError {
+  override name = 'NoBackupForTargetError';
+  declare readonly code: 'ERR_PGBB_NO_BACKUP_FOR_TARGET';
+  /** The repository's oldest backup: its id, when it ended and its end LSN (`X/X`). */
+  readonly oldest: { id: string; endTime: Date; endLsn: string } | undefined;
+  constructor(message: string, options?: PgBackupErrorOptions & { oldest?: { id: string; endTime: Date; endLsn: string } | undefined }) {
+    super('ERR_PGBB_NO_BACKUP_FOR_TARGET', message, options);
+    this.oldest = options?.oldest;
+  }
+}
+
+/**
  * Each `code` with the class that carries it: `PgBackupErrorByCode['ERR_PGBB_SERVER']` is
  * {@link ServerError}. {@link isPgBackupError} uses it so that checking `code` narrows to the class.
  */
@@ -684,6 +702,7 @@ export interface PgBackupErrorByCode {
   ERR_PGBB_REPOSITORY_LOCKED: RepositoryLockedError;
   ERR_PGBB_PG_BINARIES: PgBinariesNotFoundError;
   ERR_PGBB_REHEARSAL: RehearsalError;
+  ERR_PGBB_NO_BACKUP_FOR_TARGET: NoBackupForTargetError;
 }
 
 /** Every error this library raises, as a union discriminated by `code`. */

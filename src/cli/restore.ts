@@ -1,7 +1,9 @@
 /**
- * `pgbb restore BACKUP -D NEWDATA`: the library's `restoreBackup` on the command line. Verifies the
- * backup, walks the WAL archive and prints the LSN recovery will stop at before writing anything, then
- * lays out the data directory with `recovery.signal` and `restore_command` = `pgbb restore-wal`.
+ * `pgbb restore BACKUP -D NEWDATA` and `pgbb restore --repo REPO -D NEWDATA`: the library's
+ * `restoreBackup` and `restoreFromRepository` on the command line. Verifies the backup, walks the WAL
+ * archive and prints the LSN recovery will stop at before writing anything, then lays out the data
+ * directory with `recovery.signal` and `restore_command` = `pgbb restore-wal`. From a repository it
+ * first chooses the backup (the newest that ended before the target) and says which.
  * @module
  */
 import { parseTablespaceMapping } from '../entries/backup.js';
@@ -15,6 +17,7 @@ import {
   type TargetAction,
 } from '../entries/recovery.js';
 import { formatLsn, parseLsn } from '../entries/lsn.js';
+import { openRepository, restoreFromRepository, type RepositoryRestoreResult } from '../entries/repository.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 
@@ -24,10 +27,24 @@ const PROG = 'pgbb restore';
 export const RESTORE_COMMAND: CommandSpec = {
   prog: PROG,
   summary: 'pgbb restore restores a base backup into a new data directory, ready for point-in-time recovery.',
-  usage: ['[OPTION]... BACKUP -D NEWDATA'],
+  usage: ['[OPTION]... BACKUP -D NEWDATA', '[OPTION]... --repo REPO [--backup ID] -D NEWDATA'],
   options: [
     { key: 'pgdata', short: 'D', long: 'pgdata', arg: 'required', metavar: 'DIRECTORY', help: 'the new data directory (absent or empty)' },
     { key: 'wal-archive', long: 'wal-archive', arg: 'required', metavar: 'DIR', help: 'WAL archive to recover from (restore_command)' },
+    {
+      key: 'repo',
+      long: 'repo',
+      arg: 'required',
+      metavar: 'REPO',
+      help: 'restore from this repository (a directory or s3://BUCKET/PREFIX),\nwith its archived WAL',
+    },
+    {
+      key: 'backup',
+      long: 'backup',
+      arg: 'required',
+      metavar: 'ID',
+      help: 'with --repo: restore this backup (default: the newest\nthat ended before the target)',
+    },
     {
       key: 'target-lsn',
       long: 'target-lsn',
@@ -104,12 +121,15 @@ export const RESTORE_COMMAND: CommandSpec = {
     { key: 'version', short: 'V', long: 'version', help: 'output version information, then exit' },
     { key: 'help', short: '?', long: 'help', help: 'show this help, then exit' },
   ],
-  epilog: 'Without --wal-archive the server replays only the WAL inside the backup.',
+  epilog: 'Without --wal-archive (or --repo with archived WAL) the server replays only the WAL inside the backup.',
 };
 
 /** What the command line asks for. */
 export interface RestoreCliOptions {
+  /** `backupDir` is `''` when restoring from a repository. */
   restore: Omit<RestoreOptions, 'signal' | 'onEvent'>;
+  /** Restore from this repository (address), and this backup of it. */
+  repository?: { address: string; backupId: string | undefined } | undefined;
   json: boolean;
   verbose: number;
 }
@@ -122,9 +142,15 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
   const args = parseArgs(RESTORE_COMMAND, argv);
   if (args.has('help')) return { kind: 'help' };
   if (args.has('version')) return { kind: 'version' };
-  const [backupDir, extra] = args.operands;
-  if (backupDir === undefined) throw new UsageError(PROG, 'no backup directory specified');
+  const [operand, extra] = args.operands;
+  const repo = args.last('repo');
+  if (operand === undefined && repo === undefined) throw new UsageError(PROG, 'no backup directory specified (or --repo REPO)');
+  if (operand !== undefined && repo !== undefined) throw new UsageError(PROG, 'give a backup directory or --repo, not both');
+  if (repo !== undefined && args.has('wal-archive'))
+    throw new UsageError(PROG, '--wal-archive cannot be used with --repo (the WAL is in the repository)');
+  if (repo === undefined && args.has('backup')) throw new UsageError(PROG, '--backup needs --repo');
   if (extra !== undefined) throw new UsageError(PROG, `too many command-line arguments (first is "${extra}")`);
+  const backupDir = operand ?? '';
   const dataDir = args.last('pgdata');
   if (dataDir === undefined) throw new UsageError(PROG, 'no target directory specified: give -D NEWDATA');
   const given = TARGET_KEYS.filter((k) => args.has(k));
@@ -154,13 +180,14 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
       break;
   }
   if (target) {
-    if (walArchive === undefined) throw new UsageError(PROG, 'a recovery target needs --wal-archive');
+    if (walArchive === undefined && repo === undefined) throw new UsageError(PROG, 'a recovery target needs --wal-archive');
     restore.target = target;
   }
   for (const k of ['target-exclusive', 'target-action'] as const) {
     if (args.has(k) && !target) throw new UsageError(PROG, `--${k} needs a recovery target`);
   }
-  if (args.has('target-timeline') && walArchive === undefined) throw new UsageError(PROG, '--target-timeline needs --wal-archive');
+  if (args.has('target-timeline') && walArchive === undefined && repo === undefined)
+    throw new UsageError(PROG, '--target-timeline needs --wal-archive');
   if (args.has('target-exclusive')) restore.exclusive = true;
   const tl = args.last('target-timeline');
   if (tl !== undefined) restore.targetTimeline = parseTargetTimeline(tl);
@@ -180,7 +207,11 @@ export function parseRestoreCommandLine(argv: readonly string[]): CommandLine<Re
   if (waldir !== undefined) restore.walDir = waldir;
   if (args.has('no-verify')) restore.verify = false;
   if (args.has('no-sync')) restore.noSync = true;
-  return { kind: 'run', options: { restore, json: args.has('json'), verbose: args.count('verbose') } };
+  const repository = repo === undefined ? undefined : { address: repo, backupId: args.last('backup') };
+  return {
+    kind: 'run',
+    options: { restore, ...(repository ? { repository } : {}), json: args.has('json'), verbose: args.count('verbose') },
+  };
 }
 
 /** `pgbb restore`. */
@@ -190,10 +221,10 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
   parse: parseRestoreCommandLine,
   reporting: (cli) => ({ json: cli.json, verbose: cli.verbose }),
   async execute(cli, { ctx, reporter }) {
-    const r = await restoreBackup({
-      ...cli.restore,
+    const { backupDir: _none, ...restore } = cli.restore;
+    const common = {
       signal: ctx.signal,
-      onEvent: (e) => {
+      onEvent: (e: Parameters<NonNullable<RestoreOptions['onEvent']>>[0]) => {
         if (e.type === 'verified') reporter.info(`backup verified: ${e.summary.manifestFiles} files`);
         else if (e.type === 'preflight') {
           const res = e.result.resolution;
@@ -205,8 +236,26 @@ export const restoreCommand = defineCommand<RestoreCliOptions>({
           }
         } else if (e.type === 'restored') reporter.info(`restored ${e.files} files (${e.bytes} bytes)`);
       },
-    });
+    };
+    let fromRepo: RepositoryRestoreResult | undefined;
+    let r;
+    if (cli.repository) {
+      await using repo = await openRepository(cli.repository.address);
+      r = fromRepo = await restoreFromRepository(repo, {
+        ...restore,
+        ...common,
+        backupId: cli.repository.backupId,
+        repositoryAddress: cli.repository.address,
+      });
+      // Always shown: which backup serves the target is the first thing to check after a restore.
+      ctx.stderr.write(
+        `${PROG}: restored backup ${fromRepo.backup.id} (${fromRepo.backup.type}, ended ${fromRepo.backup.endTime.toISOString()} at ${formatLsn(fromRepo.backup.endLsn)})\n`,
+      );
+    } else {
+      r = await restoreBackup({ ...cli.restore, ...common });
+    }
     reporter.done({
+      ...(fromRepo ? { backupId: fromRepo.backup.id, chain: fromRepo.chain, walArchive: fromRepo.walArchive } : {}),
       dataDir: r.dataDir,
       format: r.format,
       startLsn: formatLsn(r.startLsn),

@@ -42,8 +42,17 @@ export {
   parseTargetXid,
   RECOVERY_SIGNAL_FILE,
   recoveryAutoConf,
+  repositoryRestoreCommandLine,
   restoreCommandLine,
   type RecoverySettings,
 } from '../recovery/recovery-settings.js';
 export type { CheckedSegment } from '../recovery/segment-check.js';
+export {
+  ARCHIVE_SUFFIXES,
+  directoryWalArchive,
+  pickArchivedName,
+  type ArchivedWalFile,
+  type WalArchiveOpenOptions,
+  type WalArchiveSource,
+} from '../recovery/wal-source.js';
 export { MAX_RECORD_BODY, type WalRecord } from '../verify/wal-check.js';

@@ -90,3 +90,6 @@ export type { ParsedWalKey, WalGap, WalKeyCompression, WalTimelineExtent } from 
 export { planExpiry, type ExpiryInput, type ExpiryPlan, type RetentionPolicy } from '../repository/retention.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';
+export { repositoryWalArchive } from '../repository/wal-source.js';
+export { restoreFromRepository, type RepositoryRestoreOptions, type RepositoryRestoreResult } from '../repository/restore.js';
+export { backupChain, newestBackupBefore, type BackupBound } from '../repository/select.js';

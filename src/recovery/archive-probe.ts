@@ -4,13 +4,11 @@
  * the segment size to name segments before it has read anything of a tar backup but its head.
  * @module
  */
-import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ConfigError, PgBackupError, WalArchiveError } from '../errors.js';
 import { majorForPageMagic } from '../verify/wal-check.js';
 import { isValidWalSegmentSize } from '../wal/segments.js';
 import { decompressorForArchived } from './restore-wal.js';
+import { directoryWalArchive, type WalArchiveSource } from './wal-source.js';
 
 /** The identity of the cluster whose WAL an archive holds. */
 export interface WalArchiveIdentity {
@@ -23,18 +21,24 @@ export interface WalArchiveIdentity {
 
 const LONG_HEADER = 40;
 
-/** Read the first segment of `archiveDir` (by name) and return its long page header's identity. */
-export async function probeWalArchive(archiveDir: string): Promise<WalArchiveIdentity> {
-  let names: string[];
-  try {
-    names = await readdir(archiveDir);
-  } catch (err) {
-    throw new WalArchiveError(`cannot read the WAL archive ${archiveDir}: ${(err as Error).message}`, { cause: err, path: archiveDir });
-  }
-  const first = names.filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?(\.partial)?$/.test(n)).sort()[0];
-  if (first === undefined) throw new ConfigError(`the WAL archive ${archiveDir} holds no WAL segment`);
-  const path = join(archiveDir, first);
-  const input = createReadStream(path).pipe(decompressorForArchived(path));
+/** The name of the first archived segment (by name), or `undefined` when the archive holds none. */
+export async function firstArchivedSegment(source: WalArchiveSource): Promise<string | undefined> {
+  const names = await source.names('');
+  return names.filter((n) => /^[0-9A-F]{24}(\.gz|\.lz4|\.zst)?(\.partial)?$/.test(n)).sort()[0];
+}
+
+/**
+ * Read the first segment of the archive (a directory, or any {@link WalArchiveSource}) by name and
+ * return its long page header's identity.
+ */
+export async function probeWalArchive(archive: string | WalArchiveSource): Promise<WalArchiveIdentity> {
+  const source = typeof archive === 'string' ? directoryWalArchive(archive) : archive;
+  const first = await firstArchivedSegment(source);
+  if (first === undefined) throw new ConfigError(`the WAL archive ${source.location} holds no WAL segment`);
+  const path = source.locate(first);
+  const raw = await source.open(first);
+  const input = raw.pipe(decompressorForArchived(first));
+  raw.once('error', (err) => input.destroy(err));
   const parts: Buffer[] = [];
   let got = 0;
   try {
@@ -48,6 +52,7 @@ export async function probeWalArchive(archiveDir: string): Promise<WalArchiveIde
     throw new WalArchiveError(`${path}: ${(err as Error).message}`, { cause: err, path });
   } finally {
     input.destroy();
+    raw.destroy();
   }
   const h = Buffer.concat(parts);
   if (h.length < LONG_HEADER) throw new WalArchiveError(`${path} is too short to be a WAL segment`, { path });

@@ -9,6 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { decompressorFor } from '../compress/decompress.js';
 import { parseBackupLabel, type BackupLabelInfo } from '../combine/backup-label.js';
 import { ConfigError, IoError, PgBackupError } from '../errors.js';
@@ -18,23 +19,47 @@ import type { BackupManifest } from '../manifest/types.js';
 import { extractTar, readBody } from '../tar/extract.js';
 import { classifyArchive } from '../verify/sources.js';
 
+/**
+ * A tar archive that is not a local file (an object of a backup repository): its name (whose suffix
+ * says the compression) and how to stream its stored bytes.
+ */
+export interface StoredArchive {
+  /** `base.tar.gz`, `16384.tar`, `pg_wal.tar.lz4`. */
+  name: string;
+  /** Stored bytes, for messages and checks. */
+  size: number;
+  /** The stored (still compressed) bytes, from the start. */
+  open(signal?: AbortSignal): Promise<Readable>;
+  /** Where it is, for messages. */
+  location: string;
+}
+
+/** A tar archive of a backup: a file's path, or a {@link StoredArchive}. */
+export type ArchiveLocation = string | StoredArchive;
+
+/** Where an archive is, for messages. */
+export function archiveLocation(archive: ArchiveLocation): string {
+  return typeof archive === 'string' ? archive : archive.location;
+}
+
 /** One tablespace of a backup. */
 export interface BackupTablespaceSource {
   oid: number;
   /** Where it was on the backed-up server (`tablespace_map`, or the plain backup's `pg_tblspc` link). */
   location: string;
   /** Tar: the `<oid>.tar*` archive. Plain: the directory the link points to. */
-  path: string;
+  path: ArchiveLocation;
 }
 
 /** A backup as a restore sees it. */
 export interface BackupSource {
+  /** The backup directory, or where the stored backup is (for messages). */
   dir: string;
   format: 'plain' | 'tar';
   /** Tar: the `base.tar*` file. */
-  baseArchive: string | undefined;
+  baseArchive: ArchiveLocation | undefined;
   /** Tar: the `pg_wal.tar*` file, when the backup has one. */
-  walArchive: string | undefined;
+  walArchive: ArchiveLocation | undefined;
   tablespaces: BackupTablespaceSource[];
   label: BackupLabelInfo;
   /** The parsed `backup_manifest`, when the backup has one. */
@@ -70,8 +95,10 @@ export function parseTablespaceMap(text: string): { oid: number; location: strin
 }
 
 /** The head of `base.tar*`: its `backup_label` and `tablespace_map`. */
-async function readTarHead(path: string): Promise<{ label: string | undefined; map: string | undefined }> {
-  const input = createReadStream(path).pipe(decompressorFor(path));
+async function readTarHead(archive: ArchiveLocation): Promise<{ label: string | undefined; map: string | undefined }> {
+  const path = archiveLocation(archive);
+  const raw = typeof archive === 'string' ? createReadStream(archive) : await archive.open();
+  const input = raw.pipe(decompressorFor(typeof archive === 'string' ? archive : archive.name));
   let label: string | undefined;
   let map: string | undefined;
   try {
@@ -86,6 +113,7 @@ async function readTarHead(path: string): Promise<{ label: string | undefined; m
     throw new IoError(`cannot read ${path}: ${(err as Error).message}`, { cause: err, path });
   } finally {
     input.destroy();
+    raw.destroy();
   }
   return { label, map };
 }
@@ -107,9 +135,8 @@ export async function inspectBackup(dirIn: string): Promise<BackupSource> {
   const manifest = manifestText === undefined ? undefined : parseManifest(Buffer.from(manifestText, 'utf8'));
   let format: 'plain' | 'tar';
   let labelText: string | undefined;
-  let mapText: string | undefined;
-  let baseArchive: string | undefined;
-  let walArchive: string | undefined;
+  let baseArchive: ArchiveLocation | undefined;
+  let walArchive: ArchiveLocation | undefined;
   const tablespaces: BackupTablespaceSource[] = [];
   if (names.includes('PG_VERSION')) {
     format = 'plain';
@@ -124,31 +151,89 @@ export async function inspectBackup(dirIn: string): Promise<BackupSource> {
     }
   } else {
     format = 'tar';
-    for (const n of names) {
-      const k = classifyArchive(n);
-      if (k.kind === 'base') {
-        if (baseArchive) throw new ConfigError(`the backup ${dir} has two base archives (${baseArchive} and ${n})`);
-        baseArchive = join(dir, n);
-      } else if (k.kind === 'wal') walArchive = join(dir, n);
-      else if (k.kind === 'tablespace') tablespaces.push({ oid: k.oid, location: '', path: join(dir, n) });
-    }
-    if (!baseArchive) {
-      throw new ConfigError(`${dir} is not a backup: it holds neither PG_VERSION (plain format) nor base.tar (tar format)`);
-    }
-    ({ label: labelText, map: mapText } = await readTarHead(baseArchive));
-    const map = mapText === undefined ? [] : parseTablespaceMap(mapText);
-    for (const ts of tablespaces) {
-      const entry = map.find((m) => m.oid === ts.oid);
-      if (!entry)
-        throw new ConfigError(`the backup has tablespace archive ${ts.path} but its tablespace_map does not list tablespace ${ts.oid}`);
-      ts.location = entry.location;
-    }
+    ({ baseArchive, walArchive, labelText } = await tarArchives(
+      dir,
+      names.map((n) => ({ name: n, archive: join(dir, n) })),
+      tablespaces,
+    ));
   }
+  return finishSource({ dir, format, baseArchive, walArchive, tablespaces, labelText, manifest });
+}
+
+/**
+ * Sorts a tar-format backup's files into the base, WAL and tablespace archives (filling `tablespaces`
+ * with their locations from the base archive's `tablespace_map`), and reads the base archive's label.
+ */
+async function tarArchives(
+  dir: string,
+  files: readonly { name: string; archive: ArchiveLocation }[],
+  tablespaces: BackupTablespaceSource[],
+): Promise<{ baseArchive: ArchiveLocation; walArchive: ArchiveLocation | undefined; labelText: string | undefined }> {
+  let baseArchive: ArchiveLocation | undefined;
+  let walArchive: ArchiveLocation | undefined;
+  for (const { name: n, archive } of files) {
+    const k = classifyArchive(n);
+    if (k.kind === 'base') {
+      if (baseArchive) throw new ConfigError(`the backup ${dir} has two base archives (${archiveLocation(baseArchive)} and ${n})`);
+      baseArchive = archive;
+    } else if (k.kind === 'wal') walArchive = archive;
+    else if (k.kind === 'tablespace') tablespaces.push({ oid: k.oid, location: '', path: archive });
+  }
+  if (!baseArchive) {
+    throw new ConfigError(`${dir} is not a backup: it holds neither PG_VERSION (plain format) nor base.tar (tar format)`);
+  }
+  const { label: labelText, map: mapText } = await readTarHead(baseArchive);
+  const map = mapText === undefined ? [] : parseTablespaceMap(mapText);
+  for (const ts of tablespaces) {
+    const entry = map.find((m) => m.oid === ts.oid);
+    if (!entry)
+      throw new ConfigError(
+        `the backup has tablespace archive ${archiveLocation(ts.path)} but its tablespace_map does not list tablespace ${ts.oid}`,
+      );
+    ts.location = entry.location;
+  }
+  return { baseArchive, walArchive, labelText };
+}
+
+/**
+ * A tar-format backup stored elsewhere than a local directory (a repository's `backups/<id>/`): its
+ * archives by name, and its manifest's bytes. Only the head of the base archive is read.
+ * @throws ConfigError when it is not a tar-format base backup.
+ */
+export async function inspectStoredBackup(
+  where: string,
+  archives: readonly StoredArchive[],
+  manifestBytes: Buffer | undefined,
+  options: { allowIncremental?: boolean } = {},
+): Promise<BackupSource> {
+  const manifest = manifestBytes === undefined ? undefined : parseManifest(manifestBytes);
+  const tablespaces: BackupTablespaceSource[] = [];
+  const { baseArchive, walArchive, labelText } = await tarArchives(
+    where,
+    archives.map((a) => ({ name: a.name, archive: a })),
+    tablespaces,
+  );
+  return finishSource({ dir: where, format: 'tar', baseArchive, walArchive, tablespaces, labelText, manifest }, options);
+}
+
+function finishSource(
+  o: {
+    dir: string;
+    format: 'plain' | 'tar';
+    baseArchive: ArchiveLocation | undefined;
+    walArchive: ArchiveLocation | undefined;
+    tablespaces: BackupTablespaceSource[];
+    labelText: string | undefined;
+    manifest: BackupManifest | undefined;
+  },
+  options: { allowIncremental?: boolean } = {},
+): BackupSource {
+  const { dir, format, baseArchive, walArchive, tablespaces, labelText, manifest } = o;
   if (labelText === undefined) {
     throw new ConfigError(`the backup ${dir} has no backup_label: it is not a base backup (or was started by hand and not finished)`);
   }
   const label = parseBackupLabel(labelText, 'backup_label');
-  if (label.incrementalFromLsn !== undefined) {
+  if (label.incrementalFromLsn !== undefined && !options.allowIncremental) {
     throw new ConfigError(
       `the backup ${dir} is incremental: combine it with the backups it depends on first (pgbb combine FULL ... INCREMENTAL -o DIR), then restore the result`,
     );

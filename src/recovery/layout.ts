@@ -7,10 +7,12 @@
 import { createReadStream, readSync, writeSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, rm, stat, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { algorithmOf, decompressorFor } from '../compress/decompress.js';
 import { AbortError, IoError, PgBackupError, TargetError } from '../errors.js';
 import { extractTar } from '../tar/extract.js';
+import { archiveLocation, type ArchiveLocation } from './backup-source.js';
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -21,6 +23,27 @@ const YIELD_EVERY_BYTES = 16 * 1024 * 1024;
 
 /** Where a member of an archive goes: an absolute path, or `undefined` to leave it out. */
 export type MemberRoute = (name: string, type: 'file' | 'directory' | 'symlink') => string | undefined;
+
+/** What sees the bytes of one file member as they stream by. */
+export interface MemberTap {
+  update(chunk: Uint8Array): void;
+  /** The member's bytes ended (all of them were given to {@link update}). */
+  end(): void;
+}
+
+/**
+ * Sees every file member of an archive, written or left out, as it streams by (a manifest check while
+ * restoring from a repository, so that the archives are read once).
+ */
+export type MemberObserver = (name: string, size: number) => MemberTap | undefined;
+
+async function* tapped(body: AsyncIterable<Buffer>, tap: MemberTap | undefined): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    tap?.update(chunk);
+    yield chunk;
+  }
+  tap?.end();
+}
 
 function ioError(what: string, path: string, err: unknown): PgBackupError {
   if (err instanceof PgBackupError) return err;
@@ -134,13 +157,25 @@ export class RestoreLayout {
     await this.#writeFile(path, [Buffer.from(text, 'utf8')]);
   }
 
-  /** Extract a (possibly compressed) tar archive; `route` decides where each member goes. */
-  async extractArchive(archive: string, route: MemberRoute): Promise<void> {
-    const plain = algorithmOf(archive) === 'none';
-    const input = plain ? undefined : createReadStream(archive, { highWaterMark: READ_BYTES }).pipe(decompressorFor(archive));
+  /**
+   * Extract a (possibly compressed) tar archive, a file or a stored one; `route` decides where each
+   * member goes, and `observe` sees every file member's bytes.
+   */
+  async extractArchive(source: ArchiveLocation, route: MemberRoute, observe?: MemberObserver): Promise<void> {
+    const archive = archiveLocation(source);
+    const name = typeof source === 'string' ? source : source.name;
+    const plain = typeof source === 'string' && algorithmOf(name) === 'none';
+    let raw: Readable | undefined;
+    let input: Readable | undefined;
     let handle: FileHandle | undefined;
     try {
-      if (plain) handle = await open(archive, 'r');
+      if (plain) handle = await open(source, 'r');
+      else {
+        raw = typeof source === 'string' ? createReadStream(source, { highWaterMark: READ_BYTES }) : await source.open(this.#signal);
+        input = raw.pipe(decompressorFor(name));
+        // pipe() does not forward the source's errors (a failed GET, a reset connection).
+        raw.once('error', (err) => input!.destroy(err));
+      }
     } catch (err) {
       throw ioError('could not restore from', archive, err);
     }
@@ -148,14 +183,17 @@ export class RestoreLayout {
     try {
       for await (const entry of tar) {
         this.#signal?.throwIfAborted();
-        const name = memberName(entry.header.name, archive);
+        const member = memberName(entry.header.name, archive);
         const type = entry.header.type;
         if (type === 'directory' || type === 'file' || type === 'symlink') {
-          const dest = name === '' ? undefined : route(name, type);
+          const dest = member === '' ? undefined : route(member, type);
+          const tap = type === 'file' && member !== '' ? observe?.(member, entry.header.size) : undefined;
           if (dest !== undefined) {
             if (type === 'directory') await this.#dir(dest);
-            else if (type === 'file') await this.#writeFile(dest, entry.body);
+            else if (type === 'file') await this.#writeFile(dest, tap ? tapped(entry.body, tap) : entry.body);
             else await this.#symlink(entry.header.linkname, dest);
+          } else if (tap) {
+            for await (const _ of tapped(entry.body, tap));
           }
         }
         await entry.body.skip();
@@ -165,6 +203,7 @@ export class RestoreLayout {
       throw ioError('could not restore from', archive, err);
     } finally {
       input?.destroy();
+      raw?.destroy();
       await handle?.close().catch(() => undefined);
     }
   }

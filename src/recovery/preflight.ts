@@ -6,14 +6,13 @@
  * reachable commit named, instead of a recovery that ends early and promotes with less data.
  * @module
  */
-import { createReadStream } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { ConfigError, PgBackupError, WalArchiveError } from '../errors.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { parseTimelineHistory } from '../replication/commands.js';
 import { WalRangeChecker } from '../verify/wal-check.js';
 import { segmentFileName, segmentNumber, timelineHistoryFileName } from '../wal/segments.js';
-import { decompressorForArchived, findArchivedWal } from './restore-wal.js';
+import { decompressorForArchived, walSourceOf } from './restore-wal.js';
+import { directoryWalArchive, findInArchive, type WalArchiveSource } from './wal-source.js';
 import { RecoveryTargetFinder, targetWantsBody, type RecoveryTarget, type TargetResolution } from './wal-targets.js';
 
 /** `recovery_target_timeline`. */
@@ -21,8 +20,10 @@ export type TargetTimeline = 'current' | 'latest' | number;
 
 /** Options of {@link preflightRestore}. */
 export interface PreflightOptions {
-  /** The WAL archive directory. */
-  archiveDir: string;
+  /** The WAL archive directory. Give this or {@link source}. */
+  archiveDir?: string | undefined;
+  /** The WAL archive when it is not a directory (a repository's `wal/`). Give this or {@link archiveDir}. */
+  source?: WalArchiveSource | undefined;
   /** The backup's start (its checkpoint's redo LSN) and timeline. */
   startLsn: Lsn;
   timeline: number;
@@ -71,7 +72,8 @@ export interface PreflightResult {
  * @throws ConfigError when the target cannot be met (with why), WalArchiveError when a segment is damaged.
  */
 export async function preflightRestore(o: PreflightOptions): Promise<PreflightResult> {
-  const { targetTimeline, path } = await timelinePath(o.archiveDir, o.timeline, o.startLsn, o.targetTimeline ?? 'latest');
+  const source = walSourceOf(o);
+  const { targetTimeline, path } = await timelinePath(source, o.timeline, o.startLsn, o.targetTimeline ?? 'latest');
   const finder = o.target
     ? new RecoveryTargetFinder(o.target, { consistentAt: o.endLsn, inclusive: o.inclusive ?? true, major: o.major })
     : undefined;
@@ -91,13 +93,15 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
     if (finder?.found || checker.finished) break;
     const tli = timelineOfSegment(path, segno, o.segmentSize);
     const name = segmentFileName(tli, segno, o.segmentSize);
-    const file = await findArchivedWal(o.archiveDir, name);
+    const file = await findInArchive(source, name, { signal: o.signal });
     if (!file) {
       missing = name;
       break;
     }
     checker.beginSegment(segno);
-    const input = createReadStream(file.path).pipe(decompressorForArchived(file.path));
+    const raw = await source.open(file.name, { signal: o.signal });
+    const input = raw.pipe(decompressorForArchived(file.name));
+    raw.once('error', (err) => input.destroy(err));
     try {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         checker.push(chunk);
@@ -105,11 +109,12 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
       }
     } catch (err) {
       if (err instanceof PgBackupError && err.code === 'ERR_PGBB_COMPRESSION') {
-        throw new WalArchiveError(`${file.path}: ${err.message}`, { cause: err, path: file.path });
+        throw new WalArchiveError(`${file.location}: ${err.message}`, { cause: err, path: file.location });
       }
       throw err;
     } finally {
       input.destroy();
+      raw.destroy();
     }
     segmentsRead++;
     lastName = name;
@@ -122,7 +127,7 @@ export async function preflightRestore(o: PreflightOptions): Promise<PreflightRe
     // (recovery sees the same); with a later segment in the archive it is damage recovery would stop at.
     const failedSeg = segmentNumber(endOfWal, o.segmentSize);
     const next = segmentFileName(timelineOfSegment(path, failedSeg + 1n, o.segmentSize), failedSeg + 1n, o.segmentSize);
-    if (await findArchivedWal(o.archiveDir, next)) {
+    if (await findInArchive(source, next)) {
       throw new WalArchiveError(
         `the WAL archive is damaged at ${formatLsn(endOfWal)} (${lastName}), before ${next}: ${checked.error ?? 'unreadable'}`,
       );
@@ -162,31 +167,34 @@ export function timelineOfSegment(path: readonly TimelineStep[], segno: bigint, 
  * (recovery reads the same files through restore_command).
  */
 export async function timelinePath(
-  archiveDir: string,
+  archive: string | WalArchiveSource,
   fromTimeline: number,
   startLsn: Lsn,
   wanted: TargetTimeline,
 ): Promise<{ targetTimeline: number; path: TimelineStep[] }> {
+  const source = typeof archive === 'string' ? directoryWalArchive(archive) : archive;
   const histories = new Map<number, TimelineStep[]>();
   const load = async (tli: number): Promise<TimelineStep[] | undefined> => {
     if (tli === 1) return [{ timeline: 1, beginLsn: 0n as Lsn }];
     const cached = histories.get(tli);
     if (cached) return cached;
-    const found = await findArchivedWal(archiveDir, timelineHistoryFileName(tli));
+    const found = await findInArchive(source, timelineHistoryFileName(tli));
     if (!found) return undefined;
     let text: string;
     try {
-      text = await readFile(found.path, 'utf8');
+      const chunks: Buffer[] = [];
+      for await (const chunk of await source.open(found.name)) chunks.push(chunk as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
     } catch (err) {
-      throw new WalArchiveError(`cannot read ${found.path}: ${(err as Error).message}`, { cause: err, path: found.path });
+      throw new WalArchiveError(`cannot read ${found.location}: ${(err as Error).message}`, { cause: err, path: found.location });
     }
     let entries;
     try {
       entries = parseTimelineHistory(text);
     } catch (err) {
-      throw new WalArchiveError(`${found.path} is not a timeline history file: ${(err as Error).message}`, {
+      throw new WalArchiveError(`${found.location} is not a timeline history file: ${(err as Error).message}`, {
         cause: err,
-        path: found.path,
+        path: found.location,
       });
     }
     const steps: TimelineStep[] = [];
@@ -211,12 +219,7 @@ export async function timelinePath(
   else if (typeof wanted === 'number') target = wanted;
   else {
     target = fromTimeline;
-    let names: string[] = [];
-    try {
-      names = await readdir(archiveDir);
-    } catch (err) {
-      throw new WalArchiveError(`cannot read the WAL archive ${archiveDir}: ${(err as Error).message}`, { cause: err, path: archiveDir });
-    }
+    const names = await source.names('');
     const tlis = names
       .map((n) => /^([0-9A-F]{8})\.history/.exec(n)?.[1])
       .filter((x): x is string => x !== undefined)
@@ -241,8 +244,9 @@ export async function timelinePath(
 }
 
 /** The archive's newest segment name on any timeline (for messages). */
-export async function newestArchivedSegment(archiveDir: string): Promise<string | undefined> {
-  const names = await readdir(archiveDir).catch(() => [] as string[]);
+export async function newestArchivedSegment(archive: string | WalArchiveSource): Promise<string | undefined> {
+  const source = typeof archive === 'string' ? directoryWalArchive(archive) : archive;
+  const names = await source.names('').catch(() => [] as string[]);
   return names
     .map((n) => n.slice(0, 24))
     .filter((n) => /^[0-9A-F]{24}$/.test(n))

@@ -53,7 +53,25 @@ export function shellWord(word: string): string {
  * ```
  */
 export function restoreCommandLine(pgbb: readonly string[], archiveDir: string): string {
-  return `${pgbb.map(shellWord).join(' ')} restore-wal "%f" "%p" --wal-archive ${shellWord(archiveDir)}`;
+  return restoreWalInvocation(pgbb, '--wal-archive', archiveDir);
+}
+
+/**
+ * The `restore_command` that runs `pgbb restore-wal --repo` on a repository. The address holds no
+ * credentials (addresses cannot): `restore-wal` finds them as every command does, through the AWS SDK's
+ * provider chain in the server's environment.
+ * @example
+ * ```ts
+ * repositoryRestoreCommandLine(['/usr/bin/node', '/opt/pgbb/dist/cli/main.js'], 's3://backups/db1?region=eu-west-1')
+ * // `'/usr/bin/node' '/opt/pgbb/dist/cli/main.js' restore-wal "%f" "%p" --repo 's3://backups/db1?region=eu-west-1'`
+ * ```
+ */
+export function repositoryRestoreCommandLine(pgbb: readonly string[], address: string): string {
+  return restoreWalInvocation(pgbb, '--repo', address);
+}
+
+function restoreWalInvocation(pgbb: readonly string[], flag: '--wal-archive' | '--repo', value: string): string {
+  return `${pgbb.map(shellWord).join(' ')} restore-wal "%f" "%p" ${flag} ${shellWord(value)}`;
 }
 
 /** The `recovery_target*` lines for a target. */

@@ -7,25 +7,18 @@
  * recovery treats the first as the end of the archive and promotes: a damaged segment must stop it.
  * @module
  */
-import { createReadStream } from 'node:fs';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PARTIAL_SUFFIX } from '../archive/names.js';
 import { decompressorFor } from '../compress/decompress.js';
-import { COMPRESSION_SUFFIX } from '../compress/spec.js';
-import { IoError, PgBackupError, WalArchiveError } from '../errors.js';
+import { ConfigError, IoError, PgBackupError, WalArchiveError } from '../errors.js';
 import { fsyncDirectory } from '../sinks/fsync.js';
 import { SegmentPageChecker, type CheckedSegment } from './segment-check.js';
+import { directoryWalArchive, findInArchive, isVanished, type WalArchiveSource } from './wal-source.js';
 
-/** Compression suffixes an archived WAL file may carry, in the order they are looked for. */
-export const ARCHIVE_SUFFIXES = [
-  COMPRESSION_SUFFIX.none,
-  COMPRESSION_SUFFIX.gzip,
-  COMPRESSION_SUFFIX.lz4,
-  COMPRESSION_SUFFIX.zstd,
-] as const;
+export { ARCHIVE_SUFFIXES } from './wal-source.js';
 
 /** The decompressor an archived WAL file needs, by its name (`NAME.gz.partial` is gzip). */
 export function decompressorForArchived(path: string): ReturnType<typeof decompressorFor> {
@@ -43,8 +36,13 @@ export interface RestoreWalOptions {
   fileName: string;
   /** Where to write it (`%p`, relative to the working directory, which PostgreSQL sets to the data directory). */
   destination: string;
-  /** The WAL archive directory. */
-  archiveDir: string;
+  /** The WAL archive directory. Give this or {@link source}. */
+  archiveDir?: string | undefined;
+  /**
+   * Where the archive is, when not a directory (a repository's `wal/`: `repositoryWalArchive` of
+   * `pg-basebackup/repository`). Give this or {@link archiveDir}.
+   */
+  source?: WalArchiveSource | undefined;
   /** Skip the fsync of the file and its directory (tests, or a rehearsal that is thrown away). @default false */
   noSync?: boolean;
 }
@@ -54,7 +52,7 @@ export type RestoreWalResult =
   | { found: false }
   | {
       found: true;
-      /** The archived file it read. */
+      /** The archived file it read (a path, or `REPO/wal/<name>`). */
       source: string;
       /** Bytes written to the destination. */
       bytes: number;
@@ -73,26 +71,19 @@ export function walFileKind(name: string): 'segment' | 'history' | 'backup-histo
 }
 
 /**
- * The archived file that serves `fileName`, if any: a complete copy first (uncompressed, then by
- * suffix), else, for a segment, its `.partial`.
+ * The archived file in the directory `archiveDir` that serves `fileName`, if any: a complete copy first
+ * (uncompressed, then by suffix), else, for a segment, its `.partial`.
  */
 export async function findArchivedWal(archiveDir: string, fileName: string): Promise<{ path: string; partial: boolean } | undefined> {
-  let names: Set<string>;
-  try {
-    names = new Set(await readdir(archiveDir));
-  } catch (err) {
-    throw new WalArchiveError(`cannot read the WAL archive ${archiveDir}: ${(err as Error).message}`, { cause: err, path: archiveDir });
-  }
-  for (const suffix of ARCHIVE_SUFFIXES) {
-    if (names.has(fileName + suffix)) return { path: join(archiveDir, fileName + suffix), partial: false };
-  }
-  if (walFileKind(fileName) === 'segment') {
-    for (const suffix of ARCHIVE_SUFFIXES) {
-      const name = fileName + suffix + PARTIAL_SUFFIX;
-      if (names.has(name)) return { path: join(archiveDir, name), partial: true };
-    }
-  }
-  return undefined;
+  const found = await findInArchive(directoryWalArchive(archiveDir), fileName);
+  return found === undefined ? undefined : { path: found.location, partial: found.partial };
+}
+
+/** The source {@link RestoreWalOptions} name: a directory or a given source. */
+export function walSourceOf(o: { archiveDir?: string | undefined; source?: WalArchiveSource | undefined }): WalArchiveSource {
+  if (o.source !== undefined) return o.source;
+  if (o.archiveDir === undefined) throw new ConfigError('no WAL archive given: pass archiveDir or source');
+  return directoryWalArchive(o.archiveDir);
 }
 
 /**
@@ -108,18 +99,28 @@ export async function findArchivedWal(archiveDir: string, fileName: string): Pro
  * ```
  */
 export async function restoreWalFile(options: RestoreWalOptions): Promise<RestoreWalResult> {
-  const { fileName, archiveDir } = options;
+  const { fileName } = options;
+  const source = walSourceOf(options);
   const kind = walFileKind(fileName);
   if (kind === undefined) {
     throw new WalArchiveError(`${JSON.stringify(fileName)} is not a WAL file name (a segment, a .history or a .backup file)`);
   }
-  const found = await findArchivedWal(archiveDir, fileName);
+  const found = await findInArchive(source, fileName);
   if (!found) return { found: false };
+  let stored: Readable;
+  try {
+    stored = await source.open(found.name);
+  } catch (err) {
+    // Removed (expired) between the listing and the read.
+    if (isVanished(err)) return { found: false };
+    throw err;
+  }
   const destination = resolve(options.destination);
   const temporary = join(dirname(destination), `.${basename(destination)}.pgbb-${process.pid}.tmp`);
   const checker = kind === 'segment' ? new SegmentPageChecker(fileName) : undefined;
   let bytes = 0;
   const handle = await open(temporary, 'w', 0o600).catch((err: NodeJS.ErrnoException) => {
+    stored.destroy();
     throw new IoError(`cannot create ${temporary}: ${err.message}`, { cause: err, path: temporary, syscallCode: err.code });
   });
   try {
@@ -127,7 +128,7 @@ export async function restoreWalFile(options: RestoreWalOptions): Promise<Restor
       transform(chunk: Buffer, _enc, done: TransformCallback) {
         bytes += chunk.length;
         const problem = checker?.push(chunk);
-        done(problem === undefined ? null : new WalArchiveError(`${found.path}: ${problem}`, { path: found.path }), chunk);
+        done(problem === undefined ? null : new WalArchiveError(`${found.location}: ${problem}`, { path: found.location }), chunk);
       },
     });
     const sink = new Writable({
@@ -136,22 +137,21 @@ export async function restoreWalFile(options: RestoreWalOptions): Promise<Restor
       },
     });
     try {
-      await pipeline(createReadStream(found.path), decompressorForArchived(found.path), check, sink);
+      await pipeline(stored, decompressorForArchived(found.name), check, sink);
     } catch (err) {
-      if (err instanceof PgBackupError) throw toArchiveError(err, found.path);
+      if (err instanceof PgBackupError && err.code !== 'ERR_PGBB_STORAGE') throw toArchiveError(err, found.location);
+      if (err instanceof PgBackupError) throw err;
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOENT') {
-        // Removed (expired) between the listing and the read.
-        await handle.close().catch(() => undefined);
-        await unlink(temporary).catch(() => undefined);
-        return { found: false };
-      }
-      throw new IoError(`restoring ${fileName} from ${found.path}: ${e.message}`, { cause: err, path: found.path, syscallCode: e.code });
+      throw new IoError(`restoring ${fileName} from ${found.location}: ${e.message}`, {
+        cause: err,
+        path: found.location,
+        syscallCode: e.code,
+      });
     }
     let segment: CheckedSegment | undefined;
     if (checker) {
       const end = checker.finish({ partial: found.partial });
-      if ('problem' in end) throw new WalArchiveError(`${found.path}: ${end.problem}`, { path: found.path });
+      if ('problem' in end) throw new WalArchiveError(`${found.location}: ${end.problem}`, { path: found.location });
       segment = end.segment;
       if (found.partial && bytes < segment.segmentSize) {
         // Recovery reads whole segments; the zeros after the last record read as the end of WAL.
@@ -163,8 +163,9 @@ export async function restoreWalFile(options: RestoreWalOptions): Promise<Restor
     await handle.close();
     await rename(temporary, destination);
     if (!options.noSync) await fsyncDirectory(dirname(destination));
-    return { found: true, source: found.path, bytes, partial: found.partial, ...(segment ? { segment } : {}) };
+    return { found: true, source: found.location, bytes, partial: found.partial, ...(segment ? { segment } : {}) };
   } catch (err) {
+    stored.destroy();
     await handle.close().catch(() => undefined);
     await unlink(temporary).catch(() => undefined);
     if (err instanceof PgBackupError) throw err;

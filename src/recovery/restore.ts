@@ -8,20 +8,22 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AbortError, ConfigError, PgBackupError, VerifyError, WalArchiveError } from '../errors.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { canonicalizePath } from '../sinks/tablespace-mapping.js';
 import { readControlFile } from '../verify/control-file.js';
 import { verifyBackupAll } from '../verify/verify.js';
-import type { VerifySummary } from '../verify/types.js';
+import type { VerifyFinding, VerifySummary } from '../verify/types.js';
 import { probeWalArchive } from './archive-probe.js';
-import { inspectBackup, type BackupSource } from './backup-source.js';
+import { inspectBackup, type ArchiveLocation, type BackupSource } from './backup-source.js';
 import { RestoreLayout, type MemberRoute } from './layout.js';
 import { preflightRestore, type PreflightResult, type TargetTimeline } from './preflight.js';
 import { RECOVERY_SIGNAL_FILE, recoveryAutoConf, restoreCommandLine, type TargetAction } from './recovery-settings.js';
 import { AUTO_CONF_FILE, STANDBY_SIGNAL_FILE } from './standby.js';
+import { StreamingManifestCheck } from './stream-verify.js';
+import { directoryWalArchive, type WalArchiveSource } from './wal-source.js';
 import type { RecoveryTarget } from './wal-targets.js';
 
 /** Options of {@link restoreBackup}. */
@@ -136,21 +138,64 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 }
 
 async function restore(options: RestoreOptions): Promise<RestoreResult> {
-  const t0 = performance.now();
-  const signal = options.signal;
-  const emit = options.onEvent ?? (() => undefined);
-  const dataDir = resolve(options.dataDir);
   const walArchive = options.walArchive === undefined ? undefined : resolve(options.walArchive);
   if (options.target && walArchive === undefined) {
     throw new ConfigError('a recovery target needs a WAL archive to replay to it: give --wal-archive (walArchive)');
   }
-  if (options.walDir !== undefined && !isAbsolute(options.walDir)) {
-    throw new ConfigError(`the WAL directory location must be an absolute path: "${options.walDir}"`);
+  checkWalDir(options.walDir);
+  options.signal?.throwIfAborted();
+  const source = await inspectBackup(options.backupDir);
+  return restoreSource(source, {
+    ...options,
+    wal:
+      walArchive === undefined
+        ? undefined
+        : {
+            source: directoryWalArchive(walArchive),
+            restoreCommand: () => restoreCommandLine(options.pgbbCommand ?? defaultPgbbCommand(), walArchive),
+          },
+    verification: (options.verify ?? true) ? 'directory' : 'none',
+  });
+}
+
+function checkWalDir(walDir: string | undefined): void {
+  if (walDir !== undefined && !isAbsolute(walDir)) {
+    throw new ConfigError(`the WAL directory location must be an absolute path: "${walDir}"`);
   }
+}
+
+/** What {@link restoreSource} restores, and from where recovery fetches WAL. */
+export interface RestoreSourceOptions extends Omit<RestoreOptions, 'backupDir' | 'walArchive' | 'verify' | 'pgbbCommand'> {
+  /**
+   * The WAL archive (pre-flight) and the `restore_command` that reads it; none: replay the backup's own
+   * WAL. `preflight`: its result when the caller already ran it (see {@link restorePreflight}).
+   */
+  wal:
+    | {
+        source: WalArchiveSource;
+        restoreCommand: () => string;
+        preflight?: { preflight: PreflightResult; systemIdentifier: bigint } | undefined;
+      }
+    | undefined;
+  /**
+   * `directory`: run `verify` over the backup directory first; `stream`: check every archive member
+   * against the manifest as it is restored (archives that are not local files); `none`.
+   */
+  verification: 'directory' | 'stream' | 'none';
+}
+
+/**
+ * Restore an inspected backup (a directory's, or one stored in a repository): the steps of
+ * {@link restoreBackup} after the backup was found.
+ */
+export async function restoreSource(source: BackupSource, options: RestoreSourceOptions): Promise<RestoreResult> {
+  const t0 = performance.now();
+  const signal = options.signal;
+  const emit = options.onEvent ?? (() => undefined);
+  const dataDir = resolve(options.dataDir);
+  checkWalDir(options.walDir);
   const walDir = options.walDir === undefined ? undefined : resolve(options.walDir);
   signal?.throwIfAborted();
-
-  const source = await inspectBackup(options.backupDir);
   emit({
     type: 'inspected',
     format: source.format,
@@ -164,35 +209,35 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
   for (const ts of tablespaces)
     await RestoreLayout.checkUsable(ts.newLocation, `tablespace ${ts.oid} location (map it elsewhere with -T ${ts.location}=NEWDIR)`);
   if (walDir !== undefined) await RestoreLayout.checkUsable(walDir, 'WAL directory');
-  if (walArchive === undefined && source.format === 'plain' && !(await hasWal(join(source.dir, 'pg_wal')))) {
+  if (options.wal === undefined && source.format === 'plain' && !(await hasWal(join(source.dir, 'pg_wal')))) {
     throw new ConfigError('the backup holds no WAL (taken with -X none): give the WAL archive it needs with --wal-archive');
   }
 
-  if (options.verify ?? true) {
+  if (options.verification === 'directory') {
     // With an archive the pre-flight checks the WAL (the backup may hold none, -X none).
     const { summary, findings } = await verifyBackupAll({
       backupDir: source.dir,
-      noWal: walArchive !== undefined,
+      noWal: options.wal !== undefined,
       ...(signal ? { signal } : {}),
     });
-    if (!summary.ok) {
-      const shown = findings
-        .slice(0, 5)
-        .map((f) => f.message + (f.detail ? ` (${f.detail})` : ''))
-        .join('; ');
-      throw new VerifyError(
-        `the backup does not match its manifest (${findings.length} problem${findings.length === 1 ? '' : 's'}): ${shown}. ` +
-          'Run pgbb verify for the full list, or restore anyway with --no-verify',
-        { path: source.dir },
-      );
-    }
+    if (!summary.ok) throw verifyFailure(findings, source.dir);
     emit({ type: 'verified', summary });
+  }
+  let streamCheck: StreamingManifestCheck | undefined;
+  if (options.verification === 'stream') {
+    if (!source.manifest) {
+      throw new VerifyError(`the backup ${source.dir} has no backup manifest to verify it against: restore it with --no-verify`, {
+        path: source.dir,
+      });
+    }
+    streamCheck = new StreamingManifestCheck(source.manifest);
   }
 
   let preflight: PreflightResult | undefined;
   let archiveSysid: bigint | undefined;
-  if (walArchive !== undefined) {
-    ({ preflight, systemIdentifier: archiveSysid } = await runPreflight(source, walArchive, options));
+  if (options.wal !== undefined) {
+    ({ preflight, systemIdentifier: archiveSysid } =
+      options.wal.preflight ?? (await restorePreflight(source, options.wal.source, options)));
     emit({ type: 'preflight', result: preflight });
   }
 
@@ -202,16 +247,39 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
     for (const ts of tablespaces) await layout.claim(ts.newLocation, `tablespace ${ts.oid} location`);
     if (walDir !== undefined) await layout.claim(walDir, 'WAL directory');
     const route = dataRoute(dataDir, walDir);
+    const observe = (archive: ArchiveLocation, oid: number) =>
+      streamCheck?.observer(typeof archive === 'string' ? basename(archive) : archive.name, oid);
     if (source.format === 'tar') {
-      await layout.extractArchive(source.baseArchive!, route);
-      for (const ts of tablespaces) await layout.extractArchive(ts.path, (name) => join(ts.newLocation, name));
+      await layout.extractArchive(source.baseArchive!, route, observe(source.baseArchive!, 0));
+      for (const ts of tablespaces) await layout.extractArchive(ts.path, (name) => join(ts.newLocation, name), observe(ts.path, ts.oid));
       if (source.walArchive) await layout.extractArchive(source.walArchive, (name) => join(walDir ?? join(dataDir, 'pg_wal'), name));
     } else {
       await layout.copyTree(source.dir, (rel, type) => {
-        const m = /^pg_tblspc\/(\d+)$/.exec(rel);
-        if (m && type === 'symlink') return tablespaces.find((ts) => ts.oid === Number(m[1]))?.newLocation;
+        // A tablespace is a link (pg_basebackup), or a directory (a combined backup's, from a repository).
+        const m = /^pg_tblspc\/(\d+)(?:\/(.+))?$/.exec(rel);
+        const ts = m ? tablespaces.find((x) => x.oid === Number(m[1])) : undefined;
+        if (ts) return m![2] === undefined ? (type === 'file' ? undefined : ts.newLocation) : join(ts.newLocation, m![2]);
         // A plain backup's pg_wal may be a link (pg_basebackup --waldir): its contents are copied.
         return route(rel, type === 'symlink' && rel === 'pg_wal' ? 'directory' : type);
+      });
+    }
+    if (streamCheck) {
+      const findings = streamCheck.finish();
+      if (findings.length > 0) throw verifyFailure(findings, source.dir);
+      emit({
+        type: 'verified',
+        summary: {
+          ok: true,
+          findings: 0,
+          stoppedEarly: false,
+          format: 'tar',
+          manifestFiles: streamCheck.manifestFiles,
+          filesChecksummed: streamCheck.filesChecksummed,
+          bytesRead: streamCheck.bytesRead,
+          walRanges: 0,
+          walRecords: 0,
+          elapsedMs: Math.round(performance.now() - t0),
+        },
       });
     }
     for (const ts of tablespaces) await layout.link(ts.newLocation, join(dataDir, 'pg_tblspc', String(ts.oid)));
@@ -232,8 +300,8 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
     let restoreCommand: string | undefined;
     const autoConfPath = join(dataDir, AUTO_CONF_FILE);
     const previous = await readFile(autoConfPath, 'utf8').catch(() => '');
-    if (walArchive !== undefined) {
-      restoreCommand = restoreCommandLine(options.pgbbCommand ?? defaultPgbbCommand(), walArchive);
+    if (options.wal !== undefined) {
+      restoreCommand = options.wal.restoreCommand();
       await layout.writeSmallFile(
         autoConfPath,
         recoveryAutoConf(previous, {
@@ -271,30 +339,42 @@ async function restore(options: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
+function verifyFailure(findings: readonly VerifyFinding[], dir: string): VerifyError {
+  const shown = findings
+    .slice(0, 5)
+    .map((f) => f.message + (f.detail ? ` (${f.detail})` : ''))
+    .join('; ');
+  return new VerifyError(
+    `the backup does not match its manifest (${findings.length} problem${findings.length === 1 ? '' : 's'}): ${shown}. ` +
+      'Run pgbb verify for the full list, or restore anyway with --no-verify',
+    { path: dir },
+  );
+}
+
 /** The pre-flight, after checking that the archive is this cluster's; returns the archive's system identifier too. */
-async function runPreflight(
+export async function restorePreflight(
   source: BackupSource,
-  walArchive: string,
-  o: RestoreOptions,
+  walArchive: WalArchiveSource,
+  o: Pick<RestoreOptions, 'target' | 'exclusive' | 'targetTimeline' | 'signal'>,
 ): Promise<{ preflight: PreflightResult; systemIdentifier: bigint }> {
   const probe = await probeWalArchive(walArchive);
   const manifestSysid = source.manifest?.systemIdentifier;
   if (manifestSysid !== undefined && manifestSysid !== probe.systemIdentifier) {
     throw new WalArchiveError(
-      `the WAL archive ${walArchive} belongs to database system ${probe.systemIdentifier}, but the backup to ${manifestSysid}: point --wal-archive at this cluster's archive`,
+      `the WAL archive ${walArchive.location} belongs to database system ${probe.systemIdentifier}, but the backup to ${manifestSysid}: point --wal-archive at this cluster's archive`,
     );
   }
   if (source.format === 'plain') {
     const control = readControlFile(await readFile(join(source.dir, 'global', 'pg_control')).catch(() => Buffer.alloc(0)));
     if (control && control.systemIdentifier !== probe.systemIdentifier) {
       throw new WalArchiveError(
-        `the WAL archive ${walArchive} belongs to database system ${probe.systemIdentifier}, but the backup to ${control.systemIdentifier}: point --wal-archive at this cluster's archive`,
+        `the WAL archive ${walArchive.location} belongs to database system ${probe.systemIdentifier}, but the backup to ${control.systemIdentifier}: point --wal-archive at this cluster's archive`,
       );
     }
   }
   try {
     const preflight = await preflightRestore({
-      archiveDir: walArchive,
+      source: walArchive,
       startLsn: source.label.startLsn,
       timeline: source.label.startTimeline,
       // Without a manifest the end of the backup is unknown: the start is the earliest it can be.

@@ -35,8 +35,22 @@ describe('pgbb restore-wal', () => {
   it('parses FILE DEST --wal-archive DIR', () => {
     expect(parseRestoreWalCommandLine(['A', 'B', '--wal-archive', '/x', '--no-sync'])).toEqual({
       kind: 'run',
-      options: { fileName: 'A', destination: 'B', archiveDir: '/x', noSync: true, json: false },
+      options: { fileName: 'A', destination: 'B', archive: { kind: 'directory', dir: '/x' }, noSync: true, json: false },
     });
+  });
+
+  it('parses FILE DEST --repo REPO, and refuses --repo with --wal-archive', () => {
+    expect(parseRestoreWalCommandLine(['A', 'B', '--repo', 's3://b/p?endpoint=http://127.0.0.1:1'])).toEqual({
+      kind: 'run',
+      options: {
+        fileName: 'A',
+        destination: 'B',
+        archive: { kind: 'repository', address: 's3://b/p?endpoint=http://127.0.0.1:1' },
+        noSync: false,
+        json: false,
+      },
+    });
+    expect(() => parseRestoreWalCommandLine(['A', 'B', '--repo', '/r', '--wal-archive', '/x'])).toThrow(/cannot be used together/);
   });
 
   it('exits 1 for a file the archive lacks, 126 for bad arguments, a bad name or an unreadable archive', async () => {

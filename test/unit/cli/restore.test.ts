@@ -62,4 +62,27 @@ describe('pgbb restore command line', () => {
       /time zone/,
     );
   });
+
+  it('restores from a repository with --repo [--backup ID]: a target needs no --wal-archive; a directory, --wal-archive or --backup alone are refused with it', () => {
+    const r = parseRestoreCommandLine([
+      '--repo',
+      '/r',
+      '--backup',
+      '20261206-033800.123F',
+      '-D',
+      '/d',
+      '--target-time',
+      '2026-01-01 00:00:00+00',
+    ]);
+    expect(r.kind).toBe('run');
+    if (r.kind !== 'run') return;
+    expect(r.options.repository).toEqual({ address: '/r', backupId: '20261206-033800.123F' });
+    expect(r.options.restore.target).toMatchObject({ kind: 'time' });
+    expect(parseRestoreCommandLine(['--repo', '/r', '-D', '/d', '--target-timeline', '2'])).toMatchObject({
+      options: { repository: { address: '/r', backupId: undefined }, restore: { targetTimeline: 2 } },
+    });
+    expect(() => parseRestoreCommandLine(['/b', '--repo', '/r', '-D', '/d'])).toThrow(/not both/);
+    expect(() => parseRestoreCommandLine(['--repo', '/r', '--wal-archive', '/w', '-D', '/d'])).toThrow(/cannot be used with --repo/);
+    expect(() => parseRestoreCommandLine(['/b', '--backup', 'x', '-D', '/d'])).toThrow(/--backup needs --repo/);
+  });
 });

@@ -124,7 +124,7 @@ describe('isPgBackupError', () => {
     const classes = Object.values(errors).filter(
       (v): v is typeof PgBackupError => typeof v === 'function' && (v === PgBackupError || v.prototype instanceof PgBackupError),
     );
-    expect(classes.length).toBe(30);
+    expect(classes.length).toBe(31);
     const err: unknown = new ServerError({ severity: 'ERROR', sqlState: '55006', message: 'slot in use' });
     expect(isPgBackupError(err)).toBe(true);
     expect(isPgBackupError(err, 'ERR_PGBB_SERVER')).toBe(true);
@@ -160,6 +160,6 @@ describe('isPgBackupError', () => {
       expect(seen.has(err.code), `${err.code} used by ${seen.get(err.code)} and ${name}`).toBe(false);
       seen.set(err.code, name);
     }
-    expect(seen.size).toBe(29);
+    expect(seen.size).toBe(30);
   });
 });
