@@ -64,7 +64,7 @@ async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 /** Prints a check's outcome; a failed one makes the demo exit 1. */
 function check(ok: boolean, what: string): void {
-  console.log(`  ${ok ? '✓' : '✗'} ${what}`);
+  console.log(`  ${ok ? '✓' : '✗ FAILED:'} ${what}`);
   if (!ok) failures.push(what);
 }
 
@@ -228,7 +228,10 @@ try {
     }),
   );
   printRehearsal(backup, result);
-  check(result.ok, `the rehearsal passed: ${expected.ticks} ticks and the accounts' digest ${expected.md5} as on the primary`);
+  check(
+    result.ok,
+    `every step of the rehearsal passed; its SQL checks found ${expected.ticks} ticks and the accounts' digest ${expected.md5}, as on the primary`,
+  );
   const record = await recordRehearsal(repository, result, { backupId: backup.id, archiveEndTime: archive.newest.storedAt });
   console.log(`  recorded as rehearsals/${record.id}.json`);
 
@@ -241,7 +244,7 @@ try {
     const now = new Date();
     const report = evaluateStatus(state, { maxBackupAgeMs: 86_400_000, maxWalAgeMs: 3_600_000, maxRehearsalAgeMs: 7 * 86_400_000 }, now);
     console.log(formatStatusReport(report).trimEnd().replace(/^/gm, '    '));
-    check(report.state === 'OK', `status ${report.state} (exit code ${report.exitCode})`);
+    check(report.state === 'OK', `status ${report.state} (exit code ${report.exitCode}), OK expected`);
     console.log('  metrics (as `pgbb metrics` prints them, without the # HELP and # TYPE lines):');
     const metrics = formatPrometheus(repositoryMetrics(state, now));
     for (const line of metrics.split('\n')) if (line !== '' && !line.startsWith('#')) console.log(`    ${line}`);

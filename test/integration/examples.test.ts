@@ -297,7 +297,10 @@ describe('npm run demo (examples/demo.ts)', () => {
     expect(r.stdout).toMatch(/^ {2}recovery point: \d{4}-\d\d-\d\dT[\d:.]+Z at [0-9A-F]+\/[0-9A-F]+, /m);
     // The demo's own checks ran inside the rehearsal: the replayed data equals the primary's.
     expect(r.stdout).toMatch(/^ {4}✓ sql-checks .* 2 of 2 checks returned true$/m);
-    expect(r.stdout).toMatch(/^ {2}✓ the rehearsal passed: [1-9]\d* ticks and the accounts' digest [0-9a-f]{32} as on the primary$/m);
+    expect(r.stdout).toMatch(
+      /^ {2}✓ every step of the rehearsal passed; its SQL checks found [1-9]\d* ticks and the accounts' digest [0-9a-f]{32}, as on the primary$/m,
+    );
+    expect(r.stdout).toMatch(/^ {2}✓ status OK \(exit code 0\), OK expected$/m);
     expect(r.stdout).toMatch(/^ {4}PGBB OK - all checks passed \| /m);
     expect(r.stdout).toMatch(/^ {4}OK: rehearsal: last rehearsal \S+ of \S+ .* passed/m);
     expect(r.stdout).toMatch(/^ {4}pgbb_rehearsal_last_success 1$/m);
