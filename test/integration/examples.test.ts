@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseManifest } from '../../src/manifest/parse.js';
-import { makeTempDir, ROLES, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { makeTempDir, ROLES, runRoot, startCluster, testMajors, type Cluster } from '../harness/index.js';
 
 const exec = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -287,11 +287,27 @@ describe('examples typecheck', () => {
 });
 
 describe('npm run demo (examples/demo.ts)', () => {
-  it('backs up PostgreSQL 18 under concurrent commits and restores identical data', async () => {
-    // The demo starts its own servers through the harness; it inherits this run's root.
+  it('archives WAL into a repository, backs up under concurrent commits, rehearses, reports status OK, leaves nothing', async () => {
+    // The demo starts its own server through the harness; it inherits this run's root.
     const r = await runExample('demo.ts', [], envWith(), 110_000);
     expectSuccess(r);
-    expect(r.stdout).toMatch(/^accounts: 200000 rows, identical to the primary/m);
-    expect(r.stdout).toMatch(/^ticks committed during the backup: \d+; restored: [1-9]\d*/m);
+    expect(r.stdout).toMatch(/^ {2}✓ the receiver stored [1-9]\d* segments and stopped cleanly$/m);
+    expect(r.stdout).toMatch(/^ {2}rehearsal of backup \S+: passed in /m);
+    expect(r.stdout).toMatch(/^ {2}recovery time: [\d.]+ s \(restore [\d.]+ s, replay [\d.]+ s\)$/m);
+    expect(r.stdout).toMatch(/^ {2}recovery point: \d{4}-\d\d-\d\dT[\d:.]+Z at [0-9A-F]+\/[0-9A-F]+, /m);
+    // The demo's own checks ran inside the rehearsal: the replayed data equals the primary's.
+    expect(r.stdout).toMatch(/^ {4}✓ sql-checks .* 2 of 2 checks returned true$/m);
+    expect(r.stdout).toMatch(
+      /^ {2}✓ every step of the rehearsal passed; its SQL checks found [1-9]\d* ticks and the accounts' digest [0-9a-f]{32}, as on the primary$/m,
+    );
+    expect(r.stdout).toMatch(/^ {2}✓ status OK \(exit code 0\), OK expected$/m);
+    expect(r.stdout).toMatch(/^ {4}PGBB OK - all checks passed \| /m);
+    expect(r.stdout).toMatch(/^ {4}OK: rehearsal: last rehearsal \S+ of \S+ .* passed/m);
+    expect(r.stdout).toMatch(/^ {4}pgbb_rehearsal_last_success 1$/m);
+    expect(r.stdout).toMatch(/^• cleaned up: receiver stopped, slot dropped, server and temporary directories removed$/m);
+    expect(r.stdout).toMatch(/^demo: every check passed$/m);
+    expect(r.stderr).toBe('');
+    // The repository, the spool and the rehearsal's work directory were removed.
+    expect((await readdir(join(runRoot(), 'tmp'))).filter((n) => n.startsWith('demo-'))).toEqual([]);
   }, 120_000);
 });
