@@ -165,6 +165,11 @@ describeEachMajor(
           await pgbb(target, ['expire', '--retain-full', '1']);
           const after = await list(target);
           expect(after.backups.map((b) => b.id)).toEqual(ids.slice(1));
+          await using repo = await target.open();
+          const left: string[] = [];
+          for await (const o of repo.storage.list({ prefix: 'backups/' })) left.push(o.key);
+          expect(left.filter((k) => k.includes(older!))).toEqual([]);
+          expect(left.some((k) => k.includes(newer!))).toBe(true);
           const kept = after.backups[0]!;
           const keptStart = segmentFileName(kept.timeline, segmentNumber(parseLsn(kept.startLsn), SEG), SEG);
           expect(before.walArchive!.timelines[0]!.firstSegment < keptStart).toBe(true);
