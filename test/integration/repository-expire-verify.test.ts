@@ -11,6 +11,7 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RepositoryLockedError } from '../../src/errors.js';
+import { formatLsn } from '../../src/lsn.js';
 import { backupToRepository, type RepositoryBackupResult } from '../../src/repository/backup.js';
 import { expireRepository } from '../../src/repository/expire.js';
 import type { BackupRecord } from '../../src/repository/record.js';
@@ -74,6 +75,12 @@ describeEachMajor(
           const planned = JSON.parse(dry.stdout);
           expect(planned).toMatchObject({ dryRun: true, policy: { retainFull: 1 }, keptBackups: [newer.id] });
           expect(planned.removedBackups.map((b: { id: string }) => b.id)).toEqual([older.id]);
+          // The window before and after ends where the archive does, as pgbb list reports it.
+          const listed = await runPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env);
+          const archiveEnd = JSON.parse(listed.stdout).pitrWindow.to;
+          expect(archiveEnd).toMatchObject({ lsn: formatLsn(BigInt(wal.at(-1)! + 1) * BigInt(SEG)), timeline: newer.timeline });
+          expect(planned.before.pitrWindow.to).toEqual(archiveEnd);
+          expect(planned.after.pitrWindow.to).toEqual(archiveEnd);
           expect(await repositoryKeys(repo)).toEqual(before);
 
           // What an expire that died after removing a record leaves: objects without a record.
