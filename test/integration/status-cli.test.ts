@@ -127,14 +127,12 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
       expect((await status()).code).toBe(0);
 
       const scratch = await makeTempDir('status-scratch');
-      let rehearsal: PgbbRun;
-      if (kind === 'local') {
-        // The local repository's backup directory is a tar-format backup: rehearse it, and record there.
-        rehearsal = await pgbb([
+      const rehearse = (backupDir: string, walArchive: string) =>
+        pgbb([
           'rehearse',
-          join(target.address, 'backups', record!.id),
+          backupDir,
           '--wal-archive',
-          archive,
+          walArchive,
           '--pg-bin',
           c.binDir,
           ...runAs,
@@ -145,6 +143,10 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
           '--repo',
           target.address,
         ]);
+      let rehearsal: PgbbRun;
+      if (kind === 'local') {
+        // The local repository's backup directory is a tar-format backup: rehearse it, and record there.
+        rehearsal = await rehearse(join(target.address, 'backups', record!.id), archive);
         expect(rehearsal.code, rehearsal.stdout + rehearsal.stderr).toBe(0);
         expect(rehearsal.stdout).toMatch(new RegExp(`^recorded as rehearsal \\d{8}-\\d{6}\\.\\d{3}R of backup ${record!.id}$`, 'm'));
       } else {
@@ -163,21 +165,7 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
           .sort()[0]!;
         const holedArchive = await makeTempDir('status-holed');
         for (const n of readdirSync(archive)) if (n !== gap) copyFileSync(join(archive, n), join(holedArchive, n));
-        rehearsal = await pgbb([
-          'rehearse',
-          dir,
-          '--wal-archive',
-          holedArchive,
-          '--pg-bin',
-          c.binDir,
-          ...runAs,
-          '--scratch-dir',
-          scratch,
-          '--timeout',
-          '100s',
-          '--repo',
-          target.address,
-        ]);
+        rehearsal = await rehearse(dir, holedArchive);
         expect(rehearsal.code, rehearsal.stdout + rehearsal.stderr).toBe(1);
         expect(rehearsal.stdout).toContain(gap);
         expect(rehearsal.stdout).toMatch(/^recorded as rehearsal \d{8}-\d{6}\.\d{3}R$/m);
