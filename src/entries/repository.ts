@@ -87,7 +87,8 @@ export {
   type RepositoryVerifyResult,
 } from '../repository/verify-repository.js';
 export type { ParsedWalKey, WalGap, WalKeyCompression, WalTimelineExtent } from '../repository/wal-keys.js';
-export { planExpiry, type ExpiryInput, type ExpiryPlan, type RetentionPolicy } from '../repository/retention.js';
+export { planExpiry, type ExpiryInput, type ExpiryPlan, type ExpiryState, type RetentionPolicy } from '../repository/retention.js';
+export { walArchiveEnd, type StoredWalKey } from '../repository/wal-archive.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';
 export { repositoryWalArchive } from '../repository/wal-source.js';

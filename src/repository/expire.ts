@@ -100,7 +100,7 @@ export async function expireRepository(
     const info = await repository.info(call);
     const plan = planExpiry({
       backups,
-      walKeys: await listWalKeys(repository, call),
+      walKeys: await listWalKeys(repository.storage, call),
       walSegmentSize: info?.cluster.walSegmentSize,
       policy,
       now: options.now ?? new Date(),

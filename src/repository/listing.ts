@@ -9,7 +9,7 @@ import { pitrWindow, type PitrPoint } from './catalog.js';
 import type { ClusterIdentity } from './identity.js';
 import { backupRecordJson, type BackupRecord, type BackupRecordJson } from './record.js';
 import { rehearsalRecordJson, type RehearsalRecord, type RehearsalRecordJson } from './rehearsal-record.js';
-import type { RepositoryWalArchive } from './repository.js';
+import { walArchiveEnd, type RepositoryWalArchive } from './wal-archive.js';
 import type { WalGap } from './wal-keys.js';
 
 /** A backup as the listing shows it: its record without the list of objects. */
@@ -106,8 +106,7 @@ export function repositoryListing(
   wal?: RepositoryWalArchive,
   rehearsals: readonly RehearsalRecord[] = [],
 ): RepositoryListingJson {
-  const walEnd = wal === undefined ? undefined : { time: wal.newest.storedAt, lsn: wal.newest.endLsn, timeline: wal.newest.timeline };
-  const window = pitrWindow(records, walEnd);
+  const window = pitrWindow(records, wal === undefined ? undefined : walArchiveEnd(wal));
   return {
     repository: location,
     cluster,

@@ -25,30 +25,10 @@ import {
 import { acquireLock, type RepositoryLock } from './lock.js';
 import { readSmallObject } from './objects.js';
 import { decodeBackupRecord, encodeBackupRecord, type BackupRecord } from './record.js';
-import { parseWalKey, WAL_PREFIX, walArchiveExtent, type ParsedWalKey, type WalTimelineExtent } from './wal-keys.js';
-import { segmentStartLsn, parseSegmentFileName } from '../wal-segments.js';
-import type { Lsn } from '../lsn.js';
+import { walArchiveOf, type RepositoryWalArchive } from './wal-archive.js';
+import { listWalKeys } from './wal-listing.js';
 
-/** What a repository's WAL archive holds: see {@link Repository.walArchive}. */
-export interface RepositoryWalArchive {
-  /** The WAL segment size in bytes (from `repository.json`). */
-  segmentSize: number;
-  /** The archived segments per timeline, lowest timeline first. */
-  timelines: WalTimelineExtent[];
-  /** The newest archived segment: the last one of the highest timeline. */
-  newest: {
-    /** Its 24-character name. */
-    segment: string;
-    timeline: number;
-    /** The end of the segment: the last WAL position the archive reaches. */
-    endLsn: Lsn;
-    /**
-     * When it was stored (the object's last modification): the WAL in it was written before. A restore
-     * to a later time replays up to the last record of this segment.
-     */
-    storedAt: Date;
-  };
-}
+export type { RepositoryWalArchive } from './wal-archive.js';
 
 /** The lock that backups and expire share: one of them changes the repository at a time. */
 const REPOSITORY_LOCK = 'repository';
@@ -151,29 +131,7 @@ export class Repository {
   async walArchive(options: StorageCallOptions = {}): Promise<RepositoryWalArchive | undefined> {
     const segmentSize = (await this.info(options))?.cluster.walSegmentSize;
     if (segmentSize === undefined) return undefined;
-    const keys: ParsedWalKey[] = [];
-    const storedAt = new Map<string, Date>();
-    for await (const object of this.storage.list({ ...options, prefix: WAL_PREFIX })) {
-      const key = parseWalKey(object.key);
-      if (key === undefined) continue;
-      keys.push(key);
-      const earlier = storedAt.get(key.name);
-      if (key.kind === 'segment' && (earlier === undefined || object.lastModified > earlier)) storedAt.set(key.name, object.lastModified);
-    }
-    const timelines = walArchiveExtent(keys, segmentSize);
-    const last = timelines.at(-1);
-    const parsed = last === undefined ? null : parseSegmentFileName(last.lastSegment, segmentSize);
-    if (last === undefined || parsed === null) return undefined;
-    return {
-      segmentSize,
-      timelines,
-      newest: {
-        segment: last.lastSegment,
-        timeline: last.timeline,
-        endLsn: segmentStartLsn(parsed.segno + 1n, segmentSize),
-        storedAt: storedAt.get(last.lastSegment) ?? new Date(0),
-      },
-    };
+    return walArchiveOf(await listWalKeys(this.storage, options), segmentSize);
   }
 
   /** One committed backup's record. Throws {@link RepositoryError} when the repository has none with this id. */

@@ -27,7 +27,8 @@ import { ConfigError } from '../errors.js';
 import { parseSegmentFileName, segmentNumber } from '../wal-segments.js';
 import { newestFullBackup, pitrWindow, sortBackups, type PitrWindow } from './catalog.js';
 import type { BackupRecord } from './record.js';
-import { walArchiveExtent, type ParsedWalKey, type WalTimelineExtent } from './wal-keys.js';
+import { walArchiveEnd, walArchiveOf, type StoredWalKey } from './wal-archive.js';
+import type { ParsedWalKey, WalTimelineExtent } from './wal-keys.js';
 
 /** What to keep: the newest `retainFull` full backups, or the backups that cover the last `retainWindowMs`. */
 export type RetentionPolicy =
@@ -47,13 +48,23 @@ export type RetentionPolicy =
 export interface ExpiryInput {
   /** The committed backups (any order). */
   backups: readonly BackupRecord[];
-  /** The objects under `wal/`, parsed (keys this version does not know are left out by the caller). */
-  walKeys: readonly ParsedWalKey[];
+  /**
+   * The objects under `wal/`, parsed, with when each was stored (`listWalKeys`; keys this version does not
+   * know are left out by the caller).
+   */
+  walKeys: readonly StoredWalKey[];
   /** `repository.json`'s `walSegmentSize`; without it no WAL is removed. */
   walSegmentSize: number | undefined;
   policy: RetentionPolicy;
   /** The present, for `retainWindowMs`. */
   now: Date;
+}
+
+/** The point-in-time window and the WAL archive at one moment of an expiry. */
+export interface ExpiryState {
+  pitrWindow: PitrWindow;
+  /** The archived WAL per timeline (empty without an archive or without a recorded segment size). */
+  walArchive: WalTimelineExtent[];
 }
 
 /** What {@link planExpiry} decides. */
@@ -64,9 +75,12 @@ export interface ExpiryPlan {
   remove: BackupRecord[];
   /** WAL objects to remove (segments only), in key order. */
   removeWal: ParsedWalKey[];
-  /** The point-in-time window and WAL archive before and after. */
-  before: { pitrWindow: PitrWindow; walArchive: WalTimelineExtent[] };
-  after: { pitrWindow: PitrWindow; walArchive: WalTimelineExtent[] };
+  /**
+   * The point-in-time window and WAL archive before and after: the window as `pgbb list` computes it, its
+   * `to` the end of the archive's newest segment (`null` without archived WAL or a recorded segment size).
+   */
+  before: ExpiryState;
+  after: ExpiryState;
   /** The WAL segment size the plan named segments with (`undefined`: not recorded, no WAL considered). */
   segmentSize: number | undefined;
   /** Why WAL was not considered, when it was not (no segment size recorded). */
@@ -159,13 +173,19 @@ export function planExpiry(input: ExpiryInput): ExpiryPlan {
   const segmentSize = input.walSegmentSize;
   const removeWal = segmentSize === undefined || keep.length === 0 ? [] : expiredWal(keep, input.walKeys, segmentSize);
   const gone = new Set(removeWal.map((k) => k.key));
-  const extent = (keys: readonly ParsedWalKey[]) => (segmentSize === undefined ? [] : walArchiveExtent(keys, segmentSize));
+  const state = (backups: readonly BackupRecord[], keys: readonly StoredWalKey[]): ExpiryState => {
+    const wal = segmentSize === undefined ? undefined : walArchiveOf(keys, segmentSize);
+    return { pitrWindow: pitrWindow(backups, wal === undefined ? undefined : walArchiveEnd(wal)), walArchive: wal?.timelines ?? [] };
+  };
   return {
     keep,
     remove,
     removeWal,
-    before: { pitrWindow: pitrWindow(sorted), walArchive: extent(input.walKeys) },
-    after: { pitrWindow: pitrWindow(keep), walArchive: extent(input.walKeys.filter((k) => !gone.has(k.key))) },
+    before: state(sorted, input.walKeys),
+    after: state(
+      keep,
+      input.walKeys.filter((k) => !gone.has(k.key)),
+    ),
     segmentSize,
     ...(segmentSize === undefined ? { walSkipped: 'repository.json records no WAL segment size yet' } : {}),
   };

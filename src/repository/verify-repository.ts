@@ -169,7 +169,7 @@ export async function verifyRepository(repository: Repository, options: Reposito
   const records = options.id === undefined ? catalog : [await repository.getBackup(options.id, call)];
   const ids = new Set(catalog.map((r) => r.id));
   const segmentSize = (await repository.info(call))?.cluster.walSegmentSize;
-  const walKeys = await listWalKeys(repository, call);
+  const walKeys = await listWalKeys(repository.storage, call);
   const findings: RepositoryFinding[] = [];
   const report = (f: RepositoryFinding): void => {
     findings.push(f);

@@ -4,10 +4,11 @@
  * behind the server, and the point-in-time window it gives. Pure.
  * @module
  */
-import { lsn, type Lsn } from '../lsn.js';
+import { lsn } from '../lsn.js';
 import { pitrWindow, type PitrPoint } from '../repository/catalog.js';
 import type { BackupRecord } from '../repository/record.js';
-import { walArchiveExtent, type WalTimelineExtent } from '../repository/wal-keys.js';
+import { walArchiveEnd, walArchiveOf, type RepositoryWalArchive } from '../repository/wal-archive.js';
+import { walSegmentKey } from '../repository/wal-keys.js';
 import { parseSegmentFileName, segmentFileName, segmentNumber, segmentStartLsn } from '../wal-segments.js';
 import type { RepositoryState } from './state.js';
 
@@ -24,18 +25,14 @@ export interface WalArchiveHole {
   blocksNewest: boolean;
 }
 
-/** The archived WAL, summarised. */
+/** The archived WAL, summarised for monitoring. */
 export interface WalArchiveSummary {
-  /** Per timeline: first and last segment, count, gaps. */
-  extent: WalTimelineExtent[];
-  /** The highest segment (highest timeline, then position). */
-  newestSegment: string;
-  /** The end of the highest segment: everything before it is archived (holes aside). */
-  endLsn: Lsn;
-  /** Its timeline. */
-  endTimeline: number;
-  /** When the most recent segment was stored. */
-  lastStoredAt: Date;
+  /**
+   * The archive as the repository summarises it (`Repository.walArchive()`, what `pgbb list` shows): per
+   * timeline its first and last segment, count and gaps; its newest segment, where it ends and when that
+   * segment was stored.
+   */
+  wal: RepositoryWalArchive;
   /**
    * Missing runs: inside the archive, and between the newest backup's end and the archive's first
    * segment. Oldest first.
@@ -43,7 +40,7 @@ export interface WalArchiveSummary {
   holes: WalArchiveHole[];
   /** The archive ends before the newest backup does: nothing after that backup was archived. */
   endsBeforeNewestBackup: boolean;
-  /** The server's position minus {@link endLsn}, bytes; `undefined` without the server's position. */
+  /** The server's position minus the archive's end (`wal.newest.endLsn`), bytes; `undefined` without the server's position. */
   lagBytes: number | undefined;
 }
 
@@ -59,17 +56,20 @@ function newestBackup(backups: readonly BackupRecord[]): BackupRecord | undefine
  */
 export function summarizeWalArchive(state: RepositoryState): WalArchiveSummary | undefined {
   const segmentSize = state.info?.cluster.walSegmentSize;
-  if (segmentSize === undefined || state.walSegments.length === 0) return undefined;
-  const extent = walArchiveExtent(
-    state.walSegments.map((s) => ({ kind: 'segment' as const, key: s.name, name: s.name, compression: 'none' as const })),
+  if (segmentSize === undefined) return undefined;
+  const wal = walArchiveOf(
+    state.walSegments.map((s) => ({
+      kind: 'segment' as const,
+      key: walSegmentKey(s.name),
+      name: s.name,
+      compression: 'none' as const,
+      storedAt: s.storedAt,
+    })),
     segmentSize,
   );
-  const last = extent.at(-1);
-  if (last === undefined) return undefined;
-  const lastSegno = parseSegmentFileName(last.lastSegment, segmentSize)!.segno;
-  const endLsn = segmentStartLsn(lastSegno + 1n, segmentSize);
-  let lastStoredAt = state.walSegments[0]!.storedAt;
-  for (const s of state.walSegments) if (s.storedAt > lastStoredAt) lastStoredAt = s.storedAt;
+  if (wal === undefined) return undefined;
+  const extent = wal.timelines;
+  const lastSegno = parseSegmentFileName(wal.newest.segment, segmentSize)!.segno;
 
   const newest = newestBackup(state.backups);
   // The first segment a restore of the newest backup reads from the archive: the one holding its end.
@@ -100,14 +100,10 @@ export function summarizeWalArchive(state: RepositoryState): WalArchiveSummary |
   }
   const server = state.server !== undefined && 'lsn' in state.server ? state.server : undefined;
   return {
-    extent,
-    newestSegment: last.lastSegment,
-    endLsn,
-    endTimeline: last.timeline,
-    lastStoredAt,
+    wal,
     holes,
     endsBeforeNewestBackup: neededFrom !== undefined && lastSegno < neededFrom,
-    lagBytes: server === undefined ? undefined : Math.max(0, Number(server.lsn - endLsn)),
+    lagBytes: server === undefined ? undefined : Math.max(0, Number(server.lsn - wal.newest.endLsn)),
   };
 }
 
@@ -124,27 +120,31 @@ export interface StatusWindow {
   toSource: 'archive' | 'backup' | null;
 }
 
-/** The window `state` gives, with its archive summarised by {@link summarizeWalArchive}. */
+/**
+ * The window `state` gives, with its archive summarised by {@link summarizeWalArchive}: the repository's
+ * window (`pitrWindow`, as `pgbb list` reports it), its end bounded by the first hole after the newest
+ * backup, and by that backup's end when no archived WAL follows it.
+ */
 export function statusWindow(state: RepositoryState, archive: WalArchiveSummary | undefined): StatusWindow {
-  const from = pitrWindow(state.backups).from;
+  const window = (to: PitrPoint | undefined, toSource: StatusWindow['toSource']): StatusWindow => ({
+    ...pitrWindow(state.backups, to),
+    toSource,
+  });
   const newest = newestBackup(state.backups);
-  if (newest === undefined) return { from, to: null, toSource: null };
-  const segmentSize = state.info?.cluster.walSegmentSize;
-  const backupEnd: StatusWindow = {
-    from,
-    to: { time: newest.endTime, lsn: newest.endLsn, timeline: newest.endTimeline },
-    toSource: 'backup',
-  };
-  if (archive === undefined || segmentSize === undefined || archive.endsBeforeNewestBackup) return backupEnd;
+  if (newest === undefined) return { from: null, to: null, toSource: null };
+  const backupEnd = window({ time: newest.endTime, lsn: newest.endLsn, timeline: newest.endTimeline }, 'backup');
+  if (archive === undefined || archive.endsBeforeNewestBackup) return backupEnd;
   const blocking = archive.holes.find((h) => h.blocksNewest);
-  // Without a blocking hole, the archive's end; with one, the end of the segment before it.
-  const endSegno = blocking
-    ? parseSegmentFileName(blocking.first, segmentSize)!.segno - 1n
-    : parseSegmentFileName(archive.newestSegment, segmentSize)!.segno;
-  const timeline = blocking ? blocking.timeline : archive.endTimeline;
-  const endName = segmentFileName(timeline, endSegno, segmentSize);
+  if (blocking === undefined) {
+    const end = walArchiveEnd(archive.wal);
+    return end.lsn <= newest.endLsn ? backupEnd : window(end, 'archive');
+  }
+  // A hole after the newest backup: the end of the segment before it, when that segment was stored.
+  const { segmentSize } = archive.wal;
+  const endSegno = parseSegmentFileName(blocking.first, segmentSize)!.segno - 1n;
+  const endName = segmentFileName(blocking.timeline, endSegno, segmentSize);
   const stored = state.walSegments.filter((s) => s.name === endName).map((s) => s.storedAt.getTime());
   const endLsn = segmentStartLsn(endSegno + 1n, segmentSize);
   if (stored.length === 0 || endLsn <= newest.endLsn) return backupEnd;
-  return { from, to: { time: new Date(Math.max(...stored)), lsn: lsn(endLsn), timeline }, toSource: 'archive' };
+  return window({ time: new Date(Math.max(...stored)), lsn: lsn(endLsn), timeline: blocking.timeline }, 'archive');
 }

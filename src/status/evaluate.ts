@@ -137,8 +137,8 @@ function walArchive(state: RepositoryState, archive: WalArchiveSummary | undefin
       ? { name: 'wal-archive', state: 'OK', message: 'no WAL archived in the repository: each backup restores to its own end only' }
       : { name: 'wal-archive', state: 'CRITICAL', message: 'no WAL archived in the repository' };
   }
-  const segments = archive.extent.reduce((n, e) => n + e.segments, 0);
-  const range = `${archive.extent[0]!.firstSegment} to ${archive.newestSegment}, ${segments} segments`;
+  const segments = archive.wal.timelines.reduce((n, e) => n + e.segments, 0);
+  const range = `${archive.wal.timelines[0]!.firstSegment} to ${archive.wal.newest.segment}, ${segments} segments`;
   const blocking = archive.holes.filter((h) => h.blocksNewest);
   if (archive.endsBeforeNewestBackup) {
     return {
@@ -167,9 +167,9 @@ function walArchive(state: RepositoryState, archive: WalArchiveSummary | undefin
 }
 
 function walAge(state: RepositoryState, archive: WalArchiveSummary, thresholds: StatusThresholds, now: Date): StatusCheck {
-  const age = now.getTime() - archive.lastStoredAt.getTime();
+  const age = now.getTime() - archive.wal.newest.storedAt.getTime();
   const segmentSize = state.info?.cluster.walSegmentSize ?? 0;
-  const text = `newest segment ${archive.newestSegment} stored ${formatAge(age)} ago${limitText(thresholds.maxWalAgeMs)}`;
+  const text = `newest segment ${archive.wal.newest.segment} stored ${formatAge(age)} ago${limitText(thresholds.maxWalAgeMs)}`;
   // Only complete segments are archived: a server still writing the segment after the archive's end
   // is as current as the archive can be, however old its last segment.
   if (archive.lagBytes !== undefined && archive.lagBytes < segmentSize) {
@@ -188,7 +188,7 @@ function walLag(state: RepositoryState, archive: WalArchiveSummary | undefined):
   return {
     name: 'wal-lag',
     state: 'OK',
-    message: `server at ${formatLsn(server.lsn)} (timeline ${server.timeline}), archive ends at ${formatLsn(archive.endLsn)}: ${archive.lagBytes} bytes behind`,
+    message: `server at ${formatLsn(server.lsn)} (timeline ${server.timeline}), archive ends at ${formatLsn(archive.wal.newest.endLsn)}: ${archive.lagBytes} bytes behind`,
   };
 }
 
@@ -244,12 +244,12 @@ function perfdata(state: RepositoryState, archive: WalArchiveSummary | undefined
     out.push(
       perfItem(
         'wal_segments',
-        archive.extent.reduce((n, e) => n + e.segments, 0),
+        archive.wal.timelines.reduce((n, e) => n + e.segments, 0),
         '',
       ),
     );
     out.push(perfItem('wal_gaps', archive.holes.length, ''));
-    out.push(perfItem('wal_age', (now.getTime() - archive.lastStoredAt.getTime()) / 1000, 's', thresholds.maxWalAgeMs));
+    out.push(perfItem('wal_age', (now.getTime() - archive.wal.newest.storedAt.getTime()) / 1000, 's', thresholds.maxWalAgeMs));
     if (archive.lagBytes !== undefined) out.push(perfItem('wal_lag', archive.lagBytes, 'B'));
   }
   const last = state.rehearsals.at(-1);

@@ -84,7 +84,7 @@ export function repositoryMetrics(state: RepositoryState, now: Date): MetricFami
 
   const archive = summarizeWalArchive(state);
   gauge('pgbb_wal_archive_segments', 'Distinct WAL segments archived in the repository', [
-    { labels: {}, value: archive?.extent.reduce((n, e) => n + e.segments, 0) ?? 0 },
+    { labels: {}, value: archive?.wal.timelines.reduce((n, e) => n + e.segments, 0) ?? 0 },
   ]);
   gauge('pgbb_wal_archive_gaps', 'Runs of missing WAL segments in the archive (including between the newest backup and the archive)', [
     { labels: {}, value: archive?.holes.length ?? 0 },
@@ -92,12 +92,12 @@ export function repositoryMetrics(state: RepositoryState, now: Date): MetricFami
   gauge(
     'pgbb_wal_archive_last_timestamp_seconds',
     'When the newest archived WAL segment was stored, Unix time',
-    one(archive === undefined ? undefined : epochSeconds(archive.lastStoredAt)),
+    one(archive === undefined ? undefined : epochSeconds(archive.wal.newest.storedAt)),
   );
   gauge(
     'pgbb_wal_archive_lag_seconds',
     'Age of the newest archived WAL segment, seconds',
-    one(archive === undefined ? undefined : seconds(now.getTime() - archive.lastStoredAt.getTime())),
+    one(archive === undefined ? undefined : seconds(now.getTime() - archive.wal.newest.storedAt.getTime())),
   );
   gauge(
     'pgbb_wal_archive_lag_bytes',

@@ -12,7 +12,7 @@ import type { RepositoryInfo } from '../repository/identity.js';
 import type { BackupRecord } from '../repository/record.js';
 import type { RehearsalRecord } from '../repository/rehearsal-record.js';
 import type { Repository } from '../repository/repository.js';
-import { parseWalKey, WAL_PREFIX } from '../repository/wal-keys.js';
+import { listWalKeys } from '../repository/wal-listing.js';
 import type { StorageCallOptions } from '../storage/types.js';
 
 /** The server's current WAL position (`IDENTIFY_SYSTEM`'s `xlogpos`, or `pg_current_wal_lsn()`). */
@@ -61,11 +61,9 @@ export interface ReadRepositoryStateOptions extends StorageCallOptions {
 export async function readRepositoryState(repository: Repository, options: ReadRepositoryStateOptions = {}): Promise<RepositoryState> {
   const call = options.signal ? { signal: options.signal } : {};
   const info = await repository.info(call);
-  const walSegments: ArchivedSegmentInfo[] = [];
-  for await (const object of repository.storage.list({ ...call, prefix: WAL_PREFIX })) {
-    const parsed = parseWalKey(object.key);
-    if (parsed?.kind === 'segment') walSegments.push({ name: parsed.name, storedAt: object.lastModified });
-  }
+  const walSegments: ArchivedSegmentInfo[] = (await listWalKeys(repository.storage, call)).flatMap((k) =>
+    k.kind === 'segment' ? [{ name: k.name, storedAt: k.storedAt }] : [],
+  );
   return {
     location: repository.location,
     info,

@@ -1,13 +1,18 @@
 /**
- * The pgbb command line as the servers' unprivileged user can run it: `pgbb restore` writes a
+ * The pgbb command line (dist/cli/main.js) as the tests run it: started, or run to its end, with a
+ * minimal environment. And as the servers' unprivileged user can run it: `pgbb restore` writes a
  * restore_command that PostgreSQL runs as that user, so the Node executable and dist/cli/main.js must
  * be reachable by it. When root runs the tests from a tree that user cannot enter (a home directory),
  * both are copied once per run to a world-readable directory under os.tmpdir().
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { beforeAll } from 'vitest';
 import { serverIdentity } from './os-user.js';
 
 /** How to run pgbb so that the server user can too. */
@@ -56,17 +61,34 @@ export function pgbbForServer(root: string): Promise<ServerPgbb> {
 /** What a pgbb run printed and how it exited. */
 export interface PgbbRun {
   code: number | null;
+  /** The signal that ended it (a test's SIGKILL), or `null`. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
+/** A running pgbb process. */
+export interface PgbbProcess {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Resolves once it exited (never rejects). */
+  exited: Promise<PgbbRun>;
+  /** What it printed on stdout so far. */
+  stdout(): string;
+}
+
 /**
- * Run `pgbb ARGS` with `runnable` and a minimal environment (no PG* variables) plus `env` (S3
- * credentials, for instance); resolves once it exited.
+ * Starts `pgbb ARGS` with `runnable` and a minimal environment (no PG* variables) plus `env` (S3
+ * credentials, for instance).
  */
-export function runPgbb(runnable: ServerPgbb, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<PgbbRun> {
+export function spawnPgbb(runnable: ServerPgbb, args: readonly string[], env: Readonly<Record<string, string>> = {}): PgbbProcess {
   const child = spawn(runnable.node, [runnable.cli, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      // The SDK warns on Node < 22 about its own future releases; not what the tests look at.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -77,5 +99,31 @@ export function runPgbb(runnable: ServerPgbb, args: readonly string[], env: Read
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  const exited = new Promise<PgbbRun>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, exited, stdout: () => stdout };
+}
+
+/** Runs `pgbb ARGS` as {@link spawnPgbb} starts it; resolves once it exited. */
+export function runPgbb(runnable: ServerPgbb, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<PgbbRun> {
+  return spawnPgbb(runnable, args, env).exited;
+}
+
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Builds dist/ in the file's beforeAll when it is missing; with `forServer`, makes pgbb runnable by the
+ * server user too ({@link pgbbForServer}: restore_command runs `pgbb restore-wal` as that user). The
+ * returned function gives it once beforeAll ran.
+ */
+export function pgbbForFile(options: { forServer?: boolean } = {}): () => ServerPgbb {
+  let runnable: ServerPgbb | undefined;
+  beforeAll(async () => {
+    const cli = join(packageRoot, 'dist', 'cli', 'main.js');
+    if (!existsSync(cli)) execFileSync('npx', ['tsup'], { cwd: packageRoot, stdio: 'pipe' });
+    runnable = options.forServer ? await pgbbForServer(packageRoot) : { node: process.execPath, cli };
+  }, 180_000);
+  return () => {
+    if (runnable === undefined) throw new Error('pgbb is runnable once beforeAll ran');
+    return runnable;
+  };
 }

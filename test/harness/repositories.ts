@@ -1,12 +1,14 @@
 /**
  * Storage for repository tests: a Swift server with one bucket (and an admin client to look at it from the
- * side), started in the file's beforeAll and stopped in its afterAll; and the two kinds of repository the
- * tests run on, a local directory and an S3 prefix of that bucket, behind one interface.
+ * side), started in the file's beforeAll and stopped in its afterAll; the two kinds of repository the
+ * tests run on, a local directory and an S3 prefix of that bucket, behind one interface; and what a test
+ * reads back from a repository (its keys, an object's bytes).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
+import { decompressArchive } from '../../src/compress/archive.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { makeTempDir } from './run-root.js';
@@ -167,4 +169,18 @@ export function repositoryTargets(s3: SwiftBucket): [string, (label: string) => 
     ['local directory', (label) => repositoryTarget('local', label)],
     ['s3 (Swift)', (label) => repositoryTarget('s3', label, s3)],
   ];
+}
+
+/** Every key of a repository under `prefix`, sorted. */
+export async function repositoryKeys(repo: Repository, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of repo.storage.list({ prefix })) keys.push(o.key);
+  return keys.sort();
+}
+
+/** An object's bytes, decompressed as its name says. */
+export async function objectBytes(repo: Repository, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of decompressArchive(await repo.storage.get(key), key)) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
 }

@@ -3,59 +3,22 @@
 // --if-older-than; PGBB_REPO; a backup killed (SIGKILL) mid-upload leaves no record, and the next backup
 // removes its objects; -i auto (17+) takes an incremental backup against the newest one; another cluster is
 // refused before anything is stored.
-import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Repository } from '../../src/repository/repository.js';
 import { makeTempDir, startCluster, testMajors } from '../harness/index.js';
-import { repositoryTargets, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
+import { pgbbForFile, spawnPgbb } from '../harness/pgbb-cli.js';
+import { repositoryKeys, repositoryTargets, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { describeEachMajor } from '../harness/suite.js';
 import { slotsAfterSettling, tarMembers } from './backup-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = join(root, 'dist/cli/main.js');
 const s3 = swiftBucketForFile('pgbb-cli-repo');
 const targets = repositoryTargets(s3);
+const cli = pgbbForFile();
 
-beforeAll(() => {
-  if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-}, 180_000);
-
-function pgbb(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [cliPath, ...args], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      // The SDK warns on Node < 22 about its own future releases; not what these tests look at.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, exited };
-}
-
-/** Every key in the repository. */
-async function keysOf(repo: Repository): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const o of repo.storage.list()) keys.push(o.key);
-  return keys;
-}
+const pgbb = (args: string[], env: Record<string, string> = {}) => spawnPgbb(cli(), args, env);
 
 async function bytesOf(repo: Repository, id: string, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -86,7 +49,7 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
         expect(record!.storedSize).toBe(record!.objects.reduce((s, o) => s + o.size, 0));
         expect(record!.originalSize).toBeGreaterThan(record!.storedSize);
         expect((await repo.info())?.cluster.majorVersion).toBe(major);
-        expect((await keysOf(repo)).sort()).toEqual(
+        expect(await repositoryKeys(repo)).toEqual(
           ['repository.json', `catalog/${record!.id}.json`, ...record!.objects.map((o) => `backups/${record!.id}/${o.name}`)].sort(),
         );
         // The stored bytes are what the record says, and a tar of the data directory.
@@ -174,7 +137,7 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
         expect(await repo.uncommittedBackups()).toEqual([]);
         expect(await target.leftovers()).toEqual([]);
         const expected = records.flatMap((b) => [`catalog/${b.id}.json`, ...b.objects.map((o) => `backups/${b.id}/${o.name}`)]);
-        expect((await keysOf(repo)).sort()).toEqual(['repository.json', ...expected].sort());
+        expect(await repositoryKeys(repo)).toEqual(['repository.json', ...expected].sort());
         expect(await slotsAfterSettling(primary())).toEqual([]);
       });
 
@@ -202,7 +165,7 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
 
       it('another cluster is refused before anything is stored', async () => {
         await using repo = await target.open();
-        const keys = (await keysOf(repo)).sort();
+        const keys = await repositoryKeys(repo);
         const other = await startCluster({ major, ssl: false, template: false });
         try {
           const r = await pgbb(['backup', '-d', other.connectionString(), '--repo', target.address, '-c', 'fast'], target.env).exited;
@@ -212,7 +175,7 @@ describeEachMajor('pgbb backup --repo', testMajors(), (major, primary) => {
         } finally {
           await other.destroy();
         }
-        expect((await keysOf(repo)).sort()).toEqual(keys);
+        expect(await repositoryKeys(repo)).toEqual(keys);
       });
     });
   }

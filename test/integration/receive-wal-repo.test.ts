@@ -6,10 +6,8 @@
 // meanwhile, and the window from its end to the newest segment); another cluster is refused before
 // anything is stored; `pgbb list --json` shows the WAL archive and the window's end; a promoted standby's
 // history file and new timeline are stored; a segment the server already removed is refused as a hole.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createReplicationSlot } from '../../src/entries/replication.js';
 import { ReplicationConnection } from '../../src/entries/connection.js';
@@ -19,6 +17,8 @@ import { receiveWal, runBackup, type ReceiveWalEvent } from '../../src/index.js'
 import { RepositoryWalStore } from '../../src/repository/wal-store.js';
 import { segmentStartLsn } from '../../src/wal-segments.js';
 import { makeTempDir, startCluster, startFaultProxy, type Cluster } from '../harness/index.js';
+import { pgbbForFile, spawnPgbb } from '../harness/pgbb-cli.js';
+import { objectBytes, repositoryKeys, repositoryTarget, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
 import {
   EventLog,
@@ -31,17 +31,10 @@ import {
   WAL_MAJORS_15_17,
   walTestMajors,
 } from './receive-wal-helpers.js';
-import { objectBytes, repositoryKeys, repositoryTarget, spawnPgbb, useSwiftBucket, type RepositoryTarget } from './repository-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = join(root, 'dist/cli/main.js');
-const BUCKET = 'pgbb-receive-wal-repo';
-const s3 = useSwiftBucket(BUCKET);
+const s3 = swiftBucketForFile('pgbb-receive-wal-repo');
+const pgbb = pgbbForFile();
 const majors = walTestMajors(WAL_MAJORS_15_17);
-
-beforeAll(() => {
-  if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-}, 180_000);
 
 const connArgs = (c: Cluster) => ['-d', `host=${c.host} port=${c.port} user=${trustTcp(c).user} sslmode=disable`];
 
@@ -120,13 +113,13 @@ describeEachMajor(
 
         it('-E under writes: segments byte-identical to the server, the slot at the stored end, list --json', async () => {
           const c = primary();
-          const target = await repositoryTarget(kind, `rw${major}`, { swift: s3.swift, bucket: BUCKET });
+          const target = await repositoryTarget(kind, `rw${major}`, s3);
           const spool = join(await makeTempDir('rw-spool'), 'spool');
           const slot = `rw_e_${kind}`;
           await createSlot(c, slot);
           const run = await runOverWal(c, 3, false, (endLsn) => {
             const p = spawnPgbb(
-              cliPath,
+              pgbb(),
               [
                 'receive-wal',
                 ...connArgs(c),
@@ -165,7 +158,7 @@ describeEachMajor(
           }
           if (kind === 'local') expect(statSync(join(target.address, 'wal', keys[0]!.slice(4))).mode & 0o777).toBe(0o600);
 
-          const listed = await spawnPgbb(cliPath, ['list', '--repo', target.address, '--json'], target.env).exited;
+          const listed = await spawnPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env).exited;
           expect(listed.code).toBe(0);
           const listing = JSON.parse(listed.stdout) as {
             cluster: { walSegmentSize: number; majorVersion: number };
@@ -183,18 +176,18 @@ describeEachMajor(
           expect(listing.pitrWindow.from).toBeNull();
           expect(listing.pitrWindow.to).toMatchObject({ lsn: formatLsn(end), timeline: 1 });
           expect(Date.now() - Date.parse(listing.pitrWindow.to.time)).toBeLessThan(10 * 60_000);
-          const text = await spawnPgbb(cliPath, ['list'], { ...target.env, PGBB_REPO: target.address }).exited;
+          const text = await spawnPgbb(pgbb(), ['list'], { ...target.env, PGBB_REPO: target.address }).exited;
           expect(text.stdout).toContain(`WAL archive, timeline 1: ${names[0]} to ${names.at(-1)}`);
         });
 
         it('SIGKILL mid-run, then a restart: it resumes after the stored segments, no gap, nothing stored twice', async () => {
           const c = primary();
-          const target = await repositoryTarget(kind, `rk${major}`, { swift: s3.swift, bucket: BUCKET });
+          const target = await repositoryTarget(kind, `rk${major}`, s3);
           const spool = join(await makeTempDir('rk-spool'), 'spool');
           const slot = `rw_kill_${kind}`;
           await createSlot(c, slot);
           const args = ['receive-wal', ...connArgs(c), '--repo', target.address, '-S', slot, '--spool', spool, '--json', '-s', '1'];
-          const first = spawnPgbb(cliPath, [...args, ...(kind === 's3' ? ['-Z', 'gzip'] : [])], target.env);
+          const first = spawnPgbb(pgbb(), [...args, ...(kind === 's3' ? ['-Z', 'gzip'] : [])], target.env);
           const completedIn = (out: string) =>
             jsonEvents(out)
               .filter((e) => e['event'] === 'segment-completed')
@@ -204,7 +197,7 @@ describeEachMajor(
             await makeWal(c, 1);
           }
           // A backup into the same repository while the receiver runs: neither locks the other out.
-          const backup = await spawnPgbb(cliPath, ['backup', ...connArgs(c), '--repo', target.address, '-c', 'fast'], target.env).exited;
+          const backup = await spawnPgbb(pgbb(), ['backup', ...connArgs(c), '--repo', target.address, '-c', 'fast'], target.env).exited;
           expect(backup.code, backup.stderr).toBe(0);
           // Killed while it streams the next segment.
           await c.sql(`insert into t select g, repeat('k', 200) from generate_series(1, 300) g`);
@@ -215,7 +208,7 @@ describeEachMajor(
           expect(await slotRestart(c, slot)).toBeLessThanOrEqual(endOf(before.names.at(-1)!));
 
           const endLsn = await makeWal(c, 2);
-          const second = await spawnPgbb(cliPath, [...args, '-E', formatLsn(endLsn)], target.env).exited;
+          const second = await spawnPgbb(pgbb(), [...args, '-E', formatLsn(endLsn)], target.env).exited;
           expect(second.stderr).toBe('');
           expect(second.code).toBe(0);
           const events = jsonEvents(second.stdout);
@@ -227,7 +220,7 @@ describeEachMajor(
           const names = await expectStoredAsServer(c, target);
           expect(names.length).toBeGreaterThan(before.names.length);
           // The window runs from the backup's end to the end of the newest stored segment.
-          const listed = await spawnPgbb(cliPath, ['list', '--repo', target.address, '--json'], target.env).exited;
+          const listed = await spawnPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env).exited;
           const listing = JSON.parse(listed.stdout) as { backups: unknown[]; pitrWindow: { from: { lsn: string }; to: { lsn: string } } };
           expect(listing.backups).toHaveLength(1);
           expect(listing.pitrWindow.to.lsn).toBe(formatLsn(endOf(names.at(-1)!)));
@@ -238,7 +231,7 @@ describeEachMajor(
 
     it('s3: puts failing past the retries hold the slot at the last stored segment; archiving completes once they pass', async () => {
       const c = primary();
-      const target = await repositoryTarget('s3', `rf${major}`, { swift: s3.swift, bucket: BUCKET });
+      const target = await repositoryTarget('s3', `rf${major}`, s3);
       const proxy = await startFaultProxy(s3.swift.endpoint);
       const slot = 'rw_fault';
       await createSlot(c, slot);
@@ -360,11 +353,11 @@ describeEachMajor(
         await other.sql('create table t(i int, pad text)');
         await createSlot(other, 'rw_other');
         for (const kind of ['local', 's3'] as const) {
-          const target = await repositoryTarget(kind, `ro${major}`, { swift: s3.swift, bucket: BUCKET });
+          const target = await repositoryTarget(kind, `ro${major}`, s3);
           await createSlot(primary(), `rw_first_${kind}`);
           const endLsn = await makeWal(primary(), 1);
           const first = await spawnPgbb(
-            cliPath,
+            pgbb(),
             ['receive-wal', ...connArgs(primary()), '--repo', target.address, '-S', `rw_first_${kind}`, '-E', formatLsn(endLsn)],
             target.env,
           ).exited;
@@ -372,7 +365,7 @@ describeEachMajor(
           const before = await storedSegments(target);
           await makeWal(other, 1);
           const refused = await spawnPgbb(
-            cliPath,
+            pgbb(),
             ['receive-wal', ...connArgs(other), '--repo', target.address, '-S', 'rw_other', '-n'],
             target.env,
           ).exited;
@@ -392,7 +385,7 @@ describeEachMajor(
       await createSlot(c, 'rw_gap');
       const endLsn = await makeWal(c, 2);
       const first = await spawnPgbb(
-        cliPath,
+        pgbb(),
         ['receive-wal', ...connArgs(c), '--repo', target.address, '-S', 'rw_gap', '-E', formatLsn(endLsn)],
         target.env,
       ).exited;

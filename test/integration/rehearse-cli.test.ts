@@ -6,19 +6,12 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, serverIdentity, TEST_OS_USER, type Cluster } from '../harness/index.js';
-import { runPgbb } from '../harness/pgbb-cli.js';
+import { pgbbForFile, runPgbb } from '../harness/pgbb-cli.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
-import {
-  archiveWithHole,
-  archivingCluster,
-  cliBackup,
-  processesUnder,
-  serverPgbbForFile,
-  waitArchivedBeforeCurrent,
-} from './rehearse-helpers.js';
+import { archiveWithHole, archivingCluster, cliBackup, processesUnder, waitArchivedBeforeCurrent } from './rehearse-helpers.js';
 
 const majors = walTestMajors(WAL_MAJORS_15_17);
-const pgbb = serverPgbbForFile();
+const pgbb = pgbbForFile({ forServer: true });
 const runAs = serverIdentity() ? ['--run-as', TEST_OS_USER] : [];
 
 it('pgbb rehearse --help lists its options', async () => {

@@ -8,11 +8,12 @@ import { CRC32C_INIT, crc32cFinal, crc32cUpdate } from '../../src/manifest/crc32
 import { rehearse } from '../../src/rehearse/rehearse.js';
 import { readControlFile } from '../../src/verify/control-file.js';
 import { makeTempDir, serverIdentity, startCluster, TEST_OS_USER } from '../harness/index.js';
+import { pgbbForFile } from '../harness/pgbb-cli.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
-import { cliBackup, expectNothingLeft, serverPgbbForFile, stepOf } from './rehearse-helpers.js';
+import { cliBackup, expectNothingLeft, stepOf } from './rehearse-helpers.js';
 
 const majors = walTestMajors(WAL_MAJORS_15_17);
-const pgbb = serverPgbbForFile();
+const pgbb = pgbbForFile({ forServer: true });
 const runAs = serverIdentity() ? TEST_OS_USER : undefined;
 
 /**

@@ -1,32 +1,12 @@
 // Shared by the rehearse integration tests (rehearse.test.ts, rehearse-cli.test.ts, rehearse-damage.test.ts):
-// pgbb as the server user can run it, a source cluster archiving into a directory, a backup taken with the CLI,
+// a source cluster archiving into a directory, a backup taken with the CLI,
 // a copy of the archive with a hole, and the checks that a rehearsal left nothing running or on disk.
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { beforeAll, expect, vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { RehearsalResult } from '../../src/rehearse/types.js';
 import { atomicArchiveCommand, makeTempDir, startCluster, type Cluster } from '../harness/index.js';
-import { pgbbForServer, runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-
-/**
- * Builds dist/ when it is missing and makes pgbb runnable by the server user, in the file's beforeAll
- * (restore_command runs `pgbb restore-wal` as that user). The returned function gives it once beforeAll ran.
- */
-export function serverPgbbForFile(): () => ServerPgbb {
-  let runnable: ServerPgbb | undefined;
-  beforeAll(async () => {
-    if (!existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-    runnable = await pgbbForServer(root);
-  }, 180_000);
-  return () => {
-    if (runnable === undefined) throw new Error('pgbb is runnable once beforeAll ran');
-    return runnable;
-  };
-}
+import { runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
 
 /** A primary with 1 MB segments whose archive_command copies each completed segment into `archive`. */
 export async function archivingCluster(major: number): Promise<{ cluster: Cluster; archive: string }> {

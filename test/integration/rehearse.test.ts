@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rehearse } from '../../src/rehearse/rehearse.js';
 import { makeTempDir, serverIdentity, TEST_OS_USER, type Cluster } from '../harness/index.js';
+import { pgbbForFile } from '../harness/pgbb-cli.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
 import {
   archiveWithHole,
@@ -15,13 +16,12 @@ import {
   cliBackup,
   expectNothingLeft,
   processesUnder,
-  serverPgbbForFile,
   stepOf,
   waitArchivedBeforeCurrent,
 } from './rehearse-helpers.js';
 
 const majors = walTestMajors(WAL_MAJORS_15_17);
-const pgbb = serverPgbbForFile();
+const pgbb = pgbbForFile({ forServer: true });
 const runAs = serverIdentity() ? TEST_OS_USER : undefined;
 /** Debian's PostgreSQL 15 (pg_config on PATH) ships pg_checksums; the embedded builds ship only the server. */
 const DEBIAN_15 = '/usr/lib/postgresql/15/bin';

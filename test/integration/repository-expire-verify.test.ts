@@ -8,10 +8,10 @@
 // production, is being built in parallel. Its segments carry placeholder bytes: expire decides on their
 // names only, and verify --repo checks the archive's continuity by name (the backups checked here hold
 // their own WAL in pg_wal.tar, which verify reads and checks record by record).
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { RepositoryLockedError } from '../../src/errors.js';
+import { formatLsn } from '../../src/lsn.js';
 import { backupToRepository, type RepositoryBackupResult } from '../../src/repository/backup.js';
 import { expireRepository } from '../../src/repository/expire.js';
 import type { BackupRecord } from '../../src/repository/record.js';
@@ -19,40 +19,18 @@ import type { Repository } from '../../src/repository/repository.js';
 import { verifyRepository } from '../../src/repository/verify-repository.js';
 import { walSegmentKey } from '../../src/repository/wal-keys.js';
 import { segmentFileName, segmentNumber } from '../../src/wal-segments.js';
-import { pgbbForServer, runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
-import { startCluster, startSwift, testMajors, type Cluster, type SwiftServer } from '../harness/index.js';
+import { pgbbForFile, runPgbb } from '../harness/pgbb-cli.js';
+import { startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { repositoryKeys, repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
-import { createSwiftBucket, localTarget, swiftTarget, type RepositoryTarget } from './repository-targets.js';
 
-const BUCKET = 'pgbb-expire';
 const SEG = 16 * 1024 * 1024;
-let swift: SwiftServer;
-let cli: ServerPgbb;
-
-beforeAll(async () => {
-  cli = await pgbbForServer(fileURLToPath(new URL('../../', import.meta.url)));
-  swift = await startSwift();
-  await createSwiftBucket(swift, BUCKET);
-}, 180_000);
-
-afterAll(async () => {
-  await swift?.stop();
-});
-
-const targets: [string, (major: number) => Promise<RepositoryTarget>][] = [
-  ['local directory', (major) => localTarget(`expire${major}`)],
-  ['s3 (Swift)', async (major) => swiftTarget(swift, BUCKET, `expire${major}`)],
-];
+const pgbb = pgbbForFile();
+const targets = repositoryTargets(swiftBucketForFile('pgbb-expire'));
 
 function stored(outcome: RepositoryBackupResult): BackupRecord {
   if (outcome.skipped) throw new Error('the backup was skipped');
   return outcome.record;
-}
-
-async function keysOf(repo: Repository, prefix = ''): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const o of repo.storage.list({ prefix })) keys.push(o.key);
-  return keys.sort();
 }
 
 const segno = (lsn: bigint) => Number(segmentNumber(lsn, SEG));
@@ -86,35 +64,41 @@ describeEachMajor(
     for (const [name, make] of targets) {
       describe(name, () => {
         it('--retain-full 1 removes the older backup and the WAL before the kept one; --dry-run changes nothing', async () => {
-          const target = await make(major);
+          const target = await make(`expire${major}`);
           await using repo = await target.open();
           const { older, newer, wal } = await twoFullBackups(repo, primary());
-          const before = await keysOf(repo);
+          const before = await repositoryKeys(repo);
 
-          const dry = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1', '--dry-run', '--json'], target.env);
+          const dry = await runPgbb(pgbb(), ['expire', '--repo', target.address, '--retain-full', '1', '--dry-run', '--json'], target.env);
           expect(dry.stderr).toBe('');
           expect(dry.code).toBe(0);
           const planned = JSON.parse(dry.stdout);
           expect(planned).toMatchObject({ dryRun: true, policy: { retainFull: 1 }, keptBackups: [newer.id] });
           expect(planned.removedBackups.map((b: { id: string }) => b.id)).toEqual([older.id]);
-          expect(await keysOf(repo)).toEqual(before);
+          // The window before and after ends where the archive does, as pgbb list reports it.
+          const listed = await runPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env);
+          const archiveEnd = JSON.parse(listed.stdout).pitrWindow.to;
+          expect(archiveEnd).toMatchObject({ lsn: formatLsn(BigInt(wal.at(-1)! + 1) * BigInt(SEG)), timeline: newer.timeline });
+          expect(planned.before.pitrWindow.to).toEqual(archiveEnd);
+          expect(planned.after.pitrWindow.to).toEqual(archiveEnd);
+          expect(await repositoryKeys(repo)).toEqual(before);
 
           // What an expire that died after removing a record leaves: objects without a record.
           const leftover = '20260101-000000.000F';
           await repo.storage.put(`backups/${leftover}/base.tar`, Buffer.from('left behind'));
 
-          const run = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
+          const run = await runPgbb(pgbb(), ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
           expect(run.stderr).toBe('');
           expect(run.code).toBe(0);
           expect(run.stdout).toContain(`removed the objects of ${leftover}, which had no catalog record`);
-          expect(await keysOf(repo, `backups/${leftover}/`)).toEqual([]);
+          expect(await repositoryKeys(repo, `backups/${leftover}/`)).toEqual([]);
           expect(run.stdout).toContain(`removed backup ${older.id} (full`);
           expect(run.stdout).toMatch(/point-in-time window before: from .*\npoint-in-time window after: {2}from /);
 
           expect((await repo.listBackups()).map((b) => b.id)).toEqual([newer.id]);
-          expect(await keysOf(repo, `backups/${older.id}/`)).toEqual([]);
+          expect(await repositoryKeys(repo, `backups/${older.id}/`)).toEqual([]);
           const kept = wal.filter((n) => n >= segno(newer.startLsn));
-          expect(await keysOf(repo, 'wal/')).toEqual(kept.map((n) => segmentKey(newer.timeline, n)).sort());
+          expect(await repositoryKeys(repo, 'wal/')).toEqual(kept.map((n) => segmentKey(newer.timeline, n)).sort());
           // The report named exactly the segments that went.
           expect(run.stdout).toContain(
             `removed ${wal.length - kept.length} WAL segments of timeline ${newer.timeline}: ${segmentFileName(newer.timeline, BigInt(wal[0]!), SEG)}`,
@@ -125,10 +109,10 @@ describeEachMajor(
         });
 
         it('a held lock refuses expire, and the repository is left as it was', async () => {
-          const target = await make(major);
+          const target = await make(`expire${major}`);
           await using repo = await target.open();
           await twoFullBackups(repo, primary());
-          const before = await keysOf(repo);
+          const before = await repositoryKeys(repo);
           const lock = await repo.lock('backup');
           try {
             const err = await expireRepository(repo, { retainFull: 1 }).then(
@@ -137,21 +121,21 @@ describeEachMajor(
             );
             expect(err).toBeInstanceOf(RepositoryLockedError);
             expect(err).toMatchObject({ holder: { operation: 'backup', pid: process.pid } });
-            const run = await runPgbb(cli, ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
+            const run = await runPgbb(pgbb(), ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
             expect(run.code).toBe(1);
             expect(run.stderr).toMatch(/locked by backup/);
           } finally {
             await lock.release();
           }
-          expect(await keysOf(repo)).toEqual(before);
+          expect(await repositoryKeys(repo)).toEqual(before);
         });
 
         it('verify --repo passes on a good repository, and fails naming a corrupted object and a missing WAL segment', async () => {
-          const target = await make(major);
+          const target = await make(`expire${major}`);
           await using repo = await target.open();
           const { newer, wal } = await twoFullBackups(repo, primary());
 
-          const good = await runPgbb(cli, ['verify', '--repo', target.address], target.env);
+          const good = await runPgbb(pgbb(), ['verify', '--repo', target.address], target.env);
           expect(good.stderr).toBe('');
           expect(good.code).toBe(0);
           expect(good.stdout).toMatch(/repository successfully verified: 2 backup\(s\)/);
@@ -167,7 +151,7 @@ describeEachMajor(
           const missing = wal[Math.floor(wal.length / 2)]!;
           await repo.storage.delete(segmentKey(newer.timeline, missing));
 
-          const bad = await runPgbb(cli, ['verify', '--repo', target.address, '--json'], target.env);
+          const bad = await runPgbb(pgbb(), ['verify', '--repo', target.address, '--json'], target.env);
           expect(bad.code).toBe(1);
           expect(bad.stderr).toContain(`backup ${newer.id}: object "pg_wal.tar" has SHA-256`);
           expect(bad.stderr).toContain(`the WAL archive lacks segment ${segmentFileName(newer.timeline, BigInt(missing), SEG)}`);
@@ -189,7 +173,7 @@ describeEachMajor(
         });
 
         it('verify --repo checks a backup taken without WAL against the WAL archive (compressed), and names a segment it lacks', async () => {
-          const target = await make(major);
+          const target = await make(`expire${major}`);
           await using repo = await target.open();
           const cluster = primary();
           const backup = stored(
@@ -220,7 +204,7 @@ describeEachMajor(
 
         if (major >= 17) {
           it('an incremental chain is never orphaned: a kept incremental keeps its parents', async () => {
-            const target = await make(major);
+            const target = await make(`expire${major}`);
             await using repo = await target.open();
             // WAL summaries since before the full backup: the server's condition for an incremental one.
             const summarized = await startCluster({ major, ssl: false, conf: { summarize_wal: 'on' } });

@@ -13,11 +13,10 @@ import { parseLsn } from '../../src/lsn.js';
 import type { RepositoryListingJson } from '../../src/repository/listing.js';
 import { segmentFileName, segmentNumber } from '../../src/wal-segments.js';
 import { chownToServer, makeTempDir, startCluster, type Cluster } from '../harness/index.js';
-import { pgbbForServer, runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
+import { pgbbForServer, runPgbb, spawnPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
 import { repositoryTargets, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
-import { spawnPgbb } from './repository-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const SEG = 1024 * 1024;
@@ -88,11 +87,7 @@ describeEachMajor(
         const created = await runPgbb(cli, ['receive-wal', '-d', conn(c), '-S', slot, '--create-slot'], target.env);
         expect(created.code, created.stderr).toBe(0);
         const spool = join(await makeTempDir('scenario-spool'), 'spool');
-        const receiver = spawnPgbb(
-          cli.cli,
-          ['receive-wal', '-d', conn(c), '--repo', target.address, '-S', slot, '--spool', spool],
-          target.env,
-        );
+        const receiver = spawnPgbb(cli, ['receive-wal', '-d', conn(c), '--repo', target.address, '-S', slot, '--spool', spool], target.env);
         repos.push({ name, target, receiver, ids: [] });
       }
       await commitBatch(0);

@@ -3,45 +3,21 @@
 // Restoring to an LSN, a restore point, a time and an xid each gives a server that is out of recovery
 // and holds exactly the batches committed before the target; the pre-flight refuses what the archive
 // cannot reach before writing anything; restore-wal's exit statuses make a damaged segment stop recovery.
-import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { restoreBackup } from '../../src/recovery/restore.js';
 import { parseLsn } from '../../src/lsn.js';
 import { chownToServer, makeTempDir, startCluster, type Cluster, atomicArchiveCommand } from '../harness/index.js';
-import { pgbbForServer, type ServerPgbb } from '../harness/pgbb-cli.js';
+import { pgbbForFile, runPgbb } from '../harness/pgbb-cli.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = join(root, 'dist/cli/main.js');
 const majors = walTestMajors(WAL_MAJORS_15_17);
 
 /** pgbb as the server user can run it too (restore_command names this node and main.js). */
-let runnable: ServerPgbb = { node: process.execPath, cli: cliPath };
-
-function pgbb(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(runnable.node, [runnable.cli, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
-beforeAll(async () => {
-  if (!existsSync(cliPath)) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-  runnable = await pgbbForServer(root);
-}, 180_000);
+const runnable = pgbbForFile({ forServer: true });
+const pgbb = (args: string[]) => runPgbb(runnable(), args);
 
 interface Batch {
   xid: string;
@@ -175,7 +151,7 @@ describe.each(majors)('pgbb restore on PostgreSQL %i', (major) => {
       dataDir,
       walArchive: archive,
       target: { kind: 'lsn', lsn: parseLsn(batches[0]!.lsnAfter) },
-      pgbbCommand: [runnable.node, runnable.cli],
+      pgbbCommand: [runnable().node, runnable().cli],
       targetAction: 'promote',
       tablespaceMapping: new Map([[tsOld, tsNew]]),
       noSync: true,

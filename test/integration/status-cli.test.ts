@@ -5,80 +5,22 @@
 // own backup; a failure on Swift), which list and status show, a failed one making status CRITICAL; a
 // failed backup run is recorded and warned about. Archived segments are put in place with the storage
 // API (what receive-wal --repo stores).
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseSegmentFileName, segmentNumber } from '../../src/wal-segments.js';
-import { openRepository, type Repository } from '../../src/repository/repository.js';
 import { walSegmentKey } from '../../src/repository/wal-keys.js';
-import {
-  atomicArchiveCommand,
-  makeTempDir,
-  serverIdentity,
-  startCluster,
-  startSwift,
-  TEST_OS_USER,
-  type Cluster,
-  type SwiftServer,
-} from '../harness/index.js';
-import { pgbbForServer, runPgbb, type PgbbRun, type ServerPgbb } from '../harness/pgbb-cli.js';
+import { atomicArchiveCommand, makeTempDir, serverIdentity, startCluster, TEST_OS_USER, type Cluster } from '../harness/index.js';
+import { pgbbForFile, runPgbb, type PgbbRun } from '../harness/pgbb-cli.js';
+import { repositoryTarget, swiftBucketForFile } from '../harness/repositories.js';
 import { parsePrometheusText } from '../unit/status/prometheus-parser.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const BUCKET = 'pgbb-status';
 const SEGMENT = 1024 * 1024;
 const runAs = serverIdentity() ? ['--run-as', TEST_OS_USER] : [];
-let runnable: ServerPgbb;
-let swift: SwiftServer;
-
-beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/cli/main.js'))) execFileSync('npx', ['tsup'], { cwd: root, stdio: 'pipe' });
-  runnable = await pgbbForServer(root);
-  swift = await startSwift();
-  const admin = new S3Client({
-    endpoint: swift.endpoint,
-    region: swift.region,
-    forcePathStyle: true,
-    credentials: swift.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  admin.destroy();
-}, 180_000);
-
-afterAll(async () => {
-  await swift?.stop();
-});
-
-interface Target {
-  kind: 'local' | 's3';
-  address: string;
-  env: Record<string, string>;
-  open(): Promise<Repository>;
-}
-
-async function makeTarget(kind: Target['kind'], major: number): Promise<Target> {
-  if (kind === 'local') {
-    const address = join(await makeTempDir('status-repo'), 'repo');
-    return { kind, address, env: {}, open: () => openRepository(address) };
-  }
-  const address = `s3://${BUCKET}/pg${major}?endpoint=${swift.endpoint}&region=${swift.region}&forcePathStyle=true`;
-  return {
-    kind,
-    address,
-    env: {
-      AWS_ACCESS_KEY_ID: swift.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: swift.credentials.secretAccessKey,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
-    open: () => openRepository(address, { s3: { credentials: swift.credentials } }),
-  };
-}
+// The server user runs pgbb restore-wal in the rehearsal's restore_command.
+const runnable = pgbbForFile({ forServer: true });
+const s3 = swiftBucketForFile('pgbb-status');
 
 /** The check lines of a status run, by check name. */
 function checks(r: PgbbRun): Map<string, string> {
@@ -133,8 +75,8 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
 
   for (const kind of ['local', 's3'] as const) {
     it(`${kind}: UNKNOWN when empty, OK, WARNING for a stale backup, CRITICAL for a hole; a recorded rehearsal in list, status and metrics`, async () => {
-      const target = await makeTarget(kind, major);
-      const pgbb = (args: string[]) => runPgbb(runnable, args, target.env);
+      const target = await repositoryTarget(kind, `status${major}`, s3);
+      const pgbb = (args: string[]) => runPgbb(runnable(), args, target.env);
       const status = (...args: string[]) => pgbb(['status', '--repo', target.address, ...args]);
 
       const empty = await status();
@@ -185,14 +127,12 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
       expect((await status()).code).toBe(0);
 
       const scratch = await makeTempDir('status-scratch');
-      let rehearsal: PgbbRun;
-      if (kind === 'local') {
-        // The local repository's backup directory is a tar-format backup: rehearse it, and record there.
-        rehearsal = await pgbb([
+      const rehearse = (backupDir: string, walArchive: string) =>
+        pgbb([
           'rehearse',
-          join(target.address, 'backups', record!.id),
+          backupDir,
           '--wal-archive',
-          archive,
+          walArchive,
           '--pg-bin',
           c.binDir,
           ...runAs,
@@ -203,6 +143,10 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
           '--repo',
           target.address,
         ]);
+      let rehearsal: PgbbRun;
+      if (kind === 'local') {
+        // The local repository's backup directory is a tar-format backup: rehearse it, and record there.
+        rehearsal = await rehearse(join(target.address, 'backups', record!.id), archive);
         expect(rehearsal.code, rehearsal.stdout + rehearsal.stderr).toBe(0);
         expect(rehearsal.stdout).toMatch(new RegExp(`^recorded as rehearsal \\d{8}-\\d{6}\\.\\d{3}R of backup ${record!.id}$`, 'm'));
       } else {
@@ -221,21 +165,7 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
           .sort()[0]!;
         const holedArchive = await makeTempDir('status-holed');
         for (const n of readdirSync(archive)) if (n !== gap) copyFileSync(join(archive, n), join(holedArchive, n));
-        rehearsal = await pgbb([
-          'rehearse',
-          dir,
-          '--wal-archive',
-          holedArchive,
-          '--pg-bin',
-          c.binDir,
-          ...runAs,
-          '--scratch-dir',
-          scratch,
-          '--timeout',
-          '100s',
-          '--repo',
-          target.address,
-        ]);
+        rehearsal = await rehearse(dir, holedArchive);
         expect(rehearsal.code, rehearsal.stdout + rehearsal.stderr).toBe(1);
         expect(rehearsal.stdout).toContain(gap);
         expect(rehearsal.stdout).toMatch(/^recorded as rehearsal \d{8}-\d{6}\.\d{3}R$/m);

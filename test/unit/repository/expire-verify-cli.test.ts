@@ -61,7 +61,13 @@ describe('pgbb expire arguments', () => {
         },
       ],
       before: { pitrWindow: { from: { time: '2026-12-06T03:39:10.456Z', lsn: '0/2000138', timeline: 1 }, to: null }, walArchive: [] },
-      after: { pitrWindow: { from: { time: '2026-12-07T03:39:10.456Z', lsn: '0/5000138', timeline: 1 }, to: null }, walArchive: [] },
+      after: {
+        pitrWindow: {
+          from: { time: '2026-12-07T03:39:10.456Z', lsn: '0/5000138', timeline: 1 },
+          to: { time: '2026-12-07T09:12:41.020Z', lsn: '0/9000000', timeline: 1 },
+        },
+        walArchive: [],
+      },
     };
     expect(formatExpiry(report)).toBe(
       [
@@ -69,7 +75,7 @@ describe('pgbb expire arguments', () => {
         'would remove 4 WAL segments of timeline 1: 000000010000000000000001 to 000000010000000000000004',
         '1 backups kept',
         'point-in-time window before: from 2026-12-06 03:39:10Z (0/2000138, timeline 1) to the end of each backup',
-        'point-in-time window after:  from 2026-12-07 03:39:10Z (0/5000138, timeline 1) to the end of each backup',
+        'point-in-time window after:  from 2026-12-07 03:39:10Z (0/5000138, timeline 1) to 2026-12-07 09:12:41Z (0/9000000)',
         '',
       ].join('\n'),
     );

@@ -6,6 +6,7 @@ import { ConfigError } from '../../../src/errors.js';
 import { lsn } from '../../../src/lsn.js';
 import type { BackupRecord } from '../../../src/repository/record.js';
 import { planExpiry, type RetentionPolicy } from '../../../src/repository/retention.js';
+import type { StoredWalKey } from '../../../src/repository/wal-archive.js';
 import { parseWalKey, walHistoryKey, walSegmentKey, type ParsedWalKey } from '../../../src/repository/wal-keys.js';
 import { segmentFileName } from '../../../src/wal-segments.js';
 
@@ -42,16 +43,21 @@ function backup(day: number, segno: number, opts: { parent?: BackupRecord; timel
   };
 }
 
-/** Segment keys `first..last` (inclusive) of `timeline`. */
-function segments(timeline: number, first: number, last: number, compression: 'none' | 'gzip' = 'none'): ParsedWalKey[] {
-  const out: ParsedWalKey[] = [];
-  for (let n = first; n <= last; n++) out.push(parseWalKey(walSegmentKey(segmentFileName(timeline, BigInt(n), SEG), compression))!);
+/** When segment `n` was stored: `n` minutes after T0. */
+const storedAt = (n: number) => new Date(T0 + n * 60_000);
+
+/** Segment keys `first..last` (inclusive) of `timeline`, each stored at {@link storedAt}. */
+function segments(timeline: number, first: number, last: number, compression: 'none' | 'gzip' = 'none'): StoredWalKey[] {
+  const out: StoredWalKey[] = [];
+  for (let n = first; n <= last; n++) {
+    out.push({ ...parseWalKey(walSegmentKey(segmentFileName(timeline, BigInt(n), SEG), compression))!, storedAt: storedAt(n) });
+  }
   return out;
 }
 
-const history = (timeline: number): ParsedWalKey => parseWalKey(walHistoryKey(timeline))!;
+const history = (timeline: number): StoredWalKey => ({ ...parseWalKey(walHistoryKey(timeline))!, storedAt: new Date(T0) });
 
-function plan(backups: BackupRecord[], policy: RetentionPolicy, walKeys: ParsedWalKey[] = [], nowDay = 30) {
+function plan(backups: BackupRecord[], policy: RetentionPolicy, walKeys: StoredWalKey[] = [], nowDay = 30) {
   return planExpiry({ backups, walKeys, walSegmentSize: SEG, policy, now: new Date(T0 + nowDay * DAY) });
 }
 
@@ -154,6 +160,10 @@ describe('planExpiry: WAL', () => {
     ]);
     expect(p.before.pitrWindow.from?.lsn).toBe(f1.endLsn);
     expect(p.after.pitrWindow.from?.lsn).toBe(f2.endLsn);
+    // Both windows end where the archive does, as pgbb list says: the newest segment's end, when it was stored.
+    const archiveEnd = { lsn: lsn(9n * BigInt(SEG)), timeline: 1, time: storedAt(8) };
+    expect(p.before.pitrWindow.to).toEqual(archiveEnd);
+    expect(p.after.pitrWindow.to).toEqual(archiveEnd);
   });
 
   it('removes the WAL below the oldest kept backup even when no backup is removed', () => {
@@ -210,5 +220,8 @@ describe('planExpiry: WAL', () => {
     expect(ids(p.remove)).toEqual([f1.id]);
     expect(p.removeWal).toEqual([]);
     expect(p.walSkipped).toMatch(/segment size/);
+    // Without the segment size the archive cannot be read: the window has no WAL end.
+    expect(p.before.pitrWindow.to).toBeNull();
+    expect(p.after.walArchive).toEqual([]);
   });
 });
