@@ -1,6 +1,7 @@
 /**
- * `pgbb rehearse BACKUP --wal-archive DIR`: the library's `rehearse` on the command line. Restores the
- * backup into a scratch directory, replays the archive, checks the restored server, removes it all, and
+ * `pgbb rehearse --repo REPO [--backup ID]` and `pgbb rehearse BACKUP --wal-archive DIR`: the library's
+ * `rehearse` on the command line. Restores the backup (the repository's newest, or ID, or the backup
+ * directory) into a scratch directory, replays the archive, checks the restored server, removes it all, and
  * prints every step with the recovery figures (or the result as JSON). Exits 0 only when every step passed.
  * @module
  */
@@ -9,8 +10,15 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RecoveryTarget } from '../index.js';
 import { parseTargetTime } from '../entries/recovery.js';
-import { recordRehearsal, rehearse, type RehearsalOptions, type RehearsalResources, type RehearsalResult } from '../entries/rehearse.js';
-import { openRepository, type RehearsalRecord } from '../entries/repository.js';
+import {
+  recordRehearsal,
+  rehearse,
+  type RehearsalDirectorySource,
+  type RehearsalOptions,
+  type RehearsalResources,
+  type RehearsalResult,
+} from '../entries/rehearse.js';
+import { openRepository, type RehearsalRecord, type Repository } from '../entries/repository.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { formatLsn } from '../entries/lsn.js';
 import { defineCommand, type CommandLine } from './context.js';
@@ -23,7 +31,7 @@ export const REHEARSE_COMMAND: CommandSpec = {
   prog: PROG,
   summary:
     'pgbb rehearse proves that a backup restores: it restores it into a scratch directory, replays the WAL archive, checks the result and removes it.',
-  usage: ['[OPTION]... BACKUP --wal-archive DIR'],
+  usage: ['[OPTION]... --repo REPO [--backup ID]', '[OPTION]... BACKUP --wal-archive DIR [--repo REPO]'],
   options: [
     { key: 'wal-archive', long: 'wal-archive', arg: 'required', metavar: 'DIR', help: 'WAL archive to recover from (restore_command)' },
     { key: 'target-time', long: 'target-time', arg: 'required', metavar: 'TIME', help: 'replay up to this time (with its time zone)' },
@@ -49,20 +57,34 @@ export const REHEARSE_COMMAND: CommandSpec = {
       metavar: 'DIR',
       help: 'where to create the scratch directory (default the temp dir)',
     },
-    { ...REPO_OPTION, help: 'record the result in this repository (a directory or s3://BUCKET/PREFIX)' },
+    {
+      ...REPO_OPTION,
+      help: 'rehearse a backup of this repository (a directory or s3://BUCKET/PREFIX; default: $PGBB_REPO)\nand record the result there; with BACKUP, only record it',
+    },
+    { key: 'backup', long: 'backup', arg: 'required', metavar: 'ID', help: 'the repository backup to rehearse (default the newest)' },
     { key: 'json', long: 'json', help: 'print the result as JSON on stdout' },
     { key: 'verbose', short: 'v', long: 'verbose', help: 'print each step as it ends' },
     { key: 'version', short: 'V', long: 'version', help: 'output version information, then exit' },
     { key: 'help', short: '?', long: 'help', help: 'show this help, then exit' },
   ],
-  epilog: 'Without --wal-archive the server replays only the WAL inside the backup. Exit status 0: every step passed.',
+  epilog:
+    "Without BACKUP the repository's backup is restored and replays the repository's archived WAL (or, with none, its own). " +
+    'With BACKUP and without --wal-archive the server replays only the WAL inside the backup. Exit status 0: every step passed.',
 };
 
 /** What the command line asks for. */
 export interface RehearseCliOptions {
-  rehearsal: Omit<RehearsalOptions, 'signal' | 'onStep' | 'checkSql'>;
+  rehearsal: Omit<RehearsalOptions, 'signal' | 'onStep' | 'checkSql' | 'source'>;
+  /**
+   * What is rehearsed: a backup directory (`BACKUP [--wal-archive DIR]`), or a backup of the repository
+   * (no operand: `--repo`, else `PGBB_REPO`; `--backup ID`, else the newest).
+   */
+  source: ({ kind: 'directory' } & RehearsalDirectorySource) | { kind: 'repository'; backupId: string | undefined };
   checkSqlFile: string | undefined;
-  /** `--repo`: the repository the result is recorded in (not `PGBB_REPO`: recording is asked for explicitly). */
+  /**
+   * `--repo`: the repository rehearsed and the result recorded in. With a backup directory, only the
+   * record goes there (and not to `PGBB_REPO`: recording a directory's rehearsal is asked for explicitly).
+   */
   repo: string | undefined;
   json: boolean;
   verbose: number;
@@ -83,14 +105,23 @@ export function parseRehearseCommandLine(argv: readonly string[]): CommandLine<R
   if (args.has('help')) return { kind: 'help' };
   if (args.has('version')) return { kind: 'version' };
   const [backupDir, extra] = args.operands;
-  if (backupDir === undefined) throw new UsageError(PROG, 'no backup directory specified');
   if (extra !== undefined) throw new UsageError(PROG, `too many command-line arguments (first is "${extra}")`);
   const walArchive = args.last('wal-archive');
-  const rehearsal: RehearseCliOptions['rehearsal'] = { source: { backupDir, ...(walArchive !== undefined ? { walArchive } : {}) } };
+  const backupId = args.last('backup');
+  let source: RehearseCliOptions['source'];
+  if (backupDir === undefined) {
+    // The repository is --repo or PGBB_REPO: resolved when it runs (the environment is not parsed here).
+    if (walArchive !== undefined) throw new UsageError(PROG, "--wal-archive needs BACKUP: a repository's rehearsal reads its archived WAL");
+    source = { kind: 'repository', backupId };
+  } else {
+    if (backupId !== undefined) throw new UsageError(PROG, '--backup chooses a repository backup: give it without BACKUP');
+    source = { kind: 'directory', backupDir, ...(walArchive !== undefined ? { walArchive } : {}) };
+  }
+  const rehearsal: RehearseCliOptions['rehearsal'] = {};
   const time = args.last('target-time');
   if (time !== undefined) {
     if (args.has('end-of-archive')) throw new UsageError(PROG, 'give --target-time or --end-of-archive, not both');
-    if (walArchive === undefined) throw new UsageError(PROG, '--target-time needs --wal-archive');
+    if (source.kind === 'directory' && walArchive === undefined) throw new UsageError(PROG, '--target-time needs --wal-archive');
     const target: RecoveryTarget = { kind: 'time', ...parseTargetTime(time) };
     rehearsal.target = target;
   }
@@ -109,6 +140,7 @@ export function parseRehearseCommandLine(argv: readonly string[]): CommandLine<R
     kind: 'run',
     options: {
       rehearsal,
+      source,
       checkSqlFile: args.last('check-sql'),
       repo: args.last('repo'),
       json: args.has('json'),
@@ -168,17 +200,34 @@ async function archiveEndTime(dir: string): Promise<Date | undefined> {
 }
 
 /**
- * Records `r` in the repository at `address`. The backup is the repository's backup with the same
- * start position (`null` when none has it); the archive's end is the WAL archive directory's newest
- * segment or, without one, that backup's end.
+ * Records `r` in `repository`. The backup is the one rehearsed (a repository rehearsal) or the
+ * repository's backup with the same start position (`null` when none has it); the archive's end is
+ * the newest archived segment (of the repository, or of the WAL archive directory) or, without one,
+ * that backup's end.
  */
-async function recordIn(address: string, r: RehearsalResult, cli: RehearseCliOptions, signal: AbortSignal): Promise<RehearsalRecord> {
-  await using repository = await openRepository(address);
+async function recordIn(
+  repository: Repository,
+  r: RehearsalResult,
+  cli: RehearseCliOptions,
+  signal: AbortSignal,
+): Promise<RehearsalRecord> {
   const backups = await repository.listBackups({ signal });
-  const backup = backups.find((b) => r.figures.backupStartLsn !== undefined && formatLsn(b.startLsn) === r.figures.backupStartLsn);
-  const walArchive = cli.rehearsal.source.walArchive;
-  const archiveEnd = (walArchive === undefined ? undefined : await archiveEndTime(walArchive)) ?? backup?.endTime ?? null;
-  return recordRehearsal(repository, r, { backupId: backup?.id ?? null, archiveEndTime: archiveEnd, signal });
+  const backup =
+    r.backupId !== undefined
+      ? backups.find((b) => b.id === r.backupId)
+      : backups.find((b) => r.figures.backupStartLsn !== undefined && formatLsn(b.startLsn) === r.figures.backupStartLsn);
+  const source = cli.source;
+  const archived =
+    source.kind === 'repository'
+      ? (await repository.walArchive({ signal }))?.newest.storedAt
+      : source.walArchive === undefined
+        ? undefined
+        : await archiveEndTime(source.walArchive);
+  return recordRehearsal(repository, r, {
+    backupId: backup?.id ?? r.backupId ?? null,
+    archiveEndTime: archived ?? backup?.endTime ?? null,
+    signal,
+  });
 }
 
 /** `pgbb rehearse`. */
@@ -189,6 +238,9 @@ export const rehearseCommand = defineCommand<RehearseCliOptions>({
   reporting: (cli) => ({ json: cli.json, verbose: cli.verbose }),
   async execute(cli, { ctx, reporter }) {
     const checkSql = cli.checkSqlFile === undefined ? undefined : await readFile(cli.checkSqlFile, 'utf8');
+    const fromRepository = cli.source.kind === 'repository';
+    const address = fromRepository || cli.repo !== undefined ? repositoryAddress(PROG, cli.repo, ctx.env) : undefined;
+    await using repository = address === undefined ? undefined : await openRepository(address);
     let held: RehearsalResources | undefined;
     // A second interrupt exits at once: the server is stopped without waiting (SIGQUIT, immediate
     // shutdown) and the scratch directory removed here, since the rehearsal's own cleanup will not run.
@@ -197,6 +249,10 @@ export const rehearseCommand = defineCommand<RehearseCliOptions>({
     try {
       r = await rehearse({
         ...cli.rehearsal,
+        source:
+          cli.source.kind === 'directory'
+            ? { backupDir: cli.source.backupDir, walArchive: cli.source.walArchive }
+            : { repository: repository!, backupId: cli.source.backupId, repositoryAddress: address },
         ...(checkSql !== undefined ? { checkSql } : {}),
         signal: ctx.signal,
         onStep: (s) => reporter.info(`${s.name}: ${s.status}: ${s.detail}`),
@@ -209,10 +265,10 @@ export const rehearseCommand = defineCommand<RehearseCliOptions>({
     }
     let recorded: RehearsalRecord | undefined;
     let recordFailed = false;
-    if (cli.repo !== undefined) {
+    if (repository !== undefined) {
       // The report is printed whatever happens to the record: the rehearsal's findings are not lost.
       try {
-        recorded = await recordIn(repositoryAddress(PROG, cli.repo, ctx.env), r, cli, ctx.signal);
+        recorded = await recordIn(repository, r, cli, ctx.signal);
       } catch (err) {
         recordFailed = true;
         reporter.warning(`the rehearsal could not be recorded in the repository: ${err instanceof Error ? err.message : String(err)}`);

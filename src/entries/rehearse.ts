@@ -27,6 +27,8 @@ export type {
   RehearsalResources,
   RehearsalResult,
   RehearsalSource,
+  RehearsalDirectorySource,
+  RehearsalRepositorySource,
   RehearsalStep,
   RehearsalStepName,
 } from '../rehearse/types.js';

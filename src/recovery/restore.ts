@@ -48,6 +48,12 @@ export interface RestoreOptions {
   targetAction?: TargetAction | undefined;
   /** Tablespace relocation: old location → new location (both absolute). Unmapped tablespaces go back where they were. */
   tablespaceMapping?: ReadonlyMap<string, string> | undefined;
+  /**
+   * Where each tablespace goes, by its OID and old location, instead of `tablespaceMapping`: for a
+   * caller that relocates them all without knowing them beforehand (a rehearsal keeps them in its
+   * scratch directory).
+   */
+  relocateTablespace?: ((tablespace: { oid: number; location: string }) => string) | undefined;
   /** Put the WAL directory here, with `pg_wal` a symbolic link to it (`initdb --waldir`). */
   walDir?: string | undefined;
   /** Verify the backup against its manifest first (as `pgbb verify`). @default true */
@@ -204,7 +210,10 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
     endLsn: source.endLsn,
     tablespaces: source.tablespaces.length,
   });
-  const tablespaces = source.tablespaces.map((ts) => ({ ...ts, newLocation: mapLocation(ts.location, options.tablespaceMapping) }));
+  const tablespaces = source.tablespaces.map((ts) => ({
+    ...ts,
+    newLocation: options.relocateTablespace?.(ts) ?? mapLocation(ts.location, options.tablespaceMapping),
+  }));
   await RestoreLayout.checkUsable(dataDir, 'data directory');
   for (const ts of tablespaces)
     await RestoreLayout.checkUsable(ts.newLocation, `tablespace ${ts.oid} location (map it elsewhere with -T ${ts.location}=NEWDIR)`);

@@ -12,9 +12,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, ConfigError, PgBackupError, RehearsalError } from '../errors.js';
 import { formatLsn, parseLsn } from '../lsn.js';
-import { inspectBackup } from '../recovery/backup-source.js';
 import { newestArchivedSegment } from '../recovery/preflight.js';
 import { restoreBackup, type RestoreResult } from '../recovery/restore.js';
+import type { WalArchiveSource } from '../recovery/wal-source.js';
+import { restoreFromRepository } from '../repository/restore.js';
+import { repositoryWalArchive } from '../repository/wal-source.js';
 import { findPgBinaries, type PgBinaries } from './binaries.js';
 import { bootstrapSuperuser, PG_AUTHID_FILE } from './bootstrap-role.js';
 import {
@@ -80,6 +82,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   let binaries: PgBinaries | undefined;
   let failed = false;
   let keptDir: string | undefined;
+  const source = options.source;
+  /** Where the restored server fetches WAL from: the archive directory, or the repository's archived WAL. */
+  let walArchive: string | WalArchiveSource | undefined = 'repository' in source ? undefined : source.walArchive;
+  let backupId: string | undefined;
 
   const record = (step: RehearsalStep): void => {
     steps.push(step);
@@ -120,23 +126,31 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       scratch = await createScratch(options.workDir);
       const sc = scratch;
       options.onResources?.({ scratchDir: sc.root, serverPid: undefined });
-      const source = await inspectBackup(options.source.backupDir);
       // Tablespaces go inside the scratch directory, never back to where the backed-up server had them.
-      const mapping = new Map(source.tablespaces.map((ts) => [ts.location, join(sc.root, 'tablespaces', String(ts.oid))]));
+      const common = {
+        dataDir: sc.dataDir,
+        target: options.target,
+        // At the target the server promotes: the rehearsal waits for the end of recovery either way.
+        ...(options.target ? { targetAction: 'promote' as const } : {}),
+        relocateTablespace: (ts: { oid: number }) => join(sc.root, 'tablespaces', String(ts.oid)),
+        noSync: true,
+        pgbbCommand: options.pgbbCommand,
+        signal,
+      };
       let r: RestoreResult;
       try {
-        r = await restoreBackup({
-          backupDir: options.source.backupDir,
-          dataDir: sc.dataDir,
-          walArchive: options.source.walArchive,
-          target: options.target,
-          // At the target the server promotes: the rehearsal waits for the end of recovery either way.
-          ...(options.target ? { targetAction: 'promote' as const } : {}),
-          tablespaceMapping: mapping,
-          noSync: true,
-          pgbbCommand: options.pgbbCommand,
-          signal,
-        });
+        if ('repository' in source) {
+          const fromRepository = await restoreFromRepository(source.repository, {
+            ...common,
+            backupId: source.backupId,
+            repositoryAddress: source.repositoryAddress,
+          });
+          backupId = fromRepository.backup.id;
+          if (fromRepository.walArchive) walArchive = repositoryWalArchive(source.repository);
+          r = fromRepository;
+        } else {
+          r = await restoreBackup({ ...common, backupDir: source.backupDir, walArchive: source.walArchive });
+        }
       } catch (err) {
         const missing = err instanceof PgBackupError ? /([0-9A-F]{24}) is missing/.exec(err.message)?.[1] : undefined;
         if (missing) {
@@ -159,7 +173,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
         value: r,
         outcome: {
           status: 'passed',
-          detail: `${r.format} backup restored: ${r.files} files, ${r.bytes} bytes, PostgreSQL ${major}`,
+          detail: `${backupId !== undefined ? `backup ${backupId}: ` : ''}${r.format} backup restored: ${r.files} files, ${r.bytes} bytes, PostgreSQL ${major}`,
           problems: [],
         },
       };
@@ -169,7 +183,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
 
     await step('archive', async () => {
       const pre = restored.preflight;
-      if (!pre || options.source.walArchive === undefined) {
+      if (!pre || walArchive === undefined) {
         return {
           value: undefined,
           outcome: { status: 'skipped', detail: "no WAL archive: the backup's own WAL is replayed", problems: [] },
@@ -177,7 +191,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       }
       // The pre-flight stops at the first segment the archive lacks. Recovery would end there and
       // promote with less data: when the archive holds later segments, that is a hole.
-      const newest = await newestArchivedSegment(options.source.walArchive);
+      const newest = await newestArchivedSegment(walArchive);
       if (options.target === undefined && pre.missingSegment !== undefined && newest !== undefined && newest > pre.missingSegment) {
         throw new RehearsalError(
           `the WAL archive has a hole: ${pre.missingSegment} is missing, but the archive goes on to ${newest}; recovery would stop before it`,
@@ -314,6 +328,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   return {
     ok: !failed,
     major,
+    ...(backupId !== undefined ? { backupId } : {}),
     startedAt,
     durationMs: performance.now() - t0,
     steps,

@@ -5,9 +5,13 @@
  */
 import type { PgBackupErrorJson } from '../errors.js';
 import type { RecoveryTarget } from '../recovery/wal-targets.js';
+import type { Repository } from '../repository/repository.js';
 
-/** Where the backup and its WAL come from. Today a backup directory and a WAL archive directory. */
-export interface RehearsalSource {
+/** Where the backup and its WAL come from: a backup directory with a WAL archive directory, or a repository. */
+export type RehearsalSource = RehearsalDirectorySource | RehearsalRepositorySource;
+
+/** A backup directory and the WAL archive directory it recovers from. */
+export interface RehearsalDirectorySource {
   /** The backup: a plain data directory, or the directory holding `base.tar*` (as `pgbb restore` takes it). */
   backupDir: string;
   /**
@@ -15,6 +19,23 @@ export interface RehearsalSource {
    * the server replays only the WAL inside the backup, to its consistency point.
    */
   walArchive?: string | undefined;
+}
+
+/**
+ * A backup of a repository (restored as `restoreFromRepository` does), recovering from the
+ * repository's archived WAL through `restore_command = pgbb restore-wal --repo`. The server runs that
+ * command as its own OS user (`runAs`): it must be able to read a local repository, and it reads an
+ * S3 repository with the credentials of the environment it inherits (never written into the data directory).
+ */
+export interface RehearsalRepositorySource {
+  repository: Repository;
+  /** The backup to rehearse (its id). @default the newest backup (before the target, with one) */
+  backupId?: string | undefined;
+  /**
+   * The repository address written into `restore_command` (what `openRepository` was given).
+   * @default the directory, for a local-directory repository (required for other storage)
+   */
+  repositoryAddress?: string | undefined;
 }
 
 /** Options of {@link rehearse}. */
@@ -114,6 +135,8 @@ export interface RehearsalResult {
   ok: boolean;
   /** The PostgreSQL major of the backup. */
   major: number | undefined;
+  /** The repository backup rehearsed (its id), for a repository source once it was chosen. */
+  backupId?: string | undefined;
   startedAt: string;
   durationMs: number;
   steps: RehearsalStep[];

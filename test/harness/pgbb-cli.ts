@@ -74,6 +74,8 @@ export interface PgbbProcess {
   exited: Promise<PgbbRun>;
   /** What it printed on stdout so far. */
   stdout(): string;
+  /** What it printed on stderr so far (for failure messages). */
+  stderr(): string;
 }
 
 /**
@@ -100,7 +102,7 @@ export function spawnPgbb(runnable: ServerPgbb, args: readonly string[], env: Re
     stderr += d.toString();
   });
   const exited = new Promise<PgbbRun>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, exited, stdout: () => stdout };
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
 }
 
 /** Runs `pgbb ARGS` as {@link spawnPgbb} starts it; resolves once it exited. */

@@ -28,8 +28,8 @@ describe('pgbb rehearse command line', () => {
     expect(line).toEqual({
       kind: 'run',
       options: {
+        source: { kind: 'directory', backupDir: '/b', walArchive: '/w' },
         rehearsal: {
-          source: { backupDir: '/b', walArchive: '/w' },
           target: { kind: 'time', time: new Date('2026-01-31T11:00:00.250Z'), microsecond: 0 },
           pgBin: '/pg/bin',
           runAs: 'postgres',
@@ -43,8 +43,25 @@ describe('pgbb rehearse command line', () => {
     });
   });
 
+  it('rehearses a repository backup without a backup directory operand', () => {
+    const line = parseRehearseCommandLine(['--repo', '/r', '--backup', '20261206-033800.123F', '--target-time', '2026-01-01 00:00:00+00']);
+    expect(line).toMatchObject({
+      kind: 'run',
+      options: {
+        source: { kind: 'repository', backupId: '20261206-033800.123F' },
+        rehearsal: { target: { kind: 'time', time: new Date('2026-01-01T00:00:00Z') } },
+        repo: '/r',
+      },
+    });
+    // The repository may come from PGBB_REPO, resolved when the command runs.
+    expect(parseRehearseCommandLine([])).toMatchObject({
+      options: { source: { kind: 'repository', backupId: undefined }, repo: undefined },
+    });
+  });
+
   it('refuses contradictions and a target without an archive', () => {
-    expect(() => parseRehearseCommandLine([])).toThrow(/no backup directory/);
+    expect(() => parseRehearseCommandLine(['--repo', '/r', '--wal-archive', '/w'])).toThrow(/--wal-archive needs BACKUP/);
+    expect(() => parseRehearseCommandLine(['/b', '--backup', 'x'])).toThrow(/give it without BACKUP/);
     expect(() =>
       parseRehearseCommandLine(['/b', '--wal-archive', '/w', '--target-time', '2026-01-01 00:00:00+00', '--end-of-archive']),
     ).toThrow(/not both/);

@@ -18,32 +18,12 @@ import { COMMANDS } from '../../../src/cli/run.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** What `rehearse --repo REPO` (no backup operand) fails with here, and on the status branch (see PENDING). */
-const REHEARSE_REPO_ERROR = /unrecognized option "--repo"|no backup directory specified/;
-
 /**
  * Lines for options and commands that other branches of this round add: they do not parse here yet. Each
  * names the error it fails with today; the test fails when one parses (remove it from this list once its
  * branch is merged) or fails with another error (the example or the awaited flag is wrong).
  */
-const PENDING: Record<string, { awaits: string; error: RegExp }> = {
-  // rehearse --repo REPO as issue 14 has it: the newest backup of the repository, replayed with its archived WAL.
-  // The status branch adds --repo to record the result only (the backup still a directory operand, hence its
-  // "no backup directory specified"); restoring from the repository inside rehearse awaits restore --repo
-  // (branch reporestore).
-  'rehearse --repo $PGBB_REPO --check-sql /etc/pgbb/checks.sql --scratch-dir /var/tmp/pgbb --timeout 3h': {
-    awaits: 'rehearse --repo',
-    error: REHEARSE_REPO_ERROR,
-  },
-  'rehearse --repo ${PGBB_REPO} --check-sql /etc/pgbb/checks.sql --scratch-dir /var/tmp/pgbb --timeout 3h': {
-    awaits: 'rehearse --repo',
-    error: REHEARSE_REPO_ERROR,
-  },
-  'rehearse --repo $(PGBB_REPO) --check-sql /etc/pgbb/checks.sql --scratch-dir /scratch --timeout 3h': {
-    awaits: 'rehearse --repo',
-    error: REHEARSE_REPO_ERROR,
-  },
-};
+const PENDING: Record<string, { awaits: string; error: RegExp }> = {};
 
 /** A pgbb command line found in a file. */
 interface Found {
