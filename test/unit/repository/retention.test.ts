@@ -9,6 +9,7 @@ import { planExpiry, type RetentionPolicy } from '../../../src/repository/retent
 import type { StoredWalKey } from '../../../src/repository/wal-archive.js';
 import { parseWalKey, walHistoryKey, walSegmentKey, type ParsedWalKey } from '../../../src/repository/wal-keys.js';
 import { segmentFileName } from '../../../src/wal-segments.js';
+import { backupRecord } from './fixtures.js';
 
 const SEG = 16 * 1024 * 1024;
 const DAY = 86_400_000;
@@ -18,29 +19,15 @@ const T0 = Date.parse('2026-12-01T00:00:00Z');
 function backup(day: number, segno: number, opts: { parent?: BackupRecord; timeline?: number } = {}): BackupRecord {
   const start = new Date(T0 + day * DAY);
   const stamp = start.toISOString().replace(/[-:]/g, '').replace('T', '-').replace('Z', '');
-  const type = opts.parent ? 'incremental' : 'full';
-  const timeline = opts.timeline ?? 1;
-  return {
-    id: `${stamp}${type === 'full' ? 'F' : 'I'}`,
-    type,
+  return backupRecord({
+    id: `${stamp}${opts.parent ? 'I' : 'F'}`,
     parent: opts.parent?.id ?? null,
-    status: 'complete',
     startTime: start,
     endTime: new Date(start.getTime() + 3_600_000),
     startLsn: lsn(BigInt(segno) * BigInt(SEG) + 40n),
     endLsn: lsn(BigInt(segno) * BigInt(SEG) + 4096n),
-    timeline,
-    endTimeline: timeline,
-    postgresVersion: '17.2',
-    systemIdentifier: '1',
-    originalSize: 1,
-    storedSize: 1,
-    compression: 'none',
-    durationMs: 1,
-    wal: 'stream',
-    label: 'x',
-    objects: [],
-  };
+    timeline: opts.timeline ?? 1,
+  });
 }
 
 /** When segment `n` was stored: `n` minutes after T0. */

@@ -5,29 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { parseLsn } from '../../../src/lsn.js';
 import type { BackupRecord } from '../../../src/repository/record.js';
 import { backupChain, newestBackupBefore } from '../../../src/repository/select.js';
+import { backupRecord } from './fixtures.js';
 
 function backup(id: string, endTime: string, endLsn: string, parent: string | null = null): BackupRecord {
-  return {
+  return backupRecord({
     id,
-    type: parent === null ? 'full' : 'incremental',
     parent,
-    status: 'complete',
     startTime: new Date(new Date(endTime).getTime() - 60_000),
     endTime: new Date(endTime),
     startLsn: parseLsn('0/1000028'),
     endLsn: parseLsn(endLsn),
-    timeline: 1,
-    endTimeline: 1,
-    postgresVersion: '17.2',
-    systemIdentifier: '1',
-    originalSize: 1,
-    storedSize: 1,
-    compression: 'none',
-    durationMs: 1,
-    wal: 'stream',
-    label: 'x',
-    objects: [],
-  };
+  });
 }
 
 const a = backup('20261201-000000.000F', '2026-12-01T00:01:00Z', '0/3000000');
