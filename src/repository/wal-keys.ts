@@ -21,19 +21,12 @@ export const WAL_PREFIX = 'wal/';
 /** The compressions an archived segment may carry, by key suffix (`''` is uncompressed). */
 export type WalKeyCompression = 'none' | 'gzip' | 'lz4' | 'zstd';
 
-const SUFFIX_OF: Record<WalKeyCompression, string> = {
-  none: COMPRESSION_SUFFIX.none,
-  gzip: COMPRESSION_SUFFIX.gzip,
-  lz4: COMPRESSION_SUFFIX.lz4,
-  zstd: COMPRESSION_SUFFIX.zstd,
-};
-
 const SEGMENT_KEY_RE = /^wal\/([0-9A-F]{24})(\.gz|\.lz4|\.zst)?$/;
 const HISTORY_KEY_RE = /^wal\/([0-9A-F]{8})\.history$/;
 
 /** Key of a complete archived segment (`wal/000000010000000000000003.gz`). */
 export function walSegmentKey(segmentName: string, compression: WalKeyCompression = 'none'): string {
-  return `${WAL_PREFIX}${segmentName}${SUFFIX_OF[compression]}`;
+  return `${WAL_PREFIX}${segmentName}${COMPRESSION_SUFFIX[compression]}`;
 }
 
 /** Key of a timeline history file (`wal/00000002.history`). */
@@ -51,7 +44,7 @@ export function parseWalKey(key: string): ParsedWalKey | undefined {
   const seg = SEGMENT_KEY_RE.exec(key);
   if (seg) {
     const suffix = seg[2] ?? '';
-    const compression = (Object.keys(SUFFIX_OF) as WalKeyCompression[]).find((c) => SUFFIX_OF[c] === suffix) ?? 'none';
+    const compression = (Object.keys(COMPRESSION_SUFFIX) as WalKeyCompression[]).find((c) => COMPRESSION_SUFFIX[c] === suffix) ?? 'none';
     return { kind: 'segment', key, name: seg[1]!, compression };
   }
   const hist = HISTORY_KEY_RE.exec(key);
