@@ -234,6 +234,23 @@ describe('gzip and zstd chunk codecs write into the output buffer', () => {
     expect(gunzipSync(out).equals(input)).toBe(true);
   });
 
+  it('gzip on the thread pool: four chunks in flight, then four more on the same streams, each one member', async () => {
+    const codec = createChunkCodec(require, { ...base, algorithm: 'gzip' }, true);
+    const parts = [0, 1, 2, 3].map((i) => input.subarray(i * 200_000, i * 200_000 + 150_000 + i));
+    for (let round = 0; round < 2; round++) {
+      const outputs = parts.map((p) => new Uint8Array(compressedBound(p.length)));
+      const results = await Promise.all(parts.map((p, i) => codec(p, outputs[i]!)));
+      results.forEach((r, i) => {
+        expect(typeof r).toBe('number');
+        expect(gunzipSync(outputs[i]!.subarray(0, r as number)).equals(parts[i]!)).toBe(true);
+      });
+    }
+    // An output buffer too small: the member comes back in memory of its own.
+    const small = await codec(parts[0]!, new Uint8Array(100));
+    expect(small).toBeInstanceOf(Uint8Array);
+    expect(gunzipSync(small as Uint8Array).equals(parts[0]!)).toBe(true);
+  });
+
   it('zstd: frames decode with zstd -d', async () => {
     const config: ChunkCodecConfig = { ...base, algorithm: 'zstd', level: 3, zstdBuiltin: hasBuiltinZstd() };
     if (!config.zstdBuiltin) config.zstdModule = require.resolve('@mongodb-js/zstd');
