@@ -2,8 +2,8 @@
  * Client-side compression of an archive stream: the input is cut into chunks, each chunk is compressed
  * independently (one gzip member, lz4 frame or zstd frame per chunk), and the results are emitted in
  * input order. The concatenation is one valid `.gz`, `.lz4` or `.zst` file for the command-line tools.
- * Chunks compress on this thread (lz4, built-in zstd), on libuv's thread pool (gzip, the zstd package),
- * or on worker threads when asked; pg_basebackup compresses on one thread, and gzip's parallel chunks are
+ * Chunks compress on worker threads (gzip by default, the others when asked), on this thread (lz4,
+ * built-in zstd) or on libuv's thread pool (the zstd package, gzip with `threads: 0`); pg_basebackup compresses on one thread, and gzip's parallel chunks are
  * how we beat its wall time.
  *
  * Memory stays bounded: at most `maxInFlight` chunks are being compressed or waiting to be read, and a
@@ -52,9 +52,12 @@ export interface CompressorOptions {
    * Worker threads to compress on; 0 uses none: lz4 and Node's built-in zstd compress on the calling
    * thread, gzip and the zstd package on libuv's thread pool. A worker is a V8 isolate of its own
    * (several megabytes before any work), and each chunk's trip there and back costs a transfer and
-   * garbage collections in both isolates, which is why none is the default. For zstd, `workers=N` in the
-   * spec sets this when the option is not given.
-   * @default 0
+   * garbage collections in both isolates, which is why lz4 and zstd use none by default. gzip uses one
+   * per CPU: deflate's work dwarfs those costs, and the workers' synchronous compression into reused
+   * buffers took 15% less CPU than zlib's asynchronous streams on libuv's pool, for about 16 MB more
+   * peak memory (docs/performance.md). For zstd, `workers=N` in the spec sets this when the option is
+   * not given.
+   * @default gzip: one per CPU (`defaultThreadCount`); lz4 and zstd: 0
    */
   threads?: number;
   /** Bytes of input per independently compressed chunk (64 KiB–64 MiB). @default 256 KiB ({@link DEFAULT_CHUNK_BYTES}) */
@@ -132,7 +135,8 @@ export class ParallelCompressor extends Duplex {
     const algorithm = this.spec.algorithm;
     this.#config = chunkCodecConfig(this.spec);
     this.#key = JSON.stringify(this.#config);
-    const threads = options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? 0;
+    const threads =
+      options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? (algorithm === 'gzip' ? defaultThreadCount() : 0);
     if (!Number.isInteger(threads) || threads < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${threads}`);
     this.threads = threads;
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES[algorithm];

@@ -67,14 +67,15 @@ describe('ParallelCompressor output is read by the command-line tools', () => {
     expect(new ParallelCompressor('zstd:workers=3', { threads: 1, pool }).threads).toBe(1);
   });
 
-  it('uses no worker thread by default: 256 KiB chunks, gzip several in flight on the thread pool, lz4 one', () => {
+  it('defaults: gzip on one worker per CPU, lz4 and zstd on none; 256 KiB chunks; two chunks in flight per worker, lz4 one', () => {
     for (const algorithm of ['gzip', 'lz4', 'zstd'] as const) {
       const c = new ParallelCompressor(algorithm);
-      expect(c.threads).toBe(0);
+      expect(c.threads).toBe(algorithm === 'gzip' ? defaultThreadCount() : 0);
       expect(c.chunkBytes).toBe(256 * 1024);
       c.destroy();
     }
     expect(new ParallelCompressor('gzip').maxInFlight).toBe(2 * defaultThreadCount());
+    expect(new ParallelCompressor('gzip', { threads: 0 }).maxInFlight).toBe(2 * defaultThreadCount());
     expect(new ParallelCompressor('lz4').maxInFlight).toBe(1);
   });
 
