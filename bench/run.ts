@@ -321,7 +321,7 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
       }
     }
     if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal && t.features.startedCluster)
-      prepared.walBacklog = await walBacklog(t);
+      prepared.walBacklog = await walBacklog(t, size);
     const d: DatasetResult = {
       cluster: t.name,
       serverVersion: t.serverVersion,
@@ -370,7 +370,42 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
  * restart position to the current flush position (everything the dataset load wrote; flushed, so the
  * walsender can send all of it at once).
  */
-async function walBacklog(t: Target): Promise<CaseContext['walBacklog']> {
+/**
+ * The WAL backlog the hold slot keeps, made at least `minBytes` long first: loading the dataset writes
+ * a little less WAL than its size, and the catch-up cases are claimed over a backlog at least as large as
+ * the dataset. The top-up is rows of pgbench_accounts copied into a table that is then dropped, so the
+ * extra WAL is ordinary heap and index WAL (compressible as real WAL is) and the database is unchanged.
+ */
+async function walBacklog(t: Target, minBytes: number): Promise<CaseContext['walBacklog']> {
+  const backlog = await topUpWalBacklog(t, minBytes);
+  // pg_receivewal stops once it has received WAL beyond -E (its stop test is endpos < position), so on an
+  // idle server it would wait for the next WAL anyone writes (10-20 s here): a committed transaction
+  // after the end gives both tools WAL past it at once.
+  await t.cluster?.sql('CREATE TABLE bench_wal_after_end (); DROP TABLE bench_wal_after_end');
+  return backlog;
+}
+
+async function topUpWalBacklog(t: Target, minBytes: number): Promise<NonNullable<CaseContext['walBacklog']>> {
+  let backlog = await measureWalBacklog(t);
+  if (backlog.bytes >= minBytes || !t.cluster) return backlog;
+  const t0 = performance.now();
+  await t.cluster.sql('CREATE TABLE bench_wal_filler (LIKE pgbench_accounts INCLUDING INDEXES)');
+  while (backlog.bytes < minBytes) {
+    const before = backlog.bytes;
+    await t.cluster.sql('INSERT INTO bench_wal_filler SELECT * FROM pgbench_accounts LIMIT 500000');
+    await t.cluster.sql('TRUNCATE bench_wal_filler');
+    backlog = await measureWalBacklog(t);
+    if (backlog.bytes <= before) throw new Error('the WAL backlog does not grow: is the hold slot there?');
+  }
+  await t.cluster.sql('DROP TABLE bench_wal_filler');
+  // As after loading the dataset: the backlog ends with a checkpoint's WAL, the state the runs start from.
+  await t.cluster.sql('CHECKPOINT');
+  backlog = await measureWalBacklog(t);
+  log(`WAL backlog topped up to ${(backlog.bytes / MB).toFixed(0)} MB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return backlog;
+}
+
+async function measureWalBacklog(t: Target): Promise<NonNullable<CaseContext['walBacklog']>> {
   const rows = await psqlRows<{ n: string }>(
     t.conn.replace(/\breplication=\S+/, ''),
     `SELECT (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') || ' ' || restart_lsn || ' ' || pg_current_wal_flush_lsn() FROM pg_replication_slots WHERE slot_name = '${HOLD_SLOT}'`,
