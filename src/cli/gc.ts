@@ -11,13 +11,12 @@ import { runInNewContext } from 'node:vm';
 /** How often the young generation is collected while the heap changes, in milliseconds. */
 export const YOUNG_GC_INTERVAL_MS = 5;
 /**
- * Memory held by ArrayBuffers from which the young generation is collected every
- * {@link YOUNG_GC_INTERVAL_MS} ms; below it, only every {@link YOUNG_GC_MAX_GAP_MS} ms. Receive
- * buffers that are reused (released by the sink) keep ArrayBuffers below it, with nothing outside
- * the heap to free, and the occasional collection only keeps the young generation's pages from all
- * being touched; buffers that are not reused die young and push it past.
+ * Growth of ArrayBuffer memory since the last collection that triggers the next one. The trigger is
+ * growth, not the level: chunks being compressed and their results keep several megabytes alive for the
+ * whole of a compressed backup, and collecting every few milliseconds because of them (what a level
+ * did) cost a compressed backup 10-15% of its main thread's CPU while freeing nothing.
  */
-export const EXTERNAL_MINOR_BYTES = 6 * 1024 * 1024;
+export const EXTERNAL_GROWTH_BYTES = 4 * 1024 * 1024;
 /** Longest time between two minor collections while the heap changes, in milliseconds. */
 export const YOUNG_GC_MAX_GAP_MS = 50;
 /** Memory held by ArrayBuffers (V8's `external_memory`) above which the whole heap is collected. */
@@ -52,10 +51,12 @@ function exposedGc(): V8Gc | null {
 
 /**
  * Starts collecting garbage while a backup runs: the young generation while the heap changes (not
- * while waiting for a checkpoint or an fsync), every {@link YOUNG_GC_INTERVAL_MS} ms while
- * ArrayBuffers hold {@link EXTERNAL_MINOR_BYTES} or more and every {@link YOUNG_GC_MAX_GAP_MS} ms
- * otherwise, and the whole heap when ArrayBuffers hold more than
- * {@link EXTERNAL_LIMIT_BYTES}; returns the function that stops it.
+ * while waiting for a checkpoint or an fsync), as soon as ArrayBuffers hold
+ * {@link EXTERNAL_GROWTH_BYTES} more than after the last collection (checked every
+ * {@link YOUNG_GC_INTERVAL_MS} ms) and at least every {@link YOUNG_GC_MAX_GAP_MS} ms, and the whole heap
+ * when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES} and half that more than after the last
+ * full collection (what full collections cannot free, they are not repeated for); returns the function
+ * that stops it.
  *
  * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
  * when the JavaScript heap fills, and a backup allocates little JavaScript: dead receive buffers pile up
@@ -74,6 +75,9 @@ export function startGarbageCollection(): () => void {
   let lastUsed = -1;
   let lastFull = 0;
   let lastMinor = 0;
+  // ArrayBuffer memory just after the last collection of either kind, and after the last full one.
+  let externalAfter = 0;
+  let externalAfterFull = 0;
   const timer = setInterval(() => {
     gc ??= exposedGc();
     if (gc === null) {
@@ -83,20 +87,32 @@ export function startGarbageCollection(): () => void {
     // external_memory is in V8's statistics since Node 20 but not in @types/node's.
     const stats = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
     const external = stats.external_memory;
-    if ((external ?? 0) > EXTERNAL_LIMIT_BYTES && Date.now() - lastFull >= FULL_GC_GAP_MS) {
+    const now = Date.now();
+    if (
+      external !== undefined &&
+      external > EXTERNAL_LIMIT_BYTES &&
+      external - externalAfterFull >= EXTERNAL_LIMIT_BYTES / 2 &&
+      now - lastFull >= FULL_GC_GAP_MS
+    ) {
       gc();
-      lastFull = Date.now();
+      lastFull = now;
+      externalAfterFull = externalNow();
     } else if (
       stats.used_heap_size !== lastUsed &&
-      (external === undefined || external >= EXTERNAL_MINOR_BYTES || Date.now() - lastMinor >= YOUNG_GC_MAX_GAP_MS)
+      (external === undefined || external - externalAfter >= EXTERNAL_GROWTH_BYTES || now - lastMinor >= YOUNG_GC_MAX_GAP_MS)
     ) {
       gc({ type: 'minor' });
-      lastMinor = Date.now();
+      lastMinor = now;
     } else {
       return;
     }
+    externalAfter = externalNow();
     lastUsed = getHeapStatistics().used_heap_size;
   }, YOUNG_GC_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+function externalNow(): number {
+  return (getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number }).external_memory ?? 0;
 }
