@@ -39,7 +39,10 @@ export const DEFAULT_CHUNK_BYTES: Readonly<Record<'gzip' | 'lz4' | 'zstd', numbe
  * Chunks in flight by default when compressing without worker threads. gzip keeps libuv's thread pool
  * busy on every CPU, and the zstd package compresses one chunk there while the next one fills. lz4 and
  * built-in zstd compress synchronously on this thread, where a second chunk would only wait longer and
- * be promoted to the old generation (freed only by a full collection).
+ * be promoted to the old generation (freed only by a full collection). Neither moves off this thread:
+ * zlib's zstd stream on the pool costs 40–85% more CPU per byte than the one-shot handle write, and a
+ * worker thread's transfers and second heap cost more CPU than the overlap gives back on two cores shared
+ * with the server (docs/performance.md, "Overlapping client compression with receiving").
  */
 function defaultInFlight(config: ChunkCodecConfig): number {
   if (config.algorithm === 'gzip') return 2 * defaultThreadCount();
