@@ -75,7 +75,7 @@ export function startGarbageCollection(): () => void {
   let lastUsed = -1;
   let lastFull = 0;
   let lastMinor = 0;
-  // ArrayBuffer memory just after the last collection of either kind, and after the last full one.
+  // ArrayBuffer memory left by the last collection of either kind, and by the last full one.
   let externalAfter = 0;
   let externalAfterFull = 0;
   const timer = setInterval(() => {
@@ -88,10 +88,16 @@ export function startGarbageCollection(): () => void {
     const stats = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
     const external = stats.external_memory;
     const now = Date.now();
+    // V8 frees dead buffers' memory on a background thread after a collection: the baselines follow the
+    // count down as it falls, so that growth is measured from what was really left.
+    if (external !== undefined) {
+      externalAfter = Math.min(externalAfter, external);
+      externalAfterFull = Math.min(externalAfterFull, external);
+    }
     if (
       external !== undefined &&
       external > EXTERNAL_LIMIT_BYTES &&
-      external - externalAfterFull >= EXTERNAL_LIMIT_BYTES / 2 &&
+      external - externalAfterFull >= EXTERNAL_LIMIT_BYTES / 4 &&
       now - lastFull >= FULL_GC_GAP_MS
     ) {
       gc();
