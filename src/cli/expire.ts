@@ -1,7 +1,7 @@
 /**
  * `pgbb expire --repo REPO (--retain-full N | --retain-window DURATION) [--dry-run] [--json]`: removes the
- * backups outside the policy and the WAL no kept backup needs, through the library's `expireRepository`,
- * and prints what it removed and the point-in-time window before and after (the JSON is `expiryJson`,
+ * backups outside the policy, the WAL no kept backup needs and the history records of what is gone,
+ * through the library's `expireRepository`, and prints what it removed and the point-in-time window before and after (the JSON is `expiryJson`,
  * documented in docs/repository.md).
  * @module
  */
@@ -87,6 +87,10 @@ function windowText(w: ExpiryJson['before']['pitrWindow']): string {
   return `from ${formatTime(w.from.time)} (${w.from.lsn}, timeline ${w.from.timeline}) to ${end}`;
 }
 
+function countText(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** The text report: what was removed, then the window before and after. */
 export function formatExpiry(report: ExpiryJson): string {
   const verb = report.dryRun ? 'would remove' : 'removed';
@@ -97,6 +101,13 @@ export function formatExpiry(report: ExpiryJson): string {
     lines.push(
       `${verb} ${w.segments} WAL segment${w.segments === 1 ? '' : 's'} of timeline ${w.timeline}: ${w.firstSegment} to ${w.lastSegment}`,
     );
+  }
+  if (report.removedRehearsals.length > 0) {
+    const of = [...new Set(report.removedRehearsals.map((r) => r.backupId))].join(', ');
+    lines.push(`${verb} ${countText(report.removedRehearsals.length, 'rehearsal record')} (of backups no longer kept: ${of})`);
+  }
+  if (report.removedFailures.length > 0) {
+    lines.push(`${verb} ${countText(report.removedFailures.length, 'failed-run record')} older than the oldest backup kept`);
   }
   if (lines.length === 0) lines.push(`nothing to remove (${report.keptBackups.length} backups kept)`);
   else lines.push(`${report.keptBackups.length} backups kept`);

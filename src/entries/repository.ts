@@ -88,6 +88,7 @@ export {
 } from '../repository/verify-repository.js';
 export type { ParsedWalKey, WalGap, WalKeyCompression, WalTimelineExtent } from '../repository/wal-keys.js';
 export { planExpiry, type ExpiryInput, type ExpiryPlan, type ExpiryState, type RetentionPolicy } from '../repository/retention.js';
+export { planHistoryExpiry, type HistoryExpiry } from '../repository/history-retention.js';
 export { walArchiveEnd, type StoredWalKey } from '../repository/wal-archive.js';
 export { REPOSITORY_FORMAT_VERSION } from '../repository/layout.js';
 export * from '../storage/index.js';

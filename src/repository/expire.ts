@@ -2,13 +2,16 @@
  * `expire` as one call: read the catalog and the WAL archive, decide with the retention policy
  * (retention.ts), and delete, holding the repository lock so that no backup or other expire runs at the
  * same time. The order is crash-safe: a backup's catalog record goes first (the backup stops existing),
- * then its objects, and the WAL last. A crash in the middle leaves only objects without a record, which
- * the next backup or expire removes (`removeUncommitted`, with the lock held), or WAL that the next
- * expire removes.
+ * then its objects, then the history records (rehearsals, failed runs) the plan drops, and the WAL last.
+ * A crash in the middle leaves only objects without a record, which the next backup or expire removes
+ * (`removeUncommitted`, with the lock held), or history records and WAL that the next expire removes.
+ * History records are never read to restore, so deleting them, in any order, cannot make a backup
+ * unrestorable; they go before the WAL only so that the one step left to a crashed run is the WAL's.
  * @module
  */
 import { AbortError } from '../errors.js';
-import { catalogKey } from './layout.js';
+import { listBackupFailures, listRehearsals } from './history.js';
+import { catalogKey, failureKey, rehearsalKey } from './layout.js';
 import type { RepositoryLock } from './lock.js';
 import { planExpiry, type ExpiryPlan, type RetentionPolicy, checkPolicy } from './retention.js';
 import type { Repository } from './repository.js';
@@ -39,8 +42,8 @@ export interface ExpireResult extends ExpiryPlan {
   removedUncommitted: string[];
 }
 
-/** WAL keys are deleted this many at a time, so that a lost lock stops the run between batches. */
-const WAL_DELETE_BATCH = 1000;
+/** History and WAL keys are deleted this many at a time, so that a lost lock stops the run between batches. */
+const DELETE_BATCH = 1000;
 
 function stopIfLost(lock: RepositoryLock, signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('expire was aborted', { cause: signal.reason });
@@ -60,19 +63,21 @@ async function execute(repository: Repository, plan: ExpiryPlan, lock: Repositor
     stopIfLost(lock, options.signal);
     await repository.deleteBackupObjects(backup.id, call);
   }
-  for (let i = 0; i < plan.removeWal.length; i += WAL_DELETE_BATCH) {
-    stopIfLost(lock, options.signal);
-    await repository.storage.deleteMany(
-      plan.removeWal.slice(i, i + WAL_DELETE_BATCH).map((k) => k.key),
-      call,
-    );
+  const history = [...plan.removeRehearsals.map((r) => rehearsalKey(r.id)), ...plan.removeFailures.map((f) => failureKey(f.id))];
+  const wal = plan.removeWal.map((k) => k.key);
+  for (const keys of [history, wal]) {
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      stopIfLost(lock, options.signal);
+      await repository.storage.deleteMany(keys.slice(i, i + DELETE_BATCH), call);
+    }
   }
 }
 
 /**
- * Remove the backups that `policy` does not keep and the WAL that no kept backup needs (the rules are
- * those of `planExpiry`). Holds the repository lock while it deletes: fails with
- * {@link pg-basebackup/errors!RepositoryLockedError} while a backup or another expire holds it.
+ * Remove the backups that `policy` does not keep, the WAL that no kept backup needs and the history
+ * records (rehearsals, failed runs) of what is gone (the rules are those of `planExpiry`). Holds the
+ * repository lock while it deletes: fails with {@link pg-basebackup/errors!RepositoryLockedError} while
+ * a backup or another expire holds it.
  * Throws {@link pg-basebackup/errors!ConfigError} for a policy that keeps nothing.
  *
  * @example
@@ -104,6 +109,8 @@ export async function expireRepository(
       walSegmentSize: info?.cluster.walSegmentSize,
       policy,
       now: options.now ?? new Date(),
+      rehearsals: await listRehearsals(repository, call),
+      failures: await listBackupFailures(repository, call),
     });
     if (lock) await execute(repository, plan, lock, options);
     return { ...plan, dryRun, removedUncommitted };

@@ -33,6 +33,10 @@ export interface ExpiryJson {
   removedWal: WalTimelineExtent[];
   /** Why no WAL was considered, when none was; absent otherwise. */
   walSkipped?: string;
+  /** The rehearsal records removed (`rehearsals/<id>.json`), oldest first: the rehearsal and the backup it named. */
+  removedRehearsals: { id: string; backupId: string | null }[];
+  /** The ids of the failed-run records removed (`failures/<id>.json`), oldest first. */
+  removedFailures: string[];
   before: ExpiryStateJson;
   after: ExpiryStateJson;
 }
@@ -56,6 +60,8 @@ export function expiryJson(location: string, policy: RetentionPolicy, result: Ex
     removedUncommitted: result.removedUncommitted,
     removedWal: segmentSize === undefined ? [] : walArchiveExtent(result.removeWal, segmentSize),
     ...(result.walSkipped === undefined ? {} : { walSkipped: result.walSkipped }),
+    removedRehearsals: result.removeRehearsals.map((r) => ({ id: r.id, backupId: r.backupId })),
+    removedFailures: result.removeFailures.map((f) => f.id),
     before: state(result.before),
     after: state(result.after),
   };

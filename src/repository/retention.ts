@@ -21,12 +21,18 @@
  * segment. Timeline history files are always kept, and so is every segment of a timeline with no boundary.
  * WAL at or after every kept backup's start is never touched, so a receiver that stores newer segments
  * without the lock (receive-wal --repo) cannot race with expire. Nothing goes without the segment size.
+ *
+ * Which history records go (rehearsals of backups no longer kept, failures older than every kept backup):
+ * history-retention.ts.
  * @module
  */
 import { ConfigError } from '../errors.js';
 import { parseSegmentFileName, segmentNumber } from '../wal-segments.js';
 import { newestFullBackup, pitrWindow, sortBackups, type PitrWindow } from './catalog.js';
+import type { BackupFailureRecord } from './failure-record.js';
+import { planHistoryExpiry, type HistoryExpiry } from './history-retention.js';
 import type { BackupRecord } from './record.js';
+import type { RehearsalRecord } from './rehearsal-record.js';
 import { walArchiveEnd, walArchiveOf, type StoredWalKey } from './wal-archive.js';
 import type { ParsedWalKey, WalTimelineExtent } from './wal-keys.js';
 
@@ -58,6 +64,10 @@ export interface ExpiryInput {
   policy: RetentionPolicy;
   /** The present, for `retainWindowMs`. */
   now: Date;
+  /** The rehearsal records (`listRehearsals`, any order); none removed when absent. */
+  rehearsals?: readonly RehearsalRecord[] | undefined;
+  /** The failed-run records (`listBackupFailures`, any order); none removed when absent. */
+  failures?: readonly BackupFailureRecord[] | undefined;
 }
 
 /** The point-in-time window and the WAL archive at one moment of an expiry. */
@@ -67,8 +77,8 @@ export interface ExpiryState {
   walArchive: WalTimelineExtent[];
 }
 
-/** What {@link planExpiry} decides. */
-export interface ExpiryPlan {
+/** What {@link planExpiry} decides (with {@link HistoryExpiry}'s history records to remove). */
+export interface ExpiryPlan extends HistoryExpiry {
   /** Backups kept, oldest first. */
   keep: BackupRecord[];
   /** Backups to remove, oldest first. */
@@ -187,6 +197,7 @@ export function planExpiry(input: ExpiryInput): ExpiryPlan {
       input.walKeys.filter((k) => !gone.has(k.key)),
     ),
     segmentSize,
+    ...planHistoryExpiry(keep, input.rehearsals ?? [], input.failures ?? []),
     ...(segmentSize === undefined ? { walSkipped: 'repository.json records no WAL segment size yet' } : {}),
   };
 }

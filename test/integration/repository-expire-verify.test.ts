@@ -13,7 +13,11 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { RepositoryLockedError } from '../../src/errors.js';
 import { formatLsn } from '../../src/lsn.js';
 import { backupToRepository, type RepositoryBackupResult } from '../../src/repository/backup.js';
+import { backupIdFor } from '../../src/repository/backup-id.js';
 import { expireRepository } from '../../src/repository/expire.js';
+import { commitRehearsal, recordBackupFailure } from '../../src/repository/history.js';
+import { failureKey, rehearsalKey } from '../../src/repository/layout.js';
+import { rehearsalIdFor } from '../../src/repository/rehearsal-record.js';
 import type { BackupRecord } from '../../src/repository/record.js';
 import type { Repository } from '../../src/repository/repository.js';
 import { verifyRepository } from '../../src/repository/verify-repository.js';
@@ -23,6 +27,7 @@ import { pgbbForFile, runPgbb } from '../harness/pgbb-cli.js';
 import { startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { repositoryKeys, repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
+import { failure, rehearsal } from '../unit/status/fixtures.js';
 
 const SEG = 16 * 1024 * 1024;
 const pgbb = pgbbForFile();
@@ -57,6 +62,51 @@ async function twoFullBackups(repo: Repository, cluster: Cluster): Promise<{ old
   return { older, newer, wal: await archiveWal(repo, older, newer) };
 }
 
+/**
+ * History beside the two backups: rehearsals of the older (passed), the newer (passed) and again the
+ * older (failed, the newest), and failed runs before the older backup, between the two and after the
+ * newer one. Returns the keys expire must remove and those it must keep.
+ */
+async function writeHistory(repo: Repository, older: BackupRecord, newer: BackupRecord): Promise<{ gone: string[]; stay: string[] }> {
+  const at = (base: Date, ms: number) => new Date(base.getTime() + ms);
+  const rehearsalOf = async (b: BackupRecord, start: Date, result: 'pass' | 'fail') => {
+    const r = rehearsal(0, result, { id: rehearsalIdFor(start), backupId: b.id, startTime: start, endTime: at(start, 1000) });
+    await commitRehearsal(repo, r);
+    return rehearsalKey(r.id);
+  };
+  const failedAt = async (start: Date) => {
+    const id = backupIdFor(start, 'full');
+    await recordBackupFailure(repo, { ...failure(0), id, startTime: start, endTime: at(start, 1000) });
+    return failureKey(id);
+  };
+  const between = at(older.endTime, (newer.startTime.getTime() - older.endTime.getTime()) / 2);
+  return {
+    gone: [
+      await rehearsalOf(older, at(newer.endTime, 1000), 'pass'),
+      await failedAt(at(older.startTime, -3_600_000)),
+      await failedAt(between),
+    ],
+    stay: [
+      await rehearsalOf(newer, at(newer.endTime, 2000), 'pass'),
+      await rehearsalOf(older, at(newer.endTime, 3000), 'fail'),
+      await failedAt(at(newer.startTime, 1)),
+    ],
+  };
+}
+
+/** What `pgbb status` says of the repository, without the parts that change with the clock or the window. */
+async function statusVerdict(address: string, env: Record<string, string>) {
+  const run = await runPgbb(pgbb(), ['status', '--repo', address, '--json'], env);
+  expect(run.stderr).toBe('');
+  const report = JSON.parse(run.stdout) as { state: string; checks: { name: string; state: string; message: string }[] };
+  const history = new Set(['rehearsal', 'backup-failures']);
+  return {
+    code: run.code,
+    state: report.state,
+    checks: report.checks.map((c) => ({ name: c.name, state: c.state, ...(history.has(c.name) ? { message: c.message } : {}) })),
+  };
+}
+
 describeEachMajor(
   'expire and verify --repo',
   testMajors(),
@@ -67,6 +117,8 @@ describeEachMajor(
           const target = await make(`expire${major}`);
           await using repo = await target.open();
           const { older, newer, wal } = await twoFullBackups(repo, primary());
+          const records = await writeHistory(repo, older, newer);
+          const verdict = await statusVerdict(target.address, target.env);
           const before = await repositoryKeys(repo);
 
           const dry = await runPgbb(pgbb(), ['expire', '--repo', target.address, '--retain-full', '1', '--dry-run', '--json'], target.env);
@@ -75,6 +127,10 @@ describeEachMajor(
           const planned = JSON.parse(dry.stdout);
           expect(planned).toMatchObject({ dryRun: true, policy: { retainFull: 1 }, keptBackups: [newer.id] });
           expect(planned.removedBackups.map((b: { id: string }) => b.id)).toEqual([older.id]);
+          expect([
+            ...planned.removedRehearsals.map((r: { id: string }) => rehearsalKey(r.id)),
+            ...planned.removedFailures.map(failureKey),
+          ]).toEqual(records.gone);
           // The window before and after ends where the archive does, as pgbb list reports it.
           const listed = await runPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env);
           const archiveEnd = JSON.parse(listed.stdout).pitrWindow.to;
@@ -94,6 +150,12 @@ describeEachMajor(
           expect(await repositoryKeys(repo, `backups/${leftover}/`)).toEqual([]);
           expect(run.stdout).toContain(`removed backup ${older.id} (full`);
           expect(run.stdout).toMatch(/point-in-time window before: from .*\npoint-in-time window after: {2}from /);
+          expect(run.stdout).toContain(`removed 1 rehearsal record (of backups no longer kept: ${older.id})`);
+          expect(run.stdout).toContain('removed 2 failed-run records older than the oldest backup kept');
+          // The history of the removed backup went, the newest rehearsal (of it) stayed, and status reads the same.
+          const left = [...(await repositoryKeys(repo, 'rehearsals/')), ...(await repositoryKeys(repo, 'failures/'))];
+          expect(left.sort()).toEqual([...records.stay].sort());
+          expect(await statusVerdict(target.address, target.env)).toEqual(verdict);
 
           expect((await repo.listBackups()).map((b) => b.id)).toEqual([newer.id]);
           expect(await repositoryKeys(repo, `backups/${older.id}/`)).toEqual([]);
@@ -105,7 +167,12 @@ describeEachMajor(
           );
           // What is left verifies, and a second expire has nothing to do.
           expect((await verifyRepository(repo)).findings).toEqual([]);
-          expect(await expireRepository(repo, { retainFull: 1 })).toMatchObject({ remove: [], removeWal: [] });
+          expect(await expireRepository(repo, { retainFull: 1 })).toMatchObject({
+            remove: [],
+            removeWal: [],
+            removeRehearsals: [],
+            removeFailures: [],
+          });
         });
 
         it('a held lock refuses expire, and the repository is left as it was', async () => {

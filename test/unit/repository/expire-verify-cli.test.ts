@@ -60,6 +60,11 @@ describe('pgbb expire arguments', () => {
           history: false,
         },
       ],
+      removedRehearsals: [
+        { id: '20261206-050000.000R', backupId: '20261206-033800.123F' },
+        { id: '20261206-060000.000R', backupId: '20261206-033800.123F' },
+      ],
+      removedFailures: ['20261205-033800.000F'],
       before: { pitrWindow: { from: { time: '2026-12-06T03:39:10.456Z', lsn: '0/2000138', timeline: 1 }, to: null }, walArchive: [] },
       after: {
         pitrWindow: {
@@ -73,6 +78,8 @@ describe('pgbb expire arguments', () => {
       [
         'would remove backup 20261206-033800.123F (full, ended 2026-12-06 03:39:10Z)',
         'would remove 4 WAL segments of timeline 1: 000000010000000000000001 to 000000010000000000000004',
+        'would remove 2 rehearsal records (of backups no longer kept: 20261206-033800.123F)',
+        'would remove 1 failed-run record older than the oldest backup kept',
         '1 backups kept',
         'point-in-time window before: from 2026-12-06 03:39:10Z (0/2000138, timeline 1) to the end of each backup',
         'point-in-time window after:  from 2026-12-07 03:39:10Z (0/5000138, timeline 1) to 2026-12-07 09:12:41Z (0/9000000)',
