@@ -54,7 +54,7 @@ function exposedGc(): V8Gc | null {
  * while waiting for a checkpoint or an fsync), as soon as ArrayBuffers hold
  * {@link EXTERNAL_GROWTH_BYTES} more than after the last collection (checked every
  * {@link YOUNG_GC_INTERVAL_MS} ms) and at least every {@link YOUNG_GC_MAX_GAP_MS} ms, and the whole heap
- * when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES} and half that more than after the last
+ * when ArrayBuffers hold more than {@link EXTERNAL_LIMIT_BYTES} and a quarter of that more than after the last
  * full collection (what full collections cannot free, they are not repeated for); returns the function
  * that stops it.
  *
