@@ -49,29 +49,18 @@ function defaultInFlight(config: ChunkCodecConfig): number {
   return config.algorithm === 'zstd' && !config.zstdBuiltin ? 2 : 1;
 }
 
-/**
- * Worker threads by default. gzip and the zstd package (Node 20) compress on one worker per CPU: their
- * per-byte work dwarfs a worker's costs, and on the package's asynchronous path (libuv's pool) a 1 GB
- * backup took 3.9 s against 2.8 s on workers (docs/performance.md). lz4 and Node's built-in zstd stay on
- * the calling thread, where they cost less than a worker's transfers and garbage collections.
- */
-function defaultThreads(config: ChunkCodecConfig): number {
-  if (config.algorithm === 'gzip' || (config.algorithm === 'zstd' && !config.zstdBuiltin)) return defaultThreadCount();
-  return 0;
-}
-
 /** Options of {@link ParallelCompressor} and {@link createCompressor}. */
 export interface CompressorOptions {
   /**
    * Worker threads to compress on; 0 uses none: lz4 and Node's built-in zstd compress on the calling
    * thread, gzip and the zstd package on libuv's thread pool. A worker is a V8 isolate of its own
    * (several megabytes before any work), and each chunk's trip there and back costs a transfer and
-   * garbage collections in both isolates, which is why lz4 and built-in zstd use none by default. gzip
-   * and the zstd package use one per CPU: their work per byte dwarfs those costs, and the workers'
-   * synchronous compression into reused buffers took 15% less CPU (gzip) and 28% less wall time (zstd
-   * package) than libuv's pool, for 10–30 MB more peak memory (docs/performance.md). For zstd,
-   * `workers=N` in the spec sets this when the option is not given.
-   * @default gzip and the zstd package: one per CPU (`defaultThreadCount`); lz4 and built-in zstd: 0
+   * garbage collections in both isolates, which is why lz4 and zstd use none by default. gzip uses one
+   * per CPU: deflate's work dwarfs those costs, and the workers' synchronous compression into reused
+   * buffers took 15% less CPU than zlib's asynchronous streams on libuv's pool, for about 16 MB more
+   * peak memory (docs/performance.md). For zstd, `workers=N` in the spec sets this when the option is
+   * not given.
+   * @default gzip: one per CPU (`defaultThreadCount`); lz4 and zstd: 0
    */
   threads?: number;
   /** Bytes of input per independently compressed chunk (64 KiB–64 MiB). @default 256 KiB ({@link DEFAULT_CHUNK_BYTES}) */
@@ -149,7 +138,8 @@ export class ParallelCompressor extends Duplex {
     const algorithm = this.spec.algorithm;
     this.#config = chunkCodecConfig(this.spec);
     this.#key = JSON.stringify(this.#config);
-    const threads = options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? defaultThreads(this.#config);
+    const threads =
+      options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? (algorithm === 'gzip' ? defaultThreadCount() : 0);
     if (!Number.isInteger(threads) || threads < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${threads}`);
     this.threads = threads;
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES[algorithm];

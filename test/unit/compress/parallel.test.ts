@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { CompressionError } from '../../../src/errors.js';
-import { hasBuiltinZstd, requirePackage } from '../../../src/compress/backends.js';
+import { requirePackage } from '../../../src/compress/backends.js';
 import { createCompressor, ParallelCompressor } from '../../../src/compress/parallel.js';
 import { CompressionPool, defaultThreadCount, type ChunkResult } from '../../../src/compress/worker.js';
 import { mixedData, referenceDecompress } from './fixtures.js';
@@ -67,11 +67,10 @@ describe('ParallelCompressor output is read by the command-line tools', () => {
     expect(new ParallelCompressor('zstd:workers=3', { threads: 1, pool }).threads).toBe(1);
   });
 
-  it('defaults: gzip and the zstd package on one worker per CPU, lz4 and built-in zstd on none; 256 KiB chunks; two chunks in flight per worker, lz4 one', () => {
-    const onWorkers = (algorithm: string) => algorithm === 'gzip' || (algorithm === 'zstd' && !hasBuiltinZstd());
+  it('defaults: gzip on one worker per CPU, lz4 and zstd on none; 256 KiB chunks; two chunks in flight per worker, lz4 one', () => {
     for (const algorithm of ['gzip', 'lz4', 'zstd'] as const) {
       const c = new ParallelCompressor(algorithm);
-      expect(c.threads).toBe(onWorkers(algorithm) ? defaultThreadCount() : 0);
+      expect(c.threads).toBe(algorithm === 'gzip' ? defaultThreadCount() : 0);
       expect(c.chunkBytes).toBe(256 * 1024);
       c.destroy();
     }
