@@ -264,7 +264,7 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
     let bytes: number;
     if (t.dataset) {
       log(`${t.name}: growing the dataset to ${(size / MB).toFixed(0)} MB`);
-      bytes = await growDataset(t.dataset, size, (l) => log(`  ${l}`));
+      bytes = await growDataset(t.dataset, size, (l) => log(`  ${l}`), args.shape);
     } else {
       bytes = await databaseBytes({ sql: async (text) => psqlRows(t.conn, text) });
     }
@@ -491,7 +491,7 @@ async function main(): Promise<void> {
     for (const make of targets) {
       const t = await make();
       running.push(t);
-      if (t.dataset) await growDataset(t.dataset, args.sizes.at(-1)!, (l) => log(`  ${l}`));
+      if (t.dataset) await growDataset(t.dataset, args.sizes.at(-1)!, (l) => log(`  ${l}`), args.shape);
       // A served cluster is for the backup cases through --conn; its hold slot would keep every WAL
       // segment those runs write (23 GB after an afternoon). The receive-wal cases need a cluster the
       // bench starts, whose slot holds exactly the dataset's WAL.

@@ -1,6 +1,7 @@
 // Command-line options of `npm run bench` (bench/run.ts). Kept apart so the defaults are in one place.
 import { parseArgs } from 'node:util';
 import { CASE_IDS, SYNC_MODES, type CaseId, type SyncMode } from './cases.js';
+import type { DatasetShape } from './dataset.js';
 
 /** What one `npm run bench` invocation does. */
 export interface BenchArgs {
@@ -34,6 +35,8 @@ export interface BenchArgs {
   cli: string | undefined;
   /** Seconds of pgbench load per tool in the archive-lag case. */
   lagSeconds: number;
+  /** The dataset's shape (`--shape`): `mixed` by size, or `issue11` (the cluster issue 11 was measured on). */
+  shape: DatasetShape;
 }
 
 export const HELP = `npm run bench -- [options]
@@ -62,6 +65,8 @@ export const HELP = `npm run bench -- [options]
   --cli=PATH             run this pgbb CLI script instead of this checkout's dist/cli/main.js, e.g. the
                          build of an older commit for a before/after in the same run of the clusters
   --lag-seconds=N        archive-lag: seconds of pgbench load per tool (default 30)
+  --shape=SHAPE          mixed (default: half pgbench, half 1 MB random rows, to --size) or issue11 (the
+                         cluster issue 11 was measured on: pgbench scale 50 + 200,000 rows of 1 KB random bytes)
 `;
 
 /** Parse `3GB`, `300MB`, `512` (MB) into bytes. */
@@ -95,6 +100,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       node: { type: 'string' },
       cli: { type: 'string' },
       'lag-seconds': { type: 'string', default: '30' },
+      shape: { type: 'string', default: 'mixed' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -124,6 +130,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   const lagSeconds = Number(values['lag-seconds']);
   if (!Number.isInteger(lagSeconds) || lagSeconds < 1)
     throw new Error(`--lag-seconds=${values['lag-seconds']}: expected a whole number >= 1`);
+  const shape = values.shape;
+  if (shape !== 'mixed' && shape !== 'issue11') throw new Error(`--shape=${shape}: expected mixed or issue11`);
   const clusters = values.clusters.split(',').map(Number);
   for (const c of clusters) if (c !== 15 && c !== 17) throw new Error(`--clusters: ${c} is not 15 or 17`);
   return {
@@ -142,5 +150,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     node: values.node,
     cli: values.cli,
     lagSeconds,
+    shape,
   };
 }

@@ -60,11 +60,62 @@ function run(program: string, args: string[]): Promise<void> {
 }
 
 /**
+ * The dataset's shape. `mixed` (the default): half pgbench tables, half random bytes in 1 MB rows stored
+ * out of line (TOAST). `issue11`: the cluster issue 11's table was measured on, whatever the size asked:
+ * pgbench at scale 50 plus 200,000 rows of 1 KB random bytes stored in the heap (978 MB in all).
+ */
+export type DatasetShape = 'mixed' | 'issue11';
+
+/** Issue 11's cluster: pgbench scale and rows of random bytes, with their size. */
+const ISSUE11 = { scale: 50, rows: 200_000, rowBytes: 1024 } as const;
+
+/** Builds the `issue11` shape once (a cluster that has it is left as it is); returns the data's size. */
+async function issue11Dataset(t: DatasetTarget, log: (line: string) => void): Promise<number> {
+  const [has] = await t.sql<{ n: string }>(`SELECT count(*) AS n FROM pg_class WHERE relname = 'pgbench_accounts'`);
+  if (Number(has?.n) === 0) {
+    const t0 = performance.now();
+    await run(t.pgbench, ['-i', '-q', '-s', String(ISSUE11.scale), ...t.pgbenchConn, 'postgres']);
+    log(`pgbench -i -s ${ISSUE11.scale} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // Rows this small stay in the heap (below the TOAST threshold), as in the issue's cluster.
+    await t.sql('CREATE TABLE bench_random_rows (id bigserial PRIMARY KEY, b bytea NOT NULL)');
+    await loadRandomRows(t, 'bench_random_rows', ISSUE11.rows * ISSUE11.rowBytes, ISSUE11.rowBytes);
+    log(`${ISSUE11.rows} rows of ${ISSUE11.rowBytes} random bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  await t.sql('CHECKPOINT');
+  return databaseBytes(t);
+}
+
+/** Loads `total` random bytes into `table` (id, b) as rows of `rowBytes`, through a file the server reads. */
+async function loadRandomRows(t: DatasetTarget, table: string, total: number, rowBytes: number): Promise<void> {
+  const file = join(t.scratchDir, 'random.bin');
+  const buf = Buffer.allocUnsafe(BATCH_BYTES);
+  for (let loaded = 0; loaded < total; ) {
+    const bytes = Math.min(BATCH_BYTES, total - loaded);
+    randomFillSync(buf, 0, bytes);
+    await writeFile(file, buf.subarray(0, bytes));
+    await chmod(file, 0o644);
+    await t.sql(
+      `INSERT INTO ${table} (b) SELECT pg_read_binary_file($1, o * ${rowBytes}::bigint, ${rowBytes}::bigint)
+      FROM generate_series(0, ${Math.floor(bytes / rowBytes) - 1}) AS o`,
+      [file],
+    );
+    loaded += bytes;
+  }
+  await rm(file, { force: true });
+}
+
+/**
  * Grow the cluster's data to about `targetBytes` (never shrinks it): pgbench tables (initialised once,
  * then copies of pgbench_accounts) up to half, random blobs for the rest. Ends with a CHECKPOINT so
  * every run starts from the same state. `log` gets one line per step.
  */
-export async function growDataset(t: DatasetTarget, targetBytes: number, log: (line: string) => void): Promise<number> {
+export async function growDataset(
+  t: DatasetTarget,
+  targetBytes: number,
+  log: (line: string) => void,
+  shape: DatasetShape = 'mixed',
+): Promise<number> {
+  if (shape === 'issue11') return issue11Dataset(t, log);
   const half = targetBytes / 2;
   const [has] = await t.sql<{ n: string }>(`SELECT count(*) AS n FROM pg_class WHERE relname = 'pgbench_accounts'`);
   if (Number(has?.n) === 0) {
