@@ -263,7 +263,12 @@ describeEachMajor(
         const storedEnd = endOf(stuck.names.at(-1)!);
         expect(proxy.hits()).toBeGreaterThan(0);
         expect(log.count('segment-completed', marker)).toBe(0);
-        expect(formatLsn(await slotRestart(c, slot))).toBe(formatLsn(storedEnd));
+        // Never past what is stored; at most one segment behind it, since the report of the last stored
+        // segment may not have gone out before the failing put broke the stream (each retry fails on the
+        // next segment within one status interval).
+        const held = await slotRestart(c, slot);
+        expect(held).toBeLessThanOrEqual(storedEnd);
+        expect(held).toBeGreaterThanOrEqual(storedEnd - BigInt(SEG));
 
         proxy.clear();
         const resumed = log.events.length;
