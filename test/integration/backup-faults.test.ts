@@ -189,6 +189,9 @@ describe.concurrent('backup faults', () => {
         it(`${format}: the WAL walsender terminated mid-backup → a WAL stream error, target removed, no slot`, async () => {
           const parent = await makeTempDir(`walkill-${format}`);
           const dir = join(parent, 'backup');
+          // A walsender of an earlier test (one whose connection a proxy cut) can still be listed until
+          // the server notices: only a walsender that appears after this backup starts is its own.
+          const earlier = (await primary.sql<{ pid: number }>('select pid from pg_stat_replication')).map((r) => r.pid);
           const run = failing({
             connection: primary.connectionString(),
             checkpoint: 'fast',
@@ -198,7 +201,10 @@ describe.concurrent('backup faults', () => {
           });
           let pid = 0;
           await until('the WAL walsender', async () => {
-            const rows = await primary.sql<{ pid: number }>("select pid from pg_stat_replication where state in ('streaming', 'catchup')");
+            const rows = await primary.sql<{ pid: number }>(
+              "select pid from pg_stat_replication where state in ('streaming', 'catchup') and pid <> all($1::int[])",
+              [earlier],
+            );
             pid = rows[0]?.pid ?? 0;
             return pid !== 0;
           });
