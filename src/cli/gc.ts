@@ -84,8 +84,7 @@ export function startGarbageCollection(): () => void {
       clearInterval(timer);
       return;
     }
-    // external_memory is in V8's statistics since Node 20 but not in @types/node's.
-    const stats = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
+    const stats = heapStatistics();
     const external = stats.external_memory;
     const now = Date.now();
     // V8 frees dead buffers' memory on a background thread after a collection: the baselines follow the
@@ -94,15 +93,14 @@ export function startGarbageCollection(): () => void {
       externalAfter = Math.min(externalAfter, external);
       externalAfterFull = Math.min(externalAfterFull, external);
     }
-    if (
+    const full =
       external !== undefined &&
       external > EXTERNAL_LIMIT_BYTES &&
       external - externalAfterFull >= EXTERNAL_LIMIT_BYTES / 4 &&
-      now - lastFull >= FULL_GC_GAP_MS
-    ) {
+      now - lastFull >= FULL_GC_GAP_MS;
+    if (full) {
       gc();
       lastFull = now;
-      externalAfterFull = externalNow();
     } else if (
       stats.used_heap_size !== lastUsed &&
       (external === undefined || external - externalAfter >= EXTERNAL_GROWTH_BYTES || now - lastMinor >= YOUNG_GC_MAX_GAP_MS)
@@ -112,13 +110,16 @@ export function startGarbageCollection(): () => void {
     } else {
       return;
     }
-    externalAfter = externalNow();
-    lastUsed = getHeapStatistics().used_heap_size;
+    const after = heapStatistics();
+    externalAfter = after.external_memory ?? 0;
+    if (full) externalAfterFull = externalAfter;
+    lastUsed = after.used_heap_size;
   }, YOUNG_GC_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);
 }
 
-function externalNow(): number {
-  return (getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number }).external_memory ?? 0;
+/** V8's heap statistics; external_memory is in them since Node 20 but not in @types/node's. */
+function heapStatistics(): ReturnType<typeof getHeapStatistics> & { external_memory?: number } {
+  return getHeapStatistics();
 }
