@@ -52,17 +52,28 @@ export class BatchedFileWriter {
     try {
       // Synchronous, as pg_basebackup's fwrite: copying a batch into the page cache takes less time than a
       // round trip through libuv's thread pool, and FileHandle.writev was no faster and varied more.
-      let done = buffers.length === 1 ? writeSync(this.handle.fd, buffers[0] as Buffer) : writevSync(this.handle.fd, buffers);
+      const done = buffers.length === 1 ? writeSync(this.handle.fd, buffers[0] as Buffer) : writevSync(this.handle.fd, buffers);
       // A short write (rare on regular files, but allowed) continues where it stopped.
-      if (done < total) {
-        const rest = Buffer.concat(buffers, total).subarray(done);
-        let offset = 0;
-        while (offset < rest.length) offset += writeSync(this.handle.fd, rest, offset, rest.length - offset);
-        done = total;
-      }
-      this.bytesWritten += done;
+      if (done < total) finishWrite(this.handle.fd, Buffer.concat(buffers, total), done);
+      this.bytesWritten += total;
     } catch (err) {
       throw ioError(`could not write to "${this.path}"`, this.path, err);
     }
   }
+}
+
+/**
+ * Writes all of `bytes` to `fd` synchronously, continuing after a short write.
+ * @throws IoError naming `path`.
+ */
+export function writeAllSync(fd: number, bytes: Uint8Array, path: string): void {
+  try {
+    finishWrite(fd, bytes, writeSync(fd, bytes));
+  } catch (err) {
+    throw ioError(`could not write to "${path}"`, path, err);
+  }
+}
+
+function finishWrite(fd: number, bytes: Uint8Array, done: number): void {
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
 }

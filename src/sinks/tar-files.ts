@@ -9,14 +9,17 @@ import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
-import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES, writeAllSync } from './file-writer.js';
 import { releaseOf } from './release.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
 import { fsyncFile } from './fsync.js';
 import { hasInjection } from './inject.js';
 import { storedArchive } from './stored-archive.js';
 import { checkCompressionAvailable } from '../compress/backends.js';
-import { resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
+import { algorithmOf } from '../compress/decompress.js';
+import { compressesInline, InlineCompressor } from '../compress/inline.js';
+import { compressedArchiveName, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
+import { TarStructureChecker } from '../tar/check.js';
 import { ioError, OutputTracker } from './tracker.js';
 import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
 import { WritableSink, type WritableSinkOptions } from './writable.js';
@@ -34,8 +37,9 @@ export interface TarFilesSinkOptions {
   injection?: Injection;
   /**
    * Client-side compression (`-Z client-...`): each uncompressed archive is stored compressed, as
-   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`, in parallel worker threads. Archives the server
-   * already compressed are stored as they come. The spec is checked, and the library loaded, when the
+   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`: gzip (and zstd from its package) on parallel
+   * threads, lz4 and Node's built-in zstd on this thread straight into the file ({@link InlineCompressor}).
+   * Archives the server already compressed are stored as they come. The spec is checked, and the library loaded, when the
    * sink is made.
    * @default no compression
    */
@@ -95,6 +99,10 @@ export class TarFilesSink implements BackupSink {
     if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
     checkArchiveName(info.name);
     const inject = info.name.startsWith('base.tar') && hasInjection(this.options.injection);
+    if (!inject && this.compression !== undefined && compressesInline(this.compression) && algorithmOf(info.name) === 'none') {
+      await this.writeCompressedInline(info, bytes, this.compression, options);
+      return;
+    }
     // -R rewrites the uncompressed tar; client compression comes after; server-compressed bytes are kept.
     const stored = storedArchive(info, bytes, {
       ...(inject ? { injection: this.options.injection } : {}),
@@ -133,6 +141,59 @@ export class TarFilesSink implements BackupSink {
       // A rewritten or compressed archive was given one already.
       if (stored.inline?.terminate) await writer.write(terminator());
       await writer.flush();
+    } catch (err) {
+      await iterator.return?.().catch(() => undefined);
+      throw err;
+    } finally {
+      await handle.close();
+    }
+    this.tracker.complete(path);
+  }
+
+  /**
+   * An uncompressed archive compressed here on this thread (lz4, built-in zstd): each chunk is checked,
+   * copied into the compressor and handed back to the receive buffers at once; each compressed chunk is
+   * written with one synchronous call before the next is made. No stream between the socket and the file.
+   */
+  private async writeCompressedInline(
+    info: ArchiveInfo,
+    bytes: AsyncIterable<Buffer | Uint8Array>,
+    spec: CompressionSpec,
+    options: SinkCallOptions,
+  ): Promise<void> {
+    const compressor = new InlineCompressor(spec);
+    const check = new TarStructureChecker();
+    const release = releaseOf(bytes);
+    const iterator = bytes[Symbol.asyncIterator]();
+    // Nothing is created before the first byte has arrived.
+    let first = await iterator.next();
+    while (!first.done && first.value.length === 0) first = await iterator.next();
+    await this.ensureTarget();
+    const path = join(this.options.directory, compressedArchiveName(info.name, spec.algorithm));
+    let handle;
+    try {
+      handle = await open(path, 'wx', ARCHIVE_MODE);
+    } catch (err) {
+      await iterator.return?.();
+      throw ioError(`could not create file "${path}"`, path, err);
+    }
+    this.tracker.file(path);
+    const fd = handle.fd;
+    const emit = (compressed: Uint8Array): void => writeAllSync(fd, compressed, path);
+    try {
+      for (let r = first; !r.done; r = await iterator.next()) {
+        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+        const v = r.value;
+        const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+        check.push(chunk);
+        compressor.write(chunk, emit);
+        // The compressor copied the chunk and the checker keeps none: its receive buffer can be refilled.
+        release?.();
+      }
+      check.end();
+      // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
+      if (!info.terminated) compressor.write(terminator(), emit);
+      compressor.end(emit);
     } catch (err) {
       await iterator.return?.().catch(() => undefined);
       throw err;

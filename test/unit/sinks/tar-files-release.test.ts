@@ -1,10 +1,12 @@
 // TarFilesSink and ArchiveChunks.release(): an archive stored as received hands its receive buffers
-// back after each batch is written (so a backup's memory stays flat), and only then; one the sink
-// compresses never does. Either way the file holds exactly the archive.
+// back after each batch is written (so a backup's memory stays flat), and only then; one it compresses
+// on this thread (lz4) after every chunk, which the compressor copied; one compressed on other threads
+// (gzip) never. Either way the file holds exactly the archive.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Lz4FrameDecoder } from '../../../src/compress/lz4-frame.js';
 import { TarFilesSink } from '../../../src/sinks/tar-files.js';
 import { baseTar, tempDir } from './fixtures.js';
 import { reusingSource } from './reusing-source.js';
@@ -31,7 +33,25 @@ describe('TarFilesSink with a releasing source', () => {
     expect(source.buffers.size).toBeLessThan(chunks);
   });
 
-  it('never releases an archive it compresses (the compressor may hold the chunks), and the file decompresses to the archive', async () => {
+  it('releases after every chunk of an archive it compresses on this thread (lz4), and adds the marker 13/14 leave out', async () => {
+    const body = baseTar({ terminated: false });
+    const dir = join(tempDir(), 'out');
+    roots.push(dir);
+    const source = reusingSource(body, 700);
+    const sink = new TarFilesSink({ directory: dir, noSync: true, compression: 'lz4' });
+    await sink.writeArchive({ ...BASE, terminated: false }, source);
+    await sink.finish();
+    const decoder = new Lz4FrameDecoder();
+    const out = Buffer.concat(decoder.push(readFileSync(join(dir, 'base.tar.lz4'))));
+    decoder.end();
+    expect(out.equals(baseTar())).toBe(true);
+    expect(out.equals(body)).toBe(false);
+    expect(source.releases).toBe(Math.ceil(body.length / 700));
+    // Every chunk reused the one scratch buffer.
+    expect(source.buffers.size).toBe(1);
+  });
+
+  it('never releases an archive it compresses on other threads (the compressor may hold the chunks), and the file decompresses to the archive', async () => {
     const archive = baseTar();
     const dir = join(tempDir(), 'out');
     roots.push(dir);
