@@ -37,8 +37,8 @@ export interface TarFilesSinkOptions {
   injection?: Injection;
   /**
    * Client-side compression (`-Z client-...`): each uncompressed archive is stored compressed, as
-   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`: gzip (and zstd from its package) on parallel
-   * threads, lz4 and Node's built-in zstd on this thread straight into the file ({@link InlineCompressor}).
+   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`: gzip (and zstd with `workers=N`) on worker
+   * threads, lz4 and zstd from this thread straight into the file ({@link InlineCompressor}).
    * Archives the server already compressed are stored as they come. The spec is checked, and the library loaded, when the
    * sink is made.
    * @default no compression
@@ -151,9 +151,9 @@ export class TarFilesSink implements BackupSink {
   }
 
   /**
-   * An uncompressed archive compressed here on this thread (lz4, built-in zstd): each chunk is checked,
-   * copied into the compressor and handed back to the receive buffers at once; each compressed chunk is
-   * written with one synchronous call before the next is made. No stream between the socket and the file.
+   * An uncompressed archive compressed without worker threads (lz4, zstd): each chunk is checked, copied
+   * into the compressor and handed back to the receive buffers; each compressed chunk is written with one
+   * synchronous call as it comes out. No stream between the socket and the file.
    */
   private async writeCompressedInline(
     info: ArchiveInfo,
@@ -186,14 +186,15 @@ export class TarFilesSink implements BackupSink {
         const v = r.value;
         const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
         check.push(chunk);
-        compressor.write(chunk, emit);
+        const wait = compressor.write(chunk, emit);
+        if (wait !== undefined) await wait;
         // The compressor copied the chunk and the checker keeps none: its receive buffer can be refilled.
         release?.();
       }
       check.end();
       // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
-      if (!info.terminated) compressor.write(terminator(), emit);
-      compressor.end(emit);
+      if (!info.terminated) await compressor.write(terminator(), emit);
+      await compressor.end(emit);
     } catch (err) {
       await iterator.return?.().catch(() => undefined);
       throw err;

@@ -1,6 +1,6 @@
-// InlineCompressor: synchronous chunked compression on this thread. Its output must be what the
-// parallel compressor makes with the same chunk size (so both read the same everywhere), whatever the
-// splits of the input, and the caller may reuse what it wrote as soon as write() returns.
+// InlineCompressor: chunked compression driven from this thread. Its output must be what the parallel
+// compressor makes with the same chunk size (so both read the same everywhere), whatever the splits of
+// the input, and the caller may reuse what it wrote as soon as write() is done.
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
@@ -16,12 +16,12 @@ import { COMPRESS_SPLITS, mixedData, referenceDecompress } from './fixtures.js';
 const CHUNK = 64 * 1024;
 
 /** Everything the compressor emits for `pieces`, each emitted view copied at once (it is reused). */
-function inline(spec: string, pieces: Buffer[], chunkBytes = CHUNK): { out: Buffer; emitted: number; c: InlineCompressor } {
+async function inline(spec: string, pieces: Buffer[], chunkBytes = CHUNK): Promise<{ out: Buffer; emitted: number; c: InlineCompressor }> {
   const c = new InlineCompressor(spec, { chunkBytes });
   const parts: Buffer[] = [];
   const emit = (b: Uint8Array) => parts.push(Buffer.from(b));
-  for (const p of pieces) c.write(p, emit);
-  c.end(emit);
+  for (const p of pieces) await c.write(p, emit);
+  await c.end(emit);
   return { out: Buffer.concat(parts), emitted: parts.length, c };
 }
 
@@ -53,7 +53,7 @@ describe('InlineCompressor (lz4)', () => {
   it('writes what ParallelCompressor writes, one frame per chunk, at every split of the input', async () => {
     const expected = await parallel('lz4', data);
     for (const [name, pieces] of splits(data, COMPRESS_SPLITS)) {
-      const { out, emitted, c } = inline('lz4', pieces);
+      const { out, emitted, c } = await inline('lz4', pieces);
       expect(out.equals(expected), name).toBe(true);
       expect(emitted, name).toBe(6);
       expect(c.bytesIn, name).toBe(data.length);
@@ -63,27 +63,27 @@ describe('InlineCompressor (lz4)', () => {
     expect(referenceDecompress('lz4', expected).equals(data)).toBe(true);
   });
 
-  it('copies what it is given: the caller may overwrite a chunk as soon as write() returns', () => {
+  it('copies what it is given: the caller may overwrite a chunk as soon as write() returns, which it does without a promise', () => {
     const c = new InlineCompressor('lz4', { chunkBytes: CHUNK });
     const scratch = Buffer.alloc(1000);
     const parts: Buffer[] = [];
     const emit = (b: Uint8Array) => parts.push(Buffer.from(b));
     for (let at = 0; at < data.length; at += scratch.length) {
       const n = data.copy(scratch, 0, at, at + scratch.length);
-      c.write(scratch.subarray(0, n), emit);
+      expect(c.write(scratch.subarray(0, n), emit)).toBeUndefined();
       scratch.fill(0xee);
     }
-    c.end(emit);
+    void c.end(emit);
     expect(lz4Decode(Buffer.concat(parts)).equals(data)).toBe(true);
   });
 
-  it('makes one empty frame from an empty input, and end() twice emits nothing more', () => {
+  it('makes one empty frame from an empty input, and end() twice emits nothing more', async () => {
     const c = new InlineCompressor('lz4');
     const parts: Buffer[] = [];
     const emit = (b: Uint8Array) => parts.push(Buffer.from(b));
-    c.write(Buffer.alloc(0), emit);
-    c.end(emit);
-    c.end(emit);
+    await c.write(Buffer.alloc(0), emit);
+    await c.end(emit);
+    await c.end(emit);
     expect(parts).toHaveLength(1);
     expect(lz4Decode(parts[0]!).length).toBe(0);
     expect(referenceDecompress('lz4', parts[0]!).length).toBe(0);
@@ -102,22 +102,44 @@ describe('InlineCompressor (lz4)', () => {
 });
 
 describe('which specs compress inline', () => {
-  it('lz4 always; gzip never; zstd when Node has it and no worker threads were asked; server specs never', () => {
+  it('lz4 and zstd; not zstd with worker threads asked, nor gzip, nor server specs', () => {
     expect(compressesInline(resolveCompression('lz4'))).toBe(true);
+    expect(compressesInline(resolveCompression('zstd'))).toBe(true);
     expect(compressesInline(resolveCompression('gzip:1'))).toBe(false);
     expect(compressesInline(resolveCompression('server-lz4'))).toBe(false);
     expect(compressesInline(resolveCompression('zstd:workers=2'))).toBe(false);
-    expect(compressesInline(resolveCompression('zstd'))).toBe(hasBuiltinZstd());
     expect(() => new InlineCompressor('gzip')).toThrow(CompressionError);
     expect(() => new InlineCompressor('lz4', { chunkBytes: 1000 })).toThrow(/chunkBytes/);
   });
 
-  it.runIf(hasBuiltinZstd())('zstd built into Node: what ParallelCompressor writes, read by the zstd tool', async () => {
-    const data = mixedData(3 * CHUNK + 777);
+  it(`zstd (${hasBuiltinZstd() ? "Node's, synchronous" : 'the package, asynchronous'}): what ParallelCompressor writes, in order, read by the zstd tool`, async () => {
+    const data = mixedData(7 * CHUNK + 777);
     const expected = await parallel('zstd', data);
     for (const [name, pieces] of splits(data, { ...COMPRESS_SPLITS, seeds: [1, 2] })) {
-      expect(inline('zstd', pieces).out.equals(expected), name).toBe(true);
+      const { out, emitted } = await inline('zstd', pieces);
+      expect(out.equals(expected), name).toBe(true);
+      expect(emitted, name).toBe(8);
     }
     expect(referenceDecompress('zstd', expected).equals(data)).toBe(true);
   });
+
+  it.runIf(!hasBuiltinZstd())(
+    'zstd from the package: a write waits for the oldest chunk once two are in flight, and keeps its bytes until then',
+    async () => {
+      const c = new InlineCompressor('zstd', { chunkBytes: CHUNK, maxInFlight: 2 });
+      const data = mixedData(4 * CHUNK);
+      const parts: Buffer[] = [];
+      const emit = (b: Uint8Array) => parts.push(Buffer.from(b));
+      expect(c.write(data.subarray(0, CHUNK), emit)).toBeUndefined();
+      const scratch = Buffer.from(data.subarray(CHUNK, 3 * CHUNK));
+      const wait = c.write(scratch, emit);
+      expect(wait).toBeInstanceOf(Promise);
+      await wait;
+      expect(parts.length).toBeGreaterThanOrEqual(1);
+      scratch.fill(0);
+      await c.write(data.subarray(3 * CHUNK), emit);
+      await c.end(emit);
+      expect(referenceDecompress('zstd', Buffer.concat(parts)).equals(data)).toBe(true);
+    },
+  );
 });
