@@ -17,7 +17,7 @@ import { hasInjection } from './inject.js';
 import { storedArchive } from './stored-archive.js';
 import { checkCompressionAvailable } from '../compress/backends.js';
 import { algorithmOf } from '../compress/decompress.js';
-import { compressesInline, InlineCompressor } from '../compress/inline.js';
+import { DirectCompressor } from '../compress/direct.js';
 import { compressedArchiveName, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 import { TarStructureChecker } from '../tar/check.js';
 import { ioError, OutputTracker } from './tracker.js';
@@ -37,8 +37,8 @@ export interface TarFilesSinkOptions {
   injection?: Injection;
   /**
    * Client-side compression (`-Z client-...`): each uncompressed archive is stored compressed, as
-   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`: gzip (and zstd with `workers=N`) on worker
-   * threads, lz4 and zstd from this thread straight into the file ({@link InlineCompressor}).
+   * `base.tar.gz`, `pg_wal.tar.lz4`, `<oid>.tar.zst`, straight into the file ({@link DirectCompressor}:
+   * gzip on worker threads, lz4 and zstd from this thread).
    * Archives the server already compressed are stored as they come. The spec is checked, and the library loaded, when the
    * sink is made.
    * @default no compression
@@ -99,8 +99,8 @@ export class TarFilesSink implements BackupSink {
     if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
     checkArchiveName(info.name);
     const inject = info.name.startsWith('base.tar') && hasInjection(this.options.injection);
-    if (!inject && this.compression !== undefined && compressesInline(this.compression) && algorithmOf(info.name) === 'none') {
-      await this.writeCompressedInline(info, bytes, this.compression, options);
+    if (!inject && this.compression !== undefined && algorithmOf(info.name) === 'none') {
+      await this.writeCompressed(info, bytes, this.compression, options);
       return;
     }
     // -R rewrites the uncompressed tar; client compression comes after; server-compressed bytes are kept.
@@ -151,17 +151,17 @@ export class TarFilesSink implements BackupSink {
   }
 
   /**
-   * An uncompressed archive compressed without worker threads (lz4, zstd): each chunk is checked, copied
-   * into the compressor and handed back to the receive buffers; each compressed chunk is written with one
-   * synchronous call as it comes out. No stream between the socket and the file.
+   * An uncompressed archive compressed on the client: each chunk is checked, copied into the compressor
+   * and handed back to the receive buffers; each compressed chunk is written with one synchronous call as
+   * it comes out, in order. No stream between the socket and the file.
    */
-  private async writeCompressedInline(
+  private async writeCompressed(
     info: ArchiveInfo,
     bytes: AsyncIterable<Buffer | Uint8Array>,
     spec: CompressionSpec,
     options: SinkCallOptions,
   ): Promise<void> {
-    const compressor = new InlineCompressor(spec);
+    const compressor = new DirectCompressor(spec);
     const check = new TarStructureChecker();
     const release = releaseOf(bytes);
     const iterator = bytes[Symbol.asyncIterator]();

@@ -1,14 +1,17 @@
 /**
- * Client-side compression driven from the calling thread without streams or worker threads, for the
- * methods that need no parallel threads to keep up: lz4 (synchronous, here), zstd where Node has it
- * built in (synchronous, here) and zstd from its package (on libuv's thread pool, a chunk or two in
- * flight while the next one fills). Bytes written are copied into input buffers kept for the
+ * Client-side compression straight into the caller's writes, without streams: the tar-files sink's
+ * path from the socket to the file. Bytes written are copied into input buffers kept for the
  * compressor's life; each full chunk is compressed into an output buffer, also kept, and handed to the
- * caller's `emit`, which must use it before returning (write it to a file). So the caller may reuse what
- * it wrote as soon as `write()` is done (receive buffers are handed back at once), and nothing is
- * allocated per chunk on our side.
+ * caller's `emit` in input order, which must use it before returning (write it to a file). So the caller
+ * may reuse what it wrote as soon as `write()` is done (receive buffers are handed back at once), and
+ * nothing is allocated per chunk on our side.
  *
- * The output is what {@link ParallelCompressor} writes with the same chunk size: one independent lz4
+ * Where the chunks compress, by default as {@link ParallelCompressor} does: gzip on one worker thread
+ * per CPU (deflate needs every core to beat pg_basebackup), lz4 and Node's built-in zstd synchronously
+ * on this thread, the zstd package on libuv's pool. With worker threads or the package, chunks are in
+ * flight while the next one fills, and a write waits for the oldest once the window is full.
+ *
+ * The output is what {@link ParallelCompressor} writes with the same chunk size: one gzip member, lz4
  * frame or zstd frame per chunk, whose concatenation the command-line tools and our decoders read as one
  * stream. The parallel compressor's stream, queue and per-chunk copy for its readable side are what this
  * saves (docs/performance.md).
@@ -17,9 +20,10 @@
 import { createRequire } from 'node:module';
 import { CompressionError, PgBackupError } from '../errors.js';
 import { chunkCodecConfig } from './backends.js';
-import { compressedBound, createChunkCodec, type ChunkCodec } from './codec.js';
+import { compressedBound, createChunkCodec, type ChunkCodec, type ChunkCodecConfig } from './codec.js';
 import { DEFAULT_CHUNK_BYTES } from './parallel.js';
 import { resolveCompression, type CompressionInput, type CompressionSpec } from './spec.js';
+import { defaultThreadCount, sharedCompressionPool, type CompressionPool } from './worker.js';
 
 const require = createRequire(import.meta.url);
 
@@ -30,57 +34,65 @@ const require = createRequire(import.meta.url);
  */
 export const ZSTD_PACKAGE_CHUNK_BYTES = 1024 * 1024;
 
-/** Options of {@link InlineCompressor}. */
-export interface InlineCompressorOptions {
+/** Options of {@link DirectCompressor}. */
+export interface DirectCompressorOptions {
+  /**
+   * Worker threads to compress on; 0 compresses from this thread (lz4 and built-in zstd synchronously,
+   * the zstd package and gzip on libuv's pool).
+   * @default gzip: one per CPU (`defaultThreadCount`); zstd: the spec's `workers`, else 0; lz4: 0
+   */
+  threads?: number;
   /**
    * Bytes of input per independently compressed chunk (64 KiB–64 MiB).
    * @default 1 MiB for the zstd package ({@link ZSTD_PACKAGE_CHUNK_BYTES}), else 256 KiB ({@link DEFAULT_CHUNK_BYTES})
    */
   chunkBytes?: number;
   /**
-   * Chunks being compressed at once when the codec is asynchronous (the zstd package, on libuv's thread
-   * pool); a synchronous codec has one. @default 2
+   * Chunks being compressed at once when compression is asynchronous (worker threads, libuv's pool); a
+   * synchronous codec has one.
+   * @default two per worker thread; without workers, gzip two per CPU, others 2
    */
   maxInFlight?: number;
-}
-
-/**
- * Whether `spec` is compressed by an {@link InlineCompressor} rather than on worker threads: client lz4,
- * and client zstd unless zstd worker threads (`workers=N`) were asked for. gzip's deflate needs every
- * core to beat pg_basebackup, which worker threads give it.
- */
-export function compressesInline(spec: CompressionSpec): boolean {
-  if (spec.location === 'server') return false;
-  return spec.algorithm === 'lz4' || (spec.algorithm === 'zstd' && spec.workers === undefined);
+  /**
+   * The pool to run on.
+   * @default the process-wide pool
+   * @internal
+   */
+  pool?: CompressionPool;
 }
 
 /** One chunk's buffers, and its compression while it runs asynchronously. */
 interface Slot {
-  input: Uint8Array;
-  output: Uint8Array;
+  input: Uint8Array<ArrayBuffer>;
+  output: Uint8Array<ArrayBuffer>;
   /** The compressed bytes, or the failure (never rejects, so an abandoned chunk raises nothing). */
   result?: Promise<Uint8Array | PgBackupError> | undefined;
 }
 
+/** Compresses a slot's first `length` bytes: a synchronous result, or a promise of one. */
+type Compress = (slot: Slot, length: number) => Uint8Array | Promise<Uint8Array>;
+
 /**
- * A chunked compressor for the calling thread.
+ * A chunked compressor that writes through a callback.
  *
  * @example
  * ```ts
- * const zstd = new InlineCompressor('zstd');
+ * const gzip = new DirectCompressor('gzip:1');
  * const emit = (out: Uint8Array) => writeSync(fd, out);
- * for await (const chunk of tarBytes) await zstd.write(chunk, emit);
- * await zstd.end(emit);
+ * for await (const chunk of tarBytes) await gzip.write(chunk, emit);
+ * await gzip.end(emit);
  * ```
  */
-export class InlineCompressor {
+export class DirectCompressor {
   /** The validated spec. */
   readonly spec: CompressionSpec;
+  /** Worker threads used (0: this thread and libuv's pool). */
+  readonly threads: number;
   /** Input bytes per chunk. */
   readonly chunkBytes: number;
-  /** Most chunks compressing at once (asynchronous codecs). */
+  /** Most chunks compressing at once (asynchronous compression). */
   readonly maxInFlight: number;
-  readonly #codec: ChunkCodec;
+  readonly #compress: Compress;
   #filling: Slot;
   readonly #inFlight: Slot[] = [];
   readonly #spare: Slot[] = [];
@@ -90,27 +102,29 @@ export class InlineCompressor {
   #bytesIn = 0;
   #bytesOut = 0;
 
-  /** @throws ConfigError / CompressionError for an invalid spec, one not compressed inline ({@link compressesInline}), or a missing library. */
-  constructor(spec: CompressionInput | CompressionSpec, options: InlineCompressorOptions = {}) {
+  /** @throws ConfigError / CompressionError for an invalid spec, `none`, a server spec, or a missing library. */
+  constructor(spec: CompressionInput | CompressionSpec, options: DirectCompressorOptions = {}) {
     this.spec = resolveCompression(spec);
-    if (this.spec.algorithm === 'none' || !compressesInline(this.spec)) {
-      throw new CompressionError(`"${this.spec.algorithm}" is not compressed inline: use ParallelCompressor`, {
-        algorithm: this.spec.algorithm,
-      });
+    const algorithm = this.spec.algorithm;
+    if (algorithm === 'none' || this.spec.location === 'server') {
+      throw new CompressionError(`"${this.spec.location}-${algorithm}" is not a client-side compression method`, { algorithm });
     }
     const config = chunkCodecConfig(this.spec);
-    const chunkBytes =
-      options.chunkBytes ??
-      (config.algorithm === 'zstd' && !config.zstdBuiltin ? ZSTD_PACKAGE_CHUNK_BYTES : DEFAULT_CHUNK_BYTES[config.algorithm]);
+    const threads =
+      options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? (algorithm === 'gzip' ? defaultThreadCount() : 0);
+    if (!Number.isInteger(threads) || threads < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${threads}`);
+    const packageZstd = algorithm === 'zstd' && !config.zstdBuiltin;
+    const chunkBytes = options.chunkBytes ?? (packageZstd && threads === 0 ? ZSTD_PACKAGE_CHUNK_BYTES : DEFAULT_CHUNK_BYTES[algorithm]);
     if (!Number.isInteger(chunkBytes) || chunkBytes < 64 * 1024 || chunkBytes > 64 << 20) {
       throw new CompressionError(`chunkBytes must be between 64 KiB and 64 MiB, got ${chunkBytes}`);
     }
-    const maxInFlight = options.maxInFlight ?? 2;
+    const maxInFlight = options.maxInFlight ?? (threads > 0 ? 2 * threads : algorithm === 'gzip' ? 2 * defaultThreadCount() : 2);
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
       throw new CompressionError(`maxInFlight must be an integer ≥ 1, got ${maxInFlight}`);
+    this.threads = threads;
     this.chunkBytes = chunkBytes;
     this.maxInFlight = maxInFlight;
-    this.#codec = createChunkCodec(require, config);
+    this.#compress = threads > 0 ? onWorkers(options.pool ?? sharedCompressionPool(threads), threads, config) : onThisThread(config);
     this.#filling = this.#slot();
   }
 
@@ -129,7 +143,7 @@ export class InlineCompressor {
    * `undefined` when `bytes` were all taken (copied: the caller may reuse them at once), or a promise,
    * when a chunk must finish compressing first, after which they were: keep `bytes` until it settles.
    * `emit`'s argument is valid only until `emit` returns; what `emit` throws is thrown (or rejected) here.
-   * @throws CompressionError when the codec fails, or after end().
+   * @throws CompressionError when compression fails, or after end().
    */
   write(bytes: Uint8Array, emit: (compressed: Uint8Array) => void): Promise<void> | undefined {
     if (this.#ended) throw new CompressionError('write after end: the compressor has finished');
@@ -152,7 +166,7 @@ export class InlineCompressor {
 
   /**
    * Compresses the last (partial) chunk and emits everything still in flight, in order; an empty input
-   * still makes one empty frame, which the tools accept.
+   * still makes one empty member or frame (a zero-byte file is not valid gzip).
    */
   async end(emit: (compressed: Uint8Array) => void): Promise<void> {
     if (this.#ended) return;
@@ -164,27 +178,24 @@ export class InlineCompressor {
     while (this.#inFlight.length > 0) await this.#emitOldest(emit);
   }
 
-  /** Compresses the filled chunk: emitted at once by a synchronous codec, else put in flight (waiting for the oldest when full). */
+  /** Compresses the filled chunk: emitted at once when synchronous, else put in flight (waiting for the oldest when full). */
   #submit(emit: (compressed: Uint8Array) => void): Promise<void> | undefined {
     const slot = this.#filling;
-    const input = slot.input.subarray(0, this.#filled);
+    const length = this.#filled;
     this.#filled = 0;
     this.#chunks++;
-    let r: ReturnType<ChunkCodec>;
+    let r: Uint8Array | Promise<Uint8Array>;
     try {
-      r = this.#codec(input, slot.output);
+      r = this.#compress(slot, length);
     } catch (err) {
       throw this.#failure(err);
     }
     if (!(r instanceof Promise)) {
-      if (this.#inFlight.length > 0) throw this.#failure(new Error('the codec answered synchronously after answering asynchronously'));
-      this.#emit(typeof r === 'number' ? slot.output.subarray(0, r) : r, emit);
+      // Synchronous codecs never have chunks in flight: order is kept.
+      this.#emit(r, emit);
       return undefined;
     }
-    slot.result = r.then(
-      (v) => (typeof v === 'number' ? slot.output.subarray(0, v) : v),
-      (err: unknown) => this.#failure(err),
-    );
+    slot.result = r.catch((err: unknown) => this.#failure(err));
     this.#inFlight.push(slot);
     this.#filling = this.#spare.pop() ?? this.#slot();
     return this.#inFlight.length >= this.maxInFlight ? this.#emitOldest(emit) : undefined;
@@ -195,9 +206,9 @@ export class InlineCompressor {
     const result = await slot.result!;
     this.#inFlight.shift();
     slot.result = undefined;
-    this.#spare.push(slot);
     if (result instanceof PgBackupError) throw result;
     this.#emit(result, emit);
+    this.#spare.push(slot);
   }
 
   #emit(out: Uint8Array, emit: (compressed: Uint8Array) => void): void {
@@ -216,4 +227,26 @@ export class InlineCompressor {
       algorithm: this.spec.algorithm,
     });
   }
+}
+
+/** This thread's codec (gzip on libuv's pool, since several chunks are in flight to keep every core busy). */
+function onThisThread(config: ChunkCodecConfig): Compress {
+  const codec: ChunkCodec = createChunkCodec(require, config, config.algorithm === 'gzip');
+  return (slot, length) => {
+    const r = codec(slot.input.subarray(0, length), slot.output);
+    if (r instanceof Promise) return r.then((v) => (typeof v === 'number' ? slot.output.subarray(0, v) : v));
+    return typeof r === 'number' ? slot.output.subarray(0, r) : r;
+  };
+}
+
+/** A worker's codec: both buffers travel there and back, and the slot takes them back for its next chunk. */
+function onWorkers(pool: CompressionPool, threads: number, config: ChunkCodecConfig): Compress {
+  pool.ensureSize(threads);
+  const key = JSON.stringify(config);
+  return async (slot, length) => {
+    const r = await pool.compress(key, config, slot.input.buffer, length, slot.output.buffer);
+    slot.input = new Uint8Array(r.input);
+    slot.output = new Uint8Array(r.output ?? new ArrayBuffer(compressedBound(r.input.byteLength)));
+    return r.bytes;
+  };
 }
