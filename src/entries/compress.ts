@@ -1,6 +1,7 @@
 /**
  * Compression: specifications in pg_basebackup's `-Z`/`--compress` grammar, parallel compressors
- * for gzip, lz4 and zstd, streaming decompressors, helpers for compressed archive names, and
+ * for gzip, lz4 and zstd (as a stream, or writing through a callback with {@link DirectCompressor}),
+ * streaming decompressors, helpers for compressed archive names, and
  * {@link compressionSupport} to see which methods this installation can use.
  *
  * @example
@@ -36,6 +37,7 @@ export type {
   CompressionSpec,
 } from '../compress/spec.js';
 export { createCompressor, DEFAULT_CHUNK_BYTES, ParallelCompressor, type CompressorOptions } from '../compress/parallel.js';
+export { DirectCompressor, ZSTD_PACKAGE_CHUNK_BYTES, type DirectCompressorOptions } from '../compress/direct.js';
 export { algorithmOf, decompressorFor, type DecompressorOptions } from '../compress/decompress.js';
 export {
   compressArchive,
