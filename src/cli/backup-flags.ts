@@ -17,7 +17,6 @@ import { parseArgs, parseIntOption, rejectOperands, UsageError, type CommandSpec
 import { NO_COMPRESSION, parseCompressOption, type CompressionSpec } from './compress-spec.js';
 import { connectionOptionSpecs, parseConnectionFlags, type CliConnectionFlags } from './connection-flags.js';
 import type { CommandLine } from './context.js';
-import { parseDuration } from '../entries/repository.js';
 
 const OUT = 'Options controlling the output';
 const GEN = 'General options';
@@ -176,8 +175,11 @@ export interface BackupCliOptions {
   pgdata: string;
   /** `--repo`: the repository address. Without it and without `-D`, `PGBB_REPO` (see {@link backupTarget}). */
   repo?: string;
-  /** `--if-older-than`, in milliseconds (repository backups only). */
-  ifOlderThanMs?: number;
+  /**
+   * `--if-older-than` as written (repository backups only). Parsed with the repository code, which is
+   * loaded only for `--repo` (see `runRepositoryBackup`).
+   */
+  ifOlderThan?: string;
   /** `-F p` was written out (a repository refuses it; the default plain format is tar there). */
   plainExplicit: boolean;
   /** `-D -`. */
@@ -446,13 +448,7 @@ export function backupOptionsFromArgs(args: ParsedArgs): BackupCliOptions {
   if (incrementalManifest !== undefined) out.incrementalManifest = incrementalManifest;
   if (manifestChecksums !== undefined) out.manifestChecksums = manifestChecksums;
   if (repo !== undefined) out.repo = repo;
-  if (ifOlderThan !== undefined) {
-    try {
-      out.ifOlderThanMs = parseDuration(ifOlderThan);
-    } catch (err) {
-      throw usage((err as Error).message);
-    }
-  }
+  if (ifOlderThan !== undefined) out.ifOlderThan = ifOlderThan;
   return out;
 }
 
@@ -470,7 +466,7 @@ export function backupTarget(cli: BackupCliOptions, env: Readonly<Record<string,
   const address = cli.pgdata !== '' ? undefined : (cli.repo ?? (env['PGBB_REPO'] || undefined));
   if (cli.pgdata === '' && address === undefined) throw usage('no target directory specified (use -D/--pgdata)');
   if (address === undefined) {
-    if (cli.ifOlderThanMs !== undefined) throw usage('--if-older-than needs a repository (--repo or PGBB_REPO)');
+    if (cli.ifOlderThan !== undefined) throw usage('--if-older-than needs a repository (--repo or PGBB_REPO)');
     return { kind: 'directory' };
   }
   const refuse = (what: string, why: string) => usage(`${what} cannot be used with a repository: ${why}`);

@@ -5,8 +5,9 @@
  */
 import type { RunBackupOptions } from '../entries/backup.js';
 import { formatLsn } from '../entries/lsn.js';
-import { backupToRepository, openRepository, type RepositoryBackupOptions } from '../entries/repository.js';
-import type { BackupCliOptions } from './backup-flags.js';
+import { backupToRepository, openRepository, parseDuration, type RepositoryBackupOptions } from '../entries/repository.js';
+import { UsageError } from './args.js';
+import { BACKUP_COMMAND, type BackupCliOptions } from './backup-flags.js';
 import type { CommandRun } from './context.js';
 
 /** `3h 12m`-style age for messages. */
@@ -38,11 +39,19 @@ export async function runRepositoryBackup(
     onStart: _o,
     ...rest
   } = options;
+  let ifOlderThanMs: number | undefined;
+  if (cli.ifOlderThan !== undefined) {
+    try {
+      ifOlderThanMs = parseDuration(cli.ifOlderThan);
+    } catch (err) {
+      throw new UsageError(BACKUP_COMMAND.prog, (err as Error).message);
+    }
+  }
   const repoOptions: RepositoryBackupOptions = {
     ...rest,
     // Tar format: tablespaces are listed in tablespace_map rather than kept as symlinks.
     tablespaceMap: true,
-    ...(cli.ifOlderThanMs !== undefined ? { ifOlderThanMs: cli.ifOlderThanMs } : {}),
+    ...(ifOlderThanMs !== undefined ? { ifOlderThanMs } : {}),
     // -i auto: against the newest backup of the catalog (backupTarget refuses any other -i with --repo).
     ...(cli.incrementalManifest === 'auto' ? { incrementalFrom: 'latest' } : {}),
   };

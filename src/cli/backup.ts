@@ -8,7 +8,6 @@ import type { RunBackupOptions, RunBackupResult } from '../entries/backup.js';
 import type { ConnectionOptions } from '../entries/connection.js';
 import { formatLsn } from '../entries/lsn.js';
 import { BACKUP_COMMAND, backupTarget, parseBackupCommandLine, type BackupCliOptions } from './backup-flags.js';
-import { runRepositoryBackup } from './backup-repo.js';
 import { connectionOptionsFromFlags, defineCommand, maybePromptPassword, type CliContext } from './context.js';
 import { emergencyCleanupFor, snapshotTargets } from './targets.js';
 
@@ -128,7 +127,8 @@ export const backupCommand = defineCommand<BackupCliOptions>({
         ),
       onWarning: (w) => reporter.warning(w.message),
     };
-    if (target.kind === 'repository') return runRepositoryBackup(target.address, cli, options, run);
+    // The repository code (and the storage clients behind it) is loaded only for --repo.
+    if (target.kind === 'repository') return (await import('./backup-repo.js')).runRepositoryBackup(target.address, cli, options, run);
     // Taken before anything is written: what a forced exit may remove.
     const targets = cli.noClean ? [] : await snapshotTargets(cli);
     // A slot made with -C is dropped by the library's cleanup, which a forced exit does not wait for.

@@ -201,9 +201,8 @@ describe('pgbb backup rules (pg_basebackup main())', () => {
     );
     expect(backupTarget(run('--repo', '/r', '-i', 'auto'), {})).toEqual({ kind: 'repository', address: '/r' });
     expect(refuseTarget(['-D', 'x', '--if-older-than', '1d'])).toBe('--if-older-than needs a repository (--repo or PGBB_REPO)');
-    expect(refuse(['--repo', '/r', '--if-older-than', '1x'])).toMatch(/^invalid duration "1x"/);
     // Client compression without -Ft is fine: the repository stores tar.
-    expect(run('--repo', '/r', '-z', '--if-older-than', '20h')).toMatchObject({ repo: '/r', ifOlderThanMs: 72_000_000, pgdata: '' });
+    expect(run('--repo', '/r', '-z', '--if-older-than', '20h')).toMatchObject({ repo: '/r', ifOlderThan: '20h', pgdata: '' });
   });
 
   it('-C needs -S', () => {

@@ -246,6 +246,15 @@ describe('pgbb backup', () => {
     expect(out.stdout).toBe('');
   });
 
+  it('refuses a bad --if-older-than as a usage error before the repository is opened', async () => {
+    const { ctx, out, calls } = context();
+    const repo = join(tmpdir(), `pgbb-never-created-${process.pid}`);
+    expect(await runCli(['backup', '--repo', repo, '--if-older-than', '1x'], ctx)).toBe(1);
+    expect(out.stderr).toMatch(/invalid duration "1x"/);
+    expect(existsSync(repo)).toBe(false);
+    expect(calls.backup).toEqual([]);
+  });
+
   it('is silent on success without -P and -v', async () => {
     const { ctx, out } = context();
     expect(await runCli(['backup', '-D', '/tmp/b'], ctx)).toBe(0);
