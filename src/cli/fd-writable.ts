@@ -106,6 +106,7 @@ export class FdWritable extends Writable {
   }
 
   override _final(callback: Callback): void {
+    this.#disarm();
     this.#flush(callback);
   }
 
@@ -130,11 +131,17 @@ export class FdWritable extends Writable {
     callback();
   }
 
+  /**
+   * Starts the wait for more bytes. One timer serves the whole stream: a flush only marks it unarmed
+   * (it then fires for nothing), and the next write restarts it, rather than a timer being made and
+   * cleared for every batch (thousands per gigabyte).
+   */
   #arm(): void {
     if (this.#timerArmed) return;
     this.#timerArmed = true;
     if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
+        if (!this.#timerArmed) return;
         this.#timerArmed = false;
         // The stream is idle between writes here: a failure destroys it, and the next write rejects.
         this.#flush((err) => {
@@ -154,7 +161,7 @@ export class FdWritable extends Writable {
 
   /** Writes everything gathered, then calls back. */
   #flush(callback: Callback): void {
-    this.#disarm();
+    this.#timerArmed = false;
     let buffers = this.#batch;
     let left = this.#batchBytes;
     this.#batch = [];
