@@ -46,7 +46,9 @@ export const EXPIRE_COMMAND: CommandSpec = {
   ],
   epilog:
     'The newest full backup is never removed, an incremental backup is never left without its parent, and WAL\n' +
-    'goes only before the start of the oldest backup kept. Refused while a backup or another expire runs.',
+    'goes only before the start of the oldest backup kept. The records of rehearsals of removed backups go too\n' +
+    '(the newest rehearsal and the newest passed one stay), and those of failed runs older than the oldest\n' +
+    'backup kept (the newest stays). Refused while a backup or another expire runs.',
   examples: [
     { comment: 'keep two full backups (and what was taken after them)', command: 'pgbb expire --repo /backups/db1 --retain-full 2' },
     {
