@@ -248,9 +248,11 @@ export class WalCompanion {
   }
 }
 
-/** `sink` with every write counted (for progress); the sink itself is not changed. */
-function countingSink(sink: WalSink, onBytes: (n: number) => void): WalSink {
+/** `sink` with every write counted (for progress), declaring what the sink declares; the sink itself is not changed. */
+export function countingSink(sink: WalSink, onBytes: (n: number) => void): WalSink {
   return {
+    // Kept: it is what lets the streamer hand the WAL connection's receive buffers back after each write.
+    ...(sink.writesDataAtOnce !== undefined ? { writesDataAtOnce: sink.writesDataAtOnce } : {}),
     openSegment: (target) => sink.openSegment(target),
     write: (data) => {
       onBytes(data.length);

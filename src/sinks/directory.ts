@@ -163,14 +163,17 @@ export class DirectorySink implements BackupSink {
     const signal = options.signal;
     let ensured = false;
     const extractor = extractTar(tarBytes);
-    // The archive as received (not decompressed here): once every byte the extractor handed out is written
-    // and it holds none for later, the receive buffers behind them are handed back (memory stays flat).
+    // The archive as received (not decompressed here): once every byte the extractor handed out is written,
+    // the few it holds for the next entry are copied out and the receive buffers are handed back (memory
+    // stays flat; waiting for the extractor to hold none released too rarely, and buffers kept across
+    // file writes outlived young-generation collections).
     const releaseSource = tarBytes === bytes ? releaseOf(bytes) : undefined;
     const release =
       releaseSource === undefined
         ? undefined
         : (): void => {
-            if (extractor.bufferedBytes === 0) releaseSource();
+            extractor.detachBuffered();
+            releaseSource();
           };
     for await (const entry of extractor) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });

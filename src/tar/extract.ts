@@ -151,6 +151,19 @@ class ChunkReader {
     }
   }
 
+  /** Copies the unconsumed bytes out of the source's chunks, so that none of those is referenced any more. */
+  detach(): void {
+    if (this.buffered === 0) return;
+    const copy = Buffer.allocUnsafe(this.buffered);
+    let at = 0;
+    for (let i = 0; i < this.chunks.length; i++) {
+      const chunk = this.chunks[i] as Buffer;
+      at += chunk.copy(copy, at, i === 0 ? this.head : 0);
+    }
+    this.chunks = [copy];
+    this.head = 0;
+  }
+
   /** Reads the source to its end, discarding. */
   async drain(): Promise<void> {
     while (await this.pull()) {
@@ -204,6 +217,16 @@ export class TarExtractor implements AsyncIterable<TarEntry> {
    */
   get bufferedBytes(): number {
     return this.reader.unconsumedBytes;
+  }
+
+  /**
+   * Copies the bytes pulled and not yet handed out (at most about one source chunk) into memory of the
+   * extractor's own. Afterwards it references none of the source's chunks, so a consumer done with every
+   * view it was given may let the source reuse its buffers (see `ArchiveChunks.release`) even in the
+   * middle of a chunk.
+   */
+  detachBuffered(): void {
+    this.reader.detach();
   }
 
   /**

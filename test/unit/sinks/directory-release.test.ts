@@ -1,6 +1,7 @@
-// DirectorySink and ArchiveChunks.release(): a plain backup hands the receive buffers back only when the
-// extractor holds no unread bytes and every body chunk it handed out is written, so a source that refills
-// its buffer on release() still yields exactly the files of the archive, small and large.
+// DirectorySink and ArchiveChunks.release(): a plain backup hands the receive buffers back once every body
+// chunk the extractor handed out is written (the extractor first copies out the bytes it holds for the next
+// entry), so a source that refills its buffer on release() still yields exactly the files of the archive,
+// small and large.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
