@@ -16,6 +16,7 @@ import { databaseBytes, growDataset, type DatasetTarget } from './lib/dataset.js
 import { CommandFailed, cleanupMeasure, measure, stats, type Sample } from './lib/measure.js';
 import { boundOf, markDiskBound } from './lib/bound.js';
 import { runArchiveLag } from './lib/archive-lag.js';
+import { runRehearseOverhead } from './lib/rehearse-overhead.js';
 import { startBenchRepository, type BenchRepository } from './lib/repository.js';
 import { parseLsn } from '../src/lsn.js';
 import { segmentFileName } from '../src/wal/segments.js';
@@ -31,6 +32,7 @@ import {
 } from './lib/report.js';
 import { debianBinDir, DEBIAN_BIN_DIR } from '../test/harness/binaries.js';
 import { startCluster, type Cluster } from '../test/harness/cluster.js';
+import { serverIdentity, TEST_OS_USER } from '../test/harness/os-user.js';
 import { makeTempDir } from '../test/harness/run-root.js';
 
 /**
@@ -171,6 +173,8 @@ function show(program: string[], args: string[]): string[] {
 interface Prepared {
   repository?: BenchRepository | undefined;
   repoRestoreSource?: CaseContext['repoRestoreSource'];
+  /** The repository backup of repo-restore and rehearse. */
+  repoRestoreAddress?: string | undefined;
   verifyDir?: string | undefined;
   walBacklog?: CaseContext['walBacklog'];
   restoreSource?: string | undefined;
@@ -291,7 +295,8 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
         'devnull',
       );
     }
-    if (cases.some((c) => c.id.startsWith('repo-') && c.available(t.features) === true)) {
+    const rehearseWanted = args.cases.includes('rehearse') && t.features.oursRepoRestore && t.cluster !== undefined;
+    if (rehearseWanted || cases.some((c) => c.id.startsWith('repo-') && c.available(t.features) === true)) {
       log('starting the S3 server (Swift) for the repository cases');
       prepared.repository = await startBenchRepository().catch((err: unknown) => {
         // Swift comes from Debian's packages (npm test's prepare step installs them); without it the other cases still run.
@@ -301,9 +306,9 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
         return undefined;
       });
       if (prepared.repository) Object.assign(BENCH_ENV, prepared.repository.env);
-      if (prepared.repository && cases.some((c) => c.id === 'repo-restore') && t.features.oursRepoRestore) {
-        // One backup by pgbb, into the repository and into local tar files, restored by both.
-        const local = join(work, 'repo-restore-local');
+      const repoRestoreWanted = cases.some((c) => c.id === 'repo-restore') && t.features.oursRepoRestore;
+      if (prepared.repository && (repoRestoreWanted || rehearseWanted)) {
+        // One backup by pgbb into the repository, restored (and rehearsed) by every run.
         const address = prepared.repository.address(REPO_RESTORE_PREFIX);
         await measure(
           OURS[0]!,
@@ -311,13 +316,18 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
           'devnull',
           BENCH_ENV,
         );
+        prepared.repoRestoreAddress = address;
+      }
+      if (prepared.repoRestoreAddress && repoRestoreWanted) {
+        // The same data in local tar files, restored by the reference side of repo-restore.
+        const local = join(work, 'repo-restore-local');
         await measure(
           OURS[0]!,
           [...OURS.slice(1), 'backup', '-d', t.conn, '-c', 'fast', '-D', local, '-Ft', '-X', 'stream'],
           'devnull',
           BENCH_ENV,
         );
-        prepared.repoRestoreSource = { address, local };
+        prepared.repoRestoreSource = { address: prepared.repoRestoreAddress, local };
       }
     }
     if (cases.some((c) => c.tool === 'receive-wal') && t.features.oursReceiveWal && t.features.startedCluster)
@@ -342,6 +352,22 @@ async function benchTarget(t: Target, args: BenchArgs, datasets: DatasetResult[]
       }
     }
     markDiskBound(d.cases);
+    if (args.cases.includes('rehearse')) {
+      d.rehearse =
+        prepared.repoRestoreAddress === undefined || t.cluster === undefined
+          ? { status: 'not available', reason: 'needs a cluster the bench started and the S3 repository (pgbb restore --repo)' }
+          : await runRehearseOverhead({
+              ours: OURS,
+              address: prepared.repoRestoreAddress,
+              pgBin: t.cluster.binDir,
+              // PostgreSQL refuses to run as root: the rehearsal's server runs as the test harness's user.
+              runAs: serverIdentity() ? TEST_OS_USER : undefined,
+              env: BENCH_ENV,
+              work,
+              runs: args.runs,
+              log,
+            });
+    }
     if (args.cases.includes('archive-lag')) {
       // Last: the load changes the dataset.
       d.archiveLag = !t.features.oursReceiveWal

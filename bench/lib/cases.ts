@@ -27,6 +27,7 @@ export const CASE_IDS = [
   'restore',
   'repo-backup',
   'repo-restore',
+  'rehearse',
 ] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 

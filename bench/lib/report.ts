@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 import type { ArchiveLagResult, ArchiveLagSide } from './archive-lag.js';
+import type { RehearseOverheadResult } from './rehearse-overhead.js';
 import type { Bound } from './bound.js';
 import type { SyncMode } from './cases.js';
 import type { Sample, Stats } from './measure.js';
@@ -50,6 +51,8 @@ export interface DatasetResult {
   cases: CaseResult[];
   /** The archive-lag case, when it was asked for. */
   archiveLag?: ArchiveLagResult;
+  /** The rehearse case, when it was asked for. */
+  rehearse?: RehearseOverheadResult;
 }
 
 export interface BenchResult {
@@ -153,6 +156,7 @@ export function toMarkdown(r: BenchResult): string {
     }
     lines.push('');
     if (d.archiveLag) lines.push(...archiveLagLines(d.archiveLag));
+    if (d.rehearse) lines.push(...rehearseLines(d.rehearse));
   }
   const memory = memoryRows(r);
   if (memory.length > 1) {
@@ -253,6 +257,25 @@ function archiveLagLines(a: ArchiveLagResult): string[] {
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...(a.ours ? [row('pgbb receive-wal', a.ours)] : []),
     ...(a.reference ? [row('pg_receivewal', a.reference)] : []),
+    '',
+  ];
+}
+
+function rehearseLines(r: RehearseOverheadResult): string[] {
+  const head = '### Rehearsal overhead (pgbb rehearse --repo against pgbb restore --repo of the same backup)';
+  if (r.status !== 'ok' || !r.restoreWallMs || !r.rehearseWallMs || !r.phasesMs) return [head, '', `${r.status}: ${r.reason ?? ''}`, ''];
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const p = r.phasesMs;
+  return [
+    head,
+    '',
+    `Restore: \`${(r.restoreCommand ?? []).join(' ')}\`; rehearsal: \`${(r.rehearseCommand ?? []).join(' ')}\`. ` +
+      "Phases are the rehearsal's own step timings (medians over the runs).",
+    '',
+    '| restore wall s | rehearse wall s | overhead s | its restore s | start s | recovery s | checks s | stop+cleanup s |',
+    '|---|---|---|---|---|---|---|---|',
+    `| ${s(r.restoreWallMs.median)} | ${s(r.rehearseWallMs.median)} | ${s(r.rehearseWallMs.median - r.restoreWallMs.median)} | ` +
+      `${s(p.restore)} | ${s(p.start)} | ${s(p.recovery)} | ${s(p.checks)} | ${s(p.stop)} |`,
     '',
   ];
 }
