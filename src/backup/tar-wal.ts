@@ -30,11 +30,18 @@ export interface TarFileWalSinkOptions {
 
 /** A {@link WalSink} writing the backup's `pg_wal.tar` (or `pg_wal.tar.gz` ...) into a {@link TarFilesSink}. */
 export class TarFileWalSink implements WalSink {
+  /**
+   * Uncompressed, `pg_wal.tar` is written synchronously (the tar sink's archive stream) and the
+   * streamer may reuse each message's buffer once written; a compressor may hold the bytes.
+   */
+  readonly writesDataAtOnce: boolean;
   #inner: TarWalSink | undefined;
   /** Resolves once every byte reached the file (after the inner sink finished). */
   #drained: (() => Promise<void>) | undefined;
 
-  constructor(private readonly options: TarFileWalSinkOptions) {}
+  constructor(private readonly options: TarFileWalSinkOptions) {
+    this.writesDataAtOnce = options.compression === undefined;
+  }
 
   /** The open in progress: abort() waits for it, so that cleanup never runs before the file exists. */
   #opening: Promise<void> | undefined;
@@ -54,7 +61,12 @@ export class TarFileWalSink implements WalSink {
       // Without durable flushes the inner sink never syncs: wait for the compressed bytes here.
       this.#drained = durableFlush ? undefined : c.sync;
     } else {
-      this.#inner = new TarWalSink({ output: file.output, markDone: true, ...(durableFlush ? { sync: file.sync } : {}) });
+      this.#inner = new TarWalSink({
+        output: file.output,
+        outputWritesAtOnce: true,
+        markDone: true,
+        ...(durableFlush ? { sync: file.sync } : {}),
+      });
       this.#drained = durableFlush ? undefined : () => finished(file.output, { readable: false });
     }
   }

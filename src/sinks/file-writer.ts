@@ -6,6 +6,7 @@
  */
 import { writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { ioError } from './tracker.js';
 
 /**
@@ -76,4 +77,47 @@ export function writeAllSync(fd: number, bytes: Uint8Array, path: string): void 
 
 function finishWrite(fd: number, bytes: Uint8Array, done: number): void {
   while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/**
+ * A Writable over an open file that writes each chunk synchronously, before `write()` returns (what
+ * {@link BatchedFileWriter} does, as a stream for producers that push). So a producer may reuse a
+ * chunk once `write()` has returned: the WAL streamer then hands its receive buffers back after each
+ * message instead of leaving them to the garbage collector. The handle is closed when the stream
+ * finishes or is destroyed.
+ */
+export class SyncFileWritable extends Writable {
+  readonly #handle: FileHandle;
+  readonly #path: string;
+
+  constructor(handle: FileHandle, path: string) {
+    super({ decodeStrings: true });
+    this.#handle = handle;
+    this.#path = path;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    try {
+      writeAllSync(this.#handle.fd, chunk, this.#path);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    callback();
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#handle.close().then(
+      () => callback(),
+      (err: unknown) => callback(ioError(`could not close "${this.#path}"`, this.#path, err)),
+    );
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    // After _final the handle is closed already; closing again only fails, which is ignored.
+    this.#handle.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
+  }
 }

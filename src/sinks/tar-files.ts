@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
-import { BatchedFileWriter, DEFAULT_BATCH_BYTES, writeAllSync } from './file-writer.js';
+import { BatchedFileWriter, DEFAULT_BATCH_BYTES, SyncFileWritable, writeAllSync } from './file-writer.js';
 import { releaseOf } from './release.js';
 import { checkEmptyOrAbsent, writeManifestFile } from './fs-util.js';
 import { fsyncFile } from './fsync.js';
@@ -206,8 +206,9 @@ export class TarFilesSink implements BackupSink {
 
   /**
    * Opens `<dir>/<name>` (mode 0600, created, tracked for cleanup and the final fsync) as a Writable, for
-   * producers that push rather than being pulled, such as the WAL writer's `pg_wal.tar`. `sync()` makes
-   * what the stream has accepted durable (for flush positions reported to the server).
+   * producers that push rather than being pulled, such as the WAL writer's `pg_wal.tar`. The stream writes
+   * each chunk before `write()` returns ({@link SyncFileWritable}). `sync()` makes what the stream has
+   * accepted durable (for flush positions reported to the server).
    *
    * @example
    * ```ts
@@ -227,7 +228,7 @@ export class TarFilesSink implements BackupSink {
       throw ioError(`could not create file "${path}"`, path, err);
     }
     this.tracker.file(path);
-    const output = handle.createWriteStream();
+    const output = new SyncFileWritable(handle, path);
     const sync = async (): Promise<void> => {
       try {
         // The stream may have closed its descriptor already: fsync by path covers it anyway.

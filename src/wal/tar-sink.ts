@@ -26,6 +26,14 @@ export interface TarWalSinkOptions {
    * @default false
    */
   markDone?: boolean;
+  /**
+   * `output` writes each chunk before its `write()` returns (a synchronous file writer such as
+   * `SyncFileWritable`), so the sink is done with `data` once {@link TarWalSink.write} resolves and
+   * declares {@link WalSink.writesDataAtOnce}. Leave it unset for outputs that queue (streams,
+   * compressors).
+   * @default false
+   */
+  outputWritesAtOnce?: boolean;
   /** Prefix of every entry name, e.g. `'pg_wal/'`. pg_basebackup's `pg_wal.tar` uses none. @default '' */
   prefix?: string;
   /** Modification time written in the headers. @default the time the sink was created */
@@ -81,9 +89,12 @@ export class TarWalSink implements WalSink {
   #aborted = false;
   /** Bytes handed to the output so far. */
   bytesWritten = 0;
+  /** See {@link TarWalSinkOptions.outputWritesAtOnce}. */
+  readonly writesDataAtOnce: boolean;
 
   constructor(options: TarWalSinkOptions) {
     this.#out = options.output;
+    this.writesDataAtOnce = options.outputWritesAtOnce ?? false;
     this.#markDone = options.markDone ?? false;
     this.#prefix = options.prefix ?? '';
     this.#mtime = options.mtime ?? new Date();

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { open } from 'node:fs/promises';
+import { TarFileWalSink } from '../../../src/backup/tar-wal.js';
+import { resolveCompression } from '../../../src/compress/spec.js';
+import { IoError } from '../../../src/errors.js';
+import { SyncFileWritable } from '../../../src/sinks/file-writer.js';
 import { rewriteArchive } from '../../../src/sinks/inject.js';
+import { TarWalSink } from '../../../src/wal/tar-sink.js';
 import { TarFilesSink } from '../../../src/sinks/tar-files.js';
 import { WritableSink } from '../../../src/sinks/writable.js';
 import { splits } from '../helpers/splits.js';
@@ -420,5 +426,39 @@ describe('TarFilesSink.openArchiveStream', () => {
     expect(sink.created).toEqual([dir]);
     await sink.cleanup();
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('writes each chunk before write() returns, so the producer may reuse it at once', async () => {
+    const dir = join(scratch(), 'out');
+    const sink = new TarFilesSink({ directory: dir, noSync: true });
+    const { output } = await sink.openArchiveStream('pg_wal.tar');
+    const chunk = Buffer.alloc(1000, 7);
+    output.write(chunk);
+    chunk.fill(9); // reused at once, as the WAL streamer's receive buffer is
+    output.write(chunk);
+    expect(readFileSync(join(dir, 'pg_wal.tar'))).toEqual(Buffer.concat([Buffer.alloc(1000, 7), Buffer.alloc(1000, 9)]));
+    await new Promise<void>((resolve) => output.end(resolve));
+    await sink.finish();
+  });
+
+  it('a failed write fails the stream with an IoError naming the file', async () => {
+    // Writing to /dev/full fails with ENOSPC, as a full disk does.
+    const full = new SyncFileWritable(await open('/dev/full', 'w'), '/dev/full');
+    const failed = new Promise<Error>((resolve) => full.on('error', resolve));
+    full.write(Buffer.alloc(10));
+    const err = await failed;
+    expect(err).toBeInstanceOf(IoError);
+    expect(err.message).toMatch(/could not write to "\/dev\/full"/);
+    expect((err as IoError).syscallCode).toBe('ENOSPC');
+  });
+});
+
+describe('which WAL sinks let the streamer reuse its receive buffers', () => {
+  it('pg_wal.tar uncompressed (written synchronously) does; compressed (a compressor holds bytes) does not', async () => {
+    const sink = new TarFilesSink({ directory: join(scratch(), 'out'), noSync: true });
+    expect(new TarFileWalSink({ sink, compression: undefined, durableFlush: false }).writesDataAtOnce).toBe(true);
+    expect(new TarFileWalSink({ sink, compression: resolveCompression('gzip'), durableFlush: false }).writesDataAtOnce).toBe(false);
+    expect(new TarWalSink({ output: new PassThrough() }).writesDataAtOnce).toBe(false);
+    expect(new TarWalSink({ output: new PassThrough(), outputWritesAtOnce: true }).writesDataAtOnce).toBe(true);
   });
 });
