@@ -10,7 +10,6 @@ import { parseConnectionString, ReplicationConnection, type ConnectionOptions } 
 import { ServerError } from '../entries/errors.js';
 import { createReplicationSlot, dropReplicationSlot } from '../entries/replication.js';
 import { formatLsn, parseLsn, type Lsn } from '../entries/lsn.js';
-import { defaultWalSpoolDirectory, openRepository, RepositoryWalStore } from '../entries/repository.js';
 import { receiveWal, type ReceiveWalEvent, type ReceiveWalOptions } from '../entries/wal.js';
 import { parseArgs, parseIntOption, rejectOperands, UsageError, type CommandSpec, type OptionSpec } from './args.js';
 import { parseCompressOption, type CompressionSpec } from './compress-spec.js';
@@ -307,6 +306,8 @@ async function stream(
       reporter,
     );
   }
+  // The repository code (and the storage clients behind it) is loaded only for --repo.
+  const { defaultWalSpoolDirectory, openRepository, RepositoryWalStore } = await import('../entries/repository.js');
   await using repository = await openRepository(target.address);
   const spoolDirectory = cli.spool ?? defaultWalSpoolDirectory(repository.location, cli.slot, ctx.env);
   if (cli.verbose > 0 && !cli.json) reporter.info(`archiving into ${repository.location}, spool "${spoolDirectory}"`);

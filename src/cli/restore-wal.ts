@@ -8,7 +8,6 @@
  * @module
  */
 import { restoreWalFile, type RestoreWalResult } from '../entries/recovery.js';
-import { openRepository, repositoryWalArchive } from '../entries/repository.js';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 
@@ -89,6 +88,8 @@ export const restoreWalCommand = defineCommand<RestoreWalCliOptions>({
     let r: RestoreWalResult;
     if (cli.archive.kind === 'directory') r = await restoreWalFile({ ...common, archiveDir: cli.archive.dir });
     else {
+      // Loaded only for --repo: restore_command starts this program once per WAL file.
+      const { openRepository, repositoryWalArchive } = await import('../entries/repository.js');
       await using repo = await openRepository(cli.archive.address);
       r = await restoreWalFile({ ...common, source: repositoryWalArchive(repo) });
     }
