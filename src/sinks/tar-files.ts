@@ -108,46 +108,26 @@ export class TarFilesSink implements BackupSink {
       ...(inject ? { injection: this.options.injection } : {}),
       compression: this.compression,
     });
-    const stream = stored.bytes;
     const check = stored.inline?.check;
     // Passed through as received (no compression, no rewrite): each batch written hands its receive buffers back.
-    const release = stream === bytes ? releaseOf(bytes) : undefined;
-    const iterator = stream[Symbol.asyncIterator]();
-    // Nothing is created before the first byte is ready.
-    let first = await iterator.next();
-    while (!first.done && first.value.length === 0) first = await iterator.next();
-    await this.ensureTarget();
-    const path = join(this.options.directory, stored.name);
-    let handle;
-    try {
-      handle = await open(path, 'wx', ARCHIVE_MODE);
-    } catch (err) {
-      await iterator.return?.();
-      throw ioError(`could not create file "${path}"`, path, err);
-    }
-    this.tracker.file(path);
-    try {
+    const release = stored.bytes === bytes ? releaseOf(bytes) : undefined;
+    await this.writeArchiveFile(stored.name, stored.bytes, options.signal, (handle, path) => {
       const writer = new BatchedFileWriter(handle, path, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
-      for (let r = first; !r.done; r = await iterator.next()) {
-        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
-        const v = r.value;
-        const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-        check?.push(chunk);
-        await writer.write(chunk);
-        if (release !== undefined && writer.heldBytes === 0) release();
-      }
-      check?.end();
-      // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
-      // A rewritten or compressed archive was given one already.
-      if (stored.inline?.terminate) await writer.write(terminator());
-      await writer.flush();
-    } catch (err) {
-      await iterator.return?.().catch(() => undefined);
-      throw err;
-    } finally {
-      await handle.close();
-    }
-    this.tracker.complete(path);
+      return {
+        chunk: async (chunk) => {
+          check?.push(chunk);
+          await writer.write(chunk);
+          if (release !== undefined && writer.heldBytes === 0) release();
+        },
+        end: async () => {
+          check?.end();
+          // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
+          // A rewritten or compressed archive was given one already.
+          if (stored.inline?.terminate) await writer.write(terminator());
+          await writer.flush();
+        },
+      };
+    });
   }
 
   /**
@@ -164,13 +144,44 @@ export class TarFilesSink implements BackupSink {
     const compressor = new DirectCompressor(spec);
     const check = new TarStructureChecker();
     const release = releaseOf(bytes);
-    const iterator = bytes[Symbol.asyncIterator]();
-    // Nothing is created before the first byte has arrived.
+    await this.writeArchiveFile(compressedArchiveName(info.name, spec.algorithm), bytes, options.signal, (handle, path) => {
+      const emit = (compressed: Uint8Array): void => writeAllSync(handle.fd, compressed, path);
+      return {
+        chunk: (chunk) => {
+          check.push(chunk);
+          // Once the compressor has taken the chunk (copied it) its receive buffer can be refilled.
+          const wait = compressor.write(chunk, emit);
+          if (wait !== undefined) return wait.then(release);
+          release?.();
+          return undefined;
+        },
+        end: async () => {
+          check.end();
+          // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
+          if (!info.terminated) await compressor.write(terminator(), emit);
+          await compressor.end(emit);
+        },
+      };
+    });
+  }
+
+  /**
+   * Stores `source` as `<dir>/<fileName>` (mode 0600, tracked for cleanup and the final fsync): the
+   * file is created only once the first byte has arrived; `start` gives what takes each chunk and what
+   * ends the file.
+   */
+  private async writeArchiveFile(
+    fileName: string,
+    source: AsyncIterable<Buffer | Uint8Array>,
+    signal: AbortSignal | undefined,
+    start: (handle: FileHandle, path: string) => { chunk(chunk: Buffer): Promise<void> | undefined; end(): Promise<void> },
+  ): Promise<void> {
+    const iterator = source[Symbol.asyncIterator]();
     let first = await iterator.next();
     while (!first.done && first.value.length === 0) first = await iterator.next();
     await this.ensureTarget();
-    const path = join(this.options.directory, compressedArchiveName(info.name, spec.algorithm));
-    let handle;
+    const path = join(this.options.directory, fileName);
+    let handle: FileHandle;
     try {
       handle = await open(path, 'wx', ARCHIVE_MODE);
     } catch (err) {
@@ -178,23 +189,15 @@ export class TarFilesSink implements BackupSink {
       throw ioError(`could not create file "${path}"`, path, err);
     }
     this.tracker.file(path);
-    const fd = handle.fd;
-    const emit = (compressed: Uint8Array): void => writeAllSync(fd, compressed, path);
     try {
+      const writer = start(handle, path);
       for (let r = first; !r.done; r = await iterator.next()) {
-        if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+        if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
         const v = r.value;
-        const chunk = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-        check.push(chunk);
-        const wait = compressor.write(chunk, emit);
+        const wait = writer.chunk(Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
         if (wait !== undefined) await wait;
-        // The compressor copied the chunk and the checker keeps none: its receive buffer can be refilled.
-        release?.();
       }
-      check.end();
-      // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
-      if (!info.terminated) await compressor.write(terminator(), emit);
-      await compressor.end(emit);
+      await writer.end();
     } catch (err) {
       await iterator.return?.().catch(() => undefined);
       throw err;

@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, vi } from 'vitest';
 import type { RehearsalResult } from '../../src/rehearse/types.js';
-import { atomicArchiveCommand, makeTempDir, startCluster, type Cluster } from '../harness/index.js';
+import { atomicArchiveCommand, makeTempDir, serverIdentity, startCluster, TEST_OS_USER, type Cluster } from '../harness/index.js';
 import { runPgbb, type ServerPgbb } from '../harness/pgbb-cli.js';
 
 /** A primary with 1 MB segments whose archive_command copies each completed segment into `archive`. */
@@ -85,4 +85,13 @@ export function expectNothingLeft(workDir: string): void {
 /** The step of a rehearsal result by name. */
 export function stepOf(r: RehearsalResult, name: string): RehearsalResult['steps'][number] | undefined {
   return r.steps.find((s) => s.name === name);
+}
+
+/**
+ * The flags that run a rehearsal's server from the test cluster's binaries, as the unprivileged test
+ * user when the tests run as root, with its scratch directory and timeout:
+ * `--pg-bin DIR [--run-as USER] --scratch-dir SCRATCH --timeout TIMEOUT`.
+ */
+export function rehearsalServerFlags(c: Cluster, scratch: string, timeout: string): string[] {
+  return ['--pg-bin', c.binDir, ...(serverIdentity() ? ['--run-as', TEST_OS_USER] : []), '--scratch-dir', scratch, '--timeout', timeout];
 }

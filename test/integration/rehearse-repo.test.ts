@@ -10,15 +10,15 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chownToServer, makeTempDir, serverIdentity, SWIFT_S3_CREDENTIALS, TEST_OS_USER, type Cluster } from '../harness/index.js';
+import { chownToServer, makeTempDir, serverIdentity, SWIFT_S3_CREDENTIALS, type Cluster } from '../harness/index.js';
 import { pgbbForFile, runPgbb, spawnPgbb, type PgbbRun } from '../harness/pgbb-cli.js';
 import { repositoryTarget, repositoryTargets, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { makeWal, WAL_MAJORS_15_17, walCluster, walTestMajors } from './receive-wal-helpers.js';
+import { rehearsalServerFlags } from './rehearse-helpers.js';
 
 const pgbb = pgbbForFile({ forServer: true });
 const s3 = swiftBucketForFile('pgbb-rehearse-repo');
 const targets = repositoryTargets(s3);
-const runAs = serverIdentity() ? ['--run-as', TEST_OS_USER] : [];
 
 /** The JSON `pgbb rehearse --json` prints (the part this test reads). */
 interface RehearseJson {
@@ -58,20 +58,7 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb rehearse --repo on PostgreS
     const scratch = await makeTempDir('rehearse-repo-scratch');
     const r = await runPgbb(
       pgbb(),
-      [
-        'rehearse',
-        '--repo',
-        target.address,
-        '--pg-bin',
-        c.binDir,
-        ...runAs,
-        '--scratch-dir',
-        scratch,
-        '--timeout',
-        '200s',
-        '--json',
-        ...args,
-      ],
+      ['rehearse', '--repo', target.address, ...rehearsalServerFlags(c, scratch, '200s'), '--json', ...args],
       target.env,
     );
     return { code: r.code, json: JSON.parse(r.stdout) as RehearseJson, stderr: r.stderr, run: r };

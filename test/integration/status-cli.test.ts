@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseSegmentFileName, segmentNumber } from '../../src/wal-segments.js';
 import { walSegmentKey } from '../../src/repository/wal-keys.js';
-import { atomicArchiveCommand, makeTempDir, serverIdentity, startCluster, TEST_OS_USER, type Cluster } from '../harness/index.js';
+import { atomicArchiveCommand, makeTempDir, startCluster, type Cluster } from '../harness/index.js';
 import { pgbbForFile, runPgbb, type PgbbRun } from '../harness/pgbb-cli.js';
 import { repositoryTarget, swiftBucketForFile } from '../harness/repositories.js';
 import { parsePrometheusText } from '../unit/status/prometheus-parser.js';
 import { WAL_MAJORS_15_17, walTestMajors } from './receive-wal-helpers.js';
+import { rehearsalServerFlags } from './rehearse-helpers.js';
 
 const SEGMENT = 1024 * 1024;
-const runAs = serverIdentity() ? ['--run-as', TEST_OS_USER] : [];
 // The server user runs pgbb restore-wal in the rehearsal's restore_command.
 const runnable = pgbbForFile({ forServer: true });
 const s3 = swiftBucketForFile('pgbb-status');
@@ -128,21 +128,7 @@ describe.each(walTestMajors(WAL_MAJORS_15_17))('pgbb status, metrics and rehears
 
       const scratch = await makeTempDir('status-scratch');
       const rehearse = (backupDir: string, walArchive: string) =>
-        pgbb([
-          'rehearse',
-          backupDir,
-          '--wal-archive',
-          walArchive,
-          '--pg-bin',
-          c.binDir,
-          ...runAs,
-          '--scratch-dir',
-          scratch,
-          '--timeout',
-          '100s',
-          '--repo',
-          target.address,
-        ]);
+        pgbb(['rehearse', backupDir, '--wal-archive', walArchive, ...rehearsalServerFlags(c, scratch, '100s'), '--repo', target.address]);
       let rehearsal: PgbbRun;
       if (kind === 'local') {
         // The local repository's backup directory is a tar-format backup: rehearse it, and record there.
