@@ -210,7 +210,7 @@ export class TarFilesSink implements BackupSink {
   /**
    * Opens `<dir>/<name>` (mode 0600, created, tracked for cleanup and the final fsync) as a Writable, for
    * producers that push rather than being pulled, such as the WAL writer's `pg_wal.tar`. The stream writes
-   * each chunk before `write()` returns ({@link SyncFileWritable}). `sync()` makes what the stream has
+   * each chunk before `write()` returns (a `SyncFileWritable`). `sync()` makes what the stream has
    * accepted durable (for flush positions reported to the server).
    *
    * @example
