@@ -312,10 +312,12 @@ export function openSegment(events: ReceiveWalEvent[]): string | undefined {
 
 /**
  * The segment cut off by a fault (left `.partial`) was streamed again after the reconnection and completed:
- * a `segment-partial` for it, then, later, its `segment-completed`.
+ * a `segment-partial` for it, then, later, its `segment-completed`. `undefined` (no segment was open when
+ * the fault hit: the last one had just been completed and the next not started, which CI met once on
+ * PostgreSQL 15 under pgbench) has nothing to resume; the archive's wholeness is `expectWholeArchive`'s.
  */
 export function expectResumedSegment(events: ReceiveWalEvent[], segment: string | undefined): void {
-  expect(segment, 'a segment was open when the fault hit').toBeDefined();
+  if (segment === undefined) return;
   const partial = events.findIndex((e) => e.type === 'segment-partial' && e.segment === segment);
   expect(partial, `${segment} left .partial at the fault`).toBeGreaterThanOrEqual(0);
   const completedAt = events.findIndex((e, i) => i > partial && e.type === 'segment-completed' && e.segment === segment);
