@@ -11,7 +11,6 @@ import { uncompressedArchiveName } from '../compress/spec.js';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { extractTar, type TarEntryBody } from '../tar/extract.js';
 import { BatchedFileWriter, DEFAULT_BATCH_BYTES } from './file-writer.js';
-import { releaseOf } from './release.js';
 import { AUTO_CONF } from './inject.js';
 import { canonicalizePath } from './tablespace-mapping.js';
 import { ioError, OutputTracker } from './tracker.js';
@@ -162,20 +161,10 @@ export class DirectorySink implements BackupSink {
     const symlinks: string[] = [];
     const signal = options.signal;
     let ensured = false;
-    const extractor = extractTar(tarBytes);
-    // The archive as received (not decompressed here): once every byte the extractor handed out is written,
-    // the few it holds for the next entry are copied out and the receive buffers are handed back (memory
-    // stays flat; waiting for the extractor to hold none released too rarely, and buffers kept across
-    // file writes outlived young-generation collections).
-    const releaseSource = tarBytes === bytes ? releaseOf(bytes) : undefined;
-    const release =
-      releaseSource === undefined
-        ? undefined
-        : (): void => {
-            extractor.detachBuffered();
-            releaseSource();
-          };
-    for await (const entry of extractor) {
+    // The receive buffers are not handed back from here (ArchiveChunks.release), unlike the tar sinks: tried
+    // twice, it made 4 GB plain backups a third slower, in system time, for 30 MB less peak memory. Why is
+    // not known yet (docs/performance.md).
+    for await (const entry of extractTar(tarBytes)) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
       // Nothing is created before the first entry has arrived.
       if (!ensured) {
@@ -205,7 +194,7 @@ export class DirectorySink implements BackupSink {
           }
           break;
         case 'file':
-          await this.writeFile(dest, entry.body, signal, release);
+          await this.writeFile(dest, entry.body, signal);
           break;
         case 'symlink': {
           const target = isBase && TBLSPC_LINK.test(rel) ? this.mapLocation(h.linkname) : h.linkname;
@@ -325,8 +314,7 @@ export class DirectorySink implements BackupSink {
       });
   }
 
-  /** `release`: called once every chunk of the body handed out so far is written and none is held. */
-  private async writeFile(dest: string, body: TarEntryBody, signal: AbortSignal | undefined, release?: () => void): Promise<void> {
+  private async writeFile(dest: string, body: TarEntryBody, signal: AbortSignal | undefined): Promise<void> {
     if (body.size <= SMALL_FILE_BYTES) {
       const parts: Buffer[] = [];
       for await (const chunk of body) {
@@ -334,7 +322,6 @@ export class DirectorySink implements BackupSink {
         parts.push(chunk);
       }
       await this.writeSmallFile(dest, parts);
-      release?.();
       return;
     }
     let handle;
@@ -364,10 +351,8 @@ export class DirectorySink implements BackupSink {
       for await (const chunk of body) {
         if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
         await writer.write(chunk);
-        if (writer.heldBytes === 0) release?.();
       }
       await writer.flush();
-      release?.();
     } finally {
       await handle.close();
     }

@@ -68,11 +68,6 @@ class ChunkReader {
 
   constructor(private readonly source: TarSource) {}
 
-  /** Bytes pulled from the source and not yet consumed (read, handed out or skipped). */
-  get unconsumedBytes(): number {
-    return this.buffered;
-  }
-
   /** Pulls one chunk into the queue; false at end of input. */
   private async pull(): Promise<boolean> {
     if (this.ended) return false;
@@ -151,19 +146,6 @@ class ChunkReader {
     }
   }
 
-  /** Copies the unconsumed bytes out of the source's chunks, so that none of those is referenced any more. */
-  detach(): void {
-    if (this.buffered === 0) return;
-    const copy = Buffer.allocUnsafe(this.buffered);
-    let at = 0;
-    for (let i = 0; i < this.chunks.length; i++) {
-      const chunk = this.chunks[i] as Buffer;
-      at += chunk.copy(copy, at, i === 0 ? this.head : 0);
-    }
-    this.chunks = [copy];
-    this.head = 0;
-  }
-
   /** Reads the source to its end, discarding. */
   async drain(): Promise<void> {
     while (await this.pull()) {
@@ -208,25 +190,6 @@ export class TarExtractor implements AsyncIterable<TarEntry> {
     this.reader = new ChunkReader(source);
     this.maxMetadataBytes = options.maxMetadataBytes ?? 1024 * 1024;
     this.drainAfterEnd = options.drainAfterEnd ?? true;
-  }
-
-  /**
-   * Bytes pulled from the source and not yet handed out or skipped. At 0 the extractor holds no part
-   * of the source's chunks it will read again: a consumer done with every view it was given may let
-   * the source reuse its buffers (see `ArchiveChunks.release`).
-   */
-  get bufferedBytes(): number {
-    return this.reader.unconsumedBytes;
-  }
-
-  /**
-   * Copies the bytes pulled and not yet handed out (at most about one source chunk) into memory of the
-   * extractor's own. Afterwards it references none of the source's chunks, so a consumer done with every
-   * view it was given may let the source reuse its buffers (see `ArchiveChunks.release`) even in the
-   * middle of a chunk.
-   */
-  detachBuffered(): void {
-    this.reader.detach();
   }
 
   /**

@@ -13,7 +13,10 @@ function recordingSink(writesDataAtOnce: boolean | undefined): WalSink & { calls
     ...(writesDataAtOnce !== undefined ? { writesDataAtOnce } : {}),
     openSegment: async (t) => void calls.push(`open ${t.name}`),
     write: async (d) => void calls.push(`write ${d.length}`),
-    flush: async () => (calls.push('flush'), false),
+    flush: async () => {
+      calls.push('flush');
+      return false;
+    },
     closeSegment: async (m) => void calls.push(`close ${m}`),
     writeHistoryFile: async (n) => void calls.push(`history ${n}`),
     finish: async () => void calls.push('finish'),
