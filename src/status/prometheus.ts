@@ -54,9 +54,13 @@ export interface PromMetricLike {
   reset(): void;
 }
 
-/** A prom-client `Registry`, or anything with the methods used here. */
+/**
+ * A prom-client `Registry`, or anything with the methods used here. `registerMetric` takes a
+ * {@link PromMetricLike}; its parameter is typed `never` so that prom-client's own declaration (a generic
+ * `Metric<T>`, which a structural object is not) is accepted as it is, with no cast at the call site.
+ */
 export interface PromRegistryLike {
-  registerMetric(metric: PromMetricLike): void;
+  registerMetric(metric: never): void;
   getSingleMetric(name: string): unknown;
 }
 
@@ -95,7 +99,8 @@ export function registerMetrics(registry: PromRegistryLike, families: readonly M
         entry.samples = [];
       },
     };
-    registry.registerMetric(entry.metric);
+    // prom-client reads a registered metric through name, help, type, aggregator, get() and reset() only.
+    (registry.registerMetric as (metric: PromMetricLike) => void).call(registry, entry.metric);
     mine.set(name, entry);
   }
 }

@@ -1,10 +1,11 @@
 // The metrics: their values from a repository snapshot, the text format (read back by a strict parser),
-// and registration on a prom-client registry (prom-client is not installed here: a fake with the
-// registry's shape, which reads the metrics as prom-client's getMetricsAsString does).
+// and registration on a real prom-client registry (a devDependency; for users it is an optional peer that
+// the package never imports), read back as prom-client writes it.
+import { Gauge, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parseLsn } from '../../../src/lsn.js';
 import { repositoryMetrics, type MetricFamily } from '../../../src/status/metrics.js';
-import { formatPrometheus, registerMetrics, type PromMetricLike, type PromRegistryLike } from '../../../src/status/prometheus.js';
+import { formatPrometheus, registerMetrics } from '../../../src/status/prometheus.js';
 import { backup, DAY, failure, HOUR, NOW, rehearsal, SEG, segments, state } from './fixtures.js';
 import { parsePrometheusText } from './prometheus-parser.js';
 
@@ -84,53 +85,33 @@ describe('repositoryMetrics', () => {
   });
 });
 
-/** prom-client's Registry, reduced to what registerMetrics uses and what getMetricsAsString reads. */
-class FakeRegistry implements PromRegistryLike {
-  readonly metrics = new Map<string, PromMetricLike>();
-  registerMetric(metric: PromMetricLike): void {
-    if (this.metrics.has(metric.name) && this.metrics.get(metric.name) !== metric) {
-      throw new Error(`A metric with the name ${metric.name} has already been registered.`);
-    }
-    this.metrics.set(metric.name, metric);
-  }
-  getSingleMetric(name: string): PromMetricLike | undefined {
-    return this.metrics.get(name);
-  }
-  async text(): Promise<string> {
-    const families: MetricFamily[] = [];
-    for (const m of this.metrics.values()) {
-      const got = await m.get();
-      families.push({
-        name: got.name,
-        help: got.help,
-        type: got.type,
-        samples: got.values.map((v) => ({ labels: v.labels, value: v.value })),
-      });
-    }
-    return formatPrometheus(families);
-  }
-}
-
 describe('registerMetrics', () => {
-  it('registers every family once and updates the values on later calls', async () => {
-    const registry = new FakeRegistry();
+  it('registers every family once on a prom-client Registry and updates the values on later calls', async () => {
+    const registry = new Registry();
     const first = repositoryMetrics(state(), NOW);
     registerMetrics(registry, first);
-    expect([...registry.metrics.keys()]).toEqual(first.map((f) => f.name));
-    expect(registry.getSingleMetric('pgbb_backups')).toMatchObject({ name: 'pgbb_backups', type: 'gauge', aggregator: 'first' });
+    expect(registry.getMetricsAsArray().map((m) => m.name)).toEqual(first.map((f) => f.name));
     const later = repositoryMetrics(state({ backups: [backup(HOUR, 2), backup(10 * 60_000, 4)] }), NOW);
     registerMetrics(registry, later);
-    const parsed = parsePrometheusText(await registry.text());
+    expect(registry.getMetricsAsArray()).toHaveLength(later.length);
+    // prom-client's own text output, read by the strict parser.
+    const parsed = parsePrometheusText(await registry.metrics());
     expect(parsed.get('pgbb_backups')?.samples).toEqual([
       { labels: { type: 'full' }, value: 2 },
       { labels: { type: 'incremental' }, value: 0 },
     ]);
-    expect(registry.metrics.size).toBe(later.length);
+    expect(parsed.get('pgbb_backups')?.type).toBe('gauge');
+    expect([...parsed.keys()].sort()).toEqual(later.map((f) => f.name).sort());
   });
 
-  it('a name registered by something else is refused by the registry', () => {
-    const registry = new FakeRegistry();
-    registry.registerMetric({ name: 'pgbb_backups' } as PromMetricLike);
-    expect(() => registerMetrics(registry, repositoryMetrics(state(), NOW))).toThrow(/already been registered/);
+  it("sits beside the application's own metrics; a name registered by something else is refused by prom-client", async () => {
+    const registry = new Registry();
+    const own = new Gauge({ name: 'app_requests', help: 'requests', registers: [registry] });
+    own.set(3);
+    registerMetrics(registry, repositoryMetrics(state(), NOW));
+    expect(parsePrometheusText(await registry.metrics()).get('app_requests')?.samples).toEqual([{ labels: {}, value: 3 }]);
+    const clash = new Registry();
+    new Gauge({ name: 'pgbb_backups', help: 'not ours', registers: [clash] });
+    expect(() => registerMetrics(clash, repositoryMetrics(state(), NOW))).toThrow(/already been registered/);
   });
 });

@@ -48,6 +48,8 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
   const families = new Map<string, ParsedFamily>();
   let current: ParsedFamily | undefined;
   for (const line of text.split('\n').slice(0, -1)) {
+    // The text format ignores empty lines (prom-client writes one between families).
+    if (line === '') continue;
     const help = new RegExp(`^# HELP (${NAME}) (.*)$`).exec(line);
     const type = new RegExp(`^# TYPE (${NAME}) (\\w+)$`).exec(line);
     if (help) {
