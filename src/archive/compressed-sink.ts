@@ -18,9 +18,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chunkCodecConfig } from '../compress/backends.js';
 import { compressedBound, createChunkCodec, type ChunkCodec } from '../compress/codec.js';
-import { DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
+import { chunkCompressionFailure, DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
 import type { CompressionSpec } from '../compress/spec.js';
-import { CompressionError, IoError, PgBackupError, StateError } from '../errors.js';
+import { IoError, PgBackupError, StateError } from '../errors.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from '../wal/sink.js';
 import { archiveSegmentFileName, partialFileNames } from './names.js';
@@ -143,11 +143,7 @@ export class CompressedSegmentSink implements WalSink {
       const r = await this.#codec(chunk, output);
       out = typeof r === 'number' ? output.subarray(0, r) : r;
     } catch (err) {
-      if (err instanceof PgBackupError) throw err;
-      throw new CompressionError(`${this.#spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-        algorithm: this.#spec.algorithm,
-      });
+      throw chunkCompressionFailure(this.#spec.algorithm, err);
     }
     try {
       writeFully(seg.handle.fd, out, seg.fileBytes);

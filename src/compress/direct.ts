@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { CompressionError, PgBackupError } from '../errors.js';
 import { chunkCodecConfig } from './backends.js';
 import { compressedBound, createChunkCodec, type ChunkCodec, type ChunkCodecConfig } from './codec.js';
-import { DEFAULT_CHUNK_BYTES } from './parallel.js';
+import { checkChunkBytes, chunkCompressionFailure, compressionThreads, DEFAULT_CHUNK_BYTES } from './parallel.js';
 import { resolveCompression, type CompressionInput, type CompressionSpec } from './spec.js';
 import { defaultThreadCount, sharedCompressionPool, type CompressionPool } from './worker.js';
 
@@ -110,14 +110,11 @@ export class DirectCompressor {
       throw new CompressionError(`"${this.spec.location}-${algorithm}" is not a client-side compression method`, { algorithm });
     }
     const config = chunkCodecConfig(this.spec);
-    const threads =
-      options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? (algorithm === 'gzip' ? defaultThreadCount() : 0);
-    if (!Number.isInteger(threads) || threads < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${threads}`);
+    const threads = compressionThreads(this.spec, options.threads);
     const packageZstd = algorithm === 'zstd' && !config.zstdBuiltin;
-    const chunkBytes = options.chunkBytes ?? (packageZstd && threads === 0 ? ZSTD_PACKAGE_CHUNK_BYTES : DEFAULT_CHUNK_BYTES[algorithm]);
-    if (!Number.isInteger(chunkBytes) || chunkBytes < 64 * 1024 || chunkBytes > 64 << 20) {
-      throw new CompressionError(`chunkBytes must be between 64 KiB and 64 MiB, got ${chunkBytes}`);
-    }
+    const chunkBytes = checkChunkBytes(
+      options.chunkBytes ?? (packageZstd && threads === 0 ? ZSTD_PACKAGE_CHUNK_BYTES : DEFAULT_CHUNK_BYTES[algorithm]),
+    );
     const maxInFlight = options.maxInFlight ?? (threads > 0 ? 2 * threads : algorithm === 'gzip' ? 2 * defaultThreadCount() : 2);
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1)
       throw new CompressionError(`maxInFlight must be an integer ≥ 1, got ${maxInFlight}`);
@@ -221,11 +218,7 @@ export class DirectCompressor {
   }
 
   #failure(err: unknown): PgBackupError {
-    if (err instanceof PgBackupError) return err;
-    return new CompressionError(`${this.spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      algorithm: this.spec.algorithm,
-    });
+    return chunkCompressionFailure(this.spec.algorithm, err);
   }
 }
 

@@ -49,6 +49,44 @@ function defaultInFlight(config: ChunkCodecConfig): number {
   return config.algorithm === 'zstd' && !config.zstdBuiltin ? 2 : 1;
 }
 
+/**
+ * The worker threads a client-side spec compresses on: the option when given, else zstd's `workers=N`,
+ * else one per CPU for gzip and none for the others (see {@link CompressorOptions.threads}).
+ * @throws CompressionError for a count that is not an integer ≥ 0.
+ * @internal
+ */
+export function compressionThreads(spec: CompressionSpec, threads: number | undefined): number {
+  const algorithm = spec.algorithm;
+  const n = threads ?? (algorithm === 'zstd' ? spec.workers : undefined) ?? (algorithm === 'gzip' ? defaultThreadCount() : 0);
+  if (!Number.isInteger(n) || n < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${n}`);
+  return n;
+}
+
+/**
+ * `chunkBytes` when it is a valid chunk size (64 KiB–64 MiB).
+ * @throws CompressionError otherwise.
+ * @internal
+ */
+export function checkChunkBytes(chunkBytes: number): number {
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 64 * 1024 || chunkBytes > 64 << 20) {
+    throw new CompressionError(`chunkBytes must be between 64 KiB and 64 MiB, got ${chunkBytes}`);
+  }
+  return chunkBytes;
+}
+
+/**
+ * What a chunk codec threw, as the compressors report it: a PgBackupError as it is, anything else as
+ * a CompressionError naming the method.
+ * @internal
+ */
+export function chunkCompressionFailure(algorithm: string, err: unknown): PgBackupError {
+  if (err instanceof PgBackupError) return err;
+  return new CompressionError(`${algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+    algorithm,
+  });
+}
+
 /** Options of {@link ParallelCompressor} and {@link createCompressor}. */
 export interface CompressorOptions {
   /**
@@ -138,14 +176,9 @@ export class ParallelCompressor extends Duplex {
     const algorithm = this.spec.algorithm;
     this.#config = chunkCodecConfig(this.spec);
     this.#key = JSON.stringify(this.#config);
-    const threads =
-      options.threads ?? (algorithm === 'zstd' ? this.spec.workers : undefined) ?? (algorithm === 'gzip' ? defaultThreadCount() : 0);
-    if (!Number.isInteger(threads) || threads < 0) throw new CompressionError(`threads must be an integer ≥ 0, got ${threads}`);
+    const threads = compressionThreads(this.spec, options.threads);
     this.threads = threads;
-    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES[algorithm];
-    if (!Number.isInteger(chunkBytes) || chunkBytes < 64 * 1024 || chunkBytes > 64 << 20) {
-      throw new CompressionError(`chunkBytes must be between 64 KiB and 64 MiB, got ${chunkBytes}`);
-    }
+    const chunkBytes = checkChunkBytes(options.chunkBytes ?? DEFAULT_CHUNK_BYTES[algorithm]);
     this.chunkBytes = chunkBytes;
     this.#outputBytes = compressedBound(chunkBytes);
     this.maxInFlight = Math.max(1, options.maxInFlight ?? (threads === 0 ? defaultInFlight(this.#config) : threads * 2));
@@ -287,13 +320,7 @@ export class ParallelCompressor extends Duplex {
           entry.result = result;
         },
         (err: unknown) => {
-          entry.error =
-            err instanceof PgBackupError
-              ? err
-              : new CompressionError(`${this.spec.algorithm} compression failed: ${err instanceof Error ? err.message : String(err)}`, {
-                  cause: err,
-                  algorithm: this.spec.algorithm,
-                });
+          entry.error = chunkCompressionFailure(this.spec.algorithm, err);
         },
       )
       .finally(() => {
