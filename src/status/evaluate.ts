@@ -73,6 +73,16 @@ export interface StatusReport {
 /** The default of {@link StatusThresholds.maxBackupAgeMs}: a week. */
 export const DEFAULT_MAX_BACKUP_AGE_MS = 7 * 86_400_000;
 
+/**
+ * How long before `now` the moment `then` was, never below zero. Stored times come from the storage's
+ * clock, not ours: S3 servers such as Swift round Last-Modified up to the next whole second, and
+ * another host's clock may run ahead, so a segment stored a moment ago can look stored in the future.
+ * Pure.
+ */
+export function ageMs(now: Date, then: Date): number {
+  return Math.max(0, now.getTime() - then.getTime());
+}
+
 /** `3d 04h`, `2h 10m`, `5m 03s`, `12s`: an age for a status line. */
 export function formatAge(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -105,7 +115,7 @@ function backupAge(state: RepositoryState, thresholds: StatusThresholds, now: Da
   const newest = newestFullBackup(state.backups);
   if (newest === undefined) return { name: 'backup-age', state: 'CRITICAL', message: 'the repository holds no full backup' };
   const max = thresholds.maxBackupAgeMs ?? DEFAULT_MAX_BACKUP_AGE_MS;
-  const age = now.getTime() - newest.endTime.getTime();
+  const age = ageMs(now, newest.endTime);
   return {
     name: 'backup-age',
     state: ageState(age, max),
@@ -167,7 +177,7 @@ function walArchive(state: RepositoryState, archive: WalArchiveSummary | undefin
 }
 
 function walAge(state: RepositoryState, archive: WalArchiveSummary, thresholds: StatusThresholds, now: Date): StatusCheck {
-  const age = now.getTime() - archive.wal.newest.storedAt.getTime();
+  const age = ageMs(now, archive.wal.newest.storedAt);
   const segmentSize = state.info?.cluster.walSegmentSize ?? 0;
   const text = `newest segment ${archive.wal.newest.segment} stored ${formatAge(age)} ago${limitText(thresholds.maxWalAgeMs)}`;
   // Only complete segments are archived: a server still writing the segment after the archive's end
@@ -200,7 +210,7 @@ function rehearsal(state: RepositoryState, thresholds: StatusThresholds, now: Da
       ? { name: 'rehearsal', state: 'OK', message: 'no rehearsal recorded' }
       : { name: 'rehearsal', state: 'WARNING', message: `no rehearsal recorded${limitText(max)}` };
   }
-  const age = now.getTime() - last.endTime.getTime();
+  const age = ageMs(now, last.endTime);
   const of = `${last.id}${last.backupId === null ? '' : ` of ${last.backupId}`} ${formatAge(age)} ago`;
   if (last.result === 'fail') {
     return {
@@ -237,7 +247,7 @@ function perfdata(state: RepositoryState, archive: WalArchiveSummary | undefined
   const out: string[] = [];
   const full = newestFullBackup(state.backups);
   const maxBackup = thresholds.maxBackupAgeMs ?? DEFAULT_MAX_BACKUP_AGE_MS;
-  if (full !== undefined) out.push(perfItem('backup_age', (now.getTime() - full.endTime.getTime()) / 1000, 's', maxBackup));
+  if (full !== undefined) out.push(perfItem('backup_age', ageMs(now, full.endTime) / 1000, 's', maxBackup));
   // Nagios ranges: a warning threshold of 0 alerts on anything above 0.
   out.push(`backup_failures=${failuresSinceLastSuccess(state).length};0;;0`);
   if (archive !== undefined) {
@@ -249,12 +259,12 @@ function perfdata(state: RepositoryState, archive: WalArchiveSummary | undefined
       ),
     );
     out.push(perfItem('wal_gaps', archive.holes.length, ''));
-    out.push(perfItem('wal_age', (now.getTime() - archive.wal.newest.storedAt.getTime()) / 1000, 's', thresholds.maxWalAgeMs));
+    out.push(perfItem('wal_age', ageMs(now, archive.wal.newest.storedAt) / 1000, 's', thresholds.maxWalAgeMs));
     if (archive.lagBytes !== undefined) out.push(perfItem('wal_lag', archive.lagBytes, 'B'));
   }
   const last = state.rehearsals.at(-1);
   if (last !== undefined) {
-    out.push(perfItem('rehearsal_age', (now.getTime() - last.endTime.getTime()) / 1000, 's', thresholds.maxRehearsalAgeMs));
+    out.push(perfItem('rehearsal_age', ageMs(now, last.endTime) / 1000, 's', thresholds.maxRehearsalAgeMs));
     if (last.result === 'pass') out.push(perfItem('rehearsal_recovery', last.recoveryMs / 1000, 's'));
   }
   return out;

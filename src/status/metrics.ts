@@ -8,7 +8,7 @@
  */
 import { newestFullBackup } from '../repository/catalog.js';
 import { statusWindow, summarizeWalArchive } from './archive.js';
-import { failuresSinceLastSuccess } from './evaluate.js';
+import { ageMs, failuresSinceLastSuccess } from './evaluate.js';
 import type { RepositoryState } from './state.js';
 
 /** One sample of a metric. */
@@ -97,7 +97,7 @@ export function repositoryMetrics(state: RepositoryState, now: Date): MetricFami
   gauge(
     'pgbb_wal_archive_lag_seconds',
     'Age of the newest archived WAL segment, seconds',
-    one(archive === undefined ? undefined : seconds(now.getTime() - archive.wal.newest.storedAt.getTime())),
+    one(archive === undefined ? undefined : seconds(ageMs(now, archive.wal.newest.storedAt))),
   );
   gauge(
     'pgbb_wal_archive_lag_bytes',

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseLsn } from '../../../src/lsn.js';
 import { statusWindow, summarizeWalArchive } from '../../../src/status/archive.js';
 import { evaluateStatus, formatAge, formatStatusReport, type StatusReport } from '../../../src/status/evaluate.js';
+import { repositoryMetrics } from '../../../src/status/metrics.js';
 import { ago, backup, DAY, failure, HOUR, NOW, rehearsal, SEG, segments, state } from './fixtures.js';
 
 const checkOf = (report: StatusReport, name: string) => report.checks.find((c) => c.name === name);
@@ -59,6 +60,17 @@ describe('evaluateStatus: exit codes', () => {
     expect(checkOf(report, 'rehearsal')?.message).toMatch(
       /^last rehearsal \d{8}-\d{6}\.\d{3}R 1h 00m ago FAILED at amcheck: 1 index damaged$/,
     );
+  });
+
+  it("a segment stored 'after' now (the storage's clock ahead, Swift rounding Last-Modified up) is 0 s old, not negative", () => {
+    const report = evaluateStatus(state({ walSegments: segments(2, 5, -900) }), { maxWalAgeMs: HOUR }, NOW);
+    expect(checkOf(report, 'wal-age')).toMatchObject({
+      state: 'OK',
+      message: 'newest segment 000000010000000000000005 stored 0s ago (limit 1h 00m)',
+    });
+    expect(report.perfdata).toContain('wal_age=0s;3600;7200;0');
+    const families = repositoryMetrics(state({ walSegments: segments(2, 5, -900) }), NOW);
+    expect(families.find((f) => f.name === 'pgbb_wal_archive_lag_seconds')?.samples[0]?.value).toBe(0);
   });
 
   it('UNKNOWN (3): nothing has used the repository', () => {
