@@ -48,7 +48,7 @@ export { DirectorySink, type DirectorySinkOptions } from './sinks/directory.js';
 export { TarFilesSink, type TarFilesSinkOptions } from './sinks/tar-files.js';
 export { WritableSink, type WritableSinkOptions } from './sinks/writable.js';
 export { parseTablespaceMapping, tablespaceMappingFrom } from './sinks/tablespace-mapping.js';
-export type { ArchiveInfo, BackupSink, InjectedFile, Injection, SinkCallOptions } from './sinks/types.js';
+export type { ArchiveInfo, ArchiveStream, BackupSink, InjectedFile, Injection, SinkCallOptions } from './sinks/types.js';
 
 // Archiving WAL continuously (pg_receivewal's job); the segment stores and archive naming are in pg-basebackup/wal.
 export { receiveWal, type ReceiverPhase, type ReceiveWalOptions, type WalReceiver } from './archive/receive.js';

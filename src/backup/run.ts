@@ -69,8 +69,9 @@ export interface StreamOutput {
 /**
  * Any {@link BackupSink} of your own (an object-store upload, say): it gets each archive as the
  * server sends it (`base.tar`, `<oid>.tar`, named `.gz`/`.lz4`/`.zst` with server-side
- * compression), then, with `wal: 'stream'`, `pg_wal.tar` (the session spools the WAL in
- * `tempDir` and hands it over last, unless a `walSink` takes the WAL), then the manifest
+ * compression), then, with `wal: 'stream'`, `pg_wal.tar` (pushed through the sink's
+ * `openArchiveStream` as the WAL arrives when it has one and the slot is temporary; otherwise the
+ * session spools the WAL in `tempDir` and hands it over last), then the manifest
  * (`writeManifest`), then `finish()`; `cleanup()` after a failure unless `noClean`. The archives
  * come as they are: client-side compression and `writeRecoveryConf` are the sink's business and
  * are refused here.
@@ -296,14 +297,22 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
         },
       });
     }
+    const permanentSlot = options.slot !== undefined && (options.useSlot ?? true);
     if (out.format === 'tar' && (options.wal ?? 'stream') === 'stream') {
       // pg_wal.tar goes straight into the output directory as WAL arrives (no spool, no copy).
-      const slot = options.slot !== undefined && (options.useSlot ?? true);
       tarWal = new TarFileWalSink({
         sink: probe as TarFilesSink,
         compression: clientSide(spec),
-        durableFlush: slot && !(options.noSync ?? false),
+        durableFlush: permanentSlot && !(options.noSync ?? false),
       });
+    }
+    const pushed = out.format === undefined || out.format === 'sink' ? out.sink.openArchiveStream?.bind(out.sink) : undefined;
+    if (pushed && (options.wal ?? 'stream') === 'stream' && !permanentSlot) {
+      // A sink of the caller's that takes pushed archives (a repository's upload) gets pg_wal.tar as WAL
+      // arrives; it compresses as it compresses its other archives. A permanent slot's flush positions
+      // must be durable when reported, which a stream in progress (an upload) cannot promise: the
+      // session's spool, fsynced, serves that case.
+      tarWal = new TarFileWalSink({ sink: { openArchiveStream: pushed }, compression: undefined, durableFlush: false });
     }
     const {
       output: _output,

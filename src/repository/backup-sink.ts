@@ -2,14 +2,18 @@
  * The sink of a backup into a repository: each archive goes, as it arrives, into one streamed put under
  * `backups/<id>/` (S3: a multipart upload with several parts in flight; local: a temporary file renamed
  * into place), composed as the tar format stores it (checked header by header, the end-of-archive marker
- * added for 13/14, client compression applied). Nothing is staged on local disk. The catalog record is
- * not this sink's business: the caller commits it after {@link RepositoryBackupSink.finish}.
+ * added for 13/14, client compression applied). The streamed WAL's `pg_wal.tar` is a put of its own,
+ * fed while the WAL arrives, beside the data archives' puts. Nothing is staged on local disk. The
+ * catalog record is not this sink's business: the caller commits it after {@link RepositoryBackupSink.finish}.
  * @module
  */
-import { TarError } from '../errors.js';
-import type { CompressionSpec } from '../compress/spec.js';
+import { once } from 'node:events';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { compressedOutput } from '../compress/archive.js';
+import { AbortError, TarError } from '../errors.js';
+import { compressedArchiveName, type CompressionSpec } from '../compress/spec.js';
 import { checkedTar, storedArchive } from '../sinks/stored-archive.js';
-import type { ArchiveInfo, BackupSink, SinkCallOptions } from '../sinks/types.js';
+import type { ArchiveInfo, ArchiveStream, BackupSink, SinkCallOptions } from '../sinks/types.js';
 import type { Storage, StorageBody } from '../storage/types.js';
 import { backupDataPrefix, backupObjectKey } from './layout.js';
 import type { BackupObject } from './record.js';
@@ -32,6 +36,14 @@ export interface RepositoryBackupSinkOptions {
 export class RepositoryBackupSink implements BackupSink {
   readonly #objects: BackupObject[] = [];
   #ready: Promise<void> | undefined;
+  /** The pushed archives' puts (pg_wal.tar), each settled once stored or abandoned. */
+  readonly #pushed: Promise<void>[] = [];
+  readonly #pushedSizes: (() => number)[] = [];
+  /** Resolved by the first data archive: the identity check needs the session, which starts after WAL is prepared. */
+  #firstArchive!: () => void;
+  readonly #archiveBegun = new Promise<void>((resolve) => {
+    this.#firstArchive = resolve;
+  });
 
   constructor(
     private readonly storage: Storage,
@@ -47,6 +59,7 @@ export class RepositoryBackupSink implements BackupSink {
 
   async writeArchive(info: ArchiveInfo, bytes: AsyncIterable<Buffer | Uint8Array>, options: SinkCallOptions = {}): Promise<void> {
     checkArchiveName(info.name);
+    this.#firstArchive();
     const stored = storedArchive(info, bytes, { compression: this.options.compression });
     const body = stored.inline ? checkedTar(stored.bytes, stored.inline.check, stored.inline.terminate) : stored.bytes;
     await this.#put(stored.name, body, options);
@@ -56,11 +69,53 @@ export class RepositoryBackupSink implements BackupSink {
     await this.#put(MANIFEST_OBJECT, bytes, options);
   }
 
-  /** Every put resolved once it was durable: nothing is left to flush. */
-  async finish(): Promise<void> {}
+  /**
+   * Opens `name` (`pg_wal.tar`, named `.gz`/`.lz4`/`.zst` with client compression) as a put fed by
+   * the returned stream. The put starts with the first data archive (after the identity check); ending
+   * the stream completes it, destroying the stream abandons it (a multipart upload is aborted), and a
+   * failed put destroys the stream, so its writer sees the error.
+   */
+  async openArchiveStream(name: string): Promise<ArchiveStream> {
+    checkArchiveName(name);
+    const compression = this.options.compression;
+    const storedName = compression ? compressedArchiveName(name, compression.algorithm) : name;
+    const body = new CountingPassThrough();
+    const compressor = compression ? compressedOutput(body, compression).output : undefined;
+    const output: Writable = compressor ?? body;
+    this.#pushedSizes.push(() => compressor?.bytesIn ?? body.bytes);
+    // A compressor destroyed without an error does not end or destroy what it pipes into.
+    output.once('close', () => {
+      if (!body.writableEnded) body.destroy(new AbortError(`${storedName} was abandoned`));
+    });
+    const abandoned = once(body, 'close').then(() => {
+      throw new AbortError(`${storedName} was abandoned before the backup's first archive`);
+    });
+    // The put reads through an iterator that leaves `body` alone when the put stops reading: the storage
+    // destroys what it reads with the SDK's raw error, while the writer must see the put's typed one.
+    const put = Promise.race([this.#archiveBegun, abandoned]).then(() =>
+      this.#put(storedName, body.iterator({ destroyOnReturn: false }), {}),
+    );
+    put.catch((err: unknown) => {
+      if (!body.destroyed) body.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+    this.#pushed.push(put);
+    return { output, sync: undefined, writesAtOnce: false };
+  }
+
+  /** Uncompressed bytes written into the pushed archives (`pg_wal.tar`'s size before compression). */
+  get pushedBytes(): number {
+    return this.#pushedSizes.reduce((n, size) => n + size(), 0);
+  }
+
+  /** Every put resolved once it was durable; waits for the pushed archives' puts. */
+  async finish(): Promise<void> {
+    await Promise.all(this.#pushed);
+  }
 
   /** Deletes every object of this backup, whichever call stored it. Safe to call more than once. */
   async cleanup(): Promise<void> {
+    // A pushed archive's put may still be winding down (its multipart upload being aborted).
+    await Promise.allSettled(this.#pushed);
     const keys: string[] = [];
     for await (const object of this.storage.list({ prefix: backupDataPrefix(this.id) })) keys.push(object.key);
     if (keys.length > 0) await this.storage.deleteMany(keys);
@@ -70,7 +125,19 @@ export class RepositoryBackupSink implements BackupSink {
     this.#ready ??= this.options.beforeFirstPut?.() ?? Promise.resolve();
     await this.#ready;
     const result = await this.storage.put(backupObjectKey(this.id, name), body, options.signal ? { signal: options.signal } : {});
-    this.#objects.push({ name, size: result.size, sha256: result.sha256 });
+    // Listed in the tar-format directory's order, the manifest last, whichever put ended first.
+    const manifestAt = this.#objects.findIndex((o) => o.name === MANIFEST_OBJECT);
+    this.#objects.splice(manifestAt === -1 ? this.#objects.length : manifestAt, 0, { name, size: result.size, sha256: result.sha256 });
+  }
+}
+
+/** A pass-through that counts what went through it. */
+class CountingPassThrough extends Transform {
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
   }
 }
 

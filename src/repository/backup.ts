@@ -152,7 +152,8 @@ export async function backupToRepository(repository: Repository, options: Reposi
         endTimeline: result.endTimeline,
         postgresVersion: postgresVersionText(session.serverVersionNum),
         systemIdentifier: session.systemIdentifier,
-        originalSize: result.stats.totalBytes + (result.stats.walBytes ?? 0),
+        // Streamed WAL went straight into the repository (pushedBytes); a permanent slot's was spooled (walBytes).
+        originalSize: result.stats.totalBytes + (result.stats.walBytes ?? 0) + sink.pushedBytes,
         storedSize: sink.objects.reduce((sum, o) => sum + o.size, 0),
         compression: compressionText(spec),
         durationMs: ended.getTime() - started.getTime(),

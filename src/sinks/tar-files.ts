@@ -5,7 +5,6 @@
  * @module
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { AbortError, ConfigError, StateError, TarError } from '../errors.js';
 import { terminator } from '../tar/writer.js';
@@ -21,7 +20,7 @@ import { DirectCompressor } from '../compress/direct.js';
 import { compressedArchiveName, resolveCompression, type CompressionInput, type CompressionSpec } from '../compress/spec.js';
 import { TarStructureChecker } from '../tar/check.js';
 import { ioError, OutputTracker } from './tracker.js';
-import type { ArchiveInfo, BackupSink, Injection, SinkCallOptions } from './types.js';
+import type { ArchiveInfo, ArchiveStream, BackupSink, Injection, SinkCallOptions } from './types.js';
 import { WritableSink, type WritableSinkOptions } from './writable.js';
 
 /** Options for {@link TarFilesSink}. */
@@ -219,7 +218,7 @@ export class TarFilesSink implements BackupSink {
    * const wal = new TarWalSink({ output, sync, markDone: true });
    * ```
    */
-  async openArchiveStream(name: string): Promise<{ output: Writable; sync: () => Promise<void> }> {
+  async openArchiveStream(name: string): Promise<ArchiveStream & { sync: () => Promise<void> }> {
     if (this.finished) throw new StateError('the sink is already finished: no more archives can be written');
     checkArchiveName(name);
     await this.ensureTarget();
@@ -240,7 +239,7 @@ export class TarFilesSink implements BackupSink {
         throw ioError(`could not fsync "${path}"`, path, err);
       }
     };
-    return { output, sync };
+    return { output, sync, writesAtOnce: true };
   }
 
   /** Writes `backup_manifest.tmp`, fsyncs it (unless `noSync`) and renames it to `backup_manifest`. */

@@ -4,6 +4,7 @@
  * the sink pulls, so a slow disk slows the socket reads).
  * @module
  */
+import type { Writable } from 'node:stream';
 
 /** What the server (or the WAL writer) says about one archive. */
 export interface ArchiveInfo {
@@ -61,6 +62,26 @@ export interface InjectedFile {
   mode?: number;
 }
 
+/**
+ * An archive opened for a producer that pushes its bytes as they come (the streamed WAL's `pg_wal.tar`),
+ * see {@link BackupSink.openArchiveStream}.
+ */
+export interface ArchiveStream {
+  /** Where the archive's bytes are written. Ending it completes the archive; destroying it abandons it. */
+  output: Writable;
+  /**
+   * Makes what `output` accepted so far durable (an fsync of the file behind it), so that a WAL flush
+   * position reported to a permanent slot is safe. `undefined` when the destination cannot do that
+   * before the archive is complete (an upload in progress).
+   */
+  sync: (() => Promise<void>) | undefined;
+  /**
+   * `output` has written (or copied) each chunk when its `write()` returns, so the producer may reuse
+   * the buffer at once. `false` for outputs that queue chunks (streams, uploads, compressors).
+   */
+  writesAtOnce: boolean;
+}
+
 /** Where a backup's archives and manifest go. Implemented by the directory, tar-files and Writable sinks. */
 export interface BackupSink {
   /**
@@ -74,4 +95,11 @@ export interface BackupSink {
   finish(): Promise<void>;
   /** Removes everything this sink created, and only that (after a failure). Safe to call more than once. */
   cleanup(): Promise<void>;
+  /**
+   * Opens archive `name` (`pg_wal.tar`) to be pushed while the backup runs, beside the archives written
+   * by {@link BackupSink.writeArchive}. A sink that has it gets the streamed WAL this way, as it arrives;
+   * one without it gets `pg_wal.tar` spooled by the session and written last. {@link BackupSink.finish}
+   * waits until such an archive is stored; {@link BackupSink.cleanup} removes it.
+   */
+  openArchiveStream?(name: string): Promise<ArchiveStream>;
 }

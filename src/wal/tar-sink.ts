@@ -12,7 +12,7 @@
  * @module
  */
 import type { Writable } from 'node:stream';
-import { IoError, StateError } from '../errors.js';
+import { IoError, PgBackupError, StateError } from '../errors.js';
 import { encodeHeader } from '../tar/header.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from './sink.js';
 
@@ -107,8 +107,11 @@ export class TarWalSink implements WalSink {
     this.#error ??= err;
   };
 
-  #failure(): IoError {
+  #failure(): PgBackupError {
     const cause = this.#error;
+    // An output that failed with a typed error of ours (an upload's StorageError) already says what
+    // went wrong and what to do.
+    if (cause instanceof PgBackupError) return cause;
     return new IoError(`could not write the WAL tar archive: ${cause?.message ?? 'the output was closed'}`, {
       cause,
       syscallCode: (cause as NodeJS.ErrnoException | undefined)?.code,

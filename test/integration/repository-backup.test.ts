@@ -4,11 +4,17 @@
 // is taken against the newest backup of the catalog; through a fault-injecting proxy, transient S3 failures are
 // retried and the backup completes, while failures past the retries fail it with nothing left behind.
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
+import { AbortError, IoError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
 import { listBackupFailures } from '../../src/repository/history.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
+import { segmentFileNameForLsn } from '../../src/wal-segments.js';
 import { startCluster, startFaultProxy, testMajors } from '../harness/index.js';
 import { repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
 import { describeEachMajor, trustTcp } from '../harness/suite.js';
@@ -23,6 +29,22 @@ let seq = 0;
 beforeAll(() => {
   admin = s3.admin;
 });
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The member names of a tar, as GNU tar lists them. */
+function tarNames(tar: Buffer): string[] {
+  return execFileSync('tar', ['-tf', '-'], { input: tar, maxBuffer: 1 << 20 })
+    .toString()
+    .split('\n')
+    .filter(Boolean);
+}
+
+const segmentFileNameAt = (timeline: number, lsn: bigint) => segmentFileNameForLsn(timeline, lsn, 16 * 1024 * 1024);
 
 async function keysOf(repo: Repository): Promise<string[]> {
   const keys: string[] = [];
@@ -61,6 +83,45 @@ describeEachMajor(
           expect((await repo.info())?.cluster.walSegmentSize).toBe(16 * 1024 * 1024);
           expect(await target.leftovers()).toEqual([]);
           expect(await slotsAfterSettling(primary())).toEqual([]);
+        });
+
+        it('streamed WAL goes into the repository as it arrives (no local spool); a permanent slot keeps the fsynced spool', async () => {
+          const target = await make(`lib${major}`);
+          await using repo = await target.open();
+          // A spool could not be created here: a backup that succeeds did not spool.
+          const noSpool = join(tmpdir(), `pgbb-no-such-dir-${process.pid}-${major}`);
+          const outcome = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast', tempDir: noSpool });
+          if (outcome.skipped) throw new Error('not skipped');
+          expect(outcome.record.objects.map((o) => o.name)).toEqual(['base.tar', 'pg_wal.tar', 'backup_manifest']);
+          const wal = outcome.record.objects.find((o) => o.name === 'pg_wal.tar')!;
+          const stored = await readAll(await repo.openBackupObject(outcome.record.id, 'pg_wal.tar'));
+          expect(stored.length).toBe(wal.size);
+          expect(createHash('sha256').update(stored).digest('hex')).toBe(wal.sha256);
+          // The WAL from the backup's start to its end, whole segments and their archive_status marks.
+          const names = tarNames(stored);
+          expect(names).toContain(segmentFileNameAt(outcome.result.startTimeline, outcome.result.startLsn));
+          expect(names).toContain(segmentFileNameAt(outcome.result.endTimeline, outcome.result.endLsn));
+          for (const n of names) expect(n).toMatch(/^(archive_status\/)?[0-9A-F]{24}(\.done)?$/);
+          // The record's original size counts the WAL archive too.
+          expect(outcome.record.originalSize).toBeGreaterThanOrEqual(outcome.result.stats.totalBytes + 16 * 1024 * 1024);
+
+          // A permanent slot's flush positions must be durable when reported: that backup spools.
+          const slot = `repo_spool_${major}`;
+          const err = await backupToRepository(repo, {
+            connection: trustTcp(primary()),
+            checkpoint: 'fast',
+            tempDir: noSpool,
+            slot,
+            createSlot: true,
+          }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(IoError);
+          expect((err as Error).message).toContain(`could not create the WAL spool "${noSpool}"`);
+          expect((await repo.listBackups()).map((b) => b.id)).toEqual([outcome.record.id]);
+          expect(await slotsAfterSettling(primary())).toEqual([]);
+          expect(await target.leftovers()).toEqual([]);
         });
 
         it('a held lock refuses the backup before the server is contacted', async () => {
@@ -124,6 +185,30 @@ describeEachMajor(
         if (outcome.skipped) throw new Error('not skipped');
         expect((await repo.listBackups()).map((b) => b.id)).toEqual([outcome.record.id]);
         expect(outcome.record.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
+      });
+
+      it('a WAL upload that fails past the retries fails the backup cleanly: no record, no object, no pending upload', async () => {
+        seq += 1;
+        const prefix = `faults${major}-${seq}`;
+        const proxy = await startFaultProxy(s3.swift.endpoint);
+        onTestFinished(() => proxy.close());
+        await using repo = await openRepository(s3.address(prefix, proxy.endpoint), {
+          s3: { credentials: s3.swift.credentials, maxAttempts: 2 },
+        });
+        proxy.inject({ method: 'PUT', url: /pg_wal\.tar/, times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
+        const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(StorageError);
+        expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
+        expect((err as Error).message).toContain('pg_wal.tar');
+        expect(await repo.listBackups()).toEqual([]);
+        const [failure] = await listBackupFailures(repo);
+        expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
+        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
+        expect(pending.Uploads ?? []).toEqual([]);
+        expect(await slotsAfterSettling(primary())).toEqual([]);
       });
 
       it('failures past the retries fail the backup cleanly: no record, no object, no pending upload', async () => {

@@ -455,9 +455,24 @@ describe('TarFilesSink.openArchiveStream', () => {
 
 describe('which WAL sinks let the streamer reuse its receive buffers', () => {
   it('pg_wal.tar uncompressed (written synchronously) does; compressed (a compressor holds bytes) does not', async () => {
-    const sink = new TarFilesSink({ directory: join(scratch(), 'out'), noSync: true });
-    expect(new TarFileWalSink({ sink, compression: undefined, durableFlush: false }).writesDataAtOnce).toBe(true);
-    expect(new TarFileWalSink({ sink, compression: resolveCompression('gzip'), durableFlush: false }).writesDataAtOnce).toBe(false);
+    const settings = { groupReadable: false, segmentSize: 16 * 1024 * 1024 };
+    const prepared = async (wal: TarFileWalSink): Promise<boolean> => {
+      await wal.prepare(settings);
+      const atOnce = wal.writesDataAtOnce;
+      await wal.abort();
+      return atOnce;
+    };
+    const plain = new TarFilesSink({ directory: join(scratch(), 'out'), noSync: true });
+    expect(await prepared(new TarFileWalSink({ sink: plain, compression: undefined, durableFlush: false }))).toBe(true);
+    const gz = new TarFilesSink({ directory: join(scratch(), 'gz'), noSync: true });
+    expect(await prepared(new TarFileWalSink({ sink: gz, compression: resolveCompression('gzip'), durableFlush: false }))).toBe(false);
+    // A sink whose stream queues (an upload) does not, even uncompressed.
+    const queued = { openArchiveStream: async () => ({ output: new PassThrough(), sync: undefined, writesAtOnce: false }) };
+    expect(await prepared(new TarFileWalSink({ sink: queued, compression: undefined, durableFlush: false }))).toBe(false);
+    // A permanent slot's flushes must be durable: a stream that cannot sync is refused.
+    await expect(new TarFileWalSink({ sink: queued, compression: undefined, durableFlush: true }).prepare(settings)).rejects.toThrow(
+      /pg_wal\.tar cannot be made durable while it is written/,
+    );
     expect(new TarWalSink({ output: new PassThrough() }).writesDataAtOnce).toBe(false);
     expect(new TarWalSink({ output: new PassThrough(), outputWritesAtOnce: true }).writesDataAtOnce).toBe(true);
   });
