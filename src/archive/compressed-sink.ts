@@ -5,20 +5,19 @@
  * written one is not durable until it is closed: {@link CompressedSegmentSink.flush} resolves
  * `false` and the flush position the server is told advances segment by segment.
  *
- * WAL is compressed on this thread in chunks of the compress module's default size, each one an
- * independent gzip member, lz4 frame or zstd frame (as the parallel compressor makes them for
- * backups; the tools and our decompressors read the concatenation as one stream), through one
- * input and one output buffer kept for the sink's life: no stream, no copy per message, and no
- * garbage per chunk.
+ * WAL is compressed by a {@link DirectCompressor} kept for the sink's life (its buffers and codec
+ * serve every segment), in chunks of the compress module's default size counted from the segment's
+ * start, each one an independent gzip member, lz4 frame or zstd frame (the tools and our
+ * decompressors read the concatenation as one stream). It runs on this thread, one chunk at a time
+ * (the zstd package's chunk on libuv's pool, awaited): no worker threads, whose default count is
+ * sized for backups, for a stream that arrives at the server's WAL rate.
  * @module
  */
 import { constants as fsConstants, writeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { chunkCodecConfig } from '../compress/backends.js';
-import { compressedBound, createChunkCodec, type ChunkCodec } from '../compress/codec.js';
-import { chunkCompressionFailure, DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
+import { DirectCompressor } from '../compress/direct.js';
+import { DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
 import type { CompressionSpec } from '../compress/spec.js';
 import { IoError, PgBackupError, StateError } from '../errors.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
@@ -38,9 +37,6 @@ export interface CompressedSegmentSinkOptions {
   directoryMode?: number;
 }
 
-/** Resolves optional packages (lz4-wasm-nodejs, the zstd package) from this library's location. */
-const require = createRequire(import.meta.url);
-
 interface OpenSegment {
   name: string;
   path: string;
@@ -50,6 +46,8 @@ interface OpenSegment {
   segmentSize: number;
   /** Compressed bytes written to the file. */
   fileBytes: number;
+  /** Appends compressed bytes to the file (the compressor's `emit`). */
+  emit: (compressed: Uint8Array) => void;
 }
 
 function ioError(what: string, path: string, cause: unknown): IoError {
@@ -71,15 +69,14 @@ export class CompressedSegmentSink implements WalSink {
   #segment: OpenSegment | undefined;
   #aborted = false;
   readonly #chunkBytes: number;
-  #codec: ChunkCodec | undefined;
-  /** The chunk being gathered (`#filled` bytes of it) and where its compressed form goes; made at the first write. */
-  #buffers: { input: Buffer; output: Uint8Array } | undefined;
-  #filled = 0;
+  /** Made at the first write or close, so that a sink never used loads no codec. */
+  #compressor: DirectCompressor | undefined;
 
   constructor(options: CompressedSegmentSinkOptions) {
     if (options.compression.algorithm === 'none') throw new StateError('CompressedSegmentSink needs a compression method');
     this.directory = options.directory;
     this.#spec = options.compression;
+    // Given, rather than the compressor's own default, which is larger for the zstd package.
     this.#chunkBytes = DEFAULT_CHUNK_BYTES[options.compression.algorithm];
     this.#fsync = options.fsync ?? true;
     this.#fileMode = options.fileMode ?? 0o600;
@@ -106,8 +103,25 @@ export class CompressedSegmentSink implements WalSink {
       throw ioError('create WAL file', path, err);
     }
     await this.#syncDirectory();
-    this.#filled = 0;
-    this.#segment = { name: target.name, path, handle, position: 0, segmentSize: target.segmentSize, fileBytes: 0 };
+    // A segment's chunks count from its start, whatever became of the previous one.
+    this.#compressor?.reset();
+    const seg: OpenSegment = {
+      name: target.name,
+      path,
+      handle,
+      position: 0,
+      segmentSize: target.segmentSize,
+      fileBytes: 0,
+      emit: (compressed) => {
+        try {
+          writeFully(seg.handle.fd, compressed, seg.fileBytes);
+        } catch (err) {
+          throw ioError('write WAL file', seg.path, err);
+        }
+        seg.fileBytes += compressed.length;
+      },
+    };
+    this.#segment = seg;
   }
 
   async write(data: Buffer): Promise<void> {
@@ -117,40 +131,17 @@ export class CompressedSegmentSink implements WalSink {
       throw new StateError(`write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
     }
     seg.position += data.length;
-    const { input } = this.#chunkBuffers();
-    for (let at = 0; at < data.length; ) {
-      const n = Math.min(data.length - at, input.length - this.#filled);
-      data.copy(input, this.#filled, at, at + n);
-      this.#filled += n;
-      at += n;
-      if (this.#filled === input.length) await this.#compressChunk(seg);
-    }
+    await this.#direct().write(data, seg.emit);
   }
 
-  #chunkBuffers(): { input: Buffer; output: Uint8Array } {
-    this.#buffers ??= { input: Buffer.allocUnsafeSlow(this.#chunkBytes), output: new Uint8Array(compressedBound(this.#chunkBytes)) };
-    return this.#buffers;
-  }
-
-  /** Compress the gathered chunk and append it to the segment file. */
-  async #compressChunk(seg: OpenSegment): Promise<void> {
-    const { input, output } = this.#chunkBuffers();
-    const chunk = input.subarray(0, this.#filled);
-    this.#filled = 0;
-    this.#codec ??= createChunkCodec(require, chunkCodecConfig(this.#spec));
-    let out: Uint8Array;
-    try {
-      const r = await this.#codec(chunk, output);
-      out = typeof r === 'number' ? output.subarray(0, r) : r;
-    } catch (err) {
-      throw chunkCompressionFailure(this.#spec.algorithm, err);
-    }
-    try {
-      writeFully(seg.handle.fd, out, seg.fileBytes);
-    } catch (err) {
-      throw ioError('write WAL file', seg.path, err);
-    }
-    seg.fileBytes += out.length;
+  #direct(): DirectCompressor {
+    // No worker threads and one chunk in flight: every method compresses from this thread (module
+    // documentation). The server streams WAL uncompressed, so a spec's location means nothing here.
+    this.#compressor ??= new DirectCompressor(
+      { ...this.#spec, location: 'client' },
+      { threads: 0, maxInFlight: 1, chunkBytes: this.#chunkBytes },
+    );
+    return this.#compressor;
   }
 
   /** Nothing partial of a compressed segment is durable: see the module documentation. */
@@ -167,8 +158,8 @@ export class CompressedSegmentSink implements WalSink {
     }
     this.#segment = undefined;
     try {
-      // An empty segment still gets one (empty) member or frame: a zero-byte file is not valid gzip.
-      if (this.#filled > 0 || seg.fileBytes === 0) await this.#compressChunk(seg);
+      // The last partial chunk; an empty segment still gets one (empty) member or frame.
+      await this.#direct().end(seg.emit);
       if (this.#fsync) await seg.handle.sync();
     } catch (err) {
       await seg.handle.close().catch(() => undefined);
@@ -202,7 +193,6 @@ export class CompressedSegmentSink implements WalSink {
     this.#aborted = true;
     const seg = this.#segment;
     this.#segment = undefined;
-    this.#filled = 0;
     if (seg) await seg.handle.close().catch(() => undefined);
     await this.#plain.abort(reason);
   }

@@ -48,7 +48,9 @@ export const EXPIRE_COMMAND: CommandSpec = {
     'The newest full backup is never removed, an incremental backup is never left without its parent, and WAL\n' +
     'goes only before the start of the oldest backup kept. The records of rehearsals of removed backups go too\n' +
     '(the newest rehearsal and the newest passed one stay), and those of failed runs older than the oldest\n' +
-    'backup kept (the newest stays). Refused while a backup or another expire runs.',
+    'backup kept (the newest stays). A history record that cannot be read is skipped with a warning, and\n' +
+    'removed only when it is a failed-run record whose key dates it before the oldest backup kept.\n' +
+    'Refused while a backup or another expire runs.',
   examples: [
     { comment: 'keep two full backups (and what was taken after them)', command: 'pgbb expire --repo /backups/db1 --retain-full 2' },
     {
@@ -111,8 +113,14 @@ export function formatExpiry(report: ExpiryJson): string {
   if (report.removedFailures.length > 0) {
     lines.push(`${verb} ${countText(report.removedFailures.length, 'failed-run record')} older than the oldest backup kept`);
   }
+  const unreadableGone = report.unreadableHistory.filter((u) => u.removed).length;
+  const unreadableKept = report.unreadableHistory.length - unreadableGone;
+  if (unreadableGone > 0) {
+    lines.push(`${verb} ${countText(unreadableGone, 'unreadable failed-run record')} older than the oldest backup kept, judged by key`);
+  }
   if (lines.length === 0) lines.push(`nothing to remove (${report.keptBackups.length} backups kept)`);
   else lines.push(`${report.keptBackups.length} backups kept`);
+  if (unreadableKept > 0) lines.push(`kept ${countText(unreadableKept, 'unreadable history record')} (see the warnings)`);
   if (report.walSkipped !== undefined) lines.push(`no WAL considered: ${report.walSkipped}`);
   lines.push(`point-in-time window before: ${windowText(report.before.pitrWindow)}`);
   lines.push(`point-in-time window after:  ${windowText(report.after.pitrWindow)}`);
@@ -128,7 +136,12 @@ export const expireCommand = defineCommand<ExpireCliOptions>({
   async execute(cli, { ctx }) {
     const address = repositoryAddress(PROG, cli.repo, ctx.env);
     await using repository = await openRepository(address);
-    const result = await expireRepository(repository, cli.policy, { dryRun: cli.dryRun, signal: ctx.signal });
+    const result = await expireRepository(repository, cli.policy, {
+      dryRun: cli.dryRun,
+      signal: ctx.signal,
+      // On stderr in both modes: with --json, stdout holds the one document (which lists them too).
+      onWarning: (message) => ctx.stderr.write(`pgbb: warning: ${message}\n`),
+    });
     const report = expiryJson(repository.location, cli.policy, result);
     ctx.stdout.write(cli.json ? `${JSON.stringify(report, null, 2)}\n` : formatExpiry(report));
     return 0;

@@ -3,7 +3,13 @@
  * is the library's `repositoryListing`, documented in docs/repository.md.
  * @module
  */
-import { listRehearsals, openRepository, repositoryListing, type RepositoryListingJson } from '../entries/repository.js';
+import {
+  listRehearsals,
+  openRepository,
+  repositoryListing,
+  unreadableRecordWarning,
+  type RepositoryListingJson,
+} from '../entries/repository.js';
 import { parseArgs, rejectOperands, type CommandSpec } from './args.js';
 import { defineCommand, type CommandLine } from './context.js';
 import { formatDuration, formatSize, formatTime, REPO_OPTION, repositoryAddress } from './repo-flags.js';
@@ -143,7 +149,10 @@ export const listCommand = defineCommand<ListCliOptions>({
       info?.cluster ?? null,
       await repository.listBackups(signal),
       await repository.walArchive(signal),
-      await listRehearsals(repository, signal),
+      await listRehearsals(repository, {
+        ...signal,
+        onUnreadable: (u) => ctx.stderr.write(`pgbb: warning: ${unreadableRecordWarning(u)}\n`),
+      }),
     );
     ctx.stdout.write(cli.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing));
     return 0;

@@ -5,7 +5,7 @@
  * @module
  */
 import { parseLsn } from '../entries/lsn.js';
-import { openRepository, parseDuration } from '../entries/repository.js';
+import { openRepository, parseDuration, unreadableRecordWarning } from '../entries/repository.js';
 import {
   CHECK_EXIT_CODE,
   evaluateStatus,
@@ -118,7 +118,9 @@ async function serverPosition(cli: MonitorCliOptions, run: CommandRun): Promise<
 export async function readMonitorState(prog: string, cli: MonitorCliOptions, run: CommandRun): Promise<RepositoryState> {
   const address = repositoryAddress(prog, cli.repo, run.ctx.env);
   await using repository = await openRepository(address);
-  return await readRepositoryState(repository, { signal: run.ctx.signal, server: await serverPosition(cli, run) });
+  const state = await readRepositoryState(repository, { signal: run.ctx.signal, server: await serverPosition(cli, run) });
+  for (const u of state.unreadableHistory ?? []) run.ctx.stderr.write(`pgbb: warning: ${unreadableRecordWarning(u)}\n`);
+  return state;
 }
 
 /** The `--json` document: the overall state and exit code, every check, the performance data. */

@@ -38,7 +38,7 @@ export const ZSTD_PACKAGE_CHUNK_BYTES = 1024 * 1024;
 export interface DirectCompressorOptions {
   /**
    * Worker threads to compress on; 0 compresses from this thread (lz4 and built-in zstd synchronously,
-   * the zstd package and gzip on libuv's pool).
+   * the zstd package on libuv's pool, gzip there too unless {@link DirectCompressorOptions.maxInFlight} is 1).
    * @default gzip: one per CPU (`defaultThreadCount`); zstd: the spec's `workers`, else 0; lz4: 0
    */
   threads?: number;
@@ -49,7 +49,8 @@ export interface DirectCompressorOptions {
   chunkBytes?: number;
   /**
    * Chunks being compressed at once when compression is asynchronous (worker threads, libuv's pool); a
-   * synchronous codec has one.
+   * synchronous codec has one. Without worker threads, 1 also keeps gzip on this thread: with a single
+   * chunk in flight the pool's round trip would overlap nothing.
    * @default two per worker thread; without workers, gzip two per CPU, others 2
    */
   maxInFlight?: number;
@@ -121,7 +122,8 @@ export class DirectCompressor {
     this.threads = threads;
     this.chunkBytes = chunkBytes;
     this.maxInFlight = maxInFlight;
-    this.#compress = threads > 0 ? onWorkers(options.pool ?? sharedCompressionPool(threads), threads, config) : onThisThread(config);
+    this.#compress =
+      threads > 0 ? onWorkers(options.pool ?? sharedCompressionPool(threads), threads, config) : onThisThread(config, maxInFlight > 1);
     this.#filling = this.#slot();
   }
 
@@ -175,6 +177,21 @@ export class DirectCompressor {
     while (this.#inFlight.length > 0) await this.#emitOldest(emit);
   }
 
+  /**
+   * Starts a new stream on the same buffers and codec: after end(), or to drop the current stream
+   * part-way (the chunk being filled is forgotten, chunks in flight are never emitted). The byte counts
+   * start again from zero. Call it when no write() or end() is pending.
+   */
+  reset(): void {
+    this.#ended = false;
+    this.#filled = 0;
+    this.#chunks = 0;
+    this.#bytesIn = 0;
+    this.#bytesOut = 0;
+    // A chunk still compressing owns its buffers (a worker may hold them): its slot is not reused.
+    this.#inFlight.length = 0;
+  }
+
   /** Compresses the filled chunk: emitted at once when synchronous, else put in flight (waiting for the oldest when full). */
   #submit(emit: (compressed: Uint8Array) => void): Promise<void> | undefined {
     const slot = this.#filling;
@@ -222,9 +239,12 @@ export class DirectCompressor {
   }
 }
 
-/** This thread's codec (gzip on libuv's pool, since several chunks are in flight to keep every core busy). */
-function onThisThread(config: ChunkCodecConfig): Compress {
-  const codec: ChunkCodec = createChunkCodec(require, config, config.algorithm === 'gzip');
+/**
+ * This thread's codec; gzip on libuv's pool when several chunks may be in flight, to keep every core
+ * busy (`overlap`).
+ */
+function onThisThread(config: ChunkCodecConfig, overlap: boolean): Compress {
+  const codec: ChunkCodec = createChunkCodec(require, config, config.algorithm === 'gzip' && overlap);
   return (slot, length) => {
     const r = codec(slot.input.subarray(0, length), slot.output);
     if (r instanceof Promise) return r.then((v) => (typeof v === 'number' ? slot.output.subarray(0, v) : v));

@@ -73,7 +73,15 @@ export {
   type BackupFailureRecord,
   type BackupFailureRecordJson,
 } from '../repository/failure-record.js';
-export { commitRehearsal, listBackupFailures, listRehearsals, recordBackupFailure } from '../repository/history.js';
+export {
+  commitRehearsal,
+  listBackupFailures,
+  listRehearsals,
+  recordBackupFailure,
+  unreadableRecordWarning,
+  type HistoryReadOptions,
+  type UnreadableHistoryRecord,
+} from '../repository/history.js';
 export { RepositoryWalStore, type RepositoryWalStoreOptions } from '../repository/wal-store.js';
 export { defaultWalSpoolDirectory } from '../repository/wal-spool.js';
 export { parseDuration } from '../repository/duration.js';

@@ -20,3 +20,11 @@ export function backupIdFor(time: Date, type: BackupType): string {
 export function isBackupId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
+
+/** The start time a backup id encodes (to the millisecond), or `undefined` when `id` is not a backup id. */
+export function backupIdTime(id: string): Date | undefined {
+  const m = ID_PATTERN.exec(id);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, ms] = m.map(Number) as number[];
+  return new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!, ms!));
+}

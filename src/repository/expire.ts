@@ -10,7 +10,7 @@
  * @module
  */
 import { AbortError } from '../errors.js';
-import { listBackupFailures, listRehearsals } from './history.js';
+import { listBackupFailures, listRehearsals, unreadableRecordWarning, type UnreadableHistoryRecord } from './history.js';
 import { catalogKey, failureKey, rehearsalKey } from './layout.js';
 import type { RepositoryLock } from './lock.js';
 import { planExpiry, type ExpiryPlan, type RetentionPolicy, checkPolicy } from './retention.js';
@@ -29,6 +29,13 @@ export interface ExpireOptions {
   signal?: AbortSignal | undefined;
   /** The present, for `retainWindowMs`. @default new Date() */
   now?: Date | undefined;
+  /**
+   * Anomalies that do not stop the run: a history record that could not be read, named by its key, and
+   * whether it was kept or removed by its key (history-retention.ts says when). Also in
+   * {@link ExpireResult.unreadableHistory}.
+   * @default none
+   */
+  onWarning?: ((message: string) => void) | undefined;
 }
 
 /** What {@link expireRepository} removed (or, in a dry run, would remove). */
@@ -40,6 +47,11 @@ export interface ExpireResult extends ExpiryPlan {
    * expire interrupted after removing a record) and were removed first. Empty in a dry run.
    */
   removedUncommitted: string[];
+  /**
+   * The history records that could not be read, skipped, in key order; those in
+   * {@link HistoryExpiry.removeUnreadable} were removed (in a dry run, would be), the others kept.
+   */
+  unreadableHistory: UnreadableHistoryRecord[];
 }
 
 /** History and WAL keys are deleted this many at a time, so that a lost lock stops the run between batches. */
@@ -63,7 +75,11 @@ async function execute(repository: Repository, plan: ExpiryPlan, lock: Repositor
     stopIfLost(lock, options.signal);
     await repository.deleteBackupObjects(backup.id, call);
   }
-  const history = [...plan.removeRehearsals.map((r) => rehearsalKey(r.id)), ...plan.removeFailures.map((f) => failureKey(f.id))];
+  const history = [
+    ...plan.removeRehearsals.map((r) => rehearsalKey(r.id)),
+    ...plan.removeFailures.map((f) => failureKey(f.id)),
+    ...plan.removeUnreadable.map((u) => u.key),
+  ];
   const wal = plan.removeWal.map((k) => k.key);
   for (const keys of [history, wal]) {
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
@@ -103,17 +119,30 @@ export async function expireRepository(
     const removedUncommitted = lock ? await repository.removeUncommitted(call) : [];
     const backups = await repository.listBackups(call);
     const info = await repository.info(call);
+    const unreadableHistory: UnreadableHistoryRecord[] = [];
+    const history = { ...call, onUnreadable: (u: UnreadableHistoryRecord) => unreadableHistory.push(u) };
+    const rehearsals = await listRehearsals(repository, history);
+    const failures = await listBackupFailures(repository, history);
+    unreadableHistory.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const plan = planExpiry({
       backups,
       walKeys: await listWalKeys(repository.storage, call),
       walSegmentSize: info?.cluster.walSegmentSize,
       policy,
       now: options.now ?? new Date(),
-      rehearsals: await listRehearsals(repository, call),
-      failures: await listBackupFailures(repository, call),
+      rehearsals,
+      failures,
+      unreadableHistory,
     });
     if (lock) await execute(repository, plan, lock, options);
-    return { ...plan, dryRun, removedUncommitted };
+    const removed = new Set(plan.removeUnreadable);
+    for (const u of unreadableHistory) {
+      const fate = !removed.has(u)
+        ? 'kept: repair or delete it'
+        : `${dryRun ? 'would be removed' : 'removed'} all the same: its key dates the run before the oldest backup kept`;
+      options.onWarning?.(`${unreadableRecordWarning(u)}; ${fate}`);
+    }
+    return { ...plan, dryRun, removedUncommitted, unreadableHistory };
   } finally {
     await lock?.release().catch(() => undefined);
   }

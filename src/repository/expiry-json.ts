@@ -37,6 +37,11 @@ export interface ExpiryJson {
   removedRehearsals: { id: string; backupId: string | null }[];
   /** The ids of the failed-run records removed (`failures/<id>.json`), oldest first. */
   removedFailures: string[];
+  /**
+   * The history records that could not be read, skipped, in key order: the key, why, and whether it was
+   * removed (or a dry run would remove it) by what its key encodes; the others were kept.
+   */
+  unreadableHistory: { key: string; reason: string; removed: boolean }[];
   before: ExpiryStateJson;
   after: ExpiryStateJson;
 }
@@ -62,6 +67,11 @@ export function expiryJson(location: string, policy: RetentionPolicy, result: Ex
     ...(result.walSkipped === undefined ? {} : { walSkipped: result.walSkipped }),
     removedRehearsals: result.removeRehearsals.map((r) => ({ id: r.id, backupId: r.backupId })),
     removedFailures: result.removeFailures.map((f) => f.id),
+    unreadableHistory: result.unreadableHistory.map((u) => ({
+      key: u.key,
+      reason: u.reason,
+      removed: result.removeUnreadable.includes(u),
+    })),
     before: state(result.before),
     after: state(result.after),
   };

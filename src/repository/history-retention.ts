@@ -10,9 +10,18 @@
  *   failure record. Status counts only the failures after the newest backup's start, which every kept
  *   backup precedes or is; keeping the newest one is for the operator who asks what failed last.
  * - Without a kept backup nothing goes.
+ * - A record that could not be read goes only when its key alone shows that the rule removes it. A
+ *   failure record's key is the id the backup would have had, its start time to the millisecond: exactly
+ *   what the rule compares, so one that started before the oldest kept backup goes unread, unless its key
+ *   is the newest of all failure records. A rehearsal record goes for the backup it names, which only its
+ *   content says (its key dates the rehearsal, and a rehearsal of a backup from outside the repository
+ *   stays at any age): an unreadable one stays, and every expire warns of it until someone repairs or
+ *   removes it. The readable records are judged as if the unreadable ones were not there.
  * @module
  */
+import { backupIdTime } from './backup-id.js';
 import type { BackupFailureRecord } from './failure-record.js';
+import type { UnreadableHistoryRecord } from './history.js';
 import type { BackupRecord } from './record.js';
 import type { RehearsalRecord } from './rehearsal-record.js';
 
@@ -22,20 +31,23 @@ export interface HistoryExpiry {
   removeRehearsals: RehearsalRecord[];
   /** Failed-run records to remove, oldest first. */
   removeFailures: BackupFailureRecord[];
+  /** Records that could not be read and are removed all the same (by their keys), oldest first. */
+  removeUnreadable: UnreadableHistoryRecord[];
 }
 
 const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
  * The history records to remove when the catalog keeps `keep` (see the module documentation).
- * `rehearsals` and `failures` may come in any order.
+ * `rehearsals`, `failures` and `unreadable` may come in any order.
  */
 export function planHistoryExpiry(
   keep: readonly BackupRecord[],
   rehearsals: readonly RehearsalRecord[],
   failures: readonly BackupFailureRecord[],
+  unreadable: readonly UnreadableHistoryRecord[] = [],
 ): HistoryExpiry {
-  if (keep.length === 0) return { removeRehearsals: [], removeFailures: [] };
+  if (keep.length === 0) return { removeRehearsals: [], removeFailures: [], removeUnreadable: [] };
   const kept = new Set(keep.map((b) => b.id));
   const sortedRehearsals = [...rehearsals].sort(byId);
   const protectedRehearsals = new Set<string>();
@@ -50,5 +62,13 @@ export function planHistoryExpiry(
   const sortedFailures = [...failures].sort(byId);
   const newestFailure = sortedFailures.at(-1);
   const removeFailures = sortedFailures.filter((f) => f !== newestFailure && f.startTime.getTime() < oldestStart);
-  return { removeRehearsals, removeFailures };
+
+  const unreadableFailures = unreadable.filter((u) => u.kind === 'failure').sort(byId);
+  let newestFailureId = newestFailure?.id ?? '';
+  for (const u of unreadableFailures) if (u.id > newestFailureId) newestFailureId = u.id;
+  const removeUnreadable = unreadableFailures.filter((u) => {
+    const start = backupIdTime(u.id);
+    return u.id !== newestFailureId && start !== undefined && start.getTime() < oldestStart;
+  });
+  return { removeRehearsals, removeFailures, removeUnreadable };
 }

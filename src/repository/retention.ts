@@ -31,6 +31,7 @@ import { parseSegmentFileName, segmentNumber } from '../wal-segments.js';
 import { newestFullBackup, pitrWindow, sortBackups, type PitrWindow } from './catalog.js';
 import type { BackupFailureRecord } from './failure-record.js';
 import { planHistoryExpiry, type HistoryExpiry } from './history-retention.js';
+import type { UnreadableHistoryRecord } from './history.js';
 import type { BackupRecord } from './record.js';
 import type { RehearsalRecord } from './rehearsal-record.js';
 import { walArchiveEnd, walArchiveOf, type StoredWalKey } from './wal-archive.js';
@@ -68,6 +69,8 @@ export interface ExpiryInput {
   rehearsals?: readonly RehearsalRecord[] | undefined;
   /** The failed-run records (`listBackupFailures`, any order); none removed when absent. */
   failures?: readonly BackupFailureRecord[] | undefined;
+  /** The history records that could not be read (`onUnreadable` of those calls, any order); none removed when absent. */
+  unreadableHistory?: readonly UnreadableHistoryRecord[] | undefined;
 }
 
 /** The point-in-time window and the WAL archive at one moment of an expiry. */
@@ -197,7 +200,7 @@ export function planExpiry(input: ExpiryInput): ExpiryPlan {
       input.walKeys.filter((k) => !gone.has(k.key)),
     ),
     segmentSize,
-    ...planHistoryExpiry(keep, input.rehearsals ?? [], input.failures ?? []),
+    ...planHistoryExpiry(keep, input.rehearsals ?? [], input.failures ?? [], input.unreadableHistory ?? []),
     ...(segmentSize === undefined ? { walSkipped: 'repository.json records no WAL segment size yet' } : {}),
   };
 }

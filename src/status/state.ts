@@ -7,7 +7,7 @@
  */
 import type { Lsn } from '../lsn.js';
 import type { BackupFailureRecord } from '../repository/failure-record.js';
-import { listBackupFailures, listRehearsals } from '../repository/history.js';
+import { listBackupFailures, listRehearsals, type UnreadableHistoryRecord } from '../repository/history.js';
 import type { RepositoryInfo } from '../repository/identity.js';
 import type { BackupRecord } from '../repository/record.js';
 import type { RehearsalRecord } from '../repository/rehearsal-record.js';
@@ -41,6 +41,13 @@ export interface RepositoryState {
   failures: BackupFailureRecord[];
   /** The recorded rehearsals, oldest first. */
   rehearsals: RehearsalRecord[];
+  /**
+   * History records that could not be read and were left out of {@link failures} and
+   * {@link rehearsals} (for a warning: monitoring goes on with the rest); {@link readRepositoryState}
+   * always sets it.
+   * @default none
+   */
+  unreadableHistory?: UnreadableHistoryRecord[] | undefined;
   /** The complete segments under `wal/`, in key order (a segment stored in two compressions appears twice). */
   walSegments: ArchivedSegmentInfo[];
   /** The server's position when the caller asked for it: the position, or why it could not be had. */
@@ -64,12 +71,15 @@ export async function readRepositoryState(repository: Repository, options: ReadR
   const walSegments: ArchivedSegmentInfo[] = (await listWalKeys(repository.storage, call)).flatMap((k) =>
     k.kind === 'segment' ? [{ name: k.name, storedAt: k.storedAt }] : [],
   );
+  const unreadableHistory: UnreadableHistoryRecord[] = [];
+  const history = { ...call, onUnreadable: (u: UnreadableHistoryRecord) => unreadableHistory.push(u) };
   return {
     location: repository.location,
     info,
     backups: await repository.listBackups(call),
-    failures: await listBackupFailures(repository, call),
-    rehearsals: await listRehearsals(repository, call),
+    failures: await listBackupFailures(repository, history),
+    rehearsals: await listRehearsals(repository, history),
+    unreadableHistory,
     walSegments,
     server: options.server,
   };

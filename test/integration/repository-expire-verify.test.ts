@@ -94,10 +94,13 @@ async function writeHistory(repo: Repository, older: BackupRecord, newer: Backup
   };
 }
 
-/** What `pgbb status` says of the repository, without the parts that change with the clock or the window. */
-async function statusVerdict(address: string, env: Record<string, string>) {
+/**
+ * What `pgbb status` says of the repository, without the parts that change with the clock or the window;
+ * `warnings`, the lines it must print on stderr.
+ */
+async function statusVerdict(address: string, env: Record<string, string>, warnings: string[] = []) {
   const run = await runPgbb(pgbb(), ['status', '--repo', address, '--json'], env);
-  expect(run.stderr).toBe('');
+  expect(run.stderr).toBe(warnings.map((w) => `${w}\n`).join(''));
   const report = JSON.parse(run.stdout) as { state: string; checks: { name: string; state: string; message: string }[] };
   const history = new Set(['rehearsal', 'backup-failures']);
   return {
@@ -178,6 +181,82 @@ describeEachMajor(
             removeRehearsals: [],
             removeFailures: [],
           });
+        });
+
+        it('unreadable history records: expire warns, removes only the one its key dates before the kept backups; list and status warn and show the rest', async () => {
+          const target = await make(`expire${major}`);
+          await using repo = await target.open();
+          const { older, newer } = await twoFullBackups(repo, primary());
+          const records = await writeHistory(repo, older, newer);
+          const verdict = await statusVerdict(target.address, target.env);
+          const listing = JSON.parse((await runPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env)).stdout);
+
+          // Not JSON, and older than both backups: its key alone says the rule removes it.
+          const oldGarbage = failureKey(backupIdFor(new Date(older.startTime.getTime() - 7_200_000), 'full'));
+          await repo.storage.put(oldGarbage, Buffer.from('{"formatVersion": 1, "id": "cut sh'));
+          // Cut short, and the newest failed run of all: kept (the newest failure record always is).
+          const newGarbage = failureKey(backupIdFor(new Date(newer.startTime.getTime() + 2), 'full'));
+          await repo.storage.put(newGarbage, Buffer.from('{"formatVersion": 1,'));
+          // A rehearsal record of a format from the future: which backup it names is unknown, so it stays.
+          const rehearsalGarbage = rehearsalKey(rehearsalIdFor(new Date(older.startTime.getTime() - 3_600_000)));
+          await repo.storage.put(rehearsalGarbage, Buffer.from('{"formatVersion": 99}'));
+          const notJson = (key: string) => `the repository object "${key}" is not valid JSON`;
+          const reasons = {
+            [oldGarbage]: notJson(oldGarbage),
+            [newGarbage]: notJson(newGarbage),
+            [rehearsalGarbage]: `the rehearsal record "${rehearsalGarbage}" has format version 99, newer than this pg-basebackup reads`,
+          };
+          const skipped = (key: string) => `pgbb: warning: skipped the unreadable history record "${key}": ${reasons[key]}`;
+          const expireWarnings = (removed: string) =>
+            [
+              `${skipped(oldGarbage)}; ${removed} all the same: its key dates the run before the oldest backup kept`,
+              `${skipped(newGarbage)}; kept: repair or delete it`,
+              `${skipped(rehearsalGarbage)}; kept: repair or delete it`,
+            ]
+              .map((l) => `${l}\n`)
+              .join('');
+          const before = await repositoryKeys(repo);
+
+          // list and status: a warning each, and the rest as before.
+          const listed = await runPgbb(pgbb(), ['list', '--repo', target.address, '--json'], target.env);
+          expect(listed.code).toBe(0);
+          expect(listed.stderr).toBe(`${skipped(rehearsalGarbage)}\n`);
+          expect(JSON.parse(listed.stdout)).toEqual(listing);
+          const text = await runPgbb(pgbb(), ['list', '--repo', target.address], target.env);
+          expect(text.code).toBe(0);
+          expect(text.stdout).toContain(newer.id);
+          expect(
+            await statusVerdict(target.address, target.env, [skipped(oldGarbage), skipped(newGarbage), skipped(rehearsalGarbage)]),
+          ).toEqual(verdict);
+
+          const dry = await runPgbb(pgbb(), ['expire', '--repo', target.address, '--retain-full', '1', '--dry-run', '--json'], target.env);
+          expect(dry.code).toBe(0);
+          expect(dry.stderr).toBe(expireWarnings('would be removed'));
+          const planned = JSON.parse(dry.stdout);
+          expect(planned.removedBackups.map((b: { id: string }) => b.id)).toEqual([older.id]);
+          expect([
+            ...planned.removedRehearsals.map((r: { id: string }) => rehearsalKey(r.id)),
+            ...planned.removedFailures.map(failureKey),
+          ]).toEqual(records.gone);
+          expect(planned.unreadableHistory).toEqual([
+            { key: oldGarbage, reason: reasons[oldGarbage], removed: true },
+            { key: newGarbage, reason: reasons[newGarbage], removed: false },
+            { key: rehearsalGarbage, reason: reasons[rehearsalGarbage], removed: false },
+          ]);
+          expect(await repositoryKeys(repo)).toEqual(before);
+
+          const run = await runPgbb(pgbb(), ['expire', '--repo', target.address, '--retain-full', '1'], target.env);
+          expect(run.code).toBe(0);
+          expect(run.stderr).toBe(expireWarnings('removed'));
+          expect(run.stdout).toContain(`removed backup ${older.id} (full`);
+          expect(run.stdout).toContain(`removed 1 rehearsal record (of backups no longer kept: ${older.id})`);
+          expect(run.stdout).toContain('removed 2 failed-run records older than the oldest backup kept');
+          expect(run.stdout).toContain('removed 1 unreadable failed-run record older than the oldest backup kept, judged by key');
+          expect(run.stdout).toContain('kept 2 unreadable history records (see the warnings)');
+          const left = [...(await repositoryKeys(repo, 'rehearsals/')), ...(await repositoryKeys(repo, 'failures/'))];
+          expect(left.sort()).toEqual([...records.stay, newGarbage, rehearsalGarbage].sort());
+          expect((await repo.listBackups()).map((b) => b.id)).toEqual([newer.id]);
+          expect(await statusVerdict(target.address, target.env, [skipped(newGarbage), skipped(rehearsalGarbage)])).toEqual(verdict);
         });
 
         it('a held lock refuses expire, and the repository is left as it was', async () => {

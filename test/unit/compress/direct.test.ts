@@ -157,6 +157,46 @@ describe("DirectCompressor on worker threads, libuv's pool and zstd", () => {
     expect(referenceDecompress('gzip', Buffer.concat(parts)).equals(input)).toBe(true);
   });
 
+  it('gzip without workers and one chunk in flight compresses on this thread: each full chunk is emitted within write()', () => {
+    const c = new DirectCompressor('gzip:1', { chunkBytes: CHUNK, threads: 0, maxInFlight: 1 });
+    const parts: Buffer[] = [];
+    const emit = (b: Uint8Array) => parts.push(Buffer.from(b));
+    expect(c.write(data.subarray(0, 2 * CHUNK + 5), emit)).toBeUndefined();
+    expect(parts).toHaveLength(2);
+    expect(c.write(data.subarray(2 * CHUNK + 5), emit)).toBeUndefined();
+    void c.end(emit);
+    expect(parts).toHaveLength(8);
+    expect(referenceDecompress('gzip', Buffer.concat(parts)).equals(data)).toBe(true);
+  });
+
+  it('reset() starts a new stream on the same buffers: after end(), or dropping a stream part-way', async () => {
+    for (const [spec, options] of [
+      ['gzip:1', { threads: 1, maxInFlight: 2 }],
+      ['zstd', { threads: 0, maxInFlight: 1 }],
+      ['lz4', {}],
+    ] as const) {
+      const { out: expected } = await direct(spec, [data], options);
+      const c = new DirectCompressor(spec, { chunkBytes: CHUNK, pool, ...options });
+      let parts: Buffer[] = [];
+      const emit = (b: Uint8Array) => parts.push(Buffer.from(b));
+      await c.write(data.subarray(0, 3 * CHUNK + 100), emit);
+      c.reset(); // part-way: the 100 bytes gathered (and any chunk in flight) are dropped
+      parts = [];
+      for (const [round, piece] of [data.subarray(0, 777), data.subarray(777)].entries()) {
+        await c.write(piece, emit);
+        if (round === 0) continue;
+        await c.end(emit);
+      }
+      expect(Buffer.concat(parts).equals(expected), spec).toBe(true);
+      expect(c.bytesIn, spec).toBe(data.length);
+      c.reset(); // after end(): writes are taken again, and an empty stream is one empty member or frame
+      parts = [];
+      await c.end(emit);
+      expect(parts, spec).toHaveLength(1);
+      expect(referenceDecompress(c.spec.algorithm as 'gzip' | 'lz4' | 'zstd', parts[0]!).length).toBe(0);
+    }
+  });
+
   it('refuses none and server specs, and bad sizes', () => {
     expect(() => new DirectCompressor('none')).toThrow(CompressionError);
     expect(() => new DirectCompressor('server-lz4')).toThrow(CompressionError);

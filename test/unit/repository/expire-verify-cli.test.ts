@@ -65,6 +65,10 @@ describe('pgbb expire arguments', () => {
         { id: '20261206-060000.000R', backupId: '20261206-033800.123F' },
       ],
       removedFailures: ['20261205-033800.000F'],
+      unreadableHistory: [
+        { key: 'failures/20261204-033800.000F.json', reason: 'not JSON', removed: true },
+        { key: 'rehearsals/20261204-050000.000R.json', reason: 'not JSON', removed: false },
+      ],
       before: { pitrWindow: { from: { time: '2026-12-06T03:39:10.456Z', lsn: '0/2000138', timeline: 1 }, to: null }, walArchive: [] },
       after: {
         pitrWindow: {
@@ -80,7 +84,9 @@ describe('pgbb expire arguments', () => {
         'would remove 4 WAL segments of timeline 1: 000000010000000000000001 to 000000010000000000000004',
         'would remove 2 rehearsal records (of backups no longer kept: 20261206-033800.123F)',
         'would remove 1 failed-run record older than the oldest backup kept',
+        'would remove 1 unreadable failed-run record older than the oldest backup kept, judged by key',
         '1 backups kept',
+        'kept 1 unreadable history record (see the warnings)',
         'point-in-time window before: from 2026-12-06 03:39:10Z (0/2000138, timeline 1) to the end of each backup',
         'point-in-time window after:  from 2026-12-07 03:39:10Z (0/5000138, timeline 1) to 2026-12-07 09:12:41Z (0/9000000)',
         '',

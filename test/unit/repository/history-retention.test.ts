@@ -2,7 +2,9 @@
 // every kept backup, never the newest rehearsal, the newest passed one or the newest failure; and what
 // `pgbb status` and `pgbb metrics` say about the history is the same before and after.
 import { describe, expect, it } from 'vitest';
+import type { UnreadableHistoryRecord } from '../../../src/repository/history.js';
 import { planHistoryExpiry } from '../../../src/repository/history-retention.js';
+import { failureKey, rehearsalKey } from '../../../src/repository/layout.js';
 import { planExpiry } from '../../../src/repository/retention.js';
 import { evaluateStatus } from '../../../src/status/evaluate.js';
 import { repositoryMetrics } from '../../../src/status/metrics.js';
@@ -47,7 +49,41 @@ describe('planHistoryExpiry', () => {
       [rehearsal(9 * DAY, 'pass', { backupId: b1.id }), rehearsal(HOUR, 'pass')],
       [failure(9 * DAY), failure(HOUR)],
     );
-    expect(plan).toEqual({ removeRehearsals: [], removeFailures: [] });
+    expect(plan).toEqual({ removeRehearsals: [], removeFailures: [], removeUnreadable: [] });
+  });
+});
+
+describe('planHistoryExpiry: records that could not be read', () => {
+  const unreadable = (kind: 'failure' | 'rehearsal', id: string): UnreadableHistoryRecord => ({
+    key: kind === 'failure' ? failureKey(id) : rehearsalKey(id),
+    kind,
+    id,
+    reason: 'not valid JSON',
+  });
+
+  it('removes a failure record its key dates before the oldest kept backup, unless its key is the newest', () => {
+    const old = unreadable('failure', failure(9 * DAY).id);
+    const recent = unreadable('failure', failure(3 * DAY).id);
+    const newest = unreadable('failure', failure(8 * DAY).id);
+    const readable = failure(11 * DAY);
+    // b2 started 5 days ago (plus its duration): `old` and `newest` started before it, `recent` after.
+    const plan = planHistoryExpiry([b2, b3], [], [readable], [recent, old]);
+    expect(plan.removeUnreadable).toEqual([old]);
+    // The readable records are judged as before: the readable newest stays, whatever unreadable ones there are.
+    expect(plan.removeFailures).toEqual([]);
+    // Unreadable and older than every kept backup, but the newest failure key of all: kept.
+    expect(planHistoryExpiry([b3], [], [readable], [old, newest]).removeUnreadable).toEqual([old]);
+    expect(planHistoryExpiry([b3], [], [], [newest]).removeUnreadable).toEqual([]);
+  });
+
+  it('keeps every unreadable rehearsal record, however old: which backup it names is in its content', () => {
+    const ancient = unreadable('rehearsal', rehearsal(30 * DAY, 'pass').id);
+    const plan = planHistoryExpiry([b3], [rehearsal(HOUR, 'pass', { backupId: b3.id })], [], [ancient]);
+    expect(plan.removeUnreadable).toEqual([]);
+  });
+
+  it('removes nothing unread when no backup is kept', () => {
+    expect(planHistoryExpiry([], [], [], [unreadable('failure', failure(30 * DAY).id)]).removeUnreadable).toEqual([]);
   });
 });
 
