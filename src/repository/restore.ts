@@ -194,6 +194,9 @@ function storedArchive(repository: Repository, id: string, object: BackupObject,
       if (!verify) return stream;
       const checked = new StoredDigest(object, location);
       stream.once('error', (err) => checked.destroy(err));
+      // A reader that stops early (the head of base.tar, for its label) destroys the digest: the
+      // stored stream under it is let go too, not left to the garbage collector with its file open.
+      checked.once('close', () => stream.destroy());
       return stream.pipe(checked);
     },
   };
