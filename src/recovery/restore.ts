@@ -283,7 +283,7 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
       if (source.walArchive) await layout.extractArchive(source.walArchive, (name) => join(walDir ?? join(dataDir, 'pg_wal'), name));
     } else {
       await layout.copyTree(source.dir, (rel, type) => {
-        // A tablespace is a link (pg_basebackup), or a directory (a combined backup's, from a repository).
+        // A tablespace is a link (pg_basebackup), or a directory (a backup combined from extracted tar backups).
         const m = /^pg_tblspc\/(\d+)(?:\/(.+))?$/.exec(rel);
         const ts = m ? tablespaces.find((x) => x.oid === Number(m[1])) : undefined;
         if (ts) return m![2] === undefined ? (type === 'file' ? undefined : ts.newLocation) : join(ts.newLocation, m![2]);
