@@ -1,26 +1,28 @@
-// An incremental chain (PostgreSQL 17+: full → incremental → incremental) restored from a local-directory
-// repository in place: between the backups rows are updated, deleted and added, a table shrinks (DELETE
-// then VACUUM truncates it; the newest incremental cuts another, the middle one cuts a table the newest
-// extends again), a table is dropped, a table in a tablespace changes. The restored data
-// directory is byte for byte what combineBackups makes of the same chain extracted locally (all but
-// postgresql.auto.conf, which restore writes), no scratch directory ever appears beside it, and the
-// server it starts holds the rows of the newest backup. An abort after the full backup was applied, and
-// a damaged incremental object, leave no data directory behind.
+// An incremental chain (PostgreSQL 17+: full → incremental → incremental) restored in place from a
+// local-directory repository and from an S3 copy of it (Swift, ranged GETs): between the backups rows are
+// updated, deleted and added, a table shrinks (DELETE then VACUUM truncates it; the newest incremental
+// cuts another, the middle one cuts a table the newest extends again), a table is dropped, a table in a
+// tablespace changes. The restored data directory is byte for byte what combineBackups makes of the same
+// chain extracted locally (all but postgresql.auto.conf, which restore writes), no scratch directory ever
+// appears beside it, and the server it starts holds the rows of the newest backup. An abort after the full
+// backup was applied, and a damaged incremental object, leave no data directory behind.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { combineBackups } from '../../src/combine/combine.js';
 import { readIncrementalHeader } from '../../src/combine/files.js';
 import { backupToRepository } from '../../src/repository/backup.js';
-import { openRepository } from '../../src/repository/repository.js';
+import { openRepository, type Repository } from '../../src/repository/repository.js';
 import { restoreFromRepository } from '../../src/repository/restore.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
+import { repositoryTarget, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { trustTcp } from '../harness/suite.js';
 
 const majors = testMajors().filter((m) => m >= 17);
 const TIMEOUT_MS = 300_000;
+const s3 = swiftBucketForFile('pgbb-restore-chain');
 
 /** What the newest backup holds, as rows: one line per table, with a digest of its rows. */
 const SNAPSHOT = `
@@ -157,26 +159,10 @@ describe.each(majors)('an incremental chain restored from a repository in place 
     await Promise.allSettled([c, ...restored].filter(Boolean).map((x) => x.destroy()));
   });
 
-  it(
-    'equals combineBackups of the chain byte for byte, without a scratch directory, and starts with the newest rows',
-    async () => {
-      const parent = await makeTempDir('chain-restored');
-      const dataDir = join(parent, 'data');
-      const tsNew = join(await makeTempDir('chain-ts-new'), 'ts');
-      const appeared = new Set<string>();
-      const watcher = watch(parent, (_event, name) => {
-        if (name) appeared.add(name.toString());
-      });
-      try {
-        await using repo = await openRepository(repoDir);
-        const r = await restoreFromRepository(repo, { dataDir, tablespaceMapping: new Map([[tsOld, tsNew]]) });
-        expect(r.chain).toEqual(ids);
-      } finally {
-        watcher.close();
-      }
-      expect([...appeared]).toEqual(['data']);
-      expect(readdirSync(parent)).toEqual(['data']);
-
+  /** combineBackups of the chain, extracted from the local repository's files with tar (made once). */
+  let reference: Promise<Map<string, string>> | undefined;
+  function combinedTree(): Promise<Map<string, string>> {
+    reference ??= (async () => {
       const ref = await makeTempDir('chain-combined');
       for (const id of ids) extractLocally(repoDir, id, join(ref, id));
       // The newest backup sends tail incrementally, cut shorter than the full backup's copy.
@@ -190,8 +176,55 @@ describe.each(majors)('an incremental chain restored from a repository in place 
       const combined = join(ref, 'combined');
       await combineBackups({ backups: ids.map((id) => join(ref, id)), output: combined, noSync: true });
       // restore writes postgresql.auto.conf and its own tablespace links; combine writes a manifest.
+      return tree(combined, new Set(['postgresql.auto.conf', 'backup_manifest', 'tablespace_map']));
+    })();
+    return reference;
+  }
+
+  /** The repository to restore from: the local one, or an S3 copy of it (ranged GETs for the large archives). */
+  async function openSource(kind: 'local' | 's3'): Promise<{ repo: Repository; address: string }> {
+    if (kind === 'local') return { repo: await openRepository(repoDir), address: repoDir };
+    s3Repo ??= (async () => {
+      const target = await repositoryTarget('s3', 'chain', s3);
+      await using repo = await target.open();
+      for (const e of readdirSync(repoDir, { recursive: true, withFileTypes: true })) {
+        if (e.isFile() && !e.name.startsWith('.pgbb-'))
+          await repo.storage.put(relative(repoDir, join(e.parentPath, e.name)), readFileSync(join(e.parentPath, e.name)));
+      }
+      return target;
+    })();
+    const target = await s3Repo;
+    return { repo: await target.open(), address: target.address };
+  }
+  let s3Repo: Promise<RepositoryTarget> | undefined;
+
+  it.each(['local', 's3'] as const)(
+    '%s: equals combineBackups of the chain byte for byte, without a scratch directory, and starts with the newest rows',
+    async (kind) => {
+      const parent = await makeTempDir('chain-restored');
+      const dataDir = join(parent, 'data');
+      const tsNew = join(await makeTempDir('chain-ts-new'), 'ts');
+      const source = await openSource(kind);
+      await using repo = source.repo;
+      const appeared = new Set<string>();
+      const watcher = watch(parent, (_event, name) => {
+        if (name) appeared.add(name.toString());
+      });
+      try {
+        const r = await restoreFromRepository(repo, {
+          dataDir,
+          tablespaceMapping: new Map([[tsOld, tsNew]]),
+          repositoryAddress: source.address,
+        });
+        expect(r.chain).toEqual(ids);
+      } finally {
+        watcher.close();
+      }
+      expect([...appeared]).toEqual(['data']);
+      expect(readdirSync(parent)).toEqual(['data']);
+
       const mine = tree(dataDir, new Set(['postgresql.auto.conf']));
-      const theirs = tree(combined, new Set(['postgresql.auto.conf', 'backup_manifest', 'tablespace_map']));
+      const theirs = await combinedTree();
       expect([...mine.keys()].filter((k) => !theirs.has(k))).toEqual([]);
       expect([...theirs.keys()].filter((k) => !mine.has(k))).toEqual([]);
       expect([...mine.entries()].filter(([k, v]) => theirs.get(k) !== v).map(([k]) => k)).toEqual([]);
