@@ -7,7 +7,6 @@
 // appears beside it, and the server it starts holds the rows of the newest backup. An abort after the full
 // backup was applied, and a damaged incremental object, leave no data directory behind.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { restoreFromRepository } from '../../src/repository/restore.js';
 import { makeTempDir, startCluster, testMajors, type Cluster } from '../harness/index.js';
 import { repositoryTarget, swiftBucketForFile, type RepositoryTarget } from '../harness/repositories.js';
 import { trustTcp } from '../harness/suite.js';
+import { directoryDigests, treeDifferences } from '../harness/tree.js';
 
 const majors = testMajors().filter((m) => m >= 17);
 const TIMEOUT_MS = 300_000;
@@ -32,24 +32,6 @@ const SNAPSHOT = `
   UNION ALL SELECT 'tail', count(*)::text, md5(coalesce(string_agg(id::text || ':' || pad, ',' ORDER BY id), '')) FROM tail
   UNION ALL SELECT 'grows', count(*)::text, md5(coalesce(string_agg(id::text || ':' || pad, ',' ORDER BY id), '')) FROM grows
   UNION ALL SELECT 'dropped', (to_regclass('dropped') IS NULL)::text, '' ORDER BY 1`;
-
-/** Every file and directory under `root` (links followed: a restored tablespace is one), with a digest of each file. */
-function tree(root: string, skip: ReadonlySet<string>): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(rel === '' ? root : join(root, rel)).sort()) {
-      const r = rel === '' ? name : `${rel}/${name}`;
-      if (skip.has(r)) continue;
-      const p = join(root, r);
-      if (statSync(p).isDirectory()) {
-        out.set(r, 'dir');
-        walk(r);
-      } else out.set(r, createHash('sha256').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk('');
-  return out;
-}
 
 /** The chain extracted from the repository's files with tar, as a user would before `pgbb combine`. */
 function extractLocally(repoDir: string, id: string, into: string): void {
@@ -176,7 +158,7 @@ describe.each(majors)('an incremental chain restored from a repository in place 
       const combined = join(ref, 'combined');
       await combineBackups({ backups: ids.map((id) => join(ref, id)), output: combined, noSync: true });
       // restore writes postgresql.auto.conf and its own tablespace links; combine writes a manifest.
-      return tree(combined, new Set(['postgresql.auto.conf', 'backup_manifest', 'tablespace_map']));
+      return directoryDigests(combined, new Set(['postgresql.auto.conf', 'backup_manifest', 'tablespace_map']));
     })();
     return reference;
   }
@@ -223,11 +205,9 @@ describe.each(majors)('an incremental chain restored from a repository in place 
       expect([...appeared]).toEqual(['data']);
       expect(readdirSync(parent)).toEqual(['data']);
 
-      const mine = tree(dataDir, new Set(['postgresql.auto.conf']));
+      const mine = directoryDigests(dataDir, new Set(['postgresql.auto.conf']));
       const theirs = await combinedTree();
-      expect([...mine.keys()].filter((k) => !theirs.has(k))).toEqual([]);
-      expect([...theirs.keys()].filter((k) => !mine.has(k))).toEqual([]);
-      expect([...mine.entries()].filter(([k, v]) => theirs.get(k) !== v).map(([k]) => k)).toEqual([]);
+      expect(treeDifferences(mine, theirs)).toEqual([]);
       // What the chain changed is there: incremental files were rebuilt, and the dropped table is gone.
       expect([...mine.keys()].some((k) => k.includes('INCREMENTAL.'))).toBe(false);
       expect(readFileSync(join(dataDir, 'backup_label'), 'latin1')).not.toContain('INCREMENTAL FROM');

@@ -6,6 +6,7 @@ import { IncrementalApplier, InPlaceChain, inPlaceLengths, type InPlaceOp } from
 import { encodeIncrementalFile, incrementalHeaderLength, type IncrementalHeader } from '../../../src/combine/incremental-file.js';
 import { planReconstruction, type PlanSource } from '../../../src/combine/plan.js';
 import { CombineError } from '../../../src/errors.js';
+import { chunked, prng, randomSplit, splits } from '../helpers/splits.js';
 
 /** A small block size keeps the random chains fast; the rules do not depend on it. */
 const B = 16;
@@ -15,18 +16,6 @@ const header = (blockNumbers: number[], truncationBlockLength: number): Incremen
   truncationBlockLength,
   headerLength: incrementalHeaderLength(blockNumbers.length, B),
 });
-
-/** A deterministic PRNG (mulberry32), so that a failing chain can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function perform(file: Buffer, ops: readonly InPlaceOp[]): Buffer {
   let out = file;
@@ -48,15 +37,11 @@ function perform(file: Buffer, ops: readonly InPlaceOp[]): Buffer {
   return out;
 }
 
-/** Apply `bytes` (an incremental file) to `file`, fed in the chunks `splits` cuts it into. */
-function applyIn(file: Buffer, bytes: Buffer, newest: boolean, splits: readonly number[]) {
+/** Apply an incremental file, fed as `chunks`, to `file`. */
+function applyIn(file: Buffer, chunks: readonly Buffer[], newest: boolean) {
   const a = new IncrementalApplier('INCREMENTAL.1', file.length, newest, layout);
   let out = file;
-  let from = 0;
-  for (const to of [...splits, bytes.length]) {
-    out = perform(out, a.push(bytes.subarray(from, to)));
-    from = to;
-  }
+  for (const chunk of chunks) out = perform(out, a.push(chunk));
   return { out, applied: a.finish() };
 }
 
@@ -79,7 +64,7 @@ describe('IncrementalApplier', () => {
   const inc = encodeIncrementalFile([4, 1], 3, [blockOf(0xaa), blockOf(0xbb)], layout);
 
   it('writes each block at its number; a block past the end extends the file with zeros', () => {
-    const { out, applied } = applyIn(file, inc, false, []);
+    const { out, applied } = applyIn(file, [inc], false);
     expect(applied).toEqual({ header: header([4, 1], 3), completeBlocks: 2 });
     expect(out.length).toBe(5 * B);
     expect(out.subarray(0, B)).toEqual(file.subarray(0, B));
@@ -88,27 +73,20 @@ describe('IncrementalApplier', () => {
     expect(out.subarray(4 * B)).toEqual(blockOf(0xaa));
   });
 
-  it('gives the same file fed whole, byte by byte and at random splits (inside the header and the blocks)', () => {
-    const whole = applyIn(file, inc, true, []).out;
-    const bytes = Array.from({ length: inc.length - 1 }, (_, i) => i + 1);
-    expect(applyIn(file, inc, true, bytes).out).toEqual(whole);
-    const r = rng(7);
-    for (let n = 0; n < 200; n++) {
-      const cuts = [...new Set(Array.from({ length: 1 + Math.floor(r() * 6) }, () => Math.floor(r() * inc.length)))].sort((a, b) => a - b);
-      expect(applyIn(file, inc, true, cuts).out).toEqual(whole);
-    }
+  it.each(splits(inc))('gives the same file fed %s (chunk boundaries inside the header and the blocks)', (_, chunks) => {
+    expect(applyIn(file, chunks, true).out).toEqual(applyIn(file, [inc], true).out);
   });
 
   it('a body that ends inside the blocks reports the blocks it wrote whole', () => {
     const cut = inc.subarray(0, incrementalHeaderLength(2, B) + B + 3);
-    expect(applyIn(file, cut, false, [5]).applied.completeBlocks).toBe(1);
+    expect(applyIn(file, chunked(cut, 5), false).applied.completeBlocks).toBe(1);
   });
 
   it('a body that ends inside the header, or a bad magic number, is a CombineError', () => {
-    expect(() => applyIn(file, inc.subarray(0, 13), false, [])).toThrow(CombineError);
+    expect(() => applyIn(file, [inc.subarray(0, 13)], false)).toThrow(CombineError);
     const bad = Buffer.from(inc);
     bad.writeUInt32LE(0x12345678, 0);
-    expect(() => applyIn(file, bad, false, [3])).toThrow(/bad incremental magic/);
+    expect(() => applyIn(file, chunked(bad, 3), false)).toThrow(/bad incremental magic/);
   });
 });
 
@@ -161,9 +139,8 @@ function inPlace(chain: readonly Entry[], r: () => number): Buffer | undefined |
       ledger.fullFile('base/5/1');
       file = e.bytes;
     } else if (e.kind === 'incremental' && ledger.incremental('base/5/1', 'base/5/INCREMENTAL.1') === 'apply') {
-      const cuts = [...new Set([Math.floor(r() * e.bytes.length), Math.floor(r() * e.bytes.length)])].sort((a, b) => a - b);
       try {
-        const { out, applied } = applyIn(file!, e.bytes, ledger.newest, cuts);
+        const { out, applied } = applyIn(file!, randomSplit(e.bytes, Math.floor(r() * 1e9)), ledger.newest);
         file = out;
         ledger.applied('base/5/1', applied);
       } catch (err) {
@@ -216,7 +193,7 @@ describe('a chain applied in place equals combine', () => {
   });
   const same = (chain: Entry[]) => {
     const want = combined(chain);
-    expect(inPlace(chain, rng(1))).toEqual(want);
+    expect(inPlace(chain, prng(1))).toEqual(want);
     return want;
   };
 
@@ -252,7 +229,7 @@ describe('a chain applied in place equals combine', () => {
   });
 
   it('random chains of one file (2 to 6 backups, damage included)', () => {
-    const r = rng(20261206);
+    const r = prng(20261206);
     let errors = 0;
     for (let n = 0; n < 3000; n++) {
       const length = 2 + Math.floor(r() * 5);

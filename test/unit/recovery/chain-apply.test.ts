@@ -4,7 +4,8 @@
 // files and a database directory dropped in the middle, a file sent whole again, a damaged header that a
 // later full copy makes harmless; and the chains combine refuses, refused alike with nothing left behind.
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +14,13 @@ import { combineBackups } from '../../../src/combine/combine.js';
 import { encodeIncrementalFile } from '../../../src/combine/incremental-file.js';
 import { inspectStoredBackup, type BackupSource } from '../../../src/recovery/backup-source.js';
 import { restoreSource } from '../../../src/recovery/restore.js';
+import { directoryDigests, treeDifferences } from '../../harness/tree.js';
 import { label, writeBackup } from '../combine/fixtures.js';
 
 const B = 8192;
 const blk = (tag: string) => Buffer.alloc(B, tag);
 const cat = (...b: Buffer[]) => Buffer.concat(b);
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const STARTS = ['0/4000028', '0/6000028', '0/8000028'];
 
 type Files = Record<string, Buffer | string>;
@@ -48,19 +51,6 @@ async function chainOf(members: readonly Files[]): Promise<{ root: string; plain
   return { root, plain, sources };
 }
 
-function tree(root: string, skip: ReadonlySet<string>, rel = '', out = new Map<string, string>()): Map<string, string> {
-  for (const name of readdirSync(rel === '' ? root : join(root, rel)).sort()) {
-    const r = rel === '' ? name : `${rel}/${name}`;
-    if (skip.has(r)) continue;
-    const p = join(root, r);
-    if (statSync(p).isDirectory()) {
-      out.set(r, 'dir');
-      tree(root, skip, r, out);
-    } else out.set(r, readFileSync(p).toString('hex'));
-  }
-  return out;
-}
-
 async function restoreChain(chain: { root: string; sources: BackupSource[] }, verification: 'stream' | 'none') {
   const dataDir = join(chain.root, `restored-${verification}`);
   await restoreSource(chain.sources.at(-1)!, {
@@ -78,13 +68,15 @@ async function expectSameAsCombine(members: readonly Files[]): Promise<Map<strin
   const chain = await chainOf(members);
   const combined = join(chain.root, 'combined');
   await combineBackups({ backups: chain.plain, output: combined, noSync: true });
-  const theirs = tree(combined, new Set(['backup_manifest']));
+  const theirs = directoryDigests(combined, new Set(['backup_manifest']));
   for (const verification of ['stream', 'none'] as const) {
     const dataDir = await restoreChain(chain, verification);
     // The restore writes its recovery settings and makes pg_wal/archive_status (pg_wal too, when the backup has none).
-    const mine = tree(dataDir, new Set(['postgresql.auto.conf', 'pg_wal/archive_status', ...(theirs.has('pg_wal') ? [] : ['pg_wal'])]));
-    expect([...mine.keys()]).toEqual([...theirs.keys()]);
-    expect([...mine].filter(([k, v]) => theirs.get(k) !== v).map(([k]) => k)).toEqual([]);
+    const mine = directoryDigests(
+      dataDir,
+      new Set(['postgresql.auto.conf', 'pg_wal/archive_status', ...(theirs.has('pg_wal') ? [] : ['pg_wal'])]),
+    );
+    expect(treeDifferences(mine, theirs)).toEqual([]);
   }
   return theirs;
 }
@@ -124,9 +116,9 @@ describe('an incremental chain restored in place equals combineBackups', () => {
       },
     ]);
     // The cases are what they claim: combine's bytes, as the plan reads the chain.
-    expect(out.get('base/5/1')).toBe(cat(blk('a'), blk('b'), Buffer.alloc(B)).toString('hex'));
-    expect(out.get('base/5/2')).toBe(cat(blk('D'), blk('e'), blk('f'), blk('g')).toString('hex'));
-    expect(out.get('base/5/5')).toBe(cat(blk('n'), Buffer.alloc(B), blk('N')).toString('hex'));
+    expect(out.get('base/5/1')).toBe(sha256(cat(blk('a'), blk('b'), Buffer.alloc(B))));
+    expect(out.get('base/5/2')).toBe(sha256(cat(blk('D'), blk('e'), blk('f'), blk('g'))));
+    expect(out.get('base/5/5')).toBe(sha256(cat(blk('n'), Buffer.alloc(B), blk('N'))));
     expect(out.has('base/6')).toBe(false);
     expect([...out.keys()].filter((k) => k.startsWith('pg_wal/'))).toEqual(['pg_wal/000000010000000000000008']);
   });
