@@ -1,3 +1,15 @@
+/**
+ * A restore from a repository, as one call: choose the newest backup that ended before the recovery
+ * target (for a restore point or a transaction, found by walking the repository's archived WAL), walk
+ * the WAL from that backup to the target (the pre-flight, before any file is written), stream the
+ * backup's archives from storage straight into the data directory (from object storage, several ranged
+ * GETs in flight: ranged-read.ts) while checking every member against
+ * the stored manifest, and set `restore_command` to `pgbb restore-wal --repo`. An incremental backup's
+ * chain is combined in place while it streams: the full backup first, then each incremental applied
+ * over it (recovery/chain-apply.ts), with no copy of the chain on local disk. Everything written is
+ * taken back on failure or abort.
+ * @module
+ */
 import type { Readable, TransformCallback } from 'node:stream';
 import { AbortError, ConfigError, VerifyError } from '../errors.js';
 import type { Lsn } from '../lsn.js';
