@@ -23,12 +23,11 @@
  * - A file absent from a backup is removed after that backup was applied; so is anything not in the
  *   newest backup. A file sent in full replaces whatever was there.
  *
- * Failures are those of combine, for the file combine would read them from. Combine only reads back
- * from N to the newest full copy, and only the blocks it uses, so a damaged header in an incremental
- * that a later full copy replaces, an incremental with no older copy in the previous backup, or an
- * incremental body that ends before blocks nothing uses, do not fail it. In place they are noted
- * against the file ({@link InPlaceChain}) and reported only when the file still depends on them after
- * the newest backup.
+ * Failures are those of combine. Combine reads back only from N to the newest full copy, and only the
+ * blocks it uses: a damaged incremental header, an incremental with no copy of the file in the backup
+ * before it, or an incremental body that ends early fail it only when the file still depends on them
+ * (no later full copy, the missing blocks used). In place they are noted against the file
+ * ({@link InPlaceChain}) and reported after the newest backup, when the file still depends on them.
  * @module
  */
 import { CombineError } from '../errors.js';
@@ -199,11 +198,6 @@ export class InPlaceChain {
       this.#seen.add(p);
       this.#present.add(p);
     }
-  }
-
-  /** Whether the directory holds `path`. */
-  holds(path: string): boolean {
-    return this.#present.has(path);
   }
 
   /** The backup has this directory. */
