@@ -166,7 +166,7 @@ export class RestoreLayout {
 
   /**
    * Write `path` from `chunks`, replacing the file there (a member of a later backup of an incremental
-   * chain). Not synced: the caller syncs what remains at the end ({@link syncFiles}).
+   * chain). Not synced: the caller settles what remains at the end ({@link settleFiles}).
    */
   async replaceFile(path: string, chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<void> {
     await rm(path, { force: true }).catch((err: unknown) => {
@@ -236,22 +236,31 @@ export class RestoreLayout {
     for (const d of this.#dirs) if (d === path || d.startsWith(path + sep)) this.#dirs.delete(d);
   }
 
-  /** fsync files written without it ({@link replaceFile}, {@link applyIncremental}), unless noSync. */
-  async syncFiles(paths: Iterable<string>): Promise<void> {
-    if (this.#noSync) return;
+  /**
+   * The files that remain after writing some of them more than once ({@link replaceFile},
+   * {@link applyIncremental}): each is fsynced (unless noSync), and they alone are counted in
+   * {@link stats}, at their final sizes.
+   */
+  async settleFiles(paths: Iterable<string>): Promise<void> {
+    let files = 0;
+    let bytes = 0;
     for (const p of paths) {
       this.#signal?.throwIfAborted();
       try {
         const h = await open(p, 'r+');
         try {
-          await h.sync();
+          bytes += (await h.stat()).size;
+          if (!this.#noSync) await h.sync();
         } finally {
           await h.close();
         }
       } catch (err) {
         throw ioError('could not sync file', p, err);
       }
+      files++;
     }
+    this.#files = files;
+    this.#bytes = bytes;
   }
 
   /**

@@ -276,7 +276,7 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
         walDir,
         verify: options.verification === 'stream',
       });
-      await layout.syncFiles(written);
+      await layout.settleFiles(written);
     } else if (source.format === 'tar') {
       await layout.extractArchive(source.baseArchive!, route, observe(source.baseArchive!, 0));
       for (const ts of tablespaces) await layout.extractArchive(ts.path, (name) => join(ts.newLocation, name), observe(ts.path, ts.oid));

@@ -53,14 +53,14 @@ async function chainOf(members: readonly Files[]): Promise<{ root: string; plain
 
 async function restoreChain(chain: { root: string; sources: BackupSource[] }, verification: 'stream' | 'none') {
   const dataDir = join(chain.root, `restored-${verification}`);
-  await restoreSource(chain.sources.at(-1)!, {
+  const result = await restoreSource(chain.sources.at(-1)!, {
     dataDir,
     wal: undefined,
     verification,
     chain: chain.sources.slice(0, -1),
     noSync: true,
   });
-  return dataDir;
+  return { dataDir, result };
 }
 
 /** The restore equals combine, but for what each writes of its own. */
@@ -70,13 +70,16 @@ async function expectSameAsCombine(members: readonly Files[]): Promise<Map<strin
   await combineBackups({ backups: chain.plain, output: combined, noSync: true });
   const theirs = directoryDigests(combined, new Set(['backup_manifest']));
   for (const verification of ['stream', 'none'] as const) {
-    const dataDir = await restoreChain(chain, verification);
+    const { dataDir, result } = await restoreChain(chain, verification);
     // The restore writes its recovery settings and makes pg_wal/archive_status (pg_wal too, when the backup has none).
     const mine = directoryDigests(
       dataDir,
       new Set(['postgresql.auto.conf', 'pg_wal/archive_status', ...(theirs.has('pg_wal') ? [] : ['pg_wal'])]),
     );
     expect(treeDifferences(mine, theirs)).toEqual([]);
+    // Counted once each, at their final sizes (and postgresql.auto.conf), whatever the backups rewrote.
+    const files = [...mine.values()].filter((v) => v !== 'dir').length;
+    expect(result.files).toBe(files + 1);
   }
   return theirs;
 }
