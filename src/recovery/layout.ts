@@ -169,10 +169,8 @@ export class RestoreLayout {
    * chain). Not synced: the caller settles what remains at the end ({@link settleFiles}).
    */
   async replaceFile(path: string, chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<void> {
-    // Recursive: an older backup may have had a directory by that name.
-    await rm(path, { force: true, recursive: true }).catch((err: unknown) => {
-      throw ioError('could not replace', path, err);
-    });
+    // remove(), not a plain unlink: an older backup may have had a directory by that name.
+    await this.remove(path);
     await this.#writeFile(path, chunks, false);
   }
 
