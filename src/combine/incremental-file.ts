@@ -53,6 +53,21 @@ function layout(o: IncrementalLayout): Required<IncrementalLayout> {
   };
 }
 
+/**
+ * The file an `INCREMENTAL.<name>` member rebuilds, for a path relative to the data directory
+ * (tablespaces as `pg_tblspc/<oid>/...`); `undefined` for an ordinary file. The server sends only
+ * relation files incrementally, and those live in `base/<db>`, `global` and tablespaces: an
+ * `INCREMENTAL.x` anywhere else is an ordinary file (pg_combinebackup's process_directory_recursively).
+ */
+export function incrementalTarget(path: string): string | undefined {
+  const slash = path.lastIndexOf('/');
+  const dir = slash < 0 ? '' : path.slice(0, slash);
+  const name = path.slice(slash + 1);
+  if (!name.startsWith(INCREMENTAL_PREFIX) || name.length === INCREMENTAL_PREFIX.length) return undefined;
+  if (!(dir.startsWith('base/') || dir === 'global' || dir.startsWith('pg_tblspc/'))) return undefined;
+  return (slash < 0 ? '' : `${dir}/`) + name.slice(INCREMENTAL_PREFIX.length);
+}
+
 /** The header length for `n` blocks (basebackup_incremental.c GetIncrementalHeaderSize). */
 export function incrementalHeaderLength(n: number, blockSize = DEFAULT_BLOCK_SIZE): number {
   const raw = 12 + 4 * n;

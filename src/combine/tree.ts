@@ -10,7 +10,7 @@ import { createChecksum } from '../manifest/checksum.js';
 import { ioError } from '../sinks/tracker.js';
 import { checkAbort, isOid, type Ctx, type Written } from './context.js';
 import { copyThrough, fileSize, kernelCopy, listDirectory, modificationTime, statOrUndefined } from './files.js';
-import { INCREMENTAL_PREFIX } from './incremental-file.js';
+import { INCREMENTAL_PREFIX, incrementalTarget } from './incremental-file.js';
 import { reconstruct } from './reconstruct.js';
 
 /** Copy one file, computing its checksum unless the newest manifest already has it. */
@@ -65,9 +65,6 @@ export async function processDirectory(
   const isPgTblspc = tsOid === undefined && rel === 'pg_tblspc';
   // pg_wal is not in backup manifests (the server leaves it out, verifiers ignore it).
   const isPgWal = tsOid === undefined && rel !== undefined && (rel === 'pg_wal' || rel.startsWith('pg_wal/'));
-  // Incremental files only occur in base/*, global and tablespaces; an "INCREMENTAL.x" elsewhere is an ordinary file.
-  const isIncrementalDir =
-    tsOid !== undefined || (rel !== undefined && (rel.startsWith('base/') || rel === 'global' || rel.startsWith('pg_tblspc/')));
   const relPrefix = (tsOid !== undefined ? `pg_tblspc/${tsOid}/` : '') + (rel === undefined ? '' : `${rel}/`);
 
   if (rel !== undefined) {
@@ -105,7 +102,7 @@ export async function processDirectory(
     let manifestPath: string;
     let written: Written;
     let reconstructed = false;
-    if (isIncrementalDir && e.name.startsWith(INCREMENTAL_PREFIX) && e.name.length > INCREMENTAL_PREFIX.length) {
+    if (incrementalTarget(relPrefix + e.name) !== undefined) {
       const bare = e.name.slice(INCREMENTAL_PREFIX.length);
       outPath = join(outDir, bare);
       manifestPath = relPrefix + bare;

@@ -4,13 +4,14 @@
  * fails or is aborted: directories it created are removed, directories that existed (empty) are emptied.
  * @module
  */
-import { createReadStream, readSync, writeSync } from 'node:fs';
+import { createReadStream, ftruncateSync, readSync, writeSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, rm, stat, symlink, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { algorithmOf, decompressorFor } from '../compress/decompress.js';
-import { AbortError, IoError, PgBackupError, TargetError } from '../errors.js';
+import type { AppliedIncremental, IncrementalApplier } from '../combine/in-place.js';
+import { AbortError, CombineError, IoError, PgBackupError, TargetError } from '../errors.js';
 import { extractTar } from '../tar/extract.js';
 import { archiveLocation, type ArchiveLocation } from './backup-source.js';
 
@@ -36,6 +37,12 @@ export interface MemberTap {
  * restoring from a repository, so that the archives are read once).
  */
 export type MemberObserver = (name: string, size: number) => MemberTap | undefined;
+
+/**
+ * Writes a file member to `dest` in place of the default (a new file): `body` must be read to its end.
+ * `member` is its name in the archive.
+ */
+export type MemberWriter = (dest: string, body: AsyncIterable<Buffer>, member: string) => Promise<void>;
 
 async function* tapped(body: AsyncIterable<Buffer>, tap: MemberTap | undefined): AsyncGenerator<Buffer> {
   for await (const chunk of body) {
@@ -126,7 +133,7 @@ export class RestoreLayout {
     this.#dirs.add(path);
   }
 
-  async #writeFile(path: string, chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<void> {
+  async #writeFile(path: string, chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>, sync = !this.#noSync): Promise<void> {
     await this.#dir(dirname(path));
     let handle;
     try {
@@ -142,7 +149,7 @@ export class RestoreLayout {
         for (let done = 0; done < chunk.length; ) done += writeSync(handle.fd, chunk, done, chunk.length - done);
         this.#bytes += chunk.length;
       }
-      if (!this.#noSync) await handle.sync();
+      if (sync) await handle.sync();
     } catch (err) {
       throw ioError('could not write file', path, err);
     } finally {
@@ -158,10 +165,109 @@ export class RestoreLayout {
   }
 
   /**
-   * Extract a (possibly compressed) tar archive, a file or a stored one; `route` decides where each
-   * member goes, and `observe` sees every file member's bytes.
+   * Write `path` from `chunks`, replacing the file there (a member of a later backup of an incremental
+   * chain). Not synced: the caller settles what remains at the end ({@link settleFiles}).
    */
-  async extractArchive(source: ArchiveLocation, route: MemberRoute, observe?: MemberObserver): Promise<void> {
+  async replaceFile(path: string, chunks: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>): Promise<void> {
+    // remove(), not a plain unlink: an older backup may have had a directory by that name.
+    await this.remove(path);
+    await this.#writeFile(path, chunks, false);
+  }
+
+  /**
+   * Apply an `INCREMENTAL.<name>` body to the file `path` in place: the applier made for the file's
+   * current size says which lengths to set and where each block goes. A header the applier refuses is
+   * returned (`failed`), with the body read to its end and the file untouched.
+   */
+  async applyIncremental(
+    path: string,
+    body: AsyncIterable<Buffer>,
+    applierFor: (sizeBytes: number) => IncrementalApplier,
+  ): Promise<{ applied: AppliedIncremental } | { failed: CombineError }> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r+');
+    } catch (err) {
+      throw ioError('could not open file', path, err);
+    }
+    let failed: CombineError | undefined;
+    try {
+      const applier = applierFor((await handle.stat()).size);
+      for await (const chunk of body) {
+        this.#signal?.throwIfAborted();
+        if (failed) continue;
+        let ops;
+        try {
+          ops = applier.push(chunk);
+        } catch (err) {
+          if (!(err instanceof CombineError)) throw err;
+          failed = err;
+          continue;
+        }
+        for (const op of ops) {
+          // On this thread, as #writeFile does.
+          if (op.op === 'length') ftruncateSync(handle.fd, op.bytes);
+          else
+            for (let done = 0; done < op.bytes.length; )
+              done += writeSync(handle.fd, op.bytes, done, op.bytes.length - done, op.position + done);
+          if (op.op === 'write') this.#bytes += op.bytes.length;
+        }
+      }
+      if (failed) return { failed };
+      try {
+        return { applied: applier.finish() };
+      } catch (err) {
+        if (err instanceof CombineError) return { failed: err };
+        throw err;
+      }
+    } catch (err) {
+      throw ioError('could not write file', path, err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  /** Remove `path` (a file, or a directory with what it holds) written by this restore. */
+  async remove(path: string): Promise<void> {
+    await rm(path, { recursive: true, force: true }).catch((err: unknown) => {
+      throw ioError('could not remove', path, err);
+    });
+    for (const d of this.#dirs) if (d === path || d.startsWith(path + sep)) this.#dirs.delete(d);
+  }
+
+  /**
+   * The files that remain after writing some of them more than once ({@link replaceFile},
+   * {@link applyIncremental}): each is fsynced (unless noSync), and they alone are counted in
+   * {@link stats}, at their final sizes.
+   */
+  async settleFiles(paths: Iterable<string>): Promise<void> {
+    let files = 0;
+    let bytes = 0;
+    for (const p of paths) {
+      this.#signal?.throwIfAborted();
+      try {
+        const h = await open(p, 'r+');
+        try {
+          bytes += (await h.stat()).size;
+          if (!this.#noSync) await h.sync();
+        } finally {
+          await h.close();
+        }
+      } catch (err) {
+        throw ioError('could not sync file', p, err);
+      }
+      files++;
+    }
+    this.#files = files;
+    this.#bytes = bytes;
+  }
+
+  /**
+   * Extract a (possibly compressed) tar archive, a file or a stored one; `route` decides where each
+   * member goes, `observe` sees every file member's bytes, and `write` (when given) writes the file
+   * members instead of creating new files.
+   */
+  async extractArchive(source: ArchiveLocation, route: MemberRoute, observe?: MemberObserver, write?: MemberWriter): Promise<void> {
     const archive = archiveLocation(source);
     const name = typeof source === 'string' ? source : source.name;
     const plain = typeof source === 'string' && algorithmOf(name) === 'none';
@@ -190,8 +296,10 @@ export class RestoreLayout {
           const tap = type === 'file' && member !== '' ? observe?.(member, entry.header.size) : undefined;
           if (dest !== undefined) {
             if (type === 'directory') await this.#dir(dest);
-            else if (type === 'file') await this.#writeFile(dest, tap ? tapped(entry.body, tap) : entry.body);
-            else await this.#symlink(entry.header.linkname, dest);
+            else if (type === 'file') {
+              const body = tap ? tapped(entry.body, tap) : entry.body;
+              await (write ? write(dest, body, member) : this.#writeFile(dest, body));
+            } else await this.#symlink(entry.header.linkname, dest);
           } else if (tap) {
             for await (const _ of tapped(entry.body, tap));
           }

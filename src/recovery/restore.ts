@@ -22,6 +22,7 @@ import { RestoreLayout, type MemberRoute } from './layout.js';
 import { preflightRestore, type PreflightResult, type TargetTimeline } from './preflight.js';
 import { RECOVERY_SIGNAL_FILE, recoveryAutoConf, restoreCommandLine, type TargetAction } from './recovery-settings.js';
 import { AUTO_CONF_FILE, STANDBY_SIGNAL_FILE } from './standby.js';
+import { applyChain, checkChainSources } from './chain-apply.js';
 import { StreamingManifestCheck } from './stream-verify.js';
 import { directoryWalArchive, type WalArchiveSource } from './wal-source.js';
 import type { RecoveryTarget } from './wal-targets.js';
@@ -188,6 +189,13 @@ export interface RestoreSourceOptions extends Omit<RestoreOptions, 'backupDir' |
    * against the manifest as it is restored (archives that are not local files); `none`.
    */
   verification: 'directory' | 'stream' | 'none';
+  /**
+   * The older backups of the incremental chain that `source` (tar) ends, the full backup first: the
+   * chain is combined in place as it streams (chain-apply.ts), each backup checked against its own
+   * manifest under `stream` verification.
+   * @default none: `source` is restored as it is
+   */
+  chain?: readonly BackupSource[] | undefined;
 }
 
 /**
@@ -232,8 +240,10 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
     if (!summary.ok) throw verifyFailure(findings, source.dir);
     emit({ type: 'verified', summary });
   }
+  const chain = options.chain === undefined || options.chain.length === 0 ? undefined : [...options.chain, source];
+  if (chain) checkChainSources(chain);
   let streamCheck: StreamingManifestCheck | undefined;
-  if (options.verification === 'stream') {
+  if (options.verification === 'stream' && !chain) {
     if (!source.manifest) {
       throw new VerifyError(`the backup ${source.dir} has no backup manifest to verify it against: restore it with --no-verify`, {
         path: source.dir,
@@ -258,13 +268,22 @@ export async function restoreSource(source: BackupSource, options: RestoreSource
     const route = dataRoute(dataDir, walDir);
     const observe = (archive: ArchiveLocation, oid: number) =>
       streamCheck?.observer(typeof archive === 'string' ? basename(archive) : archive.name, oid);
-    if (source.format === 'tar') {
+    if (chain) {
+      const written = await applyChain(layout, chain, {
+        dataDir,
+        route,
+        tablespaces,
+        walDir,
+        verify: options.verification === 'stream',
+      });
+      await layout.settleFiles(written);
+    } else if (source.format === 'tar') {
       await layout.extractArchive(source.baseArchive!, route, observe(source.baseArchive!, 0));
       for (const ts of tablespaces) await layout.extractArchive(ts.path, (name) => join(ts.newLocation, name), observe(ts.path, ts.oid));
       if (source.walArchive) await layout.extractArchive(source.walArchive, (name) => join(walDir ?? join(dataDir, 'pg_wal'), name));
     } else {
       await layout.copyTree(source.dir, (rel, type) => {
-        // A tablespace is a link (pg_basebackup), or a directory (a combined backup's, from a repository).
+        // A tablespace is a link (pg_basebackup), or a directory (a backup combined from extracted tar backups).
         const m = /^pg_tblspc\/(\d+)(?:\/(.+))?$/.exec(rel);
         const ts = m ? tablespaces.find((x) => x.oid === Number(m[1])) : undefined;
         if (ts) return m![2] === undefined ? (type === 'file' ? undefined : ts.newLocation) : join(ts.newLocation, m![2]);

@@ -5,29 +5,19 @@
  * backup's archives from storage straight into the data directory (from object storage, several ranged
  * GETs in flight: ranged-read.ts) while checking every member against
  * the stored manifest, and set `restore_command` to `pgbb restore-wal --repo`. An incremental backup's
- * chain is restored into a scratch directory beside the data directory and combined into it (see
- * {@link restoreFromRepository}). Everything written is taken back on failure or abort.
+ * chain is combined in place while it streams: the full backup first, then each incremental applied
+ * over it (recovery/chain-apply.ts), with no copy of the chain on local disk. Everything written is
+ * taken back on failure or abort.
  * @module
  */
-import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable, TransformCallback } from 'node:stream';
-import { combineBackups } from '../combine/combine.js';
 import { AbortError, ConfigError, VerifyError } from '../errors.js';
 import type { Lsn } from '../lsn.js';
 import { firstArchivedSegment, probeWalArchive } from '../recovery/archive-probe.js';
-import { inspectBackup, inspectStoredBackup, type BackupSource, type StoredArchive } from '../recovery/backup-source.js';
-import { RestoreLayout } from '../recovery/layout.js';
+import { inspectStoredBackup, type BackupSource, type StoredArchive } from '../recovery/backup-source.js';
 import { preflightRestore } from '../recovery/preflight.js';
 import { repositoryRestoreCommandLine } from '../recovery/recovery-settings.js';
-import {
-  defaultPgbbCommand,
-  restorePreflight,
-  restoreSource,
-  type RestoreOptions,
-  type RestoreResult,
-  type RestoreSourceOptions,
-} from '../recovery/restore.js';
-import { StreamingManifestCheck } from '../recovery/stream-verify.js';
+import { defaultPgbbCommand, restoreSource, type RestoreOptions, type RestoreResult } from '../recovery/restore.js';
 import { DigestingStream } from '../storage/body.js';
 import type { RecoveryTarget } from '../recovery/wal-targets.js';
 import { MANIFEST_OBJECT } from './backup-sink.js';
@@ -118,121 +108,36 @@ async function restoreFrom(repository: Repository, options: RepositoryRestoreOpt
   const verify = options.verify ?? true;
   const address = restoreCommandAddress(repository, repositoryAddress);
   const pgbb = options.pgbbCommand;
-  const walOption = (preflight?: Awaited<ReturnType<typeof restorePreflight>>) =>
-    hasWal
-      ? {
-          source: wal,
-          restoreCommand: () => repositoryRestoreCommandLine(pgbb ?? defaultPgbbCommand(), address),
-          preflight,
-        }
-      : undefined;
-  const newest = await storedSource(repository, chosen, verify, options.signal);
-  const stored = newest.source;
-  let result: RestoreResult;
-  if (chain.length === 1) {
-    result = await restoreSource(stored, { ...restoreOptions, wal: walOption(), verification: verify ? 'stream' : 'none' });
-  } else {
-    // The pre-flight runs on the newest backup of the chain before anything is written, scratch included.
-    const preflight = hasWal ? await restorePreflight(stored, wal, options) : undefined;
-    result = await restoreChain(repository, chain, newest, {
-      ...restoreOptions,
-      wal: walOption(preflight),
-      verification: verify ? 'stream' : 'none',
-    });
-  }
+  const walOption = hasWal
+    ? { source: wal, restoreCommand: () => repositoryRestoreCommandLine(pgbb ?? defaultPgbbCommand(), address) }
+    : undefined;
+  const stored = await storedSource(repository, chosen, verify, options.signal);
+  // An incremental backup: its chain is combined in place while it streams into the data directory.
+  const older: BackupSource[] = [];
+  for (const record of chain.slice(0, -1)) older.push(await storedSource(repository, record, verify, options.signal));
+  const result = await restoreSource(stored, {
+    ...restoreOptions,
+    wal: walOption,
+    verification: verify ? 'stream' : 'none',
+    chain: older,
+  });
   return { ...result, backup: chosen, chain: chain.map((r) => r.id), walArchive: hasWal };
 }
 
-/** A stored backup as a restore sees it (incremental ones included), with its manifest's bytes. */
+/** A stored backup as a restore sees it (incremental ones included). */
 async function storedSource(
   repository: Repository,
   record: BackupRecord,
   verify: boolean,
   signal: AbortSignal | undefined,
-): Promise<{ source: BackupSource; manifest: Buffer | undefined }> {
+): Promise<BackupSource> {
   const manifest = await readManifest(repository, record, signal);
-  const source = await inspectStoredBackup(
+  return inspectStoredBackup(
     `${repository.location}/backups/${record.id}`,
     record.objects.filter((o) => o.name !== MANIFEST_OBJECT).map((o) => storedArchive(repository, record.id, o, verify)),
     manifest,
     { allowIncremental: true },
   );
-  return { source, manifest };
-}
-
-/**
- * An incremental chain: each backup is extracted (and checked against its manifest) into a scratch
- * directory beside the data directory, the chain is combined there as `pgbb combine` does, and the
- * combined backup is copied into the data directory. The scratch directory is removed in every case.
- * Combining while streaming, without the scratch copy, is not done: the combine reads blocks of older
- * backups in any order, which a stream from storage cannot serve.
- */
-async function restoreChain(
-  repository: Repository,
-  chain: readonly BackupRecord[],
-  newest: { source: BackupSource; manifest: Buffer | undefined },
-  options: RestoreSourceOptions,
-): Promise<RestoreResult> {
-  const dataDir = resolve(options.dataDir);
-  await RestoreLayout.checkUsable(dataDir, 'data directory');
-  const scratchRoot = join(dirname(dataDir), `.pgbb-restore-${basename(dataDir)}-${process.pid}`);
-  const scratch = new RestoreLayout({ noSync: true, signal: options.signal });
-  try {
-    await scratch.claim(scratchRoot, 'scratch directory');
-    const members: string[] = [];
-    for (const record of chain) {
-      const member =
-        record === chain.at(-1) ? newest : await storedSource(repository, record, options.verification === 'stream', options.signal);
-      const dir = join(scratchRoot, record.id);
-      members.push(dir);
-      await extractPlain(scratch, member, dir, options.verification === 'stream');
-    }
-    const combined = join(scratchRoot, 'combined');
-    await combineBackups({ backups: members, output: combined, noSync: true, ...(options.signal ? { signal: options.signal } : {}) });
-    const plain = await inspectBackup(combined);
-    // Tablespaces are directories in the scratch copy: the restore puts them where the backup's
-    // tablespace_map says they were (or where -T maps them).
-    const original = new Map(newest.source.tablespaces.map((ts) => [ts.oid, ts.location]));
-    plain.tablespaces = [];
-    for (const oid of original.keys()) {
-      plain.tablespaces.push({ oid, location: original.get(oid)!, path: join(combined, 'pg_tblspc', String(oid)) });
-    }
-    // Each member was checked against its own manifest while it was extracted; combine wrote the rest.
-    return await restoreSource(plain, { ...options, verification: 'none' });
-  } finally {
-    await scratch.undo();
-  }
-}
-
-/** Extract a stored tar backup as a plain directory `dir` (tablespaces as directories in pg_tblspc), with its manifest. */
-async function extractPlain(
-  layout: RestoreLayout,
-  { source, manifest }: { source: BackupSource; manifest: Buffer | undefined },
-  dir: string,
-  verify: boolean,
-): Promise<void> {
-  const check = verify && source.manifest ? new StreamingManifestCheck(source.manifest) : undefined;
-  await layout.directory(dir);
-  // The base archive's pg_tblspc links point at the backed-up server's tablespaces: never follow them.
-  const base = (name: string, type: 'file' | 'directory' | 'symlink') => (type === 'symlink' ? undefined : join(dir, name));
-  await layout.extractArchive(source.baseArchive!, base, check?.observer('base', 0));
-  for (const ts of source.tablespaces) {
-    await layout.extractArchive(ts.path, (name) => join(dir, 'pg_tblspc', String(ts.oid), name), check?.observer(String(ts.oid), ts.oid));
-  }
-  if (source.walArchive) await layout.extractArchive(source.walArchive, (name) => join(dir, 'pg_wal', name));
-  if (check) {
-    const findings = check.finish();
-    if (findings.length > 0) {
-      throw new VerifyError(
-        `${source.dir} does not match its manifest (${findings.length} problem${findings.length === 1 ? '' : 's'}): ${findings
-          .slice(0, 5)
-          .map((f) => f.message)
-          .join('; ')}`,
-        { path: source.dir },
-      );
-    }
-  }
-  if (manifest) await layout.writeSmallFile(join(dir, MANIFEST_OBJECT), manifest.toString('utf8'));
 }
 
 /** What the chosen backup must have ended before, for the target. */
@@ -301,6 +206,9 @@ function storedArchive(repository: Repository, id: string, object: BackupObject,
       if (!verify) return stream;
       const checked = new StoredDigest(object, location);
       stream.once('error', (err) => checked.destroy(err));
+      // A reader that stops early (the head of base.tar, for its label) destroys the digest: the
+      // stored stream under it is let go too, not left to the garbage collector with its file open.
+      checked.once('close', () => stream.destroy());
       return stream.pipe(checked);
     },
   };

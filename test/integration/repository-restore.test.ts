@@ -214,7 +214,7 @@ describe.each(majors)('restore from a repository on PostgreSQL %i', (major) => {
           .map((l) => JSON.parse(l) as { type?: string; backupId?: string; walArchive?: boolean })
           .find((j) => j.backupId !== undefined);
         expect(done).toMatchObject({ backupId: newest.id, chain, walArchive: true });
-        // The scratch directory of a chain is gone.
+        // Nothing beside the data directory: a chain is combined in place, without a scratch directory.
         expect(readdirSync(join(dataDir, '..'))).toEqual(['data']);
         const auto = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
         expect(auto).toContain(`restore-wal "%f" "%p" --repo ''`);
