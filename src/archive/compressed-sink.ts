@@ -10,7 +10,9 @@
  * start, each one an independent gzip member, lz4 frame or zstd frame (the tools and our
  * decompressors read the concatenation as one stream). It runs on this thread, one chunk at a time
  * (the zstd package's chunk on libuv's pool, awaited): no worker threads, whose default count is
- * sized for backups, for a stream that arrives at the server's WAL rate.
+ * sized for backups, for a stream that arrives at the server's WAL rate. One worker thread with two
+ * chunks in flight was tried for catching up with a backlog: on two cores it did not shorten the wall
+ * time and nearly doubled the CPU time (lz4).
  * @module
  */
 import { constants as fsConstants, writeSync } from 'node:fs';
@@ -48,6 +50,8 @@ interface OpenSegment {
   fileBytes: number;
   /** Appends compressed bytes to the file (the compressor's `emit`). */
   emit: (compressed: Uint8Array) => void;
+  /** Set by abort(): a chunk that comes back from libuv's pool after that must not reach a closed (or reused) descriptor. */
+  closed: boolean;
 }
 
 function ioError(what: string, path: string, cause: unknown): IoError {
@@ -112,7 +116,9 @@ export class CompressedSegmentSink implements WalSink {
       position: 0,
       segmentSize: target.segmentSize,
       fileBytes: 0,
+      closed: false,
       emit: (compressed) => {
+        if (seg.closed) throw new StateError('the WAL sink was aborted');
         try {
           writeFully(seg.handle.fd, compressed, seg.fileBytes);
         } catch (err) {
@@ -193,7 +199,10 @@ export class CompressedSegmentSink implements WalSink {
     this.#aborted = true;
     const seg = this.#segment;
     this.#segment = undefined;
-    if (seg) await seg.handle.close().catch(() => undefined);
+    if (seg) {
+      seg.closed = true;
+      await seg.handle.close().catch(() => undefined);
+    }
     await this.#plain.abort(reason);
   }
 

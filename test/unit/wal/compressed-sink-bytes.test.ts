@@ -20,13 +20,19 @@ import { mixedData } from '../compress/fixtures.js';
 import { chunked, splits } from '../helpers/splits.js';
 
 /** When armed, the `failAt`-th chunk compressed (counted from arming) fails, thrown or rejected. */
-const injected = vi.hoisted(() => ({ failAt: 0, calls: 0, async: false }));
+const injected = vi.hoisted(() => ({ failAt: 0, calls: 0, async: false, holdAt: 0, release: undefined as (() => void) | undefined }));
 
 vi.mock(import('../../../src/compress/codec.js'), async (importOriginal) => {
   const actual = await importOriginal();
   const createChunkCodec: typeof CodecModule.createChunkCodec = (req, config, pool) => {
     const codec = actual.createChunkCodec(req, config, pool);
     return (input, output) => {
+      if (injected.holdAt > 0 && ++injected.calls === injected.holdAt) {
+        // Held until the test releases it: a chunk still on libuv's pool when the sink is aborted.
+        return new Promise<Uint8Array | number>((resolve) => {
+          injected.release = () => resolve(codec(input, output));
+        });
+      }
       if (injected.failAt > 0 && ++injected.calls === injected.failAt) {
         const err = new Error('boom');
         if (injected.async) return Promise.reject(err);
@@ -171,6 +177,28 @@ describe('CompressedSegmentSink when the codec fails', () => {
       }
     });
   }
+
+  it('a chunk that comes back after abort() is not written: the descriptor is closed (and may be reused)', async () => {
+    const chunk = chunkOf('zstd');
+    const { dir, sink } = newSink('zstd');
+    Object.assign(injected, { holdAt: 3, calls: 0 });
+    try {
+      await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+      const pending = writeAll(sink, chunked(data, 100_000)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await vi.waitFor(() => expect(injected.release).toBeDefined());
+      await sink.abort(new Error('stop'));
+      injected.release!();
+      expect(await pending).toMatchObject({ message: 'the WAL sink was aborted' });
+      const file = `${NAME}.zst.partial`;
+      expect(readdirSync(dir)).toEqual([file]);
+      expect(readFileSync(join(dir, file)).equals(await reference('zstd', data.subarray(0, 2 * chunk)))).toBe(true);
+    } finally {
+      Object.assign(injected, { holdAt: 0, release: undefined });
+    }
+  });
 
   it('a failure compressing the last chunk: closeSegment rejects and the segment is not renamed complete', async () => {
     const { dir, sink } = newSink('gzip');
