@@ -187,53 +187,35 @@ describeEachMajor(
         expect(outcome.record.objects.map((o) => o.name).sort()).toEqual(['backup_manifest', 'base.tar', 'pg_wal.tar']);
       });
 
-      it('a WAL upload that fails past the retries fails the backup cleanly: no record, no object, no pending upload', async () => {
-        seq += 1;
-        const prefix = `faults${major}-${seq}`;
-        const proxy = await startFaultProxy(s3.swift.endpoint);
-        onTestFinished(() => proxy.close());
-        await using repo = await openRepository(s3.address(prefix, proxy.endpoint), {
-          s3: { credentials: s3.swift.credentials, maxAttempts: 2 },
+      for (const [what, url, named] of [
+        ['a data upload', partRequest(2), undefined],
+        ['the WAL upload, fed while the WAL arrives,', /pg_wal\.tar/, 'pg_wal.tar'],
+      ] as const) {
+        it(`failures of ${what} past the retries fail the backup cleanly: no record, no object, no pending upload`, async () => {
+          seq += 1;
+          const prefix = `faults${major}-${seq}`;
+          const proxy = await startFaultProxy(s3.swift.endpoint);
+          onTestFinished(() => proxy.close());
+          await using repo = await openRepository(s3.address(prefix, proxy.endpoint), {
+            s3: { credentials: s3.swift.credentials, maxAttempts: 2 },
+          });
+          proxy.inject({ method: 'PUT', url, times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
+          const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(StorageError);
+          expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
+          if (named) expect((err as Error).message).toContain(named);
+          expect(await repo.listBackups()).toEqual([]);
+          const [failure] = await listBackupFailures(repo);
+          expect(failure?.error).toMatchObject({ code: 'ERR_PGBB_STORAGE' });
+          expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
+          const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
+          expect(pending.Uploads ?? []).toEqual([]);
+          expect(await slotsAfterSettling(primary())).toEqual([]);
         });
-        proxy.inject({ method: 'PUT', url: /pg_wal\.tar/, times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
-        const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(err).toBeInstanceOf(StorageError);
-        expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
-        expect((err as Error).message).toContain('pg_wal.tar');
-        expect(await repo.listBackups()).toEqual([]);
-        const [failure] = await listBackupFailures(repo);
-        expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
-        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
-        expect(pending.Uploads ?? []).toEqual([]);
-        expect(await slotsAfterSettling(primary())).toEqual([]);
-      });
-
-      it('failures past the retries fail the backup cleanly: no record, no object, no pending upload', async () => {
-        seq += 1;
-        const prefix = `faults${major}-${seq}`;
-        const proxy = await startFaultProxy(s3.swift.endpoint);
-        onTestFinished(() => proxy.close());
-        await using repo = await openRepository(s3.address(prefix, proxy.endpoint), {
-          s3: { credentials: s3.swift.credentials, maxAttempts: 2 },
-        });
-        proxy.inject({ method: 'PUT', url: partRequest(2), times: 1000, action: { kind: 'status', status: 500, code: 'InternalError' } });
-        const err = await backupToRepository(repo, { connection: trustTcp(primary()), checkpoint: 'fast' }).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(err).toBeInstanceOf(StorageError);
-        expect(err).toMatchObject({ operation: 'put', statusCode: 500 });
-        expect(await repo.listBackups()).toEqual([]);
-        const [failure] = await listBackupFailures(repo);
-        expect(failure?.error).toMatchObject({ code: 'ERR_PGBB_STORAGE' });
-        expect(await keysOf(repo)).toEqual([`failures/${failure!.id}.json`, 'repository.json']);
-        const pending = await admin.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: `${prefix}/` }));
-        expect(pending.Uploads ?? []).toEqual([]);
-        expect(await slotsAfterSettling(primary())).toEqual([]);
-      });
+      }
     });
   },
   { ssl: false },
