@@ -18,6 +18,7 @@ import { bodyStream, checkRange, DigestingStream, mappedReadable, throwIfAborted
 import { checkStorageKey } from './keys.js';
 import { s3StorageError, statusOf } from './s3-errors.js';
 import type {
+  ByteRange,
   Storage,
   StorageBody,
   StorageCallOptions,
@@ -87,6 +88,29 @@ const DEFAULTS = {
 } as const;
 
 const ignore = (): void => undefined;
+
+/**
+ * Why a ranged GET's answer is not the range asked for, or `undefined` when it is. A server that ignores
+ * the Range header answers 200 with the whole object, and s3rver answers `bytes=0-0` with all of it: handed on, those bytes
+ * would land where the range belongs, so the answer must say `Content-Range: bytes START-END/TOTAL` with
+ * START the offset asked and END the range's last byte, or the object's when the range runs past its end.
+ * Pure.
+ */
+export function contentRangeProblem(contentRange: string | undefined, range: ByteRange): string | undefined {
+  const asked = `bytes ${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
+  const m = contentRange === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange);
+  if (m === null)
+    return `the server ignored the byte range (asked ${asked}, answered ${contentRange === undefined ? 'the whole object' : `"${contentRange}"`})`;
+  const [start, end, total] = [Number(m[1]), Number(m[2]), m[3] === '*' ? undefined : Number(m[3])];
+  const lastAsked = range.length === undefined ? undefined : range.offset + range.length - 1;
+  const endOk =
+    lastAsked === undefined
+      ? total === undefined || end === total - 1
+      : end === lastAsked || (total !== undefined && end === total - 1 && end < lastAsked);
+  return start === range.offset && endOk
+    ? undefined
+    : `the server answered another byte range (asked ${asked}, answered "${contentRange}")`;
+}
 const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
 
 interface Sdk {
@@ -305,6 +329,16 @@ export class S3Storage implements Storage {
     }
     const body = out.Body as Readable | undefined;
     if (!body) throw new StorageError(`storage get "${key}" failed: the server sent no body`, { operation: 'get', key });
+    if (range) {
+      const problem = contentRangeProblem(out.ContentRange, range);
+      if (problem !== undefined) {
+        body.destroy();
+        throw new StorageError(`storage get "${key}" failed: ${problem}: this storage server cannot serve ranged reads`, {
+          operation: 'get',
+          key,
+        });
+      }
+    }
     return mappedReadable(body, (err) => s3StorageError('get', key, err), signal);
   }
 
@@ -314,7 +348,14 @@ export class S3Storage implements Storage {
     throwIfAborted(signal, 'put');
     const { s3 } = this.#sdk;
     const digest = new DigestingStream();
-    const feeding = pipeline(bodyStream(body), digest).catch(() => undefined); // its error reaches us through digest
+    const source = bodyStream(body);
+    // What the body itself failed with (a producer that broke): the cause to report, whatever the upload's
+    // clean-up then met (a server without AbortMultipartUpload answers it with an error of its own).
+    let bodyFailure: unknown;
+    source.once('error', (err) => {
+      bodyFailure ??= err;
+    });
+    const feeding = pipeline(source, digest).catch(() => undefined); // its error reaches us through digest
     // lib-storage keeps uploading the rest of the body after one part failed, and does not cancel parts in
     // flight when aborted: stop the feed and cancel the parts ourselves, then let it abort the upload.
     const inFlight = new AbortController();
@@ -363,12 +404,13 @@ export class S3Storage implements Storage {
       }
       return { key, size: digest.bytes, sha256: digest.sha256 };
     } catch (err) {
+      const cause = failure ?? bodyFailure ?? err;
       // End the feed whatever lib-storage left of it (it stops reading when its uploaders fail), so that the
       // body is released and the feeding pipeline settles before we return.
       fail(err);
       await feeding;
       if (err instanceof AbortError) throw err;
-      throw this.#error('put', key, failure ?? err, signal);
+      throw this.#error('put', key, cause, signal);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
