@@ -8,7 +8,7 @@
  * @module
  */
 import { once } from 'node:events';
-import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { compressedOutput } from '../compress/archive.js';
 import { AbortError, TarError } from '../errors.js';
 import { compressedArchiveName, type CompressionSpec } from '../compress/spec.js';
@@ -90,11 +90,10 @@ export class RepositoryBackupSink implements BackupSink {
     const abandoned = once(body, 'close').then(() => {
       throw new AbortError(`${storedName} was abandoned before the backup's first archive`);
     });
-    // The put reads through an iterator that leaves `body` alone when the put stops reading: the storage
-    // destroys what it reads with the SDK's raw error, while the writer must see the put's typed one.
-    const put = Promise.race([this.#archiveBegun, abandoned]).then(() =>
-      this.#put(storedName, body.iterator({ destroyOnReturn: false }), {}),
-    );
+    // The put reads through an iterable that leaves `body` alone when the put stops reading: the storage
+    // destroys what it reads with the SDK's raw error (or a bare abort), while the writer must see the
+    // put's typed one, given below.
+    const put = Promise.race([this.#archiveBegun, abandoned]).then(() => this.#put(storedName, borrowedChunks(body), {}));
     put.catch((err: unknown) => {
       if (!body.destroyed) body.destroy(err instanceof Error ? err : new Error(String(err)));
     });
@@ -128,6 +127,34 @@ export class RepositoryBackupSink implements BackupSink {
     // Listed in the tar-format directory's order, the manifest last, whichever put ended first.
     const manifestAt = this.#objects.findIndex((o) => o.name === MANIFEST_OBJECT);
     this.#objects.splice(manifestAt === -1 ? this.#objects.length : manifestAt, 0, { name, size: result.size, sha256: result.sha256 });
+  }
+}
+
+/**
+ * The chunks of `readable` for a consumer that does not own it: stopping early (the iterator's return or
+ * throw) leaves the stream as it is, where a stream's own iterator destroys it (with a bare AbortError
+ * when it is stopped by an error). A stream destroyed before its end ends the iteration with its error.
+ */
+async function* borrowedChunks(readable: Readable): AsyncGenerator<Buffer> {
+  for (;;) {
+    const chunk = readable.read() as Buffer | null;
+    if (chunk !== null) {
+      yield chunk;
+      continue;
+    }
+    if (readable.readableEnded) return;
+    if (readable.destroyed) throw readable.errored ?? new AbortError('the archive stream was destroyed before its end');
+    await new Promise<void>((resolve) => {
+      const wake = (): void => {
+        readable.off('readable', wake);
+        readable.off('end', wake);
+        readable.off('close', wake);
+        resolve();
+      };
+      readable.on('readable', wake);
+      readable.on('end', wake);
+      readable.on('close', wake);
+    });
   }
 }
 
