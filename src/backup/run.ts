@@ -70,8 +70,9 @@ export interface StreamOutput {
  * Any {@link BackupSink} of your own (an object-store upload, say): it gets each archive as the
  * server sends it (`base.tar`, `<oid>.tar`, named `.gz`/`.lz4`/`.zst` with server-side
  * compression), then, with `wal: 'stream'`, `pg_wal.tar` (pushed through the sink's
- * `openArchiveStream` as the WAL arrives when it has one and the slot is temporary; otherwise the
- * session spools the WAL in `tempDir` and hands it over last), then the manifest
+ * `openArchiveStream` as the WAL arrives when it has one, and then a permanent slot is told of no
+ * flushed WAL, since the stream is durable only once complete; without one the session spools the
+ * WAL in `tempDir` and hands it over last), then the manifest
  * (`writeManifest`), then `finish()`; `cleanup()` after a failure unless `noClean`. The archives
  * come as they are: client-side compression and `writeRecoveryConf` are the sink's business and
  * are refused here.
@@ -278,8 +279,9 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
   // connecting; it is made when the session knows it.
   let plainSink: DirectorySink | undefined;
   const out = options.output;
+  const streamsWal = (options.wal ?? 'stream') === 'stream';
   try {
-    if (out.format === 'plain' && (options.wal ?? 'stream') === 'stream') {
+    if (out.format === 'plain' && streamsWal) {
       // WAL streaming starts as soon as the server answers BASE_BACKUP, before the data
       // directory arrives: pg_wal must exist first, as pg_basebackup makes it. The session
       // calls the WAL sink's prepare() with the server's group access before BASE_BACKUP, so
@@ -298,7 +300,7 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
       });
     }
     const permanentSlot = options.slot !== undefined && (options.useSlot ?? true);
-    if (out.format === 'tar' && (options.wal ?? 'stream') === 'stream') {
+    if (out.format === 'tar' && streamsWal) {
       // pg_wal.tar goes straight into the output directory as WAL arrives (no spool, no copy).
       tarWal = new TarFileWalSink({
         sink: probe as TarFilesSink,
@@ -307,12 +309,17 @@ export async function runBackup(options: RunBackupOptions): Promise<RunBackupRes
       });
     }
     const pushed = out.format === undefined || out.format === 'sink' ? out.sink.openArchiveStream?.bind(out.sink) : undefined;
-    if (pushed && (options.wal ?? 'stream') === 'stream' && !permanentSlot) {
+    if (pushed && streamsWal) {
       // A sink of the caller's that takes pushed archives (a repository's upload) gets pg_wal.tar as WAL
-      // arrives; it compresses as it compresses its other archives. A permanent slot's flush positions
-      // must be durable when reported, which a stream in progress (an upload) cannot promise: the
-      // session's spool, fsynced, serves that case.
-      tarWal = new TarFileWalSink({ sink: { openArchiveStream: pushed }, compression: undefined, durableFlush: false });
+      // arrives; it compresses as it compresses its other archives. An upload is durable only once
+      // complete, after the WAL stream has ended: a permanent slot is told of no flushed WAL at all
+      // (holdFlush), so it keeps the backup's WAL on the server rather than trusting an upload.
+      tarWal = new TarFileWalSink({
+        sink: { openArchiveStream: pushed },
+        compression: undefined,
+        durableFlush: false,
+        holdFlush: permanentSlot,
+      });
     }
     const {
       output: _output,

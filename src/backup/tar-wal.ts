@@ -28,6 +28,15 @@ export interface TarFileWalSinkOptions {
    * then offer `sync`.
    */
   durableFlush: boolean;
+  /**
+   * Report no WAL as flushed while the stream is written: `flush()` and `closeSegment()` resolve
+   * `false`, so the streamer's flush position stays at its start. For a permanent slot over a stream
+   * that cannot be made durable while it is written (an upload, which is stored only once complete):
+   * the slot then keeps the backup's WAL on the server until its next user confirms it, instead of
+   * being told of WAL that a failed upload would lose.
+   * @default false
+   */
+  holdFlush?: boolean;
 }
 
 /** A {@link WalSink} writing the backup's `pg_wal.tar` (or `pg_wal.tar.gz` ...) through the backup's sink. */
@@ -89,12 +98,19 @@ export class TarFileWalSink implements WalSink {
     return this.#sink().write(data);
   }
 
-  flush(): Promise<void> {
-    return this.#sink().flush();
+  async flush(): Promise<void | false> {
+    await this.#sink().flush();
+    return this.#held();
   }
 
-  closeSegment(mode: WalSegmentCloseMode): Promise<void> {
-    return this.#sink().closeSegment(mode);
+  async closeSegment(mode: WalSegmentCloseMode): Promise<void | false> {
+    await this.#sink().closeSegment(mode);
+    return this.#held();
+  }
+
+  /** What flush() and closeSegment() resolve: `false` while flush positions are held (see holdFlush). */
+  #held(): false | undefined {
+    return this.options.holdFlush ? false : undefined;
   }
 
   writeHistoryFile(name: string, content: Buffer): Promise<void> {

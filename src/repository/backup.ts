@@ -152,7 +152,7 @@ export async function backupToRepository(repository: Repository, options: Reposi
         endTimeline: result.endTimeline,
         postgresVersion: postgresVersionText(session.serverVersionNum),
         systemIdentifier: session.systemIdentifier,
-        // Streamed WAL went straight into the repository (pushedBytes); a permanent slot's was spooled (walBytes).
+        // Streamed WAL goes straight into the repository (pushedBytes); walBytes counts a spooled pg_wal.tar, which this sink never gets.
         originalSize: result.stats.totalBytes + (result.stats.walBytes ?? 0) + sink.pushedBytes,
         storedSize: sink.objects.reduce((sum, o) => sum + o.size, 0),
         compression: compressionText(spec),

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { AbortError, IoError, RepositoryLockedError, StorageError } from '../../src/errors.js';
+import { AbortError, RepositoryLockedError, StorageError } from '../../src/errors.js';
 import { backupToRepository } from '../../src/repository/backup.js';
 import { listBackupFailures } from '../../src/repository/history.js';
 import { openRepository, type Repository } from '../../src/repository/repository.js';
+import { parseLsn } from '../../src/lsn.js';
 import { segmentFileNameForLsn } from '../../src/wal-segments.js';
 import { startCluster, startFaultProxy, testMajors } from '../harness/index.js';
 import { repositoryTargets, swiftBucketForFile } from '../harness/repositories.js';
@@ -85,7 +86,7 @@ describeEachMajor(
           expect(await slotsAfterSettling(primary())).toEqual([]);
         });
 
-        it('streamed WAL goes into the repository as it arrives (no local spool); a permanent slot keeps the fsynced spool', async () => {
+        it('streamed WAL goes into the repository as it arrives (no local spool); a permanent slot is told of no flushed WAL', async () => {
           const target = await make(`lib${major}`);
           await using repo = await target.open();
           // A spool could not be created here: a backup that succeeds did not spool.
@@ -105,21 +106,28 @@ describeEachMajor(
           // The record's original size counts the WAL archive too.
           expect(outcome.record.originalSize).toBeGreaterThanOrEqual(outcome.result.stats.totalBytes + 16 * 1024 * 1024);
 
-          // A permanent slot's flush positions must be durable when reported: that backup spools.
-          const slot = `repo_spool_${major}`;
-          const err = await backupToRepository(repo, {
+          // A permanent slot goes the same way, without a spool, and is told of no flushed WAL: the
+          // upload is stored only once complete. Its restart position stays at or before the backup's
+          // start, where reported flushes would have moved it past the backup's end.
+          const slot = `repo_hold_${major}`;
+          const held = await backupToRepository(repo, {
             connection: trustTcp(primary()),
             checkpoint: 'fast',
             tempDir: noSpool,
             slot,
             createSlot: true,
-          }).then(
-            () => undefined,
-            (e: unknown) => e,
+          });
+          if (held.skipped) throw new Error('not skipped');
+          const [row] = await primary().sql<{ r: string }>('select restart_lsn::text r from pg_replication_slots where slot_name = $1', [
+            slot,
+          ]);
+          expect(parseLsn(row!.r)).toBeLessThanOrEqual(held.result.startLsn);
+          expect(held.record.objects.map((o) => o.name)).toEqual(['base.tar', 'pg_wal.tar', 'backup_manifest']);
+          expect(tarNames(await readAll(await repo.openBackupObject(held.record.id, 'pg_wal.tar')))).toContain(
+            segmentFileNameAt(held.result.endTimeline, held.result.endLsn),
           );
-          expect(err).toBeInstanceOf(IoError);
-          expect((err as Error).message).toContain(`could not create the WAL spool "${noSpool}"`);
-          expect((await repo.listBackups()).map((b) => b.id)).toEqual([outcome.record.id]);
+          await primary().sql('select pg_drop_replication_slot($1)', [slot]);
+          expect((await repo.listBackups()).map((b) => b.id)).toEqual([outcome.record.id, held.record.id]);
           expect(await slotsAfterSettling(primary())).toEqual([]);
           expect(await target.leftovers()).toEqual([]);
         });

@@ -1,5 +1,6 @@
 // The tar-format backup's pg_wal.tar written straight into the output directory: plain and
-// gzip-compressed, read back by GNU tar and gunzip; nothing is written before prepare().
+// gzip-compressed, read back by GNU tar and gunzip; nothing is written before prepare(); flush positions
+// held back for a permanent slot over an upload.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,6 +53,23 @@ describe('TarFileWalSink', () => {
       // header + one segment + .done header + end-of-archive marker
       expect(tar.length).toBeGreaterThanOrEqual(512 + SEG + 512 + 1024);
       await sink.finish();
+    }
+  });
+
+  it('holdFlush: flush() and closeSegment() report nothing durable, and the archive is still whole', async () => {
+    for (const holdFlush of [false, true]) {
+      const dir = join(root, `hold-${holdFlush}`);
+      const sink = new TarFilesSink({ directory: dir, noSync: true });
+      const wal = new TarFileWalSink({ sink, compression: undefined, durableFlush: false, holdFlush });
+      await wal.prepare({ groupReadable: false, segmentSize: SEG });
+      await wal.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+      await wal.write(Buffer.alloc(SEG, 7));
+      const expected = holdFlush ? false : undefined;
+      expect(await wal.flush()).toBe(expected);
+      expect(await wal.closeSegment('complete')).toBe(expected);
+      await wal.finish();
+      await sink.finish();
+      expect(members(readFileSync(join(dir, 'pg_wal.tar')))).toEqual([NAME, `archive_status/${NAME}.done`]);
     }
   });
 
