@@ -36,9 +36,11 @@ export interface RepositoryBackupSinkOptions {
 export class RepositoryBackupSink implements BackupSink {
   readonly #objects: BackupObject[] = [];
   #ready: Promise<void> | undefined;
-  /** The pushed archives' puts (pg_wal.tar), each settled once stored or abandoned. */
-  readonly #pushed: Promise<void>[] = [];
-  readonly #pushedSizes: (() => number)[] = [];
+  /**
+   * The pushed archives (pg_wal.tar): each one's put, settled once stored or abandoned, and the
+   * uncompressed bytes written into it so far.
+   */
+  readonly #pushed: { put: Promise<void>; bytes: () => number }[] = [];
   /** Resolved by the first data archive: the identity check needs the session, which starts after WAL is prepared. */
   #firstArchive!: () => void;
   readonly #archiveBegun = new Promise<void>((resolve) => {
@@ -82,7 +84,6 @@ export class RepositoryBackupSink implements BackupSink {
     const body = new CountingPassThrough();
     const compressor = compression ? compressedOutput(body, compression).output : undefined;
     const output: Writable = compressor ?? body;
-    this.#pushedSizes.push(() => compressor?.bytesIn ?? body.bytes);
     // A compressor destroyed without an error does not end or destroy what it pipes into.
     output.once('close', () => {
       if (!body.writableEnded) body.destroy(new AbortError(`${storedName} was abandoned`));
@@ -97,24 +98,24 @@ export class RepositoryBackupSink implements BackupSink {
     put.catch((err: unknown) => {
       if (!body.destroyed) body.destroy(err instanceof Error ? err : new Error(String(err)));
     });
-    this.#pushed.push(put);
+    this.#pushed.push({ put, bytes: () => compressor?.bytesIn ?? body.bytes });
     return { output, sync: undefined, writesAtOnce: false };
   }
 
   /** Uncompressed bytes written into the pushed archives (`pg_wal.tar`'s size before compression). */
   get pushedBytes(): number {
-    return this.#pushedSizes.reduce((n, size) => n + size(), 0);
+    return this.#pushed.reduce((n, pushed) => n + pushed.bytes(), 0);
   }
 
   /** Every put resolved once it was durable; waits for the pushed archives' puts. */
   async finish(): Promise<void> {
-    await Promise.all(this.#pushed);
+    await Promise.all(this.#pushed.map((pushed) => pushed.put));
   }
 
   /** Deletes every object of this backup, whichever call stored it. Safe to call more than once. */
   async cleanup(): Promise<void> {
     // A pushed archive's put may still be winding down (its multipart upload being aborted).
-    await Promise.allSettled(this.#pushed);
+    await Promise.allSettled(this.#pushed.map((pushed) => pushed.put));
     const keys: string[] = [];
     for await (const object of this.storage.list({ prefix: backupDataPrefix(this.id) })) keys.push(object.key);
     if (keys.length > 0) await this.storage.deleteMany(keys);
