@@ -6,7 +6,7 @@
  * candidates alternating within every round; the figures are the median, minimum and maximum over the
  * rounds of this process's CPU time (user + system), or the `lz4` child's, as MB/s.
  *
- * Candidates: `codec` (our chunk codec as the WAL sink calls it: WebAssembly blocks, frames, the probe
+ * Candidates: `direct` (DirectCompressor as the WAL sink drives it, fed 64 KiB pieces), `codec` (our chunk codec as the WAL sink calls it: WebAssembly blocks, frames, the probe
  * that stores blocks LZ4 barely shrinks), `wasm` and `wasm-noprobe` (the module alone, copies in and out
  * included), `wasm-64k` and `wasm-1m` (other block sizes), `copy` (only the copy into the module's
  * memory), `lz4_flex` (the package lz4-wasm-nodejs through its raw exports, the codec's blocks before; when it
@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compressedBound, createChunkCodec, type ChunkCodecConfig } from '../src/compress/codec.js';
+import { DirectCompressor } from '../src/compress/direct.js';
 import { LZ4_BLOCK_WASM_BASE64 } from '../src/compress/lz4-block-wasm.js';
 import { DEFAULT_CHUNK_BYTES } from '../src/compress/parallel.js';
 
@@ -56,6 +57,18 @@ function eachChunk(data: Buffer, size: number, f: (chunk: Buffer) => number): nu
   let out = 0;
   for (let o = 0; o < data.length; o += size) out += f(data.subarray(o, Math.min(data.length, o + size)));
   return out;
+}
+
+/** DirectCompressor as the WAL sink drives it (one chunk at a time on this thread), fed 64 KiB reads. */
+function directCandidate(): Candidate {
+  const c = new DirectCompressor('lz4', { threads: 0, maxInFlight: 1, chunkBytes: CHUNK });
+  return (data) => {
+    c.reset();
+    const emit = (): void => undefined;
+    for (let o = 0; o < data.length; o += 65536) void c.write(data.subarray(o, o + 65536), emit);
+    void c.end(emit);
+    return { bytes: c.bytesOut };
+  };
 }
 
 function codecCandidate(config: ChunkCodecConfig): Candidate {
@@ -134,6 +147,7 @@ function timedCli(flags: string[], file: string): { bytes: number; cpuMs: number
 
 const base: ChunkCodecConfig = { algorithm: 'lz4', level: 1, longDistance: false, zstdBuiltin: false };
 const candidates: Record<string, Candidate | { cli: string[] }> = {
+  direct: directCandidate(),
   codec: codecCandidate(base),
   wasm: wasmCandidate(CHUNK, 32768),
   'wasm-noprobe': wasmCandidate(CHUNK, 0),

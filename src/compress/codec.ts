@@ -38,7 +38,15 @@ export interface ChunkCodecConfig {
  * result in memory of its own when `output` is too small. Synchronous for gzip, lz4 and built-in zstd,
  * asynchronous for the zstd package.
  */
-export type ChunkCodec = (input: Uint8Array, output: Uint8Array) => number | Uint8Array | Promise<number | Uint8Array>;
+export type ChunkCodec = ((input: Uint8Array, output: Uint8Array) => number | Uint8Array | Promise<number | Uint8Array>) & {
+  /**
+   * lz4 with WebAssembly blocks: a buffer of `bytes` in the compressor's own memory, for the caller to
+   * fill with its chunks; compressing a view of it that starts at its start reads the chunk in place
+   * instead of copying it in. One per codec (later calls, and a size of 0, return null). While it is in
+   * use, give the codec only views of it: another input may grow the memory, which detaches the buffer.
+   */
+  inputBuffer?: (bytes: number) => Uint8Array<ArrayBuffer> | null;
+};
 
 /**
  * Room for one chunk's compressed form: deflate's, lz4's and zstd's worst cases for incompressible
@@ -153,28 +161,47 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
     return zstd.compress(b, config.level).then(function (result) { return copyOut(result, output); });
   };
 
-  // LZ4 blocks from our WebAssembly module (lz4-block.wat): each block is copied into the module's memory
-  // above its hash table, compressed there, and the result copied into the frame; the memory grows to the
-  // largest block seen and is reused, so nothing is allocated per call. The module gives up on a block
-  // that shrinks by less than 1/20 over its first LZ4_PROBE bytes, which is then stored. Returns (src, s,
-  // e, dst, d, dstEnd) -> end in dst or -1 (no room, or given up: store the block), or null where
-  // WebAssembly cannot run (node --jitless has none): the JavaScript compressor then does all the work.
+  // LZ4 blocks from our WebAssembly module (lz4-block.wat). Its memory: the hash table, the input area,
+  // then one block's output. A block is compressed where it lies when the input is a view of the buffer
+  // that inputBuffer() handed out (from its start), else copied into the input area first; the result
+  // is copied into the frame. The memory grows to the largest block seen and is reused, so nothing is
+  // allocated per call. The module gives up on a block that shrinks by less than 1/20 over its first
+  // LZ4_PROBE bytes, which is then stored. Returns (src, s, e, dst, d, dstEnd) -> end in dst or -1 (no
+  // room, or given up: store the block), with inputBuffer attached, or null where WebAssembly cannot
+  // run (node --jitless has none): the JavaScript compressor then does all the work.
   function loadLz4Block() {
     try {
       var x = new WebAssembly.Instance(new WebAssembly.Module(req('node:buffer').Buffer.from(LZ4_WASM, 'base64'))).exports;
-      var TABLE = 16384, mem = new Uint8Array(x.memory.buffer);
-      return function (src, s, e, dst, d, dstEnd) {
-        var n = e - s, cap = dstEnd - d, need = TABLE + n + cap;
-        if (need > x.memory.buffer.byteLength) {
-          x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / 65536));
+      var TABLE = 16384, reserved = 0, mem = new Uint8Array(x.memory.buffer);
+      var fit = function (bytes) {
+        var have = x.memory.buffer.byteLength;
+        if (bytes > have) {
+          x.memory.grow(Math.ceil((bytes - have) / 65536));
           mem = new Uint8Array(x.memory.buffer);
         }
-        mem.set(src.subarray(s, e), TABLE);
-        var r = x.compress(TABLE, n, TABLE + n, cap, LZ4_PROBE);
+      };
+      var block = function (src, s, e, dst, d, dstEnd) {
+        var n = e - s, cap = dstEnd - d, at = TABLE + s, out = TABLE + reserved;
+        if (reserved === 0 || src.buffer !== x.memory.buffer || src.byteOffset !== TABLE) {
+          at = out;
+          out += n;
+          fit(out + cap);
+          mem.set(src.subarray(s, e), at);
+        }
+        var r = x.compress(at, n, out, cap, LZ4_PROBE);
         if (r < 0) return -1;
-        dst.set(mem.subarray(TABLE + n, TABLE + n + r), d);
+        dst.set(mem.subarray(out, out + r), d);
         return d + r;
       };
+      // Room for the output of the largest block (4 MiB) of an input that size is reserved with it, so
+      // that compressing views of it never grows the memory (which would detach the buffer).
+      block.inputBuffer = function (bytes) {
+        if (reserved !== 0 || bytes <= 0) return null;
+        fit(TABLE + bytes + Math.min(bytes, 4 << 20));
+        reserved = bytes;
+        return new Uint8Array(x.memory.buffer, TABLE, bytes);
+      };
+      return block;
     } catch (e) {
       return null;
     }
@@ -249,7 +276,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
     var headers = [[0x40, 0x82], [0x50, 0xfb], [0x60, 0x51], [0x70, 0x73]].map(function (bh) {
       return new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x60, bh[0], bh[1]]);
     });
-    return function (input, output) {
+    var codec = function (input, output) {
       var n = input.length;
       var bd = n <= 1 << 16 ? 0 : n <= 1 << 18 ? 1 : n <= 1 << 20 ? 2 : 3;
       var BLOCK = 1 << (16 + 2 * bd);
@@ -282,6 +309,8 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
       put32(dst, d, 0);
       return dst === output ? d + 4 : dst.subarray(0, d + 4);
     };
+    if (wasmBlock !== null) codec.inputBuffer = wasmBlock.inputBuffer;
+    return codec;
   }
 }`;
 
