@@ -9,7 +9,8 @@
 ;; step growing by one after every 64 misses (LZ4's acceleration 1), matches extended backwards over
 ;; pending literals, and the format's end rules (the last 5 bytes are literals, no match starts in the last
 ;; 12, blocks under 13 bytes are all literals). Memory: the hash table at bytes [0, 16384), holding
-;; positions relative to the block's start; the caller puts input and output above it.
+;; positions relative to the block's start; the caller puts input and output above it. Up to 4 bytes past
+;; the input's end may be read (a short literal run is copied as 16 bytes), so memory must follow it.
 (module
   (memory (export "memory") 1)
   ;; compress(src, n, dst, cap, probe): compresses the n bytes at src into dst; returns the length written,
@@ -84,7 +85,13 @@
             (i32.store8 (local.get $op) (local.get $len))
             (local.set $op (i32.add (local.get $op) (i32.const 1))))
           (else (i32.store8 (local.get $tok) (i32.shl (local.get $lit) (i32.const 4)))))
-        (memory.copy (local.get $op) (local.get $anchor) (local.get $lit))
+        ;; Up to 16 literals go as two 8-byte words rather than through memory.copy's call: the room check
+        ;; above leaves the 16 bytes, and the bytes written past the literals are overwritten by what follows.
+        (if (i32.le_u (local.get $lit) (i32.const 16))
+          (then
+            (i64.store (local.get $op) (i64.load (local.get $anchor)))
+            (i64.store offset=8 (local.get $op) (i64.load offset=8 (local.get $anchor))))
+          (else (memory.copy (local.get $op) (local.get $anchor) (local.get $lit))))
         (local.set $op (i32.add (local.get $op) (local.get $lit)))
         (loop $match
           ;; Offset, then the match length, 8 bytes at a time.
@@ -94,8 +101,8 @@
           (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
           (local.set $ref (i32.add (local.get $ref) (i32.const 4)))
           (block $ext
-            (loop $w
-              (br_if $ext (i32.gt_u (i32.add (local.get $ip) (i32.const 8)) (local.get $matchlimit)))
+            (block $words (loop $w
+              (br_if $words (i32.gt_u (i32.add (local.get $ip) (i32.const 8)) (local.get $matchlimit)))
               (local.set $x (i64.xor (i64.load (local.get $ip)) (i64.load (local.get $ref))))
               (if (i64.ne (local.get $x) (i64.const 0))
                 (then
@@ -103,7 +110,7 @@
                   (br $ext)))
               (local.set $ip (i32.add (local.get $ip) (i32.const 8)))
               (local.set $ref (i32.add (local.get $ref) (i32.const 8)))
-              (br $w))
+              (br $w)))
             (loop $bt
               (br_if $ext (i32.ge_u (local.get $ip) (local.get $matchlimit)))
               (br_if $ext (i32.ne (i32.load8_u (local.get $ip)) (i32.load8_u (local.get $ref))))

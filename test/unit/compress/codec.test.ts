@@ -146,6 +146,11 @@ describe('lz4 chunk codec with our WebAssembly block compressor (lz4-block.wat)'
       return [`a ${period}-byte period`, Buffer.concat([r, r, r.subarray(0, 1000)])];
     }),
     ['a match running to the block end', Buffer.concat([randomBytes(100), Buffer.alloc(300_000, 9)])],
+    // Literal runs of every length from 1 to 40 between matches (up to 16 are copied as two words).
+    [
+      'literal runs of 1 to 40 bytes',
+      Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.concat([randomBytes(1 + (i % 40)), Buffer.alloc(8, 'x')]))),
+    ],
     ['matches ending at every byte offset', Buffer.concat(Array.from({ length: 400 }, (_, i) => Buffer.alloc(20 + (i % 19), i & 255)))],
   ];
   for (const [name, data] of edges) {
