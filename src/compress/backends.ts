@@ -6,11 +6,12 @@
  * - zstd: Node's zlib where it has zstd (22.15+, 24); otherwise the optional package `@mongodb-js/zstd`
  *   (1.2.x ships its binary in per-platform packages) to compress, and the pure-JavaScript `fzstd` to
  *   decompress.
- * - lz4: built in, both ways: our frame writer in the chunk codec (codec.ts), whose blocks come from the
- *   optional `lz4-wasm-nodejs` (WebAssembly, loaded by the codec itself) when it is installed and from
- *   our JavaScript otherwise, and the frame decoder `Lz4FrameDecoder` (lz4-frame.ts). (`lz4-napi`'s
- *   per-call native buffers, freed only by a garbage collection, cost more memory and time than the
- *   compression itself.)
+ * - lz4: built in, both ways: our frame writer in the chunk codec (codec.ts), whose blocks come from our
+ *   WebAssembly block compressor (lz4-block.wat, shipped as bytes in lz4-block-wasm.ts) and from our
+ *   JavaScript where WebAssembly cannot run, and the frame decoder `Lz4FrameDecoder` (lz4-frame.ts).
+ *   (`lz4-napi`'s per-call native buffers, freed only by a garbage collection, cost more memory and
+ *   time than the compression itself; lz4_flex's WebAssembly build, `lz4-wasm-nodejs`, was slower
+ *   than ours.)
  * @module
  */
 import { createRequire } from 'node:module';
@@ -30,7 +31,7 @@ export const ZSTD_DECODER_PACKAGE = 'fzstd';
 export interface CompressionSupport {
   /** Always available (zlib). */
   gzip: { compress: 'zlib'; decompress: 'zlib' };
-  /** Built in, both ways (compression uses lz4-wasm-nodejs's blocks when that package loads, see codec.ts). */
+  /** Built in, both ways (compression uses our WebAssembly blocks where WebAssembly runs, see codec.ts). */
   lz4: { compress: 'builtin'; decompress: 'builtin' };
   /** zstd: Node's zlib, else the packages, else `undefined`. */
   zstd: { compress: 'zlib' | '@mongodb-js/zstd' | undefined; decompress: 'zlib' | 'fzstd' | undefined };

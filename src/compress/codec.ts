@@ -10,6 +10,7 @@
  * worker would not have), and the package then needs no separate worker file in its build.
  * @module
  */
+import { LZ4_BLOCK_WASM_BASE64 } from './lz4-block-wasm.js';
 
 /** What a chunk compressor needs to know; plain data, posted to workers as is. */
 export interface ChunkCodecConfig {
@@ -23,6 +24,13 @@ export interface ChunkCodecConfig {
   zstdBuiltin: boolean;
   /** Resolved path of the zstd package's entry (@mongodb-js/zstd), when the built-in is missing. */
   zstdModule?: string;
+  /**
+   * lz4: which block compressor to use; `js` forces the JavaScript one, which otherwise runs only where
+   * WebAssembly cannot (node --jitless). For tests and benchmarks.
+   * @default 'wasm'
+   * @internal
+   */
+  lz4Blocks?: 'wasm' | 'js';
 }
 
 /**
@@ -30,7 +38,15 @@ export interface ChunkCodecConfig {
  * result in memory of its own when `output` is too small. Synchronous for gzip, lz4 and built-in zstd,
  * asynchronous for the zstd package.
  */
-export type ChunkCodec = (input: Uint8Array, output: Uint8Array) => number | Uint8Array | Promise<number | Uint8Array>;
+export type ChunkCodec = ((input: Uint8Array, output: Uint8Array) => number | Uint8Array | Promise<number | Uint8Array>) & {
+  /**
+   * lz4 with WebAssembly blocks: a buffer of `bytes` in the compressor's own memory, for the caller to
+   * fill with its chunks; compressing a view of it that starts at its start reads the chunk in place
+   * instead of copying it in. One per codec (later calls, and a size of 0, return null). While it is in
+   * use, give the codec only views of it: another input may grow the memory, which detaches the buffer.
+   */
+  inputBuffer?: (bytes: number) => Uint8Array<ArrayBuffer> | null;
+};
 
 /**
  * Room for one chunk's compressed form: deflate's, lz4's and zstd's worst cases for incompressible
@@ -43,7 +59,7 @@ export function compressedBound(inputBytes: number): number {
 /**
  * `function (req, config, collect?, pool?) → (input, output) → length or bytes`: the compressor for one
  * {@link ChunkCodecConfig} ({@link ChunkCodec}); `req` is a `require` that resolves packages from this
- * library's location (lz4 looks there for the optional lz4-wasm-nodejs), `collect` an optional function
+ * library's location (the zstd package), `collect` an optional function
  * that runs a (minor) garbage collection, `pool` true to compress gzip on libuv's thread pool
  * (asynchronously) rather than on the calling thread. zstd frames carry a checksum, as `zstd` writes by default, so
  * that `zstd -d` and our decoder detect corruption. lz4 frames carry none, like pg_basebackup's client
@@ -52,6 +68,9 @@ export function compressedBound(inputBytes: number): number {
  */
 export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
   var zlib = req('node:zlib');
+  // lz4: the block compressor's module, and how far into a block it judges whether the block is worth
+  // compressing (far enough for LZ4's window to be warm: shorter prefixes understate the saving).
+  var LZ4_WASM = '${LZ4_BLOCK_WASM_BASE64}', LZ4_PROBE = 32768;
   var copyOut = function (result, output) {
     if (result.length > output.length) return result;
     output.set(result);
@@ -121,7 +140,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
     return direct(zlib.createGzip(gzipOptions), zlib.constants.Z_FINISH,
       function (input, output) { return copyOut(zlib.gzipSync(input, gzipOptions), output); });
   }
-  if (config.algorithm === 'lz4') return makeLz4(loadLz4Wasm());
+  if (config.algorithm === 'lz4') return makeLz4(config.lz4Blocks === 'js' ? null : loadLz4Block());
   if (config.zstdBuiltin) {
     var c = zlib.constants;
     var params = {};
@@ -142,59 +161,56 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
     return zstd.compress(b, config.level).then(function (result) { return copyOut(result, output); });
   };
 
-  // LZ4's block compressor from lz4_flex built to WebAssembly (the optional package lz4-wasm-nodejs),
-  // about twice our JavaScript's speed. Its JavaScript glue is not used: it copies every result out with
-  // slice(), chunk-sized garbage per call. The .wasm's raw exports are called instead (wasm-bindgen's
-  // ABI for compress(&[u8]) -> Vec<u8>): the input goes into memory from __wbindgen_malloc, which the
-  // Rust side frees; compress(retptr, ptr, len) stores at retptr the address and length of its result,
-  // the input's length (32-bit little-endian) followed by the block, which is copied into the frame and
-  // freed. Nothing is allocated here per call but small views, and the wasm memory, once grown to a
-  // chunk's input and output, is reused. Returns (src, s, e, dst, d, dstEnd) -> end in dst or -1 (no
-  // room, or the result is not what was expected), or null when the package is missing or does not
-  // answer as expected: the JavaScript compressor then does all the work.
-  function loadLz4Wasm() {
+  // LZ4 blocks from our WebAssembly module (lz4-block.wat). Its memory: the hash table, the input area,
+  // then one block's output. A block is compressed where it lies when the input is a view of the buffer
+  // that inputBuffer() handed out (from its start), else copied into the input area first; the result
+  // is copied into the frame. The memory grows to the largest block seen and is reused, so nothing is
+  // allocated per call. The module gives up on a block that shrinks by less than 1/20 over its first
+  // LZ4_PROBE bytes, which is then stored. Returns (src, s, e, dst, d, dstEnd) -> end in dst or -1 (no
+  // room, or given up: store the block), with inputBuffer attached, or null where WebAssembly cannot
+  // run (node --jitless has none): the JavaScript compressor then does all the work.
+  function loadLz4Block() {
     try {
-      var path = req('node:path');
-      var file = path.join(path.dirname(req.resolve('lz4-wasm-nodejs')), 'lz4_wasm_nodejs_bg.wasm');
-      var x = new WebAssembly.Instance(new WebAssembly.Module(req('node:fs').readFileSync(file)), {
-        __wbindgen_placeholder__: { __wbindgen_string_new: function () { throw new Error('lz4-wasm-nodejs: unexpected call'); } },
-      }).exports;
-      if (!(x.memory instanceof WebAssembly.Memory) || typeof x.compress !== 'function' || typeof x.__wbindgen_malloc !== 'function' ||
-        typeof x.__wbindgen_free !== 'function' || typeof x.__wbindgen_add_to_stack_pointer !== 'function') return null;
-      var mem = new Uint8Array(0), i32 = new Int32Array(0);
-      // Views of the instance's memory, made again whenever it has grown (a grown memory has a new buffer).
-      var views = function () {
-        if (mem.buffer !== x.memory.buffer) { mem = new Uint8Array(x.memory.buffer); i32 = new Int32Array(x.memory.buffer); }
-      };
-      var compress = function (src, s, e, dst, d, dstEnd) {
-        var n = e - s, retptr = x.__wbindgen_add_to_stack_pointer(-16);
-        try {
-          var ptr = x.__wbindgen_malloc(n);
-          views();
-          mem.set(src.subarray(s, e), ptr);
-          x.compress(retptr, ptr, n);
-          views();
-          var r = i32[retptr >> 2], rn = i32[(retptr >> 2) + 1], len = rn - 4;
-          var ok = len >= 0 && (mem[r] | (mem[r + 1] << 8) | (mem[r + 2] << 16) | (mem[r + 3] << 24)) === n && d + len <= dstEnd;
-          if (ok) dst.set(mem.subarray(r + 4, r + rn), d);
-          x.__wbindgen_free(r, rn);
-          return ok ? d + len : -1;
-        } finally {
-          x.__wbindgen_add_to_stack_pointer(16);
+      var x = new WebAssembly.Instance(new WebAssembly.Module(req('node:buffer').Buffer.from(LZ4_WASM, 'base64'))).exports;
+      var TABLE = 16384, reserved = 0, mem = new Uint8Array(x.memory.buffer);
+      var fit = function (bytes) {
+        var have = x.memory.buffer.byteLength;
+        if (bytes > have) {
+          x.memory.grow(Math.ceil((bytes - have) / 65536));
+          mem = new Uint8Array(x.memory.buffer);
         }
       };
-      // A repetitive input must come back as a short block, with its length in front.
-      var probe = new Uint8Array(1000).fill(7), end = compress(probe, 0, 1000, new Uint8Array(1000), 0, 1000);
-      return end > 0 && end < 64 ? compress : null;
+      var block = function (src, s, e, dst, d, dstEnd) {
+        var n = e - s, cap = dstEnd - d, at = TABLE + s, out = TABLE + reserved;
+        if (reserved === 0 || src.buffer !== x.memory.buffer || src.byteOffset !== TABLE) {
+          at = out;
+          out += n;
+          fit(out + cap);
+          mem.set(src.subarray(s, e), at);
+        }
+        var r = x.compress(at, n, out, cap, LZ4_PROBE);
+        if (r < 0) return -1;
+        dst.set(mem.subarray(out, out + r), d);
+        return d + r;
+      };
+      // Room for the output of the largest block (4 MiB) of an input that size is reserved with it, so
+      // that compressing views of it never grows the memory (which would detach the buffer).
+      block.inputBuffer = function (bytes) {
+        if (reserved !== 0 || bytes <= 0) return null;
+        fit(TABLE + bytes + Math.min(bytes, 4 << 20));
+        reserved = bytes;
+        return new Uint8Array(x.memory.buffer, TABLE, bytes);
+      };
+      return block;
     } catch (e) {
       return null;
     }
   }
 
   // LZ4 frames written here, with the blocks from the WebAssembly compressor above when it loaded and
-  // from the JavaScript one below otherwise: a native binding's per-call buffers live outside the
-  // JavaScript heap until a garbage collection, and with lz4 that garbage, not the work, set the memory
-  // and much of the time. Frame: magic, FLG 0x60 (version 1, independent blocks, no block or content
+  // from the JavaScript one below otherwise (a native binding was tried: its per-call buffers live
+  // outside the JavaScript heap until a garbage collection, and with lz4 that garbage, not the work, set
+  // the memory and much of the time). Frame: magic, FLG 0x60 (version 1, independent blocks, no block or content
   // checksum, as pg_basebackup writes), BD (the block maximum), header checksum; blocks (a stored block
   // when compressing does not shrink it); end mark. Block format: LZ4's sequences (token, literals, 16-bit
   // offset, match length), minimum match 4, the last 5 bytes literals and no match starting in the last 12.
@@ -260,7 +276,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
     var headers = [[0x40, 0x82], [0x50, 0xfb], [0x60, 0x51], [0x70, 0x73]].map(function (bh) {
       return new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x60, bh[0], bh[1]]);
     });
-    return function (input, output) {
+    var codec = function (input, output) {
       var n = input.length;
       var bd = n <= 1 << 16 ? 0 : n <= 1 << 18 ? 1 : n <= 1 << 20 ? 2 : 3;
       var BLOCK = 1 << (16 + 2 * bd);
@@ -293,6 +309,8 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
       put32(dst, d, 0);
       return dst === output ? d + 4 : dst.subarray(0, d + 4);
     };
+    if (wasmBlock !== null) codec.inputBuffer = wasmBlock.inputBuffer;
+    return codec;
   }
 }`;
 

@@ -73,6 +73,13 @@ interface Slot {
 /** Compresses a slot's first `length` bytes: a synchronous result, or a promise of one. */
 type Compress = (slot: Slot, length: number) => Uint8Array | Promise<Uint8Array>;
 
+/** Where chunks compress. */
+interface Backend {
+  compress: Compress;
+  /** An input buffer in the codec's own memory, for the first slot (see `ChunkCodec.inputBuffer`). */
+  inputBuffer?: ((bytes: number) => Uint8Array<ArrayBuffer> | null) | undefined;
+}
+
 /**
  * A chunked compressor that writes through a callback.
  *
@@ -94,6 +101,7 @@ export class DirectCompressor {
   /** Most chunks compressing at once (asynchronous compression). */
   readonly maxInFlight: number;
   readonly #compress: Compress;
+  readonly #inputBuffer: Backend['inputBuffer'];
   #filling: Slot;
   readonly #inFlight: Slot[] = [];
   readonly #spare: Slot[] = [];
@@ -122,8 +130,12 @@ export class DirectCompressor {
     this.threads = threads;
     this.chunkBytes = chunkBytes;
     this.maxInFlight = maxInFlight;
-    this.#compress =
-      threads > 0 ? onWorkers(options.pool ?? sharedCompressionPool(threads), threads, config) : onThisThread(config, maxInFlight > 1);
+    const backend: Backend =
+      threads > 0
+        ? { compress: onWorkers(options.pool ?? sharedCompressionPool(threads), threads, config) }
+        : onThisThread(config, maxInFlight > 1);
+    this.#compress = backend.compress;
+    this.#inputBuffer = backend.inputBuffer;
     this.#filling = this.#slot();
   }
 
@@ -231,7 +243,10 @@ export class DirectCompressor {
   }
 
   #slot(): Slot {
-    return { input: new Uint8Array(this.chunkBytes), output: new Uint8Array(compressedBound(this.chunkBytes)) };
+    // lz4 on this thread: the one slot (the codec is synchronous) fills the WebAssembly compressor's
+    // memory directly, which saves copying every chunk in.
+    const input = this.#inputBuffer?.(this.chunkBytes) ?? new Uint8Array(this.chunkBytes);
+    return { input, output: new Uint8Array(compressedBound(this.chunkBytes)) };
   }
 
   #failure(err: unknown): PgBackupError {
@@ -243,13 +258,14 @@ export class DirectCompressor {
  * This thread's codec; gzip on libuv's pool when several chunks may be in flight, to keep every core
  * busy (`overlap`).
  */
-function onThisThread(config: ChunkCodecConfig, overlap: boolean): Compress {
+function onThisThread(config: ChunkCodecConfig, overlap: boolean): Backend {
   const codec: ChunkCodec = createChunkCodec(require, config, config.algorithm === 'gzip' && overlap);
-  return (slot, length) => {
+  const compress: Compress = (slot, length) => {
     const r = codec(slot.input.subarray(0, length), slot.output);
     if (r instanceof Promise) return r.then((v) => (typeof v === 'number' ? slot.output.subarray(0, v) : v));
     return typeof r === 'number' ? slot.output.subarray(0, r) : r;
   };
+  return { compress, inputBuffer: codec.inputBuffer };
 }
 
 /** A worker's codec: both buffers travel there and back, and the slot takes them back for its next chunk. */

@@ -48,7 +48,7 @@ const WORKER_SOURCE = `'use strict';
 const { parentPort } = require('node:worker_threads');
 const makeCodec = (${CHUNK_CODEC_SOURCE});
 // An eval'd worker's require resolves packages from the current directory; the codec's optional
-// packages (lz4-wasm-nodejs) are resolved from this library's location instead, as on the main thread.
+// package (@mongodb-js/zstd) is resolved from this library's location instead, as on the main thread.
 const libraryRequire = require('node:module').createRequire(${JSON.stringify(import.meta.url)});
 const codecs = new Map();
 const empty = new Uint8Array(0);

@@ -7,8 +7,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
-import { compressedBound, createChunkCodec, type ChunkCodecConfig } from '../../../src/compress/codec.js';
+import { describe, expect, it } from 'vitest';
+import { CHUNK_CODEC_SOURCE, compressedBound, createChunkCodec, type ChunkCodecConfig } from '../../../src/compress/codec.js';
 import { hasBuiltinZstd } from '../../../src/compress/backends.js';
 import { Lz4FrameDecoder } from '../../../src/compress/lz4-frame.js';
 import { ParallelCompressor } from '../../../src/compress/parallel.js';
@@ -20,13 +20,8 @@ import { mixedData, referenceDecompress } from './fixtures.js';
 const require = createRequire(import.meta.url);
 const base = { level: 1, longDistance: false, zstdBuiltin: false } as const;
 
-async function run(
-  config: ChunkCodecConfig,
-  input: Uint8Array,
-  outputBytes = compressedBound(input.length),
-  req: NodeJS.Require = require,
-): Promise<Buffer> {
-  const codec = createChunkCodec(req, config);
+async function run(config: ChunkCodecConfig, input: Uint8Array, outputBytes = compressedBound(input.length)): Promise<Buffer> {
+  const codec = createChunkCodec(require, config);
   const output = new Uint8Array(outputBytes);
   const r = await codec(input, output);
   return Buffer.from(typeof r === 'number' ? output.subarray(0, r) : r);
@@ -68,10 +63,9 @@ const LZ4_CASES: [string, Buffer][] = [
 ];
 
 describe('lz4 chunk codec (our JavaScript frame writer)', () => {
-  const jsOnly = requireWithout('missing');
   for (const [name, input] of LZ4_CASES) {
     it(`${name}: our decoder and lz4 -d give the input back`, async () => {
-      const frame = await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly);
+      const frame = await run({ ...base, algorithm: 'lz4', lz4Blocks: 'js' }, input);
       expect(lz4Decode(frame).equals(input)).toBe(true);
       expect(referenceDecompress('lz4', frame).equals(input)).toBe(true);
       // Never much larger than the input: incompressible blocks are stored.
@@ -89,7 +83,7 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
       [(1 << 20) + 1, 7],
     ] as const) {
       const input = mixedData(bytes, bd);
-      const frame = await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly);
+      const frame = await run({ ...base, algorithm: 'lz4', lz4Blocks: 'js' }, input);
       expect([...frame.subarray(0, 6)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x60, bd << 4]);
       expect(frame[6]).toBe((xxhash32(frame.subarray(4, 6)) >>> 8) & 0xff);
       // The last four bytes are the end mark, not a checksum.
@@ -99,63 +93,69 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
     }
   });
 
-  it('writes into a too small output buffer by returning its own', async () => {
-    const input = randomBytes(10_000);
-    const frame = await run({ ...base, algorithm: 'lz4' }, input, 100, jsOnly);
-    expect(lz4Decode(frame).equals(input)).toBe(true);
-  });
+  for (const blocks of ['js', 'wasm'] as const) {
+    it(`writes into a too small output buffer by returning its own (${blocks} blocks)`, async () => {
+      const input = randomBytes(10_000);
+      const frame = await run({ ...base, algorithm: 'lz4', lz4Blocks: blocks }, input, 100);
+      expect(lz4Decode(frame).equals(input)).toBe(true);
+    });
 
-  it('reads a view at any offset (unaligned: no word compares)', async () => {
-    const backing = Buffer.concat([mixedData(300_001, 9), Buffer.alloc(50_000, 'pattern')]);
-    for (const offset of [1, 2, 3, 4]) {
-      const input = backing.subarray(offset);
-      expect(lz4Decode(await run({ ...base, algorithm: 'lz4' }, input, undefined, jsOnly)).equals(input)).toBe(true);
-    }
-  });
+    it(`reads a view at any offset (${blocks} blocks; JavaScript: unaligned, no word compares)`, async () => {
+      const backing = Buffer.concat([mixedData(300_001, 9), Buffer.alloc(50_000, 'pattern')]);
+      for (const offset of [1, 2, 3, 4]) {
+        const input = backing.subarray(offset);
+        expect(lz4Decode(await run({ ...base, algorithm: 'lz4', lz4Blocks: blocks }, input)).equals(input)).toBe(true);
+      }
+    });
+  }
 });
 
-/** A `require` that cannot load lz4-wasm-nodejs in the given way (everything else resolves as usual). */
-function requireWithout(how: 'missing' | 'broken'): NodeJS.Require {
-  let dir: string | undefined;
-  if (how === 'broken') {
-    // A package directory whose .wasm is not WebAssembly.
-    const d = mkdtempSync(join(tmpdir(), 'pgbb-lz4-wasm-broken-'));
-    writeFileSync(join(d, 'lz4_wasm_nodejs_bg.wasm'), 'not WebAssembly');
-    afterAll(() => rmSync(d, { recursive: true, force: true }));
-    dir = d;
-  }
-  const resolve = (id: string): string => {
-    if (id !== 'lz4-wasm-nodejs') return require.resolve(id);
-    if (dir === undefined) throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
-    return join(dir, 'lz4_wasm_nodejs.js');
-  };
-  return Object.assign((id: string): unknown => require(id), require, {
-    resolve: Object.assign(resolve, { paths: require.resolve.paths }),
-  });
+/**
+ * `count` records of `payload` random bytes, each behind the same `header` bytes: LZ4 finds only the
+ * headers, so the saving is about header / (header + payload), as in WAL of random bytes in heap or
+ * TOAST tuples.
+ */
+function randomWithHeaders(count: number, payload: number, header: number): Buffer {
+  const h = randomBytes(header);
+  return Buffer.concat(Array.from({ length: count }, () => Buffer.concat([h, randomBytes(payload)])));
 }
 
-async function frameWith(req: NodeJS.Require, input: Uint8Array): Promise<Buffer> {
-  const codec = createChunkCodec(req, { ...base, algorithm: 'lz4' });
-  const output = new Uint8Array(compressedBound(input.length));
-  const r = await codec(input, output);
-  return Buffer.from(typeof r === 'number' ? output.subarray(0, r) : r);
+/** A stored block: the size word with its high bit set, then the bytes as they were. */
+function isStoredFrame(frame: Buffer, input: Buffer): boolean {
+  return frame.length === 7 + 4 + input.length + 4 && frame.readUInt32LE(7) === (0x80000000 | input.length) >>> 0;
 }
 
-describe('lz4 chunk codec with the WebAssembly block compressor (optional package lz4-wasm-nodejs)', () => {
+describe('lz4 chunk codec with our WebAssembly block compressor (lz4-block.wat)', () => {
+  const wasm = { ...base, algorithm: 'lz4' } as const;
+  const js = { ...wasm, lz4Blocks: 'js' } as const;
   const input = mixedData(3 << 20, 11);
 
-  it("is installed here, and its blocks differ from the JavaScript compressor's (so the tests below see which one ran)", async () => {
-    expect(require.resolve('lz4-wasm-nodejs')).toMatch(/lz4-wasm-nodejs/);
-    const wasm = await frameWith(require, input);
-    const js = await frameWith(requireWithout('missing'), input);
-    expect(wasm.equals(js)).toBe(false);
+  it("is the default, and its blocks differ from the JavaScript compressor's (so the tests below see which one ran)", async () => {
+    const w = await run(wasm, input);
+    const j = await run(js, input);
+    expect(w.equals(j)).toBe(false);
     // Both LZ4's fast matching: the same ratio within 1%.
-    expect(Math.abs(wasm.length - js.length)).toBeLessThan(js.length / 100);
+    expect(Math.abs(w.length - j.length)).toBeLessThan(j.length / 100);
   });
 
-  for (const [name, data] of LZ4_CASES) {
+  const edges: [string, Buffer][] = [
+    ...LZ4_CASES,
+    // The window: a match 65 535 bytes back is allowed, 65 536 is not (offsets are 16 bits).
+    ...[65_535, 65_536, 65_537].map((period): [string, Buffer] => {
+      const r = randomBytes(period);
+      return [`a ${period}-byte period`, Buffer.concat([r, r, r.subarray(0, 1000)])];
+    }),
+    ['a match running to the block end', Buffer.concat([randomBytes(100), Buffer.alloc(300_000, 9)])],
+    // Literal runs of every length from 1 to 40 between matches (up to 16 are copied as two words).
+    [
+      'literal runs of 1 to 40 bytes',
+      Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.concat([randomBytes(1 + (i % 40)), Buffer.alloc(8, 'x')]))),
+    ],
+    ['matches ending at every byte offset', Buffer.concat(Array.from({ length: 400 }, (_, i) => Buffer.alloc(20 + (i % 19), i & 255)))],
+  ];
+  for (const [name, data] of edges) {
     it(`${name}: our decoder (every split) and lz4 -d give the input back`, async () => {
-      const frame = await frameWith(require, data);
+      const frame = await run(wasm, data);
       for (const [how, pieces] of splits(frame, { byteByByteMax: 2048 })) {
         const d = new Lz4FrameDecoder();
         const out = pieces.flatMap((p) => [...d.push(p)]);
@@ -169,19 +169,55 @@ describe('lz4 chunk codec with the WebAssembly block compressor (optional packag
 
   it("stores incompressible blocks (the block size's high bit set, the bytes as they were)", async () => {
     const random = randomBytes((1 << 20) + 5);
-    const frame = await frameWith(require, random);
+    const frame = await run(wasm, random);
     // Header, then one 4 MiB block maximum (BD 7): one stored block, the end mark.
-    expect(frame.length).toBe(7 + 4 + random.length + 4);
-    expect(frame.readUInt32LE(7)).toBe((0x80000000 | random.length) >>> 0);
+    expect(isStoredFrame(frame, random)).toBe(true);
     expect(frame.subarray(11, 11 + random.length).equals(random)).toBe(true);
   });
 
-  it('is used by the worker threads too (the package resolved from the library, not the current directory)', async () => {
+  it('stores a block that shrinks by less than 1/20 over its first 32 KiB, and compresses one that shrinks by more', async () => {
+    // About 2.4% and 12% of each record is the repeated header.
+    const barely = randomWithHeaders(128, 2000, 48);
+    const some = randomWithHeaders(240, 1000, 128);
+    const barelyFrame = await run(wasm, barely);
+    expect(isStoredFrame(barelyFrame, barely)).toBe(true);
+    // The JavaScript compressor has no probe: it does shrink it, a little.
+    const barelyJs = await run(js, barely);
+    expect(barelyJs.length).toBeLessThan(barely.length);
+    expect(barelyJs.length).toBeGreaterThan(barely.length * 0.95);
+    const someFrame = await run(wasm, some);
+    expect(someFrame.length).toBeLessThan(some.length * 0.93);
+    expect(lz4Decode(someFrame).equals(some)).toBe(true);
+    // A block shorter than the probe is compressed whatever it saves.
+    const short = barely.subarray(0, 30_000);
+    const shortFrame = await run(wasm, short);
+    expect(shortFrame.length).toBeLessThan(short.length);
+    expect(lz4Decode(shortFrame).equals(short)).toBe(true);
+  });
+
+  it('compresses in place from the input buffer it hands out: the same frames as from a copy, blocks of 4 MiB included', async () => {
+    const data = Buffer.concat([mixedData(5 << 20, 3), randomWithHeaders(1000, 2000, 48), Buffer.alloc(3 << 20, 5)]);
+    const codec = createChunkCodec(require, wasm);
+    const own = codec.inputBuffer?.(data.length);
+    expect(own).toBeInstanceOf(Uint8Array);
+    expect(codec.inputBuffer?.(data.length)).toBeNull();
+    const output = new Uint8Array(compressedBound(data.length));
+    for (const length of [data.length, 1 << 20, 100_000, 12]) {
+      own!.set(data.subarray(0, length));
+      const r = codec(own!.subarray(0, length), output);
+      const frame = Buffer.from(output.subarray(0, r as number));
+      expect(frame.equals(await run(wasm, data.subarray(0, length))), String(length)).toBe(true);
+      expect(lz4Decode(frame).equals(data.subarray(0, length))).toBe(true);
+      // The input is left as it was.
+      expect(Buffer.from(own!.subarray(0, length)).equals(data.subarray(0, length))).toBe(true);
+    }
+    expect(createChunkCodec(require, js).inputBuffer).toBeUndefined();
+  });
+
+  it('writes the same frames on worker threads', async () => {
     const chunk = 64 * 1024;
     const pool = new CompressionPool(1);
-    const cwd = process.cwd();
     try {
-      process.chdir(tmpdir());
       const c = new ParallelCompressor('lz4', { threads: 1, chunkBytes: chunk, pool });
       const out: Buffer[] = [];
       await pipeline(
@@ -195,24 +231,38 @@ describe('lz4 chunk codec with the WebAssembly block compressor (optional packag
         }),
       );
       const expected: Buffer[] = [];
-      for (let i = 0; i < input.length; i += chunk) expected.push(await frameWith(require, input.subarray(i, i + chunk)));
+      for (let i = 0; i < input.length; i += chunk) expected.push(await run(wasm, input.subarray(i, i + chunk)));
       expect(Buffer.concat(out).equals(Buffer.concat(expected))).toBe(true);
     } finally {
-      process.chdir(cwd);
       await pool.close();
     }
   });
 
-  for (const how of ['missing', 'broken'] as const) {
-    const req = requireWithout(how);
-    it(`falls back to the JavaScript compressor when the package is ${how}`, async () => {
-      const frame = await frameWith(req, input);
+  it('falls back to the JavaScript compressor where WebAssembly cannot run (node --jitless)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgbb-lz4-jitless-'));
+    try {
+      writeFileSync(join(dir, 'input'), input);
+      writeFileSync(
+        join(dir, 'run.cjs'),
+        `const fs = require('node:fs');
+const factory = new Function('return (' + ${JSON.stringify(CHUNK_CODEC_SOURCE)} + ');')();
+const codec = factory(require, { algorithm: 'lz4', level: 1, longDistance: false, zstdBuiltin: false }, undefined, false);
+const input = fs.readFileSync(process.argv[2]);
+const output = new Uint8Array(${compressedBound(input.length)});
+const r = codec(input, output);
+process.stdout.write(typeof r === 'number' ? output.subarray(0, r) : r);
+`,
+      );
+      const frame = execFileSync(process.execPath, ['--jitless', join(dir, 'run.cjs'), join(dir, 'input')], {
+        maxBuffer: 1 << 26,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      expect(frame.equals(await run(js, input))).toBe(true);
       expect(lz4Decode(frame).equals(input)).toBe(true);
-      expect(referenceDecompress('lz4', frame).equals(input)).toBe(true);
-      expect(frame.equals(await frameWith(require, input))).toBe(false);
-      expect(frame.equals(await frameWith(requireWithout('missing'), input))).toBe(true);
-    });
-  }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('gzip and zstd chunk codecs write into the output buffer', () => {
