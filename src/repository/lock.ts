@@ -9,7 +9,8 @@
  * 2. list the live leases; my ticket is one more than the highest;
  * 3. put `locks/<name>/lease-<holder>.json` with the ticket, delete the choosing marker;
  * 4. wait until no other live choosing marker remains (a contender that read the leases before my lease
- *    was visible may be about to take a ticket as low as mine);
+ *    was visible may be about to take a ticket as low as mine), and until a listing shows no marker that
+ *    is gone by the time it is read (its holder's lease may have been put after the listing);
  * 5. list the live leases: if another has a lower (ticket, holder), delete mine and fail with
  *    {@link pg-basebackup/errors!RepositoryLockedError}; otherwise the lock is mine.
  *
@@ -122,14 +123,30 @@ function isLive(o: LockObject, now: number, host: string): boolean {
   return true;
 }
 
-/** The lock's objects other than `self`, live ones only; dead ones are deleted (taken over) on the way. */
-async function liveObjects(storage: Storage, name: string, self: string): Promise<LockObject[]> {
+/** One look at the lock's objects. */
+interface LockView {
+  /** The live objects other than `self`; dead ones are deleted (taken over) on the way. */
+  live: LockObject[];
+  /**
+   * Another holder's choosing marker was listed but gone when read. Its holder deletes it only after
+   * putting its lease, which a listing taken before that put does not show: this look may have missed a
+   * contender, and must be taken again before deciding anything.
+   */
+  stale: boolean;
+}
+
+async function lookAtLock(storage: Storage, name: string, self: string): Promise<LockView> {
   const live: LockObject[] = [];
   const dead: string[] = [];
+  let stale = false;
   const host = osHostname();
   for await (const info of storage.list({ prefix: lockPrefix(name) })) {
     const bytes = await readSmallObject(storage, info.key);
-    if (bytes === undefined) continue; // released between the list and the read
+    if (bytes === undefined) {
+      // A lease gone between the list and the read was released or lost: it blocks nothing.
+      if (info.key.startsWith(`${lockPrefix(name)}choosing-`) && info.key !== keyOf(name, 'choosing', self)) stale = true;
+      continue;
+    }
     let o: LockObject;
     try {
       o = decodeLockObject(info.key, bytes);
@@ -142,7 +159,7 @@ async function liveObjects(storage: Storage, name: string, self: string): Promis
     else dead.push(info.key);
   }
   if (dead.length > 0) await storage.deleteMany(dead);
-  return live;
+  return { live, stale };
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -183,7 +200,8 @@ export async function acquireLock(storage: Storage, name: string, options: Acqui
   await storage.put(choosingKey, encodeLockObject({ ...me, kind: 'choosing', ticket: 0, expiresAt: expiry() }));
   let ticket: number;
   try {
-    const before = await liveObjects(storage, name, me.holder);
+    // A lease this look misses (stale) is caught by step 4, which sees its holder choosing or its lease.
+    const before = (await lookAtLock(storage, name, me.holder)).live;
     ticket = 1 + Math.max(0, ...before.filter((o) => o.kind === 'lease').map((o) => o.ticket));
     await storage.put(leaseKey, encodeLockObject({ ...me, kind: 'lease', ticket, expiresAt: expiry() }));
   } finally {
@@ -191,11 +209,12 @@ export async function acquireLock(storage: Storage, name: string, options: Acqui
   }
   let leaseExpiresAt = Date.now() + leaseMs;
   try {
-    let live = await liveObjects(storage, name, me.holder);
-    while (live.some((o) => o.kind === 'choosing')) {
+    let view = await lookAtLock(storage, name, me.holder);
+    while (view.stale || view.live.some((o) => o.kind === 'choosing')) {
       await sleep(CHOOSING_POLL_MS, options.signal);
-      live = await liveObjects(storage, name, me.holder);
+      view = await lookAtLock(storage, name, me.holder);
     }
+    const live = view.live;
     const ahead = live
       .filter((o) => o.kind === 'lease' && (o.ticket < ticket || (o.ticket === ticket && o.holder < me.holder)))
       .sort((a, b) => a.ticket - b.ticket);
