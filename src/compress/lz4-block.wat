@@ -68,7 +68,9 @@
               (then (return (i32.const -1))))))
         ;; Literals.
         (local.set $lit (i32.sub (local.get $ip) (local.get $anchor)))
-        (if (i32.gt_u (i32.add (i32.add (local.get $op) (local.get $lit)) (i32.add (i32.div_u (local.get $lit) (i32.const 255)) (i32.const 16))) (local.get $oend))
+        ;; Room for the token, the length bytes, the literals and the offset, and for the two 8-byte words
+        ;; below: 1 + 16 bytes when there are no literals.
+        (if (i32.gt_u (i32.add (i32.add (local.get $op) (local.get $lit)) (i32.add (i32.div_u (local.get $lit) (i32.const 255)) (i32.const 17))) (local.get $oend))
           (then (return (i32.const -1))))
         (local.set $tok (local.get $op))
         (local.set $op (i32.add (local.get $op) (i32.const 1)))

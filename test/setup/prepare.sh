@@ -38,6 +38,8 @@ if [ "$node_only" = false ]; then
     command -v "$c" >/dev/null || missing+=(passwd util-linux)
   done
   command -v setpriv >/dev/null || missing+=(util-linux)
+  # wabt's wat2wasm: a unit test checks that the shipped lz4 module is its assembled source.
+  command -v wat2wasm >/dev/null || missing+=(wabt)
   for s in proxy object container account; do
     command -v "swift-$s-server" >/dev/null || missing+=("swift-$s")
   done

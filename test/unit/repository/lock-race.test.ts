@@ -37,6 +37,7 @@ function intercept(storage: Storage, overrides: Partial<Pick<Storage, 'get' | 'p
     deleteMany: (k, o) => storage.deleteMany(k, o),
     removeIncomplete: (p, o) => storage.removeIncomplete(p, o),
     close: () => storage.close(),
+    [Symbol.asyncDispose]: () => storage.close(),
   };
 }
 
