@@ -176,6 +176,9 @@ export class DirectoryWalStore implements WalSegmentStore {
     let open: string | undefined;
     // The plain sink, plus: a completed segment supersedes `.partial`s of it in other compressions.
     return {
+      // Passed on: without it the streamer cannot hand the receive buffers back, and every read takes a
+      // fresh one (a gigabyte of them over a gigabyte of WAL, left to the garbage collector).
+      writesDataAtOnce: sink.writesDataAtOnce,
       openSegment: async (t) => {
         await sink.openSegment(t);
         open = t.name;
