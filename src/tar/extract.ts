@@ -68,6 +68,11 @@ class ChunkReader {
 
   constructor(private readonly source: TarSource) {}
 
+  /** Bytes pulled from the source and not yet consumed (read, handed out or skipped). */
+  get unconsumedBytes(): number {
+    return this.buffered;
+  }
+
   /** Pulls one chunk into the queue; false at end of input. */
   private async pull(): Promise<boolean> {
     if (this.ended) return false;
@@ -190,6 +195,15 @@ export class TarExtractor implements AsyncIterable<TarEntry> {
     this.reader = new ChunkReader(source);
     this.maxMetadataBytes = options.maxMetadataBytes ?? 1024 * 1024;
     this.drainAfterEnd = options.drainAfterEnd ?? true;
+  }
+
+  /**
+   * Bytes pulled from the source and not yet handed out or skipped. At 0 the extractor holds no part
+   * of the source's chunks that it will read again: a consumer done with every view it was given may
+   * let the source reuse its buffers (`ArchiveChunks.release`).
+   */
+  get bufferedBytes(): number {
+    return this.reader.unconsumedBytes;
   }
 
   /**
