@@ -1,8 +1,10 @@
 /**
- * Bounding the peak memory of a tar-format backup by collecting V8's young generation every few
- * milliseconds while the backup runs, and the whole heap when dead buffers pile up outside it anyway.
- * Process-level tuning, so it lives in the CLI: the library leaves the garbage collector alone. The
- * measurements behind the numbers here are in bench/results and the commits that set them.
+ * Bounding the peak memory of a backup whose compressor leaves native buffers to the garbage collector
+ * (client zstd through the `@mongodb-js/zstd` package; server-calls.ts decides) by collecting V8's young
+ * generation every few milliseconds while the backup runs, and the whole heap when dead buffers pile up
+ * outside it anyway. Process-level tuning, so it lives in the CLI: the library leaves the garbage
+ * collector alone. The measurements behind the numbers here are in bench/results and the commits that
+ * set them.
  * @module
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
@@ -58,15 +60,17 @@ function exposedGc(): V8Gc | null {
  * full collection (what full collections cannot free, they are not repeated for); returns the function
  * that stops it.
  *
- * Every byte of a backup arrives in a receive buffer that is garbage a moment later, but V8 collects
- * when the JavaScript heap fills, and a backup allocates little JavaScript: dead receive buffers pile up
- * between collections and raise the peak RSS, while a minor collection of a young generation this small
- * is cheap. With client compression, buffers wait in the compressor's queue long enough to survive two
- * minor collections and be promoted, and V8 collects the old generation only once they add up to far
- * more than it held after its last full collection: hence the full collections, also cheap for a heap
- * this small, once buffers hold more than the limit. Not for plain format: extraction creates files
- * between reads, so buffers live long enough to be promoted; minor collections alone then raised the
- * peak, and full ones lowered it only for CPU time out of proportion to the memory saved.
+ * Native buffers that are garbage a moment after they arrive pile up between collections and raise the
+ * peak RSS, because V8 collects when the JavaScript heap fills and a backup allocates little JavaScript,
+ * while a minor collection of a young generation this small is cheap. Results wait in the compressor's
+ * queue long enough to survive two minor collections and be promoted, and V8 collects the old
+ * generation only once they add up to far more than it held after its last full collection: hence the
+ * full collections, also cheap for a heap this small, once buffers hold more than the limit.
+ *
+ * Receive buffers were such garbage on every path until each sink handed them back; since then the
+ * collections only promoted short-lived objects there (a tar backup's peak RSS 66-68 MB without them
+ * against 67-72 MB with them, and less CPU; docs/performance.md, "Stop 20"), so they run only where a
+ * compressor's results are native buffers.
  */
 export function startGarbageCollection(): () => void {
   // `gc` is taken on the first tick rather than now: making a V8 context takes a moment, which then
