@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream';
 import { AbortError } from '../entries/errors.js';
 import type { CliContext } from './context.js';
 import { FdWritable, writableByFd } from './fd-writable.js';
+import { keepYoungGenerationSmall } from './gc.js';
 import { createInterruptHandler, EmergencyCleanups } from './interrupt.js';
 import { defaultLibrary } from './library.js';
 import { runCli } from './run.js';
@@ -68,6 +69,7 @@ class StandardOutput {
 
 /** Runs the command line of this process and exits with its status; `version` is the package's. */
 export async function main(version: string): Promise<void> {
+  keepYoungGenerationSmall();
   const controller = new AbortController();
   const emergency = new EmergencyCleanups();
   const onSignal = createInterruptHandler({
