@@ -362,10 +362,10 @@ export class DirectorySink implements BackupSink {
       const writer = new BatchedFileWriter(handle, dest, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
       for await (const chunk of body) {
         if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-        await writer.write(chunk);
+        writer.write(chunk);
         if (writer.heldBytes === 0) release?.();
       }
-      await writer.flush();
+      writer.flush();
       release?.();
     } finally {
       await handle.close();

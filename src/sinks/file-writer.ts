@@ -35,16 +35,20 @@ export class BatchedFileWriter {
     return this.pendingBytes;
   }
 
-  /** Queues a chunk (kept as a view until flushed); writes the batch once it is large enough. */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Queues a chunk (kept as a view until flushed); writes the batch, before returning, once it is large
+   * enough. Synchronous, like the write itself: a promise per chunk was most of the garbage a plain
+   * backup made.
+   */
+  write(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= this.batchBytes) await this.flush();
+    if (this.pendingBytes >= this.batchBytes) this.flush();
   }
 
-  /** Writes whatever is queued. */
-  async flush(): Promise<void> {
+  /** Writes whatever is queued, before returning. */
+  flush(): void {
     if (this.pendingBytes === 0) return;
     const buffers = this.pending;
     const total = this.pendingBytes;

@@ -44,14 +44,14 @@ export async function writeWholeFile(
     await handle.chmod(mode);
     const writer = new BatchedFileWriter(handle, path, batch ?? DEFAULT_BATCH_BYTES);
     if (Buffer.isBuffer(bytes)) {
-      await writer.write(bytes);
+      writer.write(bytes);
     } else {
       for await (const piece of bytes) {
         if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-        await writer.write(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+        writer.write(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
       }
     }
-    await writer.flush();
+    writer.flush();
     if (sync) await handle.sync();
   } catch (err) {
     throw ioError(`could not write "${path}"`, path, err);

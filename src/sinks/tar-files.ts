@@ -113,17 +113,18 @@ export class TarFilesSink implements BackupSink {
     await this.writeArchiveFile(stored.name, stored.bytes, options.signal, (handle, path) => {
       const writer = new BatchedFileWriter(handle, path, this.options.writeBatchBytes ?? DEFAULT_BATCH_BYTES);
       return {
-        chunk: async (chunk) => {
+        chunk: (chunk) => {
           check?.push(chunk);
-          await writer.write(chunk);
+          writer.write(chunk);
           if (release !== undefined && writer.heldBytes === 0) release();
+          return undefined;
         },
         end: async () => {
           check?.end();
           // Servers before 15 send no end-of-archive marker; pg_basebackup adds it, and so do we.
           // A rewritten or compressed archive was given one already.
-          if (stored.inline?.terminate) await writer.write(terminator());
-          await writer.flush();
+          if (stored.inline?.terminate) writer.write(terminator());
+          writer.flush();
         },
       };
     });
