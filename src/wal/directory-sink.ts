@@ -1,9 +1,14 @@
 /**
  * {@link WalSink} writing a `pg_wal`-like directory, the way pg_receivewal and
  * `pg_basebackup -Fp -Xstream` do (walmethods.c's directory method, receivelog.c):
- * files are created 0600 and zero-filled to the full segment size before any WAL is
- * written (so a crash never leaves a short file and the blocks are allocated), carry a
- * partial suffix until complete, and are fsynced with their directory on completion.
+ * files are created 0600 at the full segment size (so a crash never leaves a short file),
+ * carry a partial suffix until complete, and are fsynced with their directory on completion.
+ *
+ * Where pg_receivewal writes 16 MB of zeros into every new segment before any WAL, this sink
+ * sets the size alone and zero-fills only what is still unwritten when a flush is asked in the
+ * middle of a segment: the blocks are then allocated before WAL in that segment is reported
+ * durable, as with pg_receivewal, and a segment that is written through before any flush
+ * (catching up, or between two status updates) is written once instead of twice.
  * @module
  */
 import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
@@ -66,6 +71,8 @@ interface OpenSegment {
   path: string;
   segmentSize: number;
   position: number;
+  /** Every byte from `position` to the end was written (zeros or WAL): the blocks are allocated. */
+  allocated: boolean;
 }
 
 /** Zero-fill: one writev of this many bytes, made of a small zero block repeated (it stays in the CPU cache). */
@@ -185,8 +192,10 @@ export class DirectoryWalSink implements WalSink {
       if (size === 0) {
         // open()'s mode goes through the umask: a group-readable backup needs the bits it strips.
         await handle.chmod(this.#fileMode);
-        await this.#zeroFill(handle, path, target.segmentSize);
-        // The file must exist, zero-filled, before we report WAL in it as flushed (walmethods.c
+        // Full size at once, so a resume finds 0 or a full segment (receivelog.c refuses anything
+        // else); the blocks are allocated by the WAL itself, or by #allocate before a flush.
+        await handle.truncate(target.segmentSize);
+        // The file must exist at its full size before we report WAL in it as flushed (walmethods.c
         // fsyncs the new file and its directory right away).
         if (this.#fsync) await handle.sync();
         await this.#syncDirectory(this.directory);
@@ -208,24 +217,29 @@ export class DirectoryWalSink implements WalSink {
       if (this.#onAbort === 'remove') await unlink(path).catch(() => undefined);
       throw new StateError('the WAL sink was aborted');
     }
-    this.#segment = { handle, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset };
+    this.#segment = { handle, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: false };
   }
 
-  async #zeroFill(handle: FileHandle, path: string, size: number): Promise<void> {
-    const block = Buffer.alloc(Math.min(size, ZERO_BLOCK_BYTES));
+  /**
+   * Zero-fill the segment from the write position to its end, once: what pg_receivewal does to
+   * every new segment, done only when WAL in a segment still being written is to be reported
+   * durable, so that the rest of it has its blocks and a full disk shows here, not halfway.
+   * A failure leaves the file at its full size, for a resume to start over.
+   */
+  #allocate(seg: OpenSegment): void {
+    const block = Buffer.alloc(Math.min(seg.segmentSize, ZERO_BLOCK_BYTES));
     const blocks: Buffer[] = new Array(Math.max(1, ZERO_WRITE_BYTES / block.length)).fill(block);
     try {
-      for (let at = 0; at < size; ) {
-        const tail = size - at < ZERO_WRITE_BYTES;
-        const n = writevSync(handle.fd, tail ? [block.subarray(0, Math.min(block.length, size - at))] : blocks, at);
+      for (let at = seg.position; at < seg.segmentSize; ) {
+        const left = seg.segmentSize - at;
+        const n = writevSync(seg.handle.fd, left < ZERO_WRITE_BYTES ? zerosOf(block, left) : blocks, at);
         if (n <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
         at += n;
       }
     } catch (err) {
-      // Do not leave a short file behind: the next open would refuse it.
-      await unlink(path).catch(() => undefined);
-      throw ioError('zero-fill WAL file', path, err);
+      throw ioError('zero-fill WAL file', seg.path, err);
     }
+    seg.allocated = true;
   }
 
   async write(data: Buffer): Promise<void> {
@@ -245,6 +259,7 @@ export class DirectoryWalSink implements WalSink {
   async flush(): Promise<void> {
     const seg = this.#segment;
     if (!seg || !this.#fsync) return;
+    if (!seg.allocated) this.#allocate(seg);
     try {
       await seg.handle.sync();
     } catch (err) {
@@ -266,7 +281,7 @@ export class DirectoryWalSink implements WalSink {
       await seg.handle.close().catch(() => undefined);
       throw ioError('close WAL file', seg.path, err);
     }
-    // 'padded' needs nothing more for the zeros: the file was zero-filled when opened.
+    // 'padded' needs nothing more for the zeros: what was never written reads as zeros.
     if (mode !== 'partial' && this.#suffix !== '') {
       const finalPath = join(this.directory, seg.name);
       try {
@@ -338,6 +353,13 @@ export class DirectoryWalSink implements WalSink {
     await seg.handle.close().catch(() => undefined);
     if (this.#onAbort === 'remove') await unlink(seg.path).catch(() => undefined);
   }
+}
+
+/** `length` bytes of zeros as writev buffers, `block` repeated. */
+function zerosOf(block: Buffer, length: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let left = length; left > 0; left -= block.length) out.push(left < block.length ? block.subarray(0, left) : block);
+  return out;
 }
 
 /**

@@ -22,7 +22,42 @@ function pattern(length: number, seed: number): Buffer {
 }
 
 describe('DirectoryWalSink', () => {
-  it('writes a zero-filled .partial, then renames it complete with mode 0600 and a .done', async () => {
+  it('creates a .partial at full size without writing zeros, allocates the rest before a mid-segment flush', async () => {
+    const sink = new DirectoryWalSink({ directory: dir });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    const partial = join(dir, `${NAME}.partial`);
+    expect(statSync(partial).size).toBe(SEG);
+    // No zeros were written: the WAL will be, and writing both doubles the page-cache and disk writes.
+    expect(statSync(partial).blocks * 512).toBeLessThan(SEG / 2);
+    await sink.write(pattern(4096, 8));
+    await sink.flush();
+    // The rest of the segment was zero-filled before the flush could be reported durable.
+    expect(statSync(partial).blocks * 512).toBeGreaterThanOrEqual(SEG);
+    const content = readFileSync(partial);
+    expect(content.subarray(0, 4096).equals(pattern(4096, 8))).toBe(true);
+    expect(content.subarray(4096).every((x) => x === 0)).toBe(true);
+    await sink.write(pattern(SEG - 4096, 9));
+    await sink.closeSegment('complete');
+    expect(
+      readFileSync(join(dir, NAME))
+        .subarray(4096)
+        .equals(pattern(SEG - 4096, 9)),
+    ).toBe(true);
+  });
+
+  it('with fsync off, never zero-fills: a segment written through is written once', async () => {
+    const sink = new DirectoryWalSink({ directory: dir, fsync: false });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(pattern(4096, 10));
+    await sink.flush();
+    expect(statSync(join(dir, `${NAME}.partial`)).blocks * 512).toBeLessThan(SEG / 2);
+    await sink.closeSegment('partial');
+    const content = readFileSync(join(dir, `${NAME}.partial`));
+    expect(content.length).toBe(SEG);
+    expect(content.subarray(4096).every((x) => x === 0)).toBe(true);
+  });
+
+  it('writes a full-size .partial, then renames it complete with mode 0600 and a .done', async () => {
     const wal = join(dir, 'pg_wal');
     const sink = new DirectoryWalSink({ directory: wal, markDone: true });
     await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
