@@ -15,13 +15,14 @@
  * time and nearly doubled the CPU time (lz4).
  * @module
  */
-import { constants as fsConstants, writeSync } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { fchmodSync, constants as fsConstants, openSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirectCompressor } from '../compress/direct.js';
 import { DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
 import type { CompressionSpec } from '../compress/spec.js';
 import { IoError, PgBackupError, StateError } from '../errors.js';
+import { closeQuietly, fsyncDescriptor, writeAtSync } from '../sinks/descriptor.js';
+import { fsyncDirectory } from '../sinks/fsync.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from '../wal/sink.js';
 import { archiveSegmentFileName, partialFileNames } from './names.js';
@@ -42,7 +43,7 @@ export interface CompressedSegmentSinkOptions {
 interface OpenSegment {
   name: string;
   path: string;
-  handle: FileHandle;
+  fd: number;
   /** Uncompressed bytes taken. */
   position: number;
   segmentSize: number;
@@ -72,6 +73,8 @@ export class CompressedSegmentSink implements WalSink {
   readonly #plain: DirectoryWalSink;
   #segment: OpenSegment | undefined;
   #aborted = false;
+  /** The directory was created (by the plain sink). */
+  #directoryReady = false;
   readonly #chunkBytes: number;
   /** Made at the first write or close, so that a sink never used loads no codec. */
   #compressor: DirectCompressor | undefined;
@@ -96,23 +99,33 @@ export class CompressedSegmentSink implements WalSink {
     if (this.#aborted) throw new StateError('the WAL sink was aborted');
     if (this.#segment) throw new StateError(`segment ${this.#segment.name} is still open`);
     if (target.startOffset !== 0) throw new StateError('a compressed segment can only be written from its start');
-    await this.#plain.finish(); // creates the directory if needed
+    if (!this.#directoryReady) {
+      await this.#plain.finish(); // creates the directory if needed
+      this.#directoryReady = true;
+    }
     const path = join(this.directory, archiveSegmentFileName(target.name, this.#spec.algorithm, true));
-    let handle: FileHandle;
+    let fd: number | undefined;
     try {
       // Truncated: a compressed .partial from an earlier run is rewritten from the segment start.
-      handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, this.#fileMode);
-      await handle.chmod(this.#fileMode);
+      // On this thread, as pg_receivewal does (sinks/descriptor.ts says why).
+      fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, this.#fileMode);
+      fchmodSync(fd, this.#fileMode);
     } catch (err) {
+      if (fd !== undefined) closeQuietly(fd);
       throw ioError('create WAL file', path, err);
     }
-    await this.#syncDirectory();
+    try {
+      await this.#syncDirectory();
+    } catch (err) {
+      closeQuietly(fd);
+      throw err;
+    }
     // A segment's chunks count from its start, whatever became of the previous one.
     this.#compressor?.reset();
     const seg: OpenSegment = {
       name: target.name,
       path,
-      handle,
+      fd,
       position: 0,
       segmentSize: target.segmentSize,
       fileBytes: 0,
@@ -120,7 +133,7 @@ export class CompressedSegmentSink implements WalSink {
       emit: (compressed) => {
         if (seg.closed) throw new StateError('the WAL sink was aborted');
         try {
-          writeFully(seg.handle.fd, compressed, seg.fileBytes);
+          writeAtSync(seg.fd, compressed, seg.fileBytes);
         } catch (err) {
           throw ioError('write WAL file', seg.path, err);
         }
@@ -166,20 +179,22 @@ export class CompressedSegmentSink implements WalSink {
     try {
       // The last partial chunk; an empty segment still gets one (empty) member or frame.
       await this.#direct().end(seg.emit);
-      if (this.#fsync) await seg.handle.sync();
+      if (this.#fsync) await fsyncDescriptor(seg.fd);
     } catch (err) {
-      await seg.handle.close().catch(() => undefined);
+      seg.closed = true;
+      closeQuietly(seg.fd);
       throw err instanceof PgBackupError ? err : ioError('fsync', seg.path, err);
     }
-    await seg.handle.close().catch(() => undefined);
+    seg.closed = true;
+    closeQuietly(seg.fd);
     if (mode === 'complete') {
       const finalPath = join(this.directory, archiveSegmentFileName(seg.name, this.#spec.algorithm, false));
       try {
-        await rename(seg.path, finalPath);
+        renameSync(seg.path, finalPath);
       } catch (err) {
         throw ioError('rename WAL file', seg.path, err);
       }
-      await removeStalePartials(this.directory, seg.name);
+      removeStalePartials(this.directory, seg.name);
     }
     await this.#syncDirectory();
   }
@@ -201,32 +216,18 @@ export class CompressedSegmentSink implements WalSink {
     this.#segment = undefined;
     if (seg) {
       seg.closed = true;
-      await seg.handle.close().catch(() => undefined);
+      closeQuietly(seg.fd);
     }
     await this.#plain.abort(reason);
   }
 
   async #syncDirectory(): Promise<void> {
     if (!this.#fsync) return;
-    let handle: FileHandle | undefined;
     try {
-      handle = await open(this.directory, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-      await handle.sync();
+      await fsyncDirectory(this.directory);
     } catch (err) {
       throw ioError('fsync', this.directory, err);
-    } finally {
-      await handle?.close().catch(() => undefined);
     }
-  }
-}
-
-/** On this thread, as DirectoryWalSink writes: a page-cache copy costs less than a thread-pool round trip. */
-function writeFully(fd: number, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.length) {
-    const bytesWritten = writeSync(fd, data, done, data.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += bytesWritten;
   }
 }
 
@@ -234,8 +235,12 @@ function writeFully(fd: number, data: Uint8Array, position: number): void {
  * Once a segment is complete, `.partial` files of it left by earlier runs with another
  * compression are superseded: remove them so that the archive holds one copy of each segment.
  */
-export async function removeStalePartials(directory: string, segment: string): Promise<void> {
+export function removeStalePartials(directory: string, segment: string): void {
   for (const name of partialFileNames(segment)) {
-    await unlink(join(directory, name)).catch(() => undefined);
+    try {
+      unlinkSync(join(directory, name));
+    } catch {
+      // Mostly absent; one that cannot be removed only stays superseded.
+    }
   }
 }

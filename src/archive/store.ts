@@ -189,7 +189,7 @@ export class DirectoryWalStore implements WalSegmentStore {
         await sink.closeSegment(mode);
         const name = open;
         open = undefined;
-        if (mode === 'complete' && name !== undefined) await removeStalePartials(directory, name);
+        if (mode === 'complete' && name !== undefined) removeStalePartials(directory, name);
       },
       writeHistoryFile: (n, c) => sink.writeHistoryFile(n, c),
       finish: () => sink.finish(),

@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, writeSync } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { PARTIAL_SUFFIX, parseArchiveFileName } from '../archive/names.js';
 import type { ArchiveFile } from '../archive/start.js';
 import { IoError } from '../errors.js';
+import { writeAtSync } from '../sinks/descriptor.js';
 
 const DIRECTORY_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -67,11 +68,7 @@ export class SpoolSegmentFile {
     const handle = this.#handle;
     if (handle === undefined) throw ioError('write', this.path, new Error('the file is closed'));
     try {
-      for (let done = 0; done < data.length; ) {
-        const n = writeSync(handle.fd, data, done, data.length - done, position + done);
-        if (n <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-        done += n;
-      }
+      writeAtSync(handle.fd, data, position);
     } catch (err) {
       throw ioError('write WAL spool file', this.path, err);
     }

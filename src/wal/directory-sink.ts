@@ -11,10 +11,21 @@
  * (catching up, or between two status updates) is written once instead of twice.
  * @module
  */
-import { constants as fsConstants, writeSync, writevSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fstatSync,
+  constants as fsConstants,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writevSync,
+} from 'node:fs';
 import { chmod, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IoError, StateError } from '../errors.js';
+import { closeQuietly, fsyncDescriptor, writeAtSync } from '../sinks/descriptor.js';
 import { fsyncDirectory } from '../sinks/fsync.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from './sink.js';
 
@@ -66,7 +77,7 @@ export interface DirectoryWalSinkOptions {
 }
 
 interface OpenSegment {
-  handle: FileHandle;
+  fd: number;
   name: string;
   path: string;
   segmentSize: number;
@@ -106,6 +117,8 @@ export class DirectoryWalSink implements WalSink {
   readonly #explicitModes: boolean;
   readonly #beforePrepare: DirectoryWalSinkOptions['beforePrepare'];
   #segment: OpenSegment | undefined;
+  /** The fsync of {@link DirectoryWalSink.flush} in progress, which {@link DirectoryWalSink.abort} waits for. */
+  #syncing: Promise<void> | undefined;
   #prepared = false;
   #aborted = false;
   /** A segment or history file was created: modes can no longer change. */
@@ -180,24 +193,25 @@ export class DirectoryWalSink implements WalSink {
     await this.#prepare();
     const path = join(this.directory, target.name + this.#suffix);
     this.#wroteFiles = true;
-    let handle: FileHandle;
+    // Created and sized on this thread, as pg_receivewal does (sinks/descriptor.ts says why).
+    let fd: number;
     try {
       // No O_TRUNC: an existing full-size .partial is resumed, as receivelog.c's open_walfile does.
-      handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
+      fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
     } catch (err) {
       throw ioError('open WAL file', path, err);
     }
     try {
-      const { size } = await handle.stat();
+      const { size } = fstatSync(fd);
       if (size === 0) {
         // open()'s mode goes through the umask: a group-readable backup needs the bits it strips.
-        await handle.chmod(this.#fileMode);
+        fchmodSync(fd, this.#fileMode);
         // Full size at once, so a resume finds 0 or a full segment (receivelog.c refuses anything
         // else); the blocks are allocated by the WAL itself, or by #allocate before a flush.
-        await handle.truncate(target.segmentSize);
+        ftruncateSync(fd, target.segmentSize);
         // The file must exist at its full size before we report WAL in it as flushed (walmethods.c
         // fsyncs the new file and its directory right away).
-        if (this.#fsync) await handle.sync();
+        if (this.#fsync) await fsyncDescriptor(fd);
         await this.#syncDirectory(this.directory);
       } else if (size !== target.segmentSize) {
         throw new IoError(
@@ -207,17 +221,17 @@ export class DirectoryWalSink implements WalSink {
         );
       }
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      closeQuietly(fd);
       throw err instanceof IoError ? err : ioError('prepare WAL file', path, err);
     }
     if (this.#aborted) {
-      // abort() ran while the file was being zero-filled: it saw no open segment, so this
-      // handle is ours to close (else it leaks until garbage collection).
-      await handle.close().catch(() => undefined);
-      if (this.#onAbort === 'remove') await unlink(path).catch(() => undefined);
+      // abort() ran while the file was being synced: it saw no open segment, so this
+      // descriptor is ours to close.
+      closeQuietly(fd);
+      if (this.#onAbort === 'remove') removeQuietly(path);
       throw new StateError('the WAL sink was aborted');
     }
-    this.#segment = { handle, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: false };
+    this.#segment = { fd, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: false };
   }
 
   /**
@@ -232,7 +246,7 @@ export class DirectoryWalSink implements WalSink {
     try {
       for (let at = seg.position; at < seg.segmentSize; ) {
         const left = seg.segmentSize - at;
-        const n = writevSync(seg.handle.fd, left < ZERO_WRITE_BYTES ? zerosOf(block, left) : blocks, at);
+        const n = writevSync(seg.fd, left < ZERO_WRITE_BYTES ? zerosOf(block, left) : blocks, at);
         if (n <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
         at += n;
       }
@@ -249,7 +263,7 @@ export class DirectoryWalSink implements WalSink {
       throw new StateError(`write of ${data.length} bytes at offset ${seg.position} runs past the end of segment ${seg.name}`);
     }
     try {
-      await writeFully(seg.handle, data, seg.position);
+      writeAtSync(seg.fd, data, seg.position);
     } catch (err) {
       throw ioError('write WAL file', seg.path, err);
     }
@@ -260,10 +274,14 @@ export class DirectoryWalSink implements WalSink {
     const seg = this.#segment;
     if (!seg || !this.#fsync) return;
     if (!seg.allocated) this.#allocate(seg);
+    const syncing = fsyncDescriptor(seg.fd);
+    this.#syncing = syncing;
     try {
-      await seg.handle.sync();
+      await syncing;
     } catch (err) {
       throw ioError('fsync', seg.path, err);
+    } finally {
+      this.#syncing = undefined;
     }
   }
 
@@ -275,17 +293,17 @@ export class DirectoryWalSink implements WalSink {
     }
     this.#segment = undefined;
     try {
-      if (this.#fsync) await seg.handle.sync();
-      await seg.handle.close();
+      if (this.#fsync) await fsyncDescriptor(seg.fd);
+      closeSync(seg.fd);
     } catch (err) {
-      await seg.handle.close().catch(() => undefined);
+      closeQuietly(seg.fd);
       throw ioError('close WAL file', seg.path, err);
     }
     // 'padded' needs nothing more for the zeros: what was never written reads as zeros.
     if (mode !== 'partial' && this.#suffix !== '') {
       const finalPath = join(this.directory, seg.name);
       try {
-        await rename(seg.path, finalPath);
+        renameSync(seg.path, finalPath);
       } catch (err) {
         throw ioError('rename WAL file', seg.path, err);
       }
@@ -323,7 +341,7 @@ export class DirectoryWalSink implements WalSink {
       await unlink(tmp).catch(() => undefined);
       handle = await open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, this.#fileMode);
       await handle.chmod(this.#fileMode);
-      await writeFully(handle, content, 0);
+      writeAtSync(handle.fd, content, 0);
       if (this.#fsync) await handle.sync();
       await handle.close();
       handle = undefined;
@@ -349,9 +367,19 @@ export class DirectoryWalSink implements WalSink {
     const seg = this.#segment;
     this.#segment = undefined;
     if (!seg) return;
-    if (this.#onAbort === 'keep' && this.#fsync) await seg.handle.sync().catch(() => undefined);
-    await seg.handle.close().catch(() => undefined);
-    if (this.#onAbort === 'remove') await unlink(seg.path).catch(() => undefined);
+    // A descriptor closed under a pending fsync could be reused by the time that fsync runs.
+    await this.#syncing?.catch(() => undefined);
+    if (this.#onAbort === 'keep' && this.#fsync) await fsyncDescriptor(seg.fd).catch(() => undefined);
+    closeQuietly(seg.fd);
+    if (this.#onAbort === 'remove') removeQuietly(seg.path);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone, or cleaning up after another error, which is the one reported.
   }
 }
 
@@ -360,18 +388,4 @@ function zerosOf(block: Buffer, length: number): Buffer[] {
   const out: Buffer[] = [];
   for (let left = length; left > 0; left -= block.length) out.push(left < block.length ? block.subarray(0, left) : block);
   return out;
-}
-
-/**
- * Write on this thread, as pg_receivewal does: a write into the page cache takes less time than
- * handing it to libuv's thread pool and waking this thread when it is done (WAL arrives in messages of
- * at most 128 KiB). Durability waits (fsync) stay asynchronous.
- */
-async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const bytesWritten = writeSync(handle.fd, data, done, data.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    done += bytesWritten;
-  }
 }
