@@ -70,7 +70,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
   var zlib = req('node:zlib');
   // lz4: the block compressor's module, and how far into a block it judges whether the block is worth
   // compressing (far enough for LZ4's window to be warm: shorter prefixes understate the saving).
-  var LZ4_WASM = '${LZ4_BLOCK_WASM_BASE64}', LZ4_PROBE = 32768;
+  var LZ4_WASM = '${LZ4_BLOCK_WASM_BASE64}', LZ4_PROBE = 32768, LZ4_PROBE_AFTER_STORED = 8192;
   var copyOut = function (result, output) {
     if (result.length > output.length) return result;
     output.set(result);
@@ -166,8 +166,8 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
   // that inputBuffer() handed out (from its start), else copied into the input area first; the result
   // is copied into the frame. The memory grows to the largest block seen and is reused, so nothing is
   // allocated per call. The module gives up on a block that shrinks by less than 1/20 over its first
-  // LZ4_PROBE bytes, which is then stored. Returns (src, s, e, dst, d, dstEnd) -> end in dst or -1 (no
-  // room, or given up: store the block), with inputBuffer attached, or null where WebAssembly cannot
+  // probe bytes, which is then stored. Returns (src, s, e, dst, d, dstEnd, probe) -> end in dst or -1
+  // (no room, or given up: store the block), with inputBuffer attached, or null where WebAssembly cannot
   // run (node --jitless has none): the JavaScript compressor then does all the work.
   function loadLz4Block() {
     try {
@@ -180,7 +180,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
           mem = new Uint8Array(x.memory.buffer);
         }
       };
-      var block = function (src, s, e, dst, d, dstEnd) {
+      var block = function (src, s, e, dst, d, dstEnd, probe) {
         var n = e - s, cap = dstEnd - d, at = TABLE + s, out = TABLE + reserved;
         if (reserved === 0 || src.buffer !== x.memory.buffer || src.byteOffset !== TABLE) {
           at = out;
@@ -188,7 +188,7 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
           fit(out + cap);
           mem.set(src.subarray(s, e), at);
         }
-        var r = x.compress(at, n, out, cap, LZ4_PROBE);
+        var r = x.compress(at, n, out, cap, probe);
         if (r < 0) return -1;
         dst.set(mem.subarray(out, out + r), d);
         return d + r;
@@ -270,31 +270,33 @@ export const CHUNK_CODEC_SOURCE = `function (req, config, collect, pool) {
         table[Math.imul(src[p] | (src[p + 1] << 8) | (src[p + 2] << 16) | (src[p + 3] << 24), -1640531535) >>> 20] = p;
       }
     }
-    // One header per block maximum (BD 4..7: 64 KiB, 256 KiB, 1 MiB, 4 MiB): the smallest that holds the
-    // chunk, so that a decoder's block buffer is no larger than needed. The last byte is the header
-    // checksum, (XXH32(FLG, BD) >> 8) & 0xff, precomputed (the unit tests recompute it).
-    var headers = [[0x40, 0x82], [0x50, 0xfb], [0x60, 0x51], [0x70, 0x73]].map(function (bh) {
-      return new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x60, bh[0], bh[1]]);
-    });
+    // Blocks of at most 64 KiB (BD 4), as liblz4 writes by default for pg_basebackup and pg_receivewal:
+    // every position the hash table holds is then within LZ4's 64 KiB reach, which made the WebAssembly
+    // compressor 14% faster on insert-heavy WAL than 256 KiB blocks (bench/lz4-codecs.ts). The header's
+    // last byte is its checksum, (XXH32(FLG, BD) >> 8) & 0xff, precomputed (the unit tests recompute it).
+    var BLOCK = 1 << 16;
+    var header = new Uint8Array([0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82]);
     var codec = function (input, output) {
       var n = input.length;
-      var bd = n <= 1 << 16 ? 0 : n <= 1 << 18 ? 1 : n <= 1 << 20 ? 2 : 3;
-      var BLOCK = 1 << (16 + 2 * bd);
       var need = 7 + 4 * (Math.ceil(n / BLOCK) + 1) + n;
       var dst = output.length >= need ? output : new Uint8Array(need);
       var words = (input.byteOffset & 3) === 0 ? new Int32Array(input.buffer, input.byteOffset, n >> 2) : null;
-      dst.set(headers[bd], 0);
+      dst.set(header, 0);
       var d = 7;
+      // After a block given up on, the next one is given up on sooner: incompressible WAL (compressed
+      // or random data in TOAST) comes in runs longer than a block.
+      var probe = LZ4_PROBE;
       for (var s = 0; s < n; s += BLOCK) {
         var e = Math.min(n, s + BLOCK);
         var end = -1;
         if (wasmBlock !== null) {
           try {
-            end = wasmBlock(input, s, e, dst, d + 4, d + 4 + (e - s) - 1);
+            end = wasmBlock(input, s, e, dst, d + 4, d + 4 + (e - s) - 1, probe);
           } catch (err) {
             // A trap (say, out of memory) leaves the instance in an unknown state: JavaScript from now on.
             wasmBlock = null;
           }
+          probe = end < 0 ? LZ4_PROBE_AFTER_STORED : LZ4_PROBE;
         }
         if (wasmBlock === null) end = block(input, words, s, e, dst, d + 4, d + 4 + (e - s) - 1);
         if (end < 0) {

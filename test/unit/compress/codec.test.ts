@@ -73,19 +73,16 @@ describe('lz4 chunk codec (our JavaScript frame writer)', () => {
     });
   }
 
-  it('writes frames like pg_basebackup: no content or block checksum, the smallest block maximum, a valid header checksum', async () => {
-    for (const [bytes, bd] of [
-      [0, 4],
-      [1 << 16, 4],
-      [(1 << 16) + 1, 5],
-      [1 << 18, 5],
-      [1 << 20, 6],
-      [(1 << 20) + 1, 7],
-    ] as const) {
-      const input = mixedData(bytes, bd);
+  it('writes frames like pg_basebackup: no content or block checksum, blocks of at most 64 KiB, a valid header checksum', async () => {
+    for (const bytes of [0, 1 << 16, (1 << 16) + 1, 1 << 18, 1 << 20, (1 << 20) + 1]) {
+      const input = mixedData(bytes, bytes & 0xff);
       const frame = await run({ ...base, algorithm: 'lz4', lz4Blocks: 'js' }, input);
-      expect([...frame.subarray(0, 6)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x60, bd << 4]);
+      // FLG 0x60 (version 1, independent blocks), BD 0x40 (64 KiB block maximum, liblz4's default).
+      expect([...frame.subarray(0, 6)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x60, 0x40]);
       expect(frame[6]).toBe((xxhash32(frame.subarray(4, 6)) >>> 8) & 0xff);
+      const blocks = blocksOf(frame);
+      expect(blocks.length).toBe(Math.ceil(bytes / (1 << 16)));
+      expect(blocks.every((b) => b.bytes <= 1 << 16)).toBe(true);
       // The last four bytes are the end mark, not a checksum.
       expect(frame.readUInt32LE(frame.length - 4)).toBe(0);
       expect(lz4Decode(frame).equals(input)).toBe(true);
@@ -120,9 +117,22 @@ function randomWithHeaders(count: number, payload: number, header: number): Buff
   return Buffer.concat(Array.from({ length: count }, () => Buffer.concat([h, randomBytes(payload)])));
 }
 
-/** A stored block: the size word with its high bit set, then the bytes as they were. */
+/** The blocks of a frame (7-byte header, no checksums): whether each is stored, and its size in the frame. */
+function blocksOf(frame: Buffer): { stored: boolean; bytes: number; at: number }[] {
+  const out: { stored: boolean; bytes: number; at: number }[] = [];
+  for (let at = 7; ; ) {
+    const word = frame.readUInt32LE(at);
+    if (word === 0) return out;
+    const bytes = word & 0x7fffffff;
+    out.push({ stored: word >= 0x80000000, bytes, at: at + 4 });
+    at += 4 + bytes;
+  }
+}
+
+/** Every block stored (the size word with its high bit set, then the bytes as they were). */
 function isStoredFrame(frame: Buffer, input: Buffer): boolean {
-  return frame.length === 7 + 4 + input.length + 4 && frame.readUInt32LE(7) === (0x80000000 | input.length) >>> 0;
+  const blocks = blocksOf(frame);
+  return blocks.every((b) => b.stored) && Buffer.concat(blocks.map((b) => frame.subarray(b.at, b.at + b.bytes))).equals(input);
 }
 
 describe('lz4 chunk codec with our WebAssembly block compressor (lz4-block.wat)', () => {
@@ -170,9 +180,9 @@ describe('lz4 chunk codec with our WebAssembly block compressor (lz4-block.wat)'
   it("stores incompressible blocks (the block size's high bit set, the bytes as they were)", async () => {
     const random = randomBytes((1 << 20) + 5);
     const frame = await run(wasm, random);
-    // Header, then one 4 MiB block maximum (BD 7): one stored block, the end mark.
+    // Header, then 17 blocks of at most 64 KiB, all stored, the end mark.
+    expect(blocksOf(frame).length).toBe(17);
     expect(isStoredFrame(frame, random)).toBe(true);
-    expect(frame.subarray(11, 11 + random.length).equals(random)).toBe(true);
   });
 
   it('stores a block that shrinks by less than 1/20 over its first 32 KiB, and compresses one that shrinks by more', async () => {
@@ -193,6 +203,23 @@ describe('lz4 chunk codec with our WebAssembly block compressor (lz4-block.wat)'
     const shortFrame = await run(wasm, short);
     expect(shortFrame.length).toBeLessThan(short.length);
     expect(lz4Decode(shortFrame).equals(short)).toBe(true);
+  });
+
+  it('after a block it stored, probes the next one over its first 8 KiB only', async () => {
+    // 8 KiB that barely compress, then zeros: compressed when it starts a chunk (the 32 KiB probe sees the
+    // zeros), stored when it follows a stored block (the 8 KiB probe sees only the first part).
+    const late = Buffer.concat([randomWithHeaders(4, 2000, 48), Buffer.alloc(56 << 10)]);
+    const alone = blocksOf(await run(wasm, late));
+    expect(alone.map((b) => b.stored)).toEqual([false]);
+    const barely = randomWithHeaders(32, 2000, 48);
+    const input = Buffer.concat([barely, late, late]);
+    const frame = await run(wasm, input);
+    // The third block follows a stored one too, but the one before it: stored, so probed short as well.
+    expect(blocksOf(frame).map((b) => b.stored)).toEqual([true, true, true]);
+    expect(lz4Decode(frame).equals(input)).toBe(true);
+    // A compressed block resets the probe: late after compressible bytes is compressed again.
+    const after = Buffer.concat([Buffer.alloc(1 << 16, 7), late]);
+    expect(blocksOf(await run(wasm, after)).map((b) => b.stored)).toEqual([false, false]);
   });
 
   it('compresses in place from the input buffer it hands out: the same frames as from a copy, blocks of 4 MiB included', async () => {
