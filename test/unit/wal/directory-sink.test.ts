@@ -45,6 +45,22 @@ describe('DirectoryWalSink', () => {
     ).toBe(true);
   });
 
+  it('abort waits for a flush in progress before it closes the file (a closed descriptor could be reused under the fsync)', async () => {
+    const sink = new DirectoryWalSink({ directory: dir });
+    await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
+    await sink.write(pattern(4096, 11));
+    const order: string[] = [];
+    const flushing = sink.flush().then(
+      () => order.push('flushed'),
+      (err: Error) => order.push(`flush failed: ${err.message}`),
+    );
+    await sink.abort();
+    order.push('aborted');
+    await flushing;
+    expect(order).toEqual(['flushed', 'aborted']);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('with fsync off, never zero-fills: a segment written through is written once', async () => {
     const sink = new DirectoryWalSink({ directory: dir, fsync: false });
     await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
