@@ -195,6 +195,9 @@ export class DirectoryWalSink implements WalSink {
     this.#wroteFiles = true;
     // Created and sized on this thread, as pg_receivewal does (sinks/descriptor.ts says why).
     let fd: number;
+    // An existing full-size file (resumed) keeps what lies past the write position: pg_receivewal
+    // writes over it and never zeroes it, and neither does #allocate.
+    let resumed = false;
     try {
       // No O_TRUNC: an existing full-size .partial is resumed, as receivelog.c's open_walfile does.
       fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
@@ -213,7 +216,9 @@ export class DirectoryWalSink implements WalSink {
         // fsyncs the new file and its directory right away).
         if (this.#fsync) await fsyncDescriptor(fd);
         await this.#syncDirectory(this.directory);
-      } else if (size !== target.segmentSize) {
+      } else if (size === target.segmentSize) {
+        resumed = true;
+      } else {
         throw new IoError(
           `WAL file "${path}" has ${size} bytes, should be 0 or ${target.segmentSize}: ` +
             'it is damaged or was written with another segment size; move it away and restart',
@@ -231,7 +236,7 @@ export class DirectoryWalSink implements WalSink {
       if (this.#onAbort === 'remove') removeQuietly(path);
       throw new StateError('the WAL sink was aborted');
     }
-    this.#segment = { fd, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: false };
+    this.#segment = { fd, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: resumed };
   }
 
   /**

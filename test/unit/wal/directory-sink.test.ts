@@ -139,10 +139,13 @@ describe('DirectoryWalSink', () => {
     await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 4096 });
     const data = pattern(100, 7);
     await sink.write(data);
+    await sink.flush();
     await sink.closeSegment('partial');
     const content = readFileSync(join(dir, `${NAME}.partial`));
     expect(content.subarray(0, 4096).equals(existing.subarray(0, 4096))).toBe(true);
     expect(content.subarray(4096, 4196).equals(data)).toBe(true);
+    // A flush in a resumed file zero-fills nothing: what lies past the write position stays, as with pg_receivewal.
+    expect(content.subarray(4196).equals(existing.subarray(4196))).toBe(true);
 
     writeFileSync(join(dir, '000000010000000000000004.partial'), Buffer.alloc(10));
     await expect(sink.openSegment({ name: '000000010000000000000004', segmentSize: SEG, startOffset: 0 })).rejects.toMatchObject({
