@@ -297,11 +297,17 @@ export class DirectoryWalSink implements WalSink {
       throw new StateError(`segment ${seg.name} is not complete (${seg.position} of ${seg.segmentSize} bytes)`);
     }
     this.#segment = undefined;
+    // Closed exactly once, failing or not: a second close of a descriptor number could close a file
+    // that libuv's pool opened under that number in between.
     try {
       if (this.#fsync) await fsyncDescriptor(seg.fd);
-      closeSync(seg.fd);
     } catch (err) {
       closeQuietly(seg.fd);
+      throw ioError('close WAL file', seg.path, err);
+    }
+    try {
+      closeSync(seg.fd);
+    } catch (err) {
       throw ioError('close WAL file', seg.path, err);
     }
     // 'padded' needs nothing more for the zeros: what was never written reads as zeros.
