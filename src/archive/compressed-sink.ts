@@ -15,13 +15,13 @@
  * time and nearly doubled the CPU time (lz4).
  * @module
  */
-import { fchmodSync, constants as fsConstants, openSync, renameSync, unlinkSync } from 'node:fs';
+import { fchmodSync, constants as fsConstants, openSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirectCompressor } from '../compress/direct.js';
 import { DEFAULT_CHUNK_BYTES } from '../compress/parallel.js';
 import type { CompressionSpec } from '../compress/spec.js';
 import { IoError, PgBackupError, StateError } from '../errors.js';
-import { closeQuietly, fsyncDescriptor, writeAtSync } from '../sinks/descriptor.js';
+import { closeQuietly, fsyncDescriptor, unlinkQuietly, writeAtSync } from '../sinks/descriptor.js';
 import { fsyncDirectory } from '../sinks/fsync.js';
 import { DirectoryWalSink } from '../wal/directory-sink.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalSink } from '../wal/sink.js';
@@ -181,12 +181,11 @@ export class CompressedSegmentSink implements WalSink {
       await this.#direct().end(seg.emit);
       if (this.#fsync) await fsyncDescriptor(seg.fd);
     } catch (err) {
+      throw err instanceof PgBackupError ? err : ioError('fsync', seg.path, err);
+    } finally {
       seg.closed = true;
       closeQuietly(seg.fd);
-      throw err instanceof PgBackupError ? err : ioError('fsync', seg.path, err);
     }
-    seg.closed = true;
-    closeQuietly(seg.fd);
     if (mode === 'complete') {
       const finalPath = join(this.directory, archiveSegmentFileName(seg.name, this.#spec.algorithm, false));
       try {
@@ -236,11 +235,6 @@ export class CompressedSegmentSink implements WalSink {
  * compression are superseded: remove them so that the archive holds one copy of each segment.
  */
 export function removeStalePartials(directory: string, segment: string): void {
-  for (const name of partialFileNames(segment)) {
-    try {
-      unlinkSync(join(directory, name));
-    } catch {
-      // Mostly absent; one that cannot be removed only stays superseded.
-    }
-  }
+  // Mostly absent; one that cannot be removed only stays superseded.
+  for (const name of partialFileNames(segment)) unlinkQuietly(join(directory, name));
 }

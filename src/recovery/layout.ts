@@ -13,6 +13,7 @@ import { algorithmOf, decompressorFor } from '../compress/decompress.js';
 import type { AppliedIncremental, IncrementalApplier } from '../combine/in-place.js';
 import { AbortError, CombineError, IoError, PgBackupError, TargetError } from '../errors.js';
 import { extractTar } from '../tar/extract.js';
+import { writeAtSync } from '../sinks/descriptor.js';
 import { archiveLocation, type ArchiveLocation } from './backup-source.js';
 
 const DIR_MODE = 0o700;
@@ -207,9 +208,7 @@ export class RestoreLayout {
         for (const op of ops) {
           // On this thread, as #writeFile does.
           if (op.op === 'length') ftruncateSync(handle.fd, op.bytes);
-          else
-            for (let done = 0; done < op.bytes.length; )
-              done += writeSync(handle.fd, op.bytes, done, op.bytes.length - done, op.position + done);
+          else writeAtSync(handle.fd, op.bytes, op.position);
           if (op.op === 'write') this.#bytes += op.bytes.length;
         }
       }

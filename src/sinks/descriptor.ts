@@ -1,12 +1,12 @@
 /**
  * File descriptors used from the main thread, the way the C tools use them: the WAL writers create,
- * size, write, rename and close their files with synchronous calls, each of which takes microseconds on
+ * size, write, rename, close and remove their files with synchronous calls, each of which takes microseconds on
  * a local file system (less than a round trip through libuv's thread pool, which is also what the
  * promise API would cost per call), and wait on the pool only for fsync, which takes milliseconds.
  * Errors are thrown as the system gives them, for the caller to wrap in its own error type.
  * @module
  */
-import { closeSync, fsync, writeSync } from 'node:fs';
+import { closeSync, fsync, unlinkSync, writeSync } from 'node:fs';
 
 /** Writes all of `data` at `position` with `pwrite(2)` calls on this thread. */
 export function writeAtSync(fd: number, data: Uint8Array, position: number): void {
@@ -29,5 +29,14 @@ export function closeQuietly(fd: number): void {
     closeSync(fd);
   } catch {
     // The error being handled is the one that matters.
+  }
+}
+
+/** Removes a file that may be absent, or while cleaning up after another error, which is the one to report. */
+export function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Absent, or the error being handled is the one that matters.
   }
 }

@@ -11,21 +11,11 @@
  * (catching up, or between two status updates) is written once instead of twice.
  * @module
  */
-import {
-  closeSync,
-  fchmodSync,
-  fstatSync,
-  constants as fsConstants,
-  ftruncateSync,
-  openSync,
-  renameSync,
-  unlinkSync,
-  writevSync,
-} from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, constants as fsConstants, ftruncateSync, openSync, renameSync, writevSync } from 'node:fs';
 import { chmod, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IoError, StateError } from '../errors.js';
-import { closeQuietly, fsyncDescriptor, writeAtSync } from '../sinks/descriptor.js';
+import { closeQuietly, fsyncDescriptor, unlinkQuietly, writeAtSync } from '../sinks/descriptor.js';
 import { fsyncDirectory } from '../sinks/fsync.js';
 import type { WalSegmentCloseMode, WalSegmentTarget, WalServerSettings, WalSink } from './sink.js';
 
@@ -233,7 +223,7 @@ export class DirectoryWalSink implements WalSink {
       // abort() ran while the file was being synced: it saw no open segment, so this
       // descriptor is ours to close.
       closeQuietly(fd);
-      if (this.#onAbort === 'remove') removeQuietly(path);
+      if (this.#onAbort === 'remove') unlinkQuietly(path);
       throw new StateError('the WAL sink was aborted');
     }
     this.#segment = { fd, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: resumed };
@@ -382,15 +372,7 @@ export class DirectoryWalSink implements WalSink {
     await this.#syncing?.catch(() => undefined);
     if (this.#onAbort === 'keep' && this.#fsync) await fsyncDescriptor(seg.fd).catch(() => undefined);
     closeQuietly(seg.fd);
-    if (this.#onAbort === 'remove') removeQuietly(seg.path);
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already gone, or cleaning up after another error, which is the one reported.
+    if (this.#onAbort === 'remove') unlinkQuietly(seg.path);
   }
 }
 
