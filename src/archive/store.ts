@@ -171,7 +171,8 @@ export class DirectoryWalStore implements WalSegmentStore {
   openSink(): WalSink {
     const common = { directory: this.directory, fsync: this.#fsync, fileMode: this.#fileMode, directoryMode: this.#directoryMode };
     if (this.compression.algorithm !== 'none') return new CompressedSegmentSink({ ...common, compression: this.compression });
-    const sink = new DirectoryWalSink({ ...common, partialSuffix: PARTIAL_SUFFIX, onAbort: 'keep' });
+    // Segments are zero-filled only before a mid-segment flush: catching up writes each byte once.
+    const sink = new DirectoryWalSink({ ...common, partialSuffix: PARTIAL_SUFFIX, onAbort: 'keep', zeroFill: 'before-flush' });
     const directory = this.directory;
     let open: string | undefined;
     // The plain sink, plus: a completed segment supersedes `.partial`s of it in other compressions.

@@ -4,11 +4,11 @@
  * files are created 0600 at the full segment size (so a crash never leaves a short file),
  * carry a partial suffix until complete, and are fsynced with their directory on completion.
  *
- * Where pg_receivewal writes 16 MB of zeros into every new segment before any WAL, this sink
- * sets the size alone and zero-fills only what is still unwritten when a flush is asked in the
- * middle of a segment: the blocks are then allocated before WAL in that segment is reported
- * durable, as with pg_receivewal, and a segment that is written through before any flush
- * (catching up, or between two status updates) is written once instead of twice.
+ * New segments are zero-filled to their full size before any WAL, as walmethods.c does, unless
+ * {@link DirectoryWalSinkOptions.zeroFill} says `'before-flush'` (the WAL archive): the size is then
+ * set alone and only what is still unwritten is zero-filled when a flush is asked in the middle of
+ * a segment, so the blocks are still allocated before WAL in that segment is reported durable, and a
+ * segment written through before any flush (catching up) is written once instead of twice.
  * @module
  */
 import { closeSync, fchmodSync, fstatSync, constants as fsConstants, ftruncateSync, openSync, renameSync, writevSync } from 'node:fs';
@@ -48,6 +48,16 @@ export interface DirectoryWalSinkOptions {
    * @default 'remove'
    */
   onAbort?: 'remove' | 'keep';
+  /**
+   * When a new segment's blocks are allocated by writing zeros. `'on-open'`: the whole segment, before
+   * any WAL, as pg_basebackup and pg_receivewal do; a full disk shows at once, and a server later started
+   * on the directory writes its WAL into allocated blocks. `'before-flush'`: the file only gets its size
+   * (what was never written reads as zeros), and the unwritten rest is zero-filled when a flush is asked
+   * before the segment is complete; a segment written through between flushes is written once, which
+   * halves the writes of an archiver catching up (`pgbb receive-wal` uses it).
+   * @default 'on-open'
+   */
+  zeroFill?: 'on-open' | 'before-flush';
   /**
    * Mode of created files (applied exactly, whatever the umask).
    * @default 0o600, or 0o640 once {@link DirectoryWalSink.prepare} reports a group-readable server
@@ -102,6 +112,7 @@ export class DirectoryWalSink implements WalSink {
   readonly #markDone: boolean;
   readonly #fsync: boolean;
   readonly #onAbort: 'remove' | 'keep';
+  readonly #zeroFillOnOpen: boolean;
   #fileMode: number;
   #dirMode: number;
   readonly #explicitModes: boolean;
@@ -120,6 +131,7 @@ export class DirectoryWalSink implements WalSink {
     this.#markDone = options.markDone ?? false;
     this.#fsync = options.fsync ?? true;
     this.#onAbort = options.onAbort ?? 'remove';
+    this.#zeroFillOnOpen = (options.zeroFill ?? 'on-open') === 'on-open';
     this.#fileMode = options.fileMode ?? 0o600;
     this.#dirMode = options.directoryMode ?? 0o700;
     this.#explicitModes = options.fileMode !== undefined || options.directoryMode !== undefined;
@@ -185,9 +197,9 @@ export class DirectoryWalSink implements WalSink {
     this.#wroteFiles = true;
     // Created and sized on this thread, as pg_receivewal does (sinks/descriptor.ts says why).
     let fd: number;
-    // An existing full-size file (resumed) keeps what lies past the write position: pg_receivewal
-    // writes over it and never zeroes it, and neither does #allocate.
-    let resumed = false;
+    // An existing full-size file (resumed) counts as allocated: what lies past the write position stays
+    // as it is (pg_receivewal writes over it and never zeroes it), so #allocate leaves it alone.
+    let allocated = false;
     try {
       // No O_TRUNC: an existing full-size .partial is resumed, as receivelog.c's open_walfile does.
       fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, this.#fileMode);
@@ -200,14 +212,24 @@ export class DirectoryWalSink implements WalSink {
         // open()'s mode goes through the umask: a group-readable backup needs the bits it strips.
         fchmodSync(fd, this.#fileMode);
         // Full size at once, so a resume finds 0 or a full segment (receivelog.c refuses anything
-        // else); the blocks are allocated by the WAL itself, or by #allocate before a flush.
+        // else); the blocks are allocated now, or by the WAL itself and by #allocate before a flush.
         ftruncateSync(fd, target.segmentSize);
+        if (this.#zeroFillOnOpen) {
+          try {
+            zeroFill(fd, 0, target.segmentSize);
+          } catch (err) {
+            // Nothing of value in it yet, and a later run should not find a file it cannot trust.
+            unlinkQuietly(path);
+            throw ioError('zero-fill WAL file', path, err);
+          }
+          allocated = true;
+        }
         // The file must exist at its full size before we report WAL in it as flushed (walmethods.c
         // fsyncs the new file and its directory right away).
         if (this.#fsync) await fsyncDescriptor(fd);
         await this.#syncDirectory(this.directory);
       } else if (size === target.segmentSize) {
-        resumed = true;
+        allocated = true;
       } else {
         throw new IoError(
           `WAL file "${path}" has ${size} bytes, should be 0 or ${target.segmentSize}: ` +
@@ -226,7 +248,7 @@ export class DirectoryWalSink implements WalSink {
       if (this.#onAbort === 'remove') unlinkQuietly(path);
       throw new StateError('the WAL sink was aborted');
     }
-    this.#segment = { fd, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated: resumed };
+    this.#segment = { fd, name: target.name, path, segmentSize: target.segmentSize, position: target.startOffset, allocated };
   }
 
   /**
@@ -236,15 +258,8 @@ export class DirectoryWalSink implements WalSink {
    * A failure leaves the file at its full size, for a resume to start over.
    */
   #allocate(seg: OpenSegment): void {
-    const block = Buffer.alloc(Math.min(seg.segmentSize, ZERO_BLOCK_BYTES));
-    const blocks: Buffer[] = new Array(Math.max(1, ZERO_WRITE_BYTES / block.length)).fill(block);
     try {
-      for (let at = seg.position; at < seg.segmentSize; ) {
-        const left = seg.segmentSize - at;
-        const n = writevSync(seg.fd, left < ZERO_WRITE_BYTES ? zerosOf(block, left) : blocks, at);
-        if (n <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-        at += n;
-      }
+      zeroFill(seg.fd, seg.position, seg.segmentSize);
     } catch (err) {
       throw ioError('zero-fill WAL file', seg.path, err);
     }
@@ -373,6 +388,18 @@ export class DirectoryWalSink implements WalSink {
     if (this.#onAbort === 'keep' && this.#fsync) await fsyncDescriptor(seg.fd).catch(() => undefined);
     closeQuietly(seg.fd);
     if (this.#onAbort === 'remove') unlinkQuietly(seg.path);
+  }
+}
+
+/** Writes zeros over [from, to) of the file: one writev per MiB, a small zero block repeated. */
+function zeroFill(fd: number, from: number, to: number): void {
+  const block = Buffer.alloc(Math.min(to, ZERO_BLOCK_BYTES));
+  const blocks: Buffer[] = new Array(Math.max(1, ZERO_WRITE_BYTES / block.length)).fill(block);
+  for (let at = from; at < to; ) {
+    const left = to - at;
+    const n = writevSync(fd, left < ZERO_WRITE_BYTES ? zerosOf(block, left) : blocks, at);
+    if (n <= 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    at += n;
   }
 }
 

@@ -252,9 +252,7 @@ describe.concurrent('backup faults', () => {
         note('plain pg_wal on a full disk', ms, err);
         expect(err).toMatchObject({ code: 'ERR_PGBB_IO' });
         expect((err as IoError).syscallCode).toBe('ENOSPC');
-        // Segments are created at full size without writing zeros (-N: never zero-filled), so the
-        // disk fills under the WAL itself.
-        expect(err.message).toMatch(/^could not write WAL file ".*\/pg_wal\/0{7}\w{17}\.partial": ENOSPC/);
+        expect(err.message).toMatch(/^could not zero-fill WAL file ".*\/pg_wal\/0{7}\w{17}\.partial": ENOSPC/);
         await expectNothingLeft(tmpfs!);
         await expectNothingLeft(parent);
         expect(await slotsAfterSettling(primary)).toEqual([]);

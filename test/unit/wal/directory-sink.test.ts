@@ -22,8 +22,8 @@ function pattern(length: number, seed: number): Buffer {
 }
 
 describe('DirectoryWalSink', () => {
-  it('creates a .partial at full size without writing zeros, allocates the rest before a mid-segment flush', async () => {
-    const sink = new DirectoryWalSink({ directory: dir });
+  it("zeroFill 'before-flush': a .partial at full size without zeros written, the rest allocated before a mid-segment flush", async () => {
+    const sink = new DirectoryWalSink({ directory: dir, zeroFill: 'before-flush' });
     await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
     const partial = join(dir, `${NAME}.partial`);
     expect(statSync(partial).size).toBe(SEG);
@@ -61,8 +61,8 @@ describe('DirectoryWalSink', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('with fsync off, never zero-fills: a segment written through is written once', async () => {
-    const sink = new DirectoryWalSink({ directory: dir, fsync: false });
+  it("zeroFill 'before-flush' with fsync off never zero-fills: a segment written through is written once", async () => {
+    const sink = new DirectoryWalSink({ directory: dir, fsync: false, zeroFill: 'before-flush' });
     await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
     await sink.write(pattern(4096, 10));
     await sink.flush();
@@ -73,12 +73,14 @@ describe('DirectoryWalSink', () => {
     expect(content.subarray(4096).every((x) => x === 0)).toBe(true);
   });
 
-  it('writes a full-size .partial, then renames it complete with mode 0600 and a .done', async () => {
+  it('writes a zero-filled .partial, then renames it complete with mode 0600 and a .done', async () => {
     const wal = join(dir, 'pg_wal');
     const sink = new DirectoryWalSink({ directory: wal, markDone: true });
     await sink.openSegment({ name: NAME, segmentSize: SEG, startOffset: 0 });
     const partial = join(wal, `${NAME}.partial`);
     expect(statSync(partial).size).toBe(SEG);
+    // By default every block is written (zeros) before any WAL, as pg_basebackup does.
+    expect(statSync(partial).blocks * 512).toBeGreaterThanOrEqual(SEG);
     expect(statSync(partial).mode & 0o777).toBe(0o600);
     expect(statSync(wal).mode & 0o777).toBe(0o700);
     const a = pattern(300_000, 1);
