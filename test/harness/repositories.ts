@@ -103,6 +103,8 @@ export interface RepositoryTarget {
   kind: 'local' | 's3';
   /** What `--repo` takes. */
   address: string;
+  /** S3: what `--repo` takes to reach the bucket through `endpoint` (a fault-injecting proxy); local: {@link address}. */
+  addressVia(endpoint: string): string;
   /** The environment the CLI needs to reach it: S3 credentials come from the SDK's provider chain, as in production. */
   env: Record<string, string>;
   /** Opens it with the library (with the test account's credentials for S3). */
@@ -124,6 +126,7 @@ export async function repositoryTarget(
     return {
       kind,
       address,
+      addressVia: () => address,
       env: {},
       open: ({ lockLeaseMs } = {}) => openRepository(address, lockLeaseMs === undefined ? {} : { lockLeaseMs }),
       leftovers: async () =>
@@ -140,6 +143,7 @@ export async function repositoryTarget(
   return {
     kind,
     address: addressVia(swift.endpoint),
+    addressVia,
     env: {
       AWS_ACCESS_KEY_ID: swift.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: swift.credentials.secretAccessKey,
