@@ -57,11 +57,10 @@ async function slotRestart(c: Cluster, name: string): Promise<Lsn> {
  * tests poll the same way: nothing tells a client when the server processed its report).
  */
 async function slotReaches(c: Cluster, name: string, lsn: Lsn, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let restart = await slotRestart(c, name); restart < lsn; restart = await slotRestart(c, name)) {
-    if (Date.now() > deadline) throw new Error(`slot ${name} at ${formatLsn(restart)}, not at ${formatLsn(lsn)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await vi.waitFor(async () => expect(await slotRestart(c, name), `slot ${name} reaches ${formatLsn(lsn)}`).toBeGreaterThanOrEqual(lsn), {
+    timeout: timeoutMs,
+    interval: 20,
+  });
 }
 
 /** Waits for the segment-completed event of the segment before the one `lsn` is in (after event `from`). */
